@@ -1,0 +1,151 @@
+# libmlcl — top-level Makefile.
+#
+#   make                 build lib/libmlcl.so.1.x.y, lib/libmlcl.a and the examples
+#   make check           install missing Debian packages, build, run every test
+#   make train           install missing packages, build, run mlcl-train's default job
+#   make install PREFIX=/usr/local DESTDIR=
+#   make docs            API reference (Doxygen); fails on undocumented public API
+#   make bench           side-by-side benchmarks against PyTorch
+
+MAJOR := $(shell sed -n 's/^\#define MLCL_VERSION_MAJOR \([0-9]*\)/\1/p' include/mlcl/core.h)
+MINOR := $(shell sed -n 's/^\#define MLCL_VERSION_MINOR \([0-9]*\)/\1/p' include/mlcl/core.h)
+PATCH := $(shell sed -n 's/^\#define MLCL_VERSION_PATCH \([0-9]*\)/\1/p' include/mlcl/core.h)
+VERSION := $(MAJOR).$(MINOR).$(PATCH)
+
+PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+BINDIR ?= $(PREFIX)/bin
+DESTDIR ?=
+
+CC ?= cc
+CXX ?= c++
+PYTHON ?= /usr/bin/python3
+OPT ?= -O2
+BLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null)
+BLAS_LIBS := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
+CFLAGS_LIB := -std=c11 $(OPT) -g -fPIC -fvisibility=hidden -Wall -Wextra -Wno-unused-parameter \
+	-D_GNU_SOURCE -pthread -Iinclude -Isrc $(BLAS_CFLAGS) $(EXTRA_CFLAGS)
+LIBS := $(BLAS_LIBS) -ldnnl -lz -lm -lpthread
+CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
+CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
+
+SRCS := $(sort $(wildcard src/*/*.c))
+OBJS := $(patsubst src/%.c,build/obj/%.o,$(SRCS))
+HDRS := $(wildcard include/*.h include/mlcl/*.h src/*/*.h)
+SONAME := libmlcl.so.$(MAJOR)
+SHLIB := lib/libmlcl.so.$(VERSION)
+STLIB := lib/libmlcl.a
+
+EXAMPLE_SRCS := $(wildcard examples/*.c)
+EXAMPLES := $(patsubst examples/%.c,bin/%,$(EXAMPLE_SRCS))
+TEST_SRCS := $(sort $(wildcard tests/test_*.c))
+TESTS := $(patsubst tests/%.c,build/tests/%,$(TEST_SRCS))
+
+.PHONY: all lib examples deps deps-bench check check-run check-c check-headers check-abi \
+	check-python check-consumers train install uninstall docs bench clean
+
+all: lib examples
+
+lib: $(SHLIB) lib/$(SONAME) lib/libmlcl.so $(STLIB)
+
+build/obj/%.o: src/%.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_LIB) -c $< -o $@
+
+$(SHLIB): $(OBJS) src/mlcl.map
+	@mkdir -p lib
+	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=src/mlcl.map -Wl,--no-undefined \
+		-o $@ $(OBJS) $(LIBS) -pthread
+
+lib/$(SONAME): $(SHLIB)
+	ln -sf $(notdir $(SHLIB)) $@
+lib/libmlcl.so: lib/$(SONAME)
+	ln -sf $(SONAME) $@
+
+$(STLIB): $(OBJS)
+	@mkdir -p lib
+	rm -f $@
+	ar rcs $@ $(OBJS)
+
+examples: $(EXAMPLES)
+
+bin/%: examples/%.c $(SHLIB) lib/libmlcl.so include/mlcl.h
+	@mkdir -p bin
+	$(CC) -std=c11 $(OPT) -g -Wall -Wextra -D_GNU_SOURCE -Iinclude $< -o $@ -Llib -lmlcl -Wl,-rpath,'$$ORIGIN/../lib' -lm
+
+# ---------------------------------------------------------------- set-up
+deps:
+	@sh tools/deps.sh
+
+deps-bench:
+	@sh tools/deps.sh bench
+
+# ---------------------------------------------------------------- tests
+# `check` installs what is missing first, then re-reads this Makefile so the
+# pkg-config queries above see the installed packages.
+check: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory check-run
+
+check-run: check-headers check-abi check-c check-python check-consumers
+	@echo "== all tests passed =="
+
+build/tests/%: tests/%.c tests/testutil.h $(STLIB)
+	@mkdir -p build/tests
+	$(CC) -std=c11 -O1 -g -Wall -Wextra -Wno-unused-parameter -D_GNU_SOURCE -Iinclude -Isrc -Itests $(BLAS_CFLAGS) $(CHECK_CFLAGS) \
+		$< -o $@ $(STLIB) $(CHECK_LIBS) $(LIBS) -pthread
+
+check-c: $(TESTS)
+	@set -e; for t in $(TESTS); do echo "== $$t"; MLCL_DATA_DIR=$(CURDIR)/../shared/data CK_FORK=yes $$t; done
+
+check-headers:
+	@sh tests/headers.sh "$(CC)" "$(CXX)"
+
+check-abi: lib
+	@sh tests/abi.sh $(SHLIB)
+
+check-python: lib
+	@if [ -d bindings/python/tests ]; then \
+		echo "== python tests"; \
+		MLCL_LIBRARY=$(CURDIR)/lib/$(SONAME) PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) -m pytest -q -p no:cacheprovider bindings/python/tests; \
+	fi
+
+check-consumers: lib
+	@sh tests/consumers.sh "$(CC)" "$(CXX)"
+
+# ---------------------------------------------------------------- main job
+train: deps
+	@$(MAKE) --no-print-directory all
+	./bin/mlcl-train $(ARGS)
+
+# ---------------------------------------------------------------- install
+install: lib
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/mlcl $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(BINDIR)
+	install -m 644 include/mlcl.h $(DESTDIR)$(INCLUDEDIR)/
+	install -m 644 include/mlcl/*.h $(DESTDIR)$(INCLUDEDIR)/mlcl/
+	install -m 755 $(SHLIB) $(DESTDIR)$(LIBDIR)/
+	ln -sf $(notdir $(SHLIB)) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libmlcl.so
+	install -m 644 $(STLIB) $(DESTDIR)$(LIBDIR)/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+		-e 's|@VERSION@|$(VERSION)|' pkgconfig/mlcl.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/mlcl.pc
+	@if [ -x bin/mlcl-train ]; then install -m 755 bin/mlcl-train $(DESTDIR)$(BINDIR)/; fi
+	@if ls bindings/python/mlcl/*.py >/dev/null 2>&1; then \
+		PYDIR=$(DESTDIR)$(PREFIX)/lib/python3/dist-packages; install -d $$PYDIR/mlcl; \
+		install -m 644 bindings/python/mlcl/*.py $$PYDIR/mlcl/; fi
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/libmlcl.* $(DESTDIR)$(LIBDIR)/pkgconfig/mlcl.pc $(DESTDIR)$(BINDIR)/mlcl-train
+	rm -rf $(DESTDIR)$(INCLUDEDIR)/mlcl $(DESTDIR)$(INCLUDEDIR)/mlcl.h $(DESTDIR)$(PREFIX)/lib/python3/dist-packages/mlcl
+
+# ---------------------------------------------------------------- docs, bench
+docs: deps
+	@sh docs/make-reference.sh
+
+bench: deps-bench
+	@$(MAKE) --no-print-directory all
+	@sh bench/run.sh
+
+clean:
+	rm -rf build lib/*.so* lib/*.a bin docs/reference

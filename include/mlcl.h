@@ -1,0 +1,22 @@
+/*
+ * libmlcl — multi-label supervised contrastive learning with label
+ * distributions (MulSupCon, MulSupCon_RLD, MulSupCon_CLD).
+ *
+ * The umbrella header: includes every public header of the stable API.
+ * See docs/ for the guides and the mathematics.
+ */
+#ifndef MLCL_H
+#define MLCL_H
+
+#include "mlcl/core.h"
+#include "mlcl/queue.h"
+#include "mlcl/mask.h"
+#include "mlcl/loss.h"
+#include "mlcl/metrics.h"
+#include "mlcl/nn.h"
+#include "mlcl/optim.h"
+#include "mlcl/data.h"
+#include "mlcl/moco.h"
+#include "mlcl/train.h"
+
+#endif

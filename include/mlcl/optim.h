@@ -1,0 +1,5 @@
+/* libmlcl: optim (API being written; see docs/). */
+#ifndef MLCL_OPTIM_H
+#define MLCL_OPTIM_H
+#include "core.h"
+#endif

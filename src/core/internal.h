@@ -1,0 +1,70 @@
+/* Internal helpers shared by every module. Not part of the public API. */
+#ifndef MLCL_INTERNAL_H
+#define MLCL_INTERNAL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <math.h>
+#include "mlcl/core.h"
+
+#if defined(__GNUC__)
+#define MLCL_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#define MLCL_INTERNAL __attribute__((visibility("hidden")))
+#else
+#define MLCL_PRINTF(a, b)
+#define MLCL_INTERNAL
+#endif
+
+/* Records a thread-local message and returns status (so callers can
+ * `return mlcl__err(MLCL_EINVAL, "...")`). */
+MLCL_INTERNAL int mlcl__err(int status, const char *fmt, ...) MLCL_PRINTF(2, 3);
+MLCL_INTERNAL int mlcl__verr(int status, const char *fmt, va_list ap);
+
+/* Allocation through the thread's hooks; 64-byte aligned. */
+MLCL_INTERNAL void *mlcl__malloc(size_t size);
+MLCL_INTERNAL void *mlcl__calloc(size_t count, size_t size);
+MLCL_INTERNAL void mlcl__free(void *p);
+/* Allocates count*size bytes (zeroed) or records ENOMEM naming `what`. */
+MLCL_INTERNAL int mlcl__alloc_array(void **out, size_t count, size_t size, const char *what);
+
+/* a*b with overflow detection: returns 0 and sets *out, or -1. */
+static inline int mlcl__mul_size(size_t a, size_t b, size_t *out)
+{
+    if (a != 0 && b > SIZE_MAX / a) return -1;
+    *out = a * b;
+    return 0;
+}
+
+/* Returns 1 when all n values are finite. */
+static inline int mlcl__all_finite(const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i])) return 0;
+    return 1;
+}
+
+/* Argument checks. `fn` is the public function name, used in messages. */
+#define MLCL_CHECK_NULL(fn, p) \
+    do { if ((p) == NULL) return mlcl__err(MLCL_EINVAL, "%s: %s is NULL", fn, #p); } while (0)
+#define MLCL_CHECK_POS(fn, v) \
+    do { if ((v) <= 0) return mlcl__err(MLCL_EINVAL, "%s: %s must be > 0 (got %lld)", fn, #v, (long long)(v)); } while (0)
+#define MLCL_CHECK_VERSION(fn, opts, ver) \
+    do { if ((opts)->version != (ver)) return mlcl__err(MLCL_EVERSION, "%s: %s->version %u is not %u", fn, #opts, (unsigned)(opts)->version, (unsigned)(ver)); } while (0)
+#define MLCL_TRY(expr) do { int mlcl__rc = (expr); if (mlcl__rc < 0) return mlcl__rc; } while (0)
+
+/* Internal RNG (the public handle wraps this). PCG-XSH-RR 64/32. */
+typedef struct mlcl__pcg { uint64_t state, inc; } mlcl__pcg;
+MLCL_INTERNAL void mlcl__pcg_seed(mlcl__pcg *r, uint64_t seed, uint64_t stream);
+MLCL_INTERNAL uint32_t mlcl__pcg_u32(mlcl__pcg *r);
+/* uniform float in [0,1) */
+static inline float mlcl__pcg_uniform(mlcl__pcg *r) { return (float)(mlcl__pcg_u32(r) >> 8) * (1.0f / 16777216.0f); }
+/* uniform integer in [0, bound) without modulo bias */
+MLCL_INTERNAL uint32_t mlcl__pcg_bounded(mlcl__pcg *r, uint32_t bound);
+MLCL_INTERNAL float mlcl__pcg_normal(mlcl__pcg *r);
+/* Fisher-Yates permutation of 0..n-1 */
+MLCL_INTERNAL void mlcl__pcg_permutation(mlcl__pcg *r, int *perm, int n);
+
+struct mlcl_rng { mlcl__pcg pcg; };
+
+#endif
