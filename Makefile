@@ -12,6 +12,8 @@ MINOR := $(shell sed -n 's/^\#define MLCL_VERSION_MINOR \([0-9]*\)/\1/p' include
 PATCH := $(shell sed -n 's/^\#define MLCL_VERSION_PATCH \([0-9]*\)/\1/p' include/mlcl/core.h)
 VERSION := $(MAJOR).$(MINOR).$(PATCH)
 
+BUILD ?= build
+LIBOUT ?= lib
 PREFIX ?= /usr/local
 LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
@@ -31,40 +33,40 @@ CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 
 SRCS := $(sort $(wildcard src/*/*.c))
-OBJS := $(patsubst src/%.c,build/obj/%.o,$(SRCS))
+OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS))
 HDRS := $(wildcard include/*.h include/mlcl/*.h src/*/*.h)
 SONAME := libmlcl.so.$(MAJOR)
-SHLIB := lib/libmlcl.so.$(VERSION)
-STLIB := lib/libmlcl.a
+SHLIB := $(LIBOUT)/libmlcl.so.$(VERSION)
+STLIB := $(LIBOUT)/libmlcl.a
 
 EXAMPLE_SRCS := $(wildcard examples/*.c)
 EXAMPLES := $(patsubst examples/%.c,bin/%,$(EXAMPLE_SRCS))
 TEST_SRCS := $(sort $(wildcard tests/test_*.c))
-TESTS := $(patsubst tests/%.c,build/tests/%,$(TEST_SRCS))
+TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 
 .PHONY: all lib examples deps deps-bench check check-run check-c check-headers check-abi \
 	check-python check-consumers train install uninstall docs bench clean
 
 all: lib examples
 
-lib: $(SHLIB) lib/$(SONAME) lib/libmlcl.so $(STLIB)
+lib: $(SHLIB) $(LIBOUT)/$(SONAME) $(LIBOUT)/libmlcl.so $(STLIB)
 
-build/obj/%.o: src/%.c $(HDRS)
+$(BUILD)/obj/%.o: src/%.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_LIB) -c $< -o $@
 
 $(SHLIB): $(OBJS) src/mlcl.map
-	@mkdir -p lib
+	@mkdir -p $(LIBOUT)
 	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=src/mlcl.map -Wl,--no-undefined \
 		-o $@ $(OBJS) $(LIBS) -pthread
 
-lib/$(SONAME): $(SHLIB)
+$(LIBOUT)/$(SONAME): $(SHLIB)
 	ln -sf $(notdir $(SHLIB)) $@
-lib/libmlcl.so: lib/$(SONAME)
+$(LIBOUT)/libmlcl.so: $(LIBOUT)/$(SONAME)
 	ln -sf $(SONAME) $@
 
 $(STLIB): $(OBJS)
-	@mkdir -p lib
+	@mkdir -p $(LIBOUT)
 	rm -f $@
 	ar rcs $@ $(OBJS)
 
@@ -91,7 +93,7 @@ check: deps
 check-run: check-headers check-abi check-c check-python check-consumers
 	@echo "== all tests passed =="
 
-build/tests/%: tests/%.c tests/testutil.h $(STLIB)
+$(BUILD)/tests/%: tests/%.c tests/testutil.h $(STLIB)
 	@mkdir -p build/tests
 	$(CC) -std=c11 -O1 -g -Wall -Wextra -Wno-unused-parameter -D_GNU_SOURCE -Iinclude -Isrc -Itests $(BLAS_CFLAGS) $(CHECK_CFLAGS) \
 		$< -o $@ $(STLIB) $(CHECK_LIBS) $(LIBS) -pthread
@@ -108,7 +110,7 @@ check-abi: lib
 check-python: lib
 	@if [ -d bindings/python/tests ]; then \
 		echo "== python tests"; \
-		MLCL_LIBRARY=$(CURDIR)/lib/$(SONAME) PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) -m pytest -q -p no:cacheprovider bindings/python/tests; \
+		MLCL_LIBRARY=$(abspath $(LIBOUT))/$(SONAME) PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) -m pytest -q -p no:cacheprovider bindings/python/tests; \
 	fi
 
 check-consumers: lib
