@@ -94,7 +94,7 @@ check-run: check-headers check-abi check-c check-python check-consumers
 	@echo "== all tests passed =="
 
 $(BUILD)/tests/%: tests/%.c tests/testutil.h $(STLIB)
-	@mkdir -p build/tests
+	@mkdir -p $(BUILD)/tests
 	$(CC) -std=c11 -O1 -g -Wall -Wextra -Wno-unused-parameter -D_GNU_SOURCE -Iinclude -Isrc -Itests $(BLAS_CFLAGS) $(CHECK_CFLAGS) \
 		$< -o $@ $(STLIB) $(CHECK_LIBS) $(LIBS) -pthread
 
