@@ -44,6 +44,7 @@ EXAMPLES := $(patsubst examples/%.c,bin/%,$(EXAMPLE_SRCS))
 TEST_SRCS := $(sort $(wildcard tests/test_*.c))
 TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 
+.PHONY: bench-build
 .PHONY: all lib examples deps deps-bench check check-run check-c check-headers check-abi \
 	check-python check-consumers train install uninstall docs bench clean
 
@@ -145,8 +146,16 @@ uninstall:
 docs: deps
 	@sh docs/make-reference.sh
 
+BENCH_SRCS := $(wildcard bench/*.c)
+BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
+$(BUILD)/bench/%: bench/%.c $(STLIB)
+	@mkdir -p $(BUILD)/bench
+	$(CC) -std=c11 -O2 -g -Wall -Wextra -Wno-unused-parameter -D_GNU_SOURCE -Iinclude -Isrc $(BLAS_CFLAGS) \
+		$< -o $@ $(STLIB) $(LIBS) -pthread
+bench-build: $(BENCHES)
+
 bench: deps-bench
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all bench-build
 	@sh bench/run.sh
 
 clean:
