@@ -1,0 +1,201 @@
+/* Checkpoint container.
+ *
+ * File layout (little-endian):
+ *   "MLCLCKPT"  8 bytes magic
+ *   u32 format version (MLCL_CKPT_FORMAT)
+ *   u32 byte-order mark 0x01020304 as written by the host
+ *   u64 payload size (uncompressed)
+ *   u64 compressed size
+ *   u32 CRC-32 of the uncompressed payload
+ *   u32 CRC-32 of the 32 header bytes above
+ *   compressed payload (zlib)
+ * Payload: sections of { char tag[4]; u32 0; u64 length; bytes[length] }.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+#include "ckpt.h"
+
+static const char MAGIC[8] = { 'M', 'L', 'C', 'L', 'C', 'K', 'P', 'T' };
+#define HDR 40
+
+static void put32(unsigned char *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i)); }
+static void put64(unsigned char *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i)); }
+static uint32_t get32(const unsigned char *p) { uint32_t v = 0; for (int i = 3; i >= 0; i--) v = (v << 8) | p[i]; return v; }
+static uint64_t get64(const unsigned char *p) { uint64_t v = 0; for (int i = 7; i >= 0; i--) v = (v << 8) | p[i]; return v; }
+
+void mlcl__ckw_init(mlcl__ckw *w) { memset(w, 0, sizeof *w); }
+
+void mlcl__ckw_free(mlcl__ckw *w)
+{
+    mlcl__free(w->buf);
+    memset(w, 0, sizeof *w);
+}
+
+void mlcl__ckw_put(mlcl__ckw *w, const char tag[4], const void *data, size_t len)
+{
+    if (w->status) return;
+    size_t need = w->len + 16 + len;
+    if (need < w->len) { w->status = mlcl__err(MLCL_EOVERFLOW, "checkpoint: section too large"); return; }
+    if (need > w->cap) {
+        size_t cap = w->cap ? w->cap : 4096;
+        while (cap < need) cap *= 2;
+        unsigned char *nb = mlcl__malloc(cap);
+        if (!nb) { w->status = mlcl__err(MLCL_ENOMEM, "checkpoint: cannot allocate %zu bytes", cap); return; }
+        if (w->len) memcpy(nb, w->buf, w->len);
+        mlcl__free(w->buf);
+        w->buf = nb;
+        w->cap = cap;
+    }
+    unsigned char *p = w->buf + w->len;
+    memcpy(p, tag, 4);
+    put32(p + 4, 0);
+    put64(p + 8, len);
+    if (len) memcpy(p + 16, data, len);
+    w->len = need;
+}
+
+static int write_all(int fd, const unsigned char *p, size_t n)
+{
+    while (n) {
+        ssize_t k = write(fd, p, n);
+        if (k < 0) { if (errno == EINTR) continue; return -1; }
+        p += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+int mlcl__ckw_commit(mlcl__ckw *w, const char *path)
+{
+    int rc = w->status;
+    unsigned char *z = NULL;
+    char *tmp = NULL;
+    int fd = -1;
+    if (rc) goto out;
+    uLongf zlen = compressBound((uLong)w->len);
+    z = mlcl__malloc(HDR + zlen);
+    size_t plen = strlen(path);
+    tmp = mlcl__malloc(plen + 16);
+    if (!z || !tmp) { rc = mlcl__err(MLCL_ENOMEM, "checkpoint %s: out of memory", path); goto out; }
+    if (compress2(z + HDR, &zlen, w->buf, (uLong)w->len, 1) != Z_OK) {
+        rc = mlcl__err(MLCL_ENOMEM, "checkpoint %s: zlib compression failed", path);
+        goto out;
+    }
+    memcpy(z, MAGIC, 8);
+    put32(z + 8, MLCL_CKPT_FORMAT);
+    uint32_t bom = 0x01020304u;
+    memcpy(z + 12, &bom, 4);
+    put64(z + 16, w->len);
+    put64(z + 24, zlen);
+    put32(z + 32, (uint32_t)crc32(0L, w->buf, (uInt)w->len));
+    put32(z + 36, (uint32_t)crc32(0L, z, 36));
+    memcpy(tmp, path, plen);
+    memcpy(tmp + plen, ".tmp.XXXXXX", 12);
+    fd = mkstemp(tmp);
+    if (fd < 0) { rc = mlcl__err(MLCL_EIO, "checkpoint %s: cannot create temporary file: %s", path, strerror(errno)); goto out; }
+    if (write_all(fd, z, HDR + zlen) != 0 || fsync(fd) != 0) {
+        rc = mlcl__err(MLCL_EIO, "checkpoint %s: write failed: %s", path, strerror(errno));
+        goto out;
+    }
+    if (close(fd) != 0) { fd = -1; rc = mlcl__err(MLCL_EIO, "checkpoint %s: close failed: %s", path, strerror(errno)); goto out; }
+    fd = -1;
+    if (rename(tmp, path) != 0) { rc = mlcl__err(MLCL_EIO, "checkpoint %s: rename failed: %s", path, strerror(errno)); goto out; }
+    tmp[0] = '\0';
+    /* make the rename itself durable */
+    {
+        char *dcopy = strdup(path);
+        if (dcopy) {
+            int dfd = open(dirname(dcopy), O_RDONLY | O_DIRECTORY);
+            if (dfd >= 0) { (void)fsync(dfd); close(dfd); }
+            free(dcopy);
+        }
+    }
+out:
+    if (fd >= 0) close(fd);
+    if (tmp && tmp[0]) unlink(tmp);
+    mlcl__free(tmp);
+    mlcl__free(z);
+    mlcl__ckw_free(w);
+    return rc;
+}
+
+int mlcl__ckr_open(mlcl__ckr *r, const char *path)
+{
+    memset(r, 0, sizeof *r);
+    snprintf(r->path, sizeof r->path, "%s", path);
+    FILE *f = fopen(path, "rb");
+    if (!f) return mlcl__err(MLCL_EIO, "checkpoint %s: cannot open: %s", path, strerror(errno));
+    unsigned char h[HDR];
+    int rc = MLCL_OK;
+    unsigned char *z = NULL;
+    if (fread(h, 1, HDR, f) != HDR) { rc = mlcl__err(MLCL_EFORMAT, "checkpoint %s: truncated header", path); goto out; }
+    if (memcmp(h, MAGIC, 8) != 0) { rc = mlcl__err(MLCL_EFORMAT, "checkpoint %s: not a libmlcl checkpoint (bad magic)", path); goto out; }
+    if ((uint32_t)crc32(0L, h, 36) != get32(h + 36)) { rc = mlcl__err(MLCL_ECHECKSUM, "checkpoint %s: header checksum mismatch", path); goto out; }
+    if (get32(h + 8) != MLCL_CKPT_FORMAT) { rc = mlcl__err(MLCL_EVERSION, "checkpoint %s: format %u, this library reads %d", path, get32(h + 8), MLCL_CKPT_FORMAT); goto out; }
+    uint32_t bom;
+    memcpy(&bom, h + 12, 4);
+    if (bom != 0x01020304u) { rc = mlcl__err(MLCL_EFORMAT, "checkpoint %s: written on a host of other byte order", path); goto out; }
+    uint64_t plen = get64(h + 16), zlen = get64(h + 24);
+    if (plen > ((uint64_t)1 << 40) || zlen > ((uint64_t)1 << 40)) { rc = mlcl__err(MLCL_EFORMAT, "checkpoint %s: implausible sizes", path); goto out; }
+    z = mlcl__malloc((size_t)zlen + 1);
+    r->buf = mlcl__malloc((size_t)plen + 1);
+    if (!z || !r->buf) { rc = mlcl__err(MLCL_ENOMEM, "checkpoint %s: out of memory", path); goto out; }
+    if (fread(z, 1, (size_t)zlen, f) != zlen) { rc = mlcl__err(MLCL_EFORMAT, "checkpoint %s: truncated (payload shorter than %llu bytes)", path, (unsigned long long)zlen); goto out; }
+    uLongf out_len = (uLongf)plen;
+    if (uncompress(r->buf, &out_len, z, (uLong)zlen) != Z_OK || out_len != plen) {
+        rc = mlcl__err(MLCL_ECHECKSUM, "checkpoint %s: compressed payload is corrupted", path);
+        goto out;
+    }
+    if ((uint32_t)crc32(0L, r->buf, (uInt)plen) != get32(h + 32)) { rc = mlcl__err(MLCL_ECHECKSUM, "checkpoint %s: payload checksum mismatch", path); goto out; }
+    r->len = (size_t)plen;
+    /* validate the section chain once so lookups can trust it */
+    for (size_t off = 0; off < r->len;) {
+        if (r->len - off < 16) { rc = mlcl__err(MLCL_EFORMAT, "checkpoint %s: broken section table", path); goto out; }
+        uint64_t l = get64(r->buf + off + 8);
+        if (l > r->len - off - 16) { rc = mlcl__err(MLCL_EFORMAT, "checkpoint %s: section overruns the file", path); goto out; }
+        off += 16 + (size_t)l;
+    }
+out:
+    fclose(f);
+    mlcl__free(z);
+    if (rc) mlcl__ckr_close(r);
+    return rc;
+}
+
+int mlcl__ckr_get(const mlcl__ckr *r, const char tag[4], const void **data, size_t *len, size_t want)
+{
+    for (size_t off = 0; off < r->len;) {
+        uint64_t l = get64(r->buf + off + 8);
+        if (memcmp(r->buf + off, tag, 4) == 0) {
+            if (want != (size_t)-1 && l != want)
+                return mlcl__err(MLCL_EFORMAT, "checkpoint %s: section %.4s has %llu bytes, expected %zu (different options or data shape?)",
+                                 r->path, tag, (unsigned long long)l, want);
+            *data = r->buf + off + 16;
+            if (len) *len = (size_t)l;
+            return MLCL_OK;
+        }
+        off += 16 + (size_t)l;
+    }
+    return mlcl__err(MLCL_EFORMAT, "checkpoint %s: section %.4s missing", r->path, tag);
+}
+
+int mlcl__ckr_copy(const mlcl__ckr *r, const char tag[4], void *dst, size_t len)
+{
+    const void *p;
+    MLCL_TRY(mlcl__ckr_get(r, tag, &p, NULL, len));
+    if (len) memcpy(dst, p, len);
+    return MLCL_OK;
+}
+
+void mlcl__ckr_close(mlcl__ckr *r)
+{
+    mlcl__free(r->buf);
+    r->buf = NULL;
+    r->len = 0;
+}

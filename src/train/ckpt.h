@@ -1,0 +1,36 @@
+/* Checkpoint container: tagged sections, zlib-compressed, CRC-checked,
+ * written atomically (temporary file + fsync + rename). Internal. */
+#ifndef MLCL_TRAIN_CKPT_H
+#define MLCL_TRAIN_CKPT_H
+#include <stddef.h>
+#include "core/internal.h"
+
+#define MLCL_CKPT_FORMAT 1
+
+typedef struct mlcl__ckw {
+    unsigned char *buf;
+    size_t len, cap;
+    int status; /* first error, sticky */
+} mlcl__ckw;
+
+MLCL_INTERNAL void mlcl__ckw_init(mlcl__ckw *w);
+/* Appends a section; errors are sticky and reported by commit. */
+MLCL_INTERNAL void mlcl__ckw_put(mlcl__ckw *w, const char tag[4], const void *data, size_t len);
+/* Compresses and writes atomically to path; frees the buffer. */
+MLCL_INTERNAL int mlcl__ckw_commit(mlcl__ckw *w, const char *path);
+MLCL_INTERNAL void mlcl__ckw_free(mlcl__ckw *w);
+
+typedef struct mlcl__ckr {
+    unsigned char *buf;
+    size_t len;
+    char path[256];
+} mlcl__ckr;
+
+/* Reads, checks and decompresses path. */
+MLCL_INTERNAL int mlcl__ckr_open(mlcl__ckr *r, const char *path);
+/* Finds section `tag`; with want != (size_t)-1 its length must equal want. */
+MLCL_INTERNAL int mlcl__ckr_get(const mlcl__ckr *r, const char tag[4], const void **data, size_t *len, size_t want);
+/* Copies section `tag` of exactly `len` bytes into dst. */
+MLCL_INTERNAL int mlcl__ckr_copy(const mlcl__ckr *r, const char tag[4], void *dst, size_t len);
+MLCL_INTERNAL void mlcl__ckr_close(mlcl__ckr *r);
+#endif
