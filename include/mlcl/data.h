@@ -1,5 +1,379 @@
-/* libmlcl: data (API being written; see docs/). */
+/*
+ * libmlcl — data.h: multi-label datasets (readers for ARFF, LIBSVM/XC and IDX
+ * files, the Fashion-MNIST mosaic set), standardisation, seeded mini-batches
+ * and the masking augmentation of the vector-data networks.
+ *
+ * A dataset holds n rows of d float features (row-major n x d) and c binary
+ * labels, both as bytes (row-major n x c, values 0/1) and packed into 64-bit
+ * words: mlcl_dataset_label_words(c) = (c + 63) / 64 words per row, label j in
+ * bit (j % 64) of word (j / 64) — the format of the contrastive layer.
+ *
+ * Every reader goes through zlib, so gzip-compressed and plain files are read
+ * alike. Malformed files give MLCL_EFORMAT with a message naming the file and
+ * the line ("data.arff: line 12: ..."); unreadable ones MLCL_EIO.
+ * Numbers are parsed in the C locale whatever the process locale is.
+ * Non-finite feature values (nan, inf, overflow to inf) are rejected.
+ */
 #ifndef MLCL_DATA_H
 #define MLCL_DATA_H
+
 #include "core.h"
+
+#ifdef __cplusplus
+extern "C" {
 #endif
+
+/** An opaque in-memory multi-label dataset. */
+typedef struct mlcl_dataset mlcl_dataset;
+
+/**
+ * Words of 64 bits per row of packed labels.
+ * @param c labels (>= 0).
+ * @return (c + 63) / 64.
+ */
+MLCL_API int mlcl_dataset_label_words(int c);
+
+/* ------------------------------------------------------------------------ */
+/* Readers */
+
+/**
+ * Reads a Weka/MEKA/Mulan ARFF file (plain or gzip).
+ *
+ * Supported: `%` comments, blank lines, case-insensitive `@relation`,
+ * `@attribute`, `@data`; names quoted with '...' or "..." (backslash escapes
+ * the quote); attribute types numeric/real/integer and nominal `{v1,v2,...}`;
+ * dense rows (comma separated) and sparse rows `{index value, ...}` (zero-based
+ * attribute index, indices ascending, an omitted entry is 0 — for a nominal
+ * attribute its first value, as in Weka). A nominal feature is stored as the
+ * index of its value; a label attribute (nominal or numeric) must hold 0 or 1.
+ * Not supported (MLCL_EFORMAT naming the line): the missing value `?`, string,
+ * date and relational attributes, instance weights.
+ *
+ * Which attributes are labels: with @p n_labels = 0, the MEKA option in the
+ * relation name, `@relation 'yeast: -C -14'`: `-C -N` = the last N attributes,
+ * `-C N` = the first N. With @p n_labels > 0 (overrides the relation), the
+ * first (@p labels_first != 0) or last N attributes. At least one attribute
+ * must remain as a feature. Attribute names become the feature and label names.
+ *
+ * @param[out] out          the new dataset; free with mlcl_dataset_free().
+ * @param      path         file name.
+ * @param      n_labels     0 (from the relation) or the number of label attributes.
+ * @param      labels_first used only when n_labels > 0.
+ * @return MLCL_OK, MLCL_EINVAL, MLCL_EIO (cannot open/read), MLCL_EFORMAT
+ *         (file and line named), MLCL_EOVERFLOW, MLCL_ENOMEM.
+ */
+MLCL_API int mlcl_dataset_load_arff(mlcl_dataset **out, const char *path, int n_labels,
+                                    int labels_first);
+
+/** Index base argument of mlcl_dataset_load_libsvm(): decide from the file. */
+#define MLCL_LIBSVM_INDEX_AUTO (-1)
+
+/**
+ * Reads the multi-label LIBSVM format of the Extreme Classification
+ * repository (plain or gzip):
+ *
+ *     [n_rows n_features n_labels]      optional header line (3 integers)
+ *     l1,l2,... idx:val idx:val ...     one row per line
+ *
+ * Labels are zero-based integers (the list may be empty: the line then starts
+ * with white space or directly with `idx:val`). Blank lines are skipped.
+ * Feature indices are zero- or one-based according to @p index_base; with
+ * MLCL_LIBSVM_INDEX_AUTO the rule is: a file with the header is zero-based
+ * (the XC repository convention); without it, one-based (the LIBSVM
+ * convention) unless some index 0 occurs, then zero-based. Pass the base
+ * explicitly when reading a train/test pair without a header, so both files
+ * are read alike. An index repeated within a row is an error.
+ *
+ * @param[out] out        the new dataset.
+ * @param      path       file name.
+ * @param      n_features 0: from the header, else max index + 1; > 0: fixed
+ *                        (an index beyond it is an error).
+ * @param      n_labels   0: from the header, else max label + 1; > 0: fixed.
+ * @param      index_base 0, 1 or MLCL_LIBSVM_INDEX_AUTO.
+ * @return as mlcl_dataset_load_arff().
+ */
+MLCL_API int mlcl_dataset_load_libsvm(mlcl_dataset **out, const char *path, int n_features,
+                                      int n_labels, int index_base);
+
+/** Largest number of dimensions mlcl_idx_load() accepts. */
+#define MLCL_IDX_MAX_DIMS 8
+
+/**
+ * Reads an IDX file (the MNIST format, plain or gzip) of unsigned bytes:
+ * magic 0x00 0x00 0x08 ndim, then ndim big-endian 32-bit sizes, then the data.
+ * @param[out] data  the prod(dims) bytes, row-major; free with mlcl_idx_free().
+ * @param[out] ndim  number of dimensions (1..MLCL_IDX_MAX_DIMS).
+ * @param[out] dims  MLCL_IDX_MAX_DIMS ints; the first *ndim are set, the rest 0.
+ * @param      path  file name.
+ * @return MLCL_OK, MLCL_EINVAL, MLCL_EIO, MLCL_EFORMAT (bad magic, element type
+ *         other than ubyte, truncated or trailing data), MLCL_EOVERFLOW, MLCL_ENOMEM.
+ */
+MLCL_API int mlcl_idx_load(uint8_t **data, int *ndim, int dims[MLCL_IDX_MAX_DIMS],
+                           const char *path);
+
+/** Frees data returned by mlcl_idx_load(); NULL is a no-op. */
+MLCL_API void mlcl_idx_free(uint8_t *data);
+
+/**
+ * Builds a single-label image set as a multi-label dataset (one-hot labels):
+ * features are pixel / 255, the image shape is (1, rows, cols).
+ * @param[out] out         the new dataset.
+ * @param      images_path IDX file of n x rows x cols bytes.
+ * @param      labels_path IDX file of n bytes.
+ * @param      n_classes   c (> 0); every label must be < n_classes.
+ * @return as mlcl_idx_load(); MLCL_EFORMAT when the files disagree.
+ */
+MLCL_API int mlcl_dataset_load_idx(mlcl_dataset **out, const char *images_path,
+                                   const char *labels_path, int n_classes);
+
+/**
+ * The Fashion-MNIST multi-label mosaic set. Each sample is a grid x grid
+ * mosaic of Fashion-MNIST items drawn uniformly with replacement (seeded PCG:
+ * the same seed gives the same set on every machine); its labels are the set
+ * of the 10 classes present (c = 10, names "T-shirt/top" ... "Ankle boot").
+ * Cell (r, s) holds the (r * grid + s)-th item drawn for that sample; features
+ * are the (28 grid) x (28 grid) pixels row-major, each pixel / 255; the image
+ * shape is (1, 28 grid, 28 grid).
+ * @param[out] out       the new dataset.
+ * @param      dir       directory with {train,t10k}-{images-idx3,labels-idx1}-ubyte.gz;
+ *                       NULL = /usr/share/datasets/fashion-mnist (Debian's
+ *                       dataset-fashion-mnist).
+ * @param      train     1: draw from the 60000 training items; 0: from the 10000 test items.
+ * @param      n_samples mosaics to build, > 0.
+ * @param      seed      RNG seed.
+ * @param      grid      items per side, 1..8 (2 -> 56 x 56 = 3136 features).
+ * @return as mlcl_idx_load().
+ */
+MLCL_API int mlcl_dataset_fashion_mosaic(mlcl_dataset **out, const char *dir, int train,
+                                         int n_samples, uint64_t seed, int grid);
+
+/**
+ * Creates a dataset from caller arrays (copied).
+ * @param[out] out the new dataset.
+ * @param      n, d, c rows, features, labels (all > 0).
+ * @param[in]  x n x d finite features, row-major.
+ * @param[in]  y n x c labels, 0 or 1, row-major.
+ * @return MLCL_OK, MLCL_EINVAL (a label not 0/1: row and column named),
+ *         MLCL_ENUMERIC (a non-finite feature), MLCL_EOVERFLOW, MLCL_ENOMEM.
+ */
+MLCL_API int mlcl_dataset_create_from_arrays(mlcl_dataset **out, int n, int d, int c,
+                                             const float *x, const uint8_t *y);
+
+/**
+ * A new dataset made of the given rows of @p ds (in the given order; a row
+ * may repeat). Names and image shape are kept.
+ * @param[out] out  the new dataset.
+ * @param      ds   the source.
+ * @param[in]  rows k row indices in [0, n).
+ * @param      k    > 0.
+ * @return MLCL_OK, MLCL_EINVAL, MLCL_ENOMEM.
+ */
+MLCL_API int mlcl_dataset_subset(mlcl_dataset **out, const mlcl_dataset *ds, const int *rows,
+                                 int k);
+
+/**
+ * Seeded random split: round(frac_b * n) rows, chosen by a seeded shuffle, go
+ * to @p b, the others to @p a; within each part rows keep their original order.
+ * @param[out] a      the larger part (e.g. training).
+ * @param[out] b      the part of fraction @p frac_b (e.g. validation).
+ * @param      ds     the source.
+ * @param      frac_b in (0, 1); both parts must get at least one row.
+ * @param      seed   RNG seed.
+ * @return MLCL_OK, MLCL_EINVAL, MLCL_ENOMEM.
+ */
+MLCL_API int mlcl_dataset_split(mlcl_dataset **a, mlcl_dataset **b, const mlcl_dataset *ds,
+                                float frac_b, uint64_t seed);
+
+/** Frees a dataset; NULL is a no-op. */
+MLCL_API void mlcl_dataset_free(mlcl_dataset *ds);
+
+/* ------------------------------------------------------------------------ */
+/* Accessors (borrowed pointers, valid until the dataset is freed or modified) */
+
+/**
+ * The dataset's sizes.
+ * @param      ds the dataset.
+ * @param[out] n  rows (nullable).
+ * @param[out] d  features (nullable).
+ * @param[out] c  labels (nullable).
+ * @return MLCL_OK or MLCL_EINVAL.
+ */
+MLCL_API int mlcl_dataset_dims(const mlcl_dataset *ds, int *n, int *d, int *c);
+
+/**
+ * The image geometry of an image set, zeros for a vector set.
+ * @param      ds the dataset.
+ * @param[out] channels, height, width (each nullable).
+ * @return MLCL_OK or MLCL_EINVAL.
+ */
+MLCL_API int mlcl_dataset_image_shape(const mlcl_dataset *ds, int *channels, int *height,
+                                      int *width);
+
+/**
+ * @param ds the dataset.
+ * @return the n x d row-major features, or NULL when @p ds is NULL.
+ */
+MLCL_API const float *mlcl_dataset_features(const mlcl_dataset *ds);
+
+/**
+ * @param ds the dataset.
+ * @return the n x c row-major 0/1 labels, or NULL when @p ds is NULL.
+ */
+MLCL_API const uint8_t *mlcl_dataset_labels(const mlcl_dataset *ds);
+
+/**
+ * @param ds the dataset.
+ * @return the packed labels, n x mlcl_dataset_label_words(c) words, or NULL.
+ */
+MLCL_API const uint64_t *mlcl_dataset_labels_packed(const mlcl_dataset *ds);
+
+/**
+ * @param ds the dataset.
+ * @param j  feature index.
+ * @return the name of feature @p j (from the ARFF header), or NULL when
+ *         unnamed or out of range.
+ */
+MLCL_API const char *mlcl_dataset_feature_name(const mlcl_dataset *ds, int j);
+
+/**
+ * @param ds the dataset.
+ * @param j  label index.
+ * @return the name of label @p j, or NULL when unnamed or out of range.
+ */
+MLCL_API const char *mlcl_dataset_label_name(const mlcl_dataset *ds, int j);
+
+/**
+ * Copies the given rows into caller buffers (a mini-batch).
+ * @param      ds           the dataset.
+ * @param[in]  rows         k row indices in [0, n).
+ * @param      k            >= 0.
+ * @param[out] x_out        k x d floats (nullable).
+ * @param[out] y_out        k x c bytes (nullable).
+ * @param[out] y_packed_out k x mlcl_dataset_label_words(c) words (nullable).
+ * @return MLCL_OK or MLCL_EINVAL (a row out of range is named).
+ */
+MLCL_API int mlcl_dataset_gather(const mlcl_dataset *ds, const int *rows, int k, float *x_out,
+                                 uint8_t *y_out, uint64_t *y_packed_out);
+
+/* ------------------------------------------------------------------------ */
+/* Standardisation (as scikit-learn's StandardScaler) */
+
+/**
+ * Per-feature mean and population standard deviation (divide by n),
+ * accumulated in double. A constant feature (variance within rounding error
+ * of zero, scikit-learn's rule) gets std 1.
+ * @param      ds   the (training) dataset.
+ * @param[out] mean d floats.
+ * @param[out] std  d floats, all > 0.
+ * @return MLCL_OK or MLCL_EINVAL.
+ */
+MLCL_API int mlcl_dataset_standardize_stats(const mlcl_dataset *ds, float *mean, float *std);
+
+/**
+ * x = (x - mean) / std in place, feature by feature (use the training set's
+ * statistics for every split).
+ * @param ds   the dataset to modify.
+ * @param mean d finite floats.
+ * @param std  d finite floats > 0.
+ * @return MLCL_OK or MLCL_EINVAL (the offending index named).
+ */
+MLCL_API int mlcl_dataset_standardize_apply(mlcl_dataset *ds, const float *mean,
+                                            const float *std);
+
+/* ------------------------------------------------------------------------ */
+/* Mini-batches */
+
+/** An opaque epoch-wise shuffler of row indices. */
+typedef struct mlcl_batcher mlcl_batcher;
+
+/** Number of words of a batcher state (mlcl_batcher_get_state()). */
+#define MLCL_BATCHER_STATE_WORDS 6
+
+/**
+ * Creates a batcher over rows 0..n_rows-1: each epoch is a fresh seeded
+ * permutation cut into batches of @p batch_size (the last one smaller, or
+ * dropped when @p drop_last).
+ * @param[out] out        the new batcher; free with mlcl_batcher_free().
+ * @param      n_rows     > 0.
+ * @param      batch_size > 0; with drop_last it must be <= n_rows.
+ * @param      drop_last  nonzero: drop the last incomplete batch.
+ * @param      seed       RNG seed.
+ * @return MLCL_OK, MLCL_EINVAL, MLCL_ENOMEM.
+ */
+MLCL_API int mlcl_batcher_create(mlcl_batcher **out, int n_rows, int batch_size, int drop_last,
+                                 uint64_t seed);
+
+/** Frees a batcher; NULL is a no-op. */
+MLCL_API void mlcl_batcher_free(mlcl_batcher *b);
+
+/**
+ * The next mini-batch of the current epoch. When the epoch is exhausted it
+ * returns *count = 0 and *rows = NULL once, and counts the epoch as done; the
+ * next call shuffles again and starts the next epoch:
+ *
+ *     while (mlcl_batcher_next(b, &rows, &k) == MLCL_OK && k > 0) { ... }
+ *
+ * @param      b     the batcher.
+ * @param[out] rows  borrowed, *count row indices, valid until the next call.
+ * @param[out] count rows in the batch, 0 at the end of an epoch.
+ * @return MLCL_OK or MLCL_EINVAL.
+ */
+MLCL_API int mlcl_batcher_next(mlcl_batcher *b, const int **rows, int *count);
+
+/**
+ * @param b the batcher.
+ * @return the number of completed epochs (end-of-epoch markers returned), or
+ *         -1 when @p b is NULL.
+ */
+MLCL_API int mlcl_batcher_epoch(const mlcl_batcher *b);
+
+/**
+ * @param b the batcher.
+ * @return batches per epoch, or -1 when @p b is NULL.
+ */
+MLCL_API int mlcl_batcher_batches_per_epoch(const mlcl_batcher *b);
+
+/**
+ * The position of the batcher, for checkpoints: restoring it with
+ * mlcl_batcher_set_state() on a batcher created with the same n_rows and
+ * batch_size continues the same sequence of batches.
+ * @param      b     the batcher.
+ * @param[out] state MLCL_BATCHER_STATE_WORDS words.
+ * @return MLCL_OK or MLCL_EINVAL.
+ */
+MLCL_API int mlcl_batcher_get_state(const mlcl_batcher *b,
+                                    uint64_t state[MLCL_BATCHER_STATE_WORDS]);
+
+/**
+ * Restores a state from mlcl_batcher_get_state().
+ * @param b     the batcher.
+ * @param state MLCL_BATCHER_STATE_WORDS words.
+ * @return MLCL_OK or MLCL_EINVAL (state of a batcher of another size, or corrupt).
+ */
+MLCL_API int mlcl_batcher_set_state(mlcl_batcher *b,
+                                    const uint64_t state[MLCL_BATCHER_STATE_WORDS]);
+
+/* ------------------------------------------------------------------------ */
+/* Augmentation */
+
+/**
+ * Feature masking (the vector-data augmentation of MulSupCon): each of the
+ * n x d elements is set to 0 independently with probability @p p, and kept
+ * unchanged otherwise — no 1/(1-p) rescaling. One uniform draw per element,
+ * row-major, so the result depends only on the RNG state. Two independent
+ * views are two calls with the same generator.
+ * @param      rng the generator (advanced by n*d draws).
+ * @param      n   rows, >= 0.
+ * @param      d   features, >= 0.
+ * @param      p   masking probability in [0, 1].
+ * @param[in]  x   n x d inputs.
+ * @param[out] out n x d outputs; may equal @p x (in place).
+ * @return MLCL_OK or MLCL_EINVAL.
+ */
+MLCL_API int mlcl_augment_mask(mlcl_rng *rng, int n, int d, float p, const float *x, float *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MLCL_DATA_H */

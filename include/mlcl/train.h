@@ -1,5 +1,189 @@
-/* libmlcl: train (API being written; see docs/). */
+/*
+ * libmlcl: the two-phase trainer and checkpoints.
+ *
+ * Phase 1, contrastive pretraining (MulSupCon, RLD, CLD, SupCon-ALL/ANY, or
+ * none); phase 2, fine-tuning of the backbone and the LD head with binary
+ * cross-entropy; then evaluation with the six metrics (metrics.h).
+ * Deterministic for a given seed and thread count.
+ *
+ * Thread-safety: one trainer per thread; distinct trainers are independent.
+ */
 #ifndef MLCL_TRAIN_H
 #define MLCL_TRAIN_H
+
 #include "core.h"
+#include "data.h"
+#include "loss.h"
+#include "metrics.h"
+#include "moco.h"
+
+#ifdef __cplusplus
+extern "C" {
 #endif
+
+/** Pretraining methods. */
+typedef enum mlcl_method {
+    MLCL_METHOD_NONE = 0,       /**< no pretraining: fine-tuning only (the baseline) */
+    MLCL_METHOD_MULSUPCON = 1,  /**< MulSupCon, Eqs. 3-4 */
+    MLCL_METHOD_RLD = 2,        /**< MulSupCon_RLD (RBF label distribution) */
+    MLCL_METHOD_CLD = 3,        /**< MulSupCon_CLD (contrastive label distribution) */
+    MLCL_METHOD_SUPCON_ALL = 4, /**< SupCon with the ALL mask (Eq. 1, 5) */
+    MLCL_METHOD_SUPCON_ANY = 5  /**< SupCon with the ANY mask (Eq. 2, 5) */
+} mlcl_method;
+
+/** Learning-rate schedule of one phase. */
+typedef struct mlcl_phase_options {
+    int epochs;         /**< epochs of this phase */
+    int optim;          /**< MLCL_OPTIM_ADAMW (default), MLCL_OPTIM_ADAM or MLCL_OPTIM_SGD */
+    float lr;           /**< base learning rate */
+    float weight_decay; /**< weight decay */
+    float head_lr_scale;/**< learning-rate factor of the heads relative to the backbone (1) */
+    int sched;          /**< MLCL_SCHED_* (default CosineAnnealingWarmRestarts) */
+    int T_0;            /**< restart period in epochs */
+    int T_mult;         /**< period multiplier */
+    float eta_min;      /**< floor of the cosine */
+    float mask_p;       /**< input masking probability of the augmentation */
+} mlcl_phase_options;
+
+/** Version of mlcl_train_options. */
+#define MLCL_TRAIN_OPTIONS_VERSION 1
+
+/** Everything a run needs. Initialise with MLCL_TRAIN_OPTIONS_INIT or mlcl_train_options_init(). */
+typedef struct mlcl_train_options {
+    unsigned int version;     /**< MLCL_TRAIN_OPTIONS_VERSION */
+    int method;               /**< mlcl_method (default MLCL_METHOD_CLD) */
+    int batch;                /**< mini-batch size, both phases (128) */
+    uint64_t seed;            /**< the run's seed (0) */
+    int threads;              /**< kernel threads (0 = leave as is) */
+    mlcl_moco_options moco;   /**< networks, queue, momentum, loss options; in_dim and n_labels come from the data */
+    mlcl_phase_options pretrain; /**< 400 epochs, AdamW 4e-5, wd 1e-4, warm restarts (50, 2, 1e-5), mask 0.5 */
+    mlcl_phase_options finetune; /**< 100 epochs, AdamW 4e-4, wd 1e-5, warm restarts (25, 2, 1e-4), mask 0.4 */
+    int standardize;          /**< 1: standardise features with the training set's mean and std (default) */
+    int stop_on_nonfinite;    /**< 1 (default): stop with MLCL_ENUMERIC; 0: roll back the step and halve the lr */
+} mlcl_train_options;
+
+/** Static initialiser: the paper's Yeast protocol with CLD. */
+#define MLCL_TRAIN_OPTIONS_INIT                                                  \
+    { MLCL_TRAIN_OPTIONS_VERSION, MLCL_METHOD_CLD, 128, 0, 0, MLCL_MOCO_OPTIONS_INIT, \
+      { 400, MLCL_OPTIM_ADAMW, 4e-5f, 1e-4f, 1.0f, MLCL_SCHED_COSINE_WARM_RESTARTS, 50, 2, 1e-5f, 0.5f }, \
+      { 100, MLCL_OPTIM_ADAMW, 4e-4f, 1e-5f, 1.0f, MLCL_SCHED_COSINE_WARM_RESTARTS, 25, 2, 1e-4f, 0.4f }, \
+      1, 1 }
+
+/**
+ * Fills @p opts with the defaults of MLCL_TRAIN_OPTIONS_INIT.
+ * @return MLCL_OK, MLCL_EINVAL or MLCL_EVERSION.
+ */
+MLCL_API int mlcl_train_options_init(mlcl_train_options *opts, unsigned int version);
+
+/**
+ * Applies a dataset preset of the paper (MATH.md protocol table):
+ * "yeast" (batch 128, K 256) or "scene" (batch 256, K 1024).
+ * @return MLCL_OK or MLCL_EINVAL naming the unknown preset.
+ */
+MLCL_API int mlcl_train_options_preset(mlcl_train_options *opts, const char *preset);
+
+/** Progress report passed to the callback after every step. */
+typedef struct mlcl_progress {
+    int phase;            /**< 1 pretraining, 2 fine-tuning */
+    int epoch;            /**< epoch within the phase, from 0 */
+    int epochs;           /**< epochs of the phase */
+    long long step;       /**< global step within the phase */
+    int end_of_epoch;     /**< 1 on the report that closes an epoch (then the loss fields are epoch means) */
+    double loss;          /**< total loss */
+    double con;           /**< contrastive part of the pretraining loss */
+    double G;             /**< smoothness part G */
+    double H;             /**< closeness part H (before alpha) */
+    double wreg;          /**< beta ||W||^2 as it enters the loss */
+    double lr;            /**< current learning rate of the backbone */
+    double samples_per_s; /**< throughput of the phase so far */
+} mlcl_progress;
+
+/**
+ * Progress callback: return 0 to continue, non-zero to stop the run
+ * (mlcl_trainer_run then returns MLCL_EINTERRUPTED, the state stays consistent
+ * and can be saved).
+ */
+typedef int (*mlcl_progress_fn)(const mlcl_progress *progress, void *ctx);
+
+/** The opaque trainer. */
+typedef struct mlcl_trainer mlcl_trainer;
+
+/**
+ * Creates a trainer for @p train (borrowed: it must outlive the trainer).
+ * The training set is standardised on a private copy when opts->standardize.
+ * @param[out] out the trainer; free with mlcl_trainer_free().
+ */
+MLCL_API int mlcl_trainer_create(mlcl_trainer **out, const mlcl_train_options *opts,
+                                 const mlcl_dataset *train);
+
+/** Frees a trainer; NULL is a no-op. */
+MLCL_API void mlcl_trainer_free(mlcl_trainer *trainer);
+
+/** Installs the progress callback (NULL to remove). */
+MLCL_API int mlcl_trainer_set_callback(mlcl_trainer *trainer, mlcl_progress_fn fn, void *ctx);
+
+/**
+ * Runs (or continues, after mlcl_trainer_load()) both phases to the end.
+ * @return MLCL_OK, MLCL_EINTERRUPTED when the callback stopped it, MLCL_ENUMERIC
+ *         when a non-finite loss or gradient appeared (the message names the phase, step and term).
+ */
+MLCL_API int mlcl_trainer_run(mlcl_trainer *trainer);
+
+/**
+ * Runs at most @p epochs more epochs (across the phase boundary), then returns.
+ * @param[out] done set to 1 when both phases are finished.
+ */
+MLCL_API int mlcl_trainer_run_epochs(mlcl_trainer *trainer, int epochs, int *done);
+
+/**
+ * Scores (sigmoid of the fine-tuned head) for @p n rows of raw features
+ * (standardised with the training statistics inside), eval mode.
+ * @param[out] scores n x c.
+ */
+MLCL_API int mlcl_trainer_predict(mlcl_trainer *trainer, int n, const float *x, float *scores);
+
+/**
+ * Label distributions d = softmax(LD head) for @p n rows (eval mode).
+ * @param[out] dists n x c.
+ */
+MLCL_API int mlcl_trainer_distributions(mlcl_trainer *trainer, int n, const float *x, float *dists);
+
+/**
+ * Evaluates on @p test: the paper protocol (best of each metric over t = 0.1..0.9)
+ * and the fixed threshold 0.5.
+ * @param[out] paper nullable; @param[out] t05 nullable.
+ */
+MLCL_API int mlcl_trainer_evaluate(mlcl_trainer *trainer, const mlcl_dataset *test,
+                                   mlcl_metrics *paper, mlcl_metrics *t05);
+
+/** Seconds spent in each phase so far. */
+MLCL_API int mlcl_trainer_timing(const mlcl_trainer *trainer, double *pretrain_s, double *finetune_s);
+
+/** Phase (1, 2, or 3 = finished) and epoch within it. */
+MLCL_API int mlcl_trainer_position(const mlcl_trainer *trainer, int *phase, int *epoch);
+
+/**
+ * Saves the whole training state (parameters, optimiser moments, BatchNorm
+ * statistics, queues, RNG states, phase/epoch/step, options) to @p path:
+ * zlib-compressed, CRC-checked, written to a temporary file, flushed and
+ * renamed, so that an interrupted save never destroys the previous file.
+ */
+MLCL_API int mlcl_trainer_save(const mlcl_trainer *trainer, const char *path);
+
+/**
+ * Restores a state saved by mlcl_trainer_save() into a trainer created with
+ * the same options and data shape; continuing gives bit-identical results
+ * to an uninterrupted run.
+ * @return MLCL_OK; MLCL_EIO, MLCL_EFORMAT, MLCL_ECHECKSUM or MLCL_EVERSION with a
+ *         message naming the file; the trainer is unchanged on error.
+ */
+MLCL_API int mlcl_trainer_load(mlcl_trainer *trainer, const char *path);
+
+/** The borrowed MoCo pair inside the trainer. */
+MLCL_API int mlcl_trainer_moco(mlcl_trainer *trainer, mlcl_moco **out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MLCL_TRAIN_H */

@@ -1,0 +1,116 @@
+/* One full pretraining step (mlcl_moco_step: momentum update, both encoders,
+ * CLD loss against a full queue, backward, AdamW, enqueue), timed at the
+ * shapes of bench/torch/bench_step.py, with the same label-density rule.
+ *   step [--reps N] [--warmup N] [--method cld|rld|mulsupcon] [--json FILE] [--only NAME]
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <mlcl.h>
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+static int cmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* one uniform label, then every other with probability (L-1)/(c-1); L = 1.1 for c <= 6, else 4 */
+static void gen_labels(mlcl_rng *r, uint8_t *y, int rows, int c)
+{
+    double L = c <= 6 ? 1.1 : 4.0, p = (L - 1) / (c - 1);
+    float *u = malloc(sizeof(float) * c);
+    uint32_t k;
+    for (int i = 0; i < rows; i++) {
+        mlcl_rng_uniform(r, u, c);
+        mlcl_rng_u32(r, &k, 1);
+        int first = (int)(k % (uint32_t)c);
+        for (int j = 0; j < c; j++) y[(size_t)i * c + j] = (j == first) || (u[j] < p);
+    }
+    free(u);
+}
+
+int main(int argc, char **argv)
+{
+    int reps = 20, warmup = 3;
+    const char *json = NULL, *only = NULL, *method = "cld";
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--warmup") && i + 1 < argc) warmup = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--json") && i + 1 < argc) json = argv[++i];
+        else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
+        else if (!strcmp(argv[i], "--method") && i + 1 < argc) method = argv[++i];
+        else { fprintf(stderr, "usage: step [--reps N] [--warmup N] [--method cld|rld|mulsupcon] [--only NAME] [--json FILE]\n"); return 2; }
+    }
+    struct { const char *name; int d, c, n, K; } cfg[] = {
+        { "yeast", 103, 14, 128, 256 }, { "scene", 294, 6, 256, 1024 },
+        { "delicious-like", 500, 983, 128, 4096 }, { "mediamill-like", 120, 101, 512, 8192 } };
+    FILE *jf = json ? fopen(json, "w") : NULL;
+    if (jf) fprintf(jf, "{\"method\": \"%s\", \"results\": [", method);
+    int first = 1;
+    printf("%-16s %6s %5s %5s %6s %12s\n", "config", "d_in", "c", "n", "K", "median s/step");
+    for (size_t ci = 0; ci < sizeof cfg / sizeof *cfg; ci++) {
+        if (only && strcmp(only, cfg[ci].name)) continue;
+        int d = cfg[ci].d, c = cfg[ci].c, n = cfg[ci].n, K = cfg[ci].K;
+        mlcl_moco_options o = MLCL_MOCO_OPTIONS_INIT;
+        o.in_dim = d; o.n_labels = c; o.queue_size = K; o.max_batch = n; o.seed = 0;
+        if (!strcmp(method, "rld")) o.loss.variant = MLCL_LD_RLD;
+        else if (!strcmp(method, "mulsupcon")) o.loss.method = MLCL_LOSS_MULSUPCON;
+        mlcl_moco *mc;
+        if (mlcl_moco_create(&mc, &o) != MLCL_OK) { fprintf(stderr, "%s\n", mlcl_last_error()); return 1; }
+        mlcl_rng *r;
+        mlcl_rng_create(&r, 0);
+        size_t words = mlcl_label_words(c);
+        float *x = malloc(sizeof(float) * n * d), *x0 = malloc(sizeof(float) * n * d), *x1 = malloc(sizeof(float) * n * d);
+        uint8_t *y01 = malloc((size_t)K * c);
+        uint64_t *y = malloc(sizeof(uint64_t) * words * K);
+        float *qk = malloc(sizeof(float) * K * 256), *qd = malloc(sizeof(float) * K * c);
+        mlcl_rng_normal(r, x, (size_t)n * d, 1.0f);
+        /* a full queue: unit keys, labels by the density rule, softmax distributions */
+        mlcl_rng_normal(r, qk, (size_t)K * 256, 1.0f);
+        mlcl_l2norm_forward(K, 256, qk, qk, NULL);
+        mlcl_rng_normal(r, qd, (size_t)K * c, 1.0f);
+        mlcl_softmax_forward(K, c, qd, qd);
+        gen_labels(r, y01, K, c);
+        mlcl_labels_pack(y, y01, K, c);
+        mlcl_queue *q;
+        mlcl_moco_queue(mc, &q);
+        mlcl_queue_enqueue(q, K, qk, y, qd);
+        gen_labels(r, y01, n, c);
+        mlcl_labels_pack(y, y01, n, c);
+        double *t = malloc(sizeof(double) * reps);
+        for (int it = 0; it < warmup + reps; it++) {
+            mlcl_augment_mask(r, n, d, 0.5f, x, x0);
+            mlcl_augment_mask(r, n, d, 0.5f, x, x1);
+            double t0 = now();
+            mlcl_loss_parts parts;
+            int rc = mlcl_moco_step(mc, n, x0, x1, y, &parts);
+            double dt = now() - t0;
+            if (rc != MLCL_OK) { fprintf(stderr, "step: %s\n", mlcl_last_error()); return 1; }
+            if (it >= warmup) t[it - warmup] = dt;
+        }
+        qsort(t, reps, sizeof *t, cmp);
+        double med = t[reps / 2];
+        printf("%-16s %6d %5d %5d %6d %12.5f\n", cfg[ci].name, d, c, n, K, med);
+        if (jf) {
+            fprintf(jf, "%s{\"config\": \"%s\", \"d_in\": %d, \"c\": %d, \"n\": %d, \"K\": %d, \"median_s\": %.6g, \"min_s\": %.6g}",
+                    first ? "" : ", ", cfg[ci].name, d, c, n, K, med, t[0]);
+            first = 0;
+        }
+        free(t); free(x); free(x0); free(x1); free(y01); free(y); free(qk); free(qd);
+        mlcl_rng_free(r);
+        mlcl_moco_free(mc);
+    }
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    if (jf) { fprintf(jf, "], \"peak_rss_kb\": %ld}\n", ru.ru_maxrss); fclose(jf); }
+    return 0;
+}

@@ -1,0 +1,64 @@
+/* The CLD loss and its gradients on raw arrays: 4 anchors, a queue of 3. */
+#include <math.h>
+#include <stdio.h>
+#include <mlcl.h>
+
+#define N 4  /* batch */
+#define M 8  /* embedding width */
+#define C 3  /* labels */
+#define HD 5 /* LD-head input width */
+
+static void normalise(float *v, int n, int m)
+{
+    for (int i = 0; i < n; i++) {
+        float s = 0;
+        for (int j = 0; j < m; j++) s += v[i * m + j] * v[i * m + j];
+        for (int j = 0; j < m; j++) v[i * m + j] /= sqrtf(s);
+    }
+}
+
+int main(void)
+{
+    float q[N * M], k[N * M], kq[3 * M], d[N * C], dq[3 * C], W[C * HD];
+    uint8_t y01[N * C] = { 1, 0, 0, 1, 1, 0, 0, 1, 0, 0, 0, 1 }, yq01[3 * C] = { 1, 0, 1, 0, 1, 0, 0, 0, 1 };
+    uint64_t y[N], yq[3]; /* one 64-bit word per row holds c <= 64 labels */
+    mlcl_rng *rng;
+    if (mlcl_rng_create(&rng, 42) != MLCL_OK) return 1;
+    mlcl_rng_normal(rng, q, N * M, 1.0f);
+    mlcl_rng_normal(rng, k, N * M, 1.0f);
+    mlcl_rng_normal(rng, kq, 3 * M, 1.0f);
+    mlcl_rng_normal(rng, W, C * HD, 0.1f);
+    mlcl_rng_normal(rng, d, N * C, 1.0f);  /* logits, turned into distributions below */
+    mlcl_rng_normal(rng, dq, 3 * C, 1.0f);
+    mlcl_rng_free(rng);
+    mlcl_softmax_forward(N, C, d, d);
+    mlcl_softmax_forward(3, C, dq, dq);
+    normalise(q, N, M);
+    normalise(k, N, M);
+    normalise(kq, 3, M);
+    mlcl_labels_pack(y, y01, N, C);
+    mlcl_labels_pack(yq, yq01, 3, C);
+
+    mlcl_loss_options opts = MLCL_LOSS_OPTIONS_INIT; /* CLD, ANY mask, alpha 0.1, beta 1, tau 0.1 */
+    mlcl_loss *loss;
+    if (mlcl_loss_create(&loss, N, 3, M, C, &opts) != MLCL_OK) {
+        fprintf(stderr, "%s\n", mlcl_last_error());
+        return 1;
+    }
+    float gq[N * M] = { 0 }, gd[N * C] = { 0 }, gW[C * HD] = { 0 }; /* gradients accumulate: start at 0 */
+    mlcl_loss_parts parts;
+    int rc = mlcl_loss_compute(loss, N, 3, q, k, y, d, kq, yq, dq, W, HD, &parts, gq, gd, gW);
+    if (rc != MLCL_OK) {
+        fprintf(stderr, "mlcl_loss_compute: %s\n", mlcl_last_error());
+        mlcl_loss_free(loss);
+        return 1;
+    }
+    printf("CLD loss %.5f = con %.5f + G %.5f + alpha H %.5f + beta|W|^2 %.5f\n", parts.total, parts.con, parts.G,
+           opts.alpha * parts.H, parts.wreg);
+    printf("dL/dq[0][0..2] = %.5f %.5f %.5f\n", gq[0], gq[1], gq[2]);
+    /* a mistake is reported, never fatal */
+    rc = mlcl_loss_compute(loss, N + 1, 3, q, k, y, d, kq, yq, dq, W, HD, &parts, gq, gd, gW);
+    printf("n too large: %s (%s)\n", mlcl_status_str(rc), mlcl_last_error());
+    mlcl_loss_free(loss);
+    return 0;
+}

@@ -1,0 +1,414 @@
+/*
+ * mlcl-train: contrastive pretraining, fine-tuning and evaluation from the
+ * command line. With no arguments it runs its built-in default job on
+ * Fashion-MNIST multi-label mosaics (Debian package dataset-fashion-mnist).
+ *
+ *   mlcl-train --train yeast-train.arff.gz --test yeast-test.arff.gz --preset yeast --method cld
+ *
+ * Run `mlcl-train --help` for every option.
+ */
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <mlcl.h>
+
+static volatile sig_atomic_t g_stop;
+static void on_signal(int sig) { g_stop = sig; }
+
+typedef struct app {
+    int tty, quiet;
+    FILE *log;
+    const char *plot_dir;
+    mlcl_trainer *trainer;
+    const mlcl_dataset *test;
+    int eval_every;
+    /* epoch accumulators for the CSV log / plots */
+    double last_lr;
+} app;
+
+static const char *method_names[] = { "none", "mulsupcon", "rld", "cld", "supcon-all", "supcon-any" };
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "usage: mlcl-train [options]\n"
+        "Data (default: Fashion-MNIST 2x2 mosaics, --mosaic-train/--mosaic-test rows):\n"
+        "  --train FILE            training set (ARFF, .arff.gz, or LIBSVM multi-label with --format libsvm)\n"
+        "  --test FILE             test set\n"
+        "  --format arff|libsvm    file format (default: by extension: .arff[.gz] is ARFF, else LIBSVM)\n"
+        "  --labels N              label count (ARFF: last N attributes; default: MEKA -C in @relation)\n"
+        "  --features N            LIBSVM feature count (default: inferred)\n"
+        "  --mosaic-train N        mosaics for training (default 6000)\n"
+        "  --mosaic-test N         mosaics for testing (default 2000)\n"
+        "  --mosaic-dir DIR        Fashion-MNIST IDX files (default /usr/share/datasets/fashion-mnist)\n"
+        "Method and protocol:\n"
+        "  --preset yeast|scene    the paper's settings for that dataset\n"
+        "  --method M              none | mulsupcon | rld | cld | supcon-all | supcon-any (default cld)\n"
+        "  --pretrain-epochs N  --finetune-epochs N  --batch N  --queue K  --seed S  --threads T\n"
+        "  --pretrain-lr X  --pretrain-wd X  --finetune-lr X  --finetune-wd X\n"
+        "  --pretrain-mask P  --finetune-mask P      input masking probabilities (0.5, 0.4)\n"
+        "  --momentum M            key-encoder momentum (0.999)\n"
+        "  --hidden A,B,C          backbone widths (256,512,256)   --dropout P (0.2)\n"
+        "Loss options (MATH.md):\n"
+        "  --alpha X --beta X --tau X --sigma X\n"
+        "  --mask any|all  --reduction mean|sum  --cld-weight prob|logprob\n"
+        "  --weight-grad on|off  --dweight-grad on|off  --con-norm none|per_label  --h-target normalised|raw\n"
+        "Output:\n"
+        "  --json FILE             metrics and timing as JSON\n"
+        "  --log FILE.csv          per-epoch loss parts, lr, samples/s, metrics\n"
+        "  --plot DIR              PNG training curves and label distributions (needs python3-matplotlib)\n"
+        "  --eval-every N          evaluate on the test set every N fine-tuning epochs for the log (default: last only)\n"
+        "  --checkpoint FILE       save the training state at the end of each epoch and on SIGINT/SIGTERM\n"
+        "  --resume FILE           continue a run from a checkpoint (same options)\n"
+        "  --quiet                 no progress output\n");
+}
+
+static int progress_cb(const mlcl_progress *p, void *ctx)
+{
+    app *a = ctx;
+    a->last_lr = p->lr;
+    if (!a->quiet) {
+        if (a->tty) {
+            fprintf(stderr, "\r%-9s epoch %4d/%-4d step %6lld  loss %9.4f  lr %.2e  %8.0f samples/s ",
+                    p->phase == 1 ? "pretrain" : "finetune", p->epoch + 1, p->epochs, p->step, p->loss, p->lr,
+                    p->samples_per_s);
+            if (p->end_of_epoch && p->epoch + 1 == p->epochs) fputc('\n', stderr);
+            fflush(stderr);
+        } else if (p->end_of_epoch && ((p->epoch + 1) % 10 == 0 || p->epoch + 1 == p->epochs || p->epoch == 0)) {
+            fprintf(stderr, "%s epoch %d/%d loss %.4f (con %.4f G %.4f H %.4f W %.4f) lr %.3g %.0f samples/s\n",
+                    p->phase == 1 ? "pretrain" : "finetune", p->epoch + 1, p->epochs, p->loss, p->con, p->G, p->H,
+                    p->wreg, p->lr, p->samples_per_s);
+        }
+    }
+    if (p->end_of_epoch && a->log) {
+        fprintf(a->log, "%d,%d,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.1f", p->phase, p->epoch + 1, p->loss, p->con, p->G,
+                p->H, p->wreg, p->lr, p->samples_per_s);
+        if (p->phase == 2 && a->test && a->eval_every > 0 && ((p->epoch + 1) % a->eval_every == 0)) {
+            mlcl_metrics m;
+            if (mlcl_trainer_evaluate(a->trainer, a->test, NULL, &m) == MLCL_OK)
+                fprintf(a->log, ",%.5f,%.5f,%.5f,%.5f,%.5f,%.5f", m.HA, m.ebF1, m.miF1, m.maF1, m.p_at_1, m.mAP);
+            else
+                fprintf(a->log, ",,,,,,");
+        } else {
+            fprintf(a->log, ",,,,,,");
+        }
+        fputc('\n', a->log);
+        fflush(a->log);
+    }
+    return g_stop ? 1 : 0;
+}
+
+static int parse_onoff(const char *v, int *out)
+{
+    if (!strcmp(v, "on") || !strcmp(v, "1")) { *out = 1; return 0; }
+    if (!strcmp(v, "off") || !strcmp(v, "0")) { *out = 0; return 0; }
+    return -1;
+}
+
+static int ends_with(const char *s, const char *suf)
+{
+    size_t a = strlen(s), b = strlen(suf);
+    return a >= b && strcmp(s + a - b, suf) == 0;
+}
+
+static int load(mlcl_dataset **ds, const char *path, const char *format, int labels, int features)
+{
+    int arff = format ? !strcmp(format, "arff") : (ends_with(path, ".arff") || ends_with(path, ".arff.gz"));
+    return arff ? mlcl_dataset_load_arff(ds, path, labels, 0) : mlcl_dataset_load_libsvm(ds, path, features, labels, MLCL_LIBSVM_INDEX_AUTO);
+}
+
+static void print_metrics_row(const char *name, const mlcl_metrics *m)
+{
+    printf("%-22s %7.4f %7.4f %7.4f %7.4f %7.4f %7.4f\n", name, m->HA, m->ebF1, m->miF1, m->maF1, m->p_at_1, m->mAP);
+}
+
+static void json_metrics(FILE *f, const mlcl_metrics *m)
+{
+    fprintf(f, "{\"HA\": %.6f, \"ebF1\": %.6f, \"miF1\": %.6f, \"maF1\": %.6f, \"p_at_1\": %.6f, \"mAP\": %.6f}", m->HA,
+            m->ebF1, m->miF1, m->maF1, m->p_at_1, m->mAP);
+}
+
+#define NEED_ARG()                                                                   \
+    do {                                                                             \
+        if (i + 1 >= argc) { fprintf(stderr, "mlcl-train: %s needs a value\n", arg); return 2; } \
+        val = argv[++i];                                                             \
+    } while (0)
+
+static int parse_num(const char *arg, const char *val, double lo, double hi, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(val, &end);
+    if (errno || end == val || *end || !(v >= lo && v <= hi)) {
+        fprintf(stderr, "mlcl-train: %s: '%s' is not a number in [%g, %g]\n", arg, val, lo, hi);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *train_path = NULL, *test_path = NULL, *format = NULL, *json_path = NULL, *log_path = NULL;
+    const char *ckpt_path = NULL, *resume_path = NULL, *mosaic_dir = NULL, *preset = NULL;
+    int labels = 0, features = 0, mosaic_train = 6000, mosaic_test = 2000, threads = 0;
+    app a;
+    memset(&a, 0, sizeof a);
+    a.tty = isatty(2);
+
+    mlcl_train_options o;
+    if (mlcl_train_options_init(&o, MLCL_TRAIN_OPTIONS_VERSION) != MLCL_OK) {
+        fprintf(stderr, "mlcl-train: %s\n", mlcl_last_error());
+        return 1;
+    }
+    /* first pass: the preset, so that explicit flags override it */
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--preset") && i + 1 < argc) preset = argv[i + 1];
+    int default_job = 1;
+    if (preset) {
+        if (mlcl_train_options_preset(&o, preset) != MLCL_OK) { fprintf(stderr, "mlcl-train: %s\n", mlcl_last_error()); return 2; }
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i], *val = NULL;
+        double v;
+        if (!strcmp(arg, "--help") || !strcmp(arg, "-h")) { usage(stdout); return 0; }
+        else if (!strcmp(arg, "--preset")) { NEED_ARG(); }
+        else if (!strcmp(arg, "--train")) { NEED_ARG(); train_path = val; default_job = 0; }
+        else if (!strcmp(arg, "--test")) { NEED_ARG(); test_path = val; }
+        else if (!strcmp(arg, "--format")) { NEED_ARG(); format = val;
+            if (strcmp(val, "arff") && strcmp(val, "libsvm")) { fprintf(stderr, "mlcl-train: --format: '%s' is not arff or libsvm\n", val); return 2; } }
+        else if (!strcmp(arg, "--labels")) { NEED_ARG(); if (parse_num(arg, val, 1, 1e6, &v)) return 2; labels = (int)v; }
+        else if (!strcmp(arg, "--features")) { NEED_ARG(); if (parse_num(arg, val, 1, 1e8, &v)) return 2; features = (int)v; }
+        else if (!strcmp(arg, "--mosaic-train")) { NEED_ARG(); if (parse_num(arg, val, 2, 1e7, &v)) return 2; mosaic_train = (int)v; }
+        else if (!strcmp(arg, "--mosaic-test")) { NEED_ARG(); if (parse_num(arg, val, 1, 1e7, &v)) return 2; mosaic_test = (int)v; }
+        else if (!strcmp(arg, "--mosaic-dir")) { NEED_ARG(); mosaic_dir = val; }
+        else if (!strcmp(arg, "--method")) {
+            NEED_ARG();
+            int found = -1;
+            for (int k = 0; k < 6; k++) if (!strcmp(val, method_names[k])) found = k;
+            if (found < 0) { fprintf(stderr, "mlcl-train: --method: '%s' is not one of none, mulsupcon, rld, cld, supcon-all, supcon-any\n", val); return 2; }
+            o.method = found;
+        }
+        else if (!strcmp(arg, "--pretrain-epochs")) { NEED_ARG(); if (parse_num(arg, val, 0, 1e6, &v)) return 2; o.pretrain.epochs = (int)v; }
+        else if (!strcmp(arg, "--finetune-epochs")) { NEED_ARG(); if (parse_num(arg, val, 0, 1e6, &v)) return 2; o.finetune.epochs = (int)v; }
+        else if (!strcmp(arg, "--batch")) { NEED_ARG(); if (parse_num(arg, val, 2, 1e6, &v)) return 2; o.batch = (int)v; }
+        else if (!strcmp(arg, "--queue")) { NEED_ARG(); if (parse_num(arg, val, 1, 1e7, &v)) return 2; o.moco.queue_size = (int)v; }
+        else if (!strcmp(arg, "--seed")) { NEED_ARG(); if (parse_num(arg, val, 0, 1.8e19, &v)) return 2; o.seed = (uint64_t)v; }
+        else if (!strcmp(arg, "--threads")) { NEED_ARG(); if (parse_num(arg, val, 1, 1024, &v)) return 2; threads = (int)v; }
+        else if (!strcmp(arg, "--pretrain-lr")) { NEED_ARG(); if (parse_num(arg, val, 0, 10, &v)) return 2; o.pretrain.lr = (float)v; }
+        else if (!strcmp(arg, "--pretrain-wd")) { NEED_ARG(); if (parse_num(arg, val, 0, 10, &v)) return 2; o.pretrain.weight_decay = (float)v; }
+        else if (!strcmp(arg, "--finetune-lr")) { NEED_ARG(); if (parse_num(arg, val, 0, 10, &v)) return 2; o.finetune.lr = (float)v; }
+        else if (!strcmp(arg, "--finetune-wd")) { NEED_ARG(); if (parse_num(arg, val, 0, 10, &v)) return 2; o.finetune.weight_decay = (float)v; }
+        else if (!strcmp(arg, "--pretrain-mask")) { NEED_ARG(); if (parse_num(arg, val, 0, 0.99, &v)) return 2; o.pretrain.mask_p = (float)v; }
+        else if (!strcmp(arg, "--finetune-mask")) { NEED_ARG(); if (parse_num(arg, val, 0, 0.99, &v)) return 2; o.finetune.mask_p = (float)v; }
+        else if (!strcmp(arg, "--momentum")) { NEED_ARG(); if (parse_num(arg, val, 0, 1, &v)) return 2; o.moco.momentum = (float)v; }
+        else if (!strcmp(arg, "--dropout")) { NEED_ARG(); if (parse_num(arg, val, 0, 0.99, &v)) return 2; o.moco.dropout = (float)v; }
+        else if (!strcmp(arg, "--hidden")) {
+            NEED_ARG();
+            int k = 0;
+            const char *s = val;
+            while (*s && k < 8) {
+                char *end;
+                long w = strtol(s, &end, 10);
+                if (end == s || w <= 0 || w > 1000000) { fprintf(stderr, "mlcl-train: --hidden: '%s' is not a list of widths like 256,512,256\n", val); return 2; }
+                o.moco.hidden[k++] = (int)w;
+                s = *end == ',' ? end + 1 : end;
+                if (*end && *end != ',') { fprintf(stderr, "mlcl-train: --hidden: bad separator in '%s'\n", val); return 2; }
+            }
+            o.moco.n_hidden = k;
+        }
+        else if (!strcmp(arg, "--alpha")) { NEED_ARG(); if (parse_num(arg, val, 0, 1e6, &v)) return 2; o.moco.loss.alpha = (float)v; }
+        else if (!strcmp(arg, "--beta")) { NEED_ARG(); if (parse_num(arg, val, 0, 1e6, &v)) return 2; o.moco.loss.beta = (float)v; }
+        else if (!strcmp(arg, "--tau")) { NEED_ARG(); if (parse_num(arg, val, 1e-4, 1e3, &v)) return 2; o.moco.loss.tau = (float)v; }
+        else if (!strcmp(arg, "--sigma")) { NEED_ARG(); if (parse_num(arg, val, 1e-6, 1e3, &v)) return 2; o.moco.loss.sigma = (float)v; }
+        else if (!strcmp(arg, "--mask")) { NEED_ARG();
+            if (!strcmp(val, "any")) o.moco.loss.mask = MLCL_MASK_ANY; else if (!strcmp(val, "all")) o.moco.loss.mask = MLCL_MASK_ALL;
+            else { fprintf(stderr, "mlcl-train: --mask: '%s' is not any or all\n", val); return 2; } }
+        else if (!strcmp(arg, "--reduction")) { NEED_ARG();
+            if (!strcmp(val, "mean")) o.moco.loss.reduction = MLCL_REDUCE_MEAN; else if (!strcmp(val, "sum")) o.moco.loss.reduction = MLCL_REDUCE_SUM;
+            else { fprintf(stderr, "mlcl-train: --reduction: '%s' is not mean or sum\n", val); return 2; } }
+        else if (!strcmp(arg, "--cld-weight")) { NEED_ARG();
+            if (!strcmp(val, "prob")) o.moco.loss.cld_weight = MLCL_CLD_WEIGHT_PROB; else if (!strcmp(val, "logprob")) o.moco.loss.cld_weight = MLCL_CLD_WEIGHT_LOGPROB;
+            else { fprintf(stderr, "mlcl-train: --cld-weight: '%s' is not prob or logprob\n", val); return 2; } }
+        else if (!strcmp(arg, "--weight-grad")) { NEED_ARG(); if (parse_onoff(val, &o.moco.loss.weight_grad)) { fprintf(stderr, "mlcl-train: --weight-grad: '%s' is not on or off\n", val); return 2; } }
+        else if (!strcmp(arg, "--dweight-grad")) { NEED_ARG(); if (parse_onoff(val, &o.moco.loss.dweight_grad)) { fprintf(stderr, "mlcl-train: --dweight-grad: '%s' is not on or off\n", val); return 2; } }
+        else if (!strcmp(arg, "--con-norm")) { NEED_ARG();
+            if (!strcmp(val, "none")) o.moco.loss.con_norm = MLCL_CON_NORM_NONE; else if (!strcmp(val, "per_label")) o.moco.loss.con_norm = MLCL_CON_NORM_PER_LABEL;
+            else { fprintf(stderr, "mlcl-train: --con-norm: '%s' is not none or per_label\n", val); return 2; } }
+        else if (!strcmp(arg, "--h-target")) { NEED_ARG();
+            if (!strcmp(val, "normalised") || !strcmp(val, "normalized")) o.moco.loss.h_target = MLCL_H_TARGET_NORMALISED; else if (!strcmp(val, "raw")) o.moco.loss.h_target = MLCL_H_TARGET_RAW;
+            else { fprintf(stderr, "mlcl-train: --h-target: '%s' is not normalised or raw\n", val); return 2; } }
+        else if (!strcmp(arg, "--json")) { NEED_ARG(); json_path = val; }
+        else if (!strcmp(arg, "--log")) { NEED_ARG(); log_path = val; }
+        else if (!strcmp(arg, "--plot")) { NEED_ARG(); a.plot_dir = val; }
+        else if (!strcmp(arg, "--eval-every")) { NEED_ARG(); if (parse_num(arg, val, 1, 1e6, &v)) return 2; a.eval_every = (int)v; }
+        else if (!strcmp(arg, "--checkpoint")) { NEED_ARG(); ckpt_path = val; }
+        else if (!strcmp(arg, "--resume")) { NEED_ARG(); resume_path = val; }
+        else if (!strcmp(arg, "--quiet")) { a.quiet = 1; }
+        else { fprintf(stderr, "mlcl-train: unknown option '%s' (try --help)\n", arg); return 2; }
+    }
+    if (default_job && !preset) {
+        /* the built-in job: a short CLD run on Fashion-MNIST mosaics */
+        int explicit_pe = 0, explicit_fe = 0, explicit_b = 0, explicit_q = 0;
+        for (int i = 1; i < argc; i++) {
+            explicit_pe |= !strcmp(argv[i], "--pretrain-epochs");
+            explicit_fe |= !strcmp(argv[i], "--finetune-epochs");
+            explicit_b |= !strcmp(argv[i], "--batch");
+            explicit_q |= !strcmp(argv[i], "--queue");
+        }
+        if (!explicit_pe) o.pretrain.epochs = 20;
+        if (!explicit_fe) o.finetune.epochs = 20;
+        if (!explicit_b) o.batch = 128;
+        if (!explicit_q) o.moco.queue_size = 1024;
+        o.pretrain.T_0 = 10;
+        o.finetune.T_0 = 10;
+        o.pretrain.lr = 4e-4f;
+    }
+    if (train_path && !test_path) { fprintf(stderr, "mlcl-train: --train needs --test\n"); return 2; }
+    if (threads > 0 && mlcl_set_num_threads(threads) != MLCL_OK) { fprintf(stderr, "mlcl-train: %s\n", mlcl_last_error()); return 2; }
+    o.threads = threads;
+
+    mlcl_dataset *train = NULL, *test = NULL;
+    int rc;
+    if (train_path) {
+        rc = load(&train, train_path, format, labels, features);
+        if (rc == MLCL_OK) rc = load(&test, test_path, format, labels, features);
+    } else {
+        if (!a.quiet)
+            fprintf(stderr, "mlcl-train: default job: Fashion-MNIST 2x2 mosaics (%d train, %d test), method %s, %d+%d epochs\n",
+                    mosaic_train, mosaic_test, method_names[o.method], o.pretrain.epochs, o.finetune.epochs);
+        rc = mlcl_dataset_fashion_mosaic(&train, mosaic_dir, 1, mosaic_train, o.seed + 1, 2);
+        if (rc == MLCL_OK) rc = mlcl_dataset_fashion_mosaic(&test, mosaic_dir, 0, mosaic_test, o.seed + 2, 2);
+    }
+    if (rc != MLCL_OK) {
+        fprintf(stderr, "mlcl-train: %s\n", mlcl_last_error());
+        mlcl_dataset_free(train);
+        return 1;
+    }
+    int n, d, c, nt, dt, ct;
+    mlcl_dataset_dims(train, &n, &d, &c);
+    mlcl_dataset_dims(test, &nt, &dt, &ct);
+    if (d != dt || c != ct) {
+        fprintf(stderr, "mlcl-train: train has %d features and %d labels, test %d and %d\n", d, c, dt, ct);
+        mlcl_dataset_free(train); mlcl_dataset_free(test);
+        return 1;
+    }
+    if (!a.quiet) fprintf(stderr, "mlcl-train: %d training rows, %d test rows, %d features, %d labels\n", n, nt, d, c);
+
+    rc = mlcl_trainer_create(&a.trainer, &o, train);
+    if (rc == MLCL_OK && resume_path) {
+        rc = mlcl_trainer_load(a.trainer, resume_path);
+        if (rc == MLCL_OK && !a.quiet) {
+            int ph, ep;
+            mlcl_trainer_position(a.trainer, &ph, &ep);
+            fprintf(stderr, "mlcl-train: resumed from %s at phase %d epoch %d\n", resume_path, ph, ep);
+        }
+    }
+    if (rc != MLCL_OK) {
+        fprintf(stderr, "mlcl-train: %s\n", mlcl_last_error());
+        mlcl_trainer_free(a.trainer); mlcl_dataset_free(train); mlcl_dataset_free(test);
+        return 1;
+    }
+    if (log_path) {
+        a.log = fopen(log_path, resume_path ? "a" : "w");
+        if (!a.log) { fprintf(stderr, "mlcl-train: --log %s: %s\n", log_path, strerror(errno)); return 1; }
+        if (!resume_path) fprintf(a.log, "phase,epoch,loss,con,G,H,wreg,lr,samples_per_s,HA,ebF1,miF1,maF1,p_at_1,mAP\n");
+    }
+    a.test = test;
+    mlcl_trainer_set_callback(a.trainer, progress_cb, &a);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    int done = 0;
+    while (!done) {
+        rc = mlcl_trainer_run_epochs(a.trainer, 1, &done);
+        if (rc != MLCL_OK) break;
+        if (ckpt_path && (rc = mlcl_trainer_save(a.trainer, ckpt_path)) != MLCL_OK) break;
+    }
+    if (rc == MLCL_EINTERRUPTED) {
+        if (a.tty && !a.quiet) fputc('\n', stderr);
+        if (ckpt_path) {
+            int src = mlcl_trainer_save(a.trainer, ckpt_path);
+            fprintf(stderr, "mlcl-train: stopped by signal %d; %s\n", (int)g_stop,
+                    src == MLCL_OK ? "checkpoint written" : mlcl_last_error());
+        } else {
+            fprintf(stderr, "mlcl-train: stopped by signal %d (no --checkpoint given)\n", (int)g_stop);
+        }
+        if (a.log) fclose(a.log);
+        mlcl_trainer_free(a.trainer); mlcl_dataset_free(train); mlcl_dataset_free(test);
+        return 130;
+    }
+    if (rc != MLCL_OK) {
+        if (a.tty && !a.quiet) fputc('\n', stderr);
+        fprintf(stderr, "mlcl-train: %s\n", mlcl_last_error());
+        if (a.log) fclose(a.log);
+        mlcl_trainer_free(a.trainer); mlcl_dataset_free(train); mlcl_dataset_free(test);
+        return 1;
+    }
+    mlcl_metrics paper, t05;
+    rc = mlcl_trainer_evaluate(a.trainer, test, &paper, &t05);
+    if (rc != MLCL_OK) { fprintf(stderr, "mlcl-train: %s\n", mlcl_last_error()); return 1; }
+    double pre_s, fin_s;
+    mlcl_trainer_timing(a.trainer, &pre_s, &fin_s);
+    printf("\nmethod %s, seed %llu, %d+%d epochs (pretrain %.1f s, fine-tune %.1f s)\n", method_names[o.method],
+           (unsigned long long)o.seed, o.pretrain.epochs, o.finetune.epochs, pre_s, fin_s);
+    printf("%-22s %7s %7s %7s %7s %7s %7s\n", "metrics", "HA", "ebF1", "miF1", "maF1", "p@1", "mAP");
+    print_metrics_row("paper protocol (sweep)", &paper);
+    print_metrics_row("threshold 0.5", &t05);
+    if (json_path) {
+        FILE *f = fopen(json_path, "w");
+        if (!f) { fprintf(stderr, "mlcl-train: --json %s: %s\n", json_path, strerror(errno)); return 1; }
+        fprintf(f, "{\"method\": \"%s\", \"seed\": %llu, \"n_train\": %d, \"n_test\": %d, \"features\": %d, \"labels\": %d,\n",
+                method_names[o.method], (unsigned long long)o.seed, n, nt, d, c);
+        fprintf(f, " \"metrics\": {\"paper\": ");
+        json_metrics(f, &paper);
+        fprintf(f, ", \"t05\": ");
+        json_metrics(f, &t05);
+        fprintf(f, "},\n \"timing\": {\"pretrain_s\": %.3f, \"finetune_s\": %.3f}}\n", pre_s, fin_s);
+        fclose(f);
+    }
+    if (a.plot_dir) {
+        /* distributions of a few test rows for the picture, then matplotlib */
+        if (mkdir(a.plot_dir, 0777) != 0 && errno != EEXIST) { fprintf(stderr, "mlcl-train: --plot %s: %s\n", a.plot_dir, strerror(errno)); return 1; }
+        char path[4096];
+        snprintf(path, sizeof path, "%s/distributions.csv", a.plot_dir);
+        FILE *f = fopen(path, "w");
+        int k = nt < 6 ? nt : 6;
+        float *dist = malloc(sizeof(float) * (size_t)k * c);
+        float *score = malloc(sizeof(float) * (size_t)k * c);
+        if (f && dist && score &&
+            mlcl_trainer_distributions(a.trainer, k, mlcl_dataset_features(test), dist) == MLCL_OK &&
+            mlcl_trainer_predict(a.trainer, k, mlcl_dataset_features(test), score) == MLCL_OK) {
+            const uint8_t *y = mlcl_dataset_labels(test);
+            fprintf(f, "row,label,y,d,score\n");
+            for (int r = 0; r < k; r++)
+                for (int j = 0; j < c; j++)
+                    fprintf(f, "%d,%d,%d,%.6f,%.6f\n", r, j, y[(size_t)r * c + j], dist[(size_t)r * c + j], score[(size_t)r * c + j]);
+        }
+        if (f) fclose(f);
+        free(dist);
+        free(score);
+        if (!log_path) fprintf(stderr, "mlcl-train: --plot draws the curves from --log; only distributions will be drawn\n");
+        char cmd[9000];
+        snprintf(cmd, sizeof cmd, "/usr/bin/python3 -m mlcl.plot --dir '%s'%s%s", a.plot_dir, log_path ? " --log '" : "",
+                 log_path ? log_path : "");
+        if (log_path) strncat(cmd, "'", sizeof cmd - strlen(cmd) - 1);
+        if (a.log) fflush(a.log);
+        int prc = system(cmd);
+        if (prc != 0) fprintf(stderr, "mlcl-train: plotting failed (%s); is PYTHONPATH set to bindings/python and python3-matplotlib installed?\n", cmd);
+    }
+    if (a.log) fclose(a.log);
+    mlcl_trainer_free(a.trainer);
+    mlcl_dataset_free(train);
+    mlcl_dataset_free(test);
+    return 0;
+}

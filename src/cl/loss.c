@@ -1,0 +1,813 @@
+/*
+ * The contrastive / label-distribution losses and their exact gradients
+ * (MATH.md, "Losses" 1-8). Layout of one call:
+ *   1. S = Q [K; Kq]^T / tau            two GEMMs into one n x N buffer
+ *   2. (LD) DW = D [D; Dq]^T            two GEMMs, for ||d_i - d_p||^2
+ *   3. row pass (threads over anchors): log-sum-exp, then per pair the
+ *      masks and the label-wise coefficients from the packed labels (only
+ *      the set bits of y_i & y_p are visited), the G/H terms, and
+ *      dL/dS written over S, the G weights written over DW
+ *   4. grad_q += dL/dS [K; Kq] / tau    two GEMMs; grad_d from the G
+ *      weights by GEMMs (or sparsely when the RBF weights underflow)
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include "core/internal.h"
+#include "kernels/gemm.h"
+#include "mlcl/loss.h"
+#include "cl/labels.h"
+
+/* The row loops below are written to vectorise; -O2 (GCC 12) leaves loops scalar. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("O3", "no-trapping-math")
+#endif
+
+#define MAX_THREADS 4
+/* below this many pairs a second thread costs more than it saves */
+#define THREAD_MIN_PAIRS 32768
+
+struct mlcl_loss {
+    mlcl_loss_options o;
+    int max_n, max_q, m, c, nthreads;
+    size_t words, bytes;
+    float *S;      /* max_n x max_N: logits, then dL/dS */
+    float *DW;     /* max_n x max_N: d_i . d_a, then the scaled G weights */
+    float *knorm;  /* max_N |k_a|^2 */
+    float *dnorm;  /* max_N |d_a|^2 */
+    double *hval;  /* max_N ||yhat_a - d_a||^2 */
+    float *inv;    /* c: 1/|P^j| or 1 */
+    size_t *coff;  /* max_N + 1: start of candidate a's entries in cval */
+    float *cval;   /* d_a^j inv_j for the set bits j of y_a, in bit order (grown on demand) */
+    size_t cval_cap;
+    int *cnt;      /* c: |P^j| */
+    float *qnorm;  /* max_n |q_i|^2 */
+    float *rdiag;  /* max_n: coefficient of q_i in grad_q_i (RBF weight gradient) */
+    float *rws;    /* max_n: sum_a of the G weights of row i */
+    double *con_i, *G_i, *H_i; /* max_n each */
+    int *used_i;   /* max_n */
+    float *rowbuf[MAX_THREADS]; /* max_N */
+    float *colw[MAX_THREADS];   /* max_n: column sums of the G weights over the batch candidates */
+    float *colcnt[MAX_THREADS]; /* max_n: anchors having batch candidate a in P(i) */
+    float *gdw[MAX_THREADS];    /* max_n x c: sparse d gradients */
+};
+
+/* ------------------------------------------------------------------ options */
+
+int mlcl_loss_options_init(mlcl_loss_options *opts, unsigned int version)
+{
+    MLCL_CHECK_NULL("mlcl_loss_options_init", opts);
+    if (version != MLCL_LOSS_OPTIONS_VERSION)
+        return mlcl__err(MLCL_EVERSION, "mlcl_loss_options_init: version %u is not %u", version,
+                         (unsigned)MLCL_LOSS_OPTIONS_VERSION);
+    mlcl_loss_options d = MLCL_LOSS_OPTIONS_INIT;
+    *opts = d;
+    return MLCL_OK;
+}
+
+static int check_enum(const char *fn, const char *name, int v, int lo, int hi)
+{
+    if (v < lo || v > hi)
+        return mlcl__err(MLCL_EINVAL, "%s: opts->%s = %d is out of range [%d, %d]", fn, name, v, lo, hi);
+    return MLCL_OK;
+}
+
+static int check_options(const char *fn, const mlcl_loss_options *o)
+{
+    MLCL_CHECK_VERSION(fn, o, MLCL_LOSS_OPTIONS_VERSION);
+    MLCL_TRY(check_enum(fn, "method", o->method, MLCL_LOSS_LD, MLCL_LOSS_SUPCON));
+    MLCL_TRY(check_enum(fn, "variant", o->variant, MLCL_LD_CLD, MLCL_LD_RLD));
+    MLCL_TRY(check_enum(fn, "mask", o->mask, MLCL_MASK_ANY, MLCL_MASK_ALL));
+    MLCL_TRY(check_enum(fn, "reduction", o->reduction, MLCL_REDUCE_MEAN, MLCL_REDUCE_SUM));
+    MLCL_TRY(check_enum(fn, "cld_weight", o->cld_weight, MLCL_CLD_WEIGHT_PROB, MLCL_CLD_WEIGHT_LOGPROB));
+    MLCL_TRY(check_enum(fn, "weight_grad", o->weight_grad, 0, 1));
+    MLCL_TRY(check_enum(fn, "dweight_grad", o->dweight_grad, 0, 1));
+    MLCL_TRY(check_enum(fn, "con_norm", o->con_norm, MLCL_CON_NORM_NONE, MLCL_CON_NORM_PER_LABEL));
+    MLCL_TRY(check_enum(fn, "h_target", o->h_target, MLCL_H_TARGET_NORMALISED, MLCL_H_TARGET_RAW));
+    if (!(isfinite(o->alpha) && o->alpha >= 0))
+        return mlcl__err(MLCL_EINVAL, "%s: opts->alpha = %g must be finite and >= 0", fn, (double)o->alpha);
+    if (!(isfinite(o->beta) && o->beta >= 0))
+        return mlcl__err(MLCL_EINVAL, "%s: opts->beta = %g must be finite and >= 0", fn, (double)o->beta);
+    if (!(isfinite(o->tau) && o->tau > 0))
+        return mlcl__err(MLCL_EINVAL, "%s: opts->tau = %g must be finite and > 0", fn, (double)o->tau);
+    if (!(isfinite(o->sigma) && o->sigma > 0))
+        return mlcl__err(MLCL_EINVAL, "%s: opts->sigma = %g must be finite and > 0", fn, (double)o->sigma);
+    return MLCL_OK;
+}
+
+/* ------------------------------------------------------------------ create / free */
+
+void mlcl_loss_free(mlcl_loss *L)
+{
+    if (!L) return;
+    mlcl__free(L->S);
+    mlcl__free(L->DW);
+    mlcl__free(L->knorm);
+    mlcl__free(L->dnorm);
+    mlcl__free(L->hval);
+    mlcl__free(L->inv);
+    mlcl__free(L->coff);
+    mlcl__free(L->cval);
+    mlcl__free(L->cnt);
+    mlcl__free(L->qnorm);
+    mlcl__free(L->rdiag);
+    mlcl__free(L->rws);
+    mlcl__free(L->con_i);
+    mlcl__free(L->G_i);
+    mlcl__free(L->H_i);
+    mlcl__free(L->used_i);
+    for (int t = 0; t < MAX_THREADS; t++) {
+        mlcl__free(L->rowbuf[t]);
+        mlcl__free(L->colw[t]);
+        mlcl__free(L->colcnt[t]);
+        mlcl__free(L->gdw[t]);
+    }
+    mlcl__free(L);
+}
+
+static int ws_alloc(mlcl_loss *L, void **p, size_t count, size_t size, const char *what)
+{
+    char buf[96];
+    snprintf(buf, sizeof buf, "mlcl_loss_create: %s", what);
+    int rc = mlcl__alloc_array(p, count, size, buf);
+    if (rc == MLCL_OK) L->bytes += count * size;
+    return rc;
+}
+
+int mlcl_loss_create(mlcl_loss **out, int max_n, int max_queue, int m, int c,
+                     const mlcl_loss_options *opts)
+{
+    static const char fn[] = "mlcl_loss_create";
+    MLCL_CHECK_NULL(fn, out);
+    *out = NULL;
+    MLCL_CHECK_POS(fn, max_n);
+    if (max_queue < 0) return mlcl__err(MLCL_EINVAL, "%s: max_queue must be >= 0 (got %d)", fn, max_queue);
+    MLCL_CHECK_POS(fn, m);
+    MLCL_CHECK_POS(fn, c);
+    mlcl_loss_options o = MLCL_LOSS_OPTIONS_INIT;
+    if (opts) {
+        MLCL_TRY(check_options(fn, opts));
+        o = *opts;
+    }
+    long long maxN = (long long)max_n + max_queue;
+    if (maxN > INT32_MAX) return mlcl__err(MLCL_EOVERFLOW, "%s: max_n + max_queue overflows int", fn);
+    size_t nN, nc, tmp;
+    if (mlcl__mul_size((size_t)max_n, (size_t)maxN, &nN) || mlcl__mul_size(nN, sizeof(float), &tmp) ||
+        mlcl__mul_size((size_t)max_n, (size_t)c, &nc) || mlcl__mul_size(nc, sizeof(float) * MAX_THREADS, &tmp) ||
+        mlcl__mul_size((size_t)maxN, (size_t)m, &tmp))
+        return mlcl__err(MLCL_EOVERFLOW, "%s: workspace for max_n %d, max_queue %d, c %d overflows", fn,
+                         max_n, max_queue, c);
+    mlcl_loss *L = mlcl__calloc(1, sizeof *L);
+    if (!L) return mlcl__err(MLCL_ENOMEM, "%s: out of memory for the handle", fn);
+    L->o = o;
+    L->max_n = max_n;
+    L->max_q = max_queue;
+    L->m = m;
+    L->c = c;
+    L->words = mlcl_label_words(c);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    L->nthreads = cpus < 1 ? 1 : cpus > MAX_THREADS ? MAX_THREADS : (int)cpus;
+    size_t N = (size_t)maxN, n = (size_t)max_n;
+    int rc;
+    if ((rc = ws_alloc(L, (void **)&L->S, nN, sizeof(float), "logits")) ||
+        (rc = ws_alloc(L, (void **)&L->DW, nN, sizeof(float), "distribution products")) ||
+        (rc = ws_alloc(L, (void **)&L->knorm, N, sizeof(float), "key norms")) ||
+        (rc = ws_alloc(L, (void **)&L->dnorm, N, sizeof(float), "distribution norms")) ||
+        (rc = ws_alloc(L, (void **)&L->hval, N, sizeof(double), "H terms")) ||
+        (rc = ws_alloc(L, (void **)&L->inv, (size_t)c, sizeof(float), "label weights")) ||
+        (rc = ws_alloc(L, (void **)&L->cnt, (size_t)c, sizeof(int), "label counts")) ||
+        (rc = ws_alloc(L, (void **)&L->coff, N + 1, sizeof(size_t), "candidate label offsets")) ||
+        (rc = ws_alloc(L, (void **)&L->cval, N * (size_t)(c < 8 ? c : 8), sizeof(float), "candidate label values")) ||
+        (rc = ws_alloc(L, (void **)&L->qnorm, n, sizeof(float), "query norms")) ||
+        (rc = ws_alloc(L, (void **)&L->rdiag, n, sizeof(float), "diagonal")) ||
+        (rc = ws_alloc(L, (void **)&L->rws, n, sizeof(float), "row sums")) ||
+        (rc = ws_alloc(L, (void **)&L->con_i, n, sizeof(double), "per-anchor terms")) ||
+        (rc = ws_alloc(L, (void **)&L->G_i, n, sizeof(double), "per-anchor terms")) ||
+        (rc = ws_alloc(L, (void **)&L->H_i, n, sizeof(double), "per-anchor terms")) ||
+        (rc = ws_alloc(L, (void **)&L->used_i, n, sizeof(int), "per-anchor flags"))) {
+        mlcl_loss_free(L);
+        return rc;
+    }
+    L->cval_cap = N * (size_t)(c < 8 ? c : 8);
+    for (int t = 0; t < L->nthreads; t++) {
+        if ((rc = ws_alloc(L, (void **)&L->rowbuf[t], N, sizeof(float), "row buffer")) ||
+            (rc = ws_alloc(L, (void **)&L->colw[t], n, sizeof(float), "column sums")) ||
+            (rc = ws_alloc(L, (void **)&L->colcnt[t], n, sizeof(float), "column counts")) ||
+            (rc = ws_alloc(L, (void **)&L->gdw[t], nc, sizeof(float), "distribution gradients"))) {
+            mlcl_loss_free(L);
+            return rc;
+        }
+    }
+    *out = L;
+    return MLCL_OK;
+}
+
+int mlcl_loss_set_options(mlcl_loss *L, const mlcl_loss_options *opts)
+{
+    static const char fn[] = "mlcl_loss_set_options";
+    MLCL_CHECK_NULL(fn, L);
+    MLCL_CHECK_NULL(fn, opts);
+    MLCL_TRY(check_options(fn, opts));
+    L->o = *opts;
+    return MLCL_OK;
+}
+
+int mlcl_loss_get_options(const mlcl_loss *L, mlcl_loss_options *opts)
+{
+    MLCL_CHECK_NULL("mlcl_loss_get_options", L);
+    MLCL_CHECK_NULL("mlcl_loss_get_options", opts);
+    *opts = L->o;
+    return MLCL_OK;
+}
+
+int mlcl_loss_get_dims(const mlcl_loss *L, int *max_n, int *max_queue, int *m, int *c)
+{
+    MLCL_CHECK_NULL("mlcl_loss_get_dims", L);
+    if (max_n) *max_n = L->max_n;
+    if (max_queue) *max_queue = L->max_q;
+    if (m) *m = L->m;
+    if (c) *c = L->c;
+    return MLCL_OK;
+}
+
+size_t mlcl_loss_workspace_size(const mlcl_loss *L) { return L ? L->bytes + sizeof *L : 0; }
+
+/* ------------------------------------------------------------------ the row pass */
+
+typedef struct rowctx {
+    const mlcl_loss *L;
+    int n, F, N, c, method, variant, mask, cldw, wgrad, dwgrad, need_gq, need_gd, lazy;
+    size_t words;
+    float tau, sigma, s; /* s = reduction factor */
+    const uint64_t *y, *yq;
+    const float *d, *dq;
+} rowctx;
+
+typedef struct rowjob {
+    const rowctx *x;
+    int i0, i1, t;
+} rowjob;
+
+static inline const uint64_t *cand_y(const rowctx *x, int a)
+{
+    return a < x->n ? x->y + (size_t)a * x->words : x->yq + (size_t)(a - x->n) * x->words;
+}
+
+static inline const float *cand_d(const rowctx *x, int a)
+{
+    return a < x->n ? x->d + (size_t)a * x->c : x->dq + (size_t)(a - x->n) * x->c;
+}
+
+/* exp(x) for x <= 0 (a softmax argument), ~2 ulp, 0 below -87: Cody-Waite range
+ * reduction and a degree-6 polynomial, written branch-free so that the compiler
+ * vectorises the row loops that call it (libm's expf is a scalar call). */
+static inline float exp_nonpos(float x)
+{
+    const float log2e = 1.44269504088896341f, ln2hi = 0.693359375f, ln2lo = -2.12194440e-4f;
+    float xc = x < -87.0f ? -87.0f : x;
+    const float shifter = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
+    float kf = (xc * log2e + shifter) - shifter;
+    float r = xc - kf * ln2hi - kf * ln2lo;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    union { float f; int32_t i; } u;
+    u.i = ((int32_t)kf + 127) << 23;
+    float v = p * u.f;
+    return x < -87.0f ? 0.0f : v;
+}
+
+/* max and exp(s - max) of one row; returns lse, leaves exp values in e */
+static double row_lse(const float *Si, float *e, int N, double *sum_out)
+{
+    enum { B = 8 };
+    float mxb[B];
+    int a = 0;
+    for (int t = 0; t < B; t++) mxb[t] = Si[0];
+    for (; a + B <= N; a += B)
+        for (int t = 0; t < B; t++) mxb[t] = Si[a + t] > mxb[t] ? Si[a + t] : mxb[t];
+    float mx = mxb[0];
+    for (int t = 1; t < B; t++) mx = mxb[t] > mx ? mxb[t] : mx;
+    for (; a < N; a++) mx = Si[a] > mx ? Si[a] : mx;
+    float acc[B] = { 0 };
+    a = 0;
+    for (; a + B <= N; a += B)
+        for (int t = 0; t < B; t++) {
+            float v = exp_nonpos(Si[a + t] - mx);
+            e[a + t] = v;
+            acc[t] += v;
+        }
+    double sum = 0;
+    for (; a < N; a++) {
+        e[a] = exp_nonpos(Si[a] - mx);
+        sum += e[a];
+    }
+    for (int t = 0; t < B; t++) sum += acc[t];
+    *sum_out = sum;
+    return (double)mx + log(sum);
+}
+
+static void rows_supcon(const rowctx *x, int i0, int i1, int t)
+{
+    const mlcl_loss *L = x->L;
+    int N = x->N;
+    float *e = L->rowbuf[t];
+    for (int i = i0; i < i1; i++) {
+        float *Si = L->S + (size_t)i * N;
+        const uint64_t *yi = x->y + (size_t)i * x->words;
+        double sum, lse = row_lse(Si, e, N, &sum);
+        float invsum = (float)(1.0 / sum), flse = (float)lse;
+        int cnt = 0;
+        double suml = 0;
+        for (int a = 0; a < N; a++) {
+            const uint64_t *ya = cand_y(x, a);
+            int pos = x->mask == MLCL_MASK_ALL ? mlcl__lab_eq(yi, ya, x->words) : mlcl__lab_any(yi, ya, x->words);
+            if (pos) {
+                cnt++;
+                suml += Si[a] - flse;
+            }
+            e[a] *= invsum; /* probability */
+        }
+        L->used_i[i] = cnt > 0;
+        L->con_i[i] = cnt > 0 ? -suml / cnt : 0.0;
+        if (!x->need_gq) continue;
+        if (cnt == 0) {
+            memset(Si, 0, (size_t)N * sizeof *Si);
+            continue;
+        }
+        /* L_i = -(1/|P|) sum_P l  =>  dL/ds_a = s (p_a - [a in P] / |P|) */
+        float ic = 1.0f / cnt, s = x->s;
+        for (int a = 0; a < N; a++) {
+            const uint64_t *ya = cand_y(x, a);
+            int pos = x->mask == MLCL_MASK_ALL ? mlcl__lab_eq(yi, ya, x->words) : mlcl__lab_any(yi, ya, x->words);
+            Si[a] = s * (e[a] - (pos ? ic : 0.0f));
+        }
+    }
+}
+
+static void rows_mulsupcon(const rowctx *x, int i0, int i1, int t)
+{
+    const mlcl_loss *L = x->L;
+    int N = x->N;
+    size_t words = x->words;
+    float *e = L->rowbuf[t];
+    const float *inv = L->inv;
+    for (int i = i0; i < i1; i++) {
+        float *Si = L->S + (size_t)i * N;
+        const uint64_t *yi = x->y + (size_t)i * words;
+        double sum, lse = row_lse(Si, e, N, &sum);
+        float flse = (float)lse;
+        double con = 0, sumc = 0;
+        for (int a = 0; a < N; a++) {
+            const uint64_t *ya = cand_y(x, a);
+            float coef = 0;
+            for (size_t w = 0; w < words; w++) {
+                uint64_t b = yi[w] & ya[w];
+                while (b) {
+                    coef += inv[w * 64 + (size_t)__builtin_ctzll(b)];
+                    b &= b - 1;
+                }
+            }
+            con -= (double)coef * (Si[a] - flse);
+            sumc += coef;
+            Si[a] = coef; /* the logit is no longer needed */
+        }
+        L->used_i[i] = mlcl__lab_popcount(yi, words) > 0;
+        L->con_i[i] = con;
+        if (!x->need_gq) continue;
+        /* L_i = -sum_a coef_a l_a  =>  dL/ds_a = s (p_a sum coef - coef_a) */
+        float s = x->s, ps = (float)(x->s * sumc / sum);
+        for (int a = 0; a < N; a++) Si[a] = ps * e[a] - s * Si[a];
+    }
+}
+
+static void rows_ld(const rowctx *x, int i0, int i1, int t)
+{
+    const mlcl_loss *L = x->L;
+    int N = x->N, n = x->n, c = x->c;
+    size_t words = x->words;
+    float *e = L->rowbuf[t];
+    const float *inv = L->inv;
+    float *colw = L->colw[t], *colcnt = L->colcnt[t], *gdw = L->gdw[t];
+    const float s = x->s, tau = x->tau;
+    const float rbf = 1.0f / (2.0f * x->sigma * x->sigma);
+    const float isig2 = 1.0f / (x->sigma * x->sigma);
+    const int rld = x->variant == MLCL_LD_RLD, logw = x->cldw == MLCL_CLD_WEIGHT_LOGPROB;
+    const int dwg = x->dwgrad && x->need_gd;
+    const size_t *coff = L->coff;
+    const float *cval = L->cval;
+    for (int i = i0; i < i1; i++) {
+        float *Si = L->S + (size_t)i * N;
+        float *DWi = L->DW + (size_t)i * N;
+        const uint64_t *yi = x->y + (size_t)i * words;
+        const float *di = x->d + (size_t)i * c;
+        double sum, lse = row_lse(Si, e, N, &sum);
+        float flse = (float)lse, invsum = (float)(1.0 / sum);
+        float qn = L->qnorm[i], dni = L->dnorm[i];
+        double con = 0, G = 0, H = 0, sumA = 0;
+        float rws = 0, rdiag = 0;
+        int npos = 0;
+        for (int a = 0; a < N; a++) {
+            const uint64_t *ya = cand_y(x, a);
+            float sa = Si[a], l = sa - flse, p = e[a] * invsum;
+            /* contrastive term, item 7: coef = sum_{j in y_i & y_a} d_a^j [/|P^j|]; the
+             * products d_a^j inv_j sit compactly in cval (rank of bit j within y_a), so
+             * the candidate's c-wide row of d is not touched here */
+            float coef = 0;
+            int any = 0;
+            const float *va = cval + coff[a];
+            for (size_t w = 0; w < words; w++) {
+                uint64_t yaw = ya[w], b = yi[w] & yaw;
+                if (!b) continue;
+                any = 1;
+                int base = 0; /* labels of y_a in the words before w */
+                for (size_t u = 0; u < w; u++) base += mlcl__popc64(ya[u]);
+                do {
+                    uint64_t low = b & (~b + 1);
+                    coef += va[base + mlcl__popc64(yaw & (low - 1))];
+                    if (dwg && a < n) {
+                        size_t j = w * 64 + (size_t)__builtin_ctzll(b);
+                        gdw[(size_t)a * c + j] -= s * l * inv[j];
+                    }
+                    b ^= low;
+                } while (b);
+            }
+            con -= (double)coef * l;
+            float A = -s * coef, extra = 0, wm = 0;
+            int pos = x->mask == MLCL_MASK_ALL ? mlcl__lab_eq(yi, ya, words) : any;
+            if (pos) {
+                npos++;
+                float wgt;
+                if (rld) {
+                    float dq2 = qn + L->knorm[a] - 2.0f * tau * sa;
+                    wgt = exp_nonpos(-(dq2 > 0 ? dq2 : 0) * rbf); /* 0 below e^-87 */
+                } else {
+                    wgt = logw ? l : p;
+                }
+                H += L->hval[a];
+                if (a < n) colcnt[a] += 1.0f;
+                if (wgt != 0.0f) {
+                    float dist2;
+                    if (x->lazy) {
+                        const float *da = cand_d(x, a);
+                        float dot = 0;
+                        for (int j = 0; j < c; j++) dot += di[j] * da[j];
+                        dist2 = dni + L->dnorm[a] - 2.0f * dot;
+                    } else {
+                        dist2 = dni + L->dnorm[a] - 2.0f * DWi[a];
+                    }
+                    if (dist2 < 0) dist2 = 0;
+                    G += (double)wgt * dist2;
+                    wm = s * wgt;
+                    if (x->wgrad) {
+                        if (rld) {
+                            /* dw/ds = w tau / sigma^2; dw/dq_i via |q_i|^2 = -w q_i / sigma^2 */
+                            extra = s * dist2 * wgt * tau * isig2;
+                            rdiag -= s * dist2 * wgt * isig2;
+                        } else {
+                            A += s * dist2 * (logw ? 1.0f : p);
+                        }
+                    }
+                    if (x->lazy && x->need_gd) {
+                        /* dG/dd_i = 2w(d_i - d_a), dG/dd_a = 2w(d_a - d_i) */
+                        const float *da = cand_d(x, a);
+                        float *gi = gdw + (size_t)i * c;
+                        float *ga = a < n ? gdw + (size_t)a * c : NULL;
+                        for (int j = 0; j < c; j++) {
+                            float g = 2.0f * wm * (di[j] - da[j]);
+                            gi[j] += g;
+                            if (ga) ga[j] -= g;
+                        }
+                    }
+                }
+                rws += wm;
+                if (a < n) colw[a] += wm;
+            }
+            if (!x->lazy) DWi[a] = wm;
+            sumA += A;
+            Si[a] = A + extra;
+        }
+        L->used_i[i] = npos > 0;
+        L->con_i[i] = con;
+        L->G_i[i] = G;
+        L->H_i[i] = H;
+        L->rws[i] = rws;
+        L->rdiag[i] = rdiag;
+        if (!x->need_gq) continue;
+        /* l_a = s_a - lse: dL/ds_a = dL/dl_a - p_a sum_b dL/dl_b (+ the direct RBF part) */
+        float ps = (float)(sumA / sum);
+        for (int a = 0; a < N; a++) Si[a] -= ps * e[a];
+    }
+}
+
+static void *row_worker(void *arg)
+{
+    rowjob *j = arg;
+    const rowctx *x = j->x;
+    if (x->method == MLCL_LOSS_SUPCON) rows_supcon(x, j->i0, j->i1, j->t);
+    else if (x->method == MLCL_LOSS_MULSUPCON) rows_mulsupcon(x, j->i0, j->i1, j->t);
+    else rows_ld(x, j->i0, j->i1, j->t);
+    return NULL;
+}
+
+/* Splits the anchors over T threads (the caller's thread is one of them). */
+static void run_rows(const rowctx *x, int T)
+{
+    rowjob jobs[MAX_THREADS];
+    pthread_t th[MAX_THREADS];
+    int started[MAX_THREADS] = {0};
+    for (int t = 0; t < T; t++) {
+        jobs[t].x = x;
+        jobs[t].i0 = (int)((long long)x->n * t / T);
+        jobs[t].i1 = (int)((long long)x->n * (t + 1) / T);
+        jobs[t].t = t;
+    }
+    for (int t = 1; t < T; t++) started[t] = pthread_create(&th[t], NULL, row_worker, &jobs[t]) == 0;
+    row_worker(&jobs[0]);
+    for (int t = 1; t < T; t++) {
+        if (started[t]) pthread_join(th[t], NULL);
+        else row_worker(&jobs[t]); /* could not start a thread: do its share here */
+    }
+}
+
+/* ------------------------------------------------------------------ compute */
+
+static int labels_ok(const uint64_t *y, int rows, size_t words, int c)
+{
+    if ((c & 63) == 0) return 1;
+    uint64_t pad = ~((UINT64_C(1) << (c & 63)) - 1);
+    for (int i = 0; i < rows; i++)
+        if (y[(size_t)i * words + words - 1] & pad) return 0;
+    return 1;
+}
+
+static float sqnorm(const float *v, int len)
+{
+    float s = 0;
+    for (int j = 0; j < len; j++) s += v[j] * v[j];
+    return s;
+}
+
+int mlcl_loss_compute(mlcl_loss *L, int n, int F, const float *q, const float *k, const uint64_t *y,
+                      const float *d, const float *kq, const uint64_t *yq, const float *dq,
+                      const float *W, int h, mlcl_loss_parts *parts, float *grad_q, float *grad_d,
+                      float *grad_W)
+{
+    static const char fn[] = "mlcl_loss_compute";
+    MLCL_CHECK_NULL(fn, L);
+    const mlcl_loss_options *o = &L->o;
+    const int m = L->m, c = L->c, ld = o->method == MLCL_LOSS_LD;
+    if (n <= 0 || n > L->max_n)
+        return mlcl__err(MLCL_EINVAL, "%s: n = %d is not in [1, max_n = %d]", fn, n, L->max_n);
+    if (F < 0 || F > L->max_q)
+        return mlcl__err(MLCL_EINVAL, "%s: F = %d is not in [0, max_queue = %d]", fn, F, L->max_q);
+    MLCL_CHECK_NULL(fn, q);
+    MLCL_CHECK_NULL(fn, k);
+    MLCL_CHECK_NULL(fn, y);
+    if (F > 0) {
+        MLCL_CHECK_NULL(fn, kq);
+        MLCL_CHECK_NULL(fn, yq);
+    }
+    const int needW = ld && o->beta != 0.0f;
+    if (ld) {
+        MLCL_CHECK_NULL(fn, d);
+        if (F > 0) MLCL_CHECK_NULL(fn, dq);
+    }
+    if (needW) {
+        if (!W) return mlcl__err(MLCL_EINVAL, "%s: W is NULL but the LD loss has beta = %g != 0", fn, (double)o->beta);
+        MLCL_CHECK_POS(fn, h);
+    }
+    size_t words = L->words, nm = (size_t)n * m, fm = (size_t)F * m;
+    if (!mlcl__all_finite(q, nm)) return mlcl__err(MLCL_ENUMERIC, "%s: q holds NaN or Inf", fn);
+    if (!mlcl__all_finite(k, nm)) return mlcl__err(MLCL_ENUMERIC, "%s: k holds NaN or Inf", fn);
+    if (F > 0 && !mlcl__all_finite(kq, fm)) return mlcl__err(MLCL_ENUMERIC, "%s: kq holds NaN or Inf", fn);
+    if (ld) {
+        if (!mlcl__all_finite(d, (size_t)n * c)) return mlcl__err(MLCL_ENUMERIC, "%s: d holds NaN or Inf", fn);
+        if (F > 0 && !mlcl__all_finite(dq, (size_t)F * c))
+            return mlcl__err(MLCL_ENUMERIC, "%s: dq holds NaN or Inf", fn);
+    }
+    if (needW && !mlcl__all_finite(W, (size_t)c * h)) return mlcl__err(MLCL_ENUMERIC, "%s: W holds NaN or Inf", fn);
+    if (!labels_ok(y, n, words, c)) return mlcl__err(MLCL_EINVAL, "%s: y has bits set above label %d", fn, c - 1);
+    if (F > 0 && !labels_ok(yq, F, words, c))
+        return mlcl__err(MLCL_EINVAL, "%s: yq has bits set above label %d", fn, c - 1);
+
+    const int N = n + F;
+    const float tau = o->tau;
+    rowctx x = {0};
+    x.L = L;
+    x.n = n; x.F = F; x.N = N; x.c = c; x.words = words;
+    x.method = o->method; x.variant = o->variant; x.mask = o->mask; x.cldw = o->cld_weight;
+    x.wgrad = o->weight_grad; x.dwgrad = o->dweight_grad;
+    x.need_gq = grad_q != NULL; x.need_gd = ld && grad_d != NULL;
+    x.tau = tau; x.sigma = o->sigma;
+    x.y = y; x.yq = yq; x.d = d; x.dq = dq;
+
+    /* label-wise counts |P^j| over all N candidates */
+    int *cnt = L->cnt;
+    memset(cnt, 0, (size_t)c * sizeof *cnt);
+    for (int a = 0; a < n; a++) mlcl__lab_count_add(cnt, y + (size_t)a * words, words);
+    for (int a = 0; a < F; a++) mlcl__lab_count_add(cnt, yq + (size_t)a * words, words);
+    const int per_label = o->method == MLCL_LOSS_MULSUPCON || o->con_norm == MLCL_CON_NORM_PER_LABEL;
+    for (int j = 0; j < c; j++) L->inv[j] = per_label ? (cnt[j] > 0 ? 1.0f / cnt[j] : 0.0f) : 1.0f;
+
+    if (ld) {
+        /* compact per-candidate values d_a^j inv_j over the set bits of y_a */
+        size_t tot = 0;
+        for (int a = 0; a < N; a++)
+            tot += (size_t)mlcl__lab_popcount(a < n ? y + (size_t)a * words : yq + (size_t)(a - n) * words, words);
+        if (tot > L->cval_cap) {
+            float *nv = mlcl__malloc(tot * sizeof(float));
+            if (!nv) return mlcl__err(MLCL_ENOMEM, "%s: cannot grow the label workspace to %zu floats", fn, tot);
+            mlcl__free(L->cval);
+            L->bytes += (tot - L->cval_cap) * sizeof(float);
+            L->cval = nv;
+            L->cval_cap = tot;
+        }
+        size_t off = 0;
+        for (int a = 0; a < N; a++) {
+            const uint64_t *ya = a < n ? y + (size_t)a * words : yq + (size_t)(a - n) * words;
+            const float *da = a < n ? d + (size_t)a * c : dq + (size_t)(a - n) * c;
+            L->coff[a] = off;
+            for (size_t w = 0; w < words; w++)
+                for (uint64_t b = ya[w]; b; b &= b - 1) {
+                    size_t j = w * 64 + (size_t)__builtin_ctzll(b);
+                    L->cval[off++] = da[j] * L->inv[j];
+                }
+        }
+        L->coff[N] = off;
+    }
+
+    /* reduction factor */
+    long long nlab = 0;
+    if (o->method == MLCL_LOSS_MULSUPCON) {
+        for (int i = 0; i < n; i++) nlab += mlcl__lab_popcount(y + (size_t)i * words, words);
+        x.s = o->reduction == MLCL_REDUCE_SUM ? 1.0f : (nlab > 0 ? 1.0f / (float)nlab : 0.0f);
+    } else {
+        x.s = o->reduction == MLCL_REDUCE_SUM ? 1.0f : 1.0f / (float)n;
+    }
+
+    /* 1. S = q [k; kq]^T / tau, one n x N buffer with row stride N */
+    mlcl__sgemm(0, 1, n, n, m, 1.0f / tau, q, m, k, m, 0.0f, L->S, N);
+    if (F > 0) mlcl__sgemm(0, 1, n, F, m, 1.0f / tau, q, m, kq, m, 0.0f, L->S + n, N);
+
+    if (ld) {
+        for (int a = 0; a < N; a++) {
+            const float *da = a < n ? d + (size_t)a * c : dq + (size_t)(a - n) * c;
+            const uint64_t *ya = a < n ? y + (size_t)a * words : yq + (size_t)(a - n) * words;
+            L->dnorm[a] = sqnorm(da, c);
+            /* ||t - d||^2 = |d|^2 - 2 t sum_{j in y} d^j + |y| t^2 */
+            int ny = mlcl__lab_popcount(ya, words);
+            double tv = ny == 0 ? 0.0 : o->h_target == MLCL_H_TARGET_RAW ? 1.0 : 1.0 / ny, sy = 0, dn = 0;
+            for (int j = 0; j < c; j++) dn += (double)da[j] * da[j];
+            for (size_t w = 0; w < words; w++)
+                for (uint64_t b = ya[w]; b; b &= b - 1) sy += da[w * 64 + (size_t)__builtin_ctzll(b)];
+            L->hval[a] = dn - 2.0 * tv * sy + ny * tv * tv;
+        }
+        int rld = o->variant == MLCL_LD_RLD;
+        if (rld) {
+            for (int i = 0; i < n; i++) L->qnorm[i] = sqnorm(q + (size_t)i * m, m);
+            for (int a = 0; a < N; a++) L->knorm[a] = sqnorm(a < n ? k + (size_t)a * m : kq + (size_t)(a - n) * m, m);
+            /* RBF weights are exactly 0 unless ||q-k||^2 < 174 sigma^2 (exp_nonpos flushes
+             * below e^-87; float would underflow near there anyway): when few pairs survive,
+             * skip the D D^T GEMM and compute their distances and d gradients directly
+             * (below 1/64 of the pairs). */
+            float lim = 176.0f * o->sigma * o->sigma;
+            size_t alive = 0;
+            for (int i = 0; i < n; i++) {
+                const float *Si = L->S + (size_t)i * N;
+                float qn = L->qnorm[i];
+                for (int a = 0; a < N; a++) alive += qn + L->knorm[a] - 2.0f * tau * Si[a] < lim;
+            }
+            x.lazy = alive * 64 < (size_t)n * N;
+        }
+        if (!x.lazy) {
+            mlcl__sgemm(0, 1, n, n, c, 1.0f, d, c, d, c, 0.0f, L->DW, N);
+            if (F > 0) mlcl__sgemm(0, 1, n, F, c, 1.0f, d, c, dq, c, 0.0f, L->DW + n, N);
+        }
+    }
+
+    /* 2. the row pass */
+    int Tn = L->nthreads;
+    if ((size_t)n * N < THREAD_MIN_PAIRS) Tn = 1;
+    if (Tn > n) Tn = n;
+    for (int t = 0; t < Tn; t++) {
+        if (ld) {
+            memset(L->colw[t], 0, (size_t)n * sizeof(float));
+            memset(L->colcnt[t], 0, (size_t)n * sizeof(float));
+            if (x.need_gd && (x.lazy || x.dwgrad)) memset(L->gdw[t], 0, (size_t)n * c * sizeof(float));
+        }
+    }
+    run_rows(&x, Tn);
+
+    /* 3. reduce the parts */
+    double con = 0, G = 0, H = 0;
+    int used = 0;
+    for (int i = 0; i < n; i++) {
+        con += L->con_i[i];
+        used += L->used_i[i];
+        if (ld) {
+            G += L->G_i[i];
+            H += L->H_i[i];
+        }
+    }
+    double wnorm = 0;
+    if (needW)
+        for (size_t j = 0; j < (size_t)c * h; j++) wnorm += (double)W[j] * W[j];
+    const double wfac = o->reduction == MLCL_REDUCE_SUM ? (double)n : 1.0;
+    double sd = x.s;
+    if (parts) {
+        parts->con = con * sd;
+        parts->G = ld ? G * sd : 0.0;
+        parts->H = ld ? H * sd : 0.0;
+        parts->wreg = needW ? o->beta * wnorm * wfac : 0.0;
+        parts->total = parts->con + parts->G + (double)o->alpha * parts->H + parts->wreg;
+        parts->n_anchors_used = used;
+    }
+
+    /* 4. gradients */
+    if (grad_q) {
+        mlcl__sgemm(0, 0, n, m, n, 1.0f / tau, L->S, N, k, m, 1.0f, grad_q, m);
+        if (F > 0) mlcl__sgemm(0, 0, n, m, F, 1.0f / tau, L->S + n, N, kq, m, 1.0f, grad_q, m);
+        if (ld && o->variant == MLCL_LD_RLD && o->weight_grad)
+            for (int i = 0; i < n; i++) {
+                float r = L->rdiag[i];
+                if (r == 0.0f) continue;
+                float *g = grad_q + (size_t)i * m;
+                const float *qi = q + (size_t)i * m;
+                for (int j = 0; j < m; j++) g[j] += r * qi[j];
+            }
+    }
+    if (ld && grad_d) {
+        for (int t = 0; t < Tn; t++)
+            if (t > 0) {
+                for (int a = 0; a < n; a++) {
+                    L->colw[0][a] += L->colw[t][a];
+                    L->colcnt[0][a] += L->colcnt[t][a];
+                }
+            }
+        if (!x.lazy) {
+            /* G: grad_d_i += 2 (sum_a w_ia) d_i - 2 sum_a w_ia d_a, and for a batch
+             * candidate p: += 2 (sum_i w_ip) d_p - 2 sum_i w_ip d_i */
+            mlcl__sgemm(0, 0, n, c, n, -2.0f, L->DW, N, d, c, 1.0f, grad_d, c);
+            if (F > 0) mlcl__sgemm(0, 0, n, c, F, -2.0f, L->DW + n, N, dq, c, 1.0f, grad_d, c);
+            mlcl__sgemm(1, 0, n, c, n, -2.0f, L->DW, N, d, c, 1.0f, grad_d, c);
+            for (int i = 0; i < n; i++) {
+                float f = 2.0f * (L->rws[i] + L->colw[0][i]);
+                if (f == 0.0f) continue;
+                float *g = grad_d + (size_t)i * c;
+                const float *di = d + (size_t)i * c;
+                for (int j = 0; j < c; j++) g[j] += f * di[j];
+            }
+        }
+        if (x.lazy || o->dweight_grad)
+            for (int t = 0; t < Tn; t++) {
+                const float *src = L->gdw[t];
+                for (size_t j = 0; j < (size_t)n * c; j++) grad_d[j] += src[j];
+            }
+        /* H: for a batch candidate p, += 2 alpha s |{i: p in P(i)}| (d_p - t_p) */
+        float ah = 2.0f * o->alpha * x.s;
+        if (ah != 0.0f)
+            for (int p = 0; p < n; p++) {
+                float f = ah * L->colcnt[0][p];
+                if (f == 0.0f) continue;
+                float *g = grad_d + (size_t)p * c;
+                const float *dp = d + (size_t)p * c;
+                const uint64_t *yp = y + (size_t)p * words;
+                int ny = mlcl__lab_popcount(yp, words);
+                for (int j = 0; j < c; j++) g[j] += f * dp[j];
+                if (ny > 0) {
+                    float tv = o->h_target == MLCL_H_TARGET_RAW ? 1.0f : 1.0f / ny;
+                    for (size_t w = 0; w < words; w++)
+                        for (uint64_t b = yp[w]; b; b &= b - 1) g[w * 64 + (size_t)__builtin_ctzll(b)] -= f * tv;
+                }
+            }
+    }
+    if (needW && grad_W) {
+        float f = (float)(2.0 * o->beta * wfac);
+        for (size_t j = 0; j < (size_t)c * h; j++) grad_W[j] += f * W[j];
+    }
+    return MLCL_OK;
+}
+
+int mlcl_loss_compute_queue(mlcl_loss *L, int n, const float *q, const float *k, const uint64_t *y,
+                            const float *d, const mlcl_queue *queue, const float *W, int h,
+                            mlcl_loss_parts *parts, float *grad_q, float *grad_d, float *grad_W)
+{
+    static const char fn[] = "mlcl_loss_compute_queue";
+    MLCL_CHECK_NULL(fn, L);
+    MLCL_CHECK_NULL(fn, queue);
+    int qm = mlcl_queue_feat_dim(queue), qc = mlcl_queue_n_labels(queue), F = mlcl_queue_size(queue);
+    if (qm != L->m)
+        return mlcl__err(MLCL_EINVAL, "%s: queue feature width %d != %d", fn, qm, L->m);
+    if (qc != L->c)
+        return mlcl__err(MLCL_EINVAL, "%s: queue label count %d != %d", fn, qc, L->c);
+    if (F > L->max_q)
+        return mlcl__err(MLCL_EINVAL, "%s: queue holds %d entries > max_queue %d", fn, F, L->max_q);
+    return mlcl_loss_compute(L, n, F, q, k, y, d, mlcl_queue_features(queue), mlcl_queue_labels(queue),
+                             mlcl_queue_dists(queue), W, h, parts, grad_q, grad_d, grad_W);
+}

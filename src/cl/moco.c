@@ -1,0 +1,309 @@
+/* The MoCo key/query pair: one call = one pretraining step (MATH.md "MoCo step"). */
+#include <string.h>
+#include "mlcl/moco.h"
+#include "cl/moco_internal.h"
+
+int mlcl_moco_options_init(mlcl_moco_options *opts, unsigned int version)
+{
+    MLCL_CHECK_NULL("mlcl_moco_options_init", opts);
+    if (version != MLCL_MOCO_OPTIONS_VERSION)
+        return mlcl__err(MLCL_EVERSION, "mlcl_moco_options_init: version %u is not %u", version, MLCL_MOCO_OPTIONS_VERSION);
+    static const mlcl_moco_options d = MLCL_MOCO_OPTIONS_INIT;
+    memcpy(opts, &d, sizeof d); /* padding included: equals the _INIT bytes */
+    return MLCL_OK;
+}
+
+static int validate(const mlcl_moco_options *o)
+{
+    const char *fn = "mlcl_moco_create";
+    MLCL_CHECK_VERSION(fn, o, MLCL_MOCO_OPTIONS_VERSION);
+    if (o->in_dim <= 0) return mlcl__err(MLCL_EINVAL, "%s: opts->in_dim must be > 0 (got %d)", fn, o->in_dim);
+    if (o->n_labels <= 0) return mlcl__err(MLCL_EINVAL, "%s: opts->n_labels must be > 0 (got %d)", fn, o->n_labels);
+    if (o->n_hidden < 1 || o->n_hidden > 8) return mlcl__err(MLCL_EINVAL, "%s: opts->n_hidden must be in 1..8 (got %d)", fn, o->n_hidden);
+    for (int i = 0; i < o->n_hidden; i++)
+        if (o->hidden[i] <= 0) return mlcl__err(MLCL_EINVAL, "%s: opts->hidden[%d] must be > 0 (got %d)", fn, i, o->hidden[i]);
+    if (!(o->dropout >= 0 && o->dropout < 1)) return mlcl__err(MLCL_EINVAL, "%s: opts->dropout must be in [0, 1)", fn);
+    if (!(o->proj_dropout >= 0 && o->proj_dropout < 1)) return mlcl__err(MLCL_EINVAL, "%s: opts->proj_dropout must be in [0, 1)", fn);
+    if (o->proj_dim <= 0) return mlcl__err(MLCL_EINVAL, "%s: opts->proj_dim must be > 0 (got %d)", fn, o->proj_dim);
+    if (o->queue_size <= 0) return mlcl__err(MLCL_EINVAL, "%s: opts->queue_size must be > 0 (got %d)", fn, o->queue_size);
+    if (!(o->momentum >= 0 && o->momentum <= 1)) return mlcl__err(MLCL_EINVAL, "%s: opts->momentum must be in [0, 1]", fn);
+    if (o->max_batch < 2) return mlcl__err(MLCL_EINVAL, "%s: opts->max_batch must be >= 2 (got %d)", fn, o->max_batch);
+    return MLCL_OK;
+}
+
+void mlcl_moco_free(mlcl_moco *mc)
+{
+    if (!mc) return;
+    for (int i = 0; i < MOCO_NETS; i++) mlcl_encoder_free(mc->net[i]);
+    mlcl_queue_free(mc->queue);
+    mlcl_loss_free(mc->loss);
+    mlcl_optim_free(mc->optim);
+    float *bufs[] = { mc->h, mc->q, mc->k, mc->hk, mc->logits, mc->D, mc->grad_q, mc->grad_D,
+                      mc->grad_logits, mc->grad_h, mc->grad_h2, mc->bak_params, mc->bak_state };
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) mlcl__free(bufs[i]);
+    mlcl__free(mc);
+}
+
+static int build_proj(mlcl_encoder **out, const mlcl_moco_options *o, int hdim, uint64_t seed)
+{
+    mlcl_encoder_options eo = MLCL_ENCODER_OPTIONS_INIT;
+    eo.max_batch = o->max_batch;
+    eo.seed = seed;
+    MLCL_TRY(mlcl_encoder_create(out, hdim, &eo));
+    MLCL_TRY(mlcl_encoder_add_linear(*out, hdim, 1));
+    MLCL_TRY(mlcl_encoder_add_batchnorm(*out, 1e-5f, 0.1f));
+    MLCL_TRY(mlcl_encoder_add_relu(*out));
+    if (o->proj_dropout > 0) MLCL_TRY(mlcl_encoder_add_dropout(*out, o->proj_dropout));
+    MLCL_TRY(mlcl_encoder_add_linear(*out, o->proj_dim, 1));
+    MLCL_TRY(mlcl_encoder_add_l2norm(*out));
+    return MLCL_OK;
+}
+
+static int create_inner(mlcl_moco *mc)
+{
+    const mlcl_moco_options *o = &mc->o;
+    mlcl_mlp_spec spec = MLCL_MLP_SPEC_INIT;
+    spec.in_dim = o->in_dim;
+    spec.n_hidden = o->n_hidden;
+    memcpy(spec.hidden, o->hidden, sizeof spec.hidden);
+    spec.dropout = o->dropout;
+    mlcl_encoder_options eo = MLCL_ENCODER_OPTIONS_INIT;
+    eo.max_batch = o->max_batch;
+    /* distinct streams per network; the key side gets its own dropout stream */
+    eo.seed = o->seed * 8 + 1;
+    MLCL_TRY(mlcl_encoder_create_mlp(&mc->net[MOCO_ENC_Q], &spec, &eo));
+    eo.seed = o->seed * 8 + 4;
+    MLCL_TRY(mlcl_encoder_create_mlp(&mc->net[MOCO_ENC_K], &spec, &eo));
+    mc->hdim = o->hidden[o->n_hidden - 1];
+    MLCL_TRY(build_proj(&mc->net[MOCO_PROJ_Q], o, mc->hdim, o->seed * 8 + 2));
+    MLCL_TRY(build_proj(&mc->net[MOCO_PROJ_K], o, mc->hdim, o->seed * 8 + 5));
+    eo.seed = o->seed * 8 + 3;
+    MLCL_TRY(mlcl_encoder_create(&mc->net[MOCO_LD], mc->hdim, &eo));
+    MLCL_TRY(mlcl_encoder_add_linear(mc->net[MOCO_LD], o->n_labels, 1));
+    /* the key side starts as an exact copy of the query side */
+    MLCL_TRY(mlcl_encoder_copy_params(mc->net[MOCO_ENC_K], mc->net[MOCO_ENC_Q]));
+    MLCL_TRY(mlcl_encoder_copy_params(mc->net[MOCO_PROJ_K], mc->net[MOCO_PROJ_Q]));
+    if (!o->key_train_mode) {
+        MLCL_TRY(mlcl_encoder_set_training(mc->net[MOCO_ENC_K], 0));
+        MLCL_TRY(mlcl_encoder_set_training(mc->net[MOCO_PROJ_K], 0));
+    }
+
+    mlcl_queue_options qo = MLCL_QUEUE_OPTIONS_INIT;
+    qo.capacity = o->queue_size;
+    qo.feat_dim = o->proj_dim;
+    qo.n_labels = o->n_labels;
+    MLCL_TRY(mlcl_queue_create(&mc->queue, &qo));
+    MLCL_TRY(mlcl_loss_create(&mc->loss, o->max_batch, o->queue_size, o->proj_dim, o->n_labels, &o->loss));
+    MLCL_TRY(mlcl_optim_create(&mc->optim, &o->optim));
+    for (int i = MOCO_ENC_Q; i <= MOCO_LD; i++) {
+        float *p, *g;
+        size_t np;
+        MLCL_TRY(mlcl_encoder_param_count(mc->net[i], &np));
+        MLCL_TRY(mlcl_encoder_params(mc->net[i], &p));
+        MLCL_TRY(mlcl_encoder_grads(mc->net[i], &g));
+        MLCL_TRY(mlcl_optim_add_group(mc->optim, p, g, np, o->optim.lr, o->optim.weight_decay, NULL));
+    }
+    size_t nb = (size_t)o->max_batch;
+    int wmax = mc->hdim > o->proj_dim ? mc->hdim : o->proj_dim;
+    struct { float **p; size_t n; } bufs[] = {
+        { &mc->h, nb * mc->hdim }, { &mc->hk, nb * mc->hdim }, { &mc->q, nb * o->proj_dim },
+        { &mc->k, nb * o->proj_dim }, { &mc->logits, nb * o->n_labels }, { &mc->D, nb * o->n_labels },
+        { &mc->grad_q, nb * o->proj_dim }, { &mc->grad_D, nb * o->n_labels },
+        { &mc->grad_logits, nb * o->n_labels }, { &mc->grad_h, nb * wmax }, { &mc->grad_h2, nb * wmax },
+    };
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
+        MLCL_TRY(mlcl__alloc_array((void **)bufs[i].p, bufs[i].n, sizeof(float), "mlcl_moco_create"));
+    size_t n1, n2, s = 0, st;
+    MLCL_TRY(mlcl_encoder_param_count(mc->net[MOCO_ENC_K], &n1));
+    MLCL_TRY(mlcl_encoder_param_count(mc->net[MOCO_PROJ_K], &n2));
+    mc->bak_params_n = n1 + n2;
+    for (int i = 0; i < MOCO_NETS; i++) { MLCL_TRY(mlcl_encoder_state_count(mc->net[i], &st)); s += st; }
+    mc->bak_state_n = s;
+    MLCL_TRY(mlcl__alloc_array((void **)&mc->bak_params, mc->bak_params_n + 1, sizeof(float), "mlcl_moco_create"));
+    MLCL_TRY(mlcl__alloc_array((void **)&mc->bak_state, mc->bak_state_n + 1, sizeof(float), "mlcl_moco_create"));
+    return MLCL_OK;
+}
+
+int mlcl_moco_create(mlcl_moco **out, const mlcl_moco_options *opts)
+{
+    MLCL_CHECK_NULL("mlcl_moco_create", out);
+    *out = NULL;
+    MLCL_CHECK_NULL("mlcl_moco_create", opts);
+    MLCL_TRY(validate(opts));
+    mlcl_moco *mc = mlcl__calloc(1, sizeof *mc);
+    if (!mc) return mlcl__err(MLCL_ENOMEM, "mlcl_moco_create: out of memory");
+    mc->o = *opts;
+    mc->in_dim = opts->in_dim;
+    mc->m = opts->proj_dim;
+    mc->c = opts->n_labels;
+    mc->words = (int)mlcl_label_words(opts->n_labels);
+    mc->max_batch = opts->max_batch;
+    mc->use_ld = opts->loss.method == MLCL_LOSS_LD;
+    int rc = create_inner(mc);
+    if (rc != MLCL_OK) { mlcl_moco_free(mc); return rc; }
+    *out = mc;
+    return MLCL_OK;
+}
+
+void mlcl__moco_backup(mlcl_moco *mc)
+{
+    size_t n1, off = 0;
+    mlcl_encoder_param_count(mc->net[MOCO_ENC_K], &n1);
+    mlcl_encoder_get_params(mc->net[MOCO_ENC_K], mc->bak_params, n1);
+    mlcl_encoder_get_params(mc->net[MOCO_PROJ_K], mc->bak_params + n1, mc->bak_params_n - n1);
+    for (int i = 0; i < MOCO_NETS; i++) {
+        size_t st;
+        mlcl_encoder_state_count(mc->net[i], &st);
+        if (st) mlcl_encoder_get_state(mc->net[i], mc->bak_state + off, st);
+        off += st;
+    }
+}
+
+void mlcl__moco_restore(mlcl_moco *mc)
+{
+    size_t n1, off = 0;
+    mlcl_encoder_param_count(mc->net[MOCO_ENC_K], &n1);
+    mlcl_encoder_set_params(mc->net[MOCO_ENC_K], mc->bak_params, n1);
+    mlcl_encoder_set_params(mc->net[MOCO_PROJ_K], mc->bak_params + n1, mc->bak_params_n - n1);
+    for (int i = 0; i < MOCO_NETS; i++) {
+        size_t st;
+        mlcl_encoder_state_count(mc->net[i], &st);
+        if (st) mlcl_encoder_set_state(mc->net[i], mc->bak_state + off, st);
+        off += st;
+    }
+}
+
+static int grads_finite(mlcl_moco *mc, const char **which, size_t *index)
+{
+    static const char *names[] = { "query backbone", "projection head", "LD head" };
+    for (int i = MOCO_ENC_Q; i <= MOCO_LD; i++) {
+        float *g;
+        size_t n;
+        mlcl_encoder_grads(mc->net[i], &g);
+        mlcl_encoder_param_count(mc->net[i], &n);
+        for (size_t j = 0; j < n; j++)
+            if (!isfinite(g[j])) { *which = names[i]; *index = j; return 0; }
+    }
+    return 1;
+}
+
+int mlcl_moco_step(mlcl_moco *mc, int n, const float *x0, const float *x1, const uint64_t *y,
+                   mlcl_loss_parts *parts)
+{
+    const char *fn = "mlcl_moco_step";
+    MLCL_CHECK_NULL(fn, mc);
+    MLCL_CHECK_NULL(fn, x0);
+    MLCL_CHECK_NULL(fn, x1);
+    MLCL_CHECK_NULL(fn, y);
+    if (n < 2 || n > mc->max_batch)
+        return mlcl__err(MLCL_EINVAL, "%s: n must be in 2..max_batch=%d (got %d)", fn, mc->max_batch, n);
+    mlcl_encoder **net = mc->net;
+    mlcl_loss_parts lp;
+    memset(&lp, 0, sizeof lp);
+    for (int i = MOCO_ENC_Q; i <= MOCO_LD; i++) MLCL_TRY(mlcl_encoder_zero_grad(net[i]));
+    mlcl__moco_backup(mc);
+    int rc;
+    /* 1. momentum update of the key side */
+    if ((rc = mlcl_encoder_momentum_update(net[MOCO_ENC_K], net[MOCO_ENC_Q], mc->o.momentum)) ||
+        (rc = mlcl_encoder_momentum_update(net[MOCO_PROJ_K], net[MOCO_PROJ_Q], mc->o.momentum)))
+        goto fail;
+    /* 2. forward: q and D share one backbone pass (one dropout mask) */
+    if ((rc = mlcl_encoder_forward(net[MOCO_ENC_Q], n, x0, mc->h)) ||
+        (rc = mlcl_encoder_forward(net[MOCO_PROJ_Q], n, mc->h, mc->q)))
+        goto fail;
+    const float *W = NULL;
+    if (mc->use_ld) {
+        float *p;
+        if ((rc = mlcl_encoder_forward(net[MOCO_LD], n, mc->h, mc->logits)) ||
+            (rc = mlcl_softmax_forward(n, mc->c, mc->logits, mc->D)))
+            goto fail;
+        mlcl_encoder_params(net[MOCO_LD], &p);
+        W = p; /* weight (c x hdim) comes first in the layout */
+    }
+    if ((rc = mlcl_encoder_forward(net[MOCO_ENC_K], n, x1, mc->hk)) ||
+        (rc = mlcl_encoder_forward(net[MOCO_PROJ_K], n, mc->hk, mc->k)))
+        goto fail;
+    /* 3. loss against the current keys and the queue as it was */
+    memset(mc->grad_q, 0, sizeof(float) * (size_t)n * mc->m);
+    float *gW = NULL;
+    if (mc->use_ld) {
+        memset(mc->grad_D, 0, sizeof(float) * (size_t)n * mc->c);
+        mlcl_encoder_grads(net[MOCO_LD], &gW);
+    }
+    rc = mlcl_loss_compute_queue(mc->loss, n, mc->q, mc->k, y, mc->use_ld ? mc->D : NULL, mc->queue, W,
+                                 mc->hdim, &lp, mc->grad_q, mc->use_ld ? mc->grad_D : NULL, gW);
+    if (rc) goto fail;
+    if (!isfinite(lp.total)) {
+        rc = mlcl__err(MLCL_ENUMERIC, "%s: step %lld: the loss is not finite (con %g, G %g, H %g, W %g)", fn,
+                       mc->steps, lp.con, lp.G, lp.H, lp.wreg);
+        goto fail;
+    }
+    /* 4. backward through both heads into the backbone, then the optimiser */
+    if ((rc = mlcl_encoder_backward(net[MOCO_PROJ_Q], n, mc->grad_q, mc->grad_h))) goto fail;
+    if (mc->use_ld) {
+        memset(mc->grad_logits, 0, sizeof(float) * (size_t)n * mc->c);
+        if ((rc = mlcl_softmax_backward(n, mc->c, mc->D, mc->grad_D, mc->grad_logits)) ||
+            (rc = mlcl_encoder_backward(net[MOCO_LD], n, mc->grad_logits, mc->grad_h2)))
+            goto fail;
+        size_t nh = (size_t)n * mc->hdim;
+        for (size_t i = 0; i < nh; i++) mc->grad_h[i] += mc->grad_h2[i];
+    }
+    if ((rc = mlcl_encoder_backward(net[MOCO_ENC_Q], n, mc->grad_h, NULL))) goto fail;
+    const char *which;
+    size_t idx;
+    if (!grads_finite(mc, &which, &idx)) {
+        rc = mlcl__err(MLCL_ENUMERIC, "%s: step %lld: non-finite gradient in the %s (parameter %zu); loss con %g G %g H %g",
+                       fn, mc->steps, which, idx, lp.con, lp.G, lp.H);
+        goto fail;
+    }
+    if ((rc = mlcl_optim_step(mc->optim))) goto fail;
+    /* 5. enqueue (k, y, D), detached */
+    if ((rc = mlcl_queue_enqueue(mc->queue, n, mc->k, y, mc->use_ld ? mc->D : NULL))) goto fail;
+    mc->steps++;
+    if (parts) *parts = lp;
+    return MLCL_OK;
+fail:
+    mlcl__moco_restore(mc);
+    if (parts) *parts = lp;
+    return rc;
+}
+
+int mlcl_moco_set_lr(mlcl_moco *mc, float lr)
+{
+    MLCL_CHECK_NULL("mlcl_moco_set_lr", mc);
+    return mlcl_optim_set_lr(mc->optim, -1, lr);
+}
+
+int mlcl_moco_encoder(mlcl_moco *mc, int which, mlcl_encoder **out)
+{
+    MLCL_CHECK_NULL("mlcl_moco_encoder", mc);
+    MLCL_CHECK_NULL("mlcl_moco_encoder", out);
+    if (which < 0 || which >= MOCO_NETS)
+        return mlcl__err(MLCL_EINVAL, "mlcl_moco_encoder: which must be in 0..4 (got %d)", which);
+    *out = mc->net[which];
+    return MLCL_OK;
+}
+
+int mlcl_moco_queue(mlcl_moco *mc, mlcl_queue **out)
+{
+    MLCL_CHECK_NULL("mlcl_moco_queue", mc);
+    MLCL_CHECK_NULL("mlcl_moco_queue", out);
+    *out = mc->queue;
+    return MLCL_OK;
+}
+
+int mlcl_moco_optim(mlcl_moco *mc, mlcl_optim **out)
+{
+    MLCL_CHECK_NULL("mlcl_moco_optim", mc);
+    MLCL_CHECK_NULL("mlcl_moco_optim", out);
+    *out = mc->optim;
+    return MLCL_OK;
+}
+
+int mlcl_moco_steps(const mlcl_moco *mc, long long *steps)
+{
+    MLCL_CHECK_NULL("mlcl_moco_steps", mc);
+    MLCL_CHECK_NULL("mlcl_moco_steps", steps);
+    *steps = mc->steps;
+    return MLCL_OK;
+}

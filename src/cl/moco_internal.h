@@ -1,0 +1,29 @@
+/* The MoCo pair's layout, shared with the trainer. Internal. */
+#ifndef MLCL_CL_MOCO_INTERNAL_H
+#define MLCL_CL_MOCO_INTERNAL_H
+#include "mlcl/moco.h"
+#include "core/internal.h"
+
+enum { MOCO_ENC_Q = 0, MOCO_PROJ_Q = 1, MOCO_LD = 2, MOCO_ENC_K = 3, MOCO_PROJ_K = 4, MOCO_NETS = 5 };
+
+struct mlcl_moco {
+    mlcl_moco_options o;
+    mlcl_encoder *net[MOCO_NETS];
+    mlcl_queue *queue;
+    mlcl_loss *loss;
+    mlcl_optim *optim;
+    int in_dim, hdim, m, c, words, max_batch, use_ld;
+    long long steps;
+    /* workspaces, max_batch rows */
+    float *h, *q, *k, *hk, *logits, *D, *grad_q, *grad_D, *grad_logits, *grad_h, *grad_h2;
+    /* backups for rolling back a failed step: key parameters and every state */
+    float *bak_params;
+    size_t bak_params_n;
+    float *bak_state;
+    size_t bak_state_n;
+};
+
+/* Rolls the key side and the running statistics back to before the step. */
+MLCL_INTERNAL void mlcl__moco_backup(mlcl_moco *mc);
+MLCL_INTERNAL void mlcl__moco_restore(mlcl_moco *mc);
+#endif

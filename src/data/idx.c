@@ -1,0 +1,230 @@
+/* IDX (MNIST format) reader, single-label image sets and the Fashion-MNIST mosaics. */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include "data/data_internal.h"
+
+#define FASHION_DIR "/usr/share/datasets/fashion-mnist"
+
+static const char *const fashion_names[10] = {
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"};
+
+/* Reads exactly n bytes; returns the count read or -1 on a zlib error. */
+static long long read_all(gzFile f, uint8_t *dst, size_t n)
+{
+    size_t got = 0;
+    while (got < n) {
+        size_t want = n - got;
+        if (want > (1u << 30)) want = 1u << 30;
+        int r = gzread(f, dst + got, (unsigned)want);
+        if (r < 0) return -1;
+        if (r == 0) break;
+        got += (size_t)r;
+    }
+    return (long long)got;
+}
+
+static int gz_fail(gzFile f, const char *fn, const char *path)
+{
+    int errnum = 0;
+    const char *m = gzerror(f, &errnum);
+    if (errnum == Z_ERRNO) return mlcl__err(MLCL_EIO, "%s: %s: read error: %s", fn, path, strerror(errno));
+    return mlcl__err(MLCL_EFORMAT, "%s: %s: corrupt or truncated gzip data (%s)", fn, path, m ? m : "?");
+}
+
+static int idx_load(uint8_t **data, int *ndim, int dims[MLCL_IDX_MAX_DIMS], const char *path,
+                    const char *fn)
+{
+    *data = NULL;
+    errno = 0;
+    gzFile f = gzopen(path, "rb");
+    if (!f) return mlcl__err(MLCL_EIO, "%s: cannot open '%s': %s", fn, path, errno ? strerror(errno) : "out of memory");
+    gzbuffer(f, 1u << 17);
+    int rc = MLCL_OK;
+    uint8_t hdr[4 + 4 * MLCL_IDX_MAX_DIMS];
+    long long got = read_all(f, hdr, 4);
+    if (got < 0) { rc = gz_fail(f, fn, path); goto done; }
+    if (got < 4) { rc = mlcl__err(MLCL_EFORMAT, "%s: %s: file too short for an IDX header", fn, path); goto done; }
+    if (hdr[0] != 0 || hdr[1] != 0) {
+        rc = mlcl__err(MLCL_EFORMAT, "%s: %s: bad IDX magic %02x %02x (expected 00 00)", fn, path, hdr[0], hdr[1]);
+        goto done;
+    }
+    if (hdr[2] != 0x08) {
+        rc = mlcl__err(MLCL_EFORMAT, "%s: %s: IDX element type 0x%02x is not supported (only 0x08, unsigned byte)",
+                       fn, path, hdr[2]);
+        goto done;
+    }
+    int nd = hdr[3];
+    if (nd < 1 || nd > MLCL_IDX_MAX_DIMS) {
+        rc = mlcl__err(MLCL_EFORMAT, "%s: %s: IDX has %d dimensions (supported: 1..%d)", fn, path, nd, MLCL_IDX_MAX_DIMS);
+        goto done;
+    }
+    got = read_all(f, hdr + 4, 4u * (unsigned)nd);
+    if (got < 0) { rc = gz_fail(f, fn, path); goto done; }
+    if (got < 4 * nd) { rc = mlcl__err(MLCL_EFORMAT, "%s: %s: truncated IDX header", fn, path); goto done; }
+    size_t total = 1;
+    for (int k = 0; k < MLCL_IDX_MAX_DIMS; k++) dims[k] = 0;
+    for (int k = 0; k < nd; k++) {
+        const uint8_t *b = hdr + 4 + 4 * k;
+        uint32_t v = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+        if (v > INT_MAX) {
+            rc = mlcl__err(MLCL_EFORMAT, "%s: %s: IDX dimension %d is %u (> INT_MAX)", fn, path, k, v);
+            goto done;
+        }
+        dims[k] = (int)v;
+        if (mlcl__mul_size(total, v, &total)) {
+            rc = mlcl__err(MLCL_EOVERFLOW, "%s: %s: IDX size overflows size_t", fn, path);
+            goto done;
+        }
+    }
+    *ndim = nd;
+    uint8_t *buf = mlcl__malloc(total ? total : 1);
+    if (!buf) { rc = mlcl__err(MLCL_ENOMEM, "%s: %s: cannot allocate %zu bytes", fn, path, total); goto done; }
+    got = read_all(f, buf, total);
+    if (got < 0) { rc = gz_fail(f, fn, path); mlcl__free(buf); goto done; }
+    if ((size_t)got < total) {
+        rc = mlcl__err(MLCL_EFORMAT, "%s: %s: truncated IDX data: %lld of %zu bytes", fn, path, got, total);
+        mlcl__free(buf);
+        goto done;
+    }
+    uint8_t extra;
+    got = read_all(f, &extra, 1);
+    if (got != 0) {
+        rc = got < 0 ? gz_fail(f, fn, path)
+                     : mlcl__err(MLCL_EFORMAT, "%s: %s: trailing data after %zu IDX bytes", fn, path, total);
+        mlcl__free(buf);
+        goto done;
+    }
+    *data = buf;
+done:
+    gzclose(f);
+    return rc;
+}
+
+int mlcl_idx_load(uint8_t **data, int *ndim, int dims[MLCL_IDX_MAX_DIMS], const char *path)
+{
+    static const char fn[] = "mlcl_idx_load";
+    MLCL_CHECK_NULL(fn, data);
+    *data = NULL;
+    MLCL_CHECK_NULL(fn, ndim);
+    MLCL_CHECK_NULL(fn, dims);
+    MLCL_CHECK_NULL(fn, path);
+    return idx_load(data, ndim, dims, path, fn);
+}
+
+void mlcl_idx_free(uint8_t *data) { mlcl__free(data); }
+
+/* Loads an images (n x h x w) / labels (n) pair and checks that they agree. */
+static int load_pair(uint8_t **img, uint8_t **lab, int *n, int *h, int *w, const char *ipath,
+                     const char *lpath, int n_classes, const char *fn)
+{
+    int nd, dims[MLCL_IDX_MAX_DIMS], ldims[MLCL_IDX_MAX_DIMS], lnd;
+    *img = *lab = NULL;
+    MLCL_TRY(idx_load(img, &nd, dims, ipath, fn));
+    int rc = idx_load(lab, &lnd, ldims, lpath, fn);
+    if (rc < 0) goto fail;
+    if (nd != 3 || dims[0] == 0 || dims[1] == 0 || dims[2] == 0) {
+        rc = mlcl__err(MLCL_EFORMAT, "%s: %s: expected a non-empty n x rows x cols IDX file", fn, ipath);
+        goto fail;
+    }
+    if (lnd != 1 || ldims[0] != dims[0]) {
+        rc = mlcl__err(MLCL_EFORMAT, "%s: %s: expected %d labels to match %s", fn, lpath, dims[0], ipath);
+        goto fail;
+    }
+    for (int i = 0; i < dims[0]; i++)
+        if ((*lab)[i] >= n_classes) {
+            rc = mlcl__err(MLCL_EFORMAT, "%s: %s: label %d of item %d is >= %d classes", fn, lpath, (*lab)[i], i, n_classes);
+            goto fail;
+        }
+    *n = dims[0]; *h = dims[1]; *w = dims[2];
+    return MLCL_OK;
+fail:
+    mlcl__free(*img); mlcl__free(*lab);
+    *img = *lab = NULL;
+    return rc;
+}
+
+int mlcl_dataset_load_idx(mlcl_dataset **out, const char *images_path, const char *labels_path,
+                          int n_classes)
+{
+    static const char fn[] = "mlcl_dataset_load_idx";
+    MLCL_CHECK_NULL(fn, out);
+    *out = NULL;
+    MLCL_CHECK_NULL(fn, images_path);
+    MLCL_CHECK_NULL(fn, labels_path);
+    MLCL_CHECK_POS(fn, n_classes);
+    if (n_classes > 256) return mlcl__err(MLCL_EINVAL, "%s: n_classes must be <= 256 (got %d)", fn, n_classes);
+    uint8_t *img, *lab;
+    int n, h, w;
+    MLCL_TRY(load_pair(&img, &lab, &n, &h, &w, images_path, labels_path, n_classes, fn));
+    mlcl_dataset *ds;
+    size_t hw = (size_t)h * (size_t)w;
+    int rc = hw > INT_MAX ? mlcl__err(MLCL_EOVERFLOW, "%s: %d x %d images are too large", fn, h, w)
+                          : mlcl__dataset_alloc(&ds, n, (int)hw, n_classes, fn);
+    if (rc == MLCL_OK) {
+        for (size_t k = 0; k < (size_t)n * hw; k++) ds->x[k] = (float)img[k] / 255.0f;
+        for (int i = 0; i < n; i++) ds->y[(size_t)i * (size_t)n_classes + lab[i]] = 1;
+        mlcl__dataset_pack(ds);
+        ds->ch = 1; ds->h = h; ds->w = w;
+        *out = ds;
+    }
+    mlcl__free(img);
+    mlcl__free(lab);
+    return rc;
+}
+
+int mlcl_dataset_fashion_mosaic(mlcl_dataset **out, const char *dir, int train, int n_samples,
+                                uint64_t seed, int grid)
+{
+    static const char fn[] = "mlcl_dataset_fashion_mosaic";
+    MLCL_CHECK_NULL(fn, out);
+    *out = NULL;
+    MLCL_CHECK_POS(fn, n_samples);
+    if (grid < 1 || grid > 8) return mlcl__err(MLCL_EINVAL, "%s: grid must be in 1..8 (got %d)", fn, grid);
+    if (train != 0 && train != 1) return mlcl__err(MLCL_EINVAL, "%s: train must be 0 or 1 (got %d)", fn, train);
+    if (!dir) dir = FASHION_DIR;
+    const char *pre = train ? "train" : "t10k";
+    char ipath[4096], lpath[4096];
+    if (snprintf(ipath, sizeof ipath, "%s/%s-images-idx3-ubyte.gz", dir, pre) >= (int)sizeof ipath ||
+        snprintf(lpath, sizeof lpath, "%s/%s-labels-idx1-ubyte.gz", dir, pre) >= (int)sizeof lpath)
+        return mlcl__err(MLCL_EINVAL, "%s: dir is too long", fn);
+    uint8_t *img, *lab;
+    int n, h, w;
+    MLCL_TRY(load_pair(&img, &lab, &n, &h, &w, ipath, lpath, 10, fn));
+    size_t H = (size_t)grid * (size_t)h, W = (size_t)grid * (size_t)w;
+    mlcl_dataset *ds = NULL;
+    int rc = H * W > INT_MAX || H > INT_MAX || W > INT_MAX
+                 ? mlcl__err(MLCL_EOVERFLOW, "%s: mosaic too large", fn)
+                 : mlcl__dataset_alloc(&ds, n_samples, (int)(H * W), 10, fn);
+    if (rc == MLCL_OK) {
+        mlcl__pcg pcg;
+        mlcl__pcg_seed(&pcg, seed, 0x6d6f73616963ULL /* "mosaic" */);
+        for (int i = 0; i < n_samples; i++) {
+            float *x = ds->x + (size_t)i * H * W;
+            uint8_t *y = ds->y + (size_t)i * 10u;
+            for (int r = 0; r < grid; r++)
+                for (int s = 0; s < grid; s++) {
+                    uint32_t item = mlcl__pcg_bounded(&pcg, (uint32_t)n);
+                    const uint8_t *src = img + (size_t)item * (size_t)h * (size_t)w;
+                    for (int a = 0; a < h; a++) {
+                        float *dst = x + ((size_t)r * (size_t)h + (size_t)a) * W + (size_t)s * (size_t)w;
+                        for (int b = 0; b < w; b++) dst[b] = (float)src[(size_t)a * (size_t)w + (size_t)b] / 255.0f;
+                    }
+                    y[lab[item]] = 1;
+                }
+        }
+        mlcl__dataset_pack(ds);
+        ds->ch = 1; ds->h = (int)H; ds->w = (int)W;
+        rc = mlcl__alloc_array((void **)&ds->label_names, 10, sizeof(char *), fn);
+        for (int j = 0; j < 10 && rc == MLCL_OK; j++)
+            if (!(ds->label_names[j] = mlcl__strdup(fashion_names[j])))
+                rc = mlcl__err(MLCL_ENOMEM, "%s: out of memory", fn);
+        if (rc < 0) { mlcl_dataset_free(ds); ds = NULL; }
+    }
+    mlcl__free(img);
+    mlcl__free(lab);
+    *out = ds;
+    return rc;
+}

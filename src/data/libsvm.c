@@ -1,0 +1,218 @@
+/* Multi-label LIBSVM / Extreme Classification repository reader. */
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include "data/data_internal.h"
+
+#define LIBSVM_MAX_DIM (1L << 30)
+
+typedef struct {
+    /* CSR of features and of labels, as read (indices not yet rebased) */
+    size_t *fptr, cap_fptr;
+    int *fidx; float *fval; size_t cap_fidx, cap_fval, nnz;
+    size_t *lptr, cap_lptr;
+    int *lab; size_t cap_lab, nlab;
+    long *line; size_t cap_line;
+    size_t n;
+} csr;
+
+static void csr_free(csr *m)
+{
+    mlcl__free(m->fptr); mlcl__free(m->fidx); mlcl__free(m->fval);
+    mlcl__free(m->lptr); mlcl__free(m->lab); mlcl__free(m->line);
+}
+
+/* A header is exactly three non-negative integers. */
+static int is_header(char *line, long v[3])
+{
+    char *p = line;
+    for (int k = 0; k < 3; k++) {
+        p = mlcl__skip_ws(p);
+        if (*p < '0' || *p > '9') return 0;
+        char *e;
+        v[k] = strtol(p, &e, 10);
+        if (*e && *e != ' ' && *e != '\t') return 0;
+        p = e;
+    }
+    return mlcl__is_blank(p);
+}
+
+static int parse_row(mlcl__lines *in, csr *m, char *p)
+{
+    const char *fn = in->fn;
+    /* labels: the first token when the line does not start with blank space
+     * and that token holds no ':' */
+    if (*p != ' ' && *p != '\t') {
+        char *e = p;
+        while (*e && *e != ' ' && *e != '\t') e++;
+        char save = *e;
+        *e = '\0';
+        if (!strchr(p, ':')) {
+            char *q = p;
+            while (*q) {
+                char *c = strchr(q, ',');
+                if (c) *c = '\0';
+                long v;
+                int rc = mlcl__parse_long(q, 0, LIBSVM_MAX_DIM - 1, &v);
+                if (rc == -1) return mlcl__lines_err(in, "label '%s' is not a non-negative integer", q);
+                if (rc == -2) return mlcl__lines_err(in, "label '%s' is out of range", q);
+                MLCL_TRY(mlcl__grow((void **)&m->lab, &m->cap_lab, m->nlab + 1, sizeof *m->lab, fn));
+                m->lab[m->nlab++] = (int)v;
+                if (!c) break;
+                q = c + 1;
+            }
+            *e = save;
+            p = e;
+        } else {
+            *e = save;
+        }
+    }
+    for (;;) {
+        p = mlcl__skip_ws(p);
+        if (!*p) break;
+        char *t = p;
+        while (*p && *p != ' ' && *p != '\t') p++;
+        if (*p) *p++ = '\0';
+        char *colon = strchr(t, ':');
+        if (!colon) return mlcl__lines_err(in, "feature '%s' is not index:value", t);
+        *colon = '\0';
+        long idx;
+        int rc = mlcl__parse_long(t, 0, LIBSVM_MAX_DIM, &idx);
+        if (rc == -1) return mlcl__lines_err(in, "feature index '%s' is not a non-negative integer", t);
+        if (rc == -2) return mlcl__lines_err(in, "feature index '%s' is out of range", t);
+        float v;
+        rc = mlcl__parse_float(in, colon + 1, &v);
+        if (rc == -1) return mlcl__lines_err(in, "feature value '%s' is not a number", colon + 1);
+        if (rc == -2) return mlcl__lines_err(in, "feature value '%s' is not a finite float", colon + 1);
+        MLCL_TRY(mlcl__grow((void **)&m->fidx, &m->cap_fidx, m->nnz + 1, sizeof *m->fidx, fn));
+        MLCL_TRY(mlcl__grow((void **)&m->fval, &m->cap_fval, m->nnz + 1, sizeof *m->fval, fn));
+        m->fidx[m->nnz] = (int)idx;
+        m->fval[m->nnz] = v;
+        m->nnz++;
+    }
+    return MLCL_OK;
+}
+
+static int load(mlcl__lines *in, mlcl_dataset **out, int n_features, int n_labels, int base)
+{
+    const char *fn = in->fn;
+    csr m;
+    memset(&m, 0, sizeof m);
+    int *stamp = NULL; /* stamp[j] = row + 1 once feature j is set in that row */
+    long hdr[3] = {0, 0, 0};
+    int have_hdr = 0, rc;
+    long hdr_line = 0;
+    char *line;
+    if ((rc = mlcl__grow((void **)&m.fptr, &m.cap_fptr, 1, sizeof *m.fptr, fn)) < 0 ||
+        (rc = mlcl__grow((void **)&m.lptr, &m.cap_lptr, 1, sizeof *m.lptr, fn)) < 0)
+        goto done;
+    m.fptr[0] = m.lptr[0] = 0;
+    for (;;) {
+        rc = mlcl__lines_next(in, &line);
+        if (rc < 0) goto done;
+        if (rc == 0) break;
+        if (mlcl__is_blank(line)) continue;
+        if (m.n == 0 && !have_hdr && is_header(line, hdr)) {
+            have_hdr = 1;
+            hdr_line = in->line;
+            if (hdr[1] <= 0 || hdr[1] > LIBSVM_MAX_DIM || hdr[2] <= 0 || hdr[2] > LIBSVM_MAX_DIM ||
+                hdr[0] > INT_MAX - 1) {
+                rc = mlcl__lines_err(in, "header '%ld %ld %ld' has sizes out of range", hdr[0], hdr[1], hdr[2]);
+                goto done;
+            }
+            continue;
+        }
+        if (m.n >= (size_t)INT_MAX - 1) { rc = mlcl__lines_err(in, "more than %d rows", INT_MAX - 1); goto done; }
+        if ((rc = parse_row(in, &m, line)) < 0) goto done;
+        if ((rc = mlcl__grow((void **)&m.fptr, &m.cap_fptr, m.n + 2, sizeof *m.fptr, fn)) < 0 ||
+            (rc = mlcl__grow((void **)&m.lptr, &m.cap_lptr, m.n + 2, sizeof *m.lptr, fn)) < 0 ||
+            (rc = mlcl__grow((void **)&m.line, &m.cap_line, m.n + 1, sizeof *m.line, fn)) < 0)
+            goto done;
+        m.line[m.n] = in->line;
+        m.n++;
+        m.fptr[m.n] = m.nnz;
+        m.lptr[m.n] = m.nlab;
+    }
+    in->line++; /* messages about the whole file point past its end */
+    if (m.n == 0) {
+        rc = mlcl__lines_err(in, have_hdr ? "no data rows after the header" : "empty file");
+        goto done;
+    }
+    if (have_hdr && (size_t)hdr[0] != m.n) {
+        in->line = hdr_line;
+        rc = mlcl__lines_err(in, "the header announces %ld rows but the file has %zu", hdr[0], m.n);
+        goto done;
+    }
+    /* index base */
+    int min_idx = INT_MAX, max_idx = -1, max_lab = -1;
+    for (size_t k = 0; k < m.nnz; k++) {
+        if (m.fidx[k] < min_idx) min_idx = m.fidx[k];
+        if (m.fidx[k] > max_idx) max_idx = m.fidx[k];
+    }
+    for (size_t k = 0; k < m.nlab; k++)
+        if (m.lab[k] > max_lab) max_lab = m.lab[k];
+    if (base == MLCL_LIBSVM_INDEX_AUTO) base = have_hdr ? 0 : (min_idx == 0 ? 0 : 1);
+    /* sizes */
+    long d = n_features > 0 ? n_features : have_hdr ? hdr[1] : (long)max_idx + 1 - base;
+    long c = n_labels > 0 ? n_labels : have_hdr ? hdr[2] : (long)max_lab + 1;
+    if (d <= 0) { rc = mlcl__lines_err(in, "no feature in the file; pass n_features"); goto done; }
+    if (c <= 0) { rc = mlcl__lines_err(in, "no label in the file; pass n_labels"); goto done; }
+    mlcl_dataset *ds;
+    if ((rc = mlcl__alloc_array((void **)&stamp, (size_t)d, sizeof *stamp, fn)) < 0) goto done;
+    if ((rc = mlcl__dataset_alloc(&ds, (int)m.n, (int)d, (int)c, fn)) < 0) goto done;
+    for (size_t i = 0; i < m.n; i++) {
+        float *xr = ds->x + i * (size_t)d;
+        uint8_t *yr = ds->y + i * (size_t)c;
+        for (size_t k = m.fptr[i]; k < m.fptr[i + 1]; k++) {
+            long j = (long)m.fidx[k] - base;
+            in->line = m.line[i];
+            if (j < 0) { rc = mlcl__lines_err(in, "feature index 0 in a one-based file"); break; }
+            if (j >= d) {
+                rc = mlcl__lines_err(in, "feature index %d is beyond %ld features (%s-based)", m.fidx[k], d,
+                                     base ? "one" : "zero");
+                break;
+            }
+            if (stamp[j] == (int)i + 1) {
+                rc = mlcl__lines_err(in, "feature index %d appears twice", m.fidx[k]);
+                break;
+            }
+            stamp[j] = (int)i + 1;
+            xr[j] = m.fval[k];
+        }
+        for (size_t k = m.lptr[i]; k < m.lptr[i + 1] && rc == MLCL_OK; k++) {
+            if (m.lab[k] >= c) {
+                in->line = m.line[i];
+                rc = mlcl__lines_err(in, "label %d is beyond %ld labels", m.lab[k], c);
+                break;
+            }
+            yr[m.lab[k]] = 1;
+        }
+        if (rc < 0) { mlcl_dataset_free(ds); goto done; }
+    }
+    mlcl__dataset_pack(ds);
+    *out = ds;
+    rc = MLCL_OK;
+done:
+    mlcl__free(stamp);
+    csr_free(&m);
+    return rc;
+}
+
+int mlcl_dataset_load_libsvm(mlcl_dataset **out, const char *path, int n_features, int n_labels,
+                             int index_base)
+{
+    static const char fn[] = "mlcl_dataset_load_libsvm";
+    MLCL_CHECK_NULL(fn, out);
+    *out = NULL;
+    MLCL_CHECK_NULL(fn, path);
+    if (n_features < 0) return mlcl__err(MLCL_EINVAL, "%s: n_features must be >= 0 (got %d)", fn, n_features);
+    if (n_labels < 0) return mlcl__err(MLCL_EINVAL, "%s: n_labels must be >= 0 (got %d)", fn, n_labels);
+    if (index_base != 0 && index_base != 1 && index_base != MLCL_LIBSVM_INDEX_AUTO)
+        return mlcl__err(MLCL_EINVAL, "%s: index_base must be 0, 1 or MLCL_LIBSVM_INDEX_AUTO (got %d)", fn,
+                         index_base);
+    mlcl__lines in;
+    MLCL_TRY(mlcl__lines_open(&in, path, fn));
+    int rc = load(&in, out, n_features, n_labels, index_base);
+    mlcl__lines_close(&in);
+    return rc;
+}

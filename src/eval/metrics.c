@@ -1,0 +1,218 @@
+/* The six multi-label metrics and the paper's threshold sweep (MATH.md "Metrics"). */
+#include <stdlib.h>
+#include <string.h>
+#include "core/internal.h"
+#include "mlcl/metrics.h"
+
+int mlcl_metrics_init(mlcl_metrics *m, unsigned int version)
+{
+    MLCL_CHECK_NULL("mlcl_metrics_init", m);
+    if (version != MLCL_METRICS_VERSION)
+        return mlcl__err(MLCL_EVERSION, "mlcl_metrics_init: version %u is not %u", version,
+                         (unsigned)MLCL_METRICS_VERSION);
+    static const mlcl_metrics init = MLCL_METRICS_INIT;
+    *m = init;
+    return MLCL_OK;
+}
+
+/* Common validation of (n, c, scores, labels). */
+static int check_inputs(const char *fn, int n, int c, const float *scores, const uint8_t *labels)
+{
+    if (n <= 0) return mlcl__err(MLCL_EINVAL, "%s: n must be > 0 (got %d)", fn, n);
+    if (c <= 0) return mlcl__err(MLCL_EINVAL, "%s: c must be > 0 (got %d)", fn, c);
+    if (!scores) return mlcl__err(MLCL_EINVAL, "%s: scores is NULL", fn);
+    if (!labels) return mlcl__err(MLCL_EINVAL, "%s: labels is NULL", fn);
+    size_t total;
+    if (mlcl__mul_size((size_t)n, (size_t)c, &total) != 0)
+        return mlcl__err(MLCL_EOVERFLOW, "%s: n x c overflows", fn);
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < c; j++) {
+            size_t k = (size_t)i * (size_t)c + (size_t)j;
+            if (!isfinite(scores[k]))
+                return mlcl__err(MLCL_ENUMERIC, "%s: scores[%d][%d] is not finite", fn, i, j);
+            if (labels[k] > 1)
+                return mlcl__err(MLCL_EINVAL, "%s: labels[%d][%d] = %u is not 0 or 1", fn, i, j,
+                                 (unsigned)labels[k]);
+        }
+    return MLCL_OK;
+}
+
+typedef struct { float s; uint8_t y; } score_label;
+
+/* Descending by score; ties are grouped afterwards, so order among them is irrelevant. */
+static int cmp_desc(const void *a, const void *b)
+{
+    float x = ((const score_label *)a)->s, y = ((const score_label *)b)->s;
+    return (x < y) - (x > y);
+}
+
+/* Per-label AP with scikit-learn's tie handling; NaN for a label without positives. */
+static int average_precision(const char *fn, double *ap, int n, int c, const float *scores,
+                             const uint8_t *labels)
+{
+    score_label *buf = NULL;
+    MLCL_TRY(mlcl__alloc_array((void **)&buf, (size_t)n, sizeof *buf, fn));
+    for (int j = 0; j < c; j++) {
+        long npos = 0;
+        for (int i = 0; i < n; i++) {
+            size_t k = (size_t)i * (size_t)c + (size_t)j;
+            buf[i].s = scores[k];
+            buf[i].y = labels[k];
+            npos += labels[k];
+        }
+        if (npos == 0) { ap[j] = NAN; continue; }
+        qsort(buf, (size_t)n, sizeof *buf, cmp_desc);
+        long tp = 0, fp = 0;
+        double sum = 0.0, r_prev = 0.0;
+        for (int i = 0; i < n;) {
+            int g = i;
+            /* one threshold per distinct score: the whole group enters at once */
+            while (g < n && buf[g].s == buf[i].s) { tp += buf[g].y; fp += !buf[g].y; g++; }
+            double r = (double)tp / (double)npos;
+            double p = (double)tp / (double)(tp + fp);
+            sum += (r - r_prev) * p;
+            r_prev = r;
+            i = g;
+        }
+        ap[j] = sum;
+    }
+    mlcl__free(buf);
+    return MLCL_OK;
+}
+
+/* HA, ebF1, miF1, maF1 at one threshold. */
+static void threshold_metrics(mlcl_metrics *m, int n, int c, const float *scores,
+                              const uint8_t *labels, float t, long *tp, long *fp, long *fn_)
+{
+    long wrong = 0, stp = 0, sfp = 0, sfn = 0, eb_used = 0;
+    double eb_sum = 0.0;
+    memset(tp, 0, (size_t)c * sizeof *tp);
+    memset(fp, 0, (size_t)c * sizeof *fp);
+    memset(fn_, 0, (size_t)c * sizeof *fn_);
+    for (int i = 0; i < n; i++) {
+        const float *s = scores + (size_t)i * (size_t)c;
+        const uint8_t *y = labels + (size_t)i * (size_t)c;
+        long inter = 0, ny = 0, nh = 0;
+        for (int j = 0; j < c; j++) {
+            int yh = s[j] >= t;
+            int yy = y[j];
+            inter += yh && yy;
+            ny += yy;
+            nh += yh;
+            tp[j] += yh && yy;
+            fp[j] += yh && !yy;
+            fn_[j] += !yh && yy;
+        }
+        wrong += ny + nh - 2 * inter; /* |y xor yhat| */
+        if (ny + nh > 0) {
+            eb_sum += 2.0 * (double)inter / (double)(ny + nh);
+            eb_used++;
+        }
+    }
+    double maf1 = 0.0;
+    for (int j = 0; j < c; j++) {
+        stp += tp[j]; sfp += fp[j]; sfn += fn_[j];
+        long den = 2 * tp[j] + fp[j] + fn_[j];
+        if (den > 0) maf1 += 2.0 * (double)tp[j] / (double)den;
+    }
+    long den = 2 * stp + sfp + sfn;
+    m->HA = 1.0 - (double)wrong / ((double)n * (double)c);
+    m->ebF1 = eb_used > 0 ? eb_sum / (double)eb_used : 0.0;
+    m->ebf1_samples_skipped = (int)(n - eb_used);
+    m->miF1 = den > 0 ? 2.0 * (double)stp / (double)den : 0.0;
+    m->maF1 = maf1 / (double)c;
+    m->threshold = t;
+}
+
+/* p@1 and mAP. */
+static int ranking_metrics(const char *fn, mlcl_metrics *m, int n, int c, const float *scores,
+                           const uint8_t *labels)
+{
+    long hits = 0;
+    for (int i = 0; i < n; i++) {
+        const float *s = scores + (size_t)i * (size_t)c;
+        int best = 0;
+        for (int j = 1; j < c; j++)
+            if (s[j] > s[best]) best = j; /* strict: the first maximum wins */
+        hits += labels[(size_t)i * (size_t)c + (size_t)best];
+    }
+    m->p_at_1 = (double)hits / (double)n;
+
+    double *ap = NULL;
+    MLCL_TRY(mlcl__alloc_array((void **)&ap, (size_t)c, sizeof *ap, fn));
+    int rc = average_precision(fn, ap, n, c, scores, labels);
+    if (rc < 0) { mlcl__free(ap); return rc; }
+    double sum = 0.0;
+    int used = 0;
+    for (int j = 0; j < c; j++)
+        if (!isnan(ap[j])) { sum += ap[j]; used++; }
+    m->mAP = used > 0 ? sum / used : NAN;
+    m->map_labels_used = used;
+    m->map_labels_skipped = c - used;
+    mlcl__free(ap);
+    return MLCL_OK;
+}
+
+static int alloc_counts(const char *fn, long **buf, int c)
+{
+    return mlcl__alloc_array((void **)buf, (size_t)c * 3u, sizeof **buf, fn);
+}
+
+int mlcl_metrics_compute(mlcl_metrics *out, int n, int c, const float *scores,
+                         const uint8_t *labels, float threshold)
+{
+    static const char fn[] = "mlcl_metrics_compute";
+    MLCL_CHECK_NULL(fn, out);
+    MLCL_CHECK_VERSION(fn, out, MLCL_METRICS_VERSION);
+    if (!isfinite(threshold))
+        return mlcl__err(MLCL_EINVAL, "%s: threshold is not finite", fn);
+    MLCL_TRY(check_inputs(fn, n, c, scores, labels));
+    mlcl_metrics m = MLCL_METRICS_INIT;
+    long *cnt = NULL;
+    MLCL_TRY(alloc_counts(fn, &cnt, c));
+    threshold_metrics(&m, n, c, scores, labels, threshold, cnt, cnt + c, cnt + 2 * (size_t)c);
+    mlcl__free(cnt);
+    MLCL_TRY(ranking_metrics(fn, &m, n, c, scores, labels));
+    *out = m;
+    return MLCL_OK;
+}
+
+int mlcl_metrics_sweep(mlcl_metrics *best, float best_t[4], int n, int c, const float *scores,
+                       const uint8_t *labels)
+{
+    static const char fn[] = "mlcl_metrics_sweep";
+    MLCL_CHECK_NULL(fn, best);
+    MLCL_CHECK_VERSION(fn, best, MLCL_METRICS_VERSION);
+    MLCL_TRY(check_inputs(fn, n, c, scores, labels));
+    mlcl_metrics b = MLCL_METRICS_INIT, m = MLCL_METRICS_INIT;
+    float bt[4] = {0};
+    long *cnt = NULL;
+    MLCL_TRY(alloc_counts(fn, &cnt, c));
+    for (int k = 1; k <= 9; k++) {
+        /* the float nearest k/10, as torch/numpy compare a float32 tensor with 0.k */
+        float t = (float)(k / 10.0);
+        threshold_metrics(&m, n, c, scores, labels, t, cnt, cnt + c, cnt + 2 * (size_t)c);
+        if (k == 1 || m.HA > b.HA) { b.HA = m.HA; bt[MLCL_METRIC_HA] = t; }
+        if (k == 1 || m.ebF1 > b.ebF1) {
+            b.ebF1 = m.ebF1; bt[MLCL_METRIC_EBF1] = t;
+            b.ebf1_samples_skipped = m.ebf1_samples_skipped;
+        }
+        if (k == 1 || m.miF1 > b.miF1) { b.miF1 = m.miF1; bt[MLCL_METRIC_MIF1] = t; }
+        if (k == 1 || m.maF1 > b.maF1) { b.maF1 = m.maF1; bt[MLCL_METRIC_MAF1] = t; }
+    }
+    mlcl__free(cnt);
+    MLCL_TRY(ranking_metrics(fn, &b, n, c, scores, labels));
+    b.threshold = NAN;
+    *best = b;
+    if (best_t) memcpy(best_t, bt, sizeof bt);
+    return MLCL_OK;
+}
+
+int mlcl_metrics_average_precision(double *ap, int n, int c, const float *scores,
+                                   const uint8_t *labels)
+{
+    static const char fn[] = "mlcl_metrics_average_precision";
+    MLCL_CHECK_NULL(fn, ap);
+    MLCL_TRY(check_inputs(fn, n, c, scores, labels));
+    return average_precision(fn, ap, n, c, scores, labels);
+}

@@ -1,0 +1,754 @@
+/* Sequential encoders: Linear, ReLU, Dropout, BatchNorm1d, L2 norm, Softmax
+ * with forward/backward over row-major batches. Parameters, gradients and
+ * BatchNorm state each live in one contiguous buffer (layout in nn.h). */
+#include <string.h>
+#include "nn_internal.h"
+#include "kernels/gemm.h"
+#include "mlcl/nn.h"
+
+enum { L_LINEAR, L_RELU, L_DROPOUT, L_BN, L_L2NORM, L_SOFTMAX };
+static const char *const layer_names[] = { "Linear", "ReLU", "Dropout", "BatchNorm1d", "L2Norm", "Softmax" };
+
+/* Two independent PCG streams from one seed: initialisation and dropout, so
+ * masks do not depend on how many weights were drawn. */
+#define STREAM_INIT 0x696e6974ULL
+#define STREAM_DROP 0x64726f70ULL
+
+typedef struct nn_layer {
+    int type, in, out, bias;
+    float p, eps, momentum;
+    size_t poff, np, soff, ns;
+    float *y;     /* rows x out: the layer's output of the last forward */
+    float *aux;   /* Dropout: mask (rows x out); BN: xhat (rows x out); L2: norms (rows) */
+    float *invstd; /* BN: 1/sqrt(var+eps) used by the last forward (out) */
+    int fwd_train; /* mode of the last forward */
+} nn_layer;
+
+struct mlcl_encoder {
+    int in_dim, out_dim, max_w;
+    int nl, cap_l;
+    nn_layer *L;
+    float *params, *grads, *state;
+    size_t np, ns;
+    int max_batch;  /* requested workspace rows */
+    int cap_n;      /* rows the row buffers hold now; 0 = to allocate */
+    float *xin;     /* cap_n x in_dim: copy of the last input */
+    float *gb[2];   /* cap_n x max_w: ping-pong gradient buffers */
+    double *acc;    /* 2 x max_w column accumulators */
+    int training;
+    int last_n;     /* n of the last forward, 0 when backward is not valid */
+    mlcl__pcg init_rng, drop_rng;
+};
+
+int mlcl_encoder_options_init(mlcl_encoder_options *opts, unsigned int version)
+{
+    MLCL_CHECK_NULL("mlcl_encoder_options_init", opts);
+    if (version != MLCL_ENCODER_OPTIONS_VERSION)
+        return mlcl__err(MLCL_EVERSION, "mlcl_encoder_options_init: version %u is not %u",
+                         version, (unsigned)MLCL_ENCODER_OPTIONS_VERSION);
+    mlcl_encoder_options d = MLCL_ENCODER_OPTIONS_INIT;
+    memcpy(opts, &d, sizeof d);
+    return MLCL_OK;
+}
+
+int mlcl_mlp_spec_init(mlcl_mlp_spec *spec, unsigned int version)
+{
+    MLCL_CHECK_NULL("mlcl_mlp_spec_init", spec);
+    if (version != MLCL_MLP_SPEC_VERSION)
+        return mlcl__err(MLCL_EVERSION, "mlcl_mlp_spec_init: version %u is not %u", version,
+                         (unsigned)MLCL_MLP_SPEC_VERSION);
+    mlcl_mlp_spec d = MLCL_MLP_SPEC_INIT;
+    memcpy(spec, &d, sizeof d);
+    return MLCL_OK;
+}
+
+/* ------------------------------------------------------------------ buffers */
+
+static void free_rows(mlcl_encoder *e)
+{
+    for (int i = 0; i < e->nl; i++) {
+        mlcl__free(e->L[i].y); e->L[i].y = NULL;
+        mlcl__free(e->L[i].aux); e->L[i].aux = NULL;
+    }
+    mlcl__free(e->xin); e->xin = NULL;
+    mlcl__free(e->gb[0]); mlcl__free(e->gb[1]); e->gb[0] = e->gb[1] = NULL;
+    mlcl__free(e->acc); e->acc = NULL;
+    e->cap_n = 0;
+    e->last_n = 0;
+}
+
+static int alloc_f(float **p, size_t rows, size_t cols, const char *what)
+{
+    size_t cnt;
+    if (mlcl__mul_size(rows, cols, &cnt))
+        return mlcl__err(MLCL_EOVERFLOW, "mlcl_encoder_forward: %s size overflows", what);
+    if (cnt == 0) cnt = 1;
+    return mlcl__alloc_array((void **)p, cnt, sizeof(float), what);
+}
+
+/* Sizes every row-dependent buffer for max(n, max_batch) rows; allocates only
+ * when n is larger than anything seen (or layers were added). */
+static int ensure_rows(mlcl_encoder *e, int n)
+{
+    if (e->cap_n >= n) return MLCL_OK;
+    int rows = n > e->max_batch ? n : e->max_batch;
+    free_rows(e);
+    size_t r = (size_t)rows;
+    int rc;
+    if ((rc = alloc_f(&e->xin, r, (size_t)e->in_dim, "encoder input cache")) < 0) goto fail;
+    if ((rc = alloc_f(&e->gb[0], r, (size_t)e->max_w, "encoder gradient buffer")) < 0) goto fail;
+    if ((rc = alloc_f(&e->gb[1], r, (size_t)e->max_w, "encoder gradient buffer")) < 0) goto fail;
+    if ((rc = mlcl__alloc_array((void **)&e->acc, 2 * (size_t)e->max_w, sizeof(double), "encoder accumulators")) < 0) goto fail;
+    for (int i = 0; i < e->nl; i++) {
+        nn_layer *l = &e->L[i];
+        if ((rc = alloc_f(&l->y, r, (size_t)l->out, "layer output cache")) < 0) goto fail;
+        if (l->type == L_DROPOUT || l->type == L_BN)
+            rc = alloc_f(&l->aux, r, (size_t)l->out, "layer cache");
+        else if (l->type == L_L2NORM)
+            rc = alloc_f(&l->aux, r, 1, "layer norms");
+        if (rc < 0) goto fail;
+    }
+    e->cap_n = rows;
+    return MLCL_OK;
+fail:
+    free_rows(e);
+    return rc;
+}
+
+int mlcl_encoder_create(mlcl_encoder **out, int in_dim, const mlcl_encoder_options *opts)
+{
+    static const char fn[] = "mlcl_encoder_create";
+    MLCL_CHECK_NULL(fn, out);
+    *out = NULL;
+    MLCL_CHECK_POS(fn, in_dim);
+    mlcl_encoder_options d = MLCL_ENCODER_OPTIONS_INIT;
+    if (opts) MLCL_CHECK_VERSION(fn, opts, MLCL_ENCODER_OPTIONS_VERSION);
+    else opts = &d;
+    if (opts->max_batch <= 0)
+        return mlcl__err(MLCL_EINVAL, "%s: opts->max_batch must be > 0 (got %d)", fn, opts->max_batch);
+    mlcl_encoder *e = mlcl__calloc(1, sizeof *e);
+    if (!e) return mlcl__err(MLCL_ENOMEM, "%s: out of memory", fn);
+    e->in_dim = e->out_dim = e->max_w = in_dim;
+    e->max_batch = opts->max_batch;
+    e->training = 1;
+    mlcl__pcg_seed(&e->init_rng, opts->seed, STREAM_INIT);
+    mlcl__pcg_seed(&e->drop_rng, opts->seed, STREAM_DROP);
+    *out = e;
+    return MLCL_OK;
+}
+
+void mlcl_encoder_free(mlcl_encoder *e)
+{
+    if (!e) return;
+    free_rows(e);
+    for (int i = 0; i < e->nl; i++) mlcl__free(e->L[i].invstd);
+    mlcl__free(e->L);
+    mlcl__free(e->params);
+    mlcl__free(e->grads);
+    mlcl__free(e->state);
+    mlcl__free(e);
+}
+
+/* Grows a float buffer from `old` to `new_n` floats, keeping the contents. */
+static int grow_copy(float **buf, size_t old, size_t new_n, const char *what)
+{
+    if (new_n == old) return MLCL_OK;
+    float *nb;
+    MLCL_TRY(mlcl__alloc_array((void **)&nb, new_n, sizeof(float), what));
+    if (old) memcpy(nb, *buf, old * sizeof(float));
+    mlcl__free(*buf);
+    *buf = nb;
+    return MLCL_OK;
+}
+
+/* Appends a layer taking the current output width; np/ns floats of params/state. */
+static int push_layer(mlcl_encoder *e, const char *fn, int type, int out, size_t np, size_t ns, nn_layer **lp)
+{
+    if (!e) return mlcl__err(MLCL_EINVAL, "%s: e is NULL", fn);
+    if (e->nl == e->cap_l) {
+        int cap = e->cap_l ? 2 * e->cap_l : 8;
+        nn_layer *nlst;
+        MLCL_TRY(mlcl__alloc_array((void **)&nlst, (size_t)cap, sizeof *nlst, "encoder layers"));
+        if (e->nl) memcpy(nlst, e->L, (size_t)e->nl * sizeof *nlst);
+        mlcl__free(e->L);
+        e->L = nlst;
+        e->cap_l = cap;
+    }
+    /* parameter, gradient and state buffers are re-allocated (values kept) */
+    float *p = e->params, *g = e->grads, *s = e->state;
+    if (np) {
+        float *np_ = NULL, *ng = NULL;
+        if (mlcl__alloc_array((void **)&np_, e->np + np, sizeof(float), "encoder parameters") < 0 ||
+            mlcl__alloc_array((void **)&ng, e->np + np, sizeof(float), "encoder gradients") < 0) {
+            mlcl__free(np_);
+            return MLCL_ENOMEM;
+        }
+        if (e->np) { memcpy(np_, p, e->np * sizeof(float)); memcpy(ng, g, e->np * sizeof(float)); }
+        p = np_; g = ng;
+    }
+    if (ns) {
+        float *tmp = e->state;
+        if (grow_copy(&tmp, e->ns, e->ns + ns, "encoder state") < 0) {
+            if (np) { mlcl__free(p); mlcl__free(g); }
+            return MLCL_ENOMEM;
+        }
+        s = tmp;
+    }
+    float *invstd = NULL;
+    if (type == L_BN && mlcl__alloc_array((void **)&invstd, (size_t)out, sizeof(float), "batchnorm cache") < 0) {
+        if (np) { mlcl__free(p); mlcl__free(g); }
+        if (ns) { e->state = s; } /* grown copy holds the old values; keep it */
+        return MLCL_ENOMEM;
+    }
+    if (np) { mlcl__free(e->params); mlcl__free(e->grads); e->params = p; e->grads = g; }
+    e->state = s;
+    free_rows(e); /* row buffers are re-sized at the next forward */
+    nn_layer *l = &e->L[e->nl];
+    memset(l, 0, sizeof *l);
+    l->type = type;
+    l->in = e->out_dim;
+    l->out = out;
+    l->poff = e->np; l->np = np;
+    l->soff = e->ns; l->ns = ns;
+    l->invstd = invstd;
+    e->np += np;
+    e->ns += ns;
+    e->nl++;
+    e->out_dim = out;
+    if (out > e->max_w) e->max_w = out;
+    *lp = l;
+    return MLCL_OK;
+}
+
+int mlcl_encoder_add_linear(mlcl_encoder *e, int out_dim, int bias)
+{
+    static const char fn[] = "mlcl_encoder_add_linear";
+    MLCL_CHECK_NULL(fn, e);
+    MLCL_CHECK_POS(fn, out_dim);
+    if (bias != 0 && bias != 1) return mlcl__err(MLCL_EINVAL, "%s: bias must be 0 or 1 (got %d)", fn, bias);
+    size_t nw;
+    if (mlcl__mul_size((size_t)out_dim, (size_t)e->out_dim, &nw) || nw > (size_t)INT32_MAX)
+        return mlcl__err(MLCL_EOVERFLOW, "%s: weight %d x %d is too large", fn, out_dim, e->out_dim);
+    nn_layer *l;
+    MLCL_TRY(push_layer(e, fn, L_LINEAR, out_dim, nw + (bias ? (size_t)out_dim : 0), 0, &l));
+    l->bias = bias;
+    /* nn.Linear's reset_parameters: kaiming_uniform(a=sqrt(5)) gives
+     * bound = sqrt(6/((1+5) fan_in)) = 1/sqrt(fan_in), the bias the same. */
+    float bound = 1.0f / sqrtf((float)l->in);
+    float *w = e->params + l->poff;
+    for (size_t k = 0; k < l->np; k++)
+        w[k] = bound * (2.0f * mlcl__pcg_uniform(&e->init_rng) - 1.0f);
+    return MLCL_OK;
+}
+
+int mlcl_encoder_add_relu(mlcl_encoder *e)
+{
+    nn_layer *l;
+    MLCL_CHECK_NULL("mlcl_encoder_add_relu", e);
+    return push_layer(e, "mlcl_encoder_add_relu", L_RELU, e->out_dim, 0, 0, &l);
+}
+
+int mlcl_encoder_add_dropout(mlcl_encoder *e, float p)
+{
+    static const char fn[] = "mlcl_encoder_add_dropout";
+    MLCL_CHECK_NULL(fn, e);
+    if (!(p >= 0.0f && p < 1.0f))
+        return mlcl__err(MLCL_EINVAL, "%s: p must be in [0, 1) (got %g)", fn, (double)p);
+    nn_layer *l;
+    MLCL_TRY(push_layer(e, fn, L_DROPOUT, e->out_dim, 0, 0, &l));
+    l->p = p;
+    return MLCL_OK;
+}
+
+int mlcl_encoder_add_batchnorm(mlcl_encoder *e, float eps, float momentum)
+{
+    static const char fn[] = "mlcl_encoder_add_batchnorm";
+    MLCL_CHECK_NULL(fn, e);
+    if (!(eps > 0.0f) || !isfinite(eps))
+        return mlcl__err(MLCL_EINVAL, "%s: eps must be > 0 (got %g)", fn, (double)eps);
+    if (!(momentum >= 0.0f && momentum <= 1.0f))
+        return mlcl__err(MLCL_EINVAL, "%s: momentum must be in [0, 1] (got %g)", fn, (double)momentum);
+    int w = e->out_dim;
+    nn_layer *l;
+    MLCL_TRY(push_layer(e, fn, L_BN, w, 2 * (size_t)w, 2 * (size_t)w, &l));
+    l->eps = eps;
+    l->momentum = momentum;
+    float *gb = e->params + l->poff, *st = e->state + l->soff;
+    for (int j = 0; j < w; j++) { gb[j] = 1.0f; gb[w + j] = 0.0f; st[j] = 0.0f; st[w + j] = 1.0f; }
+    return MLCL_OK;
+}
+
+int mlcl_encoder_add_l2norm(mlcl_encoder *e)
+{
+    nn_layer *l;
+    MLCL_CHECK_NULL("mlcl_encoder_add_l2norm", e);
+    return push_layer(e, "mlcl_encoder_add_l2norm", L_L2NORM, e->out_dim, 0, 0, &l);
+}
+
+int mlcl_encoder_add_softmax(mlcl_encoder *e)
+{
+    nn_layer *l;
+    MLCL_CHECK_NULL("mlcl_encoder_add_softmax", e);
+    return push_layer(e, "mlcl_encoder_add_softmax", L_SOFTMAX, e->out_dim, 0, 0, &l);
+}
+
+int mlcl_encoder_create_mlp(mlcl_encoder **out, const mlcl_mlp_spec *spec, const mlcl_encoder_options *opts)
+{
+    static const char fn[] = "mlcl_encoder_create_mlp";
+    MLCL_CHECK_NULL(fn, out);
+    *out = NULL;
+    MLCL_CHECK_NULL(fn, spec);
+    MLCL_CHECK_VERSION(fn, spec, MLCL_MLP_SPEC_VERSION);
+    if (spec->in_dim <= 0) return mlcl__err(MLCL_EINVAL, "%s: spec->in_dim must be > 0 (got %d)", fn, spec->in_dim);
+    if (spec->n_hidden < 0 || spec->n_hidden > MLCL_MLP_MAX_HIDDEN)
+        return mlcl__err(MLCL_EINVAL, "%s: spec->n_hidden must be in [0, %d] (got %d)", fn, MLCL_MLP_MAX_HIDDEN, spec->n_hidden);
+    for (int i = 0; i < spec->n_hidden; i++)
+        if (spec->hidden[i] <= 0)
+            return mlcl__err(MLCL_EINVAL, "%s: spec->hidden[%d] must be > 0 (got %d)", fn, i, spec->hidden[i]);
+    if (!(spec->dropout >= 0.0f && spec->dropout < 1.0f))
+        return mlcl__err(MLCL_EINVAL, "%s: spec->dropout must be in [0, 1) (got %g)", fn, (double)spec->dropout);
+    if (spec->batchnorm != 0 && spec->batchnorm != 1)
+        return mlcl__err(MLCL_EINVAL, "%s: spec->batchnorm must be 0 or 1 (got %d)", fn, spec->batchnorm);
+    if (spec->out_dim < 0) return mlcl__err(MLCL_EINVAL, "%s: spec->out_dim must be >= 0 (got %d)", fn, spec->out_dim);
+    if (spec->out_act < MLCL_MLP_OUT_NONE || spec->out_act > MLCL_MLP_OUT_SOFTMAX)
+        return mlcl__err(MLCL_EINVAL, "%s: spec->out_act %d is not an mlcl_mlp_out", fn, spec->out_act);
+    mlcl_encoder *e;
+    MLCL_TRY(mlcl_encoder_create(&e, spec->in_dim, opts));
+    int rc = MLCL_OK;
+    for (int i = 0; i < spec->n_hidden && rc == MLCL_OK; i++) {
+        rc = mlcl_encoder_add_linear(e, spec->hidden[i], 1);
+        if (rc == MLCL_OK && spec->batchnorm) rc = mlcl_encoder_add_batchnorm(e, 1e-5f, 0.1f);
+        if (rc == MLCL_OK) rc = mlcl_encoder_add_relu(e);
+        if (rc == MLCL_OK && spec->dropout > 0.0f) rc = mlcl_encoder_add_dropout(e, spec->dropout);
+    }
+    if (rc == MLCL_OK && spec->out_dim > 0) rc = mlcl_encoder_add_linear(e, spec->out_dim, 1);
+    if (rc == MLCL_OK && spec->out_act == MLCL_MLP_OUT_L2NORM) rc = mlcl_encoder_add_l2norm(e);
+    if (rc == MLCL_OK && spec->out_act == MLCL_MLP_OUT_SOFTMAX) rc = mlcl_encoder_add_softmax(e);
+    if (rc < 0) { mlcl_encoder_free(e); return rc; }
+    *out = e;
+    return MLCL_OK;
+}
+
+/* ------------------------------------------------------------------ forward */
+
+static void bn_forward(mlcl_encoder *e, nn_layer *l, int n, const float *x)
+{
+    int w = l->out;
+    const float *gamma = e->params + l->poff, *beta = gamma + w;
+    float *rm = e->state + l->soff, *rv = rm + w;
+    float *xhat = l->aux, *y = l->y, *invstd = l->invstd;
+    double *mean = e->acc, *var = e->acc + w;
+    if (e->training) {
+        for (int j = 0; j < w; j++) mean[j] = var[j] = 0.0;
+        for (int i = 0; i < n; i++) {
+            const float *xi = x + (size_t)i * w;
+            for (int j = 0; j < w; j++) mean[j] += xi[j];
+        }
+        for (int j = 0; j < w; j++) mean[j] /= n;
+        for (int i = 0; i < n; i++) {
+            const float *xi = x + (size_t)i * w;
+            for (int j = 0; j < w; j++) { double d = xi[j] - mean[j]; var[j] += d * d; }
+        }
+        /* biased variance normalises; the unbiased one feeds running_var */
+        float m = l->momentum;
+        for (int j = 0; j < w; j++) {
+            double vb = var[j] / n;
+            invstd[j] = (float)(1.0 / sqrt(vb + (double)l->eps));
+            rm[j] = (1.0f - m) * rm[j] + m * (float)mean[j];
+            rv[j] = (1.0f - m) * rv[j] + m * (float)(var[j] / (n - 1));
+        }
+    } else {
+        for (int j = 0; j < w; j++) {
+            mean[j] = rm[j];
+            invstd[j] = (float)(1.0 / sqrt((double)rv[j] + (double)l->eps));
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        const float *xi = x + (size_t)i * w;
+        float *hi = xhat + (size_t)i * w, *yi = y + (size_t)i * w;
+        for (int j = 0; j < w; j++) {
+            hi[j] = (float)(xi[j] - mean[j]) * invstd[j];
+            yi[j] = gamma[j] * hi[j] + beta[j];
+        }
+    }
+}
+
+int mlcl_encoder_forward(mlcl_encoder *e, int n, const float *x, float *out)
+{
+    static const char fn[] = "mlcl_encoder_forward";
+    MLCL_CHECK_NULL(fn, e);
+    MLCL_CHECK_POS(fn, n);
+    MLCL_CHECK_NULL(fn, x);
+    MLCL_CHECK_NULL(fn, out);
+    e->last_n = 0;
+    size_t tot;
+    if (mlcl__mul_size((size_t)n, (size_t)e->max_w, &tot))
+        return mlcl__err(MLCL_EOVERFLOW, "%s: n = %d rows overflow", fn, n);
+    if (e->training && n == 1)
+        for (int i = 0; i < e->nl; i++)
+            if (e->L[i].type == L_BN)
+                return mlcl__err(MLCL_EINVAL, "%s: BatchNorm1d (layer %d) needs n > 1 in training mode (got n = 1)", fn, i);
+    size_t nin = (size_t)n * (size_t)e->in_dim;
+    for (size_t k = 0; k < nin; k++)
+        if (!isfinite(x[k]))
+            return mlcl__err(MLCL_ENUMERIC, "%s: x[%zu] (row %zu, column %zu) is not finite", fn, k,
+                             k / (size_t)e->in_dim, k % (size_t)e->in_dim);
+    MLCL_TRY(ensure_rows(e, n));
+    memcpy(e->xin, x, nin * sizeof(float));
+    const float *cur = e->xin;
+    for (int li = 0; li < e->nl; li++) {
+        nn_layer *l = &e->L[li];
+        size_t cnt = (size_t)n * (size_t)l->out;
+        float *y = l->y;
+        l->fwd_train = e->training;
+        switch (l->type) {
+        case L_LINEAR: {
+            const float *W = e->params + l->poff;
+            if (l->bias) {
+                const float *b = W + (size_t)l->out * l->in;
+                for (int i = 0; i < n; i++) memcpy(y + (size_t)i * l->out, b, (size_t)l->out * sizeof(float));
+            }
+            /* y = x W^T (+ b): W stays out x in, the GEMM reads it transposed */
+            mlcl__sgemm(0, 1, n, l->out, l->in, 1.0f, cur, l->in, W, l->in, l->bias ? 1.0f : 0.0f, y, l->out);
+            break;
+        }
+        case L_RELU:
+            for (size_t k = 0; k < cnt; k++) y[k] = cur[k] > 0.0f ? cur[k] : 0.0f;
+            break;
+        case L_DROPOUT:
+            if (e->training && l->p > 0.0f) {
+                float scale = 1.0f / (1.0f - l->p), *mask = l->aux;
+                for (size_t k = 0; k < cnt; k++) {
+                    mask[k] = mlcl__pcg_uniform(&e->drop_rng) >= l->p ? scale : 0.0f;
+                    y[k] = cur[k] * mask[k];
+                }
+            } else {
+                l->fwd_train = 0;
+                memcpy(y, cur, cnt * sizeof(float));
+            }
+            break;
+        case L_BN:
+            bn_forward(e, l, n, cur);
+            break;
+        case L_L2NORM:
+            mlcl__l2norm_rows(n, l->out, cur, y, l->aux);
+            break;
+        case L_SOFTMAX:
+            mlcl__softmax_rows(n, l->out, cur, y);
+            break;
+        }
+        cur = y;
+    }
+    memcpy(out, cur, (size_t)n * (size_t)e->out_dim * sizeof(float));
+    e->last_n = n;
+    return MLCL_OK;
+}
+
+/* ------------------------------------------------------------------ backward */
+
+static void bn_backward(mlcl_encoder *e, nn_layer *l, int n, const float *g, float *gx)
+{
+    int w = l->out;
+    const float *gamma = e->params + l->poff, *xhat = l->aux, *invstd = l->invstd;
+    float *dgamma = e->grads + l->poff, *dbeta = dgamma + w;
+    double *sg = e->acc, *sgx = e->acc + w;
+    for (int j = 0; j < w; j++) sg[j] = sgx[j] = 0.0;
+    for (int i = 0; i < n; i++) {
+        const float *gi = g + (size_t)i * w, *hi = xhat + (size_t)i * w;
+        for (int j = 0; j < w; j++) { sg[j] += gi[j]; sgx[j] += (double)gi[j] * hi[j]; }
+    }
+    for (int j = 0; j < w; j++) { dgamma[j] += (float)sgx[j]; dbeta[j] += (float)sg[j]; }
+    if (!gx) return;
+    if (l->fwd_train) {
+        /* dx = gamma invstd / n (n g - sum g - xhat sum(g xhat)) */
+        for (int i = 0; i < n; i++) {
+            const float *gi = g + (size_t)i * w, *hi = xhat + (size_t)i * w;
+            float *o = gx + (size_t)i * w;
+            for (int j = 0; j < w; j++)
+                o[j] = (float)((double)gamma[j] * invstd[j] / n *
+                               ((double)n * gi[j] - sg[j] - (double)hi[j] * sgx[j]));
+        }
+    } else {
+        for (int i = 0; i < n; i++) {
+            const float *gi = g + (size_t)i * w;
+            float *o = gx + (size_t)i * w;
+            for (int j = 0; j < w; j++) o[j] = gi[j] * gamma[j] * invstd[j];
+        }
+    }
+}
+
+int mlcl_encoder_backward(mlcl_encoder *e, int n, const float *grad_out, float *grad_in)
+{
+    static const char fn[] = "mlcl_encoder_backward";
+    MLCL_CHECK_NULL(fn, e);
+    MLCL_CHECK_POS(fn, n);
+    MLCL_CHECK_NULL(fn, grad_out);
+    if (e->last_n == 0)
+        return mlcl__err(MLCL_ESTATE, "%s: no forward pass to back-propagate (call mlcl_encoder_forward first)", fn);
+    if (n != e->last_n)
+        return mlcl__err(MLCL_ESTATE, "%s: n = %d differs from the last forward's n = %d", fn, n, e->last_n);
+    size_t nout = (size_t)n * (size_t)e->out_dim;
+    for (size_t k = 0; k < nout; k++)
+        if (!isfinite(grad_out[k]))
+            return mlcl__err(MLCL_ENUMERIC, "%s: grad_out[%zu] is not finite", fn, k);
+    if (e->nl == 0) {
+        if (grad_in) memcpy(grad_in, grad_out, nout * sizeof(float));
+        return MLCL_OK;
+    }
+    const float *g = grad_out;
+    for (int li = e->nl - 1; li >= 0; li--) {
+        nn_layer *l = &e->L[li];
+        const float *xin = li > 0 ? e->L[li - 1].y : e->xin;
+        float *gx = li > 0 ? (g == e->gb[0] ? e->gb[1] : e->gb[0]) : grad_in;
+        size_t cnt = (size_t)n * (size_t)l->out;
+        switch (l->type) {
+        case L_LINEAR: {
+            const float *W = e->params + l->poff;
+            float *gW = e->grads + l->poff;
+            /* dW += g^T x;  db += column sums of g;  dx = g W */
+            mlcl__sgemm(1, 0, l->out, l->in, n, 1.0f, g, l->out, xin, l->in, 1.0f, gW, l->in);
+            if (l->bias) {
+                float *gbias = gW + (size_t)l->out * l->in;
+                double *s = e->acc;
+                for (int j = 0; j < l->out; j++) s[j] = 0.0;
+                for (int i = 0; i < n; i++) {
+                    const float *gi = g + (size_t)i * l->out;
+                    for (int j = 0; j < l->out; j++) s[j] += gi[j];
+                }
+                for (int j = 0; j < l->out; j++) gbias[j] += (float)s[j];
+            }
+            if (gx) mlcl__sgemm(0, 0, n, l->in, l->out, 1.0f, g, l->out, W, l->in, 0.0f, gx, l->in);
+            break;
+        }
+        case L_RELU:
+            if (gx) for (size_t k = 0; k < cnt; k++) gx[k] = l->y[k] > 0.0f ? g[k] : 0.0f;
+            break;
+        case L_DROPOUT:
+            if (gx) {
+                if (l->fwd_train) for (size_t k = 0; k < cnt; k++) gx[k] = g[k] * l->aux[k];
+                else memcpy(gx, g, cnt * sizeof(float));
+            }
+            break;
+        case L_BN:
+            bn_backward(e, l, n, g, gx);
+            break;
+        case L_L2NORM:
+            if (gx) mlcl__l2norm_rows_bwd(n, l->out, l->y, l->aux, g, gx, 0);
+            break;
+        case L_SOFTMAX:
+            if (gx) mlcl__softmax_rows_bwd(n, l->out, l->y, g, gx, 0);
+            break;
+        }
+        if (!gx) break; /* only reached at layer 0 without grad_in */
+        g = gx;
+    }
+    return MLCL_OK;
+}
+
+/* ------------------------------------------------------------------ accessors */
+
+int mlcl_encoder_zero_grad(mlcl_encoder *e)
+{
+    MLCL_CHECK_NULL("mlcl_encoder_zero_grad", e);
+    if (e->np) memset(e->grads, 0, e->np * sizeof(float));
+    return MLCL_OK;
+}
+
+int mlcl_encoder_set_training(mlcl_encoder *e, int training)
+{
+    MLCL_CHECK_NULL("mlcl_encoder_set_training", e);
+    if (training != 0 && training != 1)
+        return mlcl__err(MLCL_EINVAL, "mlcl_encoder_set_training: training must be 0 or 1 (got %d)", training);
+    e->training = training;
+    return MLCL_OK;
+}
+
+int mlcl_encoder_get_training(const mlcl_encoder *e, int *training)
+{
+    MLCL_CHECK_NULL("mlcl_encoder_get_training", e);
+    MLCL_CHECK_NULL("mlcl_encoder_get_training", training);
+    *training = e->training;
+    return MLCL_OK;
+}
+
+int mlcl_encoder_in_dim(const mlcl_encoder *e, int *dim)
+{
+    MLCL_CHECK_NULL("mlcl_encoder_in_dim", e);
+    MLCL_CHECK_NULL("mlcl_encoder_in_dim", dim);
+    *dim = e->in_dim;
+    return MLCL_OK;
+}
+
+int mlcl_encoder_out_dim(const mlcl_encoder *e, int *dim)
+{
+    MLCL_CHECK_NULL("mlcl_encoder_out_dim", e);
+    MLCL_CHECK_NULL("mlcl_encoder_out_dim", dim);
+    *dim = e->out_dim;
+    return MLCL_OK;
+}
+
+int mlcl_encoder_num_layers(const mlcl_encoder *e, int *n)
+{
+    MLCL_CHECK_NULL("mlcl_encoder_num_layers", e);
+    MLCL_CHECK_NULL("mlcl_encoder_num_layers", n);
+    *n = e->nl;
+    return MLCL_OK;
+}
+
+int mlcl_encoder_param_count(const mlcl_encoder *e, size_t *n)
+{
+    MLCL_CHECK_NULL("mlcl_encoder_param_count", e);
+    MLCL_CHECK_NULL("mlcl_encoder_param_count", n);
+    *n = e->np;
+    return MLCL_OK;
+}
+
+int mlcl_encoder_params(mlcl_encoder *e, float **p)
+{
+    MLCL_CHECK_NULL("mlcl_encoder_params", e);
+    MLCL_CHECK_NULL("mlcl_encoder_params", p);
+    *p = e->np ? e->params : NULL;
+    return MLCL_OK;
+}
+
+int mlcl_encoder_grads(mlcl_encoder *e, float **g)
+{
+    MLCL_CHECK_NULL("mlcl_encoder_grads", e);
+    MLCL_CHECK_NULL("mlcl_encoder_grads", g);
+    *g = e->np ? e->grads : NULL;
+    return MLCL_OK;
+}
+
+static int check_count(const char *fn, const char *what, size_t n, size_t have)
+{
+    if (n != have)
+        return mlcl__err(MLCL_EINVAL, "%s: n = %zu does not match the encoder's %s count %zu", fn, n, what, have);
+    return MLCL_OK;
+}
+
+int mlcl_encoder_get_params(const mlcl_encoder *e, float *dst, size_t n)
+{
+    static const char fn[] = "mlcl_encoder_get_params";
+    MLCL_CHECK_NULL(fn, e);
+    MLCL_TRY(check_count(fn, "parameter", n, e->np));
+    if (n == 0) return MLCL_OK;
+    MLCL_CHECK_NULL(fn, dst);
+    memcpy(dst, e->params, n * sizeof(float));
+    return MLCL_OK;
+}
+
+int mlcl_encoder_set_params(mlcl_encoder *e, const float *src, size_t n)
+{
+    static const char fn[] = "mlcl_encoder_set_params";
+    MLCL_CHECK_NULL(fn, e);
+    MLCL_TRY(check_count(fn, "parameter", n, e->np));
+    if (n == 0) return MLCL_OK;
+    MLCL_CHECK_NULL(fn, src);
+    for (size_t k = 0; k < n; k++)
+        if (!isfinite(src[k])) return mlcl__err(MLCL_ENUMERIC, "%s: src[%zu] is not finite", fn, k);
+    memcpy(e->params, src, n * sizeof(float));
+    return MLCL_OK;
+}
+
+int mlcl_encoder_state_count(const mlcl_encoder *e, size_t *n)
+{
+    MLCL_CHECK_NULL("mlcl_encoder_state_count", e);
+    MLCL_CHECK_NULL("mlcl_encoder_state_count", n);
+    *n = e->ns;
+    return MLCL_OK;
+}
+
+int mlcl_encoder_get_state(const mlcl_encoder *e, float *dst, size_t n)
+{
+    static const char fn[] = "mlcl_encoder_get_state";
+    MLCL_CHECK_NULL(fn, e);
+    MLCL_TRY(check_count(fn, "state", n, e->ns));
+    if (n == 0) return MLCL_OK;
+    MLCL_CHECK_NULL(fn, dst);
+    memcpy(dst, e->state, n * sizeof(float));
+    return MLCL_OK;
+}
+
+int mlcl_encoder_set_state(mlcl_encoder *e, const float *src, size_t n)
+{
+    static const char fn[] = "mlcl_encoder_set_state";
+    MLCL_CHECK_NULL(fn, e);
+    MLCL_TRY(check_count(fn, "state", n, e->ns));
+    if (n == 0) return MLCL_OK;
+    MLCL_CHECK_NULL(fn, src);
+    for (size_t k = 0; k < n; k++)
+        if (!isfinite(src[k])) return mlcl__err(MLCL_ENUMERIC, "%s: src[%zu] is not finite", fn, k);
+    for (int i = 0; i < e->nl; i++) {
+        const nn_layer *l = &e->L[i];
+        if (l->type != L_BN) continue;
+        for (int j = 0; j < l->out; j++)
+            if (src[l->soff + (size_t)l->out + (size_t)j] < 0.0f)
+                return mlcl__err(MLCL_EINVAL, "%s: running_var of layer %d, column %d is negative (src[%zu])", fn,
+                                 i, j, l->soff + (size_t)l->out + (size_t)j);
+    }
+    memcpy(e->state, src, n * sizeof(float));
+    return MLCL_OK;
+}
+
+static int same_shape(const char *fn, const mlcl_encoder *a, const mlcl_encoder *b)
+{
+    if (a->in_dim != b->in_dim)
+        return mlcl__err(MLCL_EINVAL, "%s: input widths differ (%d vs %d)", fn, a->in_dim, b->in_dim);
+    if (a->nl != b->nl)
+        return mlcl__err(MLCL_EINVAL, "%s: layer counts differ (%d vs %d)", fn, a->nl, b->nl);
+    for (int i = 0; i < a->nl; i++) {
+        const nn_layer *x = &a->L[i], *y = &b->L[i];
+        if (x->type != y->type || x->out != y->out || x->bias != y->bias)
+            return mlcl__err(MLCL_EINVAL, "%s: layer %d differs (%s(%d%s) vs %s(%d%s))", fn, i,
+                             layer_names[x->type], x->out, x->bias ? ", bias" : "",
+                             layer_names[y->type], y->out, y->bias ? ", bias" : "");
+    }
+    return MLCL_OK;
+}
+
+int mlcl_encoder_copy_params(mlcl_encoder *dst, const mlcl_encoder *src)
+{
+    static const char fn[] = "mlcl_encoder_copy_params";
+    MLCL_CHECK_NULL(fn, dst);
+    MLCL_CHECK_NULL(fn, src);
+    MLCL_TRY(same_shape(fn, dst, src));
+    if (dst != src && dst->np) memcpy(dst->params, src->params, dst->np * sizeof(float));
+    return MLCL_OK;
+}
+
+int mlcl_encoder_momentum_update(mlcl_encoder *key, const mlcl_encoder *query, float m)
+{
+    static const char fn[] = "mlcl_encoder_momentum_update";
+    MLCL_CHECK_NULL(fn, key);
+    MLCL_CHECK_NULL(fn, query);
+    if (!(m >= 0.0f && m <= 1.0f))
+        return mlcl__err(MLCL_EINVAL, "%s: m must be in [0, 1] (got %g)", fn, (double)m);
+    MLCL_TRY(same_shape(fn, key, query));
+    /* theta_k = m theta_k + (1 - m) theta_q, the factors rounded to float as
+     * PyTorch does with its Python-double scalars */
+    float a = m, b = (float)(1.0 - (double)m);
+    float *pk = key->params;
+    const float *pq = query->params;
+    for (size_t k = 0; k < key->np; k++) pk[k] = pk[k] * a + pq[k] * b;
+    return MLCL_OK;
+}
+
+int mlcl_encoder_get_rng_state(const mlcl_encoder *e, uint64_t state[2])
+{
+    MLCL_CHECK_NULL("mlcl_encoder_get_rng_state", e);
+    MLCL_CHECK_NULL("mlcl_encoder_get_rng_state", state);
+    state[0] = e->drop_rng.state;
+    state[1] = e->drop_rng.inc;
+    return MLCL_OK;
+}
+
+int mlcl_encoder_set_rng_state(mlcl_encoder *e, const uint64_t state[2])
+{
+    MLCL_CHECK_NULL("mlcl_encoder_set_rng_state", e);
+    MLCL_CHECK_NULL("mlcl_encoder_set_rng_state", state);
+    if ((state[1] & 1u) == 0)
+        return mlcl__err(MLCL_EINVAL, "mlcl_encoder_set_rng_state: the increment state[1] must be odd");
+    e->drop_rng.state = state[0];
+    e->drop_rng.inc = state[1];
+    return MLCL_OK;
+}

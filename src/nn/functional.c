@@ -1,0 +1,172 @@
+/* Stand-alone row kernels: softmax, sigmoid, BCE with logits, L2 norm. */
+#include <string.h>
+#include "nn_internal.h"
+#include "mlcl/nn.h"
+
+void mlcl__softmax_rows(int n, int c, const float *logits, float *prob)
+{
+    for (int i = 0; i < n; i++) {
+        const float *l = logits + (size_t)i * c;
+        float *p = prob + (size_t)i * c;
+        float mx = l[0];
+        for (int j = 1; j < c; j++) if (l[j] > mx) mx = l[j];
+        double s = 0.0;
+        for (int j = 0; j < c; j++) { p[j] = expf(l[j] - mx); s += p[j]; }
+        float inv = (float)(1.0 / s);
+        for (int j = 0; j < c; j++) p[j] *= inv;
+    }
+}
+
+/* d softmax: gl_j = p_j (g_j - sum_k g_k p_k) */
+void mlcl__softmax_rows_bwd(int n, int c, const float *prob, const float *g, float *gl, int acc)
+{
+    for (int i = 0; i < n; i++) {
+        const float *p = prob + (size_t)i * c, *gi = g + (size_t)i * c;
+        float *o = gl + (size_t)i * c;
+        double dot = 0.0;
+        for (int j = 0; j < c; j++) dot += (double)gi[j] * p[j];
+        float d = (float)dot;
+        if (acc) for (int j = 0; j < c; j++) o[j] += p[j] * (gi[j] - d);
+        else for (int j = 0; j < c; j++) o[j] = p[j] * (gi[j] - d);
+    }
+}
+
+void mlcl__l2norm_rows(int n, int m, const float *x, float *out, float *norms)
+{
+    for (int i = 0; i < n; i++) {
+        const float *xi = x + (size_t)i * m;
+        float *o = out + (size_t)i * m;
+        double s = 0.0;
+        for (int j = 0; j < m; j++) s += (double)xi[j] * xi[j];
+        float nr = (float)sqrt(s);
+        if (norms) norms[i] = nr;
+        float inv = 1.0f / (nr > MLCL__L2_EPS ? nr : MLCL__L2_EPS);
+        for (int j = 0; j < m; j++) o[j] = xi[j] * inv;
+    }
+}
+
+/* y = x/||x||: dx = (g - y <y,g>) / ||x||; below eps the divisor is the
+ * constant eps, so dx = g / eps. */
+void mlcl__l2norm_rows_bwd(int n, int m, const float *out, const float *norms, const float *g,
+                           float *gx, int acc)
+{
+    for (int i = 0; i < n; i++) {
+        const float *y = out + (size_t)i * m, *gi = g + (size_t)i * m;
+        float *o = gx + (size_t)i * m;
+        float nr = norms[i];
+        if (nr > MLCL__L2_EPS) {
+            double dot = 0.0;
+            for (int j = 0; j < m; j++) dot += (double)y[j] * gi[j];
+            float d = (float)dot, inv = 1.0f / nr;
+            if (acc) for (int j = 0; j < m; j++) o[j] += (gi[j] - y[j] * d) * inv;
+            else for (int j = 0; j < m; j++) o[j] = (gi[j] - y[j] * d) * inv;
+        } else {
+            float inv = 1.0f / MLCL__L2_EPS;
+            if (acc) for (int j = 0; j < m; j++) o[j] += gi[j] * inv;
+            else for (int j = 0; j < m; j++) o[j] = gi[j] * inv;
+        }
+    }
+}
+
+static int check_nc(const char *fn, int n, int c, size_t *total)
+{
+    if (n <= 0) return mlcl__err(MLCL_EINVAL, "%s: n must be > 0 (got %d)", fn, n);
+    if (c <= 0) return mlcl__err(MLCL_EINVAL, "%s: c must be > 0 (got %d)", fn, c);
+    *total = (size_t)n * (size_t)c;
+    return MLCL_OK;
+}
+
+int mlcl_softmax_forward(int n, int c, const float *logits, float *prob)
+{
+    static const char fn[] = "mlcl_softmax_forward";
+    size_t t = 0;
+    MLCL_TRY(check_nc(fn, n, c, &t));
+    MLCL_CHECK_NULL(fn, logits);
+    MLCL_CHECK_NULL(fn, prob);
+    if (!mlcl__all_finite(logits, t)) return mlcl__err(MLCL_ENUMERIC, "%s: logits contain NaN or Inf", fn);
+    mlcl__softmax_rows(n, c, logits, prob);
+    return MLCL_OK;
+}
+
+int mlcl_softmax_backward(int n, int c, const float *prob, const float *grad_prob, float *grad_logits)
+{
+    static const char fn[] = "mlcl_softmax_backward";
+    size_t t = 0;
+    MLCL_TRY(check_nc(fn, n, c, &t));
+    MLCL_CHECK_NULL(fn, prob);
+    MLCL_CHECK_NULL(fn, grad_prob);
+    MLCL_CHECK_NULL(fn, grad_logits);
+    mlcl__softmax_rows_bwd(n, c, prob, grad_prob, grad_logits, 1);
+    return MLCL_OK;
+}
+
+int mlcl_bce_with_logits(int n, int c, const float *logits, const float *targets, float *loss,
+                         float *grad_logits)
+{
+    static const char fn[] = "mlcl_bce_with_logits";
+    size_t t = 0;
+    MLCL_TRY(check_nc(fn, n, c, &t));
+    MLCL_CHECK_NULL(fn, logits);
+    MLCL_CHECK_NULL(fn, targets);
+    MLCL_CHECK_NULL(fn, loss);
+    for (size_t k = 0; k < t; k++) {
+        if (!isfinite(logits[k]))
+            return mlcl__err(MLCL_ENUMERIC, "%s: logits[%zu] is not finite", fn, k);
+        if (!(targets[k] >= 0.0f && targets[k] <= 1.0f))
+            return mlcl__err(MLCL_EINVAL, "%s: targets[%zu] = %g is not in [0, 1]", fn, k, (double)targets[k]);
+    }
+    /* l = max(x,0) - x t + log1p(exp(-|x|)); dl/dx = sigmoid(x) - t */
+    double s = 0.0, inv = 1.0 / (double)t;
+    for (size_t k = 0; k < t; k++) {
+        double x = logits[k], y = targets[k];
+        s += (x > 0 ? x : 0.0) - x * y + log1p(exp(-fabs(x)));
+        if (grad_logits) {
+            double sg = x >= 0 ? 1.0 / (1.0 + exp(-x)) : exp(x) / (1.0 + exp(x));
+            grad_logits[k] += (float)((sg - y) * inv);
+        }
+    }
+    *loss = (float)(s * inv);
+    return MLCL_OK;
+}
+
+int mlcl_sigmoid(size_t n, const float *x, float *out)
+{
+    static const char fn[] = "mlcl_sigmoid";
+    if (n == 0) return MLCL_OK;
+    MLCL_CHECK_NULL(fn, x);
+    MLCL_CHECK_NULL(fn, out);
+    for (size_t k = 0; k < n; k++) {
+        float v = x[k];
+        if (v >= 0.0f) out[k] = 1.0f / (1.0f + expf(-v));
+        else { float e = expf(v); out[k] = e / (1.0f + e); }
+    }
+    return MLCL_OK;
+}
+
+int mlcl_l2norm_forward(int n, int m, const float *x, float *out, float *norms_out)
+{
+    static const char fn[] = "mlcl_l2norm_forward";
+    size_t t = 0;
+    if (n <= 0) return mlcl__err(MLCL_EINVAL, "%s: n must be > 0 (got %d)", fn, n);
+    if (m <= 0) return mlcl__err(MLCL_EINVAL, "%s: m must be > 0 (got %d)", fn, m);
+    t = (size_t)n * (size_t)m;
+    MLCL_CHECK_NULL(fn, x);
+    MLCL_CHECK_NULL(fn, out);
+    if (!mlcl__all_finite(x, t)) return mlcl__err(MLCL_ENUMERIC, "%s: x contains NaN or Inf", fn);
+    mlcl__l2norm_rows(n, m, x, out, norms_out);
+    return MLCL_OK;
+}
+
+int mlcl_l2norm_backward(int n, int m, const float *out, const float *norms, const float *grad_out,
+                         float *grad_x)
+{
+    static const char fn[] = "mlcl_l2norm_backward";
+    if (n <= 0) return mlcl__err(MLCL_EINVAL, "%s: n must be > 0 (got %d)", fn, n);
+    if (m <= 0) return mlcl__err(MLCL_EINVAL, "%s: m must be > 0 (got %d)", fn, m);
+    MLCL_CHECK_NULL(fn, out);
+    MLCL_CHECK_NULL(fn, norms);
+    MLCL_CHECK_NULL(fn, grad_out);
+    MLCL_CHECK_NULL(fn, grad_x);
+    mlcl__l2norm_rows_bwd(n, m, out, norms, grad_out, grad_x, 1);
+    return MLCL_OK;
+}

@@ -1,0 +1,691 @@
+/* The two-phase trainer: contrastive pretraining, BCE fine-tuning, evaluation,
+ * checkpoints. */
+#include <string.h>
+#include <time.h>
+#include "mlcl/train.h"
+#include "cl/moco_internal.h"
+#include "train/ckpt.h"
+
+struct mlcl_trainer {
+    mlcl_train_options o;
+    int n, d, c, words, batch;
+    float *x;            /* standardised copy of the training features */
+    float *mean, *std;   /* d each */
+    const uint8_t *y;    /* borrowed from the dataset */
+    uint64_t *yp;        /* packed labels, n x words */
+    mlcl_moco *moco;
+    mlcl_optim *ft;      /* fine-tuning optimiser: backbone + LD head */
+    mlcl__pcg rng;       /* shuffling and masking */
+    int *perm;           /* this epoch's order */
+    int pos;             /* next batch start within perm */
+    int phase;           /* 1, 2; 3 = finished */
+    int epoch;
+    long long step;      /* within the phase */
+    double ep_loss, ep_con, ep_G, ep_H, ep_W;
+    long long ep_batches, ep_samples;
+    double t_pre, t_fin;
+    mlcl_progress_fn cb;
+    void *cb_ctx;
+    /* batch workspaces */
+    int *rows;
+    float *x0, *x1, *tgt, *h, *logits, *grad_logits, *grad_h;
+    uint64_t *yb;
+};
+
+static const char *FN_CREATE = "mlcl_trainer_create";
+
+int mlcl_train_options_init(mlcl_train_options *opts, unsigned int version)
+{
+    MLCL_CHECK_NULL("mlcl_train_options_init", opts);
+    if (version != MLCL_TRAIN_OPTIONS_VERSION)
+        return mlcl__err(MLCL_EVERSION, "mlcl_train_options_init: version %u is not %u", version, MLCL_TRAIN_OPTIONS_VERSION);
+    static const mlcl_train_options d = MLCL_TRAIN_OPTIONS_INIT;
+    memcpy(opts, &d, sizeof d); /* padding included: equals the _INIT bytes */
+    return MLCL_OK;
+}
+
+int mlcl_train_options_preset(mlcl_train_options *opts, const char *preset)
+{
+    MLCL_CHECK_NULL("mlcl_train_options_preset", opts);
+    MLCL_CHECK_NULL("mlcl_train_options_preset", preset);
+    MLCL_CHECK_VERSION("mlcl_train_options_preset", opts, MLCL_TRAIN_OPTIONS_VERSION);
+    mlcl_train_options d = MLCL_TRAIN_OPTIONS_INIT;
+    d.method = opts->method;
+    d.seed = opts->seed;
+    d.threads = opts->threads;
+    if (!strcmp(preset, "yeast")) {
+        d.batch = 128;
+        d.moco.queue_size = 256;
+    } else if (!strcmp(preset, "scene")) {
+        d.batch = 256;
+        d.moco.queue_size = 1024;
+    } else {
+        return mlcl__err(MLCL_EINVAL, "mlcl_train_options_preset: unknown preset '%s' (yeast, scene)", preset);
+    }
+    *opts = d;
+    return MLCL_OK;
+}
+
+static int phase_valid(const mlcl_phase_options *p, const char *name)
+{
+    if (p->epochs < 0) return mlcl__err(MLCL_EINVAL, "%s: opts->%s.epochs must be >= 0 (got %d)", FN_CREATE, name, p->epochs);
+    if (!(p->lr >= 0 && isfinite(p->lr))) return mlcl__err(MLCL_EINVAL, "%s: opts->%s.lr must be finite and >= 0", FN_CREATE, name);
+    if (!(p->weight_decay >= 0 && isfinite(p->weight_decay))) return mlcl__err(MLCL_EINVAL, "%s: opts->%s.weight_decay must be finite and >= 0", FN_CREATE, name);
+    if (!(p->head_lr_scale >= 0 && isfinite(p->head_lr_scale))) return mlcl__err(MLCL_EINVAL, "%s: opts->%s.head_lr_scale must be finite and >= 0", FN_CREATE, name);
+    if (!(p->mask_p >= 0 && p->mask_p < 1)) return mlcl__err(MLCL_EINVAL, "%s: opts->%s.mask_p must be in [0, 1)", FN_CREATE, name);
+    if (p->optim < MLCL_OPTIM_SGD || p->optim > MLCL_OPTIM_ADAMW) return mlcl__err(MLCL_EINVAL, "%s: opts->%s.optim %d is not an MLCL_OPTIM_*", FN_CREATE, name, p->optim);
+    if (p->sched < MLCL_SCHED_CONSTANT || p->sched > MLCL_SCHED_COSINE_WARM_RESTARTS) return mlcl__err(MLCL_EINVAL, "%s: opts->%s.sched %d is not an MLCL_SCHED_*", FN_CREATE, name, p->sched);
+    if (p->T_0 <= 0 || p->T_mult < 1) return mlcl__err(MLCL_EINVAL, "%s: opts->%s.T_0 must be > 0 and T_mult >= 1", FN_CREATE, name);
+    return MLCL_OK;
+}
+
+static float phase_lr(const mlcl_phase_options *p, int epoch)
+{
+    mlcl_sched_options s = MLCL_SCHED_OPTIONS_INIT;
+    s.type = p->sched;
+    s.base_lr = p->lr;
+    s.T_0 = p->T_0;
+    s.T_mult = p->T_mult;
+    s.T_max = p->T_0;
+    s.step_size = p->T_0;
+    s.gamma = 0.1f;
+    s.eta_min = p->eta_min;
+    float lr = p->lr;
+    if (mlcl_sched_lr(&s, (double)epoch, &lr) != MLCL_OK) lr = p->lr;
+    return lr;
+}
+
+void mlcl_trainer_free(mlcl_trainer *t)
+{
+    if (!t) return;
+    mlcl_moco_free(t->moco);
+    mlcl_optim_free(t->ft);
+    void *bufs[] = { t->x, t->mean, t->std, t->yp, t->perm, t->rows, t->x0, t->x1, t->tgt, t->h,
+                     t->logits, t->grad_logits, t->grad_h, t->yb };
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) mlcl__free(bufs[i]);
+    mlcl__free(t);
+}
+
+static void loss_for_method(mlcl_loss_options *l, int method)
+{
+    switch (method) {
+    case MLCL_METHOD_MULSUPCON: l->method = MLCL_LOSS_MULSUPCON; break;
+    case MLCL_METHOD_RLD: l->method = MLCL_LOSS_LD; l->variant = MLCL_LD_RLD; break;
+    case MLCL_METHOD_SUPCON_ALL: l->method = MLCL_LOSS_SUPCON; l->mask = MLCL_MASK_ALL; break;
+    case MLCL_METHOD_SUPCON_ANY: l->method = MLCL_LOSS_SUPCON; l->mask = MLCL_MASK_ANY; break;
+    case MLCL_METHOD_NONE: /* the LD head is still needed for fine-tuning */
+    case MLCL_METHOD_CLD:
+    default: l->method = MLCL_LOSS_LD; l->variant = MLCL_LD_CLD; break;
+    }
+}
+
+static int create_inner(mlcl_trainer *t, const mlcl_dataset *train)
+{
+    const mlcl_train_options *o = &t->o;
+    int n, d, c;
+    MLCL_TRY(mlcl_dataset_dims(train, &n, &d, &c));
+    if (n < 2) return mlcl__err(MLCL_EINVAL, "%s: the training set has %d rows; at least 2 are needed", FN_CREATE, n);
+    t->n = n;
+    t->d = d;
+    t->c = c;
+    t->words = (int)mlcl_label_words(c);
+    t->batch = o->batch < n ? o->batch : n;
+    const float *x = mlcl_dataset_features(train);
+    t->y = mlcl_dataset_labels(train);
+    size_t nd;
+    if (mlcl__mul_size((size_t)n, (size_t)d, &nd)) return mlcl__err(MLCL_EOVERFLOW, "%s: %d x %d features overflow", FN_CREATE, n, d);
+    MLCL_TRY(mlcl__alloc_array((void **)&t->x, nd, sizeof(float), FN_CREATE));
+    MLCL_TRY(mlcl__alloc_array((void **)&t->mean, (size_t)d, sizeof(float), FN_CREATE));
+    MLCL_TRY(mlcl__alloc_array((void **)&t->std, (size_t)d, sizeof(float), FN_CREATE));
+    memcpy(t->x, x, nd * sizeof(float));
+    if (o->standardize) {
+        /* population statistics, as scikit-learn's StandardScaler; std 0 -> 1 */
+        for (int j = 0; j < d; j++) {
+            double s = 0, s2 = 0;
+            for (int i = 0; i < n; i++) s += x[(size_t)i * d + j];
+            double mu = s / n;
+            for (int i = 0; i < n; i++) { double v = x[(size_t)i * d + j] - mu; s2 += v * v; }
+            double sd = sqrt(s2 / n);
+            t->mean[j] = (float)mu;
+            t->std[j] = sd > 0 ? (float)sd : 1.0f;
+        }
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < d; j++) t->x[(size_t)i * d + j] = (t->x[(size_t)i * d + j] - t->mean[j]) / t->std[j];
+    } else {
+        for (int j = 0; j < d; j++) { t->mean[j] = 0; t->std[j] = 1; }
+    }
+    if (!mlcl__all_finite(t->x, nd)) return mlcl__err(MLCL_ENUMERIC, "%s: the training features contain NaN or Inf", FN_CREATE);
+    MLCL_TRY(mlcl__alloc_array((void **)&t->yp, (size_t)n * t->words, sizeof(uint64_t), FN_CREATE));
+    MLCL_TRY(mlcl_labels_pack(t->yp, t->y, n, c));
+
+    mlcl_moco_options mo = o->moco;
+    mo.in_dim = d;
+    mo.n_labels = c;
+    mo.max_batch = t->batch;
+    mo.seed = o->seed;
+    loss_for_method(&mo.loss, o->method);
+    mo.optim.type = o->pretrain.optim;
+    mo.optim.lr = o->pretrain.lr;
+    mo.optim.weight_decay = o->pretrain.weight_decay;
+    MLCL_TRY(mlcl_moco_create(&t->moco, &mo));
+    mlcl_optim_options fo = MLCL_OPTIM_OPTIONS_INIT;
+    fo.type = o->finetune.optim;
+    fo.lr = o->finetune.lr;
+    fo.weight_decay = o->finetune.weight_decay;
+    MLCL_TRY(mlcl_optim_create(&t->ft, &fo));
+    int nets[2] = { MOCO_ENC_Q, MOCO_LD };
+    for (int i = 0; i < 2; i++) {
+        float *p, *g;
+        size_t np;
+        mlcl_encoder *e = t->moco->net[nets[i]];
+        MLCL_TRY(mlcl_encoder_param_count(e, &np));
+        MLCL_TRY(mlcl_encoder_params(e, &p));
+        MLCL_TRY(mlcl_encoder_grads(e, &g));
+        MLCL_TRY(mlcl_optim_add_group(t->ft, p, g, np, o->finetune.lr * (i ? o->finetune.head_lr_scale : 1.0f),
+                                      o->finetune.weight_decay, NULL));
+    }
+    /* pretraining groups: backbone, projection head, LD head */
+    MLCL_TRY(mlcl_optim_set_lr(t->moco->optim, 1, o->pretrain.lr * o->pretrain.head_lr_scale));
+    MLCL_TRY(mlcl_optim_set_lr(t->moco->optim, 2, o->pretrain.lr * o->pretrain.head_lr_scale));
+
+    size_t B = (size_t)t->batch;
+    int hd = t->moco->hdim;
+    MLCL_TRY(mlcl__alloc_array((void **)&t->perm, (size_t)n, sizeof(int), FN_CREATE));
+    MLCL_TRY(mlcl__alloc_array((void **)&t->rows, B, sizeof(int), FN_CREATE));
+    MLCL_TRY(mlcl__alloc_array((void **)&t->x0, B * d, sizeof(float), FN_CREATE));
+    MLCL_TRY(mlcl__alloc_array((void **)&t->x1, B * d, sizeof(float), FN_CREATE));
+    MLCL_TRY(mlcl__alloc_array((void **)&t->tgt, B * c, sizeof(float), FN_CREATE));
+    MLCL_TRY(mlcl__alloc_array((void **)&t->logits, B * c, sizeof(float), FN_CREATE));
+    MLCL_TRY(mlcl__alloc_array((void **)&t->grad_logits, B * c, sizeof(float), FN_CREATE));
+    MLCL_TRY(mlcl__alloc_array((void **)&t->h, B * hd, sizeof(float), FN_CREATE));
+    MLCL_TRY(mlcl__alloc_array((void **)&t->grad_h, B * hd, sizeof(float), FN_CREATE));
+    MLCL_TRY(mlcl__alloc_array((void **)&t->yb, B * t->words, sizeof(uint64_t), FN_CREATE));
+    mlcl__pcg_seed(&t->rng, o->seed, 0x747261696eULL);
+    t->phase = (o->method == MLCL_METHOD_NONE || o->pretrain.epochs == 0) ? 2 : 1;
+    if (t->phase == 2 && o->finetune.epochs == 0) t->phase = 3;
+    t->pos = -1; /* no permutation drawn yet for this epoch */
+    return MLCL_OK;
+}
+
+int mlcl_trainer_create(mlcl_trainer **out, const mlcl_train_options *opts, const mlcl_dataset *train)
+{
+    MLCL_CHECK_NULL(FN_CREATE, out);
+    *out = NULL;
+    MLCL_CHECK_NULL(FN_CREATE, opts);
+    MLCL_CHECK_NULL(FN_CREATE, train);
+    MLCL_CHECK_VERSION(FN_CREATE, opts, MLCL_TRAIN_OPTIONS_VERSION);
+    if (opts->method < MLCL_METHOD_NONE || opts->method > MLCL_METHOD_SUPCON_ANY)
+        return mlcl__err(MLCL_EINVAL, "%s: opts->method %d is not an mlcl_method", FN_CREATE, opts->method);
+    if (opts->batch < 2) return mlcl__err(MLCL_EINVAL, "%s: opts->batch must be >= 2 (got %d)", FN_CREATE, opts->batch);
+    if (opts->threads < 0) return mlcl__err(MLCL_EINVAL, "%s: opts->threads must be >= 0 (got %d)", FN_CREATE, opts->threads);
+    MLCL_TRY(phase_valid(&opts->pretrain, "pretrain"));
+    MLCL_TRY(phase_valid(&opts->finetune, "finetune"));
+    mlcl_trainer *t = mlcl__calloc(1, sizeof *t);
+    if (!t) return mlcl__err(MLCL_ENOMEM, "%s: out of memory", FN_CREATE);
+    t->o = *opts;
+    if (opts->threads > 0) mlcl_set_num_threads(opts->threads);
+    int rc = create_inner(t, train);
+    if (rc != MLCL_OK) { mlcl_trainer_free(t); return rc; }
+    *out = t;
+    return MLCL_OK;
+}
+
+int mlcl_trainer_set_callback(mlcl_trainer *t, mlcl_progress_fn fn, void *ctx)
+{
+    MLCL_CHECK_NULL("mlcl_trainer_set_callback", t);
+    t->cb = fn;
+    t->cb_ctx = ctx;
+    return MLCL_OK;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* every element zeroed independently with probability p */
+static void mask_view(mlcl__pcg *r, float *dst, const float *src, size_t len, float p)
+{
+    if (p <= 0) { memcpy(dst, src, len * sizeof(float)); return; }
+    for (size_t i = 0; i < len; i++) dst[i] = mlcl__pcg_uniform(r) < p ? 0.0f : src[i];
+}
+
+static void gather(mlcl_trainer *t, int k)
+{
+    for (int i = 0; i < k; i++) {
+        int r = t->rows[i];
+        memcpy(t->yb + (size_t)i * t->words, t->yp + (size_t)r * t->words, sizeof(uint64_t) * t->words);
+    }
+}
+
+static int report(mlcl_trainer *t, int end_of_epoch, const mlcl_loss_parts *lp, double loss, float lr, double elapsed)
+{
+    if (!t->cb) return 0;
+    mlcl_progress p;
+    memset(&p, 0, sizeof p);
+    p.phase = t->phase;
+    p.epoch = t->epoch;
+    p.epochs = t->phase == 1 ? t->o.pretrain.epochs : t->o.finetune.epochs;
+    p.step = t->step;
+    p.end_of_epoch = end_of_epoch;
+    double nb = t->ep_batches > 0 ? (double)t->ep_batches : 1.0;
+    if (end_of_epoch) {
+        p.loss = t->ep_loss / nb; p.con = t->ep_con / nb; p.G = t->ep_G / nb; p.H = t->ep_H / nb; p.wreg = t->ep_W / nb;
+    } else {
+        p.loss = loss;
+        if (lp) { p.con = lp->con; p.G = lp->G; p.H = lp->H; p.wreg = lp->wreg; }
+    }
+    p.lr = lr;
+    p.samples_per_s = elapsed > 0 ? (double)t->ep_samples / elapsed : 0.0;
+    return t->cb(&p, t->cb_ctx);
+}
+
+/* One batch of the current phase. */
+static int train_batch(mlcl_trainer *t, int k, float lr, double *loss_out, mlcl_loss_parts *lp)
+{
+    size_t d = (size_t)t->d;
+    const mlcl_phase_options *ph = t->phase == 1 ? &t->o.pretrain : &t->o.finetune;
+    for (int i = 0; i < k; i++) {
+        const float *src = t->x + (size_t)t->rows[i] * d;
+        mask_view(&t->rng, t->x0 + i * d, src, d, ph->mask_p);
+    }
+    if (t->phase == 1) {
+        for (int i = 0; i < k; i++) {
+            const float *src = t->x + (size_t)t->rows[i] * d;
+            mask_view(&t->rng, t->x1 + i * d, src, d, ph->mask_p);
+        }
+        gather(t, k);
+        int rc = mlcl_moco_step(t->moco, k, t->x0, t->x1, t->yb, lp);
+        if (rc == MLCL_ENUMERIC)
+            return mlcl__err(rc, "pretraining epoch %d step %lld: %s", t->epoch, t->step, mlcl_last_error());
+        *loss_out = lp->total;
+        return rc;
+    }
+    (void)lr;
+    mlcl_encoder *enc = t->moco->net[MOCO_ENC_Q], *ld = t->moco->net[MOCO_LD];
+    size_t c = (size_t)t->c;
+    for (int i = 0; i < k; i++)
+        for (size_t j = 0; j < c; j++) t->tgt[i * c + j] = (float)t->y[(size_t)t->rows[i] * c + j];
+    MLCL_TRY(mlcl_encoder_zero_grad(enc));
+    MLCL_TRY(mlcl_encoder_zero_grad(ld));
+    MLCL_TRY(mlcl_encoder_forward(enc, k, t->x0, t->h));
+    MLCL_TRY(mlcl_encoder_forward(ld, k, t->h, t->logits));
+    float loss;
+    memset(t->grad_logits, 0, sizeof(float) * k * c);
+    int rc = mlcl_bce_with_logits(k, (int)c, t->logits, t->tgt, &loss, t->grad_logits);
+    if (rc == MLCL_OK && !isfinite(loss)) rc = mlcl__err(MLCL_ENUMERIC, "fine-tuning: BCE loss is not finite");
+    if (rc) return mlcl__err(rc, "fine-tuning epoch %d step %lld: %s", t->epoch, t->step, mlcl_last_error());
+    MLCL_TRY(mlcl_encoder_backward(ld, k, t->grad_logits, t->grad_h));
+    MLCL_TRY(mlcl_encoder_backward(enc, k, t->grad_h, NULL));
+    rc = mlcl_optim_step(t->ft);
+    if (rc) return mlcl__err(rc, "fine-tuning epoch %d step %lld: %s", t->epoch, t->step, mlcl_last_error());
+    *loss_out = loss;
+    memset(lp, 0, sizeof *lp);
+    lp->total = loss;
+    return MLCL_OK;
+}
+
+static void set_phase_lr(mlcl_trainer *t)
+{
+    const mlcl_phase_options *ph = t->phase == 1 ? &t->o.pretrain : &t->o.finetune;
+    float lr = phase_lr(ph, t->epoch);
+    mlcl_optim *o = t->phase == 1 ? t->moco->optim : t->ft;
+    int groups;
+    mlcl_optim_num_groups(o, &groups);
+    mlcl_optim_set_lr(o, 0, lr);
+    for (int g = 1; g < groups; g++) mlcl_optim_set_lr(o, g, lr * ph->head_lr_scale);
+}
+
+static void enter_phase_modes(mlcl_trainer *t)
+{
+    mlcl_encoder_set_training(t->moco->net[MOCO_ENC_Q], 1);
+    mlcl_encoder_set_training(t->moco->net[MOCO_PROJ_Q], 1);
+    mlcl_encoder_set_training(t->moco->net[MOCO_LD], 1);
+}
+
+/* Runs the rest of the current epoch. */
+static int run_epoch(mlcl_trainer *t)
+{
+    const mlcl_phase_options *ph = t->phase == 1 ? &t->o.pretrain : &t->o.finetune;
+    if (t->pos < 0) {
+        mlcl__pcg_permutation(&t->rng, t->perm, t->n);
+        t->pos = 0;
+        t->ep_loss = t->ep_con = t->ep_G = t->ep_H = t->ep_W = 0;
+        t->ep_batches = t->ep_samples = 0;
+    }
+    enter_phase_modes(t);
+    set_phase_lr(t);
+    float lr;
+    mlcl_optim_get_lr(t->phase == 1 ? t->moco->optim : t->ft, 0, &lr);
+    double t0 = now_s(), base_elapsed = 0;
+    while (t->n - t->pos >= 2) { /* a last batch of one row is dropped (batch statistics need 2) */
+        int k = t->n - t->pos < t->batch ? t->n - t->pos : t->batch;
+        if (t->phase == 1 && k < t->batch && t->pos > 0) break; /* pretraining drops the ragged tail */
+        memcpy(t->rows, t->perm + t->pos, sizeof(int) * k);
+        double loss = 0;
+        mlcl_loss_parts lp;
+        memset(&lp, 0, sizeof lp);
+        int rc = train_batch(t, k, lr, &loss, &lp);
+        if (rc) {
+            if (rc == MLCL_ENUMERIC && !t->o.stop_on_nonfinite && t->phase == 1) {
+                /* roll back (done by mlcl_moco_step) and halve the learning rate */
+                t->o.pretrain.lr *= 0.5f;
+                set_phase_lr(t);
+                t->pos += k;
+                continue;
+            }
+            return rc;
+        }
+        t->pos += k;
+        t->step++;
+        t->ep_loss += loss; t->ep_con += lp.con; t->ep_G += lp.G; t->ep_H += lp.H; t->ep_W += lp.wreg;
+        t->ep_batches++;
+        t->ep_samples += k;
+        double el = now_s() - t0 + base_elapsed;
+        if (report(t, 0, &lp, loss, lr, el)) {
+            if (t->phase == 1) t->t_pre += now_s() - t0; else t->t_fin += now_s() - t0;
+            return mlcl__err(MLCL_EINTERRUPTED, "mlcl_trainer_run: stopped by the progress callback at phase %d epoch %d step %lld",
+                             t->phase, t->epoch, t->step);
+        }
+    }
+    double el = now_s() - t0;
+    if (t->phase == 1) t->t_pre += el; else t->t_fin += el;
+    int stop = report(t, 1, NULL, 0, lr, el);
+    /* advance */
+    t->pos = -1;
+    t->epoch++;
+    if (t->epoch >= ph->epochs) {
+        t->epoch = 0;
+        t->step = 0;
+        t->phase++;
+        if (t->phase == 2 && t->o.finetune.epochs == 0) t->phase = 3;
+    }
+    if (stop)
+        return mlcl__err(MLCL_EINTERRUPTED, "mlcl_trainer_run: stopped by the progress callback after an epoch");
+    return MLCL_OK;
+}
+
+int mlcl_trainer_run_epochs(mlcl_trainer *t, int epochs, int *done)
+{
+    MLCL_CHECK_NULL("mlcl_trainer_run_epochs", t);
+    if (epochs < 0) return mlcl__err(MLCL_EINVAL, "mlcl_trainer_run_epochs: epochs must be >= 0 (got %d)", epochs);
+    for (int e = 0; e < epochs && t->phase < 3; e++) MLCL_TRY(run_epoch(t));
+    if (done) *done = t->phase >= 3;
+    return MLCL_OK;
+}
+
+int mlcl_trainer_run(mlcl_trainer *t)
+{
+    MLCL_CHECK_NULL("mlcl_trainer_run", t);
+    while (t->phase < 3) MLCL_TRY(run_epoch(t));
+    return MLCL_OK;
+}
+
+/* Forward in eval mode over rows of raw features, chunked by the batch size. */
+static int infer(mlcl_trainer *t, int n, const float *x, float *out, int dists, const char *fn)
+{
+    MLCL_CHECK_NULL(fn, t);
+    MLCL_CHECK_NULL(fn, x);
+    MLCL_CHECK_NULL(fn, out);
+    if (n <= 0) return mlcl__err(MLCL_EINVAL, "%s: n must be > 0 (got %d)", fn, n);
+    mlcl_encoder *enc = t->moco->net[MOCO_ENC_Q], *ld = t->moco->net[MOCO_LD];
+    int tr_enc, tr_ld;
+    mlcl_encoder_get_training(enc, &tr_enc);
+    mlcl_encoder_get_training(ld, &tr_ld);
+    mlcl_encoder_set_training(enc, 0);
+    mlcl_encoder_set_training(ld, 0);
+    int rc = MLCL_OK;
+    size_t d = (size_t)t->d, c = (size_t)t->c;
+    for (int s = 0; s < n && rc == MLCL_OK; s += t->batch) {
+        int k = n - s < t->batch ? n - s : t->batch;
+        for (int i = 0; i < k; i++)
+            for (size_t j = 0; j < d; j++) t->x0[i * d + j] = (x[(size_t)(s + i) * d + j] - t->mean[j]) / t->std[j];
+        if (!mlcl__all_finite(t->x0, (size_t)k * d)) { rc = mlcl__err(MLCL_ENUMERIC, "%s: x has NaN or Inf in rows %d..%d", fn, s, s + k - 1); break; }
+        rc = mlcl_encoder_forward(enc, k, t->x0, t->h);
+        if (rc == MLCL_OK) rc = mlcl_encoder_forward(ld, k, t->h, out + (size_t)s * c);
+        if (rc == MLCL_OK)
+            rc = dists ? mlcl_softmax_forward(k, (int)c, out + (size_t)s * c, out + (size_t)s * c)
+                       : mlcl_sigmoid((size_t)k * c, out + (size_t)s * c, out + (size_t)s * c);
+    }
+    mlcl_encoder_set_training(enc, tr_enc);
+    mlcl_encoder_set_training(ld, tr_ld);
+    return rc;
+}
+
+int mlcl_trainer_predict(mlcl_trainer *t, int n, const float *x, float *scores)
+{
+    return infer(t, n, x, scores, 0, "mlcl_trainer_predict");
+}
+
+int mlcl_trainer_distributions(mlcl_trainer *t, int n, const float *x, float *dists)
+{
+    return infer(t, n, x, dists, 1, "mlcl_trainer_distributions");
+}
+
+int mlcl_trainer_evaluate(mlcl_trainer *t, const mlcl_dataset *test, mlcl_metrics *paper, mlcl_metrics *t05)
+{
+    const char *fn = "mlcl_trainer_evaluate";
+    MLCL_CHECK_NULL(fn, t);
+    MLCL_CHECK_NULL(fn, test);
+    int n, d, c;
+    MLCL_TRY(mlcl_dataset_dims(test, &n, &d, &c));
+    if (d != t->d || c != t->c)
+        return mlcl__err(MLCL_EINVAL, "%s: test has %d features and %d labels, the trainer %d and %d", fn, d, c, t->d, t->c);
+    float *scores;
+    MLCL_TRY(mlcl__alloc_array((void **)&scores, (size_t)n * c, sizeof(float), fn));
+    int rc = infer(t, n, mlcl_dataset_features(test), scores, 0, fn);
+    if (rc == MLCL_OK && paper) {
+        paper->version = MLCL_METRICS_VERSION;
+        rc = mlcl_metrics_sweep(paper, NULL, n, c, scores, mlcl_dataset_labels(test));
+    }
+    if (rc == MLCL_OK && t05) {
+        t05->version = MLCL_METRICS_VERSION;
+        rc = mlcl_metrics_compute(t05, n, c, scores, mlcl_dataset_labels(test), 0.5f);
+    }
+    mlcl__free(scores);
+    return rc;
+}
+
+int mlcl_trainer_timing(const mlcl_trainer *t, double *pre, double *fin)
+{
+    MLCL_CHECK_NULL("mlcl_trainer_timing", t);
+    if (pre) *pre = t->t_pre;
+    if (fin) *fin = t->t_fin;
+    return MLCL_OK;
+}
+
+int mlcl_trainer_position(const mlcl_trainer *t, int *phase, int *epoch)
+{
+    MLCL_CHECK_NULL("mlcl_trainer_position", t);
+    if (phase) *phase = t->phase;
+    if (epoch) *epoch = t->epoch;
+    return MLCL_OK;
+}
+
+int mlcl_trainer_moco(mlcl_trainer *t, mlcl_moco **out)
+{
+    MLCL_CHECK_NULL("mlcl_trainer_moco", t);
+    MLCL_CHECK_NULL("mlcl_trainer_moco", out);
+    *out = t->moco;
+    return MLCL_OK;
+}
+
+/* ------------------------------------------------------------ checkpoints */
+
+typedef struct ck_pos {
+    int64_t phase, epoch, step, pos, n, d, c, batch, K, method, ep_batches, ep_samples;
+    double ep[5], t_pre, t_fin;
+    uint64_t rng[2];
+    float pre_lr;
+    int64_t moco_steps;
+} ck_pos;
+
+static const char NET_TAGS[MOCO_NETS][2][4] = {
+    { {'P','E','Q','0'}, {'S','E','Q','0'} }, { {'P','P','Q','0'}, {'S','P','Q','0'} }, { {'P','L','D','0'}, {'S','L','D','0'} },
+    { {'P','E','K','0'}, {'S','E','K','0'} }, { {'P','P','K','0'}, {'S','P','K','0'} } };
+
+static int put_optim(mlcl__ckw *w, mlcl_optim *o, const char tag[4], const char stag[4])
+{
+    size_t n;
+    int groups;
+    MLCL_TRY(mlcl_optim_state_count(o, &n));
+    MLCL_TRY(mlcl_optim_num_groups(o, &groups));
+    float *buf;
+    MLCL_TRY(mlcl__alloc_array((void **)&buf, n + 1, sizeof(float), "mlcl_trainer_save"));
+    int rc = mlcl_optim_get_state(o, buf, n);
+    if (rc == MLCL_OK) mlcl__ckw_put(w, tag, buf, n * sizeof(float));
+    mlcl__free(buf);
+    int64_t steps[16] = { 0 };
+    for (int g = 0; g < groups && g < 16; g++) mlcl_optim_get_step(o, g, &steps[g]);
+    mlcl__ckw_put(w, stag, steps, sizeof steps);
+    return rc;
+}
+
+int mlcl_trainer_save(const mlcl_trainer *tc, const char *path)
+{
+    const char *fn = "mlcl_trainer_save";
+    MLCL_CHECK_NULL(fn, tc);
+    MLCL_CHECK_NULL(fn, path);
+    mlcl_trainer *t = (mlcl_trainer *)tc;
+    mlcl__ckw w;
+    mlcl__ckw_init(&w);
+    ck_pos p;
+    memset(&p, 0, sizeof p);
+    p.phase = t->phase; p.epoch = t->epoch; p.step = t->step; p.pos = t->pos;
+    p.n = t->n; p.d = t->d; p.c = t->c; p.batch = t->batch; p.K = t->o.moco.queue_size; p.method = t->o.method;
+    p.ep_batches = t->ep_batches; p.ep_samples = t->ep_samples;
+    p.ep[0] = t->ep_loss; p.ep[1] = t->ep_con; p.ep[2] = t->ep_G; p.ep[3] = t->ep_H; p.ep[4] = t->ep_W;
+    p.t_pre = t->t_pre; p.t_fin = t->t_fin;
+    p.rng[0] = t->rng.state; p.rng[1] = t->rng.inc;
+    p.pre_lr = t->o.pretrain.lr;
+    p.moco_steps = t->moco->steps;
+    mlcl__ckw_put(&w, "POS0", &p, sizeof p);
+    mlcl__ckw_put(&w, "PERM", t->perm, sizeof(int) * (size_t)t->n);
+    int rc = MLCL_OK;
+    for (int i = 0; i < MOCO_NETS && rc == MLCL_OK; i++) {
+        mlcl_encoder *e = t->moco->net[i];
+        float *pp;
+        size_t np, ns;
+        uint64_t rs[2];
+        mlcl_encoder_param_count(e, &np);
+        mlcl_encoder_params(e, &pp);
+        mlcl__ckw_put(&w, NET_TAGS[i][0], pp, np * sizeof(float));
+        mlcl_encoder_state_count(e, &ns);
+        float *st = NULL;
+        rc = mlcl__alloc_array((void **)&st, ns + 1, sizeof(float), fn);
+        if (rc == MLCL_OK) rc = mlcl_encoder_get_state(e, st, ns);
+        if (rc == MLCL_OK) mlcl__ckw_put(&w, NET_TAGS[i][1], st, ns * sizeof(float));
+        mlcl__free(st);
+        mlcl_encoder_get_rng_state(e, rs);
+        char rtag[4] = { 'R', NET_TAGS[i][0][1], NET_TAGS[i][0][2], '0' };
+        mlcl__ckw_put(&w, rtag, rs, sizeof rs);
+    }
+    if (rc == MLCL_OK) rc = put_optim(&w, t->moco->optim, "OPT1", "OST1");
+    if (rc == MLCL_OK) rc = put_optim(&w, t->ft, "OPT2", "OST2");
+    if (rc == MLCL_OK) {
+        mlcl_queue *q = t->moco->queue;
+        int32_t qs[2] = { mlcl_queue_size(q), mlcl_queue_head(q) };
+        size_t K = (size_t)mlcl_queue_capacity(q);
+        mlcl__ckw_put(&w, "QST0", qs, sizeof qs);
+        mlcl__ckw_put(&w, "QFT0", mlcl_queue_features(q), K * t->moco->m * sizeof(float));
+        mlcl__ckw_put(&w, "QLB0", mlcl_queue_labels(q), K * t->words * sizeof(uint64_t));
+        mlcl__ckw_put(&w, "QDS0", mlcl_queue_dists(q), K * t->c * sizeof(float));
+    }
+    if (rc != MLCL_OK) { mlcl__ckw_free(&w); return rc; }
+    return mlcl__ckw_commit(&w, path);
+}
+
+static int load_optim(const mlcl__ckr *r, mlcl_optim *o, const char tag[4], const char stag[4])
+{
+    size_t n;
+    int groups;
+    const void *p;
+    MLCL_TRY(mlcl_optim_state_count(o, &n));
+    MLCL_TRY(mlcl_optim_num_groups(o, &groups));
+    MLCL_TRY(mlcl__ckr_get(r, tag, &p, NULL, n * sizeof(float)));
+    MLCL_TRY(mlcl_optim_set_state(o, (const float *)p, n));
+    int64_t steps[16];
+    MLCL_TRY(mlcl__ckr_copy(r, stag, steps, sizeof steps));
+    for (int g = 0; g < groups && g < 16; g++) MLCL_TRY(mlcl_optim_set_step(o, g, steps[g]));
+    return MLCL_OK;
+}
+
+int mlcl_trainer_load(mlcl_trainer *t, const char *path)
+{
+    const char *fn = "mlcl_trainer_load";
+    MLCL_CHECK_NULL(fn, t);
+    MLCL_CHECK_NULL(fn, path);
+    mlcl__ckr r;
+    MLCL_TRY(mlcl__ckr_open(&r, path));
+    ck_pos p;
+    int rc = mlcl__ckr_copy(&r, "POS0", &p, sizeof p);
+    if (rc == MLCL_OK && (p.n != t->n || p.d != t->d || p.c != t->c || p.batch != t->batch ||
+                          p.K != t->o.moco.queue_size || p.method != t->o.method))
+        rc = mlcl__err(MLCL_EINVAL, "%s: checkpoint %s was written for %lld rows x %lld features x %lld labels, batch %lld, "
+                       "queue %lld, method %lld; this trainer has %d x %d x %d, batch %d, queue %d, method %d",
+                       fn, path, (long long)p.n, (long long)p.d, (long long)p.c, (long long)p.batch, (long long)p.K,
+                       (long long)p.method, t->n, t->d, t->c, t->batch, t->o.moco.queue_size, t->o.method);
+    if (rc == MLCL_OK && (p.phase < 1 || p.phase > 3 || p.pos < -1 || p.pos > p.n || p.epoch < 0 || (p.rng[1] & 1) == 0))
+        rc = mlcl__err(MLCL_EFORMAT, "%s: checkpoint %s holds an impossible position", fn, path);
+    const void *perm = NULL;
+    if (rc == MLCL_OK) rc = mlcl__ckr_get(&r, "PERM", &perm, NULL, sizeof(int) * (size_t)t->n);
+    if (rc == MLCL_OK) {
+        const int *pv = perm;
+        for (int i = 0; i < t->n; i++)
+            if (pv[i] < 0 || pv[i] >= t->n) { rc = mlcl__err(MLCL_EFORMAT, "%s: checkpoint %s: bad permutation entry", fn, path); break; }
+    }
+    /* validate every section's size before changing anything */
+    size_t npar[MOCO_NETS], nst[MOCO_NETS];
+    for (int i = 0; i < MOCO_NETS && rc == MLCL_OK; i++) {
+        const void *q;
+        mlcl_encoder_param_count(t->moco->net[i], &npar[i]);
+        mlcl_encoder_state_count(t->moco->net[i], &nst[i]);
+        rc = mlcl__ckr_get(&r, NET_TAGS[i][0], &q, NULL, npar[i] * sizeof(float));
+        if (rc == MLCL_OK) rc = mlcl__ckr_get(&r, NET_TAGS[i][1], &q, NULL, nst[i] * sizeof(float));
+    }
+    mlcl_queue *q = t->moco->queue;
+    size_t K = (size_t)mlcl_queue_capacity(q);
+    const void *qf = NULL, *ql = NULL, *qd = NULL;
+    int32_t qs[2] = { 0, 0 };
+    if (rc == MLCL_OK) rc = mlcl__ckr_copy(&r, "QST0", qs, sizeof qs);
+    if (rc == MLCL_OK) rc = mlcl__ckr_get(&r, "QFT0", &qf, NULL, K * t->moco->m * sizeof(float));
+    if (rc == MLCL_OK) rc = mlcl__ckr_get(&r, "QLB0", &ql, NULL, K * t->words * sizeof(uint64_t));
+    if (rc == MLCL_OK) rc = mlcl__ckr_get(&r, "QDS0", &qd, NULL, K * t->c * sizeof(float));
+    if (rc == MLCL_OK) {
+        size_t n1, n2;
+        const void *x;
+        mlcl_optim_state_count(t->moco->optim, &n1);
+        mlcl_optim_state_count(t->ft, &n2);
+        rc = mlcl__ckr_get(&r, "OPT1", &x, NULL, n1 * sizeof(float));
+        if (rc == MLCL_OK) rc = mlcl__ckr_get(&r, "OPT2", &x, NULL, n2 * sizeof(float));
+    }
+    /* apply */
+    for (int i = 0; i < MOCO_NETS && rc == MLCL_OK; i++) {
+        const void *pp, *ss;
+        uint64_t rs[2];
+        char rtag[4] = { 'R', NET_TAGS[i][0][1], NET_TAGS[i][0][2], '0' };
+        mlcl__ckr_get(&r, NET_TAGS[i][0], &pp, NULL, npar[i] * sizeof(float));
+        mlcl__ckr_get(&r, NET_TAGS[i][1], &ss, NULL, nst[i] * sizeof(float));
+        rc = mlcl_encoder_set_params(t->moco->net[i], pp, npar[i]);
+        if (rc == MLCL_OK && nst[i]) rc = mlcl_encoder_set_state(t->moco->net[i], ss, nst[i]);
+        if (rc == MLCL_OK) rc = mlcl__ckr_copy(&r, rtag, rs, sizeof rs);
+        if (rc == MLCL_OK) rc = mlcl_encoder_set_rng_state(t->moco->net[i], rs);
+    }
+    if (rc == MLCL_OK) rc = mlcl_queue_set_state(q, qs[0], qs[1], qf, ql, qd);
+    if (rc == MLCL_OK) rc = load_optim(&r, t->moco->optim, "OPT1", "OST1");
+    if (rc == MLCL_OK) rc = load_optim(&r, t->ft, "OPT2", "OST2");
+    if (rc == MLCL_OK) {
+        memcpy(t->perm, perm, sizeof(int) * (size_t)t->n);
+        t->phase = (int)p.phase; t->epoch = (int)p.epoch; t->step = p.step; t->pos = (int)p.pos;
+        t->ep_batches = p.ep_batches; t->ep_samples = p.ep_samples;
+        t->ep_loss = p.ep[0]; t->ep_con = p.ep[1]; t->ep_G = p.ep[2]; t->ep_H = p.ep[3]; t->ep_W = p.ep[4];
+        t->t_pre = p.t_pre; t->t_fin = p.t_fin;
+        t->rng.state = p.rng[0]; t->rng.inc = p.rng[1];
+        t->o.pretrain.lr = p.pre_lr;
+        t->moco->steps = p.moco_steps;
+    }
+    mlcl__ckr_close(&r);
+    return rc;
+}
