@@ -99,8 +99,12 @@ $(BUILD)/tests/%: tests/%.c tests/testutil.h $(STLIB)
 	$(CC) -std=c11 -O1 -g -Wall -Wextra -Wno-unused-parameter -D_GNU_SOURCE -Iinclude -Isrc -Itests $(BLAS_CFLAGS) $(CHECK_CFLAGS) \
 		$< -o $@ $(STLIB) $(CHECK_LIBS) $(LIBS) -pthread
 
+# Yeast/Scene for the tests: ../shared/data when present, else the copy in tests/data/mulan
+DATA_DIR ?= $(firstword $(wildcard $(abspath $(CURDIR)/../shared/data)) $(CURDIR)/tests/data/mulan)
+export MLCL_DATA_DIR := $(DATA_DIR)
+
 check-c: $(TESTS)
-	@set -e; for t in $(TESTS); do echo "== $$t"; MLCL_DATA_DIR=$(CURDIR)/../shared/data CK_FORK=yes $$t; done
+	@set -e; for t in $(TESTS); do echo "== $$t"; CK_FORK=yes $$t; done
 
 check-headers:
 	@sh tests/headers.sh "$(CC)" "$(CXX)"
