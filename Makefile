@@ -19,6 +19,9 @@ LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 BINDIR ?= $(PREFIX)/bin
 DESTDIR ?=
+# Debian's python3 reads /usr/lib/python3/dist-packages and /usr/local/lib/python3.X/dist-packages
+PYVER := $(shell /usr/bin/python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || echo 3)
+PYDIR ?= $(if $(filter /usr,$(PREFIX)),$(PREFIX)/lib/python3/dist-packages,$(PREFIX)/lib/python$(PYVER)/dist-packages)
 
 CC ?= cc
 CXX ?= c++
@@ -139,12 +142,12 @@ install: lib
 		-e 's|@VERSION@|$(VERSION)|' pkgconfig/mlcl.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/mlcl.pc
 	@if [ -x bin/mlcl-train ]; then install -m 755 bin/mlcl-train $(DESTDIR)$(BINDIR)/; fi
 	@if ls bindings/python/mlcl/*.py >/dev/null 2>&1; then \
-		PYDIR=$(DESTDIR)$(PREFIX)/lib/python3/dist-packages; install -d $$PYDIR/mlcl; \
+		PYDIR=$(DESTDIR)$(PYDIR); install -d $$PYDIR/mlcl; \
 		install -m 644 bindings/python/mlcl/*.py $$PYDIR/mlcl/; fi
 
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libmlcl.* $(DESTDIR)$(LIBDIR)/pkgconfig/mlcl.pc $(DESTDIR)$(BINDIR)/mlcl-train
-	rm -rf $(DESTDIR)$(INCLUDEDIR)/mlcl $(DESTDIR)$(INCLUDEDIR)/mlcl.h $(DESTDIR)$(PREFIX)/lib/python3/dist-packages/mlcl
+	rm -rf $(DESTDIR)$(INCLUDEDIR)/mlcl $(DESTDIR)$(INCLUDEDIR)/mlcl.h $(DESTDIR)$(PYDIR)/mlcl
 
 # ---------------------------------------------------------------- docs, bench
 docs: deps

@@ -1,0 +1,52 @@
+"""mlcl: Python bindings (ctypes) for libmlcl, multi-label supervised
+contrastive learning with label distributions.
+
+A pure-Python package over the C library libmlcl.so.1 (see _lib for where it
+is looked for). Every C status < 0 raises an MlclError subclass carrying the
+library's message (``.status``, ``.status_name``, ``.message``).
+
+Copies and views: accessors named like attributes (``Dataset.features``,
+``Encoder.params``, ``Queue.features``) return numpy COPIES; methods named
+``*_view()`` return numpy views of C memory.
+
+Array inputs: hot paths (Loss.compute, Encoder.forward/backward, MoCo.step,
+Queue.enqueue) require C-contiguous float32 numpy arrays and raise TypeError
+otherwise (pass ``strict=False`` to have them converted); every other function
+converts its inputs with np.ascontiguousarray(x, dtype=...).
+"""
+
+from . import _lib
+from ._lib import (MlclError, InvalidArgument, OutOfMemory, IOFailure, FormatError,
+                   VersionError, StateError, NumericError, BackendError, OverflowFailure,
+                   Unsupported, ChecksumError, Interrupted, STATUS_NAMES)
+from .core import (Rng, clear_error, last_error, set_num_threads, status_str, version,
+                   version_number)
+from .queue import Queue, label_words, pack_labels, unpack_labels
+from .mask import build_mask, labelwise, labelwise_counts
+from .loss import Loss, LossResult, loss_options
+from .metrics import average_precision, compute_metrics, sweep_metrics, METRIC_NAMES
+from .nn import (Encoder, bce_with_logits, encoder_options, l2norm, l2norm_backward, mlp_spec,
+                 sigmoid, softmax, softmax_backward)
+from .optim import Optimizer, Schedule, optim_options, sched_options, schedule_lr
+from .data import Batcher, Dataset, augment_mask, idx_load, LIBSVM_INDEX_AUTO
+from .moco import MoCo, moco_options
+from .trainer import METHODS, ProgressInfo, Trainer, train_options
+
+#: the loaded library's version string "MAJOR.MINOR.PATCH"
+__version__ = _lib.version_string
+#: path of the loaded shared library
+library_path = _lib.path
+
+__all__ = [
+    "__version__", "library_path", "MlclError", "InvalidArgument", "OutOfMemory", "IOFailure",
+    "FormatError", "VersionError", "StateError", "NumericError", "BackendError",
+    "OverflowFailure", "Unsupported", "ChecksumError", "Interrupted", "STATUS_NAMES",
+    "Rng", "clear_error", "last_error", "set_num_threads", "status_str", "version",
+    "version_number", "Queue", "label_words", "pack_labels", "unpack_labels", "build_mask",
+    "labelwise", "labelwise_counts", "Loss", "LossResult", "loss_options", "average_precision",
+    "compute_metrics", "sweep_metrics", "METRIC_NAMES", "Encoder", "bce_with_logits",
+    "encoder_options", "l2norm", "l2norm_backward", "mlp_spec", "sigmoid", "softmax",
+    "softmax_backward", "Optimizer", "Schedule", "optim_options", "sched_options", "schedule_lr",
+    "Batcher", "Dataset", "augment_mask", "idx_load", "LIBSVM_INDEX_AUTO", "MoCo",
+    "moco_options", "METHODS", "ProgressInfo", "Trainer", "train_options",
+]

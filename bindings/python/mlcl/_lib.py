@@ -1,0 +1,495 @@
+"""Loading libmlcl.so.1, the ctypes prototypes, the option structs and the
+exceptions.
+
+Where the library is looked for, in order:
+
+1. the environment variable ``MLCL_LIBRARY`` (a path to the .so);
+2. next to the package: ``../../lib/libmlcl.so.1`` (the source tree after
+   ``make``), the package directory itself, and ``$(PREFIX)/lib/libmlcl.so.1``
+   for a package installed by ``make install`` in
+   ``$(PREFIX)/lib/python3/dist-packages/mlcl`` (no ldconfig needed);
+3. the system loader, ``ctypes.CDLL("libmlcl.so.1")`` (after ``make install``,
+   ``ldconfig`` or with ``LD_LIBRARY_PATH``).
+
+The loaded library must have major version 1 and be at least the version
+these bindings were written for (``WRITTEN_FOR`` = 1.0.0), else ImportError.
+
+Every function used by the package is declared here with its argtypes and
+restype; nothing is called through an undeclared prototype.
+"""
+
+import ctypes
+import os
+from ctypes import (POINTER, c_char_p, c_double, c_float, c_int, c_int64, c_longlong,
+                    c_size_t, c_uint, c_uint8, c_uint64, c_void_p)
+
+#: MLCL_VERSION_NUMBER these bindings were written against.
+WRITTEN_FOR = 10000
+
+_SONAME = "libmlcl.so.1"
+
+
+def _candidates():
+    env = os.environ.get("MLCL_LIBRARY")
+    if env:
+        return [env], True
+    here = os.path.dirname(os.path.abspath(__file__))
+    return [os.path.normpath(os.path.join(here, "..", "..", "..", "lib", _SONAME)),
+            os.path.join(here, _SONAME),
+            # `make install`: $(PREFIX)/lib/python3/dist-packages/mlcl -> $(PREFIX)/lib
+            os.path.normpath(os.path.join(here, "..", "..", "..", _SONAME)),
+            _SONAME], False
+
+
+def _load():
+    paths, from_env = _candidates()
+    errors = []
+    for p in paths:
+        if p != _SONAME and not os.path.exists(p):
+            errors.append("%s: no such file" % p)
+            if from_env:
+                break
+            continue
+        try:
+            return ctypes.CDLL(p), p
+        except OSError as e:
+            errors.append("%s: %s" % (p, e))
+            if from_env:
+                break
+    raise ImportError("mlcl: cannot load %s (%s). Build it with `make` in the libmlcl "
+                      "source tree, install it with `make install`, or set MLCL_LIBRARY "
+                      "to its path." % (_SONAME, "; ".join(errors)))
+
+
+lib, path = _load()
+
+lib.mlcl_version_number.argtypes = []
+lib.mlcl_version_number.restype = c_uint
+lib.mlcl_version_string.argtypes = []
+lib.mlcl_version_string.restype = c_char_p
+
+version_number = lib.mlcl_version_number()
+version_string = lib.mlcl_version_string().decode()
+if version_number // 10000 != WRITTEN_FOR // 10000 or version_number < WRITTEN_FOR:
+    raise ImportError("mlcl: %s is libmlcl %s (version number %d); these bindings need "
+                      "major version %d and at least %d.%d.%d" % (
+                          path, version_string, version_number, WRITTEN_FOR // 10000,
+                          WRITTEN_FOR // 10000, WRITTEN_FOR // 100 % 100, WRITTEN_FOR % 100))
+
+# --------------------------------------------------------------------- errors
+
+#: status code -> symbolic name (core.h)
+STATUS_NAMES = {
+    0: "MLCL_OK", -1: "MLCL_EINVAL", -2: "MLCL_ENOMEM", -3: "MLCL_EIO", -4: "MLCL_EFORMAT",
+    -5: "MLCL_EVERSION", -6: "MLCL_ESTATE", -7: "MLCL_ENUMERIC", -8: "MLCL_EBACKEND",
+    -9: "MLCL_EOVERFLOW", -10: "MLCL_EUNSUPPORTED", -11: "MLCL_ECHECKSUM",
+    -12: "MLCL_EINTERRUPTED",
+}
+
+
+class MlclError(Exception):
+    """A libmlcl call returned a negative status.
+
+    Attributes: ``status`` (the int code), ``status_name`` ("MLCL_EINVAL", ...),
+    ``message`` (mlcl_last_error() at the time of the failure) and
+    ``function`` (the C function called).
+    """
+
+    def __init__(self, status, message="", function=""):
+        self.status = int(status)
+        self.status_name = STATUS_NAMES.get(self.status, "MLCL_E?%d" % self.status)
+        self.message = message
+        self.function = function
+        super().__init__("%s (%s): %s" % (self.status_name, _status_str(self.status), message))
+
+
+class InvalidArgument(MlclError, ValueError):
+    """MLCL_EINVAL."""
+
+
+class OutOfMemory(MlclError, MemoryError):
+    """MLCL_ENOMEM."""
+
+
+class IOFailure(MlclError, OSError):
+    """MLCL_EIO: a file could not be opened, read or written."""
+
+
+class FormatError(MlclError):
+    """MLCL_EFORMAT: malformed file contents (file and line in the message)."""
+
+
+class VersionError(MlclError):
+    """MLCL_EVERSION."""
+
+
+class StateError(MlclError):
+    """MLCL_ESTATE: the call is not valid in the handle's current state."""
+
+
+class NumericError(MlclError, ArithmeticError):
+    """MLCL_ENUMERIC: a NaN/Inf appeared."""
+
+
+class BackendError(MlclError):
+    """MLCL_EBACKEND."""
+
+
+class OverflowFailure(MlclError, OverflowError):
+    """MLCL_EOVERFLOW: sizes whose product overflows."""
+
+
+class Unsupported(MlclError):
+    """MLCL_EUNSUPPORTED."""
+
+
+class ChecksumError(MlclError):
+    """MLCL_ECHECKSUM: a file's checksum does not match (corrupted)."""
+
+
+class Interrupted(MlclError):
+    """MLCL_EINTERRUPTED: a progress callback asked to stop."""
+
+
+_ERROR_CLASSES = {-1: InvalidArgument, -2: OutOfMemory, -3: IOFailure, -4: FormatError,
+                  -5: VersionError, -6: StateError, -7: NumericError, -8: BackendError,
+                  -9: OverflowFailure, -10: Unsupported, -11: ChecksumError, -12: Interrupted}
+
+
+def _status_str(status):
+    try:
+        return lib.mlcl_status_str(int(status)).decode()
+    except Exception:  # noqa: BLE001 - only used for messages
+        return "?"
+
+
+def last_error():
+    """mlcl_last_error() of this thread, as str."""
+    return lib.mlcl_last_error().decode(errors="replace")
+
+
+def error_for(status, function=""):
+    """The exception object for a negative status (message from mlcl_last_error())."""
+    cls = _ERROR_CLASSES.get(int(status), MlclError)
+    return cls(status, last_error(), function)
+
+
+def _errcheck(result, func, args):
+    if result < 0:
+        raise error_for(result, func.__name__)
+    return result
+
+
+# -------------------------------------------------------------------- structs
+# Mirrors of the public option structs (same field order and types as the
+# headers; ctypes applies the C alignment rules). Always fill them with the
+# library's *_init() function, never from Python defaults.
+
+MLP_MAX_HIDDEN = 8
+BATCHER_STATE_WORDS = 6
+IDX_MAX_DIMS = 8
+
+
+class QueueOptions(ctypes.Structure):
+    _fields_ = [("version", c_uint), ("capacity", c_int), ("feat_dim", c_int), ("n_labels", c_int)]
+
+
+class LossOptions(ctypes.Structure):
+    _fields_ = [("version", c_uint), ("method", c_int), ("variant", c_int), ("mask", c_int),
+                ("alpha", c_float), ("beta", c_float), ("tau", c_float), ("sigma", c_float),
+                ("reduction", c_int), ("cld_weight", c_int), ("weight_grad", c_int),
+                ("dweight_grad", c_int), ("con_norm", c_int), ("h_target", c_int)]
+
+
+class LossParts(ctypes.Structure):
+    _fields_ = [("total", c_double), ("con", c_double), ("G", c_double), ("H", c_double),
+                ("wreg", c_double), ("n_anchors_used", c_int)]
+
+
+class Metrics(ctypes.Structure):
+    _fields_ = [("version", c_uint), ("HA", c_double), ("ebF1", c_double), ("miF1", c_double),
+                ("maF1", c_double), ("p_at_1", c_double), ("mAP", c_double),
+                ("map_labels_used", c_int), ("map_labels_skipped", c_int),
+                ("ebf1_samples_skipped", c_int), ("threshold", c_float)]
+
+
+class EncoderOptions(ctypes.Structure):
+    _fields_ = [("version", c_uint), ("max_batch", c_int), ("seed", c_uint64)]
+
+
+class MlpSpec(ctypes.Structure):
+    _fields_ = [("version", c_uint), ("in_dim", c_int), ("n_hidden", c_int),
+                ("hidden", c_int * MLP_MAX_HIDDEN), ("dropout", c_float), ("batchnorm", c_int),
+                ("out_dim", c_int), ("out_act", c_int)]
+
+
+class OptimOptions(ctypes.Structure):
+    _fields_ = [("version", c_uint), ("type", c_int), ("lr", c_float), ("momentum", c_float),
+                ("dampening", c_float), ("nesterov", c_int), ("beta1", c_float),
+                ("beta2", c_float), ("eps", c_float), ("weight_decay", c_float)]
+
+
+class SchedOptions(ctypes.Structure):
+    _fields_ = [("version", c_uint), ("type", c_int), ("base_lr", c_float), ("step_size", c_int),
+                ("gamma", c_float), ("T_max", c_int), ("T_0", c_int), ("T_mult", c_int),
+                ("eta_min", c_float)]
+
+
+class MocoOptions(ctypes.Structure):
+    _fields_ = [("version", c_uint), ("in_dim", c_int), ("n_labels", c_int), ("n_hidden", c_int),
+                ("hidden", c_int * 8), ("dropout", c_float), ("proj_dim", c_int),
+                ("proj_dropout", c_float), ("queue_size", c_int), ("momentum", c_float),
+                ("max_batch", c_int), ("seed", c_uint64), ("loss", LossOptions),
+                ("optim", OptimOptions), ("key_train_mode", c_int)]
+
+
+class PhaseOptions(ctypes.Structure):
+    _fields_ = [("epochs", c_int), ("optim", c_int), ("lr", c_float), ("weight_decay", c_float),
+                ("head_lr_scale", c_float), ("sched", c_int), ("T_0", c_int), ("T_mult", c_int),
+                ("eta_min", c_float), ("mask_p", c_float)]
+
+
+class TrainOptions(ctypes.Structure):
+    _fields_ = [("version", c_uint), ("method", c_int), ("batch", c_int), ("seed", c_uint64),
+                ("threads", c_int), ("moco", MocoOptions), ("pretrain", PhaseOptions),
+                ("finetune", PhaseOptions), ("standardize", c_int), ("stop_on_nonfinite", c_int)]
+
+
+class Progress(ctypes.Structure):
+    _fields_ = [("phase", c_int), ("epoch", c_int), ("epochs", c_int), ("step", c_longlong),
+                ("end_of_epoch", c_int), ("loss", c_double), ("con", c_double), ("G", c_double),
+                ("H", c_double), ("wreg", c_double), ("lr", c_double), ("samples_per_s", c_double)]
+
+
+PROGRESS_FN = ctypes.CFUNCTYPE(c_int, POINTER(Progress), c_void_p)
+
+# Option struct versions (the *_OPTIONS_VERSION macros).
+QUEUE_OPTIONS_VERSION = 1
+LOSS_OPTIONS_VERSION = 1
+METRICS_VERSION = 1
+ENCODER_OPTIONS_VERSION = 1
+MLP_SPEC_VERSION = 1
+OPTIM_OPTIONS_VERSION = 1
+SCHED_OPTIONS_VERSION = 1
+MOCO_OPTIONS_VERSION = 1
+TRAIN_OPTIONS_VERSION = 1
+LIBSVM_INDEX_AUTO = -1
+
+# ----------------------------------------------------------------- prototypes
+P = POINTER
+pf = P(c_float)
+pu8 = P(c_uint8)
+pu64 = P(c_uint64)
+pi = P(c_int)
+pd = P(c_double)
+H = c_void_p  # opaque handles
+INT = "status"  # marker: returns an int status; errcheck raises on < 0
+
+# name: (restype, [argtypes]); restype INT means "int status" (checked).
+_PROTOS = {
+    # core.h
+    "mlcl_version_number": (c_uint, []),
+    "mlcl_version_string": (c_char_p, []),
+    "mlcl_status_str": (c_char_p, [c_int]),
+    "mlcl_last_error": (c_char_p, []),
+    "mlcl_clear_error": (None, []),
+    "mlcl_set_num_threads": (INT, [c_int]),
+    "mlcl_rng_create": (INT, [P(H), c_uint64]),
+    "mlcl_rng_free": (None, [H]),
+    "mlcl_rng_seed": (INT, [H, c_uint64]),
+    "mlcl_rng_u32": (INT, [H, P(ctypes.c_uint32), c_size_t]),
+    "mlcl_rng_uniform": (INT, [H, pf, c_size_t]),
+    "mlcl_rng_normal": (INT, [H, pf, c_size_t, c_float]),
+    "mlcl_rng_get_state": (INT, [H, pu64]),
+    "mlcl_rng_set_state": (INT, [H, pu64]),
+    # queue.h
+    "mlcl_label_words": (c_size_t, [c_int]),
+    "mlcl_labels_pack": (INT, [pu64, pu8, c_int, c_int]),
+    "mlcl_labels_unpack": (INT, [pu8, pu64, c_int, c_int]),
+    "mlcl_queue_options_init": (INT, [P(QueueOptions), c_uint]),
+    "mlcl_queue_create": (INT, [P(H), P(QueueOptions)]),
+    "mlcl_queue_free": (None, [H]),
+    "mlcl_queue_enqueue": (INT, [H, c_int, pf, pu64, pf]),
+    "mlcl_queue_reset": (INT, [H]),
+    "mlcl_queue_size": (c_int, [H]),
+    "mlcl_queue_capacity": (c_int, [H]),
+    "mlcl_queue_head": (c_int, [H]),
+    "mlcl_queue_feat_dim": (c_int, [H]),
+    "mlcl_queue_n_labels": (c_int, [H]),
+    "mlcl_queue_features": (c_void_p, [H]),
+    "mlcl_queue_labels": (c_void_p, [H]),
+    "mlcl_queue_dists": (c_void_p, [H]),
+    "mlcl_queue_set_state": (INT, [H, c_int, c_int, pf, pu64, pf]),
+    # mask.h
+    "mlcl_mask_build": (INT, [pu8, pi, c_int, c_int, pu64, c_int, pu64, c_int]),
+    "mlcl_mask_build_2": (INT, [pu8, pi, c_int, c_int, pu64, c_int, pu64, c_int, pu64, c_int]),
+    "mlcl_mask_labelwise_counts": (INT, [pi, c_int, pu64, c_int]),
+    "mlcl_mask_labelwise_counts_2": (INT, [pi, c_int, pu64, c_int, pu64, c_int]),
+    "mlcl_mask_labelwise": (INT, [pi, c_int, pu64, c_int, pu64, c_int, pu64, c_int]),
+    # loss.h
+    "mlcl_loss_options_init": (INT, [P(LossOptions), c_uint]),
+    "mlcl_loss_create": (INT, [P(H), c_int, c_int, c_int, c_int, P(LossOptions)]),
+    "mlcl_loss_free": (None, [H]),
+    "mlcl_loss_set_options": (INT, [H, P(LossOptions)]),
+    "mlcl_loss_get_options": (INT, [H, P(LossOptions)]),
+    "mlcl_loss_get_dims": (INT, [H, pi, pi, pi, pi]),
+    "mlcl_loss_workspace_size": (c_size_t, [H]),
+    "mlcl_loss_compute": (INT, [H, c_int, c_int, pf, pf, pu64, pf, pf, pu64, pf, pf, c_int,
+                                P(LossParts), pf, pf, pf]),
+    "mlcl_loss_compute_queue": (INT, [H, c_int, pf, pf, pu64, pf, H, pf, c_int, P(LossParts),
+                                      pf, pf, pf]),
+    # metrics.h
+    "mlcl_metrics_init": (INT, [P(Metrics), c_uint]),
+    "mlcl_metrics_compute": (INT, [P(Metrics), c_int, c_int, pf, pu8, c_float]),
+    "mlcl_metrics_sweep": (INT, [P(Metrics), pf, c_int, c_int, pf, pu8]),
+    "mlcl_metrics_average_precision": (INT, [pd, c_int, c_int, pf, pu8]),
+    # nn.h
+    "mlcl_encoder_options_init": (INT, [P(EncoderOptions), c_uint]),
+    "mlcl_mlp_spec_init": (INT, [P(MlpSpec), c_uint]),
+    "mlcl_encoder_create": (INT, [P(H), c_int, P(EncoderOptions)]),
+    "mlcl_encoder_create_mlp": (INT, [P(H), P(MlpSpec), P(EncoderOptions)]),
+    "mlcl_encoder_free": (None, [H]),
+    "mlcl_encoder_add_linear": (INT, [H, c_int, c_int]),
+    "mlcl_encoder_add_relu": (INT, [H]),
+    "mlcl_encoder_add_dropout": (INT, [H, c_float]),
+    "mlcl_encoder_add_batchnorm": (INT, [H, c_float, c_float]),
+    "mlcl_encoder_add_l2norm": (INT, [H]),
+    "mlcl_encoder_add_softmax": (INT, [H]),
+    "mlcl_encoder_forward": (INT, [H, c_int, pf, pf]),
+    "mlcl_encoder_backward": (INT, [H, c_int, pf, pf]),
+    "mlcl_encoder_zero_grad": (INT, [H]),
+    "mlcl_encoder_set_training": (INT, [H, c_int]),
+    "mlcl_encoder_get_training": (INT, [H, pi]),
+    "mlcl_encoder_in_dim": (INT, [H, pi]),
+    "mlcl_encoder_out_dim": (INT, [H, pi]),
+    "mlcl_encoder_num_layers": (INT, [H, pi]),
+    "mlcl_encoder_param_count": (INT, [H, P(c_size_t)]),
+    "mlcl_encoder_params": (INT, [H, P(pf)]),
+    "mlcl_encoder_grads": (INT, [H, P(pf)]),
+    "mlcl_encoder_get_params": (INT, [H, pf, c_size_t]),
+    "mlcl_encoder_set_params": (INT, [H, pf, c_size_t]),
+    "mlcl_encoder_state_count": (INT, [H, P(c_size_t)]),
+    "mlcl_encoder_get_state": (INT, [H, pf, c_size_t]),
+    "mlcl_encoder_set_state": (INT, [H, pf, c_size_t]),
+    "mlcl_encoder_copy_params": (INT, [H, H]),
+    "mlcl_encoder_momentum_update": (INT, [H, H, c_float]),
+    "mlcl_encoder_get_rng_state": (INT, [H, pu64]),
+    "mlcl_encoder_set_rng_state": (INT, [H, pu64]),
+    "mlcl_softmax_forward": (INT, [c_int, c_int, pf, pf]),
+    "mlcl_softmax_backward": (INT, [c_int, c_int, pf, pf, pf]),
+    "mlcl_bce_with_logits": (INT, [c_int, c_int, pf, pf, pf, pf]),
+    "mlcl_sigmoid": (INT, [c_size_t, pf, pf]),
+    "mlcl_l2norm_forward": (INT, [c_int, c_int, pf, pf, pf]),
+    "mlcl_l2norm_backward": (INT, [c_int, c_int, pf, pf, pf, pf]),
+    # optim.h
+    "mlcl_optim_options_init": (INT, [P(OptimOptions), c_uint]),
+    "mlcl_optim_create": (INT, [P(H), P(OptimOptions)]),
+    "mlcl_optim_free": (None, [H]),
+    "mlcl_optim_add_group": (INT, [H, pf, pf, c_size_t, c_float, c_float, pi]),
+    "mlcl_optim_num_groups": (INT, [H, pi]),
+    "mlcl_optim_set_lr": (INT, [H, c_int, c_float]),
+    "mlcl_optim_get_lr": (INT, [H, c_int, pf]),
+    "mlcl_optim_step": (INT, [H]),
+    "mlcl_optim_zero_state": (INT, [H]),
+    "mlcl_optim_state_count": (INT, [H, P(c_size_t)]),
+    "mlcl_optim_get_state": (INT, [H, pf, c_size_t]),
+    "mlcl_optim_set_state": (INT, [H, pf, c_size_t]),
+    "mlcl_optim_get_step": (INT, [H, c_int, P(c_int64)]),
+    "mlcl_optim_set_step": (INT, [H, c_int, c_int64]),
+    "mlcl_sched_options_init": (INT, [P(SchedOptions), c_uint]),
+    "mlcl_sched_lr": (INT, [P(SchedOptions), c_double, pf]),
+    # data.h
+    "mlcl_dataset_label_words": (c_int, [c_int]),
+    "mlcl_dataset_load_arff": (INT, [P(H), c_char_p, c_int, c_int]),
+    "mlcl_dataset_load_libsvm": (INT, [P(H), c_char_p, c_int, c_int, c_int]),
+    "mlcl_idx_load": (INT, [P(P(c_uint8)), pi, pi, c_char_p]),
+    "mlcl_idx_free": (None, [P(c_uint8)]),
+    "mlcl_dataset_load_idx": (INT, [P(H), c_char_p, c_char_p, c_int]),
+    "mlcl_dataset_fashion_mosaic": (INT, [P(H), c_char_p, c_int, c_int, c_uint64, c_int]),
+    "mlcl_dataset_create_from_arrays": (INT, [P(H), c_int, c_int, c_int, pf, pu8]),
+    "mlcl_dataset_subset": (INT, [P(H), H, pi, c_int]),
+    "mlcl_dataset_split": (INT, [P(H), P(H), H, c_float, c_uint64]),
+    "mlcl_dataset_free": (None, [H]),
+    "mlcl_dataset_dims": (INT, [H, pi, pi, pi]),
+    "mlcl_dataset_image_shape": (INT, [H, pi, pi, pi]),
+    "mlcl_dataset_features": (c_void_p, [H]),
+    "mlcl_dataset_labels": (c_void_p, [H]),
+    "mlcl_dataset_labels_packed": (c_void_p, [H]),
+    "mlcl_dataset_feature_name": (c_char_p, [H, c_int]),
+    "mlcl_dataset_label_name": (c_char_p, [H, c_int]),
+    "mlcl_dataset_gather": (INT, [H, pi, c_int, pf, pu8, pu64]),
+    "mlcl_dataset_standardize_stats": (INT, [H, pf, pf]),
+    "mlcl_dataset_standardize_apply": (INT, [H, pf, pf]),
+    "mlcl_batcher_create": (INT, [P(H), c_int, c_int, c_int, c_uint64]),
+    "mlcl_batcher_free": (None, [H]),
+    "mlcl_batcher_next": (INT, [H, P(pi), pi]),
+    "mlcl_batcher_epoch": (c_int, [H]),
+    "mlcl_batcher_batches_per_epoch": (c_int, [H]),
+    "mlcl_batcher_get_state": (INT, [H, pu64]),
+    "mlcl_batcher_set_state": (INT, [H, pu64]),
+    "mlcl_augment_mask": (INT, [H, c_int, c_int, c_float, pf, pf]),
+    # moco.h
+    "mlcl_moco_options_init": (INT, [P(MocoOptions), c_uint]),
+    "mlcl_moco_create": (INT, [P(H), P(MocoOptions)]),
+    "mlcl_moco_free": (None, [H]),
+    "mlcl_moco_step": (INT, [H, c_int, pf, pf, pu64, P(LossParts)]),
+    "mlcl_moco_set_lr": (INT, [H, c_float]),
+    "mlcl_moco_encoder": (INT, [H, c_int, P(H)]),
+    "mlcl_moco_queue": (INT, [H, P(H)]),
+    "mlcl_moco_optim": (INT, [H, P(H)]),
+    "mlcl_moco_steps": (INT, [H, P(c_longlong)]),
+    # train.h
+    "mlcl_train_options_init": (INT, [P(TrainOptions), c_uint]),
+    "mlcl_train_options_preset": (INT, [P(TrainOptions), c_char_p]),
+    "mlcl_trainer_create": (INT, [P(H), P(TrainOptions), H]),
+    "mlcl_trainer_free": (None, [H]),
+    "mlcl_trainer_set_callback": (INT, [H, PROGRESS_FN, c_void_p]),
+    "mlcl_trainer_run": (INT, [H]),
+    "mlcl_trainer_run_epochs": (INT, [H, c_int, pi]),
+    "mlcl_trainer_predict": (INT, [H, c_int, pf, pf]),
+    "mlcl_trainer_distributions": (INT, [H, c_int, pf, pf]),
+    "mlcl_trainer_evaluate": (INT, [H, H, P(Metrics), P(Metrics)]),
+    "mlcl_trainer_timing": (INT, [H, pd, pd]),
+    "mlcl_trainer_position": (INT, [H, pi, pi]),
+    "mlcl_trainer_save": (INT, [H, c_char_p]),
+    "mlcl_trainer_load": (INT, [H, c_char_p]),
+    "mlcl_trainer_moco": (INT, [H, P(H)]),
+}
+
+#: names declared here but missing from the loaded library (an older or
+#: partial build); calling them raises AttributeError naming the function.
+missing = []
+
+
+class _Missing:
+    def __init__(self, name):
+        self.__name__ = name
+
+    def __call__(self, *a, **k):
+        raise AttributeError("mlcl: %s is not exported by %s" % (self.__name__, path))
+
+
+class _Funcs:
+    """Namespace of the declared C functions: ``C.mlcl_queue_create(...)``."""
+
+
+C = _Funcs()
+for _name, (_res, _args) in _PROTOS.items():
+    try:
+        _f = getattr(lib, _name)
+    except AttributeError:
+        missing.append(_name)
+        setattr(C, _name, _Missing(_name))
+        continue
+    _f.argtypes = _args
+    if _res == INT:
+        _f.restype = c_int
+        _f.errcheck = _errcheck
+    else:
+        _f.restype = _res
+    setattr(C, _name, _f)
+
+lib.mlcl_status_str.argtypes = [c_int]
+lib.mlcl_status_str.restype = c_char_p
+lib.mlcl_last_error.argtypes = []
+lib.mlcl_last_error.restype = c_char_p

@@ -1,0 +1,61 @@
+"""The six multi-label metrics and the paper's threshold sweep (metrics.h).
+
+Inputs are not hot paths: scores are converted to C-contiguous float32 and
+labels to uint8 (a copy when needed).
+"""
+
+import ctypes
+
+import numpy as np
+
+from ._lib import C, Metrics, METRICS_VERSION
+from ._util import as_input, ptr
+
+METRIC_NAMES = ("HA", "ebF1", "miF1", "maF1", "p_at_1", "mAP")
+
+
+def _struct():
+    m = Metrics()
+    C.mlcl_metrics_init(ctypes.byref(m), METRICS_VERSION)
+    return m
+
+
+def metrics_dict(m):
+    """An mlcl_metrics struct as a dict."""
+    return {name: getattr(m, name) for name, _ in Metrics._fields_ if name != "version"}
+
+
+def _inputs(scores, labels):
+    s = as_input("scores", scores, np.float32, ndim=2)
+    y = as_input("labels", labels, np.uint8, s.shape)
+    return s, y
+
+
+def compute_metrics(scores, labels, threshold=0.5):
+    """All six metrics at one threshold -> dict (HA, ebF1, miF1, maF1, p_at_1,
+    mAP, map_labels_used, map_labels_skipped, ebf1_samples_skipped, threshold)."""
+    s, y = _inputs(scores, labels)
+    m = _struct()
+    C.mlcl_metrics_compute(ctypes.byref(m), s.shape[0], s.shape[1], ptr(s, np.float32),
+                           ptr(y, np.uint8), float(threshold))
+    return metrics_dict(m)
+
+
+def sweep_metrics(scores, labels):
+    """The paper protocol: best HA/ebF1/miF1/maF1 over t = 0.1 .. 0.9 each.
+    Returns (metrics dict, {"HA": t, "ebF1": t, "miF1": t, "maF1": t})."""
+    s, y = _inputs(scores, labels)
+    m = _struct()
+    bt = (ctypes.c_float * 4)()
+    C.mlcl_metrics_sweep(ctypes.byref(m), bt, s.shape[0], s.shape[1], ptr(s, np.float32),
+                         ptr(y, np.uint8))
+    return metrics_dict(m), dict(zip(("HA", "ebF1", "miF1", "maF1"), (float(v) for v in bt)))
+
+
+def average_precision(scores, labels):
+    """Per-label average precision (float64, NaN for labels without positives)."""
+    s, y = _inputs(scores, labels)
+    out = np.zeros(s.shape[1], dtype=np.float64)
+    C.mlcl_metrics_average_precision(ptr(out, np.float64), s.shape[0], s.shape[1],
+                                     ptr(s, np.float32), ptr(y, np.uint8))
+    return out

@@ -1,0 +1,195 @@
+"""The two-phase trainer (train.h): pretraining, fine-tuning, evaluation,
+checkpoints."""
+
+import ctypes
+import os
+
+import numpy as np
+
+from . import _lib
+from ._lib import C, Metrics, METRICS_VERSION, PROGRESS_FN, TrainOptions, TRAIN_OPTIONS_VERSION
+from ._util import Handle, apply_kwargs, as_input, ptr, struct_to_dict
+from .data import Dataset
+from .metrics import metrics_dict
+from .moco import MOCO_ENUMS, MoCo
+
+METHODS = {"none": 0, "mulsupcon": 1, "rld": 2, "cld": 3, "supcon-all": 4, "supcon-any": 5}
+METHOD_NAMES = {v: k for k, v in METHODS.items()}
+_PHASE_ENUMS = {"optim": {"sgd": 0, "adam": 1, "adamw": 2},
+                "sched": {"constant": 0, "step": 1, "cosine": 2, "cosine_warm_restarts": 3}}
+TRAIN_ENUMS = {"method": METHODS, "moco": MOCO_ENUMS, "pretrain": _PHASE_ENUMS,
+               "finetune": _PHASE_ENUMS}
+
+
+def train_options(preset=None, **kw):
+    """mlcl_train_options: C defaults (mlcl_train_options_init), then the preset
+    ('yeast' or 'scene', mlcl_train_options_preset), then kwargs. Nested
+    structs take dicts: moco=dict(queue_size=256, loss=dict(alpha=0.1)),
+    pretrain=dict(epochs=2), finetune=dict(epochs=2, lr=4e-4). method takes
+    'none', 'mulsupcon', 'rld', 'cld', 'supcon-all', 'supcon-any'."""
+    o = TrainOptions()
+    C.mlcl_train_options_init(ctypes.byref(o), TRAIN_OPTIONS_VERSION)
+    if preset is not None:
+        C.mlcl_train_options_preset(ctypes.byref(o), preset.encode())
+    apply_kwargs(o, kw, TRAIN_ENUMS, "train options")
+    return o
+
+
+class ProgressInfo:
+    """What the progress callback receives (a copy of mlcl_progress)."""
+
+    __slots__ = tuple(f[0] for f in _lib.Progress._fields_)
+
+    def __init__(self, p):
+        for name in self.__slots__:
+            setattr(self, name, getattr(p, name))
+
+    def __repr__(self):
+        return "ProgressInfo(%s)" % ", ".join("%s=%r" % (k, getattr(self, k)) for k in self.__slots__)
+
+
+class Trainer(Handle):
+    """``Trainer(train_dataset, preset=None, options=None, progress=None, **kw)``.
+
+    The C trainer BORROWS the training Dataset: this object keeps a reference
+    and the Dataset refuses close() while the trainer is open.
+    ``progress`` is called with a ProgressInfo after every step; returning a
+    true value stops the run (run() then raises mlcl.Interrupted); an exception
+    raised by it stops the run and is re-raised from run()/run_epochs().
+    """
+
+    _free = "mlcl_trainer_free"
+
+    def __init__(self, train, preset=None, options=None, progress=None, **kw):
+        if not isinstance(train, Dataset):
+            raise TypeError("train must be an mlcl.Dataset")
+        if options is None:
+            options = train_options(preset, **kw)
+        elif kw or preset is not None:
+            raise TypeError("pass either options= or preset/keyword options, not both")
+        self._options = options
+        h = ctypes.c_void_p()
+        C.mlcl_trainer_create(ctypes.byref(h), ctypes.byref(options), train.handle)
+        super().__init__(h.value)
+        self._train = train
+        train._pins += 1
+        self._cb = None
+        self._cb_user = None
+        self._cb_exc = None
+        self._d, self._c = train.d, train.c
+        if progress is not None:
+            self.set_progress(progress)
+
+    def close(self):
+        had = bool(self._ptr)
+        super().close()
+        if had and getattr(self, "_train", None) is not None:
+            self._train._pins -= 1
+            self._train = None
+
+    @property
+    def options(self):
+        """The options the trainer was created with, as a dict."""
+        return struct_to_dict(self._options)
+
+    @property
+    def method_name(self):
+        return METHOD_NAMES.get(self._options.method, str(self._options.method))
+
+    # ---- progress
+    def set_progress(self, fn):
+        """Installs (or with None removes) the progress callback."""
+        if fn is None:
+            C.mlcl_trainer_set_callback(self.handle, PROGRESS_FN(), None)
+            self._cb = self._cb_user = None
+            return
+
+        def tramp(p, ctx):
+            try:
+                return 1 if fn(ProgressInfo(p.contents)) else 0
+            except BaseException as e:  # noqa: BLE001 - re-raised from run()
+                self._cb_exc = e
+                return 1
+        cb = PROGRESS_FN(tramp)
+        C.mlcl_trainer_set_callback(self.handle, cb, None)
+        self._cb, self._cb_user = cb, fn  # kept alive as long as the trainer
+
+    def _run(self, fn, *args):
+        self._cb_exc = None
+        try:
+            fn(self.handle, *args)
+        except _lib.Interrupted:
+            if self._cb_exc is not None:
+                e, self._cb_exc = self._cb_exc, None
+                raise e
+            raise
+
+    # ---- running
+    def run(self):
+        """Runs (or continues) both phases to the end."""
+        self._run(C.mlcl_trainer_run)
+
+    def run_epochs(self, epochs):
+        """At most ``epochs`` more epochs; returns True when both phases are done."""
+        done = ctypes.c_int()
+        self._run(C.mlcl_trainer_run_epochs, int(epochs), ctypes.byref(done))
+        return bool(done.value)
+
+    @property
+    def position(self):
+        """(phase, epoch): phase 1 pretraining, 2 fine-tuning, 3 finished."""
+        ph, ep = ctypes.c_int(), ctypes.c_int()
+        C.mlcl_trainer_position(self.handle, ctypes.byref(ph), ctypes.byref(ep))
+        return ph.value, ep.value
+
+    @property
+    def timing(self):
+        """(pretrain seconds, finetune seconds)."""
+        a, b = ctypes.c_double(), ctypes.c_double()
+        C.mlcl_trainer_timing(self.handle, ctypes.byref(a), ctypes.byref(b))
+        return a.value, b.value
+
+    # ---- inference
+    def _x(self, x):
+        xa = as_input("x", x, np.float32, ndim=2)  # not a hot path: converted if needed
+        if xa.shape[1] != self._d:
+            raise ValueError("x has %d columns, the training set %d features"
+                             % (xa.shape[1], self._d))
+        return xa
+
+    def predict(self, x):
+        """Scores sigmoid(head) for raw features x (n, d) -> (n, c) float32."""
+        xa = self._x(x)
+        out = np.zeros((xa.shape[0], self._c), np.float32)
+        C.mlcl_trainer_predict(self.handle, xa.shape[0], ptr(xa, np.float32), ptr(out, np.float32))
+        return out
+
+    def distributions(self, x):
+        """Label distributions softmax(LD head) for x (n, d) -> (n, c) float32."""
+        xa = self._x(x)
+        out = np.zeros((xa.shape[0], self._c), np.float32)
+        C.mlcl_trainer_distributions(self.handle, xa.shape[0], ptr(xa, np.float32),
+                                     ptr(out, np.float32))
+        return out
+
+    def evaluate(self, test):
+        """-> {"paper": metrics dict (best over t = 0.1..0.9), "t05": metrics at 0.5}."""
+        paper, t05 = Metrics(), Metrics()
+        C.mlcl_metrics_init(ctypes.byref(paper), METRICS_VERSION)
+        C.mlcl_metrics_init(ctypes.byref(t05), METRICS_VERSION)
+        C.mlcl_trainer_evaluate(self.handle, test.handle, ctypes.byref(paper), ctypes.byref(t05))
+        return {"paper": metrics_dict(paper), "t05": metrics_dict(t05)}
+
+    # ---- checkpoints
+    def save(self, path):
+        C.mlcl_trainer_save(self.handle, os.fsencode(path))
+
+    def load(self, path):
+        C.mlcl_trainer_load(self.handle, os.fsencode(path))
+
+    @property
+    def moco(self):
+        """The borrowed MoCo pair inside the trainer."""
+        h = ctypes.c_void_p()
+        C.mlcl_trainer_moco(self.handle, ctypes.byref(h))
+        return MoCo(_borrow=h.value, _owner=self)
