@@ -1,4 +1,5 @@
-/*
+/**
+ * @file
  * libmlcl — multi-label supervised contrastive learning with label
  * distributions (MulSupCon, MulSupCon_RLD, MulSupCon_CLD).
  *

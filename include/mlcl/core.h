@@ -1,4 +1,5 @@
-/*
+/**
+ * @file
  * libmlcl — multi-label supervised contrastive learning with label distributions.
  *
  * core.h: status codes, the thread-local error message, versions, the
@@ -22,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/** Marks a function exported by the shared library (default visibility). */
 #if defined(_WIN32)
 #define MLCL_API __declspec(dllexport)
 #elif defined(__GNUC__) && __GNUC__ >= 4
@@ -126,6 +128,8 @@ typedef struct mlcl_rng mlcl_rng;
  * Creates a generator seeded with @p seed; the stream depends on the seed
  * only (not on the machine, compiler or thread count).
  * @param[out] out the new generator; free with mlcl_rng_free().
+ * @param seed any 64-bit value.
+ * @return MLCL_OK, MLCL_EINVAL or MLCL_ENOMEM.
  */
 MLCL_API int mlcl_rng_create(mlcl_rng **out, uint64_t seed);
 
@@ -152,6 +156,7 @@ MLCL_API int mlcl_rng_normal(mlcl_rng *rng, float *out, size_t n, float stddev);
 
 /**
  * The generator state as two 64-bit words (for checkpoints).
+ * @param rng the generator.
  * @param[out] state 2 words: the state and the increment.
  */
 MLCL_API int mlcl_rng_get_state(const mlcl_rng *rng, uint64_t state[2]);

@@ -1,4 +1,5 @@
-/*
+/**
+ * @file
  * libmlcl — data.h: multi-label datasets (readers for ARFF, LIBSVM/XC and IDX
  * files, the Fashion-MNIST mosaic set), standardisation, seeded mini-batches
  * and the masking augmentation of the vector-data networks.
@@ -39,7 +40,7 @@ MLCL_API int mlcl_dataset_label_words(int c);
 /**
  * Reads a Weka/MEKA/Mulan ARFF file (plain or gzip).
  *
- * Supported: `%` comments, blank lines, case-insensitive `@relation`,
+ * Supported: `%` comments, blank lines, case-insensitive `\@relation`,
  * `@attribute`, `@data`; names quoted with '...' or "..." (backslash escapes
  * the quote); attribute types numeric/real/integer and nominal `{v1,v2,...}`;
  * dense rows (comma separated) and sparse rows `{index value, ...}` (zero-based
@@ -50,7 +51,7 @@ MLCL_API int mlcl_dataset_label_words(int c);
  * date and relational attributes, instance weights.
  *
  * Which attributes are labels: with @p n_labels = 0, the MEKA option in the
- * relation name, `@relation 'yeast: -C -14'`: `-C -N` = the last N attributes,
+ * relation name, `\@relation 'yeast: -C -14'`: `-C -N` = the last N attributes,
  * `-C N` = the first N. With @p n_labels > 0 (overrides the relation), the
  * first (@p labels_first != 0) or last N attributes. At least one attribute
  * must remain as a feature. Attribute names become the feature and label names.

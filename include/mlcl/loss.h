@@ -1,4 +1,5 @@
-/*
+/**
+ * @file
  * libmlcl: the contrastive and label-distribution losses with their exact
  * gradients (MATH.md, "Losses", items 1-8, and the options table).
  *

@@ -1,4 +1,5 @@
-/*
+/**
+ * @file
  * libmlcl: positive sets (MATH.md, "Positive sets").
  *
  * Anchors are the n batch samples; candidates A(i) are the n current keys

@@ -1,4 +1,5 @@
-/*
+/**
+ * @file
  * libmlcl — metrics.h: the six multi-label metrics of the MulSupCon / C-GMVAE
  * evaluation (Hamming accuracy, example-based F1, micro F1, macro F1,
  * precision@1, mean average precision) and the paper's threshold sweep.

@@ -1,4 +1,5 @@
-/*
+/**
+ * @file
  * libmlcl: the MoCo key/query pair.
  *
  * A query side (backbone encoder -> projection head -> L2 normalise = q;
@@ -61,6 +62,7 @@ typedef struct mlcl_moco_options {
 
 /**
  * Fills @p opts with the defaults.
+ * @param[out] opts the options to fill.
  * @param version MLCL_MOCO_OPTIONS_VERSION.
  * @return MLCL_OK, MLCL_EINVAL (NULL) or MLCL_EVERSION.
  */
@@ -82,6 +84,7 @@ MLCL_API void mlcl_moco_free(mlcl_moco *moco);
 
 /**
  * One whole pretraining step (MATH.md "MoCo step").
+ * @param moco the pair.
  * @param n batch size, 1 <= n <= max_batch (n >= 2 for batch normalisation).
  * @param x0 n x in_dim, the query view.
  * @param x1 n x in_dim, the key view.
@@ -98,8 +101,11 @@ MLCL_API int mlcl_moco_set_lr(mlcl_moco *moco, float lr);
 
 /**
  * Borrowed handles of the parts, valid until mlcl_moco_free().
+ * @param moco the pair.
  * @param which 0 query backbone, 1 query projection head, 2 LD head,
  *              3 key backbone, 4 key projection head.
+ * @param[out] out the borrowed encoder.
+ * @return MLCL_OK or MLCL_EINVAL.
  */
 MLCL_API int mlcl_moco_encoder(mlcl_moco *moco, int which, mlcl_encoder **out);
 

@@ -1,4 +1,5 @@
-/*
+/**
+ * @file
  * libmlcl — nn.h: sequential networks over row-major batches (encoders),
  * their layers with forward/backward, and stand-alone activation and loss
  * kernels (softmax, sigmoid, binary cross-entropy with logits, L2 norm).

@@ -1,4 +1,5 @@
-/*
+/**
+ * @file
  * libmlcl — optim.h: optimisers (SGD, Adam, AdamW with PyTorch 1.13's
  * update rules) over parameter groups, and learning-rate schedules (PyTorch's
  * closed forms).

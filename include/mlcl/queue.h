@@ -1,4 +1,5 @@
-/*
+/**
+ * @file
  * libmlcl: bit-packed labels and the three ring-buffer queues of MoCo.
  *
  * Labels. A label row over c classes is mlcl_label_words(c) = (c + 63) / 64

@@ -1,4 +1,5 @@
-/*
+/**
+ * @file
  * libmlcl: the two-phase trainer and checkpoints.
  *
  * Phase 1, contrastive pretraining (MulSupCon, RLD, CLD, SupCon-ALL/ANY, or
@@ -112,6 +113,9 @@ typedef struct mlcl_trainer mlcl_trainer;
  * Creates a trainer for @p train (borrowed: it must outlive the trainer).
  * The training set is standardised on a private copy when opts->standardize.
  * @param[out] out the trainer; free with mlcl_trainer_free().
+ * @param opts the options (copied; in_dim and n_labels are taken from @p train).
+ * @param train the training set.
+ * @return MLCL_OK, MLCL_EINVAL, MLCL_EVERSION, MLCL_ENUMERIC (non-finite features) or MLCL_ENOMEM.
  */
 MLCL_API int mlcl_trainer_create(mlcl_trainer **out, const mlcl_train_options *opts,
                                  const mlcl_dataset *train);
@@ -131,27 +135,42 @@ MLCL_API int mlcl_trainer_run(mlcl_trainer *trainer);
 
 /**
  * Runs at most @p epochs more epochs (across the phase boundary), then returns.
- * @param[out] done set to 1 when both phases are finished.
+ * @param trainer the trainer.
+ * @param epochs epochs to run, >= 0.
+ * @param[out] done set to 1 when both phases are finished (nullable).
+ * @return as mlcl_trainer_run().
  */
 MLCL_API int mlcl_trainer_run_epochs(mlcl_trainer *trainer, int epochs, int *done);
 
 /**
  * Scores (sigmoid of the fine-tuned head) for @p n rows of raw features
  * (standardised with the training statistics inside), eval mode.
+ * @param trainer the trainer.
+ * @param n rows, > 0.
+ * @param x n x d raw features.
  * @param[out] scores n x c.
+ * @return MLCL_OK, MLCL_EINVAL or MLCL_ENUMERIC.
  */
 MLCL_API int mlcl_trainer_predict(mlcl_trainer *trainer, int n, const float *x, float *scores);
 
 /**
  * Label distributions d = softmax(LD head) for @p n rows (eval mode).
+ * @param trainer the trainer.
+ * @param n rows, > 0.
+ * @param x n x d raw features.
  * @param[out] dists n x c.
+ * @return MLCL_OK, MLCL_EINVAL or MLCL_ENUMERIC.
  */
 MLCL_API int mlcl_trainer_distributions(mlcl_trainer *trainer, int n, const float *x, float *dists);
 
 /**
  * Evaluates on @p test: the paper protocol (best of each metric over t = 0.1..0.9)
  * and the fixed threshold 0.5.
- * @param[out] paper nullable; @param[out] t05 nullable.
+ * @param trainer the trainer.
+ * @param test the test set (same feature and label counts as the training set).
+ * @param[out] paper the paper-protocol metrics (nullable).
+ * @param[out] t05 the metrics at t = 0.5 (nullable).
+ * @return MLCL_OK, MLCL_EINVAL, MLCL_ENUMERIC or MLCL_ENOMEM.
  */
 MLCL_API int mlcl_trainer_evaluate(mlcl_trainer *trainer, const mlcl_dataset *test,
                                    mlcl_metrics *paper, mlcl_metrics *t05);
