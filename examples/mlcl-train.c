@@ -66,6 +66,8 @@ static void usage(FILE *f)
         "  --eval-every N          evaluate on the test set every N fine-tuning epochs for the log (default: last only)\n"
         "  --checkpoint FILE       save the training state at the end of each epoch and on SIGINT/SIGTERM\n"
         "  --resume FILE           continue a run from a checkpoint (same options)\n"
+        "  --val-split FRAC        hold out FRAC of the training set (seeded) and evaluate on it instead of --test\n"
+        "                          (model selection without touching the test set)\n"
         "  --quiet                 no progress output\n");
 }
 
@@ -158,6 +160,7 @@ int main(int argc, char **argv)
     const char *train_path = NULL, *test_path = NULL, *format = NULL, *json_path = NULL, *log_path = NULL;
     const char *ckpt_path = NULL, *resume_path = NULL, *mosaic_dir = NULL, *preset = NULL;
     int labels = 0, features = 0, mosaic_train = 6000, mosaic_test = 2000, threads = 0;
+    double val_split = 0;
     app a;
     memset(&a, 0, sizeof a);
     a.tty = isatty(2);
@@ -250,6 +253,7 @@ int main(int argc, char **argv)
         else if (!strcmp(arg, "--eval-every")) { NEED_ARG(); if (parse_num(arg, val, 1, 1e6, &v)) return 2; a.eval_every = (int)v; }
         else if (!strcmp(arg, "--checkpoint")) { NEED_ARG(); ckpt_path = val; }
         else if (!strcmp(arg, "--resume")) { NEED_ARG(); resume_path = val; }
+        else if (!strcmp(arg, "--val-split")) { NEED_ARG(); if (parse_num(arg, val, 0.01, 0.9, &v)) return 2; val_split = v; }
         else if (!strcmp(arg, "--quiet")) { a.quiet = 1; }
         else { fprintf(stderr, "mlcl-train: unknown option '%s' (try --help)\n", arg); return 2; }
     }
@@ -290,6 +294,21 @@ int main(int argc, char **argv)
         fprintf(stderr, "mlcl-train: %s\n", mlcl_last_error());
         mlcl_dataset_free(train);
         return 1;
+    }
+    if (val_split > 0) {
+        /* train on the rest, evaluate on the held-out part; the test set is not used */
+        mlcl_dataset *fit = NULL, *val = NULL;
+        rc = mlcl_dataset_split(&fit, &val, train, (float)val_split, o.seed + 1000);
+        if (rc != MLCL_OK) {
+            fprintf(stderr, "mlcl-train: --val-split: %s\n", mlcl_last_error());
+            mlcl_dataset_free(train); mlcl_dataset_free(test);
+            return 1;
+        }
+        mlcl_dataset_free(train);
+        mlcl_dataset_free(test);
+        train = fit;
+        test = val;
+        if (!a.quiet) fprintf(stderr, "mlcl-train: --val-split %.2f: evaluating on a held-out part of the training set\n", val_split);
     }
     int n, d, c, nt, dt, ct;
     mlcl_dataset_dims(train, &n, &d, &c);
@@ -367,8 +386,8 @@ int main(int argc, char **argv)
     if (json_path) {
         FILE *f = fopen(json_path, "w");
         if (!f) { fprintf(stderr, "mlcl-train: --json %s: %s\n", json_path, strerror(errno)); return 1; }
-        fprintf(f, "{\"method\": \"%s\", \"seed\": %llu, \"n_train\": %d, \"n_test\": %d, \"features\": %d, \"labels\": %d,\n",
-                method_names[o.method], (unsigned long long)o.seed, n, nt, d, c);
+        fprintf(f, "{\"method\": \"%s\", \"seed\": %llu, \"n_train\": %d, \"n_test\": %d, \"features\": %d, \"labels\": %d, \"evaluated_on\": \"%s\",\n",
+                method_names[o.method], (unsigned long long)o.seed, n, nt, d, c, val_split > 0 ? "validation" : "test");
         fprintf(f, " \"metrics\": {\"paper\": ");
         json_metrics(f, &paper);
         fprintf(f, ", \"t05\": ");
