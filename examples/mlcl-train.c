@@ -53,6 +53,8 @@ static void usage(FILE *f)
         "  --pretrain-epochs N  --finetune-epochs N  --batch N  --queue K  --seed S  --threads T\n"
         "  --pretrain-lr X  --pretrain-wd X  --finetune-lr X  --finetune-wd X\n"
         "  --pretrain-mask P  --finetune-mask P      input masking probabilities (0.5, 0.4)\n"
+        "  --pretrain-sched T0,Tmult,eta_min          warm-restart schedule (50,2,1e-5)\n"
+        "  --finetune-sched T0,Tmult,eta_min          warm-restart schedule (25,2,1e-4)\n"
         "  --momentum M            key-encoder momentum (0.999)\n"
         "  --hidden A,B,C          backbone widths (256,512,256)   --dropout P (0.2)\n"
         "Loss options (MATH.md):\n"
@@ -210,6 +212,18 @@ int main(int argc, char **argv)
         else if (!strcmp(arg, "--finetune-wd")) { NEED_ARG(); if (parse_num(arg, val, 0, 10, &v)) return 2; o.finetune.weight_decay = (float)v; }
         else if (!strcmp(arg, "--pretrain-mask")) { NEED_ARG(); if (parse_num(arg, val, 0, 0.99, &v)) return 2; o.pretrain.mask_p = (float)v; }
         else if (!strcmp(arg, "--finetune-mask")) { NEED_ARG(); if (parse_num(arg, val, 0, 0.99, &v)) return 2; o.finetune.mask_p = (float)v; }
+        else if (!strcmp(arg, "--pretrain-sched") || !strcmp(arg, "--finetune-sched")) {
+            NEED_ARG();
+            int t0, tm;
+            float em;
+            char tail;
+            if (sscanf(val, "%d,%d,%f%c", &t0, &tm, &em, &tail) != 3 || t0 < 1 || tm < 1 || !(em >= 0)) {
+                fprintf(stderr, "mlcl-train: %s: '%s' is not T0,Tmult,eta_min (e.g. 25,2,1e-4)\n", arg, val);
+                return 2;
+            }
+            mlcl_phase_options *ph = arg[2] == 'p' ? &o.pretrain : &o.finetune;
+            ph->T_0 = t0; ph->T_mult = tm; ph->eta_min = em;
+        }
         else if (!strcmp(arg, "--momentum")) { NEED_ARG(); if (parse_num(arg, val, 0, 1, &v)) return 2; o.moco.momentum = (float)v; }
         else if (!strcmp(arg, "--dropout")) { NEED_ARG(); if (parse_num(arg, val, 0, 0.99, &v)) return 2; o.moco.dropout = (float)v; }
         else if (!strcmp(arg, "--hidden")) {
@@ -270,9 +284,16 @@ int main(int argc, char **argv)
         if (!explicit_fe) o.finetune.epochs = 20;
         if (!explicit_b) o.batch = 128;
         if (!explicit_q) o.moco.queue_size = 1024;
-        o.pretrain.T_0 = 10;
-        o.finetune.T_0 = 10;
-        o.pretrain.lr = 4e-4f;
+        int explicit_ps = 0, explicit_fs = 0;
+        for (int i = 1; i < argc; i++) {
+            explicit_ps |= !strcmp(argv[i], "--pretrain-sched");
+            explicit_fs |= !strcmp(argv[i], "--finetune-sched");
+        }
+        if (!explicit_ps) o.pretrain.T_0 = 10;
+        if (!explicit_fs) o.finetune.T_0 = 10;
+        int explicit_lr = 0;
+        for (int i = 1; i < argc; i++) explicit_lr |= !strcmp(argv[i], "--pretrain-lr");
+        if (!explicit_lr) o.pretrain.lr = 4e-4f;
     }
     if (train_path && !test_path) { fprintf(stderr, "mlcl-train: --train needs --test\n"); return 2; }
     if (threads > 0 && mlcl_set_num_threads(threads) != MLCL_OK) { fprintf(stderr, "mlcl-train: %s\n", mlcl_last_error()); return 2; }
