@@ -62,7 +62,7 @@ $(BUILD)/obj/%.o: src/%.c $(HDRS)
 $(SHLIB): $(OBJS) src/mlcl.map
 	@mkdir -p $(LIBOUT)
 	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=src/mlcl.map -Wl,--no-undefined \
-		-o $@ $(OBJS) $(LIBS) -pthread
+		-o $@ $(OBJS) $(LIBS) -pthread $(EXTRA_CFLAGS)
 
 $(LIBOUT)/$(SONAME): $(SHLIB)
 	ln -sf $(notdir $(SHLIB)) $@
@@ -94,13 +94,13 @@ check: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory check-run
 
-check-run: check-headers check-abi check-c check-python check-consumers
+check-run: check-headers check-abi check-c check-python check-consumers check-asan check-scripts
 	@echo "== all tests passed =="
 
 $(BUILD)/tests/%: tests/%.c tests/testutil.h $(STLIB)
 	@mkdir -p $(BUILD)/tests
 	$(CC) -std=c11 -O1 -g -Wall -Wextra -Wno-unused-parameter -D_GNU_SOURCE -Iinclude -Isrc -Itests $(BLAS_CFLAGS) $(CHECK_CFLAGS) \
-		$< -o $@ $(STLIB) $(CHECK_LIBS) $(LIBS) -pthread
+		$(EXTRA_CFLAGS) $< -o $@ $(STLIB) $(CHECK_LIBS) $(LIBS) -pthread
 
 # Yeast/Scene for the tests: ../shared/data when present, else the copy in tests/data/mulan
 DATA_DIR ?= $(firstword $(wildcard $(abspath $(CURDIR)/../shared/data)) $(CURDIR)/tests/data/mulan)
@@ -123,6 +123,65 @@ check-python: lib
 
 check-consumers: lib
 	@sh tests/consumers.sh "$(CC)" "$(CXX)"
+
+# ---------------------------------------------------------------- reliability
+# check-asan: the Check suites and the Python tests against a library built
+# with AddressSanitizer + UBSan (separate build directory ASAN_BUILD).
+# check-valgrind: memcheck over the Check suites (CK_FORK=no; not part of check).
+# check-scripts: script tests (SIGTERM -> final checkpoint -> bit-identical --resume).
+# fuzz: libFuzzer targets tests/fuzz/fuzz_*.c (Debian clang + libclang-rt-14-dev),
+# each run FUZZ_SECONDS on tests/fuzz/corpus/<target> plus a working corpus in
+# FUZZ_BUILD/corpus; crashes are written to FUZZ_BUILD/crash-<target>-*.
+ASAN_BUILD ?= $(BUILD)/asan
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+SAN_ENV := ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1:strict_string_checks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+.PHONY: check-asan check-asan-c check-asan-python check-valgrind check-scripts fuzz fuzz-build
+
+check-asan: check-asan-c check-asan-python
+
+check-asan-c:
+	@$(SAN_ENV) MLCL_SANITIZED=1 $(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) LIBOUT=$(ASAN_BUILD)/lib \
+		OPT=-O1 EXTRA_CFLAGS="$(SAN_FLAGS)" check-c
+
+check-asan-python:
+	@$(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) LIBOUT=$(ASAN_BUILD)/lib OPT=-O1 EXTRA_CFLAGS="$(SAN_FLAGS)" lib
+	@if [ -d bindings/python/tests ]; then \
+		echo "== python tests (ASan/UBSan library)"; \
+		LD_PRELOAD=$$($(CC) -print-file-name=libasan.so) ASAN_OPTIONS=detect_leaks=0 \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		MLCL_LIBRARY=$(abspath $(ASAN_BUILD)/lib)/$(SONAME) PYTHONPATH=$(CURDIR)/bindings/python \
+		$(PYTHON) -m pytest -q -p no:cacheprovider bindings/python/tests; \
+	fi
+
+check-valgrind: $(TESTS)
+	@set -e; for t in $(TESTS); do echo "== valgrind $$t"; \
+		CK_FORK=no MLCL_VALGRIND=1 valgrind -q --error-exitcode=1 --leak-check=full \
+		--errors-for-leak-kinds=definite --show-leak-kinds=definite $$t; done
+
+$(BUILD)/bin/mlcl-train: examples/mlcl-train.c $(SHLIB) $(LIBOUT)/libmlcl.so include/mlcl.h
+	@mkdir -p $(BUILD)/bin
+	$(CC) -std=c11 $(OPT) -g -Wall -Wextra -D_GNU_SOURCE -Iinclude $< -o $@ -L$(LIBOUT) -lmlcl \
+		-Wl,-rpath,$(abspath $(LIBOUT)) -lm
+
+check-scripts: $(BUILD)/bin/mlcl-train
+	@MLCL_TRAIN=$(BUILD)/bin/mlcl-train sh tests/sigterm_resume.sh
+
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BUILD ?= $(BUILD)/fuzz
+fuzz-build:
+	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) LIBOUT=$(FUZZ_BUILD)/lib CC=clang OPT=-O1 \
+		EXTRA_CFLAGS="-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+		$(FUZZ_BUILD)/lib/libmlcl.a
+	@for t in $(FUZZ_TARGETS); do \
+		clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Iinclude -Isrc \
+		tests/fuzz/fuzz_$$t.c -o $(FUZZ_BUILD)/fuzz_$$t $(FUZZ_BUILD)/lib/libmlcl.a $(LIBS) -pthread || exit 1; done
+
+fuzz: fuzz-build
+	@set -e; for t in $(FUZZ_TARGETS); do echo "== fuzz $$t ($(FUZZ_SECONDS) s)"; \
+		mkdir -p $(FUZZ_BUILD)/corpus/$$t; \
+		$(FUZZ_BUILD)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 \
+		-artifact_prefix=$(FUZZ_BUILD)/crash-$$t- $(FUZZ_BUILD)/corpus/$$t tests/fuzz/corpus/$$t; done
 
 # ---------------------------------------------------------------- main job
 train: deps

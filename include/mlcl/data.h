@@ -14,6 +14,12 @@
  * the line ("data.arff: line 12: ..."); unreadable ones MLCL_EIO.
  * Numbers are parsed in the C locale whatever the process locale is.
  * Non-finite feature values (nan, inf, overflow to inf) are rejected.
+ *
+ * Thread-safety: the readers and mlcl_dataset_create_from_arrays() may run
+ * on several threads at once. A dataset may be read (accessors, gather,
+ * subset, split, standardize_stats, trainers) by several threads at once but
+ * not while mlcl_dataset_standardize_apply() modifies it; one batcher or
+ * generator must not be used by two threads at once.
  */
 #ifndef MLCL_DATA_H
 #define MLCL_DATA_H

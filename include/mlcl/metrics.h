@@ -25,7 +25,10 @@
  *           label is skipped).
  *
  * These functions allocate a sort buffer per call (they are not meant for a
- * training hot loop) and are thread-safe on distinct outputs.
+ * training hot loop).
+ *
+ * Thread-safety: every function is thread-safe; calls on distinct outputs
+ * may run at once (the inputs may be shared).
  */
 #ifndef MLCL_METRICS_H
 #define MLCL_METRICS_H

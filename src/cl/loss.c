@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include "core/internal.h"
 #include "kernels/gemm.h"
+#include "kernels/vec.h"
 #include "mlcl/loss.h"
 #include "cl/labels.h"
 
@@ -166,8 +167,10 @@ int mlcl_loss_create(mlcl_loss **out, int max_n, int max_queue, int m, int c,
     L->m = m;
     L->c = c;
     L->words = mlcl_label_words(c);
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    L->nthreads = cpus < 1 ? 1 : cpus > MAX_THREADS ? MAX_THREADS : (int)cpus;
+    /* MLCL_NUM_THREADS (default 1; docs/performance.md): the row pass's
+     * per-thread partial sums make the result depend on this count */
+    int cpus = mlcl__threads_wanted();
+    L->nthreads = cpus > MAX_THREADS ? MAX_THREADS : cpus;
     size_t N = (size_t)maxN, n = (size_t)max_n;
     int rc;
     if ((rc = ws_alloc(L, (void **)&L->S, nN, sizeof(float), "logits")) ||
@@ -553,7 +556,7 @@ static float sqnorm(const float *v, int len)
     return s;
 }
 
-int mlcl_loss_compute(mlcl_loss *L, int n, int F, const float *q, const float *k, const uint64_t *y,
+static int loss_compute(mlcl_loss *L, int n, int F, const float *q, const float *k, const uint64_t *y,
                       const float *d, const float *kq, const uint64_t *yq, const float *dq,
                       const float *W, int h, mlcl_loss_parts *parts, float *grad_q, float *grad_d,
                       float *grad_W)
@@ -583,15 +586,15 @@ int mlcl_loss_compute(mlcl_loss *L, int n, int F, const float *q, const float *k
         MLCL_CHECK_POS(fn, h);
     }
     size_t words = L->words, nm = (size_t)n * m, fm = (size_t)F * m;
-    if (!mlcl__all_finite(q, nm)) return mlcl__err(MLCL_ENUMERIC, "%s: q holds NaN or Inf", fn);
-    if (!mlcl__all_finite(k, nm)) return mlcl__err(MLCL_ENUMERIC, "%s: k holds NaN or Inf", fn);
-    if (F > 0 && !mlcl__all_finite(kq, fm)) return mlcl__err(MLCL_ENUMERIC, "%s: kq holds NaN or Inf", fn);
+    if (!mlcl__vec_all_finite(q, nm)) return mlcl__err(MLCL_ENUMERIC, "%s: q holds NaN or Inf", fn);
+    if (!mlcl__vec_all_finite(k, nm)) return mlcl__err(MLCL_ENUMERIC, "%s: k holds NaN or Inf", fn);
+    if (F > 0 && !mlcl__vec_all_finite(kq, fm)) return mlcl__err(MLCL_ENUMERIC, "%s: kq holds NaN or Inf", fn);
     if (ld) {
-        if (!mlcl__all_finite(d, (size_t)n * c)) return mlcl__err(MLCL_ENUMERIC, "%s: d holds NaN or Inf", fn);
-        if (F > 0 && !mlcl__all_finite(dq, (size_t)F * c))
+        if (!mlcl__vec_all_finite(d, (size_t)n * c)) return mlcl__err(MLCL_ENUMERIC, "%s: d holds NaN or Inf", fn);
+        if (F > 0 && !mlcl__vec_all_finite(dq, (size_t)F * c))
             return mlcl__err(MLCL_ENUMERIC, "%s: dq holds NaN or Inf", fn);
     }
-    if (needW && !mlcl__all_finite(W, (size_t)c * h)) return mlcl__err(MLCL_ENUMERIC, "%s: W holds NaN or Inf", fn);
+    if (needW && !mlcl__vec_all_finite(W, (size_t)c * h)) return mlcl__err(MLCL_ENUMERIC, "%s: W holds NaN or Inf", fn);
     if (!labels_ok(y, n, words, c)) return mlcl__err(MLCL_EINVAL, "%s: y has bits set above label %d", fn, c - 1);
     if (F > 0 && !labels_ok(yq, F, words, c))
         return mlcl__err(MLCL_EINVAL, "%s: yq has bits set above label %d", fn, c - 1);
@@ -792,6 +795,18 @@ int mlcl_loss_compute(mlcl_loss *L, int n, int F, const float *q, const float *k
         for (size_t j = 0; j < (size_t)c * h; j++) grad_W[j] += f * W[j];
     }
     return MLCL_OK;
+}
+
+int mlcl_loss_compute(mlcl_loss *L, int n, int F, const float *q, const float *k, const uint64_t *y,
+                      const float *d, const float *kq, const uint64_t *yq, const float *dq,
+                      const float *W, int h, mlcl_loss_parts *parts, float *grad_q, float *grad_d,
+                      float *grad_W)
+{
+    /* one thread (the default, docs/performance.md): the GEMMs too */
+    int single = L && L->nthreads == 1, prev = single ? mlcl__blas_single_begin() : 0;
+    int rc = loss_compute(L, n, F, q, k, y, d, kq, yq, dq, W, h, parts, grad_q, grad_d, grad_W);
+    if (single) mlcl__blas_single_end(prev);
+    return rc;
 }
 
 int mlcl_loss_compute_queue(mlcl_loss *L, int n, const float *q, const float *k, const uint64_t *y,

@@ -1,7 +1,18 @@
 /* The MoCo key/query pair: one call = one pretraining step (MATH.md "MoCo step"). */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "mlcl/moco.h"
+#include "kernels/gemm.h"
 #include "cl/moco_internal.h"
+#include "nn/nn_internal.h"
+#include "kernels/vec.h"
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("O3", "no-trapping-math")
+#endif
 
 int mlcl_moco_options_init(mlcl_moco_options *opts, unsigned int version)
 {
@@ -28,6 +39,7 @@ static int validate(const mlcl_moco_options *o)
     if (o->queue_size <= 0) return mlcl__err(MLCL_EINVAL, "%s: opts->queue_size must be > 0 (got %d)", fn, o->queue_size);
     if (!(o->momentum >= 0 && o->momentum <= 1)) return mlcl__err(MLCL_EINVAL, "%s: opts->momentum must be in [0, 1]", fn);
     if (o->max_batch < 2) return mlcl__err(MLCL_EINVAL, "%s: opts->max_batch must be >= 2 (got %d)", fn, o->max_batch);
+    if (o->key_train_mode != 0 && o->key_train_mode != 1) return mlcl__err(MLCL_EINVAL, "%s: opts->key_train_mode must be 0 or 1 (got %d)", fn, o->key_train_mode);
     return MLCL_OK;
 }
 
@@ -139,8 +151,20 @@ int mlcl_moco_create(mlcl_moco **out, const mlcl_moco_options *opts)
     mc->words = (int)mlcl_label_words(opts->n_labels);
     mc->max_batch = opts->max_batch;
     mc->use_ld = opts->loss.method == MLCL_LOSS_LD;
+    /* Threads of the step (docs/performance.md): OpenBLAS runs single-threaded
+     * inside it (its spin-waiting workers cost more than they give on these
+     * GEMM sizes, and far more when other processes share the CPUs). With
+     * MLCL_NUM_THREADS >= 2 (default 1) and batches of at least
+     * PAR_MIN_BATCH rows the key and query branches run side by side and each
+     * Linear backward splits dW / dx over two threads (same
+     * GEMMs, same results); the loss's row pass then also uses two threads,
+     * whose partial sums make the result depend on the count: results are
+     * deterministic for a seed and MLCL_NUM_THREADS. */
+    mc->parallel = mlcl__threads_wanted() >= 2;
+    mc->blas_single = 1;
     int rc = create_inner(mc);
     if (rc != MLCL_OK) { mlcl_moco_free(mc); return rc; }
+
     *out = mc;
     return MLCL_OK;
 }
@@ -156,6 +180,7 @@ void mlcl__moco_backup(mlcl_moco *mc)
         mlcl_encoder_state_count(mc->net[i], &st);
         if (st) mlcl_encoder_get_state(mc->net[i], mc->bak_state + off, st);
         off += st;
+        mlcl_encoder_get_rng_state(mc->net[i], mc->bak_rng[i]);
     }
 }
 
@@ -170,6 +195,7 @@ void mlcl__moco_restore(mlcl_moco *mc)
         mlcl_encoder_state_count(mc->net[i], &st);
         if (st) mlcl_encoder_set_state(mc->net[i], mc->bak_state + off, st);
         off += st;
+        mlcl_encoder_set_rng_state(mc->net[i], mc->bak_rng[i]);
     }
 }
 
@@ -181,48 +207,142 @@ static int grads_finite(mlcl_moco *mc, const char **which, size_t *index)
         size_t n;
         mlcl_encoder_grads(mc->net[i], &g);
         mlcl_encoder_param_count(mc->net[i], &n);
+        if (mlcl__vec_all_finite(g, n)) continue;
         for (size_t j = 0; j < n; j++)
             if (!isfinite(g[j])) { *which = names[i]; *index = j; return 0; }
     }
     return 1;
 }
 
+/* Step 1 and the key half of step 2: momentum update, then k = proj_k(enc_k(x1)).
+ * It shares nothing writable with the query branch (the query parameters are
+ * only read), so it runs concurrently with it. */
+typedef struct key_job {
+    mlcl_moco *mc;
+    int n, rc;
+    const float *x1;
+    char msg[512]; /* the error message: mlcl__err records it per thread */
+} key_job;
+
+static void *key_branch(void *arg)
+{
+    key_job *j = arg;
+    mlcl_encoder **net = j->mc->net;
+    int rc;
+    if ((rc = mlcl_encoder_momentum_update(net[MOCO_ENC_K], net[MOCO_ENC_Q], j->mc->o.momentum)) ||
+        (rc = mlcl_encoder_momentum_update(net[MOCO_PROJ_K], net[MOCO_PROJ_Q], j->mc->o.momentum)) ||
+        (rc = mlcl_encoder_forward(net[MOCO_ENC_K], j->n, j->x1, j->mc->hk)) ||
+        (rc = mlcl_encoder_forward(net[MOCO_PROJ_K], j->n, j->mc->hk, j->mc->k)))
+        snprintf(j->msg, sizeof j->msg, "%s", mlcl_last_error());
+    j->rc = rc;
+    return NULL;
+}
+
+/* The query half of step 2: h = enc_q(x0), q = proj_q(h), D = softmax(fc(h)). */
+static int query_branch(mlcl_moco *mc, int n, const float *x0)
+{
+    mlcl_encoder **net = mc->net;
+    MLCL_TRY(mlcl_encoder_forward(net[MOCO_ENC_Q], n, x0, mc->h));
+    MLCL_TRY(mlcl_encoder_forward(net[MOCO_PROJ_Q], n, mc->h, mc->q));
+    if (mc->use_ld) {
+        MLCL_TRY(mlcl_encoder_forward(net[MOCO_LD], n, mc->h, mc->logits));
+        MLCL_TRY(mlcl_softmax_forward(n, mc->c, mc->logits, mc->D));
+    }
+    return MLCL_OK;
+}
+
+static int backward_q_inner(mlcl_moco *mc, int n)
+{
+    mlcl_encoder **net = mc->net;
+    MLCL_TRY(mlcl_encoder_backward(net[MOCO_PROJ_Q], n, mc->grad_q, mc->grad_h));
+    if (mc->use_ld) {
+        memset(mc->grad_logits, 0, sizeof(float) * (size_t)n * mc->c);
+        MLCL_TRY(mlcl_softmax_backward(n, mc->c, mc->D, mc->grad_D, mc->grad_logits));
+        MLCL_TRY(mlcl_encoder_backward(net[MOCO_LD], n, mc->grad_logits, mc->grad_h2));
+        size_t nh = (size_t)n * mc->hdim;
+        for (size_t i = 0; i < nh; i++) mc->grad_h[i] += mc->grad_h2[i];
+    }
+    return mlcl_encoder_backward(net[MOCO_ENC_Q], n, mc->grad_h, NULL);
+}
+
+#define PAR_MIN_BATCH 256
+
+static int backward_q(mlcl_moco *mc, int n)
+{
+    if (!mc->parallel || n < PAR_MIN_BATCH) return backward_q_inner(mc, n);
+    int prev = mlcl__blas_single_begin();
+    int rc = backward_q_inner(mc, n);
+    mlcl__blas_single_end(prev);
+    return rc;
+}
+
+static int step_inner(mlcl_moco *mc, int n, const float *x0, const float *x1, const uint64_t *y,
+                      mlcl_loss_parts *parts);
+
 int mlcl_moco_step(mlcl_moco *mc, int n, const float *x0, const float *x1, const uint64_t *y,
                    mlcl_loss_parts *parts)
 {
+    if (mc && mc->blas_single) {
+        int prev = mlcl__blas_single_begin();
+        int rc = step_inner(mc, n, x0, x1, y, parts);
+        mlcl__blas_single_end(prev);
+        return rc;
+    }
+    return step_inner(mc, n, x0, x1, y, parts);
+}
+
+static int step_inner(mlcl_moco *mc, int n, const float *x0, const float *x1, const uint64_t *y,
+                      mlcl_loss_parts *parts)
+{
     const char *fn = "mlcl_moco_step";
-    MLCL_CHECK_NULL(fn, mc);
+    MLCL_CHECK_NULL_AS(fn, mc, "moco");
     MLCL_CHECK_NULL(fn, x0);
     MLCL_CHECK_NULL(fn, x1);
     MLCL_CHECK_NULL(fn, y);
     if (n < 2 || n > mc->max_batch)
         return mlcl__err(MLCL_EINVAL, "%s: n must be in 2..max_batch=%d (got %d)", fn, mc->max_batch, n);
+    if (!mlcl__vec_all_finite(x0, (size_t)n * (size_t)mc->o.in_dim)) return mlcl__err(MLCL_ENUMERIC, "%s: x0 holds NaN or Inf", fn);
+    if (!mlcl__vec_all_finite(x1, (size_t)n * (size_t)mc->o.in_dim)) return mlcl__err(MLCL_ENUMERIC, "%s: x1 holds NaN or Inf", fn);
     mlcl_encoder **net = mc->net;
     mlcl_loss_parts lp;
     memset(&lp, 0, sizeof lp);
     for (int i = MOCO_ENC_Q; i <= MOCO_LD; i++) MLCL_TRY(mlcl_encoder_zero_grad(net[i]));
     mlcl__moco_backup(mc);
     int rc;
-    /* 1. momentum update of the key side */
-    if ((rc = mlcl_encoder_momentum_update(net[MOCO_ENC_K], net[MOCO_ENC_Q], mc->o.momentum)) ||
-        (rc = mlcl_encoder_momentum_update(net[MOCO_PROJ_K], net[MOCO_PROJ_Q], mc->o.momentum)))
-        goto fail;
-    /* 2. forward: q and D share one backbone pass (one dropout mask) */
-    if ((rc = mlcl_encoder_forward(net[MOCO_ENC_Q], n, x0, mc->h)) ||
-        (rc = mlcl_encoder_forward(net[MOCO_PROJ_Q], n, mc->h, mc->q)))
-        goto fail;
+    /* 1. momentum update of the key side, then 2. forward: q and D share one
+     * backbone pass (one dropout mask). The key branch (momentum update, key
+     * encoder) and the query branch touch disjoint state, so with
+     * MLCL_NUM_THREADS >= 2 they run at the same time (single-threaded GEMMs
+     * either way, see mlcl_moco_step); every
+     * network keeps its own dropout stream, so the result does not depend on
+     * whether they ran in parallel. */
+    key_job kj = { mc, n, MLCL_OK, x1, { 0 } };
+    /* below PAR_MIN_BATCH rows the thread hand-offs cost about what they save
+     * (measured on the Yeast shape, n = 128) */
+    int par = mc->parallel && n >= PAR_MIN_BATCH;
+    for (int i = MOCO_ENC_Q; i <= MOCO_LD; i++) mlcl__encoder_set_par(net[i], par);
+    if (par) {
+        pthread_t th;
+        int prev = mlcl__blas_single_begin();
+        int started = pthread_create(&th, NULL, key_branch, &kj) == 0;
+        rc = query_branch(mc, n, x0);
+        if (started) pthread_join(th, NULL);
+        else key_branch(&kj);
+        mlcl__blas_single_end(prev);
+    } else {
+        rc = query_branch(mc, n, x0);
+        if (rc == MLCL_OK) key_branch(&kj);
+    }
+    /* the query branch's error comes first (as in the sequential order); the
+     * key branch's message is re-recorded in this thread */
+    if (rc == MLCL_OK && kj.rc != MLCL_OK) rc = mlcl__err(kj.rc, "%s", kj.msg);
+    if (rc) goto fail;
     const float *W = NULL;
     if (mc->use_ld) {
         float *p;
-        if ((rc = mlcl_encoder_forward(net[MOCO_LD], n, mc->h, mc->logits)) ||
-            (rc = mlcl_softmax_forward(n, mc->c, mc->logits, mc->D)))
-            goto fail;
         mlcl_encoder_params(net[MOCO_LD], &p);
         W = p; /* weight (c x hdim) comes first in the layout */
     }
-    if ((rc = mlcl_encoder_forward(net[MOCO_ENC_K], n, x1, mc->hk)) ||
-        (rc = mlcl_encoder_forward(net[MOCO_PROJ_K], n, mc->hk, mc->k)))
-        goto fail;
     /* 3. loss against the current keys and the queue as it was */
     memset(mc->grad_q, 0, sizeof(float) * (size_t)n * mc->m);
     float *gW = NULL;
@@ -238,17 +358,11 @@ int mlcl_moco_step(mlcl_moco *mc, int n, const float *x0, const float *x1, const
                        mc->steps, lp.con, lp.G, lp.H, lp.wreg);
         goto fail;
     }
-    /* 4. backward through both heads into the backbone, then the optimiser */
-    if ((rc = mlcl_encoder_backward(net[MOCO_PROJ_Q], n, mc->grad_q, mc->grad_h))) goto fail;
-    if (mc->use_ld) {
-        memset(mc->grad_logits, 0, sizeof(float) * (size_t)n * mc->c);
-        if ((rc = mlcl_softmax_backward(n, mc->c, mc->D, mc->grad_D, mc->grad_logits)) ||
-            (rc = mlcl_encoder_backward(net[MOCO_LD], n, mc->grad_logits, mc->grad_h2)))
-            goto fail;
-        size_t nh = (size_t)n * mc->hdim;
-        for (size_t i = 0; i < nh; i++) mc->grad_h[i] += mc->grad_h2[i];
-    }
-    if ((rc = mlcl_encoder_backward(net[MOCO_ENC_Q], n, mc->grad_h, NULL))) goto fail;
+    /* 4. backward through both heads into the backbone, then the optimiser;
+     * with MLCL_NUM_THREADS >= 2 each Linear layer's dW and dx GEMMs run side
+     * by side */
+    rc = backward_q(mc, n);
+    if (rc) goto fail;
     const char *which;
     size_t idx;
     if (!grads_finite(mc, &which, &idx)) {
@@ -256,7 +370,12 @@ int mlcl_moco_step(mlcl_moco *mc, int n, const float *x0, const float *x1, const
                        fn, mc->steps, which, idx, lp.con, lp.G, lp.H);
         goto fail;
     }
-    if ((rc = mlcl_optim_step(mc->optim))) goto fail;
+    /* grads_finite covered every group the step created; a group a caller
+     * added through mlcl_moco_optim gets the optimiser's own check */
+    int ng = 0;
+    mlcl_optim_num_groups(mc->optim, &ng);
+    if (ng == MOCO_LD + 1) mlcl__optim_step_checked(mc->optim);
+    else if ((rc = mlcl_optim_step(mc->optim))) goto fail;
     /* 5. enqueue (k, y, D), detached */
     if ((rc = mlcl_queue_enqueue(mc->queue, n, mc->k, y, mc->use_ld ? mc->D : NULL))) goto fail;
     mc->steps++;
@@ -270,13 +389,13 @@ fail:
 
 int mlcl_moco_set_lr(mlcl_moco *mc, float lr)
 {
-    MLCL_CHECK_NULL("mlcl_moco_set_lr", mc);
+    MLCL_CHECK_NULL_AS("mlcl_moco_set_lr", mc, "moco");
     return mlcl_optim_set_lr(mc->optim, -1, lr);
 }
 
 int mlcl_moco_encoder(mlcl_moco *mc, int which, mlcl_encoder **out)
 {
-    MLCL_CHECK_NULL("mlcl_moco_encoder", mc);
+    MLCL_CHECK_NULL_AS("mlcl_moco_encoder", mc, "moco");
     MLCL_CHECK_NULL("mlcl_moco_encoder", out);
     if (which < 0 || which >= MOCO_NETS)
         return mlcl__err(MLCL_EINVAL, "mlcl_moco_encoder: which must be in 0..4 (got %d)", which);
@@ -286,7 +405,7 @@ int mlcl_moco_encoder(mlcl_moco *mc, int which, mlcl_encoder **out)
 
 int mlcl_moco_queue(mlcl_moco *mc, mlcl_queue **out)
 {
-    MLCL_CHECK_NULL("mlcl_moco_queue", mc);
+    MLCL_CHECK_NULL_AS("mlcl_moco_queue", mc, "moco");
     MLCL_CHECK_NULL("mlcl_moco_queue", out);
     *out = mc->queue;
     return MLCL_OK;
@@ -294,7 +413,7 @@ int mlcl_moco_queue(mlcl_moco *mc, mlcl_queue **out)
 
 int mlcl_moco_optim(mlcl_moco *mc, mlcl_optim **out)
 {
-    MLCL_CHECK_NULL("mlcl_moco_optim", mc);
+    MLCL_CHECK_NULL_AS("mlcl_moco_optim", mc, "moco");
     MLCL_CHECK_NULL("mlcl_moco_optim", out);
     *out = mc->optim;
     return MLCL_OK;
@@ -302,7 +421,7 @@ int mlcl_moco_optim(mlcl_moco *mc, mlcl_optim **out)
 
 int mlcl_moco_steps(const mlcl_moco *mc, long long *steps)
 {
-    MLCL_CHECK_NULL("mlcl_moco_steps", mc);
+    MLCL_CHECK_NULL_AS("mlcl_moco_steps", mc, "moco");
     MLCL_CHECK_NULL("mlcl_moco_steps", steps);
     *steps = mc->steps;
     return MLCL_OK;

@@ -13,6 +13,8 @@ struct mlcl_moco {
     mlcl_loss *loss;
     mlcl_optim *optim;
     int in_dim, hdim, m, c, words, max_batch, use_ld;
+    int parallel;   /* run the key branch on a second thread (>= 2 CPUs) */
+    int blas_single; /* OpenBLAS single-threaded for the whole step */
     long long steps;
     /* workspaces, max_batch rows */
     float *h, *q, *k, *hk, *logits, *D, *grad_q, *grad_D, *grad_logits, *grad_h, *grad_h2;
@@ -21,6 +23,7 @@ struct mlcl_moco {
     size_t bak_params_n;
     float *bak_state;
     size_t bak_state_n;
+    uint64_t bak_rng[MOCO_NETS][2]; /* dropout generator states */
 };
 
 /* Rolls the key side and the running statistics back to before the step. */

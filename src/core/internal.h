@@ -47,6 +47,9 @@ static inline int mlcl__all_finite(const float *x, size_t n)
 /* Argument checks. `fn` is the public function name, used in messages. */
 #define MLCL_CHECK_NULL(fn, p) \
     do { if ((p) == NULL) return mlcl__err(MLCL_EINVAL, "%s: %s is NULL", fn, #p); } while (0)
+/* As MLCL_CHECK_NULL, naming the argument as the public header does. */
+#define MLCL_CHECK_NULL_AS(fn, p, name) \
+    do { if ((p) == NULL) return mlcl__err(MLCL_EINVAL, "%s: %s is NULL", fn, name); } while (0)
 #define MLCL_CHECK_POS(fn, v) \
     do { if ((v) <= 0) return mlcl__err(MLCL_EINVAL, "%s: %s must be > 0 (got %lld)", fn, #v, (long long)(v)); } while (0)
 #define MLCL_CHECK_VERSION(fn, opts, ver) \

@@ -1,6 +1,7 @@
 /* Seeded epoch-wise mini-batches and the masking augmentation. */
 #include <string.h>
 #include "data/data_internal.h"
+#include "kernels/pcgfill.h"
 
 #define BATCHER_STREAM 0x6261746368ULL /* "batch" */
 
@@ -130,9 +131,11 @@ int mlcl_augment_mask(mlcl_rng *rng, int n, int d, float p, const float *x, floa
     if (mlcl__mul_size((size_t)n, (size_t)d, &total)) return mlcl__err(MLCL_EOVERFLOW, "%s: n x d overflows", fn);
     if (total && (!x || !out)) return mlcl__err(MLCL_EINVAL, "%s: %s is NULL", fn, x ? "out" : "x");
     /* u < p with u uniform on the 2^24 grid of [0, 1): P(masked) = p up to 2^-24 */
-    for (size_t k = 0; k < total; k++) {
-        float u = mlcl__pcg_uniform(&rng->pcg);
-        out[k] = u < p ? 0.0f : x[k];
+    uint32_t thr = mlcl__pcg_threshold(p), u[PCGFILL_CHUNK]; /* u < p on integers */
+    for (size_t k0 = 0; k0 < total; k0 += PCGFILL_CHUNK) {
+        size_t m = total - k0 < PCGFILL_CHUNK ? total - k0 : PCGFILL_CHUNK;
+        mlcl__pcg_fill(&rng->pcg, u, m);
+        for (size_t k = 0; k < m; k++) out[k0 + k] = (u[k] >> 8) < thr ? 0.0f : x[k0 + k];
     }
     return MLCL_OK;
 }

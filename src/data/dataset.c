@@ -38,7 +38,7 @@ int mlcl__grow(void **p, size_t *cap, size_t need, size_t elem, const char *fn)
     return MLCL_OK;
 }
 
-int mlcl_dataset_label_words(int c) { return c <= 0 ? 0 : (c + 63) / 64; }
+int mlcl_dataset_label_words(int c) { return c <= 0 ? 0 : c / 64 + (c % 64 != 0); }
 
 int mlcl__dataset_alloc(mlcl_dataset **out, int n, int d, int c, const char *fn)
 {

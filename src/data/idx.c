@@ -80,14 +80,35 @@ static int idx_load(uint8_t **data, int *ndim, int dims[MLCL_IDX_MAX_DIMS], cons
         }
     }
     *ndim = nd;
-    uint8_t *buf = mlcl__malloc(total ? total : 1);
-    if (!buf) { rc = mlcl__err(MLCL_ENOMEM, "%s: %s: cannot allocate %zu bytes", fn, path, total); goto done; }
-    got = read_all(f, buf, total);
-    if (got < 0) { rc = gz_fail(f, fn, path); mlcl__free(buf); goto done; }
-    if ((size_t)got < total) {
-        rc = mlcl__err(MLCL_EFORMAT, "%s: %s: truncated IDX data: %lld of %zu bytes", fn, path, got, total);
+    /* Grow the buffer as the data arrive (from 1 MiB, doubling), so that a
+     * short file whose header claims huge dimensions cannot make us allocate
+     * more than about twice what it holds (found by tests/fuzz/fuzz_idx). */
+    const size_t first = (size_t)1 << 20;
+    size_t cap = total == 0 ? 1 : (total < first ? total : first), have = 0;
+    uint8_t *buf = mlcl__malloc(cap);
+    if (!buf) { rc = mlcl__err(MLCL_ENOMEM, "%s: %s: cannot allocate %zu bytes", fn, path, cap); goto done; }
+    for (;;) {
+        size_t want = (total < cap ? total : cap) - have;
+        got = read_all(f, buf + have, want);
+        if (got < 0) { rc = gz_fail(f, fn, path); mlcl__free(buf); goto done; }
+        have += (size_t)got;
+        if (have == total) break;
+        if ((size_t)got < want) {
+            rc = mlcl__err(MLCL_EFORMAT, "%s: %s: truncated IDX data: %zu of %zu bytes", fn, path, have, total);
+            mlcl__free(buf);
+            goto done;
+        }
+        size_t ncap = cap > total / 2 ? total : 2 * cap;
+        uint8_t *nb = mlcl__malloc(ncap);
+        if (!nb) {
+            rc = mlcl__err(MLCL_ENOMEM, "%s: %s: cannot allocate %zu bytes", fn, path, ncap);
+            mlcl__free(buf);
+            goto done;
+        }
+        memcpy(nb, buf, have);
         mlcl__free(buf);
-        goto done;
+        buf = nb;
+        cap = ncap;
     }
     uint8_t extra;
     got = read_all(f, &extra, 1);

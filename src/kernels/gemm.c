@@ -1,4 +1,6 @@
 #include <cblas.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include "gemm.h"
 
 void mlcl__sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
@@ -27,4 +29,26 @@ void mlcl__dgemm(int ta, int tb, int M, int N, int K, double alpha, const double
     if (M <= 0 || N <= 0 || K <= 0) return;
     cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
                 M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+int mlcl__blas_single_begin(void)
+{
+    int prev = openblas_get_num_threads();
+    if (prev > 1) openblas_set_num_threads(1);
+    return prev;
+}
+
+void mlcl__blas_single_end(int prev)
+{
+    if (prev > 1) openblas_set_num_threads(prev);
+}
+
+int mlcl__threads_wanted(void)
+{
+    const char *env = getenv("MLCL_NUM_THREADS");
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cpus < 1) cpus = 1;
+    long want = env && *env ? strtol(env, NULL, 10) : 1;
+    if (want < 1) want = 1;
+    return (int)(want < cpus ? want : cpus);
 }

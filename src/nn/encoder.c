@@ -3,8 +3,17 @@
  * BatchNorm state each live in one contiguous buffer (layout in nn.h). */
 #include <string.h>
 #include "nn_internal.h"
+#include "kernels/vec.h"
+#include "kernels/par.h"
 #include "kernels/gemm.h"
+#include "kernels/pcgfill.h"
 #include "mlcl/nn.h"
+
+/* The per-element loops below (ReLU, dropout, BatchNorm, bias sums, momentum
+ * update) are written to vectorise; -O2 (GCC 12) leaves them scalar. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("O3", "no-trapping-math")
+#endif
 
 enum { L_LINEAR, L_RELU, L_DROPOUT, L_BN, L_L2NORM, L_SOFTMAX };
 static const char *const layer_names[] = { "Linear", "ReLU", "Dropout", "BatchNorm1d", "L2Norm", "Softmax" };
@@ -36,6 +45,7 @@ struct mlcl_encoder {
     float *gb[2];   /* cap_n x max_w: ping-pong gradient buffers */
     double *acc;    /* 2 x max_w column accumulators */
     int training;
+    int par;        /* mlcl__encoder_set_par */
     int last_n;     /* n of the last forward, 0 when backward is not valid */
     mlcl__pcg init_rng, drop_rng;
 };
@@ -331,6 +341,23 @@ int mlcl_encoder_create_mlp(mlcl_encoder **out, const mlcl_mlp_spec *spec, const
 
 /* ------------------------------------------------------------------ forward */
 
+/* element loops on restrict locals so they vectorise (struct members alias) */
+static void relu_fwd(size_t cnt, const float *restrict x, float *restrict y)
+{
+    for (size_t k = 0; k < cnt; k++) y[k] = x[k] > 0.0f ? x[k] : 0.0f;
+}
+static void relu_bwd(size_t cnt, const float *restrict y, const float *restrict g, float *restrict gx)
+{
+    for (size_t k = 0; k < cnt; k++) {
+        float gk = g[k]; /* loaded unconditionally: a select, not a branch */
+        gx[k] = y[k] > 0.0f ? gk : 0.0f;
+    }
+}
+static void mul_vec(size_t cnt, const float *restrict a, const float *restrict b, float *restrict out)
+{
+    for (size_t k = 0; k < cnt; k++) out[k] = a[k] * b[k];
+}
+
 static void bn_forward(mlcl_encoder *e, nn_layer *l, int n, const float *x)
 {
     int w = l->out;
@@ -389,6 +416,7 @@ int mlcl_encoder_forward(mlcl_encoder *e, int n, const float *x, float *out)
             if (e->L[i].type == L_BN)
                 return mlcl__err(MLCL_EINVAL, "%s: BatchNorm1d (layer %d) needs n > 1 in training mode (got n = 1)", fn, i);
     size_t nin = (size_t)n * (size_t)e->in_dim;
+    if (!mlcl__vec_all_finite(x, nin))
     for (size_t k = 0; k < nin; k++)
         if (!isfinite(x[k]))
             return mlcl__err(MLCL_ENUMERIC, "%s: x[%zu] (row %zu, column %zu) is not finite", fn, k,
@@ -413,14 +441,23 @@ int mlcl_encoder_forward(mlcl_encoder *e, int n, const float *x, float *out)
             break;
         }
         case L_RELU:
-            for (size_t k = 0; k < cnt; k++) y[k] = cur[k] > 0.0f ? cur[k] : 0.0f;
+            relu_fwd(cnt, cur, y);
             break;
         case L_DROPOUT:
             if (e->training && l->p > 0.0f) {
+                /* one uniform per element from the dropout stream, kept iff
+                 * u >= p (nn.h); drawn in bulk, compared on integers */
                 float scale = 1.0f / (1.0f - l->p), *mask = l->aux;
-                for (size_t k = 0; k < cnt; k++) {
-                    mask[k] = mlcl__pcg_uniform(&e->drop_rng) >= l->p ? scale : 0.0f;
-                    y[k] = cur[k] * mask[k];
+                uint32_t thr = mlcl__pcg_threshold(l->p), u[PCGFILL_CHUNK];
+                for (size_t k0 = 0; k0 < cnt; k0 += PCGFILL_CHUNK) {
+                    size_t m = cnt - k0 < PCGFILL_CHUNK ? cnt - k0 : PCGFILL_CHUNK;
+                    mlcl__pcg_fill(&e->drop_rng, u, m);
+                    float *mk = mask + k0, *yk = y + k0;
+                    const float *xk = cur + k0;
+                    for (size_t j = 0; j < m; j++) {
+                        mk[j] = (u[j] >> 8) >= thr ? scale : 0.0f;
+                        yk[j] = xk[j] * mk[j];
+                    }
                 }
             } else {
                 l->fwd_train = 0;
@@ -477,6 +514,25 @@ static void bn_backward(mlcl_encoder *e, nn_layer *l, int n, const float *g, flo
     }
 }
 
+void mlcl__encoder_set_par(mlcl_encoder *e, int on) { e->par = on; }
+
+/* dW += g^T x of a Linear layer, as a task for mlcl__par2 */
+typedef struct dw_task { int out, in, n; const float *g, *x; float *gW; } dw_task;
+static void dw_run(void *arg)
+{
+    dw_task *t = arg;
+    mlcl__sgemm(1, 0, t->out, t->in, t->n, 1.0f, t->g, t->out, t->x, t->in, 1.0f, t->gW, t->in);
+}
+/* dx = g W */
+typedef struct dx_task { int out, in, n; const float *g, *W; float *gx; } dx_task;
+static void dx_run(void *arg)
+{
+    dx_task *t = arg;
+    mlcl__sgemm(0, 0, t->n, t->in, t->out, 1.0f, t->g, t->out, t->W, t->in, 0.0f, t->gx, t->in);
+}
+/* below this many multiply-adds per GEMM a thread start costs more than it saves */
+#define PAR_MIN_MACS 2000000
+
 int mlcl_encoder_backward(mlcl_encoder *e, int n, const float *grad_out, float *grad_in)
 {
     static const char fn[] = "mlcl_encoder_backward";
@@ -488,6 +544,7 @@ int mlcl_encoder_backward(mlcl_encoder *e, int n, const float *grad_out, float *
     if (n != e->last_n)
         return mlcl__err(MLCL_ESTATE, "%s: n = %d differs from the last forward's n = %d", fn, n, e->last_n);
     size_t nout = (size_t)n * (size_t)e->out_dim;
+    if (!mlcl__vec_all_finite(grad_out, nout))
     for (size_t k = 0; k < nout; k++)
         if (!isfinite(grad_out[k]))
             return mlcl__err(MLCL_ENUMERIC, "%s: grad_out[%zu] is not finite", fn, k);
@@ -506,7 +563,11 @@ int mlcl_encoder_backward(mlcl_encoder *e, int n, const float *grad_out, float *
             const float *W = e->params + l->poff;
             float *gW = e->grads + l->poff;
             /* dW += g^T x;  db += column sums of g;  dx = g W */
-            mlcl__sgemm(1, 0, l->out, l->in, n, 1.0f, g, l->out, xin, l->in, 1.0f, gW, l->in);
+            dw_task tw = { l->out, l->in, n, g, xin, gW };
+            dx_task tx = { l->out, l->in, n, g, W, gx };
+            int par = e->par && gx && (double)n * l->in * l->out >= PAR_MIN_MACS;
+            if (par) mlcl__par2(dw_run, &tw, dx_run, &tx);
+            else dw_run(&tw);
             if (l->bias) {
                 float *gbias = gW + (size_t)l->out * l->in;
                 double *s = e->acc;
@@ -517,15 +578,15 @@ int mlcl_encoder_backward(mlcl_encoder *e, int n, const float *grad_out, float *
                 }
                 for (int j = 0; j < l->out; j++) gbias[j] += (float)s[j];
             }
-            if (gx) mlcl__sgemm(0, 0, n, l->in, l->out, 1.0f, g, l->out, W, l->in, 0.0f, gx, l->in);
+            if (gx && !par) dx_run(&tx);
             break;
         }
         case L_RELU:
-            if (gx) for (size_t k = 0; k < cnt; k++) gx[k] = l->y[k] > 0.0f ? g[k] : 0.0f;
+            if (gx) relu_bwd(cnt, l->y, g, gx);
             break;
         case L_DROPOUT:
             if (gx) {
-                if (l->fwd_train) for (size_t k = 0; k < cnt; k++) gx[k] = g[k] * l->aux[k];
+                if (l->fwd_train) mul_vec(cnt, g, l->aux, gx);
                 else memcpy(gx, g, cnt * sizeof(float));
             }
             break;

@@ -15,4 +15,13 @@ MLCL_INTERNAL void mlcl__softmax_rows_bwd(int n, int c, const float *prob, const
 MLCL_INTERNAL void mlcl__l2norm_rows(int n, int m, const float *x, float *out, float *norms);
 MLCL_INTERNAL void mlcl__l2norm_rows_bwd(int n, int m, const float *out, const float *norms,
                                          const float *g, float *gx, int accumulate);
+/* Linear backward runs its weight-gradient GEMM on a second thread, next to
+ * the input-gradient GEMM (the caller makes OpenBLAS single-threaded around
+ * it, e.g. the MoCo step). Results are the same either way. */
+struct mlcl_encoder;
+MLCL_INTERNAL void mlcl__encoder_set_par(struct mlcl_encoder *e, int on);
+/* mlcl_optim_step without its gradient check, for a caller that has just
+ * checked every group's gradients itself (the MoCo step). */
+struct mlcl_optim;
+MLCL_INTERNAL void mlcl__optim_step_checked(struct mlcl_optim *o);
 #endif

@@ -82,6 +82,7 @@ int mlcl__ckw_commit(mlcl__ckw *w, const char *path)
     z = mlcl__malloc(HDR + zlen);
     size_t plen = strlen(path);
     tmp = mlcl__malloc(plen + 16);
+    if (tmp) tmp[0] = '\0'; /* no temporary file yet: nothing to unlink on error */
     if (!z || !tmp) { rc = mlcl__err(MLCL_ENOMEM, "checkpoint %s: out of memory", path); goto out; }
     if (compress2(z + HDR, &zlen, w->buf, (uLong)w->len, 1) != Z_OK) {
         rc = mlcl__err(MLCL_ENOMEM, "checkpoint %s: zlib compression failed", path);
@@ -125,6 +126,43 @@ out:
     return rc;
 }
 
+/* Section lengths need not be multiples of 8, so a section's data may sit at
+ * any offset; readers use the data in place as float and uint64_t arrays.
+ * Re-lays the (validated) chain so that every section starts 8-byte aligned,
+ * inserting padding sections (tag "\0PAD", which no lookup matches). */
+static int align_sections(mlcl__ckr *r)
+{
+    size_t nlen = 0;
+    for (size_t off = 0; off < r->len;) {
+        size_t l = (size_t)get64(r->buf + off + 8);
+        if (nlen % 8) nlen += 16 + (8 - nlen % 8);
+        nlen += 16 + l;
+        off += 16 + l;
+    }
+    if (nlen == r->len) return MLCL_OK;
+    unsigned char *nb = mlcl__malloc(nlen + 1);
+    if (!nb) return mlcl__err(MLCL_ENOMEM, "checkpoint %s: out of memory", r->path);
+    size_t noff = 0;
+    for (size_t off = 0; off < r->len;) {
+        size_t l = (size_t)get64(r->buf + off + 8);
+        if (noff % 8) {
+            size_t pad = 8 - noff % 8;
+            memcpy(nb + noff, "\0PAD", 4);
+            put32(nb + noff + 4, 0);
+            put64(nb + noff + 8, pad);
+            memset(nb + noff + 16, 0, pad);
+            noff += 16 + pad;
+        }
+        memcpy(nb + noff, r->buf + off, 16 + l);
+        noff += 16 + l;
+        off += 16 + l;
+    }
+    mlcl__free(r->buf);
+    r->buf = nb;
+    r->len = nlen;
+    return MLCL_OK;
+}
+
 int mlcl__ckr_open(mlcl__ckr *r, const char *path)
 {
     memset(r, 0, sizeof *r);
@@ -161,6 +199,7 @@ int mlcl__ckr_open(mlcl__ckr *r, const char *path)
         if (l > r->len - off - 16) { rc = mlcl__err(MLCL_EFORMAT, "checkpoint %s: section overruns the file", path); goto out; }
         off += 16 + (size_t)l;
     }
+    rc = align_sections(r);
 out:
     fclose(f);
     mlcl__free(z);

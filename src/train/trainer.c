@@ -5,6 +5,8 @@
 #include "mlcl/train.h"
 #include "cl/moco_internal.h"
 #include "train/ckpt.h"
+#include "kernels/pcgfill.h"
+#include "kernels/gemm.h"
 
 struct mlcl_trainer {
     mlcl_train_options o;
@@ -218,6 +220,8 @@ int mlcl_trainer_create(mlcl_trainer **out, const mlcl_train_options *opts, cons
         return mlcl__err(MLCL_EINVAL, "%s: opts->method %d is not an mlcl_method", FN_CREATE, opts->method);
     if (opts->batch < 2) return mlcl__err(MLCL_EINVAL, "%s: opts->batch must be >= 2 (got %d)", FN_CREATE, opts->batch);
     if (opts->threads < 0) return mlcl__err(MLCL_EINVAL, "%s: opts->threads must be >= 0 (got %d)", FN_CREATE, opts->threads);
+    if (opts->standardize != 0 && opts->standardize != 1) return mlcl__err(MLCL_EINVAL, "%s: opts->standardize must be 0 or 1 (got %d)", FN_CREATE, opts->standardize);
+    if (opts->stop_on_nonfinite != 0 && opts->stop_on_nonfinite != 1) return mlcl__err(MLCL_EINVAL, "%s: opts->stop_on_nonfinite must be 0 or 1 (got %d)", FN_CREATE, opts->stop_on_nonfinite);
     MLCL_TRY(phase_valid(&opts->pretrain, "pretrain"));
     MLCL_TRY(phase_valid(&opts->finetune, "finetune"));
     mlcl_trainer *t = mlcl__calloc(1, sizeof *t);
@@ -232,7 +236,7 @@ int mlcl_trainer_create(mlcl_trainer **out, const mlcl_train_options *opts, cons
 
 int mlcl_trainer_set_callback(mlcl_trainer *t, mlcl_progress_fn fn, void *ctx)
 {
-    MLCL_CHECK_NULL("mlcl_trainer_set_callback", t);
+    MLCL_CHECK_NULL_AS("mlcl_trainer_set_callback", t, "trainer");
     t->cb = fn;
     t->cb_ctx = ctx;
     return MLCL_OK;
@@ -249,7 +253,14 @@ static double now_s(void)
 static void mask_view(mlcl__pcg *r, float *dst, const float *src, size_t len, float p)
 {
     if (p <= 0) { memcpy(dst, src, len * sizeof(float)); return; }
-    for (size_t i = 0; i < len; i++) dst[i] = mlcl__pcg_uniform(r) < p ? 0.0f : src[i];
+    /* one draw per element, u < p on integers (kernels/pcgfill.h): the same
+     * masks as mlcl__pcg_uniform(r) < p, drawn with overlapped generators */
+    uint32_t thr = mlcl__pcg_threshold(p), u[PCGFILL_CHUNK];
+    for (size_t k0 = 0; k0 < len; k0 += PCGFILL_CHUNK) {
+        size_t m = len - k0 < PCGFILL_CHUNK ? len - k0 : PCGFILL_CHUNK;
+        mlcl__pcg_fill(r, u, m);
+        for (size_t i = 0; i < m; i++) dst[k0 + i] = (u[i] >> 8) < thr ? 0.0f : src[k0 + i];
+    }
 }
 
 static void gather(mlcl_trainer *t, int k)
@@ -367,7 +378,10 @@ static int run_epoch(mlcl_trainer *t)
         double loss = 0;
         mlcl_loss_parts lp;
         memset(&lp, 0, sizeof lp);
+        /* GEMMs single-threaded, as inside mlcl_moco_step (docs/performance.md) */
+        int blas_prev = mlcl__blas_single_begin();
         int rc = train_batch(t, k, lr, &loss, &lp);
+        mlcl__blas_single_end(blas_prev);
         if (rc) {
             if (rc == MLCL_ENUMERIC && !t->o.stop_on_nonfinite && t->phase == 1) {
                 /* roll back (done by mlcl_moco_step) and halve the learning rate */
@@ -409,7 +423,7 @@ static int run_epoch(mlcl_trainer *t)
 
 int mlcl_trainer_run_epochs(mlcl_trainer *t, int epochs, int *done)
 {
-    MLCL_CHECK_NULL("mlcl_trainer_run_epochs", t);
+    MLCL_CHECK_NULL_AS("mlcl_trainer_run_epochs", t, "trainer");
     if (epochs < 0) return mlcl__err(MLCL_EINVAL, "mlcl_trainer_run_epochs: epochs must be >= 0 (got %d)", epochs);
     for (int e = 0; e < epochs && t->phase < 3; e++) MLCL_TRY(run_epoch(t));
     if (done) *done = t->phase >= 3;
@@ -418,7 +432,7 @@ int mlcl_trainer_run_epochs(mlcl_trainer *t, int epochs, int *done)
 
 int mlcl_trainer_run(mlcl_trainer *t)
 {
-    MLCL_CHECK_NULL("mlcl_trainer_run", t);
+    MLCL_CHECK_NULL_AS("mlcl_trainer_run", t, "trainer");
     while (t->phase < 3) MLCL_TRY(run_epoch(t));
     return MLCL_OK;
 }
@@ -426,9 +440,9 @@ int mlcl_trainer_run(mlcl_trainer *t)
 /* Forward in eval mode over rows of raw features, chunked by the batch size. */
 static int infer(mlcl_trainer *t, int n, const float *x, float *out, int dists, const char *fn)
 {
-    MLCL_CHECK_NULL(fn, t);
+    MLCL_CHECK_NULL_AS(fn, t, "trainer");
     MLCL_CHECK_NULL(fn, x);
-    MLCL_CHECK_NULL(fn, out);
+    MLCL_CHECK_NULL_AS(fn, out, dists ? "dists" : "scores");
     if (n <= 0) return mlcl__err(MLCL_EINVAL, "%s: n must be > 0 (got %d)", fn, n);
     mlcl_encoder *enc = t->moco->net[MOCO_ENC_Q], *ld = t->moco->net[MOCO_LD];
     int tr_enc, tr_ld;
@@ -467,7 +481,7 @@ int mlcl_trainer_distributions(mlcl_trainer *t, int n, const float *x, float *di
 int mlcl_trainer_evaluate(mlcl_trainer *t, const mlcl_dataset *test, mlcl_metrics *paper, mlcl_metrics *t05)
 {
     const char *fn = "mlcl_trainer_evaluate";
-    MLCL_CHECK_NULL(fn, t);
+    MLCL_CHECK_NULL_AS(fn, t, "trainer");
     MLCL_CHECK_NULL(fn, test);
     int n, d, c;
     MLCL_TRY(mlcl_dataset_dims(test, &n, &d, &c));
@@ -490,7 +504,7 @@ int mlcl_trainer_evaluate(mlcl_trainer *t, const mlcl_dataset *test, mlcl_metric
 
 int mlcl_trainer_timing(const mlcl_trainer *t, double *pre, double *fin)
 {
-    MLCL_CHECK_NULL("mlcl_trainer_timing", t);
+    MLCL_CHECK_NULL_AS("mlcl_trainer_timing", t, "trainer");
     if (pre) *pre = t->t_pre;
     if (fin) *fin = t->t_fin;
     return MLCL_OK;
@@ -498,7 +512,7 @@ int mlcl_trainer_timing(const mlcl_trainer *t, double *pre, double *fin)
 
 int mlcl_trainer_position(const mlcl_trainer *t, int *phase, int *epoch)
 {
-    MLCL_CHECK_NULL("mlcl_trainer_position", t);
+    MLCL_CHECK_NULL_AS("mlcl_trainer_position", t, "trainer");
     if (phase) *phase = t->phase;
     if (epoch) *epoch = t->epoch;
     return MLCL_OK;
@@ -506,7 +520,7 @@ int mlcl_trainer_position(const mlcl_trainer *t, int *phase, int *epoch)
 
 int mlcl_trainer_moco(mlcl_trainer *t, mlcl_moco **out)
 {
-    MLCL_CHECK_NULL("mlcl_trainer_moco", t);
+    MLCL_CHECK_NULL_AS("mlcl_trainer_moco", t, "trainer");
     MLCL_CHECK_NULL("mlcl_trainer_moco", out);
     *out = t->moco;
     return MLCL_OK;
@@ -546,7 +560,7 @@ static int put_optim(mlcl__ckw *w, mlcl_optim *o, const char tag[4], const char 
 int mlcl_trainer_save(const mlcl_trainer *tc, const char *path)
 {
     const char *fn = "mlcl_trainer_save";
-    MLCL_CHECK_NULL(fn, tc);
+    MLCL_CHECK_NULL_AS(fn, tc, "trainer");
     MLCL_CHECK_NULL(fn, path);
     mlcl_trainer *t = (mlcl_trainer *)tc;
     mlcl__ckw w;
@@ -615,7 +629,7 @@ static int load_optim(const mlcl__ckr *r, mlcl_optim *o, const char tag[4], cons
 int mlcl_trainer_load(mlcl_trainer *t, const char *path)
 {
     const char *fn = "mlcl_trainer_load";
-    MLCL_CHECK_NULL(fn, t);
+    MLCL_CHECK_NULL_AS(fn, t, "trainer");
     MLCL_CHECK_NULL(fn, path);
     mlcl__ckr r;
     MLCL_TRY(mlcl__ckr_open(&r, path));
@@ -661,6 +675,19 @@ int mlcl_trainer_load(mlcl_trainer *t, const char *path)
         rc = mlcl__ckr_get(&r, "OPT1", &x, NULL, n1 * sizeof(float));
         if (rc == MLCL_OK) rc = mlcl__ckr_get(&r, "OPT2", &x, NULL, n2 * sizeof(float));
     }
+    /* contents the setters below would reject: check them first, so that a
+     * corrupt but CRC-valid file cannot leave the trainer half loaded */
+    for (int i = 0; i < MOCO_NETS && rc == MLCL_OK; i++) {
+        const void *pp, *ss;
+        mlcl__ckr_get(&r, NET_TAGS[i][0], &pp, NULL, npar[i] * sizeof(float));
+        mlcl__ckr_get(&r, NET_TAGS[i][1], &ss, NULL, nst[i] * sizeof(float));
+        if (!mlcl__all_finite(pp, npar[i]) || !mlcl__all_finite(ss, nst[i]))
+            rc = mlcl__err(MLCL_EFORMAT, "%s: checkpoint %s: non-finite parameters or statistics", fn, path);
+    }
+    if (rc == MLCL_OK && (qs[0] < 0 || (size_t)qs[0] > K || qs[1] < 0 || (size_t)qs[1] >= K ||
+                          ((size_t)qs[0] < K && qs[1] != qs[0]) || !mlcl__all_finite(qf, K * (size_t)t->moco->m) ||
+                          !mlcl__all_finite(qd, K * (size_t)t->c)))
+        rc = mlcl__err(MLCL_EFORMAT, "%s: checkpoint %s: bad queue state", fn, path);
     /* apply */
     for (int i = 0; i < MOCO_NETS && rc == MLCL_OK; i++) {
         const void *pp, *ss;

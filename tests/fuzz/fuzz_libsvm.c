@@ -1,0 +1,23 @@
+/* libFuzzer target: the multi-label LIBSVM / XC reader. */
+#include "fuzz_common.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    const char *p = fuzz_write(data, size, ".svm");
+    mlcl_dataset *ds = NULL;
+    mlcl_clear_error();
+    int rc = mlcl_dataset_load_libsvm(&ds, p, 0, 0, MLCL_LIBSVM_INDEX_AUTO);
+    fuzz_check_rc(rc);
+    if (rc == MLCL_OK) {
+        int n, d, c;
+        if (mlcl_dataset_dims(ds, &n, &d, &c) != MLCL_OK || n < 0 || d <= 0 || c <= 0) abort();
+        mlcl_dataset_free(ds);
+    } else if (ds) abort();
+    /* fixed sizes and an explicit zero base */
+    ds = NULL;
+    mlcl_clear_error();
+    rc = mlcl_dataset_load_libsvm(&ds, p, 8, 4, 0);
+    fuzz_check_rc(rc);
+    mlcl_dataset_free(ds);
+    return 0;
+}

@@ -1,0 +1,1611 @@
+/* Table-driven bad-argument suite: every exported function is called with
+ * NULL pointers, zero/negative sizes, size products that overflow, mismatched
+ * widths, labels outside {0,1} and NaN/Inf; each call must return an error
+ * status whose message names the argument, and never crash.
+ *
+ * The table is checked against the exported API: every `MLCL_API` function
+ * declared in include/mlcl/ headers and (when present) every mlcl_* symbol of
+ * lib/libmlcl.so.1 (or $MLCL_BADARGS_SHLIB) must have an entry. */
+#include "testutil.h"
+#include <limits.h>
+#include <math.h>
+#include <stdint.h>
+#include <unistd.h>
+
+#define BAD(expr, st, needle) ck_assert_status_msg(expr, st, needle)
+#define EINV MLCL_EINVAL
+#define UNDER_VALGRIND (getenv("MLCL_VALGRIND") != NULL) /* set by make check-valgrind */
+
+/* ------------------------------------------------------------- fixtures */
+enum { FN = 4, FD = 5, FC = 3, FM = 4, FK = 8 };
+
+static float X[64 * FD];   /* finite inputs */
+static float XNAN[64 * FD];
+static uint8_t Y01[64 * FC];
+static uint64_t YP[64];
+static float OUT[4096];
+static char TMPDIR_[256];
+
+static void fill_fixtures(void)
+{
+    for (int i = 0; i < 64 * FD; i++) { X[i] = (float)((i * 7) % 11) / 11.0f - 0.4f; XNAN[i] = X[i]; }
+    XNAN[3] = NAN;
+    for (int i = 0; i < 64; i++) {
+        for (int j = 0; j < FC; j++) Y01[i * FC + j] = (uint8_t)(((i + j) % 2) == 0);
+        Y01[i * FC + (i % FC)] = 1;
+        YP[i] = 0;
+        for (int j = 0; j < FC; j++) if (Y01[i * FC + j]) YP[i] |= 1ull << j;
+    }
+}
+
+static mlcl_dataset *mk_dataset(int n)
+{
+    mlcl_dataset *ds = NULL;
+    ck_assert_ok(mlcl_dataset_create_from_arrays(&ds, n, FD, FC, X, Y01));
+    return ds;
+}
+
+static mlcl_queue *mk_queue(int m)
+{
+    mlcl_queue_options o = MLCL_QUEUE_OPTIONS_INIT;
+    o.capacity = FK; o.feat_dim = m; o.n_labels = FC;
+    mlcl_queue *q = NULL;
+    ck_assert_ok(mlcl_queue_create(&q, &o));
+    return q;
+}
+
+static mlcl_loss *mk_loss(void)
+{
+    mlcl_loss *L = NULL;
+    ck_assert_ok(mlcl_loss_create(&L, FN, FK, FM, FC, NULL));
+    return L;
+}
+
+static mlcl_encoder *mk_encoder(void)
+{
+    mlcl_encoder *e = NULL;
+    ck_assert_ok(mlcl_encoder_create(&e, FD, NULL));
+    ck_assert_ok(mlcl_encoder_add_linear(e, FM, 1));
+    ck_assert_ok(mlcl_encoder_add_batchnorm(e, 1e-5f, 0.1f));
+    return e;
+}
+
+static void small_moco_opts(mlcl_moco_options *o)
+{
+    ck_assert_ok(mlcl_moco_options_init(o, MLCL_MOCO_OPTIONS_VERSION));
+    o->in_dim = FD; o->n_labels = FC; o->n_hidden = 1; o->hidden[0] = 8;
+    o->proj_dim = FM; o->queue_size = FK; o->max_batch = 8;
+}
+
+static mlcl_moco *mk_moco(void)
+{
+    mlcl_moco_options o;
+    small_moco_opts(&o);
+    mlcl_moco *m = NULL;
+    ck_assert_ok(mlcl_moco_create(&m, &o));
+    return m;
+}
+
+static void small_train_opts(mlcl_train_options *o)
+{
+    ck_assert_ok(mlcl_train_options_init(o, MLCL_TRAIN_OPTIONS_VERSION));
+    o->batch = 8; o->seed = 3;
+    o->moco.n_hidden = 1; o->moco.hidden[0] = 8; o->moco.proj_dim = FM; o->moco.queue_size = FK;
+    o->moco.max_batch = 8;
+    o->pretrain.epochs = 1; o->finetune.epochs = 1;
+    o->pretrain.T_0 = 1; o->finetune.T_0 = 1;
+}
+
+static mlcl_trainer *mk_trainer(mlcl_dataset *ds)
+{
+    mlcl_train_options o;
+    small_train_opts(&o);
+    mlcl_trainer *t = NULL;
+    ck_assert_ok(mlcl_trainer_create(&t, &o, ds));
+    return t;
+}
+
+static const char *tmpfile_path(const char *name, const char *content, size_t len)
+{
+    static char path[512];
+    snprintf(path, sizeof path, "%s/%s", TMPDIR_, name);
+    if (content) {
+        FILE *f = fopen(path, "wb");
+        ck_assert_ptr_nonnull(f);
+        fwrite(content, 1, len, f);
+        fclose(f);
+    }
+    return path;
+}
+
+static const char *NOFILE = "/nonexistent-dir-mlcl/none.dat";
+
+/* ------------------------------------------------------------- core */
+static void t_status_str(void)
+{
+    ck_assert_str_eq(mlcl_status_str(12345), "unknown status");
+    ck_assert_str_eq(mlcl_status_str(INT_MIN), "unknown status");
+}
+static void t_last_error(void)
+{
+    mlcl_clear_error();
+    ck_assert_str_eq(mlcl_last_error(), "");
+    BAD(mlcl_set_num_threads(0), EINV, "n must be");
+    ck_assert(strlen(mlcl_last_error()) > 0);
+}
+static void t_clear_error(void)
+{
+    BAD(mlcl_set_num_threads(-3), EINV, "n must be");
+    mlcl_clear_error();
+    ck_assert_str_eq(mlcl_last_error(), "");
+}
+static void t_version_number(void) { ck_assert_uint_eq(mlcl_version_number(), MLCL_VERSION_NUMBER); }
+static void t_version_string(void) { ck_assert_ptr_nonnull(mlcl_version_string()); }
+static void *dummy_alloc(size_t n, void *c) { (void)c; return malloc(n); }
+static void free_wrapper_dummy(void *p, void *c) { (void)c; free(p); }
+static void t_set_allocator(void)
+{
+    mlcl_allocator a = { dummy_alloc, NULL, NULL };
+    BAD(mlcl_set_allocator(&a), EINV, "allocator->free");
+    mlcl_allocator b = { NULL, free_wrapper_dummy, NULL };
+    BAD(mlcl_set_allocator(&b), EINV, "allocator->alloc");
+    ck_assert_ok(mlcl_set_allocator(NULL));
+}
+static void t_set_num_threads(void)
+{
+    BAD(mlcl_set_num_threads(0), EINV, "n must be");
+    BAD(mlcl_set_num_threads(INT_MIN), EINV, "n must be");
+}
+static void t_rng_create(void) { BAD(mlcl_rng_create(NULL, 1), EINV, "out is NULL"); }
+static void t_rng_free(void) { mlcl_rng_free(NULL); }
+static void t_rng_seed(void) { BAD(mlcl_rng_seed(NULL, 1), EINV, "rng is NULL"); }
+static void t_rng_u32(void)
+{
+    mlcl_rng *r; ck_assert_ok(mlcl_rng_create(&r, 1));
+    uint32_t u[2];
+    BAD(mlcl_rng_u32(NULL, u, 2), EINV, "rng is NULL");
+    BAD(mlcl_rng_u32(r, NULL, 2), EINV, "out is NULL");
+    mlcl_rng_free(r);
+}
+static void t_rng_uniform(void)
+{
+    mlcl_rng *r; ck_assert_ok(mlcl_rng_create(&r, 1));
+    BAD(mlcl_rng_uniform(NULL, OUT, 2), EINV, "rng is NULL");
+    BAD(mlcl_rng_uniform(r, NULL, 2), EINV, "out is NULL");
+    mlcl_rng_free(r);
+}
+static void t_rng_normal(void)
+{
+    mlcl_rng *r; ck_assert_ok(mlcl_rng_create(&r, 1));
+    BAD(mlcl_rng_normal(NULL, OUT, 2, 1.0f), EINV, "rng is NULL");
+    BAD(mlcl_rng_normal(r, NULL, 2, 1.0f), EINV, "out is NULL");
+    BAD(mlcl_rng_normal(r, OUT, 2, NAN), EINV, "stddev");
+    BAD(mlcl_rng_normal(r, OUT, 2, INFINITY), EINV, "stddev");
+    mlcl_rng_free(r);
+}
+static void t_rng_get_state(void)
+{
+    mlcl_rng *r; ck_assert_ok(mlcl_rng_create(&r, 1));
+    uint64_t s[2];
+    BAD(mlcl_rng_get_state(NULL, s), EINV, "rng is NULL");
+    BAD(mlcl_rng_get_state(r, NULL), EINV, "state is NULL");
+    mlcl_rng_free(r);
+}
+static void t_rng_set_state(void)
+{
+    mlcl_rng *r; ck_assert_ok(mlcl_rng_create(&r, 1));
+    uint64_t s[2] = { 1, 2 };
+    BAD(mlcl_rng_set_state(NULL, s), EINV, "rng is NULL");
+    BAD(mlcl_rng_set_state(r, NULL), EINV, "state is NULL");
+    BAD(mlcl_rng_set_state(r, s), EINV, "state[1]");
+    mlcl_rng_free(r);
+}
+
+/* ------------------------------------------------------------- data */
+static void t_dataset_label_words(void)
+{
+    ck_assert_int_eq(mlcl_dataset_label_words(-5), 0);
+    ck_assert_int_eq(mlcl_dataset_label_words(0), 0);
+    ck_assert_int_eq(mlcl_dataset_label_words(INT_MAX), (int)(((long long)INT_MAX + 63) / 64));
+}
+static void t_dataset_load_arff(void)
+{
+    mlcl_dataset *ds = NULL;
+    const char *p = tmpfile_path("ok.arff", "@relation 'r: -C 1'\n@attribute a {0,1}\n@attribute b numeric\n@data\n1,2\n", 63);
+    BAD(mlcl_dataset_load_arff(NULL, p, 0, 0), EINV, "out is NULL");
+    BAD(mlcl_dataset_load_arff(&ds, NULL, 0, 0), EINV, "path is NULL");
+    BAD(mlcl_dataset_load_arff(&ds, p, -1, 0), EINV, "n_labels");
+    BAD(mlcl_dataset_load_arff(&ds, p, 2, 0), MLCL_EFORMAT, "ok.arff");
+    BAD(mlcl_dataset_load_arff(&ds, NOFILE, 0, 0), MLCL_EIO, NOFILE);
+    const char *q = tmpfile_path("lab2.arff", "@relation 'r: -C 1'\n@attribute a numeric\n@attribute b numeric\n@data\n2,2\n", 69);
+    BAD(mlcl_dataset_load_arff(&ds, q, 0, 0), MLCL_EFORMAT, "line 5");
+    const char *r = tmpfile_path("nan.arff", "@relation 'r: -C 1'\n@attribute a numeric\n@attribute b numeric\n@data\n1,nan\n", 71);
+    BAD(mlcl_dataset_load_arff(&ds, r, 0, 0), MLCL_EFORMAT, "line 5");
+    ck_assert_ptr_null(ds);
+}
+static void t_dataset_load_libsvm(void)
+{
+    mlcl_dataset *ds = NULL;
+    const char *p = tmpfile_path("ok.svm", "0,1 1:0.5 2:1\n1 1:2\n", 20);
+    BAD(mlcl_dataset_load_libsvm(NULL, p, 0, 0, 1), EINV, "out is NULL");
+    BAD(mlcl_dataset_load_libsvm(&ds, NULL, 0, 0, 1), EINV, "path is NULL");
+    BAD(mlcl_dataset_load_libsvm(&ds, p, -1, 0, 1), EINV, "n_features");
+    BAD(mlcl_dataset_load_libsvm(&ds, p, 0, -1, 1), EINV, "n_labels");
+    BAD(mlcl_dataset_load_libsvm(&ds, p, 0, 0, 2), EINV, "index_base");
+    BAD(mlcl_dataset_load_libsvm(&ds, NOFILE, 0, 0, 1), MLCL_EIO, NOFILE);
+    BAD(mlcl_dataset_load_libsvm(&ds, p, 1, 0, 1), MLCL_EFORMAT, "ok.svm");
+    const char *q = tmpfile_path("inf.svm", "0 1:inf\n", 8);
+    BAD(mlcl_dataset_load_libsvm(&ds, q, 0, 0, 1), MLCL_EFORMAT, "line 1");
+    ck_assert_ptr_null(ds);
+}
+static void t_idx_load(void)
+{
+    uint8_t *data = NULL; int nd = 0, dims[MLCL_IDX_MAX_DIMS];
+    const char ok[] = { 0, 0, 8, 1, 0, 0, 0, 2, 7, 9 };
+    const char *p = tmpfile_path("ok.idx", ok, sizeof ok);
+    BAD(mlcl_idx_load(NULL, &nd, dims, p), EINV, "data is NULL");
+    BAD(mlcl_idx_load(&data, NULL, dims, p), EINV, "ndim is NULL");
+    BAD(mlcl_idx_load(&data, &nd, NULL, p), EINV, "dims is NULL");
+    BAD(mlcl_idx_load(&data, &nd, dims, NULL), EINV, "path is NULL");
+    BAD(mlcl_idx_load(&data, &nd, dims, NOFILE), MLCL_EIO, NOFILE);
+    const char big[] = { 0, 0, 8, 3, 127, 127, 127, 127, 127, 127, 127, 127, 127, 127, 127, 127, 1 };
+    const char *q = tmpfile_path("big.idx", big, sizeof big);
+    mlcl_clear_error();
+    int rc = mlcl_idx_load(&data, &nd, dims, q);
+    ck_assert_msg(rc == MLCL_EOVERFLOW || rc == MLCL_EFORMAT, "big.idx: %d %s", rc, mlcl_last_error());
+    ck_assert_ptr_nonnull(strstr(mlcl_last_error(), "big.idx"));
+    ck_assert_ptr_null(data);
+}
+static void t_idx_free(void) { mlcl_idx_free(NULL); }
+static void t_dataset_load_idx(void)
+{
+    mlcl_dataset *ds = NULL;
+    const char im[] = { 0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 5 };
+    const char lb[] = { 0, 0, 8, 1, 0, 0, 0, 1, 7 };
+    char pi[512], pl[512];
+    snprintf(pi, sizeof pi, "%s", tmpfile_path("im.idx", im, sizeof im));
+    snprintf(pl, sizeof pl, "%s", tmpfile_path("lb.idx", lb, sizeof lb));
+    BAD(mlcl_dataset_load_idx(NULL, pi, pl, 10), EINV, "out is NULL");
+    BAD(mlcl_dataset_load_idx(&ds, NULL, pl, 10), EINV, "images_path is NULL");
+    BAD(mlcl_dataset_load_idx(&ds, pi, NULL, 10), EINV, "labels_path is NULL");
+    BAD(mlcl_dataset_load_idx(&ds, pi, pl, 0), EINV, "n_classes");
+    BAD(mlcl_dataset_load_idx(&ds, pi, pl, 5), MLCL_EFORMAT, "lb.idx");
+    BAD(mlcl_dataset_load_idx(&ds, pi, pi, 10), MLCL_EFORMAT, "im.idx");
+    ck_assert_ptr_null(ds);
+    ck_assert_ok(mlcl_dataset_load_idx(&ds, pi, pl, 10));
+    mlcl_dataset_free(ds);
+}
+static void t_dataset_fashion_mosaic(void)
+{
+    mlcl_dataset *ds = NULL;
+    BAD(mlcl_dataset_fashion_mosaic(NULL, NULL, 1, 4, 0, 2), EINV, "out is NULL");
+    BAD(mlcl_dataset_fashion_mosaic(&ds, NULL, 1, 0, 0, 2), EINV, "n_samples");
+    BAD(mlcl_dataset_fashion_mosaic(&ds, NULL, 1, -4, 0, 2), EINV, "n_samples");
+    BAD(mlcl_dataset_fashion_mosaic(&ds, NULL, 1, 4, 0, 0), EINV, "grid");
+    BAD(mlcl_dataset_fashion_mosaic(&ds, NULL, 1, 4, 0, 9), EINV, "grid");
+    BAD(mlcl_dataset_fashion_mosaic(&ds, NOFILE, 1, 4, 0, 2), MLCL_EIO, "none.dat");
+    ck_assert_ptr_null(ds);
+}
+static void t_dataset_create_from_arrays(void)
+{
+    mlcl_dataset *ds = NULL;
+    BAD(mlcl_dataset_create_from_arrays(NULL, 2, FD, FC, X, Y01), EINV, "out is NULL");
+    BAD(mlcl_dataset_create_from_arrays(&ds, 0, FD, FC, X, Y01), EINV, "n must be");
+    BAD(mlcl_dataset_create_from_arrays(&ds, 2, -1, FC, X, Y01), EINV, "d must be");
+    BAD(mlcl_dataset_create_from_arrays(&ds, 2, FD, 0, X, Y01), EINV, "c must be");
+    BAD(mlcl_dataset_create_from_arrays(&ds, 2, FD, FC, NULL, Y01), EINV, "x is NULL");
+    BAD(mlcl_dataset_create_from_arrays(&ds, 2, FD, FC, X, NULL), EINV, "y is NULL");
+    BAD(mlcl_dataset_create_from_arrays(&ds, 2, FD, FC, XNAN, Y01), MLCL_ENUMERIC, "x[0][3]");
+    uint8_t y2[2 * FC] = { 1, 0, 0, 0, 2, 1 };
+    BAD(mlcl_dataset_create_from_arrays(&ds, 2, FD, FC, X, y2), EINV, "y[1][1]");
+    if (!UNDER_VALGRIND) { /* memcheck counts a request of ~2^64 bytes as an error */
+        mlcl_clear_error();
+        int rc = mlcl_dataset_create_from_arrays(&ds, INT_MAX, INT_MAX, INT_MAX, X, Y01);
+        ck_assert_msg(rc == MLCL_EOVERFLOW || rc == MLCL_ENOMEM, "huge: %d %s", rc, mlcl_last_error());
+    }
+    ck_assert_ptr_null(ds);
+}
+static void t_dataset_subset(void)
+{
+    mlcl_dataset *ds = mk_dataset(4), *s = NULL;
+    int rows[2] = { 0, 4 };
+    BAD(mlcl_dataset_subset(NULL, ds, rows, 1), EINV, "out is NULL");
+    BAD(mlcl_dataset_subset(&s, NULL, rows, 1), EINV, "ds is NULL");
+    BAD(mlcl_dataset_subset(&s, ds, NULL, 1), EINV, "rows is NULL");
+    BAD(mlcl_dataset_subset(&s, ds, rows, 0), EINV, "k must be");
+    BAD(mlcl_dataset_subset(&s, ds, rows, 2), EINV, "rows[1]");
+    ck_assert_ptr_null(s);
+    mlcl_dataset_free(ds);
+}
+static void t_dataset_split(void)
+{
+    mlcl_dataset *ds = mk_dataset(4), *a = NULL, *b = NULL;
+    BAD(mlcl_dataset_split(NULL, &b, ds, 0.5f, 1), EINV, "a is NULL");
+    BAD(mlcl_dataset_split(&a, NULL, ds, 0.5f, 1), EINV, "b is NULL");
+    BAD(mlcl_dataset_split(&a, &b, NULL, 0.5f, 1), EINV, "ds is NULL");
+    BAD(mlcl_dataset_split(&a, &b, ds, 0.0f, 1), EINV, "frac_b");
+    BAD(mlcl_dataset_split(&a, &b, ds, 1.0f, 1), EINV, "frac_b");
+    BAD(mlcl_dataset_split(&a, &b, ds, NAN, 1), EINV, "frac_b");
+    BAD(mlcl_dataset_split(&a, &b, ds, 0.01f, 1), EINV, "frac_b");
+    ck_assert_ptr_null(a); ck_assert_ptr_null(b);
+    mlcl_dataset_free(ds);
+}
+static void t_dataset_free(void) { mlcl_dataset_free(NULL); }
+static void t_dataset_dims(void) { int n; BAD(mlcl_dataset_dims(NULL, &n, NULL, NULL), EINV, "ds is NULL"); }
+static void t_dataset_image_shape(void) { int h; BAD(mlcl_dataset_image_shape(NULL, NULL, &h, NULL), EINV, "ds is NULL"); }
+static void t_dataset_features(void) { ck_assert_ptr_null(mlcl_dataset_features(NULL)); }
+static void t_dataset_labels(void) { ck_assert_ptr_null(mlcl_dataset_labels(NULL)); }
+static void t_dataset_labels_packed(void) { ck_assert_ptr_null(mlcl_dataset_labels_packed(NULL)); }
+static void t_dataset_feature_name(void)
+{
+    mlcl_dataset *ds = mk_dataset(2);
+    ck_assert_ptr_null(mlcl_dataset_feature_name(NULL, 0));
+    ck_assert_ptr_null(mlcl_dataset_feature_name(ds, -1));
+    ck_assert_ptr_null(mlcl_dataset_feature_name(ds, FD));
+    ck_assert_ptr_null(mlcl_dataset_feature_name(ds, INT_MAX));
+    mlcl_dataset_free(ds);
+}
+static void t_dataset_label_name(void)
+{
+    mlcl_dataset *ds = mk_dataset(2);
+    ck_assert_ptr_null(mlcl_dataset_label_name(NULL, 0));
+    ck_assert_ptr_null(mlcl_dataset_label_name(ds, -1));
+    ck_assert_ptr_null(mlcl_dataset_label_name(ds, FC));
+    mlcl_dataset_free(ds);
+}
+static void t_dataset_gather(void)
+{
+    mlcl_dataset *ds = mk_dataset(4);
+    int rows[2] = { 1, -1 };
+    BAD(mlcl_dataset_gather(NULL, rows, 1, OUT, NULL, NULL), EINV, "ds is NULL");
+    BAD(mlcl_dataset_gather(ds, NULL, 1, OUT, NULL, NULL), EINV, "rows is NULL");
+    BAD(mlcl_dataset_gather(ds, rows, -1, OUT, NULL, NULL), EINV, "k must be");
+    BAD(mlcl_dataset_gather(ds, rows, 2, OUT, NULL, NULL), EINV, "rows[1]");
+    mlcl_dataset_free(ds);
+}
+static void t_dataset_standardize_stats(void)
+{
+    mlcl_dataset *ds = mk_dataset(4);
+    float m[FD], s[FD];
+    BAD(mlcl_dataset_standardize_stats(NULL, m, s), EINV, "ds is NULL");
+    BAD(mlcl_dataset_standardize_stats(ds, NULL, s), EINV, "mean is NULL");
+    BAD(mlcl_dataset_standardize_stats(ds, m, NULL), EINV, "std is NULL");
+    mlcl_dataset_free(ds);
+}
+static void t_dataset_standardize_apply(void)
+{
+    mlcl_dataset *ds = mk_dataset(4);
+    float m[FD] = { 0 }, s[FD] = { 1, 1, 1, 1, 1 };
+    BAD(mlcl_dataset_standardize_apply(NULL, m, s), EINV, "ds is NULL");
+    BAD(mlcl_dataset_standardize_apply(ds, NULL, s), EINV, "mean is NULL");
+    BAD(mlcl_dataset_standardize_apply(ds, m, NULL), EINV, "std is NULL");
+    m[2] = NAN;
+    BAD(mlcl_dataset_standardize_apply(ds, m, s), EINV, "mean[2]");
+    m[2] = 0; s[4] = 0;
+    BAD(mlcl_dataset_standardize_apply(ds, m, s), EINV, "std[4]");
+    s[4] = INFINITY;
+    BAD(mlcl_dataset_standardize_apply(ds, m, s), EINV, "std[4]");
+    ck_assert_mem_eq(mlcl_dataset_features(ds), X, sizeof(float) * 4 * FD);
+    mlcl_dataset_free(ds);
+}
+static void t_batcher_create(void)
+{
+    mlcl_batcher *b = NULL;
+    BAD(mlcl_batcher_create(NULL, 10, 2, 0, 1), EINV, "out is NULL");
+    BAD(mlcl_batcher_create(&b, 0, 2, 0, 1), EINV, "n_rows");
+    BAD(mlcl_batcher_create(&b, 10, 0, 0, 1), EINV, "batch_size");
+    BAD(mlcl_batcher_create(&b, 10, -2, 0, 1), EINV, "batch_size");
+    BAD(mlcl_batcher_create(&b, 10, 11, 1, 1), EINV, "batch_size");
+    ck_assert_ptr_null(b);
+}
+static void t_batcher_free(void) { mlcl_batcher_free(NULL); }
+static void t_batcher_next(void)
+{
+    mlcl_batcher *b; ck_assert_ok(mlcl_batcher_create(&b, 10, 3, 0, 1));
+    const int *rows; int k;
+    BAD(mlcl_batcher_next(NULL, &rows, &k), EINV, "b is NULL");
+    BAD(mlcl_batcher_next(b, NULL, &k), EINV, "rows is NULL");
+    BAD(mlcl_batcher_next(b, &rows, NULL), EINV, "count is NULL");
+    mlcl_batcher_free(b);
+}
+static void t_batcher_epoch(void) { ck_assert_int_eq(mlcl_batcher_epoch(NULL), -1); }
+static void t_batcher_batches_per_epoch(void) { ck_assert_int_eq(mlcl_batcher_batches_per_epoch(NULL), -1); }
+static void t_batcher_get_state(void)
+{
+    mlcl_batcher *b; ck_assert_ok(mlcl_batcher_create(&b, 10, 3, 0, 1));
+    uint64_t s[MLCL_BATCHER_STATE_WORDS];
+    BAD(mlcl_batcher_get_state(NULL, s), EINV, "b is NULL");
+    BAD(mlcl_batcher_get_state(b, NULL), EINV, "state is NULL");
+    mlcl_batcher_free(b);
+}
+static void t_batcher_set_state(void)
+{
+    mlcl_batcher *b, *b2; ck_assert_ok(mlcl_batcher_create(&b, 10, 3, 0, 1));
+    ck_assert_ok(mlcl_batcher_create(&b2, 12, 3, 0, 1));
+    uint64_t s[MLCL_BATCHER_STATE_WORDS];
+    BAD(mlcl_batcher_set_state(NULL, s), EINV, "b is NULL");
+    BAD(mlcl_batcher_set_state(b, NULL), EINV, "state is NULL");
+    ck_assert_ok(mlcl_batcher_get_state(b2, s));
+    BAD(mlcl_batcher_set_state(b, s), EINV, "state");
+    ck_assert_ok(mlcl_batcher_get_state(b, s));
+    for (int i = 0; i < MLCL_BATCHER_STATE_WORDS; i++) {
+        uint64_t c[MLCL_BATCHER_STATE_WORDS];
+        memcpy(c, s, sizeof c);
+        c[i] = ~c[i];
+        mlcl_clear_error();
+        int rc = mlcl_batcher_set_state(b, c);
+        if (rc == MLCL_OK) { /* accepted: it must still produce valid rows */
+            const int *rows; int k;
+            for (int t = 0; t < 8; t++) {
+                ck_assert_ok(mlcl_batcher_next(b, &rows, &k));
+                for (int j = 0; j < k; j++) ck_assert(rows[j] >= 0 && rows[j] < 10);
+            }
+        } else {
+            ck_assert_int_eq(rc, EINV);
+            ck_assert_ptr_nonnull(strstr(mlcl_last_error(), "state"));
+        }
+    }
+    mlcl_batcher_free(b); mlcl_batcher_free(b2);
+}
+static void t_augment_mask(void)
+{
+    mlcl_rng *r; ck_assert_ok(mlcl_rng_create(&r, 1));
+    BAD(mlcl_augment_mask(NULL, 2, FD, 0.5f, X, OUT), EINV, "rng is NULL");
+    BAD(mlcl_augment_mask(r, 2, FD, 0.5f, NULL, OUT), EINV, "x is NULL");
+    BAD(mlcl_augment_mask(r, 2, FD, 0.5f, X, NULL), EINV, "out is NULL");
+    BAD(mlcl_augment_mask(r, -1, FD, 0.5f, X, OUT), EINV, "n and d");
+    BAD(mlcl_augment_mask(r, 2, -1, 0.5f, X, OUT), EINV, "n and d");
+    BAD(mlcl_augment_mask(r, 2, FD, 1.5f, X, OUT), EINV, "p");
+    BAD(mlcl_augment_mask(r, 2, FD, NAN, X, OUT), EINV, "p");
+    mlcl_rng_free(r);
+}
+
+/* ------------------------------------------------------------- nn */
+static void t_encoder_options_init(void)
+{
+    mlcl_encoder_options o;
+    BAD(mlcl_encoder_options_init(NULL, MLCL_ENCODER_OPTIONS_VERSION), EINV, "opts is NULL");
+    BAD(mlcl_encoder_options_init(&o, 999), MLCL_EVERSION, "version");
+}
+static void t_mlp_spec_init(void)
+{
+    mlcl_mlp_spec s;
+    BAD(mlcl_mlp_spec_init(NULL, MLCL_MLP_SPEC_VERSION), EINV, "spec is NULL");
+    BAD(mlcl_mlp_spec_init(&s, 0), MLCL_EVERSION, "version");
+}
+static void t_encoder_create(void)
+{
+    mlcl_encoder *e = NULL;
+    mlcl_encoder_options o = MLCL_ENCODER_OPTIONS_INIT;
+    BAD(mlcl_encoder_create(NULL, 3, NULL), EINV, "out is NULL");
+    BAD(mlcl_encoder_create(&e, 0, NULL), EINV, "in_dim");
+    BAD(mlcl_encoder_create(&e, -7, NULL), EINV, "in_dim");
+    o.version = 77;
+    BAD(mlcl_encoder_create(&e, 3, &o), MLCL_EVERSION, "version");
+    o.version = MLCL_ENCODER_OPTIONS_VERSION; o.max_batch = -1;
+    BAD(mlcl_encoder_create(&e, 3, &o), EINV, "max_batch");
+    ck_assert_ptr_null(e);
+}
+static void t_encoder_create_mlp(void)
+{
+    mlcl_encoder *e = NULL;
+    mlcl_mlp_spec s = MLCL_MLP_SPEC_INIT;
+    BAD(mlcl_encoder_create_mlp(NULL, &s, NULL), EINV, "out is NULL");
+    BAD(mlcl_encoder_create_mlp(&e, NULL, NULL), EINV, "spec is NULL");
+    BAD(mlcl_encoder_create_mlp(&e, &s, NULL), EINV, "in_dim");
+    s.in_dim = 4; s.n_hidden = 9;
+    BAD(mlcl_encoder_create_mlp(&e, &s, NULL), EINV, "n_hidden");
+    s.n_hidden = -1;
+    BAD(mlcl_encoder_create_mlp(&e, &s, NULL), EINV, "n_hidden");
+    s.n_hidden = 2; s.hidden[1] = 0;
+    BAD(mlcl_encoder_create_mlp(&e, &s, NULL), EINV, "hidden[1]");
+    s.hidden[1] = 4; s.dropout = 1.0f;
+    BAD(mlcl_encoder_create_mlp(&e, &s, NULL), EINV, "dropout");
+    s.dropout = NAN;
+    BAD(mlcl_encoder_create_mlp(&e, &s, NULL), EINV, "dropout");
+    s.dropout = 0.1f; s.out_dim = -2;
+    BAD(mlcl_encoder_create_mlp(&e, &s, NULL), EINV, "out_dim");
+    s.out_dim = 0; s.out_act = 7;
+    BAD(mlcl_encoder_create_mlp(&e, &s, NULL), EINV, "out_act");
+    s.out_act = 0; s.version = 9;
+    BAD(mlcl_encoder_create_mlp(&e, &s, NULL), MLCL_EVERSION, "version");
+    /* a weight matrix of INT_MAX x INT_MAX floats */
+    s.version = MLCL_MLP_SPEC_VERSION; s.in_dim = INT_MAX; s.n_hidden = 1; s.hidden[0] = INT_MAX;
+    mlcl_clear_error();
+    int rc = mlcl_encoder_create_mlp(&e, &s, NULL);
+    ck_assert_msg(rc == MLCL_EOVERFLOW || rc == MLCL_ENOMEM, "huge mlp: %d %s", rc, mlcl_last_error());
+    ck_assert_ptr_null(e);
+}
+static void t_encoder_free(void) { mlcl_encoder_free(NULL); }
+static void t_encoder_add_linear(void)
+{
+    mlcl_encoder *e = mk_encoder();
+    BAD(mlcl_encoder_add_linear(NULL, 3, 1), EINV, "e is NULL");
+    BAD(mlcl_encoder_add_linear(e, 0, 1), EINV, "out_dim");
+    BAD(mlcl_encoder_add_linear(e, -3, 1), EINV, "out_dim");
+    BAD(mlcl_encoder_add_linear(e, 3, 2), EINV, "bias");
+    mlcl_clear_error();
+    int rc = mlcl_encoder_add_linear(e, INT_MAX, 1);
+    ck_assert_msg(rc == MLCL_EOVERFLOW || rc == MLCL_ENOMEM, "huge linear: %d %s", rc, mlcl_last_error());
+    int nl; ck_assert_ok(mlcl_encoder_num_layers(e, &nl)); ck_assert_int_eq(nl, 2);
+    float out[2 * FM];
+    ck_assert_ok(mlcl_encoder_forward(e, 2, X, out)); /* still usable */
+    mlcl_encoder_free(e);
+}
+static void t_encoder_add_relu(void) { BAD(mlcl_encoder_add_relu(NULL), EINV, "e is NULL"); }
+static void t_encoder_add_dropout(void)
+{
+    mlcl_encoder *e = mk_encoder();
+    BAD(mlcl_encoder_add_dropout(NULL, 0.5f), EINV, "e is NULL");
+    BAD(mlcl_encoder_add_dropout(e, 1.0f), EINV, "p");
+    BAD(mlcl_encoder_add_dropout(e, -0.1f), EINV, "p");
+    BAD(mlcl_encoder_add_dropout(e, NAN), EINV, "p");
+    mlcl_encoder_free(e);
+}
+static void t_encoder_add_batchnorm(void)
+{
+    mlcl_encoder *e = mk_encoder();
+    BAD(mlcl_encoder_add_batchnorm(NULL, 1e-5f, 0.1f), EINV, "e is NULL");
+    BAD(mlcl_encoder_add_batchnorm(e, 0.0f, 0.1f), EINV, "eps");
+    BAD(mlcl_encoder_add_batchnorm(e, NAN, 0.1f), EINV, "eps");
+    BAD(mlcl_encoder_add_batchnorm(e, INFINITY, 0.1f), EINV, "eps");
+    BAD(mlcl_encoder_add_batchnorm(e, 1e-5f, 1.5f), EINV, "momentum");
+    BAD(mlcl_encoder_add_batchnorm(e, 1e-5f, NAN), EINV, "momentum");
+    mlcl_encoder_free(e);
+}
+static void t_encoder_add_l2norm(void) { BAD(mlcl_encoder_add_l2norm(NULL), EINV, "e is NULL"); }
+static void t_encoder_add_softmax(void) { BAD(mlcl_encoder_add_softmax(NULL), EINV, "e is NULL"); }
+static void t_encoder_forward(void)
+{
+    mlcl_encoder *e = mk_encoder();
+    BAD(mlcl_encoder_forward(NULL, 2, X, OUT), EINV, "e is NULL");
+    BAD(mlcl_encoder_forward(e, 2, NULL, OUT), EINV, "x is NULL");
+    BAD(mlcl_encoder_forward(e, 2, X, NULL), EINV, "out is NULL");
+    BAD(mlcl_encoder_forward(e, 0, X, OUT), EINV, "n");
+    BAD(mlcl_encoder_forward(e, -1, X, OUT), EINV, "n");
+    BAD(mlcl_encoder_forward(e, 1, X, OUT), EINV, "n"); /* BatchNorm in training */
+    BAD(mlcl_encoder_forward(e, 2, XNAN, OUT), MLCL_ENUMERIC, "x");
+    mlcl_encoder_free(e);
+}
+static void t_encoder_backward(void)
+{
+    mlcl_encoder *e = mk_encoder();
+    float g[2 * FM] = { 0 }, gi[2 * FD];
+    BAD(mlcl_encoder_backward(e, 2, g, gi), MLCL_ESTATE, "forward");
+    ck_assert_ok(mlcl_encoder_forward(e, 2, X, OUT));
+    BAD(mlcl_encoder_backward(NULL, 2, g, gi), EINV, "e is NULL");
+    BAD(mlcl_encoder_backward(e, 2, NULL, gi), EINV, "grad_out is NULL");
+    BAD(mlcl_encoder_backward(e, 3, g, gi), MLCL_ESTATE, "n");
+    g[1] = NAN;
+    BAD(mlcl_encoder_backward(e, 2, g, gi), MLCL_ENUMERIC, "grad_out");
+    mlcl_encoder_free(e);
+}
+static void t_encoder_zero_grad(void) { BAD(mlcl_encoder_zero_grad(NULL), EINV, "e is NULL"); }
+static void t_encoder_set_training(void)
+{
+    mlcl_encoder *e = mk_encoder();
+    BAD(mlcl_encoder_set_training(NULL, 1), EINV, "e is NULL");
+    BAD(mlcl_encoder_set_training(e, 2), EINV, "training");
+    BAD(mlcl_encoder_set_training(e, -1), EINV, "training");
+    mlcl_encoder_free(e);
+}
+static void t_encoder_get_training(void)
+{
+    mlcl_encoder *e = mk_encoder(); int t;
+    BAD(mlcl_encoder_get_training(NULL, &t), EINV, "e is NULL");
+    BAD(mlcl_encoder_get_training(e, NULL), EINV, "training is NULL");
+    mlcl_encoder_free(e);
+}
+#define DIMFN(name, T, arg)                                                         \
+    static void t_##name(void)                                                     \
+    {                                                                              \
+        mlcl_encoder *e = mk_encoder(); T v;                                       \
+        BAD(mlcl_##name(NULL, &v), EINV, "e is NULL");                             \
+        BAD(mlcl_##name(e, NULL), EINV, arg " is NULL");                           \
+        mlcl_encoder_free(e);                                                      \
+    }
+DIMFN(encoder_in_dim, int, "dim")
+DIMFN(encoder_out_dim, int, "dim")
+DIMFN(encoder_num_layers, int, "n")
+DIMFN(encoder_param_count, size_t, "n")
+DIMFN(encoder_state_count, size_t, "n")
+DIMFN(encoder_params, float *, "p")
+DIMFN(encoder_grads, float *, "g")
+static void t_encoder_get_params(void)
+{
+    mlcl_encoder *e = mk_encoder(); size_t n; ck_assert_ok(mlcl_encoder_param_count(e, &n));
+    BAD(mlcl_encoder_get_params(NULL, OUT, n), EINV, "e is NULL");
+    BAD(mlcl_encoder_get_params(e, NULL, n), EINV, "dst is NULL");
+    BAD(mlcl_encoder_get_params(e, OUT, n + 1), EINV, "n");
+    BAD(mlcl_encoder_get_params(e, OUT, SIZE_MAX), EINV, "n");
+    mlcl_encoder_free(e);
+}
+static void t_encoder_set_params(void)
+{
+    mlcl_encoder *e = mk_encoder(); size_t n; ck_assert_ok(mlcl_encoder_param_count(e, &n));
+    float *src = calloc(n, sizeof(float)), *before = calloc(n, sizeof(float));
+    ck_assert_ok(mlcl_encoder_get_params(e, before, n));
+    BAD(mlcl_encoder_set_params(NULL, src, n), EINV, "e is NULL");
+    BAD(mlcl_encoder_set_params(e, NULL, n), EINV, "src is NULL");
+    BAD(mlcl_encoder_set_params(e, src, n - 1), EINV, "n");
+    src[n - 1] = INFINITY;
+    BAD(mlcl_encoder_set_params(e, src, n), MLCL_ENUMERIC, "src");
+    float *after = calloc(n, sizeof(float));
+    ck_assert_ok(mlcl_encoder_get_params(e, after, n));
+    ck_assert_mem_eq(before, after, n * sizeof(float));
+    free(src); free(before); free(after);
+    mlcl_encoder_free(e);
+}
+static void t_encoder_get_state(void)
+{
+    mlcl_encoder *e = mk_encoder(); size_t n; ck_assert_ok(mlcl_encoder_state_count(e, &n));
+    BAD(mlcl_encoder_get_state(NULL, OUT, n), EINV, "e is NULL");
+    BAD(mlcl_encoder_get_state(e, NULL, n), EINV, "dst is NULL");
+    BAD(mlcl_encoder_get_state(e, OUT, n + 3), EINV, "n");
+    mlcl_encoder_free(e);
+}
+static void t_encoder_set_state(void)
+{
+    mlcl_encoder *e = mk_encoder(); size_t n; ck_assert_ok(mlcl_encoder_state_count(e, &n));
+    float src[2 * FM];
+    for (int i = 0; i < 2 * FM; i++) src[i] = 1.0f;
+    ck_assert_uint_eq(n, 2 * FM);
+    BAD(mlcl_encoder_set_state(NULL, src, n), EINV, "e is NULL");
+    BAD(mlcl_encoder_set_state(e, NULL, n), EINV, "src is NULL");
+    BAD(mlcl_encoder_set_state(e, src, n + 1), EINV, "n");
+    src[FM + 1] = -1.0f; /* a negative running variance */
+    BAD(mlcl_encoder_set_state(e, src, n), EINV, "src");
+    src[FM + 1] = NAN;
+    BAD(mlcl_encoder_set_state(e, src, n), MLCL_ENUMERIC, "src");
+    mlcl_encoder_free(e);
+}
+static void t_encoder_copy_params(void)
+{
+    mlcl_encoder *a = mk_encoder(), *b = NULL;
+    ck_assert_ok(mlcl_encoder_create(&b, FD, NULL));
+    ck_assert_ok(mlcl_encoder_add_linear(b, FM + 1, 1));
+    BAD(mlcl_encoder_copy_params(NULL, a), EINV, "dst is NULL");
+    BAD(mlcl_encoder_copy_params(a, NULL), EINV, "src is NULL");
+    BAD(mlcl_encoder_copy_params(a, b), EINV, "layer");
+    mlcl_encoder_free(a); mlcl_encoder_free(b);
+}
+static void t_encoder_momentum_update(void)
+{
+    mlcl_encoder *a = mk_encoder(), *b = mk_encoder(), *c = NULL;
+    ck_assert_ok(mlcl_encoder_create(&c, FD + 1, NULL));
+    ck_assert_ok(mlcl_encoder_add_linear(c, FM, 1));
+    ck_assert_ok(mlcl_encoder_add_batchnorm(c, 1e-5f, 0.1f));
+    BAD(mlcl_encoder_momentum_update(NULL, a, 0.9f), EINV, "key is NULL");
+    BAD(mlcl_encoder_momentum_update(a, NULL, 0.9f), EINV, "query is NULL");
+    BAD(mlcl_encoder_momentum_update(a, b, 1.5f), EINV, "m");
+    BAD(mlcl_encoder_momentum_update(a, b, NAN), EINV, "m");
+    BAD(mlcl_encoder_momentum_update(a, c, 0.9f), EINV, "width");
+    mlcl_encoder_free(a); mlcl_encoder_free(b); mlcl_encoder_free(c);
+}
+static void t_encoder_get_rng_state(void)
+{
+    mlcl_encoder *e = mk_encoder(); uint64_t s[2];
+    BAD(mlcl_encoder_get_rng_state(NULL, s), EINV, "e is NULL");
+    BAD(mlcl_encoder_get_rng_state(e, NULL), EINV, "state is NULL");
+    mlcl_encoder_free(e);
+}
+static void t_encoder_set_rng_state(void)
+{
+    mlcl_encoder *e = mk_encoder(); uint64_t s[2] = { 5, 4 };
+    BAD(mlcl_encoder_set_rng_state(NULL, s), EINV, "e is NULL");
+    BAD(mlcl_encoder_set_rng_state(e, NULL), EINV, "state is NULL");
+    BAD(mlcl_encoder_set_rng_state(e, s), EINV, "state[1]");
+    mlcl_encoder_free(e);
+}
+static void t_softmax_forward(void)
+{
+    BAD(mlcl_softmax_forward(0, 3, X, OUT), EINV, "n");
+    BAD(mlcl_softmax_forward(2, -3, X, OUT), EINV, "c");
+    BAD(mlcl_softmax_forward(2, 3, NULL, OUT), EINV, "logits is NULL");
+    BAD(mlcl_softmax_forward(2, 3, X, NULL), EINV, "prob is NULL");
+    BAD(mlcl_softmax_forward(2, 3, XNAN, OUT), MLCL_ENUMERIC, "logits");
+}
+static void t_softmax_backward(void)
+{
+    BAD(mlcl_softmax_backward(0, 3, X, X, OUT), EINV, "n");
+    BAD(mlcl_softmax_backward(2, 0, X, X, OUT), EINV, "c");
+    BAD(mlcl_softmax_backward(2, 3, NULL, X, OUT), EINV, "prob is NULL");
+    BAD(mlcl_softmax_backward(2, 3, X, NULL, OUT), EINV, "grad_prob is NULL");
+    BAD(mlcl_softmax_backward(2, 3, X, X, NULL), EINV, "grad_logits is NULL");
+}
+static void t_bce_with_logits(void)
+{
+    float loss, t[6] = { 0, 1, 0, 1, 0.5f, 1 };
+    BAD(mlcl_bce_with_logits(0, 3, X, t, &loss, NULL), EINV, "n");
+    BAD(mlcl_bce_with_logits(2, 0, X, t, &loss, NULL), EINV, "c");
+    BAD(mlcl_bce_with_logits(2, 3, NULL, t, &loss, NULL), EINV, "logits is NULL");
+    BAD(mlcl_bce_with_logits(2, 3, X, NULL, &loss, NULL), EINV, "targets is NULL");
+    BAD(mlcl_bce_with_logits(2, 3, X, t, NULL, NULL), EINV, "loss is NULL");
+    BAD(mlcl_bce_with_logits(2, 3, XNAN, t, &loss, NULL), MLCL_ENUMERIC, "logits");
+    t[2] = 2.0f;
+    BAD(mlcl_bce_with_logits(2, 3, X, t, &loss, NULL), EINV, "targets");
+    t[2] = NAN;
+    BAD(mlcl_bce_with_logits(2, 3, X, t, &loss, NULL), EINV, "targets");
+}
+static void t_sigmoid(void)
+{
+    BAD(mlcl_sigmoid(3, NULL, OUT), EINV, "x is NULL");
+    BAD(mlcl_sigmoid(3, X, NULL), EINV, "out is NULL");
+}
+static void t_l2norm_forward(void)
+{
+    BAD(mlcl_l2norm_forward(0, 3, X, OUT, NULL), EINV, "n");
+    BAD(mlcl_l2norm_forward(2, 0, X, OUT, NULL), EINV, "m");
+    BAD(mlcl_l2norm_forward(2, 3, NULL, OUT, NULL), EINV, "x is NULL");
+    BAD(mlcl_l2norm_forward(2, 3, X, NULL, NULL), EINV, "out is NULL");
+    BAD(mlcl_l2norm_forward(2, 3, XNAN, OUT, NULL), MLCL_ENUMERIC, "x");
+}
+static void t_l2norm_backward(void)
+{
+    float norms[2] = { 1, 1 };
+    BAD(mlcl_l2norm_backward(0, 3, X, norms, X, OUT), EINV, "n");
+    BAD(mlcl_l2norm_backward(2, -1, X, norms, X, OUT), EINV, "m");
+    BAD(mlcl_l2norm_backward(2, 3, NULL, norms, X, OUT), EINV, "out is NULL");
+    BAD(mlcl_l2norm_backward(2, 3, X, NULL, X, OUT), EINV, "norms is NULL");
+    BAD(mlcl_l2norm_backward(2, 3, X, norms, NULL, OUT), EINV, "grad_out is NULL");
+    BAD(mlcl_l2norm_backward(2, 3, X, norms, X, NULL), EINV, "grad_x is NULL");
+}
+
+/* ------------------------------------------------------------- optim */
+static mlcl_optim *mk_optim(float *p, float *g, size_t n)
+{
+    mlcl_optim *o = NULL;
+    mlcl_optim_options op = MLCL_OPTIM_OPTIONS_INIT;
+    ck_assert_ok(mlcl_optim_create(&o, &op));
+    if (p) ck_assert_ok(mlcl_optim_add_group(o, p, g, n, 1e-3f, 0.0f, NULL));
+    return o;
+}
+static void t_optim_options_init(void)
+{
+    mlcl_optim_options o;
+    BAD(mlcl_optim_options_init(NULL, MLCL_OPTIM_OPTIONS_VERSION), EINV, "opts is NULL");
+    BAD(mlcl_optim_options_init(&o, 5), MLCL_EVERSION, "version");
+}
+static void t_optim_create(void)
+{
+    mlcl_optim *o = NULL;
+    mlcl_optim_options op = MLCL_OPTIM_OPTIONS_INIT;
+    BAD(mlcl_optim_create(NULL, &op), EINV, "out is NULL");
+    BAD(mlcl_optim_create(&o, NULL), EINV, "opts is NULL");
+    op.type = 9; BAD(mlcl_optim_create(&o, &op), EINV, "type");
+    op = (mlcl_optim_options)MLCL_OPTIM_OPTIONS_INIT; op.lr = NAN;
+    BAD(mlcl_optim_create(&o, &op), EINV, "lr");
+    op = (mlcl_optim_options)MLCL_OPTIM_OPTIONS_INIT; op.lr = -1;
+    BAD(mlcl_optim_create(&o, &op), EINV, "lr");
+    op = (mlcl_optim_options)MLCL_OPTIM_OPTIONS_INIT; op.beta1 = 1.0f;
+    BAD(mlcl_optim_create(&o, &op), EINV, "beta1");
+    op = (mlcl_optim_options)MLCL_OPTIM_OPTIONS_INIT; op.beta2 = NAN;
+    BAD(mlcl_optim_create(&o, &op), EINV, "beta2");
+    op = (mlcl_optim_options)MLCL_OPTIM_OPTIONS_INIT; op.eps = -1e-8f;
+    BAD(mlcl_optim_create(&o, &op), EINV, "eps");
+    op = (mlcl_optim_options)MLCL_OPTIM_OPTIONS_INIT; op.weight_decay = INFINITY;
+    BAD(mlcl_optim_create(&o, &op), EINV, "weight_decay");
+    op = (mlcl_optim_options)MLCL_OPTIM_OPTIONS_INIT; op.type = MLCL_OPTIM_SGD; op.momentum = -1;
+    BAD(mlcl_optim_create(&o, &op), EINV, "momentum");
+    op = (mlcl_optim_options)MLCL_OPTIM_OPTIONS_INIT; op.type = MLCL_OPTIM_SGD; op.nesterov = 1;
+    BAD(mlcl_optim_create(&o, &op), EINV, "nesterov");
+    op = (mlcl_optim_options)MLCL_OPTIM_OPTIONS_INIT; op.version = 0;
+    BAD(mlcl_optim_create(&o, &op), MLCL_EVERSION, "version");
+    ck_assert_ptr_null(o);
+}
+static void t_optim_free(void) { mlcl_optim_free(NULL); }
+static void t_optim_add_group(void)
+{
+    float p[4] = { 0 }, g[4] = { 0 };
+    mlcl_optim *o = mk_optim(NULL, NULL, 0);
+    BAD(mlcl_optim_add_group(NULL, p, g, 4, 1e-3f, 0, NULL), EINV, "o is NULL");
+    BAD(mlcl_optim_add_group(o, NULL, g, 4, 1e-3f, 0, NULL), EINV, "params is NULL");
+    BAD(mlcl_optim_add_group(o, p, NULL, 4, 1e-3f, 0, NULL), EINV, "grads is NULL");
+    BAD(mlcl_optim_add_group(o, p, g, 0, 1e-3f, 0, NULL), EINV, "n");
+    BAD(mlcl_optim_add_group(o, p, g, 4, NAN, 0, NULL), EINV, "lr");
+    BAD(mlcl_optim_add_group(o, p, g, 4, -1.0f, 0, NULL), EINV, "lr");
+    BAD(mlcl_optim_add_group(o, p, g, 4, 1e-3f, -1.0f, NULL), EINV, "weight_decay");
+    mlcl_clear_error();
+    int rc = mlcl_optim_add_group(o, p, g, SIZE_MAX / 2, 1e-3f, 0, NULL);
+    ck_assert_msg(rc == MLCL_EOVERFLOW || rc == MLCL_ENOMEM, "huge group: %d %s", rc, mlcl_last_error());
+    int ng; ck_assert_ok(mlcl_optim_num_groups(o, &ng)); ck_assert_int_eq(ng, 0);
+    mlcl_optim_free(o);
+}
+static void t_optim_num_groups(void)
+{
+    mlcl_optim *o = mk_optim(NULL, NULL, 0); int n;
+    BAD(mlcl_optim_num_groups(NULL, &n), EINV, "o is NULL");
+    BAD(mlcl_optim_num_groups(o, NULL), EINV, "n is NULL");
+    mlcl_optim_free(o);
+}
+static void t_optim_set_lr(void)
+{
+    float p[4] = { 0 }, g[4] = { 0 };
+    mlcl_optim *o = mk_optim(p, g, 4);
+    BAD(mlcl_optim_set_lr(NULL, 0, 1e-3f), EINV, "o is NULL");
+    BAD(mlcl_optim_set_lr(o, 1, 1e-3f), EINV, "group");
+    BAD(mlcl_optim_set_lr(o, -2, 1e-3f), EINV, "group");
+    BAD(mlcl_optim_set_lr(o, 0, NAN), EINV, "lr");
+    BAD(mlcl_optim_set_lr(o, -1, -1e-3f), EINV, "lr");
+    mlcl_optim_free(o);
+}
+static void t_optim_get_lr(void)
+{
+    float p[4] = { 0 }, g[4] = { 0 }, lr;
+    mlcl_optim *o = mk_optim(p, g, 4);
+    BAD(mlcl_optim_get_lr(NULL, 0, &lr), EINV, "o is NULL");
+    BAD(mlcl_optim_get_lr(o, 0, NULL), EINV, "lr is NULL");
+    BAD(mlcl_optim_get_lr(o, 1, &lr), EINV, "group");
+    BAD(mlcl_optim_get_lr(o, -1, &lr), EINV, "group");
+    mlcl_optim_free(o);
+}
+static void t_optim_step(void)
+{
+    float p[4] = { 1, 2, 3, 4 }, g[4] = { 0, 0, INFINITY, 0 };
+    mlcl_optim *o = mk_optim(p, g, 4);
+    BAD(mlcl_optim_step(NULL), EINV, "o is NULL");
+    BAD(mlcl_optim_step(o), MLCL_ENUMERIC, "group 0");
+    ck_assert(p[0] == 1 && p[3] == 4);
+    int64_t st; ck_assert_ok(mlcl_optim_get_step(o, 0, &st)); ck_assert_int_eq(st, 0);
+    mlcl_optim_free(o);
+}
+static void t_optim_zero_state(void) { BAD(mlcl_optim_zero_state(NULL), EINV, "o is NULL"); }
+static void t_optim_state_count(void)
+{
+    mlcl_optim *o = mk_optim(NULL, NULL, 0); size_t n;
+    BAD(mlcl_optim_state_count(NULL, &n), EINV, "o is NULL");
+    BAD(mlcl_optim_state_count(o, NULL), EINV, "n is NULL");
+    mlcl_optim_free(o);
+}
+static void t_optim_get_state(void)
+{
+    float p[4] = { 0 }, g[4] = { 0 }, s[8];
+    mlcl_optim *o = mk_optim(p, g, 4);
+    BAD(mlcl_optim_get_state(NULL, s, 8), EINV, "o is NULL");
+    BAD(mlcl_optim_get_state(o, NULL, 8), EINV, "dst is NULL");
+    BAD(mlcl_optim_get_state(o, s, 7), EINV, "n");
+    mlcl_optim_free(o);
+}
+static void t_optim_set_state(void)
+{
+    float p[4] = { 0 }, g[4] = { 0 }, s[8] = { 0 };
+    mlcl_optim *o = mk_optim(p, g, 4);
+    BAD(mlcl_optim_set_state(NULL, s, 8), EINV, "o is NULL");
+    BAD(mlcl_optim_set_state(o, NULL, 8), EINV, "src is NULL");
+    BAD(mlcl_optim_set_state(o, s, 9), EINV, "n");
+    s[1] = NAN;
+    BAD(mlcl_optim_set_state(o, s, 8), MLCL_ENUMERIC, "src");
+    s[1] = 0; s[6] = -1.0f; /* a negative second moment */
+    BAD(mlcl_optim_set_state(o, s, 8), EINV, "exp_avg_sq");
+    mlcl_optim_free(o);
+}
+static void t_optim_get_step(void)
+{
+    float p[4] = { 0 }, g[4] = { 0 }; int64_t st;
+    mlcl_optim *o = mk_optim(p, g, 4);
+    BAD(mlcl_optim_get_step(NULL, 0, &st), EINV, "o is NULL");
+    BAD(mlcl_optim_get_step(o, 0, NULL), EINV, "step is NULL");
+    BAD(mlcl_optim_get_step(o, 3, &st), EINV, "group");
+    mlcl_optim_free(o);
+}
+static void t_optim_set_step(void)
+{
+    float p[4] = { 0 }, g[4] = { 0 };
+    mlcl_optim *o = mk_optim(p, g, 4);
+    BAD(mlcl_optim_set_step(NULL, 0, 1), EINV, "o is NULL");
+    BAD(mlcl_optim_set_step(o, 2, 1), EINV, "group");
+    BAD(mlcl_optim_set_step(o, 0, -1), EINV, "step");
+    mlcl_optim_free(o);
+}
+static void t_sched_options_init(void)
+{
+    mlcl_sched_options o;
+    BAD(mlcl_sched_options_init(NULL, MLCL_SCHED_OPTIONS_VERSION), EINV, "opts is NULL");
+    BAD(mlcl_sched_options_init(&o, 2), MLCL_EVERSION, "version");
+}
+static void t_sched_lr(void)
+{
+    mlcl_sched_options o = MLCL_SCHED_OPTIONS_INIT; float lr;
+    BAD(mlcl_sched_lr(NULL, 1.0, &lr), EINV, "opts is NULL");
+    BAD(mlcl_sched_lr(&o, 1.0, NULL), EINV, "lr is NULL");
+    BAD(mlcl_sched_lr(&o, -1.0, &lr), EINV, "epoch");
+    BAD(mlcl_sched_lr(&o, NAN, &lr), EINV, "epoch");
+    BAD(mlcl_sched_lr(&o, INFINITY, &lr), EINV, "epoch");
+    o.type = 11; BAD(mlcl_sched_lr(&o, 1.0, &lr), EINV, "type");
+    o = (mlcl_sched_options)MLCL_SCHED_OPTIONS_INIT; o.type = MLCL_SCHED_STEP; o.step_size = 0;
+    BAD(mlcl_sched_lr(&o, 1.0, &lr), EINV, "step_size");
+    o = (mlcl_sched_options)MLCL_SCHED_OPTIONS_INIT; o.type = MLCL_SCHED_COSINE; o.T_max = 0;
+    BAD(mlcl_sched_lr(&o, 1.0, &lr), EINV, "T_max");
+    o = (mlcl_sched_options)MLCL_SCHED_OPTIONS_INIT; o.type = MLCL_SCHED_COSINE_WARM_RESTARTS; o.T_0 = -1;
+    BAD(mlcl_sched_lr(&o, 1.0, &lr), EINV, "T_0");
+    o = (mlcl_sched_options)MLCL_SCHED_OPTIONS_INIT; o.type = MLCL_SCHED_COSINE_WARM_RESTARTS; o.T_mult = 0;
+    BAD(mlcl_sched_lr(&o, 1.0, &lr), EINV, "T_mult");
+    o = (mlcl_sched_options)MLCL_SCHED_OPTIONS_INIT; o.base_lr = NAN;
+    BAD(mlcl_sched_lr(&o, 1.0, &lr), EINV, "base_lr");
+    /* an epoch far beyond any restart: must not loop or overflow */
+    o = (mlcl_sched_options)MLCL_SCHED_OPTIONS_INIT; o.type = MLCL_SCHED_COSINE_WARM_RESTARTS; o.T_0 = 1; o.T_mult = 2;
+    mlcl_clear_error();
+    int rc = mlcl_sched_lr(&o, 1e300, &lr);
+    ck_assert_msg(rc == MLCL_OK || rc == EINV || rc == MLCL_EOVERFLOW, "%d %s", rc, mlcl_last_error());
+    if (rc == MLCL_OK) ck_assert(isfinite(lr));
+    o.version = 3;
+    BAD(mlcl_sched_lr(&o, 1.0, &lr), MLCL_EVERSION, "version");
+}
+
+/* ------------------------------------------------------------- queue, mask */
+static void t_label_words(void)
+{
+    ck_assert_uint_eq(mlcl_label_words(0), 0);
+    ck_assert_uint_eq(mlcl_label_words(-1), 0);
+    ck_assert_uint_eq(mlcl_label_words(INT_MAX), ((size_t)INT_MAX + 63) / 64);
+}
+static void t_labels_pack(void)
+{
+    uint64_t out[4] = { 0 };
+    uint8_t y[6] = { 0, 1, 0, 1, 3, 0 };
+    BAD(mlcl_labels_pack(NULL, y, 2, 3), EINV, "out is NULL");
+    BAD(mlcl_labels_pack(out, NULL, 2, 3), EINV, "y01 is NULL");
+    BAD(mlcl_labels_pack(out, y, 0, 3), EINV, "n");
+    BAD(mlcl_labels_pack(out, y, 2, -3), EINV, "c");
+    BAD(mlcl_labels_pack(out, y, 2, 3), EINV, "y01[1][1]");
+    ck_assert(out[0] == 0 && out[1] == 0);
+}
+static void t_labels_unpack(void)
+{
+    uint8_t out[6];
+    BAD(mlcl_labels_unpack(NULL, YP, 2, 3), EINV, "out is NULL");
+    BAD(mlcl_labels_unpack(out, NULL, 2, 3), EINV, "packed is NULL");
+    BAD(mlcl_labels_unpack(out, YP, 0, 3), EINV, "n");
+    BAD(mlcl_labels_unpack(out, YP, 2, 0), EINV, "c");
+}
+static void t_queue_options_init(void)
+{
+    mlcl_queue_options o;
+    BAD(mlcl_queue_options_init(NULL, MLCL_QUEUE_OPTIONS_VERSION), EINV, "opts is NULL");
+    BAD(mlcl_queue_options_init(&o, 42), MLCL_EVERSION, "version");
+}
+static void t_queue_create(void)
+{
+    mlcl_queue *q = NULL;
+    mlcl_queue_options o = MLCL_QUEUE_OPTIONS_INIT;
+    BAD(mlcl_queue_create(NULL, &o), EINV, "out is NULL");
+    BAD(mlcl_queue_create(&q, NULL), EINV, "opts is NULL");
+    BAD(mlcl_queue_create(&q, &o), EINV, "capacity");
+    o.capacity = 4; BAD(mlcl_queue_create(&q, &o), EINV, "feat_dim");
+    o.feat_dim = 4; o.n_labels = -1; BAD(mlcl_queue_create(&q, &o), EINV, "n_labels");
+    o.n_labels = 3; o.version = 2; BAD(mlcl_queue_create(&q, &o), MLCL_EVERSION, "version");
+    o.version = MLCL_QUEUE_OPTIONS_VERSION; o.capacity = INT_MAX; o.feat_dim = INT_MAX; o.n_labels = INT_MAX;
+    if (!UNDER_VALGRIND) { /* memcheck counts a request of ~2^64 bytes as an error */
+        mlcl_clear_error();
+        int rc = mlcl_queue_create(&q, &o);
+        ck_assert_msg(rc == MLCL_EOVERFLOW || rc == MLCL_ENOMEM, "huge queue: %d %s", rc, mlcl_last_error());
+    }
+    ck_assert_ptr_null(q);
+}
+static void t_queue_free(void) { mlcl_queue_free(NULL); }
+static void t_queue_enqueue(void)
+{
+    mlcl_queue *q = mk_queue(FM);
+    uint64_t bad[2] = { 1, 1ull << 5 };
+    BAD(mlcl_queue_enqueue(NULL, 2, X, YP, NULL), EINV, "q is NULL");
+    BAD(mlcl_queue_enqueue(q, 0, X, YP, NULL), EINV, "n");
+    BAD(mlcl_queue_enqueue(q, -2, X, YP, NULL), EINV, "n");
+    BAD(mlcl_queue_enqueue(q, 2, NULL, YP, NULL), EINV, "feats is NULL");
+    BAD(mlcl_queue_enqueue(q, 2, X, NULL, NULL), EINV, "labels_packed is NULL");
+    BAD(mlcl_queue_enqueue(q, 2, XNAN, YP, NULL), MLCL_ENUMERIC, "feats");
+    BAD(mlcl_queue_enqueue(q, 2, X, YP, XNAN), MLCL_ENUMERIC, "dists");
+    BAD(mlcl_queue_enqueue(q, 2, X, bad, NULL), EINV, "labels_packed");
+    ck_assert_int_eq(mlcl_queue_size(q), 0);
+    mlcl_queue_free(q);
+}
+static void t_queue_reset(void) { BAD(mlcl_queue_reset(NULL), EINV, "q is NULL"); }
+static void t_queue_size(void) { ck_assert_int_eq(mlcl_queue_size(NULL), 0); }
+static void t_queue_capacity(void) { ck_assert_int_eq(mlcl_queue_capacity(NULL), 0); }
+static void t_queue_head(void) { ck_assert_int_eq(mlcl_queue_head(NULL), 0); }
+static void t_queue_feat_dim(void) { ck_assert_int_eq(mlcl_queue_feat_dim(NULL), 0); }
+static void t_queue_n_labels(void) { ck_assert_int_eq(mlcl_queue_n_labels(NULL), 0); }
+static void t_queue_features(void) { ck_assert_ptr_null(mlcl_queue_features(NULL)); }
+static void t_queue_labels(void) { ck_assert_ptr_null(mlcl_queue_labels(NULL)); }
+static void t_queue_dists(void) { ck_assert_ptr_null(mlcl_queue_dists(NULL)); }
+static void t_queue_set_state(void)
+{
+    mlcl_queue *q = mk_queue(FM);
+    float f[FK * FM] = { 0 }; uint64_t l[FK] = { 0 }; float d[FK * FC] = { 0 };
+    BAD(mlcl_queue_set_state(NULL, 0, 0, f, l, d), EINV, "q is NULL");
+    BAD(mlcl_queue_set_state(q, 0, 0, NULL, l, d), EINV, "feats is NULL");
+    BAD(mlcl_queue_set_state(q, 0, 0, f, NULL, d), EINV, "labels is NULL");
+    BAD(mlcl_queue_set_state(q, -1, 0, f, l, d), EINV, "size");
+    BAD(mlcl_queue_set_state(q, FK + 1, 0, f, l, d), EINV, "size");
+    BAD(mlcl_queue_set_state(q, FK, FK, f, l, d), EINV, "head");
+    BAD(mlcl_queue_set_state(q, 3, 1, f, l, d), EINV, "head");
+    f[5] = NAN; BAD(mlcl_queue_set_state(q, 2, 2, f, l, d), MLCL_ENUMERIC, "feats"); f[5] = 0;
+    d[7] = INFINITY; BAD(mlcl_queue_set_state(q, 2, 2, f, l, d), MLCL_ENUMERIC, "dists"); d[7] = 0;
+    l[3] = 1ull << 40; BAD(mlcl_queue_set_state(q, 2, 2, f, l, d), EINV, "labels");
+    mlcl_queue_free(q);
+}
+static void t_mask_build(void)
+{
+    uint8_t mask[16]; int cnt[4];
+    BAD(mlcl_mask_build(mask, cnt, MLCL_MASK_ANY, 0, YP, 2, YP, FC), EINV, "n");
+    BAD(mlcl_mask_build(mask, cnt, MLCL_MASK_ANY, 2, NULL, 2, YP, FC), EINV, "y_anchor is NULL");
+    BAD(mlcl_mask_build(mask, cnt, MLCL_MASK_ANY, 2, YP, 0, YP, FC), EINV, "N must be");
+    BAD(mlcl_mask_build(mask, cnt, MLCL_MASK_ANY, 2, YP, 2, NULL, FC), EINV, "y_cand is NULL");
+    BAD(mlcl_mask_build(mask, cnt, MLCL_MASK_ANY, 2, YP, 2, YP, 0), EINV, "c");
+    BAD(mlcl_mask_build(mask, cnt, 5, 2, YP, 2, YP, FC), EINV, "mode");
+    BAD(mlcl_mask_build(NULL, NULL, MLCL_MASK_ANY, 2, YP, 2, YP, FC), EINV, "mask and count");
+}
+static void t_mask_build_2(void)
+{
+    uint8_t mask[16]; int cnt[4];
+    BAD(mlcl_mask_build_2(mask, cnt, 0, 2, YP, -1, YP, 1, YP, FC), EINV, "N1");
+    BAD(mlcl_mask_build_2(mask, cnt, 0, 2, YP, 1, YP, -1, YP, FC), EINV, "N2");
+    BAD(mlcl_mask_build_2(mask, cnt, 0, 2, YP, 0, NULL, 0, NULL, FC), EINV, "N1 + N2");
+    BAD(mlcl_mask_build_2(mask, cnt, 0, 2, YP, 1, NULL, 1, YP, FC), EINV, "y_c1 is NULL");
+    BAD(mlcl_mask_build_2(mask, cnt, 0, 2, YP, 1, YP, 1, NULL, FC), EINV, "y_c2 is NULL");
+    BAD(mlcl_mask_build_2(mask, cnt, 0, 2, YP, INT_MAX, YP, INT_MAX, YP, FC), EINV, "N1 + N2");
+    BAD(mlcl_mask_build_2(mask, cnt, 0, 2, NULL, 1, YP, 1, YP, FC), EINV, "y_anchor is NULL");
+}
+static void t_mask_labelwise_counts(void)
+{
+    int cnt[FC];
+    BAD(mlcl_mask_labelwise_counts(NULL, 2, YP, FC), EINV, "count_j is NULL");
+    BAD(mlcl_mask_labelwise_counts(cnt, 0, YP, FC), EINV, "N must be");
+    BAD(mlcl_mask_labelwise_counts(cnt, 2, NULL, FC), EINV, "y_cand is NULL");
+    BAD(mlcl_mask_labelwise_counts(cnt, 2, YP, -1), EINV, "c");
+}
+static void t_mask_labelwise_counts_2(void)
+{
+    int cnt[FC];
+    BAD(mlcl_mask_labelwise_counts_2(NULL, 1, YP, 1, YP, FC), EINV, "count_j is NULL");
+    BAD(mlcl_mask_labelwise_counts_2(cnt, -1, YP, 1, YP, FC), EINV, "N1");
+    BAD(mlcl_mask_labelwise_counts_2(cnt, 0, NULL, 0, NULL, FC), EINV, "N1 + N2");
+    BAD(mlcl_mask_labelwise_counts_2(cnt, 1, YP, 1, NULL, FC), EINV, "y_c2 is NULL");
+    BAD(mlcl_mask_labelwise_counts_2(cnt, 1, YP, 1, YP, 0), EINV, "c");
+}
+static void t_mask_labelwise(void)
+{
+    int cnt[4 * FC];
+    BAD(mlcl_mask_labelwise(NULL, 2, YP, 1, YP, 1, YP, FC), EINV, "counts is NULL");
+    BAD(mlcl_mask_labelwise(cnt, 0, YP, 1, YP, 1, YP, FC), EINV, "n");
+    BAD(mlcl_mask_labelwise(cnt, 2, NULL, 1, YP, 1, YP, FC), EINV, "y_anchor is NULL");
+    BAD(mlcl_mask_labelwise(cnt, 2, YP, 1, NULL, 1, YP, FC), EINV, "y_c1 is NULL");
+    BAD(mlcl_mask_labelwise(cnt, 2, YP, 1, YP, 1, YP, 0), EINV, "c");
+}
+
+/* ------------------------------------------------------------- loss */
+static void t_loss_options_init(void)
+{
+    mlcl_loss_options o;
+    BAD(mlcl_loss_options_init(NULL, MLCL_LOSS_OPTIONS_VERSION), EINV, "opts is NULL");
+    BAD(mlcl_loss_options_init(&o, 0), MLCL_EVERSION, "version");
+}
+static void t_loss_create(void)
+{
+    mlcl_loss *L = NULL;
+    mlcl_loss_options o = MLCL_LOSS_OPTIONS_INIT;
+    BAD(mlcl_loss_create(NULL, 4, 8, 4, 3, NULL), EINV, "out is NULL");
+    BAD(mlcl_loss_create(&L, 0, 8, 4, 3, NULL), EINV, "max_n");
+    BAD(mlcl_loss_create(&L, 4, -1, 4, 3, NULL), EINV, "max_queue");
+    BAD(mlcl_loss_create(&L, 4, 8, 0, 3, NULL), EINV, "m must be");
+    BAD(mlcl_loss_create(&L, 4, 8, 4, -3, NULL), EINV, "c must be");
+    BAD(mlcl_loss_create(&L, INT_MAX, INT_MAX, 4, 3, NULL), MLCL_EOVERFLOW, "max_n + max_queue");
+    mlcl_clear_error();
+    int rc = mlcl_loss_create(&L, 1 << 20, 1 << 20, 1 << 20, 1 << 20, NULL);
+    ck_assert_msg(rc == MLCL_EOVERFLOW || rc == MLCL_ENOMEM, "huge loss: %d %s", rc, mlcl_last_error());
+    o.tau = 0; BAD(mlcl_loss_create(&L, 4, 8, 4, 3, &o), EINV, "tau");
+    o = (mlcl_loss_options)MLCL_LOSS_OPTIONS_INIT; o.version = 2;
+    BAD(mlcl_loss_create(&L, 4, 8, 4, 3, &o), MLCL_EVERSION, "version");
+    ck_assert_ptr_null(L);
+}
+static void t_loss_free(void) { mlcl_loss_free(NULL); }
+static void t_loss_set_options(void)
+{
+    mlcl_loss *L = mk_loss();
+    mlcl_loss_options o = MLCL_LOSS_OPTIONS_INIT, got;
+    BAD(mlcl_loss_set_options(NULL, &o), EINV, "L is NULL");
+    BAD(mlcl_loss_set_options(L, NULL), EINV, "opts is NULL");
+    o.method = 3; BAD(mlcl_loss_set_options(L, &o), EINV, "method");
+    o = (mlcl_loss_options)MLCL_LOSS_OPTIONS_INIT; o.variant = -1; BAD(mlcl_loss_set_options(L, &o), EINV, "variant");
+    o = (mlcl_loss_options)MLCL_LOSS_OPTIONS_INIT; o.mask = 2; BAD(mlcl_loss_set_options(L, &o), EINV, "mask");
+    o = (mlcl_loss_options)MLCL_LOSS_OPTIONS_INIT; o.alpha = NAN; BAD(mlcl_loss_set_options(L, &o), EINV, "alpha");
+    o = (mlcl_loss_options)MLCL_LOSS_OPTIONS_INIT; o.beta = -1; BAD(mlcl_loss_set_options(L, &o), EINV, "beta");
+    o = (mlcl_loss_options)MLCL_LOSS_OPTIONS_INIT; o.tau = INFINITY; BAD(mlcl_loss_set_options(L, &o), EINV, "tau");
+    o = (mlcl_loss_options)MLCL_LOSS_OPTIONS_INIT; o.sigma = 0; BAD(mlcl_loss_set_options(L, &o), EINV, "sigma");
+    o = (mlcl_loss_options)MLCL_LOSS_OPTIONS_INIT; o.reduction = 2; BAD(mlcl_loss_set_options(L, &o), EINV, "reduction");
+    o = (mlcl_loss_options)MLCL_LOSS_OPTIONS_INIT; o.cld_weight = 2; BAD(mlcl_loss_set_options(L, &o), EINV, "cld_weight");
+    o = (mlcl_loss_options)MLCL_LOSS_OPTIONS_INIT; o.weight_grad = 2; BAD(mlcl_loss_set_options(L, &o), EINV, "weight_grad");
+    o = (mlcl_loss_options)MLCL_LOSS_OPTIONS_INIT; o.dweight_grad = -1; BAD(mlcl_loss_set_options(L, &o), EINV, "dweight_grad");
+    o = (mlcl_loss_options)MLCL_LOSS_OPTIONS_INIT; o.con_norm = 5; BAD(mlcl_loss_set_options(L, &o), EINV, "con_norm");
+    o = (mlcl_loss_options)MLCL_LOSS_OPTIONS_INIT; o.h_target = 5; BAD(mlcl_loss_set_options(L, &o), EINV, "h_target");
+    ck_assert_ok(mlcl_loss_get_options(L, &got));
+    o = (mlcl_loss_options)MLCL_LOSS_OPTIONS_INIT;
+    ck_assert_mem_eq(&got, &o, sizeof o);
+    mlcl_loss_free(L);
+}
+static void t_loss_get_options(void)
+{
+    mlcl_loss *L = mk_loss(); mlcl_loss_options o;
+    BAD(mlcl_loss_get_options(NULL, &o), EINV, "L is NULL");
+    BAD(mlcl_loss_get_options(L, NULL), EINV, "opts is NULL");
+    mlcl_loss_free(L);
+}
+static void t_loss_get_dims(void) { int n; BAD(mlcl_loss_get_dims(NULL, &n, NULL, NULL, NULL), EINV, "L is NULL"); }
+static void t_loss_workspace_size(void) { ck_assert_uint_eq(mlcl_loss_workspace_size(NULL), 0); }
+static void t_loss_compute(void)
+{
+    mlcl_loss *L = mk_loss();
+    enum { n = 2, h = 3 };
+    float q[n * FM], k[n * FM], d[n * FC], W[FC * h], gq[n * FM] = { 0 };
+    for (int i = 0; i < n * FM; i++) q[i] = k[i] = 0.5f;
+    for (int i = 0; i < n * FC; i++) d[i] = 1.0f / FC;
+    for (int i = 0; i < FC * h; i++) W[i] = 0.1f;
+    mlcl_loss_parts p;
+    uint64_t ybad[2] = { 1, 1ull << 7 };
+#define LC(...) mlcl_loss_compute(__VA_ARGS__)
+    BAD(LC(NULL, n, 0, q, k, YP, d, NULL, NULL, NULL, W, h, &p, gq, NULL, NULL), EINV, "L is NULL");
+    BAD(LC(L, 0, 0, q, k, YP, d, NULL, NULL, NULL, W, h, &p, gq, NULL, NULL), EINV, "n = 0");
+    BAD(LC(L, FN + 1, 0, q, k, YP, d, NULL, NULL, NULL, W, h, &p, gq, NULL, NULL), EINV, "n = 5");
+    BAD(LC(L, n, -1, q, k, YP, d, NULL, NULL, NULL, W, h, &p, gq, NULL, NULL), EINV, "F = -1");
+    BAD(LC(L, n, FK + 1, q, k, YP, d, X, YP, X, W, h, &p, gq, NULL, NULL), EINV, "F = 9");
+    BAD(LC(L, n, 0, NULL, k, YP, d, NULL, NULL, NULL, W, h, &p, gq, NULL, NULL), EINV, "q is NULL");
+    BAD(LC(L, n, 0, q, NULL, YP, d, NULL, NULL, NULL, W, h, &p, gq, NULL, NULL), EINV, "k is NULL");
+    BAD(LC(L, n, 0, q, k, NULL, d, NULL, NULL, NULL, W, h, &p, gq, NULL, NULL), EINV, "y is NULL");
+    BAD(LC(L, n, 0, q, k, YP, NULL, NULL, NULL, NULL, W, h, &p, gq, NULL, NULL), EINV, "d is NULL");
+    BAD(LC(L, n, 2, q, k, YP, d, NULL, YP, X, W, h, &p, gq, NULL, NULL), EINV, "kq is NULL");
+    BAD(LC(L, n, 2, q, k, YP, d, X, NULL, X, W, h, &p, gq, NULL, NULL), EINV, "yq is NULL");
+    BAD(LC(L, n, 2, q, k, YP, d, X, YP, NULL, W, h, &p, gq, NULL, NULL), EINV, "dq is NULL");
+    BAD(LC(L, n, 0, q, k, YP, d, NULL, NULL, NULL, NULL, h, &p, gq, NULL, NULL), EINV, "W is NULL");
+    BAD(LC(L, n, 0, q, k, YP, d, NULL, NULL, NULL, W, 0, &p, gq, NULL, NULL), EINV, "h");
+    BAD(LC(L, n, 0, q, k, ybad, d, NULL, NULL, NULL, W, h, &p, gq, NULL, NULL), EINV, "y has bits");
+    BAD(LC(L, n, 2, q, k, YP, d, X, ybad, X, W, h, &p, gq, NULL, NULL), EINV, "yq has bits");
+    q[1] = NAN;
+    BAD(LC(L, n, 0, q, k, YP, d, NULL, NULL, NULL, W, h, &p, gq, NULL, NULL), MLCL_ENUMERIC, "q holds");
+    q[1] = 0.5f; k[2] = INFINITY;
+    BAD(LC(L, n, 0, q, k, YP, d, NULL, NULL, NULL, W, h, &p, gq, NULL, NULL), MLCL_ENUMERIC, "k holds");
+    k[2] = 0.5f; d[0] = NAN;
+    BAD(LC(L, n, 0, q, k, YP, d, NULL, NULL, NULL, W, h, &p, gq, NULL, NULL), MLCL_ENUMERIC, "d holds");
+    d[0] = 1.0f / FC; W[4] = -INFINITY;
+    BAD(LC(L, n, 0, q, k, YP, d, NULL, NULL, NULL, W, h, &p, gq, NULL, NULL), MLCL_ENUMERIC, "W holds");
+    W[4] = 0.1f;
+    BAD(LC(L, n, 2, q, k, YP, d, XNAN, YP, X, W, h, &p, gq, NULL, NULL), MLCL_ENUMERIC, "kq holds");
+    float dqn[2 * FC] = { 0.3f, NAN, 0.3f, 0.3f, 0.3f, 0.3f };
+    BAD(LC(L, n, 2, q, k, YP, d, X, YP, dqn, W, h, &p, gq, NULL, NULL), MLCL_ENUMERIC, "dq holds");
+    for (int i = 0; i < n * FM; i++) ck_assert(gq[i] == 0.0f); /* no output touched */
+    ck_assert_ok(LC(L, n, 0, q, k, YP, d, NULL, NULL, NULL, W, h, &p, gq, NULL, NULL));
+#undef LC
+    mlcl_loss_free(L);
+}
+static void t_loss_compute_queue(void)
+{
+    mlcl_loss *L = mk_loss();
+    mlcl_queue *q8 = mk_queue(FM + 4), *qok = mk_queue(FM), *qc = NULL;
+    mlcl_queue_options o = MLCL_QUEUE_OPTIONS_INIT;
+    o.capacity = FK; o.feat_dim = FM; o.n_labels = FC + 1;
+    ck_assert_ok(mlcl_queue_create(&qc, &o));
+    enum { n = 2, h = 3 };
+    float q[n * FM], k[n * FM], d[n * FC], W[FC * h];
+    for (int i = 0; i < n * FM; i++) q[i] = k[i] = 0.5f;
+    for (int i = 0; i < n * FC; i++) d[i] = 1.0f / FC;
+    for (int i = 0; i < FC * h; i++) W[i] = 0.1f;
+    mlcl_loss_parts p;
+    BAD(mlcl_loss_compute_queue(NULL, n, q, k, YP, d, qok, W, h, &p, NULL, NULL, NULL), EINV, "L is NULL");
+    BAD(mlcl_loss_compute_queue(L, n, q, k, YP, d, NULL, W, h, &p, NULL, NULL, NULL), EINV, "queue is NULL");
+    BAD(mlcl_loss_compute_queue(L, n, q, k, YP, d, q8, W, h, &p, NULL, NULL, NULL), EINV, "feature width 8 != 4");
+    BAD(mlcl_loss_compute_queue(L, n, q, k, YP, d, qc, W, h, &p, NULL, NULL, NULL), EINV, "label count 4 != 3");
+    BAD(mlcl_loss_compute_queue(L, n, NULL, k, YP, d, qok, W, h, &p, NULL, NULL, NULL), EINV, "q is NULL");
+    ck_assert_ok(mlcl_loss_compute_queue(L, n, q, k, YP, d, qok, W, h, &p, NULL, NULL, NULL));
+    mlcl_loss_free(L); mlcl_queue_free(q8); mlcl_queue_free(qok); mlcl_queue_free(qc);
+}
+
+/* ------------------------------------------------------------- moco */
+static void t_moco_options_init(void)
+{
+    mlcl_moco_options o;
+    BAD(mlcl_moco_options_init(NULL, MLCL_MOCO_OPTIONS_VERSION), EINV, "opts is NULL");
+    BAD(mlcl_moco_options_init(&o, 0), MLCL_EVERSION, "version");
+}
+static void t_moco_create(void)
+{
+    mlcl_moco *m = NULL; mlcl_moco_options o;
+    small_moco_opts(&o);
+    BAD(mlcl_moco_create(NULL, &o), EINV, "out is NULL");
+    BAD(mlcl_moco_create(&m, NULL), EINV, "opts is NULL");
+    o.in_dim = 0; BAD(mlcl_moco_create(&m, &o), EINV, "in_dim");
+    small_moco_opts(&o); o.n_labels = -1; BAD(mlcl_moco_create(&m, &o), EINV, "n_labels");
+    small_moco_opts(&o); o.n_hidden = 9; BAD(mlcl_moco_create(&m, &o), EINV, "n_hidden");
+    small_moco_opts(&o); o.hidden[0] = 0; BAD(mlcl_moco_create(&m, &o), EINV, "hidden[0]");
+    small_moco_opts(&o); o.dropout = NAN; BAD(mlcl_moco_create(&m, &o), EINV, "dropout");
+    small_moco_opts(&o); o.proj_dropout = 1; BAD(mlcl_moco_create(&m, &o), EINV, "proj_dropout");
+    small_moco_opts(&o); o.proj_dim = 0; BAD(mlcl_moco_create(&m, &o), EINV, "proj_dim");
+    small_moco_opts(&o); o.queue_size = -5; BAD(mlcl_moco_create(&m, &o), EINV, "queue_size");
+    small_moco_opts(&o); o.momentum = NAN; BAD(mlcl_moco_create(&m, &o), EINV, "momentum");
+    small_moco_opts(&o); o.max_batch = 1; BAD(mlcl_moco_create(&m, &o), EINV, "max_batch");
+    small_moco_opts(&o); o.key_train_mode = 3; BAD(mlcl_moco_create(&m, &o), EINV, "key_train_mode");
+    small_moco_opts(&o); o.loss.tau = -1; BAD(mlcl_moco_create(&m, &o), EINV, "tau");
+    small_moco_opts(&o); o.optim.lr = NAN; BAD(mlcl_moco_create(&m, &o), EINV, "lr");
+    small_moco_opts(&o); o.version = 0; BAD(mlcl_moco_create(&m, &o), MLCL_EVERSION, "version");
+    small_moco_opts(&o); o.loss.version = 0; BAD(mlcl_moco_create(&m, &o), MLCL_EVERSION, "version");
+    small_moco_opts(&o); o.in_dim = INT_MAX; o.hidden[0] = INT_MAX;
+    mlcl_clear_error();
+    int rc = mlcl_moco_create(&m, &o);
+    ck_assert_msg(rc == MLCL_EOVERFLOW || rc == MLCL_ENOMEM, "huge moco: %d %s", rc, mlcl_last_error());
+    ck_assert_ptr_null(m);
+}
+static void t_moco_free(void) { mlcl_moco_free(NULL); }
+static void t_moco_step(void)
+{
+    mlcl_moco *m = mk_moco();
+    uint64_t ybad[4] = { 1, 2, 1ull << 9, 4 };
+    mlcl_loss_parts p;
+    BAD(mlcl_moco_step(NULL, 4, X, X, YP, &p), EINV, "moco is NULL");
+    BAD(mlcl_moco_step(m, 1, X, X, YP, &p), EINV, "n must be");
+    BAD(mlcl_moco_step(m, 9, X, X, YP, &p), EINV, "n must be");
+    BAD(mlcl_moco_step(m, 4, NULL, X, YP, &p), EINV, "x0 is NULL");
+    BAD(mlcl_moco_step(m, 4, X, NULL, YP, &p), EINV, "x1 is NULL");
+    BAD(mlcl_moco_step(m, 4, X, X, NULL, &p), EINV, "y is NULL");
+    BAD(mlcl_moco_step(m, 4, XNAN, X, YP, &p), MLCL_ENUMERIC, "x0");
+    BAD(mlcl_moco_step(m, 4, X, XNAN, YP, &p), MLCL_ENUMERIC, "x1");
+    BAD(mlcl_moco_step(m, 4, X, X, ybad, &p), EINV, "y");
+    long long st; ck_assert_ok(mlcl_moco_steps(m, &st)); ck_assert_int_eq(st, 0);
+    mlcl_queue *q; ck_assert_ok(mlcl_moco_queue(m, &q)); ck_assert_int_eq(mlcl_queue_size(q), 0);
+    ck_assert_ok(mlcl_moco_step(m, 4, X, X, YP, &p));
+    mlcl_moco_free(m);
+}
+static void t_moco_set_lr(void)
+{
+    mlcl_moco *m = mk_moco();
+    BAD(mlcl_moco_set_lr(NULL, 1e-3f), EINV, "moco is NULL");
+    BAD(mlcl_moco_set_lr(m, NAN), EINV, "lr");
+    BAD(mlcl_moco_set_lr(m, -1), EINV, "lr");
+    mlcl_moco_free(m);
+}
+static void t_moco_encoder(void)
+{
+    mlcl_moco *m = mk_moco(); mlcl_encoder *e;
+    BAD(mlcl_moco_encoder(NULL, 0, &e), EINV, "moco is NULL");
+    BAD(mlcl_moco_encoder(m, 0, NULL), EINV, "out is NULL");
+    BAD(mlcl_moco_encoder(m, 5, &e), EINV, "which");
+    BAD(mlcl_moco_encoder(m, -1, &e), EINV, "which");
+    mlcl_moco_free(m);
+}
+static void t_moco_queue(void)
+{
+    mlcl_moco *m = mk_moco(); mlcl_queue *q;
+    BAD(mlcl_moco_queue(NULL, &q), EINV, "moco is NULL");
+    BAD(mlcl_moco_queue(m, NULL), EINV, "out is NULL");
+    mlcl_moco_free(m);
+}
+static void t_moco_optim(void)
+{
+    mlcl_moco *m = mk_moco(); mlcl_optim *o;
+    BAD(mlcl_moco_optim(NULL, &o), EINV, "moco is NULL");
+    BAD(mlcl_moco_optim(m, NULL), EINV, "out is NULL");
+    mlcl_moco_free(m);
+}
+static void t_moco_steps(void)
+{
+    mlcl_moco *m = mk_moco(); long long s;
+    BAD(mlcl_moco_steps(NULL, &s), EINV, "moco is NULL");
+    BAD(mlcl_moco_steps(m, NULL), EINV, "steps is NULL");
+    mlcl_moco_free(m);
+}
+
+/* ------------------------------------------------------------- metrics */
+static void t_metrics_init(void)
+{
+    mlcl_metrics m;
+    BAD(mlcl_metrics_init(NULL, MLCL_METRICS_VERSION), EINV, "m is NULL");
+    BAD(mlcl_metrics_init(&m, 7), MLCL_EVERSION, "version");
+}
+static void t_metrics_compute(void)
+{
+    mlcl_metrics m = MLCL_METRICS_INIT;
+    float s[6] = { 0.1f, 0.9f, 0.3f, 0.4f, 0.5f, 0.6f };
+    uint8_t y[6] = { 0, 1, 0, 1, 1, 0 };
+    BAD(mlcl_metrics_compute(NULL, 2, 3, s, y, 0.5f), EINV, "out is NULL");
+    BAD(mlcl_metrics_compute(&m, 0, 3, s, y, 0.5f), EINV, "n");
+    BAD(mlcl_metrics_compute(&m, 2, -3, s, y, 0.5f), EINV, "c");
+    BAD(mlcl_metrics_compute(&m, 2, 3, NULL, y, 0.5f), EINV, "scores is NULL");
+    BAD(mlcl_metrics_compute(&m, 2, 3, s, NULL, 0.5f), EINV, "labels is NULL");
+    BAD(mlcl_metrics_compute(&m, 2, 3, s, y, NAN), EINV, "threshold");
+    y[4] = 2; BAD(mlcl_metrics_compute(&m, 2, 3, s, y, 0.5f), EINV, "[1][1]"); y[4] = 1;
+    s[5] = INFINITY; BAD(mlcl_metrics_compute(&m, 2, 3, s, y, 0.5f), MLCL_ENUMERIC, "[1][2]"); s[5] = 0.6f;
+    m.version = 9; BAD(mlcl_metrics_compute(&m, 2, 3, s, y, 0.5f), MLCL_EVERSION, "version");
+}
+static void t_metrics_sweep(void)
+{
+    mlcl_metrics m = MLCL_METRICS_INIT; float bt[4];
+    float s[6] = { 0.1f, 0.9f, 0.3f, 0.4f, 0.5f, 0.6f };
+    uint8_t y[6] = { 0, 1, 0, 1, 1, 0 };
+    BAD(mlcl_metrics_sweep(NULL, bt, 2, 3, s, y), EINV, "best is NULL");
+    BAD(mlcl_metrics_sweep(&m, bt, 0, 3, s, y), EINV, "n");
+    BAD(mlcl_metrics_sweep(&m, bt, 2, 0, s, y), EINV, "c");
+    BAD(mlcl_metrics_sweep(&m, bt, 2, 3, NULL, y), EINV, "scores is NULL");
+    BAD(mlcl_metrics_sweep(&m, bt, 2, 3, s, NULL), EINV, "labels is NULL");
+    s[0] = NAN; BAD(mlcl_metrics_sweep(&m, bt, 2, 3, s, y), MLCL_ENUMERIC, "[0][0]"); s[0] = 0.1f;
+    y[0] = 255; BAD(mlcl_metrics_sweep(&m, bt, 2, 3, s, y), EINV, "[0][0]");
+}
+static void t_metrics_average_precision(void)
+{
+    double ap[3];
+    float s[6] = { 0.1f, 0.9f, 0.3f, 0.4f, 0.5f, 0.6f };
+    uint8_t y[6] = { 0, 1, 0, 1, 1, 0 };
+    BAD(mlcl_metrics_average_precision(NULL, 2, 3, s, y), EINV, "ap is NULL");
+    BAD(mlcl_metrics_average_precision(ap, -2, 3, s, y), EINV, "n");
+    BAD(mlcl_metrics_average_precision(ap, 2, 0, s, y), EINV, "c");
+    BAD(mlcl_metrics_average_precision(ap, 2, 3, NULL, y), EINV, "scores is NULL");
+    BAD(mlcl_metrics_average_precision(ap, 2, 3, s, NULL), EINV, "labels is NULL");
+    y[2] = 7; BAD(mlcl_metrics_average_precision(ap, 2, 3, s, y), EINV, "[0][2]");
+}
+
+/* ------------------------------------------------------------- train */
+static void t_train_options_init(void)
+{
+    mlcl_train_options o;
+    BAD(mlcl_train_options_init(NULL, MLCL_TRAIN_OPTIONS_VERSION), EINV, "opts is NULL");
+    BAD(mlcl_train_options_init(&o, 0), MLCL_EVERSION, "version");
+}
+static void t_train_options_preset(void)
+{
+    mlcl_train_options o = MLCL_TRAIN_OPTIONS_INIT;
+    BAD(mlcl_train_options_preset(NULL, "yeast"), EINV, "opts is NULL");
+    BAD(mlcl_train_options_preset(&o, NULL), EINV, "preset is NULL");
+    BAD(mlcl_train_options_preset(&o, "mnist"), EINV, "mnist");
+}
+static void t_trainer_create(void)
+{
+    mlcl_dataset *ds = mk_dataset(16);
+    mlcl_trainer *t = NULL; mlcl_train_options o;
+    small_train_opts(&o);
+    BAD(mlcl_trainer_create(NULL, &o, ds), EINV, "out is NULL");
+    BAD(mlcl_trainer_create(&t, NULL, ds), EINV, "opts is NULL");
+    BAD(mlcl_trainer_create(&t, &o, NULL), EINV, "train is NULL");
+    o.method = 6; BAD(mlcl_trainer_create(&t, &o, ds), EINV, "method");
+    small_train_opts(&o); o.batch = 0; BAD(mlcl_trainer_create(&t, &o, ds), EINV, "batch");
+    small_train_opts(&o); o.batch = 1; BAD(mlcl_trainer_create(&t, &o, ds), EINV, "batch");
+    small_train_opts(&o); o.threads = -1; BAD(mlcl_trainer_create(&t, &o, ds), EINV, "threads");
+    small_train_opts(&o); o.pretrain.epochs = -1; BAD(mlcl_trainer_create(&t, &o, ds), EINV, "pretrain.epochs");
+    small_train_opts(&o); o.finetune.lr = NAN; BAD(mlcl_trainer_create(&t, &o, ds), EINV, "finetune.lr");
+    small_train_opts(&o); o.pretrain.mask_p = 1.5f; BAD(mlcl_trainer_create(&t, &o, ds), EINV, "pretrain.mask_p");
+    small_train_opts(&o); o.finetune.optim = 7; BAD(mlcl_trainer_create(&t, &o, ds), EINV, "finetune.optim");
+    small_train_opts(&o); o.pretrain.sched = 9; BAD(mlcl_trainer_create(&t, &o, ds), EINV, "pretrain.sched");
+    small_train_opts(&o); o.pretrain.T_0 = 0; BAD(mlcl_trainer_create(&t, &o, ds), EINV, "T_0");
+    small_train_opts(&o); o.finetune.head_lr_scale = -1; BAD(mlcl_trainer_create(&t, &o, ds), EINV, "head_lr_scale");
+    small_train_opts(&o); o.standardize = 2; BAD(mlcl_trainer_create(&t, &o, ds), EINV, "standardize");
+    small_train_opts(&o); o.stop_on_nonfinite = -1; BAD(mlcl_trainer_create(&t, &o, ds), EINV, "stop_on_nonfinite");
+    small_train_opts(&o); o.moco.proj_dim = 0; BAD(mlcl_trainer_create(&t, &o, ds), EINV, "proj_dim");
+    small_train_opts(&o); o.version = 5; BAD(mlcl_trainer_create(&t, &o, ds), MLCL_EVERSION, "version");
+    ck_assert_ptr_null(t);
+    mlcl_dataset_free(ds);
+}
+static void t_trainer_free(void) { mlcl_trainer_free(NULL); }
+static int cb(const mlcl_progress *p, void *c) { (void)p; (void)c; return 0; }
+static void t_trainer_set_callback(void) { BAD(mlcl_trainer_set_callback(NULL, cb, NULL), EINV, "trainer is NULL"); }
+static void t_trainer_run(void) { BAD(mlcl_trainer_run(NULL), EINV, "trainer is NULL"); }
+static void t_trainer_run_epochs(void)
+{
+    mlcl_dataset *ds = mk_dataset(16); mlcl_trainer *t = mk_trainer(ds); int done;
+    BAD(mlcl_trainer_run_epochs(NULL, 1, &done), EINV, "trainer is NULL");
+    BAD(mlcl_trainer_run_epochs(t, -1, &done), EINV, "epochs");
+    mlcl_trainer_free(t); mlcl_dataset_free(ds);
+}
+static void t_trainer_predict(void)
+{
+    mlcl_dataset *ds = mk_dataset(16); mlcl_trainer *t = mk_trainer(ds);
+    BAD(mlcl_trainer_predict(NULL, 2, X, OUT), EINV, "trainer is NULL");
+    BAD(mlcl_trainer_predict(t, 0, X, OUT), EINV, "n");
+    BAD(mlcl_trainer_predict(t, 2, NULL, OUT), EINV, "x is NULL");
+    BAD(mlcl_trainer_predict(t, 2, X, NULL), EINV, "scores is NULL");
+    BAD(mlcl_trainer_predict(t, 2, XNAN, OUT), MLCL_ENUMERIC, "x");
+    mlcl_trainer_free(t); mlcl_dataset_free(ds);
+}
+static void t_trainer_distributions(void)
+{
+    mlcl_dataset *ds = mk_dataset(16); mlcl_trainer *t = mk_trainer(ds);
+    BAD(mlcl_trainer_distributions(NULL, 2, X, OUT), EINV, "trainer is NULL");
+    BAD(mlcl_trainer_distributions(t, -2, X, OUT), EINV, "n");
+    BAD(mlcl_trainer_distributions(t, 2, NULL, OUT), EINV, "x is NULL");
+    BAD(mlcl_trainer_distributions(t, 2, X, NULL), EINV, "dists is NULL");
+    BAD(mlcl_trainer_distributions(t, 2, XNAN, OUT), MLCL_ENUMERIC, "x");
+    mlcl_trainer_free(t); mlcl_dataset_free(ds);
+}
+static void t_trainer_evaluate(void)
+{
+    mlcl_dataset *ds = mk_dataset(16), *other = NULL; mlcl_trainer *t = mk_trainer(ds);
+    ck_assert_ok(mlcl_dataset_create_from_arrays(&other, 4, FD - 1, FC, X, Y01));
+    mlcl_metrics a = MLCL_METRICS_INIT, b = MLCL_METRICS_INIT;
+    BAD(mlcl_trainer_evaluate(NULL, ds, &a, &b), EINV, "trainer is NULL");
+    BAD(mlcl_trainer_evaluate(t, NULL, &a, &b), EINV, "test is NULL");
+    BAD(mlcl_trainer_evaluate(t, other, &a, &b), EINV, "test");
+    mlcl_trainer_free(t); mlcl_dataset_free(ds); mlcl_dataset_free(other);
+}
+static void t_trainer_timing(void) { double a; BAD(mlcl_trainer_timing(NULL, &a, &a), EINV, "trainer is NULL"); }
+static void t_trainer_position(void) { int a; BAD(mlcl_trainer_position(NULL, &a, &a), EINV, "trainer is NULL"); }
+static void t_trainer_save(void)
+{
+    mlcl_dataset *ds = mk_dataset(16); mlcl_trainer *t = mk_trainer(ds);
+    BAD(mlcl_trainer_save(NULL, "x.ckpt"), EINV, "trainer is NULL");
+    BAD(mlcl_trainer_save(t, NULL), EINV, "path is NULL");
+    BAD(mlcl_trainer_save(t, NOFILE), MLCL_EIO, "nonexistent-dir-mlcl");
+    mlcl_trainer_free(t); mlcl_dataset_free(ds);
+}
+static void t_trainer_load(void)
+{
+    mlcl_dataset *ds = mk_dataset(16); mlcl_trainer *t = mk_trainer(ds);
+    BAD(mlcl_trainer_load(NULL, "x.ckpt"), EINV, "trainer is NULL");
+    BAD(mlcl_trainer_load(t, NULL), EINV, "path is NULL");
+    BAD(mlcl_trainer_load(t, NOFILE), MLCL_EIO, NOFILE);
+    const char *p = tmpfile_path("garbage.ckpt", "MLCLCKPT garbage garbage garbage", 32);
+    mlcl_clear_error();
+    int rc = mlcl_trainer_load(t, p);
+    ck_assert_msg(rc == MLCL_EFORMAT || rc == MLCL_ECHECKSUM || rc == MLCL_EVERSION, "%d %s", rc, mlcl_last_error());
+    ck_assert_ptr_nonnull(strstr(mlcl_last_error(), "garbage.ckpt"));
+    /* a checkpoint of a trainer with another shape */
+    mlcl_dataset *ds2 = NULL;
+    ck_assert_ok(mlcl_dataset_create_from_arrays(&ds2, 16, FD - 1, FC, X, Y01));
+    mlcl_trainer *t2 = mk_trainer(ds2);
+    const char *p2 = tmpfile_path("other.ckpt", NULL, 0);
+    ck_assert_ok(mlcl_trainer_save(t2, p2));
+    mlcl_clear_error();
+    rc = mlcl_trainer_load(t, p2);
+    ck_assert_msg(rc == MLCL_EFORMAT || rc == EINV, "%d %s", rc, mlcl_last_error());
+    ck_assert_ptr_nonnull(strstr(mlcl_last_error(), "other.ckpt"));
+    mlcl_trainer_free(t2); mlcl_dataset_free(ds2);
+    mlcl_trainer_free(t); mlcl_dataset_free(ds);
+}
+static void t_trainer_moco(void)
+{
+    mlcl_dataset *ds = mk_dataset(16); mlcl_trainer *t = mk_trainer(ds); mlcl_moco *m;
+    BAD(mlcl_trainer_moco(NULL, &m), EINV, "trainer is NULL");
+    BAD(mlcl_trainer_moco(t, NULL), EINV, "out is NULL");
+    mlcl_trainer_free(t); mlcl_dataset_free(ds);
+}
+
+/* ------------------------------------------------------------- the table */
+typedef struct { const char *name; void (*fn)(void); } entry;
+#define E(f) { "mlcl_" #f, t_##f }
+static const entry TABLE[] = {
+    E(status_str), E(last_error), E(clear_error), E(version_number), E(version_string),
+    E(set_allocator), E(set_num_threads), E(rng_create), E(rng_free), E(rng_seed), E(rng_u32),
+    E(rng_uniform), E(rng_normal), E(rng_get_state), E(rng_set_state),
+    E(dataset_label_words), E(dataset_load_arff), E(dataset_load_libsvm), E(idx_load), E(idx_free),
+    E(dataset_load_idx), E(dataset_fashion_mosaic), E(dataset_create_from_arrays), E(dataset_subset),
+    E(dataset_split), E(dataset_free), E(dataset_dims), E(dataset_image_shape), E(dataset_features),
+    E(dataset_labels), E(dataset_labels_packed), E(dataset_feature_name), E(dataset_label_name),
+    E(dataset_gather), E(dataset_standardize_stats), E(dataset_standardize_apply), E(batcher_create),
+    E(batcher_free), E(batcher_next), E(batcher_epoch), E(batcher_batches_per_epoch),
+    E(batcher_get_state), E(batcher_set_state), E(augment_mask),
+    E(encoder_options_init), E(mlp_spec_init), E(encoder_create), E(encoder_create_mlp), E(encoder_free),
+    E(encoder_add_linear), E(encoder_add_relu), E(encoder_add_dropout), E(encoder_add_batchnorm),
+    E(encoder_add_l2norm), E(encoder_add_softmax), E(encoder_forward), E(encoder_backward),
+    E(encoder_zero_grad), E(encoder_set_training), E(encoder_get_training), E(encoder_in_dim),
+    E(encoder_out_dim), E(encoder_num_layers), E(encoder_param_count), E(encoder_params),
+    E(encoder_grads), E(encoder_get_params), E(encoder_set_params), E(encoder_state_count),
+    E(encoder_get_state), E(encoder_set_state), E(encoder_copy_params), E(encoder_momentum_update),
+    E(encoder_get_rng_state), E(encoder_set_rng_state), E(softmax_forward), E(softmax_backward),
+    E(bce_with_logits), E(sigmoid), E(l2norm_forward), E(l2norm_backward),
+    E(optim_options_init), E(optim_create), E(optim_free), E(optim_add_group), E(optim_num_groups),
+    E(optim_set_lr), E(optim_get_lr), E(optim_step), E(optim_zero_state), E(optim_state_count),
+    E(optim_get_state), E(optim_set_state), E(optim_get_step), E(optim_set_step),
+    E(sched_options_init), E(sched_lr),
+    E(label_words), E(labels_pack), E(labels_unpack), E(queue_options_init), E(queue_create),
+    E(queue_free), E(queue_enqueue), E(queue_reset), E(queue_size), E(queue_capacity), E(queue_head),
+    E(queue_feat_dim), E(queue_n_labels), E(queue_features), E(queue_labels), E(queue_dists),
+    E(queue_set_state), E(mask_build), E(mask_build_2), E(mask_labelwise_counts),
+    E(mask_labelwise_counts_2), E(mask_labelwise),
+    E(loss_options_init), E(loss_create), E(loss_free), E(loss_set_options), E(loss_get_options),
+    E(loss_get_dims), E(loss_workspace_size), E(loss_compute), E(loss_compute_queue),
+    E(moco_options_init), E(moco_create), E(moco_free), E(moco_step), E(moco_set_lr), E(moco_encoder),
+    E(moco_queue), E(moco_optim), E(moco_steps),
+    E(metrics_init), E(metrics_compute), E(metrics_sweep), E(metrics_average_precision),
+    E(train_options_init), E(train_options_preset), E(trainer_create), E(trainer_free),
+    E(trainer_set_callback), E(trainer_run), E(trainer_run_epochs), E(trainer_predict),
+    E(trainer_distributions), E(trainer_evaluate), E(trainer_timing), E(trainer_position),
+    E(trainer_save), E(trainer_load), E(trainer_moco),
+};
+#define NTABLE ((int)(sizeof TABLE / sizeof TABLE[0]))
+
+static int in_table(const char *name)
+{
+    for (int i = 0; i < NTABLE; i++)
+        if (strcmp(TABLE[i].name, name) == 0) return 1;
+    return 0;
+}
+
+START_TEST(each_function)
+{
+    fill_fixtures();
+    TABLE[_i].fn();
+    mlcl_set_allocator(NULL);
+}
+END_TEST
+
+/* Every function declared MLCL_API in include/mlcl/ has a table entry. */
+START_TEST(covers_headers)
+{
+    static const char *hdrs[] = { "core", "data", "loss", "mask", "metrics", "moco", "nn", "optim",
+                                  "queue", "train" };
+    const char *src = getenv("MLCL_SRC_DIR") ? getenv("MLCL_SRC_DIR") : ".";
+    int seen = 0;
+    char missing[4096] = "";
+    for (size_t h = 0; h < sizeof hdrs / sizeof hdrs[0]; h++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/include/mlcl/%s.h", src, hdrs[h]);
+        FILE *f = fopen(path, "r");
+        ck_assert_msg(f != NULL, "cannot open %s (set MLCL_SRC_DIR)", path);
+        /* read the whole header; find "MLCL_API" then the identifier before the next '(' */
+        char *buf = NULL; size_t len = 0, cap = 0; int ch;
+        while ((ch = fgetc(f)) != EOF) {
+            if (len + 1 >= cap) { cap = cap ? 2 * cap : 65536; buf = realloc(buf, cap); }
+            buf[len++] = (char)ch;
+        }
+        buf[len] = '\0';
+        fclose(f);
+        for (char *p = strstr(buf, "MLCL_API "); p; p = strstr(p + 1, "MLCL_API ")) {
+            if (p > buf && p[-1] != '\n') continue; /* only declarations at the start of a line */
+            char *par = strchr(p, '(');
+            if (!par) continue;
+            char *e = par;
+            while (e > p && e[-1] == ' ') e--;
+            char *b = e;
+            while (b > p && (b[-1] == '_' || (b[-1] >= 'a' && b[-1] <= 'z') || (b[-1] >= '0' && b[-1] <= '9'))) b--;
+            char name[128];
+            snprintf(name, sizeof name, "%.*s", (int)(e - b), b);
+            seen++;
+            if (!in_table(name) && strlen(missing) + strlen(name) + 2 < sizeof missing) {
+                strcat(missing, name); strcat(missing, " ");
+            }
+        }
+        free(buf);
+    }
+    ck_assert_msg(missing[0] == '\0', "exported functions without a bad-argument entry: %s", missing);
+    ck_assert_int_eq(seen, NTABLE);
+}
+END_TEST
+
+/* Every mlcl_* symbol the shared library exports has a table entry. */
+START_TEST(covers_shared_library)
+{
+    const char *so = getenv("MLCL_BADARGS_SHLIB") ? getenv("MLCL_BADARGS_SHLIB") : "lib/libmlcl.so.1";
+    if (access(so, R_OK) != 0) return; /* not built: the header check above still runs */
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "nm -D --defined-only '%s' 2>/dev/null", so);
+    FILE *p = popen(cmd, "r");
+    if (!p) return;
+    char line[512], missing[4096] = "";
+    int n = 0;
+    while (fgets(line, sizeof line, p)) {
+        char addr[64], type[8], name[256];
+        if (sscanf(line, "%63s %7s %255s", addr, type, name) != 3 || strcmp(type, "T") != 0) continue;
+        char *at = strchr(name, '@');
+        if (at) *at = '\0';
+        if (strncmp(name, "mlcl_", 5) != 0) continue;
+        n++;
+        if (!in_table(name) && strlen(missing) + strlen(name) + 2 < sizeof missing) {
+            strcat(missing, name); strcat(missing, " ");
+        }
+    }
+    pclose(p);
+    ck_assert_msg(missing[0] == '\0', "%s exports functions without a bad-argument entry: %s", so, missing);
+    ck_assert_int_gt(n, 0);
+}
+END_TEST
+
+int main(void)
+{
+    snprintf(TMPDIR_, sizeof TMPDIR_, "/tmp/mlcl_badargs_%d", (int)getpid());
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "mkdir -p %s", TMPDIR_);
+    if (system(cmd) != 0) return 1;
+    Suite *s = suite_create("badargs");
+    TCase *tc = tcase_create("table");
+    tcase_set_timeout(tc, 60);
+    tcase_add_loop_test(tc, each_function, 0, NTABLE);
+    tcase_add_test(tc, covers_headers);
+    tcase_add_test(tc, covers_shared_library);
+    suite_add_tcase(s, tc);
+    int rc = run_suite(s);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", TMPDIR_);
+    if (system(cmd) != 0) return 1;
+    return rc;
+}
