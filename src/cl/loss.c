@@ -167,7 +167,7 @@ int mlcl_loss_create(mlcl_loss **out, int max_n, int max_queue, int m, int c,
     L->m = m;
     L->c = c;
     L->words = mlcl_label_words(c);
-    /* MLCL_NUM_THREADS (default 1; docs/performance.md): the row pass's
+    /* MLCL_NUM_THREADS (default 2, at most the CPUs; docs/performance.md): the row pass's
      * per-thread partial sums make the result depend on this count */
     int cpus = mlcl__threads_wanted();
     L->nthreads = cpus > MAX_THREADS ? MAX_THREADS : cpus;

@@ -154,7 +154,7 @@ int mlcl_moco_create(mlcl_moco **out, const mlcl_moco_options *opts)
     /* Threads of the step (docs/performance.md): OpenBLAS runs single-threaded
      * inside it (its spin-waiting workers cost more than they give on these
      * GEMM sizes, and far more when other processes share the CPUs). With
-     * MLCL_NUM_THREADS >= 2 (default 1) and batches of at least
+     * MLCL_NUM_THREADS >= 2 (the default on 2+ CPUs) and batches of at least
      * PAR_MIN_BATCH rows the key and query branches run side by side and each
      * Linear backward splits dW / dx over two threads (same
      * GEMMs, same results); the loss's row pass then also uses two threads,

@@ -48,7 +48,9 @@ int mlcl__threads_wanted(void)
     const char *env = getenv("MLCL_NUM_THREADS");
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     if (cpus < 1) cpus = 1;
-    long want = env && *env ? strtol(env, NULL, 10) : 1;
+    /* default: both cores (the fork-join is two-way); MLCL_NUM_THREADS=1 on a
+     * machine shared with other busy processes (docs/performance.md) */
+    long want = env && *env ? strtol(env, NULL, 10) : 2;
     if (want < 1) want = 1;
     return (int)(want < cpus ? want : cpus);
 }

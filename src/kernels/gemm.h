@@ -24,9 +24,9 @@ MLCL_INTERNAL void mlcl__dgemm(int ta, int tb, int M, int N, int K, double alpha
  * count (OpenBLAS splits M/N, never K). */
 MLCL_INTERNAL int mlcl__blas_single_begin(void);
 /* Threads the loss and the MoCo step use for their own fork-join work:
- * MLCL_NUM_THREADS from the environment (default 1: see docs/performance.md,
- * fork-join loses badly when other processes share the CPUs), at most the
- * online CPUs.
+ * MLCL_NUM_THREADS from the environment (default 2; set 1 when other busy
+ * processes share the CPUs: a fork-join loses badly then, docs/performance.md),
+ * at most the online CPUs.
  * Read once per handle at create time; results are deterministic for a given
  * value (docs/performance.md explains the default). */
 MLCL_INTERNAL int mlcl__threads_wanted(void);
