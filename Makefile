@@ -51,7 +51,9 @@ TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 .PHONY: all lib examples deps deps-bench check check-run check-c check-headers check-abi \
 	check-python check-consumers train install uninstall docs bench clean
 
-all: lib examples
+# libmlcl_mpi (mk/mpi.mk) is built with the rest when MPI's compiler wrapper is installed
+HAVE_MPICC := $(shell command -v mpicc >/dev/null 2>&1 && echo yes)
+all: lib examples $(if $(HAVE_MPICC),mpi)
 
 lib: $(SHLIB) $(LIBOUT)/$(SONAME) $(LIBOUT)/libmlcl.so $(STLIB)
 
@@ -94,7 +96,7 @@ check: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory check-run
 
-check-run: check-headers check-abi check-c check-python check-consumers check-asan check-scripts
+check-run: check-headers check-abi check-c check-python check-consumers check-asan check-scripts check-mpi
 	@echo "== all tests passed =="
 
 $(BUILD)/tests/%: tests/%.c tests/testutil.h $(STLIB)
@@ -189,7 +191,7 @@ train: deps
 	./bin/mlcl-train $(ARGS)
 
 # ---------------------------------------------------------------- install
-install: lib
+install: lib $(if $(HAVE_MPICC),install-mpi)
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/mlcl $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(BINDIR)
 	install -m 644 include/mlcl.h $(DESTDIR)$(INCLUDEDIR)/
 	install -m 644 include/mlcl/*.h $(DESTDIR)$(INCLUDEDIR)/mlcl/
@@ -226,3 +228,5 @@ bench: deps-bench
 
 clean:
 	rm -rf build lib/*.so* lib/*.a bin docs/reference
+
+include mk/mpi.mk

@@ -10,6 +10,9 @@ interleaved, for several rounds, and reports medians and ratios:
     bench/torch/bench_step.py;
   * the whole Yeast CLD protocol (400 + 100 epochs): bin/mlcl-train vs
     bench/torch/train.py, once per side (it takes minutes);
+  * ResNet forward+backward images/s (ResNet-18 small stem 56x56 batch 64,
+    ResNet-50 ImageNet stem 224x224 batch 8): bench/conv vs
+    bench/torch/conv.py;
   * the peak RSS of every process (wait4's ru_maxrss);
   * OpenBLAS SGEMM GFLOP/s measured inside bench/loss in the same run, and
     each loss's GEMM GFLOP/s as a fraction of it.
@@ -21,6 +24,10 @@ Writes bench/results.json and rewrites the block between the RESULTS markers
 in docs/performance.md. Environment: BUILD (default build), BENCH_ROUNDS
 (default 3), MLCL_TRAIN (default bin/mlcl-train), BENCH_QUICK=1 (short run for testing the harness: fewer reps,
 a 4+2-epoch protocol, nothing written to docs/).
+
+`bench/run.sh conv` (or BENCH_CONV_ONLY=1) runs only the ResNet rows
+(BENCH_ROUNDS default 1 there, 2 timed iterations each) and prints them;
+nothing is written.
 """
 import datetime
 import json
@@ -36,8 +43,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.environ.get("BUILD", "build")
 if not os.path.isabs(BUILD):
     BUILD = os.path.join(ROOT, BUILD)
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
+CONV_ONLY = sys.argv[1:] == ["conv"] or os.environ.get("BENCH_CONV_ONLY", "") not in ("", "0")
+if sys.argv[1:] not in ([], ["conv"]):
+    sys.exit("usage: bench/run.sh [conv]")
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "1" if CONV_ONLY else "3"))
 PY = "/usr/bin/python3"
 TMP = tempfile.mkdtemp(prefix="mlcl_bench_")
 TRAIN_BIN = os.environ.get("MLCL_TRAIN", os.path.join(ROOT, "bin", "mlcl-train"))
@@ -45,6 +55,7 @@ TRAIN_BIN = os.environ.get("MLCL_TRAIN", os.path.join(ROOT, "bin", "mlcl-train")
 LOSS_SHAPES = [(128, 256, 256, 14), (256, 1024, 256, 6), (128, 4096, 256, 983), (512, 8192, 256, 101)]
 STEP_CONFIGS = ["yeast", "scene", "delicious-like", "mediamill-like"]
 LOSS_NAMES = {"MulSupCon": "mulsupcon", "RLD": "rld", "CLD": "cld"}
+CONV_CONFIGS = ["resnet18-small-56", "resnet50-imagenet-224"]
 
 
 def data_dir():
@@ -118,6 +129,75 @@ def torch_step(rnd, policy):
     return {r["config"]: {"ms": r["median_s"] * 1e3} for r in json.load(open(js))["results"]}, rss
 
 
+def conv_reps():
+    return ["--reps", "2", "--warmup", "1"] if QUICK or CONV_ONLY else ["--reps", "3", "--warmup", "1"]
+
+
+def c_conv(rnd):
+    js = os.path.join(TMP, f"c_conv_{rnd}.json")
+    _, rss = run([os.path.join(BUILD, "bench", "conv"), "--json", js] + conv_reps(), None, "bench/conv")
+    return {r["config"]: {k: r[k] for k in ("median_s", "min_s", "fwd_median_s", "bwd_median_s", "batch")}
+            for r in json.load(open(js))["results"]}, rss
+
+
+def torch_conv(rnd, policy):
+    js = os.path.join(TMP, f"t_conv_{policy}_{rnd}.json")
+    env = {"OMP_WAIT_POLICY": policy} if policy != "default" else {}
+    _, rss = run([PY, "bench/torch/conv.py", "--threads", "2", "--json", js] + conv_reps(), env, "conv.py")
+    return {r["config"]: {k: r[k] for k in ("median_s", "min_s", "fwd_median_s", "bwd_median_s", "batch")}
+            for r in json.load(open(js))["results"]}, rss
+
+
+def conv_rows(convC, convT):
+    rows = []
+    for cfg in CONV_CONFIGS:
+        c, t = convC[cfg], convT[cfg]
+        batch = c["batch"][0]
+        cm, tm = med(c["median_s"]), med(t["median_s"])
+        rows.append({"config": cfg, "batch": batch, "mlcl_images_per_s": batch / cm,
+                     "torch_passive_images_per_s": batch / tm, "ratio": tm / cm,
+                     "mlcl_fwd_ms": 1e3 * med(c["fwd_median_s"]), "mlcl_bwd_ms": 1e3 * med(c["bwd_median_s"]),
+                     "torch_fwd_ms": 1e3 * med(t["fwd_median_s"]), "torch_bwd_ms": 1e3 * med(t["bwd_median_s"]),
+                     "mlcl_min_s": min(c["min_s"]), "torch_min_s": min(t["min_s"]), "rounds": len(c["median_s"])})
+    return rows
+
+
+def conv_markdown(rows):
+    L = ["### ResNet forward + backward, train mode (images/s)\n",
+         "ResNet-18 small stem 3x56x56 batch 64 and ResNet-50 ImageNet stem 3x224x224 batch 8, base width 64; "
+         "one iteration = zero_grad + forward + backward of sum(out * g) (bench/conv vs bench/torch/conv.py); "
+         "PyTorch PASSIVE only.\n",
+         "| config | batch | libmlcl img/s | torch PASSIVE img/s | ratio | target | libmlcl fwd / bwd ms | torch fwd / bwd ms |",
+         "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        L.append(f"| {r['config']} | {r['batch']} | {r['mlcl_images_per_s']:.1f} | {r['torch_passive_images_per_s']:.1f} | "
+                 f"{r['ratio']:.2f}x | 1x | {r['mlcl_fwd_ms']:.0f} / {r['mlcl_bwd_ms']:.0f} | "
+                 f"{r['torch_fwd_ms']:.0f} / {r['torch_bwd_ms']:.0f} |")
+    return "\n".join(L)
+
+
+def conv_only():
+    t_start = time.time()
+    if not os.access(os.path.join(BUILD, "bench", "conv"), os.X_OK):
+        sys.exit(f"bench: {BUILD}/bench/conv missing (make bench-build)")
+    convC, convT, rss = {}, {}, {}
+    for rnd in range(ROUNDS):
+        for side in (["c", "t"] if rnd % 2 == 0 else ["t", "c"]):
+            if side == "c":
+                r, kb = c_conv(rnd); acc = convC; rss["conv_mlcl"] = max(rss.get("conv_mlcl", 0), kb)
+            else:
+                r, kb = torch_conv(rnd, "PASSIVE"); acc = convT; rss["conv_torch"] = max(rss.get("conv_torch", 0), kb)
+            for k, v in r.items():
+                for f, x in v.items():
+                    acc.setdefault(k, {}).setdefault(f, []).append(x)
+        print(f"round {rnd + 1}/{ROUNDS} done ({time.time() - t_start:.0f} s)", flush=True)
+    rows = conv_rows(convC, convT)
+    print(conv_markdown(rows))
+    print(f"\nPeak RSS (MB): libmlcl {rss['conv_mlcl'] / 1024:.0f}, torch {rss['conv_torch'] / 1024:.0f}; "
+          f"load average {open('/proc/loadavg').read().split()[:3]}; {time.time() - t_start:.0f} s. "
+          f"(conv only: nothing written; raw JSON in {TMP})")
+
+
 def protocol(dd):
     ep = ["4", "2"] if QUICK else ["400", "100"]
     tr, te = os.path.join(dd, "yeast-train.arff.gz"), os.path.join(dd, "yeast-test.arff.gz")
@@ -144,14 +224,17 @@ def protocol(dd):
 
 
 def main():
+    if CONV_ONLY:
+        return conv_only()
     t_start = time.time()
     dd = data_dir()
-    for b in ("loss", "step"):
+    for b in ("loss", "step", "conv"):
         if not os.access(os.path.join(BUILD, "bench", b), os.X_OK):
             sys.exit(f"bench: {BUILD}/bench/{b} missing (make bench-build)")
     if not os.access(TRAIN_BIN, os.X_OK):
         sys.exit(f"bench: {TRAIN_BIN} missing (make)")
     lossC, lossT, lossTd, stepC, stepT, stepTd, lossC2, stepC2 = {}, {}, {}, {}, {}, {}, {}, {}
+    convC, convT = {}, {}
     rss = {}
 
     def add(acc, res):
@@ -169,9 +252,11 @@ def main():
             if side == "c":
                 r, kb = c_loss(rnd); add(lossC, r); note_rss("loss_mlcl", kb)
                 r, kb = c_step(rnd); add(stepC, r); note_rss("step_mlcl", kb)
+                r, kb = c_conv(rnd); add(convC, r); note_rss("conv_mlcl", kb)
             else:
                 r, kb = torch_loss(rnd, "PASSIVE"); add(lossT, r); note_rss("loss_torch", kb)
                 r, kb = torch_step(rnd, "PASSIVE"); add(stepT, r); note_rss("step_torch", kb)
+                r, kb = torch_conv(rnd, "PASSIVE"); add(convT, r); note_rss("conv_torch", kb)
         print(f"round {rnd + 1}/{ROUNDS} done ({time.time() - t_start:.0f} s)", flush=True)
     # the default wait policy once (it is ~3x slower; reported, not used for ratios)
     r, _ = torch_loss(0, "default"); add(lossTd, r)
@@ -208,7 +293,8 @@ def main():
         load = []
     results = {"date": now, "command": "make bench", "rounds": ROUNDS, "quick": QUICK,
                "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "loadavg_at_end": load},
-               "sgemm_peak_gflops": sgemm_peak, "loss": loss_rows, "step": step_rows, "protocol": proto,
+               "sgemm_peak_gflops": sgemm_peak, "loss": loss_rows, "step": step_rows,
+               "conv": conv_rows(convC, convT), "protocol": proto,
                "peak_rss_kb": rss, "elapsed_s": time.time() - t_start}
     results["targets"] = targets(results)
     md = markdown(results)
@@ -240,6 +326,9 @@ def targets(R):
     for r in R["step"]:
         t.append({"target": f"step {r['config']} >= 2x torch", "value": r["speedup"], "need": 2.0,
                   "met": r["speedup"] >= 2.0})
+    for r in R.get("conv", []):
+        t.append({"target": f"conv {r['config']} images/s >= 1x torch", "value": r["ratio"], "need": 1.0,
+                  "met": r["ratio"] >= 1.0})
     p = R["protocol"]
     sp = p["torch"]["wall_s"] / p["mlcl"]["wall_s"]
     t.append({"target": "Yeast CLD protocol >= 2.5x torch", "value": sp, "need": 2.5, "met": sp >= 2.5})
@@ -277,6 +366,8 @@ def markdown(R):
     for r in R["step"]:
         L.append(f"| {r['config']} | {r['mlcl_ms']:.1f} | {r['torch_passive_ms']:.1f} | {r['torch_default_ms']:.1f} | "
                  f"{r['speedup']:.2f}x | 2x | {r['mlcl_2threads_ms']:.1f} |")
+    if R.get("conv"):
+        L.append("\n" + conv_markdown(R["conv"]))
     p = R["protocol"]
     L.append(f"\n### Whole Yeast CLD protocol ({p['epochs'][0]} + {p['epochs'][1]} epochs, one run per side)\n")
     L.append("| | wall s | pretrain s | fine-tune s | peak RSS MB | HA | ebF1 | miF1 | maF1 | p@1 | mAP |")
@@ -293,7 +384,8 @@ def markdown(R):
     rs = R["peak_rss_kb"]
     L.append(f"Peak RSS of the benchmark processes (MB): loss {rs.get('loss_mlcl', 0) / 1024:.0f} (libmlcl) vs "
              f"{rs.get('loss_torch', 0) / 1024:.0f} (torch); step {rs.get('step_mlcl', 0) / 1024:.0f} vs "
-             f"{rs.get('step_torch', 0) / 1024:.0f}.\n")
+             f"{rs.get('step_torch', 0) / 1024:.0f}; ResNet {rs.get('conv_mlcl', 0) / 1024:.0f} vs "
+             f"{rs.get('conv_torch', 0) / 1024:.0f}.\n")
     L.append("### Targets\n")
     L.append("| target | value | met |")
     L.append("|---|---:|:---:|")

@@ -7,6 +7,7 @@
  *
  * Run `mlcl-train --help` for every option.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -17,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <mlcl.h>
+#include <mlcl/comm.h>
 
 static volatile sig_atomic_t g_stop;
 static void on_signal(int sig) { g_stop = sig; }
@@ -57,6 +59,13 @@ static void usage(FILE *f)
         "  --finetune-sched T0,Tmult,eta_min          warm-restart schedule (25,2,1e-4)\n"
         "  --momentum M            key-encoder momentum (0.999)\n"
         "  --hidden A,B,C          backbone widths (256,512,256)   --dropout P (0.2)\n"
+        "Images (datasets with an image shape: the mosaics, NPY/NPZ images):\n"
+        "  --encoder E             mlp (default) | resnet18-small | resnet34-small | resnet50-small |\n"
+        "                          resnet18 | resnet34 | resnet50  (-small: 3x3 stem without max-pool)\n"
+        "  --base-width N          channels of the ResNet's first stage (64, torchvision)\n"
+        "  --image-size N          views resized/cropped to N x N (default: the images' size)\n"
+        "  --views simclr|mask     pretraining views (default: simclr with a ResNet, mask with the MLP)\n"
+        "  --finetune-views simclr|none   augment fine-tuning inputs (crop+flip only) or not (default none)\n"
         "Loss options (MATH.md):\n"
         "  --alpha X --beta X --tau X --sigma X\n"
         "  --mask any|all  --reduction mean|sum  --cld-weight prob|logprob\n"
@@ -157,12 +166,80 @@ static int parse_num(const char *arg, const char *val, double lo, double hi, dou
     return 0;
 }
 
+/* ---- data-parallel runs: `mpirun -np N mlcl-train ...` (docs/distributed.md).
+ * This program does not link MPI: under mpirun (OMPI_COMM_WORLD_SIZE or
+ * PMI_SIZE > 1) it dlopen()s libmlcl_mpi.so.1, whose mlcl_mpi_open() returns
+ * an mlcl_comm over MPI_COMM_WORLD, and installs it on the trainer. Only rank
+ * 0 prints, logs and writes files (checkpoints: mlcl_trainer_save does that). */
+static mlcl_comm *g_comm;
+static void (*g_mpi_close)(mlcl_comm *);
+
+static void mpi_at_exit(int status, void *arg)
+{
+    (void)arg;
+    if (!g_comm) return;
+    if (status == 0 || status == 130) { g_mpi_close(g_comm); return; }
+    /* a rank that fails alone must not wait for the others in MPI_Finalize */
+    fprintf(stderr, "mlcl-train: rank %d exits with status %d: aborting the other ranks\n", g_comm->rank, status);
+    _exit(status);
+}
+
+static int mpi_world_size(void)
+{
+    const char *v = getenv("OMPI_COMM_WORLD_SIZE");
+    if (!v) v = getenv("PMI_SIZE");
+    return v ? atoi(v) : 1;
+}
+
+/* returns 0 (single process, or attached), 1 on error (message printed) */
+static int mpi_attach(app *a, const char **log_path, const char **json_path)
+{
+    if (mpi_world_size() <= 1) return 0;
+    void *h = dlopen("libmlcl_mpi.so.1", RTLD_NOW | RTLD_GLOBAL);
+    if (!h) {
+        fprintf(stderr, "mlcl-train: running under mpirun but libmlcl_mpi.so.1 cannot be loaded (%s); "
+                "build it with `make mpi` and put it next to libmlcl\n", dlerror());
+        return 1;
+    }
+    int (*open_fn)(mlcl_comm **) = (int (*)(mlcl_comm **))dlsym(h, "mlcl_mpi_open");
+    g_mpi_close = (void (*)(mlcl_comm *))dlsym(h, "mlcl_mpi_close");
+    if (!open_fn || !g_mpi_close || open_fn(&g_comm) != MLCL_OK) {
+        fprintf(stderr, "mlcl-train: libmlcl_mpi: MPI could not be initialised\n");
+        return 1;
+    }
+    on_exit(mpi_at_exit, NULL);
+    if (mlcl_trainer_set_comm(a->trainer, g_comm) != MLCL_OK) {
+        fprintf(stderr, "mlcl-train: %s\n", mlcl_last_error());
+        return 1;
+    }
+    if (g_comm->rank == 0) {
+        if (!a->quiet) fprintf(stderr, "mlcl-train: data-parallel over %d ranks\n", g_comm->size);
+    } else {
+        a->quiet = 1;
+        a->plot_dir = NULL;
+        *log_path = NULL;
+        *json_path = NULL;
+        if (!freopen("/dev/null", "w", stdout)) return 1;
+    }
+    return 0;
+}
+
+/* every rank stops at the same step (a signal reaches the ranks at different times) */
+static int mpi_progress_cb(const mlcl_progress *p, void *ctx)
+{
+    double stop = progress_cb(p, ctx) != 0;
+    if (g_comm->allreduce_f64(g_comm->ctx, &stop, 1) != 0) return 1;
+    return stop != 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *train_path = NULL, *test_path = NULL, *format = NULL, *json_path = NULL, *log_path = NULL;
     const char *ckpt_path = NULL, *resume_path = NULL, *mosaic_dir = NULL, *preset = NULL;
     int labels = 0, features = 0, mosaic_train = 6000, mosaic_test = 2000, threads = 0;
     double val_split = 0;
+    const char *encoder = "mlp", *views = NULL, *ft_views = "none";
+    int base_width = 64, image_size = 0;
     app a;
     memset(&a, 0, sizeof a);
     a.tty = isatty(2);
@@ -269,6 +346,14 @@ int main(int argc, char **argv)
         else if (!strcmp(arg, "--resume")) { NEED_ARG(); resume_path = val; }
         else if (!strcmp(arg, "--val-split")) { NEED_ARG(); if (parse_num(arg, val, 0.01, 0.9, &v)) return 2; val_split = v; }
         else if (!strcmp(arg, "--quiet")) { a.quiet = 1; }
+        else if (!strcmp(arg, "--encoder")) { NEED_ARG(); encoder = val;
+            if (strcmp(val, "mlp") && strncmp(val, "resnet", 6)) { fprintf(stderr, "mlcl-train: --encoder: '%s' is not mlp or resnetNN[-small]\n", val); return 2; } }
+        else if (!strcmp(arg, "--base-width")) { NEED_ARG(); if (parse_num(arg, val, 1, 4096, &v)) return 2; base_width = (int)v; }
+        else if (!strcmp(arg, "--image-size")) { NEED_ARG(); if (parse_num(arg, val, 1, 4096, &v)) return 2; image_size = (int)v; }
+        else if (!strcmp(arg, "--views")) { NEED_ARG(); views = val;
+            if (strcmp(val, "simclr") && strcmp(val, "mask")) { fprintf(stderr, "mlcl-train: --views: '%s' is not simclr or mask\n", val); return 2; } }
+        else if (!strcmp(arg, "--finetune-views")) { NEED_ARG(); ft_views = val;
+            if (strcmp(val, "simclr") && strcmp(val, "none")) { fprintf(stderr, "mlcl-train: --finetune-views: '%s' is not simclr or none\n", val); return 2; } }
         else { fprintf(stderr, "mlcl-train: unknown option '%s' (try --help)\n", arg); return 2; }
     }
     if (default_job && !preset) {
@@ -341,7 +426,64 @@ int main(int argc, char **argv)
     }
     if (!a.quiet) fprintf(stderr, "mlcl-train: %d training rows, %d test rows, %d features, %d labels\n", n, nt, d, c);
 
-    rc = mlcl_trainer_create(&a.trainer, &o, train);
+    mlcl_encoder *backbone = NULL;
+    mlcl_simclr_options pre_v, ft_v;
+    mlcl_trainer_extra ex = MLCL_TRAINER_EXTRA_INIT;
+    int resnet = strcmp(encoder, "mlp") != 0;
+    if (!views) views = resnet ? "simclr" : "mask";
+    if (!strcmp(views, "simclr") || resnet) {
+        int ic, ih, iw;
+        if (mlcl_dataset_image_shape(train, &ic, &ih, &iw) != MLCL_OK || ic <= 0) {
+            fprintf(stderr, "mlcl-train: --encoder %s / --views %s need images, and this training set has no image shape\n", encoder, views);
+            mlcl_dataset_free(train); mlcl_dataset_free(test);
+            return 2;
+        }
+        int side_h = image_size > 0 ? image_size : ih, side_w = image_size > 0 ? image_size : iw;
+        if (!strcmp(views, "simclr")) {
+            mlcl_simclr_options_init(&pre_v, MLCL_SIMCLR_OPTIONS_VERSION);
+            pre_v.out_h = side_h; pre_v.out_w = side_w;
+            ex.pretrain_views = &pre_v;
+            if (!strcmp(ft_views, "simclr")) {
+                /* fine-tuning: crop and flip only (SimCLR's linear-evaluation augmentation) */
+                mlcl_simclr_options_init(&ft_v, MLCL_SIMCLR_OPTIONS_VERSION);
+                ft_v.out_h = side_h; ft_v.out_w = side_w;
+                ft_v.jitter_p = 0; ft_v.gray_p = 0; ft_v.blur_p = 0;
+                ex.finetune_views = &ft_v;
+            }
+        } else if (image_size > 0 && (image_size != ih || image_size != iw)) {
+            fprintf(stderr, "mlcl-train: --image-size needs --views simclr\n");
+            mlcl_dataset_free(train); mlcl_dataset_free(test);
+            return 2;
+        }
+        if (resnet) {
+            mlcl_resnet_spec rs;
+            mlcl_resnet_spec_init(&rs, MLCL_RESNET_SPEC_VERSION);
+            int depth = atoi(encoder + 6);
+            rs.depth = depth;
+            rs.stem = strstr(encoder, "-small") ? MLCL_RESNET_STEM_SMALL : MLCL_RESNET_STEM_IMAGENET;
+            rs.in_channels = ic; rs.height = side_h; rs.width = side_w;
+            rs.base_width = base_width;
+            mlcl_encoder_options eo;
+            mlcl_encoder_options_init(&eo, MLCL_ENCODER_OPTIONS_VERSION);
+            eo.max_batch = o.batch;
+            eo.seed = o.seed;
+            rc = mlcl_encoder_create_resnet(&backbone, &rs, &eo);
+            if (rc != MLCL_OK) {
+                fprintf(stderr, "mlcl-train: --encoder %s: %s\n", encoder, mlcl_last_error());
+                mlcl_dataset_free(train); mlcl_dataset_free(test);
+                return 2;
+            }
+            ex.backbone = backbone;
+            if (!a.quiet) {
+                size_t np;
+                mlcl_encoder_param_count(backbone, &np);
+                fprintf(stderr, "mlcl-train: encoder %s (base width %d, %zu parameters) on %dx%dx%d views\n",
+                        encoder, base_width, np, ic, side_h, side_w);
+            }
+        }
+    }
+    rc = mlcl_trainer_create_ex(&a.trainer, &o, train, &ex);
+    mlcl_encoder_free(backbone);
     if (rc == MLCL_OK && resume_path) {
         rc = mlcl_trainer_load(a.trainer, resume_path);
         if (rc == MLCL_OK && !a.quiet) {
@@ -355,6 +497,7 @@ int main(int argc, char **argv)
         mlcl_trainer_free(a.trainer); mlcl_dataset_free(train); mlcl_dataset_free(test);
         return 1;
     }
+    if (mpi_attach(&a, &log_path, &json_path)) return 1;
     if (log_path) {
         a.log = fopen(log_path, resume_path ? "a" : "w");
         if (!a.log) { fprintf(stderr, "mlcl-train: --log %s: %s\n", log_path, strerror(errno)); return 1; }
@@ -362,6 +505,7 @@ int main(int argc, char **argv)
     }
     a.test = test;
     mlcl_trainer_set_callback(a.trainer, progress_cb, &a);
+    if (g_comm) mlcl_trainer_set_callback(a.trainer, mpi_progress_cb, &a);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;

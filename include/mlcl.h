@@ -18,6 +18,8 @@
 #include "mlcl/optim.h"
 #include "mlcl/data.h"
 #include "mlcl/moco.h"
+#include "mlcl/image.h"
+#include "mlcl/comm.h"
 #include "mlcl/train.h"
 
 #endif

@@ -7,6 +7,7 @@
  * declared in include/mlcl/ headers and (when present) every mlcl_* symbol of
  * lib/libmlcl.so.1 (or $MLCL_BADARGS_SHLIB) must have an entry. */
 #include "testutil.h"
+#include "mlcl/comm.h"
 #include <limits.h>
 #include <math.h>
 #include <stdint.h>
@@ -460,6 +461,81 @@ static void t_augment_mask(void)
     mlcl_rng_free(r);
 }
 
+/* ------------------------------------------------------------- image.h, npy */
+static void t_simclr_options_init(void)
+{
+    mlcl_simclr_options o;
+    BAD(mlcl_simclr_options_init(NULL, MLCL_SIMCLR_OPTIONS_VERSION), EINV, "o is NULL");
+    BAD(mlcl_simclr_options_init(&o, 0), MLCL_EVERSION, "version");
+}
+static void t_image_simclr(void)
+{
+    mlcl_rng *r; ck_assert_ok(mlcl_rng_create(&r, 1));
+    mlcl_simclr_options o = MLCL_SIMCLR_OPTIONS_INIT;
+    BAD(mlcl_image_simclr(OUT, X, 2, 1, 4, FD, &o, NULL), EINV, "rng is NULL");
+    BAD(mlcl_image_simclr(NULL, X, 2, 1, 4, FD, &o, r), EINV, "dst is NULL");
+    BAD(mlcl_image_simclr(OUT, NULL, 2, 1, 4, FD, &o, r), EINV, "src is NULL");
+    BAD(mlcl_image_simclr(OUT, X, -1, 1, 4, FD, &o, r), EINV, "n must be >= 0");
+    BAD(mlcl_image_simclr(OUT, X, 2, 0, 4, FD, &o, r), EINV, "c must be > 0");
+    BAD(mlcl_image_simclr(OUT, X, 2, 1, -4, FD, &o, r), EINV, "h must be > 0");
+    BAD(mlcl_image_simclr(OUT, X, 2, 1, 4, 0, &o, r), EINV, "w must be > 0");
+    BAD(mlcl_image_simclr(OUT, X, INT_MAX, INT_MAX, INT_MAX, FD, &o, r), MLCL_EOVERFLOW, "overflows");
+    BAD(mlcl_image_simclr(OUT, XNAN, 2, 1, 4, FD, &o, r), MLCL_ENUMERIC, "src[3]");
+    BAD(mlcl_image_simclr(X + 1, X, 2, 1, 4, FD, &o, r), EINV, "overlaps");
+    o.flip_p = NAN;
+    BAD(mlcl_image_simclr(OUT, X, 2, 1, 4, FD, &o, r), EINV, "o->flip_p");
+    o.flip_p = 0.5f; o.blur_kernel = 2;
+    BAD(mlcl_image_simclr(OUT, X, 2, 1, 4, FD, &o, r), EINV, "o->blur_kernel");
+    o.blur_kernel = 0; o.version = 7;
+    BAD(mlcl_image_simclr(OUT, X, 2, 1, 4, FD, &o, r), MLCL_EVERSION, "version");
+    mlcl_rng_free(r);
+}
+static void t_image_resize(void)
+{
+    BAD(mlcl_image_resize(NULL, 2, 2, X, 2, 1, 4, FD), EINV, "dst is NULL");
+    BAD(mlcl_image_resize(OUT, 2, 2, NULL, 2, 1, 4, FD), EINV, "src is NULL");
+    BAD(mlcl_image_resize(OUT, 0, 2, X, 2, 1, 4, FD), EINV, "out_h");
+    BAD(mlcl_image_resize(OUT, 2, -2, X, 2, 1, 4, FD), EINV, "out_w");
+    BAD(mlcl_image_resize(OUT, 2, 2, X, -2, 1, 4, FD), EINV, "n must be >= 0");
+    BAD(mlcl_image_resize(OUT, 2, 2, X, 2, 1, 4, 0), EINV, "w must be > 0");
+    BAD(mlcl_image_resize(OUT, INT_MAX, INT_MAX, X, INT_MAX, 1, 4, FD), MLCL_EOVERFLOW, "overflows");
+    BAD(mlcl_image_resize(OUT, 2, 2, XNAN, 2, 1, 4, FD), MLCL_ENUMERIC, "src[3]");
+    BAD(mlcl_image_resize(X, 2, 2, X, 2, 1, 4, FD), EINV, "overlaps");
+}
+static const char NPY_OK[] = "\x93NUMPY\x01\x00\x3f\x00{'descr': '<f4', 'fortran_order': False, 'shape': (2, 1), }   \n"
+                             "\x00\x00\x80\x3f\x00\x00\x00\x00";
+static void t_npy_read(void)
+{
+    float *d = NULL; int nd; int64_t sh[MLCL_NPY_MAX_DIMS];
+    const char *p = tmpfile_path("ok.npy", NPY_OK, sizeof NPY_OK - 1);
+    ck_assert_ok(mlcl_npy_read(&d, &nd, sh, p, NULL, 0));
+    ck_assert_int_eq(nd, 2); ck_assert_float_eq(d[0], 1.0f);
+    mlcl_npy_free(d);
+    BAD(mlcl_npy_read(NULL, &nd, sh, p, NULL, 0), EINV, "data is NULL");
+    BAD(mlcl_npy_read(&d, NULL, sh, p, NULL, 0), EINV, "ndim is NULL");
+    BAD(mlcl_npy_read(&d, &nd, NULL, p, NULL, 0), EINV, "shape is NULL");
+    BAD(mlcl_npy_read(&d, &nd, sh, NULL, NULL, 0), EINV, "path is NULL");
+    BAD(mlcl_npy_read(&d, &nd, sh, NOFILE, NULL, 0), MLCL_EIO, NOFILE);
+    BAD(mlcl_npy_read(&d, &nd, sh, p, "x", 0), MLCL_EFORMAT, "not a zip archive");
+    const char *q = tmpfile_path("cut.npy", NPY_OK, sizeof NPY_OK - 2);
+    BAD(mlcl_npy_read(&d, &nd, sh, q, NULL, 0), MLCL_EFORMAT, "cut.npy");
+    ck_assert_ptr_null(d);
+}
+static void t_npy_free(void) { mlcl_npy_free(NULL); }
+static void t_dataset_load_npy(void)
+{
+    mlcl_dataset *ds = NULL;
+    const char *p = tmpfile_path("ok.npy", NPY_OK, sizeof NPY_OK - 1);
+    BAD(mlcl_dataset_load_npy(NULL, p, NULL, p, NULL, 0), EINV, "out is NULL");
+    BAD(mlcl_dataset_load_npy(&ds, NULL, NULL, p, NULL, 0), EINV, "images_path is NULL");
+    BAD(mlcl_dataset_load_npy(&ds, p, NULL, NULL, NULL, 0), EINV, "labels_path is NULL");
+    BAD(mlcl_dataset_load_npy(&ds, NOFILE, NULL, p, NULL, 0), MLCL_EIO, NOFILE);
+    BAD(mlcl_dataset_load_npy(&ds, p, "x", p, NULL, 0), MLCL_EFORMAT, "ok.npy");
+    ck_assert_ok(mlcl_dataset_load_npy(&ds, p, NULL, p, NULL, 0));
+    mlcl_dataset_free(ds);
+    ds = NULL;
+}
+
 /* ------------------------------------------------------------- nn */
 static void t_encoder_options_init(void)
 {
@@ -696,6 +772,44 @@ static void t_encoder_set_rng_state(void)
     BAD(mlcl_encoder_set_rng_state(e, NULL), EINV, "state is NULL");
     BAD(mlcl_encoder_set_rng_state(e, s), EINV, "state[1]");
     mlcl_encoder_free(e);
+}
+static void t_encoder_clone(void)
+{
+    mlcl_encoder *e = mk_encoder(), *c = e;
+    BAD(mlcl_encoder_clone(NULL, e), EINV, "out is NULL");
+    BAD(mlcl_encoder_clone(&c, NULL), EINV, "src is NULL");
+    ck_assert_ptr_null(c);
+    mlcl_encoder_free(e);
+}
+static void t_resnet_spec_init(void)
+{
+    mlcl_resnet_spec s;
+    BAD(mlcl_resnet_spec_init(NULL, MLCL_RESNET_SPEC_VERSION), EINV, "spec is NULL");
+    BAD(mlcl_resnet_spec_init(&s, 999), MLCL_EVERSION, "version");
+}
+static void t_encoder_create_resnet(void)
+{
+    mlcl_encoder *e = NULL;
+    const mlcl_resnet_spec d = MLCL_RESNET_SPEC_INIT;
+    mlcl_resnet_spec s = d;
+    mlcl_encoder_options o = MLCL_ENCODER_OPTIONS_INIT;
+    BAD(mlcl_encoder_create_resnet(NULL, &s, NULL), EINV, "out is NULL");
+    BAD(mlcl_encoder_create_resnet(&e, NULL, NULL), EINV, "spec is NULL");
+    s.depth = 101; BAD(mlcl_encoder_create_resnet(&e, &s, NULL), EINV, "depth"); s = d;
+    s.stem = 7; BAD(mlcl_encoder_create_resnet(&e, &s, NULL), EINV, "stem"); s = d;
+    s.in_channels = 0; BAD(mlcl_encoder_create_resnet(&e, &s, NULL), EINV, "in_channels"); s = d;
+    s.height = -1; BAD(mlcl_encoder_create_resnet(&e, &s, NULL), EINV, "height"); s = d;
+    s.width = 0; BAD(mlcl_encoder_create_resnet(&e, &s, NULL), EINV, "width"); s = d;
+    s.base_width = -64; BAD(mlcl_encoder_create_resnet(&e, &s, NULL), EINV, "base_width"); s = d;
+    s.bn_eps = NAN; BAD(mlcl_encoder_create_resnet(&e, &s, NULL), EINV, "bn_eps"); s = d;
+    s.bn_momentum = INFINITY; BAD(mlcl_encoder_create_resnet(&e, &s, NULL), EINV, "bn_momentum"); s = d;
+    s.zero_init_residual = -1; BAD(mlcl_encoder_create_resnet(&e, &s, NULL), EINV, "zero_init_residual"); s = d;
+    s.version = 0; BAD(mlcl_encoder_create_resnet(&e, &s, NULL), MLCL_EVERSION, "version"); s = d;
+    s.height = INT_MAX; s.width = INT_MAX;
+    int rc = mlcl_encoder_create_resnet(&e, &s, NULL);
+    ck_assert_msg(rc == EINV || rc == MLCL_EOVERFLOW, "INT_MAX x INT_MAX image: %d", rc); s = d;
+    o.max_batch = -1; BAD(mlcl_encoder_create_resnet(&e, &s, &o), EINV, "max_batch");
+    ck_assert_ptr_null(e);
 }
 static void t_softmax_forward(void)
 {
@@ -1352,6 +1466,55 @@ static void t_train_options_preset(void)
     BAD(mlcl_train_options_preset(&o, NULL), EINV, "preset is NULL");
     BAD(mlcl_train_options_preset(&o, "mnist"), EINV, "mnist");
 }
+static void t_moco_create_with_backbone(void)
+{
+    mlcl_moco *m = NULL; mlcl_moco_options o;
+    small_moco_opts(&o);
+    mlcl_encoder *bb = NULL;
+    ck_assert_ok(mlcl_encoder_create(&bb, o.in_dim + 1, NULL));
+    ck_assert_ok(mlcl_encoder_add_linear(bb, 4, 1));
+    BAD(mlcl_moco_create_with_backbone(NULL, &o, bb), EINV, "out is NULL");
+    BAD(mlcl_moco_create_with_backbone(&m, NULL, bb), EINV, "opts is NULL");
+    BAD(mlcl_moco_create_with_backbone(&m, &o, bb), EINV, "in_dim");
+    o.in_dim = 0; o.queue_size = 0;
+    BAD(mlcl_moco_create_with_backbone(&m, &o, bb), EINV, "queue_size");
+    small_moco_opts(&o); o.in_dim = 0; o.version = 77;
+    BAD(mlcl_moco_create_with_backbone(&m, &o, bb), MLCL_EVERSION, "version");
+    small_moco_opts(&o); o.in_dim = 0;
+    ck_assert_ok(mlcl_moco_create_with_backbone(&m, &o, bb));
+    mlcl_moco_free(m); m = NULL;
+    small_moco_opts(&o); o.in_dim = 0;
+    BAD(mlcl_moco_create_with_backbone(&m, &o, NULL), EINV, "in_dim"); /* NULL backbone = the MLP: in_dim needed */
+    ck_assert_ptr_null(m);
+    mlcl_encoder_free(bb);
+}
+static void t_trainer_create_ex(void)
+{
+    mlcl_dataset *ds = mk_dataset(16);
+    mlcl_trainer *t = NULL; mlcl_train_options o;
+    small_train_opts(&o);
+    mlcl_trainer_extra ex = MLCL_TRAINER_EXTRA_INIT;
+    BAD(mlcl_trainer_create_ex(NULL, &o, ds, &ex), EINV, "out is NULL");
+    BAD(mlcl_trainer_create_ex(&t, NULL, ds, &ex), EINV, "opts is NULL");
+    BAD(mlcl_trainer_create_ex(&t, &o, NULL, &ex), EINV, "train is NULL");
+    ex.version = 0; BAD(mlcl_trainer_create_ex(&t, &o, ds, &ex), MLCL_EVERSION, "version");
+    ex.version = MLCL_TRAINER_EXTRA_VERSION;
+    mlcl_simclr_options v;
+    ck_assert_ok(mlcl_simclr_options_init(&v, MLCL_SIMCLR_OPTIONS_VERSION));
+    ex.pretrain_views = &v; /* the dataset has no image shape */
+    BAD(mlcl_trainer_create_ex(&t, &o, ds, &ex), EINV, "image shape");
+    ex.pretrain_views = NULL; ex.finetune_views = &v;
+    BAD(mlcl_trainer_create_ex(&t, &o, ds, &ex), EINV, "pretrain_views");
+    ex.finetune_views = NULL;
+    mlcl_encoder *bb = NULL;
+    ck_assert_ok(mlcl_encoder_create(&bb, FD + 2, NULL));
+    ex.backbone = bb;
+    BAD(mlcl_trainer_create_ex(&t, &o, ds, &ex), EINV, "backbone");
+    o.batch = 1; BAD(mlcl_trainer_create_ex(&t, &o, ds, &ex), EINV, "batch");
+    ck_assert_ptr_null(t);
+    mlcl_encoder_free(bb);
+    mlcl_dataset_free(ds);
+}
 static void t_trainer_create(void)
 {
     mlcl_dataset *ds = mk_dataset(16);
@@ -1461,6 +1624,73 @@ static void t_trainer_moco(void)
     mlcl_trainer_free(t); mlcl_dataset_free(ds);
 }
 
+/* ------------------------------------------------------------- communicator (comm.h) */
+static int one_f32(void *c, float *b, size_t n) { (void)c; (void)b; (void)n; return 0; }
+static int one_f64(void *c, double *b, size_t n) { (void)c; (void)b; (void)n; return 0; }
+static int one_gather(void *c, const void *s, size_t n, void *r) { (void)c; memcpy(r, s, n); return 0; }
+static int one_bcast(void *c, void *b, size_t n, int root) { (void)c; (void)b; (void)n; (void)root; return 0; }
+static int bad_bcast(void *c, void *b, size_t n, int root) { (void)c; (void)b; (void)n; (void)root; return 7; }
+static mlcl_comm one_comm(void)
+{
+    mlcl_comm c = MLCL_COMM_INIT;
+    c.allreduce_f32 = one_f32; c.allreduce_f64 = one_f64; c.allgather = one_gather; c.bcast = one_bcast;
+    return c;
+}
+static void t_comm_init(void)
+{
+    mlcl_comm c;
+    BAD(mlcl_comm_init(NULL, MLCL_COMM_VERSION), EINV, "comm is NULL");
+    BAD(mlcl_comm_init(&c, 99), MLCL_EVERSION, "version 99");
+}
+static void t_comm_validate(void)
+{
+    mlcl_comm c = one_comm();
+    ck_assert_ok(mlcl_comm_validate(&c));
+    BAD(mlcl_comm_validate(NULL), EINV, "comm is NULL");
+    c.version = 9; BAD(mlcl_comm_validate(&c), MLCL_EVERSION, "comm->version 9");
+    c = one_comm(); c.size = 0; BAD(mlcl_comm_validate(&c), EINV, "comm->size");
+    c = one_comm(); c.rank = 1; BAD(mlcl_comm_validate(&c), EINV, "comm->rank");
+    c = one_comm(); c.rank = -1; BAD(mlcl_comm_validate(&c), EINV, "comm->rank");
+    c = one_comm(); c.allreduce_f32 = NULL; BAD(mlcl_comm_validate(&c), EINV, "allreduce_f32 is NULL");
+    c = one_comm(); c.allreduce_f64 = NULL; BAD(mlcl_comm_validate(&c), EINV, "allreduce_f64 is NULL");
+    c = one_comm(); c.allgather = NULL; BAD(mlcl_comm_validate(&c), EINV, "allgather is NULL");
+    c = one_comm(); c.bcast = NULL; BAD(mlcl_comm_validate(&c), EINV, "bcast is NULL");
+}
+static void t_encoder_set_comm(void)
+{
+    mlcl_encoder *e = mk_encoder();
+    mlcl_comm c = one_comm();
+    BAD(mlcl_encoder_set_comm(NULL, &c), EINV, "encoder is NULL");
+    c.bcast = NULL; BAD(mlcl_encoder_set_comm(e, &c), EINV, "mlcl_encoder_set_comm: comm->bcast is NULL");
+    c = one_comm(); c.version = 2; BAD(mlcl_encoder_set_comm(e, &c), MLCL_EVERSION, "mlcl_encoder_set_comm");
+    ck_assert_ok(mlcl_encoder_set_comm(e, NULL));
+    mlcl_encoder_free(e);
+}
+static void t_moco_set_comm(void)
+{
+    mlcl_moco *m = mk_moco();
+    mlcl_comm c = one_comm();
+    BAD(mlcl_moco_set_comm(NULL, &c), EINV, "moco is NULL");
+    c.rank = 3; BAD(mlcl_moco_set_comm(m, &c), EINV, "mlcl_moco_set_comm: comm->rank");
+    c = one_comm(); c.bcast = bad_bcast;
+    BAD(mlcl_moco_set_comm(m, &c), MLCL_EBACKEND, "bcast of parameters");
+    c = one_comm(); c.size = INT_MAX; c.rank = 0;
+    BAD(mlcl_moco_set_comm(m, &c), MLCL_EOVERFLOW, "overflow");
+    ck_assert_ok(mlcl_moco_set_comm(m, NULL));
+    mlcl_moco_free(m);
+}
+static void t_trainer_set_comm(void)
+{
+    mlcl_dataset *ds = mk_dataset(16); mlcl_trainer *t = mk_trainer(ds);
+    mlcl_comm c = one_comm();
+    BAD(mlcl_trainer_set_comm(NULL, &c), EINV, "trainer is NULL");
+    c.allgather = NULL; BAD(mlcl_trainer_set_comm(t, &c), EINV, "mlcl_trainer_set_comm: comm->allgather is NULL");
+    c = one_comm(); c.size = 3; c.rank = 2;
+    BAD(mlcl_trainer_set_comm(t, &c), EINV, "multiple of the number of ranks (3)");
+    ck_assert_ok(mlcl_trainer_set_comm(t, NULL));
+    mlcl_trainer_free(t); mlcl_dataset_free(ds);
+}
+
 /* ------------------------------------------------------------- the table */
 typedef struct { const char *name; void (*fn)(void); } entry;
 #define E(f) { "mlcl_" #f, t_##f }
@@ -1475,6 +1705,8 @@ static const entry TABLE[] = {
     E(dataset_gather), E(dataset_standardize_stats), E(dataset_standardize_apply), E(batcher_create),
     E(batcher_free), E(batcher_next), E(batcher_epoch), E(batcher_batches_per_epoch),
     E(batcher_get_state), E(batcher_set_state), E(augment_mask),
+    E(simclr_options_init), E(image_simclr), E(image_resize), E(npy_read), E(npy_free),
+    E(dataset_load_npy),
     E(encoder_options_init), E(mlp_spec_init), E(encoder_create), E(encoder_create_mlp), E(encoder_free),
     E(encoder_add_linear), E(encoder_add_relu), E(encoder_add_dropout), E(encoder_add_batchnorm),
     E(encoder_add_l2norm), E(encoder_add_softmax), E(encoder_forward), E(encoder_backward),
@@ -1482,7 +1714,8 @@ static const entry TABLE[] = {
     E(encoder_out_dim), E(encoder_num_layers), E(encoder_param_count), E(encoder_params),
     E(encoder_grads), E(encoder_get_params), E(encoder_set_params), E(encoder_state_count),
     E(encoder_get_state), E(encoder_set_state), E(encoder_copy_params), E(encoder_momentum_update),
-    E(encoder_get_rng_state), E(encoder_set_rng_state), E(softmax_forward), E(softmax_backward),
+    E(encoder_get_rng_state), E(encoder_set_rng_state), E(encoder_clone), E(resnet_spec_init), E(encoder_create_resnet),
+    E(softmax_forward), E(softmax_backward),
     E(bce_with_logits), E(sigmoid), E(l2norm_forward), E(l2norm_backward),
     E(optim_options_init), E(optim_create), E(optim_free), E(optim_add_group), E(optim_num_groups),
     E(optim_set_lr), E(optim_get_lr), E(optim_step), E(optim_zero_state), E(optim_state_count),
@@ -1496,7 +1729,8 @@ static const entry TABLE[] = {
     E(loss_options_init), E(loss_create), E(loss_free), E(loss_set_options), E(loss_get_options),
     E(loss_get_dims), E(loss_workspace_size), E(loss_compute), E(loss_compute_queue),
     E(moco_options_init), E(moco_create), E(moco_free), E(moco_step), E(moco_set_lr), E(moco_encoder),
-    E(moco_queue), E(moco_optim), E(moco_steps),
+    E(moco_queue), E(moco_optim), E(moco_steps), E(moco_create_with_backbone), E(trainer_create_ex),
+    E(comm_init), E(comm_validate), E(encoder_set_comm), E(moco_set_comm), E(trainer_set_comm),
     E(metrics_init), E(metrics_compute), E(metrics_sweep), E(metrics_average_precision),
     E(train_options_init), E(train_options_preset), E(trainer_create), E(trainer_free),
     E(trainer_set_callback), E(trainer_run), E(trainer_run_epochs), E(trainer_predict),
@@ -1524,7 +1758,7 @@ END_TEST
 START_TEST(covers_headers)
 {
     static const char *hdrs[] = { "core", "data", "loss", "mask", "metrics", "moco", "nn", "optim",
-                                  "queue", "train" };
+                                  "queue", "train", "image", "comm" };
     const char *src = getenv("MLCL_SRC_DIR") ? getenv("MLCL_SRC_DIR") : ".";
     int seen = 0;
     char missing[4096] = "";

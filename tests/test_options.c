@@ -1,6 +1,7 @@
 /* Every option struct: the _INIT macro and the _init() function give the
  * same bytes, and a wrong version is refused. */
 #include "testutil.h"
+#include "mlcl/comm.h"
 
 #define CHECK_INIT(T, INITM, fn, VER)                                                    \
     do {                                                                                 \
@@ -16,14 +17,17 @@
 START_TEST(init_macros_equal_functions)
 {
     CHECK_INIT(mlcl_queue_options, MLCL_QUEUE_OPTIONS_INIT, mlcl_queue_options_init, MLCL_QUEUE_OPTIONS_VERSION);
+    CHECK_INIT(mlcl_comm, MLCL_COMM_INIT, mlcl_comm_init, MLCL_COMM_VERSION);
     CHECK_INIT(mlcl_loss_options, MLCL_LOSS_OPTIONS_INIT, mlcl_loss_options_init, MLCL_LOSS_OPTIONS_VERSION);
     CHECK_INIT(mlcl_encoder_options, MLCL_ENCODER_OPTIONS_INIT, mlcl_encoder_options_init, MLCL_ENCODER_OPTIONS_VERSION);
     CHECK_INIT(mlcl_mlp_spec, MLCL_MLP_SPEC_INIT, mlcl_mlp_spec_init, MLCL_MLP_SPEC_VERSION);
+    CHECK_INIT(mlcl_resnet_spec, MLCL_RESNET_SPEC_INIT, mlcl_resnet_spec_init, MLCL_RESNET_SPEC_VERSION);
     CHECK_INIT(mlcl_optim_options, MLCL_OPTIM_OPTIONS_INIT, mlcl_optim_options_init, MLCL_OPTIM_OPTIONS_VERSION);
     CHECK_INIT(mlcl_sched_options, MLCL_SCHED_OPTIONS_INIT, mlcl_sched_options_init, MLCL_SCHED_OPTIONS_VERSION);
     CHECK_INIT(mlcl_metrics, MLCL_METRICS_INIT, mlcl_metrics_init, MLCL_METRICS_VERSION);
     CHECK_INIT(mlcl_moco_options, MLCL_MOCO_OPTIONS_INIT, mlcl_moco_options_init, MLCL_MOCO_OPTIONS_VERSION);
     CHECK_INIT(mlcl_train_options, MLCL_TRAIN_OPTIONS_INIT, mlcl_train_options_init, MLCL_TRAIN_OPTIONS_VERSION);
+    CHECK_INIT(mlcl_simclr_options, MLCL_SIMCLR_OPTIONS_INIT, mlcl_simclr_options_init, MLCL_SIMCLR_OPTIONS_VERSION);
 }
 END_TEST
 

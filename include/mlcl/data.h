@@ -379,6 +379,60 @@ MLCL_API int mlcl_batcher_set_state(mlcl_batcher *b,
  */
 MLCL_API int mlcl_augment_mask(mlcl_rng *rng, int n, int d, float p, const float *x, float *out);
 
+
+/* ------------------------------------------------------------------------ */
+/* NumPy .npy / .npz arrays */
+
+/** Largest number of dimensions mlcl_npy_read() accepts. */
+#define MLCL_NPY_MAX_DIMS 8
+
+/**
+ * Reads one array from a NumPy .npy file (format versions 1, 2 and 3) or from
+ * an entry "<key>.npy" of a .npz archive (np.savez: stored entries;
+ * np.savez_compressed: deflated entries; CRC-32 checked; zip64 supported),
+ * converted to float. Element types: float32 and float64 (either byte order),
+ * uint8, int8, bool, and 16/32/64-bit signed or unsigned integers (either
+ * byte order). C order only. Sizes in the file are checked against the file
+ * size before anything is allocated.
+ * @param[out] data     the prod(shape) floats, C order (NULL for an empty
+ *                      array); free with mlcl_npy_free().
+ * @param[out] ndim     number of dimensions (0..MLCL_NPY_MAX_DIMS; 0 = a scalar).
+ * @param[out] shape    MLCL_NPY_MAX_DIMS values; the first *ndim are set, the rest 0.
+ * @param      path     file name (.npy, or .npz when @p key is not NULL).
+ * @param      key      NULL for a .npy file; the array name in a .npz archive
+ *                      (np.savez(path, key=array); positional arrays are "arr_0", ...).
+ * @param      scale_u8 nonzero: uint8 values are divided by 255; other types
+ *                      are never scaled.
+ * @return MLCL_OK, MLCL_EINVAL, MLCL_EIO (cannot open/read), MLCL_EFORMAT
+ *         (file and problem named: bad magic or header, Fortran order,
+ *         unsupported type, truncated, missing key, unsupported compression),
+ *         MLCL_ECHECKSUM (CRC-32 mismatch), MLCL_ENUMERIC (a non-finite float,
+ *         its flat index named), MLCL_EOVERFLOW, MLCL_ENOMEM.
+ */
+MLCL_API int mlcl_npy_read(float **data, int *ndim, int64_t shape[MLCL_NPY_MAX_DIMS],
+                           const char *path, const char *key, int scale_u8);
+
+/** Frees data returned by mlcl_npy_read(); NULL is a no-op. */
+MLCL_API void mlcl_npy_free(float *data);
+
+/**
+ * Builds a multi-label dataset from NumPy arrays. Images of shape
+ * (n, c, h, w) or (n, h, w) (c = 1) give an image set of that shape with
+ * d = c h w features in CHW order; shape (n, d) gives a vector set. Labels of
+ * shape (n, L) (any supported type) must hold only 0 and 1.
+ * @param[out] out          the new dataset.
+ * @param      images_path  .npy or .npz file of the features.
+ * @param      images_key   NULL for .npy, the array name in a .npz.
+ * @param      labels_path  .npy or .npz file of the labels (may equal images_path).
+ * @param      labels_key   NULL for .npy, the array name in a .npz.
+ * @param      scale_u8     nonzero: uint8 features are divided by 255.
+ * @return as mlcl_npy_read(); MLCL_EFORMAT when the shapes disagree or a label
+ *         is not 0/1 (row and column named).
+ */
+MLCL_API int mlcl_dataset_load_npy(mlcl_dataset **out, const char *images_path,
+                                   const char *images_key, const char *labels_path,
+                                   const char *labels_key, int scale_u8);
+
 #ifdef __cplusplus
 }
 #endif

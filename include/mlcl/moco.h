@@ -79,6 +79,22 @@ typedef struct mlcl_moco mlcl_moco;
  */
 MLCL_API int mlcl_moco_create(mlcl_moco **out, const mlcl_moco_options *opts);
 
+/**
+ * Creates the pair around the caller's backbone (for example a residual
+ * network from mlcl_encoder_create_resnet(), or any sequential encoder)
+ * instead of the MLP described by opts->n_hidden, hidden and dropout, which
+ * are then ignored. The query backbone is a copy of @p backbone (parameters,
+ * state, generator state), the key backbone another copy; @p backbone itself
+ * is not used afterwards and stays the caller's. h's width is the backbone's
+ * output width; the projection and LD heads are built as in mlcl_moco_create().
+ * @param[out] out the new handle; free with mlcl_moco_free().
+ * @param opts options (copied); opts->in_dim must be 0 or the backbone's input width.
+ * @param backbone the backbone to copy, or NULL for mlcl_moco_create()'s MLP.
+ * @return MLCL_OK, MLCL_EINVAL, MLCL_EVERSION, MLCL_ENOMEM or MLCL_EBACKEND.
+ */
+MLCL_API int mlcl_moco_create_with_backbone(mlcl_moco **out, const mlcl_moco_options *opts,
+                                            const mlcl_encoder *backbone);
+
 /** Frees the pair; NULL is a no-op. */
 MLCL_API void mlcl_moco_free(mlcl_moco *moco);
 

@@ -17,6 +17,7 @@
 #include "loss.h"
 #include "metrics.h"
 #include "moco.h"
+#include "image.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -119,6 +120,45 @@ typedef struct mlcl_trainer mlcl_trainer;
  */
 MLCL_API int mlcl_trainer_create(mlcl_trainer **out, const mlcl_train_options *opts,
                                  const mlcl_dataset *train);
+
+/** Version of mlcl_trainer_extra understood by this library. */
+#define MLCL_TRAINER_EXTRA_VERSION 1
+
+/**
+ * What mlcl_trainer_create_ex() adds to mlcl_trainer_create(): a caller's
+ * backbone (e.g. a residual network) and SimCLR views of images.
+ */
+typedef struct mlcl_trainer_extra {
+    unsigned int version;          /**< MLCL_TRAINER_EXTRA_VERSION */
+    const mlcl_encoder *backbone;  /**< copied (mlcl_moco_create_with_backbone()); NULL: the MLP of opts->moco.
+                                        Its input width must be c x out_h x out_w of the views. */
+    const mlcl_simclr_options *pretrain_views; /**< non-NULL: pretraining views are two SimCLR
+                                        augmentations of each image (copied) instead of input masking;
+                                        needs a dataset with an image shape (mlcl_dataset_image_shape()) */
+    const mlcl_simclr_options *finetune_views; /**< non-NULL: fine-tuning inputs are SimCLR-augmented
+                                        with these settings; NULL with pretrain_views set: the image
+                                        resized to the views' size, no augmentation */
+} mlcl_trainer_extra;
+
+/** Static initialiser: no backbone, no image views (mlcl_trainer_create()'s behaviour). */
+#define MLCL_TRAINER_EXTRA_INIT { MLCL_TRAINER_EXTRA_VERSION, NULL, NULL, NULL }
+
+/**
+ * Creates a trainer as mlcl_trainer_create() does, with a caller's backbone
+ * and/or SimCLR image views. With image views the features are used as stored
+ * (opts->standardize is ignored: images are expected in [0, 1]), the phases'
+ * mask_p is ignored, and mlcl_trainer_predict(), _distributions() and
+ * _evaluate() resize each image (bilinear) to the views' size when it differs.
+ * Checkpoints record the augmentation generator; resuming needs the same extra.
+ * @param[out] out the trainer; free with mlcl_trainer_free().
+ * @param opts the options (copied).
+ * @param train the training set (borrowed: it must outlive the trainer).
+ * @param extra the additions (read during the call only), or NULL for none.
+ * @return as mlcl_trainer_create(); MLCL_EINVAL when the backbone's input width
+ *         does not match the data or the views, or the data have no image shape.
+ */
+MLCL_API int mlcl_trainer_create_ex(mlcl_trainer **out, const mlcl_train_options *opts,
+                                    const mlcl_dataset *train, const mlcl_trainer_extra *extra);
 
 /** Frees a trainer; NULL is a no-op. */
 MLCL_API void mlcl_trainer_free(mlcl_trainer *trainer);

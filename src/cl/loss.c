@@ -19,6 +19,7 @@
 #include "kernels/vec.h"
 #include "mlcl/loss.h"
 #include "cl/labels.h"
+#include "cl/loss_internal.h"
 
 /* The row loops below are written to vectorise; -O2 (GCC 12) leaves loops scalar. */
 #if defined(__GNUC__) && !defined(__clang__)
@@ -31,9 +32,9 @@
 
 struct mlcl_loss {
     mlcl_loss_options o;
-    int max_n, max_q, m, c, nthreads;
+    int max_n, max_nb, max_q, m, c, nthreads; /* max_nb: batch candidates (max_n unless distributed) */
     size_t words, bytes;
-    float *S;      /* max_n x max_N: logits, then dL/dS */
+    float *S;      /* max_n x max_N (max_N = max_nb + max_q): logits, then dL/dS */
     float *DW;     /* max_n x max_N: d_i . d_a, then the scaled G weights */
     float *knorm;  /* max_N |k_a|^2 */
     float *dnorm;  /* max_N |d_a|^2 */
@@ -49,9 +50,9 @@ struct mlcl_loss {
     double *con_i, *G_i, *H_i; /* max_n each */
     int *used_i;   /* max_n */
     float *rowbuf[MAX_THREADS]; /* max_N */
-    float *colw[MAX_THREADS];   /* max_n: column sums of the G weights over the batch candidates */
-    float *colcnt[MAX_THREADS]; /* max_n: anchors having batch candidate a in P(i) */
-    float *gdw[MAX_THREADS];    /* max_n x c: sparse d gradients */
+    float *colw[MAX_THREADS];   /* max_nb: column sums of the G weights over the batch candidates */
+    float *colcnt[MAX_THREADS]; /* max_nb: anchors having batch candidate a in P(i) */
+    float *gdw[MAX_THREADS];    /* max_nb x c: sparse d gradients of the batch candidates */
 };
 
 /* ------------------------------------------------------------------ options */
@@ -139,10 +140,20 @@ static int ws_alloc(mlcl_loss *L, void **p, size_t count, size_t size, const cha
 int mlcl_loss_create(mlcl_loss **out, int max_n, int max_queue, int m, int c,
                      const mlcl_loss_options *opts)
 {
+    MLCL_CHECK_NULL("mlcl_loss_create", out);
+    *out = NULL;
+    MLCL_CHECK_POS("mlcl_loss_create", max_n);
+    return mlcl__loss_create_dist(out, max_n, max_n, max_queue, m, c, opts);
+}
+
+int mlcl__loss_create_dist(mlcl_loss **out, int max_n, int max_nb, int max_queue, int m, int c,
+                           const mlcl_loss_options *opts)
+{
     static const char fn[] = "mlcl_loss_create";
     MLCL_CHECK_NULL(fn, out);
     *out = NULL;
     MLCL_CHECK_POS(fn, max_n);
+    if (max_nb < max_n) return mlcl__err(MLCL_EINVAL, "%s: max_nb %d < max_n %d", fn, max_nb, max_n);
     if (max_queue < 0) return mlcl__err(MLCL_EINVAL, "%s: max_queue must be >= 0 (got %d)", fn, max_queue);
     MLCL_CHECK_POS(fn, m);
     MLCL_CHECK_POS(fn, c);
@@ -151,11 +162,11 @@ int mlcl_loss_create(mlcl_loss **out, int max_n, int max_queue, int m, int c,
         MLCL_TRY(check_options(fn, opts));
         o = *opts;
     }
-    long long maxN = (long long)max_n + max_queue;
+    long long maxN = (long long)max_nb + max_queue;
     if (maxN > INT32_MAX) return mlcl__err(MLCL_EOVERFLOW, "%s: max_n + max_queue overflows int", fn);
     size_t nN, nc, tmp;
     if (mlcl__mul_size((size_t)max_n, (size_t)maxN, &nN) || mlcl__mul_size(nN, sizeof(float), &tmp) ||
-        mlcl__mul_size((size_t)max_n, (size_t)c, &nc) || mlcl__mul_size(nc, sizeof(float) * MAX_THREADS, &tmp) ||
+        mlcl__mul_size((size_t)max_nb, (size_t)c, &nc) || mlcl__mul_size(nc, sizeof(float) * MAX_THREADS, &tmp) ||
         mlcl__mul_size((size_t)maxN, (size_t)m, &tmp))
         return mlcl__err(MLCL_EOVERFLOW, "%s: workspace for max_n %d, max_queue %d, c %d overflows", fn,
                          max_n, max_queue, c);
@@ -163,6 +174,7 @@ int mlcl_loss_create(mlcl_loss **out, int max_n, int max_queue, int m, int c,
     if (!L) return mlcl__err(MLCL_ENOMEM, "%s: out of memory for the handle", fn);
     L->o = o;
     L->max_n = max_n;
+    L->max_nb = max_nb;
     L->max_q = max_queue;
     L->m = m;
     L->c = c;
@@ -171,7 +183,7 @@ int mlcl_loss_create(mlcl_loss **out, int max_n, int max_queue, int m, int c,
      * per-thread partial sums make the result depend on this count */
     int cpus = mlcl__threads_wanted();
     L->nthreads = cpus > MAX_THREADS ? MAX_THREADS : cpus;
-    size_t N = (size_t)maxN, n = (size_t)max_n;
+    size_t N = (size_t)maxN, n = (size_t)max_n, nbc = (size_t)max_nb;
     int rc;
     if ((rc = ws_alloc(L, (void **)&L->S, nN, sizeof(float), "logits")) ||
         (rc = ws_alloc(L, (void **)&L->DW, nN, sizeof(float), "distribution products")) ||
@@ -195,8 +207,8 @@ int mlcl_loss_create(mlcl_loss **out, int max_n, int max_queue, int m, int c,
     L->cval_cap = N * (size_t)(c < 8 ? c : 8);
     for (int t = 0; t < L->nthreads; t++) {
         if ((rc = ws_alloc(L, (void **)&L->rowbuf[t], N, sizeof(float), "row buffer")) ||
-            (rc = ws_alloc(L, (void **)&L->colw[t], n, sizeof(float), "column sums")) ||
-            (rc = ws_alloc(L, (void **)&L->colcnt[t], n, sizeof(float), "column counts")) ||
+            (rc = ws_alloc(L, (void **)&L->colw[t], nbc, sizeof(float), "column sums")) ||
+            (rc = ws_alloc(L, (void **)&L->colcnt[t], nbc, sizeof(float), "column counts")) ||
             (rc = ws_alloc(L, (void **)&L->gdw[t], nc, sizeof(float), "distribution gradients"))) {
             mlcl_loss_free(L);
             return rc;
@@ -241,6 +253,7 @@ size_t mlcl_loss_workspace_size(const mlcl_loss *L) { return L ? L->bytes + size
 typedef struct rowctx {
     const mlcl_loss *L;
     int n, F, N, c, method, variant, mask, cldw, wgrad, dwgrad, need_gq, need_gd, lazy;
+    int nb, off; /* batch candidates (n unless distributed); the anchors are batch rows off .. off+n-1 */
     size_t words;
     float tau, sigma, s; /* s = reduction factor */
     const uint64_t *y, *yq;
@@ -254,12 +267,12 @@ typedef struct rowjob {
 
 static inline const uint64_t *cand_y(const rowctx *x, int a)
 {
-    return a < x->n ? x->y + (size_t)a * x->words : x->yq + (size_t)(a - x->n) * x->words;
+    return a < x->nb ? x->y + (size_t)a * x->words : x->yq + (size_t)(a - x->nb) * x->words;
 }
 
 static inline const float *cand_d(const rowctx *x, int a)
 {
-    return a < x->n ? x->d + (size_t)a * x->c : x->dq + (size_t)(a - x->n) * x->c;
+    return a < x->nb ? x->d + (size_t)a * x->c : x->dq + (size_t)(a - x->nb) * x->c;
 }
 
 /* exp(x) for x <= 0 (a softmax argument), ~2 ulp, 0 below -87: Cody-Waite range
@@ -322,7 +335,7 @@ static void rows_supcon(const rowctx *x, int i0, int i1, int t)
     float *e = L->rowbuf[t];
     for (int i = i0; i < i1; i++) {
         float *Si = L->S + (size_t)i * N;
-        const uint64_t *yi = x->y + (size_t)i * x->words;
+        const uint64_t *yi = x->y + (size_t)(x->off + i) * x->words;
         double sum, lse = row_lse(Si, e, N, &sum);
         float invsum = (float)(1.0 / sum), flse = (float)lse;
         int cnt = 0;
@@ -362,7 +375,7 @@ static void rows_mulsupcon(const rowctx *x, int i0, int i1, int t)
     const float *inv = L->inv;
     for (int i = i0; i < i1; i++) {
         float *Si = L->S + (size_t)i * N;
-        const uint64_t *yi = x->y + (size_t)i * words;
+        const uint64_t *yi = x->y + (size_t)(x->off + i) * words;
         double sum, lse = row_lse(Si, e, N, &sum);
         float flse = (float)lse;
         double con = 0, sumc = 0;
@@ -392,7 +405,7 @@ static void rows_mulsupcon(const rowctx *x, int i0, int i1, int t)
 static void rows_ld(const rowctx *x, int i0, int i1, int t)
 {
     const mlcl_loss *L = x->L;
-    int N = x->N, n = x->n, c = x->c;
+    int N = x->N, n = x->nb, c = x->c, off = x->off; /* n: batch candidates */
     size_t words = x->words;
     float *e = L->rowbuf[t];
     const float *inv = L->inv;
@@ -407,11 +420,11 @@ static void rows_ld(const rowctx *x, int i0, int i1, int t)
     for (int i = i0; i < i1; i++) {
         float *Si = L->S + (size_t)i * N;
         float *DWi = L->DW + (size_t)i * N;
-        const uint64_t *yi = x->y + (size_t)i * words;
-        const float *di = x->d + (size_t)i * c;
+        const uint64_t *yi = x->y + (size_t)(off + i) * words;
+        const float *di = x->d + (size_t)(off + i) * c;
         double sum, lse = row_lse(Si, e, N, &sum);
         float flse = (float)lse, invsum = (float)(1.0 / sum);
-        float qn = L->qnorm[i], dni = L->dnorm[i];
+        float qn = L->qnorm[i], dni = L->dnorm[off + i];
         double con = 0, G = 0, H = 0, sumA = 0;
         float rws = 0, rdiag = 0;
         int npos = 0;
@@ -479,7 +492,7 @@ static void rows_ld(const rowctx *x, int i0, int i1, int t)
                     if (x->lazy && x->need_gd) {
                         /* dG/dd_i = 2w(d_i - d_a), dG/dd_a = 2w(d_a - d_i) */
                         const float *da = cand_d(x, a);
-                        float *gi = gdw + (size_t)i * c;
+                        float *gi = gdw + (size_t)(off + i) * c;
                         float *ga = a < n ? gdw + (size_t)a * c : NULL;
                         for (int j = 0; j < c; j++) {
                             float g = 2.0f * wm * (di[j] - da[j]);
@@ -556,7 +569,12 @@ static float sqnorm(const float *v, int len)
     return s;
 }
 
-static int loss_compute(mlcl_loss *L, int n, int F, const float *q, const float *k, const uint64_t *y,
+/* n anchors q against nb batch candidates (k, y, d; the anchors' own rows are
+ * off .. off+n-1 of them) and F queue entries; grad_d is nb x c. With
+ * nb == n, off == 0 this is mlcl_loss_compute. Otherwise the reduction is the
+ * one of a single process holding all nb anchors, times nb / n: averaging the
+ * ranks' gradients and parts then gives the global batch's (comm.h). */
+static int loss_compute(mlcl_loss *L, int n, int nb, int off, int F, const float *q, const float *k, const uint64_t *y,
                       const float *d, const float *kq, const uint64_t *yq, const float *dq,
                       const float *W, int h, mlcl_loss_parts *parts, float *grad_q, float *grad_d,
                       float *grad_W)
@@ -567,6 +585,9 @@ static int loss_compute(mlcl_loss *L, int n, int F, const float *q, const float 
     const int m = L->m, c = L->c, ld = o->method == MLCL_LOSS_LD;
     if (n <= 0 || n > L->max_n)
         return mlcl__err(MLCL_EINVAL, "%s: n = %d is not in [1, max_n = %d]", fn, n, L->max_n);
+    if (nb < n || nb > L->max_nb || off < 0 || off > nb - n || nb % n != 0)
+        return mlcl__err(MLCL_EINVAL, "%s: %d batch candidates (max %d) with the anchors at %d..%d", fn, nb, L->max_nb,
+                         off, off + n - 1);
     if (F < 0 || F > L->max_q)
         return mlcl__err(MLCL_EINVAL, "%s: F = %d is not in [0, max_queue = %d]", fn, F, L->max_q);
     MLCL_CHECK_NULL(fn, q);
@@ -587,23 +608,25 @@ static int loss_compute(mlcl_loss *L, int n, int F, const float *q, const float 
     }
     size_t words = L->words, nm = (size_t)n * m, fm = (size_t)F * m;
     if (!mlcl__vec_all_finite(q, nm)) return mlcl__err(MLCL_ENUMERIC, "%s: q holds NaN or Inf", fn);
-    if (!mlcl__vec_all_finite(k, nm)) return mlcl__err(MLCL_ENUMERIC, "%s: k holds NaN or Inf", fn);
+    if (!mlcl__vec_all_finite(k, (size_t)nb * m)) return mlcl__err(MLCL_ENUMERIC, "%s: k holds NaN or Inf", fn);
     if (F > 0 && !mlcl__vec_all_finite(kq, fm)) return mlcl__err(MLCL_ENUMERIC, "%s: kq holds NaN or Inf", fn);
     if (ld) {
-        if (!mlcl__vec_all_finite(d, (size_t)n * c)) return mlcl__err(MLCL_ENUMERIC, "%s: d holds NaN or Inf", fn);
+        if (!mlcl__vec_all_finite(d, (size_t)nb * c)) return mlcl__err(MLCL_ENUMERIC, "%s: d holds NaN or Inf", fn);
         if (F > 0 && !mlcl__vec_all_finite(dq, (size_t)F * c))
             return mlcl__err(MLCL_ENUMERIC, "%s: dq holds NaN or Inf", fn);
     }
     if (needW && !mlcl__vec_all_finite(W, (size_t)c * h)) return mlcl__err(MLCL_ENUMERIC, "%s: W holds NaN or Inf", fn);
-    if (!labels_ok(y, n, words, c)) return mlcl__err(MLCL_EINVAL, "%s: y has bits set above label %d", fn, c - 1);
+    if (!labels_ok(y, nb, words, c)) return mlcl__err(MLCL_EINVAL, "%s: y has bits set above label %d", fn, c - 1);
     if (F > 0 && !labels_ok(yq, F, words, c))
         return mlcl__err(MLCL_EINVAL, "%s: yq has bits set above label %d", fn, c - 1);
 
-    const int N = n + F;
+    const int N = nb + F;
     const float tau = o->tau;
     rowctx x = {0};
     x.L = L;
     x.n = n; x.F = F; x.N = N; x.c = c; x.words = words;
+    x.nb = nb; x.off = off;
+    const float *da0 = d ? d + (size_t)off * c : NULL; /* the anchors' distributions */
     x.method = o->method; x.variant = o->variant; x.mask = o->mask; x.cldw = o->cld_weight;
     x.wgrad = o->weight_grad; x.dwgrad = o->dweight_grad;
     x.need_gq = grad_q != NULL; x.need_gd = ld && grad_d != NULL;
@@ -613,7 +636,7 @@ static int loss_compute(mlcl_loss *L, int n, int F, const float *q, const float 
     /* label-wise counts |P^j| over all N candidates */
     int *cnt = L->cnt;
     memset(cnt, 0, (size_t)c * sizeof *cnt);
-    for (int a = 0; a < n; a++) mlcl__lab_count_add(cnt, y + (size_t)a * words, words);
+    for (int a = 0; a < nb; a++) mlcl__lab_count_add(cnt, y + (size_t)a * words, words);
     for (int a = 0; a < F; a++) mlcl__lab_count_add(cnt, yq + (size_t)a * words, words);
     const int per_label = o->method == MLCL_LOSS_MULSUPCON || o->con_norm == MLCL_CON_NORM_PER_LABEL;
     for (int j = 0; j < c; j++) L->inv[j] = per_label ? (cnt[j] > 0 ? 1.0f / cnt[j] : 0.0f) : 1.0f;
@@ -622,7 +645,7 @@ static int loss_compute(mlcl_loss *L, int n, int F, const float *q, const float 
         /* compact per-candidate values d_a^j inv_j over the set bits of y_a */
         size_t tot = 0;
         for (int a = 0; a < N; a++)
-            tot += (size_t)mlcl__lab_popcount(a < n ? y + (size_t)a * words : yq + (size_t)(a - n) * words, words);
+            tot += (size_t)mlcl__lab_popcount(a < nb ? y + (size_t)a * words : yq + (size_t)(a - nb) * words, words);
         if (tot > L->cval_cap) {
             float *nv = mlcl__malloc(tot * sizeof(float));
             if (!nv) return mlcl__err(MLCL_ENOMEM, "%s: cannot grow the label workspace to %zu floats", fn, tot);
@@ -631,37 +654,38 @@ static int loss_compute(mlcl_loss *L, int n, int F, const float *q, const float 
             L->cval = nv;
             L->cval_cap = tot;
         }
-        size_t off = 0;
+        size_t coff = 0;
         for (int a = 0; a < N; a++) {
-            const uint64_t *ya = a < n ? y + (size_t)a * words : yq + (size_t)(a - n) * words;
-            const float *da = a < n ? d + (size_t)a * c : dq + (size_t)(a - n) * c;
-            L->coff[a] = off;
+            const uint64_t *ya = a < nb ? y + (size_t)a * words : yq + (size_t)(a - nb) * words;
+            const float *da = a < nb ? d + (size_t)a * c : dq + (size_t)(a - nb) * c;
+            L->coff[a] = coff;
             for (size_t w = 0; w < words; w++)
                 for (uint64_t b = ya[w]; b; b &= b - 1) {
                     size_t j = w * 64 + (size_t)__builtin_ctzll(b);
-                    L->cval[off++] = da[j] * L->inv[j];
+                    L->cval[coff++] = da[j] * L->inv[j];
                 }
         }
-        L->coff[N] = off;
+        L->coff[N] = coff;
     }
 
     /* reduction factor */
     long long nlab = 0;
     if (o->method == MLCL_LOSS_MULSUPCON) {
-        for (int i = 0; i < n; i++) nlab += mlcl__lab_popcount(y + (size_t)i * words, words);
+        for (int i = 0; i < nb; i++) nlab += mlcl__lab_popcount(y + (size_t)i * words, words);
         x.s = o->reduction == MLCL_REDUCE_SUM ? 1.0f : (nlab > 0 ? 1.0f / (float)nlab : 0.0f);
     } else {
-        x.s = o->reduction == MLCL_REDUCE_SUM ? 1.0f : 1.0f / (float)n;
+        x.s = o->reduction == MLCL_REDUCE_SUM ? 1.0f : 1.0f / (float)nb;
     }
+    if (nb != n) x.s *= (float)(nb / n); /* the ranks' gradients are averaged */
 
     /* 1. S = q [k; kq]^T / tau, one n x N buffer with row stride N */
-    mlcl__sgemm(0, 1, n, n, m, 1.0f / tau, q, m, k, m, 0.0f, L->S, N);
-    if (F > 0) mlcl__sgemm(0, 1, n, F, m, 1.0f / tau, q, m, kq, m, 0.0f, L->S + n, N);
+    mlcl__sgemm(0, 1, n, nb, m, 1.0f / tau, q, m, k, m, 0.0f, L->S, N);
+    if (F > 0) mlcl__sgemm(0, 1, n, F, m, 1.0f / tau, q, m, kq, m, 0.0f, L->S + nb, N);
 
     if (ld) {
         for (int a = 0; a < N; a++) {
-            const float *da = a < n ? d + (size_t)a * c : dq + (size_t)(a - n) * c;
-            const uint64_t *ya = a < n ? y + (size_t)a * words : yq + (size_t)(a - n) * words;
+            const float *da = a < nb ? d + (size_t)a * c : dq + (size_t)(a - nb) * c;
+            const uint64_t *ya = a < nb ? y + (size_t)a * words : yq + (size_t)(a - nb) * words;
             L->dnorm[a] = sqnorm(da, c);
             /* ||t - d||^2 = |d|^2 - 2 t sum_{j in y} d^j + |y| t^2 */
             int ny = mlcl__lab_popcount(ya, words);
@@ -674,7 +698,7 @@ static int loss_compute(mlcl_loss *L, int n, int F, const float *q, const float 
         int rld = o->variant == MLCL_LD_RLD;
         if (rld) {
             for (int i = 0; i < n; i++) L->qnorm[i] = sqnorm(q + (size_t)i * m, m);
-            for (int a = 0; a < N; a++) L->knorm[a] = sqnorm(a < n ? k + (size_t)a * m : kq + (size_t)(a - n) * m, m);
+            for (int a = 0; a < N; a++) L->knorm[a] = sqnorm(a < nb ? k + (size_t)a * m : kq + (size_t)(a - nb) * m, m);
             /* RBF weights are exactly 0 unless ||q-k||^2 < 174 sigma^2 (exp_nonpos flushes
              * below e^-87; float would underflow near there anyway): when few pairs survive,
              * skip the D D^T GEMM and compute their distances and d gradients directly
@@ -689,8 +713,8 @@ static int loss_compute(mlcl_loss *L, int n, int F, const float *q, const float 
             x.lazy = alive * 64 < (size_t)n * N;
         }
         if (!x.lazy) {
-            mlcl__sgemm(0, 1, n, n, c, 1.0f, d, c, d, c, 0.0f, L->DW, N);
-            if (F > 0) mlcl__sgemm(0, 1, n, F, c, 1.0f, d, c, dq, c, 0.0f, L->DW + n, N);
+            mlcl__sgemm(0, 1, n, nb, c, 1.0f, da0, c, d, c, 0.0f, L->DW, N);
+            if (F > 0) mlcl__sgemm(0, 1, n, F, c, 1.0f, da0, c, dq, c, 0.0f, L->DW + nb, N);
         }
     }
 
@@ -700,9 +724,9 @@ static int loss_compute(mlcl_loss *L, int n, int F, const float *q, const float 
     if (Tn > n) Tn = n;
     for (int t = 0; t < Tn; t++) {
         if (ld) {
-            memset(L->colw[t], 0, (size_t)n * sizeof(float));
-            memset(L->colcnt[t], 0, (size_t)n * sizeof(float));
-            if (x.need_gd && (x.lazy || x.dwgrad)) memset(L->gdw[t], 0, (size_t)n * c * sizeof(float));
+            memset(L->colw[t], 0, (size_t)nb * sizeof(float));
+            memset(L->colcnt[t], 0, (size_t)nb * sizeof(float));
+            if (x.need_gd && (x.lazy || x.dwgrad)) memset(L->gdw[t], 0, (size_t)nb * c * sizeof(float));
         }
     }
     run_rows(&x, Tn);
@@ -721,7 +745,7 @@ static int loss_compute(mlcl_loss *L, int n, int F, const float *q, const float 
     double wnorm = 0;
     if (needW)
         for (size_t j = 0; j < (size_t)c * h; j++) wnorm += (double)W[j] * W[j];
-    const double wfac = o->reduction == MLCL_REDUCE_SUM ? (double)n : 1.0;
+    const double wfac = o->reduction == MLCL_REDUCE_SUM ? (double)nb : 1.0;
     double sd = x.s;
     if (parts) {
         parts->con = con * sd;
@@ -734,8 +758,8 @@ static int loss_compute(mlcl_loss *L, int n, int F, const float *q, const float 
 
     /* 4. gradients */
     if (grad_q) {
-        mlcl__sgemm(0, 0, n, m, n, 1.0f / tau, L->S, N, k, m, 1.0f, grad_q, m);
-        if (F > 0) mlcl__sgemm(0, 0, n, m, F, 1.0f / tau, L->S + n, N, kq, m, 1.0f, grad_q, m);
+        mlcl__sgemm(0, 0, n, m, nb, 1.0f / tau, L->S, N, k, m, 1.0f, grad_q, m);
+        if (F > 0) mlcl__sgemm(0, 0, n, m, F, 1.0f / tau, L->S + nb, N, kq, m, 1.0f, grad_q, m);
         if (ld && o->variant == MLCL_LD_RLD && o->weight_grad)
             for (int i = 0; i < n; i++) {
                 float r = L->rdiag[i];
@@ -748,7 +772,7 @@ static int loss_compute(mlcl_loss *L, int n, int F, const float *q, const float 
     if (ld && grad_d) {
         for (int t = 0; t < Tn; t++)
             if (t > 0) {
-                for (int a = 0; a < n; a++) {
+                for (int a = 0; a < nb; a++) {
                     L->colw[0][a] += L->colw[t][a];
                     L->colcnt[0][a] += L->colcnt[t][a];
                 }
@@ -756,26 +780,27 @@ static int loss_compute(mlcl_loss *L, int n, int F, const float *q, const float 
         if (!x.lazy) {
             /* G: grad_d_i += 2 (sum_a w_ia) d_i - 2 sum_a w_ia d_a, and for a batch
              * candidate p: += 2 (sum_i w_ip) d_p - 2 sum_i w_ip d_i */
-            mlcl__sgemm(0, 0, n, c, n, -2.0f, L->DW, N, d, c, 1.0f, grad_d, c);
-            if (F > 0) mlcl__sgemm(0, 0, n, c, F, -2.0f, L->DW + n, N, dq, c, 1.0f, grad_d, c);
-            mlcl__sgemm(1, 0, n, c, n, -2.0f, L->DW, N, d, c, 1.0f, grad_d, c);
-            for (int i = 0; i < n; i++) {
-                float f = 2.0f * (L->rws[i] + L->colw[0][i]);
+            float *gda = grad_d + (size_t)off * c; /* the anchors' rows */
+            mlcl__sgemm(0, 0, n, c, nb, -2.0f, L->DW, N, d, c, 1.0f, gda, c);
+            if (F > 0) mlcl__sgemm(0, 0, n, c, F, -2.0f, L->DW + nb, N, dq, c, 1.0f, gda, c);
+            mlcl__sgemm(1, 0, nb, c, n, -2.0f, L->DW, N, da0, c, 1.0f, grad_d, c);
+            for (int p = 0; p < nb; p++) {
+                float f = 2.0f * ((p >= off && p < off + n ? L->rws[p - off] : 0.0f) + L->colw[0][p]);
                 if (f == 0.0f) continue;
-                float *g = grad_d + (size_t)i * c;
-                const float *di = d + (size_t)i * c;
-                for (int j = 0; j < c; j++) g[j] += f * di[j];
+                float *g = grad_d + (size_t)p * c;
+                const float *dp = d + (size_t)p * c;
+                for (int j = 0; j < c; j++) g[j] += f * dp[j];
             }
         }
         if (x.lazy || o->dweight_grad)
             for (int t = 0; t < Tn; t++) {
                 const float *src = L->gdw[t];
-                for (size_t j = 0; j < (size_t)n * c; j++) grad_d[j] += src[j];
+                for (size_t j = 0; j < (size_t)nb * c; j++) grad_d[j] += src[j];
             }
         /* H: for a batch candidate p, += 2 alpha s |{i: p in P(i)}| (d_p - t_p) */
         float ah = 2.0f * o->alpha * x.s;
         if (ah != 0.0f)
-            for (int p = 0; p < n; p++) {
+            for (int p = 0; p < nb; p++) {
                 float f = ah * L->colcnt[0][p];
                 if (f == 0.0f) continue;
                 float *g = grad_d + (size_t)p * c;
@@ -804,7 +829,7 @@ int mlcl_loss_compute(mlcl_loss *L, int n, int F, const float *q, const float *k
 {
     /* one thread (the default, docs/performance.md): the GEMMs too */
     int single = L && L->nthreads == 1, prev = single ? mlcl__blas_single_begin() : 0;
-    int rc = loss_compute(L, n, F, q, k, y, d, kq, yq, dq, W, h, parts, grad_q, grad_d, grad_W);
+    int rc = loss_compute(L, n, n, 0, F, q, k, y, d, kq, yq, dq, W, h, parts, grad_q, grad_d, grad_W);
     if (single) mlcl__blas_single_end(prev);
     return rc;
 }
@@ -825,4 +850,22 @@ int mlcl_loss_compute_queue(mlcl_loss *L, int n, const float *q, const float *k,
         return mlcl__err(MLCL_EINVAL, "%s: queue holds %d entries > max_queue %d", fn, F, L->max_q);
     return mlcl_loss_compute(L, n, F, q, k, y, d, mlcl_queue_features(queue), mlcl_queue_labels(queue),
                              mlcl_queue_dists(queue), W, h, parts, grad_q, grad_d, grad_W);
+}
+
+int mlcl__loss_compute_dist(mlcl_loss *L, int n, int nb, int off, const float *q, const float *k,
+                            const uint64_t *y, const float *d, const mlcl_queue *queue, const float *W,
+                            int h, mlcl_loss_parts *parts, float *grad_q, float *grad_d, float *grad_W)
+{
+    static const char fn[] = "mlcl_loss_compute_queue";
+    MLCL_CHECK_NULL(fn, L);
+    MLCL_CHECK_NULL(fn, queue);
+    int qm = mlcl_queue_feat_dim(queue), qc = mlcl_queue_n_labels(queue), F = mlcl_queue_size(queue);
+    if (qm != L->m || qc != L->c || F > L->max_q)
+        return mlcl__err(MLCL_EINVAL, "%s: the queue (width %d, %d labels, %d entries) does not fit the workspace", fn,
+                         qm, qc, F);
+    int single = L->nthreads == 1, prev = single ? mlcl__blas_single_begin() : 0;
+    int rc = loss_compute(L, n, nb, off, F, q, k, y, d, mlcl_queue_features(queue), mlcl_queue_labels(queue),
+                          mlcl_queue_dists(queue), W, h, parts, grad_q, grad_d, grad_W);
+    if (single) mlcl__blas_single_end(prev);
+    return rc;
 }

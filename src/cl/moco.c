@@ -9,6 +9,8 @@
 #include "cl/moco_internal.h"
 #include "nn/nn_internal.h"
 #include "kernels/vec.h"
+#include "cl/loss_internal.h"
+#include "dist/comm_internal.h"
 
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("O3", "no-trapping-math")
@@ -53,6 +55,7 @@ void mlcl_moco_free(mlcl_moco *mc)
     float *bufs[] = { mc->h, mc->q, mc->k, mc->hk, mc->logits, mc->D, mc->grad_q, mc->grad_D,
                       mc->grad_logits, mc->grad_h, mc->grad_h2, mc->bak_params, mc->bak_state };
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) mlcl__free(bufs[i]);
+    mlcl__moco_dist_free(mc->dist);
     mlcl__free(mc);
 }
 
@@ -71,22 +74,31 @@ static int build_proj(mlcl_encoder **out, const mlcl_moco_options *o, int hdim, 
     return MLCL_OK;
 }
 
-static int create_inner(mlcl_moco *mc)
+static int create_inner(mlcl_moco *mc, const mlcl_encoder *backbone)
 {
     const mlcl_moco_options *o = &mc->o;
-    mlcl_mlp_spec spec = MLCL_MLP_SPEC_INIT;
-    spec.in_dim = o->in_dim;
-    spec.n_hidden = o->n_hidden;
-    memcpy(spec.hidden, o->hidden, sizeof spec.hidden);
-    spec.dropout = o->dropout;
     mlcl_encoder_options eo = MLCL_ENCODER_OPTIONS_INIT;
     eo.max_batch = o->max_batch;
-    /* distinct streams per network; the key side gets its own dropout stream */
-    eo.seed = o->seed * 8 + 1;
-    MLCL_TRY(mlcl_encoder_create_mlp(&mc->net[MOCO_ENC_Q], &spec, &eo));
-    eo.seed = o->seed * 8 + 4;
-    MLCL_TRY(mlcl_encoder_create_mlp(&mc->net[MOCO_ENC_K], &spec, &eo));
-    mc->hdim = o->hidden[o->n_hidden - 1];
+    if (backbone) {
+        /* the caller's backbone: the query side is a copy of it, the key side another */
+        MLCL_TRY(mlcl_encoder_clone(&mc->net[MOCO_ENC_Q], backbone));
+        MLCL_TRY(mlcl_encoder_clone(&mc->net[MOCO_ENC_K], backbone));
+        MLCL_TRY(mlcl_encoder_set_training(mc->net[MOCO_ENC_Q], 1));
+        MLCL_TRY(mlcl_encoder_set_training(mc->net[MOCO_ENC_K], 1));
+        MLCL_TRY(mlcl_encoder_out_dim(backbone, &mc->hdim));
+    } else {
+        mlcl_mlp_spec spec = MLCL_MLP_SPEC_INIT;
+        spec.in_dim = o->in_dim;
+        spec.n_hidden = o->n_hidden;
+        memcpy(spec.hidden, o->hidden, sizeof spec.hidden);
+        spec.dropout = o->dropout;
+        /* distinct streams per network; the key side gets its own dropout stream */
+        eo.seed = o->seed * 8 + 1;
+        MLCL_TRY(mlcl_encoder_create_mlp(&mc->net[MOCO_ENC_Q], &spec, &eo));
+        eo.seed = o->seed * 8 + 4;
+        MLCL_TRY(mlcl_encoder_create_mlp(&mc->net[MOCO_ENC_K], &spec, &eo));
+        mc->hdim = o->hidden[o->n_hidden - 1];
+    }
     MLCL_TRY(build_proj(&mc->net[MOCO_PROJ_Q], o, mc->hdim, o->seed * 8 + 2));
     MLCL_TRY(build_proj(&mc->net[MOCO_PROJ_K], o, mc->hdim, o->seed * 8 + 5));
     eo.seed = o->seed * 8 + 3;
@@ -138,9 +150,31 @@ static int create_inner(mlcl_moco *mc)
 
 int mlcl_moco_create(mlcl_moco **out, const mlcl_moco_options *opts)
 {
-    MLCL_CHECK_NULL("mlcl_moco_create", out);
+    return mlcl_moco_create_with_backbone(out, opts, NULL);
+}
+
+int mlcl_moco_create_with_backbone(mlcl_moco **out, const mlcl_moco_options *opts_in,
+                                   const mlcl_encoder *backbone)
+{
+    const char *fn = backbone ? "mlcl_moco_create_with_backbone" : "mlcl_moco_create";
+    MLCL_CHECK_NULL(fn, out);
     *out = NULL;
-    MLCL_CHECK_NULL("mlcl_moco_create", opts);
+    if (!opts_in) return mlcl__err(MLCL_EINVAL, "%s: opts is NULL", fn);
+    mlcl_moco_options o2 = *opts_in, *opts = &o2;
+    if (backbone) {
+        MLCL_CHECK_VERSION(fn, opts, MLCL_MOCO_OPTIONS_VERSION);
+        int bin, bout;
+        MLCL_TRY(mlcl_encoder_in_dim(backbone, &bin));
+        MLCL_TRY(mlcl_encoder_out_dim(backbone, &bout));
+        if (opts->in_dim != 0 && opts->in_dim != bin)
+            return mlcl__err(MLCL_EINVAL, "%s: opts->in_dim = %d differs from the backbone's input width %d "
+                             "(set it to 0 or to %d)", fn, opts->in_dim, bin, bin);
+        opts->in_dim = bin;
+        /* the MLP fields are not used: make them valid for the checks below */
+        opts->n_hidden = 1;
+        opts->hidden[0] = bout;
+        opts->dropout = 0;
+    }
     MLCL_TRY(validate(opts));
     mlcl_moco *mc = mlcl__calloc(1, sizeof *mc);
     if (!mc) return mlcl__err(MLCL_ENOMEM, "mlcl_moco_create: out of memory");
@@ -162,7 +196,10 @@ int mlcl_moco_create(mlcl_moco **out, const mlcl_moco_options *opts)
      * deterministic for a seed and MLCL_NUM_THREADS. */
     mc->parallel = mlcl__threads_wanted() >= 2;
     mc->blas_single = 1;
-    int rc = create_inner(mc);
+    /* a caller's backbone (e.g. a residual network on oneDNN) parallelises
+     * inside its own kernels: the branches then run one after the other */
+    if (backbone) mc->parallel = 0;
+    int rc = create_inner(mc, backbone);
     if (rc != MLCL_OK) { mlcl_moco_free(mc); return rc; }
 
     *out = mc;
@@ -278,17 +315,21 @@ static int backward_q(mlcl_moco *mc, int n)
 
 static int step_inner(mlcl_moco *mc, int n, const float *x0, const float *x1, const uint64_t *y,
                       mlcl_loss_parts *parts);
+static int step_dist(mlcl_moco *mc, int n, const float *x0, const float *x1, const uint64_t *y,
+                     mlcl_loss_parts *parts);
 
 int mlcl_moco_step(mlcl_moco *mc, int n, const float *x0, const float *x1, const uint64_t *y,
                    mlcl_loss_parts *parts)
 {
+    int (*step)(mlcl_moco *, int, const float *, const float *, const uint64_t *, mlcl_loss_parts *) =
+        mc && mc->dist ? step_dist : step_inner;
     if (mc && mc->blas_single) {
         int prev = mlcl__blas_single_begin();
-        int rc = step_inner(mc, n, x0, x1, y, parts);
+        int rc = step(mc, n, x0, x1, y, parts);
         mlcl__blas_single_end(prev);
         return rc;
     }
-    return step_inner(mc, n, x0, x1, y, parts);
+    return step(mc, n, x0, x1, y, parts);
 }
 
 static int step_inner(mlcl_moco *mc, int n, const float *x0, const float *x1, const uint64_t *y,
@@ -378,6 +419,271 @@ static int step_inner(mlcl_moco *mc, int n, const float *x0, const float *x1, co
     else if ((rc = mlcl_optim_step(mc->optim))) goto fail;
     /* 5. enqueue (k, y, D), detached */
     if ((rc = mlcl_queue_enqueue(mc->queue, n, mc->k, y, mc->use_ld ? mc->D : NULL))) goto fail;
+    mc->steps++;
+    if (parts) *parts = lp;
+    return MLCL_OK;
+fail:
+    mlcl__moco_restore(mc);
+    if (parts) *parts = lp;
+    return rc;
+}
+
+/* ------------------------------------------------------------------ data-parallel (comm.h) */
+
+struct mlcl__moco_dist {
+    mlcl_comm comm;
+    float *kg, *Dg, *grad_Dg; /* size x max_batch rows: gathered keys, distributions, their d gradients */
+    uint64_t *yg;             /* size x max_batch gathered label rows */
+    long long *hs;            /* 2 x size: the handshake (n, status) of every rank */
+};
+
+void mlcl__moco_dist_free(struct mlcl__moco_dist *d)
+{
+    if (!d) return;
+    mlcl__free(d->kg);
+    mlcl__free(d->Dg);
+    mlcl__free(d->grad_Dg);
+    mlcl__free(d->yg);
+    mlcl__free(d->hs);
+    mlcl__free(d);
+}
+
+const mlcl_comm *mlcl__moco_comm(const mlcl_moco *mc) { return mc && mc->dist ? &mc->dist->comm : NULL; }
+
+static int bcast_f(const mlcl_comm *c, float *buf, size_t n, const char *fn, const char *what)
+{
+    return n ? mlcl__comm_bcast(c, buf, n * sizeof(float), fn, what) : MLCL_OK;
+}
+
+int mlcl__moco_bcast(mlcl_moco *mc, const char *fn)
+{
+    if (!mc->dist) return MLCL_OK;
+    const mlcl_comm *c = &mc->dist->comm;
+    for (int i = 0; i < MOCO_NETS; i++) {
+        float *p;
+        size_t np, ns;
+        uint64_t rs[2];
+        MLCL_TRY(mlcl_encoder_params(mc->net[i], &p));
+        MLCL_TRY(mlcl_encoder_param_count(mc->net[i], &np));
+        MLCL_TRY(bcast_f(c, p, np, fn, "parameters"));
+        MLCL_TRY(mlcl_encoder_state_count(mc->net[i], &ns));
+        if (ns) { /* bak_state holds every network's state: room for one */
+            MLCL_TRY(mlcl_encoder_get_state(mc->net[i], mc->bak_state, ns));
+            MLCL_TRY(bcast_f(c, mc->bak_state, ns, fn, "BatchNorm statistics"));
+            MLCL_TRY(mlcl_encoder_set_state(mc->net[i], mc->bak_state, ns));
+        }
+        MLCL_TRY(mlcl_encoder_get_rng_state(mc->net[i], rs));
+        MLCL_TRY(mlcl__comm_bcast(c, rs, sizeof rs, fn, "dropout generator"));
+        MLCL_TRY(mlcl_encoder_set_rng_state(mc->net[i], rs));
+    }
+    int hdr[2] = { mlcl_queue_size(mc->queue), mlcl_queue_head(mc->queue) };
+    MLCL_TRY(mlcl__comm_bcast(c, hdr, sizeof hdr, fn, "queue size"));
+    if (hdr[0] == 0) return mlcl_queue_reset(mc->queue);
+    size_t K = (size_t)mlcl_queue_capacity(mc->queue), fm = K * (size_t)mc->m, fc = K * (size_t)mc->c,
+           fw = K * (size_t)mc->words;
+    float *f = NULL, *dd = NULL;
+    uint64_t *yy = NULL;
+    int rc;
+    if ((rc = mlcl__alloc_array((void **)&f, fm, sizeof(float), fn)) == MLCL_OK &&
+        (rc = mlcl__alloc_array((void **)&dd, fc, sizeof(float), fn)) == MLCL_OK)
+        rc = mlcl__alloc_array((void **)&yy, fw, sizeof(uint64_t), fn);
+    if (rc) {
+        mlcl__free(f);
+        mlcl__free(dd);
+        return rc;
+    }
+    memcpy(f, mlcl_queue_features(mc->queue), fm * sizeof(float));
+    memcpy(yy, mlcl_queue_labels(mc->queue), fw * sizeof(uint64_t));
+    const float *qd = mlcl_queue_dists(mc->queue);
+    if (qd) memcpy(dd, qd, fc * sizeof(float));
+    else memset(dd, 0, fc * sizeof(float));
+    if ((rc = bcast_f(c, f, fm, fn, "queue keys")) == MLCL_OK &&
+        (rc = mlcl__comm_bcast(c, yy, fw * sizeof(uint64_t), fn, "queue labels")) == MLCL_OK &&
+        (rc = bcast_f(c, dd, fc, fn, "queue distributions")) == MLCL_OK)
+        rc = mlcl_queue_set_state(mc->queue, hdr[0], hdr[1], f, yy, dd);
+    mlcl__free(f);
+    mlcl__free(dd);
+    mlcl__free(yy);
+    return rc;
+}
+
+int mlcl_moco_set_comm(mlcl_moco *mc, const mlcl_comm *comm)
+{
+    static const char fn[] = "mlcl_moco_set_comm";
+    MLCL_CHECK_NULL_AS(fn, mc, "moco");
+    if (comm) MLCL_TRY(mlcl__comm_check(comm, fn));
+    size_t ranks = comm ? (size_t)comm->size : 1, rows, t;
+    if (mlcl__mul_size(ranks, (size_t)mc->max_batch, &rows) || rows > INT32_MAX / 2 ||
+        mlcl__mul_size(rows, (size_t)(mc->m > mc->c ? mc->m : mc->c), &t))
+        return mlcl__err(MLCL_EOVERFLOW, "%s: %zu ranks x max_batch %d overflow", fn, ranks, mc->max_batch);
+    /* everything that can fail first; the handle changes only on success */
+    struct mlcl__moco_dist *d = NULL;
+    mlcl_loss *L = NULL;
+    mlcl_loss_options lo;
+    int rc;
+    MLCL_TRY(mlcl_loss_get_options(mc->loss, &lo));
+    if ((rc = mlcl__loss_create_dist(&L, mc->max_batch, (int)rows, mc->o.queue_size, mc->m, mc->c, &lo))) return rc;
+    if (comm) {
+        d = mlcl__calloc(1, sizeof *d);
+        if (!d) rc = mlcl__err(MLCL_ENOMEM, "%s: out of memory", fn);
+        if (!rc) rc = mlcl__alloc_array((void **)&d->kg, rows * mc->m, sizeof(float), fn);
+        if (!rc) rc = mlcl__alloc_array((void **)&d->Dg, rows * mc->c, sizeof(float), fn);
+        if (!rc) rc = mlcl__alloc_array((void **)&d->grad_Dg, rows * mc->c, sizeof(float), fn);
+        if (!rc) rc = mlcl__alloc_array((void **)&d->yg, rows * mc->words, sizeof(uint64_t), fn);
+        if (!rc) rc = mlcl__alloc_array((void **)&d->hs, 2 * ranks, sizeof(long long), fn);
+        if (rc) {
+            mlcl__moco_dist_free(d);
+            mlcl_loss_free(L);
+            return rc;
+        }
+        d->comm = *comm;
+    }
+    for (int i = 0; i < MOCO_NETS; i++) {
+        mlcl_encoder_set_comm(mc->net[i], comm); /* validated above: cannot fail */
+        mlcl__encoder_set_rows(mc->net[i], 0, 0);
+    }
+    mlcl_loss_free(mc->loss);
+    mc->loss = L;
+    mlcl__moco_dist_free(mc->dist);
+    mc->dist = d;
+    return mlcl__moco_bcast(mc, fn);
+}
+
+/* Sums the gradients of network i over the ranks and divides by their number. */
+static int average_grads(mlcl_moco *mc, int i, const char *fn)
+{
+    const mlcl_comm *c = &mc->dist->comm;
+    float *g;
+    size_t n;
+    MLCL_TRY(mlcl_encoder_grads(mc->net[i], &g));
+    MLCL_TRY(mlcl_encoder_param_count(mc->net[i], &n));
+    if (n == 0) return MLCL_OK;
+    static const char *what[] = { "query backbone gradients", "projection head gradients", "LD head gradients" };
+    MLCL_TRY(mlcl__comm_sum_f32(c, g, n, fn, what[i]));
+    if (c->size > 1) {
+        float inv = 1.0f / (float)c->size;
+        for (size_t j = 0; j < n; j++) g[j] *= inv;
+    }
+    return MLCL_OK;
+}
+
+/* The step of a data-parallel pair: as step_inner, with the candidates of the
+ * global batch, synchronised BatchNorm and averaged gradients. Every rank goes
+ * through the same collectives in the same order; a failure on one rank is
+ * made known to all through the handshake and the reduced loss parts, so
+ * they all roll back together. */
+static int step_dist(mlcl_moco *mc, int n, const float *x0, const float *x1, const uint64_t *y,
+                     mlcl_loss_parts *parts)
+{
+    const char *fn = "mlcl_moco_step";
+    struct mlcl__moco_dist *dd = mc->dist;
+    const mlcl_comm *cm = &dd->comm;
+    const int R = cm->size, me = cm->rank;
+    int st = MLCL_OK;
+    if (!x0) st = mlcl__err(MLCL_EINVAL, "%s: x0 is NULL", fn);
+    else if (!x1) st = mlcl__err(MLCL_EINVAL, "%s: x1 is NULL", fn);
+    else if (!y) st = mlcl__err(MLCL_EINVAL, "%s: y is NULL", fn);
+    else if (n < 1 || n > mc->max_batch || (long long)n * R < 2)
+        st = mlcl__err(MLCL_EINVAL, "%s: n must be in 1..max_batch=%d with n x ranks >= 2 (got %d)", fn, mc->max_batch, n);
+    else if (!mlcl__vec_all_finite(x0, (size_t)n * (size_t)mc->o.in_dim)) st = mlcl__err(MLCL_ENUMERIC, "%s: x0 holds NaN or Inf", fn);
+    else if (!mlcl__vec_all_finite(x1, (size_t)n * (size_t)mc->o.in_dim)) st = mlcl__err(MLCL_ENUMERIC, "%s: x1 holds NaN or Inf", fn);
+    /* handshake: every rank's n and input status */
+    long long mine[2] = { n, st };
+    MLCL_TRY(mlcl__comm_gather(cm, mine, sizeof mine, dd->hs, fn, "batch sizes"));
+    if (st) return st;
+    for (int r = 0; r < R; r++)
+        if (dd->hs[2 * r + 1] != MLCL_OK)
+            return mlcl__err((int)dd->hs[2 * r + 1], "%s: rank %d rejected its inputs (status %lld)", fn, r, dd->hs[2 * r + 1]);
+    for (int r = 0; r < R; r++)
+        if (dd->hs[2 * r] != n)
+            return mlcl__err(MLCL_EINVAL, "%s: every rank must pass the same n: rank %d passed %lld, rank %d %d", fn, r,
+                             dd->hs[2 * r], me, n);
+    const int nb = R * n, off = me * n;
+    mlcl_encoder **net = mc->net;
+    mlcl_loss_parts lp;
+    memset(&lp, 0, sizeof lp);
+    for (int i = MOCO_ENC_Q; i <= MOCO_LD; i++) MLCL_TRY(mlcl_encoder_zero_grad(net[i]));
+    mlcl__moco_backup(mc);
+    for (int i = 0; i < MOCO_NETS; i++) {
+        mlcl__encoder_set_rows(net[i], off, nb);
+        mlcl__encoder_set_par(net[i], 0);
+    }
+    /* 1-2. momentum update and forward, one branch after the other (the
+     * synchronised BatchNorm calls the collectives from this thread only) */
+    int rc = query_branch(mc, n, x0);
+    if (rc) goto fail;
+    key_job kj = { mc, n, MLCL_OK, x1, { 0 } };
+    key_branch(&kj);
+    if (kj.rc != MLCL_OK) {
+        rc = mlcl__err(kj.rc, "%s", kj.msg);
+        goto fail;
+    }
+    /* the global batch: keys, labels, distributions of all ranks in rank order */
+    if ((rc = mlcl__comm_gather(cm, mc->k, sizeof(float) * (size_t)n * mc->m, dd->kg, fn, "keys")) ||
+        (rc = mlcl__comm_gather(cm, y, sizeof(uint64_t) * (size_t)n * mc->words, dd->yg, fn, "labels")) ||
+        (mc->use_ld && (rc = mlcl__comm_gather(cm, mc->D, sizeof(float) * (size_t)n * mc->c, dd->Dg, fn, "distributions"))))
+        goto fail;
+    const float *W = NULL;
+    float *gW = NULL;
+    if (mc->use_ld) {
+        float *p;
+        mlcl_encoder_params(net[MOCO_LD], &p);
+        W = p;
+        mlcl_encoder_grads(net[MOCO_LD], &gW);
+        memset(dd->grad_Dg, 0, sizeof(float) * (size_t)nb * mc->c);
+    }
+    /* 3. the local anchors against the global batch and the queue */
+    memset(mc->grad_q, 0, sizeof(float) * (size_t)n * mc->m);
+    int lrc = mlcl__loss_compute_dist(mc->loss, n, nb, off, mc->q, dd->kg, dd->yg, mc->use_ld ? dd->Dg : NULL,
+                                      mc->queue, W, mc->hdim, &lp, mc->grad_q, mc->use_ld ? dd->grad_Dg : NULL, gW);
+    /* the parts of the global batch (each rank's are scaled so that their mean is it) and the failure flag */
+    double red[7] = { lp.total, lp.con, lp.G, lp.H, lp.wreg, lp.n_anchors_used, lrc != MLCL_OK };
+    if (lrc) for (int j = 0; j < 6; j++) red[j] = 0;
+    if ((rc = mlcl__comm_sum_f64(cm, red, 7, fn, "loss parts"))) goto fail;
+    if (lrc) { rc = lrc; goto fail; }
+    if (red[6] != 0) { rc = mlcl__err(MLCL_ENUMERIC, "%s: step %lld: the loss failed on another rank", fn, mc->steps); goto fail; }
+    lp.total = red[0] / R; lp.con = red[1] / R; lp.G = red[2] / R; lp.H = red[3] / R; lp.wreg = red[4] / R;
+    lp.n_anchors_used = (int)red[5];
+    if (!isfinite(lp.total)) {
+        rc = mlcl__err(MLCL_ENUMERIC, "%s: step %lld: the loss is not finite (con %g, G %g, H %g, W %g)", fn,
+                       mc->steps, lp.con, lp.G, lp.H, lp.wreg);
+        goto fail;
+    }
+    if (mc->use_ld) {
+        /* every rank's anchors put gradient on every batch candidate's d: sum, keep ours */
+        if ((rc = mlcl__comm_sum_f32(cm, dd->grad_Dg, (size_t)nb * mc->c, fn, "distribution gradients"))) goto fail;
+        memcpy(mc->grad_D, dd->grad_Dg + (size_t)off * mc->c, sizeof(float) * (size_t)n * mc->c);
+    }
+    /* 4. backward, one gradient all-reduce per network as soon as its backward is done (blocking) */
+    if ((rc = mlcl_encoder_backward(net[MOCO_PROJ_Q], n, mc->grad_q, mc->grad_h)) ||
+        (rc = average_grads(mc, MOCO_PROJ_Q, fn)))
+        goto fail;
+    if (mc->use_ld) {
+        memset(mc->grad_logits, 0, sizeof(float) * (size_t)n * mc->c);
+        if ((rc = mlcl_softmax_backward(n, mc->c, mc->D, mc->grad_D, mc->grad_logits)) ||
+            (rc = mlcl_encoder_backward(net[MOCO_LD], n, mc->grad_logits, mc->grad_h2)))
+            goto fail;
+        size_t nh = (size_t)n * mc->hdim;
+        for (size_t i = 0; i < nh; i++) mc->grad_h[i] += mc->grad_h2[i];
+    }
+    if ((rc = average_grads(mc, MOCO_LD, fn)) ||
+        (rc = mlcl_encoder_backward(net[MOCO_ENC_Q], n, mc->grad_h, NULL)) ||
+        (rc = average_grads(mc, MOCO_ENC_Q, fn)))
+        goto fail;
+    /* the averaged gradients are the same on every rank: so is this check */
+    const char *which;
+    size_t idx;
+    if (!grads_finite(mc, &which, &idx)) {
+        rc = mlcl__err(MLCL_ENUMERIC, "%s: step %lld: non-finite gradient in the %s (parameter %zu); loss con %g G %g H %g",
+                       fn, mc->steps, which, idx, lp.con, lp.G, lp.H);
+        goto fail;
+    }
+    int ng = 0;
+    mlcl_optim_num_groups(mc->optim, &ng);
+    if (ng == MOCO_LD + 1) mlcl__optim_step_checked(mc->optim);
+    else if ((rc = mlcl_optim_step(mc->optim))) goto fail;
+    /* 5. enqueue the global batch: the queue is the same on every rank */
+    if ((rc = mlcl_queue_enqueue(mc->queue, nb, dd->kg, dd->yg, mc->use_ld ? dd->Dg : NULL))) goto fail;
     mc->steps++;
     if (parts) *parts = lp;
     return MLCL_OK;

@@ -24,9 +24,18 @@ struct mlcl_moco {
     float *bak_state;
     size_t bak_state_n;
     uint64_t bak_rng[MOCO_NETS][2]; /* dropout generator states */
+    struct mlcl__moco_dist *dist;   /* data-parallel state (mlcl_moco_set_comm), NULL: single process */
 };
 
 /* Rolls the key side and the running statistics back to before the step. */
 MLCL_INTERNAL void mlcl__moco_backup(mlcl_moco *mc);
 MLCL_INTERNAL void mlcl__moco_restore(mlcl_moco *mc);
+/* Frees the data-parallel state (mlcl_moco_free). */
+MLCL_INTERNAL void mlcl__moco_dist_free(struct mlcl__moco_dist *d);
+/* The communicator of a data-parallel pair, or NULL. */
+struct mlcl_comm;
+MLCL_INTERNAL const struct mlcl_comm *mlcl__moco_comm(const mlcl_moco *mc);
+/* Broadcasts rank 0's parameters, BatchNorm statistics, dropout generators
+ * and queue of the pair to all ranks (collective; no-op without a comm). */
+MLCL_INTERNAL int mlcl__moco_bcast(mlcl_moco *mc, const char *fn);
 #endif

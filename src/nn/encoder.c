@@ -8,6 +8,8 @@
 #include "kernels/gemm.h"
 #include "kernels/pcgfill.h"
 #include "mlcl/nn.h"
+#include "convnet.h"
+#include "dist/comm_internal.h"
 
 /* The per-element loops below (ReLU, dropout, BatchNorm, bias sums, momentum
  * update) are written to vectorise; -O2 (GCC 12) leaves them scalar. */
@@ -15,8 +17,8 @@
 #pragma GCC optimize("O3", "no-trapping-math")
 #endif
 
-enum { L_LINEAR, L_RELU, L_DROPOUT, L_BN, L_L2NORM, L_SOFTMAX };
-static const char *const layer_names[] = { "Linear", "ReLU", "Dropout", "BatchNorm1d", "L2Norm", "Softmax" };
+enum { L_LINEAR, L_RELU, L_DROPOUT, L_BN, L_L2NORM, L_SOFTMAX, L_CONVNET };
+static const char *const layer_names[] = { "Linear", "ReLU", "Dropout", "BatchNorm1d", "L2Norm", "Softmax", "ResNet" };
 
 /* Two independent PCG streams from one seed: initialisation and dropout, so
  * masks do not depend on how many weights were drawn. */
@@ -31,6 +33,7 @@ typedef struct nn_layer {
     float *aux;   /* Dropout: mask (rows x out); BN: xhat (rows x out); L2: norms (rows) */
     float *invstd; /* BN: 1/sqrt(var+eps) used by the last forward (out) */
     int fwd_train; /* mode of the last forward */
+    mlcl__convnet *cn; /* L_CONVNET: the oneDNN network (convnet.h) */
 } nn_layer;
 
 struct mlcl_encoder {
@@ -43,11 +46,16 @@ struct mlcl_encoder {
     int cap_n;      /* rows the row buffers hold now; 0 = to allocate */
     float *xin;     /* cap_n x in_dim: copy of the last input */
     float *gb[2];   /* cap_n x max_w: ping-pong gradient buffers */
-    double *acc;    /* 2 x max_w column accumulators */
+    double *acc;    /* 2 x max_w + 1 column accumulators */
     int training;
     int par;        /* mlcl__encoder_set_par */
     int last_n;     /* n of the last forward, 0 when backward is not valid */
     mlcl__pcg init_rng, drop_rng;
+    /* data-parallel (mlcl_encoder_set_comm): BatchNorm1d over all ranks' rows;
+     * dropout draws skip the rows of the other ranks (mlcl__encoder_set_rows) */
+    int has_comm;
+    mlcl_comm comm;
+    long long row_off, row_total; /* this rank's first row and the global rows; total 0 = off */
 };
 
 int mlcl_encoder_options_init(mlcl_encoder_options *opts, unsigned int version)
@@ -108,7 +116,7 @@ static int ensure_rows(mlcl_encoder *e, int n)
     if ((rc = alloc_f(&e->xin, r, (size_t)e->in_dim, "encoder input cache")) < 0) goto fail;
     if ((rc = alloc_f(&e->gb[0], r, (size_t)e->max_w, "encoder gradient buffer")) < 0) goto fail;
     if ((rc = alloc_f(&e->gb[1], r, (size_t)e->max_w, "encoder gradient buffer")) < 0) goto fail;
-    if ((rc = mlcl__alloc_array((void **)&e->acc, 2 * (size_t)e->max_w, sizeof(double), "encoder accumulators")) < 0) goto fail;
+    if ((rc = mlcl__alloc_array((void **)&e->acc, 2 * (size_t)e->max_w + 1, sizeof(double), "encoder accumulators")) < 0) goto fail;
     for (int i = 0; i < e->nl; i++) {
         nn_layer *l = &e->L[i];
         if ((rc = alloc_f(&l->y, r, (size_t)l->out, "layer output cache")) < 0) goto fail;
@@ -151,7 +159,10 @@ void mlcl_encoder_free(mlcl_encoder *e)
 {
     if (!e) return;
     free_rows(e);
-    for (int i = 0; i < e->nl; i++) mlcl__free(e->L[i].invstd);
+    for (int i = 0; i < e->nl; i++) {
+        mlcl__free(e->L[i].invstd);
+        mlcl__convnet_free(e->L[i].cn);
+    }
     mlcl__free(e->L);
     mlcl__free(e->params);
     mlcl__free(e->grads);
@@ -358,31 +369,43 @@ static void mul_vec(size_t cnt, const float *restrict a, const float *restrict b
     for (size_t k = 0; k < cnt; k++) out[k] = a[k] * b[k];
 }
 
-static void bn_forward(mlcl_encoder *e, nn_layer *l, int n, const float *x)
+static int bn_forward(mlcl_encoder *e, nn_layer *l, int n, const float *x)
 {
+    static const char fn[] = "mlcl_encoder_forward";
     int w = l->out;
     const float *gamma = e->params + l->poff, *beta = gamma + w;
     float *rm = e->state + l->soff, *rv = rm + w;
     float *xhat = l->aux, *y = l->y, *invstd = l->invstd;
     double *mean = e->acc, *var = e->acc + w;
     if (e->training) {
+        double nt = n; /* rows over all ranks */
         for (int j = 0; j < w; j++) mean[j] = var[j] = 0.0;
         for (int i = 0; i < n; i++) {
             const float *xi = x + (size_t)i * w;
             for (int j = 0; j < w; j++) mean[j] += xi[j];
         }
-        for (int j = 0; j < w; j++) mean[j] /= n;
+        if (e->has_comm) {
+            /* synchronised: the column sums and the row count in one call, then
+             * the squared deviations from the global mean */
+            mean[w] = n; /* mean[w] is var[0]: sent together */
+            MLCL_TRY(mlcl__comm_sum_f64(&e->comm, mean, (size_t)w + 1, fn, "BatchNorm1d sums"));
+            nt = mean[w];
+        }
+        for (int j = 0; j < w; j++) mean[j] /= nt;
+        for (int j = 0; j < w; j++) var[j] = 0.0;
         for (int i = 0; i < n; i++) {
             const float *xi = x + (size_t)i * w;
             for (int j = 0; j < w; j++) { double d = xi[j] - mean[j]; var[j] += d * d; }
         }
+        if (e->has_comm) MLCL_TRY(mlcl__comm_sum_f64(&e->comm, var, (size_t)w, fn, "BatchNorm1d squared deviations"));
+        if (nt < 2) return mlcl__err(MLCL_EINVAL, "%s: BatchNorm1d needs at least 2 rows over all ranks", fn);
         /* biased variance normalises; the unbiased one feeds running_var */
         float m = l->momentum;
         for (int j = 0; j < w; j++) {
-            double vb = var[j] / n;
+            double vb = var[j] / nt;
             invstd[j] = (float)(1.0 / sqrt(vb + (double)l->eps));
             rm[j] = (1.0f - m) * rm[j] + m * (float)mean[j];
-            rv[j] = (1.0f - m) * rv[j] + m * (float)(var[j] / (n - 1));
+            rv[j] = (1.0f - m) * rv[j] + m * (float)(var[j] / (nt - 1));
         }
     } else {
         for (int j = 0; j < w; j++) {
@@ -398,6 +421,52 @@ static void bn_forward(mlcl_encoder *e, nn_layer *l, int n, const float *x)
             yi[j] = gamma[j] * hi[j] + beta[j];
         }
     }
+    return MLCL_OK;
+}
+
+/* Moves r forward by delta draws in O(log delta): s -> a^d s + c (a^{d-1} + ... + 1),
+ * by squaring the affine map (Brown, "Random number generation with arbitrary strides"). */
+static void pcg_advance(mlcl__pcg *r, uint64_t delta)
+{
+    uint64_t am = 1, ap = 0, cm = PCGFILL_MULT, cp = r->inc;
+    while (delta) {
+        if (delta & 1u) {
+            am *= cm;
+            ap = ap * cm + cp;
+        }
+        cp = (cm + 1) * cp;
+        cm *= cm;
+        delta >>= 1;
+    }
+    r->state = am * r->state + ap;
+}
+
+static int has_dropout(const mlcl_encoder *e)
+{
+    for (int i = 0; i < e->nl; i++)
+        if (e->L[i].type == L_DROPOUT && e->L[i].p > 0.0f) return 1;
+    return 0;
+}
+
+void mlcl__encoder_set_rows(mlcl_encoder *e, long long off, long long total)
+{
+    e->row_off = off;
+    e->row_total = total;
+}
+
+int mlcl_encoder_set_comm(mlcl_encoder *e, const mlcl_comm *comm)
+{
+    static const char fn[] = "mlcl_encoder_set_comm";
+    MLCL_CHECK_NULL_AS(fn, e, "encoder");
+    if (!comm) {
+        e->has_comm = 0;
+        e->row_off = e->row_total = 0;
+        return MLCL_OK;
+    }
+    MLCL_TRY(mlcl__comm_check(comm, fn));
+    e->comm = *comm;
+    e->has_comm = 1;
+    return MLCL_OK;
 }
 
 int mlcl_encoder_forward(mlcl_encoder *e, int n, const float *x, float *out)
@@ -408,10 +477,13 @@ int mlcl_encoder_forward(mlcl_encoder *e, int n, const float *x, float *out)
     MLCL_CHECK_NULL(fn, x);
     MLCL_CHECK_NULL(fn, out);
     e->last_n = 0;
+    if (e->row_total > 0 && e->training && has_dropout(e) && (e->row_off < 0 || e->row_off + n > e->row_total))
+        return mlcl__err(MLCL_ESTATE, "%s: n = %d rows from row %lld do not fit in the %lld rows of the global batch",
+                         fn, n, e->row_off, e->row_total);
     size_t tot;
     if (mlcl__mul_size((size_t)n, (size_t)e->max_w, &tot))
         return mlcl__err(MLCL_EOVERFLOW, "%s: n = %d rows overflow", fn, n);
-    if (e->training && n == 1)
+    if (e->training && n == 1 && !e->has_comm)
         for (int i = 0; i < e->nl; i++)
             if (e->L[i].type == L_BN)
                 return mlcl__err(MLCL_EINVAL, "%s: BatchNorm1d (layer %d) needs n > 1 in training mode (got n = 1)", fn, i);
@@ -449,6 +521,9 @@ int mlcl_encoder_forward(mlcl_encoder *e, int n, const float *x, float *out)
                  * u >= p (nn.h); drawn in bulk, compared on integers */
                 float scale = 1.0f / (1.0f - l->p), *mask = l->aux;
                 uint32_t thr = mlcl__pcg_threshold(l->p), u[PCGFILL_CHUNK];
+                /* data-parallel: this rank's rows are rows row_off.. of the global
+                 * batch, whose masks are drawn in row order: skip the others */
+                if (e->row_total > 0) pcg_advance(&e->drop_rng, (uint64_t)e->row_off * (uint64_t)l->out);
                 for (size_t k0 = 0; k0 < cnt; k0 += PCGFILL_CHUNK) {
                     size_t m = cnt - k0 < PCGFILL_CHUNK ? cnt - k0 : PCGFILL_CHUNK;
                     mlcl__pcg_fill(&e->drop_rng, u, m);
@@ -459,19 +534,24 @@ int mlcl_encoder_forward(mlcl_encoder *e, int n, const float *x, float *out)
                         yk[j] = xk[j] * mk[j];
                     }
                 }
+                if (e->row_total > 0)
+                    pcg_advance(&e->drop_rng, (uint64_t)(e->row_total - e->row_off - n) * (uint64_t)l->out);
             } else {
                 l->fwd_train = 0;
                 memcpy(y, cur, cnt * sizeof(float));
             }
             break;
         case L_BN:
-            bn_forward(e, l, n, cur);
+            MLCL_TRY(bn_forward(e, l, n, cur));
             break;
         case L_L2NORM:
             mlcl__l2norm_rows(n, l->out, cur, y, l->aux);
             break;
         case L_SOFTMAX:
             mlcl__softmax_rows(n, l->out, cur, y);
+            break;
+        case L_CONVNET:
+            MLCL_TRY(mlcl__convnet_forward(l->cn, fn, n, e->training, e->params + l->poff, e->state + l->soff, cur, y));
             break;
         }
         cur = y;
@@ -483,7 +563,7 @@ int mlcl_encoder_forward(mlcl_encoder *e, int n, const float *x, float *out)
 
 /* ------------------------------------------------------------------ backward */
 
-static void bn_backward(mlcl_encoder *e, nn_layer *l, int n, const float *g, float *gx)
+static int bn_backward(mlcl_encoder *e, nn_layer *l, int n, const float *g, float *gx)
 {
     int w = l->out;
     const float *gamma = e->params + l->poff, *xhat = l->aux, *invstd = l->invstd;
@@ -495,15 +575,22 @@ static void bn_backward(mlcl_encoder *e, nn_layer *l, int n, const float *g, flo
         for (int j = 0; j < w; j++) { sg[j] += gi[j]; sgx[j] += (double)gi[j] * hi[j]; }
     }
     for (int j = 0; j < w; j++) { dgamma[j] += (float)sgx[j]; dbeta[j] += (float)sg[j]; }
-    if (!gx) return;
+    if (!gx) return MLCL_OK;
     if (l->fwd_train) {
-        /* dx = gamma invstd / n (n g - sum g - xhat sum(g xhat)) */
+        /* dx = gamma invstd / n (n g - sum g - xhat sum(g xhat)); synchronised:
+         * the sums and n over all ranks (the parameter gradients above stay local) */
+        double nt = n;
+        if (e->has_comm) {
+            sg[2 * w] = n; /* acc holds 2 max_w + 1 doubles */
+            MLCL_TRY(mlcl__comm_sum_f64(&e->comm, sg, 2 * (size_t)w + 1, "mlcl_encoder_backward", "BatchNorm1d gradient sums"));
+            nt = sg[2 * w];
+        }
         for (int i = 0; i < n; i++) {
             const float *gi = g + (size_t)i * w, *hi = xhat + (size_t)i * w;
             float *o = gx + (size_t)i * w;
             for (int j = 0; j < w; j++)
-                o[j] = (float)((double)gamma[j] * invstd[j] / n *
-                               ((double)n * gi[j] - sg[j] - (double)hi[j] * sgx[j]));
+                o[j] = (float)((double)gamma[j] * invstd[j] / nt *
+                               (nt * gi[j] - sg[j] - (double)hi[j] * sgx[j]));
         }
     } else {
         for (int i = 0; i < n; i++) {
@@ -512,6 +599,7 @@ static void bn_backward(mlcl_encoder *e, nn_layer *l, int n, const float *g, flo
             for (int j = 0; j < w; j++) o[j] = gi[j] * gamma[j] * invstd[j];
         }
     }
+    return MLCL_OK;
 }
 
 void mlcl__encoder_set_par(mlcl_encoder *e, int on) { e->par = on; }
@@ -591,13 +679,16 @@ int mlcl_encoder_backward(mlcl_encoder *e, int n, const float *grad_out, float *
             }
             break;
         case L_BN:
-            bn_backward(e, l, n, g, gx);
+            MLCL_TRY(bn_backward(e, l, n, g, gx));
             break;
         case L_L2NORM:
             if (gx) mlcl__l2norm_rows_bwd(n, l->out, l->y, l->aux, g, gx, 0);
             break;
         case L_SOFTMAX:
             if (gx) mlcl__softmax_rows_bwd(n, l->out, l->y, g, gx, 0);
+            break;
+        case L_CONVNET:
+            MLCL_TRY(mlcl__convnet_backward(l->cn, fn, n, e->params + l->poff, e->grads + l->poff, g, gx));
             break;
         }
         if (!gx) break; /* only reached at layer 0 without grad_in */
@@ -741,6 +832,13 @@ int mlcl_encoder_set_state(mlcl_encoder *e, const float *src, size_t n)
         if (!isfinite(src[k])) return mlcl__err(MLCL_ENUMERIC, "%s: src[%zu] is not finite", fn, k);
     for (int i = 0; i < e->nl; i++) {
         const nn_layer *l = &e->L[i];
+        if (l->type == L_CONVNET) {
+            long bad = mlcl__convnet_bad_state(l->cn, src + l->soff);
+            if (bad >= 0)
+                return mlcl__err(MLCL_EINVAL, "%s: a running_var of layer %d (ResNet) is negative (src[%zu])", fn, i,
+                                 l->soff + (size_t)bad);
+            continue;
+        }
         if (l->type != L_BN) continue;
         for (int j = 0; j < l->out; j++)
             if (src[l->soff + (size_t)l->out + (size_t)j] < 0.0f)
@@ -763,6 +861,8 @@ static int same_shape(const char *fn, const mlcl_encoder *a, const mlcl_encoder 
             return mlcl__err(MLCL_EINVAL, "%s: layer %d differs (%s(%d%s) vs %s(%d%s))", fn, i,
                              layer_names[x->type], x->out, x->bias ? ", bias" : "",
                              layer_names[y->type], y->out, y->bias ? ", bias" : "");
+        if (x->type == L_CONVNET && !mlcl__convnet_same(x->cn, y->cn))
+            return mlcl__err(MLCL_EINVAL, "%s: layer %d differs (ResNet architectures differ)", fn, i);
     }
     return MLCL_OK;
 }
@@ -811,5 +911,113 @@ int mlcl_encoder_set_rng_state(mlcl_encoder *e, const uint64_t state[2])
         return mlcl__err(MLCL_EINVAL, "mlcl_encoder_set_rng_state: the increment state[1] must be odd");
     e->drop_rng.state = state[0];
     e->drop_rng.inc = state[1];
+    return MLCL_OK;
+}
+
+/* ------------------------------------------------------------------ residual networks, clone */
+
+int mlcl_resnet_spec_init(mlcl_resnet_spec *spec, unsigned int version)
+{
+    MLCL_CHECK_NULL("mlcl_resnet_spec_init", spec);
+    if (version != MLCL_RESNET_SPEC_VERSION)
+        return mlcl__err(MLCL_EVERSION, "mlcl_resnet_spec_init: version %u is not %u", version,
+                         (unsigned)MLCL_RESNET_SPEC_VERSION);
+    mlcl_resnet_spec d = MLCL_RESNET_SPEC_INIT;
+    memcpy(spec, &d, sizeof d);
+    return MLCL_OK;
+}
+
+int mlcl_encoder_create_resnet(mlcl_encoder **out, const mlcl_resnet_spec *spec, const mlcl_encoder_options *opts)
+{
+    static const char fn[] = "mlcl_encoder_create_resnet";
+    MLCL_CHECK_NULL(fn, out);
+    *out = NULL;
+    MLCL_CHECK_NULL(fn, spec);
+    MLCL_CHECK_VERSION(fn, spec, MLCL_RESNET_SPEC_VERSION);
+    if (spec->depth != 18 && spec->depth != 34 && spec->depth != 50)
+        return mlcl__err(MLCL_EINVAL, "%s: spec->depth must be 18, 34 or 50 (got %d)", fn, spec->depth);
+    if (spec->stem != MLCL_RESNET_STEM_IMAGENET && spec->stem != MLCL_RESNET_STEM_SMALL)
+        return mlcl__err(MLCL_EINVAL, "%s: spec->stem %d is not an mlcl_resnet_stem", fn, spec->stem);
+    if (spec->in_channels <= 0)
+        return mlcl__err(MLCL_EINVAL, "%s: spec->in_channels must be > 0 (got %d)", fn, spec->in_channels);
+    if (spec->height <= 0) return mlcl__err(MLCL_EINVAL, "%s: spec->height must be > 0 (got %d)", fn, spec->height);
+    if (spec->width <= 0) return mlcl__err(MLCL_EINVAL, "%s: spec->width must be > 0 (got %d)", fn, spec->width);
+    if (spec->base_width <= 0 || spec->base_width > 4096)
+        return mlcl__err(MLCL_EINVAL, "%s: spec->base_width must be in [1, 4096] (got %d)", fn, spec->base_width);
+    if (!(spec->bn_eps > 0.0f) || !isfinite(spec->bn_eps))
+        return mlcl__err(MLCL_EINVAL, "%s: spec->bn_eps must be > 0 (got %g)", fn, (double)spec->bn_eps);
+    if (!(spec->bn_momentum >= 0.0f && spec->bn_momentum <= 1.0f))
+        return mlcl__err(MLCL_EINVAL, "%s: spec->bn_momentum must be in [0, 1] (got %g)", fn, (double)spec->bn_momentum);
+    if (spec->zero_init_residual != 0 && spec->zero_init_residual != 1)
+        return mlcl__err(MLCL_EINVAL, "%s: spec->zero_init_residual must be 0 or 1 (got %d)", fn,
+                         spec->zero_init_residual);
+    /* the widest activation: max(in_channels, base_width) channels at full size */
+    size_t px, ch = (size_t)(spec->in_channels > spec->base_width ? spec->in_channels : spec->base_width);
+    if (mlcl__mul_size((size_t)spec->height, (size_t)spec->width, &px) || mlcl__mul_size(px, ch, &px) ||
+        px > (size_t)INT32_MAX)
+        return mlcl__err(MLCL_EINVAL, "%s: spec->height x spec->width (%d x %d) is too large for %zu channels", fn,
+                         spec->height, spec->width, ch);
+    mlcl__convnet *cn;
+    MLCL_TRY(mlcl__convnet_create_resnet(&cn, spec, 0));
+    size_t in_dim, out_dim;
+    mlcl__convnet_dims(cn, &in_dim, &out_dim);
+    mlcl_encoder *e;
+    int rc = mlcl_encoder_create(&e, (int)in_dim, opts);
+    if (rc < 0) { mlcl__convnet_free(cn); return rc; }
+    nn_layer *l;
+    rc = push_layer(e, fn, L_CONVNET, (int)out_dim, mlcl__convnet_param_count(cn), mlcl__convnet_state_count(cn), &l);
+    if (rc < 0) { mlcl__convnet_free(cn); mlcl_encoder_free(e); return rc; }
+    l->cn = cn;
+    mlcl__convnet_init(cn, e->params + l->poff, e->state + l->soff, &e->init_rng);
+    *out = e;
+    return MLCL_OK;
+}
+
+int mlcl_encoder_clone(mlcl_encoder **out, const mlcl_encoder *src)
+{
+    static const char fn[] = "mlcl_encoder_clone";
+    MLCL_CHECK_NULL(fn, out);
+    *out = NULL;
+    MLCL_CHECK_NULL(fn, src);
+    mlcl_encoder *e = mlcl__calloc(1, sizeof *e);
+    if (!e) return mlcl__err(MLCL_ENOMEM, "%s: out of memory", fn);
+    *e = *src;
+    /* nothing shared: buffers are copied, row caches re-made at the next forward */
+    e->L = NULL;
+    e->nl = e->cap_l = 0;
+    e->params = e->grads = e->state = NULL;
+    e->xin = NULL;
+    e->gb[0] = e->gb[1] = NULL;
+    e->acc = NULL;
+    e->cap_n = 0;
+    e->last_n = 0;
+    int rc = MLCL_OK;
+    if (src->np && (rc = mlcl__alloc_array((void **)&e->params, src->np, sizeof(float), "encoder parameters")) == MLCL_OK &&
+        (rc = mlcl__alloc_array((void **)&e->grads, src->np, sizeof(float), "encoder gradients")) == MLCL_OK) {
+        memcpy(e->params, src->params, src->np * sizeof(float));
+        memcpy(e->grads, src->grads, src->np * sizeof(float));
+    }
+    if (rc == MLCL_OK && src->ns &&
+        (rc = mlcl__alloc_array((void **)&e->state, src->ns, sizeof(float), "encoder state")) == MLCL_OK)
+        memcpy(e->state, src->state, src->ns * sizeof(float));
+    if (rc == MLCL_OK && src->cap_l &&
+        (rc = mlcl__alloc_array((void **)&e->L, (size_t)src->cap_l, sizeof *e->L, "encoder layers")) == MLCL_OK)
+        e->cap_l = src->cap_l;
+    for (int i = 0; i < src->nl && rc == MLCL_OK; i++) {
+        nn_layer *l = &e->L[i];
+        *l = src->L[i];
+        l->y = l->aux = l->invstd = NULL;
+        l->cn = NULL;
+        e->nl = i + 1; /* from here mlcl_encoder_free() cleans this layer up */
+        if (src->L[i].invstd &&
+            (rc = mlcl__alloc_array((void **)&l->invstd, (size_t)l->out, sizeof(float), "batchnorm cache")) == MLCL_OK)
+            memcpy(l->invstd, src->L[i].invstd, (size_t)l->out * sizeof(float));
+        if (rc == MLCL_OK && src->L[i].cn) rc = mlcl__convnet_clone(&l->cn, src->L[i].cn);
+    }
+    if (rc < 0) {
+        mlcl_encoder_free(e);
+        return rc;
+    }
+    *out = e;
     return MLCL_OK;
 }

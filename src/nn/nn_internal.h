@@ -22,6 +22,10 @@ struct mlcl_encoder;
 MLCL_INTERNAL void mlcl__encoder_set_par(struct mlcl_encoder *e, int on);
 /* mlcl_optim_step without its gradient check, for a caller that has just
  * checked every group's gradients itself (the MoCo step). */
+/* Data-parallel dropout: this rank's rows are rows off .. off+n-1 of a global
+ * batch of `total` rows; each Dropout layer skips the draws of the other rows
+ * so that the masks equal those of one process on the whole batch (total 0: off). */
+MLCL_INTERNAL void mlcl__encoder_set_rows(struct mlcl_encoder *e, long long off, long long total);
 struct mlcl_optim;
 MLCL_INTERNAL void mlcl__optim_step_checked(struct mlcl_optim *o);
 #endif

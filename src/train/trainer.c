@@ -7,6 +7,8 @@
 #include "train/ckpt.h"
 #include "kernels/pcgfill.h"
 #include "kernels/gemm.h"
+#include "nn/nn_internal.h"
+#include "dist/comm_internal.h"
 
 struct mlcl_trainer {
     mlcl_train_options o;
@@ -32,6 +34,15 @@ struct mlcl_trainer {
     int *rows;
     float *x0, *x1, *tgt, *h, *logits, *grad_logits, *grad_h;
     uint64_t *yb;
+    /* image mode (mlcl_trainer_create_ex with views) */
+    int img, ic, ih, iw, oh, ow;
+    int dn;              /* the network's input width: d, or ic*oh*ow in image mode */
+    int ft_aug;          /* fine-tuning inputs augmented with ft_v */
+    mlcl_simclr_options pre_v, ft_v;
+    struct mlcl_rng aug; /* the views' generator */
+    float *xr;           /* batch x d: the raw rows of the batch */
+    int has_comm;        /* data-parallel (mlcl_trainer_set_comm) */
+    mlcl_comm comm;
 };
 
 static const char *FN_CREATE = "mlcl_trainer_create";
@@ -103,7 +114,7 @@ void mlcl_trainer_free(mlcl_trainer *t)
     mlcl_moco_free(t->moco);
     mlcl_optim_free(t->ft);
     void *bufs[] = { t->x, t->mean, t->std, t->yp, t->perm, t->rows, t->x0, t->x1, t->tgt, t->h,
-                     t->logits, t->grad_logits, t->grad_h, t->yb };
+                     t->logits, t->grad_logits, t->grad_h, t->yb, t->xr };
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) mlcl__free(bufs[i]);
     mlcl__free(t);
 }
@@ -121,7 +132,7 @@ static void loss_for_method(mlcl_loss_options *l, int method)
     }
 }
 
-static int create_inner(mlcl_trainer *t, const mlcl_dataset *train)
+static int create_inner(mlcl_trainer *t, const mlcl_dataset *train, const mlcl_trainer_extra *ex)
 {
     const mlcl_train_options *o = &t->o;
     int n, d, c;
@@ -130,6 +141,34 @@ static int create_inner(mlcl_trainer *t, const mlcl_dataset *train)
     t->n = n;
     t->d = d;
     t->c = c;
+    t->dn = d;
+    if (ex && ex->pretrain_views) {
+        if (mlcl_dataset_image_shape(train, &t->ic, &t->ih, &t->iw) != MLCL_OK || t->ic <= 0)
+            return mlcl__err(MLCL_EINVAL, "%s: extra->pretrain_views needs a training set with an image shape "
+                             "(mlcl_dataset_image_shape)", FN_CREATE);
+        t->img = 1;
+        t->pre_v = *ex->pretrain_views;
+        t->oh = t->pre_v.out_h > 0 ? t->pre_v.out_h : t->ih;
+        t->ow = t->pre_v.out_w > 0 ? t->pre_v.out_w : t->iw;
+        if (ex->finetune_views) {
+            t->ft_aug = 1;
+            t->ft_v = *ex->finetune_views;
+            int fh = t->ft_v.out_h > 0 ? t->ft_v.out_h : t->ih, fw = t->ft_v.out_w > 0 ? t->ft_v.out_w : t->iw;
+            if (fh != t->oh || fw != t->ow)
+                return mlcl__err(MLCL_EINVAL, "%s: extra->finetune_views give %dx%d images, pretrain_views %dx%d: "
+                                 "the network needs one size", FN_CREATE, fh, fw, t->oh, t->ow);
+        }
+        t->dn = t->ic * t->oh * t->ow;
+        t->aug.pcg.state = 0;
+        mlcl__pcg_seed(&t->aug.pcg, o->seed, 0x61756776ULL);
+    }
+    if (ex && ex->backbone) {
+        int bin;
+        MLCL_TRY(mlcl_encoder_in_dim(ex->backbone, &bin));
+        if (bin != t->dn)
+            return mlcl__err(MLCL_EINVAL, "%s: extra->backbone takes rows of %d floats but the %s %d", FN_CREATE, bin,
+                             t->img ? "views have" : "data have", t->dn);
+    }
     t->words = (int)mlcl_label_words(c);
     t->batch = o->batch < n ? o->batch : n;
     const float *x = mlcl_dataset_features(train);
@@ -140,7 +179,7 @@ static int create_inner(mlcl_trainer *t, const mlcl_dataset *train)
     MLCL_TRY(mlcl__alloc_array((void **)&t->mean, (size_t)d, sizeof(float), FN_CREATE));
     MLCL_TRY(mlcl__alloc_array((void **)&t->std, (size_t)d, sizeof(float), FN_CREATE));
     memcpy(t->x, x, nd * sizeof(float));
-    if (o->standardize) {
+    if (o->standardize && !t->img) {
         /* population statistics, as scikit-learn's StandardScaler; std 0 -> 1 */
         for (int j = 0; j < d; j++) {
             double s = 0, s2 = 0;
@@ -161,7 +200,7 @@ static int create_inner(mlcl_trainer *t, const mlcl_dataset *train)
     MLCL_TRY(mlcl_labels_pack(t->yp, t->y, n, c));
 
     mlcl_moco_options mo = o->moco;
-    mo.in_dim = d;
+    mo.in_dim = t->dn;
     mo.n_labels = c;
     mo.max_batch = t->batch;
     mo.seed = o->seed;
@@ -169,7 +208,7 @@ static int create_inner(mlcl_trainer *t, const mlcl_dataset *train)
     mo.optim.type = o->pretrain.optim;
     mo.optim.lr = o->pretrain.lr;
     mo.optim.weight_decay = o->pretrain.weight_decay;
-    MLCL_TRY(mlcl_moco_create(&t->moco, &mo));
+    MLCL_TRY(mlcl_moco_create_with_backbone(&t->moco, &mo, ex ? ex->backbone : NULL));
     mlcl_optim_options fo = MLCL_OPTIM_OPTIONS_INIT;
     fo.type = o->finetune.optim;
     fo.lr = o->finetune.lr;
@@ -194,8 +233,9 @@ static int create_inner(mlcl_trainer *t, const mlcl_dataset *train)
     int hd = t->moco->hdim;
     MLCL_TRY(mlcl__alloc_array((void **)&t->perm, (size_t)n, sizeof(int), FN_CREATE));
     MLCL_TRY(mlcl__alloc_array((void **)&t->rows, B, sizeof(int), FN_CREATE));
-    MLCL_TRY(mlcl__alloc_array((void **)&t->x0, B * d, sizeof(float), FN_CREATE));
-    MLCL_TRY(mlcl__alloc_array((void **)&t->x1, B * d, sizeof(float), FN_CREATE));
+    MLCL_TRY(mlcl__alloc_array((void **)&t->x0, B * t->dn, sizeof(float), FN_CREATE));
+    MLCL_TRY(mlcl__alloc_array((void **)&t->x1, B * t->dn, sizeof(float), FN_CREATE));
+    if (t->img) MLCL_TRY(mlcl__alloc_array((void **)&t->xr, B * d, sizeof(float), FN_CREATE));
     MLCL_TRY(mlcl__alloc_array((void **)&t->tgt, B * c, sizeof(float), FN_CREATE));
     MLCL_TRY(mlcl__alloc_array((void **)&t->logits, B * c, sizeof(float), FN_CREATE));
     MLCL_TRY(mlcl__alloc_array((void **)&t->grad_logits, B * c, sizeof(float), FN_CREATE));
@@ -211,6 +251,12 @@ static int create_inner(mlcl_trainer *t, const mlcl_dataset *train)
 
 int mlcl_trainer_create(mlcl_trainer **out, const mlcl_train_options *opts, const mlcl_dataset *train)
 {
+    return mlcl_trainer_create_ex(out, opts, train, NULL);
+}
+
+int mlcl_trainer_create_ex(mlcl_trainer **out, const mlcl_train_options *opts, const mlcl_dataset *train,
+                           const mlcl_trainer_extra *extra)
+{
     MLCL_CHECK_NULL(FN_CREATE, out);
     *out = NULL;
     MLCL_CHECK_NULL(FN_CREATE, opts);
@@ -224,11 +270,14 @@ int mlcl_trainer_create(mlcl_trainer **out, const mlcl_train_options *opts, cons
     if (opts->stop_on_nonfinite != 0 && opts->stop_on_nonfinite != 1) return mlcl__err(MLCL_EINVAL, "%s: opts->stop_on_nonfinite must be 0 or 1 (got %d)", FN_CREATE, opts->stop_on_nonfinite);
     MLCL_TRY(phase_valid(&opts->pretrain, "pretrain"));
     MLCL_TRY(phase_valid(&opts->finetune, "finetune"));
+    if (extra) MLCL_CHECK_VERSION(FN_CREATE, extra, MLCL_TRAINER_EXTRA_VERSION);
+    if (extra && extra->finetune_views && !extra->pretrain_views)
+        return mlcl__err(MLCL_EINVAL, "%s: extra->finetune_views needs extra->pretrain_views (they set the image size)", FN_CREATE);
     mlcl_trainer *t = mlcl__calloc(1, sizeof *t);
     if (!t) return mlcl__err(MLCL_ENOMEM, "%s: out of memory", FN_CREATE);
     t->o = *opts;
     if (opts->threads > 0) mlcl_set_num_threads(opts->threads);
-    int rc = create_inner(t, train);
+    int rc = create_inner(t, train, extra);
     if (rc != MLCL_OK) { mlcl_trainer_free(t); return rc; }
     *out = t;
     return MLCL_OK;
@@ -293,28 +342,106 @@ static int report(mlcl_trainer *t, int end_of_epoch, const mlcl_loss_parts *lp, 
     return t->cb(&p, t->cb_ctx);
 }
 
+/* A fine-tuning batch of a data-parallel trainer: this rank's rows lo .. hi-1
+ * of the k rows; the BCE mean's gradient of the share is weighted by its
+ * share of the batch and summed over the ranks, which gives the gradient of
+ * the mean over the whole batch. */
+static int finetune_shard(mlcl_trainer *t, int k, double *loss_out, mlcl_loss_parts *lp)
+{
+    const char *fn = "mlcl_trainer_run";
+    mlcl_encoder *enc = t->moco->net[MOCO_ENC_Q], *ld = t->moco->net[MOCO_LD];
+    const int R = t->comm.size, r = t->comm.rank;
+    int lo = (int)((long long)k * r / R), hi = (int)((long long)k * (r + 1) / R), kn = hi - lo;
+    size_t c = (size_t)t->c;
+    for (int i = lo; i < hi; i++)
+        for (size_t j = 0; j < c; j++) t->tgt[(i - lo) * c + j] = (float)t->y[(size_t)t->rows[i] * c + j];
+    MLCL_TRY(mlcl_encoder_zero_grad(enc));
+    MLCL_TRY(mlcl_encoder_zero_grad(ld));
+    mlcl__encoder_set_rows(enc, lo, k);
+    mlcl__encoder_set_rows(ld, lo, k);
+    float loss = 0;
+    int rc = MLCL_OK;
+    if (kn > 0) {
+        if ((rc = mlcl_encoder_forward(enc, kn, t->x0 + (size_t)lo * t->dn, t->h)) == MLCL_OK &&
+            (rc = mlcl_encoder_forward(ld, kn, t->h, t->logits)) == MLCL_OK) {
+            memset(t->grad_logits, 0, sizeof(float) * kn * c);
+            rc = mlcl_bce_with_logits(kn, (int)c, t->logits, t->tgt, &loss, t->grad_logits);
+        }
+    }
+    double red[2] = { rc == MLCL_OK ? (double)loss * kn / k : 0.0, rc != MLCL_OK };
+    MLCL_TRY(mlcl__comm_sum_f64(&t->comm, red, 2, fn, "fine-tuning loss"));
+    if (rc) return mlcl__err(rc, "fine-tuning epoch %d step %lld: %s", t->epoch, t->step, mlcl_last_error());
+    if (red[1] != 0) return mlcl__err(MLCL_ENUMERIC, "fine-tuning epoch %d step %lld: another rank failed", t->epoch, t->step);
+    if (!isfinite(red[0])) return mlcl__err(MLCL_ENUMERIC, "fine-tuning epoch %d step %lld: BCE loss is not finite", t->epoch, t->step);
+    if (kn > 0) {
+        float wgt = (float)kn / (float)k;
+        for (size_t i = 0; i < (size_t)kn * c; i++) t->grad_logits[i] *= wgt;
+        MLCL_TRY(mlcl_encoder_backward(ld, kn, t->grad_logits, t->grad_h));
+        MLCL_TRY(mlcl_encoder_backward(enc, kn, t->grad_h, NULL));
+    }
+    mlcl_encoder *nets[2] = { ld, enc };
+    for (int i = 0; i < 2; i++) {
+        float *g;
+        size_t np;
+        MLCL_TRY(mlcl_encoder_grads(nets[i], &g));
+        MLCL_TRY(mlcl_encoder_param_count(nets[i], &np));
+        if (np) MLCL_TRY(mlcl__comm_sum_f32(&t->comm, g, np, fn, i ? "backbone gradients" : "LD head gradients"));
+    }
+    rc = mlcl_optim_step(t->ft);
+    if (rc) return mlcl__err(rc, "fine-tuning epoch %d step %lld: %s", t->epoch, t->step, mlcl_last_error());
+    *loss_out = red[0];
+    memset(lp, 0, sizeof *lp);
+    lp->total = red[0];
+    return MLCL_OK;
+}
+
 /* One batch of the current phase. */
 static int train_batch(mlcl_trainer *t, int k, float lr, double *loss_out, mlcl_loss_parts *lp)
 {
     size_t d = (size_t)t->d;
     const mlcl_phase_options *ph = t->phase == 1 ? &t->o.pretrain : &t->o.finetune;
-    for (int i = 0; i < k; i++) {
-        const float *src = t->x + (size_t)t->rows[i] * d;
-        mask_view(&t->rng, t->x0 + i * d, src, d, ph->mask_p);
+    if (t->img) {
+        /* SimCLR views (query view first, then key view, per batch) */
+        for (int i = 0; i < k; i++) memcpy(t->xr + i * d, t->x + (size_t)t->rows[i] * d, d * sizeof(float));
+        if (t->phase == 1) {
+            MLCL_TRY(mlcl_image_simclr(t->x0, t->xr, k, t->ic, t->ih, t->iw, &t->pre_v, &t->aug));
+            MLCL_TRY(mlcl_image_simclr(t->x1, t->xr, k, t->ic, t->ih, t->iw, &t->pre_v, &t->aug));
+        } else if (t->ft_aug) {
+            MLCL_TRY(mlcl_image_simclr(t->x0, t->xr, k, t->ic, t->ih, t->iw, &t->ft_v, &t->aug));
+        } else if (t->oh != t->ih || t->ow != t->iw) {
+            MLCL_TRY(mlcl_image_resize(t->x0, t->oh, t->ow, t->xr, k, t->ic, t->ih, t->iw));
+        } else {
+            memcpy(t->x0, t->xr, (size_t)k * d * sizeof(float));
+        }
+    } else {
+        for (int i = 0; i < k; i++) {
+            const float *src = t->x + (size_t)t->rows[i] * d;
+            mask_view(&t->rng, t->x0 + i * d, src, d, ph->mask_p);
+        }
     }
     if (t->phase == 1) {
+        if (!t->img)
         for (int i = 0; i < k; i++) {
             const float *src = t->x + (size_t)t->rows[i] * d;
             mask_view(&t->rng, t->x1 + i * d, src, d, ph->mask_p);
         }
         gather(t, k);
-        int rc = mlcl_moco_step(t->moco, k, t->x0, t->x1, t->yb, lp);
+        int rc;
+        if (t->has_comm) {
+            /* every rank built the whole batch (same generators); it trains on its share */
+            int kn = k / t->comm.size, off = t->comm.rank * kn;
+            rc = mlcl_moco_step(t->moco, kn, t->x0 + (size_t)off * t->dn, t->x1 + (size_t)off * t->dn,
+                                t->yb + (size_t)off * t->words, lp);
+        } else {
+            rc = mlcl_moco_step(t->moco, k, t->x0, t->x1, t->yb, lp);
+        }
         if (rc == MLCL_ENUMERIC)
             return mlcl__err(rc, "pretraining epoch %d step %lld: %s", t->epoch, t->step, mlcl_last_error());
         *loss_out = lp->total;
         return rc;
     }
     (void)lr;
+    if (t->has_comm) return finetune_shard(t, k, loss_out, lp);
     mlcl_encoder *enc = t->moco->net[MOCO_ENC_Q], *ld = t->moco->net[MOCO_LD];
     size_t c = (size_t)t->c;
     for (int i = 0; i < k; i++)
@@ -374,6 +501,7 @@ static int run_epoch(mlcl_trainer *t)
     while (t->n - t->pos >= 2) { /* a last batch of one row is dropped (batch statistics need 2) */
         int k = t->n - t->pos < t->batch ? t->n - t->pos : t->batch;
         if (t->phase == 1 && k < t->batch && t->pos > 0) break; /* pretraining drops the ragged tail */
+        if (t->has_comm && k < t->comm.size) break; /* a tail smaller than the ranks: dropped */
         memcpy(t->rows, t->perm + t->pos, sizeof(int) * k);
         double loss = 0;
         mlcl_loss_parts lp;
@@ -454,9 +582,18 @@ static int infer(mlcl_trainer *t, int n, const float *x, float *out, int dists, 
     size_t d = (size_t)t->d, c = (size_t)t->c;
     for (int s = 0; s < n && rc == MLCL_OK; s += t->batch) {
         int k = n - s < t->batch ? n - s : t->batch;
+        if (t->img) {
+            if (!mlcl__all_finite(x + (size_t)s * d, (size_t)k * d)) { rc = mlcl__err(MLCL_ENUMERIC, "%s: x has NaN or Inf in rows %d..%d", fn, s, s + k - 1); break; }
+            if (t->oh != t->ih || t->ow != t->iw)
+                rc = mlcl_image_resize(t->x0, t->oh, t->ow, x + (size_t)s * d, k, t->ic, t->ih, t->iw);
+            else
+                memcpy(t->x0, x + (size_t)s * d, (size_t)k * d * sizeof(float));
+            if (rc != MLCL_OK) break;
+        } else {
         for (int i = 0; i < k; i++)
             for (size_t j = 0; j < d; j++) t->x0[i * d + j] = (x[(size_t)(s + i) * d + j] - t->mean[j]) / t->std[j];
         if (!mlcl__all_finite(t->x0, (size_t)k * d)) { rc = mlcl__err(MLCL_ENUMERIC, "%s: x has NaN or Inf in rows %d..%d", fn, s, s + k - 1); break; }
+        }
         rc = mlcl_encoder_forward(enc, k, t->x0, t->h);
         if (rc == MLCL_OK) rc = mlcl_encoder_forward(ld, k, t->h, out + (size_t)s * c);
         if (rc == MLCL_OK)
@@ -557,7 +694,7 @@ static int put_optim(mlcl__ckw *w, mlcl_optim *o, const char tag[4], const char 
     return rc;
 }
 
-int mlcl_trainer_save(const mlcl_trainer *tc, const char *path)
+static int save_local(const mlcl_trainer *tc, const char *path)
 {
     const char *fn = "mlcl_trainer_save";
     MLCL_CHECK_NULL_AS(fn, tc, "trainer");
@@ -577,6 +714,8 @@ int mlcl_trainer_save(const mlcl_trainer *tc, const char *path)
     p.moco_steps = t->moco->steps;
     mlcl__ckw_put(&w, "POS0", &p, sizeof p);
     mlcl__ckw_put(&w, "PERM", t->perm, sizeof(int) * (size_t)t->n);
+    uint64_t aug_state[2] = { t->aug.pcg.state, t->aug.pcg.inc };
+    if (t->img) mlcl__ckw_put(&w, "RAUG", aug_state, sizeof aug_state);
     int rc = MLCL_OK;
     for (int i = 0; i < MOCO_NETS && rc == MLCL_OK; i++) {
         mlcl_encoder *e = t->moco->net[i];
@@ -644,6 +783,12 @@ int mlcl_trainer_load(mlcl_trainer *t, const char *path)
     if (rc == MLCL_OK && (p.phase < 1 || p.phase > 3 || p.pos < -1 || p.pos > p.n || p.epoch < 0 || (p.rng[1] & 1) == 0))
         rc = mlcl__err(MLCL_EFORMAT, "%s: checkpoint %s holds an impossible position", fn, path);
     const void *perm = NULL;
+    uint64_t aug_state[2] = { 0, 1 };
+    if (rc == MLCL_OK && t->img) {
+        rc = mlcl__ckr_copy(&r, "RAUG", aug_state, sizeof aug_state);
+        if (rc == MLCL_OK && (aug_state[1] & 1) == 0)
+            rc = mlcl__err(MLCL_EFORMAT, "%s: checkpoint %s holds an impossible augmentation generator", fn, path);
+    }
     if (rc == MLCL_OK) rc = mlcl__ckr_get(&r, "PERM", &perm, NULL, sizeof(int) * (size_t)t->n);
     if (rc == MLCL_OK) {
         const int *pv = perm;
@@ -710,9 +855,47 @@ int mlcl_trainer_load(mlcl_trainer *t, const char *path)
         t->ep_loss = p.ep[0]; t->ep_con = p.ep[1]; t->ep_G = p.ep[2]; t->ep_H = p.ep[3]; t->ep_W = p.ep[4];
         t->t_pre = p.t_pre; t->t_fin = p.t_fin;
         t->rng.state = p.rng[0]; t->rng.inc = p.rng[1];
+        if (t->img) { t->aug.pcg.state = aug_state[0]; t->aug.pcg.inc = aug_state[1]; }
         t->o.pretrain.lr = p.pre_lr;
         t->moco->steps = p.moco_steps;
     }
     mlcl__ckr_close(&r);
     return rc;
+}
+
+/* Data-parallel: rank 0 writes, every rank returns rank 0's status. */
+int mlcl_trainer_save(const mlcl_trainer *tc, const char *path)
+{
+    if (!tc || !tc->has_comm) return save_local(tc, path);
+    const char *fn = "mlcl_trainer_save";
+    int rc = tc->comm.rank == 0 ? save_local(tc, path) : MLCL_OK;
+    double st = rc;
+    MLCL_TRY(mlcl__comm_sum_f64(&tc->comm, &st, 1, fn, "the save status"));
+    if (tc->comm.rank != 0 && st != 0)
+        return mlcl__err((int)st, "%s: rank 0 could not write '%s'", fn, path ? path : "(null)");
+    return rc;
+}
+
+int mlcl_trainer_set_comm(mlcl_trainer *t, const mlcl_comm *comm)
+{
+    static const char fn[] = "mlcl_trainer_set_comm";
+    MLCL_CHECK_NULL_AS(fn, t, "trainer");
+    if (comm) {
+        MLCL_TRY(mlcl__comm_check(comm, fn));
+        if (t->batch % comm->size != 0)
+            return mlcl__err(MLCL_EINVAL, "%s: the batch (%d) must be a multiple of the number of ranks (%d)", fn,
+                             t->batch, comm->size);
+    }
+    MLCL_TRY(mlcl_moco_set_comm(t->moco, comm));
+    t->has_comm = comm != NULL;
+    if (!comm) {
+        mlcl__encoder_set_rows(t->moco->net[MOCO_ENC_Q], 0, 0);
+        return MLCL_OK;
+    }
+    t->comm = *comm;
+    /* the same global batches everywhere: rank 0's shuffling and augmentation generators */
+    uint64_t g[4] = { t->rng.state, t->rng.inc, t->aug.pcg.state, t->aug.pcg.inc };
+    MLCL_TRY(mlcl__comm_bcast(comm, g, sizeof g, fn, "the batch generators"));
+    t->rng.state = g[0]; t->rng.inc = g[1]; t->aug.pcg.state = g[2]; t->aug.pcg.inc = g[3];
+    return MLCL_OK;
 }

@@ -26,9 +26,10 @@ from .mask import build_mask, labelwise, labelwise_counts
 from .loss import Loss, LossResult, loss_options
 from .metrics import average_precision, compute_metrics, sweep_metrics, METRIC_NAMES
 from .nn import (Encoder, bce_with_logits, encoder_options, l2norm, l2norm_backward, mlp_spec,
-                 sigmoid, softmax, softmax_backward)
+                 resnet_spec, sigmoid, softmax, softmax_backward)
 from .optim import Optimizer, Schedule, optim_options, sched_options, schedule_lr
-from .data import Batcher, Dataset, augment_mask, idx_load, LIBSVM_INDEX_AUTO
+from .data import Batcher, Dataset, augment_mask, idx_load, npy_load, LIBSVM_INDEX_AUTO
+from . import image
 from .moco import MoCo, moco_options
 from .trainer import METHODS, ProgressInfo, Trainer, train_options
 
@@ -45,8 +46,8 @@ __all__ = [
     "version_number", "Queue", "label_words", "pack_labels", "unpack_labels", "build_mask",
     "labelwise", "labelwise_counts", "Loss", "LossResult", "loss_options", "average_precision",
     "compute_metrics", "sweep_metrics", "METRIC_NAMES", "Encoder", "bce_with_logits",
-    "encoder_options", "l2norm", "l2norm_backward", "mlp_spec", "sigmoid", "softmax",
+    "encoder_options", "l2norm", "l2norm_backward", "mlp_spec", "resnet_spec", "sigmoid", "softmax",
     "softmax_backward", "Optimizer", "Schedule", "optim_options", "sched_options", "schedule_lr",
-    "Batcher", "Dataset", "augment_mask", "idx_load", "LIBSVM_INDEX_AUTO", "MoCo",
+    "Batcher", "Dataset", "augment_mask", "idx_load", "npy_load", "image", "LIBSVM_INDEX_AUTO", "MoCo",
     "moco_options", "METHODS", "ProgressInfo", "Trainer", "train_options",
 ]

@@ -223,6 +223,12 @@ class MlpSpec(ctypes.Structure):
                 ("out_dim", c_int), ("out_act", c_int)]
 
 
+class ResnetSpec(ctypes.Structure):
+    _fields_ = [("version", c_uint), ("depth", c_int), ("stem", c_int), ("in_channels", c_int),
+                ("height", c_int), ("width", c_int), ("base_width", c_int), ("bn_eps", c_float),
+                ("bn_momentum", c_float), ("zero_init_residual", c_int)]
+
+
 class OptimOptions(ctypes.Structure):
     _fields_ = [("version", c_uint), ("type", c_int), ("lr", c_float), ("momentum", c_float),
                 ("dampening", c_float), ("nesterov", c_int), ("beta1", c_float),
@@ -233,6 +239,19 @@ class SchedOptions(ctypes.Structure):
     _fields_ = [("version", c_uint), ("type", c_int), ("base_lr", c_float), ("step_size", c_int),
                 ("gamma", c_float), ("T_max", c_int), ("T_0", c_int), ("T_mult", c_int),
                 ("eta_min", c_float)]
+
+
+class SimclrOptions(ctypes.Structure):
+    _fields_ = [("version", c_uint), ("out_h", c_int), ("out_w", c_int), ("crop_p", c_float),
+                ("scale_min", c_float), ("scale_max", c_float), ("ratio_min", c_float),
+                ("ratio_max", c_float), ("flip_p", c_float), ("jitter_p", c_float),
+                ("brightness", c_float), ("contrast", c_float), ("saturation", c_float),
+                ("hue", c_float), ("gray_p", c_float), ("blur_p", c_float),
+                ("blur_sigma_min", c_float), ("blur_sigma_max", c_float), ("blur_kernel", c_int)]
+
+
+SIMCLR_OPTIONS_VERSION = 1
+NPY_MAX_DIMS = 8
 
 
 class MocoOptions(ctypes.Structure):
@@ -269,6 +288,7 @@ LOSS_OPTIONS_VERSION = 1
 METRICS_VERSION = 1
 ENCODER_OPTIONS_VERSION = 1
 MLP_SPEC_VERSION = 1
+RESNET_SPEC_VERSION = 1
 OPTIM_OPTIONS_VERSION = 1
 SCHED_OPTIONS_VERSION = 1
 MOCO_OPTIONS_VERSION = 1
@@ -375,6 +395,9 @@ _PROTOS = {
     "mlcl_encoder_momentum_update": (INT, [H, H, c_float]),
     "mlcl_encoder_get_rng_state": (INT, [H, pu64]),
     "mlcl_encoder_set_rng_state": (INT, [H, pu64]),
+    "mlcl_encoder_clone": (INT, [P(H), H]),
+    "mlcl_resnet_spec_init": (INT, [P(ResnetSpec), c_uint]),
+    "mlcl_encoder_create_resnet": (INT, [P(H), P(ResnetSpec), P(EncoderOptions)]),
     "mlcl_softmax_forward": (INT, [c_int, c_int, pf, pf]),
     "mlcl_softmax_backward": (INT, [c_int, c_int, pf, pf, pf]),
     "mlcl_bce_with_logits": (INT, [c_int, c_int, pf, pf, pf, pf]),
@@ -428,6 +451,13 @@ _PROTOS = {
     "mlcl_batcher_get_state": (INT, [H, pu64]),
     "mlcl_batcher_set_state": (INT, [H, pu64]),
     "mlcl_augment_mask": (INT, [H, c_int, c_int, c_float, pf, pf]),
+    "mlcl_npy_read": (INT, [P(pf), pi, P(c_int64), c_char_p, c_char_p, c_int]),
+    "mlcl_npy_free": (None, [pf]),
+    "mlcl_dataset_load_npy": (INT, [P(H), c_char_p, c_char_p, c_char_p, c_char_p, c_int]),
+    # image.h
+    "mlcl_simclr_options_init": (INT, [P(SimclrOptions), c_uint]),
+    "mlcl_image_simclr": (INT, [pf, pf, c_int, c_int, c_int, c_int, P(SimclrOptions), H]),
+    "mlcl_image_resize": (INT, [pf, c_int, c_int, pf, c_int, c_int, c_int, c_int]),
     # moco.h
     "mlcl_moco_options_init": (INT, [P(MocoOptions), c_uint]),
     "mlcl_moco_create": (INT, [P(H), P(MocoOptions)]),
@@ -438,6 +468,12 @@ _PROTOS = {
     "mlcl_moco_queue": (INT, [H, P(H)]),
     "mlcl_moco_optim": (INT, [H, P(H)]),
     "mlcl_moco_steps": (INT, [H, P(c_longlong)]),
+    # comm.h (the mlcl_comm struct is defined in comm.py; passed by address)
+    "mlcl_comm_init": (INT, [c_void_p, c_uint]),
+    "mlcl_comm_validate": (INT, [c_void_p]),
+    "mlcl_encoder_set_comm": (INT, [H, c_void_p]),
+    "mlcl_moco_set_comm": (INT, [H, c_void_p]),
+    "mlcl_trainer_set_comm": (INT, [H, c_void_p]),
     # train.h
     "mlcl_train_options_init": (INT, [P(TrainOptions), c_uint]),
     "mlcl_train_options_preset": (INT, [P(TrainOptions), c_char_p]),

@@ -10,10 +10,10 @@ import os
 
 import numpy as np
 
-from ._lib import C, IDX_MAX_DIMS, LIBSVM_INDEX_AUTO, BATCHER_STATE_WORDS
+from ._lib import C, IDX_MAX_DIMS, LIBSVM_INDEX_AUTO, BATCHER_STATE_WORDS, NPY_MAX_DIMS
 from ._util import Handle, as_input, copy_from, ptr, view_of
 
-__all__ = ["Dataset", "Batcher", "idx_load", "augment_mask", "LIBSVM_INDEX_AUTO"]
+__all__ = ["Dataset", "Batcher", "idx_load", "npy_load", "augment_mask", "LIBSVM_INDEX_AUTO"]
 
 
 def _path(p):
@@ -61,6 +61,15 @@ class Dataset(Handle):
         """A single-label IDX image set (MNIST format) as one-hot multi-label data."""
         return _new("mlcl_dataset_load_idx", _path(images_path), _path(labels_path),
                     int(n_classes))
+
+    @classmethod
+    def load_npy(cls, images, labels, images_key=None, labels_key=None, scale_u8=True):
+        """NumPy arrays: images (n, c, h, w), (n, h, w) or (n, d) and 0/1 labels
+        (n, L), each from a .npy file (key None) or a .npz archive entry (key =
+        the array name). uint8 images are divided by 255 when scale_u8."""
+        return _new("mlcl_dataset_load_npy", _path(images),
+                    None if images_key is None else images_key.encode(), _path(labels),
+                    None if labels_key is None else labels_key.encode(), int(bool(scale_u8)))
 
     @classmethod
     def fashion_mosaic(cls, n_samples, seed=0, train=True, grid=2, dir=None):
@@ -247,6 +256,22 @@ def idx_load(path):
         return copy_from(ctypes.cast(data, ctypes.c_void_p).value, np.uint8, shape)
     finally:
         C.mlcl_idx_free(data)
+
+
+def npy_load(path, key=None, scale_u8=False):
+    """Reads a .npy file (key None) or the entry ``key`` of a .npz archive with
+    the library's reader -> float32 array (a copy). uint8 data is divided by
+    255 when scale_u8."""
+    data = ctypes.POINTER(ctypes.c_float)()
+    ndim = ctypes.c_int()
+    shape = (ctypes.c_int64 * NPY_MAX_DIMS)()
+    C.mlcl_npy_read(ctypes.byref(data), ctypes.byref(ndim), shape, _path(path),
+                    None if key is None else key.encode(), int(bool(scale_u8)))
+    try:
+        shp = tuple(int(shape[i]) for i in range(ndim.value))
+        return copy_from(ctypes.cast(data, ctypes.c_void_p).value, np.float32, shp)
+    finally:
+        C.mlcl_npy_free(data)
 
 
 def augment_mask(rng, x, p, out=None):

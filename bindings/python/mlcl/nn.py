@@ -16,10 +16,12 @@ import ctypes
 
 import numpy as np
 
-from ._lib import C, EncoderOptions, MlpSpec, ENCODER_OPTIONS_VERSION, MLP_SPEC_VERSION
+from ._lib import (C, EncoderOptions, MlpSpec, ResnetSpec, ENCODER_OPTIONS_VERSION,
+                   MLP_SPEC_VERSION, RESNET_SPEC_VERSION)
 from ._util import Handle, as_input, hot_input, make_options, out_array, ptr, view_of
 
 MLP_ENUMS = {"out_act": {"none": 0, "l2norm": 1, "softmax": 2}}
+RESNET_ENUMS = {"stem": {"imagenet": 0, "small": 1}}
 
 pf = ctypes.POINTER(ctypes.c_float)
 
@@ -34,6 +36,13 @@ def mlp_spec(**kw):
     """mlcl_mlp_spec: C defaults then kwargs (in_dim, hidden=[...] (sets n_hidden),
     n_hidden, dropout, batchnorm, out_dim, out_act 'none'|'l2norm'|'softmax')."""
     return make_options(MlpSpec, "mlcl_mlp_spec_init", MLP_SPEC_VERSION, kw, MLP_ENUMS, "MLP spec")
+
+
+def resnet_spec(**kw):
+    """mlcl_resnet_spec: C defaults then kwargs (depth 18|34|50, stem 'small'|'imagenet',
+    in_channels, height, width, base_width, bn_eps, bn_momentum, zero_init_residual)."""
+    return make_options(ResnetSpec, "mlcl_resnet_spec_init", RESNET_SPEC_VERSION, kw, RESNET_ENUMS,
+                        "ResNet spec")
 
 
 class Encoder(Handle):
@@ -69,6 +78,38 @@ class Encoder(Handle):
         self.strict = strict
         Handle.__init__(self, h.value)
         return self
+
+    @classmethod
+    def resnet(cls, depth=18, *, max_batch=None, seed=None, strict=True, **spec):
+        """A torchvision-layout ResNet without fc (mlcl_encoder_create_resnet):
+        ``Encoder.resnet(18, stem="small", in_channels=3, height=32, width=32,
+        base_width=64, bn_eps=1e-5, bn_momentum=0.1, zero_init_residual=False)``.
+        Rows are images flattened as CHW (in_dim = channels * height * width);
+        parameters and state follow torchvision's named_parameters() /
+        buffers order (see nn.h). Unspecified fields take the C defaults."""
+        sp = resnet_spec(depth=int(depth), **spec)
+        okw = {}
+        if max_batch is not None:
+            okw["max_batch"] = int(max_batch)
+        if seed is not None:
+            okw["seed"] = int(seed)
+        opts = encoder_options(**okw)
+        h = ctypes.c_void_p()
+        C.mlcl_encoder_create_resnet(ctypes.byref(h), ctypes.byref(sp), ctypes.byref(opts))
+        self = cls.__new__(cls)
+        self.strict = strict
+        Handle.__init__(self, h.value)
+        return self
+
+    def clone(self):
+        """An independent copy (mlcl_encoder_clone): layers, parameters, gradients,
+        state, mode and generator states."""
+        h = ctypes.c_void_p()
+        C.mlcl_encoder_clone(ctypes.byref(h), self.handle)
+        out = type(self).__new__(type(self))
+        out.strict = self.strict
+        Handle.__init__(out, h.value)
+        return out
 
     # ---- building
     def add_linear(self, out_dim, bias=True):

@@ -76,6 +76,7 @@ _STRUCTS = {
     "mlcl_queue_options": _lib.QueueOptions, "mlcl_loss_options": _lib.LossOptions,
     "mlcl_loss_parts": _lib.LossParts, "mlcl_metrics": _lib.Metrics,
     "mlcl_encoder_options": _lib.EncoderOptions, "mlcl_mlp_spec": _lib.MlpSpec,
+    "mlcl_resnet_spec": _lib.ResnetSpec,
     "mlcl_optim_options": _lib.OptimOptions, "mlcl_sched_options": _lib.SchedOptions,
     "mlcl_moco_options": _lib.MocoOptions, "mlcl_phase_options": _lib.PhaseOptions,
     "mlcl_train_options": _lib.TrainOptions, "mlcl_progress": _lib.Progress,

@@ -1,0 +1,60 @@
+"""SimCLR image augmentations and the bilinear resize (image.h).
+
+Images are float32 arrays in NCHW order (or CHW for one image), values
+nominally in [0, 1]. See docs/images.md for the exact operations.
+"""
+
+import ctypes
+
+import numpy as np
+
+from ._lib import C, SimclrOptions, SIMCLR_OPTIONS_VERSION
+from ._util import as_input, make_options, ptr
+
+__all__ = ["simclr_options", "simclr", "resize"]
+
+
+def simclr_options(**kw):
+    """mlcl_simclr_options: the C defaults (SimCLR ImageNet), then kwargs
+    (out_h, out_w, crop_p, scale_min, scale_max, ratio_min, ratio_max, flip_p,
+    jitter_p, brightness, contrast, saturation, hue, gray_p, blur_p,
+    blur_sigma_min, blur_sigma_max, blur_kernel)."""
+    return make_options(SimclrOptions, "mlcl_simclr_options_init", SIMCLR_OPTIONS_VERSION, kw,
+                        None, "SimCLR options")
+
+
+def _nchw(x):
+    a = as_input("x", x, np.float32)
+    if a.ndim == 3:
+        return a[None], True
+    if a.ndim != 4:
+        raise ValueError("x must be (n, c, h, w) or (c, h, w) (got shape %s)" % (a.shape,))
+    return a, False
+
+
+def simclr(rng, x, options=None, **kw):
+    """One SimCLR view of each image of ``x`` ((n, c, h, w) or (c, h, w),
+    converted to float32), drawn from ``rng`` (an mlcl.Rng, advanced by 2 n
+    words). ``options`` is a simclr_options() struct, or give its fields as
+    keyword arguments. Returns a new float32 array (n, c, out_h, out_w)."""
+    if options is not None and kw:
+        raise TypeError("give either options or keyword arguments, not both")
+    o = options if options is not None else simclr_options(**kw)
+    a, single = _nchw(x)
+    n, c, h, w = a.shape
+    oh, ow = (o.out_h or h), (o.out_w or w)
+    out = np.empty((n, c, oh, ow), np.float32)
+    C.mlcl_image_simclr(ptr(out, np.float32), ptr(a, np.float32), n, c, h, w, ctypes.byref(o),
+                        rng.handle)
+    return out[0] if single else out
+
+
+def resize(x, out_h, out_w):
+    """Bilinear resize (align_corners=False, no antialias) of (n, c, h, w) or
+    (c, h, w) float32 images to out_h x out_w."""
+    a, single = _nchw(x)
+    n, c, h, w = a.shape
+    out = np.empty((n, c, int(out_h), int(out_w)), np.float32)
+    C.mlcl_image_resize(ptr(out, np.float32), int(out_h), int(out_w), ptr(a, np.float32), n, c,
+                        h, w)
+    return out[0] if single else out

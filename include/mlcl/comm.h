@@ -1,0 +1,119 @@
+/**
+ * @file
+ * libmlcl: the communicator hook of data-parallel training.
+ *
+ * The core library has no dependency on MPI (or any transport): a caller
+ * that wants several processes ("ranks") to train one model together fills
+ * an mlcl_comm with four collective operations and installs it on the
+ * handles with mlcl_moco_set_comm(), mlcl_encoder_set_comm() or
+ * mlcl_trainer_set_comm(). libmlcl_mpi (include/mlcl/mpi.h, pkg-config
+ * mlcl-mpi) provides one over MPI; tests can pass a single-rank fake.
+ *
+ * Every callback is collective: all ranks must call it in the same order
+ * with the same sizes. Each returns 0 on success and any other value on
+ * failure (the library then returns MLCL_EBACKEND naming the operation).
+ * A NULL communicator, or a handle that never had one installed, is the
+ * single-process behaviour, bit for bit.
+ *
+ * The handles copy the struct; @c ctx is borrowed and must outlive them.
+ * The callbacks are only called from the thread that calls the library.
+ */
+#ifndef MLCL_COMM_H
+#define MLCL_COMM_H
+
+#include "core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Version of mlcl_comm. */
+#define MLCL_COMM_VERSION 1
+
+/** A communicator: this process's rank among @c size and the collectives. */
+typedef struct mlcl_comm {
+    unsigned int version; /**< MLCL_COMM_VERSION */
+    int rank;             /**< this process, 0 .. size - 1 (default 0) */
+    int size;             /**< number of processes, >= 1 (default 1) */
+    void *ctx;            /**< passed back to every callback (borrowed) */
+    /** In-place sum over all ranks of @p n floats. */
+    int (*allreduce_f32)(void *ctx, float *buf, size_t n);
+    /** In-place sum over all ranks of @p n doubles. */
+    int (*allreduce_f64)(void *ctx, double *buf, size_t n);
+    /** Gathers @p bytes from every rank into @p recv (size x bytes, rank order). */
+    int (*allgather)(void *ctx, const void *send, size_t bytes, void *recv);
+    /** Broadcasts @p bytes of @p buf from rank @p root to all ranks. */
+    int (*bcast)(void *ctx, void *buf, size_t bytes, int root);
+} mlcl_comm;
+
+/** Static initialiser: rank 0 of 1, no callbacks (a valid single-process communicator only with them set). */
+#define MLCL_COMM_INIT { MLCL_COMM_VERSION, 0, 1, NULL, NULL, NULL, NULL, NULL }
+
+/**
+ * Fills @p comm with MLCL_COMM_INIT.
+ * @param[out] comm the struct to fill.
+ * @param version MLCL_COMM_VERSION.
+ * @return MLCL_OK, MLCL_EINVAL (NULL) or MLCL_EVERSION.
+ */
+MLCL_API int mlcl_comm_init(mlcl_comm *comm, unsigned int version);
+
+/**
+ * Checks a communicator: version, 0 <= rank < size, and all four callbacks set.
+ * @param comm the communicator.
+ * @return MLCL_OK, MLCL_EINVAL (the message names the field) or MLCL_EVERSION.
+ */
+MLCL_API int mlcl_comm_validate(const mlcl_comm *comm);
+
+struct mlcl_encoder;
+struct mlcl_moco;
+struct mlcl_trainer;
+
+/**
+ * Synchronised BatchNorm1d: in training mode every BatchNorm1d layer of
+ * @p encoder normalises with the mean and variance of the rows of all ranks
+ * (sums all-reduced in forward; sum(g) and sum(g xhat) in backward), so the
+ * running statistics stay identical on every rank. Dropout layers draw the
+ * masks of the rows this rank holds within the global batch when the caller
+ * (mlcl_moco_step, the trainer) has told the encoder its row offset; the
+ * parameter gradients stay local (average them yourself, or let the MoCo
+ * step / the trainer do it).
+ * @param encoder the encoder.
+ * @param comm the communicator (copied), or NULL to go back to single-process.
+ * @return MLCL_OK, MLCL_EINVAL or MLCL_EVERSION.
+ */
+MLCL_API int mlcl_encoder_set_comm(struct mlcl_encoder *encoder, const mlcl_comm *comm);
+
+/**
+ * Makes mlcl_moco_step() data-parallel: each rank passes its own n rows (n
+ * equal on all ranks); keys, labels and distributions are all-gathered so
+ * that the candidates and the queue are those of the global batch on every
+ * rank; the batch-candidate distribution gradients are all-reduced; the
+ * query-side gradients are averaged (one all-reduce per network, after its
+ * backward); BatchNorm1d of both projection heads is synchronised; the loss
+ * parts come out as the global batch's. The parameters, BatchNorm statistics
+ * and queue of rank 0 are broadcast to all ranks here (collective call).
+ * @param moco the pair.
+ * @param comm the communicator (copied), or NULL for single-process.
+ * @return MLCL_OK, MLCL_EINVAL, MLCL_EVERSION, MLCL_ENOMEM or MLCL_EBACKEND.
+ */
+MLCL_API int mlcl_moco_set_comm(struct mlcl_moco *moco, const mlcl_comm *comm);
+
+/**
+ * Makes the trainer data-parallel: every rank draws the same global batches
+ * (the shuffling and augmentation generators of rank 0 are broadcast) and
+ * trains on its contiguous share of each; pretraining as mlcl_moco_set_comm(),
+ * fine-tuning gradients averaged (weighted by the share sizes); checkpoints are
+ * written by rank 0 only (mlcl_trainer_save() returns rank 0's status on every
+ * rank); evaluation runs on the whole test set on every rank. The batch must be
+ * a multiple of the number of ranks. Collective call.
+ * @param trainer the trainer.
+ * @param comm the communicator (copied), or NULL for single-process.
+ * @return MLCL_OK, MLCL_EINVAL, MLCL_EVERSION, MLCL_ENOMEM or MLCL_EBACKEND.
+ */
+MLCL_API int mlcl_trainer_set_comm(struct mlcl_trainer *trainer, const mlcl_comm *comm);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MLCL_COMM_H */

@@ -1,0 +1,16 @@
+/* Communicator helpers (include/mlcl/comm.h). Internal. */
+#ifndef MLCL_DIST_COMM_INTERNAL_H
+#define MLCL_DIST_COMM_INTERNAL_H
+#include "mlcl/comm.h"
+#include "core/internal.h"
+
+/* The collectives with the callback's failure turned into MLCL_EBACKEND,
+ * the message naming the caller (fn) and what was being exchanged. */
+MLCL_INTERNAL int mlcl__comm_sum_f32(const mlcl_comm *c, float *buf, size_t n, const char *fn, const char *what);
+MLCL_INTERNAL int mlcl__comm_sum_f64(const mlcl_comm *c, double *buf, size_t n, const char *fn, const char *what);
+MLCL_INTERNAL int mlcl__comm_gather(const mlcl_comm *c, const void *send, size_t bytes, void *recv,
+                                    const char *fn, const char *what);
+MLCL_INTERNAL int mlcl__comm_bcast(const mlcl_comm *c, void *buf, size_t bytes, const char *fn, const char *what);
+/* mlcl_comm_validate with the caller's name in the message. */
+MLCL_INTERNAL int mlcl__comm_check(const mlcl_comm *c, const char *fn);
+#endif
