@@ -274,6 +274,14 @@ class TrainOptions(ctypes.Structure):
                 ("finetune", PhaseOptions), ("standardize", c_int), ("stop_on_nonfinite", c_int)]
 
 
+class TrainerExtra(ctypes.Structure):
+    _fields_ = [("version", c_uint), ("backbone", c_void_p), ("pretrain_views", ctypes.POINTER(SimclrOptions)),
+                ("finetune_views", ctypes.POINTER(SimclrOptions))]
+
+
+TRAINER_EXTRA_VERSION = 1
+
+
 class Progress(ctypes.Structure):
     _fields_ = [("phase", c_int), ("epoch", c_int), ("epochs", c_int), ("step", c_longlong),
                 ("end_of_epoch", c_int), ("loss", c_double), ("con", c_double), ("G", c_double),
@@ -461,6 +469,7 @@ _PROTOS = {
     # moco.h
     "mlcl_moco_options_init": (INT, [P(MocoOptions), c_uint]),
     "mlcl_moco_create": (INT, [P(H), P(MocoOptions)]),
+    "mlcl_moco_create_with_backbone": (INT, [P(H), P(MocoOptions), H]),
     "mlcl_moco_free": (None, [H]),
     "mlcl_moco_step": (INT, [H, c_int, pf, pf, pu64, P(LossParts)]),
     "mlcl_moco_set_lr": (INT, [H, c_float]),
@@ -478,6 +487,7 @@ _PROTOS = {
     "mlcl_train_options_init": (INT, [P(TrainOptions), c_uint]),
     "mlcl_train_options_preset": (INT, [P(TrainOptions), c_char_p]),
     "mlcl_trainer_create": (INT, [P(H), P(TrainOptions), H]),
+    "mlcl_trainer_create_ex": (INT, [P(H), P(TrainOptions), H, P(TrainerExtra)]),
     "mlcl_trainer_free": (None, [H]),
     "mlcl_trainer_set_callback": (INT, [H, PROGRESS_FN, c_void_p]),
     "mlcl_trainer_run": (INT, [H]),

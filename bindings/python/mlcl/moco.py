@@ -32,8 +32,8 @@ class MoCo(Handle):
 
     _free = "mlcl_moco_free"
 
-    def __init__(self, in_dim=None, n_labels=None, *, options=None, strict=True, _borrow=None,
-                 _owner=None, **kw):
+    def __init__(self, in_dim=None, n_labels=None, *, options=None, backbone=None, strict=True,
+                 _borrow=None, _owner=None, **kw):
         self.strict = strict
         if _borrow is not None:
             super().__init__(_borrow, _owner)
@@ -48,7 +48,15 @@ class MoCo(Handle):
         elif kw or in_dim is not None or n_labels is not None:
             raise TypeError("pass either options= or keyword options, not both")
         h = ctypes.c_void_p()
-        C.mlcl_moco_create(ctypes.byref(h), ctypes.byref(options))
+        if backbone is not None:
+            # mlcl_moco_create_with_backbone: the pair copies the backbone
+            if not isinstance(backbone, Encoder):
+                raise TypeError("backbone must be an mlcl.Encoder")
+            C.mlcl_moco_create_with_backbone(ctypes.byref(h), ctypes.byref(options), backbone.handle)
+            if options.in_dim == 0:
+                options.in_dim = backbone.in_dim
+        else:
+            C.mlcl_moco_create(ctypes.byref(h), ctypes.byref(options))
         super().__init__(h.value)
         self.options = struct_to_dict(options)
         self._in_dim, self._c = options.in_dim, options.n_labels

@@ -7,7 +7,8 @@ import os
 import numpy as np
 
 from . import _lib
-from ._lib import C, Metrics, METRICS_VERSION, PROGRESS_FN, TrainOptions, TRAIN_OPTIONS_VERSION
+from ._lib import (C, Metrics, METRICS_VERSION, PROGRESS_FN, SimclrOptions, TrainOptions,
+                   TRAIN_OPTIONS_VERSION, TrainerExtra, TRAINER_EXTRA_VERSION)
 from ._util import Handle, apply_kwargs, as_input, ptr, struct_to_dict
 from .data import Dataset
 from .metrics import metrics_dict
@@ -60,7 +61,8 @@ class Trainer(Handle):
 
     _free = "mlcl_trainer_free"
 
-    def __init__(self, train, preset=None, options=None, progress=None, **kw):
+    def __init__(self, train, preset=None, options=None, progress=None, *, backbone=None,
+                 pretrain_views=None, finetune_views=None, **kw):
         if not isinstance(train, Dataset):
             raise TypeError("train must be an mlcl.Dataset")
         if options is None:
@@ -69,7 +71,29 @@ class Trainer(Handle):
             raise TypeError("pass either options= or preset/keyword options, not both")
         self._options = options
         h = ctypes.c_void_p()
-        C.mlcl_trainer_create(ctypes.byref(h), ctypes.byref(options), train.handle)
+        if backbone is None and pretrain_views is None and finetune_views is None:
+            C.mlcl_trainer_create(ctypes.byref(h), ctypes.byref(options), train.handle)
+        else:
+            # mlcl_trainer_create_ex: a caller's backbone (copied) and/or SimCLR
+            # views (mlcl.simclr_options(...) or a dict of its fields)
+            ex = TrainerExtra(version=TRAINER_EXTRA_VERSION)
+            keep = []
+            if backbone is not None:
+                from .nn import Encoder
+                if not isinstance(backbone, Encoder):
+                    raise TypeError("backbone must be an mlcl.Encoder")
+                ex.backbone = backbone.handle
+            for name, v in (("pretrain_views", pretrain_views), ("finetune_views", finetune_views)):
+                if v is None:
+                    continue
+                if isinstance(v, dict):
+                    from .image import simclr_options
+                    v = simclr_options(**v)
+                if not isinstance(v, SimclrOptions):
+                    raise TypeError("%s must be mlcl.simclr_options(...) or a dict" % name)
+                keep.append(v)
+                setattr(ex, name, ctypes.pointer(v))
+            C.mlcl_trainer_create_ex(ctypes.byref(h), ctypes.byref(options), train.handle, ctypes.byref(ex))
         super().__init__(h.value)
         self._train = train
         train._pins += 1

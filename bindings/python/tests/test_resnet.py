@@ -59,12 +59,16 @@ def test_resnet_bad_spec_names_the_field():
 
 
 def test_zero_init_residual_and_init():
-    e = mlcl.Encoder.resnet(50, stem="imagenet", height=16, width=16, base_width=2,
-                            zero_init_residual=True, max_batch=2, seed=1)
-    p = e.params
+    kw = dict(stem="imagenet", height=16, width=16, base_width=2, max_batch=2, seed=1)
+    z = mlcl.Encoder.resnet(50, zero_init_residual=True, **kw)
+    e = mlcl.Encoder.resnet(50, **kw)
+    p, q = z.params, e.params
     # conv1 (2 x 3 x 7 x 7), then bn1 gamma = 1, beta = 0
     assert np.all(p[294:296] == 1) and np.all(p[296:298] == 0)
-    # 16 bottleneck blocks, each with its last BN's gamma at 0: some zeros among gammas
-    assert np.count_nonzero(p == 0) > 0
-    s = e.state
+    # only the last BN gamma of each of the 16 bottlenecks differs: 1 -> 0,
+    # 4 * planes per block = 4 * (2*3 + 4*4 + 8*6 + 16*3) values
+    diff = p != q
+    assert diff.sum() == 472
+    assert np.all(p[diff] == 0) and np.all(q[diff] == 1)
+    s = z.state
     assert np.all(s[:2] == 0) and np.all(s[2:4] == 1)
