@@ -825,7 +825,7 @@ START_TEST(clone_is_an_independent_copy)
     ck_assert_ok(mlcl_encoder_get_training(c2, &b)); ck_assert_int_eq(b, 0);
     mlcl_encoder_free(e);
     ck_assert_ok(mlcl_encoder_forward(c, n, x, o2));
-    ck_assert_ok(mlcl_encoder_forward(c2, 1, x, o2));
+    ck_assert_ok(mlcl_encoder_forward(c2, n, x, o2));
     ck_assert_ok(mlcl_encoder_params(c, &pc));
     ck_assert(memcmp(keep, pc, sizeof(float) * np) == 0);
     free(keep); free(se); free(sc);

@@ -1023,8 +1023,9 @@ static int plan_build(mlcl__convnet *net, const char *fn, int n, cn_plan **out)
     /* buffers */
     if (need_dx) {
         size_t cnt = (size_t)n * net->t[0].c * net->t[0].h * net->t[0].w;
+        if (pl->nbufs == pl->cap_bufs) { rc = cap_fail(b); goto done; }
         TRY(mlcl__alloc_array((void **)&pl->dx_scratch, cnt, sizeof(float), "convnet input gradient"));
-        pl->bufs[pl->nbufs++] = pl->dx_scratch; /* cap_bufs has room: 8 spare */
+        pl->bufs[pl->nbufs++] = pl->dx_scratch;
     }
     TRY(mlcl__alloc_array((void **)&pl->slotbuf, (size_t)pl->cap_slots, sizeof(void *), "convnet plan"));
     for (int s = 0; s < pl->nslots; s++)
