@@ -43,7 +43,9 @@ static void usage(FILE *f)
         "Data (default: Fashion-MNIST 2x2 mosaics, --mosaic-train/--mosaic-test rows):\n"
         "  --train FILE            training set (ARFF, .arff.gz, or LIBSVM multi-label with --format libsvm)\n"
         "  --test FILE             test set\n"
-        "  --format arff|libsvm    file format (default: by extension: .arff[.gz] is ARFF, else LIBSVM)\n"
+        "  --format arff|libsvm    file format (default: by extension: .arff[.gz] is ARFF, .npy/.npz NumPy, else LIBSVM)\n"
+        "  --train-labels FILE  --test-labels FILE   labels (N x L of 0/1) of .npy feature files\n"
+        "  --npz-keys X,Y          array names in .npz files (default x,y); uint8 images are divided by 255\n"
         "  --labels N              label count (ARFF: last N attributes; default: MEKA -C in @relation)\n"
         "  --features N            LIBSVM feature count (default: inferred)\n"
         "  --mosaic-train N        mosaics for training (default 6000)\n"
@@ -128,6 +130,21 @@ static int ends_with(const char *s, const char *suf)
 {
     size_t a = strlen(s), b = strlen(suf);
     return a >= b && strcmp(s + a - b, suf) == 0;
+}
+
+/* NumPy data: FILE.npz holds arrays x (features or images) and y (labels)
+ * unless --npz-keys says otherwise; FILE.npy needs its labels file. */
+static const char *npz_x = "x", *npz_y = "y";
+
+static int load_npy(mlcl_dataset **ds, const char *path, const char *labels_path)
+{
+    if (ends_with(path, ".npz")) return mlcl_dataset_load_npy(ds, path, npz_x, labels_path ? labels_path : path,
+                                                              labels_path && ends_with(labels_path, ".npy") ? NULL : npz_y, 1);
+    if (!labels_path) {
+        fprintf(stderr, "mlcl-train: %s is a .npy file: give its labels with --train-labels/--test-labels\n", path);
+        return MLCL_EINVAL;
+    }
+    return mlcl_dataset_load_npy(ds, path, NULL, labels_path, ends_with(labels_path, ".npz") ? npz_y : NULL, 1);
 }
 
 static int load(mlcl_dataset **ds, const char *path, const char *format, int labels, int features)
@@ -236,6 +253,8 @@ int main(int argc, char **argv)
 {
     const char *train_path = NULL, *test_path = NULL, *format = NULL, *json_path = NULL, *log_path = NULL;
     const char *ckpt_path = NULL, *resume_path = NULL, *mosaic_dir = NULL, *preset = NULL;
+    const char *train_labels = NULL, *test_labels = NULL;
+    static char npz_keys[256];
     int labels = 0, features = 0, mosaic_train = 6000, mosaic_test = 2000, threads = 0;
     double val_split = 0;
     const char *encoder = "mlp", *views = NULL, *ft_views = "none";
@@ -263,6 +282,13 @@ int main(int argc, char **argv)
         else if (!strcmp(arg, "--preset")) { NEED_ARG(); }
         else if (!strcmp(arg, "--train")) { NEED_ARG(); train_path = val; default_job = 0; }
         else if (!strcmp(arg, "--test")) { NEED_ARG(); test_path = val; }
+        else if (!strcmp(arg, "--train-labels")) { NEED_ARG(); train_labels = val; }
+        else if (!strcmp(arg, "--test-labels")) { NEED_ARG(); test_labels = val; }
+        else if (!strcmp(arg, "--npz-keys")) { NEED_ARG();
+            snprintf(npz_keys, sizeof npz_keys, "%s", val);
+            char *comma = strchr(npz_keys, ',');
+            if (!comma || comma == npz_keys || !comma[1]) { fprintf(stderr, "mlcl-train: --npz-keys: '%s' is not X,Y (e.g. images,labels)\n", val); return 2; }
+            *comma = 0; npz_x = npz_keys; npz_y = comma + 1; }
         else if (!strcmp(arg, "--format")) { NEED_ARG(); format = val;
             if (strcmp(val, "arff") && strcmp(val, "libsvm")) { fprintf(stderr, "mlcl-train: --format: '%s' is not arff or libsvm\n", val); return 2; } }
         else if (!strcmp(arg, "--labels")) { NEED_ARG(); if (parse_num(arg, val, 1, 1e6, &v)) return 2; labels = (int)v; }
@@ -386,9 +412,12 @@ int main(int argc, char **argv)
 
     mlcl_dataset *train = NULL, *test = NULL;
     int rc;
+    mlcl_clear_error();
     if (train_path) {
-        rc = load(&train, train_path, format, labels, features);
-        if (rc == MLCL_OK) rc = load(&test, test_path, format, labels, features);
+        int npy = ends_with(train_path, ".npy") || ends_with(train_path, ".npz");
+        rc = npy ? load_npy(&train, train_path, train_labels) : load(&train, train_path, format, labels, features);
+        if (rc == MLCL_OK)
+            rc = npy ? load_npy(&test, test_path, test_labels) : load(&test, test_path, format, labels, features);
     } else {
         if (!a.quiet)
             fprintf(stderr, "mlcl-train: default job: Fashion-MNIST 2x2 mosaics (%d train, %d test), method %s, %d+%d epochs\n",
@@ -397,7 +426,7 @@ int main(int argc, char **argv)
         if (rc == MLCL_OK) rc = mlcl_dataset_fashion_mosaic(&test, mosaic_dir, 0, mosaic_test, o.seed + 2, 2);
     }
     if (rc != MLCL_OK) {
-        fprintf(stderr, "mlcl-train: %s\n", mlcl_last_error());
+        if (*mlcl_last_error()) fprintf(stderr, "mlcl-train: %s\n", mlcl_last_error());
         mlcl_dataset_free(train);
         return 1;
     }
