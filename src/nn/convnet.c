@@ -27,6 +27,7 @@ enum { ST_PRIM, ST_BN_GLOBAL, ST_BN_RUN, ST_BN_GRAD };
 #define MAX_ARGS 12
 typedef struct cn_step {
     int kind, op, skip_nodx, nargs;
+    int solo; /* run on one thread (see op_solo) */
     dnnl_primitive_t prim;
     dnnl_exec_arg_t args[MAX_ARGS];
 } cn_step;
@@ -387,6 +388,7 @@ typedef struct bctx {
     int npds, cap_pds;
     int sp_slot, diff_slot, dw_slot;
     int cur_op;
+    int solo; /* steps added now run on one thread */
 } bctx;
 
 static int dnn_fail(bctx *b, const char *what, dnnl_status_t s)
@@ -491,6 +493,7 @@ static int add_step(bctx *b, int list, int kind, int skip, dnnl_primitive_t p, d
     s->kind = kind;
     s->op = b->cur_op;
     s->skip_nodx = skip;
+    s->solo = b->solo;
     s->prim = p;
     s->nargs = nargs;
     if (nargs) memcpy(s->args, args, (size_t)nargs * sizeof *args);
@@ -938,6 +941,37 @@ static int build_bwd(bctx *b, const dplan *d, int k)
     return MLCL_OK;
 }
 
+/* Ops run on one thread (their primitives are made and executed with
+ * omp_set_num_threads(1); oneDNN then runs them inline, no parallel region):
+ * - BatchNorm: oneDNN's JIT batch normalisation synchronises its threads with
+ *   spinning barriers (several per call on large tensors, where it splits the
+ *   batch between threads). On a machine where a core is busy with another
+ *   process, a descheduled thread stalls the other for a time slice per
+ *   barrier (measured under load: 56x56 BN 100x slower on 2 threads than on
+ *   1). Its thread count is fixed when the primitive descriptor is made. BN is
+ *   a few per cent of a ResNet step.
+ * - small ops (tiny images, as in the tests): waking a second thread costs
+ *   more than it saves, and far more when the cores are shared. */
+#define SOLO_FLOPS 2e6
+#define SOLO_ELEMS 65536.0
+static int op_solo(const mlcl__convnet *net, int n, int k)
+{
+    if (!net->omp_set || net->threads == 1) return 0;
+    const cn_op *op = &net->ops[k];
+    const cn_tensor *ti = &net->t[op->in], *to = &net->t[op->out];
+    double out = (double)n * to->c * to->h * to->w, in = (double)n * ti->c * ti->h * ti->w;
+    switch (op->type) {
+    case OP_BN: return 1;
+    case OP_CONV: return 2.0 * out * (ti->c / op->groups) * op->kh * op->kw < SOLO_FLOPS;
+    default: return (in > out ? in : out) < SOLO_ELEMS;
+    }
+}
+static void solo_set(bctx *b, int solo)
+{
+    if (solo != b->solo) b->net->omp_set(solo ? 1 : b->net->threads);
+    b->solo = solo;
+}
+
 static int plan_build(mlcl__convnet *net, const char *fn, int n, cn_plan **out)
 {
     *out = NULL;
@@ -999,7 +1033,10 @@ static int plan_build(mlcl__convnet *net, const char *fn, int n, cn_plan **out)
     TRY(mk_mem(b, &pl->tmd[0], B_DX, 0, &pl->tdiff[0]));
     for (int k = 0; k < nops; k++) {
         b->cur_op = k;
-        TRY(build_fwd(b, k));
+        solo_set(b, op_solo(net, n, k));
+        rc = build_fwd(b, k);
+        solo_set(b, 0);
+        if (rc < 0) goto done;
         if (net->ops[k].in == 0 && net->ops[k].type != OP_CONV) need_dx = 1;
     }
     b->cur_op = -1;
@@ -1008,16 +1045,26 @@ static int plan_build(mlcl__convnet *net, const char *fn, int n, cn_plan **out)
     md_nchw(&ymd, n, &net->t[last], dnnl_nchw);
     TRY(mk_mem(b, &ymd, B_Y, 0, &pl->uy));
     TRY(mk_mem(b, &ymd, B_DY, 0, &pl->udy));
+    /* the output edge: one thread when small */
+    int solo_y = net->omp_set && net->threads > 1 &&
+                 (double)n * net->t[last].c * net->t[last].h * net->t[last].w < SOLO_ELEMS;
+    solo_set(b, solo_y);
     TRY(add_reorder(b, FW0, 0, pl->tmem[last], &pl->tmd[last], pl->uy, &ymd, 0));
     TRY(add_reorder(b, FW1, 0, pl->tmem[last], &pl->tmd[last], pl->uy, &ymd, 0));
+    solo_set(b, 0);
     /* backward */
     TRY(plan_diffs(b, &d));
     for (int t = 1; t < nt; t++) TRY(mk_mem(b, &pl->tmd[t], B_SLOT, (size_t)d.gslot[d.group[t]], &pl->tdiff[t]));
+    solo_set(b, solo_y);
     TRY(add_reorder(b, BW0, 0, pl->udy, &ymd, pl->tdiff[last], &pl->tmd[last], 0));
     TRY(add_reorder(b, BW1, 0, pl->udy, &ymd, pl->tdiff[last], &pl->tmd[last], 0));
+    solo_set(b, 0);
     for (int k = nops - 1; k >= 0; k--) {
         b->cur_op = k;
-        TRY(build_bwd(b, &d, k));
+        solo_set(b, op_solo(net, n, k));
+        rc = build_bwd(b, &d, k);
+        solo_set(b, 0);
+        if (rc < 0) goto done;
     }
     b->cur_op = -1;
     /* buffers */
@@ -1037,6 +1084,7 @@ static int plan_build(mlcl__convnet *net, const char *fn, int n, cn_plan **out)
 #undef DNG
 #undef TRY
 done:
+    solo_set(b, 0);
     if (b->pds)
         for (int i = 0; i < b->npds; i++) dnnl_primitive_desc_destroy(b->pds[i]);
     if (b->attr) dnnl_primitive_attr_destroy(b->attr);
@@ -1086,11 +1134,17 @@ static int bind_all(mlcl__convnet *net, const char *fn, cn_plan *pl, const run_c
 static int run_list(mlcl__convnet *net, const char *fn, cn_plan *pl, int list, const run_ctx *r)
 {
     const cn_step *st = pl->st[list];
+    int solo = 0; /* steps with solo set run on one OpenMP thread (set at plan build only when omp_set exists) */
     for (int i = 0; i < pl->nst[list]; i++) {
         const cn_step *s = &st[i];
         if (s->skip_nodx && !r->dx) continue;
         if (s->kind == ST_PRIM) {
+            if (s->solo != solo) {
+                net->omp_set(s->solo ? 1 : net->threads);
+                solo = s->solo;
+            }
             dnnl_status_t e = dnnl_primitive_execute(s->prim, net->strm, s->nargs, s->args);
+            if (e != dnnl_success && solo) net->omp_set(net->threads);
             if (e != dnnl_success)
                 return mlcl__err(MLCL_EBACKEND, "%s: oneDNN execution of op %d (%s) failed: %s", fn, s->op,
                                  s->op >= 0 ? op_names[net->ops[s->op].type] : "edge reorder", dnnl_status2str(e));
@@ -1117,6 +1171,7 @@ static int run_list(mlcl__convnet *net, const char *fn, cn_plan *pl, int list, c
             for (size_t j = 0; j < c; j++) { gg[j] += ds[j]; gb[j] += dsh[j]; }
         }
     }
+    if (solo) net->omp_set(net->threads);
     dnnl_status_t e = dnnl_stream_wait(net->strm);
     if (e != dnnl_success) return mlcl__err(MLCL_EBACKEND, "%s: oneDNN stream wait failed: %s", fn, dnnl_status2str(e));
     return MLCL_OK;

@@ -16,7 +16,9 @@
  * Activations stay in oneDNN's chosen (blocked) formats between ops; the
  * input (NCHW rows), the output (NCHW rows) and the OIHW weights/gradients are
  * reordered at the edges. oneDNN runs on the thread count given at create
- * (omp_set_num_threads around each call, the caller's value restored).
+ * (omp_set_num_threads around each call, the caller's value restored),
+ * except BatchNorm (oneDNN's spin barriers stall on shared cores) and ops too
+ * small to be worth a second thread, which run on one (op_solo in convnet.c).
  */
 #ifndef MLCL_NN_CONVNET_H
 #define MLCL_NN_CONVNET_H
