@@ -1488,6 +1488,12 @@ static void t_moco_create_with_backbone(void)
     ck_assert_ptr_null(m);
     mlcl_encoder_free(bb);
 }
+static void t_trainer_extra_init(void)
+{
+    mlcl_trainer_extra x;
+    BAD(mlcl_trainer_extra_init(NULL, MLCL_TRAINER_EXTRA_VERSION), EINV, "extra is NULL");
+    BAD(mlcl_trainer_extra_init(&x, 9), MLCL_EVERSION, "version");
+}
 static void t_trainer_create_ex(void)
 {
     mlcl_dataset *ds = mk_dataset(16);
@@ -1729,7 +1735,7 @@ static const entry TABLE[] = {
     E(loss_options_init), E(loss_create), E(loss_free), E(loss_set_options), E(loss_get_options),
     E(loss_get_dims), E(loss_workspace_size), E(loss_compute), E(loss_compute_queue),
     E(moco_options_init), E(moco_create), E(moco_free), E(moco_step), E(moco_set_lr), E(moco_encoder),
-    E(moco_queue), E(moco_optim), E(moco_steps), E(moco_create_with_backbone), E(trainer_create_ex),
+    E(moco_queue), E(moco_optim), E(moco_steps), E(moco_create_with_backbone), E(trainer_create_ex), E(trainer_extra_init),
     E(comm_init), E(comm_validate), E(encoder_set_comm), E(moco_set_comm), E(trainer_set_comm),
     E(metrics_init), E(metrics_compute), E(metrics_sweep), E(metrics_average_precision),
     E(train_options_init), E(train_options_preset), E(trainer_create), E(trainer_free),

@@ -144,6 +144,14 @@ typedef struct mlcl_trainer_extra {
 #define MLCL_TRAINER_EXTRA_INIT { MLCL_TRAINER_EXTRA_VERSION, NULL, NULL, NULL }
 
 /**
+ * Fills @p extra with the defaults (the same bytes as MLCL_TRAINER_EXTRA_INIT).
+ * @param[out] extra the struct to fill.
+ * @param version must be MLCL_TRAINER_EXTRA_VERSION.
+ * @return MLCL_OK, MLCL_EINVAL (NULL) or MLCL_EVERSION.
+ */
+MLCL_API int mlcl_trainer_extra_init(mlcl_trainer_extra *extra, unsigned int version);
+
+/**
  * Creates a trainer as mlcl_trainer_create() does, with a caller's backbone
  * and/or SimCLR image views. With image views the features are used as stored
  * (opts->standardize is ignored: images are expected in [0, 1]), the phases'

@@ -249,6 +249,17 @@ static int create_inner(mlcl_trainer *t, const mlcl_dataset *train, const mlcl_t
     return MLCL_OK;
 }
 
+int mlcl_trainer_extra_init(mlcl_trainer_extra *extra, unsigned int version)
+{
+    MLCL_CHECK_NULL("mlcl_trainer_extra_init", extra);
+    if (version != MLCL_TRAINER_EXTRA_VERSION)
+        return mlcl__err(MLCL_EVERSION, "mlcl_trainer_extra_init: version %u is not %u", version,
+                         (unsigned)MLCL_TRAINER_EXTRA_VERSION);
+    static const mlcl_trainer_extra d = MLCL_TRAINER_EXTRA_INIT;
+    memcpy(extra, &d, sizeof d);
+    return MLCL_OK;
+}
+
 int mlcl_trainer_create(mlcl_trainer **out, const mlcl_train_options *opts, const mlcl_dataset *train)
 {
     return mlcl_trainer_create_ex(out, opts, train, NULL);

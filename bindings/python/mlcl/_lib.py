@@ -488,6 +488,7 @@ _PROTOS = {
     "mlcl_train_options_preset": (INT, [P(TrainOptions), c_char_p]),
     "mlcl_trainer_create": (INT, [P(H), P(TrainOptions), H]),
     "mlcl_trainer_create_ex": (INT, [P(H), P(TrainOptions), H, P(TrainerExtra)]),
+    "mlcl_trainer_extra_init": (INT, [P(TrainerExtra), c_uint]),
     "mlcl_trainer_free": (None, [H]),
     "mlcl_trainer_set_callback": (INT, [H, PROGRESS_FN, c_void_p]),
     "mlcl_trainer_run": (INT, [H]),

@@ -76,7 +76,8 @@ class Trainer(Handle):
         else:
             # mlcl_trainer_create_ex: a caller's backbone (copied) and/or SimCLR
             # views (mlcl.simclr_options(...) or a dict of its fields)
-            ex = TrainerExtra(version=TRAINER_EXTRA_VERSION)
+            ex = TrainerExtra()
+            C.mlcl_trainer_extra_init(ctypes.byref(ex), TRAINER_EXTRA_VERSION)
             keep = []
             if backbone is not None:
                 from .nn import Encoder
