@@ -251,6 +251,26 @@ static int grads_finite(mlcl_moco *mc, const char **which, size_t *index)
     return 1;
 }
 
+/* Step 4's end, shared by the one-process and the distributed step: refuse
+ * non-finite gradients (naming the network and parameter), then the
+ * optimiser. grads_finite covers every group the pair created; a group a
+ * caller added through mlcl_moco_optim gets the optimiser's own check. */
+static int check_and_update(mlcl_moco *mc, const char *fn, const mlcl_loss_parts *lp)
+{
+    const char *which;
+    size_t idx;
+    if (!grads_finite(mc, &which, &idx))
+        return mlcl__err(MLCL_ENUMERIC, "%s: step %lld: non-finite gradient in the %s (parameter %zu); loss con %g G %g H %g",
+                         fn, mc->steps, which, idx, lp->con, lp->G, lp->H);
+    int ng = 0;
+    mlcl_optim_num_groups(mc->optim, &ng);
+    if (ng == MOCO_LD + 1) {
+        mlcl__optim_step_checked(mc->optim);
+        return MLCL_OK;
+    }
+    return mlcl_optim_step(mc->optim);
+}
+
 /* Step 1 and the key half of step 2: momentum update, then k = proj_k(enc_k(x1)).
  * It shares nothing writable with the query branch (the query parameters are
  * only read), so it runs concurrently with it. */
@@ -404,19 +424,7 @@ static int step_inner(mlcl_moco *mc, int n, const float *x0, const float *x1, co
      * by side */
     rc = backward_q(mc, n);
     if (rc) goto fail;
-    const char *which;
-    size_t idx;
-    if (!grads_finite(mc, &which, &idx)) {
-        rc = mlcl__err(MLCL_ENUMERIC, "%s: step %lld: non-finite gradient in the %s (parameter %zu); loss con %g G %g H %g",
-                       fn, mc->steps, which, idx, lp.con, lp.G, lp.H);
-        goto fail;
-    }
-    /* grads_finite covered every group the step created; a group a caller
-     * added through mlcl_moco_optim gets the optimiser's own check */
-    int ng = 0;
-    mlcl_optim_num_groups(mc->optim, &ng);
-    if (ng == MOCO_LD + 1) mlcl__optim_step_checked(mc->optim);
-    else if ((rc = mlcl_optim_step(mc->optim))) goto fail;
+    if ((rc = check_and_update(mc, fn, &lp))) goto fail;
     /* 5. enqueue (k, y, D), detached */
     if ((rc = mlcl_queue_enqueue(mc->queue, n, mc->k, y, mc->use_ld ? mc->D : NULL))) goto fail;
     mc->steps++;
@@ -671,17 +679,7 @@ static int step_dist(mlcl_moco *mc, int n, const float *x0, const float *x1, con
         (rc = average_grads(mc, MOCO_ENC_Q, fn)))
         goto fail;
     /* the averaged gradients are the same on every rank: so is this check */
-    const char *which;
-    size_t idx;
-    if (!grads_finite(mc, &which, &idx)) {
-        rc = mlcl__err(MLCL_ENUMERIC, "%s: step %lld: non-finite gradient in the %s (parameter %zu); loss con %g G %g H %g",
-                       fn, mc->steps, which, idx, lp.con, lp.G, lp.H);
-        goto fail;
-    }
-    int ng = 0;
-    mlcl_optim_num_groups(mc->optim, &ng);
-    if (ng == MOCO_LD + 1) mlcl__optim_step_checked(mc->optim);
-    else if ((rc = mlcl_optim_step(mc->optim))) goto fail;
+    if ((rc = check_and_update(mc, fn, &lp))) goto fail;
     /* 5. enqueue the global batch: the queue is the same on every rank */
     if ((rc = mlcl_queue_enqueue(mc->queue, nb, dd->kg, dd->yg, mc->use_ld ? dd->Dg : NULL))) goto fail;
     mc->steps++;

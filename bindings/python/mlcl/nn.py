@@ -66,18 +66,7 @@ class Encoder(Handle):
     def mlp(cls, in_dim, *, max_batch=None, seed=None, strict=True, **spec):
         """An MLP (see mlp_spec for the keyword arguments; defaults from C)."""
         sp = mlp_spec(in_dim=int(in_dim), **spec)
-        okw = {}
-        if max_batch is not None:
-            okw["max_batch"] = int(max_batch)
-        if seed is not None:
-            okw["seed"] = int(seed)
-        opts = encoder_options(**okw)
-        h = ctypes.c_void_p()
-        C.mlcl_encoder_create_mlp(ctypes.byref(h), ctypes.byref(sp), ctypes.byref(opts))
-        self = cls.__new__(cls)
-        self.strict = strict
-        Handle.__init__(self, h.value)
-        return self
+        return cls._create(C.mlcl_encoder_create_mlp, sp, max_batch, seed, strict)
 
     @classmethod
     def resnet(cls, depth=18, *, max_batch=None, seed=None, strict=True, **spec):
@@ -88,6 +77,11 @@ class Encoder(Handle):
         parameters and state follow torchvision's named_parameters() /
         buffers order (see nn.h). Unspecified fields take the C defaults."""
         sp = resnet_spec(depth=int(depth), **spec)
+        return cls._create(C.mlcl_encoder_create_resnet, sp, max_batch, seed, strict)
+
+    @classmethod
+    def _create(cls, create, spec, max_batch, seed, strict):
+        """An encoder from create(&h, &spec, &options) (MLP or ResNet)."""
         okw = {}
         if max_batch is not None:
             okw["max_batch"] = int(max_batch)
@@ -95,7 +89,7 @@ class Encoder(Handle):
             okw["seed"] = int(seed)
         opts = encoder_options(**okw)
         h = ctypes.c_void_p()
-        C.mlcl_encoder_create_resnet(ctypes.byref(h), ctypes.byref(sp), ctypes.byref(opts))
+        create(ctypes.byref(h), ctypes.byref(spec), ctypes.byref(opts))
         self = cls.__new__(cls)
         self.strict = strict
         Handle.__init__(self, h.value)
