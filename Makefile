@@ -160,13 +160,10 @@ check-valgrind: $(TESTS)
 		CK_FORK=no MLCL_VALGRIND=1 valgrind -q --error-exitcode=1 --leak-check=full \
 		--errors-for-leak-kinds=definite --show-leak-kinds=definite $$t; done
 
-$(BUILD)/bin/mlcl-train: examples/mlcl-train.c $(SHLIB) $(LIBOUT)/libmlcl.so include/mlcl.h
-	@mkdir -p $(BUILD)/bin
-	$(CC) -std=c11 $(OPT) -g -Wall -Wextra -D_GNU_SOURCE -Iinclude $< -o $@ -L$(LIBOUT) -lmlcl \
-		-Wl,-rpath,$(abspath $(LIBOUT)) -lm
-
-check-scripts: $(BUILD)/bin/mlcl-train
-	@MLCL_TRAIN=$(BUILD)/bin/mlcl-train sh tests/sigterm_resume.sh
+# every tests/scripts/*.sh runs with MLCL_BIN (the built programs) and MLCL_TRAIN set
+check-scripts: examples
+	@set -e; for s in tests/scripts/*.sh; do echo "== $$s"; \
+		MLCL_BIN=$(CURDIR)/bin MLCL_TRAIN=$(CURDIR)/bin/mlcl-train sh $$s; done
 
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
