@@ -6,32 +6,877 @@
  *   mlcl-train --train yeast-train.arff.gz --test yeast-test.arff.gz --preset yeast --method cld
  *
  * Run `mlcl-train --help` for every option.
+ *
+ * Hostile input (issue 12): every flag has a type and a range (the table
+ * `flags` below) and a flag that does not apply to the chosen setup is an
+ * error; outputs are checked before any data is read (a regular file or
+ * nothing, a writable directory, not an input) and written to a temporary
+ * file that is renamed over the target once every write, flush, fsync and
+ * close succeeded; the sizes the run would allocate are estimated and
+ * compared with the memory this process may use before allocating; the
+ * plotting helper runs through posix_spawn with an argument vector, never
+ * a shell; SIGINT/SIGTERM end the process at once outside training and
+ * stop training at the next step (with a checkpoint) during it.
  */
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <glob.h>
+#include <limits.h>
 #include <math.h>
+#include <sched.h>
 #include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <mlcl.h>
 #include <mlcl/comm.h>
 
-static volatile sig_atomic_t g_stop;
-static void on_signal(int sig) { g_stop = sig; }
+extern char **environ;
 
+#define PYTHON "/usr/bin/python3"
+#define MOSAIC_DIR_DEFAULT "/usr/share/datasets/fashion-mnist"
+#define MOSAIC_FEATURES 3136 /* 2 x 2 mosaics of 28 x 28 */
+#define MOSAIC_LABELS 10
+#define STOP_GRACE_S 30      /* a graceful stop that takes longer ends the process */
+
+/* ------------------------------------------------------------ signals
+ * Outside the training loop a signal ends the process at once (setup can sit
+ * in a long read or in a library call that never returns to us); during
+ * training the first signal asks the progress callback to stop at the next
+ * step so that the checkpoint is written, and a second signal, or
+ * STOP_GRACE_S seconds without the graceful path finishing, ends it at once. */
+static volatile sig_atomic_t g_stop, g_graceful;
+static volatile pid_t g_child;
+#define N_TMP 4
+static char g_tmp[N_TMP][PATH_MAX]; /* temporary files to remove on a hard stop */
+
+static void hard_stop(int sig)
+{
+    if (g_child > 0) kill(g_child, SIGTERM);
+    for (int i = 0; i < N_TMP; i++)
+        if (g_tmp[i][0]) unlink(g_tmp[i]);
+    char msg[80] = "\nmlcl-train: stopped by signal ";
+    size_t n = strlen(msg);
+    if (sig >= 10) msg[n++] = (char)('0' + sig / 10 % 10);
+    msg[n++] = (char)('0' + sig % 10);
+    const char *tail = g_stop ? " (the graceful stop did not finish)\n" : "\n";
+    for (; *tail && n < sizeof msg - 1; tail++) msg[n++] = *tail;
+    if (write(2, msg, n) < 0) { /* nothing left to do */ }
+    _exit(130);
+}
+
+static void on_signal(int sig)
+{
+    if (g_graceful && !g_stop) {
+        g_stop = sig;
+        alarm(STOP_GRACE_S);
+        return;
+    }
+    hard_stop(sig);
+}
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    if (g_stop) hard_stop((int)g_stop);
+}
+
+static void install_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sa.sa_handler = on_alarm;
+    sigaction(SIGALRM, &sa, NULL);
+}
+
+static int tmp_register(const char *path)
+{
+    for (int i = 0; i < N_TMP; i++)
+        if (!g_tmp[i][0]) { snprintf(g_tmp[i], PATH_MAX, "%s", path); return i; }
+    return -1;
+}
+
+static void tmp_unregister(int slot)
+{
+    if (slot >= 0) g_tmp[slot][0] = 0;
+}
+
+/* ------------------------------------------------------------ messages */
+static int fail(int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("mlcl-train: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return code;
+}
+
+static int ends_with(const char *s, const char *suf)
+{
+    size_t a = strlen(s), b = strlen(suf);
+    return a >= b && strcmp(s + a - b, suf) == 0;
+}
+
+/* ------------------------------------------------------------ the flag table */
+enum ftype { T_BOOL, T_INT, T_FLOAT, T_U64, T_IN, T_OUT, T_OUTDIR, T_INDIR, T_CHOICE, T_SCHED, T_HIDDEN, T_KEYS };
+
+typedef struct flag {
+    const char *name;
+    int type;
+    double lo, hi;          /* T_INT, T_FLOAT */
+    const char *choices;    /* T_CHOICE: the accepted names, '|'-separated */
+    int given;
+    const char *val;
+    long long i;            /* T_INT; T_CHOICE: index of the name */
+    double f;               /* T_FLOAT */
+    uint64_t u;             /* T_U64 */
+    int t0, tmult;          /* T_SCHED */
+    double eta_min;
+    int hidden[8], n_hidden; /* T_HIDDEN */
+} flag;
+
+enum {
+    FL_HELP, FL_PRESET, FL_TRAIN, FL_TEST, FL_TRAIN_LABELS, FL_TEST_LABELS, FL_NPZ_KEYS, FL_FORMAT, FL_LABELS,
+    FL_FEATURES, FL_INDEX_BASE, FL_MOSAIC_TRAIN, FL_MOSAIC_TEST, FL_MOSAIC_DIR, FL_METHOD, FL_PRE_EPOCHS,
+    FL_FT_EPOCHS, FL_BATCH, FL_QUEUE, FL_SEED, FL_THREADS, FL_FORCE_THREADS, FL_PRE_LR, FL_PRE_WD, FL_FT_LR,
+    FL_FT_WD, FL_PRE_MASK, FL_FT_MASK, FL_PRE_SCHED, FL_FT_SCHED, FL_MOMENTUM, FL_HIDDEN, FL_DROPOUT,
+    FL_ENCODER, FL_BASE_WIDTH, FL_IMAGE_SIZE, FL_VIEWS, FL_FT_VIEWS, FL_ALPHA, FL_BETA, FL_TAU, FL_SIGMA,
+    FL_MASK, FL_REDUCTION, FL_CLD_WEIGHT, FL_WEIGHT_GRAD, FL_DWEIGHT_GRAD, FL_CON_NORM, FL_H_TARGET, FL_JSON,
+    FL_LOG, FL_PLOT, FL_EVAL_EVERY, FL_CHECKPOINT, FL_RESUME, FL_VAL_SPLIT, FL_QUIET, FL_COUNT
+};
+
+#define METHOD_CHOICES "none|mulsupcon|rld|cld|supcon-all|supcon-any"
+#define ENCODER_CHOICES "mlp|resnet18-small|resnet34-small|resnet50-small|resnet18|resnet34|resnet50"
+#define BIG ((double)INT_MAX)
+
+static flag flags[FL_COUNT] = {
+    [FL_HELP] = { "--help", T_BOOL },
+    [FL_PRESET] = { "--preset", T_CHOICE, 0, 0, "yeast|scene" },
+    [FL_TRAIN] = { "--train", T_IN },
+    [FL_TEST] = { "--test", T_IN },
+    [FL_TRAIN_LABELS] = { "--train-labels", T_IN },
+    [FL_TEST_LABELS] = { "--test-labels", T_IN },
+    [FL_NPZ_KEYS] = { "--npz-keys", T_KEYS },
+    [FL_FORMAT] = { "--format", T_CHOICE, 0, 0, "arff|libsvm" },
+    [FL_LABELS] = { "--labels", T_INT, 1, BIG },
+    [FL_FEATURES] = { "--features", T_INT, 1, BIG },
+    [FL_INDEX_BASE] = { "--index-base", T_CHOICE, 0, 0, "0|1" },
+    [FL_MOSAIC_TRAIN] = { "--mosaic-train", T_INT, 2, 1e7 },
+    [FL_MOSAIC_TEST] = { "--mosaic-test", T_INT, 1, 1e7 },
+    [FL_MOSAIC_DIR] = { "--mosaic-dir", T_INDIR },
+    [FL_METHOD] = { "--method", T_CHOICE, 0, 0, METHOD_CHOICES },
+    [FL_PRE_EPOCHS] = { "--pretrain-epochs", T_INT, 0, 1e6 },
+    [FL_FT_EPOCHS] = { "--finetune-epochs", T_INT, 0, 1e6 },
+    [FL_BATCH] = { "--batch", T_INT, 2, 1e6 },
+    [FL_QUEUE] = { "--queue", T_INT, 1, BIG },
+    [FL_SEED] = { "--seed", T_U64 },
+    [FL_THREADS] = { "--threads", T_INT, 1, 1024 },
+    [FL_FORCE_THREADS] = { "--force-threads", T_BOOL },
+    [FL_PRE_LR] = { "--pretrain-lr", T_FLOAT, 0, 10 },
+    [FL_PRE_WD] = { "--pretrain-wd", T_FLOAT, 0, 10 },
+    [FL_FT_LR] = { "--finetune-lr", T_FLOAT, 0, 10 },
+    [FL_FT_WD] = { "--finetune-wd", T_FLOAT, 0, 10 },
+    [FL_PRE_MASK] = { "--pretrain-mask", T_FLOAT, 0, 0.99 },
+    [FL_FT_MASK] = { "--finetune-mask", T_FLOAT, 0, 0.99 },
+    [FL_PRE_SCHED] = { "--pretrain-sched", T_SCHED },
+    [FL_FT_SCHED] = { "--finetune-sched", T_SCHED },
+    [FL_MOMENTUM] = { "--momentum", T_FLOAT, 0, 1 },
+    [FL_HIDDEN] = { "--hidden", T_HIDDEN, 1, 1e7 },
+    [FL_DROPOUT] = { "--dropout", T_FLOAT, 0, 0.99 },
+    [FL_ENCODER] = { "--encoder", T_CHOICE, 0, 0, ENCODER_CHOICES },
+    [FL_BASE_WIDTH] = { "--base-width", T_INT, 1, 4096 },
+    [FL_IMAGE_SIZE] = { "--image-size", T_INT, 1, 4096 },
+    [FL_VIEWS] = { "--views", T_CHOICE, 0, 0, "simclr|mask" },
+    [FL_FT_VIEWS] = { "--finetune-views", T_CHOICE, 0, 0, "simclr|none" },
+    [FL_ALPHA] = { "--alpha", T_FLOAT, 0, 1e6 },
+    [FL_BETA] = { "--beta", T_FLOAT, 0, 1e6 },
+    [FL_TAU] = { "--tau", T_FLOAT, 1e-4, 1e3 },
+    [FL_SIGMA] = { "--sigma", T_FLOAT, 1e-6, 1e3 },
+    [FL_MASK] = { "--mask", T_CHOICE, 0, 0, "any|all" },
+    [FL_REDUCTION] = { "--reduction", T_CHOICE, 0, 0, "mean|sum" },
+    [FL_CLD_WEIGHT] = { "--cld-weight", T_CHOICE, 0, 0, "prob|logprob" },
+    [FL_WEIGHT_GRAD] = { "--weight-grad", T_CHOICE, 0, 0, "off|on|0|1" },
+    [FL_DWEIGHT_GRAD] = { "--dweight-grad", T_CHOICE, 0, 0, "off|on|0|1" },
+    [FL_CON_NORM] = { "--con-norm", T_CHOICE, 0, 0, "none|per_label" },
+    [FL_H_TARGET] = { "--h-target", T_CHOICE, 0, 0, "normalised|raw|normalized" },
+    [FL_JSON] = { "--json", T_OUT },
+    [FL_LOG] = { "--log", T_OUT },
+    [FL_PLOT] = { "--plot", T_OUTDIR },
+    [FL_EVAL_EVERY] = { "--eval-every", T_INT, 1, 1e6 },
+    [FL_CHECKPOINT] = { "--checkpoint", T_OUT },
+    [FL_RESUME] = { "--resume", T_IN },
+    [FL_VAL_SPLIT] = { "--val-split", T_FLOAT, 0.01, 0.9 },
+    [FL_QUIET] = { "--quiet", T_BOOL },
+};
+
+#define G(id) (flags[id].given)
+#define V(id) (flags[id].val)
+
+/* the choice's names as "a, b or c" */
+static const char *choice_list(const char *choices, char *buf, size_t n)
+{
+    size_t k = 0;
+    int count = 1;
+    for (const char *s = choices; *s; s++) count += *s == '|';
+    int idx = 0;
+    for (const char *s = choices; *s && k + 8 < n; s++) {
+        if (*s == '|') {
+            idx++;
+            const char *sep = idx == count - 1 ? " or " : ", ";
+            k += (size_t)snprintf(buf + k, n - k, "%s", sep);
+        } else {
+            buf[k++] = *s;
+        }
+    }
+    buf[k < n ? k : n - 1] = 0;
+    return buf;
+}
+
+static int match_choice(const char *choices, const char *val)
+{
+    size_t len = strlen(val);
+    int idx = 0;
+    for (const char *s = choices;; idx++) {
+        const char *e = strchr(s, '|');
+        size_t l = e ? (size_t)(e - s) : strlen(s);
+        if (l == len && !strncmp(s, val, l)) return idx;
+        if (!e) return -1;
+        s = e + 1;
+    }
+}
+
+/* a whole decimal integer in [lo, hi]: "2.7", "1e7", " 5", "5x" and overflow are refused */
+static int parse_int(const char *s, double lo, double hi, long long *out)
+{
+    if (!*s || !(*s == '-' || *s == '+' || (*s >= '0' && *s <= '9'))) return -1;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end || end == s || (double)v < lo || (double)v > hi) return -1;
+    *out = v;
+    return 0;
+}
+
+/* a whole finite number in [lo, hi] ("inf", "nan", "1x", "" are refused) */
+static int parse_float(const char *s, double lo, double hi, double *out)
+{
+    if (!*s || !(*s == '-' || *s == '+' || *s == '.' || (*s >= '0' && *s <= '9'))) return -1;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (*end || end == s || !isfinite(v) || (errno == ERANGE && v != 0) || !(v >= lo && v <= hi)) return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_value(flag *f)
+{
+    const char *v = f->val;
+    char buf[256];
+    switch (f->type) {
+    case T_INT:
+        if (parse_int(v, f->lo, f->hi, &f->i))
+            return fail(2, "%s: '%s' is not an integer in [%.0f, %.0f]", f->name, v, f->lo, f->hi);
+        return 0;
+    case T_FLOAT:
+        if (parse_float(v, f->lo, f->hi, &f->f))
+            return fail(2, "%s: '%s' is not a finite number in [%g, %g]", f->name, v, f->lo, f->hi);
+        return 0;
+    case T_U64: {
+        char *end;
+        errno = 0;
+        if (!(*v >= '0' && *v <= '9')) return fail(2, "%s: '%s' is not an integer in [0, 18446744073709551615]", f->name, v);
+        unsigned long long u = strtoull(v, &end, 10);
+        if (errno || *end) return fail(2, "%s: '%s' is not an integer in [0, 18446744073709551615]", f->name, v);
+        f->u = u;
+        return 0;
+    }
+    case T_CHOICE: {
+        int k = match_choice(f->choices, v);
+        if (k < 0) return fail(2, "%s: '%s' is not %s", f->name, v, choice_list(f->choices, buf, sizeof buf));
+        f->i = k;
+        return 0;
+    }
+    case T_SCHED: {
+        /* T0,Tmult,eta_min: exactly three fields */
+        char copy[256];
+        if (strlen(v) >= sizeof copy) return fail(2, "%s: '%.40s...' is too long", f->name, v);
+        snprintf(copy, sizeof copy, "%s", v);
+        char *a = copy, *b = strchr(a, ','), *c = b ? strchr(b + 1, ',') : NULL;
+        long long t0, tm;
+        double em;
+        if (!b || !c || strchr(c + 1, ','))
+            return fail(2, "%s: '%s' is not T0,Tmult,eta_min (e.g. 25,2,1e-4)", f->name, v);
+        *b++ = 0;
+        *c++ = 0;
+        if (parse_int(a, 1, 1e6, &t0)) return fail(2, "%s: T0 '%s' is not an integer in [1, 1000000]", f->name, a);
+        if (parse_int(b, 1, 1000, &tm)) return fail(2, "%s: Tmult '%s' is not an integer in [1, 1000]", f->name, b);
+        if (parse_float(c, 0, 10, &em)) return fail(2, "%s: eta_min '%s' is not a finite number in [0, 10]", f->name, c);
+        f->t0 = (int)t0; f->tmult = (int)tm; f->eta_min = em;
+        return 0;
+    }
+    case T_HIDDEN: {
+        /* 1 to 8 widths, comma-separated, each an integer in [lo, hi] */
+        const char *s = v;
+        int k = 0;
+        for (;;) {
+            const char *e = strchr(s, ',');
+            size_t l = e ? (size_t)(e - s) : strlen(s);
+            char w[32];
+            long long x;
+            if (l == 0 || l >= sizeof w) return fail(2, "%s: '%s' is not a list of widths like 256,512,256", f->name, v);
+            memcpy(w, s, l);
+            w[l] = 0;
+            if (parse_int(w, f->lo, f->hi, &x)) return fail(2, "%s: width '%s' is not an integer in [%.0f, %.0f]", f->name, w, f->lo, f->hi);
+            if (k == 8) return fail(2, "%s: '%s' has more than the 8 hidden layers the MLP supports", f->name, v);
+            f->hidden[k++] = (int)x;
+            if (!e) break;
+            s = e + 1;
+        }
+        f->n_hidden = k;
+        return 0;
+    }
+    case T_KEYS: {
+        const char *comma = strchr(v, ',');
+        if (!comma || comma == v || !comma[1] || strchr(comma + 1, ',') || strlen(v) > 200)
+            return fail(2, "%s: '%s' is not X,Y (two array names, e.g. images,labels)", f->name, v);
+        return 0;
+    }
+    default: /* paths */
+        if (!*v) return fail(2, "%s: the path is empty", f->name);
+        if (v[0] == '-' && v[1] == '-')
+            return fail(2, "%s: '%s' looks like an option, not a path (write ./%s for a file of that name)", f->name, v, v);
+        return 0;
+    }
+}
+
+static int parse_args(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        int id = -1;
+        if (!strcmp(arg, "-h")) arg = "--help";
+        for (int k = 0; k < FL_COUNT; k++)
+            if (!strcmp(arg, flags[k].name)) { id = k; break; }
+        if (id < 0) return fail(2, "unknown option '%s' (try --help)", argv[i]);
+        flag *f = &flags[id];
+        if (f->given) return fail(2, "%s is given twice", f->name);
+        f->given = 1;
+        if (f->type == T_BOOL) continue;
+        if (i + 1 >= argc) return fail(2, "%s needs a value", f->name);
+        f->val = argv[++i];
+        if (parse_value(f)) return 2;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ output and input paths */
+typedef struct pathinfo {
+    const char *flag, *path;
+    char canon[PATH_MAX]; /* realpath, or realpath(directory)/name when it does not exist yet */
+    int exists;
+    dev_t dev;
+    ino_t ino;
+} pathinfo;
+
+static pathinfo g_in[64], g_out[8];
+static int g_nin, g_nout;
+
+static const char *file_kind(mode_t m)
+{
+    return S_ISCHR(m) ? "character device" : S_ISBLK(m) ? "block device" : S_ISFIFO(m) ? "FIFO"
+         : S_ISSOCK(m) ? "socket" : S_ISDIR(m) ? "directory" : "special file";
+}
+
+/* dir (at least ".") and base of path; returns -1 when there is no base name */
+static int split_path(const char *path, char *dir, size_t n, const char **base)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash) { snprintf(dir, n, "."); *base = path; }
+    else if (slash == path) { snprintf(dir, n, "/"); *base = slash + 1; }
+    else { snprintf(dir, n, "%.*s", (int)(slash - path), path); *base = slash + 1; }
+    return **base && strcmp(*base, ".") && strcmp(*base, "..") ? 0 : -1;
+}
+
+static int add_input(const char *flagname, const char *path)
+{
+    if (g_nin == (int)(sizeof g_in / sizeof g_in[0])) return 0;
+    pathinfo *p = &g_in[g_nin];
+    memset(p, 0, sizeof *p);
+    p->flag = flagname;
+    p->path = path;
+    struct stat st;
+    if (stat(path, &st) != 0) return fail(2, "%s %s: %s", flagname, path, strerror(errno));
+    if (S_ISDIR(st.st_mode) && strcmp(flagname, "--mosaic-dir"))
+        return fail(2, "%s %s: is a directory, a file is expected", flagname, path);
+    if (access(path, R_OK) != 0) return fail(2, "%s %s: %s", flagname, path, strerror(errno));
+    p->exists = 1;
+    p->dev = st.st_dev;
+    p->ino = st.st_ino;
+    if (!realpath(path, p->canon)) snprintf(p->canon, sizeof p->canon, "%s", path);
+    g_nin++;
+    return 0;
+}
+
+/* the regular files of the Fashion-MNIST directory are inputs too */
+static void add_dir_inputs(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return;
+    static char names[16][PATH_MAX];
+    int k = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) && k < 16) {
+        if (e->d_name[0] == '.') continue;
+        snprintf(names[k], PATH_MAX, "%s/%s", dir, e->d_name);
+        struct stat st;
+        if (stat(names[k], &st) == 0 && S_ISREG(st.st_mode) && g_nin < (int)(sizeof g_in / sizeof g_in[0])) {
+            pathinfo *p = &g_in[g_nin++];
+            memset(p, 0, sizeof *p);
+            p->flag = "--mosaic-dir";
+            p->path = names[k];
+            p->exists = 1; p->dev = st.st_dev; p->ino = st.st_ino;
+            if (!realpath(names[k], p->canon)) snprintf(p->canon, sizeof p->canon, "%s", names[k]);
+            k++;
+        }
+    }
+    closedir(d);
+}
+
+/* A file the CLI (or the library, for --checkpoint) will write: a regular
+ * file or nothing, in an existing writable directory, not an input (except
+ * @p may_equal, the checkpoint being resumed), not another output. */
+static int check_output_file(const char *flagname, const char *path, const char *may_equal, pathinfo *p)
+{
+    memset(p, 0, sizeof *p);
+    p->flag = flagname;
+    p->path = path;
+    char dir[PATH_MAX], rdir[PATH_MAX];
+    const char *base;
+    struct stat st, lst;
+    if (lstat(path, &lst) == 0) {
+        if (S_ISLNK(lst.st_mode) && stat(path, &st) != 0)
+            return fail(2, "%s %s: is a dangling symbolic link; give the file it should create", flagname, path);
+        if (!S_ISLNK(lst.st_mode)) st = lst;
+        if (S_ISDIR(st.st_mode)) return fail(2, "%s %s: is a directory, a file name is expected", flagname, path);
+        if (!S_ISREG(st.st_mode))
+            return fail(2, "%s %s: is a %s, not a regular file: refusing to write over it", flagname, path, file_kind(st.st_mode));
+        p->exists = 1;
+        p->dev = st.st_dev;
+        p->ino = st.st_ino;
+        if (!realpath(path, p->canon)) return fail(2, "%s %s: %s", flagname, path, strerror(errno));
+    } else if (errno != ENOENT) {
+        return fail(2, "%s %s: %s", flagname, path, strerror(errno));
+    }
+    if (split_path(p->exists ? p->canon : path, dir, sizeof dir, &base) != 0)
+        return fail(2, "%s %s: is a directory name, a file name is expected", flagname, path);
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return fail(2, "%s %s: the directory %s does not exist", flagname, path, dir);
+    if (access(dir, W_OK | X_OK) != 0)
+        return fail(2, "%s %s: cannot write into the directory %s: %s", flagname, path, dir, strerror(errno));
+    if (!p->exists) {
+        if (!realpath(dir, rdir)) return fail(2, "%s %s: %s: %s", flagname, path, dir, strerror(errno));
+        if (snprintf(p->canon, sizeof p->canon, "%s/%s", strcmp(rdir, "/") ? rdir : "", base) >= (int)sizeof p->canon)
+            return fail(2, "%s %s: the path is too long", flagname, path);
+    }
+    for (int i = 0; i < g_nin; i++) {
+        const pathinfo *q = &g_in[i];
+        int same = (p->exists && q->exists && p->dev == q->dev && p->ino == q->ino) || !strcmp(p->canon, q->canon);
+        if (same && !(may_equal && q->path == may_equal))
+            return fail(2, "%s %s: is the same file as %s %s: refusing to overwrite an input", flagname, path, q->flag, q->path);
+    }
+    for (int i = 0; i < g_nout; i++) {
+        const pathinfo *q = &g_out[i];
+        if ((p->exists && q->exists && p->dev == q->dev && p->ino == q->ino) || !strcmp(p->canon, q->canon))
+            return fail(2, "%s %s and %s %s are the same file", q->flag, q->path, flagname, path);
+    }
+    if (g_nout < (int)(sizeof g_out / sizeof g_out[0])) g_out[g_nout++] = *p;
+    return 0;
+}
+
+/* --plot DIR: an existing directory or a new one in a writable directory; the
+ * files it will hold are checked like any output */
+static int check_output_dir(const char *flagname, const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) == 0) {
+        if (!S_ISDIR(st.st_mode))
+            return fail(2, "%s %s: exists and is a %s, not a directory", flagname, path,
+                        S_ISREG(st.st_mode) ? "regular file" : file_kind(st.st_mode));
+        if (access(path, W_OK | X_OK) != 0) return fail(2, "%s %s: cannot write into it: %s", flagname, path, strerror(errno));
+        static char files[3][PATH_MAX];
+        static const char *names[3] = { "distributions.csv", "distributions.png", "curves.png" };
+        for (int k = 0; k < 3; k++) {
+            snprintf(files[k], PATH_MAX, "%s/%s", path, names[k]);
+            pathinfo tmp;
+            if (check_output_file(flagname, files[k], NULL, &tmp)) return 2;
+        }
+        return 0;
+    }
+    if (errno != ENOENT) return fail(2, "%s %s: %s", flagname, path, strerror(errno));
+    char dir[PATH_MAX];
+    const char *base;
+    if (split_path(path, dir, sizeof dir, &base) != 0) return fail(2, "%s %s: not a usable directory name", flagname, path);
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return fail(2, "%s %s: the directory %s does not exist", flagname, path, dir);
+    if (access(dir, W_OK | X_OK) != 0)
+        return fail(2, "%s %s: cannot create it in %s: %s", flagname, path, dir, strerror(errno));
+    return 0;
+}
+
+/* ------------------------------------------------------------ safe files
+ * Written to a temporary file in the target's directory; renamed over the
+ * target (a regular file or nothing) after every write, the flush, the fsync
+ * and the close succeeded; on any failure the temporary file is removed and
+ * the target is untouched. */
+typedef struct safe_file {
+    const char *flag;
+    char target[PATH_MAX], tmp[PATH_MAX];
+    FILE *f;
+    int slot;
+} safe_file;
+
+static mode_t g_umask;
+
+static int sf_open(safe_file *s, const char *flagname, const char *target)
+{
+    memset(s, 0, sizeof *s);
+    s->flag = flagname;
+    s->slot = -1;
+    snprintf(s->target, sizeof s->target, "%s", target);
+    char dir[PATH_MAX];
+    const char *base;
+    if (split_path(target, dir, sizeof dir, &base) != 0) return fail(1, "%s %s: no file name", flagname, target);
+    if (snprintf(s->tmp, sizeof s->tmp, "%s/.%s.XXXXXX", dir, base) >= (int)sizeof s->tmp)
+        return fail(1, "%s %s: the path is too long", flagname, target);
+    int fd = mkstemp(s->tmp);
+    if (fd < 0) return fail(1, "%s %s: cannot create a temporary file in %s: %s", flagname, target, dir, strerror(errno));
+    s->slot = tmp_register(s->tmp);
+    struct stat st;
+    mode_t mode = stat(target, &st) == 0 ? (st.st_mode & 07777) : (0666 & ~g_umask);
+    if (fchmod(fd, mode) != 0 || !(s->f = fdopen(fd, "w"))) {
+        int e = errno;
+        close(fd);
+        unlink(s->tmp);
+        tmp_unregister(s->slot);
+        return fail(1, "%s %s: %s", flagname, target, strerror(e));
+    }
+    return 0;
+}
+
+static void sf_abort(safe_file *s)
+{
+    if (s->f) fclose(s->f);
+    s->f = NULL;
+    if (s->tmp[0]) unlink(s->tmp);
+    s->tmp[0] = 0;
+    tmp_unregister(s->slot);
+    s->slot = -1;
+}
+
+/* flush, fsync, (close unless keep_open), rename over the target */
+static int sf_commit(safe_file *s, int keep_open)
+{
+    int e = 0;
+    const char *what = "write";
+    if (fflush(s->f) != 0 || ferror(s->f)) { e = errno ? errno : EIO; }
+    else if (fsync(fileno(s->f)) != 0) { e = errno; what = "fsync"; }
+    else if (!keep_open) {
+        FILE *f = s->f;
+        s->f = NULL;
+        if (fclose(f) != 0) { e = errno; what = "close"; }
+    }
+    if (e) {
+        sf_abort(s);
+        return fail(1, "%s %s: %s failed: %s", s->flag, s->target, what, strerror(e));
+    }
+    struct stat st;
+    if (lstat(s->target, &st) == 0 && !S_ISREG(st.st_mode)) {
+        sf_abort(s);
+        return fail(1, "%s %s: is now a %s, not a regular file: not replacing it", s->flag, s->target, file_kind(st.st_mode));
+    }
+    if (rename(s->tmp, s->target) != 0) {
+        e = errno;
+        sf_abort(s);
+        return fail(1, "%s %s: rename failed: %s", s->flag, s->target, strerror(e));
+    }
+    s->tmp[0] = 0;
+    tmp_unregister(s->slot);
+    s->slot = -1;
+    char dir[PATH_MAX];
+    const char *base;
+    split_path(s->target, dir, sizeof dir, &base);
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (dfd >= 0) {
+        if (fsync(dfd) != 0 && errno != EINVAL && errno != EROFS) e = errno;
+        close(dfd);
+        if (e) return fail(1, "%s %s: fsync of the directory %s failed: %s", s->flag, s->target, dir, strerror(e));
+    }
+    return 0;
+}
+
+/* the log after its rename: appended to, flushed every epoch, closed at the end */
+static int log_close(safe_file *s)
+{
+    if (!s->f) return 0;
+    FILE *f = s->f;
+    s->f = NULL;
+    int e = 0;
+    const char *what = "write";
+    if (fflush(f) != 0 || ferror(f)) e = errno ? errno : EIO;
+    else if (fsync(fileno(f)) != 0) { e = errno; what = "fsync"; }
+    if (fclose(f) != 0 && !e) { e = errno; what = "close"; }
+    if (e) return fail(1, "%s %s: %s failed: %s", s->flag, s->target, what, strerror(e));
+    return 0;
+}
+
+/* ------------------------------------------------------------ memory budget
+ * A lower bound of what the run will allocate, item by item, compared with
+ * what this process may use: min(physical RAM, RLIMIT_AS minus the address
+ * space already mapped). Only when even the lower bound does not fit is the
+ * run refused, naming the item (and the flag behind it) that needs the most. */
+typedef struct budget {
+    double total, worst;
+    char worst_what[200], worst_flag[80];
+} budget;
+
+static void bud_add(budget *b, double bytes, const char *flag_desc, const char *fmt, ...)
+{
+    if (!(bytes > 0)) return;
+    b->total += bytes;
+    if (bytes > b->worst) {
+        b->worst = bytes;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(b->worst_what, sizeof b->worst_what, fmt, ap);
+        va_end(ap);
+        snprintf(b->worst_flag, sizeof b->worst_flag, "%s", flag_desc);
+    }
+}
+
+static const char *fmt_bytes(double b, char *buf, size_t n)
+{
+    if (b >= 1e12) snprintf(buf, n, "%.1f TB", b / 1e12);
+    else if (b >= 1e9) snprintf(buf, n, "%.1f GB", b / 1e9);
+    else snprintf(buf, n, "%.0f MB", b / 1e6 < 1 ? 1 : b / 1e6);
+    return buf;
+}
+
+static double g_ram, g_as_limit, g_as_used;
+
+static double available_bytes(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+    g_ram = pages > 0 && psz > 0 ? (double)pages * (double)psz : INFINITY;
+    struct rlimit rl;
+    g_as_limit = INFINITY;
+    if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) g_as_limit = (double)rl.rlim_cur;
+    g_as_used = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f) {
+        unsigned long vm;
+        if (fscanf(f, "%lu", &vm) == 1) g_as_used = (double)vm * (double)psz;
+        fclose(f);
+    }
+    double as_left = g_as_limit - g_as_used;
+    return as_left < g_ram ? as_left : g_ram;
+}
+
+static int bud_check(const budget *b)
+{
+    double avail = available_bytes();
+    if (b->total <= avail) return 0;
+    char t[32], w[32], r[32], l[32], u[32];
+    char limit[160];
+    if (isfinite(g_as_limit))
+        snprintf(limit, sizeof limit, "this machine's %s of RAM / the address-space limit of %s with %s already mapped",
+                 fmt_bytes(g_ram, r, sizeof r), fmt_bytes(g_as_limit, l, sizeof l), fmt_bytes(g_as_used, u, sizeof u));
+    else
+        snprintf(limit, sizeof limit, "this machine's %s of RAM", fmt_bytes(g_ram, r, sizeof r));
+    return fail(2, "%s: %s alone needs %s (the run needs at least %s), more than %s",
+                b->worst_flag, b->worst_what, fmt_bytes(b->worst, w, sizeof w), fmt_bytes(b->total, t, sizeof t), limit);
+}
+
+typedef struct shape {
+    double n, nt, d, c;      /* rows (train, test), features, labels; 0 = not known yet */
+    const char *d_desc, *c_desc, *n_desc;
+    double batch, K, m, T;
+    int n_hidden;
+    const int *hidden;
+    int resnet, small_stem;
+    double channels, side, base_width, resnet_params;
+} shape;
+
+static int check_budget(const shape *s)
+{
+    budget b;
+    memset(&b, 0, sizeof b);
+    char fd[80], fb[80], fq[80], fh[80];
+    double B = s->batch, K = s->K, m = s->m, d = s->d, c = s->c, words = ceil(c / 64);
+    snprintf(fb, sizeof fb, "%s %.0f", "--batch", B);
+    snprintf(fq, sizeof fq, "%s %.0f", G(FL_QUEUE) ? "--queue" : "the queue size", K);
+    double h_last = 0, h_sum = 0;
+    if (!s->resnet) {
+        /* weights + gradient + two AdamW moments on the query side, one key copy */
+        double h1 = s->hidden[0];
+        snprintf(fd, sizeof fd, "%s", s->d_desc);
+        bud_add(&b, 20.0 * d * h1, fd, "the first layer (%.0f x %.0f weights with their key copy, gradient and AdamW moments)", d, h1);
+        double mid = 0;
+        for (int i = 0; i + 1 < s->n_hidden; i++) mid += (double)s->hidden[i] * s->hidden[i + 1];
+        for (int i = 0; i < s->n_hidden; i++) h_sum += s->hidden[i];
+        h_last = s->hidden[s->n_hidden - 1];
+        snprintf(fh, sizeof fh, "--hidden %s", G(FL_HIDDEN) ? V(FL_HIDDEN) : "(default)");
+        bud_add(&b, 20.0 * mid, fh, "the hidden layers (%.0f weights with their copies and moments)", mid);
+        /* activations of both views on both sides, inputs cached for backward */
+        bud_add(&b, 4.0 * B * (3 * d + 4 * h_sum), fb, "the batch workspaces (%.0f rows x %.0f inputs)", B, d);
+    } else {
+        h_last = 512 * s->base_width / 64;
+        double stride = s->small_stem ? 1 : 4, a = s->side / stride;
+        bud_add(&b, 20.0 * s->resnet_params, "--encoder", "the residual network's weights with their copies and moments");
+        snprintf(fh, sizeof fh, "--batch %.0f with --image-size %.0f and --base-width %.0f", B, s->side, s->base_width);
+        bud_add(&b, 4.0 * B * s->base_width * a * a * 16, fh, "the first stage's activations of both sides (%.0f x %.0f x %.0f x %.0f)", B, s->base_width, a, a);
+        bud_add(&b, 4.0 * 3 * B * s->channels * s->side * s->side, fh, "the image views (3 x %.0f x %.0f x %.0f x %.0f)", B, s->channels, s->side, s->side);
+    }
+    bud_add(&b, 20.0 * (h_last * h_last + h_last * m), "the projection head", "the projection head (%.0f -> %.0f -> %.0f)", h_last, h_last, m);
+    bud_add(&b, 16.0 * h_last * c, s->c_desc, "the label-distribution head (%.0f x %.0f weights with gradient and moments)", h_last, c);
+    bud_add(&b, K * (4 * m + 8 * words + 4 * c), fq, "the queue (%.0f keys of %.0f floats, %.0f label words and %.0f distribution values)", K, m, words, c);
+    char fl[120];
+    snprintf(fl, sizeof fl, "--batch %.0f with %s", B, fq);
+    bud_add(&b, 4.0 * (2 * B * (B + K) + (s->T > 0 ? s->T : 1) * (B + K)), fl, "the loss workspace (2 x %.0f x %.0f logits)", B, B + K);
+    bud_add(&b, 4.0 * B * c * 6, s->c_desc, "the fine-tuning workspaces (%.0f x %.0f)", B, c);
+    if (s->n > 0) {
+        /* the data as read, the trainer's standardised copy, packed labels; the test set and its scores */
+        bud_add(&b, s->n * (8 * d + c + 8 * words) + s->nt * (4 * d + 5 * c), s->n_desc,
+                "the data (%.0f + %.0f rows of %.0f features and %.0f labels, with the trainer's copy)", s->n, s->nt, d, c);
+    }
+    if (s->T > 0) {
+        char ft[40];
+        snprintf(ft, sizeof ft, "--threads %.0f", s->T);
+        bud_add(&b, s->T * 8e6, ft, "the threads' stacks (%.0f x 8 MB)", s->T);
+    }
+    return bud_check(&b);
+}
+
+/* ------------------------------------------------------------ threads */
+static int cpus_available(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+        int n = CPU_COUNT(&set);
+        if (n > 0) return n;
+    }
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+/* ------------------------------------------------------------ the plotting helper
+ * `python3 -m mlcl.plot` through posix_spawn (an argument vector, no shell).
+ * PYTHONPATH gains the bindings next to this binary (the source tree's
+ * bindings/python, or an installed PREFIX/lib/python3.X/dist-packages), and
+ * MLCL_LIBRARY names the library this process runs with, unless set. */
+static char **plot_env(void)
+{
+    static char pp[PATH_MAX + 64], lib[PATH_MAX + 32];
+    char exe[PATH_MAX], cand[PATH_MAX + 64], found[PATH_MAX] = "";
+    ssize_t r = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (r > 0) {
+        exe[r] = 0;
+        char *slash = strrchr(exe, '/');
+        if (slash) *slash = 0;
+        snprintf(cand, sizeof cand, "%s/../bindings/python/mlcl/plot.py", exe);
+        if (access(cand, R_OK) == 0) {
+            snprintf(cand, sizeof cand, "%s/../bindings/python", exe);
+            if (!realpath(cand, found)) found[0] = 0;
+        } else {
+            glob_t g;
+            snprintf(cand, sizeof cand, "%s/../lib/python3*/dist-packages/mlcl/plot.py", exe);
+            if (glob(cand, 0, NULL, &g) == 0 && g.gl_pathc > 0) {
+                char *p = g.gl_pathv[0];
+                size_t l = strlen(p) - strlen("/mlcl/plot.py");
+                snprintf(cand, sizeof cand, "%.*s", (int)l, p);
+                if (!realpath(cand, found)) found[0] = 0;
+            }
+            globfree(&g);
+        }
+    }
+    const char *old = getenv("PYTHONPATH");
+    pp[0] = 0;
+    if (found[0]) snprintf(pp, sizeof pp, "PYTHONPATH=%s%s%s", found, old && *old ? ":" : "", old && *old ? old : "");
+    lib[0] = 0;
+    Dl_info info;
+    if (!getenv("MLCL_LIBRARY") && dladdr((void *)mlcl_last_error, &info) && info.dli_fname && info.dli_fname[0] == '/')
+        snprintf(lib, sizeof lib, "MLCL_LIBRARY=%s", info.dli_fname);
+    size_t n = 0;
+    while (environ[n]) n++;
+    char **env = calloc(n + 3, sizeof *env);
+    if (!env) return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!(pp[0] && !strncmp(environ[i], "PYTHONPATH=", 11))) env[k++] = environ[i];
+    if (pp[0]) env[k++] = pp;
+    if (lib[0]) env[k++] = lib;
+    env[k] = NULL;
+    return env;
+}
+
+static int run_plot(const char *dir, const char *log, int check_only)
+{
+    char *argv[10];
+    int k = 0;
+    argv[k++] = (char *)PYTHON;
+    argv[k++] = (char *)"-m";
+    argv[k++] = (char *)"mlcl.plot";
+    if (check_only) argv[k++] = (char *)"--check";
+    argv[k++] = (char *)"--dir";
+    argv[k++] = (char *)dir;
+    if (log) { argv[k++] = (char *)"--log"; argv[k++] = (char *)log; }
+    argv[k] = NULL;
+    char **env = plot_env();
+    if (!env) return fail(1, "--plot %s: out of memory", dir);
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid;
+    int rc = posix_spawn(&pid, PYTHON, NULL, NULL, argv, env);
+    free(env);
+    if (rc != 0) return fail(1, "--plot %s: cannot run %s: %s", dir, PYTHON, strerror(rc));
+    g_child = pid;
+    int st;
+    while (waitpid(pid, &st, 0) < 0) {
+        if (errno != EINTR) { g_child = 0; return fail(1, "--plot %s: waiting for %s: %s", dir, PYTHON, strerror(errno)); }
+    }
+    g_child = 0;
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 0) return 0;
+    const char *what = check_only ? "cannot plot (needs python3-matplotlib and the mlcl Python package)" : "plotting failed";
+    if (WIFEXITED(st)) return fail(1, "--plot %s: %s: %s -m mlcl.plot exited with status %d", dir, what, PYTHON, WEXITSTATUS(st));
+    return fail(1, "--plot %s: %s: %s -m mlcl.plot was killed by signal %d", dir, what, PYTHON, WTERMSIG(st));
+}
+
+/* ------------------------------------------------------------ the run */
 typedef struct app {
     int tty, quiet;
-    FILE *log;
+    safe_file log;
+    int log_err;
     const char *plot_dir;
     mlcl_trainer *trainer;
     const mlcl_dataset *test;
     int eval_every;
-    /* epoch accumulators for the CSV log / plots */
-    double last_lr;
+    int trained[3];       /* epochs completed in this process, per phase */
 } app;
 
 static const char *method_names[] = { "none", "mulsupcon", "rld", "cld", "supcon-all", "supcon-any" };
@@ -42,52 +887,56 @@ static void usage(FILE *f)
         "usage: mlcl-train [options]\n"
         "Data (default: Fashion-MNIST 2x2 mosaics, --mosaic-train/--mosaic-test rows):\n"
         "  --train FILE            training set (ARFF, .arff.gz, or LIBSVM multi-label with --format libsvm)\n"
-        "  --test FILE             test set\n"
+        "  --test FILE             test set (needed with --train unless --val-split is given)\n"
         "  --format arff|libsvm    file format (default: by extension: .arff[.gz] is ARFF, .npy/.npz NumPy, else LIBSVM)\n"
         "  --train-labels FILE  --test-labels FILE   labels (N x L of 0/1) of .npy feature files\n"
         "  --npz-keys X,Y          array names in .npz files (default x,y); uint8 images are divided by 255\n"
-        "  --labels N              label count (ARFF: last N attributes; default: MEKA -C in @relation)\n"
-        "  --features N            LIBSVM feature count (default: inferred)\n"
+        "  --labels N              label count (ARFF: last N attributes; default: MEKA -C in @relation; LIBSVM: fixed count)\n"
+        "  --features N            LIBSVM feature count (default: from the header, else inferred)\n"
+        "  --index-base 0|1        LIBSVM feature index base (default: from the file's header, else 1)\n"
         "  --mosaic-train N        mosaics for training (default 6000)\n"
         "  --mosaic-test N         mosaics for testing (default 2000)\n"
-        "  --mosaic-dir DIR        Fashion-MNIST IDX files (default /usr/share/datasets/fashion-mnist)\n"
+        "  --mosaic-dir DIR        Fashion-MNIST IDX files (default " MOSAIC_DIR_DEFAULT ")\n"
         "Method and protocol:\n"
         "  --preset yeast|scene    the paper's settings for that dataset\n"
         "  --method M              none | mulsupcon | rld | cld | supcon-all | supcon-any (default cld)\n"
-        "  --pretrain-epochs N  --finetune-epochs N  --batch N  --queue K  --seed S  --threads T\n"
+        "  --pretrain-epochs N  --finetune-epochs N  --batch N  --queue K (<= training rows)  --seed S\n"
+        "  --threads T             kernel threads, at most the CPUs available  --force-threads  allow more\n"
         "  --pretrain-lr X  --pretrain-wd X  --finetune-lr X  --finetune-wd X\n"
         "  --pretrain-mask P  --finetune-mask P      input masking probabilities (0.5, 0.4)\n"
         "  --pretrain-sched T0,Tmult,eta_min          warm-restart schedule (50,2,1e-5)\n"
         "  --finetune-sched T0,Tmult,eta_min          warm-restart schedule (25,2,1e-4)\n"
         "  --momentum M            key-encoder momentum (0.999)\n"
-        "  --hidden A,B,C          backbone widths (256,512,256)   --dropout P (0.2)\n"
+        "  --hidden A,B,C          MLP widths, 1 to 8 layers (256,512,256)   --dropout P (0.2)\n"
         "Images (datasets with an image shape: the mosaics, NPY/NPZ images):\n"
         "  --encoder E             mlp (default) | resnet18-small | resnet34-small | resnet50-small |\n"
         "                          resnet18 | resnet34 | resnet50  (-small: 3x3 stem without max-pool)\n"
         "  --base-width N          channels of the ResNet's first stage (64, torchvision)\n"
-        "  --image-size N          views resized/cropped to N x N (default: the images' size)\n"
+        "  --image-size N          views resized/cropped to N x N (default: the images' size; needs SimCLR views)\n"
         "  --views simclr|mask     pretraining views (default: simclr with a ResNet, mask with the MLP)\n"
         "  --finetune-views simclr|none   augment fine-tuning inputs (crop+flip only) or not (default none)\n"
-        "Loss options (MATH.md):\n"
+        "Loss options (MATH.md; alpha, beta, mask, the gradient switches, con-norm and h-target: rld and cld;\n"
+        "sigma: rld; cld-weight: cld; tau and reduction: every pretraining method):\n"
         "  --alpha X --beta X --tau X --sigma X\n"
         "  --mask any|all  --reduction mean|sum  --cld-weight prob|logprob\n"
         "  --weight-grad on|off  --dweight-grad on|off  --con-norm none|per_label  --h-target normalised|raw\n"
-        "Output:\n"
+        "Output (checked before training: a regular file or a new one, in a writable directory, not an input):\n"
         "  --json FILE             metrics and timing as JSON\n"
         "  --log FILE.csv          per-epoch loss parts, lr, samples/s, metrics\n"
         "  --plot DIR              PNG training curves and label distributions (needs python3-matplotlib)\n"
-        "  --eval-every N          evaluate on the test set every N fine-tuning epochs for the log (default: last only)\n"
+        "  --eval-every N          evaluate on the test set every N fine-tuning epochs for --log (default: last only)\n"
         "  --checkpoint FILE       save the training state at the end of each epoch and on SIGINT/SIGTERM\n"
-        "  --resume FILE           continue a run from a checkpoint (same options)\n"
-        "  --val-split FRAC        hold out FRAC of the training set (seeded) and evaluate on it instead of --test\n"
-        "                          (model selection without touching the test set)\n"
-        "  --quiet                 no progress output\n");
+        "  --resume FILE           continue a run from a checkpoint (same options; may equal --checkpoint)\n"
+        "  --val-split FRAC        hold out FRAC of the training set (seeded) and evaluate on it instead of a\n"
+        "                          test set (model selection without touching the test set)\n"
+        "  --quiet                 no progress output\n"
+        "Exit status: 0 done, 1 failure (file, data, training), 2 invalid options, 130 stopped by a signal.\n");
 }
 
 static int progress_cb(const mlcl_progress *p, void *ctx)
 {
     app *a = ctx;
-    a->last_lr = p->lr;
+    if (p->end_of_epoch && p->phase >= 1 && p->phase <= 2) a->trained[p->phase]++;
     if (!a->quiet) {
         if (a->tty) {
             fprintf(stderr, "\r%-9s epoch %4d/%-4d step %6lld  loss %9.4f  lr %.2e  %8.0f samples/s ",
@@ -101,35 +950,23 @@ static int progress_cb(const mlcl_progress *p, void *ctx)
                     p->wreg, p->lr, p->samples_per_s);
         }
     }
-    if (p->end_of_epoch && a->log) {
-        fprintf(a->log, "%d,%d,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.1f", p->phase, p->epoch + 1, p->loss, p->con, p->G,
+    FILE *log = a->log.f;
+    if (p->end_of_epoch && log && !a->log_err) {
+        fprintf(log, "%d,%d,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.1f", p->phase, p->epoch + 1, p->loss, p->con, p->G,
                 p->H, p->wreg, p->lr, p->samples_per_s);
         if (p->phase == 2 && a->test && a->eval_every > 0 && ((p->epoch + 1) % a->eval_every == 0)) {
             mlcl_metrics m;
             if (mlcl_trainer_evaluate(a->trainer, a->test, NULL, &m) == MLCL_OK)
-                fprintf(a->log, ",%.5f,%.5f,%.5f,%.5f,%.5f,%.5f", m.HA, m.ebF1, m.miF1, m.maF1, m.p_at_1, m.mAP);
+                fprintf(log, ",%.5f,%.5f,%.5f,%.5f,%.5f,%.5f", m.HA, m.ebF1, m.miF1, m.maF1, m.p_at_1, m.mAP);
             else
-                fprintf(a->log, ",,,,,,");
+                fprintf(log, ",,,,,,");
         } else {
-            fprintf(a->log, ",,,,,,");
+            fprintf(log, ",,,,,,");
         }
-        fputc('\n', a->log);
-        fflush(a->log);
+        fputc('\n', log);
+        if (fflush(log) != 0 || ferror(log)) a->log_err = errno ? errno : EIO;
     }
-    return g_stop ? 1 : 0;
-}
-
-static int parse_onoff(const char *v, int *out)
-{
-    if (!strcmp(v, "on") || !strcmp(v, "1")) { *out = 1; return 0; }
-    if (!strcmp(v, "off") || !strcmp(v, "0")) { *out = 0; return 0; }
-    return -1;
-}
-
-static int ends_with(const char *s, const char *suf)
-{
-    size_t a = strlen(s), b = strlen(suf);
-    return a >= b && strcmp(s + a - b, suf) == 0;
+    return g_stop || a->log_err ? 1 : 0;
 }
 
 /* NumPy data: FILE.npz holds arrays x (features or images) and y (labels)
@@ -147,12 +984,6 @@ static int load_npy(mlcl_dataset **ds, const char *path, const char *labels_path
     return mlcl_dataset_load_npy(ds, path, NULL, labels_path, ends_with(labels_path, ".npz") ? npz_y : NULL, 1);
 }
 
-static int load(mlcl_dataset **ds, const char *path, const char *format, int labels, int features)
-{
-    int arff = format ? !strcmp(format, "arff") : (ends_with(path, ".arff") || ends_with(path, ".arff.gz"));
-    return arff ? mlcl_dataset_load_arff(ds, path, labels, 0) : mlcl_dataset_load_libsvm(ds, path, features, labels, MLCL_LIBSVM_INDEX_AUTO);
-}
-
 static void print_metrics_row(const char *name, const mlcl_metrics *m)
 {
     printf("%-22s %7.4f %7.4f %7.4f %7.4f %7.4f %7.4f\n", name, m->HA, m->ebF1, m->miF1, m->maF1, m->p_at_1, m->mAP);
@@ -162,25 +993,6 @@ static void json_metrics(FILE *f, const mlcl_metrics *m)
 {
     fprintf(f, "{\"HA\": %.6f, \"ebF1\": %.6f, \"miF1\": %.6f, \"maF1\": %.6f, \"p_at_1\": %.6f, \"mAP\": %.6f}", m->HA,
             m->ebF1, m->miF1, m->maF1, m->p_at_1, m->mAP);
-}
-
-#define NEED_ARG()                                                                   \
-    do {                                                                             \
-        if (i + 1 >= argc) { fprintf(stderr, "mlcl-train: %s needs a value\n", arg); return 2; } \
-        val = argv[++i];                                                             \
-    } while (0)
-
-static int parse_num(const char *arg, const char *val, double lo, double hi, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(val, &end);
-    if (errno || end == val || *end || !(v >= lo && v <= hi)) {
-        fprintf(stderr, "mlcl-train: %s: '%s' is not a number in [%g, %g]\n", arg, val, lo, hi);
-        return -1;
-    }
-    *out = v;
-    return 0;
 }
 
 /* ---- data-parallel runs: `mpirun -np N mlcl-train ...` (docs/distributed.md).
@@ -205,7 +1017,8 @@ static int mpi_world_size(void)
 {
     const char *v = getenv("OMPI_COMM_WORLD_SIZE");
     if (!v) v = getenv("PMI_SIZE");
-    return v ? atoi(v) : 1;
+    long long n;
+    return v && parse_int(v, 1, 1e7, &n) == 0 ? (int)n : 1;
 }
 
 /* returns 0 (single process, or attached), 1 on error (message printed) */
@@ -249,247 +1062,354 @@ static int mpi_progress_cb(const mlcl_progress *p, void *ctx)
     return stop != 0;
 }
 
+enum { D_MOSAIC, D_ARFF, D_LIBSVM, D_NPY };
+
+#define NOT_WITH(id, ...)                                                                   \
+    do {                                                                                    \
+        if (G(id)) {                                                                        \
+            char why_[200];                                                                 \
+            snprintf(why_, sizeof why_, __VA_ARGS__);                                       \
+            return fail(2, "%s does not apply %s", flags[id].name, why_);                   \
+        }                                                                                   \
+    } while (0)
+
+/* which flags apply to the data, the method, the encoder and the views */
+static int check_applicability(int kind, int resnet, int simclr, int method)
+{
+    int val = G(FL_VAL_SPLIT);
+    const char *train_path = V(FL_TRAIN), *test_path = V(FL_TEST);
+    const char *train_labels = V(FL_TRAIN_LABELS), *test_labels = V(FL_TEST_LABELS);
+    if (kind == D_MOSAIC) {
+        if (G(FL_TEST)) return fail(2, "--test needs --train (without --train the built-in Fashion-MNIST job runs)");
+        const int need_train[] = { FL_TRAIN_LABELS, FL_TEST_LABELS, FL_NPZ_KEYS, FL_FORMAT, FL_LABELS, FL_FEATURES, FL_INDEX_BASE };
+        for (size_t k = 0; k < sizeof need_train / sizeof need_train[0]; k++)
+            NOT_WITH(need_train[k], "without --train (the built-in Fashion-MNIST job); it describes a --train file");
+        if (val) NOT_WITH(FL_MOSAIC_TEST, "with --val-split (a held-out part of the training mosaics is evaluated)");
+    } else {
+        NOT_WITH(FL_MOSAIC_TRAIN, "with --train (it sizes the built-in Fashion-MNIST job)");
+        NOT_WITH(FL_MOSAIC_TEST, "with --train (it sizes the built-in Fashion-MNIST job)");
+        NOT_WITH(FL_MOSAIC_DIR, "with --train (it is for the built-in Fashion-MNIST job)");
+        if (val) {
+            NOT_WITH(FL_TEST, "with --val-split (the held-out part of the training set is evaluated instead)");
+            NOT_WITH(FL_TEST_LABELS, "with --val-split (no test set is read)");
+        } else if (!G(FL_TEST)) {
+            return fail(2, "--train needs --test (or --val-split FRAC to evaluate on a held-out part)");
+        }
+        if (kind == D_NPY) {
+            NOT_WITH(FL_FORMAT, "to .npy/.npz files");
+            NOT_WITH(FL_LABELS, "to .npy/.npz files (the label array gives the count)");
+            NOT_WITH(FL_FEATURES, "to .npy/.npz files");
+            NOT_WITH(FL_INDEX_BASE, "to .npy/.npz files");
+            int npz = ends_with(train_path, ".npz") || (test_path && ends_with(test_path, ".npz")) ||
+                      (train_labels && ends_with(train_labels, ".npz")) || (test_labels && ends_with(test_labels, ".npz"));
+            if (!npz) NOT_WITH(FL_NPZ_KEYS, "without a .npz file");
+            if (G(FL_TEST_LABELS) && !G(FL_TEST)) return fail(2, "--test-labels needs --test");
+        } else {
+            const char *fmt = kind == D_ARFF ? "ARFF" : "LIBSVM";
+            NOT_WITH(FL_TRAIN_LABELS, "to %s files (only to .npy features)", fmt);
+            NOT_WITH(FL_TEST_LABELS, "to %s files (only to .npy features)", fmt);
+            NOT_WITH(FL_NPZ_KEYS, "to %s files (only to .npz files)", fmt);
+            if (kind == D_ARFF) {
+                NOT_WITH(FL_FEATURES, "to ARFF files (only to LIBSVM)");
+                NOT_WITH(FL_INDEX_BASE, "to ARFF files (only to LIBSVM)");
+            }
+        }
+    }
+    if (method == 0) {
+        const int pre[] = { FL_PRE_EPOCHS, FL_PRE_LR, FL_PRE_WD, FL_PRE_MASK, FL_PRE_SCHED, FL_QUEUE, FL_MOMENTUM, FL_TAU, FL_REDUCTION };
+        for (size_t k = 0; k < sizeof pre / sizeof pre[0]; k++) NOT_WITH(pre[k], "with --method none (no pretraining)");
+    }
+    if (method != 2 && method != 3) {
+        const int ld[] = { FL_ALPHA, FL_BETA, FL_MASK, FL_WEIGHT_GRAD, FL_DWEIGHT_GRAD, FL_CON_NORM, FL_H_TARGET };
+        for (size_t k = 0; k < sizeof ld / sizeof ld[0]; k++)
+            NOT_WITH(ld[k], "with --method %s (only to the label-distribution methods rld and cld%s)", method_names[method],
+                     method >= 4 ? "; supcon-all/any fix the mask" : "");
+    }
+    if (method != 2) NOT_WITH(FL_SIGMA, "with --method %s (only to rld)", method_names[method]);
+    if (method != 3) NOT_WITH(FL_CLD_WEIGHT, "with --method %s (only to cld)", method_names[method]);
+    if (resnet) {
+        NOT_WITH(FL_HIDDEN, "with --encoder %s (it shapes the MLP)", V(FL_ENCODER));
+        NOT_WITH(FL_DROPOUT, "with --encoder %s (it is the MLP's dropout)", V(FL_ENCODER));
+    } else {
+        NOT_WITH(FL_BASE_WIDTH, "with the MLP encoder (only to --encoder resnet*)");
+    }
+    if (simclr) {
+        NOT_WITH(FL_PRE_MASK, "with SimCLR views (input masking is not used with image views)");
+        NOT_WITH(FL_FT_MASK, "with SimCLR views (input masking is not used with image views)");
+    } else {
+        NOT_WITH(FL_IMAGE_SIZE, "without SimCLR views (--views simclr or a ResNet encoder)");
+        NOT_WITH(FL_FT_VIEWS, "without SimCLR views (--views simclr or a ResNet encoder)");
+    }
+    if (!G(FL_LOG)) NOT_WITH(FL_EVAL_EVERY, "without --log (it fills the log's metric columns)");
+    if (!G(FL_THREADS)) NOT_WITH(FL_FORCE_THREADS, "without --threads");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    const char *train_path = NULL, *test_path = NULL, *format = NULL, *json_path = NULL, *log_path = NULL;
-    const char *ckpt_path = NULL, *resume_path = NULL, *mosaic_dir = NULL, *preset = NULL;
-    const char *train_labels = NULL, *test_labels = NULL;
-    static char npz_keys[256];
-    int labels = 0, features = 0, mosaic_train = 6000, mosaic_test = 2000, threads = 0;
-    double val_split = 0;
-    const char *encoder = "mlp", *views = NULL, *ft_views = "none";
-    int base_width = 64, image_size = 0;
+    install_signals();
+    g_umask = umask(0);
+    umask(g_umask);
     app a;
     memset(&a, 0, sizeof a);
+    a.log.slot = -1;
     a.tty = isatty(2);
 
+    if (parse_args(argc, argv)) return 2;
+    if (G(FL_HELP)) { usage(stdout); return 0; }
+
     mlcl_train_options o;
-    if (mlcl_train_options_init(&o, MLCL_TRAIN_OPTIONS_VERSION) != MLCL_OK) {
-        fprintf(stderr, "mlcl-train: %s\n", mlcl_last_error());
-        return 1;
-    }
-    /* first pass: the preset, so that explicit flags override it */
-    for (int i = 1; i < argc; i++)
-        if (!strcmp(argv[i], "--preset") && i + 1 < argc) preset = argv[i + 1];
-    int default_job = 1;
-    if (preset) {
-        if (mlcl_train_options_preset(&o, preset) != MLCL_OK) { fprintf(stderr, "mlcl-train: %s\n", mlcl_last_error()); return 2; }
-    }
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i], *val = NULL;
-        double v;
-        if (!strcmp(arg, "--help") || !strcmp(arg, "-h")) { usage(stdout); return 0; }
-        else if (!strcmp(arg, "--preset")) { NEED_ARG(); }
-        else if (!strcmp(arg, "--train")) { NEED_ARG(); train_path = val; default_job = 0; }
-        else if (!strcmp(arg, "--test")) { NEED_ARG(); test_path = val; }
-        else if (!strcmp(arg, "--train-labels")) { NEED_ARG(); train_labels = val; }
-        else if (!strcmp(arg, "--test-labels")) { NEED_ARG(); test_labels = val; }
-        else if (!strcmp(arg, "--npz-keys")) { NEED_ARG();
-            snprintf(npz_keys, sizeof npz_keys, "%s", val);
-            char *comma = strchr(npz_keys, ',');
-            if (!comma || comma == npz_keys || !comma[1]) { fprintf(stderr, "mlcl-train: --npz-keys: '%s' is not X,Y (e.g. images,labels)\n", val); return 2; }
-            *comma = 0; npz_x = npz_keys; npz_y = comma + 1; }
-        else if (!strcmp(arg, "--format")) { NEED_ARG(); format = val;
-            if (strcmp(val, "arff") && strcmp(val, "libsvm")) { fprintf(stderr, "mlcl-train: --format: '%s' is not arff or libsvm\n", val); return 2; } }
-        else if (!strcmp(arg, "--labels")) { NEED_ARG(); if (parse_num(arg, val, 1, 1e6, &v)) return 2; labels = (int)v; }
-        else if (!strcmp(arg, "--features")) { NEED_ARG(); if (parse_num(arg, val, 1, 1e8, &v)) return 2; features = (int)v; }
-        else if (!strcmp(arg, "--mosaic-train")) { NEED_ARG(); if (parse_num(arg, val, 2, 1e7, &v)) return 2; mosaic_train = (int)v; }
-        else if (!strcmp(arg, "--mosaic-test")) { NEED_ARG(); if (parse_num(arg, val, 1, 1e7, &v)) return 2; mosaic_test = (int)v; }
-        else if (!strcmp(arg, "--mosaic-dir")) { NEED_ARG(); mosaic_dir = val; }
-        else if (!strcmp(arg, "--method")) {
-            NEED_ARG();
-            int found = -1;
-            for (int k = 0; k < 6; k++) if (!strcmp(val, method_names[k])) found = k;
-            if (found < 0) { fprintf(stderr, "mlcl-train: --method: '%s' is not one of none, mulsupcon, rld, cld, supcon-all, supcon-any\n", val); return 2; }
-            o.method = found;
-        }
-        else if (!strcmp(arg, "--pretrain-epochs")) { NEED_ARG(); if (parse_num(arg, val, 0, 1e6, &v)) return 2; o.pretrain.epochs = (int)v; }
-        else if (!strcmp(arg, "--finetune-epochs")) { NEED_ARG(); if (parse_num(arg, val, 0, 1e6, &v)) return 2; o.finetune.epochs = (int)v; }
-        else if (!strcmp(arg, "--batch")) { NEED_ARG(); if (parse_num(arg, val, 2, 1e6, &v)) return 2; o.batch = (int)v; }
-        else if (!strcmp(arg, "--queue")) { NEED_ARG(); if (parse_num(arg, val, 1, 1e7, &v)) return 2; o.moco.queue_size = (int)v; }
-        else if (!strcmp(arg, "--seed")) { NEED_ARG(); if (parse_num(arg, val, 0, 1.8e19, &v)) return 2; o.seed = (uint64_t)v; }
-        else if (!strcmp(arg, "--threads")) { NEED_ARG(); if (parse_num(arg, val, 1, 1024, &v)) return 2; threads = (int)v; }
-        else if (!strcmp(arg, "--pretrain-lr")) { NEED_ARG(); if (parse_num(arg, val, 0, 10, &v)) return 2; o.pretrain.lr = (float)v; }
-        else if (!strcmp(arg, "--pretrain-wd")) { NEED_ARG(); if (parse_num(arg, val, 0, 10, &v)) return 2; o.pretrain.weight_decay = (float)v; }
-        else if (!strcmp(arg, "--finetune-lr")) { NEED_ARG(); if (parse_num(arg, val, 0, 10, &v)) return 2; o.finetune.lr = (float)v; }
-        else if (!strcmp(arg, "--finetune-wd")) { NEED_ARG(); if (parse_num(arg, val, 0, 10, &v)) return 2; o.finetune.weight_decay = (float)v; }
-        else if (!strcmp(arg, "--pretrain-mask")) { NEED_ARG(); if (parse_num(arg, val, 0, 0.99, &v)) return 2; o.pretrain.mask_p = (float)v; }
-        else if (!strcmp(arg, "--finetune-mask")) { NEED_ARG(); if (parse_num(arg, val, 0, 0.99, &v)) return 2; o.finetune.mask_p = (float)v; }
-        else if (!strcmp(arg, "--pretrain-sched") || !strcmp(arg, "--finetune-sched")) {
-            NEED_ARG();
-            int t0, tm;
-            float em;
-            char tail;
-            if (sscanf(val, "%d,%d,%f%c", &t0, &tm, &em, &tail) != 3 || t0 < 1 || tm < 1 || !(em >= 0)) {
-                fprintf(stderr, "mlcl-train: %s: '%s' is not T0,Tmult,eta_min (e.g. 25,2,1e-4)\n", arg, val);
-                return 2;
-            }
-            mlcl_phase_options *ph = arg[2] == 'p' ? &o.pretrain : &o.finetune;
-            ph->T_0 = t0; ph->T_mult = tm; ph->eta_min = em;
-        }
-        else if (!strcmp(arg, "--momentum")) { NEED_ARG(); if (parse_num(arg, val, 0, 1, &v)) return 2; o.moco.momentum = (float)v; }
-        else if (!strcmp(arg, "--dropout")) { NEED_ARG(); if (parse_num(arg, val, 0, 0.99, &v)) return 2; o.moco.dropout = (float)v; }
-        else if (!strcmp(arg, "--hidden")) {
-            NEED_ARG();
-            int k = 0;
-            const char *s = val;
-            while (*s && k < 8) {
-                char *end;
-                long w = strtol(s, &end, 10);
-                if (end == s || w <= 0 || w > 1000000) { fprintf(stderr, "mlcl-train: --hidden: '%s' is not a list of widths like 256,512,256\n", val); return 2; }
-                o.moco.hidden[k++] = (int)w;
-                s = *end == ',' ? end + 1 : end;
-                if (*end && *end != ',') { fprintf(stderr, "mlcl-train: --hidden: bad separator in '%s'\n", val); return 2; }
-            }
-            o.moco.n_hidden = k;
-        }
-        else if (!strcmp(arg, "--alpha")) { NEED_ARG(); if (parse_num(arg, val, 0, 1e6, &v)) return 2; o.moco.loss.alpha = (float)v; }
-        else if (!strcmp(arg, "--beta")) { NEED_ARG(); if (parse_num(arg, val, 0, 1e6, &v)) return 2; o.moco.loss.beta = (float)v; }
-        else if (!strcmp(arg, "--tau")) { NEED_ARG(); if (parse_num(arg, val, 1e-4, 1e3, &v)) return 2; o.moco.loss.tau = (float)v; }
-        else if (!strcmp(arg, "--sigma")) { NEED_ARG(); if (parse_num(arg, val, 1e-6, 1e3, &v)) return 2; o.moco.loss.sigma = (float)v; }
-        else if (!strcmp(arg, "--mask")) { NEED_ARG();
-            if (!strcmp(val, "any")) o.moco.loss.mask = MLCL_MASK_ANY; else if (!strcmp(val, "all")) o.moco.loss.mask = MLCL_MASK_ALL;
-            else { fprintf(stderr, "mlcl-train: --mask: '%s' is not any or all\n", val); return 2; } }
-        else if (!strcmp(arg, "--reduction")) { NEED_ARG();
-            if (!strcmp(val, "mean")) o.moco.loss.reduction = MLCL_REDUCE_MEAN; else if (!strcmp(val, "sum")) o.moco.loss.reduction = MLCL_REDUCE_SUM;
-            else { fprintf(stderr, "mlcl-train: --reduction: '%s' is not mean or sum\n", val); return 2; } }
-        else if (!strcmp(arg, "--cld-weight")) { NEED_ARG();
-            if (!strcmp(val, "prob")) o.moco.loss.cld_weight = MLCL_CLD_WEIGHT_PROB; else if (!strcmp(val, "logprob")) o.moco.loss.cld_weight = MLCL_CLD_WEIGHT_LOGPROB;
-            else { fprintf(stderr, "mlcl-train: --cld-weight: '%s' is not prob or logprob\n", val); return 2; } }
-        else if (!strcmp(arg, "--weight-grad")) { NEED_ARG(); if (parse_onoff(val, &o.moco.loss.weight_grad)) { fprintf(stderr, "mlcl-train: --weight-grad: '%s' is not on or off\n", val); return 2; } }
-        else if (!strcmp(arg, "--dweight-grad")) { NEED_ARG(); if (parse_onoff(val, &o.moco.loss.dweight_grad)) { fprintf(stderr, "mlcl-train: --dweight-grad: '%s' is not on or off\n", val); return 2; } }
-        else if (!strcmp(arg, "--con-norm")) { NEED_ARG();
-            if (!strcmp(val, "none")) o.moco.loss.con_norm = MLCL_CON_NORM_NONE; else if (!strcmp(val, "per_label")) o.moco.loss.con_norm = MLCL_CON_NORM_PER_LABEL;
-            else { fprintf(stderr, "mlcl-train: --con-norm: '%s' is not none or per_label\n", val); return 2; } }
-        else if (!strcmp(arg, "--h-target")) { NEED_ARG();
-            if (!strcmp(val, "normalised") || !strcmp(val, "normalized")) o.moco.loss.h_target = MLCL_H_TARGET_NORMALISED; else if (!strcmp(val, "raw")) o.moco.loss.h_target = MLCL_H_TARGET_RAW;
-            else { fprintf(stderr, "mlcl-train: --h-target: '%s' is not normalised or raw\n", val); return 2; } }
-        else if (!strcmp(arg, "--json")) { NEED_ARG(); json_path = val; }
-        else if (!strcmp(arg, "--log")) { NEED_ARG(); log_path = val; }
-        else if (!strcmp(arg, "--plot")) { NEED_ARG(); a.plot_dir = val; }
-        else if (!strcmp(arg, "--eval-every")) { NEED_ARG(); if (parse_num(arg, val, 1, 1e6, &v)) return 2; a.eval_every = (int)v; }
-        else if (!strcmp(arg, "--checkpoint")) { NEED_ARG(); ckpt_path = val; }
-        else if (!strcmp(arg, "--resume")) { NEED_ARG(); resume_path = val; }
-        else if (!strcmp(arg, "--val-split")) { NEED_ARG(); if (parse_num(arg, val, 0.01, 0.9, &v)) return 2; val_split = v; }
-        else if (!strcmp(arg, "--quiet")) { a.quiet = 1; }
-        else if (!strcmp(arg, "--encoder")) { NEED_ARG(); encoder = val;
-            if (strcmp(val, "mlp") && strncmp(val, "resnet", 6)) { fprintf(stderr, "mlcl-train: --encoder: '%s' is not mlp or resnetNN[-small]\n", val); return 2; } }
-        else if (!strcmp(arg, "--base-width")) { NEED_ARG(); if (parse_num(arg, val, 1, 4096, &v)) return 2; base_width = (int)v; }
-        else if (!strcmp(arg, "--image-size")) { NEED_ARG(); if (parse_num(arg, val, 1, 4096, &v)) return 2; image_size = (int)v; }
-        else if (!strcmp(arg, "--views")) { NEED_ARG(); views = val;
-            if (strcmp(val, "simclr") && strcmp(val, "mask")) { fprintf(stderr, "mlcl-train: --views: '%s' is not simclr or mask\n", val); return 2; } }
-        else if (!strcmp(arg, "--finetune-views")) { NEED_ARG(); ft_views = val;
-            if (strcmp(val, "simclr") && strcmp(val, "none")) { fprintf(stderr, "mlcl-train: --finetune-views: '%s' is not simclr or none\n", val); return 2; } }
-        else { fprintf(stderr, "mlcl-train: unknown option '%s' (try --help)\n", arg); return 2; }
-    }
-    if (default_job && !preset) {
+    if (mlcl_train_options_init(&o, MLCL_TRAIN_OPTIONS_VERSION) != MLCL_OK) return fail(1, "%s", mlcl_last_error());
+    /* the preset first, so that explicit flags override it */
+    if (G(FL_PRESET) && mlcl_train_options_preset(&o, V(FL_PRESET)) != MLCL_OK) return fail(2, "%s", mlcl_last_error());
+    const char *train_path = V(FL_TRAIN), *test_path = V(FL_TEST);
+    const char *train_labels = V(FL_TRAIN_LABELS), *test_labels = V(FL_TEST_LABELS);
+    const char *json_path = V(FL_JSON), *log_path = V(FL_LOG), *ckpt_path = V(FL_CHECKPOINT), *resume_path = V(FL_RESUME);
+    double val_split = G(FL_VAL_SPLIT) ? flags[FL_VAL_SPLIT].f : 0;
+    a.quiet = G(FL_QUIET);
+    a.plot_dir = V(FL_PLOT);
+    a.eval_every = G(FL_EVAL_EVERY) ? (int)flags[FL_EVAL_EVERY].i : 0;
+
+    int kind;
+    if (!train_path) kind = D_MOSAIC;
+    else if (ends_with(train_path, ".npy") || ends_with(train_path, ".npz")) kind = D_NPY;
+    else if (G(FL_FORMAT)) kind = flags[FL_FORMAT].i == 0 ? D_ARFF : D_LIBSVM;
+    else kind = ends_with(train_path, ".arff") || ends_with(train_path, ".arff.gz") ? D_ARFF : D_LIBSVM;
+
+    const char *encoder = G(FL_ENCODER) ? V(FL_ENCODER) : "mlp";
+    int resnet = strcmp(encoder, "mlp") != 0;
+    int simclr = G(FL_VIEWS) ? flags[FL_VIEWS].i == 0 : resnet;
+    const char *views = simclr ? "simclr" : "mask";
+    int ft_simclr = G(FL_FT_VIEWS) && flags[FL_FT_VIEWS].i == 0;
+    if (G(FL_METHOD)) o.method = (int)flags[FL_METHOD].i;
+    if (check_applicability(kind, resnet, simclr, o.method)) return 2;
+
+    /* ---- the values */
+    if (kind == D_MOSAIC && !G(FL_PRESET)) {
         /* the built-in job: a short CLD run on Fashion-MNIST mosaics */
-        int explicit_pe = 0, explicit_fe = 0, explicit_b = 0, explicit_q = 0;
-        for (int i = 1; i < argc; i++) {
-            explicit_pe |= !strcmp(argv[i], "--pretrain-epochs");
-            explicit_fe |= !strcmp(argv[i], "--finetune-epochs");
-            explicit_b |= !strcmp(argv[i], "--batch");
-            explicit_q |= !strcmp(argv[i], "--queue");
-        }
-        if (!explicit_pe) o.pretrain.epochs = 20;
-        if (!explicit_fe) o.finetune.epochs = 20;
-        if (!explicit_b) o.batch = 128;
-        if (!explicit_q) o.moco.queue_size = 1024;
-        int explicit_ps = 0, explicit_fs = 0;
-        for (int i = 1; i < argc; i++) {
-            explicit_ps |= !strcmp(argv[i], "--pretrain-sched");
-            explicit_fs |= !strcmp(argv[i], "--finetune-sched");
-        }
-        if (!explicit_ps) o.pretrain.T_0 = 10;
-        if (!explicit_fs) o.finetune.T_0 = 10;
-        int explicit_lr = 0;
-        for (int i = 1; i < argc; i++) explicit_lr |= !strcmp(argv[i], "--pretrain-lr");
-        if (!explicit_lr) o.pretrain.lr = 4e-4f;
+        o.pretrain.epochs = 20;
+        o.finetune.epochs = 20;
+        o.batch = 128;
+        o.moco.queue_size = 1024;
+        o.pretrain.T_0 = 10;
+        o.finetune.T_0 = 10;
+        o.pretrain.lr = 4e-4f;
     }
-    if (train_path && !test_path) { fprintf(stderr, "mlcl-train: --train needs --test\n"); return 2; }
-    if (threads > 0 && mlcl_set_num_threads(threads) != MLCL_OK) { fprintf(stderr, "mlcl-train: %s\n", mlcl_last_error()); return 2; }
+    if (G(FL_PRE_EPOCHS)) o.pretrain.epochs = (int)flags[FL_PRE_EPOCHS].i;
+    if (G(FL_FT_EPOCHS)) o.finetune.epochs = (int)flags[FL_FT_EPOCHS].i;
+    if (G(FL_BATCH)) o.batch = (int)flags[FL_BATCH].i;
+    if (G(FL_QUEUE)) o.moco.queue_size = (int)flags[FL_QUEUE].i;
+    if (G(FL_SEED)) o.seed = flags[FL_SEED].u;
+    if (G(FL_PRE_LR)) o.pretrain.lr = (float)flags[FL_PRE_LR].f;
+    if (G(FL_PRE_WD)) o.pretrain.weight_decay = (float)flags[FL_PRE_WD].f;
+    if (G(FL_FT_LR)) o.finetune.lr = (float)flags[FL_FT_LR].f;
+    if (G(FL_FT_WD)) o.finetune.weight_decay = (float)flags[FL_FT_WD].f;
+    if (G(FL_PRE_MASK)) o.pretrain.mask_p = (float)flags[FL_PRE_MASK].f;
+    if (G(FL_FT_MASK)) o.finetune.mask_p = (float)flags[FL_FT_MASK].f;
+    for (int k = 0; k < 2; k++) {
+        const flag *f = &flags[k ? FL_FT_SCHED : FL_PRE_SCHED];
+        mlcl_phase_options *ph = k ? &o.finetune : &o.pretrain;
+        if (f->given) { ph->T_0 = f->t0; ph->T_mult = f->tmult; ph->eta_min = (float)f->eta_min; }
+    }
+    if (G(FL_MOMENTUM)) o.moco.momentum = (float)flags[FL_MOMENTUM].f;
+    if (G(FL_DROPOUT)) o.moco.dropout = (float)flags[FL_DROPOUT].f;
+    if (G(FL_HIDDEN)) {
+        memset(o.moco.hidden, 0, sizeof o.moco.hidden);
+        memcpy(o.moco.hidden, flags[FL_HIDDEN].hidden, sizeof(int) * (size_t)flags[FL_HIDDEN].n_hidden);
+        o.moco.n_hidden = flags[FL_HIDDEN].n_hidden;
+    }
+    mlcl_loss_options *lo = &o.moco.loss;
+    if (G(FL_ALPHA)) lo->alpha = (float)flags[FL_ALPHA].f;
+    if (G(FL_BETA)) lo->beta = (float)flags[FL_BETA].f;
+    if (G(FL_TAU)) lo->tau = (float)flags[FL_TAU].f;
+    if (G(FL_SIGMA)) lo->sigma = (float)flags[FL_SIGMA].f;
+    if (G(FL_MASK)) lo->mask = flags[FL_MASK].i == 0 ? MLCL_MASK_ANY : MLCL_MASK_ALL;
+    if (G(FL_REDUCTION)) lo->reduction = flags[FL_REDUCTION].i == 0 ? MLCL_REDUCE_MEAN : MLCL_REDUCE_SUM;
+    if (G(FL_CLD_WEIGHT)) lo->cld_weight = flags[FL_CLD_WEIGHT].i == 0 ? MLCL_CLD_WEIGHT_PROB : MLCL_CLD_WEIGHT_LOGPROB;
+    if (G(FL_WEIGHT_GRAD)) lo->weight_grad = (int)(flags[FL_WEIGHT_GRAD].i & 1);       /* off|on|0|1 */
+    if (G(FL_DWEIGHT_GRAD)) lo->dweight_grad = (int)(flags[FL_DWEIGHT_GRAD].i & 1);
+    if (G(FL_CON_NORM)) lo->con_norm = flags[FL_CON_NORM].i == 0 ? MLCL_CON_NORM_NONE : MLCL_CON_NORM_PER_LABEL;
+    if (G(FL_H_TARGET)) lo->h_target = flags[FL_H_TARGET].i == 1 ? MLCL_H_TARGET_RAW : MLCL_H_TARGET_NORMALISED;
+    if (G(FL_NPZ_KEYS)) {
+        static char keys[256];
+        snprintf(keys, sizeof keys, "%s", V(FL_NPZ_KEYS));
+        char *comma = strchr(keys, ',');
+        *comma = 0;
+        npz_x = keys;
+        npz_y = comma + 1;
+    }
+    int labels = G(FL_LABELS) ? (int)flags[FL_LABELS].i : 0, features = G(FL_FEATURES) ? (int)flags[FL_FEATURES].i : 0;
+    int index_base = G(FL_INDEX_BASE) ? (int)flags[FL_INDEX_BASE].i : MLCL_LIBSVM_INDEX_AUTO;
+    int mosaic_train = G(FL_MOSAIC_TRAIN) ? (int)flags[FL_MOSAIC_TRAIN].i : 6000;
+    int mosaic_test = G(FL_MOSAIC_TEST) ? (int)flags[FL_MOSAIC_TEST].i : 2000;
+    int base_width = G(FL_BASE_WIDTH) ? (int)flags[FL_BASE_WIDTH].i : 64;
+    int image_size = G(FL_IMAGE_SIZE) ? (int)flags[FL_IMAGE_SIZE].i : 0;
+    const char *mosaic_dir = V(FL_MOSAIC_DIR);
+
+    /* ---- threads: at most the CPUs this process may run on, unless forced */
+    int threads = 0;
+    if (G(FL_THREADS)) {
+        threads = (int)flags[FL_THREADS].i;
+        int ncpu = cpus_available();
+        if (threads > ncpu && !G(FL_FORCE_THREADS)) {
+            fprintf(stderr, "mlcl-train: --threads %d capped to the %d CPUs available (--force-threads keeps %d)\n",
+                    threads, ncpu, threads);
+            threads = ncpu;
+        }
+    }
     o.threads = threads;
 
+    /* ---- a first memory estimate from the flags alone, before reading anything */
+    char d_desc[80], c_desc[80], n_desc[PATH_MAX + 16];
+    shape sh;
+    memset(&sh, 0, sizeof sh);
+    sh.batch = o.batch; sh.K = o.moco.queue_size; sh.m = o.moco.proj_dim; sh.T = threads;
+    sh.n_hidden = o.moco.n_hidden; sh.hidden = o.moco.hidden;
+    sh.resnet = resnet; sh.small_stem = strstr(encoder, "-small") != NULL; sh.base_width = base_width;
+    if (kind == D_MOSAIC) {
+        sh.n = mosaic_train; sh.nt = val_split > 0 ? 0 : mosaic_test; sh.d = MOSAIC_FEATURES; sh.c = MOSAIC_LABELS;
+        sh.channels = 1; sh.side = image_size > 0 ? image_size : 56;
+        snprintf(d_desc, sizeof d_desc, "the mosaics' %d features", MOSAIC_FEATURES);
+        snprintf(c_desc, sizeof c_desc, "the mosaics' %d labels", MOSAIC_LABELS);
+        snprintf(n_desc, sizeof n_desc, "--mosaic-train %d", mosaic_train);
+    } else {
+        sh.d = features; sh.c = labels; sh.side = image_size; sh.channels = image_size > 0 ? 1 : 0;
+        snprintf(d_desc, sizeof d_desc, "--features %d", features);
+        snprintf(c_desc, sizeof c_desc, "--labels %d", labels);
+        snprintf(n_desc, sizeof n_desc, "--train %s", train_path);
+    }
+    sh.d_desc = d_desc; sh.c_desc = c_desc; sh.n_desc = n_desc;
+    if (check_budget(&sh)) return 2;
+    if (threads > 0 && mlcl_set_num_threads(threads) != MLCL_OK) return fail(2, "--threads: %s", mlcl_last_error());
+
+    /* ---- inputs and outputs, before any data is read */
+    if (train_path && add_input("--train", train_path)) return 2;
+    if (test_path && add_input("--test", test_path)) return 2;
+    if (train_labels && add_input("--train-labels", train_labels)) return 2;
+    if (test_labels && add_input("--test-labels", test_labels)) return 2;
+    if (resume_path && add_input("--resume", resume_path)) return 2;
+    if (kind == D_MOSAIC) {
+        if (mosaic_dir && add_input("--mosaic-dir", mosaic_dir)) return 2;
+        add_dir_inputs(mosaic_dir ? mosaic_dir : MOSAIC_DIR_DEFAULT);
+    }
+    pathinfo json_pi, log_pi, ckpt_pi;
+    if (json_path && check_output_file("--json", json_path, NULL, &json_pi)) return 2;
+    if (log_path && check_output_file("--log", log_path, NULL, &log_pi)) return 2;
+    if (ckpt_path && check_output_file("--checkpoint", ckpt_path, resume_path, &ckpt_pi)) return 2;
+    if (a.plot_dir) {
+        if (check_output_dir("--plot", a.plot_dir)) return 2;
+        if (run_plot(a.plot_dir, NULL, 1)) return 2;
+        if (!log_path && !a.quiet) fprintf(stderr, "mlcl-train: --plot draws the curves from --log; only distributions will be drawn\n");
+    }
+
+    /* ---- the data */
     mlcl_dataset *train = NULL, *test = NULL;
     int rc;
     mlcl_clear_error();
     if (train_path) {
-        int npy = ends_with(train_path, ".npy") || ends_with(train_path, ".npz");
-        rc = npy ? load_npy(&train, train_path, train_labels) : load(&train, train_path, format, labels, features);
-        if (rc == MLCL_OK)
-            rc = npy ? load_npy(&test, test_path, test_labels) : load(&test, test_path, format, labels, features);
+        int arff = kind == D_ARFF;
+        if (kind == D_NPY) rc = load_npy(&train, train_path, train_labels);
+        else rc = arff ? mlcl_dataset_load_arff(&train, train_path, labels, 0)
+                       : mlcl_dataset_load_libsvm(&train, train_path, features, labels, index_base);
+        if (rc == MLCL_OK && test_path) {
+            if (kind == D_NPY) rc = load_npy(&test, test_path, test_labels);
+            else rc = arff ? mlcl_dataset_load_arff(&test, test_path, labels, 0)
+                           : mlcl_dataset_load_libsvm(&test, test_path, features, labels, index_base);
+        }
     } else {
         if (!a.quiet)
             fprintf(stderr, "mlcl-train: default job: Fashion-MNIST 2x2 mosaics (%d train, %d test), method %s, %d+%d epochs\n",
-                    mosaic_train, mosaic_test, method_names[o.method], o.pretrain.epochs, o.finetune.epochs);
+                    mosaic_train, val_split > 0 ? 0 : mosaic_test, method_names[o.method], o.pretrain.epochs, o.finetune.epochs);
         rc = mlcl_dataset_fashion_mosaic(&train, mosaic_dir, 1, mosaic_train, o.seed + 1, 2);
-        if (rc == MLCL_OK) rc = mlcl_dataset_fashion_mosaic(&test, mosaic_dir, 0, mosaic_test, o.seed + 2, 2);
+        if (rc == MLCL_OK && val_split == 0) rc = mlcl_dataset_fashion_mosaic(&test, mosaic_dir, 0, mosaic_test, o.seed + 2, 2);
     }
     if (rc != MLCL_OK) {
         if (*mlcl_last_error()) fprintf(stderr, "mlcl-train: %s\n", mlcl_last_error());
         mlcl_dataset_free(train);
+        mlcl_dataset_free(test);
         return 1;
     }
     if (val_split > 0) {
-        /* train on the rest, evaluate on the held-out part; the test set is not used */
-        mlcl_dataset *fit = NULL, *val = NULL;
-        rc = mlcl_dataset_split(&fit, &val, train, (float)val_split, o.seed + 1000);
+        /* train on the rest, evaluate on the held-out part; no test set is read */
+        mlcl_dataset *fit = NULL, *hold = NULL;
+        rc = mlcl_dataset_split(&fit, &hold, train, (float)val_split, o.seed + 1000);
         if (rc != MLCL_OK) {
             fprintf(stderr, "mlcl-train: --val-split: %s\n", mlcl_last_error());
-            mlcl_dataset_free(train); mlcl_dataset_free(test);
+            mlcl_dataset_free(train);
             return 1;
         }
         mlcl_dataset_free(train);
-        mlcl_dataset_free(test);
         train = fit;
-        test = val;
+        test = hold;
         if (!a.quiet) fprintf(stderr, "mlcl-train: --val-split %.2f: evaluating on a held-out part of the training set\n", val_split);
     }
     int n, d, c, nt, dt, ct;
     mlcl_dataset_dims(train, &n, &d, &c);
     mlcl_dataset_dims(test, &nt, &dt, &ct);
+#define FREE_DATA() do { mlcl_dataset_free(train); mlcl_dataset_free(test); } while (0)
     if (d != dt || c != ct) {
         fprintf(stderr, "mlcl-train: train has %d features and %d labels, test %d and %d\n", d, c, dt, ct);
-        mlcl_dataset_free(train); mlcl_dataset_free(test);
+        FREE_DATA();
         return 1;
     }
     if (!a.quiet) fprintf(stderr, "mlcl-train: %d training rows, %d test rows, %d features, %d labels\n", n, nt, d, c);
 
+    /* ---- sizes that depend on the data */
+    int pretraining = o.method != MLCL_METHOD_NONE && o.pretrain.epochs > 0;
+    if (pretraining && o.moco.queue_size > n) {
+        fail(2, "%s %d is larger than the %d training rows: the MoCo queue would hold several keys of every row "
+             "(stale copies of the anchors themselves); give --queue %d or less",
+             G(FL_QUEUE) ? "--queue" : G(FL_PRESET) ? "the preset's queue size" : "the default queue size",
+             o.moco.queue_size, n, n);
+        FREE_DATA();
+        return 2;
+    }
+    if (G(FL_BATCH) && o.batch > n) {
+        fail(2, "--batch %d is larger than the %d training rows", o.batch, n);
+        FREE_DATA();
+        return 2;
+    }
+    if (kind != D_MOSAIC) {
+        if (!G(FL_FEATURES)) snprintf(d_desc, sizeof d_desc, "the data's %d features", d);
+        if (!G(FL_LABELS)) snprintf(c_desc, sizeof c_desc, "the data's %d labels", c);
+    }
+    sh.n = n; sh.nt = nt; sh.d = d; sh.c = c;
+    sh.batch = o.batch < n ? o.batch : n;
+    if (kind != D_MOSAIC) sh.side = 0; /* the image part is estimated below, with the shape */
+    if (!resnet && check_budget(&sh)) { FREE_DATA(); return 2; }
+
     mlcl_encoder *backbone = NULL;
     mlcl_simclr_options pre_v, ft_v;
     mlcl_trainer_extra ex = MLCL_TRAINER_EXTRA_INIT;
-    int resnet = strcmp(encoder, "mlp") != 0;
-    if (!views) views = resnet ? "simclr" : "mask";
-    if (!strcmp(views, "simclr") || resnet) {
+    if (simclr || resnet) {
         int ic, ih, iw;
         if (mlcl_dataset_image_shape(train, &ic, &ih, &iw) != MLCL_OK || ic <= 0) {
             fprintf(stderr, "mlcl-train: --encoder %s / --views %s need images, and this training set has no image shape\n", encoder, views);
-            mlcl_dataset_free(train); mlcl_dataset_free(test);
+            FREE_DATA();
             return 2;
         }
         int side_h = image_size > 0 ? image_size : ih, side_w = image_size > 0 ? image_size : iw;
-        if (!strcmp(views, "simclr")) {
+        if (simclr) {
             mlcl_simclr_options_init(&pre_v, MLCL_SIMCLR_OPTIONS_VERSION);
             pre_v.out_h = side_h; pre_v.out_w = side_w;
             ex.pretrain_views = &pre_v;
-            if (!strcmp(ft_views, "simclr")) {
+            if (ft_simclr) {
                 /* fine-tuning: crop and flip only (SimCLR's linear-evaluation augmentation) */
                 mlcl_simclr_options_init(&ft_v, MLCL_SIMCLR_OPTIONS_VERSION);
                 ft_v.out_h = side_h; ft_v.out_w = side_w;
                 ft_v.jitter_p = 0; ft_v.gray_p = 0; ft_v.blur_p = 0;
                 ex.finetune_views = &ft_v;
             }
-        } else if (image_size > 0 && (image_size != ih || image_size != iw)) {
-            fprintf(stderr, "mlcl-train: --image-size needs --views simclr\n");
-            mlcl_dataset_free(train); mlcl_dataset_free(test);
-            return 2;
         }
+        sh.channels = ic;
+        sh.side = side_h > side_w ? side_h : side_w;
         if (resnet) {
+            /* the activations first (before the network exists), then with its parameter count */
+            if (check_budget(&sh)) { FREE_DATA(); return 2; }
             mlcl_resnet_spec rs;
             mlcl_resnet_spec_init(&rs, MLCL_RESNET_SPEC_VERSION);
-            int depth = atoi(encoder + 6);
-            rs.depth = depth;
-            rs.stem = strstr(encoder, "-small") ? MLCL_RESNET_STEM_SMALL : MLCL_RESNET_STEM_IMAGENET;
+            rs.depth = atoi(encoder + 6); /* the name matched one of ENCODER_CHOICES exactly */
+            rs.stem = sh.small_stem ? MLCL_RESNET_STEM_SMALL : MLCL_RESNET_STEM_IMAGENET;
             rs.in_channels = ic; rs.height = side_h; rs.width = side_w;
             rs.base_width = base_width;
             mlcl_encoder_options eo;
@@ -499,129 +1419,169 @@ int main(int argc, char **argv)
             rc = mlcl_encoder_create_resnet(&backbone, &rs, &eo);
             if (rc != MLCL_OK) {
                 fprintf(stderr, "mlcl-train: --encoder %s: %s\n", encoder, mlcl_last_error());
-                mlcl_dataset_free(train); mlcl_dataset_free(test);
+                FREE_DATA();
                 return 2;
             }
             ex.backbone = backbone;
-            if (!a.quiet) {
-                size_t np;
-                mlcl_encoder_param_count(backbone, &np);
+            size_t np = 0;
+            mlcl_encoder_param_count(backbone, &np);
+            sh.resnet_params = (double)np;
+            if (check_budget(&sh)) { mlcl_encoder_free(backbone); FREE_DATA(); return 2; }
+            if (!a.quiet)
                 fprintf(stderr, "mlcl-train: encoder %s (base width %d, %zu parameters) on %dx%dx%d views\n",
                         encoder, base_width, np, ic, side_h, side_w);
-            }
+        } else if (check_budget(&sh)) {
+            FREE_DATA();
+            return 2;
         }
     }
     rc = mlcl_trainer_create_ex(&a.trainer, &o, train, &ex);
     mlcl_encoder_free(backbone);
+    int resumed_phase = 0;
     if (rc == MLCL_OK && resume_path) {
         rc = mlcl_trainer_load(a.trainer, resume_path);
-        if (rc == MLCL_OK && !a.quiet) {
+        if (rc == MLCL_OK) {
             int ph, ep;
             mlcl_trainer_position(a.trainer, &ph, &ep);
-            fprintf(stderr, "mlcl-train: resumed from %s at phase %d epoch %d\n", resume_path, ph, ep);
+            resumed_phase = ph;
+            if (!a.quiet) {
+                if (ph >= 3)
+                    fprintf(stderr, "mlcl-train: resumed from %s: its run (%d+%d epochs) is finished; nothing to train, evaluating only\n",
+                            resume_path, o.pretrain.epochs, o.finetune.epochs);
+                else
+                    fprintf(stderr, "mlcl-train: resumed from %s at phase %d epoch %d: %d pretraining and %d fine-tuning epochs to go\n",
+                            resume_path, ph, ep, ph == 1 ? o.pretrain.epochs - ep : 0,
+                            ph == 1 ? o.finetune.epochs : o.finetune.epochs - ep);
+            }
         }
     }
     if (rc != MLCL_OK) {
         fprintf(stderr, "mlcl-train: %s\n", mlcl_last_error());
-        mlcl_trainer_free(a.trainer); mlcl_dataset_free(train); mlcl_dataset_free(test);
+        mlcl_trainer_free(a.trainer);
+        FREE_DATA();
         return 1;
     }
     if (mpi_attach(&a, &log_path, &json_path)) return 1;
+#define FREE_ALL() do { mlcl_trainer_free(a.trainer); FREE_DATA(); } while (0)
     if (log_path) {
-        a.log = fopen(log_path, resume_path ? "a" : "w");
-        if (!a.log) { fprintf(stderr, "mlcl-train: --log %s: %s\n", log_path, strerror(errno)); return 1; }
-        if (!resume_path) fprintf(a.log, "phase,epoch,loss,con,G,H,wreg,lr,samples_per_s,HA,ebF1,miF1,maF1,p_at_1,mAP\n");
+        /* a new file with the old rows (when resuming) or the header, renamed
+         * over the target now; the epochs are appended to it as they end */
+        if (sf_open(&a.log, "--log", log_pi.canon)) { FREE_ALL(); return 1; }
+        FILE *old = resume_path ? fopen(log_pi.canon, "r") : NULL;
+        if (old) {
+            char buf[65536];
+            size_t k;
+            while ((k = fread(buf, 1, sizeof buf, old)) > 0) fwrite(buf, 1, k, a.log.f);
+            int bad = ferror(old);
+            fclose(old);
+            if (bad) { sf_abort(&a.log); FREE_ALL(); return fail(1, "--log %s: cannot read the rows of the resumed run", log_path); }
+        } else {
+            fprintf(a.log.f, "phase,epoch,loss,con,G,H,wreg,lr,samples_per_s,HA,ebF1,miF1,maF1,p_at_1,mAP\n");
+        }
+        if (sf_commit(&a.log, 1)) { FREE_ALL(); return 1; }
     }
     a.test = test;
     mlcl_trainer_set_callback(a.trainer, progress_cb, &a);
     if (g_comm) mlcl_trainer_set_callback(a.trainer, mpi_progress_cb, &a);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
 
+    /* ---- training: a signal now stops at the next step, with a checkpoint */
+    g_graceful = 1;
     int done = 0;
-    while (!done) {
+    while (!done && !g_stop) {
         rc = mlcl_trainer_run_epochs(a.trainer, 1, &done);
         if (rc != MLCL_OK) break;
         if (ckpt_path && (rc = mlcl_trainer_save(a.trainer, ckpt_path)) != MLCL_OK) break;
     }
-    if (rc == MLCL_EINTERRUPTED) {
+    g_graceful = 0;
+    if (rc == MLCL_EINTERRUPTED || (rc == MLCL_OK && g_stop)) {
         if (a.tty && !a.quiet) fputc('\n', stderr);
-        if (ckpt_path) {
-            int src = mlcl_trainer_save(a.trainer, ckpt_path);
-            fprintf(stderr, "mlcl-train: stopped by signal %d; %s\n", (int)g_stop,
-                    src == MLCL_OK ? "checkpoint written" : mlcl_last_error());
+        int src = ckpt_path ? mlcl_trainer_save(a.trainer, ckpt_path) : MLCL_OK;
+        const char *ck = !ckpt_path ? "no --checkpoint given" : src == MLCL_OK ? "checkpoint written" : mlcl_last_error();
+        int status;
+        if (g_stop) {
+            fprintf(stderr, "mlcl-train: stopped by signal %d; %s\n", (int)g_stop, ck);
+            status = 130;
         } else {
-            fprintf(stderr, "mlcl-train: stopped by signal %d (no --checkpoint given)\n", (int)g_stop);
+            fprintf(stderr, "mlcl-train: --log %s: write failed: %s; training stopped; %s\n", log_path, strerror(a.log_err), ck);
+            status = 1;
         }
-        if (a.log) fclose(a.log);
-        mlcl_trainer_free(a.trainer); mlcl_dataset_free(train); mlcl_dataset_free(test);
-        return 130;
+        if (log_close(&a.log)) status = status == 130 ? 130 : 1;
+        FREE_ALL();
+        return status;
     }
     if (rc != MLCL_OK) {
         if (a.tty && !a.quiet) fputc('\n', stderr);
         fprintf(stderr, "mlcl-train: %s\n", mlcl_last_error());
-        if (a.log) fclose(a.log);
-        mlcl_trainer_free(a.trainer); mlcl_dataset_free(train); mlcl_dataset_free(test);
+        log_close(&a.log);
+        FREE_ALL();
         return 1;
     }
+    int status = 0;
+    if (log_close(&a.log)) status = 1;
     mlcl_metrics paper, t05;
     rc = mlcl_trainer_evaluate(a.trainer, test, &paper, &t05);
-    if (rc != MLCL_OK) { fprintf(stderr, "mlcl-train: %s\n", mlcl_last_error()); return 1; }
+    if (rc != MLCL_OK) { fprintf(stderr, "mlcl-train: %s\n", mlcl_last_error()); FREE_ALL(); return 1; }
     double pre_s, fin_s;
     mlcl_trainer_timing(a.trainer, &pre_s, &fin_s);
-    printf("\nmethod %s, seed %llu, %d+%d epochs (pretrain %.1f s, fine-tune %.1f s)\n", method_names[o.method],
-           (unsigned long long)o.seed, o.pretrain.epochs, o.finetune.epochs, pre_s, fin_s);
+    if (resume_path)
+        printf("\nmethod %s, seed %llu, %d+%d epochs, of which this run trained %d+%d%s (pretrain %.1f s, fine-tune %.1f s)\n",
+               method_names[o.method], (unsigned long long)o.seed, o.pretrain.epochs, o.finetune.epochs, a.trained[1],
+               a.trained[2], resumed_phase >= 3 && !a.trained[1] && !a.trained[2] ? " (the checkpoint's run was finished)" : "",
+               pre_s, fin_s);
+    else
+        printf("\nmethod %s, seed %llu, %d+%d epochs (pretrain %.1f s, fine-tune %.1f s)\n", method_names[o.method],
+               (unsigned long long)o.seed, a.trained[1], a.trained[2], pre_s, fin_s);
     printf("%-22s %7s %7s %7s %7s %7s %7s\n", "metrics", "HA", "ebF1", "miF1", "maF1", "p@1", "mAP");
     print_metrics_row("paper protocol (sweep)", &paper);
     print_metrics_row("threshold 0.5", &t05);
+    if (fflush(stdout) != 0 || ferror(stdout)) { fprintf(stderr, "mlcl-train: writing the results to stdout failed: %s\n", strerror(errno)); status = 1; }
     if (json_path) {
-        FILE *f = fopen(json_path, "w");
-        if (!f) { fprintf(stderr, "mlcl-train: --json %s: %s\n", json_path, strerror(errno)); return 1; }
-        fprintf(f, "{\"method\": \"%s\", \"seed\": %llu, \"n_train\": %d, \"n_test\": %d, \"features\": %d, \"labels\": %d, \"evaluated_on\": \"%s\",\n",
-                method_names[o.method], (unsigned long long)o.seed, n, nt, d, c, val_split > 0 ? "validation" : "test");
-        fprintf(f, " \"metrics\": {\"paper\": ");
-        json_metrics(f, &paper);
-        fprintf(f, ", \"t05\": ");
-        json_metrics(f, &t05);
-        fprintf(f, "},\n \"timing\": {\"pretrain_s\": %.3f, \"finetune_s\": %.3f}}\n", pre_s, fin_s);
-        fclose(f);
+        safe_file js;
+        if (sf_open(&js, "--json", json_pi.canon) == 0) {
+            FILE *f = js.f;
+            fprintf(f, "{\"method\": \"%s\", \"seed\": %llu, \"n_train\": %d, \"n_test\": %d, \"features\": %d, \"labels\": %d, \"evaluated_on\": \"%s\",\n",
+                    method_names[o.method], (unsigned long long)o.seed, n, nt, d, c, val_split > 0 ? "validation" : "test");
+            fprintf(f, " \"metrics\": {\"paper\": ");
+            json_metrics(f, &paper);
+            fprintf(f, ", \"t05\": ");
+            json_metrics(f, &t05);
+            fprintf(f, "},\n \"timing\": {\"pretrain_s\": %.3f, \"finetune_s\": %.3f}}\n", pre_s, fin_s);
+            if (sf_commit(&js, 0)) status = 1;
+        } else {
+            status = 1;
+        }
     }
     if (a.plot_dir) {
         /* distributions of a few test rows for the picture, then matplotlib */
-        if (mkdir(a.plot_dir, 0777) != 0 && errno != EEXIST) { fprintf(stderr, "mlcl-train: --plot %s: %s\n", a.plot_dir, strerror(errno)); return 1; }
-        char path[4096];
-        snprintf(path, sizeof path, "%s/distributions.csv", a.plot_dir);
-        FILE *f = fopen(path, "w");
+        int pst = 0;
+        if (mkdir(a.plot_dir, 0777) != 0 && errno != EEXIST) pst = fail(1, "--plot %s: %s", a.plot_dir, strerror(errno));
+        struct stat st;
+        if (!pst && (stat(a.plot_dir, &st) != 0 || !S_ISDIR(st.st_mode))) pst = fail(1, "--plot %s: is not a directory", a.plot_dir);
+        char rdir[PATH_MAX], dcanon[PATH_MAX + 32];
+        if (!pst && !realpath(a.plot_dir, rdir)) pst = fail(1, "--plot %s: %s", a.plot_dir, strerror(errno));
+        if (!pst) snprintf(dcanon, sizeof dcanon, "%s/distributions.csv", rdir);
         int k = nt < 6 ? nt : 6;
         float *dist = malloc(sizeof(float) * (size_t)k * c);
         float *score = malloc(sizeof(float) * (size_t)k * c);
-        if (f && dist && score &&
-            mlcl_trainer_distributions(a.trainer, k, mlcl_dataset_features(test), dist) == MLCL_OK &&
-            mlcl_trainer_predict(a.trainer, k, mlcl_dataset_features(test), score) == MLCL_OK) {
+        if (!pst && (!dist || !score)) pst = fail(1, "--plot %s: out of memory", a.plot_dir);
+        if (!pst && (mlcl_trainer_distributions(a.trainer, k, mlcl_dataset_features(test), dist) != MLCL_OK ||
+                     mlcl_trainer_predict(a.trainer, k, mlcl_dataset_features(test), score) != MLCL_OK))
+            pst = fail(1, "--plot %s: %s", a.plot_dir, mlcl_last_error());
+        safe_file df;
+        if (!pst && sf_open(&df, "--plot", dcanon) != 0) pst = 1;
+        if (!pst) {
             const uint8_t *y = mlcl_dataset_labels(test);
-            fprintf(f, "row,label,y,d,score\n");
+            fprintf(df.f, "row,label,y,d,score\n");
             for (int r = 0; r < k; r++)
                 for (int j = 0; j < c; j++)
-                    fprintf(f, "%d,%d,%d,%.6f,%.6f\n", r, j, y[(size_t)r * c + j], dist[(size_t)r * c + j], score[(size_t)r * c + j]);
+                    fprintf(df.f, "%d,%d,%d,%.6f,%.6f\n", r, j, y[(size_t)r * c + j], dist[(size_t)r * c + j], score[(size_t)r * c + j]);
+            if (sf_commit(&df, 0)) pst = 1;
         }
-        if (f) fclose(f);
         free(dist);
         free(score);
-        if (!log_path) fprintf(stderr, "mlcl-train: --plot draws the curves from --log; only distributions will be drawn\n");
-        char cmd[9000];
-        snprintf(cmd, sizeof cmd, "/usr/bin/python3 -m mlcl.plot --dir '%s'%s%s", a.plot_dir, log_path ? " --log '" : "",
-                 log_path ? log_path : "");
-        if (log_path) strncat(cmd, "'", sizeof cmd - strlen(cmd) - 1);
-        if (a.log) fflush(a.log);
-        int prc = system(cmd);
-        if (prc != 0) fprintf(stderr, "mlcl-train: plotting failed (%s); is PYTHONPATH set to bindings/python and python3-matplotlib installed?\n", cmd);
+        if (!pst && run_plot(a.plot_dir, log_path ? log_pi.canon : NULL, 0)) pst = 1;
+        if (pst) status = 1;
     }
-    if (a.log) fclose(a.log);
-    mlcl_trainer_free(a.trainer);
-    mlcl_dataset_free(train);
-    mlcl_dataset_free(test);
-    return 0;
+    FREE_ALL();
+    return status;
 }

@@ -8,12 +8,19 @@ label distributions as PNG (matplotlib, Agg backend).
 * ``DIR/distributions.png`` from ``DIR/distributions.csv`` (row,label,y,d,score):
   for a few test rows, the label distribution d as bars beside the logical
   labels y (as the paper's Figure 1).
+
+Each PNG is written to a temporary file in DIR and renamed over its target,
+which must be a regular file or not exist (a device, FIFO or directory is
+refused). ``--check`` only verifies that matplotlib can be imported (exit
+status 0 or 1); ``mlcl-train --plot`` runs it before training.
 """
 
 import argparse
 import csv
 import os
+import stat
 import sys
+import tempfile
 
 METRICS = ("HA", "ebF1", "miF1", "maF1", "p_at_1", "mAP")
 
@@ -23,6 +30,37 @@ def _float(v):
         return float(v)
     except (TypeError, ValueError):
         return None
+
+
+def _save(fig, out_path, dpi=110):
+    """fig.savefig through a temporary file renamed over out_path (a regular file or nothing)."""
+    try:
+        st = os.lstat(out_path)
+    except FileNotFoundError:
+        st = None
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        raise ValueError("%s exists and is not a regular file: not replacing it" % out_path)
+    d = os.path.dirname(os.path.abspath(out_path))
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(out_path) + ".", dir=d)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            fig.savefig(f, dpi=dpi, format="png")
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, st.st_mode & 0o7777 if st is not None else 0o666 & ~_umask())
+        os.replace(tmp, out_path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _umask():
+    u = os.umask(0)
+    os.umask(u)
+    return u
 
 
 def read_log(path):
@@ -82,7 +120,7 @@ def plot_curves(log_path, out_path):
     ax.set_title("learning rate")
     ax.set_xlabel("epoch (both phases)")
     fig.tight_layout()
-    fig.savefig(out_path, dpi=110)
+    _save(fig, out_path)
     plt.close(fig)
     return out_path
 
@@ -123,15 +161,17 @@ def plot_distributions(csv_path, out_path, max_rows=6):
     axes[-1][0].set_xlabel("label")
     axes[-1][1].set_xlabel("label")
     fig.tight_layout()
-    fig.savefig(out_path, dpi=110)
+    _save(fig, out_path)
     plt.close(fig)
     return out_path
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python3 -m mlcl.plot", description=__doc__.split("\n\n")[0])
-    p.add_argument("--dir", required=True, help="output directory (and distributions.csv)")
+    p.add_argument("--dir", help="output directory (and distributions.csv); required unless --check")
     p.add_argument("--log", help="per-epoch CSV written by mlcl-train --log")
+    p.add_argument("--check", action="store_true",
+                   help="only check that matplotlib can be imported (exit status 0 or 1)")
     args = p.parse_args(argv)
     try:
         import matplotlib  # noqa: F401
@@ -139,13 +179,21 @@ def main(argv=None):
         print("mlcl.plot: matplotlib is not installed (apt-get install python3-matplotlib)",
               file=sys.stderr)
         return 1
+    if args.check:
+        return 0
+    if not args.dir:
+        p.error("--dir is required")
     os.makedirs(args.dir, exist_ok=True)
     made = []
-    if args.log:
-        made.append(plot_curves(args.log, os.path.join(args.dir, "curves.png")))
-    dist = os.path.join(args.dir, "distributions.csv")
-    if os.path.exists(dist):
-        made.append(plot_distributions(dist, os.path.join(args.dir, "distributions.png")))
+    try:
+        if args.log:
+            made.append(plot_curves(args.log, os.path.join(args.dir, "curves.png")))
+        dist = os.path.join(args.dir, "distributions.csv")
+        if os.path.exists(dist):
+            made.append(plot_distributions(dist, os.path.join(args.dir, "distributions.png")))
+    except (OSError, ValueError, KeyError) as e:
+        print("mlcl.plot: %s" % e, file=sys.stderr)
+        return 1
     if not made:
         print("mlcl.plot: nothing to draw (no --log and no %s)" % dist, file=sys.stderr)
         return 1
