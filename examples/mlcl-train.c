@@ -47,7 +47,7 @@ extern char **environ;
 #define MOSAIC_DIR_DEFAULT "/usr/share/datasets/fashion-mnist"
 #define MOSAIC_FEATURES 3136 /* 2 x 2 mosaics of 28 x 28 */
 #define MOSAIC_LABELS 10
-#define STOP_GRACE_S 30      /* a graceful stop that takes longer ends the process */
+#define STOP_GRACE_S 10      /* a graceful stop that takes longer ends the process */
 
 /* ------------------------------------------------------------ signals
  * Outside the training loop a signal ends the process at once (setup can sit
@@ -727,11 +727,12 @@ static int check_budget(const shape *s)
 {
     budget b;
     memset(&b, 0, sizeof b);
-    char fd[80], fb[80], fq[80], fh[80];
+    char fd[80], fb[80], fq[80], fh[300];
     double B = s->batch, K = s->K, m = s->m, d = s->d, c = s->c, words = ceil(c / 64);
     snprintf(fb, sizeof fb, "%s %.0f", "--batch", B);
     snprintf(fq, sizeof fq, "%s %.0f", G(FL_QUEUE) ? "--queue" : "the queue size", K);
     double h_last = 0, h_sum = 0;
+    snprintf(fh, sizeof fh, "--hidden %s", G(FL_HIDDEN) ? V(FL_HIDDEN) : "(default 256,512,256)");
     if (!s->resnet) {
         /* weights + gradient + two AdamW moments on the query side, one key copy */
         double h1 = s->hidden[0];
@@ -741,7 +742,6 @@ static int check_budget(const shape *s)
         for (int i = 0; i + 1 < s->n_hidden; i++) mid += (double)s->hidden[i] * s->hidden[i + 1];
         for (int i = 0; i < s->n_hidden; i++) h_sum += s->hidden[i];
         h_last = s->hidden[s->n_hidden - 1];
-        snprintf(fh, sizeof fh, "--hidden %s", G(FL_HIDDEN) ? V(FL_HIDDEN) : "(default)");
         bud_add(&b, 20.0 * mid, fh, "the hidden layers (%.0f weights with their copies and moments)", mid);
         /* activations of both views on both sides, inputs cached for backward */
         bud_add(&b, 4.0 * B * (3 * d + 4 * h_sum), fb, "the batch workspaces (%.0f rows x %.0f inputs)", B, d);
@@ -753,7 +753,8 @@ static int check_budget(const shape *s)
         bud_add(&b, 4.0 * B * s->base_width * a * a * 16, fh, "the first stage's activations of both sides (%.0f x %.0f x %.0f x %.0f)", B, s->base_width, a, a);
         bud_add(&b, 4.0 * 3 * B * s->channels * s->side * s->side, fh, "the image views (3 x %.0f x %.0f x %.0f x %.0f)", B, s->channels, s->side, s->side);
     }
-    bud_add(&b, 20.0 * (h_last * h_last + h_last * m), "the projection head", "the projection head (%.0f -> %.0f -> %.0f)", h_last, h_last, m);
+    bud_add(&b, 20.0 * (h_last * h_last + h_last * m), s->resnet ? "--base-width" : fh,
+            "the projection head (%.0f -> %.0f -> %.0f with copies and moments)", h_last, h_last, m);
     bud_add(&b, 16.0 * h_last * c, s->c_desc, "the label-distribution head (%.0f x %.0f weights with gradient and moments)", h_last, c);
     bud_add(&b, K * (4 * m + 8 * words + 4 * c), fq, "the queue (%.0f keys of %.0f floats, %.0f label words and %.0f distribution values)", K, m, words, c);
     char fl[120];
@@ -765,12 +766,19 @@ static int check_budget(const shape *s)
         bud_add(&b, s->n * (8 * d + c + 8 * words) + s->nt * (4 * d + 5 * c), s->n_desc,
                 "the data (%.0f + %.0f rows of %.0f features and %.0f labels, with the trainer's copy)", s->n, s->nt, d, c);
     }
+    if (bud_check(&b)) return 2;
     if (s->T > 0) {
-        char ft[40];
-        snprintf(ft, sizeof ft, "--threads %.0f", s->T);
-        bud_add(&b, s->T * 8e6, ft, "the threads' stacks (%.0f x 8 MB)", s->T);
+        /* address space only: every kernel thread maps a stack, an OpenBLAS
+         * buffer and a malloc arena (measured: about 140 MB per thread) */
+        double vm = s->T * 140e6, as_left = g_as_limit - g_as_used;
+        if (b.total + vm > as_left) {
+            char v[32], l[32], u[32];
+            return fail(2, "--threads %.0f: the threads' stacks, OpenBLAS buffers and malloc arenas alone need %s of address space "
+                        "(%.0f x 140 MB), more than the address-space limit of %s leaves with %s already mapped",
+                        s->T, fmt_bytes(vm, v, sizeof v), s->T, fmt_bytes(g_as_limit, l, sizeof l), fmt_bytes(g_as_used, u, sizeof u));
+        }
     }
-    return bud_check(&b);
+    return 0;
 }
 
 /* ------------------------------------------------------------ threads */
