@@ -530,9 +530,15 @@ static int check_output_dir(const char *flagname, const char *path)
         return 0;
     }
     if (errno != ENOENT) return fail(2, "%s %s: %s", flagname, path, strerror(errno));
-    char dir[PATH_MAX];
+    char dir[PATH_MAX], trimmed[PATH_MAX];
     const char *base;
-    if (split_path(path, dir, sizeof dir, &base) != 0) return fail(2, "%s %s: not a usable directory name", flagname, path);
+    /* "plots/" names the directory plots */
+    size_t len = strlen(path);
+    while (len > 1 && path[len - 1] == '/') len--;
+    if (len >= sizeof trimmed) return fail(2, "%s %s: the path is too long", flagname, path);
+    memcpy(trimmed, path, len);
+    trimmed[len] = 0;
+    if (split_path(trimmed, dir, sizeof dir, &base) != 0) return fail(2, "%s %s: not a usable directory name", flagname, path);
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
         return fail(2, "%s %s: the directory %s does not exist", flagname, path, dir);
     if (access(dir, W_OK | X_OK) != 0)

@@ -95,6 +95,8 @@ refused plot_missing_parent "does not exist" $LONG --plot "$T/nodir/plots"
 echo x >"$T/regular"
 refused plot_on_regular_file "regular file" $LONG --plot "$T/regular"
 refused ckpt_missing_dir "does not exist" $LONG --checkpoint "$T/nodir/ck"
+# a good --plot DIR/ passes the early checks (the run is then refused for its queue, after reading the data)
+refused plot_dir_slash_ok "\-\-queue 2000 is larger" --train "$TR" --test "$TE" $SHORT --plot "$T/okplots/" --queue 2000
 t1=$(now)
 if [ $((t1 - t0)) -le 8 ]; then ok early_refusal_time; else bad early_refusal_time "four refusals took $((t1 - t0)) s"; fi
 
