@@ -1469,7 +1469,8 @@ int main(int argc, char **argv)
             resumed_phase = ph;
             if (!a.quiet) {
                 if (ph >= 3)
-                    fprintf(stderr, "mlcl-train: resumed from %s: its run (%d+%d epochs) is finished; nothing to train, evaluating only\n",
+                    fprintf(stderr, "mlcl-train: resumed from %s: the run it holds is finished; nothing is trained "
+                            "(although %d+%d epochs are asked for), the model is evaluated as it is\n",
                             resume_path, o.pretrain.epochs, o.finetune.epochs);
                 else
                     fprintf(stderr, "mlcl-train: resumed from %s at phase %d epoch %d: %d pretraining and %d fine-tuning epochs to go\n",
@@ -1547,9 +1548,9 @@ int main(int argc, char **argv)
     double pre_s, fin_s;
     mlcl_trainer_timing(a.trainer, &pre_s, &fin_s);
     if (resume_path)
-        printf("\nmethod %s, seed %llu, %d+%d epochs, of which this run trained %d+%d%s (pretrain %.1f s, fine-tune %.1f s)\n",
+        printf("\nmethod %s, seed %llu, %d+%d epochs asked for; this run trained %d+%d%s (pretrain %.1f s, fine-tune %.1f s in all)\n",
                method_names[o.method], (unsigned long long)o.seed, o.pretrain.epochs, o.finetune.epochs, a.trained[1],
-               a.trained[2], resumed_phase >= 3 && !a.trained[1] && !a.trained[2] ? " (the checkpoint's run was finished)" : "",
+               a.trained[2], resumed_phase >= 3 && !a.trained[1] && !a.trained[2] ? ", the checkpoint's run was finished" : "",
                pre_s, fin_s);
     else
         printf("\nmethod %s, seed %llu, %d+%d epochs (pretrain %.1f s, fine-tune %.1f s)\n", method_names[o.method],
