@@ -47,6 +47,20 @@ if /usr/bin/python3 -c 'import matplotlib' 2>/dev/null; then
     # a failed plot is a failure: the PNG target is a FIFO inside the plot directory
     mkdir pfail && mkfifo pfail/curves.png
     refused plot_fifo_target "not a regular file" --train "$TR" --test "$TE" $SHORT --plot pfail --log l2.csv
+    # a plot that cannot run is refused before training; one that fails after training is a failure
+    MLCL_LIBRARY=/nonexistent/libmlcl.so.1 timeout -s KILL 60 "$BIN" --train "$TR" --test "$TE" $SHORT --plot pnolib >"$T/out" 2>"$T/err"
+    rc=$?
+    if [ "$rc" -eq 2 ] && grep -q "\-\-plot pnolib: cannot plot" "$T/err" && ! grep -q "pretrain epoch" "$T/err"; then ok plot_cannot_run
+    else bad plot_cannot_run "exit status $rc"; fi
+    "$BIN" --train "$TR" --test "$TE" --pretrain-epochs 12 --finetune-epochs 1 --threads 1 --plot plate --log plate.csv >"$T/out" 2>"$T/err" &
+    pid=$!
+    i=0
+    while [ ! -f plate.csv ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+    mkfifo plate/curves.png 2>/dev/null || mkdir -p plate && mkfifo plate/curves.png 2>/dev/null
+    wait $pid
+    rc=$?
+    if [ "$rc" -eq 1 ] && grep -q "\-\-plot plate: plotting failed" "$T/err"; then ok plot_fails_late
+    else bad plot_fails_late "exit status $rc (expected 1 naming the plot directory)"; fi
 else
     echo "skip shell_injection (no matplotlib); checking the --log name alone"
     run --train "$TR" --test "$TE" $SHORT --quiet --log "l';touch PWNED2;'.csv"
