@@ -457,11 +457,21 @@ def closed_handles_of_every_type():
         o.close()
         o.close()
         assert o.closed
-        expect(mlcl.ClosedError, "%s is closed" % name, call, o)
+        expect(ClosedError, "%s is closed" % name, call, o)
     r = mlcl.Rng(0)
     r.close()
-    expect(mlcl.ClosedError, "Rng is closed", mlcl.augment_mask, r, np.ones((2, 2)), 0.5)
-    expect(mlcl.ClosedError, "Rng is closed", mlcl.image.simclr, r, np.ones((1, 3, 8, 8)))
+    expect(ClosedError, "Rng is closed", mlcl.augment_mask, r, np.ones((2, 2)), 0.5)
+    expect(ClosedError, "Rng is closed", mlcl.image.simclr, r, np.ones((1, 3, 8, 8)))
+    # handles borrowed from a borrowed handle die with the root owner too
+    t = trainer(mlcl.Dataset.load_arff(TRAIN))
+    m = t.moco
+    enc, q, opt = m.encoder("query_backbone"), m.queue, m.optimizer
+    t.close()
+    junk = scrub()
+    for o, call in ((m, lambda: m.steps), (enc, lambda: enc.forward(np.ones((4, 103), np.float32))),
+                    (q, lambda: q.features), (opt, lambda: opt.get_state())):
+        assert o.closed
+        expect(ClosedError, "closed", call)
     print("OK")
     """
 
