@@ -322,7 +322,7 @@ class Handle:
             elif st.owner != me:
                 raise BusyError("%s.%s(): the handle is busy: %s() is running in another thread "
                                 "(one call at a time per handle)"
-                                % (_who(self), op, st.ops[-1][0]))
+                                % (_who(self), op, st.ops[0][0]))
             else:
                 running = st.ops[0][0]
                 if st.callback:
