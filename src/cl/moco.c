@@ -51,26 +51,26 @@ void mlcl__moco_estimate(const mlcl_moco_options *o, int hdim, size_t backbone_n
     const double words = ceil(c / 64.0), hd = hdim;
     /* the queue's rows, the loss's n x (n + K) logits and weights and its per-candidate vectors */
     mlcl__est_add(e, K * (m * F + words * 8 + c * F) + B * (B + K) * F * 2 + (B + K) * (3 * F + 16),
-                  "queue_size %d for keys/labels/distributions", o->queue_size);
+                  "keys/labels/distributions and the loss workspace", "queue_size %d", o->queue_size);
     /* a query parameter has a value, a gradient and two moments; a key
      * parameter a value, a gradient and a rollback copy */
     if (backbone_np) {
-        mlcl__est_add(e, (double)backbone_np * 7 * F, "the backbone (%zu parameters)", backbone_np);
+        mlcl__est_add(e, (double)backbone_np * 7 * F, "the backbone's parameters", "a backbone of %zu parameters", backbone_np);
     } else {
         double in = o->in_dim, w0 = o->hidden[0], rest = 0, widths = 0;
-        mlcl__est_add(e, (in * w0 + w0) * 7 * F + B * in * F * 4, "in_dim %d for the first layer (%d x %d)",
-                      o->in_dim, o->in_dim, o->hidden[0]);
+        mlcl__est_add(e, (in * w0 + w0) * 7 * F + B * in * F * 4, "the first layer", "in_dim %d (x %d)",
+                      o->in_dim, o->hidden[0]);
         for (int i = 0; i < o->n_hidden; i++) {
             widths += o->hidden[i];
             if (i) rest += (double)o->hidden[i - 1] * o->hidden[i] + o->hidden[i];
         }
-        mlcl__est_add(e, rest * 7 * F, "the hidden layers");
-        mlcl__est_add(e, B * widths * F * 12, "max_batch %d for the backbone's activations", o->max_batch);
+        mlcl__est_add(e, rest * 7 * F, "the hidden layers", "the hidden widths");
+        mlcl__est_add(e, B * widths * F * 12, "the backbone's activations", "max_batch %d", o->max_batch);
     }
     mlcl__est_add(e, (hd * hd + hd * m + 2 * hd + m) * 7 * F + B * (2 * hd + m) * F * 12,
-                  "proj_dim %d for the projection heads", o->proj_dim);
-    mlcl__est_add(e, (hd * c + c) * 4 * F + B * c * F * 8, "n_labels %d for the label head and distributions", o->n_labels);
-    mlcl__est_add(e, B * (2 * hd + 3 * m + 4 * c + 2 * (hd > m ? hd : m)) * F, "max_batch %d for the step's workspaces",
+                  "the projection heads", "proj_dim %d", o->proj_dim);
+    mlcl__est_add(e, (hd * c + c) * 4 * F + B * c * F * 8, "the label head and distributions", "n_labels %d", o->n_labels);
+    mlcl__est_add(e, B * (2 * hd + 3 * m + 4 * c + 2 * (hd > m ? hd : m)) * F, "the step's workspaces", "max_batch %d",
                   o->max_batch);
 }
 

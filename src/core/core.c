@@ -151,15 +151,16 @@ int mlcl_get_num_threads(int *n)
     return MLCL_OK;
 }
 
-void mlcl__est_add(mlcl__mem_est *e, double bytes, const char *fmt, ...)
+void mlcl__est_add(mlcl__mem_est *e, double bytes, const char *purpose, const char *who_fmt, ...)
 {
     e->total += bytes;
     if (bytes > e->big) {
         va_list ap;
-        va_start(ap, fmt);
+        va_start(ap, who_fmt);
         e->big = bytes;
-        vsnprintf(e->what, sizeof e->what, fmt, ap);
+        vsnprintf(e->who, sizeof e->who, who_fmt, ap);
         va_end(ap);
+        snprintf(e->purpose, sizeof e->purpose, "%s", purpose);
     }
 }
 
@@ -168,8 +169,18 @@ double mlcl__mem_available(void)
     long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
     double avail = pages > 0 && psz > 0 ? (double)pages * (double)psz : 1e300;
     struct rlimit rl;
-    if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && (double)rl.rlim_cur < avail)
-        avail = (double)rl.rlim_cur;
+    if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+        /* the address space already mapped counts against the limit */
+        double lim = (double)rl.rlim_cur, used = 0;
+        FILE *f = fopen("/proc/self/statm", "r");
+        if (f) {
+            unsigned long long vm = 0;
+            if (fscanf(f, "%llu", &vm) == 1 && psz > 0) used = (double)vm * (double)psz;
+            fclose(f);
+        }
+        lim = lim > used ? lim - used : 0;
+        if (lim < avail) avail = lim;
+    }
     return avail;
 }
 
@@ -178,6 +189,7 @@ int mlcl__mem_check(const mlcl__mem_est *e, const char *fn)
     double avail = mlcl__mem_available();
     if (e->total <= avail) return MLCL_OK;
     const double G = 1e9;
-    return mlcl__err(MLCL_ENOMEM, "%s: %s needs %.1f GB (%.1f GB in all), more than the %.1f GB this process may use "
-                     "(the smaller of physical memory and RLIMIT_AS)", fn, e->what, e->big / G, e->total / G, avail / G);
+    return mlcl__err(MLCL_ENOMEM, "%s: %s needs %.1f GB for %s (%.1f GB in all), more than the %.1f GB this process "
+                     "may still use (the smaller of physical memory and RLIMIT_AS)", fn, e->who, e->big / G, e->purpose,
+                     e->total / G, avail / G);
 }

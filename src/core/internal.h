@@ -31,9 +31,12 @@ MLCL_INTERNAL int mlcl__cpus_available(void);
 typedef struct mlcl__mem_est {
     double total;     /* bytes */
     double big;       /* the largest component */
-    char what[200];   /* its description, e.g. "queue_size 1000 ... for keys/labels/distributions" */
+    char who[120];    /* its cause, e.g. "queue_size 10000000" */
+    char purpose[120];/* what it is for, e.g. "keys/labels/distributions" */
 } mlcl__mem_est;
-MLCL_INTERNAL void mlcl__est_add(mlcl__mem_est *e, double bytes, const char *fmt, ...) MLCL_PRINTF(3, 4);
+/* Adds a component of `bytes` for `purpose`, caused by the size in who_fmt. */
+MLCL_INTERNAL void mlcl__est_add(mlcl__mem_est *e, double bytes, const char *purpose, const char *who_fmt, ...)
+    MLCL_PRINTF(4, 5);
 /* The smaller of physical memory and RLIMIT_AS, in bytes. */
 MLCL_INTERNAL double mlcl__mem_available(void);
 /* MLCL_ENOMEM with a message when e->total exceeds mlcl__mem_available(). */

@@ -196,9 +196,9 @@ static int create_inner(mlcl_trainer *t, const mlcl_dataset *train, const mlcl_t
         int hd = mo.hidden[mo.n_hidden > 0 && mo.n_hidden <= 8 ? mo.n_hidden - 1 : 0];
         if (ex && ex->backbone) MLCL_TRY(mlcl_encoder_out_dim(ex->backbone, &hd));
         mlcl__est_add(&est, (double)n * d * F + (double)n * t->words * 8 + (double)n * 4,
-                      "the training set's copy (%d rows x %d features)", n, d);
+                      "the standardised copy of the training set", "%d rows x %d features", n, d);
         mlcl__est_add(&est, B * ((double)t->dn * 2 + (t->img ? d : 0) + (double)c * 3 + (double)hd * 2) * F + B * t->words * 8,
-                      "batch %d for the batch workspaces", t->batch);
+                      "the batch workspaces", "batch %d", t->batch);
         /* invalid MoCo options are reported by mlcl_moco_create below */
         if (mo.n_hidden >= 1 && mo.n_hidden <= 8 && mo.queue_size > 0 && mo.proj_dim > 0 && mo.max_batch > 0)
             mlcl__moco_estimate(&mo, hd, t->backbone_np + (ex && ex->backbone), &est);
