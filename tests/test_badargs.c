@@ -1590,6 +1590,13 @@ static void t_trainer_evaluate(void)
 }
 static void t_trainer_timing(void) { double a; BAD(mlcl_trainer_timing(NULL, &a, &a), EINV, "trainer is NULL"); }
 static void t_trainer_position(void) { int a; BAD(mlcl_trainer_position(NULL, &a, &a), EINV, "trainer is NULL"); }
+static void t_check_output_path(void)
+{
+    BAD(mlcl_check_output_path(NULL), EINV, "path is NULL");
+    BAD(mlcl_check_output_path(""), EINV, "empty");
+    BAD(mlcl_check_output_path("/"), EINV, "directory");
+    BAD(mlcl_check_output_path("/nonexistent-dir/x"), MLCL_EIO, "/nonexistent-dir");
+}
 static void t_trainer_in_use(void) { int a; BAD(mlcl_trainer_in_use(NULL, &a), EINV, "trainer is NULL"); }
 static void t_set_num_threads_forced(void)
 {
@@ -1747,7 +1754,7 @@ static const entry TABLE[] = {
     E(metrics_init), E(metrics_compute), E(metrics_sweep), E(metrics_average_precision),
     E(train_options_init), E(train_options_preset), E(trainer_create), E(trainer_free),
     E(trainer_set_callback), E(trainer_run), E(trainer_run_epochs), E(trainer_predict),
-    E(trainer_distributions), E(trainer_evaluate), E(trainer_timing), E(trainer_position), E(trainer_in_use),
+    E(trainer_distributions), E(trainer_evaluate), E(trainer_timing), E(trainer_position), E(trainer_in_use), E(check_output_path),
     E(trainer_save), E(trainer_load), E(trainer_moco),
 };
 #define NTABLE ((int)(sizeof TABLE / sizeof TABLE[0]))

@@ -344,6 +344,11 @@ static void assert_refused(mlcl_trainer *t, const char *path)
     int rc = mlcl_trainer_save(t, path);
     ck_assert_msg(rc == MLCL_EINVAL || rc == MLCL_EIO, "save to %s returned %d (%s)", path, rc, mlcl_last_error());
     ck_assert_msg(strstr(mlcl_last_error(), path), "message '%s' does not name %s", mlcl_last_error(), path);
+    /* and the check a program makes before training says the same */
+    mlcl_clear_error();
+    rc = mlcl_check_output_path(path);
+    ck_assert_msg(rc == MLCL_EINVAL || rc == MLCL_EIO, "check of %s returned %d (%s)", path, rc, mlcl_last_error());
+    ck_assert_msg(strstr(mlcl_last_error(), path), "message '%s' does not name %s", mlcl_last_error(), path);
 }
 
 START_TEST(save_refuses_non_regular_targets)
@@ -409,10 +414,12 @@ START_TEST(save_refuses_non_regular_targets)
     ck_assert_int_eq(count_entries(dir), expected);
     /* a regular file is replaced, keeping its permission bits */
     snprintf(p, sizeof p, "%s/regular", dir);
+    ck_assert_ok(mlcl_check_output_path(p)); /* absent, in a writable directory */
     int fd = open(p, O_CREAT | O_WRONLY, 0640);
     ck_assert_int_ge(fd, 0);
     close(fd);
     ck_assert_int_eq(chmod(p, 0640), 0);
+    ck_assert_ok(mlcl_check_output_path(p));
     ck_assert_ok(mlcl_trainer_save(t, p));
     ck_assert_int_eq(stat(p, &st), 0);
     ck_assert(S_ISREG(st.st_mode));

@@ -119,7 +119,11 @@ typedef struct mlcl_trainer mlcl_trainer;
  * @param[out] out the trainer; free with mlcl_trainer_free().
  * @param opts the options (copied; in_dim and n_labels are taken from @p train).
  * @param train the training set.
- * @return MLCL_OK, MLCL_EINVAL, MLCL_EVERSION, MLCL_ENUMERIC (non-finite features) or MLCL_ENOMEM.
+ * @return MLCL_OK, MLCL_EINVAL, MLCL_EVERSION, MLCL_ENUMERIC (non-finite features) or
+ *         MLCL_ENOMEM; the sizes (rows, features, labels, batch, queue, widths) are
+ *         checked against the memory the process may use (the smaller of physical
+ *         memory and RLIMIT_AS) before anything is allocated, and refused with a
+ *         message saying which size needs how much.
  */
 MLCL_API int mlcl_trainer_create(mlcl_trainer **out, const mlcl_train_options *opts,
                                  const mlcl_dataset *train);
@@ -171,7 +175,8 @@ MLCL_API int mlcl_trainer_extra_init(mlcl_trainer_extra *extra, unsigned int ver
 MLCL_API int mlcl_trainer_create_ex(mlcl_trainer **out, const mlcl_train_options *opts,
                                     const mlcl_dataset *train, const mlcl_trainer_extra *extra);
 
-/** Frees a trainer; NULL is a no-op. */
+/** Frees a trainer; NULL is a no-op. Not while a call runs on it (including
+ * from its own progress callback): see mlcl_trainer_in_use(). */
 MLCL_API void mlcl_trainer_free(mlcl_trainer *trainer);
 
 /** Installs the progress callback (NULL to remove). */
@@ -272,6 +277,17 @@ MLCL_API int mlcl_trainer_load(mlcl_trainer *trainer, const char *path);
  * @return MLCL_OK or MLCL_EINVAL.
  */
 MLCL_API int mlcl_trainer_in_use(const mlcl_trainer *trainer, int *in_use);
+
+/**
+ * Checks, before a long run, that mlcl_trainer_save() (and the library's other
+ * file writers) could write @p path: it is a regular file or does not exist
+ * (a symbolic link is followed), and its directory exists and is writable.
+ * Nothing is created.
+ * @param path the output path.
+ * @return MLCL_OK; MLCL_EINVAL (NULL, empty, a directory, device, FIFO or
+ *         socket) or MLCL_EIO (no such directory, not writable), naming the path.
+ */
+MLCL_API int mlcl_check_output_path(const char *path);
 
 /** The borrowed MoCo pair inside the trainer. */
 MLCL_API int mlcl_trainer_moco(mlcl_trainer *trainer, mlcl_moco **out);

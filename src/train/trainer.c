@@ -301,7 +301,8 @@ int mlcl_trainer_create_ex(mlcl_trainer **out, const mlcl_train_options *opts, c
     if (opts->method < MLCL_METHOD_NONE || opts->method > MLCL_METHOD_SUPCON_ANY)
         return mlcl__err(MLCL_EINVAL, "%s: opts->method %d is not an mlcl_method", FN_CREATE, opts->method);
     if (opts->batch < 2) return mlcl__err(MLCL_EINVAL, "%s: opts->batch must be >= 2 (got %d)", FN_CREATE, opts->batch);
-    if (opts->threads < 0) return mlcl__err(MLCL_EINVAL, "%s: opts->threads must be >= 0 (got %d)", FN_CREATE, opts->threads);
+    if (opts->threads < 0 || opts->threads > MLCL_MAX_THREADS)
+        return mlcl__err(MLCL_EINVAL, "%s: opts->threads must be in 0..%d (got %d)", FN_CREATE, MLCL_MAX_THREADS, opts->threads);
     if (opts->standardize != 0 && opts->standardize != 1) return mlcl__err(MLCL_EINVAL, "%s: opts->standardize must be 0 or 1 (got %d)", FN_CREATE, opts->standardize);
     if (opts->stop_on_nonfinite != 0 && opts->stop_on_nonfinite != 1) return mlcl__err(MLCL_EINVAL, "%s: opts->stop_on_nonfinite must be 0 or 1 (got %d)", FN_CREATE, opts->stop_on_nonfinite);
     MLCL_TRY(phase_valid(&opts->pretrain, "pretrain"));
@@ -1217,10 +1218,21 @@ int mlcl_trainer_save(const mlcl_trainer *tc, const char *path)
     return rc;
 }
 
+static int set_comm_inner(mlcl_trainer *t, const mlcl_comm *comm, const char *fn);
+
 int mlcl_trainer_set_comm(mlcl_trainer *t, const mlcl_comm *comm)
 {
     static const char fn[] = "mlcl_trainer_set_comm";
     MLCL_CHECK_NULL_AS(fn, t, "trainer");
+    int held;
+    MLCL_TRY(mlcl__trainer_enter(t, 0, &held, fn));
+    int rc = set_comm_inner(t, comm, fn);
+    mlcl__trainer_leave(t, held);
+    return rc;
+}
+
+static int set_comm_inner(mlcl_trainer *t, const mlcl_comm *comm, const char *fn)
+{
     if (comm) {
         MLCL_TRY(mlcl__comm_check(comm, fn));
         if (t->batch % comm->size != 0)
@@ -1239,4 +1251,10 @@ int mlcl_trainer_set_comm(mlcl_trainer *t, const mlcl_comm *comm)
     MLCL_TRY(mlcl__comm_bcast(comm, g, sizeof g, fn, "the batch generators"));
     t->rng.state = g[0]; t->rng.inc = g[1]; t->aug.pcg.state = g[2]; t->aug.pcg.inc = g[3];
     return MLCL_OK;
+}
+
+int mlcl_check_output_path(const char *path)
+{
+    MLCL_CHECK_NULL("mlcl_check_output_path", path);
+    return mlcl__check_output_path(path, "output");
 }
