@@ -915,6 +915,7 @@ static int options_compare(const mlcl_trainer *t, const char *path, const char *
     if (!mine) return mlcl__err(MLCL_ENOMEM, "%s: out of memory", fn);
     size_t mlen = options_text(t, mine, 16384);
     int rc = MLCL_OK;
+    if (mlen == 0) { free(mine); return mlcl__err(MLCL_ENOMEM, "%s: the options record does not fit", fn); }
     size_t hv;
     const char *h = opt_find(ck, cklen, "format", 6, &hv);
     if (!h || hv != strlen(OPTS_HEADER) || memcmp(h, OPTS_HEADER, hv) != 0) {
