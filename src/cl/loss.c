@@ -284,22 +284,22 @@ static inline const float *cand_k(const rowctx *x, int a)
     return a < x->nb ? x->k + (size_t)a * x->m : x->kq + (size_t)(a - x->nb) * x->m;
 }
 
-/* ||u - v||^2 summed as differences (no cancellation), in double with eight
- * independent partial sums (vectorised; a single chain is latency-bound) */
+/* ||u - v||^2 summed as differences (no cancellation). Sixteen float partial
+ * sums (vectorised) of at most m/16 positive terms each, combined in double:
+ * relative error below ~m/16 eps, about sqrt(m/16) eps in practice. */
 static float sqdist(const float *u, const float *v, int m)
 {
-    double acc[8] = { 0 };
+    float acc[16] = { 0 };
     int j = 0;
-    for (; j + 8 <= m; j += 8)
-        for (int t = 0; t < 8; t++) {
-            double dlt = (double)u[j + t] - (double)v[j + t];
+    for (; j + 16 <= m; j += 16)
+        for (int t = 0; t < 16; t++) {
+            float dlt = u[j + t] - v[j + t];
             acc[t] += dlt * dlt;
         }
-    for (; j < m; j++) {
-        double dlt = (double)u[j] - (double)v[j];
-        acc[0] += dlt * dlt;
-    }
-    return (float)(((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])));
+    double s = 0;
+    for (; j < m; j++) s += ((double)u[j] - v[j]) * ((double)u[j] - v[j]);
+    for (int t = 0; t < 16; t++) s += acc[t];
+    return (float)s;
 }
 
 /* The GEMM form of the RBF distance errs by about 3 eps (|q|^2 + |k|^2), i.e.
