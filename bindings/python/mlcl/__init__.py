@@ -27,7 +27,7 @@ converts its inputs with np.ascontiguousarray(x, dtype=...).
 from . import _lib
 from ._lib import (MlclError, InvalidArgument, OutOfMemory, IOFailure, FormatError,
                    VersionError, StateError, NumericError, BackendError, OverflowFailure,
-                   Unsupported, ChecksumError, Interrupted, STATUS_NAMES)
+                   Unsupported, ChecksumError, Interrupted, HandleBusy, STATUS_NAMES)
 from ._util import BusyError, ClosedError
 from .core import (Rng, clear_error, last_error, set_num_threads, status_str, version,
                    version_number)
@@ -51,7 +51,7 @@ library_path = _lib.path
 __all__ = [
     "__version__", "library_path", "MlclError", "InvalidArgument", "OutOfMemory", "IOFailure",
     "FormatError", "VersionError", "StateError", "NumericError", "BackendError",
-    "OverflowFailure", "Unsupported", "ChecksumError", "Interrupted", "STATUS_NAMES",
+    "OverflowFailure", "Unsupported", "ChecksumError", "Interrupted", "HandleBusy", "STATUS_NAMES",
     "Rng", "clear_error", "last_error", "set_num_threads", "status_str", "version",
     "version_number", "Queue", "label_words", "pack_labels", "unpack_labels", "build_mask",
     "labelwise", "labelwise_counts", "Loss", "LossResult", "loss_options", "average_precision",
