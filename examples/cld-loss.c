@@ -1,5 +1,4 @@
 /* The CLD loss and its gradients on raw arrays: 4 anchors, a queue of 3. */
-#include <math.h>
 #include <stdio.h>
 #include <mlcl.h>
 
@@ -7,15 +6,6 @@
 #define M 8  /* embedding width */
 #define C 3  /* labels */
 #define HD 5 /* LD-head input width */
-
-static void normalise(float *v, int n, int m)
-{
-    for (int i = 0; i < n; i++) {
-        float s = 0;
-        for (int j = 0; j < m; j++) s += v[i * m + j] * v[i * m + j];
-        for (int j = 0; j < m; j++) v[i * m + j] /= sqrtf(s);
-    }
-}
 
 int main(void)
 {
@@ -33,9 +23,9 @@ int main(void)
     mlcl_rng_free(rng);
     mlcl_softmax_forward(N, C, d, d);
     mlcl_softmax_forward(3, C, dq, dq);
-    normalise(q, N, M);
-    normalise(k, N, M);
-    normalise(kq, 3, M);
+    mlcl_l2norm_forward(N, M, q, q, NULL); /* rows on the unit sphere */
+    mlcl_l2norm_forward(N, M, k, k, NULL);
+    mlcl_l2norm_forward(3, M, kq, kq, NULL);
     mlcl_labels_pack(y, y01, N, C);
     mlcl_labels_pack(yq, yq01, 3, C);
 

@@ -17,6 +17,9 @@ $CC -std=c99 -Wall -Werror tests/consumer/consumer.c $cflags $libs -o "$tmp/c_sh
 $CXX -std=c++11 -Wall -Werror tests/consumer/consumer.cpp $cflags $libs -o "$tmp/cxx_shared"
 $CC -std=c99 -Wall -Werror tests/consumer/consumer.c $cflags $slibs -o "$tmp/c_static"
 $CXX -std=c++11 -Wall -Werror tests/consumer/consumer.cpp $cflags $slibs -o "$tmp/cxx_static"
+# the README's first program, built exactly as the README says (pkg-config alone)
+$CC -std=c11 -Wall -Werror examples/cld-loss.c $cflags $libs -o "$tmp/cld_loss"
+LD_LIBRARY_PATH="$libdir" "$tmp/cld_loss" | grep -q "^CLD loss " || { echo "consumers: examples/cld-loss.c did not run"; exit 1; }
 if LD_LIBRARY_PATH= ldd "$tmp/c_static" | grep -q libmlcl; then echo "consumers: static build still needs libmlcl.so"; exit 1; fi
 for p in c_shared cxx_shared c_static cxx_static; do
     out=$(LD_LIBRARY_PATH="$libdir" "$tmp/$p")

@@ -1590,6 +1590,20 @@ static void t_trainer_evaluate(void)
 }
 static void t_trainer_timing(void) { double a; BAD(mlcl_trainer_timing(NULL, &a, &a), EINV, "trainer is NULL"); }
 static void t_trainer_position(void) { int a; BAD(mlcl_trainer_position(NULL, &a, &a), EINV, "trainer is NULL"); }
+static void t_check_output_path(void)
+{
+    BAD(mlcl_check_output_path(NULL), EINV, "path is NULL");
+    BAD(mlcl_check_output_path(""), EINV, "empty");
+    BAD(mlcl_check_output_path("/"), EINV, "directory");
+    BAD(mlcl_check_output_path("/nonexistent-dir/x"), MLCL_EIO, "/nonexistent-dir");
+}
+static void t_trainer_in_use(void) { int a; BAD(mlcl_trainer_in_use(NULL, &a), EINV, "trainer is NULL"); }
+static void t_set_num_threads_forced(void)
+{
+    BAD(mlcl_set_num_threads_forced(0), EINV, "n must be");
+    BAD(mlcl_set_num_threads_forced(1025), EINV, "n must be");
+}
+static void t_get_num_threads(void) { BAD(mlcl_get_num_threads(NULL), EINV, "n is NULL"); }
 static void t_trainer_save(void)
 {
     mlcl_dataset *ds = mk_dataset(16); mlcl_trainer *t = mk_trainer(ds);
@@ -1702,7 +1716,7 @@ typedef struct { const char *name; void (*fn)(void); } entry;
 #define E(f) { "mlcl_" #f, t_##f }
 static const entry TABLE[] = {
     E(status_str), E(last_error), E(clear_error), E(version_number), E(version_string),
-    E(set_allocator), E(set_num_threads), E(rng_create), E(rng_free), E(rng_seed), E(rng_u32),
+    E(set_allocator), E(set_num_threads), E(set_num_threads_forced), E(get_num_threads), E(rng_create), E(rng_free), E(rng_seed), E(rng_u32),
     E(rng_uniform), E(rng_normal), E(rng_get_state), E(rng_set_state),
     E(dataset_label_words), E(dataset_load_arff), E(dataset_load_libsvm), E(idx_load), E(idx_free),
     E(dataset_load_idx), E(dataset_fashion_mosaic), E(dataset_create_from_arrays), E(dataset_subset),
@@ -1740,7 +1754,7 @@ static const entry TABLE[] = {
     E(metrics_init), E(metrics_compute), E(metrics_sweep), E(metrics_average_precision),
     E(train_options_init), E(train_options_preset), E(trainer_create), E(trainer_free),
     E(trainer_set_callback), E(trainer_run), E(trainer_run_epochs), E(trainer_predict),
-    E(trainer_distributions), E(trainer_evaluate), E(trainer_timing), E(trainer_position),
+    E(trainer_distributions), E(trainer_evaluate), E(trainer_timing), E(trainer_position), E(trainer_in_use), E(check_output_path),
     E(trainer_save), E(trainer_load), E(trainer_moco),
 };
 #define NTABLE ((int)(sizeof TABLE / sizeof TABLE[0]))

@@ -16,13 +16,16 @@ START_TEST(status_strings)
     ck_assert_str_eq(mlcl_status_str(MLCL_OK), "success");
     ck_assert_str_eq(mlcl_status_str(MLCL_EINVAL), "invalid argument");
     ck_assert_str_eq(mlcl_status_str(12345), "unknown status");
-    for (int s = 0; s >= MLCL_EINTERRUPTED; s--)
+    for (int s = 0; s >= MLCL_EBUSY; s--)
         ck_assert_str_ne(mlcl_status_str(s), "unknown status");
     /* values are pinned: renumbering would break the ABI */
     ck_assert_int_eq(MLCL_EINVAL, -1);
     ck_assert_int_eq(MLCL_ENOMEM, -2);
     ck_assert_int_eq(MLCL_EFORMAT, -4);
     ck_assert_int_eq(MLCL_ECHECKSUM, -11);
+    ck_assert_int_eq(MLCL_EINTERRUPTED, -12);
+    ck_assert_int_eq(MLCL_EBUSY, -13);
+    ck_assert_str_eq(mlcl_status_str(MLCL_EBUSY), "handle is in use by another call");
 }
 END_TEST
 

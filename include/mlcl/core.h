@@ -63,7 +63,8 @@ typedef enum mlcl_status {
     MLCL_EOVERFLOW = -9,   /**< sizes whose product overflows */
     MLCL_EUNSUPPORTED = -10, /**< a feature not available in this build */
     MLCL_ECHECKSUM = -11,  /**< a file's checksum does not match (corrupted) */
-    MLCL_EINTERRUPTED = -12 /**< a callback asked to stop */
+    MLCL_EINTERRUPTED = -12, /**< a callback asked to stop */
+    MLCL_EBUSY = -13       /**< the handle is in use by another call (another thread or a callback) */
 } mlcl_status;
 
 /**
@@ -112,11 +113,28 @@ MLCL_API int mlcl_set_allocator(const mlcl_allocator *allocator);
 
 /**
  * Sets the number of threads the numerical kernels may use (OpenBLAS). This
- * setting is process-wide because OpenBLAS's is.
- * @param n threads, >= 1.
+ * setting is process-wide because OpenBLAS's is. A count above the CPUs this
+ * process may run on (sched_getaffinity) is lowered to that number; use
+ * mlcl_set_num_threads_forced() to oversubscribe on purpose.
+ * @param n threads, 1..1024.
  * @return MLCL_OK or MLCL_EINVAL.
  */
 MLCL_API int mlcl_set_num_threads(int n);
+
+/**
+ * As mlcl_set_num_threads() without the cap at the available CPUs (the bound
+ * 1..1024 still applies).
+ * @param n threads, 1..1024.
+ * @return MLCL_OK or MLCL_EINVAL.
+ */
+MLCL_API int mlcl_set_num_threads_forced(int n);
+
+/**
+ * The number of threads the numerical kernels use now (OpenBLAS's setting).
+ * @param[out] n the count.
+ * @return MLCL_OK or MLCL_EINVAL (NULL).
+ */
+MLCL_API int mlcl_get_num_threads(int *n);
 
 /* ------------------------------------------------------------------------ */
 /* Seeded random numbers: the same stream on every machine (PCG-XSH-RR 64/32). */

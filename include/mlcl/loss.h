@@ -35,7 +35,9 @@
  *  d_p, through G, H and (dweight_grad on) the weights d_p^j of the contrastive
  *  term; into W as 2 beta W times the reduction's factor. Keys and queue
  *  entries get no gradient. q need not be exactly normalised: the RBF distance
- *  is computed as |q|^2 + |k|^2 - 2 q.k from the actual norms.
+ *  is computed from the actual vectors (|q|^2 + |k|^2 - 2 q.k to find the pairs
+ *  whose weight can be non-zero, then sum (q_j - k_j)^2 for those when sigma is
+ *  small enough for the difference to matter).
  *
  * Thread-safety: one handle per thread at a time.
  */

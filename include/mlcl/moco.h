@@ -76,6 +76,9 @@ typedef struct mlcl_moco mlcl_moco;
  * copy of the query side), the three queues, the loss workspace and the optimiser.
  * @param[out] out the new handle; free with mlcl_moco_free().
  * @param opts options (copied).
+ * @return MLCL_OK, MLCL_EINVAL, MLCL_EVERSION, or MLCL_ENOMEM (also when the
+ *         sizes would need more memory than the process may use, checked
+ *         before allocating; the message names the size and the amount).
  */
 MLCL_API int mlcl_moco_create(mlcl_moco **out, const mlcl_moco_options *opts);
 
@@ -107,7 +110,8 @@ MLCL_API void mlcl_moco_free(mlcl_moco *moco);
  * @param y n x mlcl_label_words(c) bit-packed labels.
  * @param[out] parts the loss and its parts (nullable).
  * @return MLCL_OK; MLCL_ENUMERIC when the loss or a gradient is not finite
- *         (nothing is updated then: parameters, moments and queues stay as they were).
+ *         (nothing is updated then: parameters, moments and queues stay as they were);
+ *         MLCL_EBUSY when another step runs on @p moco at the same time.
  */
 MLCL_API int mlcl_moco_step(mlcl_moco *moco, int n, const float *x0, const float *x1,
                             const uint64_t *y, mlcl_loss_parts *parts);

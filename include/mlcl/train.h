@@ -8,6 +8,9 @@
  * Deterministic for a given seed and thread count.
  *
  * Thread-safety: one trainer per thread; distinct trainers are independent.
+ * A trainer used by two calls at once (two threads, or the progress callback
+ * calling mlcl_trainer_run() again) refuses the second with MLCL_EBUSY
+ * instead of racing; the callback may evaluate, predict and save.
  */
 #ifndef MLCL_TRAIN_H
 #define MLCL_TRAIN_H
@@ -116,7 +119,11 @@ typedef struct mlcl_trainer mlcl_trainer;
  * @param[out] out the trainer; free with mlcl_trainer_free().
  * @param opts the options (copied; in_dim and n_labels are taken from @p train).
  * @param train the training set.
- * @return MLCL_OK, MLCL_EINVAL, MLCL_EVERSION, MLCL_ENUMERIC (non-finite features) or MLCL_ENOMEM.
+ * @return MLCL_OK, MLCL_EINVAL, MLCL_EVERSION, MLCL_ENUMERIC (non-finite features) or
+ *         MLCL_ENOMEM; the sizes (rows, features, labels, batch, queue, widths) are
+ *         checked against the memory the process may use (the smaller of physical
+ *         memory and RLIMIT_AS) before anything is allocated, and refused with a
+ *         message saying which size needs how much.
  */
 MLCL_API int mlcl_trainer_create(mlcl_trainer **out, const mlcl_train_options *opts,
                                  const mlcl_dataset *train);
@@ -168,7 +175,8 @@ MLCL_API int mlcl_trainer_extra_init(mlcl_trainer_extra *extra, unsigned int ver
 MLCL_API int mlcl_trainer_create_ex(mlcl_trainer **out, const mlcl_train_options *opts,
                                     const mlcl_dataset *train, const mlcl_trainer_extra *extra);
 
-/** Frees a trainer; NULL is a no-op. */
+/** Frees a trainer; NULL is a no-op. Not while a call runs on it (including
+ * from its own progress callback): see mlcl_trainer_in_use(). */
 MLCL_API void mlcl_trainer_free(mlcl_trainer *trainer);
 
 /** Installs the progress callback (NULL to remove). */
@@ -232,19 +240,54 @@ MLCL_API int mlcl_trainer_position(const mlcl_trainer *trainer, int *phase, int 
 /**
  * Saves the whole training state (parameters, optimiser moments, BatchNorm
  * statistics, queues, RNG states, phase/epoch/step, options) to @p path:
- * zlib-compressed, CRC-checked, written to a temporary file, flushed and
- * renamed, so that an interrupted save never destroys the previous file.
+ * zlib-compressed, CRC-checked, written to a temporary file in the same
+ * directory, flushed, fsync'ed and renamed (then the directory is fsync'ed),
+ * so that an interrupted save never destroys the previous file. @p path must
+ * be a regular file or not exist: a device, FIFO, socket or directory is
+ * refused with MLCL_EINVAL and left untouched.
+ * @return MLCL_OK, MLCL_EINVAL, MLCL_EIO (every write, fsync, close and rename
+ *         is checked), MLCL_ENOMEM or MLCL_EBUSY.
  */
 MLCL_API int mlcl_trainer_save(const mlcl_trainer *trainer, const char *path);
 
 /**
  * Restores a state saved by mlcl_trainer_save() into a trainer created with
- * the same options and data shape; continuing gives bit-identical results
- * to an uninterrupted run.
- * @return MLCL_OK; MLCL_EIO, MLCL_EFORMAT, MLCL_ECHECKSUM or MLCL_EVERSION with a
- *         message naming the file; the trainer is unchanged on error.
+ * the same options and data; continuing gives bit-identical results to an
+ * uninterrupted run. The checkpoint records every option that affects the run
+ * (method, loss, optimisers, schedules, batch, queue, encoder, views, seed,
+ * standardisation, a CRC of the training data); a trainer that differs in any
+ * of them is refused with MLCL_EINVAL naming the option and both values. The
+ * one change allowed: epoch counts may grow (pretrain.epochs while pretraining
+ * is unfinished, finetune.epochs always; a finished run then trains the extra
+ * fine-tuning epochs). Checkpoints of format 1 (libmlcl before the options
+ * record) are refused with MLCL_EVERSION.
+ * @return MLCL_OK; MLCL_EINVAL (other options or data), MLCL_EIO, MLCL_EFORMAT
+ *         (also: bytes after the end), MLCL_ECHECKSUM or MLCL_EVERSION with a
+ *         message naming the file; MLCL_EBUSY; the trainer is unchanged on error.
  */
 MLCL_API int mlcl_trainer_load(mlcl_trainer *trainer, const char *path);
+
+/**
+ * Whether a call is running on @p trainer now (training, evaluation, load or
+ * save, on any thread): a call made meanwhile returns MLCL_EBUSY, except that
+ * the progress callback of a running mlcl_trainer_run() / _run_epochs() may
+ * call mlcl_trainer_evaluate(), _predict(), _distributions() and _save().
+ * @param trainer the trainer.
+ * @param[out] in_use 1 or 0.
+ * @return MLCL_OK or MLCL_EINVAL.
+ */
+MLCL_API int mlcl_trainer_in_use(const mlcl_trainer *trainer, int *in_use);
+
+/**
+ * Checks, before a long run, that mlcl_trainer_save() (and the library's other
+ * file writers) could write @p path: it is a regular file or does not exist
+ * (a symbolic link is followed), and its directory exists and is writable.
+ * Nothing is created.
+ * @param path the output path.
+ * @return MLCL_OK; MLCL_EINVAL (NULL, empty, a directory, device, FIFO or
+ *         socket) or MLCL_EIO (no such directory, not writable), naming the path.
+ */
+MLCL_API int mlcl_check_output_path(const char *path);
 
 /** The borrowed MoCo pair inside the trainer. */
 MLCL_API int mlcl_trainer_moco(mlcl_trainer *trainer, mlcl_moco **out);

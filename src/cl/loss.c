@@ -258,6 +258,10 @@ typedef struct rowctx {
     float tau, sigma, s; /* s = reduction factor */
     const uint64_t *y, *yq;
     const float *d, *dq;
+    const float *q, *k, *kq; /* RLD: anchors n x m, batch keys nb x m, queue keys F x m */
+    int m;
+    float rbf_lim, rbf_slack; /* RLD: weights vanish beyond rbf_lim; error bound of the GEMM form per |q|^2+|k|^2 */
+    float rbf_keep;           /* RLD: distances below which the weight is not negligible (> e^-30) */
 } rowctx;
 
 typedef struct rowjob {
@@ -274,6 +278,37 @@ static inline const float *cand_d(const rowctx *x, int a)
 {
     return a < x->nb ? x->d + (size_t)a * x->c : x->dq + (size_t)(a - x->nb) * x->c;
 }
+
+static inline const float *cand_k(const rowctx *x, int a)
+{
+    return a < x->nb ? x->k + (size_t)a * x->m : x->kq + (size_t)(a - x->nb) * x->m;
+}
+
+/* ||u - v||^2 summed as differences (no cancellation). Sixteen float partial
+ * sums (vectorised) of at most m/16 positive terms each, combined in double:
+ * relative error below ~m/16 eps, about sqrt(m/16) eps in practice. */
+static float sqdist(const float *u, const float *v, int m)
+{
+    float acc[16] = { 0 };
+    int j = 0;
+    for (; j + 16 <= m; j += 16)
+        for (int t = 0; t < 16; t++) {
+            float dlt = u[j + t] - v[j + t];
+            acc[t] += dlt * dlt;
+        }
+    double s = 0;
+    for (; j < m; j++) s += ((double)u[j] - v[j]) * ((double)u[j] - v[j]);
+    for (int t = 0; t < 16; t++) s += acc[t];
+    return (float)s;
+}
+
+/* The GEMM form of the RBF distance errs by about 3 eps (|q|^2 + |k|^2), i.e.
+ * by 3 eps (|q|^2 + |k|^2) / (2 sigma^2) relative in the weight: below this
+ * value of (|q|^2 + |k|^2) / (2 sigma^2) that is < 1e-5 and the GEMM form is
+ * kept (sigma >= ~0.2 for unit vectors); above it the distance is summed again
+ * for the pairs whose weight is not negligible (> e^-30, ||q - k||^2 < 60 sigma^2:
+ * a weight below that is off by at most 1e-3 of itself, < 1e-16 absolute). */
+#define RBF_DIRECT 25.0f
 
 /* exp(x) for x <= 0 (a softmax argument), ~2 ulp, 0 below -87: Cody-Waite range
  * reduction and a degree-6 polynomial, written branch-free so that the compiler
@@ -460,7 +495,14 @@ static void rows_ld(const rowctx *x, int i0, int i1, int t)
                 npos++;
                 float wgt;
                 if (rld) {
-                    float dq2 = qn + L->knorm[a] - 2.0f * tau * sa;
+                    /* |q|^2 + |k|^2 - 2 q.k from the GEMM loses about eps (|q|^2 + |k|^2) to
+                     * cancellation, which the exponent multiplies by 1/(2 sigma^2) (1e-3 relative
+                     * at sigma 0.01). Where the weight can be non-zero and that error matters,
+                     * the distance is summed again from the differences. */
+                    float kn = L->knorm[a], nrm = qn + kn;
+                    float dq2 = nrm - 2.0f * tau * sa;
+                    if (dq2 < x->rbf_keep + x->rbf_slack * nrm && rbf * nrm > RBF_DIRECT)
+                        dq2 = sqdist(x->q + (size_t)i * x->m, cand_k(x, a), x->m);
                     wgt = exp_nonpos(-(dq2 > 0 ? dq2 : 0) * rbf); /* 0 below e^-87 */
                 } else {
                     wgt = logw ? l : p;
@@ -476,6 +518,14 @@ static void rows_ld(const rowctx *x, int i0, int i1, int t)
                         dist2 = dni + L->dnorm[a] - 2.0f * dot;
                     } else {
                         dist2 = dni + L->dnorm[a] - 2.0f * DWi[a];
+                    }
+                    /* the same cancellation for close distributions (d_i = d_a gives 0 exactly) */
+                    float dsum = dni + L->dnorm[a];
+                    if (dist2 < 0.01f * dsum) {
+                        const float *da = cand_d(x, a);
+                        float acc = 0;
+                        for (int j = 0; j < c; j++) acc += (di[j] - da[j]) * (di[j] - da[j]);
+                        dist2 = acc;
                     }
                     if (dist2 < 0) dist2 = 0;
                     G += (double)wgt * dist2;
@@ -632,6 +682,11 @@ static int loss_compute(mlcl_loss *L, int n, int nb, int off, int F, const float
     x.need_gq = grad_q != NULL; x.need_gd = ld && grad_d != NULL;
     x.tau = tau; x.sigma = o->sigma;
     x.y = y; x.yq = yq; x.d = d; x.dq = dq;
+    x.q = q; x.k = k; x.kq = kq; x.m = m;
+    /* exp_nonpos flushes below e^-87: 174 sigma^2, with a margin */
+    x.rbf_lim = 176.0f * o->sigma * o->sigma;
+    x.rbf_slack = 2.4e-7f * (float)m;
+    x.rbf_keep = 60.0f * o->sigma * o->sigma;
 
     /* label-wise counts |P^j| over all N candidates */
     int *cnt = L->cnt;
@@ -703,12 +758,15 @@ static int loss_compute(mlcl_loss *L, int n, int nb, int off, int F, const float
              * below e^-87; float would underflow near there anyway): when few pairs survive,
              * skip the D D^T GEMM and compute their distances and d gradients directly
              * (below 1/64 of the pairs). */
-            float lim = 176.0f * o->sigma * o->sigma;
+            float lim = x.rbf_lim, slack = x.rbf_slack;
             size_t alive = 0;
             for (int i = 0; i < n; i++) {
                 const float *Si = L->S + (size_t)i * N;
                 float qn = L->qnorm[i];
-                for (int a = 0; a < N; a++) alive += qn + L->knorm[a] - 2.0f * tau * Si[a] < lim;
+                for (int a = 0; a < N; a++) {
+                    float nrm = qn + L->knorm[a];
+                    alive += nrm - 2.0f * tau * Si[a] < lim + slack * nrm;
+                }
             }
             x.lazy = alive * 64 < (size_t)n * N;
         }

@@ -45,6 +45,35 @@ static int validate(const mlcl_moco_options *o)
     return MLCL_OK;
 }
 
+void mlcl__moco_estimate(const mlcl_moco_options *o, int hdim, size_t backbone_np, mlcl__mem_est *e)
+{
+    const double F = sizeof(float), B = o->max_batch, K = o->queue_size, m = o->proj_dim, c = o->n_labels;
+    const double words = ceil(c / 64.0), hd = hdim;
+    /* the queue's rows, the loss's n x (n + K) logits and weights and its per-candidate vectors */
+    mlcl__est_add(e, K * (m * F + words * 8 + c * F) + B * (B + K) * F * 2 + (B + K) * (3 * F + 16),
+                  "keys/labels/distributions and the loss workspace", "queue_size %d", o->queue_size);
+    /* a query parameter has a value, a gradient and two moments; a key
+     * parameter a value, a gradient and a rollback copy */
+    if (backbone_np) {
+        mlcl__est_add(e, (double)backbone_np * 7 * F, "the backbone's parameters", "a backbone of %zu parameters", backbone_np);
+    } else {
+        double in = o->in_dim, w0 = o->hidden[0], rest = 0, widths = 0;
+        mlcl__est_add(e, (in * w0 + w0) * 7 * F + B * in * F * 4, "the first layer", "in_dim %d (x %d)",
+                      o->in_dim, o->hidden[0]);
+        for (int i = 0; i < o->n_hidden; i++) {
+            widths += o->hidden[i];
+            if (i) rest += (double)o->hidden[i - 1] * o->hidden[i] + o->hidden[i];
+        }
+        mlcl__est_add(e, rest * 7 * F, "the hidden layers", "the hidden widths");
+        mlcl__est_add(e, B * widths * F * 12, "the backbone's activations", "max_batch %d", o->max_batch);
+    }
+    mlcl__est_add(e, (hd * hd + hd * m + 2 * hd + m) * 7 * F + B * (2 * hd + m) * F * 12,
+                  "the projection heads", "proj_dim %d", o->proj_dim);
+    mlcl__est_add(e, (hd * c + c) * 4 * F + B * c * F * 8, "the label head and distributions", "n_labels %d", o->n_labels);
+    mlcl__est_add(e, B * (2 * hd + 3 * m + 4 * c + 2 * (hd > m ? hd : m)) * F, "the step's workspaces", "max_batch %d",
+                  o->max_batch);
+}
+
 void mlcl_moco_free(mlcl_moco *mc)
 {
     if (!mc) return;
@@ -176,6 +205,13 @@ int mlcl_moco_create_with_backbone(mlcl_moco **out, const mlcl_moco_options *opt
         opts->dropout = 0;
     }
     MLCL_TRY(validate(opts));
+    {
+        mlcl__mem_est est = { 0 };
+        size_t bnp = 0;
+        if (backbone) MLCL_TRY(mlcl_encoder_param_count(backbone, &bnp));
+        mlcl__moco_estimate(opts, backbone ? opts->hidden[0] : opts->hidden[opts->n_hidden - 1], bnp + (backbone != NULL), &est);
+        MLCL_TRY(mlcl__mem_check(&est, fn));
+    }
     mlcl_moco *mc = mlcl__calloc(1, sizeof *mc);
     if (!mc) return mlcl__err(MLCL_ENOMEM, "mlcl_moco_create: out of memory");
     mc->o = *opts;
@@ -341,15 +377,22 @@ static int step_dist(mlcl_moco *mc, int n, const float *x0, const float *x1, con
 int mlcl_moco_step(mlcl_moco *mc, int n, const float *x0, const float *x1, const uint64_t *y,
                    mlcl_loss_parts *parts)
 {
+    MLCL_CHECK_NULL_AS("mlcl_moco_step", mc, "moco");
     int (*step)(mlcl_moco *, int, const float *, const float *, const uint64_t *, mlcl_loss_parts *) =
-        mc && mc->dist ? step_dist : step_inner;
-    if (mc && mc->blas_single) {
+        mc->dist ? step_dist : step_inner;
+    int idle = 0;
+    if (!atomic_compare_exchange_strong(&mc->busy, &idle, 1))
+        return mlcl__err(MLCL_EBUSY, "mlcl_moco_step: the MoCo pair is in use by another call");
+    int rc;
+    if (mc->blas_single) {
         int prev = mlcl__blas_single_begin();
-        int rc = step(mc, n, x0, x1, y, parts);
+        rc = step(mc, n, x0, x1, y, parts);
         mlcl__blas_single_end(prev);
-        return rc;
+    } else {
+        rc = step(mc, n, x0, x1, y, parts);
     }
-    return step(mc, n, x0, x1, y, parts);
+    atomic_store(&mc->busy, 0);
+    return rc;
 }
 
 static int step_inner(mlcl_moco *mc, int n, const float *x0, const float *x1, const uint64_t *y,

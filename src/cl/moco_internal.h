@@ -1,6 +1,7 @@
 /* The MoCo pair's layout, shared with the trainer. Internal. */
 #ifndef MLCL_CL_MOCO_INTERNAL_H
 #define MLCL_CL_MOCO_INTERNAL_H
+#include <stdatomic.h>
 #include "mlcl/moco.h"
 #include "core/internal.h"
 
@@ -25,7 +26,12 @@ struct mlcl_moco {
     size_t bak_state_n;
     uint64_t bak_rng[MOCO_NETS][2]; /* dropout generator states */
     struct mlcl__moco_dist *dist;   /* data-parallel state (mlcl_moco_set_comm), NULL: single process */
+    atomic_int busy;                /* 1 during mlcl_moco_step (MLCL_EBUSY) */
 };
+
+/* Adds the memory the pair built from `o` will need to `e` (hdim: h's width;
+ * backbone_np: parameters of a caller's backbone, 0 for the MLP of o). */
+MLCL_INTERNAL void mlcl__moco_estimate(const mlcl_moco_options *o, int hdim, size_t backbone_np, mlcl__mem_est *e);
 
 /* Rolls the key side and the running statistics back to before the step. */
 MLCL_INTERNAL void mlcl__moco_backup(mlcl_moco *mc);

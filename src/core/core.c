@@ -1,7 +1,10 @@
 /* Status strings, thread-local errors, versions, allocation hooks. */
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 #include <cblas.h>
 #include "internal.h"
 
@@ -25,6 +28,7 @@ const char *mlcl_status_str(int status)
     case MLCL_EUNSUPPORTED: return "unsupported";
     case MLCL_ECHECKSUM: return "checksum mismatch";
     case MLCL_EINTERRUPTED: return "interrupted";
+    case MLCL_EBUSY: return "handle is in use by another call";
     default: return "unknown status";
     }
 }
@@ -32,13 +36,17 @@ const char *mlcl_status_str(int status)
 const char *mlcl_last_error(void) { return tl_error; }
 void mlcl_clear_error(void) { tl_error[0] = '\0'; }
 
+/* The message is composed in a scratch buffer and copied afterwards, so an
+ * argument may be mlcl_last_error() itself ("step 5: %s", mlcl_last_error()). */
 int mlcl__verr(int status, const char *fmt, va_list ap)
 {
+    char scratch[MLCL_ERRBUF];
     if (status == MLCL_ENOMEM && fmt == NULL) {
         snprintf(tl_error, sizeof tl_error, "out of memory");
         return status;
     }
-    vsnprintf(tl_error, sizeof tl_error, fmt, ap);
+    vsnprintf(scratch, sizeof scratch, fmt, ap);
+    memcpy(tl_error, scratch, strlen(scratch) + 1);
     return status;
 }
 
@@ -108,9 +116,80 @@ int mlcl__alloc_array(void **out, size_t count, size_t size, const char *what)
     return MLCL_OK;
 }
 
-int mlcl_set_num_threads(int n)
+int mlcl__cpus_available(void)
 {
-    if (n < 1) return mlcl__err(MLCL_EINVAL, "mlcl_set_num_threads: n must be >= 1 (got %d)", n);
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+        int k = CPU_COUNT(&set);
+        if (k >= 1) return k;
+    }
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    return cpus >= 1 ? (int)(cpus < MLCL_MAX_THREADS ? cpus : MLCL_MAX_THREADS) : 1;
+}
+
+static int set_threads(int n, int forced, const char *fn)
+{
+    if (n < 1 || n > MLCL_MAX_THREADS)
+        return mlcl__err(MLCL_EINVAL, "%s: n must be in 1..%d (got %d)", fn, MLCL_MAX_THREADS, n);
+    /* more threads than CPUs only oversubscribe (and OpenBLAS allocates a
+     * buffer per thread): capped unless the caller insists */
+    int cpus = mlcl__cpus_available();
+    if (!forced && n > cpus) n = cpus;
     openblas_set_num_threads(n);
     return MLCL_OK;
+}
+
+int mlcl_set_num_threads(int n) { return set_threads(n, 0, "mlcl_set_num_threads"); }
+
+int mlcl_set_num_threads_forced(int n) { return set_threads(n, 1, "mlcl_set_num_threads_forced"); }
+
+int mlcl_get_num_threads(int *n)
+{
+    MLCL_CHECK_NULL("mlcl_get_num_threads", n);
+    *n = openblas_get_num_threads();
+    return MLCL_OK;
+}
+
+void mlcl__est_add(mlcl__mem_est *e, double bytes, const char *purpose, const char *who_fmt, ...)
+{
+    e->total += bytes;
+    if (bytes > e->big) {
+        va_list ap;
+        va_start(ap, who_fmt);
+        e->big = bytes;
+        vsnprintf(e->who, sizeof e->who, who_fmt, ap);
+        va_end(ap);
+        snprintf(e->purpose, sizeof e->purpose, "%s", purpose);
+    }
+}
+
+double mlcl__mem_available(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+    double avail = pages > 0 && psz > 0 ? (double)pages * (double)psz : 1e300;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+        /* the address space already mapped counts against the limit */
+        double lim = (double)rl.rlim_cur, used = 0;
+        FILE *f = fopen("/proc/self/statm", "r");
+        if (f) {
+            unsigned long long vm = 0;
+            if (fscanf(f, "%llu", &vm) == 1 && psz > 0) used = (double)vm * (double)psz;
+            fclose(f);
+        }
+        lim = lim > used ? lim - used : 0;
+        if (lim < avail) avail = lim;
+    }
+    return avail;
+}
+
+int mlcl__mem_check(const mlcl__mem_est *e, const char *fn)
+{
+    double avail = mlcl__mem_available();
+    if (e->total <= avail) return MLCL_OK;
+    const double G = 1e9;
+    return mlcl__err(MLCL_ENOMEM, "%s: %s needs %.1f GB for %s (%.1f GB in all), more than the %.1f GB this process "
+                     "may still use (the smaller of physical memory and RLIMIT_AS)", fn, e->who, e->big / G, e->purpose,
+                     e->total / G, avail / G);
 }

@@ -21,6 +21,27 @@
 MLCL_INTERNAL int mlcl__err(int status, const char *fmt, ...) MLCL_PRINTF(2, 3);
 MLCL_INTERNAL int mlcl__verr(int status, const char *fmt, va_list ap);
 
+/* CPUs this process may run on (sched_getaffinity), >= 1. */
+MLCL_INTERNAL int mlcl__cpus_available(void);
+#define MLCL_MAX_THREADS 1024
+
+/* Memory budgets: sizes are checked against what the process may use before
+ * they are allocated. An estimate sums components and remembers the largest,
+ * which the error message names ("queue_size 10000000 needs 20.1 GB for ..."). */
+typedef struct mlcl__mem_est {
+    double total;     /* bytes */
+    double big;       /* the largest component */
+    char who[120];    /* its cause, e.g. "queue_size 10000000" */
+    char purpose[120];/* what it is for, e.g. "keys/labels/distributions" */
+} mlcl__mem_est;
+/* Adds a component of `bytes` for `purpose`, caused by the size in who_fmt. */
+MLCL_INTERNAL void mlcl__est_add(mlcl__mem_est *e, double bytes, const char *purpose, const char *who_fmt, ...)
+    MLCL_PRINTF(4, 5);
+/* The smaller of physical memory and RLIMIT_AS, in bytes. */
+MLCL_INTERNAL double mlcl__mem_available(void);
+/* MLCL_ENOMEM with a message when e->total exceeds mlcl__mem_available(). */
+MLCL_INTERNAL int mlcl__mem_check(const mlcl__mem_est *e, const char *fn);
+
 /* Allocation through the thread's hooks; 64-byte aligned. */
 MLCL_INTERNAL void *mlcl__malloc(size_t size);
 MLCL_INTERNAL void *mlcl__calloc(size_t count, size_t size);

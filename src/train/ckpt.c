@@ -17,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 #include "ckpt.h"
@@ -65,25 +67,162 @@ static int write_all(int fd, const unsigned char *p, size_t n)
     while (n) {
         ssize_t k = write(fd, p, n);
         if (k < 0) { if (errno == EINTR) continue; return -1; }
+        if (k == 0) { errno = EIO; return -1; }
         p += k;
         n -= (size_t)k;
     }
     return 0;
 }
 
+static const char *kind_of(mode_t m)
+{
+    if (S_ISDIR(m)) return "a directory";
+    if (S_ISCHR(m)) return "a character device";
+    if (S_ISBLK(m)) return "a block device";
+    if (S_ISFIFO(m)) return "a FIFO";
+    if (S_ISSOCK(m)) return "a socket";
+    if (S_ISLNK(m)) return "a symbolic link";
+    return "not a regular file";
+}
+
+/* The file a write to `path` would replace: `path` itself, or the end of its
+ * chain of symbolic links. *exists tells whether it exists; it must be a
+ * regular file then. `real` receives the path to rename over (malloc'd). */
+static int resolve_target(const char *path, const char *what, char **real, int *exists, mode_t *mode)
+{
+    struct stat st;
+    *real = NULL;
+    *exists = 0;
+    if (path[0] == '\0') return mlcl__err(MLCL_EINVAL, "%s: the path is empty", what);
+    size_t plen = strlen(path);
+    if (path[plen - 1] == '/') return mlcl__err(MLCL_EINVAL, "%s %s: names a directory", what, path);
+    if (lstat(path, &st) != 0) {
+        if (errno != ENOENT) return mlcl__err(MLCL_EIO, "%s %s: %s", what, path, strerror(errno));
+        *real = strdup(path);
+    } else if (S_ISLNK(st.st_mode)) {
+        /* write where the link points (the link stays) */
+        char *r = realpath(path, NULL);
+        if (!r) return mlcl__err(MLCL_EINVAL, "%s %s: a symbolic link that cannot be resolved (%s)", what, path, strerror(errno));
+        if (stat(r, &st) != 0) { free(r); return mlcl__err(MLCL_EIO, "%s %s: %s", what, path, strerror(errno)); }
+        if (!S_ISREG(st.st_mode)) {
+            int rc = mlcl__err(MLCL_EINVAL, "%s %s: points to %s, which is %s; refusing to replace it", what, path, r, kind_of(st.st_mode));
+            free(r);
+            return rc;
+        }
+        *real = r;
+        *exists = 1;
+        *mode = st.st_mode;
+    } else if (!S_ISREG(st.st_mode)) {
+        return mlcl__err(MLCL_EINVAL, "%s %s: is %s, not a regular file; refusing to replace it", what, path, kind_of(st.st_mode));
+    } else {
+        *real = strdup(path);
+        *exists = 1;
+        *mode = st.st_mode;
+    }
+    if (!*real) return mlcl__err(MLCL_ENOMEM, "%s %s: out of memory", what, path);
+    return MLCL_OK;
+}
+
+/* Opens a new temporary file next to `target` (O_EXCL, mode 0666 & ~umask). */
+static int open_temp(const char *target, char *tmp, size_t cap)
+{
+    static _Thread_local unsigned counter;
+    struct timespec ts;
+    for (int attempt = 0; attempt < 100; attempt++) {
+        clock_gettime(CLOCK_REALTIME, &ts);
+        snprintf(tmp, cap, "%s.tmp.%ld.%u.%lx", target, (long)getpid(), counter++,
+                 (unsigned long)((unsigned long)ts.tv_nsec ^ (unsigned long)attempt * 2654435761u) & 0xfffffful);
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0666);
+        if (fd >= 0 || errno != EEXIST) return fd;
+    }
+    errno = EEXIST;
+    return -1;
+}
+
+int mlcl__write_atomic(const char *path, const char *what, const void *const *bufs, const size_t *lens, int nbufs)
+{
+    char *real = NULL, *tmp = NULL;
+    int exists = 0, fd = -1, rc;
+    mode_t mode = 0;
+    if ((rc = resolve_target(path, what, &real, &exists, &mode)) != MLCL_OK) return rc;
+    size_t cap = strlen(real) + 64;
+    tmp = malloc(cap);
+    if (!tmp) { rc = mlcl__err(MLCL_ENOMEM, "%s %s: out of memory", what, path); goto out; }
+    tmp[0] = '\0';
+    fd = open_temp(real, tmp, cap);
+    if (fd < 0) {
+        rc = mlcl__err(MLCL_EIO, "%s %s: cannot create a temporary file in its directory: %s", what, path, strerror(errno));
+        tmp[0] = '\0';
+        goto out;
+    }
+    /* an existing file keeps its permission bits */
+    if (exists && fchmod(fd, mode & 07777) != 0) {
+        rc = mlcl__err(MLCL_EIO, "%s %s: cannot set the permissions of the temporary file: %s", what, path, strerror(errno));
+        goto out;
+    }
+    for (int i = 0; i < nbufs; i++)
+        if (lens[i] && write_all(fd, bufs[i], lens[i]) != 0) {
+            rc = mlcl__err(MLCL_EIO, "%s %s: write failed: %s", what, path, strerror(errno));
+            goto out;
+        }
+    if (fsync(fd) != 0) { rc = mlcl__err(MLCL_EIO, "%s %s: fsync failed: %s", what, path, strerror(errno)); goto out; }
+    int cr = close(fd);
+    fd = -1;
+    if (cr != 0) { rc = mlcl__err(MLCL_EIO, "%s %s: close failed: %s", what, path, strerror(errno)); goto out; }
+    /* the target may have changed while writing: check it again just before */
+    struct stat st;
+    if (lstat(real, &st) == 0 && !S_ISREG(st.st_mode)) {
+        rc = mlcl__err(MLCL_EINVAL, "%s %s: is now %s, not a regular file; refusing to replace it", what, path, kind_of(st.st_mode));
+        goto out;
+    }
+    if (rename(tmp, real) != 0) { rc = mlcl__err(MLCL_EIO, "%s %s: rename failed: %s", what, path, strerror(errno)); goto out; }
+    tmp[0] = '\0';
+    /* make the rename itself durable */
+    char *dcopy = strdup(real);
+    if (!dcopy) { rc = mlcl__err(MLCL_ENOMEM, "%s %s: out of memory", what, path); goto out; }
+    int dfd = open(dirname(dcopy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        if (fsync(dfd) != 0 && errno != EINVAL && errno != EROFS)
+            rc = mlcl__err(MLCL_EIO, "%s %s: fsync of its directory failed: %s", what, path, strerror(errno));
+        close(dfd);
+    }
+    free(dcopy);
+out:
+    if (fd >= 0) close(fd);
+    if (tmp && tmp[0]) unlink(tmp);
+    free(tmp);
+    free(real);
+    return rc;
+}
+
+int mlcl__check_output_path(const char *path, const char *what)
+{
+    char *real = NULL;
+    int exists;
+    mode_t mode;
+    MLCL_TRY(resolve_target(path, what, &real, &exists, &mode));
+    char *dcopy = strdup(real);
+    free(real);
+    if (!dcopy) return mlcl__err(MLCL_ENOMEM, "%s %s: out of memory", what, path);
+    const char *dir = dirname(dcopy);
+    int rc = MLCL_OK;
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        rc = mlcl__err(MLCL_EIO, "%s %s: directory %s does not exist", what, path, dir);
+    else if (access(dir, W_OK | X_OK) != 0)
+        rc = mlcl__err(MLCL_EIO, "%s %s: directory %s is not writable: %s", what, path, dir, strerror(errno));
+    free(dcopy);
+    return rc;
+}
+
 int mlcl__ckw_commit(mlcl__ckw *w, const char *path)
 {
     int rc = w->status;
     unsigned char *z = NULL;
-    char *tmp = NULL;
-    int fd = -1;
     if (rc) goto out;
     uLongf zlen = compressBound((uLong)w->len);
     z = mlcl__malloc(HDR + zlen);
-    size_t plen = strlen(path);
-    tmp = mlcl__malloc(plen + 16);
-    if (tmp) tmp[0] = '\0'; /* no temporary file yet: nothing to unlink on error */
-    if (!z || !tmp) { rc = mlcl__err(MLCL_ENOMEM, "checkpoint %s: out of memory", path); goto out; }
+    if (!z) { rc = mlcl__err(MLCL_ENOMEM, "checkpoint %s: out of memory", path); goto out; }
     if (compress2(z + HDR, &zlen, w->buf, (uLong)w->len, 1) != Z_OK) {
         rc = mlcl__err(MLCL_ENOMEM, "checkpoint %s: zlib compression failed", path);
         goto out;
@@ -96,31 +235,10 @@ int mlcl__ckw_commit(mlcl__ckw *w, const char *path)
     put64(z + 24, zlen);
     put32(z + 32, (uint32_t)crc32(0L, w->buf, (uInt)w->len));
     put32(z + 36, (uint32_t)crc32(0L, z, 36));
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp.XXXXXX", 12);
-    fd = mkstemp(tmp);
-    if (fd < 0) { rc = mlcl__err(MLCL_EIO, "checkpoint %s: cannot create temporary file: %s", path, strerror(errno)); goto out; }
-    if (write_all(fd, z, HDR + zlen) != 0 || fsync(fd) != 0) {
-        rc = mlcl__err(MLCL_EIO, "checkpoint %s: write failed: %s", path, strerror(errno));
-        goto out;
-    }
-    if (close(fd) != 0) { fd = -1; rc = mlcl__err(MLCL_EIO, "checkpoint %s: close failed: %s", path, strerror(errno)); goto out; }
-    fd = -1;
-    if (rename(tmp, path) != 0) { rc = mlcl__err(MLCL_EIO, "checkpoint %s: rename failed: %s", path, strerror(errno)); goto out; }
-    tmp[0] = '\0';
-    /* make the rename itself durable */
-    {
-        char *dcopy = strdup(path);
-        if (dcopy) {
-            int dfd = open(dirname(dcopy), O_RDONLY | O_DIRECTORY);
-            if (dfd >= 0) { (void)fsync(dfd); close(dfd); }
-            free(dcopy);
-        }
-    }
+    const void *bufs[1] = { z };
+    size_t lens[1] = { HDR + (size_t)zlen };
+    rc = mlcl__write_atomic(path, "checkpoint", bufs, lens, 1);
 out:
-    if (fd >= 0) close(fd);
-    if (tmp && tmp[0]) unlink(tmp);
-    mlcl__free(tmp);
     mlcl__free(z);
     mlcl__ckw_free(w);
     return rc;
@@ -175,7 +293,13 @@ int mlcl__ckr_open(mlcl__ckr *r, const char *path)
     if (fread(h, 1, HDR, f) != HDR) { rc = mlcl__err(MLCL_EFORMAT, "checkpoint %s: truncated header", path); goto out; }
     if (memcmp(h, MAGIC, 8) != 0) { rc = mlcl__err(MLCL_EFORMAT, "checkpoint %s: not a libmlcl checkpoint (bad magic)", path); goto out; }
     if ((uint32_t)crc32(0L, h, 36) != get32(h + 36)) { rc = mlcl__err(MLCL_ECHECKSUM, "checkpoint %s: header checksum mismatch", path); goto out; }
-    if (get32(h + 8) != MLCL_CKPT_FORMAT) { rc = mlcl__err(MLCL_EVERSION, "checkpoint %s: format %u, this library reads %d", path, get32(h + 8), MLCL_CKPT_FORMAT); goto out; }
+    if (get32(h + 8) != MLCL_CKPT_FORMAT) {
+        rc = get32(h + 8) < MLCL_CKPT_FORMAT
+                 ? mlcl__err(MLCL_EVERSION, "checkpoint %s: format %u was written by an older libmlcl that did not record "
+                             "the training options; this library reads format %d only (train again)", path, get32(h + 8), MLCL_CKPT_FORMAT)
+                 : mlcl__err(MLCL_EVERSION, "checkpoint %s: format %u, this library reads %d", path, get32(h + 8), MLCL_CKPT_FORMAT);
+        goto out;
+    }
     uint32_t bom;
     memcpy(&bom, h + 12, 4);
     if (bom != 0x01020304u) { rc = mlcl__err(MLCL_EFORMAT, "checkpoint %s: written on a host of other byte order", path); goto out; }
@@ -185,6 +309,8 @@ int mlcl__ckr_open(mlcl__ckr *r, const char *path)
     r->buf = mlcl__malloc((size_t)plen + 1);
     if (!z || !r->buf) { rc = mlcl__err(MLCL_ENOMEM, "checkpoint %s: out of memory", path); goto out; }
     if (fread(z, 1, (size_t)zlen, f) != zlen) { rc = mlcl__err(MLCL_EFORMAT, "checkpoint %s: truncated (payload shorter than %llu bytes)", path, (unsigned long long)zlen); goto out; }
+    if (fgetc(f) != EOF) { rc = mlcl__err(MLCL_EFORMAT, "checkpoint %s: bytes after the end of the checkpoint (%llu bytes expected)", path, (unsigned long long)(HDR + zlen)); goto out; }
+    if (ferror(f)) { rc = mlcl__err(MLCL_EIO, "checkpoint %s: read error: %s", path, strerror(errno)); goto out; }
     uLongf out_len = (uLongf)plen;
     if (uncompress(r->buf, &out_len, z, (uLong)zlen) != Z_OK || out_len != plen) {
         rc = mlcl__err(MLCL_ECHECKSUM, "checkpoint %s: compressed payload is corrupted", path);

@@ -1,7 +1,11 @@
 /* The two-phase trainer: contrastive pretraining, BCE fine-tuning, evaluation,
  * checkpoints. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <zlib.h>
 #include "mlcl/train.h"
 #include "cl/moco_internal.h"
 #include "train/ckpt.h"
@@ -12,6 +16,33 @@
 #include "train/trainer_internal.h"
 
 static const char *FN_CREATE = "mlcl_trainer_create";
+
+/* the address of a thread-local object names the calling thread */
+static _Thread_local char tl_thread_token;
+
+int mlcl__trainer_enter(mlcl_trainer *t, int readonly, int *held, const char *fn)
+{
+    int idle = 0;
+    *held = 0;
+    if (atomic_compare_exchange_strong(&t->busy, &idle, 1)) { *held = 1; return MLCL_OK; }
+    if (readonly && atomic_load(&t->cb_thread) == (uintptr_t)&tl_thread_token) return MLCL_OK;
+    return mlcl__err(MLCL_EBUSY, "%s: the trainer is in use by another call (%s)", fn,
+                     atomic_load(&t->cb_thread) == (uintptr_t)&tl_thread_token
+                         ? "this call comes from its progress callback" : "another thread");
+}
+
+void mlcl__trainer_leave(mlcl_trainer *t, int held)
+{
+    if (held) atomic_store(&t->busy, 0);
+}
+
+int mlcl_trainer_in_use(const mlcl_trainer *t, int *in_use)
+{
+    MLCL_CHECK_NULL_AS("mlcl_trainer_in_use", t, "trainer");
+    MLCL_CHECK_NULL("mlcl_trainer_in_use", in_use);
+    *in_use = atomic_load(&((mlcl_trainer *)t)->busy) != 0;
+    return MLCL_OK;
+}
 
 int mlcl_train_options_init(mlcl_train_options *opts, unsigned int version)
 {
@@ -98,6 +129,17 @@ static void loss_for_method(mlcl_loss_options *l, int method)
     }
 }
 
+/* CRC-32 over any length (zlib takes uInt lengths) */
+static uint32_t crc_bytes(uint32_t crc, const void *p, size_t len)
+{
+    const Bytef *b = p;
+    for (size_t off = 0; off < len; off += (size_t)1 << 30) {
+        size_t k = len - off < ((size_t)1 << 30) ? len - off : ((size_t)1 << 30);
+        crc = (uint32_t)crc32(crc, b + off, (uInt)k);
+    }
+    return crc;
+}
+
 static int create_inner(mlcl_trainer *t, const mlcl_dataset *train, const mlcl_trainer_extra *ex)
 {
     const mlcl_train_options *o = &t->o;
@@ -137,6 +179,31 @@ static int create_inner(mlcl_trainer *t, const mlcl_dataset *train, const mlcl_t
     }
     t->words = (int)mlcl_label_words(c);
     t->batch = o->batch < n ? o->batch : n;
+    mlcl_moco_options mo = o->moco;
+    mo.in_dim = t->dn;
+    mo.n_labels = c;
+    mo.max_batch = t->batch;
+    mo.seed = o->seed;
+    loss_for_method(&mo.loss, o->method);
+    mo.optim.type = o->pretrain.optim;
+    mo.optim.lr = o->pretrain.lr;
+    mo.optim.weight_decay = o->pretrain.weight_decay;
+    if (ex && ex->backbone) MLCL_TRY(mlcl_encoder_param_count(ex->backbone, &t->backbone_np));
+    {
+        /* every size against the memory this process may use, before allocating */
+        mlcl__mem_est est = { 0 };
+        const double F = sizeof(float), B = t->batch;
+        int hd = mo.hidden[mo.n_hidden > 0 && mo.n_hidden <= 8 ? mo.n_hidden - 1 : 0];
+        if (ex && ex->backbone) MLCL_TRY(mlcl_encoder_out_dim(ex->backbone, &hd));
+        mlcl__est_add(&est, (double)n * d * F + (double)n * t->words * 8 + (double)n * 4,
+                      "the standardised copy of the training set", "%d rows x %d features", n, d);
+        mlcl__est_add(&est, B * ((double)t->dn * 2 + (t->img ? d : 0) + (double)c * 3 + (double)hd * 2) * F + B * t->words * 8,
+                      "the batch workspaces", "batch %d", t->batch);
+        /* invalid MoCo options are reported by mlcl_moco_create below */
+        if (mo.n_hidden >= 1 && mo.n_hidden <= 8 && mo.queue_size > 0 && mo.proj_dim > 0 && mo.max_batch > 0)
+            mlcl__moco_estimate(&mo, hd, t->backbone_np + (ex && ex->backbone), &est);
+        MLCL_TRY(mlcl__mem_check(&est, FN_CREATE));
+    }
     const float *x = mlcl_dataset_features(train);
     t->y = mlcl_dataset_labels(train);
     size_t nd;
@@ -165,15 +232,6 @@ static int create_inner(mlcl_trainer *t, const mlcl_dataset *train, const mlcl_t
     MLCL_TRY(mlcl__alloc_array((void **)&t->yp, (size_t)n * t->words, sizeof(uint64_t), FN_CREATE));
     MLCL_TRY(mlcl_labels_pack(t->yp, t->y, n, c));
 
-    mlcl_moco_options mo = o->moco;
-    mo.in_dim = t->dn;
-    mo.n_labels = c;
-    mo.max_batch = t->batch;
-    mo.seed = o->seed;
-    loss_for_method(&mo.loss, o->method);
-    mo.optim.type = o->pretrain.optim;
-    mo.optim.lr = o->pretrain.lr;
-    mo.optim.weight_decay = o->pretrain.weight_decay;
     MLCL_TRY(mlcl_moco_create_with_backbone(&t->moco, &mo, ex ? ex->backbone : NULL));
     mlcl_optim_options fo = MLCL_OPTIM_OPTIONS_INIT;
     fo.type = o->finetune.optim;
@@ -212,6 +270,7 @@ static int create_inner(mlcl_trainer *t, const mlcl_dataset *train, const mlcl_t
     t->phase = (o->method == MLCL_METHOD_NONE || o->pretrain.epochs == 0) ? 2 : 1;
     if (t->phase == 2 && o->finetune.epochs == 0) t->phase = 3;
     t->pos = -1; /* no permutation drawn yet for this epoch */
+    t->data_crc = crc_bytes(crc_bytes((uint32_t)crc32(0L, Z_NULL, 0), x, nd * sizeof(float)), t->y, (size_t)n * c);
     return MLCL_OK;
 }
 
@@ -242,7 +301,8 @@ int mlcl_trainer_create_ex(mlcl_trainer **out, const mlcl_train_options *opts, c
     if (opts->method < MLCL_METHOD_NONE || opts->method > MLCL_METHOD_SUPCON_ANY)
         return mlcl__err(MLCL_EINVAL, "%s: opts->method %d is not an mlcl_method", FN_CREATE, opts->method);
     if (opts->batch < 2) return mlcl__err(MLCL_EINVAL, "%s: opts->batch must be >= 2 (got %d)", FN_CREATE, opts->batch);
-    if (opts->threads < 0) return mlcl__err(MLCL_EINVAL, "%s: opts->threads must be >= 0 (got %d)", FN_CREATE, opts->threads);
+    if (opts->threads < 0 || opts->threads > MLCL_MAX_THREADS)
+        return mlcl__err(MLCL_EINVAL, "%s: opts->threads must be in 0..%d (got %d)", FN_CREATE, MLCL_MAX_THREADS, opts->threads);
     if (opts->standardize != 0 && opts->standardize != 1) return mlcl__err(MLCL_EINVAL, "%s: opts->standardize must be 0 or 1 (got %d)", FN_CREATE, opts->standardize);
     if (opts->stop_on_nonfinite != 0 && opts->stop_on_nonfinite != 1) return mlcl__err(MLCL_EINVAL, "%s: opts->stop_on_nonfinite must be 0 or 1 (got %d)", FN_CREATE, opts->stop_on_nonfinite);
     MLCL_TRY(phase_valid(&opts->pretrain, "pretrain"));
@@ -253,6 +313,7 @@ int mlcl_trainer_create_ex(mlcl_trainer **out, const mlcl_train_options *opts, c
     mlcl_trainer *t = mlcl__calloc(1, sizeof *t);
     if (!t) return mlcl__err(MLCL_ENOMEM, "%s: out of memory", FN_CREATE);
     t->o = *opts;
+    t->o_user = *opts;
     if (opts->threads > 0) mlcl_set_num_threads(opts->threads);
     int rc = create_inner(t, train, extra);
     if (rc != MLCL_OK) { mlcl_trainer_free(t); return rc; }
@@ -316,7 +377,10 @@ static int report(mlcl_trainer *t, int end_of_epoch, const mlcl_loss_parts *lp, 
     }
     p.lr = lr;
     p.samples_per_s = elapsed > 0 ? (double)t->ep_samples / elapsed : 0.0;
-    return t->cb(&p, t->cb_ctx);
+    uintptr_t prev = atomic_exchange(&t->cb_thread, (uintptr_t)&tl_thread_token);
+    int r = t->cb(&p, t->cb_ctx);
+    atomic_store(&t->cb_thread, prev);
+    return r;
 }
 
 /* A fine-tuning batch of a data-parallel trainer: this rank's rows lo .. hi-1
@@ -516,6 +580,7 @@ static int run_epoch(mlcl_trainer *t)
     t->pos = -1;
     t->epoch++;
     if (t->epoch >= ph->epochs) {
+        t->end_step[t->phase - 1] = t->step;
         t->epoch = 0;
         t->step = 0;
         t->phase++;
@@ -528,18 +593,26 @@ static int run_epoch(mlcl_trainer *t)
 
 int mlcl_trainer_run_epochs(mlcl_trainer *t, int epochs, int *done)
 {
-    MLCL_CHECK_NULL_AS("mlcl_trainer_run_epochs", t, "trainer");
-    if (epochs < 0) return mlcl__err(MLCL_EINVAL, "mlcl_trainer_run_epochs: epochs must be >= 0 (got %d)", epochs);
-    for (int e = 0; e < epochs && t->phase < 3; e++) MLCL_TRY(run_epoch(t));
-    if (done) *done = t->phase >= 3;
-    return MLCL_OK;
+    const char *fn = "mlcl_trainer_run_epochs";
+    MLCL_CHECK_NULL_AS(fn, t, "trainer");
+    if (epochs < 0) return mlcl__err(MLCL_EINVAL, "%s: epochs must be >= 0 (got %d)", fn, epochs);
+    int held, rc = MLCL_OK;
+    MLCL_TRY(mlcl__trainer_enter(t, 0, &held, fn));
+    for (int e = 0; e < epochs && t->phase < 3 && rc == MLCL_OK; e++) rc = run_epoch(t);
+    if (rc == MLCL_OK && done) *done = t->phase >= 3;
+    mlcl__trainer_leave(t, held);
+    return rc;
 }
 
 int mlcl_trainer_run(mlcl_trainer *t)
 {
-    MLCL_CHECK_NULL_AS("mlcl_trainer_run", t, "trainer");
-    while (t->phase < 3) MLCL_TRY(run_epoch(t));
-    return MLCL_OK;
+    const char *fn = "mlcl_trainer_run";
+    MLCL_CHECK_NULL_AS(fn, t, "trainer");
+    int held, rc = MLCL_OK;
+    MLCL_TRY(mlcl__trainer_enter(t, 0, &held, fn));
+    while (t->phase < 3 && rc == MLCL_OK) rc = run_epoch(t);
+    mlcl__trainer_leave(t, held);
+    return rc;
 }
 
 /* Forward in eval mode over rows of raw features, chunked by the batch size. */
@@ -582,14 +655,24 @@ static int infer(mlcl_trainer *t, int n, const float *x, float *out, int dists, 
     return rc;
 }
 
+static int infer_guarded(mlcl_trainer *t, int n, const float *x, float *out, int dists, const char *fn)
+{
+    MLCL_CHECK_NULL_AS(fn, t, "trainer");
+    int held;
+    MLCL_TRY(mlcl__trainer_enter(t, 1, &held, fn));
+    int rc = infer(t, n, x, out, dists, fn);
+    mlcl__trainer_leave(t, held);
+    return rc;
+}
+
 int mlcl_trainer_predict(mlcl_trainer *t, int n, const float *x, float *scores)
 {
-    return infer(t, n, x, scores, 0, "mlcl_trainer_predict");
+    return infer_guarded(t, n, x, scores, 0, "mlcl_trainer_predict");
 }
 
 int mlcl_trainer_distributions(mlcl_trainer *t, int n, const float *x, float *dists)
 {
-    return infer(t, n, x, dists, 1, "mlcl_trainer_distributions");
+    return infer_guarded(t, n, x, dists, 1, "mlcl_trainer_distributions");
 }
 
 int mlcl_trainer_evaluate(mlcl_trainer *t, const mlcl_dataset *test, mlcl_metrics *paper, mlcl_metrics *t05)
@@ -602,8 +685,11 @@ int mlcl_trainer_evaluate(mlcl_trainer *t, const mlcl_dataset *test, mlcl_metric
     if (d != t->d || c != t->c)
         return mlcl__err(MLCL_EINVAL, "%s: test has %d features and %d labels, the trainer %d and %d", fn, d, c, t->d, t->c);
     float *scores;
-    MLCL_TRY(mlcl__alloc_array((void **)&scores, (size_t)n * c, sizeof(float), fn));
-    int rc = infer(t, n, mlcl_dataset_features(test), scores, 0, fn);
+    int held;
+    MLCL_TRY(mlcl__trainer_enter(t, 1, &held, fn));
+    int rc = mlcl__alloc_array((void **)&scores, (size_t)n * c, sizeof(float), fn);
+    if (rc != MLCL_OK) { mlcl__trainer_leave(t, held); return rc; }
+    rc = infer(t, n, mlcl_dataset_features(test), scores, 0, fn);
     if (rc == MLCL_OK && paper) {
         paper->version = MLCL_METRICS_VERSION;
         rc = mlcl_metrics_sweep(paper, NULL, n, c, scores, mlcl_dataset_labels(test));
@@ -613,6 +699,7 @@ int mlcl_trainer_evaluate(mlcl_trainer *t, const mlcl_dataset *test, mlcl_metric
         rc = mlcl_metrics_compute(t05, n, c, scores, mlcl_dataset_labels(test), 0.5f);
     }
     mlcl__free(scores);
+    mlcl__trainer_leave(t, held);
     return rc;
 }
 
@@ -648,7 +735,242 @@ typedef struct ck_pos {
     uint64_t rng[2];
     float pre_lr;
     int64_t moco_steps;
+    int64_t end_step[2];
 } ck_pos;
+
+/* ---- the options record (section OPTS): one "name=value" line per option
+ * that affects the run, after the resolution create made (batch capped by
+ * the rows, the loss the method implies, ...). Text, so that a future
+ * version can add options and still name what changed. */
+
+#define OPTS_HEADER "mlcl-train-options 1"
+
+typedef struct optbuf { char *p; size_t len, cap; } optbuf;
+
+static void opt_put(optbuf *b, const char *name, const char *fmt, ...) MLCL_PRINTF(3, 4);
+static void opt_put(optbuf *b, const char *name, const char *fmt, ...)
+{
+    if (b->len >= b->cap) return;
+    int k = snprintf(b->p + b->len, b->cap - b->len, "%s=", name);
+    if (k > 0) b->len += (size_t)k;
+    if (b->len >= b->cap) { b->len = b->cap; return; }
+    va_list ap;
+    va_start(ap, fmt);
+    k = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+    va_end(ap);
+    if (k > 0) b->len += (size_t)k;
+    if (b->len + 1 >= b->cap) { b->len = b->cap; return; }
+    b->p[b->len++] = '\n';
+    b->p[b->len] = '\0';
+}
+
+/* the shortest decimal that reads back as the same float */
+static const char *fstr(char *buf, float v)
+{
+    for (int prec = 6; prec <= 9; prec++) {
+        snprintf(buf, 32, "%.*g", prec, (double)v);
+        if (strtof(buf, NULL) == v) break;
+    }
+    return buf;
+}
+
+static void opt_f(optbuf *b, const char *name, float v)
+{
+    char tmp[32];
+    opt_put(b, name, "%s", fstr(tmp, v));
+}
+
+static void opt_phase(optbuf *b, const char *ph, const mlcl_phase_options *p)
+{
+    char name[48];
+#define PH(field) (snprintf(name, sizeof name, "%s.%s", ph, field), name)
+    opt_put(b, PH("epochs"), "%d", p->epochs);
+    opt_put(b, PH("optim"), "%d", p->optim);
+    opt_f(b, PH("lr"), p->lr);
+    opt_f(b, PH("weight_decay"), p->weight_decay);
+    opt_f(b, PH("head_lr_scale"), p->head_lr_scale);
+    opt_put(b, PH("sched"), "%d", p->sched);
+    opt_put(b, PH("T_0"), "%d", p->T_0);
+    opt_put(b, PH("T_mult"), "%d", p->T_mult);
+    opt_f(b, PH("eta_min"), p->eta_min);
+    opt_f(b, PH("mask_p"), p->mask_p);
+#undef PH
+}
+
+static void opt_views(optbuf *b, const char *v, const mlcl_simclr_options *s)
+{
+    char name[48];
+#define VW(field) (snprintf(name, sizeof name, "%s.%s", v, field), name)
+    opt_put(b, VW("out"), "%dx%d", s->out_h, s->out_w);
+    opt_f(b, VW("crop_p"), s->crop_p);
+    opt_f(b, VW("scale_min"), s->scale_min);
+    opt_f(b, VW("scale_max"), s->scale_max);
+    opt_f(b, VW("ratio_min"), s->ratio_min);
+    opt_f(b, VW("ratio_max"), s->ratio_max);
+    opt_f(b, VW("flip_p"), s->flip_p);
+    opt_f(b, VW("jitter_p"), s->jitter_p);
+    opt_f(b, VW("brightness"), s->brightness);
+    opt_f(b, VW("contrast"), s->contrast);
+    opt_f(b, VW("saturation"), s->saturation);
+    opt_f(b, VW("hue"), s->hue);
+    opt_f(b, VW("gray_p"), s->gray_p);
+    opt_f(b, VW("blur_p"), s->blur_p);
+    opt_f(b, VW("blur_sigma_min"), s->blur_sigma_min);
+    opt_f(b, VW("blur_sigma_max"), s->blur_sigma_max);
+    opt_put(b, VW("blur_kernel"), "%d", s->blur_kernel);
+#undef VW
+}
+
+/* Writes the record of t into buf (cap bytes); returns its length, or 0 when
+ * it does not fit. */
+static size_t options_text(const mlcl_trainer *t, char *buf, size_t cap)
+{
+    optbuf b = { buf, 0, cap };
+    const mlcl_train_options *o = &t->o_user;
+    const mlcl_moco_options *mo = &t->moco->o; /* as resolved by create */
+    const mlcl_loss_options *l = &mo->loss;
+    opt_put(&b, "format", "%s", OPTS_HEADER);
+    opt_put(&b, "rows", "%d", t->n);
+    opt_put(&b, "features", "%d", t->d);
+    opt_put(&b, "labels", "%d", t->c);
+    opt_put(&b, "data_crc32", "%08x", (unsigned)t->data_crc);
+    opt_put(&b, "standardize", "%d", t->img ? 0 : o->standardize);
+    opt_put(&b, "method", "%d", o->method);
+    opt_put(&b, "batch", "%d", t->batch);
+    opt_put(&b, "seed", "%llu", (unsigned long long)o->seed);
+    opt_put(&b, "stop_on_nonfinite", "%d", o->stop_on_nonfinite);
+    if (t->backbone_np) {
+        int bin = 0, bout = 0;
+        mlcl_encoder_in_dim(t->moco->net[MOCO_ENC_Q], &bin);
+        mlcl_encoder_out_dim(t->moco->net[MOCO_ENC_Q], &bout);
+        opt_put(&b, "encoder", "custom %d -> %d, %zu parameters", bin, bout, t->backbone_np);
+    } else {
+        char w[8 * 12] = "";
+        size_t k = 0;
+        for (int i = 0; i < mo->n_hidden && i < 8; i++)
+            k += (size_t)snprintf(w + k, sizeof w - k, i ? ",%d" : "%d", mo->hidden[i]);
+        opt_put(&b, "encoder", "mlp %d -> %s", mo->in_dim, w);
+        opt_f(&b, "dropout", mo->dropout);
+    }
+    opt_put(&b, "proj_dim", "%d", mo->proj_dim);
+    opt_f(&b, "proj_dropout", mo->proj_dropout);
+    opt_put(&b, "queue_size", "%d", mo->queue_size);
+    opt_f(&b, "momentum", mo->momentum);
+    opt_put(&b, "key_train_mode", "%d", mo->key_train_mode);
+    opt_put(&b, "loss.method", "%d", l->method);
+    opt_put(&b, "loss.variant", "%d", l->variant);
+    opt_put(&b, "loss.mask", "%d", l->mask);
+    opt_f(&b, "loss.alpha", l->alpha);
+    opt_f(&b, "loss.beta", l->beta);
+    opt_f(&b, "loss.tau", l->tau);
+    opt_f(&b, "loss.sigma", l->sigma);
+    opt_put(&b, "loss.reduction", "%d", l->reduction);
+    opt_put(&b, "loss.cld_weight", "%d", l->cld_weight);
+    opt_put(&b, "loss.weight_grad", "%d", l->weight_grad);
+    opt_put(&b, "loss.dweight_grad", "%d", l->dweight_grad);
+    opt_put(&b, "loss.con_norm", "%d", l->con_norm);
+    opt_put(&b, "loss.h_target", "%d", l->h_target);
+    opt_f(&b, "pretrain.optim.momentum", mo->optim.momentum);
+    opt_f(&b, "pretrain.optim.dampening", mo->optim.dampening);
+    opt_put(&b, "pretrain.optim.nesterov", "%d", mo->optim.nesterov);
+    opt_f(&b, "pretrain.optim.beta1", mo->optim.beta1);
+    opt_f(&b, "pretrain.optim.beta2", mo->optim.beta2);
+    opt_f(&b, "pretrain.optim.eps", mo->optim.eps);
+    opt_phase(&b, "pretrain", &o->pretrain);
+    opt_phase(&b, "finetune", &o->finetune);
+    if (t->img) {
+        opt_put(&b, "image", "%dx%dx%d", t->ic, t->ih, t->iw);
+        opt_views(&b, "pretrain_views", &t->pre_v);
+        if (t->ft_aug) opt_views(&b, "finetune_views", &t->ft_v);
+        else opt_put(&b, "finetune_views", "none");
+    } else {
+        opt_put(&b, "image", "none");
+    }
+    return b.len < cap ? b.len : 0;
+}
+
+/* the value of `name` in a record (NULL when absent); *vlen its length */
+static const char *opt_find(const char *rec, size_t len, const char *name, size_t nlen, size_t *vlen)
+{
+    for (size_t off = 0; off < len;) {
+        const char *line = rec + off, *nl = memchr(line, '\n', len - off);
+        size_t ll = nl ? (size_t)(nl - line) : len - off;
+        if (ll > nlen && line[nlen] == '=' && memcmp(line, name, nlen) == 0) {
+            *vlen = ll - nlen - 1;
+            return line + nlen + 1;
+        }
+        off += ll + 1;
+    }
+    return NULL;
+}
+
+/* Compares the checkpoint's record with the trainer's. The epoch counts may
+ * grow (reported in *grow_pre / *grow_fin as the checkpoint's counts); any
+ * other difference is an error naming the option and both values. */
+static int options_compare(const mlcl_trainer *t, const char *path, const char *ck, size_t cklen, const ck_pos *p,
+                           int *fin_old)
+{
+    const char *fn = "mlcl_trainer_load";
+    char *mine = malloc(16384);
+    if (!mine) return mlcl__err(MLCL_ENOMEM, "%s: out of memory", fn);
+    size_t mlen = options_text(t, mine, 16384);
+    int rc = MLCL_OK;
+    if (mlen == 0) { free(mine); return mlcl__err(MLCL_ENOMEM, "%s: the options record does not fit", fn); }
+    size_t hv;
+    const char *h = opt_find(ck, cklen, "format", 6, &hv);
+    if (!h || hv != strlen(OPTS_HEADER) || memcmp(h, OPTS_HEADER, hv) != 0) {
+        rc = mlcl__err(MLCL_EVERSION, "%s: checkpoint %s: options record '%.*s' is not '%s'", fn, path,
+                       h ? (int)(hv < 64 ? hv : 64) : 0, h ? h : "", OPTS_HEADER);
+        goto out;
+    }
+    *fin_old = -1;
+    /* every option of this trainer must be recorded with the same value */
+    for (size_t off = 0; off < mlen && rc == MLCL_OK;) {
+        const char *line = mine + off, *nl = memchr(line, '\n', mlen - off), *eq = memchr(line, '=', (size_t)(nl - line));
+        size_t nlen = (size_t)(eq - line), vlen = (size_t)(nl - eq - 1), cvl;
+        off += (size_t)(nl - line) + 1;
+        const char *cv = opt_find(ck, cklen, line, nlen, &cvl);
+        if (!cv) {
+            rc = mlcl__err(MLCL_EINVAL, "%s: checkpoint %s does not record %.*s (this trainer has %.*s %.*s)", fn, path,
+                           (int)nlen, line, (int)nlen, line, (int)vlen, eq + 1);
+            break;
+        }
+        if (cvl == vlen && memcmp(cv, eq + 1, vlen) == 0) continue;
+        int is_pre = nlen == 15 && !memcmp(line, "pretrain.epochs", 15);
+        int is_fin = nlen == 15 && !memcmp(line, "finetune.epochs", 15);
+        if (is_pre || is_fin) {
+            long old = strtol(cv, NULL, 10), now = strtol(eq + 1, NULL, 10);
+            if (now < old) {
+                rc = mlcl__err(MLCL_EINVAL, "%s: checkpoint %s was trained with %.*s %ld, this trainer has %ld: "
+                               "epoch counts may grow, not shrink", fn, path, (int)nlen, line, old, now);
+            } else if (is_pre && p->phase >= 2) {
+                rc = mlcl__err(MLCL_EINVAL, "%s: checkpoint %s has finished its %ld pretraining epochs; "
+                               "pretrain.epochs cannot grow to %ld", fn, path, old, now);
+            } else if (is_fin) {
+                *fin_old = (int)old;
+            }
+            continue;
+        }
+        rc = mlcl__err(MLCL_EINVAL, "%s: checkpoint %s was trained with %.*s %.*s, this trainer has %.*s %.*s", fn, path,
+                       (int)nlen, line, (int)(cvl < 100 ? cvl : 100), cv, (int)nlen, line, (int)vlen, eq + 1);
+    }
+    /* and the checkpoint records nothing this trainer lacks */
+    for (size_t off = 0; off < cklen && rc == MLCL_OK;) {
+        const char *line = ck + off, *nl = memchr(line, '\n', cklen - off);
+        size_t ll = nl ? (size_t)(nl - line) : cklen - off;
+        const char *eq = memchr(line, '=', ll);
+        off += ll + 1;
+        if (ll == 0) continue;
+        if (!eq) { rc = mlcl__err(MLCL_EFORMAT, "%s: checkpoint %s: malformed options record", fn, path); break; }
+        size_t nlen = (size_t)(eq - line), vl;
+        if (!opt_find(mine, mlen, line, nlen, &vl))
+            rc = mlcl__err(MLCL_EINVAL, "%s: checkpoint %s was trained with %.*s, which this trainer does not have", fn,
+                           path, (int)(ll < 160 ? ll : 160), line);
+    }
+out:
+    free(mine);
+    return rc;
+}
 
 static const char NET_TAGS[MOCO_NETS][2][4] = {
     { {'P','E','Q','0'}, {'S','E','Q','0'} }, { {'P','P','Q','0'}, {'S','P','Q','0'} }, { {'P','L','D','0'}, {'S','L','D','0'} },
@@ -689,7 +1011,15 @@ static int save_local(const mlcl_trainer *tc, const char *path)
     p.rng[0] = t->rng.state; p.rng[1] = t->rng.inc;
     p.pre_lr = t->o.pretrain.lr;
     p.moco_steps = t->moco->steps;
-    mlcl__ckw_put(&w, "POS0", &p, sizeof p);
+    p.end_step[0] = t->end_step[0]; p.end_step[1] = t->end_step[1];
+    mlcl__ckw_put(&w, "POS1", &p, sizeof p);
+    {
+        char *rec = malloc(16384);
+        size_t rlen = rec ? options_text(t, rec, 16384) : 0;
+        if (!rlen) { free(rec); mlcl__ckw_free(&w); return mlcl__err(MLCL_ENOMEM, "%s: cannot record the options", fn); }
+        mlcl__ckw_put(&w, "OPTS", rec, rlen);
+        free(rec);
+    }
     mlcl__ckw_put(&w, "PERM", t->perm, sizeof(int) * (size_t)t->n);
     uint64_t aug_state[2] = { t->aug.pcg.state, t->aug.pcg.inc };
     if (t->img) mlcl__ckw_put(&w, "RAUG", aug_state, sizeof aug_state);
@@ -742,15 +1072,18 @@ static int load_optim(const mlcl__ckr *r, mlcl_optim *o, const char tag[4], cons
     return MLCL_OK;
 }
 
-int mlcl_trainer_load(mlcl_trainer *t, const char *path)
+static int load_inner(mlcl_trainer *t, const char *path)
 {
     const char *fn = "mlcl_trainer_load";
-    MLCL_CHECK_NULL_AS(fn, t, "trainer");
-    MLCL_CHECK_NULL(fn, path);
     mlcl__ckr r;
     MLCL_TRY(mlcl__ckr_open(&r, path));
     ck_pos p;
-    int rc = mlcl__ckr_copy(&r, "POS0", &p, sizeof p);
+    int fin_old = -1;
+    const void *rec = NULL;
+    size_t rlen = 0;
+    int rc = mlcl__ckr_copy(&r, "POS1", &p, sizeof p);
+    if (rc == MLCL_OK) rc = mlcl__ckr_get(&r, "OPTS", &rec, &rlen, (size_t)-1);
+    if (rc == MLCL_OK) rc = options_compare(t, path, rec, rlen, &p, &fin_old);
     if (rc == MLCL_OK && (p.n != t->n || p.d != t->d || p.c != t->c || p.batch != t->batch ||
                           p.K != t->o.moco.queue_size || p.method != t->o.method))
         rc = mlcl__err(MLCL_EINVAL, "%s: checkpoint %s was written for %lld rows x %lld features x %lld labels, batch %lld, "
@@ -835,15 +1168,35 @@ int mlcl_trainer_load(mlcl_trainer *t, const char *path)
         if (t->img) { t->aug.pcg.state = aug_state[0]; t->aug.pcg.inc = aug_state[1]; }
         t->o.pretrain.lr = p.pre_lr;
         t->moco->steps = p.moco_steps;
+        t->end_step[0] = p.end_step[0]; t->end_step[1] = p.end_step[1];
+        if (fin_old >= 0 && t->phase == 3) {
+            /* a finished run with more fine-tuning epochs: continue after the last one */
+            t->phase = 2;
+            t->epoch = fin_old;
+            t->step = t->end_step[1];
+            t->pos = -1;
+        }
     }
     mlcl__ckr_close(&r);
     return rc;
 }
 
-/* Data-parallel: rank 0 writes, every rank returns rank 0's status. */
-int mlcl_trainer_save(const mlcl_trainer *tc, const char *path)
+int mlcl_trainer_load(mlcl_trainer *t, const char *path)
 {
-    if (!tc || !tc->has_comm) return save_local(tc, path);
+    const char *fn = "mlcl_trainer_load";
+    MLCL_CHECK_NULL_AS(fn, t, "trainer");
+    MLCL_CHECK_NULL(fn, path);
+    int held;
+    MLCL_TRY(mlcl__trainer_enter(t, 0, &held, fn));
+    int rc = load_inner(t, path);
+    mlcl__trainer_leave(t, held);
+    return rc;
+}
+
+/* Data-parallel: rank 0 writes, every rank returns rank 0's status. */
+static int save_inner(const mlcl_trainer *tc, const char *path)
+{
+    if (!tc->has_comm) return save_local(tc, path);
     const char *fn = "mlcl_trainer_save";
     int rc = tc->comm.rank == 0 ? save_local(tc, path) : MLCL_OK;
     double st = rc;
@@ -853,10 +1206,34 @@ int mlcl_trainer_save(const mlcl_trainer *tc, const char *path)
     return rc;
 }
 
+int mlcl_trainer_save(const mlcl_trainer *tc, const char *path)
+{
+    const char *fn = "mlcl_trainer_save";
+    MLCL_CHECK_NULL_AS(fn, tc, "trainer");
+    MLCL_CHECK_NULL(fn, path);
+    mlcl_trainer *t = (mlcl_trainer *)tc; /* the busy flag only */
+    int held;
+    MLCL_TRY(mlcl__trainer_enter(t, 1, &held, fn));
+    int rc = save_inner(tc, path);
+    mlcl__trainer_leave(t, held);
+    return rc;
+}
+
+static int set_comm_inner(mlcl_trainer *t, const mlcl_comm *comm, const char *fn);
+
 int mlcl_trainer_set_comm(mlcl_trainer *t, const mlcl_comm *comm)
 {
     static const char fn[] = "mlcl_trainer_set_comm";
     MLCL_CHECK_NULL_AS(fn, t, "trainer");
+    int held;
+    MLCL_TRY(mlcl__trainer_enter(t, 0, &held, fn));
+    int rc = set_comm_inner(t, comm, fn);
+    mlcl__trainer_leave(t, held);
+    return rc;
+}
+
+static int set_comm_inner(mlcl_trainer *t, const mlcl_comm *comm, const char *fn)
+{
     if (comm) {
         MLCL_TRY(mlcl__comm_check(comm, fn));
         if (t->batch % comm->size != 0)
@@ -875,4 +1252,10 @@ int mlcl_trainer_set_comm(mlcl_trainer *t, const mlcl_comm *comm)
     MLCL_TRY(mlcl__comm_bcast(comm, g, sizeof g, fn, "the batch generators"));
     t->rng.state = g[0]; t->rng.inc = g[1]; t->aug.pcg.state = g[2]; t->aug.pcg.inc = g[3];
     return MLCL_OK;
+}
+
+int mlcl_check_output_path(const char *path)
+{
+    MLCL_CHECK_NULL("mlcl_check_output_path", path);
+    return mlcl__check_output_path(path, "output");
 }

@@ -2,6 +2,8 @@
  * model export). Not part of the public API. */
 #ifndef MLCL_TRAINER_INTERNAL_H
 #define MLCL_TRAINER_INTERNAL_H
+#include <stdatomic.h>
+#include <stdint.h>
 #include "mlcl/train.h"
 #include "cl/moco_internal.h"
 #include "kernels/pcgfill.h"
@@ -9,6 +11,10 @@
 
 struct mlcl_trainer {
     mlcl_train_options o;
+    mlcl_train_options o_user; /* the options as created (o.pretrain.lr may be halved by the run) */
+    size_t backbone_np;  /* parameters of a caller's backbone; 0: the MLP of o.moco */
+    uint32_t data_crc;   /* CRC-32 of the training features and labels (checkpoints) */
+    long long end_step[2]; /* steps of the finished phases 1 and 2 */
     int n, d, c, words, batch;
     float *x;            /* standardised copy of the training features */
     float *mean, *std;   /* d each */
@@ -40,6 +46,17 @@ struct mlcl_trainer {
     float *xr;           /* batch x d: the raw rows of the batch */
     int has_comm;        /* data-parallel (mlcl_trainer_set_comm) */
     mlcl_comm comm;
+    /* MLCL_EBUSY: 1 while a call runs training, evaluation, load or save;
+     * cb_thread identifies the thread inside the progress callback (0: none),
+     * which may evaluate, predict and save but not train or load */
+    atomic_int busy;
+    atomic_uintptr_t cb_thread;
 };
+
+/* Marks the trainer busy for a call (MLCL_EBUSY when another call holds it).
+ * `readonly` calls (evaluate, predict, save) are also let through from inside
+ * the progress callback of the running call; *held tells whether to release. */
+MLCL_INTERNAL int mlcl__trainer_enter(mlcl_trainer *t, int readonly, int *held, const char *fn);
+MLCL_INTERNAL void mlcl__trainer_leave(mlcl_trainer *t, int held);
 
 #endif

@@ -7,7 +7,16 @@ library's message (``.status``, ``.status_name``, ``.message``).
 
 Copies and views: accessors named like attributes (``Dataset.features``,
 ``Encoder.params``, ``Queue.features``) return numpy COPIES; methods named
-``*_view()`` return numpy views of C memory.
+``*_view()`` return numpy views of C memory that keep their owner alive
+(close() then frees the C object when the last view is gone).
+
+Handles (Dataset, Encoder, MoCo, Trainer, Queue, Loss, Optimizer, Rng,
+Batcher): one call at a time per handle (a call from another thread while one
+runs raises BusyError, as does close() during a call or a re-entrant run()
+from a progress callback); every method of a closed handle raises
+ClosedError. Strings with NUL bytes, integers out of the C range, labels other
+than 0/1 and out-of-range row indices are refused (ValueError/TypeError)
+instead of being truncated or wrapped.
 
 Array inputs: hot paths (Loss.compute, Encoder.forward/backward, MoCo.step,
 Queue.enqueue) require C-contiguous float32 numpy arrays and raise TypeError
@@ -18,7 +27,8 @@ converts its inputs with np.ascontiguousarray(x, dtype=...).
 from . import _lib
 from ._lib import (MlclError, InvalidArgument, OutOfMemory, IOFailure, FormatError,
                    VersionError, StateError, NumericError, BackendError, OverflowFailure,
-                   Unsupported, ChecksumError, Interrupted, STATUS_NAMES)
+                   Unsupported, ChecksumError, Interrupted, HandleBusy, STATUS_NAMES)
+from ._util import BusyError, ClosedError
 from .core import (Rng, clear_error, last_error, set_num_threads, status_str, version,
                    version_number)
 from .queue import Queue, label_words, pack_labels, unpack_labels
@@ -41,7 +51,7 @@ library_path = _lib.path
 __all__ = [
     "__version__", "library_path", "MlclError", "InvalidArgument", "OutOfMemory", "IOFailure",
     "FormatError", "VersionError", "StateError", "NumericError", "BackendError",
-    "OverflowFailure", "Unsupported", "ChecksumError", "Interrupted", "STATUS_NAMES",
+    "OverflowFailure", "Unsupported", "ChecksumError", "Interrupted", "HandleBusy", "STATUS_NAMES",
     "Rng", "clear_error", "last_error", "set_num_threads", "status_str", "version",
     "version_number", "Queue", "label_words", "pack_labels", "unpack_labels", "build_mask",
     "labelwise", "labelwise_counts", "Loss", "LossResult", "loss_options", "average_precision",

@@ -83,7 +83,7 @@ STATUS_NAMES = {
     0: "MLCL_OK", -1: "MLCL_EINVAL", -2: "MLCL_ENOMEM", -3: "MLCL_EIO", -4: "MLCL_EFORMAT",
     -5: "MLCL_EVERSION", -6: "MLCL_ESTATE", -7: "MLCL_ENUMERIC", -8: "MLCL_EBACKEND",
     -9: "MLCL_EOVERFLOW", -10: "MLCL_EUNSUPPORTED", -11: "MLCL_ECHECKSUM",
-    -12: "MLCL_EINTERRUPTED",
+    -12: "MLCL_EINTERRUPTED", -13: "MLCL_EBUSY",
 }
 
 
@@ -151,9 +151,15 @@ class Interrupted(MlclError):
     """MLCL_EINTERRUPTED: a progress callback asked to stop."""
 
 
+class HandleBusy(MlclError, RuntimeError):
+    """MLCL_EBUSY: the C handle is in use by another call (another thread or a
+    re-entrant call from a callback)."""
+
+
 _ERROR_CLASSES = {-1: InvalidArgument, -2: OutOfMemory, -3: IOFailure, -4: FormatError,
                   -5: VersionError, -6: StateError, -7: NumericError, -8: BackendError,
-                  -9: OverflowFailure, -10: Unsupported, -11: ChecksumError, -12: Interrupted}
+                  -9: OverflowFailure, -10: Unsupported, -11: ChecksumError, -12: Interrupted,
+                  -13: HandleBusy}
 
 
 def _status_str(status):

@@ -22,8 +22,8 @@ BCAST = ctypes.CFUNCTYPE(c_int, c_void_p, c_void_p, c_size_t, c_int)
 
 
 class Comm(ctypes.Structure):
-    """struct mlcl_comm. Keep the object (and its callbacks) alive while a
-    handle uses it: the handles copy the struct, not the Python callables."""
+    """struct mlcl_comm. The handles copy the struct, not the Python
+    callables: set_comm() keeps the object alive for them."""
     _fields_ = [("version", c_uint), ("rank", c_int), ("size", c_int), ("ctx", c_void_p),
                 ("allreduce_f32", ALLREDUCE_F32), ("allreduce_f64", ALLREDUCE_F64),
                 ("allgather", ALLGATHER), ("bcast", BCAST)]
@@ -54,15 +54,21 @@ def LocalComm():
 def set_comm(obj, comm):
     """Installs ``comm`` (a Comm, or None for single-process) on a MoCo,
     Trainer or Encoder (mlcl_moco_set_comm / mlcl_trainer_set_comm /
-    mlcl_encoder_set_comm). The object keeps a reference to ``comm``."""
+    mlcl_encoder_set_comm). ``comm`` (and its callbacks) are kept alive as
+    long as the C object (also when ``obj`` is borrowed, e.g. trainer.moco).
+    Refused (BusyError) while a call on ``obj`` runs."""
     from .moco import MoCo
     from .nn import Encoder
     from .trainer import Trainer
+    if comm is not None and not isinstance(comm, Comm):
+        raise TypeError("set_comm: comm must be an mlcl.comm.Comm or None")
     fn = {MoCo: C.mlcl_moco_set_comm, Trainer: C.mlcl_trainer_set_comm,
           Encoder: C.mlcl_encoder_set_comm}
     for cls, f in fn.items():
         if isinstance(obj, cls):
-            f(obj.handle, None if comm is None else ctypes.addressof(comm))
+            with obj._use("set_comm", exclusive=True) as h:
+                f(h, None if comm is None else ctypes.addressof(comm))
+                obj._state.keep[("comm", h)] = comm
             obj._comm = comm
             return
     raise TypeError("set_comm: expected a MoCo, Trainer or Encoder, got %s" % type(obj).__name__)

@@ -6,7 +6,7 @@ import numpy as np
 
 from . import _lib
 from ._lib import C
-from ._util import Handle, out_array, ptr
+from ._util import Handle, locked, out_array, ptr, to_int
 
 
 def version():
@@ -36,7 +36,7 @@ def clear_error():
 
 def set_num_threads(n):
     """Threads the numerical kernels (OpenBLAS) may use; process-wide."""
-    C.mlcl_set_num_threads(int(n))
+    C.mlcl_set_num_threads(to_int("n", n))
 
 
 class Rng(Handle):
@@ -49,38 +49,45 @@ class Rng(Handle):
 
     def __init__(self, seed=0):
         h = ctypes.c_void_p()
-        C.mlcl_rng_create(ctypes.byref(h), int(seed))
+        C.mlcl_rng_create(ctypes.byref(h), to_int("seed", seed, ctype=ctypes.c_uint64))
         super().__init__(h.value)
 
+    @locked()
     def seed(self, seed):
         """Re-seeds the generator, restarting its stream."""
-        C.mlcl_rng_seed(self.handle, int(seed))
+        C.mlcl_rng_seed(self._ptr, to_int("seed", seed, ctype=ctypes.c_uint64))
 
+    @locked()
     def u32(self, n, out=None):
         """n uniform 32-bit integers (numpy uint32)."""
-        out = out_array("out", out, np.uint32, (int(n),))
-        C.mlcl_rng_u32(self.handle, out.ctypes.data_as(ctypes.POINTER(ctypes.c_uint32)), out.size)
+        out = out_array("out", out, np.uint32, (to_int("n", n, 0, ctype=ctypes.c_size_t),))
+        C.mlcl_rng_u32(self._ptr, out.ctypes.data_as(ctypes.POINTER(ctypes.c_uint32)), out.size)
         return out
 
+    @locked()
     def uniform(self, n, out=None):
         """n float32 uniform in [0, 1)."""
-        out = out_array("out", out, np.float32, (int(n),))
-        C.mlcl_rng_uniform(self.handle, ptr(out, np.float32), out.size)
+        out = out_array("out", out, np.float32, (to_int("n", n, 0, ctype=ctypes.c_size_t),))
+        C.mlcl_rng_uniform(self._ptr, ptr(out, np.float32), out.size)
         return out
 
+    @locked()
     def normal(self, n, stddev=1.0, out=None):
         """n float32 normal values with standard deviation ``stddev``."""
-        out = out_array("out", out, np.float32, (int(n),))
-        C.mlcl_rng_normal(self.handle, ptr(out, np.float32), out.size, float(stddev))
+        out = out_array("out", out, np.float32, (to_int("n", n, 0, ctype=ctypes.c_size_t),))
+        C.mlcl_rng_normal(self._ptr, ptr(out, np.float32), out.size, float(stddev))
         return out
 
+    @locked()
     def get_state(self):
         """The state as a tuple of two ints (state, increment)."""
         st = (ctypes.c_uint64 * 2)()
-        C.mlcl_rng_get_state(self.handle, st)
+        C.mlcl_rng_get_state(self._ptr, st)
         return (int(st[0]), int(st[1]))
 
+    @locked()
     def set_state(self, state):
         """Restores a state from get_state() (the increment must be odd)."""
-        st = (ctypes.c_uint64 * 2)(*[int(v) for v in state])
-        C.mlcl_rng_set_state(self.handle, st)
+        st = (ctypes.c_uint64 * 2)(*[to_int("state[%d]" % i, v, ctype=ctypes.c_uint64)
+                                     for i, v in enumerate(state)])
+        C.mlcl_rng_set_state(self._ptr, st)

@@ -1,29 +1,30 @@
 """Multi-label datasets, readers, mini-batches and augmentation (data.h).
 
 ``Dataset.features``/``labels``/``labels_packed`` return COPIES (numpy arrays
-owned by Python); ``features_view()`` etc. return read-only views valid while
-the dataset is open.
+owned by Python); ``features_view()`` returns a read-only view that keeps the
+dataset alive: close() with views alive frees the C dataset only when the
+last view is gone (the dataset's methods raise ClosedError at once).
 """
 
 import ctypes
-import os
 
 import numpy as np
 
 from ._lib import C, IDX_MAX_DIMS, LIBSVM_INDEX_AUTO, BATCHER_STATE_WORDS, NPY_MAX_DIMS
-from ._util import Handle, as_input, copy_from, ptr, view_of
+from ._util import (BusyError, Handle, as_input, copy_from, index_array, labels01, locked, ptr,
+                    to_cstr, to_int, to_path, view_of)
 
 __all__ = ["Dataset", "Batcher", "idx_load", "npy_load", "augment_mask", "LIBSVM_INDEX_AUTO"]
-
-
-def _path(p):
-    return os.fsencode(p)
 
 
 def _new(fn, *args):
     h = ctypes.c_void_p()
     getattr(C, fn)(ctypes.byref(h), *args)
     return Dataset(_handle=h.value)
+
+
+def _key(name, k):
+    return None if k is None else to_cstr(name, k)
 
 
 class Dataset(Handle):
@@ -39,75 +40,88 @@ class Dataset(Handle):
         super().__init__(_handle)
         self._pins = 0  # trainers borrowing this dataset
 
-    def close(self):
-        if getattr(self, "_pins", 0) > 0 and self._ptr:
-            raise RuntimeError("Dataset is borrowed by %d open Trainer(s); close them first"
-                               % self._pins)
-        super().close()
+    def _close_check(self):
+        if getattr(self, "_pins", 0) > 0:
+            raise BusyError("Dataset is borrowed by %d open Trainer(s); close them first"
+                            % self._pins)
 
     @classmethod
     def load_arff(cls, path, n_labels=0, labels_first=False):
         """ARFF (plain or gzip); n_labels=0 reads the MEKA '-C' option of @relation."""
-        return _new("mlcl_dataset_load_arff", _path(path), int(n_labels), int(bool(labels_first)))
+        return _new("mlcl_dataset_load_arff", to_path("path", path),
+                    to_int("n_labels", n_labels), int(bool(labels_first)))
 
     @classmethod
     def load_libsvm(cls, path, n_features=0, n_labels=0, index_base=LIBSVM_INDEX_AUTO):
         """Multi-label LIBSVM / XC repository format (plain or gzip)."""
-        return _new("mlcl_dataset_load_libsvm", _path(path), int(n_features), int(n_labels),
-                    int(index_base))
+        return _new("mlcl_dataset_load_libsvm", to_path("path", path),
+                    to_int("n_features", n_features), to_int("n_labels", n_labels),
+                    to_int("index_base", index_base))
 
     @classmethod
     def load_idx(cls, images_path, labels_path, n_classes):
         """A single-label IDX image set (MNIST format) as one-hot multi-label data."""
-        return _new("mlcl_dataset_load_idx", _path(images_path), _path(labels_path),
-                    int(n_classes))
+        return _new("mlcl_dataset_load_idx", to_path("images_path", images_path),
+                    to_path("labels_path", labels_path), to_int("n_classes", n_classes))
 
     @classmethod
     def load_npy(cls, images, labels, images_key=None, labels_key=None, scale_u8=True):
         """NumPy arrays: images (n, c, h, w), (n, h, w) or (n, d) and 0/1 labels
         (n, L), each from a .npy file (key None) or a .npz archive entry (key =
         the array name). uint8 images are divided by 255 when scale_u8."""
-        return _new("mlcl_dataset_load_npy", _path(images),
-                    None if images_key is None else images_key.encode(), _path(labels),
-                    None if labels_key is None else labels_key.encode(), int(bool(scale_u8)))
+        return _new("mlcl_dataset_load_npy", to_path("images", images),
+                    _key("images_key", images_key), to_path("labels", labels),
+                    _key("labels_key", labels_key), int(bool(scale_u8)))
 
     @classmethod
     def fashion_mosaic(cls, n_samples, seed=0, train=True, grid=2, dir=None):
         """Fashion-MNIST grid x grid mosaics (labels = classes present, c = 10).
         ``dir`` None = /usr/share/datasets/fashion-mnist."""
-        return _new("mlcl_dataset_fashion_mosaic", None if dir is None else _path(dir),
-                    int(bool(train)), int(n_samples), int(seed), int(grid))
+        return _new("mlcl_dataset_fashion_mosaic", None if dir is None else to_path("dir", dir),
+                    int(bool(train)), to_int("n_samples", n_samples),
+                    to_int("seed", seed, ctype=ctypes.c_uint64), to_int("grid", grid))
 
     @classmethod
     def from_arrays(cls, x, y):
-        """From features x (n, d) and 0/1 labels y (n, c); both are copied (x is
-        converted to float32, y to uint8)."""
+        """From features x (n, d) and labels y (n, c); both are copied (x is
+        converted to float32). y must hold bools or numbers that are exactly 0
+        or 1 (ValueError naming the first other value)."""
         xa = as_input("x", x, np.float32, ndim=2)
-        ya = as_input("y", y, np.uint8, ndim=2)
+        ya = labels01("y", y)
         if ya.shape[0] != xa.shape[0]:
             raise ValueError("x has %d rows, y %d" % (xa.shape[0], ya.shape[0]))
+        for name, v in (("rows", xa.shape[0]), ("x columns", xa.shape[1]),
+                        ("y columns", ya.shape[1])):
+            to_int(name, v)
         return _new("mlcl_dataset_create_from_arrays", xa.shape[0], xa.shape[1], ya.shape[1],
                     ptr(xa, np.float32), ptr(ya, np.uint8))
 
-    def subset(self, rows):
-        """A new dataset of the given rows (in order, repeats allowed)."""
-        r = as_input("rows", rows, np.int32, ndim=1)
-        return _new("mlcl_dataset_subset", self.handle, ptr(r, np.int32), r.size)
+    def _dims(self):
+        v = [ctypes.c_int() for _ in range(3)]
+        C.mlcl_dataset_dims(self._ptr, *[ctypes.byref(x) for x in v])
+        return tuple(x.value for x in v)
 
+    @locked()
+    def subset(self, rows):
+        """A new dataset of the given rows (in order, repeats allowed); every
+        index is checked 0 <= i < n (ValueError), non-integers are a TypeError."""
+        r = index_array("rows", rows, self._dims()[0])
+        return _new("mlcl_dataset_subset", self._ptr, ptr(r, np.int32), r.size)
+
+    @locked()
     def split(self, frac_b, seed=0):
         """Seeded split -> (a, b) with round(frac_b * n) rows in b."""
         a, b = ctypes.c_void_p(), ctypes.c_void_p()
-        C.mlcl_dataset_split(ctypes.byref(a), ctypes.byref(b), self.handle, float(frac_b),
-                             int(seed))
+        C.mlcl_dataset_split(ctypes.byref(a), ctypes.byref(b), self._ptr, float(frac_b),
+                             to_int("seed", seed, ctype=ctypes.c_uint64))
         return Dataset(_handle=a.value), Dataset(_handle=b.value)
 
     # ---- shape
     @property
+    @locked("dims")
     def dims(self):
         """(n, d, c)."""
-        v = [ctypes.c_int() for _ in range(3)]
-        C.mlcl_dataset_dims(self.handle, *[ctypes.byref(x) for x in v])
-        return tuple(x.value for x in v)
+        return self._dims()
 
     n = property(lambda self: self.dims[0])
     d = property(lambda self: self.dims[1])
@@ -117,10 +131,11 @@ class Dataset(Handle):
         return self.n
 
     @property
+    @locked("image_shape")
     def image_shape(self):
         """(channels, height, width), zeros for vector data."""
         v = [ctypes.c_int() for _ in range(3)]
-        C.mlcl_dataset_image_shape(self.handle, *[ctypes.byref(x) for x in v])
+        C.mlcl_dataset_image_shape(self._ptr, *[ctypes.byref(x) for x in v])
         return tuple(x.value for x in v)
 
     @property
@@ -129,37 +144,44 @@ class Dataset(Handle):
 
     # ---- contents (copies)
     @property
+    @locked("features")
     def features(self):
         """COPY of the features, (n, d) float32."""
-        n, d, _ = self.dims
-        return copy_from(C.mlcl_dataset_features(self.handle), np.float32, (n, d))
+        n, d, _ = self._dims()
+        return copy_from(C.mlcl_dataset_features(self._ptr), np.float32, (n, d))
 
     @property
+    @locked("labels")
     def labels(self):
         """COPY of the labels, (n, c) uint8 0/1."""
-        n, _, c = self.dims
-        return copy_from(C.mlcl_dataset_labels(self.handle), np.uint8, (n, c))
+        n, _, c = self._dims()
+        return copy_from(C.mlcl_dataset_labels(self._ptr), np.uint8, (n, c))
 
     @property
+    @locked("labels_packed")
     def labels_packed(self):
         """COPY of the packed labels, (n, words) uint64."""
-        return copy_from(C.mlcl_dataset_labels_packed(self.handle), np.uint64,
-                         (self.n, self.label_words))
+        n, _, c = self._dims()
+        return copy_from(C.mlcl_dataset_labels_packed(self._ptr), np.uint64,
+                         (n, int(C.mlcl_dataset_label_words(c))))
 
+    @locked()
     def features_view(self):
-        """Read-only VIEW of the features (valid while the dataset is open and
-        not standardised in place)."""
-        n, d, _ = self.dims
-        v = view_of(C.mlcl_dataset_features(self.handle), np.float32, (n, d), self)
-        v.flags.writeable = False
-        return v
+        """Read-only VIEW of the features (no copy). It keeps the dataset
+        alive and defers freeing it past close(); standardize_apply() changes
+        what it shows (in place)."""
+        n, d, _ = self._dims()
+        return view_of(C.mlcl_dataset_features(self._ptr), np.float32, (n, d), self,
+                       readonly=True)
 
+    @locked()
     def feature_name(self, j):
-        s = C.mlcl_dataset_feature_name(self.handle, int(j))
+        s = C.mlcl_dataset_feature_name(self._ptr, to_int("j", j))
         return None if s is None else s.decode(errors="replace")
 
+    @locked()
     def label_name(self, j):
-        s = C.mlcl_dataset_label_name(self.handle, int(j))
+        s = C.mlcl_dataset_label_name(self._ptr, to_int("j", j))
         return None if s is None else s.decode(errors="replace")
 
     @property
@@ -170,31 +192,35 @@ class Dataset(Handle):
     def label_names(self):
         return [self.label_name(j) for j in range(self.c)]
 
+    @locked()
     def gather(self, rows):
-        """A mini-batch: (x (k, d) float32, y (k, c) uint8, y_packed (k, words) uint64)."""
-        r = as_input("rows", rows, np.int32, ndim=1)
-        _, d, c = self.dims
+        """A mini-batch: (x (k, d) float32, y (k, c) uint8, y_packed (k, words) uint64);
+        rows are checked as in subset()."""
+        n, d, c = self._dims()
+        r = index_array("rows", rows, n)
         k = r.size
         x = np.zeros((k, d), np.float32)
         y = np.zeros((k, c), np.uint8)
-        yp = np.zeros((k, self.label_words), np.uint64)
-        C.mlcl_dataset_gather(self.handle, ptr(r, np.int32), k, ptr(x, np.float32),
+        yp = np.zeros((k, int(C.mlcl_dataset_label_words(c))), np.uint64)
+        C.mlcl_dataset_gather(self._ptr, ptr(r, np.int32), k, ptr(x, np.float32),
                               ptr(y, np.uint8), ptr(yp, np.uint64))
         return x, y, yp
 
+    @locked()
     def standardize_stats(self):
         """(mean, std) per feature, float32 (population std; constant features get 1)."""
-        d = self.d
+        d = self._dims()[1]
         mean, std = np.zeros(d, np.float32), np.zeros(d, np.float32)
-        C.mlcl_dataset_standardize_stats(self.handle, ptr(mean, np.float32), ptr(std, np.float32))
+        C.mlcl_dataset_standardize_stats(self._ptr, ptr(mean, np.float32), ptr(std, np.float32))
         return mean, std
 
+    @locked()
     def standardize_apply(self, mean, std):
         """x = (x - mean) / std in place."""
-        d = self.d
+        d = self._dims()[1]
         m = as_input("mean", mean, np.float32, (d,))
         s = as_input("std", std, np.float32, (d,))
-        C.mlcl_dataset_standardize_apply(self.handle, ptr(m, np.float32), ptr(s, np.float32))
+        C.mlcl_dataset_standardize_apply(self._ptr, ptr(m, np.float32), ptr(s, np.float32))
 
 
 class Batcher(Handle):
@@ -207,15 +233,17 @@ class Batcher(Handle):
 
     def __init__(self, n_rows, batch_size, drop_last=False, seed=0):
         h = ctypes.c_void_p()
-        C.mlcl_batcher_create(ctypes.byref(h), int(n_rows), int(batch_size), int(bool(drop_last)),
-                              int(seed))
+        C.mlcl_batcher_create(ctypes.byref(h), to_int("n_rows", n_rows),
+                              to_int("batch_size", batch_size), int(bool(drop_last)),
+                              to_int("seed", seed, ctype=ctypes.c_uint64))
         super().__init__(h.value)
 
+    @locked()
     def next(self):
         """The next batch's rows (int32 copy), or None at the end of an epoch."""
         rows = ctypes.POINTER(ctypes.c_int)()
         k = ctypes.c_int()
-        C.mlcl_batcher_next(self.handle, ctypes.byref(rows), ctypes.byref(k))
+        C.mlcl_batcher_next(self._ptr, ctypes.byref(rows), ctypes.byref(k))
         if k.value == 0:
             return None
         return copy_from(ctypes.cast(rows, ctypes.c_void_p).value, np.int32, (k.value,))
@@ -228,21 +256,26 @@ class Batcher(Handle):
             yield r
 
     @property
+    @locked("epoch")
     def epoch(self):
-        return int(C.mlcl_batcher_epoch(self.handle))
+        return int(C.mlcl_batcher_epoch(self._ptr))
 
     @property
+    @locked("batches_per_epoch")
     def batches_per_epoch(self):
-        return int(C.mlcl_batcher_batches_per_epoch(self.handle))
+        return int(C.mlcl_batcher_batches_per_epoch(self._ptr))
 
+    @locked()
     def get_state(self):
         st = (ctypes.c_uint64 * BATCHER_STATE_WORDS)()
-        C.mlcl_batcher_get_state(self.handle, st)
+        C.mlcl_batcher_get_state(self._ptr, st)
         return [int(v) for v in st]
 
+    @locked()
     def set_state(self, state):
-        st = (ctypes.c_uint64 * BATCHER_STATE_WORDS)(*[int(v) for v in state])
-        C.mlcl_batcher_set_state(self.handle, st)
+        st = (ctypes.c_uint64 * BATCHER_STATE_WORDS)(
+            *[to_int("state[%d]" % i, v, ctype=ctypes.c_uint64) for i, v in enumerate(state)])
+        C.mlcl_batcher_set_state(self._ptr, st)
 
 
 def idx_load(path):
@@ -250,7 +283,7 @@ def idx_load(path):
     data = ctypes.POINTER(ctypes.c_uint8)()
     ndim = ctypes.c_int()
     dims = (ctypes.c_int * IDX_MAX_DIMS)()
-    C.mlcl_idx_load(ctypes.byref(data), ctypes.byref(ndim), dims, _path(path))
+    C.mlcl_idx_load(ctypes.byref(data), ctypes.byref(ndim), dims, to_path("path", path))
     try:
         shape = tuple(dims[i] for i in range(ndim.value))
         return copy_from(ctypes.cast(data, ctypes.c_void_p).value, np.uint8, shape)
@@ -265,8 +298,8 @@ def npy_load(path, key=None, scale_u8=False):
     data = ctypes.POINTER(ctypes.c_float)()
     ndim = ctypes.c_int()
     shape = (ctypes.c_int64 * NPY_MAX_DIMS)()
-    C.mlcl_npy_read(ctypes.byref(data), ctypes.byref(ndim), shape, _path(path),
-                    None if key is None else key.encode(), int(bool(scale_u8)))
+    C.mlcl_npy_read(ctypes.byref(data), ctypes.byref(ndim), shape, to_path("path", path),
+                    _key("key", key), int(bool(scale_u8)))
     try:
         shp = tuple(int(shape[i]) for i in range(ndim.value))
         return copy_from(ctypes.cast(data, ctypes.c_void_p).value, np.float32, shp)
@@ -282,8 +315,10 @@ def augment_mask(rng, x, p, out=None):
     if out is None:
         out = np.empty_like(xa)
     elif not (isinstance(out, np.ndarray) and out.dtype == np.float32 and out.flags.c_contiguous
-              and out.shape == xa.shape):
-        raise TypeError("out must be a C-contiguous float32 array of shape %s" % (xa.shape,))
-    C.mlcl_augment_mask(rng.handle, xa.shape[0], xa.shape[1], float(p), ptr(xa, np.float32),
-                        ptr(out, np.float32))
+              and out.flags.writeable and out.shape == xa.shape):
+        raise TypeError("out must be a writable C-contiguous float32 array of shape %s"
+                        % (xa.shape,))
+    n, d = (to_int("rows of x", v) for v in xa.shape)
+    with rng._use("augment_mask") as h:
+        C.mlcl_augment_mask(h, n, d, float(p), ptr(xa, np.float32), ptr(out, np.float32))
     return out

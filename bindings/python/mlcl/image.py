@@ -9,7 +9,7 @@ import ctypes
 import numpy as np
 
 from ._lib import C, SimclrOptions, SIMCLR_OPTIONS_VERSION
-from ._util import as_input, make_options, ptr
+from ._util import as_input, make_options, ptr, to_int
 
 __all__ = ["simclr_options", "simclr", "resize"]
 
@@ -42,10 +42,12 @@ def simclr(rng, x, options=None, **kw):
     o = options if options is not None else simclr_options(**kw)
     a, single = _nchw(x)
     n, c, h, w = a.shape
+    n, c, h, w = (to_int(nm, v) for nm, v in zip(("n", "channels", "height", "width"), a.shape))
     oh, ow = (o.out_h or h), (o.out_w or w)
     out = np.empty((n, c, oh, ow), np.float32)
-    C.mlcl_image_simclr(ptr(out, np.float32), ptr(a, np.float32), n, c, h, w, ctypes.byref(o),
-                        rng.handle)
+    with rng._use("image.simclr") as rh:
+        C.mlcl_image_simclr(ptr(out, np.float32), ptr(a, np.float32), n, c, h, w,
+                            ctypes.byref(o), rh)
     return out[0] if single else out
 
 
@@ -53,8 +55,8 @@ def resize(x, out_h, out_w):
     """Bilinear resize (align_corners=False, no antialias) of (n, c, h, w) or
     (c, h, w) float32 images to out_h x out_w."""
     a, single = _nchw(x)
-    n, c, h, w = a.shape
-    out = np.empty((n, c, int(out_h), int(out_w)), np.float32)
-    C.mlcl_image_resize(ptr(out, np.float32), int(out_h), int(out_w), ptr(a, np.float32), n, c,
-                        h, w)
+    n, c, h, w = (to_int(nm, v) for nm, v in zip(("n", "channels", "height", "width"), a.shape))
+    out_h, out_w = to_int("out_h", out_h), to_int("out_w", out_w)
+    out = np.empty((n, c, out_h, out_w), np.float32)
+    C.mlcl_image_resize(ptr(out, np.float32), out_h, out_w, ptr(a, np.float32), n, c, h, w)
     return out[0] if single else out

@@ -5,7 +5,7 @@ import ctypes
 import numpy as np
 
 from ._lib import C, LossOptions, LossParts, LOSS_OPTIONS_VERSION
-from ._util import Handle, hot_input, make_options, ptr, struct_to_dict
+from ._util import Handle, apply_kwargs, hot_input, locked, make_options, ptr, struct_to_dict, to_int
 from .queue import Queue, labels_arg, label_words
 
 #: string values accepted for the enum-valued options
@@ -74,42 +74,48 @@ class Loss(Handle):
         if options is not None and kw:
             raise TypeError("pass either options= or keyword options, not both")
         h = ctypes.c_void_p()
-        C.mlcl_loss_create(ctypes.byref(h), int(max_n), int(max_queue), int(m), int(c),
-                           ctypes.byref(opts))
+        C.mlcl_loss_create(ctypes.byref(h), to_int("max_n", max_n), to_int("max_queue", max_queue),
+                           to_int("m", m), to_int("c", c), ctypes.byref(opts))
         super().__init__(h.value)
         self.strict = strict
         self.max_n, self.max_queue, self.m, self.c = self.dims
 
     @property
+    @locked("dims")
     def dims(self):
         """(max_n, max_queue, m, c) as reported by mlcl_loss_get_dims()."""
         v = [ctypes.c_int() for _ in range(4)]
-        C.mlcl_loss_get_dims(self.handle, *[ctypes.byref(x) for x in v])
+        C.mlcl_loss_get_dims(self._ptr, *[ctypes.byref(x) for x in v])
         return tuple(x.value for x in v)
 
     @property
+    @locked("workspace_size")
     def workspace_size(self):
         """Bytes of workspace held by the C object."""
-        return int(C.mlcl_loss_workspace_size(self.handle))
+        return int(C.mlcl_loss_workspace_size(self._ptr))
 
     @property
     def options(self):
         """The current options as a dict (copy)."""
         return struct_to_dict(self.get_options())
 
-    def get_options(self):
-        """The current options as an mlcl_loss_options struct (copy)."""
+    def _get_options(self):
         o = LossOptions()
-        C.mlcl_loss_get_options(self.handle, ctypes.byref(o))
+        C.mlcl_loss_get_options(self._ptr, ctypes.byref(o))
         return o
 
+    @locked()
+    def get_options(self):
+        """The current options as an mlcl_loss_options struct (copy)."""
+        return self._get_options()
+
+    @locked()
     def set_options(self, options=None, **kw):
         """Replaces options: an struct, or keyword updates of the current ones."""
-        o = options if options is not None else self.get_options()
+        o = options if options is not None else self._get_options()
         if kw:
-            from ._util import apply_kwargs
             apply_kwargs(o, kw, LOSS_ENUMS, "loss options")
-        C.mlcl_loss_set_options(self.handle, ctypes.byref(o))
+        C.mlcl_loss_set_options(self._ptr, ctypes.byref(o))
 
     def compute(self, q, k, y, d=None, kq=None, yq=None, dq=None, W=None, queue=None,
                 grads=True, strict=None):
@@ -124,6 +130,13 @@ class Loss(Handle):
         buffers, so the returned grad_q (n, m), grad_d (n, c; LD with d) and
         grad_W (c, h; with W) are the gradients themselves. grads=False skips them.
         """
+        if queue is not None and not isinstance(queue, Queue):
+            raise TypeError("queue must be an mlcl.Queue")
+        stack, _ = self._use_all("compute", queue)
+        with stack:
+            return self._compute(q, k, y, d, kq, yq, dq, W, queue, grads, strict)
+
+    def _compute(self, q, k, y, d, kq, yq, dq, W, queue, grads, strict):
         strict = self.strict if strict is None else strict
         m, c = self.m, self.c
         q = hot_input("q", q, np.float32, ndim=2, strict=strict)
@@ -134,7 +147,7 @@ class Loss(Handle):
             raise ValueError("q has %d rows, must be 1..max_n = %d" % (n, self.max_n))
         k = hot_input("k", k, np.float32, (n, m), strict=strict)
         yp = labels_arg("y", y, n, c, strict)
-        method = self.get_options().method
+        method = self._get_options().method
         if d is not None:
             d = hot_input("d", d, np.float32, (n, c), strict=strict)
         elif method == 0:
@@ -144,7 +157,7 @@ class Loss(Handle):
             W = hot_input("W", W, np.float32, ndim=2, strict=strict)
             if W.shape[0] != c:
                 raise ValueError("W has %d rows, expected c = %d" % (W.shape[0], c))
-            h = W.shape[1]
+            h = to_int("W columns", W.shape[1])
         want_d = grads and d is not None and method == 0
         gq = np.zeros((n, m), np.float32) if grads else None
         gd = np.zeros((n, c), np.float32) if want_d else None
@@ -153,16 +166,15 @@ class Loss(Handle):
         if queue is not None:
             if kq is not None or yq is not None or dq is not None:
                 raise ValueError("pass either queue= or kq/yq/dq, not both")
-            if not isinstance(queue, Queue):
-                raise TypeError("queue must be an mlcl.Queue")
-            if queue.feat_dim != m or queue.n_labels != c:
+            qsize, _, qm, qc, _ = queue._dims()
+            if qm != m or qc != c:
                 raise ValueError("queue has feat_dim %d and n_labels %d, the loss m %d and c %d"
-                                 % (queue.feat_dim, queue.n_labels, m, c))
-            if queue.size > self.max_queue:
+                                 % (qm, qc, m, c))
+            if qsize > self.max_queue:
                 raise ValueError("queue holds %d entries, the loss was created for max_queue = %d"
-                                 % (queue.size, self.max_queue))
-            C.mlcl_loss_compute_queue(self.handle, n, ptr(q, np.float32), ptr(k, np.float32),
-                                      ptr(yp, np.uint64), ptr(d, np.float32), queue.handle,
+                                 % (qsize, self.max_queue))
+            C.mlcl_loss_compute_queue(self._ptr, n, ptr(q, np.float32), ptr(k, np.float32),
+                                      ptr(yp, np.uint64), ptr(d, np.float32), queue._ptr,
                                       ptr(W, np.float32), h, ctypes.byref(parts),
                                       ptr(gq, np.float32), ptr(gd, np.float32),
                                       ptr(gW, np.float32))
@@ -190,7 +202,7 @@ class Loss(Handle):
                     raise ValueError("dq (F x c queue distributions) is required by the LD loss")
             else:
                 yq = dq = None
-            C.mlcl_loss_compute(self.handle, n, F, ptr(q, np.float32), ptr(k, np.float32),
+            C.mlcl_loss_compute(self._ptr, n, F, ptr(q, np.float32), ptr(k, np.float32),
                                 ptr(yp, np.uint64), ptr(d, np.float32), ptr(kq, np.float32),
                                 ptr(yq, np.uint64), ptr(dq, np.float32), ptr(W, np.float32), h,
                                 ctypes.byref(parts), ptr(gq, np.float32), ptr(gd, np.float32),

@@ -7,7 +7,7 @@ n x c), which is packed first; ``c`` is needed with packed labels.
 import numpy as np
 
 from ._lib import C
-from ._util import as_input, ptr
+from ._util import as_input, ptr, to_int
 from .queue import label_words, pack_labels
 
 MODES = {"any": 0, "all": 1}
@@ -18,7 +18,7 @@ def _mode(mode):
         if mode.lower() not in MODES:
             raise ValueError("mode must be 'any' or 'all' (got %r)" % mode)
         return MODES[mode.lower()]
-    return int(mode)
+    return to_int("mode", mode)
 
 
 def _packed(name, y, c):

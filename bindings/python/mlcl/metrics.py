@@ -1,7 +1,8 @@
 """The six multi-label metrics and the paper's threshold sweep (metrics.h).
 
 Inputs are not hot paths: scores are converted to C-contiguous float32 and
-labels to uint8 (a copy when needed).
+labels to uint8 (a copy when needed; labels must be bools or numbers exactly
+0 or 1, anything else is a ValueError).
 """
 
 import ctypes
@@ -9,7 +10,7 @@ import ctypes
 import numpy as np
 
 from ._lib import C, Metrics, METRICS_VERSION
-from ._util import as_input, ptr
+from ._util import as_input, labels01, ptr, to_int
 
 METRIC_NAMES = ("HA", "ebF1", "miF1", "maF1", "p_at_1", "mAP")
 
@@ -27,7 +28,9 @@ def metrics_dict(m):
 
 def _inputs(scores, labels):
     s = as_input("scores", scores, np.float32, ndim=2)
-    y = as_input("labels", labels, np.uint8, s.shape)
+    y = labels01("labels", labels, s.shape)
+    for name, v in (("rows", s.shape[0]), ("columns", s.shape[1])):
+        to_int(name, v)
     return s, y
 
 

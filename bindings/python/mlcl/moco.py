@@ -5,7 +5,7 @@ import ctypes
 import numpy as np
 
 from ._lib import C, LossParts, MocoOptions, MOCO_OPTIONS_VERSION
-from ._util import Handle, hot_input, make_options, ptr, struct_to_dict
+from ._util import Handle, hot_input, locked, make_options, ptr, struct_to_dict, to_int
 from .loss import LOSS_ENUMS, LossResult
 from .nn import Encoder
 from .optim import OPTIM_ENUMS, Optimizer
@@ -41,9 +41,9 @@ class MoCo(Handle):
             return
         if options is None:
             if in_dim is not None:
-                kw["in_dim"] = int(in_dim)
+                kw["in_dim"] = in_dim
             if n_labels is not None:
-                kw["n_labels"] = int(n_labels)
+                kw["n_labels"] = n_labels
             options = moco_options(**kw)
         elif kw or in_dim is not None or n_labels is not None:
             raise TypeError("pass either options= or keyword options, not both")
@@ -52,7 +52,8 @@ class MoCo(Handle):
             # mlcl_moco_create_with_backbone: the pair copies the backbone
             if not isinstance(backbone, Encoder):
                 raise TypeError("backbone must be an mlcl.Encoder")
-            C.mlcl_moco_create_with_backbone(ctypes.byref(h), ctypes.byref(options), backbone.handle)
+            with backbone._use("MoCo(backbone=...)") as bb:
+                C.mlcl_moco_create_with_backbone(ctypes.byref(h), ctypes.byref(options), bb)
             if options.in_dim == 0:
                 options.in_dim = backbone.in_dim
         else:
@@ -62,57 +63,71 @@ class MoCo(Handle):
         self._in_dim, self._c = options.in_dim, options.n_labels
 
     def _dims(self):
+        """(in_dim, n_labels); call with the pair in use."""
         if self._in_dim is None:
-            qb = self.encoder(0)
-            self._in_dim = qb.in_dim
-            self._c = self.queue.n_labels
+            h = ctypes.c_void_p()
+            C.mlcl_moco_encoder(self._ptr, 0, ctypes.byref(h))
+            v = ctypes.c_int()
+            C.mlcl_encoder_in_dim(h.value, ctypes.byref(v))
+            q = ctypes.c_void_p()
+            C.mlcl_moco_queue(self._ptr, ctypes.byref(q))
+            self._in_dim, self._c = v.value, int(C.mlcl_queue_n_labels(q.value))
         return self._in_dim, self._c
 
     def step(self, x0, x1, y, strict=None):
         """One pretraining step on views x0, x1 (n, in_dim) float32 with labels y
-        (packed uint64 (n, words) or uint8 0/1 (n, c)). Returns a LossResult
+        (packed uint64 (n, words) or 0/1 (n, c)). Returns a LossResult
         (no gradients)."""
         strict = self.strict if strict is None else strict
-        in_dim, c = self._dims()
         x0 = hot_input("x0", x0, np.float32, ndim=2, strict=strict)
-        n = x0.shape[0]
-        if x0.shape[1] != in_dim:
-            raise ValueError("x0 has %d columns, in_dim is %d" % (x0.shape[1], in_dim))
-        x1 = hot_input("x1", x1, np.float32, (n, in_dim), strict=strict)
-        yp = labels_arg("y", y, n, c, strict)
-        parts = LossParts()
-        C.mlcl_moco_step(self.handle, n, ptr(x0, np.float32), ptr(x1, np.float32),
-                         ptr(yp, np.uint64), ctypes.byref(parts))
+        n = to_int("rows of x0", x0.shape[0])
+        # exclusive: a communicator's callbacks may run inside
+        with self._use("step", exclusive=True) as h:
+            in_dim, c = self._dims()
+            if x0.shape[1] != in_dim:
+                raise ValueError("x0 has %d columns, in_dim is %d" % (x0.shape[1], in_dim))
+            x1 = hot_input("x1", x1, np.float32, (n, in_dim), strict=strict)
+            yp = labels_arg("y", y, n, c, strict)
+            parts = LossParts()
+            C.mlcl_moco_step(h, n, ptr(x0, np.float32), ptr(x1, np.float32),
+                             ptr(yp, np.uint64), ctypes.byref(parts))
         return LossResult(parts)
 
+    @locked()
     def set_lr(self, lr):
-        C.mlcl_moco_set_lr(self.handle, float(lr))
+        C.mlcl_moco_set_lr(self._ptr, float(lr))
 
+    @locked()
     def encoder(self, which):
         """A borrowed Encoder: 0/'query_backbone', 1/'query_proj', 2/'ld_head',
         3/'key_backbone', 4/'key_proj'. Valid while the pair is open."""
         if isinstance(which, str):
+            if which not in ENCODERS:
+                raise ValueError("which: %r is not one of %s" % (which, ", ".join(ENCODERS)))
             which = ENCODERS[which]
         h = ctypes.c_void_p()
-        C.mlcl_moco_encoder(self.handle, int(which), ctypes.byref(h))
+        C.mlcl_moco_encoder(self._ptr, to_int("which", which), ctypes.byref(h))
         return Encoder(_borrow=h.value, _owner=self, strict=self.strict)
 
     @property
+    @locked("queue")
     def queue(self):
         """The borrowed Queue (keys, labels, distributions)."""
         h = ctypes.c_void_p()
-        C.mlcl_moco_queue(self.handle, ctypes.byref(h))
+        C.mlcl_moco_queue(self._ptr, ctypes.byref(h))
         return Queue(_borrow=h.value, _owner=self)
 
     @property
+    @locked("optimizer")
     def optimizer(self):
         """The borrowed query-side Optimizer."""
         h = ctypes.c_void_p()
-        C.mlcl_moco_optim(self.handle, ctypes.byref(h))
+        C.mlcl_moco_optim(self._ptr, ctypes.byref(h))
         return Optimizer(_borrow=h.value, _owner=self)
 
     @property
+    @locked("steps")
     def steps(self):
         v = ctypes.c_longlong()
-        C.mlcl_moco_steps(self.handle, ctypes.byref(v))
+        C.mlcl_moco_steps(self._ptr, ctypes.byref(v))
         return int(v.value)

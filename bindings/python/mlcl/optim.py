@@ -5,7 +5,7 @@ import ctypes
 import numpy as np
 
 from ._lib import C, OptimOptions, SchedOptions, OPTIM_OPTIONS_VERSION, SCHED_OPTIONS_VERSION
-from ._util import Handle, as_input, make_options, ptr, struct_to_dict
+from ._util import Handle, as_input, locked, make_options, ptr, struct_to_dict, to_int
 
 OPTIM_ENUMS = {"type": {"sgd": 0, "adam": 1, "adamw": 2}}
 SCHED_ENUMS = {"type": {"constant": 0, "step": 1, "cosine": 2, "cosine_warm_restarts": 3}}
@@ -53,15 +53,16 @@ class Optimizer(Handle):
 
     The C optimiser keeps POINTERS to the group buffers: ``add_group(params,
     grads)`` needs writable C-contiguous float32 numpy arrays (no copy is made,
-    TypeError otherwise) and the optimiser keeps references to them;
-    ``add_encoder(enc)`` uses the encoder's own parameter/gradient buffers (do
-    not add layers to the encoder afterwards).
+    TypeError otherwise) and the arrays are kept alive as long as the C
+    optimiser (also for the optimiser borrowed from a MoCo pair);
+    ``add_encoder(enc)`` uses views of the encoder's own parameter/gradient
+    buffers, so the encoder stays alive (and refuses to add layers) while the
+    optimiser exists.
     """
 
     _free = "mlcl_optim_free"
 
     def __init__(self, *, _borrow=None, _owner=None, **kw):
-        self._keep = []
         if _borrow is not None:
             super().__init__(_borrow, _owner)
             return
@@ -77,6 +78,7 @@ class Optimizer(Handle):
             else weight_decay
         return float(lr), float(weight_decay)
 
+    @locked()
     def add_group(self, params, grads, lr=None, weight_decay=None):
         """Adds a group over two same-size float32 arrays; returns the group id."""
         for name, a in (("params", params), ("grads", grads)):
@@ -88,9 +90,10 @@ class Optimizer(Handle):
             raise ValueError("params has %d elements, grads %d" % (params.size, grads.size))
         lr, wd = self._defaults(lr, weight_decay)
         gid = ctypes.c_int()
-        C.mlcl_optim_add_group(self.handle, ptr(params, np.float32), ptr(grads, np.float32),
+        C.mlcl_optim_add_group(self._ptr, ptr(params, np.float32), ptr(grads, np.float32),
                                params.size, lr, wd, ctypes.byref(gid))
-        self._keep.append((params, grads))
+        # the C optimiser points into them: alive as long as the C object
+        self._state.keep.setdefault(("optim groups", self._ptr), []).append((params, grads))
         return gid.value
 
     def add_encoder(self, encoder, lr=None, weight_decay=None):
@@ -98,46 +101,60 @@ class Optimizer(Handle):
         return self.add_group(encoder.params_view(), encoder.grads_view(), lr, weight_decay)
 
     @property
+    @locked("num_groups")
     def num_groups(self):
         v = ctypes.c_int()
-        C.mlcl_optim_num_groups(self.handle, ctypes.byref(v))
+        C.mlcl_optim_num_groups(self._ptr, ctypes.byref(v))
         return v.value
 
+    @locked()
     def set_lr(self, lr, group=-1):
-        C.mlcl_optim_set_lr(self.handle, int(group), float(lr))
+        C.mlcl_optim_set_lr(self._ptr, to_int("group", group), float(lr))
 
+    @locked()
     def get_lr(self, group=0):
         v = ctypes.c_float()
-        C.mlcl_optim_get_lr(self.handle, int(group), ctypes.byref(v))
+        C.mlcl_optim_get_lr(self._ptr, to_int("group", group), ctypes.byref(v))
         return float(v.value)
 
+    @locked()
     def step(self):
         """One update of every group."""
-        C.mlcl_optim_step(self.handle)
+        C.mlcl_optim_step(self._ptr)
 
+    @locked()
     def zero_state(self):
-        C.mlcl_optim_zero_state(self.handle)
+        C.mlcl_optim_zero_state(self._ptr)
 
-    @property
-    def state_count(self):
+    def _count(self):
         v = ctypes.c_size_t()
-        C.mlcl_optim_state_count(self.handle, ctypes.byref(v))
+        C.mlcl_optim_state_count(self._ptr, ctypes.byref(v))
         return v.value
 
+    @property
+    @locked("state_count")
+    def state_count(self):
+        return self._count()
+
+    @locked()
     def get_state(self):
         """COPY of the moment buffers."""
-        out = np.zeros(self.state_count, np.float32)
-        C.mlcl_optim_get_state(self.handle, ptr(out, np.float32), out.size)
+        out = np.zeros(self._count(), np.float32)
+        C.mlcl_optim_get_state(self._ptr, ptr(out, np.float32), out.size)
         return out
 
+    @locked()
     def set_state(self, values):
         v = as_input("state", values, np.float32).ravel()
-        C.mlcl_optim_set_state(self.handle, ptr(v, np.float32), v.size)
+        C.mlcl_optim_set_state(self._ptr, ptr(v, np.float32), v.size)
 
+    @locked()
     def get_step(self, group=0):
         v = ctypes.c_int64()
-        C.mlcl_optim_get_step(self.handle, int(group), ctypes.byref(v))
+        C.mlcl_optim_get_step(self._ptr, to_int("group", group), ctypes.byref(v))
         return int(v.value)
 
+    @locked()
     def set_step(self, step, group=-1):
-        C.mlcl_optim_set_step(self.handle, int(group), int(step))
+        C.mlcl_optim_set_step(self._ptr, to_int("group", group),
+                              to_int("step", step, ctype=ctypes.c_int64))

@@ -11,6 +11,7 @@ import signal
 import sys
 
 from . import Dataset, MlclError, Interrupted, Trainer, set_num_threads, train_options
+from ._util import apply_kwargs
 from .trainer import METHODS, METHOD_NAMES
 
 
@@ -54,6 +55,15 @@ def _parser():
     return p
 
 
+def _set(s, field, value, flag):
+    """s.field = value with the bindings' checks (C integer range: no silent
+    wrap-around); a bad value ends the program naming the flag."""
+    try:
+        apply_kwargs(s, {field: value}, {}, "value")
+    except (TypeError, ValueError) as e:
+        raise SystemExit("mlcl.train: %s: %s" % (flag, e))
+
+
 def _options(args):
     o = train_options(args.preset)
     default_job = args.train is None and args.preset is None
@@ -69,19 +79,17 @@ def _options(args):
     for attr, (sub, field) in pairs:
         v = getattr(args, attr)
         if v is not None:
-            setattr(getattr(o, sub), field, v)
+            _set(getattr(o, sub), field, v, "--" + attr.replace("_", "-"))
     if args.batch is not None:
-        o.batch = args.batch
+        _set(o, "batch", args.batch, "--batch")
     if args.seed is not None:
-        o.seed = args.seed
+        _set(o, "seed", args.seed, "--seed")
     if args.hidden:
         widths = [int(w) for w in args.hidden.split(",") if w]
         if not widths or len(widths) > 8 or min(widths) <= 0:
             raise SystemExit("mlcl.train: --hidden: '%s' is not a list of widths like 256,512,256"
                              % args.hidden)
-        for i in range(8):
-            o.moco.hidden[i] = widths[i] if i < len(widths) else 0
-        o.moco.n_hidden = len(widths)
+        _set(o.moco, "hidden", widths, "--hidden")  # also sets n_hidden
     loss = o.moco.loss
     for attr in ("alpha", "beta", "tau", "sigma"):
         if getattr(args, attr) is not None:
@@ -110,7 +118,7 @@ def _options(args):
         o.finetune.T_0 = 10
         o.pretrain.lr = 4e-4
     if args.threads:
-        o.threads = args.threads
+        _set(o, "threads", args.threads, "--threads")
     return o, default_job, kw
 
 
@@ -147,8 +155,8 @@ def main(argv=None):
                                                    o.finetune.epochs), file=sys.stderr)
             train = Dataset.fashion_mosaic(args.mosaic_train, o.seed + 1, True, 2, args.mosaic_dir)
             test = Dataset.fashion_mosaic(args.mosaic_test, o.seed + 2, False, 2, args.mosaic_dir)
-    except MlclError as e:
-        print("mlcl.train: %s" % e.message, file=sys.stderr)
+    except (MlclError, ValueError, TypeError) as e:  # the bindings' own checks too
+        print("mlcl.train: %s" % getattr(e, "message", e), file=sys.stderr)
         return 1
     n, d, c = train.dims
     nt, dt, ct = test.dims

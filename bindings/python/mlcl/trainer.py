@@ -9,7 +9,7 @@ import numpy as np
 from . import _lib
 from ._lib import (C, Metrics, METRICS_VERSION, PROGRESS_FN, SimclrOptions, TrainOptions,
                    TRAIN_OPTIONS_VERSION, TrainerExtra, TRAINER_EXTRA_VERSION)
-from ._util import Handle, apply_kwargs, as_input, ptr, struct_to_dict
+from ._util import Handle, apply_kwargs, as_input, locked, ptr, struct_to_dict, to_cstr, to_int, to_path
 from .data import Dataset
 from .metrics import metrics_dict
 from .moco import MOCO_ENUMS, MoCo
@@ -31,7 +31,7 @@ def train_options(preset=None, **kw):
     o = TrainOptions()
     C.mlcl_train_options_init(ctypes.byref(o), TRAIN_OPTIONS_VERSION)
     if preset is not None:
-        C.mlcl_train_options_preset(ctypes.byref(o), preset.encode())
+        C.mlcl_train_options_preset(ctypes.byref(o), to_cstr("preset", preset))
     apply_kwargs(o, kw, TRAIN_ENUMS, "train options")
     return o
 
@@ -57,6 +57,13 @@ class Trainer(Handle):
     ``progress`` is called with a ProgressInfo after every step; returning a
     true value stops the run (run() then raises mlcl.Interrupted); an exception
     raised by it stops the run and is re-raised from run()/run_epochs().
+
+    While run()/run_epochs() runs, the trainer is busy: calls from other
+    threads raise BusyError (a second run() too); the progress callback may
+    call the read-only and evaluation methods (position, timing, predict,
+    distributions, evaluate, save, moco for reading) but not run(),
+    run_epochs(), load(), set_progress() or close() (BusyError, re-raised from
+    run()).
     """
 
     _free = "mlcl_trainer_free"
@@ -72,7 +79,10 @@ class Trainer(Handle):
         self._options = options
         h = ctypes.c_void_p()
         if backbone is None and pretrain_views is None and finetune_views is None:
-            C.mlcl_trainer_create(ctypes.byref(h), ctypes.byref(options), train.handle)
+            with train._use("Trainer(train)") as th:
+                C.mlcl_trainer_create(ctypes.byref(h), ctypes.byref(options), th)
+                d, c = train._dims()[1:]
+                train._pins += 1
         else:
             # mlcl_trainer_create_ex: a caller's backbone (copied) and/or SimCLR
             # views (mlcl.simclr_options(...) or a dict of its fields)
@@ -83,7 +93,6 @@ class Trainer(Handle):
                 from .nn import Encoder
                 if not isinstance(backbone, Encoder):
                     raise TypeError("backbone must be an mlcl.Encoder")
-                ex.backbone = backbone.handle
             for name, v in (("pretrain_views", pretrain_views), ("finetune_views", finetune_views)):
                 if v is None:
                     continue
@@ -94,23 +103,26 @@ class Trainer(Handle):
                     raise TypeError("%s must be mlcl.simclr_options(...) or a dict" % name)
                 keep.append(v)
                 setattr(ex, name, ctypes.pointer(v))
-            C.mlcl_trainer_create_ex(ctypes.byref(h), ctypes.byref(options), train.handle, ctypes.byref(ex))
+            stack, (th, bb) = train._use_all("Trainer(train)", backbone)
+            with stack:
+                ex.backbone = bb
+                C.mlcl_trainer_create_ex(ctypes.byref(h), ctypes.byref(options), th,
+                                         ctypes.byref(ex))
+                d, c = train._dims()[1:]
+                train._pins += 1
         super().__init__(h.value)
         self._train = train
-        train._pins += 1
         self._cb = None
         self._cb_user = None
         self._cb_exc = None
-        self._d, self._c = train.d, train.c
+        self._d, self._c = d, c
         if progress is not None:
             self.set_progress(progress)
 
-    def close(self):
-        had = bool(self._ptr)
-        super().close()
-        if had and getattr(self, "_train", None) is not None:
-            self._train._pins -= 1
-            self._train = None
+    def _freed(self):
+        train, self._train = getattr(self, "_train", None), None
+        if train is not None:
+            train._pins -= 1
 
     @property
     def options(self):
@@ -123,55 +135,67 @@ class Trainer(Handle):
 
     # ---- progress
     def set_progress(self, fn):
-        """Installs (or with None removes) the progress callback."""
-        if fn is None:
-            C.mlcl_trainer_set_callback(self.handle, PROGRESS_FN(), None)
-            self._cb = self._cb_user = None
-            return
+        """Installs (or with None removes) the progress callback. Refused while
+        the trainer runs (the running callback would be freed under it)."""
+        with self._use("set_progress", exclusive=True) as h:
+            if fn is None:
+                C.mlcl_trainer_set_callback(h, PROGRESS_FN(), None)
+                self._cb = self._cb_user = None
+                return
+            st = self._state
 
-        def tramp(p, ctx):
+            def tramp(p, ctx):
+                with st.mutex:
+                    st.callback += 1
+                try:
+                    return 1 if fn(ProgressInfo(p.contents)) else 0
+                except BaseException as e:  # noqa: BLE001 - re-raised from run()
+                    self._cb_exc = e
+                    return 1
+                finally:
+                    with st.mutex:
+                        st.callback -= 1
+            cb = PROGRESS_FN(tramp)
+            C.mlcl_trainer_set_callback(h, cb, None)
+            self._cb, self._cb_user = cb, fn  # kept alive as long as the trainer
+
+    def _run(self, op, fn, *args):
+        with self._use(op, exclusive=True) as h:
+            self._cb_exc = None
             try:
-                return 1 if fn(ProgressInfo(p.contents)) else 0
-            except BaseException as e:  # noqa: BLE001 - re-raised from run()
-                self._cb_exc = e
-                return 1
-        cb = PROGRESS_FN(tramp)
-        C.mlcl_trainer_set_callback(self.handle, cb, None)
-        self._cb, self._cb_user = cb, fn  # kept alive as long as the trainer
-
-    def _run(self, fn, *args):
-        self._cb_exc = None
-        try:
-            fn(self.handle, *args)
-        except _lib.Interrupted:
-            if self._cb_exc is not None:
-                e, self._cb_exc = self._cb_exc, None
-                raise e
-            raise
+                fn(h, *args)
+            except _lib.Interrupted:
+                if self._cb_exc is not None:
+                    e, self._cb_exc = self._cb_exc, None
+                    raise e
+                raise
 
     # ---- running
     def run(self):
         """Runs (or continues) both phases to the end."""
-        self._run(C.mlcl_trainer_run)
+        self._run("run", C.mlcl_trainer_run)
 
     def run_epochs(self, epochs):
         """At most ``epochs`` more epochs; returns True when both phases are done."""
         done = ctypes.c_int()
-        self._run(C.mlcl_trainer_run_epochs, int(epochs), ctypes.byref(done))
+        self._run("run_epochs", C.mlcl_trainer_run_epochs, to_int("epochs", epochs),
+                  ctypes.byref(done))
         return bool(done.value)
 
     @property
+    @locked("position")
     def position(self):
         """(phase, epoch): phase 1 pretraining, 2 fine-tuning, 3 finished."""
         ph, ep = ctypes.c_int(), ctypes.c_int()
-        C.mlcl_trainer_position(self.handle, ctypes.byref(ph), ctypes.byref(ep))
+        C.mlcl_trainer_position(self._ptr, ctypes.byref(ph), ctypes.byref(ep))
         return ph.value, ep.value
 
     @property
+    @locked("timing")
     def timing(self):
         """(pretrain seconds, finetune seconds)."""
         a, b = ctypes.c_double(), ctypes.c_double()
-        C.mlcl_trainer_timing(self.handle, ctypes.byref(a), ctypes.byref(b))
+        C.mlcl_trainer_timing(self._ptr, ctypes.byref(a), ctypes.byref(b))
         return a.value, b.value
 
     # ---- inference
@@ -180,41 +204,51 @@ class Trainer(Handle):
         if xa.shape[1] != self._d:
             raise ValueError("x has %d columns, the training set %d features"
                              % (xa.shape[1], self._d))
+        to_int("rows of x", xa.shape[0])
         return xa
 
+    @locked()
     def predict(self, x):
         """Scores sigmoid(head) for raw features x (n, d) -> (n, c) float32."""
         xa = self._x(x)
         out = np.zeros((xa.shape[0], self._c), np.float32)
-        C.mlcl_trainer_predict(self.handle, xa.shape[0], ptr(xa, np.float32), ptr(out, np.float32))
+        C.mlcl_trainer_predict(self._ptr, xa.shape[0], ptr(xa, np.float32), ptr(out, np.float32))
         return out
 
+    @locked()
     def distributions(self, x):
         """Label distributions softmax(LD head) for x (n, d) -> (n, c) float32."""
         xa = self._x(x)
         out = np.zeros((xa.shape[0], self._c), np.float32)
-        C.mlcl_trainer_distributions(self.handle, xa.shape[0], ptr(xa, np.float32),
+        C.mlcl_trainer_distributions(self._ptr, xa.shape[0], ptr(xa, np.float32),
                                      ptr(out, np.float32))
         return out
 
     def evaluate(self, test):
         """-> {"paper": metrics dict (best over t = 0.1..0.9), "t05": metrics at 0.5}."""
+        if not isinstance(test, Dataset):
+            raise TypeError("test must be an mlcl.Dataset")
         paper, t05 = Metrics(), Metrics()
         C.mlcl_metrics_init(ctypes.byref(paper), METRICS_VERSION)
         C.mlcl_metrics_init(ctypes.byref(t05), METRICS_VERSION)
-        C.mlcl_trainer_evaluate(self.handle, test.handle, ctypes.byref(paper), ctypes.byref(t05))
+        stack, (h, th) = self._use_all("evaluate", test)
+        with stack:
+            C.mlcl_trainer_evaluate(h, th, ctypes.byref(paper), ctypes.byref(t05))
         return {"paper": metrics_dict(paper), "t05": metrics_dict(t05)}
 
     # ---- checkpoints
+    @locked()
     def save(self, path):
-        C.mlcl_trainer_save(self.handle, os.fsencode(path))
+        C.mlcl_trainer_save(self._ptr, to_path("path", path))
 
+    @locked("load", exclusive=True)
     def load(self, path):
-        C.mlcl_trainer_load(self.handle, os.fsencode(path))
+        C.mlcl_trainer_load(self._ptr, to_path("path", path))
 
     @property
+    @locked("moco")
     def moco(self):
         """The borrowed MoCo pair inside the trainer."""
         h = ctypes.c_void_p()
-        C.mlcl_trainer_moco(self.handle, ctypes.byref(h))
+        C.mlcl_trainer_moco(self._ptr, ctypes.byref(h))
         return MoCo(_borrow=h.value, _owner=self)
