@@ -1310,6 +1310,8 @@ int main(int argc, char **argv)
     if (json_path && check_output_file("--json", json_path, NULL, &json_pi)) return 2;
     if (log_path && check_output_file("--log", log_path, NULL, &log_pi)) return 2;
     if (ckpt_path && check_output_file("--checkpoint", ckpt_path, resume_path, &ckpt_pi)) return 2;
+    /* and the rules of the library's writer, which will write it */
+    if (ckpt_path && mlcl_check_output_path(ckpt_path) != MLCL_OK) return fail(2, "--checkpoint: %s", mlcl_last_error());
     if (a.plot_dir) {
         if (check_output_dir("--plot", a.plot_dir)) return 2;
         if (run_plot(a.plot_dir, NULL, 1)) return 2;
