@@ -659,6 +659,7 @@ static int log_close(safe_file *s)
  * run refused, naming the item (and the flag behind it) that needs the most. */
 typedef struct budget {
     double total, worst;
+    double mapped;          /* part of total already allocated (in the address space counted as used) */
     char worst_what[200], worst_flag[80];
 } budget;
 
@@ -706,8 +707,8 @@ static double available_bytes(void)
 
 static int bud_check(const budget *b)
 {
-    double avail = available_bytes();
-    if (b->total <= avail) return 0;
+    available_bytes();
+    if (b->total <= g_ram && b->total - b->mapped <= g_as_limit - g_as_used) return 0;
     char t[32], w[32], r[32], l[32], u[32];
     char limit[160];
     if (isfinite(g_as_limit))
@@ -721,6 +722,7 @@ static int bud_check(const budget *b)
 
 typedef struct shape {
     double n, nt, d, c;      /* rows (train, test), features, labels; 0 = not known yet */
+    int loaded;              /* the data sets are in memory already */
     const char *d_desc, *c_desc, *n_desc;
     double batch, K, m, T;
     int n_hidden;
@@ -771,13 +773,14 @@ static int check_budget(const shape *s)
         /* the data as read, the trainer's standardised copy, packed labels; the test set and its scores */
         bud_add(&b, s->n * (8 * d + c + 8 * words) + s->nt * (4 * d + 5 * c), s->n_desc,
                 "the data (%.0f + %.0f rows of %.0f features and %.0f labels, with the trainer's copy)", s->n, s->nt, d, c);
+        if (s->loaded) b.mapped = (s->n + s->nt) * (4 * d + c);
     }
     if (bud_check(&b)) return 2;
     if (s->T > 0) {
         /* address space only: every kernel thread maps a stack, an OpenBLAS
          * buffer and a malloc arena (measured: about 140 MB per thread) */
         double vm = s->T * 140e6, as_left = g_as_limit - g_as_used;
-        if (b.total + vm > as_left) {
+        if (b.total - b.mapped + vm > as_left) {
             char v[32], l[32], u[32];
             return fail(2, "--threads %.0f: the threads' stacks, OpenBLAS buffers and malloc arenas alone need %s of address space "
                         "(%.0f x 140 MB), more than the address-space limit of %s leaves with %s already mapped",
@@ -1398,7 +1401,7 @@ int main(int argc, char **argv)
         if (!G(FL_FEATURES)) snprintf(d_desc, sizeof d_desc, "the data's %d features", d);
         if (!G(FL_LABELS)) snprintf(c_desc, sizeof c_desc, "the data's %d labels", c);
     }
-    sh.n = n; sh.nt = nt; sh.d = d; sh.c = c;
+    sh.n = n; sh.nt = nt; sh.d = d; sh.c = c; sh.loaded = 1;
     sh.batch = o.batch < n ? o.batch : n;
     if (kind != D_MOSAIC) sh.side = 0; /* the image part is estimated below, with the shape */
     if (!resnet && check_budget(&sh)) { FREE_DATA(); return 2; }
