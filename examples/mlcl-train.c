@@ -723,7 +723,7 @@ static int bud_check(const budget *b)
 typedef struct shape {
     double n, nt, d, c;      /* rows (train, test), features, labels; 0 = not known yet */
     int loaded;              /* the data sets are in memory already */
-    const char *d_desc, *c_desc, *n_desc;
+    const char *d_desc, *c_desc, *n_desc, *nt_desc;
     double batch, K, m, T;
     int n_hidden;
     const int *hidden;
@@ -757,7 +757,10 @@ static int check_budget(const shape *s)
         h_last = 512 * s->base_width / 64;
         double stride = s->small_stem ? 1 : 4, a = s->side / stride;
         bud_add(&b, 20.0 * s->resnet_params, "--encoder", "the residual network's weights with their copies and moments");
-        snprintf(fh, sizeof fh, "--batch %.0f with --image-size %.0f and --base-width %.0f", B, s->side, s->base_width);
+        if (G(FL_IMAGE_SIZE))
+            snprintf(fh, sizeof fh, "--batch %.0f with --image-size %.0f and --base-width %.0f", B, s->side, s->base_width);
+        else
+            snprintf(fh, sizeof fh, "--batch %.0f with %.0f x %.0f images and --base-width %.0f", B, s->side, s->side, s->base_width);
         bud_add(&b, 4.0 * B * s->base_width * a * a * 16, fh, "the first stage's activations of both sides (%.0f x %.0f x %.0f x %.0f)", B, s->base_width, a, a);
         bud_add(&b, 4.0 * 3 * B * s->channels * s->side * s->side, fh, "the image views (3 x %.0f x %.0f x %.0f x %.0f)", B, s->channels, s->side, s->side);
     }
@@ -771,8 +774,10 @@ static int check_budget(const shape *s)
     bud_add(&b, 4.0 * B * c * 6, s->c_desc, "the fine-tuning workspaces (%.0f x %.0f)", B, c);
     if (s->n > 0) {
         /* the data as read, the trainer's standardised copy, packed labels; the test set and its scores */
-        bud_add(&b, s->n * (8 * d + c + 8 * words) + s->nt * (4 * d + 5 * c), s->n_desc,
-                "the data (%.0f + %.0f rows of %.0f features and %.0f labels, with the trainer's copy)", s->n, s->nt, d, c);
+        bud_add(&b, s->n * (8 * d + c + 8 * words), s->n_desc,
+                "the training data (%.0f rows of %.0f features and %.0f labels, with the trainer's copy)", s->n, d, c);
+        bud_add(&b, s->nt * (4 * d + 5 * c), s->nt_desc,
+                "the test data (%.0f rows of %.0f features and %.0f labels, with their scores)", s->nt, d, c);
         if (s->loaded) b.mapped = (s->n + s->nt) * (4 * d + c);
     }
     if (bud_check(&b)) return 2;
@@ -1277,7 +1282,7 @@ int main(int argc, char **argv)
     o.threads = threads;
 
     /* ---- a first memory estimate from the flags alone, before reading anything */
-    char d_desc[80], c_desc[80], n_desc[PATH_MAX + 16];
+    char d_desc[80], c_desc[80], n_desc[PATH_MAX + 16], nt_desc[PATH_MAX + 16];
     shape sh;
     memset(&sh, 0, sizeof sh);
     sh.batch = o.batch; sh.K = o.moco.queue_size; sh.m = o.moco.proj_dim; sh.T = threads;
@@ -1289,13 +1294,15 @@ int main(int argc, char **argv)
         snprintf(d_desc, sizeof d_desc, "the mosaics' %d features", MOSAIC_FEATURES);
         snprintf(c_desc, sizeof c_desc, "the mosaics' %d labels", MOSAIC_LABELS);
         snprintf(n_desc, sizeof n_desc, "--mosaic-train %d", mosaic_train);
+        snprintf(nt_desc, sizeof nt_desc, "--mosaic-test %d", mosaic_test);
     } else {
         sh.d = features; sh.c = labels; sh.side = image_size; sh.channels = image_size > 0 ? 1 : 0;
         snprintf(d_desc, sizeof d_desc, "--features %d", features);
         snprintf(c_desc, sizeof c_desc, "--labels %d", labels);
         snprintf(n_desc, sizeof n_desc, "--train %s", train_path);
+        snprintf(nt_desc, sizeof nt_desc, "%s %s", test_path ? "--test" : "--val-split", test_path ? test_path : V(FL_VAL_SPLIT));
     }
-    sh.d_desc = d_desc; sh.c_desc = c_desc; sh.n_desc = n_desc;
+    sh.d_desc = d_desc; sh.c_desc = c_desc; sh.n_desc = n_desc; sh.nt_desc = nt_desc;
     if (check_budget(&sh)) return 2;
     if (threads > 0 && mlcl_set_num_threads(threads) != MLCL_OK) return fail(2, "--threads: %s", mlcl_last_error());
 
