@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -47,6 +48,9 @@ extern char **environ;
 #define MOSAIC_DIR_DEFAULT "/usr/share/datasets/fashion-mnist"
 #define MOSAIC_FEATURES 3136 /* 2 x 2 mosaics of 28 x 28 */
 #define MOSAIC_LABELS 10
+#define MOSAIC_TRAIN_DEFAULT 6000
+#define MOSAIC_TEST_DEFAULT 2000
+#define BASE_WIDTH_DEFAULT 64
 #define STOP_GRACE_S 10      /* a graceful stop that takes longer ends the process */
 
 /* ------------------------------------------------------------ signals
@@ -158,7 +162,7 @@ enum {
     FL_FT_WD, FL_PRE_MASK, FL_FT_MASK, FL_PRE_SCHED, FL_FT_SCHED, FL_MOMENTUM, FL_HIDDEN, FL_DROPOUT,
     FL_ENCODER, FL_BASE_WIDTH, FL_IMAGE_SIZE, FL_VIEWS, FL_FT_VIEWS, FL_ALPHA, FL_BETA, FL_TAU, FL_SIGMA,
     FL_MASK, FL_REDUCTION, FL_CLD_WEIGHT, FL_WEIGHT_GRAD, FL_DWEIGHT_GRAD, FL_CON_NORM, FL_H_TARGET, FL_JSON,
-    FL_LOG, FL_PLOT, FL_EVAL_EVERY, FL_CHECKPOINT, FL_RESUME, FL_VAL_SPLIT, FL_QUIET, FL_COUNT
+    FL_LOG, FL_PLOT, FL_EVAL_EVERY, FL_CHECKPOINT, FL_RESUME, FL_VAL_SPLIT, FL_QUIET, FL_PER_LABEL, FL_COUNT
 };
 
 #define METHOD_CHOICES "none|mulsupcon|rld|cld|supcon-all|supcon-any"
@@ -223,6 +227,7 @@ static flag flags[FL_COUNT] = {
     [FL_RESUME] = { "--resume", T_IN },
     [FL_VAL_SPLIT] = { "--val-split", T_FLOAT, 0.01, 0.9 },
     [FL_QUIET] = { "--quiet", T_BOOL },
+    [FL_PER_LABEL] = { "--per-label", T_BOOL },
 };
 
 #define G(id) (flags[id].given)
@@ -899,95 +904,504 @@ typedef struct app {
     const mlcl_dataset *test;
     int eval_every;
     int trained[3];       /* epochs completed in this process, per phase */
+    int silent;           /* a data-parallel rank other than 0: prints nothing */
+    int bar;              /* progress bar (a terminal, no --quiet) rather than epoch lines */
+    int bar_len;          /* characters of the bar on the screen (0: none) */
+    int ph_cur;           /* the phase of the last report */
+    long long ph_step0;   /* its step count when this process began it */
+    double ph_t0, bar_t, last_t; /* then, the last redraw, the end of the last report */
+    long long spe[3];     /* steps per epoch of each phase */
 } app;
 
 static const char *method_names[] = { "none", "mulsupcon", "rld", "cld", "supcon-all", "supcon-any" };
 
-static void usage(FILE *f)
+/* ------------------------------------------------------------ --help
+ * Generated from the flag table: every flag of `flags` is listed (a flag
+ * without a line below still appears, under "Other options", with its type
+ * and range), each with its value range from the table and its default from
+ * mlcl_train_options_init() and this program's own constants. */
+typedef struct flag_doc {
+    const char *arg;  /* the value's name (NULL: from the type) */
+    const char *text;
+} flag_doc;
+
+static const flag_doc flag_docs[FL_COUNT] = {
+    [FL_HELP] = { NULL, "this text" },
+    [FL_TRAIN] = { "FILE", "training set: ARFF (.arff, .arff.gz), NumPy (.npy with --train-labels, or .npz), "
+                           "anything else LIBSVM multi-label (docs/formats.md)" },
+    [FL_TEST] = { "FILE", "test set in the same format (needed with --train unless --val-split is given)" },
+    [FL_TRAIN_LABELS] = { "FILE", "labels (N x L of 0/1, .npy or .npz) of a .npy --train feature file" },
+    [FL_TEST_LABELS] = { "FILE", "labels of a .npy --test feature file" },
+    [FL_NPZ_KEYS] = { "X,Y", "feature and label array names in .npz files (default x,y); uint8 images are divided by 255" },
+    [FL_FORMAT] = { NULL, "format of --train/--test (default: by extension: .arff[.gz] ARFF, .npy/.npz NumPy, else LIBSVM)" },
+    [FL_LABELS] = { NULL, "label count: ARFF: the last N attributes (default: MEKA's -C in @relation); "
+                          "LIBSVM: a fixed count (default: inferred)" },
+    [FL_FEATURES] = { NULL, "LIBSVM feature count (default: from the file's header, else inferred)" },
+    [FL_INDEX_BASE] = { NULL, "LIBSVM feature index base (default: from the file's header, else 1)" },
+    [FL_MOSAIC_TRAIN] = { NULL, "Fashion-MNIST 2x2 mosaics to train on (the built-in job)" },
+    [FL_MOSAIC_TEST] = { NULL, "mosaics to evaluate on (the built-in job)" },
+    [FL_MOSAIC_DIR] = { "DIR", "Fashion-MNIST IDX files (default " MOSAIC_DIR_DEFAULT ", Debian's dataset-fashion-mnist)" },
+    [FL_VAL_SPLIT] = { "FRAC", "hold out FRAC of the training set (seeded) and evaluate on it instead of a test set "
+                               "(choosing settings without touching the test set)" },
+    [FL_PRESET] = { NULL, "the paper's settings for that dataset:" },
+    [FL_METHOD] = { "M", "pretraining method (docs/math.md); none: fine-tuning only, the baseline" },
+    [FL_PRE_EPOCHS] = { NULL, "pretraining epochs" },
+    [FL_FT_EPOCHS] = { NULL, "fine-tuning epochs" },
+    [FL_BATCH] = { NULL, "mini-batch size (both phases; at most the training rows)" },
+    [FL_QUEUE] = { "K", "MoCo queue length (at most the training rows)" },
+    [FL_SEED] = { "S", "the run's seed (initialisation, shuffling, masks, --val-split)" },
+    [FL_THREADS] = { "T", "kernel threads, at most the CPUs available (default: the library's choice)" },
+    [FL_FORCE_THREADS] = { NULL, "keep a --threads above the CPUs available" },
+    [FL_PRE_LR] = { NULL, "pretraining learning rate (AdamW)" },
+    [FL_PRE_WD] = { NULL, "pretraining weight decay" },
+    [FL_FT_LR] = { NULL, "fine-tuning learning rate (AdamW)" },
+    [FL_FT_WD] = { NULL, "fine-tuning weight decay" },
+    [FL_PRE_MASK] = { "P", "probability of masking an input feature in the pretraining views" },
+    [FL_FT_MASK] = { "P", "probability of masking an input feature while fine-tuning" },
+    [FL_PRE_SCHED] = { NULL, "pretraining cosine schedule with warm restarts" },
+    [FL_FT_SCHED] = { NULL, "fine-tuning cosine schedule with warm restarts" },
+    [FL_MOMENTUM] = { "M", "key-encoder momentum" },
+    [FL_HIDDEN] = { "A,B,..", "MLP widths, 1 to 8 layers" },
+    [FL_DROPOUT] = { "P", "MLP dropout" },
+    [FL_ENCODER] = { "E", "backbone (-small: 3x3 stem without max-pool; docs/images.md)" },
+    [FL_BASE_WIDTH] = { NULL, "channels of the ResNet's first stage (64 is torchvision's)" },
+    [FL_IMAGE_SIZE] = { NULL, "views resized/cropped to N x N (default: the images' size; needs SimCLR views)" },
+    [FL_VIEWS] = { NULL, "pretraining views (default: simclr with a ResNet, mask with the MLP)" },
+    [FL_FT_VIEWS] = { NULL, "augment fine-tuning inputs (crop and flip only) or not (default none)" },
+    [FL_ALPHA] = { NULL, "weight of the closeness term H (rld, cld)" },
+    [FL_BETA] = { NULL, "weight of the LD head's ||W||^2 in the loss (rld, cld)" },
+    [FL_TAU] = { NULL, "temperature (every pretraining method)" },
+    [FL_SIGMA] = { NULL, "RBF width (rld)" },
+    [FL_MASK] = { NULL, "positive set of G and H: any shared label or identical label sets (rld, cld)" },
+    [FL_REDUCTION] = { NULL, "batch reduction of the loss (every pretraining method)" },
+    [FL_CLD_WEIGHT] = { NULL, "CLD's smoothness weight: exp(l) or the literal l (cld)" },
+    [FL_WEIGHT_GRAD] = { NULL, "gradient through the weight of G (rld, cld)" },
+    [FL_DWEIGHT_GRAD] = { NULL, "gradient through the distributions weighting the contrastive term (rld, cld)" },
+    [FL_CON_NORM] = { NULL, "contrastive term as written, or divided by |P^j(i)| (rld, cld)" },
+    [FL_H_TARGET] = { NULL, "H compares to y/|y| or to the raw y (rld, cld)" },
+    [FL_JSON] = { "FILE", "the metrics (both protocols), the per-label table (label names, support, AP, F1 at 0.5) "
+                          "and the timing as JSON (docs/formats.md)" },
+    [FL_LOG] = { "FILE.csv", "one row per epoch, the columns named as in the epoch lines: "
+                             "phase,epoch,loss,con,G,H,wreg,lr,samples_per_s,HA,ebF1,miF1,maF1,p_at_1,mAP,bce" },
+    [FL_PLOT] = { "DIR", "PNG training curves (from --log) and label distributions (needs python3-matplotlib)" },
+    [FL_EVAL_EVERY] = { NULL, "with --log: evaluate (threshold 0.5, on the test or --val-split rows) every N fine-tuning "
+                              "epochs, shown in the epoch lines and the log's metric columns (default: at the end only)" },
+    [FL_CHECKPOINT] = { "FILE", "save the training state at the end of each epoch and on SIGINT/SIGTERM" },
+    [FL_RESUME] = { "FILE", "continue a run from a checkpoint (same options; may equal --checkpoint)" },
+    [FL_PER_LABEL] = { NULL, "print a table per label (name, support, AP, F1 at 0.5) after the metrics" },
+    [FL_QUIET] = { NULL, "no progress bar and no notices: plain epoch lines only" },
+};
+
+static const struct help_section {
+    const char *title;
+    int ids[32]; /* ended by -1 */
+} help_sections[] = {
+    { "Data (default: the built-in job on Fashion-MNIST 2x2 mosaics)",
+      { FL_TRAIN, FL_TEST, FL_FORMAT, FL_TRAIN_LABELS, FL_TEST_LABELS, FL_NPZ_KEYS, FL_LABELS, FL_FEATURES,
+        FL_INDEX_BASE, FL_VAL_SPLIT, FL_MOSAIC_TRAIN, FL_MOSAIC_TEST, FL_MOSAIC_DIR, -1 } },
+    { "Method and protocol",
+      { FL_PRESET, FL_METHOD, FL_PRE_EPOCHS, FL_FT_EPOCHS, FL_BATCH, FL_QUEUE, FL_SEED, FL_THREADS, FL_FORCE_THREADS,
+        FL_PRE_LR, FL_PRE_WD, FL_FT_LR, FL_FT_WD, FL_PRE_MASK, FL_FT_MASK, FL_PRE_SCHED, FL_FT_SCHED, FL_MOMENTUM,
+        FL_HIDDEN, FL_DROPOUT, -1 } },
+    { "Images (data with an image shape: the mosaics, NPY/NPZ images; docs/images.md)",
+      { FL_ENCODER, FL_BASE_WIDTH, FL_IMAGE_SIZE, FL_VIEWS, FL_FT_VIEWS, -1 } },
+    { "Loss (docs/math.md; each applies only to the methods named)",
+      { FL_ALPHA, FL_BETA, FL_TAU, FL_SIGMA, FL_MASK, FL_REDUCTION, FL_CLD_WEIGHT, FL_WEIGHT_GRAD, FL_DWEIGHT_GRAD,
+        FL_CON_NORM, FL_H_TARGET, -1 } },
+    { "Output (checked before training: a regular file or a new one, in a writable directory, not an input)",
+      { FL_JSON, FL_LOG, FL_PLOT, FL_EVAL_EVERY, FL_CHECKPOINT, FL_RESUME, FL_PER_LABEL, FL_QUIET, FL_HELP, -1 } },
+};
+
+/* the built-in job (no --train, no --preset): a short CLD run on the mosaics */
+static void builtin_job(mlcl_train_options *o)
 {
-    fprintf(f,
+    o->pretrain.epochs = 20;
+    o->finetune.epochs = 20;
+    o->batch = 128;
+    o->moco.queue_size = 1024;
+    o->pretrain.T_0 = 10;
+    o->finetune.T_0 = 10;
+    o->pretrain.lr = 4e-4f;
+}
+
+/* the default of a flag as text ("" when the flag's text says it) */
+static const char *help_default(int id, const mlcl_train_options *o, char *b, size_t n)
+{
+    const mlcl_loss_options *l = &o->moco.loss;
+    b[0] = 0;
+    switch (id) {
+    case FL_METHOD: snprintf(b, n, "%s", method_names[o->method]); break;
+    case FL_PRE_EPOCHS: snprintf(b, n, "%d", o->pretrain.epochs); break;
+    case FL_FT_EPOCHS: snprintf(b, n, "%d", o->finetune.epochs); break;
+    case FL_BATCH: snprintf(b, n, "%d", o->batch); break;
+    case FL_QUEUE: snprintf(b, n, "%d", o->moco.queue_size); break;
+    case FL_SEED: snprintf(b, n, "%llu", (unsigned long long)o->seed); break;
+    case FL_PRE_LR: snprintf(b, n, "%g", o->pretrain.lr); break;
+    case FL_PRE_WD: snprintf(b, n, "%g", o->pretrain.weight_decay); break;
+    case FL_FT_LR: snprintf(b, n, "%g", o->finetune.lr); break;
+    case FL_FT_WD: snprintf(b, n, "%g", o->finetune.weight_decay); break;
+    case FL_PRE_MASK: snprintf(b, n, "%g", o->pretrain.mask_p); break;
+    case FL_FT_MASK: snprintf(b, n, "%g", o->finetune.mask_p); break;
+    case FL_PRE_SCHED: snprintf(b, n, "%d,%d,%g", o->pretrain.T_0, o->pretrain.T_mult, o->pretrain.eta_min); break;
+    case FL_FT_SCHED: snprintf(b, n, "%d,%d,%g", o->finetune.T_0, o->finetune.T_mult, o->finetune.eta_min); break;
+    case FL_MOMENTUM: snprintf(b, n, "%g", o->moco.momentum); break;
+    case FL_DROPOUT: snprintf(b, n, "%g", o->moco.dropout); break;
+    case FL_HIDDEN: {
+        size_t k = 0;
+        for (int i = 0; i < o->moco.n_hidden && i < 8 && k + 12 < n; i++)
+            k += (size_t)snprintf(b + k, n - k, "%s%d", i ? "," : "", o->moco.hidden[i]);
+        break;
+    }
+    case FL_ALPHA: snprintf(b, n, "%g", l->alpha); break;
+    case FL_BETA: snprintf(b, n, "%g", l->beta); break;
+    case FL_TAU: snprintf(b, n, "%g", l->tau); break;
+    case FL_SIGMA: snprintf(b, n, "%g", l->sigma); break;
+    case FL_MASK: snprintf(b, n, "%s", l->mask == MLCL_MASK_ANY ? "any" : "all"); break;
+    case FL_REDUCTION: snprintf(b, n, "%s", l->reduction == MLCL_REDUCE_MEAN ? "mean" : "sum"); break;
+    case FL_CLD_WEIGHT: snprintf(b, n, "%s", l->cld_weight == MLCL_CLD_WEIGHT_PROB ? "prob" : "logprob"); break;
+    case FL_WEIGHT_GRAD: snprintf(b, n, "%s", l->weight_grad ? "on" : "off"); break;
+    case FL_DWEIGHT_GRAD: snprintf(b, n, "%s", l->dweight_grad ? "on" : "off"); break;
+    case FL_CON_NORM: snprintf(b, n, "%s", l->con_norm == MLCL_CON_NORM_NONE ? "none" : "per_label"); break;
+    case FL_H_TARGET: snprintf(b, n, "%s", l->h_target == MLCL_H_TARGET_RAW ? "raw" : "normalised"); break;
+    case FL_MOSAIC_TRAIN: snprintf(b, n, "%d", MOSAIC_TRAIN_DEFAULT); break;
+    case FL_MOSAIC_TEST: snprintf(b, n, "%d", MOSAIC_TEST_DEFAULT); break;
+    case FL_BASE_WIDTH: snprintf(b, n, "%d", BASE_WIDTH_DEFAULT); break;
+    case FL_ENCODER: snprintf(b, n, "mlp"); break;
+    default: break;
+    }
+    return b;
+}
+
+/* the value's range from the table ("" when the type says it all) */
+static const char *help_range(const flag *f, char *b, size_t n)
+{
+    char cl[256];
+    b[0] = 0;
+    switch (f->type) {
+    case T_INT:
+        if (f->hi >= BIG) snprintf(b, n, "an integer, at least %.0f", f->lo);
+        else snprintf(b, n, "an integer in [%.0f, %.0f]", f->lo, f->hi);
+        break;
+    case T_FLOAT: snprintf(b, n, "a number in [%g, %g]", f->lo, f->hi); break;
+    case T_U64: snprintf(b, n, "an integer in [0, 18446744073709551615]"); break;
+    case T_SCHED: snprintf(b, n, "T0 an integer in [1, 1000000], Tmult in [1, 1000], eta_min in [0, 10]"); break;
+    case T_HIDDEN: snprintf(b, n, "each an integer in [%.0f, %.0f]", f->lo, f->hi); break;
+    case T_CHOICE:
+        if (strlen(f->choices) > 28) snprintf(b, n, "one of %s", choice_list(f->choices, cl, sizeof cl));
+        break;
+    default: break;
+    }
+    return b;
+}
+
+static const char *help_arg(const flag *f, const flag_doc *doc)
+{
+    if (doc->arg) return doc->arg;
+    switch (f->type) {
+    case T_BOOL: return "";
+    case T_INT: return "N";
+    case T_FLOAT: return "X";
+    case T_U64: return "N";
+    case T_IN: case T_OUT: return "FILE";
+    case T_OUTDIR: case T_INDIR: return "DIR";
+    case T_CHOICE: return strlen(f->choices) > 28 ? "NAME" : f->choices;
+    case T_SCHED: return "T0,TMULT,ETA_MIN";
+    case T_HIDDEN: return "A,B,..";
+    case T_KEYS: return "X,Y";
+    default: return "VALUE";
+    }
+}
+
+#define HELP_WIDTH 100
+#define HELP_COL 30
+
+/* "  --name ARG" and its text, wrapped at HELP_WIDTH, continued at HELP_COL */
+static void help_item(FILE *out, const char *name, const char *arg, const char *text)
+{
+    char head[128];
+    int h = snprintf(head, sizeof head, "  %s%s%s", name, *arg ? " " : "", arg);
+    fputs(head, out);
+    int col = h;
+    if (col + 2 > HELP_COL) { fputc('\n', out); col = 0; }
+    const char *s = text;
+    int first = 1;
+    while (*s) {
+        while (*s == ' ') s++;
+        if (!*s) break;
+        /* the longest run of words that fits (a longer word alone) */
+        int room = HELP_WIDTH - HELP_COL, len = (int)strlen(s);
+        if (len > room) {
+            int brk = room;
+            while (brk > 0 && s[brk] != ' ') brk--;
+            if (brk == 0) while (s[brk] && s[brk] != ' ') brk++;
+            len = brk;
+        }
+        fprintf(out, "%*s%.*s\n", first ? HELP_COL - col : HELP_COL, "", len, s);
+        first = 0;
+        s += len;
+    }
+    if (first) fputc('\n', out);
+}
+
+static void usage(FILE *out)
+{
+    mlcl_train_options o0, ob, py, ps;
+    mlcl_train_options_init(&o0, MLCL_TRAIN_OPTIONS_VERSION);
+    ob = o0;
+    builtin_job(&ob);
+    py = o0;
+    ps = o0;
+    mlcl_train_options_preset(&py, "yeast");
+    mlcl_train_options_preset(&ps, "scene");
+    fprintf(out,
         "usage: mlcl-train [options]\n"
-        "Data (default: Fashion-MNIST 2x2 mosaics, --mosaic-train/--mosaic-test rows):\n"
-        "  --train FILE            training set (ARFF, .arff.gz, or LIBSVM multi-label with --format libsvm)\n"
-        "  --test FILE             test set (needed with --train unless --val-split is given)\n"
-        "  --format arff|libsvm    file format (default: by extension: .arff[.gz] is ARFF, .npy/.npz NumPy, else LIBSVM)\n"
-        "  --train-labels FILE  --test-labels FILE   labels (N x L of 0/1) of .npy feature files\n"
-        "  --npz-keys X,Y          array names in .npz files (default x,y); uint8 images are divided by 255\n"
-        "  --labels N              label count (ARFF: last N attributes; default: MEKA -C in @relation; LIBSVM: fixed count)\n"
-        "  --features N            LIBSVM feature count (default: from the header, else inferred)\n"
-        "  --index-base 0|1        LIBSVM feature index base (default: from the file's header, else 1)\n"
-        "  --mosaic-train N        mosaics for training (default 6000)\n"
-        "  --mosaic-test N         mosaics for testing (default 2000)\n"
-        "  --mosaic-dir DIR        Fashion-MNIST IDX files (default " MOSAIC_DIR_DEFAULT ")\n"
-        "Method and protocol:\n"
-        "  --preset yeast|scene    the paper's settings for that dataset\n"
-        "  --method M              none | mulsupcon | rld | cld | supcon-all | supcon-any (default cld)\n"
-        "  --pretrain-epochs N  --finetune-epochs N  --batch N  --queue K (at most the training rows)  --seed S\n"
-        "  --threads T             kernel threads, at most the CPUs available  --force-threads  allow more\n"
-        "  --pretrain-lr X  --pretrain-wd X  --finetune-lr X  --finetune-wd X\n"
-        "  --pretrain-mask P  --finetune-mask P      input masking probabilities (0.5, 0.4)\n"
-        "  --pretrain-sched T0,Tmult,eta_min          warm-restart schedule (50,2,1e-5)\n"
-        "  --finetune-sched T0,Tmult,eta_min          warm-restart schedule (25,2,1e-4)\n"
-        "  --momentum M            key-encoder momentum (0.999)\n"
-        "  --hidden A,B,C          MLP widths, 1 to 8 layers (256,512,256)   --dropout P (0.2)\n"
-        "Images (datasets with an image shape: the mosaics, NPY/NPZ images):\n"
-        "  --encoder E             mlp (default) | resnet18-small | resnet34-small | resnet50-small |\n"
-        "                          resnet18 | resnet34 | resnet50  (-small: 3x3 stem without max-pool)\n"
-        "  --base-width N          channels of the ResNet's first stage (64, torchvision)\n"
-        "  --image-size N          views resized/cropped to N x N (default: the images' size; needs SimCLR views)\n"
-        "  --views simclr|mask     pretraining views (default: simclr with a ResNet, mask with the MLP)\n"
-        "  --finetune-views simclr|none   augment fine-tuning inputs (crop+flip only) or not (default none)\n"
-        "Loss options (MATH.md; alpha, beta, mask, the gradient switches, con-norm and h-target: rld and cld;\n"
-        "sigma: rld; cld-weight: cld; tau and reduction: every pretraining method):\n"
-        "  --alpha X --beta X --tau X --sigma X\n"
-        "  --mask any|all  --reduction mean|sum  --cld-weight prob|logprob\n"
-        "  --weight-grad on|off  --dweight-grad on|off  --con-norm none|per_label  --h-target normalised|raw\n"
-        "Output (checked before training: a regular file or a new one, in a writable directory, not an input):\n"
-        "  --json FILE             metrics and timing as JSON\n"
-        "  --log FILE.csv          per-epoch loss parts, lr, samples/s, metrics\n"
-        "  --plot DIR              PNG training curves and label distributions (needs python3-matplotlib)\n"
-        "  --eval-every N          evaluate on the test set every N fine-tuning epochs for --log (default: last only)\n"
-        "  --checkpoint FILE       save the training state at the end of each epoch and on SIGINT/SIGTERM\n"
-        "  --resume FILE           continue a run from a checkpoint (same options; may equal --checkpoint)\n"
-        "  --val-split FRAC        hold out FRAC of the training set (seeded) and evaluate on it instead of a\n"
-        "                          test set (model selection without touching the test set)\n"
-        "  --quiet                 no progress output\n"
-        "Exit status: 0 done, 1 failure (file, data, training), 2 invalid options, 130 stopped by a signal.\n");
+        "Contrastive pretraining (MulSupCon, RLD, CLD), fine-tuning with binary cross-entropy and evaluation.\n"
+        "Without --train it runs the built-in job: %s on Fashion-MNIST 2x2 mosaics, %d+%d epochs, batch %d, queue %d.\n"
+        "Equations and options: docs/math.md; file formats: docs/formats.md; images: docs/images.md;\n"
+        "mpirun: docs/distributed.md (in the libmlcl source tree).\n",
+        method_names[ob.method], ob.pretrain.epochs, ob.finetune.epochs, ob.batch, ob.moco.queue_size);
+    int listed[FL_COUNT] = { 0 };
+    size_t nsec = sizeof help_sections / sizeof help_sections[0];
+    for (size_t s = 0; s <= nsec; s++) {
+        int any = 0;
+        for (int k = 0; k < FL_COUNT; k++) {
+            int id;
+            if (s < nsec) {
+                id = help_sections[s].ids[k];
+                if (id < 0) break;
+            } else {
+                id = k; /* a flag in no section */
+                if (listed[id]) continue;
+            }
+            if (listed[id]) continue;
+            listed[id] = 1;
+            if (!any) fprintf(out, "\n%s:\n", s < nsec ? help_sections[s].title : "Other options");
+            any = 1;
+            const flag *f = &flags[id];
+            const flag_doc *doc = &flag_docs[id];
+            char text[1024], range[300], d0[128], d1[128];
+            size_t t = (size_t)snprintf(text, sizeof text, "%s", doc->text ? doc->text : "");
+            help_range(f, range, sizeof range);
+            help_default(id, &o0, d0, sizeof d0);
+            help_default(id, &ob, d1, sizeof d1);
+            if (id == FL_PRESET) {
+                t += (size_t)snprintf(text + t, sizeof text - t,
+                                      " yeast: batch %d, queue %d; scene: batch %d, queue %d; both %d+%d epochs",
+                                      py.batch, py.moco.queue_size, ps.batch, ps.moco.queue_size, py.pretrain.epochs,
+                                      py.finetune.epochs);
+            }
+            if (range[0] || d0[0]) {
+                t += (size_t)snprintf(text + t, sizeof text - t, " (%s%s", range, range[0] && d0[0] ? "; " : "");
+                if (d0[0]) t += (size_t)snprintf(text + t, sizeof text - t, "default %s", d0);
+                if (d0[0] && strcmp(d0, d1)) t += (size_t)snprintf(text + t, sizeof text - t, ", the built-in job %s", d1);
+                t += (size_t)snprintf(text + t, sizeof text - t, ")");
+            }
+            help_item(out, f->name, help_arg(f, doc), text);
+        }
+    }
+    fprintf(out, "\nThe progress: a bar with the rate and the time left on a terminal; plain epoch lines (the first,\n"
+                 "every 10th, the last and every evaluated one) when stderr is not a terminal or with --quiet.\n"
+                 "Exit status: 0 done, 1 failure (file, data, training, plot), 2 invalid options, 130 stopped by a signal.\n");
+}
+
+/* ------------------------------------------------------------ progress
+ * On a terminal (and without --quiet) one bar per phase, redrawn in place
+ * with '\r' at most every BAR_PERIOD seconds: epoch, steps, rate, time left.
+ * Otherwise plain epoch lines: the first, every 10th, the last and every
+ * evaluated epoch of each phase, with no control character.
+ * The epoch lines and the --log columns use one set of names (col_names). */
+#define BAR_PERIOD 0.25
+
+enum { C_PHASE, C_EPOCH, C_LOSS, C_CON, C_G, C_H, C_WREG, C_LR, C_SPS, C_HA, C_EBF1, C_MIF1, C_MAF1, C_P1, C_MAP, C_BCE,
+       C_COUNT };
+static const char *const col_names[C_COUNT] = { "phase", "epoch", "loss", "con", "G", "H", "wreg", "lr", "samples_per_s",
+                                                 "HA", "ebF1", "miF1", "maF1", "p_at_1", "mAP", "bce" };
+/* the epoch line's order after "pretrain epoch 3/10" (a fine-tuning line's loss is its bce) */
+static const int console_cols[] = { C_LOSS, C_CON, C_G, C_H, C_WREG, C_BCE, C_LR, C_SPS, C_HA, C_EBF1, C_MIF1, C_MAF1, C_P1, C_MAP };
+
+typedef struct epoch_row {
+    double v[C_COUNT];
+    int set[C_COUNT]; /* 0: the column does not apply (an empty CSV cell, absent from the line) */
+} epoch_row;
+
+static void fill_row(epoch_row *r, const mlcl_progress *p, const mlcl_metrics *m)
+{
+    memset(r, 0, sizeof *r);
+#define SET_COL(col, x) (r->v[col] = (x), r->set[col] = 1)
+    SET_COL(C_PHASE, p->phase);
+    SET_COL(C_EPOCH, p->epoch + 1);
+    SET_COL(C_LOSS, p->loss);
+    if (p->phase == 1) {
+        SET_COL(C_CON, p->con); SET_COL(C_G, p->G); SET_COL(C_H, p->H); SET_COL(C_WREG, p->wreg);
+    } else {
+        SET_COL(C_BCE, p->loss); /* fine-tuning minimises the binary cross-entropy alone */
+    }
+    SET_COL(C_LR, p->lr);
+    SET_COL(C_SPS, p->samples_per_s);
+    if (m) {
+        SET_COL(C_HA, m->HA); SET_COL(C_EBF1, m->ebF1); SET_COL(C_MIF1, m->miF1);
+        SET_COL(C_MAF1, m->maF1); SET_COL(C_P1, m->p_at_1); SET_COL(C_MAP, m->mAP);
+    }
+#undef SET_COL
+}
+
+static void log_header(FILE *f)
+{
+    for (int k = 0; k < C_COUNT; k++) fprintf(f, "%s%s", k ? "," : "", col_names[k]);
+    fputc('\n', f);
+}
+
+static void log_row(FILE *f, const epoch_row *r)
+{
+    for (int k = 0; k < C_COUNT; k++) {
+        if (k) fputc(',', f);
+        if (!r->set[k]) continue;
+        if (k <= C_EPOCH) fprintf(f, "%.0f", r->v[k]);
+        else if (k == C_SPS) fprintf(f, "%.1f", r->v[k]);
+        else if (k >= C_HA && k <= C_MAP) fprintf(f, "%.5f", r->v[k]);
+        else fprintf(f, "%.6g", r->v[k]);
+    }
+    fputc('\n', f);
+}
+
+static void print_epoch_line(FILE *f, const epoch_row *r, const mlcl_progress *p)
+{
+    fprintf(f, "%s epoch %d/%d", p->phase == 1 ? "pretrain" : "finetune", p->epoch + 1, p->epochs);
+    for (size_t i = 0; i < sizeof console_cols / sizeof console_cols[0]; i++) {
+        int k = console_cols[i];
+        if (!r->set[k] || (k == C_LOSS && r->set[C_BCE])) continue;
+        if (k == C_SPS) fprintf(f, " %s %.0f", col_names[k], r->v[k]);
+        else if (k == C_LR) fprintf(f, " %s %.3g", col_names[k], r->v[k]);
+        else if (k >= C_HA && k <= C_MAP) fprintf(f, " %s %.4f", col_names[k], r->v[k]);
+        else fprintf(f, " %s %.5g", col_names[k], r->v[k]);
+    }
+    fputc('\n', f);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void fmt_duration(double s, char *b, size_t n)
+{
+    if (!(s >= 0) || s > 359999) { snprintf(b, n, "--:--"); return; }
+    long t = (long)(s + 0.5);
+    if (t >= 3600) snprintf(b, n, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+    else snprintf(b, n, "%ld:%02ld", t / 60, t % 60);
+}
+
+static int term_columns(void)
+{
+    struct winsize w;
+    if (ioctl(2, TIOCGWINSZ, &w) == 0 && w.ws_col >= 20) return w.ws_col;
+    long long c;
+    const char *e = getenv("COLUMNS");
+    if (e && parse_int(e, 20, 10000, &c) == 0) return (int)c;
+    return 80;
+}
+
+/* erase the bar (the cursor stays at the start of the empty line) */
+static void bar_clear(app *a)
+{
+    if (!a->bar_len) return;
+    fprintf(stderr, "\r%*s\r", a->bar_len, "");
+    a->bar_len = 0;
+}
+
+/* end the bar's line: what follows starts on a new line */
+static void bar_end(app *a)
+{
+    if (!a->bar_len) return;
+    fputc('\n', stderr);
+    fflush(stderr);
+    a->bar_len = 0;
+}
+
+/* "pretrain epoch 3/10 [#####-----]  27% step 36/130 15.2 steps/s 1946 samples/s ETA 0:06 loss 303.7";
+ * the final draw of a phase gives the time it took and ends the line */
+static void bar_draw(app *a, const mlcl_progress *p, double now, int final)
+{
+    long long total = a->spe[p->phase == 1 ? 1 : 2] * (long long)p->epochs;
+    double frac = total > 0 ? (double)p->step / (double)total : 0;
+    if (final || frac > 1) frac = 1;
+    if (frac < 0) frac = 0;
+    double el = now - a->ph_t0, done = (double)(p->step - a->ph_step0);
+    double rate = el > 0 && done > 0 ? done / el : 0;
+    char t[32], head[64], tail[256], bar[64] = "", line[512];
+    if (final) fmt_duration(el, t, sizeof t);
+    else fmt_duration(rate > 0 ? (double)(total - p->step) / rate : -1, t, sizeof t);
+    snprintf(head, sizeof head, "%s epoch %d/%d ", p->phase == 1 ? "pretrain" : "finetune", p->epoch + 1, p->epochs);
+    snprintf(tail, sizeof tail, " %3.0f%% step %lld/%lld %.1f steps/s %.0f samples/s %s %s %s %.4g", 100 * frac, p->step,
+             total, rate, p->samples_per_s, final ? "in" : "ETA", t, p->phase == 1 ? "loss" : "bce", p->loss);
+    int cols = term_columns() - 1; /* the last column would wrap on some terminals */
+    int w = cols - (int)strlen(head) - (int)strlen(tail) - 2;
+    if (w > 30) w = 30;
+    if (w >= 5) {
+        int fill = (int)(frac * w);
+        bar[0] = '[';
+        for (int i = 0; i < w; i++) bar[1 + i] = i < fill ? '#' : '-';
+        bar[w + 1] = ']';
+        bar[w + 2] = 0;
+    }
+    snprintf(line, sizeof line, "%s%s%s", head, bar, tail);
+    int len = (int)strlen(line);
+    if (len > cols) line[len = cols] = 0;
+    fprintf(stderr, "\r%s%*s", line, a->bar_len > len ? a->bar_len - len : 0, "");
+    if (final) {
+        fputc('\n', stderr);
+        a->bar_len = 0;
+    } else {
+        a->bar_len = len;
+    }
+    fflush(stderr);
 }
 
 static int progress_cb(const mlcl_progress *p, void *ctx)
 {
     app *a = ctx;
-    if (p->end_of_epoch && p->phase >= 1 && p->phase <= 2) a->trained[p->phase]++;
-    if (!a->quiet) {
-        if (a->tty) {
-            fprintf(stderr, "\r%-9s epoch %4d/%-4d step %6lld  loss %9.4f  lr %.2e  %8.0f samples/s ",
-                    p->phase == 1 ? "pretrain" : "finetune", p->epoch + 1, p->epochs, p->step, p->loss, p->lr,
-                    p->samples_per_s);
-            if (p->end_of_epoch && p->epoch + 1 == p->epochs) fputc('\n', stderr);
-            fflush(stderr);
-        } else if (p->end_of_epoch && ((p->epoch + 1) % 10 == 0 || p->epoch + 1 == p->epochs || p->epoch == 0)) {
-            fprintf(stderr, "%s epoch %d/%d loss %.4f (con %.4f G %.4f H %.4f W %.4f) lr %.3g %.0f samples/s\n",
-                    p->phase == 1 ? "pretrain" : "finetune", p->epoch + 1, p->epochs, p->loss, p->con, p->G, p->H,
-                    p->wreg, p->lr, p->samples_per_s);
+    double now = now_s();
+    if (p->phase != a->ph_cur) {
+        /* this process began the phase at the end of the previous report (or of the setup) */
+        bar_end(a);
+        a->ph_cur = p->phase;
+        a->ph_t0 = a->last_t;
+        a->ph_step0 = p->step - 1;
+        a->bar_t = -1;
+    }
+    int eoe = p->end_of_epoch, evaluated = 0;
+    mlcl_metrics m;
+    epoch_row row;
+    memset(&row, 0, sizeof row);
+    if (eoe) {
+        if (p->phase >= 1 && p->phase <= 2) a->trained[p->phase]++;
+        if (p->phase == 2 && a->test && a->eval_every > 0 && (p->epoch + 1) % a->eval_every == 0)
+            evaluated = mlcl_trainer_evaluate(a->trainer, a->test, NULL, &m) == MLCL_OK;
+        fill_row(&row, p, evaluated ? &m : NULL);
+        FILE *log = a->log.f;
+        if (log && !a->log_err) {
+            log_row(log, &row);
+            if (fflush(log) != 0 || ferror(log)) a->log_err = errno ? errno : EIO;
         }
     }
-    FILE *log = a->log.f;
-    if (p->end_of_epoch && log && !a->log_err) {
-        fprintf(log, "%d,%d,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.1f", p->phase, p->epoch + 1, p->loss, p->con, p->G,
-                p->H, p->wreg, p->lr, p->samples_per_s);
-        if (p->phase == 2 && a->test && a->eval_every > 0 && ((p->epoch + 1) % a->eval_every == 0)) {
-            mlcl_metrics m;
-            if (mlcl_trainer_evaluate(a->trainer, a->test, NULL, &m) == MLCL_OK)
-                fprintf(log, ",%.5f,%.5f,%.5f,%.5f,%.5f,%.5f", m.HA, m.ebF1, m.miF1, m.maF1, m.p_at_1, m.mAP);
-            else
-                fprintf(log, ",,,,,,");
-        } else {
-            fprintf(log, ",,,,,,");
+    if (!a->silent) {
+        int last = eoe && p->epoch + 1 == p->epochs;
+        if (a->bar) {
+            if (evaluated) {
+                bar_clear(a);
+                print_epoch_line(stderr, &row, p);
+            }
+            if (last || evaluated || a->bar_t < 0 || now - a->bar_t >= BAR_PERIOD) {
+                bar_draw(a, p, now, last);
+                a->bar_t = now;
+            }
+        } else if (eoe && (evaluated || last || p->epoch == 0 || (p->epoch + 1) % 10 == 0)) {
+            print_epoch_line(stderr, &row, p);
         }
-        fputc('\n', log);
-        if (fflush(log) != 0 || ferror(log)) a->log_err = errno ? errno : EIO;
     }
+    a->last_t = now_s();
     return g_stop || a->log_err ? 1 : 0;
 }
 
@@ -1015,6 +1429,127 @@ static void json_metrics(FILE *f, const mlcl_metrics *m)
 {
     fprintf(f, "{\"HA\": %.6f, \"ebF1\": %.6f, \"miF1\": %.6f, \"maF1\": %.6f, \"p_at_1\": %.6f, \"mAP\": %.6f}", m->HA,
             m->ebF1, m->miF1, m->maF1, m->p_at_1, m->mAP);
+}
+
+/* ------------------------------------------------------------ per label
+ * Name, support, AP and F1 at threshold 0.5 of every label on the evaluated
+ * rows (the test set, or the --val-split rows), for --json and --per-label. */
+typedef struct label_stat {
+    const char *name; /* the dataset's (NULL: unnamed) */
+    long support, predicted;
+    double ap, f1;    /* ap NaN: no positive row */
+} label_stat;
+
+static int per_label_stats(mlcl_trainer *t, const mlcl_dataset *ds, label_stat **out)
+{
+    int n, d, c;
+    *out = NULL;
+    if (mlcl_dataset_dims(ds, &n, &d, &c) != MLCL_OK) return fail(1, "%s", mlcl_last_error());
+    float *s = malloc(sizeof(float) * (size_t)n * (size_t)c);
+    double *ap = malloc(sizeof(double) * (size_t)c);
+    label_stat *ls = calloc((size_t)c, sizeof *ls);
+    int rc = 0;
+    if (!s || !ap || !ls) rc = fail(1, "the per-label table: out of memory");
+    const uint8_t *y = mlcl_dataset_labels(ds);
+    if (!rc && (mlcl_trainer_predict(t, n, mlcl_dataset_features(ds), s) != MLCL_OK ||
+                mlcl_metrics_average_precision(ap, n, c, s, y) != MLCL_OK))
+        rc = fail(1, "the per-label table: %s", mlcl_last_error());
+    for (int j = 0; !rc && j < c; j++) {
+        long tp = 0, fp = 0, fn = 0;
+        for (int i = 0; i < n; i++) {
+            int yh = s[(size_t)i * c + j] >= 0.5f, yy = y[(size_t)i * c + j] != 0;
+            tp += yh && yy;
+            fp += yh && !yy;
+            fn += !yh && yy;
+        }
+        ls[j].name = mlcl_dataset_label_name(ds, j);
+        ls[j].support = tp + fn;
+        ls[j].predicted = tp + fp;
+        ls[j].ap = ap[j];
+        ls[j].f1 = 2 * tp + fp + fn > 0 ? 2.0 * (double)tp / (double)(2 * tp + fp + fn) : 0.0; /* as maF1 counts it */
+    }
+    free(s);
+    free(ap);
+    if (rc) { free(ls); return rc; }
+    *out = ls;
+    return 0;
+}
+
+/* a label name for the terminal: control characters (C0, DEL, C1) as '?', at
+ * most max bytes, not cut inside a UTF-8 sequence */
+static void printable_name(const char *name, int j, char *b, size_t max)
+{
+    char tmp[32];
+    if (!name) { snprintf(tmp, sizeof tmp, "label%d", j); name = tmp; }
+    size_t k = 0;
+    for (const unsigned char *p = (const unsigned char *)name; *p && k < max; p++) {
+        if (*p < 0x20 || *p == 0x7f) b[k++] = '?';
+        else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) { b[k++] = '?'; p++; }
+        else b[k++] = (char)*p;
+    }
+    if (k == max) while (k > 0 && ((unsigned char)b[k - 1] & 0xc0) == 0x80) k--; /* a cut sequence */
+    if (k > 0 && k == max && ((unsigned char)b[k - 1] & 0xc0) == 0xc0) k--;
+    b[k] = 0;
+}
+
+static void print_per_label(const label_stat *ls, int c, const char *set)
+{
+    char name[64];
+    int w = 5;
+    for (int j = 0; j < c; j++) {
+        printable_name(ls[j].name, j, name, 40);
+        int l = (int)strlen(name);
+        if (l > w) w = l;
+    }
+    printf("\nper label on the %s rows (F1 at threshold 0.5)\n", set);
+    printf("%-*s %8s %9s %7s %7s\n", w, "label", "support", "predicted", "AP", "F1");
+    for (int j = 0; j < c; j++) {
+        printable_name(ls[j].name, j, name, 40);
+        printf("%-*s %8ld %9ld ", w, name, ls[j].support, ls[j].predicted);
+        if (isnan(ls[j].ap)) printf("%7s", "-");
+        else printf("%7.4f", ls[j].ap);
+        printf(" %7.4f\n", ls[j].f1);
+    }
+}
+
+/* s as a JSON string: quotes, backslashes and control characters escaped,
+ * bytes that are not UTF-8 as U+FFFD */
+static void json_string(FILE *f, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    fputc('"', f);
+    while (*p) {
+        unsigned char ch = *p;
+        if (ch == '"' || ch == '\\') { fputc('\\', f); fputc(ch, f); p++; continue; }
+        if (ch < 0x20) { fprintf(f, "\\u%04x", ch); p++; continue; }
+        if (ch < 0x80) { fputc(ch, f); p++; continue; }
+        int len = ch >= 0xc2 && ch <= 0xdf ? 2 : ch >= 0xe0 && ch <= 0xef ? 3 : ch >= 0xf0 && ch <= 0xf4 ? 4 : 0;
+        int ok = len > 0;
+        for (int i = 1; ok && i < len; i++) ok = (p[i] & 0xc0) == 0x80;
+        /* overlong 3- and 4-byte forms, surrogates, beyond U+10FFFF */
+        if (ok && len == 3) ok = !(ch == 0xe0 && p[1] < 0xa0) && !(ch == 0xed && p[1] >= 0xa0);
+        if (ok && len == 4) ok = !(ch == 0xf0 && p[1] < 0x90) && !(ch == 0xf4 && p[1] >= 0x90);
+        if (!ok) { fputs("\\ufffd", f); p++; continue; }
+        fwrite(p, 1, (size_t)len, f);
+        p += len;
+    }
+    fputc('"', f);
+}
+
+static void json_per_label(FILE *f, const label_stat *ls, int c)
+{
+    fprintf(f, " \"per_label\": [");
+    for (int j = 0; j < c; j++) {
+        char tmp[32];
+        fprintf(f, "%s\n  {\"name\": ", j ? "," : "");
+        if (ls[j].name) json_string(f, ls[j].name);
+        else { snprintf(tmp, sizeof tmp, "label%d", j); json_string(f, tmp); }
+        fprintf(f, ", \"support\": %ld, \"predicted\": %ld, \"AP\": ", ls[j].support, ls[j].predicted);
+        if (isnan(ls[j].ap)) fprintf(f, "null");
+        else fprintf(f, "%.6f", ls[j].ap);
+        fprintf(f, ", \"F1_t05\": %.6f}", ls[j].f1);
+    }
+    fprintf(f, "\n ],\n");
 }
 
 /* ---- data-parallel runs: `mpirun -np N mlcl-train ...` (docs/distributed.md).
@@ -1068,6 +1603,7 @@ static int mpi_attach(app *a, const char **log_path, const char **json_path)
         if (!a->quiet) fprintf(stderr, "mlcl-train: data-parallel over %d ranks\n", g_comm->size);
     } else {
         a->quiet = 1;
+        a->silent = 1;
         a->plot_dir = NULL;
         *log_path = NULL;
         *json_path = NULL;
@@ -1208,14 +1744,7 @@ int main(int argc, char **argv)
 
     /* ---- the values */
     if (kind == D_MOSAIC && !G(FL_PRESET)) {
-        /* the built-in job: a short CLD run on Fashion-MNIST mosaics */
-        o.pretrain.epochs = 20;
-        o.finetune.epochs = 20;
-        o.batch = 128;
-        o.moco.queue_size = 1024;
-        o.pretrain.T_0 = 10;
-        o.finetune.T_0 = 10;
-        o.pretrain.lr = 4e-4f;
+        builtin_job(&o); /* a short CLD run on Fashion-MNIST mosaics */
     }
     if (G(FL_PRE_EPOCHS)) o.pretrain.epochs = (int)flags[FL_PRE_EPOCHS].i;
     if (G(FL_FT_EPOCHS)) o.finetune.epochs = (int)flags[FL_FT_EPOCHS].i;
@@ -1262,9 +1791,9 @@ int main(int argc, char **argv)
     }
     int labels = G(FL_LABELS) ? (int)flags[FL_LABELS].i : 0, features = G(FL_FEATURES) ? (int)flags[FL_FEATURES].i : 0;
     int index_base = G(FL_INDEX_BASE) ? (int)flags[FL_INDEX_BASE].i : MLCL_LIBSVM_INDEX_AUTO;
-    int mosaic_train = G(FL_MOSAIC_TRAIN) ? (int)flags[FL_MOSAIC_TRAIN].i : 6000;
-    int mosaic_test = G(FL_MOSAIC_TEST) ? (int)flags[FL_MOSAIC_TEST].i : 2000;
-    int base_width = G(FL_BASE_WIDTH) ? (int)flags[FL_BASE_WIDTH].i : 64;
+    int mosaic_train = G(FL_MOSAIC_TRAIN) ? (int)flags[FL_MOSAIC_TRAIN].i : MOSAIC_TRAIN_DEFAULT;
+    int mosaic_test = G(FL_MOSAIC_TEST) ? (int)flags[FL_MOSAIC_TEST].i : MOSAIC_TEST_DEFAULT;
+    int base_width = G(FL_BASE_WIDTH) ? (int)flags[FL_BASE_WIDTH].i : BASE_WIDTH_DEFAULT;
     int image_size = G(FL_IMAGE_SIZE) ? (int)flags[FL_IMAGE_SIZE].i : 0;
     const char *mosaic_dir = V(FL_MOSAIC_DIR);
 
@@ -1504,19 +2033,44 @@ int main(int argc, char **argv)
          * over the target now; the epochs are appended to it as they end */
         if (sf_open(&a.log, "--log", log_pi.canon)) { FREE_ALL(); return 1; }
         FILE *old = resume_path ? fopen(log_pi.canon, "r") : NULL;
-        if (old) {
-            char buf[65536];
-            size_t k;
+        char buf[65536], want[512];
+        size_t k;
+        FILE *hf = fmemopen(want, sizeof want, "w");
+        if (hf) { log_header(hf); fclose(hf); } else { want[0] = 0; }
+        if (old && fgets(buf, sizeof buf, old)) {
+            /* the resumed run's rows under their header, which must be this version's */
+            if (strcmp(buf, want)) {
+                fclose(old);
+                sf_abort(&a.log);
+                FREE_ALL();
+                return fail(1, "--log %s: its columns (%.*s) are not the ones this version writes; "
+                            "resume into a new --log file", log_path, (int)strcspn(buf, "\r\n"), buf);
+            }
+            fputs(buf, a.log.f);
             while ((k = fread(buf, 1, sizeof buf, old)) > 0) fwrite(buf, 1, k, a.log.f);
+        } else {
+            log_header(a.log.f);
+        }
+        if (old) {
             int bad = ferror(old);
             fclose(old);
             if (bad) { sf_abort(&a.log); FREE_ALL(); return fail(1, "--log %s: cannot read the rows of the resumed run", log_path); }
-        } else {
-            fprintf(a.log.f, "phase,epoch,loss,con,G,H,wreg,lr,samples_per_s,HA,ebF1,miF1,maF1,p_at_1,mAP\n");
         }
         if (sf_commit(&a.log, 1)) { FREE_ALL(); return 1; }
     }
     a.test = test;
+    {
+        /* the steps of an epoch, as the trainer runs them: pretraining drops a
+         * ragged last batch, fine-tuning only a last batch of one row */
+        long long B = o.batch < n ? o.batch : n;
+        a.spe[1] = n / B;
+        a.spe[2] = n / B + (n % B >= 2);
+    }
+    a.bar = a.tty && !a.quiet && !a.silent;
+    if (a.eval_every && !a.quiet && !a.silent)
+        fprintf(stderr, "mlcl-train: --eval-every %d: the fine-tuning lines and the log give the metrics at threshold 0.5 "
+                "on the %s rows\n", a.eval_every, val_split > 0 ? "held-out (--val-split)" : "test");
+    a.last_t = now_s();
     mlcl_trainer_set_callback(a.trainer, progress_cb, &a);
     if (g_comm) mlcl_trainer_set_callback(a.trainer, mpi_progress_cb, &a);
 
@@ -1530,7 +2084,7 @@ int main(int argc, char **argv)
     }
     g_graceful = 0;
     if (rc == MLCL_EINTERRUPTED || (rc == MLCL_OK && g_stop)) {
-        if (a.tty && !a.quiet) fputc('\n', stderr);
+        bar_end(&a);
         int src = ckpt_path ? mlcl_trainer_save(a.trainer, ckpt_path) : MLCL_OK;
         const char *ck = !ckpt_path ? "no --checkpoint given" : src == MLCL_OK ? "checkpoint written" : mlcl_last_error();
         int status;
@@ -1546,7 +2100,7 @@ int main(int argc, char **argv)
         return status;
     }
     if (rc != MLCL_OK) {
-        if (a.tty && !a.quiet) fputc('\n', stderr);
+        bar_end(&a);
         fprintf(stderr, "mlcl-train: %s\n", mlcl_last_error());
         log_close(&a.log);
         FREE_ALL();
@@ -1557,6 +2111,8 @@ int main(int argc, char **argv)
     mlcl_metrics paper, t05;
     rc = mlcl_trainer_evaluate(a.trainer, test, &paper, &t05);
     if (rc != MLCL_OK) { fprintf(stderr, "mlcl-train: %s\n", mlcl_last_error()); FREE_ALL(); return 1; }
+    label_stat *ls = NULL;
+    if ((json_path || G(FL_PER_LABEL)) && per_label_stats(a.trainer, test, &ls)) { FREE_ALL(); return 1; }
     double pre_s, fin_s;
     mlcl_trainer_timing(a.trainer, &pre_s, &fin_s);
     if (resume_path)
@@ -1570,6 +2126,7 @@ int main(int argc, char **argv)
     printf("%-22s %7s %7s %7s %7s %7s %7s\n", "metrics", "HA", "ebF1", "miF1", "maF1", "p@1", "mAP");
     print_metrics_row("paper protocol (sweep)", &paper);
     print_metrics_row("threshold 0.5", &t05);
+    if (G(FL_PER_LABEL)) print_per_label(ls, c, val_split > 0 ? "held-out (--val-split)" : "test");
     if (fflush(stdout) != 0 || ferror(stdout)) { fprintf(stderr, "mlcl-train: writing the results to stdout failed: %s\n", strerror(errno)); status = 1; }
     if (json_path) {
         safe_file js;
@@ -1581,7 +2138,9 @@ int main(int argc, char **argv)
             json_metrics(f, &paper);
             fprintf(f, ", \"t05\": ");
             json_metrics(f, &t05);
-            fprintf(f, "},\n \"timing\": {\"pretrain_s\": %.3f, \"finetune_s\": %.3f}}\n", pre_s, fin_s);
+            fprintf(f, "},\n");
+            json_per_label(f, ls, c);
+            fprintf(f, " \"timing\": {\"pretrain_s\": %.3f, \"finetune_s\": %.3f}}\n", pre_s, fin_s);
             if (sf_commit(&js, 0)) status = 1;
         } else {
             status = 1;
@@ -1618,6 +2177,7 @@ int main(int argc, char **argv)
         if (!pst && run_plot(a.plot_dir, log_path ? log_pi.canon : NULL, 0)) pst = 1;
         if (pst) status = 1;
     }
+    free(ls);
     FREE_ALL();
     return status;
 }
