@@ -942,8 +942,8 @@ static const flag_doc flag_docs[FL_COUNT] = {
     [FL_MOSAIC_TEST] = { NULL, "mosaics to evaluate on (the built-in job)" },
     [FL_MOSAIC_DIR] = { "DIR", "Fashion-MNIST IDX files (default " MOSAIC_DIR_DEFAULT ", Debian's dataset-fashion-mnist)" },
     [FL_VAL_SPLIT] = { "FRAC", "hold out FRAC of the training set (seeded) and evaluate on it instead of a test set "
-                               "(choosing settings without touching the test set)" },
-    [FL_PRESET] = { NULL, "the paper's settings for that dataset:" },
+                               "(choosing settings without touching the test set; default: none, --test is evaluated)" },
+    [FL_PRESET] = { NULL, "the paper's settings for that dataset (default: none, the library's defaults):" },
     [FL_METHOD] = { "M", "pretraining method (docs/math.md); none: fine-tuning only, the baseline" },
     [FL_PRE_EPOCHS] = { NULL, "pretraining epochs" },
     [FL_FT_EPOCHS] = { NULL, "fine-tuning epochs" },
