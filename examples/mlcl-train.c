@@ -1320,7 +1320,8 @@ static void bar_end(app *a)
     a->bar_len = 0;
 }
 
-/* "pretrain epoch 3/10 [#####-----]  27% step 36/130 15.2 steps/s 1946 samples/s ETA 0:06 loss 303.7";
+/* "pretrain epoch 3/10 [#####-----]  27% step 36/130 15.2 steps/s ETA 0:06 loss 303.7" (the loss
+ * left out on a narrow terminal);
  * the final draw of a phase gives the time it took and ends the line */
 static void bar_draw(app *a, const mlcl_progress *p, double now, int final)
 {
@@ -1330,14 +1331,20 @@ static void bar_draw(app *a, const mlcl_progress *p, double now, int final)
     if (frac < 0) frac = 0;
     double el = now - a->ph_t0, done = (double)(p->step - a->ph_step0);
     double rate = el > 0 && done > 0 ? done / el : 0;
-    char t[32], head[64], tail[256], bar[64] = "", line[512];
+    char t[32], head[64], tail[256], loss[64], bar[64] = "", line[512];
     if (final) fmt_duration(el, t, sizeof t);
     else fmt_duration(rate > 0 ? (double)(total - p->step) / rate : -1, t, sizeof t);
     snprintf(head, sizeof head, "%s epoch %d/%d ", p->phase == 1 ? "pretrain" : "finetune", p->epoch + 1, p->epochs);
-    snprintf(tail, sizeof tail, " %3.0f%% step %lld/%lld %.1f steps/s %.0f samples/s %s %s %s %.4g", 100 * frac, p->step,
-             total, rate, p->samples_per_s, final ? "in" : "ETA", t, p->phase == 1 ? "loss" : "bce", p->loss);
+    snprintf(tail, sizeof tail, " %3.0f%% step %lld/%lld %.1f steps/s %s %s", 100 * frac, p->step, total, rate,
+             final ? "in" : "ETA", t);
+    snprintf(loss, sizeof loss, " %s %.4g", p->phase == 1 ? "loss" : "bce", p->loss);
     int cols = term_columns() - 1; /* the last column would wrap on some terminals */
-    int w = cols - (int)strlen(head) - (int)strlen(tail) - 2;
+    if ((int)(strlen(head) + strlen(tail)) > cols) /* narrow: the rate and the time left first */
+        snprintf(tail, sizeof tail, " %.0f%% %.1f steps/s %s %s", 100 * frac, rate, final ? "in" : "ETA", t);
+    int room = cols - (int)strlen(head) - (int)strlen(tail);
+    if (room - (int)strlen(loss) >= 12) room -= (int)strlen(loss); /* the loss if a bar of 10 still fits */
+    else loss[0] = 0;
+    int w = room - 2;
     if (w > 30) w = 30;
     if (w >= 5) {
         int fill = (int)(frac * w);
@@ -1346,7 +1353,7 @@ static void bar_draw(app *a, const mlcl_progress *p, double now, int final)
         bar[w + 1] = ']';
         bar[w + 2] = 0;
     }
-    snprintf(line, sizeof line, "%s%s%s", head, bar, tail);
+    snprintf(line, sizeof line, "%s%s%s%s", head, bar, tail, loss);
     int len = (int)strlen(line);
     if (len > cols) line[len = cols] = 0;
     fprintf(stderr, "\r%s%*s", line, a->bar_len > len ? a->bar_len - len : 0, "");

@@ -212,7 +212,7 @@ import re, sys
 raw = open(sys.argv[1], "rb").read().decode()
 assert "\x1b" not in raw, "escape sequences on the terminal"
 segs = re.split(r"[\r\n]", raw)
-bar = re.compile(r"^(pretrain|finetune) epoch \d+/2 \[[#-]+\] +\d+% step \d+/\d+ [0-9.]+ steps/s \d+ samples/s (ETA|in) \d+:\d\d (loss|bce) \S+ *$")
+bar = re.compile(r"^(pretrain|finetune) epoch \d+/2 \[[#-]+\] +\d+% step \d+/\d+ [0-9.]+ steps/s (ETA|in) \d+:\d\d (loss|bce) \S+ *$")
 bars = [x for x in segs if bar.match(x)]
 for ph in ("pretrain", "finetune"):
     eta = [x for x in bars if x.startswith(ph) and " ETA " in x]

@@ -10,9 +10,117 @@ import os
 import signal
 import sys
 
-from . import Dataset, MlclError, Interrupted, Trainer, set_num_threads, train_options
+import time
+
+import numpy as np
+
+from . import Dataset, MlclError, Interrupted, Trainer, average_precision, set_num_threads, train_options
 from ._util import apply_kwargs
 from .trainer import METHODS, METHOD_NAMES
+
+# One set of names for the --log header and the epoch lines (as mlcl-train).
+METRIC_KEYS = ("HA", "ebF1", "miF1", "maF1", "p_at_1", "mAP")
+LOG_COLUMNS = ("phase", "epoch", "loss", "con", "G", "H", "wreg", "lr", "samples_per_s") + METRIC_KEYS + ("bce",)
+_CONSOLE = ("loss", "con", "G", "H", "wreg", "bce", "lr", "samples_per_s") + METRIC_KEYS
+BAR_PERIOD = 0.25  # s between redraws of the progress bar
+
+
+def epoch_row(p, metrics=None):
+    """The values of one epoch by column name; absent: the column does not
+    apply (pretraining loss parts while fine-tuning, the BCE while pretraining)."""
+    r = {"phase": p.phase, "epoch": p.epoch + 1, "loss": p.loss}
+    if p.phase == 1:
+        r.update(con=p.con, G=p.G, H=p.H, wreg=p.wreg)
+    else:
+        r["bce"] = p.loss  # fine-tuning minimises the binary cross-entropy alone
+    r["lr"] = p.lr
+    r["samples_per_s"] = p.samples_per_s
+    if metrics:
+        r.update({k: metrics[k] for k in METRIC_KEYS})
+    return r
+
+
+def log_line(r):
+    cells = []
+    for k in LOG_COLUMNS:
+        v = r.get(k)
+        if v is None:
+            cells.append("")
+        elif k in ("phase", "epoch"):
+            cells.append("%d" % v)
+        elif k == "samples_per_s":
+            cells.append("%.1f" % v)
+        elif k in METRIC_KEYS:
+            cells.append("%.5f" % v)
+        else:
+            cells.append("%.6g" % v)
+    return ",".join(cells) + "\n"
+
+
+def epoch_line(r, p):
+    s = "%s epoch %d/%d" % ("pretrain" if p.phase == 1 else "finetune", p.epoch + 1, p.epochs)
+    for k in _CONSOLE:
+        if k not in r or (k == "loss" and "bce" in r):
+            continue
+        fmt = "%.0f" if k == "samples_per_s" else "%.3g" if k == "lr" else "%.4f" if k in METRIC_KEYS else "%.5g"
+        s += " %s %s" % (k, fmt % r[k])
+    return s
+
+
+def _duration(s):
+    if not (s >= 0) or s > 359999:
+        return "--:--"
+    t = int(s + 0.5)
+    return "%d:%02d:%02d" % (t // 3600, t // 60 % 60, t % 60) if t >= 3600 else "%d:%02d" % (t // 60, t % 60)
+
+
+def bar_text(p, total, rate, elapsed, final, columns):
+    """The progress bar's line (at most columns - 1 characters)."""
+    frac = 1.0 if final or total <= 0 else min(max(p.step / total, 0.0), 1.0)
+    t = _duration(elapsed) if final else _duration((total - p.step) / rate if rate > 0 else -1)
+    head = "%s epoch %d/%d " % ("pretrain" if p.phase == 1 else "finetune", p.epoch + 1, p.epochs)
+    tail = " %3.0f%% step %d/%d %.1f steps/s %s %s" % (100 * frac, p.step, total, rate, "in" if final else "ETA", t)
+    loss = " %s %.4g" % ("loss" if p.phase == 1 else "bce", p.loss)
+    cols = columns - 1
+    if len(head) + len(tail) > cols:  # narrow: the rate and the time left first
+        tail = " %.0f%% %.1f steps/s %s %s" % (100 * frac, rate, "in" if final else "ETA", t)
+    room = cols - len(head) - len(tail)
+    if room - len(loss) >= 12:  # the loss if a bar of 10 still fits
+        room -= len(loss)
+    else:
+        loss = ""
+    w = min(room - 2, 30)
+    bar = "[" + "#" * int(frac * w) + "-" * (w - int(frac * w)) + "]" if w >= 5 else ""
+    return (head + bar + tail + loss)[:cols]
+
+
+def _columns():
+    try:
+        c = os.get_terminal_size(sys.stderr.fileno()).columns
+    except (OSError, ValueError):
+        c = 0
+    return c if c >= 20 else 80
+
+
+def per_label(trainer, ds):
+    """[{name, support, predicted, AP, F1_t05}] on the rows of ds (F1 at 0.5, as maF1 counts it)."""
+    s = trainer.predict(ds.features)
+    y = ds.labels.astype(bool)
+    ap = average_precision(s, ds.labels)
+    yh = s >= np.float32(0.5)
+    tp, fp, fn = (yh & y).sum(0), (yh & ~y).sum(0), (~yh & y).sum(0)
+    out = []
+    for j, name in enumerate(ds.label_names):
+        den = 2 * tp[j] + fp[j] + fn[j]
+        out.append({"name": name if name is not None else "label%d" % j, "support": int(tp[j] + fn[j]),
+                    "predicted": int(tp[j] + fp[j]), "AP": None if np.isnan(ap[j]) else round(float(ap[j]), 6),
+                    "F1_t05": round(2.0 * tp[j] / den, 6) if den > 0 else 0.0})
+    return out
+
+
+def _printable(name):
+    """control characters (C0, DEL, C1) as '?', at most 40 characters"""
+    return "".join("?" if ord(ch) < 0x20 or 0x7f <= ord(ch) <= 0x9f else ch for ch in name)[:40]
 
 
 def _parser():
@@ -51,7 +159,9 @@ def _parser():
     a("--plot")
     a("--checkpoint")
     a("--resume")
-    a("--quiet", action="store_true")
+    a("--per-label", action="store_true",
+      help="print a table per label (name, support, AP, F1 at 0.5) after the metrics")
+    a("--quiet", action="store_true", help="no progress bar and no notices: plain epoch lines only")
     return p
 
 
@@ -182,36 +292,64 @@ def main(argv=None):
         print("mlcl.train: %s" % e.message, file=sys.stderr)
         return 1
     if args.log:
-        log = open(args.log, "a" if args.resume else "w")
-        if not args.resume:
-            log.write("phase,epoch,loss,con,G,H,wreg,lr,samples_per_s,HA,ebF1,miF1,maF1,p_at_1,mAP\n")
+        header = ",".join(LOG_COLUMNS) + "\n"
+        if args.resume and os.path.exists(args.log):
+            with open(args.log) as f:
+                first = f.readline()
+            if first and first != header:
+                print("mlcl.train: --log %s: its columns (%s) are not the ones this version writes; "
+                      "resume into a new --log file" % (args.log, first.strip()), file=sys.stderr)
+                return 1
+            log = open(args.log, "a")
+            if not first:
+                log.write(header)
+        else:
+            log = open(args.log, "w")
+            log.write(header)
+    if args.eval_every and not quiet:
+        print("mlcl.train: --eval-every %d: the fine-tuning lines and the log give the metrics at "
+              "threshold 0.5 on the test rows" % args.eval_every, file=sys.stderr)
+    bar = tty and not quiet
+    st = {"phase": 0, "t0": time.monotonic(), "last": time.monotonic(), "step0": 0, "drawn": -1.0, "len": 0}
+    batch = min(o.batch, n)
+    spe = {1: n // batch, 2: n // batch + (1 if n % batch >= 2 else 0)}  # as the trainer runs them
+
+    def bar_end():
+        if st["len"]:
+            sys.stderr.write("\n")
+            st["len"] = 0
 
     def progress(p):
-        name = "pretrain" if p.phase == 1 else "finetune"
-        if not quiet:
-            if tty:
-                sys.stderr.write("\r%-9s epoch %4d/%-4d step %6d  loss %9.4f  lr %.2e  %8.0f samples/s "
-                                 % (name, p.epoch + 1, p.epochs, p.step, p.loss, p.lr,
-                                    p.samples_per_s))
-                if p.end_of_epoch and p.epoch + 1 == p.epochs:
-                    sys.stderr.write("\n")
-                sys.stderr.flush()
-            elif p.end_of_epoch and ((p.epoch + 1) % 10 == 0 or p.epoch + 1 == p.epochs
-                                     or p.epoch == 0):
-                print("%s epoch %d/%d loss %.4f (con %.4f G %.4f H %.4f W %.4f) lr %.3g %.0f samples/s"
-                      % (name, p.epoch + 1, p.epochs, p.loss, p.con, p.G, p.H, p.wreg, p.lr,
-                         p.samples_per_s), file=sys.stderr)
-        if p.end_of_epoch and log:
-            log.write("%d,%d,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.1f" % (
-                p.phase, p.epoch + 1, p.loss, p.con, p.G, p.H, p.wreg, p.lr, p.samples_per_s))
+        now = time.monotonic()
+        if p.phase != st["phase"]:  # this process began the phase at the end of the last report
+            bar_end()
+            st.update(phase=p.phase, t0=st["last"], step0=p.step - 1, drawn=-1.0)
+        m = None
+        if p.end_of_epoch:
             if p.phase == 2 and args.eval_every and (p.epoch + 1) % args.eval_every == 0:
                 m = trainer.evaluate(test)["t05"]
-                log.write("," + ",".join("%.5f" % m[k] for k in
-                                         ("HA", "ebF1", "miF1", "maF1", "p_at_1", "mAP")))
-            else:
-                log.write(",,,,,,")
-            log.write("\n")
-            log.flush()
+            r = epoch_row(p, m)
+            if log:
+                log.write(log_line(r))
+                log.flush()
+        last = p.end_of_epoch and p.epoch + 1 == p.epochs
+        if bar:
+            if m is not None:
+                sys.stderr.write("\r%s\r%s\n" % (" " * st["len"], epoch_line(r, p)))
+                st["len"] = 0
+            if last or m is not None or st["drawn"] < 0 or now - st["drawn"] >= BAR_PERIOD:
+                el, done = now - st["t0"], p.step - st["step0"]
+                line = bar_text(p, spe[p.phase] * p.epochs, done / el if el > 0 and done > 0 else 0.0, el, last,
+                                _columns())
+                sys.stderr.write("\r" + line + " " * max(st["len"] - len(line), 0))
+                if last:
+                    sys.stderr.write("\n")
+                st["len"] = 0 if last else len(line)
+                st["drawn"] = now
+                sys.stderr.flush()
+        elif p.end_of_epoch and (m is not None or last or p.epoch == 0 or (p.epoch + 1) % 10 == 0):
+            print(epoch_line(r, p), file=sys.stderr)
+        st["last"] = time.monotonic()
         return bool(stop["sig"])
 
     trainer.set_progress(progress)
@@ -221,13 +359,13 @@ def main(argv=None):
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         done = False
+        st["last"] = time.monotonic()
         while not done:
             done = trainer.run_epochs(1)
             if args.checkpoint:
                 trainer.save(args.checkpoint)
     except Interrupted:
-        if tty and not quiet:
-            sys.stderr.write("\n")
+        bar_end()
         if args.checkpoint:
             try:
                 trainer.save(args.checkpoint)
@@ -240,8 +378,7 @@ def main(argv=None):
                   file=sys.stderr)
         return 130
     except MlclError as e:
-        if tty and not quiet:
-            sys.stderr.write("\n")
+        bar_end()
         print("mlcl.train: %s" % e.message, file=sys.stderr)
         return 1
     finally:
@@ -256,11 +393,20 @@ def main(argv=None):
     print("%-22s %7s %7s %7s %7s %7s %7s" % ("metrics", "HA", "ebF1", "miF1", "maF1", "p@1", "mAP"))
     print(_row("paper protocol (sweep)", ev["paper"]))
     print(_row("threshold 0.5", ev["t05"]))
+    labels = per_label(trainer, test) if (args.json or args.per_label) else None
+    if args.per_label:
+        w = max([5] + [len(_printable(x["name"])) for x in labels])
+        print("\nper label on the test rows (F1 at threshold 0.5)")
+        print("%-*s %8s %9s %7s %7s" % (w, "label", "support", "predicted", "AP", "F1"))
+        for x in labels:
+            print("%-*s %8d %9d %7s %7.4f" % (w, _printable(x["name"]), x["support"], x["predicted"],
+                                              "-" if x["AP"] is None else "%.4f" % x["AP"], x["F1_t05"]))
     if args.json:
         keys = ("HA", "ebF1", "miF1", "maF1", "p_at_1", "mAP")
         doc = {"method": METHOD_NAMES[o.method], "seed": o.seed, "n_train": n, "n_test": nt,
                "features": d, "labels": c,
                "metrics": {k: {m: round(ev[k][m], 6) for m in keys} for k in ("paper", "t05")},
+               "per_label": labels,
                "timing": {"pretrain_s": round(pre_s, 3), "finetune_s": round(fin_s, 3)}}
         with open(args.json, "w") as f:
             json.dump(doc, f)
