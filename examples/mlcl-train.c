@@ -1482,37 +1482,56 @@ static int per_label_stats(mlcl_trainer *t, const mlcl_dataset *ds, label_stat *
     return 0;
 }
 
-/* a label name for the terminal: control characters (C0, DEL, C1) as '?', at
- * most max bytes, not cut inside a UTF-8 sequence */
-static void printable_name(const char *name, int j, char *b, size_t max)
+/* the length of the valid UTF-8 sequence at p (0: not one: a stray byte,
+ * an overlong form, a surrogate, beyond U+10FFFF) */
+static int utf8_len(const unsigned char *p)
+{
+    unsigned char ch = p[0];
+    if (ch < 0x80) return 1;
+    int len = ch >= 0xc2 && ch <= 0xdf ? 2 : ch >= 0xe0 && ch <= 0xef ? 3 : ch >= 0xf0 && ch <= 0xf4 ? 4 : 0;
+    for (int i = 1; i < len; i++)
+        if ((p[i] & 0xc0) != 0x80) return 0;
+    if (len == 3 && ((ch == 0xe0 && p[1] < 0xa0) || (ch == 0xed && p[1] >= 0xa0))) return 0;
+    if (len == 4 && ((ch == 0xf0 && p[1] < 0x90) || (ch == 0xf4 && p[1] >= 0x90))) return 0;
+    return len;
+}
+
+/* a label name for the terminal: control characters (C0, DEL, C1) and bytes
+ * that are not UTF-8 as '?', at most max characters; returns the characters */
+static int printable_name(const char *name, int j, char *b, size_t size, int max)
 {
     char tmp[32];
     if (!name) { snprintf(tmp, sizeof tmp, "label%d", j); name = tmp; }
     size_t k = 0;
-    for (const unsigned char *p = (const unsigned char *)name; *p && k < max; p++) {
-        if (*p < 0x20 || *p == 0x7f) b[k++] = '?';
-        else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) { b[k++] = '?'; p++; }
-        else b[k++] = (char)*p;
+    int chars = 0;
+    for (const unsigned char *p = (const unsigned char *)name; *p && chars < max && k + 5 < size; chars++) {
+        int len = utf8_len(p);
+        if (len == 0 || *p < 0x20 || *p == 0x7f || (len == 2 && p[0] == 0xc2 && p[1] <= 0x9f)) {
+            b[k++] = '?';
+            p += len ? len : 1;
+        } else {
+            memcpy(b + k, p, (size_t)len);
+            k += (size_t)len;
+            p += len;
+        }
     }
-    if (k == max) while (k > 0 && ((unsigned char)b[k - 1] & 0xc0) == 0x80) k--; /* a cut sequence */
-    if (k > 0 && k == max && ((unsigned char)b[k - 1] & 0xc0) == 0xc0) k--;
     b[k] = 0;
+    return chars;
 }
 
 static void print_per_label(const label_stat *ls, int c, const char *set)
 {
-    char name[64];
+    char name[256];
     int w = 5;
     for (int j = 0; j < c; j++) {
-        printable_name(ls[j].name, j, name, 40);
-        int l = (int)strlen(name);
+        int l = printable_name(ls[j].name, j, name, sizeof name, 40);
         if (l > w) w = l;
     }
     printf("\nper label on the %s rows (F1 at threshold 0.5)\n", set);
     printf("%-*s %8s %9s %7s %7s\n", w, "label", "support", "predicted", "AP", "F1");
     for (int j = 0; j < c; j++) {
-        printable_name(ls[j].name, j, name, 40);
-        printf("%-*s %8ld %9ld ", w, name, ls[j].support, ls[j].predicted);
+        int l = printable_name(ls[j].name, j, name, sizeof name, 40);
+        printf("%s%*s %8ld %9ld ", name, w - l, "", ls[j].support, ls[j].predicted);
         if (isnan(ls[j].ap)) printf("%7s", "-");
         else printf("%7.4f", ls[j].ap);
         printf(" %7.4f\n", ls[j].f1);
@@ -1530,13 +1549,8 @@ static void json_string(FILE *f, const char *s)
         if (ch == '"' || ch == '\\') { fputc('\\', f); fputc(ch, f); p++; continue; }
         if (ch < 0x20) { fprintf(f, "\\u%04x", ch); p++; continue; }
         if (ch < 0x80) { fputc(ch, f); p++; continue; }
-        int len = ch >= 0xc2 && ch <= 0xdf ? 2 : ch >= 0xe0 && ch <= 0xef ? 3 : ch >= 0xf0 && ch <= 0xf4 ? 4 : 0;
-        int ok = len > 0;
-        for (int i = 1; ok && i < len; i++) ok = (p[i] & 0xc0) == 0x80;
-        /* overlong 3- and 4-byte forms, surrogates, beyond U+10FFFF */
-        if (ok && len == 3) ok = !(ch == 0xe0 && p[1] < 0xa0) && !(ch == 0xed && p[1] >= 0xa0);
-        if (ok && len == 4) ok = !(ch == 0xf0 && p[1] < 0x90) && !(ch == 0xf4 && p[1] >= 0x90);
-        if (!ok) { fputs("\\ufffd", f); p++; continue; }
+        int len = utf8_len(p);
+        if (!len) { fputs("\\ufffd", f); p++; continue; }
         fwrite(p, 1, (size_t)len, f);
         p += len;
     }

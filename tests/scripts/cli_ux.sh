@@ -238,7 +238,31 @@ assert raw.decode().count(" epoch ") == 4, raw
 ' "$T/ttyq"
 [ "$rc" -eq 0 ] || bad tty_quiet_status "exit status $rc"
 
-# ---- 5. resuming into a log of another layout is refused, naming its columns
+# ---- 5. label names that are hostile to a terminal or to JSON: escaped in --json, '?' on the terminal
+"$PY" -c '
+import random, sys
+random.seed(3)
+h = b"@relation \x27weird: -C -3\x27\n@attribute f1 numeric\n@attribute f2 numeric\n@attribute f3 numeric\n"
+h += b"@attribute \x27quo\"te\\\\back\x27 {0,1}\n@attribute \x27esc\x1b[31mred\x27 {0,1}\n@attribute caf\xc3\xa9\xff {0,1}\n@data\n"
+for i in range(80):
+    x = [random.random() for _ in range(3)]
+    h += (",".join("%.3f" % v for v in x) + ",%d,%d,%d\n" % (x[0] > .5, x[1] > .4, x[2] > .6)).encode()
+open(sys.argv[1], "wb").write(h)
+' "$T/weird.arff"
+"$BIN" --train "$T/weird.arff" --test "$T/weird.arff" --pretrain-epochs 1 --finetune-epochs 1 --batch 16 --queue 32 --threads 1 \
+    --json "$T/w.json" --per-label --quiet >"$T/out" 2>"$T/err"
+rc=$?
+[ "$rc" -eq 0 ] || bad hostile_names_status "exit status $rc: $(tail -1 "$T/err")"
+check hostile_label_names '
+import json, sys
+names = [x["name"] for x in json.load(open(sys.argv[1]))["per_label"]]
+assert names == ["quo\"te\\back", "esc\x1b[31mred", "caf\u00e9\ufffd"], names
+out = open(sys.argv[2], "rb").read()
+assert b"\x1b" not in out and b"\xff" not in out, "raw control or non-UTF-8 bytes in the table"
+assert b"esc?[31mred" in out and "caf\u00e9?".encode() in out, out[-300:]
+' "$T/w.json" "$T/out"
+
+# ---- 6. resuming into a log of another layout is refused, naming its columns
 printf 'phase,epoch,loss,con,G,H,wreg,lr,samples_per_s,HA,ebF1,miF1,maF1,p_at_1,mAP\n1,1,2,3,4,5,6,7,8,,,,,,\n' >"$T/old.csv"
 cp "$T/old.csv" "$T/old.orig"
 "$BIN" $JOB --resume "$T/ck" --log "$T/old.csv" --quiet >"$T/out" 2>"$T/err"
