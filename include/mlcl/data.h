@@ -15,6 +15,23 @@
  * Numbers are parsed in the C locale whatever the process locale is.
  * Non-finite feature values (nan, inf, overflow to inf) are rejected.
  *
+ * Limits (docs/formats.md, "Limits"), so that what a file can make a reader
+ * allocate is bounded by what the file can contain:
+ * - a text line is at most MLCL_TEXT_LINE_MAX bytes, and a NUL byte in a text
+ *   file is an error (file, line and column named);
+ * - a feature or label index read from a file (a LIBSVM index, an XC header,
+ *   the ARFF attribute count) may not make the dense width larger than
+ *   MLCL_DATA_MAX_COLS, unless the caller passes the width explicitly;
+ * - the dense data a file expands to (n x d floats plus n x c label bytes, or
+ *   the raw bytes of IDX/NPZ) may not exceed MLCL_DATA_BUDGET_RATIO times the
+ *   file's size on disk (compressed size for gzip), and never less than
+ *   MLCL_DATA_BUDGET_MIN is allowed: a 1 MB file cannot make a reader take
+ *   more than a few hundred MB before it refuses (MLCL_EFORMAT saying how
+ *   much it would need);
+ * - a feature value must satisfy |x| <= MLCL_DATA_MAX_ABS, so that squares
+ *   and sums in standardisation and training stay finite in float32;
+ * - bytes after the last member of a gzip file are an error.
+ *
  * Thread-safety: the readers and mlcl_dataset_create_from_arrays() may run
  * on several threads at once. A dataset may be read (accessors, gather,
  * subset, split, standardize_stats, trainers) by several threads at once but
@@ -29,6 +46,18 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/** Longest text line (ARFF, LIBSVM) the readers accept, in bytes. */
+#define MLCL_TEXT_LINE_MAX (32L << 20)
+/** Largest dense width (features or labels) an index in a file may imply. */
+#define MLCL_DATA_MAX_COLS (1 << 20)
+/** Largest feature magnitude accepted: 1e15, so x*x <= 1e30 and a float32
+ *  sum of up to 3e8 squares stays below FLT_MAX (3.4e38). */
+#define MLCL_DATA_MAX_ABS 1e15
+/** A reader may allocate this many bytes of data per byte of file... */
+#define MLCL_DATA_BUDGET_RATIO 128
+/** ...and at least this many (128 MiB) whatever the file's size. */
+#define MLCL_DATA_BUDGET_MIN ((size_t)128 << 20)
 
 /** An opaque in-memory multi-label dataset. */
 typedef struct mlcl_dataset mlcl_dataset;
