@@ -558,23 +558,26 @@ long mlcl__zsrc_read(mlcl__zsrc *s, void *buf, size_t n)
         int zr = inflate(&s->z, Z_NO_FLUSH);
         if (zr == Z_STREAM_END) {
             /* what follows the member: nothing, another member, or an error */
-            if (s->z.avail_in < 2 && zsrc_fill(s) < 0) return -1;
+            if (s->z.avail_in < 2 && zsrc_fill(s) < 0) break;
             if (s->z.avail_in == 0) { s->eof = 1; break; }
             if (s->z.avail_in >= 2 && s->z.next_in[0] == 0x1f && s->z.next_in[1] == 0x8b) {
                 if (inflateReset(&s->z) != Z_OK) return zsrc_fail(s, MLCL_EFORMAT, "corrupt gzip data");
                 continue;
             }
             uint64_t off = s->consumed - s->z.avail_in;
-            return zsrc_fail(s, MLCL_EFORMAT,
-                             "%llu bytes of trailing data after the gzip stream (at byte offset %llu)",
-                             (unsigned long long)(s->file_size > off ? s->file_size - off : s->z.avail_in),
-                             (unsigned long long)off);
+            zsrc_fail(s, MLCL_EFORMAT, "%llu bytes of trailing data after the gzip stream (at byte offset %llu)",
+                      (unsigned long long)(s->file_size > off ? s->file_size - off : s->z.avail_in),
+                      (unsigned long long)off);
+            break; /* the data before it first; the error on the next call */
         }
         if (zr == Z_BUF_ERROR) continue; /* needs more input */
-        if (zr == Z_MEM_ERROR) return zsrc_fail(s, MLCL_ENOMEM, "out of memory (inflate)");
-        if (zr != Z_OK)
-            return zsrc_fail(s, MLCL_EFORMAT, "corrupt gzip data (%s)", s->z.msg ? s->z.msg : "zlib error");
+        if (zr == Z_MEM_ERROR) { zsrc_fail(s, MLCL_ENOMEM, "out of memory (inflate)"); break; }
+        if (zr != Z_OK) {
+            zsrc_fail(s, MLCL_EFORMAT, "corrupt gzip data (%s)", s->z.msg ? s->z.msg : "zlib error");
+            break;
+        }
     }
+    if (s->status && s->z.avail_out == n) return -1;
     return (long)(n - s->z.avail_out);
 }
 
