@@ -266,6 +266,7 @@ static void expect_refused(const job *j, int st, const char *const *needles)
     char msg[1024];
     counter c;
     int rc = run_counted(j, msg, sizeof msg, &c);
+    if (getenv("MLCL_HOSTILE_VERBOSE")) fprintf(stderr, "peak %10zu bytes, status %d: %s\n", c.peak, rc, msg);
     ck_assert_msg(rc == st, "%s: status %d (%s), expected %d; peak %zu bytes; msg: %s", j->a, rc, mlcl_status_str(rc), st,
                   c.peak, msg);
     ck_assert_msg(has_all(msg, needles), "message '%s' lacks one of the expected parts (first '%s')", msg, needles[0]);
