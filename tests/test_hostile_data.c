@@ -12,6 +12,7 @@
 #include "testutil.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <ftw.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -711,6 +712,71 @@ START_TEST(gzip_trailing_bytes)
 }
 END_TEST
 
+/* A FIFO whose writer serves, to every reader that opens it, `head` and
+ * then `row` forever (until the reader goes away). Returns the writer's pid. */
+static pid_t endless_fifo(const char *path, const char *head, const char *row)
+{
+    ck_assert_int_eq(mkfifo(path, 0600), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert(pid >= 0);
+    if (pid == 0) {
+        alarm(60); /* never outlives a failed test by long */
+        signal(SIGPIPE, SIG_IGN);
+        char buf[1 << 14];
+        size_t rl = strlen(row), k = 0;
+        while (k + rl <= sizeof buf) { memcpy(buf + k, row, rl); k += rl; }
+        for (;;) {
+            int fd = open(path, O_WRONLY);
+            if (fd < 0) _exit(1);
+            if (write(fd, head, strlen(head)) >= 0)
+                while (write(fd, buf, k) > 0) {}
+            close(fd);
+        }
+    }
+    return pid;
+}
+
+/* From a pipe the file's size is unknown: the budget grows with the bytes
+ * read so far (at least 128 MiB), so a legitimate stream is read and an
+ * expanding one is refused. */
+START_TEST(pipe_budget)
+{
+    /* a small ARFF through a pipe reads as from a file */
+    const char *fp = tpath("ok.fifo");
+    ck_assert_int_eq(mkfifo(fp, 0600), 0);
+    fflush(NULL);
+    pid_t w = fork();
+    ck_assert(w >= 0);
+    if (w == 0) {
+        alarm(60);
+        int fd = open(fp, O_WRONLY);
+        static const char t[] = "@relation 'r: -C -1'\n@attribute a real\n@attribute l {0,1}\n@data\n1.5,0\n-2,1\n";
+        _exit(fd >= 0 && write(fd, t, sizeof t - 1) == (ssize_t)(sizeof t - 1) ? 0 : 1);
+    }
+    mlcl_dataset *ds;
+    ck_assert_ok(mlcl_dataset_load_arff(&ds, fp, 0, 0));
+    const float want[2] = {1.5f, -2.0f};
+    ck_assert_mem_eq(mlcl_dataset_features(ds), want, sizeof want);
+    mlcl_dataset_free(ds);
+    int ws;
+    ck_assert_int_eq(waitpid(w, &ws, 0), w);
+    /* 4,000 attributes, then empty sparse rows without end: 16 KB of floats per 3 bytes */
+    sbuf b = {0};
+    sb_add(&b, "@relation 'r: -C 1'\n");
+    for (int i = 0; i < 4000; i++) sb_add(&b, "@attribute a%d real\n", i);
+    sb_add(&b, "@data\n");
+    const char *ep = tpath("endless.fifo");
+    pid_t ew = endless_fifo(ep, b.s, "{}\n");
+    free(b.s);
+    job j = { ARFF, ep, NULL, NULL, NULL, 0 };
+    const char *nd[] = { ep, "would need", "read so far", NULL };
+    expect_refused(&j, MLCL_EFORMAT, nd);
+    kill(ew, SIGKILL);
+    ck_assert_int_eq(waitpid(ew, &ws, 0), ew);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("hostile_data");
@@ -724,6 +790,7 @@ static Suite *suite(void)
     tcase_add_test(tc, npy_single_copy);
     tcase_add_test(tc, npz_deflate_bomb);
     tcase_add_test(tc, idx_gzip_bomb);
+    tcase_add_test(tc, pipe_budget);
     suite_add_tcase(s, tc);
     tc = tcase_create("text");
     tcase_set_timeout(tc, 60);

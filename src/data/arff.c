@@ -398,7 +398,7 @@ static int load(arff_reader *a, mlcl_dataset **out, int n_labels, int labels_fir
     MLCL_TRY(index_values(a));
     /* ---- rows: x and y grow with the rows actually read, within the budget */
     const size_t row_bytes = (size_t)d * sizeof(float) + (size_t)c;
-    const size_t max_rows = a->in.budget / row_bytes; /* >= 0; row_bytes <= 4 MiB + 1 MiB */
+    size_t max_rows = mlcl__zsrc_budget(&a->in.src) / row_bytes; /* row_bytes <= 5 MiB */
     float *x = NULL;
     uint8_t *y = NULL;
     size_t cap_x = 0, cap_y = 0, n = 0;
@@ -410,6 +410,8 @@ static int load(arff_reader *a, mlcl_dataset **out, int n_labels, int labels_fir
         if (!*p || *p == '%') continue;
         a->linebuf = line;
         if (n >= (size_t)INT_MAX - 1) { rc = mlcl__lines_err(&a->in, "more than %d rows", INT_MAX - 1); goto fail; }
+        if (n + 1 > max_rows) /* grows with the bytes read from a pipe */
+            max_rows = mlcl__zsrc_budget(&a->in.src) / row_bytes;
         if (n + 1 > max_rows) {
             char what[96];
             snprintf(what, sizeof what, "%zu rows of %d features and %d labels", n + 1, d, c);

@@ -72,6 +72,11 @@ MLCL_INTERNAL int mlcl__zsrc_open(mlcl__zsrc *s, const char *path, const char *f
  * -1 with s->status and s->why set (nothing recorded in the error buffer). */
 MLCL_INTERNAL long mlcl__zsrc_read(mlcl__zsrc *s, void *buf, size_t n);
 MLCL_INTERNAL void mlcl__zsrc_close(mlcl__zsrc *s);
+/* The budget of the source: from the size of a regular file, else (pipes,
+ * devices) from the bytes read so far, so that it grows as data arrives. */
+MLCL_INTERNAL size_t mlcl__zsrc_budget(const mlcl__zsrc *s);
+/* Writes "<what> would need X, more than the budget ..." into msg; returns MLCL_EFORMAT. */
+MLCL_INTERNAL int mlcl__zsrc_budget_err(const mlcl__zsrc *s, char *msg, size_t len, double bytes, const char *what);
 
 /* A line reader over mlcl__zsrc (plain or gzip files). A NUL byte, a line
  * longer than MLCL_TEXT_LINE_MAX bytes (also one that never ends) and bytes
@@ -86,7 +91,7 @@ typedef struct mlcl__lines {
     locale_t cloc;    /* the C locale for strtod_l */
     char *rbuf;       /* decompressed bytes not yet returned: rbuf[rpos..rlen) */
     size_t rpos, rlen;
-    size_t budget;    /* mlcl__data_budget() of the file */
+    size_t budget;    /* mlcl__zsrc_budget() as last checked */
 } mlcl__lines;
 
 MLCL_INTERNAL int mlcl__lines_open(mlcl__lines *r, const char *path, const char *fn);
@@ -98,9 +103,9 @@ MLCL_INTERNAL void mlcl__lines_close(mlcl__lines *r);
 MLCL_INTERNAL int mlcl__lines_err(const mlcl__lines *r, const char *fmt, ...) MLCL_PRINTF(2, 3);
 /* Records an EFORMAT error "fn: path: line N, column K: <msg>" (K 1-based, bytes). */
 MLCL_INTERNAL int mlcl__lines_col_err(const mlcl__lines *r, long col, const char *fmt, ...) MLCL_PRINTF(3, 4);
-/* Checks that `bytes` more of data fit the file's budget; else an EFORMAT
- * error at the current line saying what `what` would need. */
-MLCL_INTERNAL int mlcl__lines_budget(const mlcl__lines *r, double bytes, const char *what);
+/* Checks that `bytes` of data fit the file's budget (updating r->budget);
+ * else an EFORMAT error at the current line saying what `what` would need. */
+MLCL_INTERNAL int mlcl__lines_budget(mlcl__lines *r, double bytes, const char *what);
 /* Parses the whole token as a finite float (C locale). 0 ok, -1 not a number,
  * -2 not finite (or beyond float), -3 finite but |v| > MLCL_DATA_MAX_ABS. */
 MLCL_INTERNAL int mlcl__parse_float(const mlcl__lines *r, const char *tok, float *out);

@@ -640,14 +640,35 @@ int mlcl__lines_col_err(const mlcl__lines *r, long col, const char *fmt, ...)
     return mlcl__err(MLCL_EFORMAT, "%s: %s: line %ld, column %ld: %s", r->fn, r->path, r->line, col, msg);
 }
 
-int mlcl__lines_budget(const mlcl__lines *r, double bytes, const char *what)
+size_t mlcl__zsrc_budget(const mlcl__zsrc *s)
 {
-    if (bytes <= (double)r->budget) return MLCL_OK;
+    return mlcl__data_budget(s->file_size ? s->file_size : s->consumed);
+}
+
+int mlcl__zsrc_budget_err(const mlcl__zsrc *s, char *msg, size_t len, double bytes, const char *what)
+{
     char a[32], b[32], c[32];
-    return mlcl__lines_err(r, "%s would need %s, more than the %s a file of %s may make a reader allocate "
-                           "(%d x its size, at least 128 MiB; docs/formats.md, Limits)",
-                           what, mlcl__fmt_bytes(a, bytes), mlcl__fmt_bytes(b, (double)r->budget),
-                           mlcl__fmt_bytes(c, (double)r->src.file_size), MLCL_DATA_BUDGET_RATIO);
+    size_t budget = mlcl__zsrc_budget(s);
+    if (s->file_size)
+        snprintf(msg, len, "%s would need %s, more than the %s a file of %s may make a reader allocate "
+                 "(%d x its size, at least 128 MiB; docs/formats.md, Limits)",
+                 what, mlcl__fmt_bytes(a, bytes), mlcl__fmt_bytes(b, (double)budget),
+                 mlcl__fmt_bytes(c, (double)s->file_size), MLCL_DATA_BUDGET_RATIO);
+    else
+        snprintf(msg, len, "%s would need %s, more than the %s the %s read so far may make a reader allocate "
+                 "(%d x, at least 128 MiB; docs/formats.md, Limits)",
+                 what, mlcl__fmt_bytes(a, bytes), mlcl__fmt_bytes(b, (double)budget),
+                 mlcl__fmt_bytes(c, (double)s->consumed), MLCL_DATA_BUDGET_RATIO);
+    return MLCL_EFORMAT;
+}
+
+int mlcl__lines_budget(mlcl__lines *r, double bytes, const char *what)
+{
+    r->budget = mlcl__zsrc_budget(&r->src);
+    if (bytes <= (double)r->budget) return MLCL_OK;
+    char msg[400];
+    mlcl__zsrc_budget_err(&r->src, msg, sizeof msg, bytes, what);
+    return mlcl__lines_err(r, "%s", msg);
 }
 
 int mlcl__lines_next(mlcl__lines *r, char **line)

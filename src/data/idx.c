@@ -87,13 +87,12 @@ static int idx_load(uint8_t **data, int *ndim, int dims[MLCL_IDX_MAX_DIMS], cons
             rc = mlcl__err(MLCL_EFORMAT, "%s: %s: trailing data after %zu IDX bytes", fn, path, total);
         goto done;
     }
-    const size_t budget = mlcl__data_budget(f->file_size);
-    if ((double)total * (1.0 + expand) > (double)budget) {
-        char a[32], b[32], c[32];
-        rc = mlcl__err(MLCL_EFORMAT, "%s: %s: the IDX header's %zu bytes would need %s, more than the %s a file of %s may "
-                       "make a reader allocate (%d x its size, at least 128 MiB; docs/formats.md, Limits)",
-                       fn, path, total, mlcl__fmt_bytes(a, (double)total * (1.0 + expand)),
-                       mlcl__fmt_bytes(b, (double)budget), mlcl__fmt_bytes(c, (double)f->file_size), MLCL_DATA_BUDGET_RATIO);
+    /* (from a pipe the budget grows with the bytes read: checked as the buffer grows) */
+    char what[64], msg[400];
+    snprintf(what, sizeof what, "the IDX header's %zu bytes", total);
+    if (f->file_size && (double)total * (1.0 + expand) > (double)mlcl__zsrc_budget(f)) {
+        mlcl__zsrc_budget_err(f, msg, sizeof msg, (double)total * (1.0 + expand), what);
+        rc = mlcl__err(MLCL_EFORMAT, "%s: %s: %s", fn, path, msg);
         goto done;
     }
     /* Grow the buffer as the data arrive (from 1 MiB, doubling), so that a
@@ -115,6 +114,12 @@ static int idx_load(uint8_t **data, int *ndim, int dims[MLCL_IDX_MAX_DIMS], cons
             goto done;
         }
         size_t ncap = cap > total / 2 ? total : 2 * cap;
+        if ((double)ncap * (1.0 + expand) > (double)mlcl__zsrc_budget(f)) {
+            mlcl__zsrc_budget_err(f, msg, sizeof msg, (double)total * (1.0 + expand), what);
+            rc = mlcl__err(MLCL_EFORMAT, "%s: %s: %s", fn, path, msg);
+            mlcl__free(buf);
+            goto done;
+        }
         uint8_t *nb = mlcl__malloc(ncap);
         if (!nb) {
             rc = mlcl__err(MLCL_ENOMEM, "%s: %s: cannot allocate %zu bytes", fn, path, ncap);

@@ -167,7 +167,9 @@ static int load(mlcl__lines *in, mlcl_dataset **out, int n_features, int n_label
             double hd = n_features > 0 ? n_features : (double)hdr[1], hc = n_labels > 0 ? n_labels : (double)hdr[2];
             char what[128];
             snprintf(what, sizeof what, "the header's %ld rows x %.0f features and %.0f labels", hdr[0], hd, hc);
-            if ((rc = mlcl__lines_budget(in, (double)hdr[0] * (hd * sizeof(float) + hc), what)) < 0) goto done;
+            if (in->src.file_size && /* (from a pipe: checked when the rows have arrived) */
+                (rc = mlcl__lines_budget(in, (double)hdr[0] * (hd * sizeof(float) + hc), what)) < 0)
+                goto done;
             continue;
         }
         if (m.n == 0) {
