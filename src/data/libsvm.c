@@ -62,9 +62,10 @@ static int parse_row(mlcl__lines *in, csr *m, char *p, const limits *lim)
             while (*q) {
                 char *c = strchr(q, ',');
                 if (c) *c = '\0';
-                long v;
+                long v = 0;
                 int rc = mlcl__parse_long(q, 0, LIBSVM_MAX_DIM - 1, &v);
-                if (rc == -1) return mlcl__lines_err(in, "label '%s' is not a non-negative integer", q);
+                if (rc == -1 || (rc == -2 && q[0] == '-'))
+                    return mlcl__lines_err(in, "label '%s' is not a non-negative integer", q);
                 if (rc == -2 || v >= lim->c_limit) {
                     if (lim->c_fixed) return mlcl__lines_err(in, "label %s is beyond %ld labels", q, lim->c_limit);
                     return mlcl__lines_col_err(in, (long)(q - line0) + 1,
@@ -91,10 +92,11 @@ static int parse_row(mlcl__lines *in, csr *m, char *p, const limits *lim)
         char *colon = strchr(t, ':');
         if (!colon) return mlcl__lines_err(in, "feature '%s' is not index:value", t);
         *colon = '\0';
-        long idx;
+        long idx = 0;
         int rc = mlcl__parse_long(t, 0, LIBSVM_MAX_DIM, &idx);
-        if (rc == -1) return mlcl__lines_err(in, "feature index '%s' is not a non-negative integer", t);
-        if (idx - lim->base < 0)
+        if (rc == -1 || (rc == -2 && t[0] == '-'))
+            return mlcl__lines_err(in, "feature index '%s' is not a non-negative integer", t);
+        if (rc == 0 && idx - lim->base < 0)
             return mlcl__lines_err(in, "feature index 0 in a one-based file (pass index_base 0 for a zero-based file)");
         if (rc == -2 || idx - lim->base >= lim->d_limit) {
             if (lim->d_fixed)
