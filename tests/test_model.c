@@ -607,6 +607,14 @@ START_TEST(eight_threads_one_model)
     mlcl_encoder_free(bb);
     ck_assert_ok(mlcl_trainer_run(t));
     ck_assert_ok(mlcl_trainer_export_model(t, &m));
+    /* a ResNet over unstandardised rows without image views: the trainer's scores too */
+    float st[16 * 3], sm[16 * 3];
+    ck_assert_ok(mlcl_trainer_predict(t, 16, mlcl_dataset_features(ds), st));
+    ck_assert_ok(mlcl_model_predict(m, 16, mlcl_dataset_features(ds), sm));
+    assert_same_bits(st, sm, 16 * 3, "unstandardised ResNet scores");
+    int standardized = 1;
+    ck_assert_ok(mlcl_model_standardization(m, &standardized, NULL, NULL, 0));
+    ck_assert_int_eq(standardized, 0);
     mlcl_trainer_free(t);
     eight_threads(m, 16, mlcl_dataset_features(ds));
     mlcl_model_free(m);
