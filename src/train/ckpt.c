@@ -380,20 +380,10 @@ int mlcl__ckw_commit_as(mlcl__ckw *w, const char *path, const char magic[8], uin
 {
     int rc = w->status;
     unsigned char *z = NULL;
-    char *tmp = NULL;
-    int fd = -1;
-    struct stat st;
     if (rc) goto out;
-    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
-        rc = mlcl__err(MLCL_EIO, "%s %s: exists and is not a regular file; not replaced", what, path);
-        goto out;
-    }
     uLongf zlen = compressBound((uLong)w->len);
     z = mlcl__malloc(HDR2 + zlen);
-    size_t plen = strlen(path);
-    tmp = mlcl__malloc(plen + 16);
-    if (tmp) tmp[0] = '\0';
-    if (!z || !tmp) { rc = mlcl__err(MLCL_ENOMEM, "%s %s: out of memory", what, path); goto out; }
+    if (!z) { rc = mlcl__err(MLCL_ENOMEM, "%s %s: out of memory", what, path); goto out; }
     if (compress2(z + HDR2, &zlen, w->buf, (uLong)w->len, level) != Z_OK) {
         rc = mlcl__err(MLCL_ENOMEM, "%s %s: zlib compression failed", what, path);
         goto out;
@@ -408,36 +398,12 @@ int mlcl__ckw_commit_as(mlcl__ckw *w, const char *path, const char magic[8], uin
     put32(z + 36, (uint32_t)crc32(0L, z + HDR2, (uInt)zlen));
     put32(z + 40, 0);
     put32(z + 44, (uint32_t)crc32(0L, z, 44));
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp.XXXXXX", 12);
-    fd = mkstemp(tmp);
-    if (fd < 0) { rc = mlcl__err(MLCL_EIO, "%s %s: cannot create temporary file: %s", what, path, strerror(errno)); goto out; }
-    if (write_all(fd, z, HDR2 + zlen) != 0 || fsync(fd) != 0) {
-        rc = mlcl__err(MLCL_EIO, "%s %s: write failed: %s", what, path, strerror(errno));
-        goto out;
-    }
-    /* mkstemp makes 0600; a model is an ordinary output file */
     {
-        mode_t um = umask(0);
-        umask(um);
-        (void)fchmod(fd, 0666 & ~um);
-    }
-    if (close(fd) != 0) { fd = -1; rc = mlcl__err(MLCL_EIO, "%s %s: close failed: %s", what, path, strerror(errno)); goto out; }
-    fd = -1;
-    if (rename(tmp, path) != 0) { rc = mlcl__err(MLCL_EIO, "%s %s: rename failed: %s", what, path, strerror(errno)); goto out; }
-    tmp[0] = '\0';
-    {
-        char *dcopy = strdup(path);
-        if (dcopy) {
-            int dfd = open(dirname(dcopy), O_RDONLY | O_DIRECTORY);
-            if (dfd >= 0) { (void)fsync(dfd); close(dfd); }
-            free(dcopy);
-        }
+        const void *bufs[1] = { z };
+        size_t lens[1] = { HDR2 + (size_t)zlen };
+        rc = mlcl__write_atomic(path, what, bufs, lens, 1);
     }
 out:
-    if (fd >= 0) close(fd);
-    if (tmp && tmp[0]) unlink(tmp);
-    mlcl__free(tmp);
     mlcl__free(z);
     mlcl__ckw_free(w);
     return rc;
