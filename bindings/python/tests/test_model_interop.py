@@ -544,6 +544,15 @@ def test_import_torchvision_resnet18_state(tmp_path):
         with pytest.raises(FormatError, match="backbone.conv1.weight"):
             lib.mlcl_model_import_safetensors(m, path.encode(), None)
         np.testing.assert_allclose(infer(lib, m, 2, x.numpy().reshape(6, -1), 64), emb, rtol=0, atol=0)
+        # a torchvision classifier: its fc is the model's head (head_prefix "fc.")
+        fc = nn.Linear(64, 4)
+        with torch.no_grad():
+            ref_s = torch.sigmoid(fc(net(x))).numpy()
+        state.update({"fc.weight": fc.weight.detach().numpy(), "fc.bias": fc.bias.detach().numpy()})
+        write_safetensors(path, state)
+        o.backbone_only, o.head_prefix = 0, b"fc."
+        lib.mlcl_model_import_safetensors(m, path.encode(), ctypes.byref(o))
+        np.testing.assert_allclose(infer(lib, m, 0, x.numpy().reshape(6, -1), 4), ref_s, rtol=0, atol=TOL)
     finally:
         lib.mlcl_model_free(m)
 
