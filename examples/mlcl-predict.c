@@ -5,7 +5,7 @@
  *   mlcl-predict --model yeast.mlcl --input yeast-test.arff.gz --out scores.csv
  *   mlcl-predict --model yeast.mlcl --input yeast-test.arff.gz --metrics
  *   mlcl-predict --model yeast.mlcl --info
- *   mlcl-predict --model yeast.mlcl --export yeast.safetensors   (or yeast.onnx)
+ *   mlcl-predict --model yeast.mlcl --export yeast.safetensors   (or yeast.onnx, yeast.npz)
  *
  * Run `mlcl-predict --help` for every option (docs/models.md).
  */
@@ -41,7 +41,8 @@ static void usage(FILE *f)
         "  --info                  print the model's shapes, architecture and provenance\n"
         "  --export FILE           write the model for other runtimes, by extension: .safetensors (weights\n"
         "                          named as the equivalent PyTorch module's state_dict) or .onnx (the\n"
-        "                          inference graph: outputs scores, embedding, distributions); docs/models.md\n"
+        "                          inference graph: outputs scores, embedding, distributions) or .npz (the\n"
+        "                          tensors for np.load, with the same names); docs/models.md\n"
         "  --threads N             kernel threads\n");
 }
 
@@ -374,8 +375,8 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--info")) info = 1;
         else if (!strcmp(a, "--export")) {
             export_path = VAL();
-            if (!ends_with(export_path, ".safetensors") && !ends_with(export_path, ".onnx")) {
-                fprintf(stderr, "mlcl-predict: --export %s: the name must end in .safetensors or .onnx\n", export_path);
+            if (!ends_with(export_path, ".safetensors") && !ends_with(export_path, ".onnx") && !ends_with(export_path, ".npz")) {
+                fprintf(stderr, "mlcl-predict: --export %s: the name must end in .safetensors, .onnx or .npz\n", export_path);
                 return 2;
             }
         }
@@ -411,8 +412,9 @@ int main(int argc, char **argv)
     if (info) print_info(m, model_path);
     int status = 0;
     if (export_path) {
-        int rc = ends_with(export_path, ".onnx") ? mlcl_model_export_onnx(m, export_path)
-                                                 : mlcl_model_export_safetensors(m, export_path);
+        int rc = ends_with(export_path, ".onnx")  ? mlcl_model_export_onnx(m, export_path)
+                 : ends_with(export_path, ".npz") ? mlcl_model_export_npz(m, export_path)
+                                                  : mlcl_model_export_safetensors(m, export_path);
         if (rc != MLCL_OK) {
             fprintf(stderr, "mlcl-predict: --export: %s\n", mlcl_last_error());
             mlcl_model_free(m);

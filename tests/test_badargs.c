@@ -1915,6 +1915,15 @@ static void t_model_export_onnx(void)
     BAD(mlcl_model_export_onnx(m, TMPDIR_), MLCL_EIO, "not a regular file");
     mlcl_model_free(m);
 }
+static void t_model_export_npz(void)
+{
+    mlcl_model *m = mk_model();
+    BAD(mlcl_model_export_npz(NULL, "x.npz"), EINV, "model is NULL");
+    BAD(mlcl_model_export_npz(m, NULL), EINV, "path is NULL");
+    BAD(mlcl_model_export_npz(m, ""), EINV, "path is empty");
+    BAD(mlcl_model_export_npz(m, TMPDIR_), MLCL_EIO, "not a regular file");
+    mlcl_model_free(m);
+}
 static void t_model_import_options_init(void)
 {
     mlcl_model_import_options o;
@@ -1986,7 +1995,7 @@ static const entry TABLE[] = {
     E(model_image_shape), E(model_standardization), E(model_architecture), E(model_label_name),
     E(model_set_label_names), E(model_thresholds), E(model_set_thresholds), E(model_provenance_count),
     E(model_provenance), E(model_provenance_get), E(model_set_provenance),
-    E(model_create), E(model_export_safetensors), E(model_export_onnx), E(model_import_options_init),
+    E(model_create), E(model_export_safetensors), E(model_export_onnx), E(model_export_npz), E(model_import_options_init),
     E(model_import_safetensors),
 };
 #define NTABLE ((int)(sizeof TABLE / sizeof TABLE[0]))

@@ -219,6 +219,31 @@ START_TEST(hand_written_file_loads)
             ck_assert_double_eq_tol(s[i * 2 + j], 1.0 / (1.0 + exp(-z)), 1e-6);
         }
     }
+    /* the .npz export holds the same values, read back with the library's own .npz reader */
+    const char *z = tmp_path("good.npz");
+    ck_assert_ok(mlcl_model_export_npz(m, z));
+    static const struct { const char *key; int off, ndim; int64_t d0, d1; } K[] = {
+        { "backbone.0.weight", 0, 2, 3, 4 }, { "backbone.0.bias", 12, 1, 3, 0 },
+        { "head.weight", 15, 2, 2, 3 }, { "head.bias", 21, 1, 2, 0 } };
+    for (int k = 0; k < 4; k++) {
+        float *v = NULL;
+        int nd;
+        int64_t sh[MLCL_NPY_MAX_DIMS];
+        ck_assert_ok(mlcl_npy_read(&v, &nd, sh, z, K[k].key, 0));
+        ck_assert_int_eq(nd, K[k].ndim);
+        ck_assert_int_eq(sh[0], K[k].d0);
+        if (nd == 2) ck_assert_int_eq(sh[1], K[k].d1);
+        ck_assert_mem_eq(v, data + K[k].off, sizeof(float) * (size_t)(K[k].d0 * (nd == 2 ? K[k].d1 : 1)));
+        mlcl_npy_free(v);
+    }
+    float *v = NULL;
+    int nd;
+    int64_t sh[MLCL_NPY_MAX_DIMS];
+    ck_assert_ok(mlcl_npy_read(&v, &nd, sh, z, "thresholds", 0));
+    ck_assert(nd == 1 && sh[0] == 2 && v[0] == 0.5f && v[1] == 0.5f);
+    mlcl_npy_free(v);
+    ck_assert_status_msg(mlcl_npy_read(&v, &nd, sh, z, "scaler.mean", 0), MLCL_EFORMAT, "scaler.mean");
+    ck_assert_status_msg(mlcl_model_export_npz(m, TMP), MLCL_EIO, "not a regular file");
     mlcl_model_free(m);
 }
 END_TEST

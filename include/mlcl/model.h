@@ -456,6 +456,20 @@ MLCL_API int mlcl_model_import_safetensors(mlcl_model *model, const char *path,
  */
 MLCL_API int mlcl_model_export_onnx(const mlcl_model *model, const char *path);
 
+/**
+ * Writes the model's tensors as a NumPy .npz archive (a zip of stored
+ * "<name>.npy" entries, as np.savez writes): one float32 array per tensor,
+ * named as in mlcl_model_export_safetensors(), and "__metadata__", a 0-d
+ * unicode array holding the same metadata as a JSON object. Read with
+ * `np.load(path)`. Written to a temporary file and renamed; a @p path that
+ * exists and is not a regular file is refused.
+ * @param model the model.
+ * @param path the file to write (conventionally *.npz).
+ * @return MLCL_OK, MLCL_EINVAL, MLCL_EIO, MLCL_ENOMEM or MLCL_EOVERFLOW (an
+ *         archive of 4 GB or more: zip64 is not written).
+ */
+MLCL_API int mlcl_model_export_npz(const mlcl_model *model, const char *path);
+
 #ifdef __cplusplus
 }
 #endif

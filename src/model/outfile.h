@@ -26,4 +26,10 @@ MLCL_INTERNAL void mlcl__outfile_write_f32le(mlcl__outfile *o, const float *x, s
 MLCL_INTERNAL int mlcl__outfile_commit(mlcl__outfile *o);
 /* Removes the temporary file (after an error found by the caller). */
 MLCL_INTERNAL void mlcl__outfile_abort(mlcl__outfile *o);
+
+/* Shared by the exporters: the model's description as a JSON object of
+ * strings (the safetensors "__metadata__"; docs/models.md lists the keys),
+ * serialised with jansson; *out is freed with free(). */
+struct mlcl_model;
+MLCL_INTERNAL int mlcl__model_metadata_json(const struct mlcl_model *m, char **out, const char *fn);
 #endif

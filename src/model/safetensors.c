@@ -175,6 +175,15 @@ static int fill_metadata(const mlcl_model *m, json_t *md)
     return e ? -1 : 0;
 }
 
+int mlcl__model_metadata_json(const mlcl_model *m, char **out, const char *fn)
+{
+    json_t *md = json_object();
+    *out = NULL;
+    if (md && fill_metadata(m, md) == 0) *out = json_dumps(md, JSON_COMPACT | JSON_ENSURE_ASCII);
+    json_decref(md);
+    return *out ? MLCL_OK : mlcl__err(MLCL_ENOMEM, "%s: out of memory for the metadata", fn);
+}
+
 static json_t *shape_json(const mlcl__model_tensor *t)
 {
     json_t *a = json_array();

@@ -355,12 +355,12 @@ def yeast_run(tmp_path_factory, yeast_paths):
     run(tool("mlcl-train"), "--train", yeast_paths[0], "--test", yeast_paths[1], "--preset", "yeast",
         "--pretrain-epochs", 1, "--finetune-epochs", 1, "--save-model", model, "--quiet", "--seed", 3)
     pred = tool("mlcl-predict")
-    st, ox = os.path.join(tmp, "yeast.safetensors"), os.path.join(tmp, "yeast.onnx")
-    run(pred, "--model", model, "--export", st)
-    run(pred, "--model", model, "--export", ox)
+    st, ox, nz = (os.path.join(tmp, "yeast.safetensors"), os.path.join(tmp, "yeast.onnx"), os.path.join(tmp, "yeast.npz"))
+    for path in (st, ox, nz):
+        run(pred, "--model", model, "--export", path)
     import mlcl
     x = np.asarray(mlcl.Dataset.load_arff(yeast_paths[1]).features, dtype=np.float32)
-    return dict(tmp=tmp, model=model, st=st, onnx=ox, x=x, out=predict_all(model, yeast_paths[1], tmp))
+    return dict(tmp=tmp, model=model, st=st, onnx=ox, npz=nz, x=x, out=predict_all(model, yeast_paths[1], tmp))
 
 
 @pytest.fixture(scope="module")
@@ -380,10 +380,24 @@ def resnet_run(tmp_path_factory):
     inp = os.path.join(tmp, "rows.npy")
     np.save(inp, x)
     pred = tool("mlcl-predict")
-    st, ox = os.path.join(tmp, "resnet.safetensors"), os.path.join(tmp, "resnet.onnx")
-    run(pred, "--model", model, "--export", st)
-    run(pred, "--model", model, "--export", ox)
-    return dict(tmp=tmp, model=model, st=st, onnx=ox, x=x, out=predict_all(model, inp, tmp))
+    st, ox, nz = (os.path.join(tmp, "resnet.safetensors"), os.path.join(tmp, "resnet.onnx"), os.path.join(tmp, "resnet.npz"))
+    for path in (st, ox, nz):
+        run(pred, "--model", model, "--export", path)
+    return dict(tmp=tmp, model=model, st=st, onnx=ox, npz=nz, x=x, out=predict_all(model, inp, tmp))
+
+
+# ------------------------------------------------------------------ .npz
+
+@pytest.mark.parametrize("which", ["yeast_run", "resnet_run"])
+def test_npz_holds_the_safetensors_tensors(which, request):
+    run_ = request.getfixturevalue(which)
+    t, meta = read_safetensors(run_["st"])
+    z = np.load(run_["npz"])
+    assert set(z.files) == set(t) | {"__metadata__"}
+    for k, v in t.items():
+        assert z[k].dtype == np.float32 and z[k].shape == v.shape, k
+        np.testing.assert_array_equal(z[k], v, err_msg=k)
+    assert json.loads(str(z["__metadata__"])) == meta
 
 
 # ------------------------------------------------------------------ (a) safetensors -> PyTorch
