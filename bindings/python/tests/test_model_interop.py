@@ -153,6 +153,10 @@ def build_backbone(tokens):
             mods.append(nn.Dropout(float(args)))
         elif name == "BatchNorm1d":
             mods.append(nn.BatchNorm1d(int(args)))
+        elif name == "L2Norm":
+            mods.append(L2Norm())
+        elif name == "Softmax":
+            mods.append(nn.Softmax(dim=1))
         elif name.startswith("ResNet-"):
             # ResNet-18(small stem, 1x16x16, width 8, out 64)
             parts = [p.strip() for p in args.split(",")]
@@ -167,6 +171,10 @@ def build_backbone(tokens):
 
 
 if torch is not None:
+    class L2Norm(nn.Module):
+        def forward(self, x):
+            return F.normalize(x, dim=1, eps=1e-12)
+
     class Standardize(nn.Module):
         def __init__(self, d):
             super().__init__()
@@ -631,5 +639,56 @@ def test_imagenet_stem_onnx_and_torch(tmp_path):
         np.testing.assert_allclose(e, ref["embedding"], rtol=0, atol=TOL)
         if onnx is not None:
             check_onnx(ox, x, ref, {"Conv", "MaxPool", "BatchNormalization", "Add", "GlobalAveragePool"})
+    finally:
+        lib.mlcl_model_free(m)
+
+
+def test_mlp_layers_all_ways(tmp_path):
+    """BatchNorm1d, Linear without bias, L2Norm and Softmax; standardisation switched on by an import."""
+    need_torch()
+    lib, L = _lib()
+    enc, m = ctypes.c_void_p(), ctypes.c_void_p()
+    lib.mlcl_encoder_create(ctypes.byref(enc), 6, None)
+    for f, args in (("linear", (5, 1)), ("batchnorm", (1e-5, 0.1)), ("relu", ()), ("dropout", (0.3,)),
+                    ("linear", (4, 0)), ("l2norm", ()), ("linear", (4, 1)), ("softmax", ())):
+        getattr(lib, "mlcl_encoder_add_" + f)(enc, *args)
+    try:
+        lib.mlcl_model_create(ctypes.byref(m), enc, 3, 5)
+    finally:
+        lib.mlcl_encoder_free(enc)
+    try:
+        first = str(tmp_path / "first.safetensors")
+        lib.mlcl_model_export_safetensors(m, first.encode())
+        _, meta = read_safetensors(first)
+        assert meta["mlcl.standardized"] == "0"
+        assert parse_arch(meta["mlcl.architecture"]) == ["Linear(6,5)", "BatchNorm1d(5)", "ReLU", "Dropout(0.3)",
+                                                         "Linear(5,4,bias=False)", "L2Norm", "Linear(4,4)", "Softmax"]
+        # torch makes every value (and a scaler) and libmlcl imports them
+        meta["mlcl.standardized"] = "1"
+        torch.manual_seed(3)
+        net = MLCLNet(meta)
+        randomize_bn(net, torch.Generator().manual_seed(4))
+        with torch.no_grad():
+            net.scaler.mean.copy_(torch.randn(6))
+            net.scaler.std.copy_(torch.rand(6) + 0.5)
+        net.eval()
+        path = str(tmp_path / "torch.safetensors")
+        write_safetensors(path, {k: v.numpy() for k, v in net.state_dict().items()})
+        lib.mlcl_model_import_safetensors(m, path.encode(), None)
+        x = np.random.default_rng(0).normal(size=(9, 6)).astype(np.float32)
+        with torch.no_grad():
+            ts, te, tp = (v.numpy() for v in net(torch.from_numpy(x)))
+        ref = {"scores": infer(lib, m, 0, x, 3).astype(np.float64), "embedding": infer(lib, m, 2, x, 4).astype(np.float64),
+               "distributions": infer(lib, m, 3, x, 3).astype(np.float64)}
+        np.testing.assert_allclose(ref["scores"], ts, rtol=0, atol=TOL)
+        np.testing.assert_allclose(ref["embedding"], te, rtol=0, atol=TOL)
+        np.testing.assert_allclose(ref["distributions"], tp, rtol=0, atol=TOL)
+        st, ox = str(tmp_path / "m.safetensors"), str(tmp_path / "m.onnx")
+        lib.mlcl_model_export_safetensors(m, st.encode())
+        lib.mlcl_model_export_onnx(m, ox.encode())
+        s2, e2, p2, *_ = torch_outputs(st, x)
+        np.testing.assert_allclose(s2, ref["scores"], rtol=0, atol=TOL)
+        if onnx is not None:
+            check_onnx(ox, x, ref, {"Sub", "Div", "BatchNormalization", "ReduceL2", "Max", "Softmax", "Gemm"})
     finally:
         lib.mlcl_model_free(m)
