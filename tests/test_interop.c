@@ -279,6 +279,8 @@ START_TEST(hostile_headers)
           -1, 23, MLCL_EFORMAT, "8 bytes for 3 elements" },
         { "shape that overflows", "{\"x\":{\"dtype\":\"F32\",\"shape\":[4611686018427387904,4611686018427387904,4],\"data_offsets\":[0,92]}}",
           -1, 23, MLCL_EFORMAT, "more elements" },
+        { "shape whose product wraps to 0", "{" T_W "," T_B "," T_HW "," T_HB ",\"x\":{\"dtype\":\"F32\",\"shape\":[4,4611686018427387904],\"data_offsets\":[92,92]}}",
+          -1, 23, MLCL_EFORMAT, "more elements" },
         { "negative shape", "{\"x\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,92]}}", -1, 23, MLCL_EFORMAT, "shape[0]" },
         { "too many dimensions", "{\"x\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,1,23],\"data_offsets\":[0,92]}}", -1, 23,
           MLCL_EFORMAT, "9 dimensions" },

@@ -338,8 +338,11 @@ static int parse_entry(st_file *f, const char *key, json_t *v, st_entry *en, con
         if (s < 0) return mlcl__err(MLCL_EFORMAT, "%s: %s: tensor '%.128s': shape[%zu] is not a non-negative integer", fn, p, key, k);
         en->shape[k] = s;
         if (s == 0) zero = 1;
-        else if (!zero && (numel = numel * (uint64_t)s) > f->dsize)
-            return mlcl__err(MLCL_EFORMAT, "%s: %s: tensor '%.128s' has more elements than the file has bytes", fn, p, key);
+        else if (!zero) {
+            if ((uint64_t)s > f->dsize / numel) /* numel * s > dsize, without overflowing */
+                return mlcl__err(MLCL_EFORMAT, "%s: %s: tensor '%.128s' has more elements than the file has bytes", fn, p, key);
+            numel *= (uint64_t)s;
+        }
     }
     if (zero) numel = 0;
     if (json_array_size(of) != 2) return mlcl__err(MLCL_EFORMAT, "%s: %s: tensor '%.128s': data_offsets must be [begin, end]", fn, p, key);
