@@ -692,3 +692,36 @@ def test_mlp_layers_all_ways(tmp_path):
             check_onnx(ox, x, ref, {"Sub", "Div", "BatchNormalization", "ReduceL2", "Max", "Softmax", "Gemm"})
     finally:
         lib.mlcl_model_free(m)
+
+
+def test_resnet_followed_by_layers(tmp_path):
+    """A ResNet with a projection after it: nn.Sequential(resnet, ReLU, Linear) names, both exports."""
+    need_torch()
+    lib, L = _lib()
+    spec = L.ResnetSpec()
+    lib.mlcl_resnet_spec_init(ctypes.byref(spec), 1)
+    spec.in_channels, spec.height, spec.width, spec.base_width = 2, 12, 12, 4
+    enc, m = ctypes.c_void_p(), ctypes.c_void_p()
+    lib.mlcl_encoder_create_resnet(ctypes.byref(enc), ctypes.byref(spec), None)
+    try:
+        lib.mlcl_encoder_add_relu(enc)
+        lib.mlcl_encoder_add_linear(enc, 6, 1)
+        lib.mlcl_model_create(ctypes.byref(m), enc, 3, 9)
+    finally:
+        lib.mlcl_encoder_free(enc)
+    try:
+        st, ox = str(tmp_path / "p.safetensors"), str(tmp_path / "p.onnx")
+        lib.mlcl_model_export_safetensors(m, st.encode())
+        lib.mlcl_model_export_onnx(m, ox.encode())
+        t, _ = read_safetensors(st)
+        assert t["backbone.0.conv1.weight"].shape == (4, 2, 3, 3) and t["backbone.2.weight"].shape == (6, 32)
+        x = np.random.default_rng(1).random((3, 2 * 12 * 12), dtype=np.float32)
+        ref = {"scores": infer(lib, m, 0, x, 3).astype(np.float64), "embedding": infer(lib, m, 2, x, 6).astype(np.float64),
+               "distributions": infer(lib, m, 3, x, 3).astype(np.float64)}
+        s, e, p, *_ = torch_outputs(st, x)
+        np.testing.assert_allclose(s, ref["scores"], rtol=0, atol=TOL)
+        np.testing.assert_allclose(e, ref["embedding"], rtol=0, atol=TOL)
+        if onnx is not None:
+            check_onnx(ox, x.reshape(3, 2, 12, 12), ref, {"Conv", "GlobalAveragePool", "Flatten", "Relu", "Gemm"})
+    finally:
+        lib.mlcl_model_free(m)
