@@ -164,6 +164,10 @@ START_TEST(import_options_and_restore)
     ck_assert_status_msg(mlcl_model_import_safetensors(b, NULL, NULL), MLCL_EINVAL, "path");
     ck_assert_status_msg(mlcl_model_import_safetensors(b, tmp_path("none.safetensors"), NULL), MLCL_EIO, "none.safetensors");
     ck_assert_status_msg(mlcl_model_import_safetensors(b, TMP, NULL), MLCL_EIO, "not a regular file");
+    /* a FIFO is refused at once (no writer is waited for) */
+    const char *fifo = tmp_path("fifo.safetensors");
+    ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+    ck_assert_status_msg(mlcl_model_import_safetensors(b, fifo, NULL), MLCL_EIO, "not a regular file");
     mlcl_model_free(a);
     mlcl_model_free(b);
 }

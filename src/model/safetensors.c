@@ -363,7 +363,8 @@ static int st_open(st_file *f, const char *path, const char *fn)
 {
     memset(f, 0, sizeof *f);
     f->path = path;
-    f->fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO must be refused below, not wait for a writer (no effect on regular files) */
+    f->fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (f->fd < 0) return mlcl__err(MLCL_EIO, "%s: cannot open %s: %s", fn, path, strerror(errno));
     struct stat st;
     if (fstat(f->fd, &st) != 0 || !S_ISREG(st.st_mode)) return mlcl__err(MLCL_EIO, "%s: %s is not a regular file", fn, path);

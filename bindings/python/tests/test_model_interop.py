@@ -361,7 +361,7 @@ def yeast_run(tmp_path_factory, yeast_paths):
     tmp = str(tmp_path_factory.mktemp("interop_yeast"))
     model = os.path.join(tmp, "yeast.mlcl")
     run(tool("mlcl-train"), "--train", yeast_paths[0], "--test", yeast_paths[1], "--preset", "yeast",
-        "--pretrain-epochs", 1, "--finetune-epochs", 1, "--save-model", model, "--quiet", "--seed", 3)
+        "--pretrain-epochs", 1, "--finetune-epochs", 1, "--threads", 1, "--save-model", model, "--quiet", "--seed", 3)
     pred = tool("mlcl-predict")
     st, ox, nz = (os.path.join(tmp, "yeast.safetensors"), os.path.join(tmp, "yeast.onnx"), os.path.join(tmp, "yeast.npz"))
     for path in (st, ox, nz):
@@ -377,8 +377,9 @@ def resnet_run(tmp_path_factory):
     model = os.path.join(tmp, "resnet.mlcl")
     # Fashion-MNIST 2x2 mosaics (1 x 56 x 56), network input 16 x 16: the model resizes
     p = subprocess.run([tool("mlcl-train"), "--encoder", "resnet18-small", "--base-width", "8", "--image-size", "16",
-                        "--mosaic-train", "64", "--mosaic-test", "32", "--batch", "32", "--pretrain-epochs", "1",
-                        "--finetune-epochs", "1", "--save-model", model, "--quiet"], capture_output=True, text=True)
+                        "--mosaic-train", "32", "--mosaic-test", "16", "--batch", "16", "--pretrain-epochs", "1",
+                        "--finetune-epochs", "1", "--threads", "1", "--save-model", model, "--quiet"],
+                       capture_output=True, text=True)
     if p.returncode != 0 and "fashion" in (p.stderr + p.stdout).lower() and not os.path.exists(model):
         pytest.skip("Fashion-MNIST mosaics unavailable: %s" % p.stderr.strip()[-200:])
     assert p.returncode == 0, p.stderr
