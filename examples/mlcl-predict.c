@@ -5,6 +5,7 @@
  *   mlcl-predict --model yeast.mlcl --input yeast-test.arff.gz --out scores.csv
  *   mlcl-predict --model yeast.mlcl --input yeast-test.arff.gz --metrics
  *   mlcl-predict --model yeast.mlcl --info
+ *   mlcl-predict --model yeast.mlcl --export yeast.safetensors   (or yeast.onnx, yeast.npz)
  *
  * Run `mlcl-predict --help` for every option (docs/models.md).
  */
@@ -23,7 +24,7 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-        "usage: mlcl-predict --model FILE [--input DATA [--out OUT] [--labels|--embed|--distributions] [--metrics]] [--info]\n"
+        "usage: mlcl-predict --model FILE [--input DATA [--out OUT] [--labels|--embed|--distributions] [--metrics]] [--info] [--export FILE]\n"
         "  --model FILE            a model file (mlcl-train --save-model FILE)\n"
         "  --input DATA            rows to score: .arff[.gz] (the model's label count is used when the\n"
         "                          relation does not give one), LIBSVM (.svm/.txt[.gz]), .npz (arrays x [, y])\n"
@@ -40,6 +41,10 @@ static void usage(FILE *f)
         "  --metrics               print the six metrics (paper protocol and threshold 0.5) and a\n"
         "                          per-label table (support, AP, F1 at the model's threshold); DATA needs labels\n"
         "  --info                  print the model's shapes, architecture and provenance\n"
+        "  --export FILE           write the model for other runtimes, by extension: .safetensors (weights\n"
+        "                          named as the equivalent PyTorch module's state_dict) or .onnx (the\n"
+        "                          inference graph: outputs scores, embedding, distributions) or .npz (the\n"
+        "                          tensors for np.load, with the same names); docs/models.md\n"
         "  --threads N             kernel threads\n");
 }
 
@@ -364,7 +369,7 @@ static int print_metrics(const mlcl_model *m, int n, int c, const float *scores,
 
 int main(int argc, char **argv)
 {
-    const char *model_path = NULL, *in_path = NULL, *in_labels = NULL, *out_path = NULL, *format = NULL;
+    const char *model_path = NULL, *in_path = NULL, *in_labels = NULL, *out_path = NULL, *format = NULL, *export_path = NULL;
     const char *mosaic_dir = NULL;
     long mosaic_n = 0;
     unsigned long long mosaic_seed = 0;
@@ -398,6 +403,13 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--distributions")) { kind = MLCL_MODEL_DISTRIBUTIONS; kinds++; }
         else if (!strcmp(a, "--metrics")) metrics = 1;
         else if (!strcmp(a, "--info")) info = 1;
+        else if (!strcmp(a, "--export")) {
+            export_path = VAL();
+            if (!ends_with(export_path, ".safetensors") && !ends_with(export_path, ".onnx") && !ends_with(export_path, ".npz")) {
+                fprintf(stderr, "mlcl-predict: --export %s: the name must end in .safetensors, .onnx or .npz\n", export_path);
+                return 2;
+            }
+        }
         else if (!strcmp(a, "--threads")) {
             const char *v = VAL();
             char *end;
@@ -412,7 +424,12 @@ int main(int argc, char **argv)
     if (kinds > 1) { fprintf(stderr, "mlcl-predict: give at most one of --labels, --embed, --distributions\n"); return 2; }
     if (!in_path && (out_path || metrics || kinds)) { fprintf(stderr, "mlcl-predict: --out, --metrics, --labels, --embed and --distributions need --input\n"); return 2; }
     if (in_path && !out_path && !metrics) { fprintf(stderr, "mlcl-predict: --input needs --out or --metrics\n"); return 2; }
-    if (!in_path && !info) { fprintf(stderr, "mlcl-predict: nothing to do: give --input with --out/--metrics, or --info\n"); return 2; }
+    if (!in_path && !info && !export_path) { fprintf(stderr, "mlcl-predict: nothing to do: give --input with --out/--metrics, --info or --export\n"); return 2; }
+    if (export_path && (!strcmp(export_path, model_path) || same_file(export_path, model_path) || same_file(export_path, in_path) ||
+                        (in_path && !strcmp(export_path, in_path)) || (out_path && !strcmp(export_path, out_path)))) {
+        fprintf(stderr, "mlcl-predict: --export %s is an input or output file\n", export_path);
+        return 2;
+    }
     if (out_path && (same_file(out_path, in_path) || same_file(out_path, model_path) || same_file(out_path, in_labels) ||
                      !strcmp(out_path, model_path) || (in_path && !strcmp(out_path, in_path)))) {
         fprintf(stderr, "mlcl-predict: --out %s is an input file\n", out_path);
@@ -427,6 +444,16 @@ int main(int argc, char **argv)
     if (mlcl_model_load(&m, model_path) != MLCL_OK) { fprintf(stderr, "mlcl-predict: %s\n", mlcl_last_error()); return 1; }
     if (info) print_info(m, model_path);
     int status = 0;
+    if (export_path) {
+        int rc = ends_with(export_path, ".onnx")  ? mlcl_model_export_onnx(m, export_path)
+                 : ends_with(export_path, ".npz") ? mlcl_model_export_npz(m, export_path)
+                                                  : mlcl_model_export_safetensors(m, export_path);
+        if (rc != MLCL_OK) {
+            fprintf(stderr, "mlcl-predict: --export: %s\n", mlcl_last_error());
+            mlcl_model_free(m);
+            return 1;
+        }
+    }
     if (in_path) {
         int md, mc, mh;
         mlcl_model_dims(m, &md, &mc, &mh);

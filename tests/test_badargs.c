@@ -1898,6 +1898,66 @@ static void t_model_set_provenance(void)
     mlcl_model_free(m);
 }
 
+/* ------------------------------------------------------------- interop (safetensors, ONNX) */
+static void t_model_create(void)
+{
+    mlcl_encoder *e = NULL; mlcl_model *m;
+    ck_assert_ok(mlcl_encoder_create(&e, FD, NULL));
+    BAD(mlcl_model_create(NULL, e, FC, 0), EINV, "out is NULL");
+    BAD(mlcl_model_create(&m, NULL, FC, 0), EINV, "backbone is NULL");
+    BAD(mlcl_model_create(&m, e, FC, 0), EINV, "no layer");
+    ck_assert_ok(mlcl_encoder_add_linear(e, 4, 1));
+    BAD(mlcl_model_create(&m, e, 0, 0), EINV, "n_labels = 0");
+    BAD(mlcl_model_create(&m, e, -2, 0), EINV, "n_labels = -2");
+    mlcl_encoder_free(e);
+}
+static void t_model_export_safetensors(void)
+{
+    mlcl_model *m = mk_model();
+    BAD(mlcl_model_export_safetensors(NULL, "x.safetensors"), EINV, "model is NULL");
+    BAD(mlcl_model_export_safetensors(m, NULL), EINV, "path is NULL");
+    BAD(mlcl_model_export_safetensors(m, ""), EINV, "path is empty");
+    BAD(mlcl_model_export_safetensors(m, TMPDIR_), MLCL_EIO, "not a regular file");
+    mlcl_model_free(m);
+}
+static void t_model_export_onnx(void)
+{
+    mlcl_model *m = mk_model();
+    BAD(mlcl_model_export_onnx(NULL, "x.onnx"), EINV, "model is NULL");
+    BAD(mlcl_model_export_onnx(m, NULL), EINV, "path is NULL");
+    BAD(mlcl_model_export_onnx(m, ""), EINV, "path is empty");
+    BAD(mlcl_model_export_onnx(m, TMPDIR_), MLCL_EIO, "not a regular file");
+    mlcl_model_free(m);
+}
+static void t_model_export_npz(void)
+{
+    mlcl_model *m = mk_model();
+    BAD(mlcl_model_export_npz(NULL, "x.npz"), EINV, "model is NULL");
+    BAD(mlcl_model_export_npz(m, NULL), EINV, "path is NULL");
+    BAD(mlcl_model_export_npz(m, ""), EINV, "path is empty");
+    BAD(mlcl_model_export_npz(m, TMPDIR_), MLCL_EIO, "not a regular file");
+    mlcl_model_free(m);
+}
+static void t_model_import_options_init(void)
+{
+    mlcl_model_import_options o;
+    BAD(mlcl_model_import_options_init(NULL, MLCL_MODEL_IMPORT_OPTIONS_VERSION), EINV, "opts is NULL");
+    BAD(mlcl_model_import_options_init(&o, 9), MLCL_EVERSION, "version 9");
+}
+static void t_model_import_safetensors(void)
+{
+    mlcl_model *m = mk_model();
+    mlcl_model_import_options o = MLCL_MODEL_IMPORT_OPTIONS_INIT;
+    BAD(mlcl_model_import_safetensors(NULL, "x.safetensors", NULL), EINV, "model is NULL");
+    BAD(mlcl_model_import_safetensors(m, NULL, NULL), EINV, "path is NULL");
+    BAD(mlcl_model_import_safetensors(m, NOFILE, NULL), MLCL_EIO, NOFILE);
+    o.allow_unused = -1; BAD(mlcl_model_import_safetensors(m, NOFILE, &o), EINV, "allow_unused");
+    o.allow_unused = 0; o.version = 4; BAD(mlcl_model_import_safetensors(m, NOFILE, &o), MLCL_EVERSION, "version 4");
+    const char *p = tmpfile_path("garbage.safetensors", "\x10\0\0\0\0\0\0\0{not json at all", 24);
+    BAD(mlcl_model_import_safetensors(m, p, NULL), MLCL_EFORMAT, "garbage.safetensors");
+    mlcl_model_free(m);
+}
+
 /* ------------------------------------------------------------- the table */
 typedef struct { const char *name; void (*fn)(void); } entry;
 #define E(f) { "mlcl_" #f, t_##f }
@@ -1949,6 +2009,8 @@ static const entry TABLE[] = {
     E(model_image_shape), E(model_standardization), E(model_architecture), E(model_label_name),
     E(model_set_label_names), E(model_thresholds), E(model_set_thresholds), E(model_provenance_count),
     E(model_provenance), E(model_provenance_get), E(model_set_provenance),
+    E(model_create), E(model_export_safetensors), E(model_export_onnx), E(model_export_npz), E(model_import_options_init),
+    E(model_import_safetensors),
 };
 #define NTABLE ((int)(sizeof TABLE / sizeof TABLE[0]))
 

@@ -5,7 +5,7 @@
 set -e
 PKGS="build-essential pkg-config libopenblas-dev libdnnl-dev zlib1g-dev check libsubunit-dev
 python3 python3-numpy python3-pytest python3-matplotlib python3-sklearn dataset-fashion-mnist doxygen binutils
-libopenmpi-dev openmpi-bin"
+libopenmpi-dev openmpi-bin libjansson-dev protobuf-c-compiler libprotobuf-c-dev python3-onnx"
 [ "${1:-}" = bench ] && PKGS="$PKGS python3-torch time"
 missing=""
 for p in $PKGS; do

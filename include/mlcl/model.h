@@ -345,6 +345,131 @@ MLCL_API int mlcl_model_provenance_get(const mlcl_model *model, const char *key,
  */
 MLCL_API int mlcl_model_set_provenance(mlcl_model *model, const char *key, const char *value);
 
+/* ------------------------------------------------------------------------ */
+/* Interoperability: PyTorch (safetensors) and ONNX (docs/models.md,         */
+/* "Exporting to PyTorch and ONNX").                                         */
+
+/**
+ * Creates a model around a copy of @p backbone (its layers, parameters and
+ * BatchNorm statistics; the encoder is not kept) with a new head
+ * Linear(embedding width, @p n_labels) initialised as PyTorch's nn.Linear
+ * from @p seed, thresholds 0.5, label names "label0", ... and no input
+ * standardisation. A backbone that starts with a ResNet
+ * (mlcl_encoder_create_resnet()) makes an image model whose rows are
+ * in_channels x height x width images of the spec's size. Use it with
+ * mlcl_model_import_safetensors() to run weights trained elsewhere, e.g. a
+ * torchvision ResNet's.
+ * @param[out] out the new model; free with mlcl_model_free().
+ * @param backbone the backbone (read only), with at least one layer.
+ * @param n_labels the label count c, > 0.
+ * @param seed seeds the head's initialisation.
+ * @return MLCL_OK, MLCL_EINVAL, MLCL_ENOMEM or MLCL_EBACKEND.
+ */
+MLCL_API int mlcl_model_create(mlcl_model **out, const mlcl_encoder *backbone, int n_labels, uint64_t seed);
+
+/**
+ * Writes the model's tensors as a safetensors file (an 8-byte little-endian
+ * header length, a JSON header, raw little-endian float32 data). Tensor
+ * names are the state_dict() keys of the equivalent PyTorch module described
+ * in docs/models.md ("backbone.0.weight", ..., torchvision's names for a
+ * ResNet backbone, "head.weight", "head.bias", "scaler.mean", "scaler.std",
+ * "thresholds"); the header's "__metadata__" records the architecture, label
+ * names, image shape and provenance. Written to a temporary file and renamed;
+ * a @p path that exists and is not a regular file is refused.
+ * @param model the model.
+ * @param path the file to write (conventionally *.safetensors).
+ * @return MLCL_OK, MLCL_EINVAL, MLCL_EIO (message names the file) or MLCL_ENOMEM.
+ */
+MLCL_API int mlcl_model_export_safetensors(const mlcl_model *model, const char *path);
+
+/** Version of mlcl_model_import_options understood by this library. */
+#define MLCL_MODEL_IMPORT_OPTIONS_VERSION 1
+
+/** Which tensors of a safetensors file mlcl_model_import_safetensors() reads. */
+typedef struct mlcl_model_import_options {
+    unsigned int version;         /**< MLCL_MODEL_IMPORT_OPTIONS_VERSION */
+    const char *backbone_prefix;  /**< prefix of the backbone's tensor names in the file: NULL means
+                                       "backbone." (files of mlcl_model_export_safetensors()); "" reads a
+                                       bare torchvision ResNet state_dict ("conv1.weight", "layer1.0.conv1.weight", ...) */
+    const char *head_prefix;      /**< prefix of the head's "weight" and "bias": NULL means "head."
+                                       ("fc." for a torchvision classifier of the model's label count) */
+    int backbone_only;            /**< 1: read the backbone only (head, standardisation and thresholds are kept) */
+    int allow_unused;             /**< 1: ignore tensors of the file that are not read (e.g. torchvision's fc.*
+                                       with backbone_only); 0: they are an error */
+} mlcl_model_import_options;
+
+/** Static initialiser: every tensor of the model, with the names mlcl_model_export_safetensors() writes. */
+#define MLCL_MODEL_IMPORT_OPTIONS_INIT { MLCL_MODEL_IMPORT_OPTIONS_VERSION, NULL, NULL, 0, 0 }
+
+/**
+ * Fills @p opts with the defaults (the same bytes as MLCL_MODEL_IMPORT_OPTIONS_INIT).
+ * @param[out] opts the struct to fill.
+ * @param version must be MLCL_MODEL_IMPORT_OPTIONS_VERSION.
+ * @return MLCL_OK, MLCL_EINVAL (NULL) or MLCL_EVERSION.
+ */
+MLCL_API int mlcl_model_import_options_init(mlcl_model_import_options *opts, unsigned int version);
+
+/**
+ * Replaces the weights of @p model, whose architecture stays as it is, with
+ * the tensors of a safetensors file, found by their PyTorch names (see
+ * mlcl_model_export_safetensors() and @p opts): every backbone tensor, and
+ * unless opts->backbone_only the head's weight and bias, "scaler.mean" and
+ * "scaler.std" (required when the model standardises its inputs; when a
+ * vector model that does not standardise finds both, it standardises from
+ * then on) and "thresholds" (optional). Each must be float32 ("F32") with
+ * the model's shape; BatchNorm "num_batches_tracked" counters (integers,
+ * unused at inference) are accepted and ignored. The whole header is
+ * validated before any data is read: JSON syntax, duplicate names, dtypes,
+ * shapes, and data offsets against the file size (in bounds, no overlap, no
+ * gap), with the header at most 100 MB. On any error the model is unchanged.
+ * Not thread-safe on @p model (as the setters).
+ * @param model the model to update.
+ * @param path the safetensors file.
+ * @param opts the names to read, or NULL for MLCL_MODEL_IMPORT_OPTIONS_INIT.
+ * @return MLCL_OK; MLCL_EINVAL (NULL, bad options); MLCL_EIO (cannot read);
+ *         MLCL_EFORMAT (malformed file, a missing tensor, a dtype or shape that
+ *         does not match, an unused tensor without allow_unused, non-finite or
+ *         invalid values; the message names the tensor); MLCL_EVERSION;
+ *         MLCL_ENOMEM; MLCL_EBACKEND.
+ */
+MLCL_API int mlcl_model_import_safetensors(mlcl_model *model, const char *path,
+                                           const mlcl_model_import_options *opts);
+
+/**
+ * Writes the inference graph as an ONNX model (IR version 7, opset 13) with
+ * the weights as initializers. Input "input": float32 [N, n_features] rows
+ * for a vector model, standardised inside by Sub and Div when the model
+ * standardises; [N, channels, height, width] images for an image model,
+ * resized (Resize, linear, half_pixel) when the network's input size
+ * differs. Outputs: "scores" [N, c] (Sigmoid of the head's Gemm),
+ * "embedding" [N, h] (the backbone's output) and "distributions" [N, c]
+ * (Softmax of the head's logits). Layers map to Gemm, Relu,
+ * BatchNormalization, LpNormalization, Softmax (Dropout is left out: it is
+ * the identity at inference) and for a ResNet Conv, BatchNormalization,
+ * Relu, MaxPool, Add, GlobalAveragePool and Flatten. Label names, thresholds
+ * and provenance are written as metadata_props. Written to a temporary file
+ * and renamed; a @p path that exists and is not a regular file is refused.
+ * @param model the model.
+ * @param path the file to write (conventionally *.onnx).
+ * @return MLCL_OK, MLCL_EINVAL, MLCL_EIO, MLCL_ENOMEM or MLCL_EOVERFLOW (a
+ *         model of 2 GB or more, protobuf's limit).
+ */
+MLCL_API int mlcl_model_export_onnx(const mlcl_model *model, const char *path);
+
+/**
+ * Writes the model's tensors as a NumPy .npz archive (a zip of stored
+ * "<name>.npy" entries, as np.savez writes): one float32 array per tensor,
+ * named as in mlcl_model_export_safetensors(), and "__metadata__", a 0-d
+ * unicode array holding the same metadata as a JSON object. Read with
+ * `np.load(path)`. Written to a temporary file and renamed; a @p path that
+ * exists and is not a regular file is refused.
+ * @param model the model.
+ * @param path the file to write (conventionally *.npz).
+ * @return MLCL_OK, MLCL_EINVAL, MLCL_EIO, MLCL_ENOMEM or MLCL_EOVERFLOW (an
+ *         archive of 4 GB or more: zip64 is not written).
+ */
+MLCL_API int mlcl_model_export_npz(const mlcl_model *model, const char *path);
+
 #ifdef __cplusplus
 }
 #endif
