@@ -58,6 +58,7 @@ class Model(Handle):
         self._cv = threading.Condition()
         self._busy = 0          # running read-only calls
         self._writing = False   # a setter runs
+        self._writers = 0       # setters waiting: new calls wait behind them
         self._closing = False   # close() was called
         self._pool = []         # idle mlcl_model_workspace pointers
         self._pool_max = max(4, os.cpu_count() or 1)
@@ -96,6 +97,7 @@ class Model(Handle):
             if not self._ptr or self._closing:
                 return
             self._closing = True
+            self._cv.notify_all()  # waiting calls give up
             while self._writing:
                 self._cv.wait()
             if self._busy:
@@ -120,7 +122,7 @@ class Model(Handle):
     @contextlib.contextmanager
     def _reading(self):
         with self._cv:
-            while self._writing:
+            while (self._writing or self._writers) and self._ptr and not self._closing:
                 self._cv.wait()
             if not self._ptr or self._closing:
                 raise _Closed("Model is closed")
@@ -139,11 +141,14 @@ class Model(Handle):
     @contextlib.contextmanager
     def _writing_to(self):
         with self._cv:
-            while self._writing or self._busy:
-                if not self._ptr or self._closing:
-                    break
-                self._cv.wait()
+            self._writers += 1
+            try:
+                while (self._writing or self._busy) and self._ptr and not self._closing:
+                    self._cv.wait()
+            finally:
+                self._writers -= 1
             if not self._ptr or self._closing:
+                self._cv.notify_all()
                 raise _Closed("Model is closed")
             self._writing = True
             p = self._ptr
@@ -190,7 +195,8 @@ class Model(Handle):
                              % (what, a.shape[1], self._d))
         if a.shape[0] > _INT_MAX:
             raise ValueError("%s: X has %d rows, at most %d per call" % (what, a.shape[0], _INT_MAX))
-        a = np.ascontiguousarray(a, dtype=np.float32)  # a copy only when needed
+        with np.errstate(over="ignore"):  # overflow to Inf is reported below
+            a = np.ascontiguousarray(a, dtype=np.float32)  # a copy only when needed
         ok = np.isfinite(a)
         if not ok.all():
             rows = np.flatnonzero(~ok.all(axis=1))
