@@ -256,16 +256,14 @@ int mlcl__model_finish(mlcl_model *m, const char *fn)
         if (m->dn != m->d) return mlcl__err(MLCL_EFORMAT, "%s: network input width %d differs from %d features", fn, m->dn, m->d);
         if (m->ic || m->ih || m->iw || m->oh || m->ow) return mlcl__err(MLCL_EFORMAT, "%s: image shape on a vector model", fn);
     }
-    if (!m->mean || !m->std || !m->head || !m->thr || !m->labels || !m->L)
+    if ((m->standardize && (!m->mean || !m->std)) || !m->head || !m->thr || !m->labels || !m->L)
         return mlcl__err(MLCL_EFORMAT, "%s: incomplete model", fn);
-    for (int j = 0; j < m->d; j++)
+    for (int j = 0; m->standardize && j < m->d; j++)
         if (!isfinite(m->mean[j]) || !(m->std[j] > 0.0f) || !isfinite(m->std[j]))
             return mlcl__err(MLCL_EFORMAT, "%s: standardisation of feature %d is invalid (mean %g, std %g)", fn, j,
                              (double)m->mean[j], (double)m->std[j]);
-    if (!m->standardize)
-        for (int j = 0; j < m->d; j++)
-            if (m->mean[j] != 0.0f || m->std[j] != 1.0f)
-                return mlcl__err(MLCL_EFORMAT, "%s: a model without standardisation has mean/std other than 0/1", fn);
+    if ((size_t)m->dn > MLCL__MODEL_MAX_ROW || (size_t)m->d > MLCL__MODEL_MAX_ROW)
+        return mlcl__err(MLCL_EFORMAT, "%s: rows of %d / %d floats exceed %d", fn, m->d, m->dn, (int)MLCL__MODEL_MAX_ROW);
     for (int j = 0; j < m->c; j++) {
         if (!(m->thr[j] >= 0.0f && m->thr[j] <= 1.0f)) return mlcl__err(MLCL_EFORMAT, "%s: threshold %d is %g, outside [0, 1]", fn, j, (double)m->thr[j]);
         if (!m->labels[j] || !valid_name(m->labels[j])) return mlcl__err(MLCL_EFORMAT, "%s: label name %d is invalid", fn, j);
@@ -299,7 +297,7 @@ int mlcl__model_finish(mlcl_model *m, const char *fn)
     mlcl_encoder_free(m->t_head);
     m->t_backbone = m->t_head = NULL;
     mlcl_encoder_options eo = MLCL_ENCODER_OPTIONS_INIT;
-    eo.max_batch = m->chunk;
+    eo.max_batch = 1; /* row buffers grow with the rows of the first call, not the chunk */
     int rc;
     if (m->L[0].kind == MLCL__ML_RESNET) rc = mlcl_encoder_create_resnet(&m->t_backbone, &m->L[0].resnet, &eo);
     else rc = mlcl_encoder_create(&m->t_backbone, m->dn, &eo);
@@ -349,8 +347,22 @@ int mlcl__model_finish(mlcl_model *m, const char *fn)
 struct mlcl_model_workspace {
     const mlcl_model *m;
     mlcl_encoder *bb, *head;
-    float *x0, *h;
+    float *x0, *h;  /* rows x dn, rows x h */
+    int rows;       /* rows they hold: grown to min(n, chunk) of the calls */
 };
+
+static int ws_reserve(mlcl_model_workspace *ws, int rows, const char *fn)
+{
+    if (ws->rows >= rows) return MLCL_OK;
+    mlcl__free(ws->x0);
+    mlcl__free(ws->h);
+    ws->x0 = ws->h = NULL;
+    ws->rows = 0;
+    MLCL_TRY(mlcl__alloc_array((void **)&ws->x0, (size_t)rows * (size_t)ws->m->dn, sizeof(float), fn));
+    MLCL_TRY(mlcl__alloc_array((void **)&ws->h, (size_t)rows * (size_t)ws->m->h, sizeof(float), fn));
+    ws->rows = rows;
+    return MLCL_OK;
+}
 
 void mlcl_model_workspace_free(mlcl_model_workspace *ws)
 {
@@ -368,11 +380,8 @@ static int ws_create(mlcl_model_workspace **out, const mlcl_model *m, const char
     mlcl_model_workspace *ws = mlcl__calloc(1, sizeof *ws);
     if (!ws) return mlcl__err(MLCL_ENOMEM, "%s: out of memory", fn);
     ws->m = m;
-    size_t ch = (size_t)m->chunk;
     int rc = mlcl_encoder_clone(&ws->bb, m->t_backbone);
     if (rc == MLCL_OK) rc = mlcl_encoder_clone(&ws->head, m->t_head);
-    if (rc == MLCL_OK) rc = mlcl__alloc_array((void **)&ws->x0, ch * (size_t)m->dn, sizeof(float), fn);
-    if (rc == MLCL_OK) rc = mlcl__alloc_array((void **)&ws->h, ch * (size_t)m->h, sizeof(float), fn);
     if (rc < 0) { mlcl_model_workspace_free(ws); return rc; }
     *out = ws;
     return MLCL_OK;
@@ -393,8 +402,10 @@ static int run(const mlcl_model *m, mlcl_model_workspace *ws, int what, int n, c
     size_t d = (size_t)m->d, c = (size_t)m->c, hw = (size_t)m->h;
     int rc = MLCL_OK;
     float *tmp = NULL;
+    int rows = n < m->chunk ? n : m->chunk;
+    MLCL_TRY(ws_reserve(ws, rows, fn));
     if (what == MLCL_MODEL_LABELS && labels)
-        MLCL_TRY(mlcl__alloc_array((void **)&tmp, (size_t)m->chunk * c, sizeof(float), fn));
+        MLCL_TRY(mlcl__alloc_array((void **)&tmp, (size_t)rows * c, sizeof(float), fn));
     for (int s = 0; s < n && rc == MLCL_OK; s += m->chunk) {
         int k = n - s < m->chunk ? n - s : m->chunk;
         const float *xs = x + (size_t)s * d;
@@ -403,6 +414,10 @@ static int run(const mlcl_model *m, mlcl_model_workspace *ws, int what, int n, c
             if (m->oh != m->ih || m->ow != m->iw) rc = mlcl_image_resize(ws->x0, m->oh, m->ow, xs, k, m->ic, m->ih, m->iw);
             else memcpy(ws->x0, xs, (size_t)k * d * sizeof(float));
             if (rc != MLCL_OK) break;
+        } else if (!m->standardize) {
+            /* the trainer computes (x - 0) / 1 here: exactly x */
+            memcpy(ws->x0, xs, (size_t)k * d * sizeof(float));
+            if (!mlcl__all_finite(ws->x0, (size_t)k * d)) { rc = mlcl__err(MLCL_ENUMERIC, "%s: x has NaN or Inf in rows %d..%d", fn, s, s + k - 1); break; }
         } else {
             /* the trainer's expression, so that scores agree bit for bit */
             for (int i = 0; i < k; i++)
@@ -507,8 +522,10 @@ int mlcl_model_standardization(const mlcl_model *m, int *standardized, float *me
     if ((mean || std) && n_features != m->d)
         return mlcl__err(MLCL_EINVAL, "%s: n_features = %d, the model has %d", fn, n_features, m->d);
     if (standardized) *standardized = m->standardize;
-    if (mean) memcpy(mean, m->mean, (size_t)m->d * sizeof(float));
-    if (std) memcpy(std, m->std, (size_t)m->d * sizeof(float));
+    for (int j = 0; j < m->d; j++) {
+        if (mean) mean[j] = m->standardize ? m->mean[j] : 0.0f;
+        if (std) std[j] = m->standardize ? m->std[j] : 1.0f;
+    }
     return MLCL_OK;
 }
 

@@ -14,7 +14,7 @@
  *     (c x h, row-major), head[c*h .. c*h+c) the bias. Scores are
  *     sigmoid(logits), label distributions softmax(logits);
  *   - the input transform: vector models standardise x' = (x - mean) / std
- *     (mean 0 and std 1 when not standardised); image models use rows as
+ *     (mean/std NULL when not standardised: rows used as given); image models use rows as
  *     given and resize ic x ih x iw images to ic x oh x ow (bilinear);
  *   - label names, thresholds, provenance (key/value strings).
  *
@@ -65,6 +65,7 @@ typedef struct mlcl__mlayer {
 #define MLCL__MODEL_MAX_NAME 4095          /* label name / provenance value bytes */
 #define MLCL__MODEL_MAX_PROV 256           /* provenance entries */
 #define MLCL__MODEL_MAX_CHUNK 65536        /* inference chunk rows */
+#define MLCL__MODEL_MAX_ROW ((size_t)1 << 26) /* floats per input row (d) and network input row */
 
 struct mlcl_model {
     int d;                /* raw input row width */
@@ -76,7 +77,7 @@ struct mlcl_model {
     int ic, ih, iw;       /* image shape of the input rows (image models) */
     int oh, ow;           /* network input size (image models) */
     int standardize;      /* 1: x' = (x - mean) / std */
-    float *mean, *std;    /* d each (0 / 1 when not standardised) */
+    float *mean, *std;    /* d each when standardised, else NULL */
     int nl;
     mlcl__mlayer *L;      /* nl backbone layers */
     float *bparams;       /* bnp floats */

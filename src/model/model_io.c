@@ -241,16 +241,18 @@ static int load_inner(mlcl_model *m, const mlcl__ckr *r, const char *fn)
     MLCL_TRY(get_floats(r, "BSTA", &m->bstate, m->bns, fn));
     MLCL_TRY(get_floats(r, "HEAD", &m->head, nh, fn));
     MLCL_TRY(get_floats(r, "THRS", &m->thr, (size_t)m->c, fn));
-    MLCL_TRY(mlcl__alloc_array((void **)&m->mean, (size_t)m->d, sizeof(float), fn));
-    MLCL_TRY(mlcl__alloc_array((void **)&m->std, (size_t)m->d, sizeof(float), fn));
     if (m->standardize) {
+        /* the section's size was checked above: these allocations are bounded by the file */
         float *ms = NULL;
         MLCL_TRY(get_floats(r, "SCAL", &ms, (size_t)m->d * 2, fn));
-        memcpy(m->mean, ms, (size_t)m->d * sizeof(float));
-        memcpy(m->std, ms + m->d, (size_t)m->d * sizeof(float));
+        int rc0 = mlcl__alloc_array((void **)&m->mean, (size_t)m->d, sizeof(float), fn);
+        if (rc0 == MLCL_OK) rc0 = mlcl__alloc_array((void **)&m->std, (size_t)m->d, sizeof(float), fn);
+        if (rc0 == MLCL_OK) {
+            memcpy(m->mean, ms, (size_t)m->d * sizeof(float));
+            memcpy(m->std, ms + m->d, (size_t)m->d * sizeof(float));
+        }
         mlcl__free(ms);
-    } else {
-        for (int j = 0; j < m->d; j++) { m->mean[j] = 0.0f; m->std[j] = 1.0f; }
+        MLCL_TRY(rc0);
     }
     int nlab = 0;
     int rc = get_strings(r, "LBLS", 0, m->c, 0, &m->labels, NULL, &nlab, fn);

@@ -117,10 +117,12 @@ static int export_inner(const mlcl_trainer *t, mlcl_model *m, const mlcl_model_e
     m->img = t->img;
     if (t->img) { m->ic = t->ic; m->ih = t->ih; m->iw = t->iw; m->oh = t->oh; m->ow = t->ow; }
     m->standardize = t->o.standardize && !t->img;
-    MLCL_TRY(mlcl__alloc_array((void **)&m->mean, (size_t)m->d, sizeof(float), FN));
-    MLCL_TRY(mlcl__alloc_array((void **)&m->std, (size_t)m->d, sizeof(float), FN));
-    memcpy(m->mean, t->mean, (size_t)m->d * sizeof(float));
-    memcpy(m->std, t->std, (size_t)m->d * sizeof(float));
+    if (m->standardize) {
+        MLCL_TRY(mlcl__alloc_array((void **)&m->mean, (size_t)m->d, sizeof(float), FN));
+        MLCL_TRY(mlcl__alloc_array((void **)&m->std, (size_t)m->d, sizeof(float), FN));
+        memcpy(m->mean, t->mean, (size_t)m->d * sizeof(float));
+        memcpy(m->std, t->std, (size_t)m->d * sizeof(float));
+    }
     MLCL_TRY(copy_encoder(m, bb));
     size_t nh;
     MLCL_TRY(mlcl_encoder_param_count(ld, &nh));
