@@ -278,9 +278,9 @@ def test_close_while_predicting_is_deferred(trained, yeast):
     ths = [threading.Thread(target=work) for _ in range(2)]
     for th in ths:
         th.start()
-    while m._busy == 0 and any(th.is_alive() for th in ths):
+    while m._busy < 2 and all(th.is_alive() for th in ths):
         pass
-    assert m._busy > 0  # close() below runs while predict() runs in C
+    assert m._busy == 2  # close() below runs while both predict() calls run in C
     m.close()
     assert m.closed
     assert m._ptr  # not freed under the running calls
@@ -340,3 +340,34 @@ def test_model_from_mlcl_train(yeast, yeast_paths, tmp_path):
     want = json.loads(js.read_text())["metrics"]["t05"]["mAP"]
     assert abs(got - want) < 1e-6
     assert m.get_provenance("seed") == "2" and m.label_names[-1] == "Class14"
+
+
+def test_resnet_model_takes_images(tmp_path):
+    try:
+        tr = mlcl.Dataset.fashion_mosaic(16, seed=4, grid=1)
+    except mlcl.MlclError as e:
+        pytest.skip("Fashion-MNIST not installed: %s" % e)
+    c, h, w = tr.image_shape
+    bb = mlcl.Encoder.resnet(18, stem="small", in_channels=c, height=16, width=16, base_width=4,
+                             max_batch=8)
+    views = {"out_h": 16, "out_w": 16}
+    with mlcl.Trainer(tr, backbone=bb, pretrain_views=views,
+                      finetune_views=dict(views, jitter_p=0.0, gray_p=0.0, blur_p=0.0), batch=8,
+                      seed=1, moco=dict(queue_size=16, proj_dim=8), pretrain=dict(epochs=1),
+                      finetune=dict(epochs=1)) as t:
+        t.run()
+        m = t.export_model()
+        x = tr.features
+        ref = t.predict(x)
+    bb.close()
+    assert m.image_shape == (c, h, w, 16, 16) and m.standardization is None
+    assert m.n_features == c * h * w and m.embed_dim == 32  # 8 x base_width
+    assert "ResNet" in m.architecture or "resnet" in m.architecture.lower()
+    assert np.array_equal(m.predict(x), ref)
+    assert np.array_equal(m.predict(x.reshape(len(x), c, h, w)), ref)  # (n, C, H, W) as well
+    with pytest.raises(ValueError, match="2-dimensional"):
+        m.predict(x.reshape(len(x), c, h * w, 1))
+    m.save(tmp_path / "r.mlcl")
+    with mlcl.Model.load(tmp_path / "r.mlcl") as m2:
+        assert np.array_equal(m2.predict(x), ref)
+        assert np.array_equal(m2.embed(x), m.embed(x))
