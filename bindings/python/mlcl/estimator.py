@@ -190,10 +190,7 @@ class MulSupConClassifier(ClassifierMixin, BaseEstimator):
                 trainer.close()
         finally:
             data.close()
-        old = getattr(self, "model_", None)
-        self.model_ = model
-        if old is not None:
-            old.close()
+        self.model_ = model  # a previous model_ is left to its other holders (freed when unused)
         self.n_features_in_ = Xf.shape[1]
         self.n_labels_ = Y.shape[1]
         self.label_names_ = model.label_names

@@ -45,6 +45,11 @@ def test_fit_predict(xy):
     # a fitted estimator pickles (the model travels as its file's bytes)
     est2 = pickle.loads(pickle.dumps(est))
     assert np.array_equal(est2.predict_proba(xt[:10]), est.predict_proba(xt[:10]))
+    # refitting replaces model_; whoever holds the previous model keeps a working one
+    old = est.model_
+    est.set_params(pretrain_epochs=1, finetune_epochs=1).fit(x[:300], y[:300])
+    assert est.model_ is not old and not old.closed
+    assert np.array_equal(old.predict(xt), p)
 
 
 def test_fit_rejects_bad_input(xy):
