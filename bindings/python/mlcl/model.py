@@ -42,6 +42,18 @@ def _s(b):
     return None if b is None else b.decode("utf-8", errors="replace")
 
 
+def _path(name, p):
+    """A path for C as bytes; a NUL byte (where C would stop reading) is refused."""
+    try:
+        b = os.fsencode(p)
+    except TypeError:
+        raise TypeError("%s must be a path (str, bytes or os.PathLike), got %s"
+                        % (name, type(p).__name__)) from None
+    if b"\0" in b:
+        raise ValueError("%s contains a NUL byte: %r" % (name, b))
+    return b
+
+
 class Model(Handle):
     """A trained, frozen model (mlcl_model).
 
@@ -75,7 +87,7 @@ class Model(Handle):
         A corrupted, truncated or foreign file raises an mlcl.MlclError
         (FormatError, ChecksumError, VersionError, IOFailure) naming the file."""
         h = ctypes.c_void_p()
-        C.mlcl_model_load(ctypes.byref(h), os.fsencode(path))
+        C.mlcl_model_load(ctypes.byref(h), _path("Model.load: path", path))
         return cls(_handle=h.value)
 
     @property
@@ -252,7 +264,7 @@ class Model(Handle):
     def save(self, path):
         """Writes the model file (atomically: a temporary file renamed)."""
         with self._reading() as p:
-            C.mlcl_model_save(p, os.fsencode(path))
+            C.mlcl_model_save(p, _path("Model.save: path", path))
 
     def export(self, path, format=None):
         """Writes the model for other runtimes, by the extension of ``path``
@@ -263,6 +275,7 @@ class Model(Handle):
         ext = ext.lower() if isinstance(ext, str) else ext
         if isinstance(ext, str) and ext and not ext.startswith("."):
             ext = "." + ext
+        cpath = _path("Model.export: path", path)
         name = MODEL_EXPORTERS.get(ext)
         if name is None:
             raise ValueError("Model.export: cannot tell the format of %r: use a file name ending "
@@ -274,7 +287,7 @@ class Model(Handle):
                 "%s files; use a library built with the model exporters" % (
                     os.fspath(path), _lib.version_string, _lib.path, name, ext))
         with self._reading() as p:
-            f(p, os.fsencode(path))
+            f(p, cpath)
 
     # ------------------------------------------------------------ description
     n_features = property(lambda self: self._d, doc="Input row width.")
@@ -378,9 +391,12 @@ class Model(Handle):
 
     def get_provenance(self, key, default=None):
         """One provenance value (str), or ``default`` when the model has no such entry."""
+        k = str(key).encode("utf-8")
+        if b"\0" in k:
+            raise ValueError("get_provenance: NUL byte in the key")
         v = ctypes.c_char_p()
         with self._reading() as p:
-            C.mlcl_model_provenance_get(p, str(key).encode("utf-8"), ctypes.byref(v))
+            C.mlcl_model_provenance_get(p, k, ctypes.byref(v))
             return default if v.value is None else _s(v.value)
 
     def set_provenance(self, key, value):
@@ -458,9 +474,9 @@ def export_from_trainer(trainer, label_names=None, thresholds=None, train_path=N
         keep.append(t)
         opts.thresholds = ptr(t, np.float32)
     if train_path is not None:
-        opts.train_path = os.fsencode(train_path)
+        opts.train_path = _path("train_path", train_path)
     if test_path is not None:
-        opts.test_path = os.fsencode(test_path)
+        opts.test_path = _path("test_path", test_path)
     if metrics is not None:
         if not isinstance(metrics, dict) or not set(metrics) <= {"paper", "t05"}:
             raise TypeError("metrics must be Trainer.evaluate()'s dict {'paper': ..., 't05': ...}")

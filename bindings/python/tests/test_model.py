@@ -81,6 +81,8 @@ def test_properties_info_and_provenance(trained, yeast):
     assert m.get_provenance("method") == "cld"
     assert m.get_provenance("no_such_key") is None
     assert m.get_provenance("no_such_key", "x") == "x"
+    with pytest.raises(ValueError, match="NUL"):
+        m.get_provenance("method\0junk")
     assert "method cld" in repr(m)
 
 
@@ -110,6 +112,12 @@ def test_save_load_round_trip(trained, yeast, tmp_path):
         mlcl.Model.load(short)
     with pytest.raises(mlcl.IOFailure):
         mlcl.Model.load(tmp_path / "missing.mlcl")
+    with pytest.raises(ValueError, match="NUL"):
+        mlcl.Model.load(str(path) + "\0junk")  # C would open yeast.mlcl
+    with pytest.raises(ValueError, match="NUL"):
+        m.save(str(tmp_path / "x.mlcl\0"))
+    with pytest.raises(TypeError, match="path"):
+        mlcl.Model.load(3.5)
     with pytest.raises(mlcl.FormatError):
         mlcl.Model.load(ck)  # a checkpoint is not a model
 
