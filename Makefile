@@ -216,7 +216,9 @@ install: lib $(if $(HAVE_MPICC),install-mpi)
 	@if [ -x bin/mlcl-train ]; then install -m 755 bin/mlcl-train $(DESTDIR)$(BINDIR)/; fi
 	@if ls bindings/python/mlcl/*.py >/dev/null 2>&1; then \
 		PYDIR=$(DESTDIR)$(PYDIR); install -d $$PYDIR/mlcl; \
-		install -m 644 bindings/python/mlcl/*.py $$PYDIR/mlcl/; fi
+		install -m 644 bindings/python/mlcl/*.py $$PYDIR/mlcl/; \
+		printf '"""Written by make install: where it put libmlcl.so.1 (mlcl/_lib.py)."""\nLIBDIR = %s\n' \
+			"'$(LIBDIR)'" > $$PYDIR/mlcl/_install.py; fi
 
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libmlcl.* $(DESTDIR)$(LIBDIR)/pkgconfig/mlcl.pc $(DESTDIR)$(BINDIR)/mlcl-train
