@@ -542,6 +542,20 @@ START_TEST(nul_at_line_start)
 }
 END_TEST
 
+START_TEST(arff_meka_c_out_of_range)
+{
+    /* "-C -100000000" used to be reported as "has no MEKA option '-C N'" */
+    static const char t[] = "@relation 'r: -C -100000000'\n@attribute a real\n@attribute l {0,1}\n@data\n1,0\n";
+    job j = { ARFF, write_bytes("meka_c.arff", t, sizeof t - 1), NULL, NULL, NULL, 0 };
+    const char *nd[] = { j.a, "line 1", "'-C -100000000' is not a label count", NULL };
+    expect_refused(&j, MLCL_EFORMAT, nd);
+    static const char t2[] = "@relation 'r: -C 1.9'\n@attribute a real\n@attribute l {0,1}\n@data\n1,0\n";
+    j.a = write_bytes("meka_c2.arff", t2, sizeof t2 - 1);
+    const char *nd2[] = { j.a, "'-C 1.9' is not a label count", NULL };
+    expect_refused(&j, MLCL_EFORMAT, nd2);
+}
+END_TEST
+
 START_TEST(nul_mid_line)
 {
     /* used to merge two lines */
@@ -783,6 +797,7 @@ static Suite *suite(void)
     TCase *tc = tcase_create("budgets");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, libsvm_feature_index_bomb);
+    tcase_add_test(tc, arff_meka_c_out_of_range);
     tcase_add_test(tc, libsvm_label_index_bomb);
     tcase_add_test(tc, xc_header_bomb);
     tcase_add_test(tc, arff_gzip_many_attributes);

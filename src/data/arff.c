@@ -227,8 +227,10 @@ static int parse_attribute(arff_reader *a, char *p)
                            aname, type);
 }
 
-/* The MEKA option "-C N" in the relation name: N > 0 first N, N < 0 last -N. */
-static int meka_labels(const char *rel, long *out)
+/* The MEKA option "-C N" in the relation name: N > 0 first N, N < 0 last -N.
+ * Returns 0 with *out set, -1 when there is no -C, -2 when -C's value is not
+ * a non-zero integer within +-ARFF_MAX_ATTRS (its text in bad[]). */
+static int meka_labels(const char *rel, long *out, char bad[32])
 {
     const char *p = rel;
     while (*p) {
@@ -242,7 +244,10 @@ static int meka_labels(const char *rel, long *out)
             while (p[k] && !isspace((unsigned char)p[k]) && k < sizeof num - 1) { num[k] = p[k]; k++; }
             num[k] = '\0';
             long v;
-            if (mlcl__parse_long(num, -ARFF_MAX_ATTRS, ARFF_MAX_ATTRS, &v) != 0 || v == 0) return -1;
+            if (mlcl__parse_long(num, -ARFF_MAX_ATTRS, ARFF_MAX_ATTRS, &v) != 0 || v == 0) {
+                memcpy(bad, num, k + 1);
+                return -2;
+            }
             *out = v;
             return 0;
         }
@@ -378,8 +383,13 @@ static int load(arff_reader *a, mlcl_dataset **out, int n_labels, int labels_fir
         nl = n_labels;
         first = labels_first != 0;
     } else {
-        if (!a->relation || meka_labels(a->relation, &nl) != 0) {
+        char bad[32] = "";
+        int mk = a->relation ? meka_labels(a->relation, &nl, bad) : -1;
+        if (mk != 0) {
             if (a->relation) a->in.line = a->relation_line;
+            if (mk == -2)
+                return mlcl__lines_err(&a->in, "the relation name's MEKA option '-C %s' is not a label count "
+                                       "(a non-zero integer N, |N| <= %d); pass n_labels", bad, (int)ARFF_MAX_ATTRS);
             return mlcl__lines_err(&a->in, "the relation name '%s' has no MEKA option '-C N'; pass n_labels",
                                    a->relation ? a->relation : "");
         }
