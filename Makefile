@@ -30,13 +30,18 @@ OPT ?= -O2
 BLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null)
 BLAS_LIBS := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
 CFLAGS_LIB := -std=c11 $(OPT) -g -fPIC -fvisibility=hidden -Wall -Wextra -Wno-unused-parameter \
-	-D_GNU_SOURCE -pthread -Iinclude -Isrc $(BLAS_CFLAGS) $(EXTRA_CFLAGS)
-LIBS := $(BLAS_LIBS) -ldnnl -lz -lm -lpthread
+	-D_GNU_SOURCE -pthread -Iinclude -Isrc -I$(BUILD)/gen $(BLAS_CFLAGS) $(EXTRA_CFLAGS)
+LIBS := $(BLAS_LIBS) -ldnnl -lz -ljansson -lprotobuf-c -lm -lpthread
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 
 SRCS := $(sort $(wildcard src/*/*.c))
 OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS))
+# ONNX export (src/model/onnx.c): protoc-c compiles ONNX's onnx.proto (a copy of
+# python3-onnx's, Apache-2.0) into $(BUILD)/gen/onnx/ at build time, so that the
+# generated code always matches the installed libprotobuf-c
+ONNX_GEN := $(BUILD)/gen/onnx
+OBJS += $(BUILD)/obj/model/onnx.pb-c.o
 HDRS := $(wildcard include/*.h include/mlcl/*.h src/*/*.h)
 SONAME := libmlcl.so.$(MAJOR)
 SHLIB := $(LIBOUT)/libmlcl.so.$(VERSION)
@@ -60,6 +65,16 @@ lib: $(SHLIB) $(LIBOUT)/$(SONAME) $(LIBOUT)/libmlcl.so $(STLIB)
 $(BUILD)/obj/%.o: src/%.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_LIB) -c $< -o $@
+
+$(ONNX_GEN)/onnx.pb-c.c $(ONNX_GEN)/onnx.pb-c.h &: src/model/onnx/onnx.proto
+	@mkdir -p $(ONNX_GEN)
+	protoc-c --c_out=$(ONNX_GEN) --proto_path=src/model/onnx src/model/onnx/onnx.proto
+
+$(BUILD)/obj/model/onnx.pb-c.o: $(ONNX_GEN)/onnx.pb-c.c $(ONNX_GEN)/onnx.pb-c.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_LIB) -c $< -o $@
+
+$(BUILD)/obj/model/onnx.o: $(ONNX_GEN)/onnx.pb-c.h
 
 $(SHLIB): $(OBJS) src/mlcl.map
 	@mkdir -p $(LIBOUT)
@@ -201,7 +216,9 @@ install: lib $(if $(HAVE_MPICC),install-mpi)
 	@if [ -x bin/mlcl-train ]; then install -m 755 bin/mlcl-train $(DESTDIR)$(BINDIR)/; fi
 	@if ls bindings/python/mlcl/*.py >/dev/null 2>&1; then \
 		PYDIR=$(DESTDIR)$(PYDIR); install -d $$PYDIR/mlcl; \
-		install -m 644 bindings/python/mlcl/*.py $$PYDIR/mlcl/; fi
+		install -m 644 bindings/python/mlcl/*.py $$PYDIR/mlcl/; \
+		printf '"""Written by make install: where it put libmlcl.so.1 (mlcl/_lib.py)."""\nLIBDIR = %s\n' \
+			"'$(LIBDIR)'" > $$PYDIR/mlcl/_install.py; fi
 
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libmlcl.* $(DESTDIR)$(LIBDIR)/pkgconfig/mlcl.pc $(DESTDIR)$(BINDIR)/mlcl-train

@@ -162,7 +162,8 @@ enum {
     FL_FT_WD, FL_PRE_MASK, FL_FT_MASK, FL_PRE_SCHED, FL_FT_SCHED, FL_MOMENTUM, FL_HIDDEN, FL_DROPOUT,
     FL_ENCODER, FL_BASE_WIDTH, FL_IMAGE_SIZE, FL_VIEWS, FL_FT_VIEWS, FL_ALPHA, FL_BETA, FL_TAU, FL_SIGMA,
     FL_MASK, FL_REDUCTION, FL_CLD_WEIGHT, FL_WEIGHT_GRAD, FL_DWEIGHT_GRAD, FL_CON_NORM, FL_H_TARGET, FL_JSON,
-    FL_LOG, FL_PLOT, FL_EVAL_EVERY, FL_CHECKPOINT, FL_RESUME, FL_VAL_SPLIT, FL_QUIET, FL_PER_LABEL, FL_COUNT
+    FL_LOG, FL_PLOT, FL_EVAL_EVERY, FL_CHECKPOINT, FL_SAVE_MODEL, FL_RESUME, FL_VAL_SPLIT, FL_QUIET, FL_PER_LABEL,
+    FL_COUNT
 };
 
 #define METHOD_CHOICES "none|mulsupcon|rld|cld|supcon-all|supcon-any"
@@ -224,6 +225,7 @@ static flag flags[FL_COUNT] = {
     [FL_PLOT] = { "--plot", T_OUTDIR },
     [FL_EVAL_EVERY] = { "--eval-every", T_INT, 1, 1e6 },
     [FL_CHECKPOINT] = { "--checkpoint", T_OUT },
+    [FL_SAVE_MODEL] = { "--save-model", T_OUT },
     [FL_RESUME] = { "--resume", T_IN },
     [FL_VAL_SPLIT] = { "--val-split", T_FLOAT, 0.01, 0.9 },
     [FL_QUIET] = { "--quiet", T_BOOL },
@@ -987,6 +989,7 @@ static const flag_doc flag_docs[FL_COUNT] = {
     [FL_EVAL_EVERY] = { NULL, "with --log: evaluate (threshold 0.5, on the test or --val-split rows) every N fine-tuning "
                               "epochs, shown in the epoch lines and the log's metric columns (default: at the end only)" },
     [FL_CHECKPOINT] = { "FILE", "save the training state at the end of each epoch and on SIGINT/SIGTERM" },
+    [FL_SAVE_MODEL] = { "FILE", "write the trained model at the end (mlcl-predict --model FILE; docs/models.md)" },
     [FL_RESUME] = { "FILE", "continue a run from a checkpoint (same options; may equal --checkpoint)" },
     [FL_PER_LABEL] = { NULL, "print a table per label (name, support, AP, F1 at 0.5) after the metrics" },
     [FL_QUIET] = { NULL, "no progress bar and no notices: plain epoch lines only" },
@@ -1009,7 +1012,8 @@ static const struct help_section {
       { FL_ALPHA, FL_BETA, FL_TAU, FL_SIGMA, FL_MASK, FL_REDUCTION, FL_CLD_WEIGHT, FL_WEIGHT_GRAD, FL_DWEIGHT_GRAD,
         FL_CON_NORM, FL_H_TARGET, -1 } },
     { "Output (checked before training: a regular file or a new one, in a writable directory, not an input)",
-      { FL_JSON, FL_LOG, FL_PLOT, FL_EVAL_EVERY, FL_CHECKPOINT, FL_RESUME, FL_PER_LABEL, FL_QUIET, FL_HELP, -1 } },
+      { FL_JSON, FL_LOG, FL_PLOT, FL_EVAL_EVERY, FL_SAVE_MODEL, FL_CHECKPOINT, FL_RESUME, FL_PER_LABEL, FL_QUIET, FL_HELP,
+        -1 } },
 };
 
 /* the built-in job (no --train, no --preset): a short CLD run on the mosaics */
@@ -1724,6 +1728,22 @@ static int check_applicability(int kind, int resnet, int simclr, int method)
     return 0;
 }
 
+/* --save-model: the model with label names, data files, training-set hash
+ * and the final metrics (not when they were measured on a validation split) */
+static int save_model(const mlcl_trainer *t, const char *path, const mlcl_dataset *train, const char *train_path,
+                      const char *test_path, const mlcl_metrics *paper, const mlcl_metrics *t05, int on_test)
+{
+    mlcl_model_export_options eo = MLCL_MODEL_EXPORT_OPTIONS_INIT;
+    eo.train = train; eo.train_path = train_path; eo.test_path = on_test ? test_path : NULL;
+    eo.test_paper = on_test ? paper : NULL; eo.test_t05 = on_test ? t05 : NULL;
+    mlcl_model *m = NULL;
+    int rc = mlcl_trainer_export_model_ex(t, &m, &eo);
+    if (rc == MLCL_OK) rc = mlcl_model_save(m, path);
+    mlcl_model_free(m);
+    if (rc != MLCL_OK) return fail(1, "--save-model %s: %s", path, mlcl_last_error());
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     install_signals();
@@ -1744,6 +1764,7 @@ int main(int argc, char **argv)
     const char *train_path = V(FL_TRAIN), *test_path = V(FL_TEST);
     const char *train_labels = V(FL_TRAIN_LABELS), *test_labels = V(FL_TEST_LABELS);
     const char *json_path = V(FL_JSON), *log_path = V(FL_LOG), *ckpt_path = V(FL_CHECKPOINT), *resume_path = V(FL_RESUME);
+    const char *save_model_path = V(FL_SAVE_MODEL);
     double val_split = G(FL_VAL_SPLIT) ? flags[FL_VAL_SPLIT].f : 0;
     a.quiet = G(FL_QUIET);
     a.plot_dir = V(FL_PLOT);
@@ -1866,12 +1887,14 @@ int main(int argc, char **argv)
         if (mosaic_dir && add_input("--mosaic-dir", mosaic_dir)) return 2;
         add_dir_inputs(mosaic_dir ? mosaic_dir : MOSAIC_DIR_DEFAULT);
     }
-    pathinfo json_pi, log_pi, ckpt_pi;
+    pathinfo json_pi, log_pi, ckpt_pi, model_pi;
     if (json_path && check_output_file("--json", json_path, NULL, &json_pi)) return 2;
     if (log_path && check_output_file("--log", log_path, NULL, &log_pi)) return 2;
     if (ckpt_path && check_output_file("--checkpoint", ckpt_path, resume_path, &ckpt_pi)) return 2;
     /* and the rules of the library's writer, which will write it */
     if (ckpt_path && mlcl_check_output_path(ckpt_path) != MLCL_OK) return fail(2, "--checkpoint: %s", mlcl_last_error());
+    if (save_model_path && check_output_file("--save-model", save_model_path, NULL, &model_pi)) return 2;
+    if (save_model_path && mlcl_check_output_path(save_model_path) != MLCL_OK) return fail(2, "--save-model: %s", mlcl_last_error());
     if (a.plot_dir) {
         if (check_output_dir("--plot", a.plot_dir)) return 2;
         if (run_plot(a.plot_dir, NULL, 1)) return 2;
@@ -2167,6 +2190,9 @@ int main(int argc, char **argv)
             status = 1;
         }
     }
+    if (save_model_path && (!g_comm || g_comm->rank == 0) &&
+        save_model(a.trainer, model_pi.canon, train, train_path, test_path, &paper, &t05, val_split <= 0))
+        status = 1;
     if (a.plot_dir) {
         /* distributions of a few test rows for the picture, then matplotlib */
         int pst = 0;

@@ -317,6 +317,22 @@ START_TEST(libsvm_one_based)
     ck_assert_status_msg(mlcl_dataset_load_libsvm(&ds, "/nonexistent.svm", 0, 0, 0), MLCL_EIO, "/nonexistent.svm");
     ck_assert_status_msg(mlcl_dataset_load_libsvm(&ds, fixture("xc.txt"), 0, 0, 2), MLCL_EINVAL, "index_base");
     ck_assert_ptr_null(ds);
+    /* negative and huge indices and labels, refused on their line */
+    char path[] = "/tmp/mlcl_svm_XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    static const struct { const char *text, *msg; } bad[] = {
+        {"0 1:1\n0 -1:1\n", "line 2: feature index '-1' is not a non-negative integer"},
+        {"-1 1:1\n", "line 1: label '-1' is not a non-negative integer"},
+        {"0 99999999999999999999:1\n", "line 1, column 3: feature index 99999999999999999999 is beyond the limit"},
+        {"0 1:1\n1,99999999999999999999 1:1\n", "line 2, column 3: label 99999999999999999999 is beyond the limit"},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        write_file(path, bad[k].text, strlen(bad[k].text));
+        ck_assert_status_msg(mlcl_dataset_load_libsvm(&ds, path, 0, 0, MLCL_LIBSVM_INDEX_AUTO), MLCL_EFORMAT, bad[k].msg);
+    }
+    unlink(path);
 }
 END_TEST
 

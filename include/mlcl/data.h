@@ -9,11 +9,28 @@
  * words: mlcl_dataset_label_words(c) = (c + 63) / 64 words per row, label j in
  * bit (j % 64) of word (j / 64) — the format of the contrastive layer.
  *
- * Every reader goes through zlib, so gzip-compressed and plain files are read
- * alike. Malformed files give MLCL_EFORMAT with a message naming the file and
+ * Every text and IDX reader reads gzip-compressed (one or more members) and
+ * plain files alike. Malformed files give MLCL_EFORMAT with a message naming the file and
  * the line ("data.arff: line 12: ..."); unreadable ones MLCL_EIO.
  * Numbers are parsed in the C locale whatever the process locale is.
  * Non-finite feature values (nan, inf, overflow to inf) are rejected.
+ *
+ * Limits (docs/formats.md, "Limits"), so that what a file can make a reader
+ * allocate is bounded by what the file can contain:
+ * - a text line is at most MLCL_TEXT_LINE_MAX bytes, and a NUL byte in a text
+ *   file is an error (file, line and column named);
+ * - a feature or label index read from a file (a LIBSVM index, an XC header,
+ *   the ARFF attribute count) may not make the dense width larger than
+ *   MLCL_DATA_MAX_COLS, unless the caller passes the width explicitly;
+ * - the dense data a file expands to (n x d floats plus n x c label bytes, or
+ *   the raw bytes of IDX/NPZ) may not exceed MLCL_DATA_BUDGET_RATIO times the
+ *   file's size on disk (compressed size for gzip), and never less than
+ *   MLCL_DATA_BUDGET_MIN is allowed: a 1 MB file cannot make a reader take
+ *   more than a few hundred MB before it refuses (MLCL_EFORMAT saying how
+ *   much it would need);
+ * - a feature value must satisfy |x| <= MLCL_DATA_MAX_ABS, so that squares
+ *   and sums in standardisation and training stay finite in float32;
+ * - bytes after the last member of a gzip file are an error.
  *
  * Thread-safety: the readers and mlcl_dataset_create_from_arrays() may run
  * on several threads at once. A dataset may be read (accessors, gather,
@@ -29,6 +46,18 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/** Longest text line (ARFF, LIBSVM) the readers accept, in bytes. */
+#define MLCL_TEXT_LINE_MAX (32L << 20)
+/** Largest dense width (features or labels) an index in a file may imply. */
+#define MLCL_DATA_MAX_COLS (1 << 20)
+/** Largest feature magnitude accepted: 1e15, so x*x <= 1e30 and a float32
+ *  sum of up to 3e8 squares stays below FLT_MAX (3.4e38). */
+#define MLCL_DATA_MAX_ABS 1e15
+/** A reader may allocate this many bytes of data per byte of file... */
+#define MLCL_DATA_BUDGET_RATIO 128
+/** ...and at least this many (128 MiB) whatever the file's size. */
+#define MLCL_DATA_BUDGET_MIN ((size_t)128 << 20)
 
 /** An opaque in-memory multi-label dataset. */
 typedef struct mlcl_dataset mlcl_dataset;
@@ -72,7 +101,8 @@ MLCL_API int mlcl_dataset_label_words(int c);
 MLCL_API int mlcl_dataset_load_arff(mlcl_dataset **out, const char *path, int n_labels,
                                     int labels_first);
 
-/** Index base argument of mlcl_dataset_load_libsvm(): decide from the file. */
+/** Index base argument of mlcl_dataset_load_libsvm(): from the format's
+ *  header (the XC header line: zero-based), else one-based. */
 #define MLCL_LIBSVM_INDEX_AUTO (-1)
 
 /**
@@ -84,17 +114,20 @@ MLCL_API int mlcl_dataset_load_arff(mlcl_dataset **out, const char *path, int n_
  *
  * Labels are zero-based integers (the list may be empty: the line then starts
  * with white space or directly with `idx:val`). Blank lines are skipped.
- * Feature indices are zero- or one-based according to @p index_base; with
- * MLCL_LIBSVM_INDEX_AUTO the rule is: a file with the header is zero-based
- * (the XC repository convention); without it, one-based (the LIBSVM
- * convention) unless some index 0 occurs, then zero-based. Pass the base
- * explicitly when reading a train/test pair without a header, so both files
- * are read alike. An index repeated within a row is an error.
+ * Feature indices are zero- or one-based according to @p index_base; the
+ * base is never guessed from the indices a file uses. MLCL_LIBSVM_INDEX_AUTO
+ * means: a file with the header is zero-based (the XC repository
+ * convention); without it, one-based (the LIBSVM convention), and an index 0
+ * is then an error naming the line. Pass 0 for zero-based files without a
+ * header. An index repeated within a row is an error. Without @p n_features a
+ * feature index may not exceed MLCL_DATA_MAX_COLS, nor a label without
+ * @p n_labels (also for the header's sizes).
  *
  * @param[out] out        the new dataset.
  * @param      path       file name.
- * @param      n_features 0: from the header, else max index + 1; > 0: fixed
- *                        (an index beyond it is an error).
+ * @param      n_features 0: from the header, else max index + 1 (at most
+ *                        MLCL_DATA_MAX_COLS); > 0: fixed (an index beyond it
+ *                        is an error).
  * @param      n_labels   0: from the header, else max label + 1; > 0: fixed.
  * @param      index_base 0, 1 or MLCL_LIBSVM_INDEX_AUTO.
  * @return as mlcl_dataset_load_arff().

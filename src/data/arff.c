@@ -6,35 +6,70 @@
 #include <strings.h>
 #include "data/data_internal.h"
 
-#define ARFF_MAX_ATTRS (1 << 24)
+/* Attributes a file may declare: the dense width limit (docs/formats.md, Limits). */
+#define ARFF_MAX_ATTRS MLCL_DATA_MAX_COLS
 
 typedef struct {
-    char *name;
-    int nominal;   /* 1: values[] holds the declared values */
+    size_t name;   /* offset of the name in the reader's pool */
+    int nominal;   /* 1: a nominal attribute */
     int n_values;
-    char **values;
+    size_t first;  /* its values are vals[first .. first + n_values) */
     int is_label;  /* role after the label split */
     int pos;       /* index among features or labels */
 } arff_attr;
+
+/* One nominal value for the lookup: sorted by (string, declared index). */
+typedef struct {
+    const char *s;
+    int k;
+} arff_val;
 
 typedef struct {
     mlcl__lines in;
     arff_attr *attrs;
     size_t n_attrs, cap_attrs;
+    char *pool;            /* attribute names and nominal values, NUL-terminated */
+    size_t pool_len, pool_cap;
+    size_t *vals;          /* pool offsets of the nominal values, in declared order */
+    size_t n_vals, cap_vals;
+    arff_val *sorted;      /* per nominal attribute, its values sorted (after the header) */
     char *relation;
     long relation_line;
+    const char *linebuf;   /* the current line, for column numbers */
 } arff_reader;
 
 static void free_attrs(arff_reader *a)
 {
-    for (size_t i = 0; i < a->n_attrs; i++) {
-        mlcl__free(a->attrs[i].name);
-        for (int k = 0; k < a->attrs[i].n_values; k++) mlcl__free(a->attrs[i].values[k]);
-        mlcl__free(a->attrs[i].values);
-    }
     mlcl__free(a->attrs);
+    mlcl__free(a->pool);
+    mlcl__free(a->vals);
+    mlcl__free(a->sorted);
     mlcl__free(a->relation);
 }
+
+/* The header's own memory (attributes, names, values) counts against the budget. */
+static int header_budget(arff_reader *a, size_t more)
+{
+    double bytes = (double)a->pool_len + (double)more + (double)a->n_vals * (sizeof(size_t) + sizeof(arff_val)) +
+                   (double)a->n_attrs * sizeof(arff_attr);
+    return mlcl__lines_budget(&a->in, bytes, "the header (attribute names and nominal values)");
+}
+
+/* Appends a string to the pool; *off receives its offset. */
+static int pool_add(arff_reader *a, const char *str, size_t *off)
+{
+    size_t len = strlen(str) + 1;
+    MLCL_TRY(header_budget(a, len));
+    MLCL_TRY(mlcl__grow((void **)&a->pool, &a->pool_cap, a->pool_len + len, 1, a->in.fn));
+    memcpy(a->pool + a->pool_len, str, len);
+    *off = a->pool_len;
+    a->pool_len += len;
+    return MLCL_OK;
+}
+
+static const char *attr_name(const arff_reader *a, const arff_attr *at) { return a->pool + at->name; }
+
+static long col_of(const arff_reader *a, const char *p) { return (long)(p - a->linebuf) + 1; }
 
 /* Matches a case-insensitive keyword followed by white space or the end. */
 static int keyword(const char *p, const char *kw, const char **rest)
@@ -87,24 +122,61 @@ static int take_token(char **pp, const char *delims, char **tok, char *delim)
     return 0;
 }
 
-static int add_value(arff_reader *a, arff_attr *at, const char *v, int *cap)
+static int add_value(arff_reader *a, arff_attr *at, const char *v)
 {
-    if (at->n_values == *cap) {
-        size_t c = (size_t)*cap;
-        MLCL_TRY(mlcl__grow((void **)&at->values, &c, c + 1, sizeof(char *), a->in.fn));
-        *cap = (int)(c > INT_MAX ? INT_MAX : c);
-    }
-    if (!(at->values[at->n_values] = mlcl__strdup(v)))
-        return mlcl__err(MLCL_ENOMEM, "%s: out of memory", a->in.fn);
+    size_t off;
+    MLCL_TRY(pool_add(a, v, &off));
+    MLCL_TRY(mlcl__grow((void **)&a->vals, &a->cap_vals, a->n_vals + 1, sizeof *a->vals, a->in.fn));
+    a->vals[a->n_vals++] = off;
     at->n_values++;
     return MLCL_OK;
+}
+
+static int cmp_val(const void *x, const void *y)
+{
+    const arff_val *p = x, *q = y;
+    int c = strcmp(p->s, q->s);
+    return c ? c : (p->k > q->k) - (p->k < q->k);
+}
+
+/* Builds the sorted lookup of every nominal attribute (the pool no longer moves). */
+static int index_values(arff_reader *a)
+{
+    if (a->n_vals == 0) return MLCL_OK;
+    MLCL_TRY(mlcl__alloc_array((void **)&a->sorted, a->n_vals, sizeof *a->sorted, a->in.fn));
+    for (size_t i = 0; i < a->n_attrs; i++) {
+        const arff_attr *at = &a->attrs[i];
+        if (!at->nominal) continue;
+        arff_val *v = a->sorted + at->first;
+        for (int k = 0; k < at->n_values; k++) {
+            v[k].s = a->pool + a->vals[at->first + (size_t)k];
+            v[k].k = k;
+        }
+        qsort(v, (size_t)at->n_values, sizeof *v, cmp_val);
+    }
+    return MLCL_OK;
+}
+
+/* The declared index of value tok of a nominal attribute (the first one when
+ * declared twice), or -1: a binary search, O(log n_values). */
+static int find_value(const arff_reader *a, const arff_attr *at, const char *tok)
+{
+    const arff_val *v = a->sorted + at->first;
+    size_t lo = 0, hi = (size_t)at->n_values;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(v[mid].s, tok) < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < (size_t)at->n_values && strcmp(v[lo].s, tok) == 0 ? v[lo].k : -1;
 }
 
 /* @attribute <name> <type> */
 static int parse_attribute(arff_reader *a, char *p)
 {
     if (a->n_attrs >= ARFF_MAX_ATTRS)
-        return mlcl__lines_err(&a->in, "more than %d attributes", ARFF_MAX_ATTRS);
+        return mlcl__lines_err(&a->in, "more than %d attributes (MLCL_DATA_MAX_COLS)", ARFF_MAX_ATTRS);
+    MLCL_TRY(header_budget(a, sizeof(arff_attr)));
     MLCL_TRY(mlcl__grow((void **)&a->attrs, &a->cap_attrs, a->n_attrs + 1, sizeof *a->attrs, a->in.fn));
     arff_attr *at = &a->attrs[a->n_attrs];
     memset(at, 0, sizeof *at);
@@ -113,27 +185,31 @@ static int parse_attribute(arff_reader *a, char *p)
     int rc = take_token(&p, " \t{", &name, &delim);
     if (rc == -1) return mlcl__lines_err(&a->in, "unterminated quote in an attribute name");
     if (rc == -2 || !*name) return mlcl__lines_err(&a->in, "malformed @attribute line");
-    if (!(at->name = mlcl__strdup(name))) return mlcl__err(MLCL_ENOMEM, "%s: out of memory", a->in.fn);
+    size_t name_off;
+    MLCL_TRY(pool_add(a, name, &name_off));
+    at = &a->attrs[a->n_attrs - 1];
+    at->name = name_off;
+    at->first = a->n_vals;
+    const char *aname = name; /* still valid: the line buffer */
     if (delim == '{') p--; /* the type starts at the brace */
     p = mlcl__skip_ws(p);
     if (*p == '{') {
         at->nominal = 1;
         p++;
-        int cap = 0;
         for (;;) {
             char *v;
             rc = take_token(&p, ",}", &v, &delim);
-            if (rc == -1) return mlcl__lines_err(&a->in, "unterminated quote in the values of '%s'", at->name);
-            if (rc == -2) return mlcl__lines_err(&a->in, "malformed nominal values of '%s'", at->name);
-            if (delim == '\0') return mlcl__lines_err(&a->in, "nominal values of '%s' lack the closing '}'", at->name);
+            if (rc == -1) return mlcl__lines_err(&a->in, "unterminated quote in the values of '%s'", aname);
+            if (rc == -2) return mlcl__lines_err(&a->in, "malformed nominal values of '%s'", aname);
+            if (delim == '\0') return mlcl__lines_err(&a->in, "nominal values of '%s' lack the closing '}'", aname);
             if (!(*v == '\0' && delim == '}' && at->n_values == 0)) {
-                if (!*v) return mlcl__lines_err(&a->in, "empty nominal value in '%s'", at->name);
-                MLCL_TRY(add_value(a, at, v, &cap));
+                if (!*v) return mlcl__lines_err(&a->in, "empty nominal value in '%s'", aname);
+                MLCL_TRY(add_value(a, at, v));
             }
             if (delim == '}') break;
         }
-        if (at->n_values == 0) return mlcl__lines_err(&a->in, "nominal attribute '%s' has no values", at->name);
-        if (!mlcl__is_blank(p)) return mlcl__lines_err(&a->in, "text after the nominal values of '%s'", at->name);
+        if (at->n_values == 0) return mlcl__lines_err(&a->in, "nominal attribute '%s' has no values", aname);
+        if (!mlcl__is_blank(p)) return mlcl__lines_err(&a->in, "text after the nominal values of '%s'", aname);
         return MLCL_OK;
     }
     char *type = p;
@@ -143,16 +219,18 @@ static int parse_attribute(arff_reader *a, char *p)
     *e = '\0';
     if (!strcasecmp(type, "numeric") || !strcasecmp(type, "real") || !strcasecmp(type, "integer")) {
         *e = save;
-        if (!mlcl__is_blank(e)) return mlcl__lines_err(&a->in, "text after the type of '%s'", at->name);
+        if (!mlcl__is_blank(e)) return mlcl__lines_err(&a->in, "text after the type of '%s'", aname);
         return MLCL_OK;
     }
-    if (!*type) return mlcl__lines_err(&a->in, "attribute '%s' has no type", at->name);
+    if (!*type) return mlcl__lines_err(&a->in, "attribute '%s' has no type", aname);
     return mlcl__lines_err(&a->in, "attribute '%s' has type '%s'; only numeric, real, integer and nominal {...} are supported",
-                           at->name, type);
+                           aname, type);
 }
 
-/* The MEKA option "-C N" in the relation name: N > 0 first N, N < 0 last -N. */
-static int meka_labels(const char *rel, long *out)
+/* The MEKA option "-C N" in the relation name: N > 0 first N, N < 0 last -N.
+ * Returns 0 with *out set, -1 when there is no -C, -2 when -C's value is not
+ * a non-zero integer within +-ARFF_MAX_ATTRS (its text in bad[]). */
+static int meka_labels(const char *rel, long *out, char bad[32])
 {
     const char *p = rel;
     while (*p) {
@@ -166,7 +244,10 @@ static int meka_labels(const char *rel, long *out)
             while (p[k] && !isspace((unsigned char)p[k]) && k < sizeof num - 1) { num[k] = p[k]; k++; }
             num[k] = '\0';
             long v;
-            if (mlcl__parse_long(num, -ARFF_MAX_ATTRS, ARFF_MAX_ATTRS, &v) != 0 || v == 0) return -1;
+            if (mlcl__parse_long(num, -ARFF_MAX_ATTRS, ARFF_MAX_ATTRS, &v) != 0 || v == 0) {
+                memcpy(bad, num, k + 1);
+                return -2;
+            }
             *out = v;
             return 0;
         }
@@ -177,23 +258,27 @@ static int meka_labels(const char *rel, long *out)
 /* Stores one value of attribute `at` into the current row. */
 static int store_value(arff_reader *a, const arff_attr *at, const char *tok, float *xrow, uint8_t *yrow)
 {
+    const char *name = attr_name(a, at);
     if (tok[0] == '?' && tok[1] == '\0')
-        return mlcl__lines_err(&a->in, "missing value '?' for '%s' is not supported", at->name);
+        return mlcl__lines_err(&a->in, "missing value '?' for '%s' is not supported", name);
     if (at->is_label) {
         if (!strcmp(tok, "0") || !strcmp(tok, "1")) {
             yrow[at->pos] = (uint8_t)(tok[0] - '0');
             return MLCL_OK;
         }
-        return mlcl__lines_err(&a->in, "label '%s' has value '%s' (expected 0 or 1)", at->name, tok);
+        return mlcl__lines_err(&a->in, "label '%s' has value '%s' (expected 0 or 1)", name, tok);
     }
     if (at->nominal) {
-        for (int k = 0; k < at->n_values; k++)
-            if (!strcmp(at->values[k], tok)) { xrow[at->pos] = (float)k; return MLCL_OK; }
-        return mlcl__lines_err(&a->in, "value '%s' is not one of the declared values of '%s'", tok, at->name);
+        int k = find_value(a, at, tok);
+        if (k >= 0) { xrow[at->pos] = (float)k; return MLCL_OK; }
+        return mlcl__lines_err(&a->in, "value '%s' is not one of the declared values of '%s'", tok, name);
     }
     int rc = mlcl__parse_float(&a->in, tok, &xrow[at->pos]);
-    if (rc == -1) return mlcl__lines_err(&a->in, "'%s' for '%s' is not a number", tok, at->name);
-    if (rc == -2) return mlcl__lines_err(&a->in, "'%s' for '%s' is not a finite float", tok, at->name);
+    if (rc == -1) return mlcl__lines_err(&a->in, "'%s' for '%s' is not a number", tok, name);
+    if (rc == -2) return mlcl__lines_col_err(&a->in, col_of(a, tok), "'%s' for '%s' is not a finite float", tok, name);
+    if (rc == -3)
+        return mlcl__lines_col_err(&a->in, col_of(a, tok), "'%s' for '%s' exceeds the magnitude limit %g (MLCL_DATA_MAX_ABS)",
+                                   tok, name, MLCL_DATA_MAX_ABS);
     return MLCL_OK;
 }
 
@@ -208,7 +293,7 @@ static int parse_dense(arff_reader *a, char *p, float *xrow, uint8_t *yrow)
         if (k >= a->n_attrs)
             return mlcl__lines_err(&a->in, "row has more than %zu values", a->n_attrs);
         if (!*tok)
-            return mlcl__lines_err(&a->in, "empty value %zu ('%s')%s", k + 1, a->attrs[k].name,
+            return mlcl__lines_err(&a->in, "empty value %zu ('%s')%s", k + 1, attr_name(a, &a->attrs[k]),
                                    delim == '\0' ? " (truncated row?)" : "");
         MLCL_TRY(store_value(a, &a->attrs[k], tok, xrow, yrow));
         k++;
@@ -298,8 +383,13 @@ static int load(arff_reader *a, mlcl_dataset **out, int n_labels, int labels_fir
         nl = n_labels;
         first = labels_first != 0;
     } else {
-        if (!a->relation || meka_labels(a->relation, &nl) != 0) {
+        char bad[32] = "";
+        int mk = a->relation ? meka_labels(a->relation, &nl, bad) : -1;
+        if (mk != 0) {
             if (a->relation) a->in.line = a->relation_line;
+            if (mk == -2)
+                return mlcl__lines_err(&a->in, "the relation name's MEKA option '-C %s' is not a label count "
+                                       "(a non-zero integer N, |N| <= %d); pass n_labels", bad, (int)ARFF_MAX_ATTRS);
             return mlcl__lines_err(&a->in, "the relation name '%s' has no MEKA option '-C N'; pass n_labels",
                                    a->relation ? a->relation : "");
         }
@@ -315,7 +405,10 @@ static int load(arff_reader *a, mlcl_dataset **out, int n_labels, int labels_fir
         a->attrs[i].is_label = lab;
         a->attrs[i].pos = lab ? (int)l++ : (int)f++;
     }
-    /* ---- rows */
+    MLCL_TRY(index_values(a));
+    /* ---- rows: x and y grow with the rows actually read, within the budget */
+    const size_t row_bytes = (size_t)d * sizeof(float) + (size_t)c;
+    size_t max_rows = mlcl__zsrc_budget(&a->in.src) / row_bytes; /* row_bytes <= 5 MiB */
     float *x = NULL;
     uint8_t *y = NULL;
     size_t cap_x = 0, cap_y = 0, n = 0;
@@ -325,9 +418,19 @@ static int load(arff_reader *a, mlcl_dataset **out, int n_labels, int labels_fir
         if (rc == 0) break;
         char *p = mlcl__skip_ws(line);
         if (!*p || *p == '%') continue;
+        a->linebuf = line;
         if (n >= (size_t)INT_MAX - 1) { rc = mlcl__lines_err(&a->in, "more than %d rows", INT_MAX - 1); goto fail; }
-        if ((rc = mlcl__grow((void **)&x, &cap_x, (n + 1) * (size_t)d, sizeof *x, fn)) < 0) goto fail;
-        if ((rc = mlcl__grow((void **)&y, &cap_y, (n + 1) * (size_t)c, 1, fn)) < 0) goto fail;
+        if (n + 1 > max_rows) /* grows with the bytes read from a pipe */
+            max_rows = mlcl__zsrc_budget(&a->in.src) / row_bytes;
+        if (n + 1 > max_rows) {
+            char what[96];
+            snprintf(what, sizeof what, "%zu rows of %d features and %d labels", n + 1, d, c);
+            rc = mlcl__lines_budget(&a->in, (double)(n + 1) * (double)row_bytes, what);
+            goto fail;
+        }
+        if ((rc = mlcl__grow_max((void **)&x, &cap_x, (n + 1) * (size_t)d, max_rows * (size_t)d, sizeof *x, fn)) < 0)
+            goto fail;
+        if ((rc = mlcl__grow_max((void **)&y, &cap_y, (n + 1) * (size_t)c, max_rows * (size_t)c, 1, fn)) < 0) goto fail;
         float *xr = x + n * (size_t)d;
         uint8_t *yr = y + n * (size_t)c;
         memset(xr, 0, (size_t)d * sizeof *xr);
@@ -341,22 +444,32 @@ static int load(arff_reader *a, mlcl_dataset **out, int n_labels, int labels_fir
         rc = mlcl__lines_err(&a->in, "no data rows after @data");
         goto fail;
     }
+    /* the dataset takes the row buffers as they are: no second copy */
     mlcl_dataset *ds;
-    if ((rc = mlcl__dataset_alloc(&ds, (int)n, d, c, fn)) < 0) goto fail;
-    memcpy(ds->x, x, n * (size_t)d * sizeof *x);
-    memcpy(ds->y, y, n * (size_t)c);
+    rc = mlcl__dataset_adopt(&ds, (int)n, d, c, x, y, fn);
+    x = NULL;
+    y = NULL;
+    if (rc < 0) goto fail;
     mlcl__dataset_pack(ds);
-    mlcl__free(x);
-    mlcl__free(y);
+    /* names: one block per role */
+    size_t flen = 1, llen = 1;
+    for (size_t i = 0; i < a->n_attrs; i++) *(a->attrs[i].is_label ? &llen : &flen) += strlen(attr_name(a, &a->attrs[i])) + 1;
     if ((rc = mlcl__alloc_array((void **)&ds->feat_names, (size_t)d, sizeof(char *), fn)) < 0 ||
-        (rc = mlcl__alloc_array((void **)&ds->label_names, (size_t)c, sizeof(char *), fn)) < 0) {
+        (rc = mlcl__alloc_array((void **)&ds->label_names, (size_t)c, sizeof(char *), fn)) < 0 ||
+        (rc = mlcl__alloc_array((void **)&ds->feat_pool, flen, 1, fn)) < 0 ||
+        (rc = mlcl__alloc_array((void **)&ds->label_pool, llen, 1, fn)) < 0) {
         mlcl_dataset_free(ds);
         return rc;
     }
+    char *fw = ds->feat_pool, *lw = ds->label_pool;
     for (size_t i = 0; i < a->n_attrs; i++) {
-        char **slot = a->attrs[i].is_label ? &ds->label_names[a->attrs[i].pos] : &ds->feat_names[a->attrs[i].pos];
-        *slot = a->attrs[i].name; /* ownership moves to the dataset */
-        a->attrs[i].name = NULL;
+        const arff_attr *at = &a->attrs[i];
+        const char *nm = attr_name(a, at);
+        size_t len = strlen(nm) + 1;
+        char **w = at->is_label ? &lw : &fw;
+        memcpy(*w, nm, len);
+        (at->is_label ? ds->label_names : ds->feat_names)[at->pos] = *w;
+        *w += len;
     }
     *out = ds;
     return MLCL_OK;

@@ -11,14 +11,13 @@ static const char *const fashion_names[10] = {
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"};
 
-/* Reads exactly n bytes; returns the count read or -1 on a zlib error. */
-static long long read_all(gzFile f, uint8_t *dst, size_t n)
+/* Reads exactly n bytes; returns the count read (less at the end of the data)
+ * or -1 with s->status/s->why set. */
+static long long read_all(mlcl__zsrc *s, uint8_t *dst, size_t n)
 {
     size_t got = 0;
     while (got < n) {
-        size_t want = n - got;
-        if (want > (1u << 30)) want = 1u << 30;
-        int r = gzread(f, dst + got, (unsigned)want);
+        long r = mlcl__zsrc_read(s, dst + got, n - got);
         if (r < 0) return -1;
         if (r == 0) break;
         got += (size_t)r;
@@ -26,26 +25,23 @@ static long long read_all(gzFile f, uint8_t *dst, size_t n)
     return (long long)got;
 }
 
-static int gz_fail(gzFile f, const char *fn, const char *path)
+static int src_fail(const mlcl__zsrc *s, const char *fn, const char *path)
 {
-    int errnum = 0;
-    const char *m = gzerror(f, &errnum);
-    if (errnum == Z_ERRNO) return mlcl__err(MLCL_EIO, "%s: %s: read error: %s", fn, path, strerror(errno));
-    return mlcl__err(MLCL_EFORMAT, "%s: %s: corrupt or truncated gzip data (%s)", fn, path, m ? m : "?");
+    return mlcl__err(s->status, "%s: %s: %s", fn, path, s->why);
 }
 
+/* Loads an IDX file; `expand` is the number of bytes the caller will make of
+ * each data byte (4 for floats), counted against the budget with the data. */
 static int idx_load(uint8_t **data, int *ndim, int dims[MLCL_IDX_MAX_DIMS], const char *path,
-                    const char *fn)
+                    const char *fn, int expand)
 {
     *data = NULL;
-    errno = 0;
-    gzFile f = gzopen(path, "rb");
-    if (!f) return mlcl__err(MLCL_EIO, "%s: cannot open '%s': %s", fn, path, errno ? strerror(errno) : "out of memory");
-    gzbuffer(f, 1u << 17);
+    mlcl__zsrc src, *f = &src;
+    MLCL_TRY(mlcl__zsrc_open(f, path, fn));
     int rc = MLCL_OK;
     uint8_t hdr[4 + 4 * MLCL_IDX_MAX_DIMS];
     long long got = read_all(f, hdr, 4);
-    if (got < 0) { rc = gz_fail(f, fn, path); goto done; }
+    if (got < 0) { rc = src_fail(f, fn, path); goto done; }
     if (got < 4) { rc = mlcl__err(MLCL_EFORMAT, "%s: %s: file too short for an IDX header", fn, path); goto done; }
     if (hdr[0] != 0 || hdr[1] != 0) {
         rc = mlcl__err(MLCL_EFORMAT, "%s: %s: bad IDX magic %02x %02x (expected 00 00)", fn, path, hdr[0], hdr[1]);
@@ -62,7 +58,7 @@ static int idx_load(uint8_t **data, int *ndim, int dims[MLCL_IDX_MAX_DIMS], cons
         goto done;
     }
     got = read_all(f, hdr + 4, 4u * (unsigned)nd);
-    if (got < 0) { rc = gz_fail(f, fn, path); goto done; }
+    if (got < 0) { rc = src_fail(f, fn, path); goto done; }
     if (got < 4 * nd) { rc = mlcl__err(MLCL_EFORMAT, "%s: %s: truncated IDX header", fn, path); goto done; }
     size_t total = 1;
     for (int k = 0; k < MLCL_IDX_MAX_DIMS; k++) dims[k] = 0;
@@ -80,6 +76,25 @@ static int idx_load(uint8_t **data, int *ndim, int dims[MLCL_IDX_MAX_DIMS], cons
         }
     }
     *ndim = nd;
+    /* The header's size is a claim: a plain file must hold exactly that many
+     * bytes, and what it makes us allocate is within the file's budget. */
+    const uint64_t hbytes = 4 + 4 * (uint64_t)nd;
+    if (!f->gz && f->file_size && (uint64_t)total != f->file_size - hbytes) {
+        if ((uint64_t)total > f->file_size - hbytes)
+            rc = mlcl__err(MLCL_EFORMAT, "%s: %s: truncated IDX data: %llu of %zu bytes", fn, path,
+                           (unsigned long long)(f->file_size - hbytes), total);
+        else
+            rc = mlcl__err(MLCL_EFORMAT, "%s: %s: trailing data after %zu IDX bytes", fn, path, total);
+        goto done;
+    }
+    /* (from a pipe the budget grows with the bytes read: checked as the buffer grows) */
+    char what[64], msg[400];
+    snprintf(what, sizeof what, "the IDX header's %zu bytes", total);
+    if (f->file_size && (double)total * (1.0 + expand) > (double)mlcl__zsrc_budget(f)) {
+        mlcl__zsrc_budget_err(f, msg, sizeof msg, (double)total * (1.0 + expand), what);
+        rc = mlcl__err(MLCL_EFORMAT, "%s: %s: %s", fn, path, msg);
+        goto done;
+    }
     /* Grow the buffer as the data arrive (from 1 MiB, doubling), so that a
      * short file whose header claims huge dimensions cannot make us allocate
      * more than about twice what it holds (found by tests/fuzz/fuzz_idx). */
@@ -90,7 +105,7 @@ static int idx_load(uint8_t **data, int *ndim, int dims[MLCL_IDX_MAX_DIMS], cons
     for (;;) {
         size_t want = (total < cap ? total : cap) - have;
         got = read_all(f, buf + have, want);
-        if (got < 0) { rc = gz_fail(f, fn, path); mlcl__free(buf); goto done; }
+        if (got < 0) { rc = src_fail(f, fn, path); mlcl__free(buf); goto done; }
         have += (size_t)got;
         if (have == total) break;
         if ((size_t)got < want) {
@@ -99,6 +114,12 @@ static int idx_load(uint8_t **data, int *ndim, int dims[MLCL_IDX_MAX_DIMS], cons
             goto done;
         }
         size_t ncap = cap > total / 2 ? total : 2 * cap;
+        if ((double)ncap * (1.0 + expand) > (double)mlcl__zsrc_budget(f)) {
+            mlcl__zsrc_budget_err(f, msg, sizeof msg, (double)total * (1.0 + expand), what);
+            rc = mlcl__err(MLCL_EFORMAT, "%s: %s: %s", fn, path, msg);
+            mlcl__free(buf);
+            goto done;
+        }
         uint8_t *nb = mlcl__malloc(ncap);
         if (!nb) {
             rc = mlcl__err(MLCL_ENOMEM, "%s: %s: cannot allocate %zu bytes", fn, path, ncap);
@@ -113,14 +134,14 @@ static int idx_load(uint8_t **data, int *ndim, int dims[MLCL_IDX_MAX_DIMS], cons
     uint8_t extra;
     got = read_all(f, &extra, 1);
     if (got != 0) {
-        rc = got < 0 ? gz_fail(f, fn, path)
+        rc = got < 0 ? src_fail(f, fn, path)
                      : mlcl__err(MLCL_EFORMAT, "%s: %s: trailing data after %zu IDX bytes", fn, path, total);
         mlcl__free(buf);
         goto done;
     }
     *data = buf;
 done:
-    gzclose(f);
+    mlcl__zsrc_close(f);
     return rc;
 }
 
@@ -132,19 +153,19 @@ int mlcl_idx_load(uint8_t **data, int *ndim, int dims[MLCL_IDX_MAX_DIMS], const 
     MLCL_CHECK_NULL(fn, ndim);
     MLCL_CHECK_NULL(fn, dims);
     MLCL_CHECK_NULL(fn, path);
-    return idx_load(data, ndim, dims, path, fn);
+    return idx_load(data, ndim, dims, path, fn, 0);
 }
 
 void mlcl_idx_free(uint8_t *data) { mlcl__free(data); }
 
 /* Loads an images (n x h x w) / labels (n) pair and checks that they agree. */
 static int load_pair(uint8_t **img, uint8_t **lab, int *n, int *h, int *w, const char *ipath,
-                     const char *lpath, int n_classes, const char *fn)
+                     const char *lpath, int n_classes, const char *fn, int expand)
 {
     int nd, dims[MLCL_IDX_MAX_DIMS], ldims[MLCL_IDX_MAX_DIMS], lnd;
     *img = *lab = NULL;
-    MLCL_TRY(idx_load(img, &nd, dims, ipath, fn));
-    int rc = idx_load(lab, &lnd, ldims, lpath, fn);
+    MLCL_TRY(idx_load(img, &nd, dims, ipath, fn, expand));
+    int rc = idx_load(lab, &lnd, ldims, lpath, fn, 0);
     if (rc < 0) goto fail;
     if (nd != 3 || dims[0] == 0 || dims[1] == 0 || dims[2] == 0) {
         rc = mlcl__err(MLCL_EFORMAT, "%s: %s: expected a non-empty n x rows x cols IDX file", fn, ipath);
@@ -179,7 +200,7 @@ int mlcl_dataset_load_idx(mlcl_dataset **out, const char *images_path, const cha
     if (n_classes > 256) return mlcl__err(MLCL_EINVAL, "%s: n_classes must be <= 256 (got %d)", fn, n_classes);
     uint8_t *img, *lab;
     int n, h, w;
-    MLCL_TRY(load_pair(&img, &lab, &n, &h, &w, images_path, labels_path, n_classes, fn));
+    MLCL_TRY(load_pair(&img, &lab, &n, &h, &w, images_path, labels_path, n_classes, fn, (int)sizeof(float)));
     mlcl_dataset *ds;
     size_t hw = (size_t)h * (size_t)w;
     int rc = hw > INT_MAX ? mlcl__err(MLCL_EOVERFLOW, "%s: %d x %d images are too large", fn, h, w)
@@ -213,7 +234,7 @@ int mlcl_dataset_fashion_mosaic(mlcl_dataset **out, const char *dir, int train, 
         return mlcl__err(MLCL_EINVAL, "%s: dir is too long", fn);
     uint8_t *img, *lab;
     int n, h, w;
-    MLCL_TRY(load_pair(&img, &lab, &n, &h, &w, ipath, lpath, 10, fn));
+    MLCL_TRY(load_pair(&img, &lab, &n, &h, &w, ipath, lpath, 10, fn, 0));
     size_t H = (size_t)grid * (size_t)h, W = (size_t)grid * (size_t)w;
     mlcl_dataset *ds = NULL;
     int rc = H * W > INT_MAX || H > INT_MAX || W > INT_MAX

@@ -37,9 +37,19 @@ static int is_header(char *line, long v[3])
     return mlcl__is_blank(p);
 }
 
-static int parse_row(mlcl__lines *in, csr *m, char *p)
+/* What the rows are checked against as they are read. */
+typedef struct {
+    int base;        /* 0 or 1 */
+    long d_limit;    /* a feature index - base must be < d_limit */
+    long c_limit;    /* a label must be < c_limit */
+    int d_fixed;     /* d_limit is a width (from the caller or the header), not the MLCL_DATA_MAX_COLS cap */
+    int c_fixed;
+} limits;
+
+static int parse_row(mlcl__lines *in, csr *m, char *p, const limits *lim)
 {
     const char *fn = in->fn;
+    char *const line0 = p;
     /* labels: the first token when the line does not start with blank space
      * and that token holds no ':' */
     if (*p != ' ' && *p != '\t') {
@@ -52,10 +62,16 @@ static int parse_row(mlcl__lines *in, csr *m, char *p)
             while (*q) {
                 char *c = strchr(q, ',');
                 if (c) *c = '\0';
-                long v;
+                long v = 0;
                 int rc = mlcl__parse_long(q, 0, LIBSVM_MAX_DIM - 1, &v);
-                if (rc == -1) return mlcl__lines_err(in, "label '%s' is not a non-negative integer", q);
-                if (rc == -2) return mlcl__lines_err(in, "label '%s' is out of range", q);
+                if (rc == -1 || (rc == -2 && q[0] == '-'))
+                    return mlcl__lines_err(in, "label '%s' is not a non-negative integer", q);
+                if (rc == -2 || v >= lim->c_limit) {
+                    if (lim->c_fixed) return mlcl__lines_err(in, "label %s is beyond %ld labels", q, lim->c_limit);
+                    return mlcl__lines_col_err(in, (long)(q - line0) + 1,
+                                               "label %s is beyond the limit of %d labels (MLCL_DATA_MAX_COLS); pass n_labels to allow more",
+                                               q, MLCL_DATA_MAX_COLS);
+                }
                 MLCL_TRY(mlcl__grow((void **)&m->lab, &m->cap_lab, m->nlab + 1, sizeof *m->lab, fn));
                 m->lab[m->nlab++] = (int)v;
                 if (!c) break;
@@ -76,14 +92,29 @@ static int parse_row(mlcl__lines *in, csr *m, char *p)
         char *colon = strchr(t, ':');
         if (!colon) return mlcl__lines_err(in, "feature '%s' is not index:value", t);
         *colon = '\0';
-        long idx;
+        long idx = 0;
         int rc = mlcl__parse_long(t, 0, LIBSVM_MAX_DIM, &idx);
-        if (rc == -1) return mlcl__lines_err(in, "feature index '%s' is not a non-negative integer", t);
-        if (rc == -2) return mlcl__lines_err(in, "feature index '%s' is out of range", t);
+        if (rc == -1 || (rc == -2 && t[0] == '-'))
+            return mlcl__lines_err(in, "feature index '%s' is not a non-negative integer", t);
+        if (rc == 0 && idx - lim->base < 0)
+            return mlcl__lines_err(in, "feature index 0 in a one-based file (pass index_base 0 for a zero-based file)");
+        if (rc == -2 || idx - lim->base >= lim->d_limit) {
+            if (lim->d_fixed)
+                return mlcl__lines_err(in, "feature index %s is beyond %ld features (%s-based)", t, lim->d_limit,
+                                       lim->base ? "one" : "zero");
+            return mlcl__lines_col_err(in, (long)(t - line0) + 1,
+                                       "feature index %s is beyond the limit of %d features (MLCL_DATA_MAX_COLS); pass n_features to allow more",
+                                       t, MLCL_DATA_MAX_COLS);
+        }
         float v;
         rc = mlcl__parse_float(in, colon + 1, &v);
         if (rc == -1) return mlcl__lines_err(in, "feature value '%s' is not a number", colon + 1);
-        if (rc == -2) return mlcl__lines_err(in, "feature value '%s' is not a finite float", colon + 1);
+        if (rc == -2)
+            return mlcl__lines_col_err(in, (long)(colon + 1 - line0) + 1, "feature value '%s' is not a finite float", colon + 1);
+        if (rc == -3)
+            return mlcl__lines_col_err(in, (long)(colon + 1 - line0) + 1,
+                                       "feature value '%s' exceeds the magnitude limit %g (MLCL_DATA_MAX_ABS)", colon + 1,
+                                       MLCL_DATA_MAX_ABS);
         MLCL_TRY(mlcl__grow((void **)&m->fidx, &m->cap_fidx, m->nnz + 1, sizeof *m->fidx, fn));
         MLCL_TRY(mlcl__grow((void **)&m->fval, &m->cap_fval, m->nnz + 1, sizeof *m->fval, fn));
         m->fidx[m->nnz] = (int)idx;
@@ -103,6 +134,7 @@ static int load(mlcl__lines *in, mlcl_dataset **out, int n_features, int n_label
     int have_hdr = 0, rc;
     long hdr_line = 0;
     char *line;
+    limits lim = {0};
     if ((rc = mlcl__grow((void **)&m.fptr, &m.cap_fptr, 1, sizeof *m.fptr, fn)) < 0 ||
         (rc = mlcl__grow((void **)&m.lptr, &m.cap_lptr, 1, sizeof *m.lptr, fn)) < 0)
         goto done;
@@ -120,10 +152,38 @@ static int load(mlcl__lines *in, mlcl_dataset **out, int n_features, int n_label
                 rc = mlcl__lines_err(in, "header '%ld %ld %ld' has sizes out of range", hdr[0], hdr[1], hdr[2]);
                 goto done;
             }
+            /* the header is a claim of the file: checked against the limits and the file's size */
+            if ((n_features == 0 && hdr[1] > MLCL_DATA_MAX_COLS) || (n_labels == 0 && hdr[2] > MLCL_DATA_MAX_COLS)) {
+                rc = mlcl__lines_err(in, "header '%ld %ld %ld' declares more than %d %s (MLCL_DATA_MAX_COLS); pass %s to allow more",
+                                     hdr[0], hdr[1], hdr[2], MLCL_DATA_MAX_COLS,
+                                     hdr[1] > MLCL_DATA_MAX_COLS ? "features" : "labels",
+                                     hdr[1] > MLCL_DATA_MAX_COLS ? "n_features" : "n_labels");
+                goto done;
+            }
+            if (!in->src.gz && in->src.file_size && (uint64_t)hdr[0] > in->src.file_size / 2) {
+                rc = mlcl__lines_err(in, "the header announces %ld rows but a file of %llu bytes holds at most %llu",
+                                     hdr[0], (unsigned long long)in->src.file_size,
+                                     (unsigned long long)(in->src.file_size / 2));
+                goto done;
+            }
+            double hd = n_features > 0 ? n_features : (double)hdr[1], hc = n_labels > 0 ? n_labels : (double)hdr[2];
+            char what[128];
+            snprintf(what, sizeof what, "the header's %ld rows x %.0f features and %.0f labels", hdr[0], hd, hc);
+            if (in->src.file_size && /* (from a pipe: checked when the rows have arrived) */
+                (rc = mlcl__lines_budget(in, (double)hdr[0] * (hd * sizeof(float) + hc), what)) < 0)
+                goto done;
             continue;
         }
+        if (m.n == 0) {
+            /* the index base and the limits are fixed before the first row */
+            lim.base = base == MLCL_LIBSVM_INDEX_AUTO ? (have_hdr ? 0 : 1) : base;
+            lim.d_fixed = n_features > 0 || have_hdr;
+            lim.d_limit = n_features > 0 ? n_features : have_hdr ? hdr[1] : MLCL_DATA_MAX_COLS;
+            lim.c_fixed = n_labels > 0 || have_hdr;
+            lim.c_limit = n_labels > 0 ? n_labels : have_hdr ? hdr[2] : MLCL_DATA_MAX_COLS;
+        }
         if (m.n >= (size_t)INT_MAX - 1) { rc = mlcl__lines_err(in, "more than %d rows", INT_MAX - 1); goto done; }
-        if ((rc = parse_row(in, &m, line)) < 0) goto done;
+        if ((rc = parse_row(in, &m, line, &lim)) < 0) goto done;
         if ((rc = mlcl__grow((void **)&m.fptr, &m.cap_fptr, m.n + 2, sizeof *m.fptr, fn)) < 0 ||
             (rc = mlcl__grow((void **)&m.lptr, &m.cap_lptr, m.n + 2, sizeof *m.lptr, fn)) < 0 ||
             (rc = mlcl__grow((void **)&m.line, &m.cap_line, m.n + 1, sizeof *m.line, fn)) < 0)
@@ -132,6 +192,10 @@ static int load(mlcl__lines *in, mlcl_dataset **out, int n_features, int n_label
         m.n++;
         m.fptr[m.n] = m.nnz;
         m.lptr[m.n] = m.nlab;
+        /* the rows as read (CSR) count against the budget too */
+        double staged = (double)m.nnz * (sizeof *m.fidx + sizeof *m.fval) + (double)m.nlab * sizeof *m.lab +
+                        (double)m.n * (sizeof *m.fptr + sizeof *m.lptr + sizeof *m.line);
+        if ((m.n & 1023) == 0 && (rc = mlcl__lines_budget(in, 2 * staged, "the rows read so far")) < 0) goto done;
     }
     in->line++; /* messages about the whole file point past its end */
     if (m.n == 0) {
@@ -143,20 +207,21 @@ static int load(mlcl__lines *in, mlcl_dataset **out, int n_features, int n_label
         rc = mlcl__lines_err(in, "the header announces %ld rows but the file has %zu", hdr[0], m.n);
         goto done;
     }
-    /* index base */
-    int min_idx = INT_MAX, max_idx = -1, max_lab = -1;
-    for (size_t k = 0; k < m.nnz; k++) {
-        if (m.fidx[k] < min_idx) min_idx = m.fidx[k];
+    /* sizes */
+    int max_idx = -1, max_lab = -1;
+    for (size_t k = 0; k < m.nnz; k++)
         if (m.fidx[k] > max_idx) max_idx = m.fidx[k];
-    }
     for (size_t k = 0; k < m.nlab; k++)
         if (m.lab[k] > max_lab) max_lab = m.lab[k];
-    if (base == MLCL_LIBSVM_INDEX_AUTO) base = have_hdr ? 0 : (min_idx == 0 ? 0 : 1);
-    /* sizes */
-    long d = n_features > 0 ? n_features : have_hdr ? hdr[1] : (long)max_idx + 1 - base;
+    long d = n_features > 0 ? n_features : have_hdr ? hdr[1] : (long)max_idx + 1 - lim.base;
     long c = n_labels > 0 ? n_labels : have_hdr ? hdr[2] : (long)max_lab + 1;
     if (d <= 0) { rc = mlcl__lines_err(in, "no feature in the file; pass n_features"); goto done; }
     if (c <= 0) { rc = mlcl__lines_err(in, "no label in the file; pass n_labels"); goto done; }
+    {
+        char what[128];
+        snprintf(what, sizeof what, "%zu rows x %ld features and %ld labels (dense)", m.n, d, c);
+        if ((rc = mlcl__lines_budget(in, (double)m.n * ((double)d * sizeof(float) + (double)c), what)) < 0) goto done;
+    }
     mlcl_dataset *ds;
     if ((rc = mlcl__alloc_array((void **)&stamp, (size_t)d, sizeof *stamp, fn)) < 0) goto done;
     if ((rc = mlcl__dataset_alloc(&ds, (int)m.n, (int)d, (int)c, fn)) < 0) goto done;
@@ -164,14 +229,8 @@ static int load(mlcl__lines *in, mlcl_dataset **out, int n_features, int n_label
         float *xr = ds->x + i * (size_t)d;
         uint8_t *yr = ds->y + i * (size_t)c;
         for (size_t k = m.fptr[i]; k < m.fptr[i + 1]; k++) {
-            long j = (long)m.fidx[k] - base;
+            long j = (long)m.fidx[k] - lim.base;
             in->line = m.line[i];
-            if (j < 0) { rc = mlcl__lines_err(in, "feature index 0 in a one-based file"); break; }
-            if (j >= d) {
-                rc = mlcl__lines_err(in, "feature index %d is beyond %ld features (%s-based)", m.fidx[k], d,
-                                     base ? "one" : "zero");
-                break;
-            }
             if (stamp[j] == (int)i + 1) {
                 rc = mlcl__lines_err(in, "feature index %d appears twice", m.fidx[k]);
                 break;
@@ -179,14 +238,7 @@ static int load(mlcl__lines *in, mlcl_dataset **out, int n_features, int n_label
             stamp[j] = (int)i + 1;
             xr[j] = m.fval[k];
         }
-        for (size_t k = m.lptr[i]; k < m.lptr[i + 1] && rc == MLCL_OK; k++) {
-            if (m.lab[k] >= c) {
-                in->line = m.line[i];
-                rc = mlcl__lines_err(in, "label %d is beyond %ld labels", m.lab[k], c);
-                break;
-            }
-            yr[m.lab[k]] = 1;
-        }
+        for (size_t k = m.lptr[i]; k < m.lptr[i + 1] && rc == MLCL_OK; k++) yr[m.lab[k]] = 1;
         if (rc < 0) { mlcl_dataset_free(ds); goto done; }
     }
     mlcl__dataset_pack(ds);

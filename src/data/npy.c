@@ -85,6 +85,14 @@ static int src_read(bsrc *s, void *buf, size_t n)
     return MLCL_OK;
 }
 
+static inline int mlcl__little_endian(void)
+{
+    const uint16_t one = 1;
+    unsigned char b;
+    memcpy(&b, &one, 1);
+    return b == 1;
+}
+
 static inline uint16_t rd16(const unsigned char *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
 static inline uint32_t rd32(const unsigned char *p)
 {
@@ -264,8 +272,18 @@ static int read_npy_header(bsrc *s, npy_hdr *h)
 }
 
 /* Converts count items of the header's type from raw to float. */
+/* Where an element is, for messages: "element 12" or "row 3, column 4" when
+ * the array is read as n rows of `row` elements. */
+static void where(char *buf, size_t len, size_t e, size_t row)
+{
+    if (row) snprintf(buf, len, "row %zu, column %zu", e / row, e % row);
+    else snprintf(buf, len, "element %zu", e);
+}
+
+/* Converts count items of the header's type from raw to float. With
+ * check_mag, |v| > MLCL_DATA_MAX_ABS is an error (the dataset loader). */
 static int convert(bsrc *s, const npy_hdr *h, const unsigned char *raw, size_t count, float *out,
-                   size_t base, int scale_u8)
+                   size_t base, int scale_u8, int check_mag, size_t row)
 {
     const int sz = h->size;
     for (size_t i = 0; i < count; i++) {
@@ -300,13 +318,23 @@ static int convert(bsrc *s, const npy_hdr *h, const unsigned char *raw, size_t c
             break;
         }
         }
+        if (check_mag && !mlcl__value_ok(v)) {
+            char w[64];
+            where(w, sizeof w, base + i, row);
+            return src_err(s, MLCL_ENUMERIC, "%s: %g exceeds the magnitude limit %g (MLCL_DATA_MAX_ABS)", w, (double)v,
+                           MLCL_DATA_MAX_ABS);
+        }
         out[i] = v;
     }
     return MLCL_OK;
 }
 
-/* Reads the npy stream of s (header + data) into a new float array. */
-static int read_npy(bsrc *s, float **data, int *ndim, int64_t shape[MLCL_NPY_MAX_DIMS], int scale_u8)
+/* Reads the npy stream of s (header + data) into a new float array, the
+ * only copy of the data: converted chunk by chunk as it is read or inflated
+ * (a little-endian float32 array is read straight into it). The array is
+ * budgeted against the file's size before it is allocated. */
+static int read_npy(bsrc *s, float **data, int *ndim, int64_t shape[MLCL_NPY_MAX_DIMS], int scale_u8,
+                    uint64_t fsize, int check_mag)
 {
     npy_hdr h;
     MLCL_TRY(read_npy_header(s, &h));
@@ -325,12 +353,22 @@ static int read_npy(bsrc *s, float **data, int *ndim, int64_t shape[MLCL_NPY_MAX
                        bytes > s->out_left ? "truncated" : "trailing data",
                        (unsigned long long)bytes, (unsigned long long)s->out_left);
     if (count > SIZE_MAX / sizeof(float)) return src_err(s, MLCL_EOVERFLOW, "array too large");
+    const size_t budget = mlcl__data_budget(fsize);
+    if ((double)count * sizeof(float) > (double)budget) {
+        char a[32], b[32], c[32];
+        return src_err(s, MLCL_EFORMAT, "%llu elements would need %s as float32, more than the %s a file of %s may "
+                       "make a reader allocate (%d x its size, at least 128 MiB; docs/formats.md, Limits)",
+                       (unsigned long long)count, mlcl__fmt_bytes(a, (double)count * sizeof(float)),
+                       mlcl__fmt_bytes(b, (double)budget), mlcl__fmt_bytes(c, (double)fsize), MLCL_DATA_BUDGET_RATIO);
+    }
+    const size_t row = h.ndim >= 2 && h.shape[0] > 0 ? (size_t)(count / (uint64_t)h.shape[0]) : 0;
     float *x = NULL;
     if (count > 0) {
         x = mlcl__malloc((size_t)count * sizeof(float));
         if (!x) return src_err(s, MLCL_ENOMEM, "cannot allocate %llu floats", (unsigned long long)count);
-        unsigned char *raw = mlcl__malloc(CHUNK);
-        if (!raw) {
+        const int direct = h.kind == 'f' && h.size == 4 && !h.big && mlcl__little_endian();
+        unsigned char *raw = direct ? NULL : mlcl__malloc(CHUNK);
+        if (!direct && !raw) {
             mlcl__free(x);
             return src_err(s, MLCL_ENOMEM, "cannot allocate the read buffer");
         }
@@ -338,8 +376,9 @@ static int read_npy(bsrc *s, float **data, int *ndim, int64_t shape[MLCL_NPY_MAX
         int rc = MLCL_OK;
         for (size_t done = 0; done < count && rc == MLCL_OK;) {
             size_t k = count - done < per ? (size_t)(count - done) : per;
-            rc = src_read(s, raw, k * (size_t)h.size);
-            if (rc == MLCL_OK) rc = convert(s, &h, raw, k, x + done, done, scale_u8);
+            unsigned char *dst = direct ? (unsigned char *)(x + done) : raw;
+            rc = src_read(s, dst, k * (size_t)h.size);
+            if (rc == MLCL_OK) rc = convert(s, &h, dst, k, x + done, done, scale_u8, check_mag, row);
             done += k;
         }
         mlcl__free(raw);
@@ -516,7 +555,7 @@ static void src_close(bsrc *s)
 }
 
 static int npy_read_impl(const char *fn, float **data, int *ndim, int64_t shape[MLCL_NPY_MAX_DIMS],
-                         const char *path, const char *key, int scale_u8)
+                         const char *path, const char *key, int scale_u8, int check_mag)
 {
     bsrc s;
     memset(&s, 0, sizeof s);
@@ -542,7 +581,7 @@ static int npy_read_impl(const char *fn, float **data, int *ndim, int64_t shape[
         if (rc == MLCL_OK) rc = zip_open_entry(&s, fsize, &ze);
     }
     float *x = NULL;
-    if (rc == MLCL_OK) rc = read_npy(&s, &x, ndim, shape, scale_u8);
+    if (rc == MLCL_OK) rc = read_npy(&s, &x, ndim, shape, scale_u8, fsize, check_mag);
     if (rc == MLCL_OK && s.deflated) {
         /* the deflate stream must end exactly here */
         if (!s.z_end) {
@@ -586,7 +625,7 @@ int mlcl_npy_read(float **data, int *ndim, int64_t shape[MLCL_NPY_MAX_DIMS], con
     MLCL_CHECK_NULL(fn, ndim);
     MLCL_CHECK_NULL(fn, shape);
     MLCL_CHECK_NULL(fn, path);
-    return npy_read_impl(fn, data, ndim, shape, path, key, scale_u8);
+    return npy_read_impl(fn, data, ndim, shape, path, key, scale_u8, 0);
 }
 
 void mlcl_npy_free(float *data) { mlcl__free(data); }
@@ -602,9 +641,9 @@ int mlcl_dataset_load_npy(mlcl_dataset **out, const char *images_path, const cha
     float *x = NULL, *y = NULL;
     int xd = 0, yd = 0;
     int64_t xs[MLCL_NPY_MAX_DIMS], ys[MLCL_NPY_MAX_DIMS];
-    int rc = npy_read_impl(fn, &x, &xd, xs, images_path, images_key, scale_u8);
+    int rc = npy_read_impl(fn, &x, &xd, xs, images_path, images_key, scale_u8, 1);
     if (rc < 0) return rc;
-    rc = npy_read_impl(fn, &y, &yd, ys, labels_path, labels_key, 0);
+    rc = npy_read_impl(fn, &y, &yd, ys, labels_path, labels_key, 0, 0);
     if (rc < 0) goto done;
     const char *ik = images_key ? images_key : "", *lk = labels_key ? labels_key : "";
     const char *isep = images_key ? ":" : "", *lsep = labels_key ? ":" : "";
@@ -643,12 +682,11 @@ int mlcl_dataset_load_npy(mlcl_dataset **out, const char *images_path, const cha
                 goto done;
             }
         }
+    /* the dataset adopts the feature array: no second copy */
     mlcl_dataset *ds;
-    rc = mlcl__dataset_alloc(&ds, n, (int)d, c, fn);
-    if (rc < 0) goto done;
-    mlcl__free(ds->x);
-    ds->x = x;
+    rc = mlcl__dataset_adopt(&ds, n, (int)d, c, x, NULL, fn);
     x = NULL;
+    if (rc < 0) goto done;
     for (size_t i = 0; i < (size_t)n * (size_t)c; i++) ds->y[i] = (uint8_t)y[i];
     mlcl__dataset_pack(ds);
     if (xd == 3) { ds->ch = 1; ds->h = (int)xs[1]; ds->w = (int)xs[2]; }

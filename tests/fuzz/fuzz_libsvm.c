@@ -1,9 +1,11 @@
 /* libFuzzer target: the multi-label LIBSVM / XC reader. */
 #include "fuzz_common.h"
+#include "fuzz_reader_budget.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *p = fuzz_write(data, size, ".svm");
+    fuzz_budget_install();
     mlcl_dataset *ds = NULL;
     mlcl_clear_error();
     int rc = mlcl_dataset_load_libsvm(&ds, p, 0, 0, MLCL_LIBSVM_INDEX_AUTO);
@@ -19,5 +21,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rc = mlcl_dataset_load_libsvm(&ds, p, 8, 4, 0);
     fuzz_check_rc(rc);
     mlcl_dataset_free(ds);
+    /* gzip'd, the same text gives the same status */
+    const char *gz = fuzz_write_gz(p, data, size);
+    if (gz) {
+        ds = NULL;
+        mlcl_clear_error();
+        int rc_plain = mlcl_dataset_load_libsvm(&ds, p, 0, 0, MLCL_LIBSVM_INDEX_AUTO);
+        mlcl_dataset_free(ds);
+        ds = NULL;
+        rc = mlcl_dataset_load_libsvm(&ds, gz, 0, 0, MLCL_LIBSVM_INDEX_AUTO);
+        fuzz_check_rc(rc);
+        if (rc != rc_plain) abort();
+        mlcl_dataset_free(ds);
+    }
+    if (fuzz_live != 0) abort(); /* everything freed */
     return 0;
 }

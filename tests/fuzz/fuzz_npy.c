@@ -1,6 +1,7 @@
 /* libFuzzer target: the .npy reader, the .npz (zip) reader and the NumPy
  * dataset loader, on the same bytes. */
 #include "fuzz_common.h"
+#include "fuzz_reader_budget.h"
 #include <string.h>
 
 static void check_array(int rc, float *x, int nd, const int64_t *shape)
@@ -26,6 +27,7 @@ static void check_array(int rc, float *x, int nd, const int64_t *shape)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *p = fuzz_write(data, size, ".npz");
+    fuzz_budget_install();
     float *x = NULL;
     int nd = -1;
     int64_t shape[MLCL_NPY_MAX_DIMS];
@@ -43,5 +45,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if ((rc == MLCL_OK) != (ds != NULL)) abort();
         mlcl_dataset_free(ds);
     }
+    if (fuzz_live != 0) abort(); /* everything freed */
     return 0;
 }

@@ -42,6 +42,7 @@ from .data import Batcher, Dataset, augment_mask, idx_load, npy_load, LIBSVM_IND
 from . import image
 from .moco import MoCo, moco_options
 from .trainer import METHODS, ProgressInfo, Trainer, train_options
+from .model import Model
 
 #: the loaded library's version string "MAJOR.MINOR.PATCH"
 __version__ = _lib.version_string
@@ -61,3 +62,12 @@ __all__ = [
     "Batcher", "Dataset", "augment_mask", "idx_load", "npy_load", "image", "LIBSVM_INDEX_AUTO", "MoCo",
     "moco_options", "METHODS", "ProgressInfo", "Trainer", "train_options",
 ]
+__all__ += ["Model", "MulSupConClassifier"]
+
+
+def __getattr__(name):
+    # the estimator imports scikit-learn (when installed): only on first use
+    if name == "MulSupConClassifier":
+        from .estimator import MulSupConClassifier
+        return MulSupConClassifier
+    raise AttributeError("module 'mlcl' has no attribute %r" % name)

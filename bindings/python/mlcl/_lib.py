@@ -7,9 +7,13 @@ Where the library is looked for, in order:
 2. next to the package: ``../../lib/libmlcl.so.1`` (the source tree after
    ``make``), the package directory itself, and ``$(PREFIX)/lib/libmlcl.so.1``
    for a package installed by ``make install`` in
-   ``$(PREFIX)/lib/python3/dist-packages/mlcl`` (no ldconfig needed);
+   ``$(PREFIX)/lib/python3/dist-packages/mlcl`` (no ldconfig needed), and
+   the LIBDIR ``make install`` recorded in ``_install.py``; a package
+   installed with pip from a built source tree carries its own copy of the
+   library in the package directory;
 3. the system loader, ``ctypes.CDLL("libmlcl.so.1")`` (after ``make install``,
-   ``ldconfig`` or with ``LD_LIBRARY_PATH``).
+   ``ldconfig`` or with ``LD_LIBRARY_PATH``), then the name
+   ``ctypes.util.find_library("mlcl")`` reports.
 
 The loaded library must have major version 1 and be at least the version
 these bindings were written for (``WRITTEN_FOR`` = 1.0.0), else ImportError.
@@ -37,15 +41,30 @@ def _candidates():
     return [os.path.normpath(os.path.join(here, "..", "..", "..", "lib", _SONAME)),
             os.path.join(here, _SONAME),
             # `make install`: $(PREFIX)/lib/python3/dist-packages/mlcl -> $(PREFIX)/lib
-            os.path.normpath(os.path.join(here, "..", "..", "..", _SONAME)),
-            _SONAME], False
+            os.path.normpath(os.path.join(here, "..", "..", "..", _SONAME))] \
+        + _installed_libdir() + [_SONAME] + _found_by_ldconfig(), False
+
+
+def _installed_libdir():
+    # `make install` writes _install.py with its LIBDIR (any LIBDIR, not only $(PREFIX)/lib)
+    try:
+        from ._install import LIBDIR
+    except ImportError:
+        return []
+    return [os.path.join(LIBDIR, _SONAME)]
+
+
+def _found_by_ldconfig():
+    import ctypes.util
+    name = ctypes.util.find_library("mlcl")
+    return [name] if name and name != _SONAME else []
 
 
 def _load():
     paths, from_env = _candidates()
     errors = []
     for p in paths:
-        if p != _SONAME and not os.path.exists(p):
+        if os.sep in p and not os.path.exists(p):
             errors.append("%s: no such file" % p)
             if from_env:
                 break
@@ -508,6 +527,61 @@ _PROTOS = {
     "mlcl_trainer_load": (INT, [H, c_char_p]),
     "mlcl_trainer_moco": (INT, [H, P(H)]),
 }
+
+# model.h (Model, Trainer.export_model)
+
+
+class ModelExportOptions(ctypes.Structure):
+    _fields_ = [("version", c_uint), ("train", c_void_p), ("label_names", POINTER(c_char_p)),
+                ("thresholds", pf), ("train_path", c_char_p), ("test_path", c_char_p),
+                ("test_paper", POINTER(Metrics)), ("test_t05", POINTER(Metrics))]
+
+
+MODEL_EXPORT_OPTIONS_VERSION = 1
+#: mlcl_model_output
+MODEL_OUTPUTS = {"scores": 0, "labels": 1, "embedding": 2, "distributions": 3}
+
+_PROTOS.update({
+    "mlcl_model_export_options_init": (INT, [P(ModelExportOptions), c_uint]),
+    "mlcl_trainer_export_model_ex": (INT, [H, P(H), P(ModelExportOptions)]),
+    "mlcl_model_free": (None, [H]),
+    "mlcl_model_save": (INT, [H, c_char_p]),
+    "mlcl_model_load": (INT, [P(H), c_char_p]),
+    "mlcl_model_workspace_create": (INT, [P(H), H]),
+    "mlcl_model_workspace_free": (None, [H]),
+    "mlcl_model_infer": (INT, [H, H, c_int, c_int, pf, pf]),
+    "mlcl_model_dims": (INT, [H, pi, pi, pi]),
+    "mlcl_model_image_shape": (INT, [H, pi, pi, pi, pi, pi]),
+    "mlcl_model_standardization": (INT, [H, pi, pf, pf, c_int]),
+    "mlcl_model_architecture": (INT, [H, P(c_char_p)]),
+    "mlcl_model_label_name": (INT, [H, c_int, P(c_char_p)]),
+    "mlcl_model_set_label_names": (INT, [H, c_int, P(c_char_p)]),
+    "mlcl_model_thresholds": (INT, [H, c_int, pf]),
+    "mlcl_model_set_thresholds": (INT, [H, c_int, pf]),
+    "mlcl_model_provenance_count": (INT, [H, pi]),
+    "mlcl_model_provenance": (INT, [H, c_int, P(c_char_p), P(c_char_p)]),
+    "mlcl_model_provenance_get": (INT, [H, c_char_p, P(c_char_p)]),
+    "mlcl_model_set_provenance": (INT, [H, c_char_p, c_char_p]),
+})
+
+#: the model exporters for other runtimes, by file extension (Model.export):
+#: looked up at call time, as older builds of the library do not have them
+MODEL_EXPORTERS = {".safetensors": "mlcl_model_export_safetensors",
+                   ".onnx": "mlcl_model_export_onnx",
+                   ".npz": "mlcl_model_export_npz"}
+
+
+def optional_function(name, argtypes):
+    """A status-returning C function that may be absent from the loaded
+    library: the declared ctypes function, or None when it is not exported."""
+    f = getattr(lib, name, None)
+    if f is None:
+        return None
+    f.argtypes = argtypes
+    f.restype = c_int
+    f.errcheck = _errcheck
+    return f
+
 
 #: names declared here but missing from the loaded library (an older or
 #: partial build); calling them raises AttributeError naming the function.

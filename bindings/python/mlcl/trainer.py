@@ -252,3 +252,17 @@ class Trainer(Handle):
         h = ctypes.c_void_p()
         C.mlcl_trainer_moco(self._ptr, ctypes.byref(h))
         return MoCo(_borrow=h.value, _owner=self)
+
+    # ---- the trained model
+    def export_model(self, label_names=None, thresholds=None, train_path=None, test_path=None,
+                     metrics=None):
+        """A frozen mlcl.Model of the trainer's current networks (usually after
+        run()), independent of the trainer and its data; it predicts bit for
+        bit as predict() does now. Recorded with it: ``label_names`` (c
+        strings; default the training set's names, else "label0", ...),
+        ``thresholds`` (one value or c values in [0, 1]; default 0.5), the
+        data file names ``train_path``/``test_path``, ``metrics`` (the dict
+        evaluate() returned) and a hash of the training set."""
+        from .model import export_from_trainer
+        return export_from_trainer(self, label_names=label_names, thresholds=thresholds,
+                                   train_path=train_path, test_path=test_path, metrics=metrics)
