@@ -17,6 +17,12 @@
  * plotting helper runs through posix_spawn with an argument vector, never
  * a shell; SIGINT/SIGTERM end the process at once outside training and
  * stop training at the next step (with a checkpoint) during it.
+ *
+ * A new user's view (issue 13): --help is generated from the flag table
+ * (every flag, its range and default); on a terminal each phase draws a
+ * progress bar with its rate and the time left, elsewhere (or with --quiet)
+ * plain epoch lines use the names of the --log columns; --json and
+ * --per-label give a per-label table under the labels' names.
  */
 #include <dirent.h>
 #include <dlfcn.h>
