@@ -1750,7 +1750,7 @@ static void t_model_save(void)
     BAD(mlcl_model_save(NULL, "x.mlcl"), EINV, "model is NULL");
     BAD(mlcl_model_save(m, NULL), EINV, "path is NULL");
     BAD(mlcl_model_save(m, NOFILE), MLCL_EIO, "nonexistent-dir-mlcl");
-    BAD(mlcl_model_save(m, TMPDIR_), MLCL_EIO, "not a regular file");
+    BAD(mlcl_model_save(m, TMPDIR_), MLCL_EINVAL, "not a regular file");
     mlcl_model_free(m);
 }
 static void t_model_load(void)
