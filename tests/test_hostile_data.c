@@ -743,6 +743,10 @@ static pid_t endless_fifo(const char *path, const char *head, const char *row)
         for (;;) {
             int fd = open(path, O_WRONLY);
             if (fd < 0) _exit(1);
+            /* the next reader gets a FIFO of its own: without this, a reader
+             * opening the path before this write notices the previous
+             * reader's EPIPE would be served the middle of the stream */
+            if (unlink(path) != 0 || mkfifo(path, 0600) != 0) _exit(1);
             if (write(fd, head, strlen(head)) >= 0)
                 while (write(fd, buf, k) > 0) {}
             close(fd);
