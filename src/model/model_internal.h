@@ -117,4 +117,8 @@ MLCL_INTERNAL int mlcl__mlayer_counts(const mlcl__mlayer *l, size_t *np, size_t 
 MLCL_INTERNAL int mlcl__model_tensors(const mlcl_model *m, mlcl__model_tensor **out, int *count);
 /* Sets or replaces a provenance entry (no argument checks). */
 MLCL_INTERNAL int mlcl__model_prov_set(mlcl_model *m, const char *key, const char *value);
+/* Shared by the exporters: the model's description as a JSON object of
+ * strings (the safetensors "__metadata__"; docs/models.md lists the keys),
+ * serialised with jansson; *out is freed with free(). */
+MLCL_INTERNAL int mlcl__model_metadata_json(const mlcl_model *m, char **out, const char *fn);
 #endif

@@ -19,7 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "model_internal.h"
-#include "outfile.h"
+#include "core/outfile.h"
 #include "nn/nn_internal.h"
 
 #define ST_MAX_HEADER ((uint64_t)100 << 20)
