@@ -59,33 +59,60 @@ void mlcl__ckw_put(mlcl__ckw *w, const char tag[4], const void *data, size_t len
     w->len = need;
 }
 
-int mlcl__ckw_commit(mlcl__ckw *w, const char *path)
+/* Header of model files and other containers (HDR2 = 48 bytes): the
+ * checkpoint's fields, then the CRC-32 of the compressed bytes (so that every
+ * bit of the file is under a CRC: a flipped bit deflate would decode to the
+ * same payload is still caught), 4 reserved zero bytes, and the CRC-32 of
+ * the first 44 header bytes. */
+#define HDR2 48
+
+/* Compresses the sections behind a header of hdr bytes (HDR: checkpoint,
+ * HDR2: the others) and writes the file atomically; frees the buffer. */
+static int commit_container(mlcl__ckw *w, const char *path, const char magic[8], uint32_t version, int level,
+                            const char *what, size_t hdr)
 {
     int rc = w->status;
     unsigned char *z = NULL;
     if (rc) goto out;
     uLongf zlen = compressBound((uLong)w->len);
-    z = mlcl__malloc(HDR + zlen);
-    if (!z) { rc = mlcl__err(MLCL_ENOMEM, "checkpoint %s: out of memory", path); goto out; }
-    if (compress2(z + HDR, &zlen, w->buf, (uLong)w->len, 1) != Z_OK) {
-        rc = mlcl__err(MLCL_ENOMEM, "checkpoint %s: zlib compression failed", path);
+    z = mlcl__malloc(hdr + zlen);
+    if (!z) { rc = mlcl__err(MLCL_ENOMEM, "%s %s: out of memory", what, path); goto out; }
+    if (compress2(z + hdr, &zlen, w->buf, (uLong)w->len, level) != Z_OK) {
+        rc = mlcl__err(MLCL_ENOMEM, "%s %s: zlib compression failed", what, path);
         goto out;
     }
-    memcpy(z, MAGIC, 8);
-    put32(z + 8, MLCL_CKPT_FORMAT);
+    memcpy(z, magic, 8);
+    put32(z + 8, version);
     uint32_t bom = 0x01020304u;
     memcpy(z + 12, &bom, 4);
     put64(z + 16, w->len);
     put64(z + 24, zlen);
     put32(z + 32, (uint32_t)crc32(0L, w->buf, (uInt)w->len));
-    put32(z + 36, (uint32_t)crc32(0L, z, 36));
+    if (hdr == HDR) {
+        put32(z + 36, (uint32_t)crc32(0L, z, 36));
+    } else {
+        put32(z + 36, (uint32_t)crc32(0L, z + HDR2, (uInt)zlen));
+        put32(z + 40, 0);
+        put32(z + 44, (uint32_t)crc32(0L, z, 44));
+    }
     const void *bufs[1] = { z };
-    size_t lens[1] = { HDR + (size_t)zlen };
-    rc = mlcl__write_atomic(path, "checkpoint", bufs, lens, 1);
+    size_t lens[1] = { hdr + (size_t)zlen };
+    rc = mlcl__write_atomic(path, what, bufs, lens, 1);
 out:
     mlcl__free(z);
     mlcl__ckw_free(w);
     return rc;
+}
+
+int mlcl__ckw_commit(mlcl__ckw *w, const char *path)
+{
+    return commit_container(w, path, MAGIC, MLCL_CKPT_FORMAT, 1, "checkpoint", HDR);
+}
+
+int mlcl__ckw_commit_as(mlcl__ckw *w, const char *path, const char magic[8], uint32_t version, int level,
+                        const char *what)
+{
+    return commit_container(w, path, magic, version, level, what, HDR2);
 }
 
 /* Section lengths need not be multiples of 8, so a section's data may sit at
@@ -212,46 +239,6 @@ void mlcl__ckr_close(mlcl__ckr *r)
 /* ------------------------------------------------------------ other kinds of file (model files) */
 
 #include <sys/stat.h>
-
-/* Header of these files (48 bytes): the checkpoint's fields, then the CRC-32
- * of the compressed bytes (so that every bit of the file is under a CRC: a
- * flipped bit deflate would decode to the same payload is still caught),
- * 4 reserved zero bytes, and the CRC-32 of the first 44 header bytes. */
-#define HDR2 48
-
-int mlcl__ckw_commit_as(mlcl__ckw *w, const char *path, const char magic[8], uint32_t version, int level,
-                        const char *what)
-{
-    int rc = w->status;
-    unsigned char *z = NULL;
-    if (rc) goto out;
-    uLongf zlen = compressBound((uLong)w->len);
-    z = mlcl__malloc(HDR2 + zlen);
-    if (!z) { rc = mlcl__err(MLCL_ENOMEM, "%s %s: out of memory", what, path); goto out; }
-    if (compress2(z + HDR2, &zlen, w->buf, (uLong)w->len, level) != Z_OK) {
-        rc = mlcl__err(MLCL_ENOMEM, "%s %s: zlib compression failed", what, path);
-        goto out;
-    }
-    memcpy(z, magic, 8);
-    put32(z + 8, version);
-    uint32_t bom = 0x01020304u;
-    memcpy(z + 12, &bom, 4);
-    put64(z + 16, w->len);
-    put64(z + 24, zlen);
-    put32(z + 32, (uint32_t)crc32(0L, w->buf, (uInt)w->len));
-    put32(z + 36, (uint32_t)crc32(0L, z + HDR2, (uInt)zlen));
-    put32(z + 40, 0);
-    put32(z + 44, (uint32_t)crc32(0L, z, 44));
-    {
-        const void *bufs[1] = { z };
-        size_t lens[1] = { HDR2 + (size_t)zlen };
-        rc = mlcl__write_atomic(path, what, bufs, lens, 1);
-    }
-out:
-    mlcl__free(z);
-    mlcl__ckw_free(w);
-    return rc;
-}
 
 /* Inflates z into a buffer that grows with the output, up to exactly plen bytes. */
 static int inflate_bounded(const unsigned char *z, size_t zlen, size_t plen, unsigned char **out, const char *what,
