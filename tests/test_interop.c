@@ -587,6 +587,32 @@ START_TEST(exports_follow_the_save_rules)
 }
 END_TEST
 
+/* A workspace made before an import computes with the imported weights
+ * afterwards (it was a private copy of the old networks). */
+START_TEST(workspace_follows_an_import)
+{
+    mlcl_model *a = small_mlp(4), *b = small_mlp(9);
+    const char *p = tmp_path("ws.safetensors");
+    ck_assert_ok(mlcl_model_export_safetensors(b, p));
+    mlcl_model_workspace *ws = NULL;
+    ck_assert_ok(mlcl_model_workspace_create(&ws, a));
+    float s0[6], s1[6], sb[6], e0[9], e1[9];
+    ck_assert_ok(mlcl_model_infer(a, ws, MLCL_MODEL_SCORES, 3, X, s0));
+    ck_assert_ok(mlcl_model_infer(a, ws, MLCL_MODEL_EMBEDDING, 3, X, e0));
+    scores(b, sb);
+    ck_assert(memcmp(s0, sb, sizeof s0) != 0);
+    ck_assert_ok(mlcl_model_import_safetensors(a, p, NULL));
+    ck_assert_ok(mlcl_model_infer(a, ws, MLCL_MODEL_SCORES, 3, X, s1));
+    ck_assert_mem_eq(s1, sb, sizeof s1);
+    ck_assert_ok(mlcl_model_infer(a, ws, MLCL_MODEL_EMBEDDING, 3, X, e1));
+    ck_assert_ok(mlcl_model_embed(b, 3, X, e0));
+    ck_assert_mem_eq(e1, e0, sizeof e1);
+    mlcl_model_workspace_free(ws);
+    mlcl_model_free(a);
+    mlcl_model_free(b);
+}
+END_TEST
+
 int main(void)
 {
     snprintf(TMP, sizeof TMP, "/tmp/mlcl_test_interop_%d", (int)getpid());
@@ -602,6 +628,7 @@ int main(void)
     tcase_add_test(tc, onnx_export_files);
     tcase_add_test(tc, export_refusals);
     tcase_add_test(tc, exports_follow_the_save_rules);
+    tcase_add_test(tc, workspace_follows_an_import);
     suite_add_tcase(s, tc);
     int rc = run_suite(s);
     char cmd[300];

@@ -292,10 +292,12 @@ int mlcl__model_finish(mlcl_model *m, const char *fn)
     size_t nh = (size_t)m->c * m->h + (size_t)m->c;
     if (!mlcl__all_finite(m->bparams, np) || !mlcl__all_finite(m->bstate, ns) || !mlcl__all_finite(m->head, nh))
         return mlcl__err(MLCL_EFORMAT, "%s: non-finite parameters or statistics", fn);
-    /* templates: the encoders the workspaces clone */
+    /* templates: the encoders the workspaces clone (a workspace cloned from
+     * the previous ones sees the new generation and clones again) */
     mlcl_encoder_free(m->t_backbone);
     mlcl_encoder_free(m->t_head);
     m->t_backbone = m->t_head = NULL;
+    m->gen++;
     mlcl_encoder_options eo = MLCL_ENCODER_OPTIONS_INIT;
     eo.max_batch = 1; /* row buffers grow with the rows of the first call, not the chunk */
     int rc;
@@ -346,6 +348,7 @@ int mlcl__model_finish(mlcl_model *m, const char *fn)
 
 struct mlcl_model_workspace {
     const mlcl_model *m;
+    uint64_t gen;   /* m->gen when bb and head were cloned */
     mlcl_encoder *bb, *head;
     float *x0, *h;  /* rows x dn, rows x h */
     int rows;       /* rows they hold: grown to min(n, chunk) of the calls */
@@ -374,14 +377,25 @@ void mlcl_model_workspace_free(mlcl_model_workspace *ws)
     mlcl__free(ws);
 }
 
+/* (Re)makes the workspace's private copy of the networks from m's templates. */
+static int ws_clone(mlcl_model_workspace *ws, const mlcl_model *m)
+{
+    mlcl_encoder_free(ws->bb);
+    mlcl_encoder_free(ws->head);
+    ws->bb = ws->head = NULL;
+    int rc = mlcl_encoder_clone(&ws->bb, m->t_backbone);
+    if (rc == MLCL_OK) rc = mlcl_encoder_clone(&ws->head, m->t_head);
+    if (rc == MLCL_OK) ws->gen = m->gen;
+    return rc;
+}
+
 static int ws_create(mlcl_model_workspace **out, const mlcl_model *m, const char *fn)
 {
     *out = NULL;
     mlcl_model_workspace *ws = mlcl__calloc(1, sizeof *ws);
     if (!ws) return mlcl__err(MLCL_ENOMEM, "%s: out of memory", fn);
     ws->m = m;
-    int rc = mlcl_encoder_clone(&ws->bb, m->t_backbone);
-    if (rc == MLCL_OK) rc = mlcl_encoder_clone(&ws->head, m->t_head);
+    int rc = ws_clone(ws, m);
     if (rc < 0) { mlcl_model_workspace_free(ws); return rc; }
     *out = ws;
     return MLCL_OK;
@@ -458,6 +472,8 @@ static int infer(const mlcl_model *m, mlcl_model_workspace *ws, int what, int n,
     if (mlcl__mul_size((size_t)n, (size_t)m->d, &tot))
         return mlcl__err(MLCL_EOVERFLOW, "%s: n = %d rows of %d features overflow", fn, n, m->d);
     if (ws && ws->m != m) return mlcl__err(MLCL_EINVAL, "%s: ws was made for another model", fn);
+    /* the model's weights were replaced (mlcl_model_import_safetensors) since ws was made */
+    if (ws && ws->gen != m->gen) MLCL_TRY(ws_clone(ws, m));
     mlcl_model_workspace *own = NULL;
     if (!ws) {
         MLCL_TRY(ws_create(&own, m, fn));

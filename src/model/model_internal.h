@@ -92,6 +92,8 @@ struct mlcl_model {
     char *arch;           /* mlcl_model_architecture() text */
     /* templates made by mlcl__model_finish(), never run: cloned per workspace */
     mlcl_encoder *t_backbone, *t_head;
+    uint64_t gen;         /* bumped by every rebuild of the templates (e.g. an import):
+                             a workspace cloned from older ones clones again */
 };
 
 /* A named view of one tensor of the model (pointers into its buffers). */
