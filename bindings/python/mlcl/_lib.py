@@ -564,6 +564,22 @@ _PROTOS.update({
     "mlcl_model_set_provenance": (INT, [H, c_char_p, c_char_p]),
 })
 
+
+
+class ModelImportOptions(ctypes.Structure):
+    """mlcl_model_import_options (Model.import_safetensors)."""
+    _fields_ = [("version", c_uint), ("backbone_prefix", c_char_p), ("head_prefix", c_char_p),
+                ("backbone_only", c_int), ("allow_unused", c_int)]
+
+
+MODEL_IMPORT_OPTIONS_VERSION = 1
+
+_PROTOS.update({
+    "mlcl_model_create": (INT, [P(H), H, c_int, ctypes.c_uint64]),
+    "mlcl_model_import_options_init": (INT, [P(ModelImportOptions), c_uint]),
+    "mlcl_model_import_safetensors": (INT, [H, c_char_p, P(ModelImportOptions)]),
+})
+
 #: the model exporters for other runtimes, by file extension (Model.export):
 #: looked up at call time, as older builds of the library do not have them
 MODEL_EXPORTERS = {".safetensors": "mlcl_model_export_safetensors",
