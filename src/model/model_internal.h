@@ -105,6 +105,10 @@ typedef struct mlcl__model_tensor {
     int is_state;         /* 1: a buffer (BatchNorm running statistics, scaler, thresholds) */
 } mlcl__model_tensor;
 
+/* Copies a backbone encoder's layer descriptions, parameters and statistics
+ * into m (L, nl, bnp, bns, bparams, bstate); at most MLCL__MODEL_MAX_LAYERS
+ * layers. Used by mlcl_model_create and mlcl_trainer_export_model. */
+MLCL_INTERNAL int mlcl__model_copy_backbone(mlcl_model *m, const mlcl_encoder *bb, const char *fn);
 /* Allocates an empty model (all pointers NULL). */
 MLCL_INTERNAL int mlcl__model_alloc(mlcl_model **out, const char *fn);
 /* Validates the fields (widths against layers, parameter counts against the
