@@ -213,7 +213,7 @@ install: lib $(if $(HAVE_MPICC),install-mpi)
 	install -m 644 $(STLIB) $(DESTDIR)$(LIBDIR)/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
 		-e 's|@VERSION@|$(VERSION)|' pkgconfig/mlcl.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/mlcl.pc
-	@if [ -x bin/mlcl-train ]; then install -m 755 bin/mlcl-train $(DESTDIR)$(BINDIR)/; fi
+	@for p in mlcl-train mlcl-predict; do if [ -x bin/$$p ]; then install -m 755 bin/$$p $(DESTDIR)$(BINDIR)/; fi; done
 	@if ls bindings/python/mlcl/*.py >/dev/null 2>&1; then \
 		PYDIR=$(DESTDIR)$(PYDIR); install -d $$PYDIR/mlcl; \
 		install -m 644 bindings/python/mlcl/*.py $$PYDIR/mlcl/; \
@@ -221,7 +221,8 @@ install: lib $(if $(HAVE_MPICC),install-mpi)
 			"'$(LIBDIR)'" > $$PYDIR/mlcl/_install.py; fi
 
 uninstall:
-	rm -f $(DESTDIR)$(LIBDIR)/libmlcl.* $(DESTDIR)$(LIBDIR)/pkgconfig/mlcl.pc $(DESTDIR)$(BINDIR)/mlcl-train
+	rm -f $(DESTDIR)$(LIBDIR)/libmlcl.* $(DESTDIR)$(LIBDIR)/pkgconfig/mlcl.pc $(DESTDIR)$(BINDIR)/mlcl-train \
+		$(DESTDIR)$(BINDIR)/mlcl-predict
 	rm -rf $(DESTDIR)$(INCLUDEDIR)/mlcl $(DESTDIR)$(INCLUDEDIR)/mlcl.h $(DESTDIR)$(PYDIR)/mlcl
 
 # ---------------------------------------------------------------- docs, bench

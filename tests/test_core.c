@@ -1,6 +1,11 @@
 /* Core: status strings, errors, versions, RNG stream, allocator hooks. */
 #include "testutil.h"
+#include <sched.h>
 #include <stdint.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "core/internal.h"
+#include "kernels/gemm.h"
 
 START_TEST(version)
 {
@@ -110,6 +115,39 @@ START_TEST(allocator_hook)
 }
 END_TEST
 
+/* Every thread count follows the CPUs this process may use (its affinity
+ * mask), not the CPUs online: pinned to one CPU, the library's own worker
+ * count (mlcl__threads_wanted, even with MLCL_NUM_THREADS=2) and
+ * mlcl_set_num_threads both give 1. Run in a child so the mask does not leak. */
+START_TEST(thread_counts_follow_the_affinity_mask)
+{
+    cpu_set_t all;
+    ck_assert_int_eq(sched_getaffinity(0, sizeof all, &all), 0);
+    ck_assert_int_eq(mlcl__cpus_available(), CPU_COUNT(&all));
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        for (int c = 0; c < CPU_SETSIZE; c++)
+            if (CPU_ISSET(c, &all)) { CPU_SET(c, &one); break; }
+        if (sched_setaffinity(0, sizeof one, &one) != 0) _exit(10);
+        if (mlcl__cpus_available() != 1) _exit(11);
+        setenv("MLCL_NUM_THREADS", "2", 1);
+        if (mlcl__threads_wanted() != 1) _exit(12);
+        int n = 0;
+        if (mlcl_set_num_threads(2) != MLCL_OK || mlcl_get_num_threads(&n) != MLCL_OK || n != 1) _exit(13);
+        /* forced: the caller's number, beyond the mask */
+        if (mlcl_set_num_threads_forced(2) != MLCL_OK || mlcl_get_num_threads(&n) != MLCL_OK || n != 2) _exit(14);
+        _exit(0);
+    }
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child: %d (10 setaffinity, 11 cpus_available, "
+                  "12 threads_wanted, 13 set_num_threads, 14 forced)", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("core");
@@ -119,6 +157,7 @@ int main(void)
     tcase_add_test(tc, rng_stream_is_pinned);
     tcase_add_test(tc, rng_distributions);
     tcase_add_test(tc, allocator_hook);
+    tcase_add_test(tc, thread_counts_follow_the_affinity_mask);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

@@ -69,19 +69,6 @@ static void tmpdir(char *dir, size_t cap, const char *tag)
     ck_assert_ptr_nonnull(mkdtemp(dir));
 }
 
-/* files in dir (other than . and ..) */
-static int count_entries(const char *dir)
-{
-    DIR *d = opendir(dir);
-    ck_assert_ptr_nonnull(d);
-    int k = 0;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) k++;
-    closedir(d);
-    return k;
-}
-
 static void rm_rf(const char *dir)
 {
     DIR *d = opendir(dir);
@@ -411,7 +398,7 @@ START_TEST(save_refuses_non_regular_targets)
     }
     if (s >= 0) close(s);
     /* nothing else was created (no temporary files left) */
-    ck_assert_int_eq(count_entries(dir), expected);
+    ck_assert_int_eq(test_count_entries(dir), expected);
     /* a regular file is replaced, keeping its permission bits */
     snprintf(p, sizeof p, "%s/regular", dir);
     ck_assert_ok(mlcl_check_output_path(p)); /* absent, in a writable directory */
@@ -466,7 +453,7 @@ START_TEST(save_checks_every_write)
     ck_assert_int_gt(fread(buf, 1, sizeof buf - 1, f), 0);
     fclose(f);
     ck_assert_str_eq(buf, "previous contents");
-    ck_assert_int_eq(count_entries(dir), 1);
+    ck_assert_int_eq(test_count_entries(dir), 1);
     mlcl_trainer_free(t);
     mlcl_dataset_free(ds);
     rm_rf(dir);

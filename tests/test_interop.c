@@ -3,9 +3,15 @@
  * safetensors headers that must be clean errors with the model unchanged.
  * The Python test bindings/python/tests/test_model_interop.py checks the
  * files against PyTorch and an independent ONNX evaluation. */
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <signal.h>
 #include <stdint.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include "testutil.h"
 
@@ -247,7 +253,7 @@ START_TEST(hand_written_file_loads)
     ck_assert(nd == 1 && sh[0] == 2 && v[0] == 0.5f && v[1] == 0.5f);
     mlcl_npy_free(v);
     ck_assert_status_msg(mlcl_npy_read(&v, &nd, sh, z, "scaler.mean", 0), MLCL_EFORMAT, "scaler.mean");
-    ck_assert_status_msg(mlcl_model_export_npz(m, TMP), MLCL_EIO, "not a regular file");
+    ck_assert_status_msg(mlcl_model_export_npz(m, TMP), MLCL_EINVAL, "not a regular file");
     mlcl_model_free(m);
 }
 END_TEST
@@ -442,8 +448,8 @@ START_TEST(export_refusals)
 {
     mlcl_model *m = small_mlp(4);
     /* a directory is not replaced; nothing is left behind */
-    ck_assert_status_msg(mlcl_model_export_safetensors(m, TMP), MLCL_EIO, "not a regular file");
-    ck_assert_status_msg(mlcl_model_export_onnx(m, TMP), MLCL_EIO, "not a regular file");
+    ck_assert_status_msg(mlcl_model_export_safetensors(m, TMP), MLCL_EINVAL, "not a regular file");
+    ck_assert_status_msg(mlcl_model_export_onnx(m, TMP), MLCL_EINVAL, "not a regular file");
     ck_assert_status_msg(mlcl_model_export_safetensors(m, "/nonexistent-dir/x.safetensors"), MLCL_EIO, "temporary");
     ck_assert_status_msg(mlcl_model_export_onnx(m, "/nonexistent-dir/x.onnx"), MLCL_EIO, "temporary");
     ck_assert_status_msg(mlcl_model_export_safetensors(NULL, "x"), MLCL_EINVAL, "model");
@@ -468,6 +474,145 @@ START_TEST(export_refusals)
 }
 END_TEST
 
+/* An export goes through the checkpoint's writer and obeys its rules: a
+ * device node, a FIFO, a link to either, a dangling link are refused with
+ * EINVAL like mlcl_model_save (and a trainer checkpoint, test_hostile_train)
+ * and left as they are; a link to a regular file replaces that file (the
+ * link stays, the permission bits are kept); nothing temporary is left. */
+static void refused_like_a_save(const mlcl_model *m, const char *p, const char *needle, mode_t ltype, mode_t type)
+{
+    ck_assert_status_msg(mlcl_model_save(m, p), MLCL_EINVAL, needle);
+    ck_assert_status_msg(mlcl_model_export_safetensors(m, p), MLCL_EINVAL, needle);
+    ck_assert_status_msg(mlcl_model_export_onnx(m, p), MLCL_EINVAL, needle);
+    ck_assert_status_msg(mlcl_model_export_npz(m, p), MLCL_EINVAL, needle);
+    ck_assert_status_msg(mlcl_check_output_path(p), MLCL_EINVAL, needle);
+    /* left as it was: the name (lstat) and what it leads to (stat) */
+    struct stat st;
+    ck_assert_int_eq(lstat(p, &st), 0);
+    ck_assert_msg((st.st_mode & S_IFMT) == ltype, "%s: type changed to %o", p, st.st_mode & S_IFMT);
+    if (type) {
+        ck_assert_int_eq(stat(p, &st), 0);
+        ck_assert_msg((st.st_mode & S_IFMT) == type, "%s: its target's type changed to %o", p, st.st_mode & S_IFMT);
+        if (type == S_IFCHR) ck_assert_msg(st.st_rdev == makedev(1, 3), "the device node was replaced");
+    }
+}
+
+START_TEST(exports_follow_the_save_rules)
+{
+    mlcl_model *m = small_mlp(5);
+    char dir[200], p[260], l[260];
+    struct stat st;
+    snprintf(dir, sizeof dir, "%s/targets", TMP);
+    ck_assert_int_eq(mkdir(dir, 0700), 0);
+    int expected = 0;
+    /* a character device (/dev/null's numbers; needs root or CAP_MKNOD), directly and through a link */
+    snprintf(p, sizeof p, "%s/null", dir);
+    snprintf(l, sizeof l, "%s/link-to-null", dir);
+    if (mknod(p, S_IFCHR | 0666, makedev(1, 3)) == 0) {
+        ck_assert_int_eq(symlink(p, l), 0);
+        expected += 2;
+        refused_like_a_save(m, p, "character device", S_IFCHR, S_IFCHR);
+        refused_like_a_save(m, l, "character device", S_IFLNK, S_IFCHR);
+    } else {
+        fprintf(stderr, "exports_follow_the_save_rules: mknod failed (%s): device-node case skipped\n", strerror(errno));
+    }
+    /* a FIFO (opening it for writing would block), directly and through a link */
+    snprintf(p, sizeof p, "%s/fifo", dir);
+    snprintf(l, sizeof l, "%s/link-to-fifo", dir);
+    ck_assert_int_eq(mkfifo(p, 0644), 0);
+    ck_assert_int_eq(symlink(p, l), 0);
+    expected += 2;
+    refused_like_a_save(m, p, "FIFO", S_IFIFO, S_IFIFO);
+    refused_like_a_save(m, l, "FIFO", S_IFLNK, S_IFIFO);
+    /* a dangling link */
+    snprintf(l, sizeof l, "%s/dangling", dir);
+    ck_assert_int_eq(symlink("no-such-file", l), 0);
+    expected++;
+    refused_like_a_save(m, l, "cannot be resolved", S_IFLNK, 0);
+    ck_assert_int_eq(test_count_entries(dir), expected);
+
+    /* a link to a regular file (mode 0640): the file is replaced, the link stays */
+    snprintf(p, sizeof p, "%s/real.safetensors", dir);
+    int fd = open(p, O_CREAT | O_WRONLY, 0640);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, "old", 3), 3);
+    close(fd);
+    ck_assert_int_eq(chmod(p, 0640), 0);
+    snprintf(l, sizeof l, "%s/link.safetensors", dir);
+    ck_assert_int_eq(symlink("real.safetensors", l), 0);
+    expected += 2;
+    ck_assert_ok(mlcl_model_export_safetensors(m, l));
+    ck_assert_int_eq(lstat(l, &st), 0);
+    ck_assert_msg(S_ISLNK(st.st_mode), "the link was replaced by a file");
+    ck_assert_int_eq(lstat(p, &st), 0);
+    ck_assert(S_ISREG(st.st_mode));
+    ck_assert_int_eq(st.st_mode & 0777, 0640);
+    ck_assert_int_gt(st.st_size, 100);
+    ck_assert_int_eq(test_count_entries(dir), expected);
+    /* what was written is the model: imported through the link, it scores the same */
+    mlcl_model *b = small_mlp(77);
+    float s1[6], s2[6];
+    scores(m, s1);
+    scores(b, s2);
+    ck_assert(memcmp(s1, s2, sizeof s1) != 0);
+    ck_assert_ok(mlcl_model_import_safetensors(b, l, NULL));
+    scores(b, s2);
+    ck_assert_mem_eq(s1, s2, sizeof s1);
+    mlcl_model_free(b);
+
+    /* a write that fails half-way (file size limit): EIO naming the file, the
+     * old file intact, nothing temporary left */
+    long n0, n1;
+    unsigned char *before = slurp(p, &n0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        signal(SIGXFSZ, SIG_IGN);
+        struct rlimit rl = { 64, 64 };
+        if (setrlimit(RLIMIT_FSIZE, &rl) != 0) _exit(10);
+        if (mlcl_model_export_safetensors(m, l) != MLCL_EIO) _exit(11);
+        if (!strstr(mlcl_last_error(), l) || !strstr(mlcl_last_error(), "write")) _exit(12);
+        _exit(0);
+    }
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d", status);
+    unsigned char *after = slurp(p, &n1);
+    ck_assert_int_eq(n1, n0);
+    ck_assert_mem_eq(after, before, (size_t)n0);
+    free(before);
+    free(after);
+    ck_assert_int_eq(test_count_entries(dir), expected);
+    mlcl_model_free(m);
+}
+END_TEST
+
+/* A workspace made before an import computes with the imported weights
+ * afterwards (it was a private copy of the old networks). */
+START_TEST(workspace_follows_an_import)
+{
+    mlcl_model *a = small_mlp(4), *b = small_mlp(9);
+    const char *p = tmp_path("ws.safetensors");
+    ck_assert_ok(mlcl_model_export_safetensors(b, p));
+    mlcl_model_workspace *ws = NULL;
+    ck_assert_ok(mlcl_model_workspace_create(&ws, a));
+    float s0[6], s1[6], sb[6], e0[9], e1[9];
+    ck_assert_ok(mlcl_model_infer(a, ws, MLCL_MODEL_SCORES, 3, X, s0));
+    ck_assert_ok(mlcl_model_infer(a, ws, MLCL_MODEL_EMBEDDING, 3, X, e0));
+    scores(b, sb);
+    ck_assert(memcmp(s0, sb, sizeof s0) != 0);
+    ck_assert_ok(mlcl_model_import_safetensors(a, p, NULL));
+    ck_assert_ok(mlcl_model_infer(a, ws, MLCL_MODEL_SCORES, 3, X, s1));
+    ck_assert_mem_eq(s1, sb, sizeof s1);
+    ck_assert_ok(mlcl_model_infer(a, ws, MLCL_MODEL_EMBEDDING, 3, X, e1));
+    ck_assert_ok(mlcl_model_embed(b, 3, X, e0));
+    ck_assert_mem_eq(e1, e0, sizeof e1);
+    mlcl_model_workspace_free(ws);
+    mlcl_model_free(a);
+    mlcl_model_free(b);
+}
+END_TEST
+
 int main(void)
 {
     snprintf(TMP, sizeof TMP, "/tmp/mlcl_test_interop_%d", (int)getpid());
@@ -482,6 +627,8 @@ int main(void)
     tcase_add_test(tc, invalid_values_restore_the_model);
     tcase_add_test(tc, onnx_export_files);
     tcase_add_test(tc, export_refusals);
+    tcase_add_test(tc, exports_follow_the_save_rules);
+    tcase_add_test(tc, workspace_follows_an_import);
     suite_add_tcase(s, tc);
     int rc = run_suite(s);
     char cmd[300];

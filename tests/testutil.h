@@ -2,6 +2,7 @@
 #ifndef MLCL_TESTUTIL_H
 #define MLCL_TESTUTIL_H
 #include <check.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,19 @@ static inline const char *test_data_dir(void)
 {
     const char *d = getenv("MLCL_DATA_DIR");
     return d ? d : "../shared/data";
+}
+
+/* Number of entries in dir other than . and .. (a left-over temporary file shows here). */
+static inline int test_count_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    ck_assert_ptr_nonnull(d);
+    int k = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) k++;
+    closedir(d);
+    return k;
 }
 
 /* Runs one suite; returns the process exit status. */

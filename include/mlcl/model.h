@@ -154,7 +154,9 @@ typedef struct mlcl_model_workspace mlcl_model_workspace;
 /**
  * Creates a workspace for inference with @p model: a private copy of the
  * networks and their buffers. A workspace serves one thread at a time; use
- * one per thread. It must be freed before the model.
+ * one per thread. It must be freed before the model. It follows later
+ * changes of the model's weights (after mlcl_model_import_safetensors() its
+ * next call copies the new networks).
  * @param[out] out the workspace; free with mlcl_model_workspace_free().
  * @param model the model (borrowed: it must outlive the workspace).
  * @return MLCL_OK, MLCL_EINVAL, MLCL_ENOMEM or MLCL_EBACKEND.

@@ -120,11 +120,9 @@ int mlcl__cpus_available(void)
 {
     cpu_set_t set;
     CPU_ZERO(&set);
-    if (sched_getaffinity(0, sizeof set, &set) == 0) {
-        int k = CPU_COUNT(&set);
-        if (k >= 1) return k;
-    }
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    long cpus = 0;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) cpus = CPU_COUNT(&set);
+    if (cpus < 1) cpus = sysconf(_SC_NPROCESSORS_ONLN);
     return cpus >= 1 ? (int)(cpus < MLCL_MAX_THREADS ? cpus : MLCL_MAX_THREADS) : 1;
 }
 

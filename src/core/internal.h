@@ -21,7 +21,9 @@
 MLCL_INTERNAL int mlcl__err(int status, const char *fmt, ...) MLCL_PRINTF(2, 3);
 MLCL_INTERNAL int mlcl__verr(int status, const char *fmt, va_list ap);
 
-/* CPUs this process may run on (sched_getaffinity), >= 1. */
+/* CPUs this process may run on: its affinity mask (sched_getaffinity; the
+ * CPUs online if that fails), in 1..MLCL_MAX_THREADS. The one count behind
+ * mlcl_set_num_threads and mlcl__threads_wanted. */
 MLCL_INTERNAL int mlcl__cpus_available(void);
 #define MLCL_MAX_THREADS 1024
 

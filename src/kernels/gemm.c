@@ -1,6 +1,5 @@
 #include <cblas.h>
 #include <stdlib.h>
-#include <unistd.h>
 #include "gemm.h"
 
 void mlcl__sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
@@ -46,8 +45,8 @@ void mlcl__blas_single_end(int prev)
 int mlcl__threads_wanted(void)
 {
     const char *env = getenv("MLCL_NUM_THREADS");
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    if (cpus < 1) cpus = 1;
+    /* the CPUs this process may run on (affinity mask, as mlcl_set_num_threads) */
+    long cpus = mlcl__cpus_available();
     /* default: both cores (the fork-join is two-way); MLCL_NUM_THREADS=1 on a
      * machine shared with other busy processes (docs/performance.md) */
     long want = env && *env ? strtol(env, NULL, 10) : 2;

@@ -4,6 +4,7 @@
 #include <string.h>
 #include "model_internal.h"
 #include "mlcl/image.h"
+#include "nn/nn_internal.h"
 
 static const char FN_INFER[] = "mlcl_model_infer";
 
@@ -233,6 +234,36 @@ static int valid_name(const char *s)
     return n > 0 && n <= MLCL__MODEL_MAX_NAME && !strchr(s, '\n') && !strchr(s, '\r');
 }
 
+int mlcl__model_copy_backbone(mlcl_model *m, const mlcl_encoder *bb, const char *fn)
+{
+    int nl;
+    MLCL_TRY(mlcl_encoder_num_layers(bb, &nl));
+    if (nl <= 0) return mlcl__err(MLCL_EINVAL, "%s: the backbone has no layer", fn);
+    if (nl > MLCL__MODEL_MAX_LAYERS) return mlcl__err(MLCL_EINVAL, "%s: the backbone has %d layers (at most %d)", fn, nl, MLCL__MODEL_MAX_LAYERS);
+    MLCL_TRY(mlcl__alloc_array((void **)&m->L, (size_t)nl, sizeof *m->L, fn));
+    m->nl = nl;
+    for (int i = 0; i < nl; i++) {
+        mlcl__layer_info li;
+        MLCL_TRY(mlcl__encoder_layer_info(bb, i, &li));
+        mlcl__mlayer *l = &m->L[i];
+        l->kind = li.kind; /* MLCL__LAYER_* and MLCL__ML_* share their values */
+        l->in = li.in;
+        l->out = li.out;
+        l->bias = li.kind == MLCL__ML_LINEAR ? li.bias : 0;
+        l->p = li.kind == MLCL__ML_DROPOUT ? li.p : 0.0f;
+        l->eps = li.kind == MLCL__ML_BN1D ? li.eps : 0.0f;
+        l->momentum = li.kind == MLCL__ML_BN1D ? li.momentum : 0.0f;
+        if (li.kind == MLCL__ML_RESNET) l->resnet = li.resnet;
+    }
+    MLCL_TRY(mlcl_encoder_param_count(bb, &m->bnp));
+    MLCL_TRY(mlcl_encoder_state_count(bb, &m->bns));
+    MLCL_TRY(mlcl__alloc_array((void **)&m->bparams, m->bnp ? m->bnp : 1, sizeof(float), fn));
+    MLCL_TRY(mlcl__alloc_array((void **)&m->bstate, m->bns ? m->bns : 1, sizeof(float), fn));
+    if (m->bnp) MLCL_TRY(mlcl_encoder_get_params(bb, m->bparams, m->bnp));
+    if (m->bns) MLCL_TRY(mlcl_encoder_get_state(bb, m->bstate, m->bns));
+    return MLCL_OK;
+}
+
 int mlcl__model_finish(mlcl_model *m, const char *fn)
 {
     if (m->d <= 0 || m->d > MLCL__MODEL_MAX_DIM * 16 || m->c <= 0 || m->c > MLCL__MODEL_MAX_DIM || m->h <= 0 ||
@@ -292,10 +323,12 @@ int mlcl__model_finish(mlcl_model *m, const char *fn)
     size_t nh = (size_t)m->c * m->h + (size_t)m->c;
     if (!mlcl__all_finite(m->bparams, np) || !mlcl__all_finite(m->bstate, ns) || !mlcl__all_finite(m->head, nh))
         return mlcl__err(MLCL_EFORMAT, "%s: non-finite parameters or statistics", fn);
-    /* templates: the encoders the workspaces clone */
+    /* templates: the encoders the workspaces clone (a workspace cloned from
+     * the previous ones sees the new generation and clones again) */
     mlcl_encoder_free(m->t_backbone);
     mlcl_encoder_free(m->t_head);
     m->t_backbone = m->t_head = NULL;
+    m->gen++;
     mlcl_encoder_options eo = MLCL_ENCODER_OPTIONS_INIT;
     eo.max_batch = 1; /* row buffers grow with the rows of the first call, not the chunk */
     int rc;
@@ -346,6 +379,7 @@ int mlcl__model_finish(mlcl_model *m, const char *fn)
 
 struct mlcl_model_workspace {
     const mlcl_model *m;
+    uint64_t gen;   /* m->gen when bb and head were cloned */
     mlcl_encoder *bb, *head;
     float *x0, *h;  /* rows x dn, rows x h */
     int rows;       /* rows they hold: grown to min(n, chunk) of the calls */
@@ -374,14 +408,25 @@ void mlcl_model_workspace_free(mlcl_model_workspace *ws)
     mlcl__free(ws);
 }
 
+/* (Re)makes the workspace's private copy of the networks from m's templates. */
+static int ws_clone(mlcl_model_workspace *ws, const mlcl_model *m)
+{
+    mlcl_encoder_free(ws->bb);
+    mlcl_encoder_free(ws->head);
+    ws->bb = ws->head = NULL;
+    int rc = mlcl_encoder_clone(&ws->bb, m->t_backbone);
+    if (rc == MLCL_OK) rc = mlcl_encoder_clone(&ws->head, m->t_head);
+    if (rc == MLCL_OK) ws->gen = m->gen;
+    return rc;
+}
+
 static int ws_create(mlcl_model_workspace **out, const mlcl_model *m, const char *fn)
 {
     *out = NULL;
     mlcl_model_workspace *ws = mlcl__calloc(1, sizeof *ws);
     if (!ws) return mlcl__err(MLCL_ENOMEM, "%s: out of memory", fn);
     ws->m = m;
-    int rc = mlcl_encoder_clone(&ws->bb, m->t_backbone);
-    if (rc == MLCL_OK) rc = mlcl_encoder_clone(&ws->head, m->t_head);
+    int rc = ws_clone(ws, m);
     if (rc < 0) { mlcl_model_workspace_free(ws); return rc; }
     *out = ws;
     return MLCL_OK;
@@ -458,6 +503,8 @@ static int infer(const mlcl_model *m, mlcl_model_workspace *ws, int what, int n,
     if (mlcl__mul_size((size_t)n, (size_t)m->d, &tot))
         return mlcl__err(MLCL_EOVERFLOW, "%s: n = %d rows of %d features overflow", fn, n, m->d);
     if (ws && ws->m != m) return mlcl__err(MLCL_EINVAL, "%s: ws was made for another model", fn);
+    /* the model's weights were replaced (mlcl_model_import_safetensors) since ws was made */
+    if (ws && ws->gen != m->gen) MLCL_TRY(ws_clone(ws, m));
     mlcl_model_workspace *own = NULL;
     if (!ws) {
         MLCL_TRY(ws_create(&own, m, fn));

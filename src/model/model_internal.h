@@ -92,6 +92,8 @@ struct mlcl_model {
     char *arch;           /* mlcl_model_architecture() text */
     /* templates made by mlcl__model_finish(), never run: cloned per workspace */
     mlcl_encoder *t_backbone, *t_head;
+    uint64_t gen;         /* bumped by every rebuild of the templates (e.g. an import):
+                             a workspace cloned from older ones clones again */
 };
 
 /* A named view of one tensor of the model (pointers into its buffers). */
@@ -103,6 +105,10 @@ typedef struct mlcl__model_tensor {
     int is_state;         /* 1: a buffer (BatchNorm running statistics, scaler, thresholds) */
 } mlcl__model_tensor;
 
+/* Copies a backbone encoder's layer descriptions, parameters and statistics
+ * into m (L, nl, bnp, bns, bparams, bstate); at most MLCL__MODEL_MAX_LAYERS
+ * layers. Used by mlcl_model_create and mlcl_trainer_export_model. */
+MLCL_INTERNAL int mlcl__model_copy_backbone(mlcl_model *m, const mlcl_encoder *bb, const char *fn);
 /* Allocates an empty model (all pointers NULL). */
 MLCL_INTERNAL int mlcl__model_alloc(mlcl_model **out, const char *fn);
 /* Validates the fields (widths against layers, parameter counts against the
@@ -117,4 +123,8 @@ MLCL_INTERNAL int mlcl__mlayer_counts(const mlcl__mlayer *l, size_t *np, size_t 
 MLCL_INTERNAL int mlcl__model_tensors(const mlcl_model *m, mlcl__model_tensor **out, int *count);
 /* Sets or replaces a provenance entry (no argument checks). */
 MLCL_INTERNAL int mlcl__model_prov_set(mlcl_model *m, const char *key, const char *value);
+/* Shared by the exporters: the model's description as a JSON object of
+ * strings (the safetensors "__metadata__"; docs/models.md lists the keys),
+ * serialised with jansson; *out is freed with free(). */
+MLCL_INTERNAL int mlcl__model_metadata_json(const mlcl_model *m, char **out, const char *fn);
 #endif

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <zlib.h>
 #include "model_internal.h"
-#include "outfile.h"
+#include "core/outfile.h"
 
 static const char FN[] = "mlcl_model_export_npz";
 

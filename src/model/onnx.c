@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "model_internal.h"
-#include "outfile.h"
+#include "core/outfile.h"
 #include "onnx/onnx.pb-c.h"
 
 #define ONNX_IR_VERSION 7

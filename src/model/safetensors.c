@@ -19,7 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "model_internal.h"
-#include "outfile.h"
+#include "core/outfile.h"
 #include "nn/nn_internal.h"
 
 #define ST_MAX_HEADER ((uint64_t)100 << 20)
@@ -27,42 +27,12 @@
 
 /* ------------------------------------------------------------------ create */
 
-static int copy_backbone(mlcl_model *m, const mlcl_encoder *bb, const char *fn)
-{
-    int nl;
-    MLCL_TRY(mlcl_encoder_num_layers(bb, &nl));
-    if (nl <= 0) return mlcl__err(MLCL_EINVAL, "%s: the backbone has no layer", fn);
-    if (nl > MLCL__MODEL_MAX_LAYERS) return mlcl__err(MLCL_EINVAL, "%s: the backbone has %d layers (at most %d)", fn, nl, MLCL__MODEL_MAX_LAYERS);
-    MLCL_TRY(mlcl__alloc_array((void **)&m->L, (size_t)nl, sizeof *m->L, fn));
-    m->nl = nl;
-    for (int i = 0; i < nl; i++) {
-        mlcl__layer_info li;
-        MLCL_TRY(mlcl__encoder_layer_info(bb, i, &li));
-        mlcl__mlayer *l = &m->L[i];
-        l->kind = li.kind; /* MLCL__LAYER_* and MLCL__ML_* share their values */
-        l->in = li.in;
-        l->out = li.out;
-        l->bias = li.kind == MLCL__ML_LINEAR ? li.bias : 0;
-        l->p = li.kind == MLCL__ML_DROPOUT ? li.p : 0.0f;
-        l->eps = li.kind == MLCL__ML_BN1D ? li.eps : 0.0f;
-        l->momentum = li.kind == MLCL__ML_BN1D ? li.momentum : 0.0f;
-        if (li.kind == MLCL__ML_RESNET) l->resnet = li.resnet;
-    }
-    MLCL_TRY(mlcl_encoder_param_count(bb, &m->bnp));
-    MLCL_TRY(mlcl_encoder_state_count(bb, &m->bns));
-    MLCL_TRY(mlcl__alloc_array((void **)&m->bparams, m->bnp ? m->bnp : 1, sizeof(float), fn));
-    MLCL_TRY(mlcl__alloc_array((void **)&m->bstate, m->bns ? m->bns : 1, sizeof(float), fn));
-    if (m->bnp) MLCL_TRY(mlcl_encoder_get_params(bb, m->bparams, m->bnp));
-    if (m->bns) MLCL_TRY(mlcl_encoder_get_state(bb, m->bstate, m->bns));
-    return MLCL_OK;
-}
-
 static int create_inner(mlcl_model *m, const mlcl_encoder *bb, int c, uint64_t seed, const char *fn)
 {
     int in, h;
     MLCL_TRY(mlcl_encoder_in_dim(bb, &in));
     MLCL_TRY(mlcl_encoder_out_dim(bb, &h));
-    MLCL_TRY(copy_backbone(m, bb, fn));
+    MLCL_TRY(mlcl__model_copy_backbone(m, bb, fn));
     m->d = m->dn = in;
     m->c = c;
     m->h = h;

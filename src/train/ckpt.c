@@ -12,13 +12,10 @@
  * Payload: sections of { char tag[4]; u32 0; u64 length; bytes[length] }.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 #include "ckpt.h"
@@ -62,186 +59,60 @@ void mlcl__ckw_put(mlcl__ckw *w, const char tag[4], const void *data, size_t len
     w->len = need;
 }
 
-static int write_all(int fd, const unsigned char *p, size_t n)
-{
-    while (n) {
-        ssize_t k = write(fd, p, n);
-        if (k < 0) { if (errno == EINTR) continue; return -1; }
-        if (k == 0) { errno = EIO; return -1; }
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
+/* Header of model files and other containers (HDR2 = 48 bytes): the
+ * checkpoint's fields, then the CRC-32 of the compressed bytes (so that every
+ * bit of the file is under a CRC: a flipped bit deflate would decode to the
+ * same payload is still caught), 4 reserved zero bytes, and the CRC-32 of
+ * the first 44 header bytes. */
+#define HDR2 48
 
-static const char *kind_of(mode_t m)
-{
-    if (S_ISDIR(m)) return "a directory";
-    if (S_ISCHR(m)) return "a character device";
-    if (S_ISBLK(m)) return "a block device";
-    if (S_ISFIFO(m)) return "a FIFO";
-    if (S_ISSOCK(m)) return "a socket";
-    if (S_ISLNK(m)) return "a symbolic link";
-    return "not a regular file";
-}
-
-/* The file a write to `path` would replace: `path` itself, or the end of its
- * chain of symbolic links. *exists tells whether it exists; it must be a
- * regular file then. `real` receives the path to rename over (malloc'd). */
-static int resolve_target(const char *path, const char *what, char **real, int *exists, mode_t *mode)
-{
-    struct stat st;
-    *real = NULL;
-    *exists = 0;
-    if (path[0] == '\0') return mlcl__err(MLCL_EINVAL, "%s: the path is empty", what);
-    size_t plen = strlen(path);
-    if (path[plen - 1] == '/') return mlcl__err(MLCL_EINVAL, "%s %s: names a directory", what, path);
-    if (lstat(path, &st) != 0) {
-        if (errno != ENOENT) return mlcl__err(MLCL_EIO, "%s %s: %s", what, path, strerror(errno));
-        *real = strdup(path);
-    } else if (S_ISLNK(st.st_mode)) {
-        /* write where the link points (the link stays) */
-        char *r = realpath(path, NULL);
-        if (!r) return mlcl__err(MLCL_EINVAL, "%s %s: a symbolic link that cannot be resolved (%s)", what, path, strerror(errno));
-        if (stat(r, &st) != 0) { free(r); return mlcl__err(MLCL_EIO, "%s %s: %s", what, path, strerror(errno)); }
-        if (!S_ISREG(st.st_mode)) {
-            int rc = mlcl__err(MLCL_EINVAL, "%s %s: points to %s, which is %s; refusing to replace it", what, path, r, kind_of(st.st_mode));
-            free(r);
-            return rc;
-        }
-        *real = r;
-        *exists = 1;
-        *mode = st.st_mode;
-    } else if (!S_ISREG(st.st_mode)) {
-        return mlcl__err(MLCL_EINVAL, "%s %s: is %s, not a regular file; refusing to replace it", what, path, kind_of(st.st_mode));
-    } else {
-        *real = strdup(path);
-        *exists = 1;
-        *mode = st.st_mode;
-    }
-    if (!*real) return mlcl__err(MLCL_ENOMEM, "%s %s: out of memory", what, path);
-    return MLCL_OK;
-}
-
-/* Opens a new temporary file next to `target` (O_EXCL, mode 0666 & ~umask). */
-static int open_temp(const char *target, char *tmp, size_t cap)
-{
-    static _Thread_local unsigned counter;
-    struct timespec ts;
-    for (int attempt = 0; attempt < 100; attempt++) {
-        clock_gettime(CLOCK_REALTIME, &ts);
-        snprintf(tmp, cap, "%s.tmp.%ld.%u.%lx", target, (long)getpid(), counter++,
-                 (unsigned long)((unsigned long)ts.tv_nsec ^ (unsigned long)attempt * 2654435761u) & 0xfffffful);
-        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0666);
-        if (fd >= 0 || errno != EEXIST) return fd;
-    }
-    errno = EEXIST;
-    return -1;
-}
-
-int mlcl__write_atomic(const char *path, const char *what, const void *const *bufs, const size_t *lens, int nbufs)
-{
-    char *real = NULL, *tmp = NULL;
-    int exists = 0, fd = -1, rc;
-    mode_t mode = 0;
-    if ((rc = resolve_target(path, what, &real, &exists, &mode)) != MLCL_OK) return rc;
-    size_t cap = strlen(real) + 64;
-    tmp = malloc(cap);
-    if (!tmp) { rc = mlcl__err(MLCL_ENOMEM, "%s %s: out of memory", what, path); goto out; }
-    tmp[0] = '\0';
-    fd = open_temp(real, tmp, cap);
-    if (fd < 0) {
-        rc = mlcl__err(MLCL_EIO, "%s %s: cannot create a temporary file in its directory: %s", what, path, strerror(errno));
-        tmp[0] = '\0';
-        goto out;
-    }
-    /* an existing file keeps its permission bits */
-    if (exists && fchmod(fd, mode & 07777) != 0) {
-        rc = mlcl__err(MLCL_EIO, "%s %s: cannot set the permissions of the temporary file: %s", what, path, strerror(errno));
-        goto out;
-    }
-    for (int i = 0; i < nbufs; i++)
-        if (lens[i] && write_all(fd, bufs[i], lens[i]) != 0) {
-            rc = mlcl__err(MLCL_EIO, "%s %s: write failed: %s", what, path, strerror(errno));
-            goto out;
-        }
-    if (fsync(fd) != 0) { rc = mlcl__err(MLCL_EIO, "%s %s: fsync failed: %s", what, path, strerror(errno)); goto out; }
-    int cr = close(fd);
-    fd = -1;
-    if (cr != 0) { rc = mlcl__err(MLCL_EIO, "%s %s: close failed: %s", what, path, strerror(errno)); goto out; }
-    /* the target may have changed while writing: check it again just before */
-    struct stat st;
-    if (lstat(real, &st) == 0 && !S_ISREG(st.st_mode)) {
-        rc = mlcl__err(MLCL_EINVAL, "%s %s: is now %s, not a regular file; refusing to replace it", what, path, kind_of(st.st_mode));
-        goto out;
-    }
-    if (rename(tmp, real) != 0) { rc = mlcl__err(MLCL_EIO, "%s %s: rename failed: %s", what, path, strerror(errno)); goto out; }
-    tmp[0] = '\0';
-    /* make the rename itself durable */
-    char *dcopy = strdup(real);
-    if (!dcopy) { rc = mlcl__err(MLCL_ENOMEM, "%s %s: out of memory", what, path); goto out; }
-    int dfd = open(dirname(dcopy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        if (fsync(dfd) != 0 && errno != EINVAL && errno != EROFS)
-            rc = mlcl__err(MLCL_EIO, "%s %s: fsync of its directory failed: %s", what, path, strerror(errno));
-        close(dfd);
-    }
-    free(dcopy);
-out:
-    if (fd >= 0) close(fd);
-    if (tmp && tmp[0]) unlink(tmp);
-    free(tmp);
-    free(real);
-    return rc;
-}
-
-int mlcl__check_output_path(const char *path, const char *what)
-{
-    char *real = NULL;
-    int exists;
-    mode_t mode;
-    MLCL_TRY(resolve_target(path, what, &real, &exists, &mode));
-    char *dcopy = strdup(real);
-    free(real);
-    if (!dcopy) return mlcl__err(MLCL_ENOMEM, "%s %s: out of memory", what, path);
-    const char *dir = dirname(dcopy);
-    int rc = MLCL_OK;
-    struct stat st;
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-        rc = mlcl__err(MLCL_EIO, "%s %s: directory %s does not exist", what, path, dir);
-    else if (access(dir, W_OK | X_OK) != 0)
-        rc = mlcl__err(MLCL_EIO, "%s %s: directory %s is not writable: %s", what, path, dir, strerror(errno));
-    free(dcopy);
-    return rc;
-}
-
-int mlcl__ckw_commit(mlcl__ckw *w, const char *path)
+/* Compresses the sections behind a header of hdr bytes (HDR: checkpoint,
+ * HDR2: the others) and writes the file atomically; frees the buffer. */
+static int commit_container(mlcl__ckw *w, const char *path, const char magic[8], uint32_t version, int level,
+                            const char *what, size_t hdr)
 {
     int rc = w->status;
     unsigned char *z = NULL;
     if (rc) goto out;
     uLongf zlen = compressBound((uLong)w->len);
-    z = mlcl__malloc(HDR + zlen);
-    if (!z) { rc = mlcl__err(MLCL_ENOMEM, "checkpoint %s: out of memory", path); goto out; }
-    if (compress2(z + HDR, &zlen, w->buf, (uLong)w->len, 1) != Z_OK) {
-        rc = mlcl__err(MLCL_ENOMEM, "checkpoint %s: zlib compression failed", path);
+    z = mlcl__malloc(hdr + zlen);
+    if (!z) { rc = mlcl__err(MLCL_ENOMEM, "%s %s: out of memory", what, path); goto out; }
+    if (compress2(z + hdr, &zlen, w->buf, (uLong)w->len, level) != Z_OK) {
+        rc = mlcl__err(MLCL_ENOMEM, "%s %s: zlib compression failed", what, path);
         goto out;
     }
-    memcpy(z, MAGIC, 8);
-    put32(z + 8, MLCL_CKPT_FORMAT);
+    memcpy(z, magic, 8);
+    put32(z + 8, version);
     uint32_t bom = 0x01020304u;
     memcpy(z + 12, &bom, 4);
     put64(z + 16, w->len);
     put64(z + 24, zlen);
     put32(z + 32, (uint32_t)crc32(0L, w->buf, (uInt)w->len));
-    put32(z + 36, (uint32_t)crc32(0L, z, 36));
+    if (hdr == HDR) {
+        put32(z + 36, (uint32_t)crc32(0L, z, 36));
+    } else {
+        put32(z + 36, (uint32_t)crc32(0L, z + HDR2, (uInt)zlen));
+        put32(z + 40, 0);
+        put32(z + 44, (uint32_t)crc32(0L, z, 44));
+    }
     const void *bufs[1] = { z };
-    size_t lens[1] = { HDR + (size_t)zlen };
-    rc = mlcl__write_atomic(path, "checkpoint", bufs, lens, 1);
+    size_t lens[1] = { hdr + (size_t)zlen };
+    rc = mlcl__write_atomic(path, what, bufs, lens, 1);
 out:
     mlcl__free(z);
     mlcl__ckw_free(w);
     return rc;
+}
+
+int mlcl__ckw_commit(mlcl__ckw *w, const char *path)
+{
+    return commit_container(w, path, MAGIC, MLCL_CKPT_FORMAT, 1, "checkpoint", HDR);
+}
+
+int mlcl__ckw_commit_as(mlcl__ckw *w, const char *path, const char magic[8], uint32_t version, int level,
+                        const char *what)
+{
+    return commit_container(w, path, magic, version, level, what, HDR2);
 }
 
 /* Section lengths need not be multiples of 8, so a section's data may sit at
@@ -368,46 +239,6 @@ void mlcl__ckr_close(mlcl__ckr *r)
 /* ------------------------------------------------------------ other kinds of file (model files) */
 
 #include <sys/stat.h>
-
-/* Header of these files (48 bytes): the checkpoint's fields, then the CRC-32
- * of the compressed bytes (so that every bit of the file is under a CRC: a
- * flipped bit deflate would decode to the same payload is still caught),
- * 4 reserved zero bytes, and the CRC-32 of the first 44 header bytes. */
-#define HDR2 48
-
-int mlcl__ckw_commit_as(mlcl__ckw *w, const char *path, const char magic[8], uint32_t version, int level,
-                        const char *what)
-{
-    int rc = w->status;
-    unsigned char *z = NULL;
-    if (rc) goto out;
-    uLongf zlen = compressBound((uLong)w->len);
-    z = mlcl__malloc(HDR2 + zlen);
-    if (!z) { rc = mlcl__err(MLCL_ENOMEM, "%s %s: out of memory", what, path); goto out; }
-    if (compress2(z + HDR2, &zlen, w->buf, (uLong)w->len, level) != Z_OK) {
-        rc = mlcl__err(MLCL_ENOMEM, "%s %s: zlib compression failed", what, path);
-        goto out;
-    }
-    memcpy(z, magic, 8);
-    put32(z + 8, version);
-    uint32_t bom = 0x01020304u;
-    memcpy(z + 12, &bom, 4);
-    put64(z + 16, w->len);
-    put64(z + 24, zlen);
-    put32(z + 32, (uint32_t)crc32(0L, w->buf, (uInt)w->len));
-    put32(z + 36, (uint32_t)crc32(0L, z + HDR2, (uInt)zlen));
-    put32(z + 40, 0);
-    put32(z + 44, (uint32_t)crc32(0L, z, 44));
-    {
-        const void *bufs[1] = { z };
-        size_t lens[1] = { HDR2 + (size_t)zlen };
-        rc = mlcl__write_atomic(path, what, bufs, lens, 1);
-    }
-out:
-    mlcl__free(z);
-    mlcl__ckw_free(w);
-    return rc;
-}
 
 /* Inflates z into a buffer that grows with the output, up to exactly plen bytes. */
 static int inflate_bounded(const unsigned char *z, size_t zlen, size_t plen, unsigned char **out, const char *what,

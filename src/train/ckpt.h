@@ -4,6 +4,7 @@
 #define MLCL_TRAIN_CKPT_H
 #include <stddef.h>
 #include "core/internal.h"
+#include "core/outfile.h" /* mlcl__write_atomic, mlcl__check_output_path */
 
 /* 2: the OPTS section (every option of the run) and POS1 */
 #define MLCL_CKPT_FORMAT 2
@@ -20,21 +21,6 @@ MLCL_INTERNAL void mlcl__ckw_put(mlcl__ckw *w, const char tag[4], const void *da
 /* Compresses and writes atomically to path; frees the buffer. */
 MLCL_INTERNAL int mlcl__ckw_commit(mlcl__ckw *w, const char *path);
 MLCL_INTERNAL void mlcl__ckw_free(mlcl__ckw *w);
-
-/* Writes the concatenation of nbufs buffers to `path` atomically: a new
- * temporary file in the target's directory, every write checked, fsync,
- * close, rename, fsync of the directory. The target must be a regular file
- * or not exist (a symbolic link is followed to one); anything else (device,
- * FIFO, socket, directory) is refused with MLCL_EINVAL before anything is
- * created. `what` names the file in messages ("checkpoint", "model").
- * Returns MLCL_OK, MLCL_EINVAL, MLCL_EIO or MLCL_ENOMEM; on error the target
- * is unchanged and no temporary file is left. */
-MLCL_INTERNAL int mlcl__write_atomic(const char *path, const char *what, const void *const *bufs,
-                                     const size_t *lens, int nbufs);
-/* Checks, before a long computation, that mlcl__write_atomic(path) can
- * succeed: the target is a regular file or absent, its directory exists
- * and is writable. */
-MLCL_INTERNAL int mlcl__check_output_path(const char *path, const char *what);
 
 typedef struct mlcl__ckr {
     unsigned char *buf;

@@ -77,35 +77,6 @@ static int prov_metrics(mlcl_model *m, const char *pre, const mlcl_metrics *x)
     return MLCL_OK;
 }
 
-static int copy_encoder(mlcl_model *m, const mlcl_encoder *bb)
-{
-    int nl;
-    MLCL_TRY(mlcl_encoder_num_layers(bb, &nl));
-    if (nl <= 0) return mlcl__err(MLCL_EINVAL, "%s: the backbone has no layer", FN);
-    MLCL_TRY(mlcl__alloc_array((void **)&m->L, (size_t)nl, sizeof *m->L, FN));
-    m->nl = nl;
-    for (int i = 0; i < nl; i++) {
-        mlcl__layer_info li;
-        MLCL_TRY(mlcl__encoder_layer_info(bb, i, &li));
-        mlcl__mlayer *l = &m->L[i];
-        l->kind = li.kind; /* MLCL__LAYER_* and MLCL__ML_* share their values */
-        l->in = li.in;
-        l->out = li.out;
-        l->bias = li.kind == MLCL__ML_LINEAR ? li.bias : 0;
-        l->p = li.kind == MLCL__ML_DROPOUT ? li.p : 0.0f;
-        l->eps = li.kind == MLCL__ML_BN1D ? li.eps : 0.0f;
-        l->momentum = li.kind == MLCL__ML_BN1D ? li.momentum : 0.0f;
-        if (li.kind == MLCL__ML_RESNET) l->resnet = li.resnet;
-    }
-    MLCL_TRY(mlcl_encoder_param_count(bb, &m->bnp));
-    MLCL_TRY(mlcl_encoder_state_count(bb, &m->bns));
-    MLCL_TRY(mlcl__alloc_array((void **)&m->bparams, m->bnp ? m->bnp : 1, sizeof(float), FN));
-    MLCL_TRY(mlcl__alloc_array((void **)&m->bstate, m->bns ? m->bns : 1, sizeof(float), FN));
-    if (m->bnp) MLCL_TRY(mlcl_encoder_get_params(bb, m->bparams, m->bnp));
-    if (m->bns) MLCL_TRY(mlcl_encoder_get_state(bb, m->bstate, m->bns));
-    return MLCL_OK;
-}
-
 static int export_inner(const mlcl_trainer *t, mlcl_model *m, const mlcl_model_export_options *o)
 {
     const mlcl_encoder *bb = t->moco->net[MOCO_ENC_Q], *ld = t->moco->net[MOCO_LD];
@@ -123,7 +94,7 @@ static int export_inner(const mlcl_trainer *t, mlcl_model *m, const mlcl_model_e
         memcpy(m->mean, t->mean, (size_t)m->d * sizeof(float));
         memcpy(m->std, t->std, (size_t)m->d * sizeof(float));
     }
-    MLCL_TRY(copy_encoder(m, bb));
+    MLCL_TRY(mlcl__model_copy_backbone(m, bb, FN));
     size_t nh;
     MLCL_TRY(mlcl_encoder_param_count(ld, &nh));
     if (nh != (size_t)m->c * m->h + (size_t)m->c)

@@ -29,8 +29,8 @@ from ._lib import (MlclError, InvalidArgument, OutOfMemory, IOFailure, FormatErr
                    VersionError, StateError, NumericError, BackendError, OverflowFailure,
                    Unsupported, ChecksumError, Interrupted, HandleBusy, STATUS_NAMES)
 from ._util import BusyError, ClosedError
-from .core import (Rng, clear_error, last_error, set_num_threads, status_str, version,
-                   version_number)
+from .core import (Rng, check_output_path, clear_error, get_num_threads, last_error,
+                   set_num_threads, status_str, version, version_number)
 from .queue import Queue, label_words, pack_labels, unpack_labels
 from .mask import build_mask, labelwise, labelwise_counts
 from .loss import Loss, LossResult, loss_options
@@ -53,7 +53,8 @@ __all__ = [
     "__version__", "library_path", "MlclError", "InvalidArgument", "OutOfMemory", "IOFailure",
     "FormatError", "VersionError", "StateError", "NumericError", "BackendError",
     "OverflowFailure", "Unsupported", "ChecksumError", "Interrupted", "HandleBusy", "STATUS_NAMES",
-    "Rng", "clear_error", "last_error", "set_num_threads", "status_str", "version",
+    "Rng", "check_output_path", "clear_error", "get_num_threads", "last_error", "set_num_threads",
+    "status_str", "version",
     "version_number", "Queue", "label_words", "pack_labels", "unpack_labels", "build_mask",
     "labelwise", "labelwise_counts", "Loss", "LossResult", "loss_options", "average_precision",
     "compute_metrics", "sweep_metrics", "METRIC_NAMES", "Encoder", "bce_with_logits",

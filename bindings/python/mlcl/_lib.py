@@ -347,6 +347,9 @@ _PROTOS = {
     "mlcl_last_error": (c_char_p, []),
     "mlcl_clear_error": (None, []),
     "mlcl_set_num_threads": (INT, [c_int]),
+    "mlcl_set_num_threads_forced": (INT, [c_int]),
+    "mlcl_get_num_threads": (INT, [pi]),
+    "mlcl_check_output_path": (INT, [c_char_p]),
     "mlcl_rng_create": (INT, [P(H), c_uint64]),
     "mlcl_rng_free": (None, [H]),
     "mlcl_rng_seed": (INT, [H, c_uint64]),
@@ -562,6 +565,22 @@ _PROTOS.update({
     "mlcl_model_provenance": (INT, [H, c_int, P(c_char_p), P(c_char_p)]),
     "mlcl_model_provenance_get": (INT, [H, c_char_p, P(c_char_p)]),
     "mlcl_model_set_provenance": (INT, [H, c_char_p, c_char_p]),
+})
+
+
+
+class ModelImportOptions(ctypes.Structure):
+    """mlcl_model_import_options (Model.import_safetensors)."""
+    _fields_ = [("version", c_uint), ("backbone_prefix", c_char_p), ("head_prefix", c_char_p),
+                ("backbone_only", c_int), ("allow_unused", c_int)]
+
+
+MODEL_IMPORT_OPTIONS_VERSION = 1
+
+_PROTOS.update({
+    "mlcl_model_create": (INT, [P(H), H, c_int, ctypes.c_uint64]),
+    "mlcl_model_import_options_init": (INT, [P(ModelImportOptions), c_uint]),
+    "mlcl_model_import_safetensors": (INT, [H, c_char_p, P(ModelImportOptions)]),
 })
 
 #: the model exporters for other runtimes, by file extension (Model.export):

@@ -6,7 +6,7 @@ import numpy as np
 
 from . import _lib
 from ._lib import C
-from ._util import Handle, locked, out_array, ptr, to_int
+from ._util import Handle, locked, out_array, ptr, to_int, to_path
 
 
 def version():
@@ -34,9 +34,32 @@ def clear_error():
     C.mlcl_clear_error()
 
 
-def set_num_threads(n):
-    """Threads the numerical kernels (OpenBLAS) may use; process-wide."""
-    C.mlcl_set_num_threads(to_int("n", n))
+def set_num_threads(n, force=False):
+    """Threads the numerical kernels (OpenBLAS) may use; process-wide. More
+    than the CPUs this process may run on (its affinity mask) is lowered to
+    that count unless ``force`` (mlcl_set_num_threads / _forced); 1..1024."""
+    n = to_int("n", n)
+    if force:
+        C.mlcl_set_num_threads_forced(n)
+    else:
+        C.mlcl_set_num_threads(n)
+
+
+def get_num_threads():
+    """The thread count the numerical kernels use now (mlcl_get_num_threads)."""
+    n = ctypes.c_int()
+    C.mlcl_get_num_threads(ctypes.byref(n))
+    return n.value
+
+
+def check_output_path(path):
+    """Checks, before a long run, that the library's writers (checkpoints,
+    model files, exports) could write ``path``: a regular file (a symbolic
+    link is followed) or a new one in an existing, writable directory.
+    Creates nothing; raises InvalidArgument for a device, FIFO, socket or
+    directory and IOFailure for a missing or read-only directory
+    (mlcl_check_output_path)."""
+    C.mlcl_check_output_path(to_path("check_output_path: path", path))
 
 
 class Rng(Handle):

@@ -4,7 +4,9 @@ A Model holds what is needed to use a training run's result and nothing
 needed to continue it: the backbone (its architecture is stored), the
 label-distribution head, the input standardisation, the label names, one
 decision threshold per label and provenance. Make one with
-``Trainer.export_model()`` or ``Model.load(path)``.
+``Trainer.export_model()`` or ``Model.load(path)``, or from a backbone of
+your own with ``Model.create(encoder, n_labels)`` and, for weights trained
+elsewhere (PyTorch, torchvision), ``import_safetensors(path)``.
 
 Threads: ``predict``, ``predict_labels``, ``embed``, ``distributions``,
 ``save``, ``export`` and the getters may run from many threads at once on one
@@ -28,7 +30,7 @@ import numpy as np
 
 from . import _lib
 from ._lib import C, MODEL_EXPORTERS, MODEL_OUTPUTS
-from ._util import Handle, ptr
+from ._util import Handle, ptr, to_int, to_path
 
 __all__ = ["Model"]
 
@@ -42,16 +44,8 @@ def _s(b):
     return None if b is None else b.decode("utf-8", errors="replace")
 
 
-def _path(name, p):
-    """A path for C as bytes; a NUL byte (where C would stop reading) is refused."""
-    try:
-        b = os.fsencode(p)
-    except TypeError:
-        raise TypeError("%s must be a path (str, bytes or os.PathLike), got %s"
-                        % (name, type(p).__name__)) from None
-    if b"\0" in b:
-        raise ValueError("%s contains a NUL byte: %r" % (name, b))
-    return b
+# a path for C as bytes; a NUL byte (where C would stop reading) is refused
+_path = to_path
 
 
 class Model(Handle):
@@ -89,6 +83,51 @@ class Model(Handle):
         h = ctypes.c_void_p()
         C.mlcl_model_load(ctypes.byref(h), _path("Model.load: path", path))
         return cls(_handle=h.value)
+
+    @classmethod
+    def create(cls, backbone, n_labels, seed=0):
+        """A new model from a backbone Encoder (copied: the encoder stays
+        yours) and a freshly initialised label head Linear(embed_dim, n_labels)
+        seeded with ``seed``: no standardisation, thresholds 0.5, labels
+        named label0 ... . Typically followed by import_safetensors() to run
+        weights trained elsewhere (mlcl_model_create)."""
+        from .nn import Encoder
+        if not isinstance(backbone, Encoder):
+            raise TypeError("Model.create: backbone must be an mlcl.Encoder (got %s)" % type(backbone).__name__)
+        c = to_int("Model.create: n_labels", n_labels, lo=1)
+        sd = to_int("Model.create: seed", seed, ctype=ctypes.c_uint64)
+        h = ctypes.c_void_p()
+        with backbone._use("Model.create") as eh:
+            C.mlcl_model_create(ctypes.byref(h), eh, c, sd)
+        return cls(_handle=h.value)
+
+    def import_safetensors(self, path, *, backbone_prefix=None, head_prefix=None,
+                           backbone_only=False, allow_unused=False):
+        """Replaces the weights (the architecture stays) with the tensors of a
+        safetensors file, found by their PyTorch names (those export() writes;
+        mlcl_model_import_safetensors). ``backbone_prefix``: prefix of the
+        backbone's tensor names (None: "backbone.", "" for a bare torchvision
+        ResNet state_dict); ``head_prefix``: of the head's weight and bias
+        (None: "head.", "fc." for a torchvision classifier); ``backbone_only``:
+        read the backbone only; ``allow_unused``: ignore tensors of the file
+        that are not read. A malformed file, a missing tensor or one of the
+        wrong dtype or shape raises an mlcl.MlclError naming it, with the
+        model unchanged. Waits for running calls, like the setters."""
+        cpath = _path("Model.import_safetensors: path", path)
+        o = _lib.ModelImportOptions()
+        C.mlcl_model_import_options_init(ctypes.byref(o), _lib.MODEL_IMPORT_OPTIONS_VERSION)
+        for name, v in (("backbone_prefix", backbone_prefix), ("head_prefix", head_prefix)):
+            if v is not None:
+                if not isinstance(v, str):
+                    raise TypeError("Model.import_safetensors: %s must be a str (got %s)" % (name, type(v).__name__))
+                b = v.encode("utf-8")
+                if b"\0" in b:
+                    raise ValueError("Model.import_safetensors: %s contains a NUL byte" % name)
+                setattr(o, name, b)
+        o.backbone_only = 1 if backbone_only else 0
+        o.allow_unused = 1 if allow_unused else 0
+        with self._writing_to() as p:
+            C.mlcl_model_import_safetensors(p, cpath, ctypes.byref(o))
 
     @property
     def handle(self):

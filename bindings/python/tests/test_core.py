@@ -39,9 +39,43 @@ def test_error_carries_message_and_status():
 
 
 def test_set_num_threads():
-    mlcl.set_num_threads(2)
-    with pytest.raises(mlcl.InvalidArgument):
-        mlcl.set_num_threads(0)
+    before = mlcl.get_num_threads()
+    try:
+        mlcl.set_num_threads(1)
+        assert mlcl.get_num_threads() == 1
+        # more than the CPUs this process may run on: capped, unless forced
+        cpus = len(os.sched_getaffinity(0))
+        mlcl.set_num_threads(cpus + 1)
+        assert mlcl.get_num_threads() == cpus
+        mlcl.set_num_threads(cpus + 1, force=True)
+        assert mlcl.get_num_threads() == cpus + 1
+        with pytest.raises(mlcl.InvalidArgument, match="n must be"):
+            mlcl.set_num_threads(0)
+        with pytest.raises(mlcl.InvalidArgument, match="n must be"):
+            mlcl.set_num_threads(1025, force=True)
+        with pytest.raises(TypeError):
+            mlcl.set_num_threads(2.0)
+    finally:
+        mlcl.set_num_threads(before, force=True)
+    assert mlcl.get_num_threads() == before
+
+
+def test_check_output_path(tmp_path):
+    mlcl.check_output_path(tmp_path / "new.mlcl")            # absent, writable directory
+    (tmp_path / "old.mlcl").write_bytes(b"x")
+    mlcl.check_output_path(str(tmp_path / "old.mlcl"))       # a regular file
+    os.symlink("old.mlcl", tmp_path / "link.mlcl")
+    mlcl.check_output_path(tmp_path / "link.mlcl")           # a link to one
+    with pytest.raises(mlcl.InvalidArgument, match="directory"):
+        mlcl.check_output_path(tmp_path)
+    os.mkfifo(tmp_path / "fifo")
+    with pytest.raises(mlcl.InvalidArgument, match="FIFO"):
+        mlcl.check_output_path(tmp_path / "fifo")
+    with pytest.raises(mlcl.IOFailure, match="does not exist"):
+        mlcl.check_output_path(tmp_path / "no-dir" / "x.mlcl")
+    with pytest.raises(ValueError, match="NUL"):
+        mlcl.check_output_path("x\0y")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo", "link.mlcl", "old.mlcl"]  # nothing created
 
 
 def test_library_env_var_bad_path_gives_importerror(tmp_path):

@@ -12,6 +12,7 @@ import pytest
 
 import mlcl
 from conftest import REPO
+from test_model_interop import read_safetensors, write_safetensors
 
 EPOCHS = dict(pretrain=dict(epochs=1), finetune=dict(epochs=1))
 
@@ -379,3 +380,77 @@ def test_resnet_model_takes_images(tmp_path):
     with mlcl.Model.load(tmp_path / "r.mlcl") as m2:
         assert np.array_equal(m2.predict(x), ref)
         assert np.array_equal(m2.embed(x), m.embed(x))
+
+
+def _numpy_scores(X, t):
+    """The MLP Linear(4,3) ReLU Linear(3,3, no bias), head Linear(3,2), sigmoid, in float64."""
+    h = np.maximum(X @ t["backbone.0.weight"].T + t["backbone.0.bias"], 0) @ t["backbone.2.weight"].T
+    return h, 1 / (1 + np.exp(-(h @ t["head.weight"].T + t["head.bias"])))
+
+
+def test_create_and_import_safetensors(tmp_path, rng):
+    e = mlcl.Encoder(4, seed=11)
+    e.add_linear(3)
+    e.add_relu()
+    e.add_linear(3, bias=False)
+    m = mlcl.Model.create(e, 2, seed=3)
+    assert (m.n_features, m.n_labels, m.embed_dim) == (4, 2, 3)
+    assert m.standardization is None and np.array_equal(m.thresholds, [0.5, 0.5])
+    X = rng.standard_normal((6, 4)).astype(np.float32)
+    # the backbone was copied: the model embeds as the encoder computes
+    np.testing.assert_allclose(m.embed(X), e.forward(X), rtol=1e-6, atol=1e-6)
+    e.close()  # the model does not borrow it
+    before = m.predict(X)
+    assert before.shape == (6, 2)
+    # the tensor names are the export's; the values come from numpy here
+    m.export(tmp_path / "own.safetensors")
+    names, _ = read_safetensors(tmp_path / "own.safetensors")
+    assert set(names) == {"backbone.0.weight", "backbone.0.bias", "backbone.2.weight", "head.weight", "head.bias",
+                          "thresholds"}
+    t = {k: rng.standard_normal(v.shape).astype(np.float32) for k, v in names.items() if k != "thresholds"}
+    t["thresholds"] = np.array([0.25, 0.75], np.float32)
+    write_safetensors(tmp_path / "w.safetensors", t)
+    m.import_safetensors(tmp_path / "w.safetensors")
+    h, ref = _numpy_scores(X.astype(np.float64), {k: v.astype(np.float64) for k, v in t.items()})
+    np.testing.assert_allclose(m.embed(X), h, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(m.predict(X), ref, rtol=1e-5, atol=1e-6)
+    assert np.array_equal(m.thresholds, [0.25, 0.75])
+    assert np.array_equal(m.predict_labels(X), (m.predict(X) >= t["thresholds"]).astype(np.uint8))
+    # a bad file changes nothing: a missing tensor is named, the model unchanged
+    after = m.predict(X)
+    partial = {k: v for k, v in t.items() if k != "head.bias"}
+    write_safetensors(tmp_path / "partial.safetensors", partial)
+    with pytest.raises(mlcl.FormatError, match="head.bias"):
+        m.import_safetensors(tmp_path / "partial.safetensors")
+    assert np.array_equal(m.predict(X), after)
+    # backbone_only: the head stays; other prefixes and unused tensors by option
+    t2 = {k.replace("backbone.", "net."): -v for k, v in t.items() if k.startswith("backbone.")}
+    t2["fc.weight"] = np.ones((2, 3), np.float32)
+    write_safetensors(tmp_path / "net.safetensors", t2)
+    with pytest.raises(mlcl.FormatError, match="fc.weight"):
+        m.import_safetensors(tmp_path / "net.safetensors", backbone_prefix="net.", backbone_only=True)
+    assert np.array_equal(m.predict(X), after)
+    m.import_safetensors(tmp_path / "net.safetensors", backbone_prefix="net.", backbone_only=True, allow_unused=True)
+    neg = {k: (-v if k.startswith("backbone.") else v).astype(np.float64) for k, v in t.items()}
+    np.testing.assert_allclose(m.predict(X), _numpy_scores(X.astype(np.float64), neg)[1], rtol=1e-5, atol=1e-6)
+    # the imported model saves and loads like any other
+    m.save(tmp_path / "m.mlcl")
+    m2 = mlcl.Model.load(tmp_path / "m.mlcl")
+    assert np.array_equal(m2.predict(X), m.predict(X))
+    m2.close()
+    # argument checks
+    with pytest.raises(TypeError, match="Encoder"):
+        mlcl.Model.create("mlp", 2)
+    with pytest.raises(ValueError, match="n_labels"):
+        mlcl.Model.create(mlcl.Encoder(4), 0)
+    with pytest.raises(mlcl.InvalidArgument, match="no layer"):
+        mlcl.Model.create(mlcl.Encoder(4), 2)
+    with pytest.raises(ValueError, match="NUL"):
+        m.import_safetensors("w.safetensors\0x")
+    with pytest.raises(TypeError, match="backbone_prefix"):
+        m.import_safetensors(tmp_path / "w.safetensors", backbone_prefix=1)
+    with pytest.raises(mlcl.IOFailure):
+        m.import_safetensors(tmp_path / "absent.safetensors")
+    m.close()
+    with pytest.raises(ValueError, match="closed"):
+        m.import_safetensors(tmp_path / "w.safetensors")

@@ -469,9 +469,9 @@ def test_resnet_onnx(resnet_run):
 
 # ------------------------------------------------------------------ (d) import into libmlcl (ctypes)
 
-class ImportOptions(ctypes.Structure):
-    _fields_ = [("version", ctypes.c_uint), ("backbone_prefix", ctypes.c_char_p), ("head_prefix", ctypes.c_char_p),
-                ("backbone_only", ctypes.c_int), ("allow_unused", ctypes.c_int)]
+# the package's declaration: ctypes shares one function object per name, so
+# the argument types declared below must be the same classes as mlcl._lib's
+from mlcl._lib import ModelImportOptions as ImportOptions  # noqa: E402
 
 
 def _lib():
