@@ -42,16 +42,16 @@ typedef enum mlcl_impute {
  */
 typedef struct mlcl_csv_options {
     unsigned int version;      /**< MLCL_CSV_OPTIONS_VERSION */
-    char delimiter;            /**< ',' or '\\t'; 0 (default) = '\\t' for a .tsv[.gz] file,
-                                    else '\\t' when the header has tabs and no comma, else ',' */
     int n_labels;              /**< > 0: the last n_labels columns are the labels (0 = unused) */
     const char *label_columns; /**< comma-separated label column names, e.g. "a,b,c" (NULL = unused) */
     const char *label_prefix;  /**< every column whose name starts with this is a label (NULL = unused) */
     int impute;                /**< an mlcl_impute value (default MLCL_IMPUTE_NONE) */
+    int delimiter;             /**< ',', ';' or '\\t'; 0 (default) = '\\t' for a .tsv[.gz] file,
+                                    else '\\t' when the header has tabs and no comma, else ',' */
 } mlcl_csv_options;
 
 /** The defaults (no label choice yet: set one of the three). */
-#define MLCL_CSV_OPTIONS_INIT { MLCL_CSV_OPTIONS_VERSION, 0, 0, NULL, NULL, MLCL_IMPUTE_NONE }
+#define MLCL_CSV_OPTIONS_INIT { MLCL_CSV_OPTIONS_VERSION, 0, NULL, NULL, MLCL_IMPUTE_NONE, 0 }
 
 /**
  * Fills @p o with MLCL_CSV_OPTIONS_INIT.

@@ -83,9 +83,9 @@ int mlcl__csv_err(const mlcl__csv *r, long col, const char *fmt, ...)
 
 static int put(mlcl__csv *r, char ch)
 {
+    if (r->rec_len >= (size_t)MLCL_CSV_MAX_RECORD)
+        return mlcl__csv_err(r, -1, "record longer than %d bytes", MLCL_CSV_MAX_RECORD);
     if (r->rec_len + 1 >= r->rec_cap) {
-        if (r->rec_cap >= (size_t)MLCL_CSV_MAX_RECORD + 2)
-            return mlcl__csv_err(r, -1, "record longer than %d bytes", MLCL_CSV_MAX_RECORD);
         MLCL_TRY(mlcl__grow((void **)&r->rec, &r->rec_cap, r->rec_len + 2, 1, r->fn));
     }
     r->rec[r->rec_len++] = ch;
@@ -212,14 +212,14 @@ static int has_suffix(const char *s, const char *suf)
     return a >= b && strcasecmp(s + a - b, suf) == 0;
 }
 
-int mlcl__csv_open(mlcl__csv *r, const char *path, char delim, const char *fn)
+int mlcl__csv_open(mlcl__csv *r, const char *path, int delim, const char *fn)
 {
     memset(r, 0, sizeof *r);
     r->path = path;
     r->fn = fn;
     if (delim != 0 && delim != ',' && delim != '\t' && delim != ';')
         return mlcl__err(MLCL_EINVAL, "%s: delimiter must be ',', ';', '\\t' or 0 (got 0x%02x)", fn,
-                         (unsigned)(unsigned char)delim);
+                         (unsigned)delim);
     r->cloc = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
     if (r->cloc == (locale_t)0) return mlcl__err(MLCL_ENOMEM, "%s: cannot create the C locale", fn);
     errno = 0;
@@ -249,7 +249,7 @@ int mlcl__csv_open(mlcl__csv *r, const char *path, char delim, const char *fn)
             delim = tabs > 0 && commas == 0 ? '\t' : ',';
         }
     }
-    r->delim = delim;
+    r->delim = (char)delim;
     return MLCL_OK;
 }
 

@@ -30,7 +30,7 @@ typedef struct mlcl__csv {
 
 /* Opens a CSV/TSV (plain or gzip). delim: ',' or '\t', 0 = by extension or
  * the first line. */
-MLCL_INTERNAL int mlcl__csv_open(mlcl__csv *r, const char *path, char delim, const char *fn);
+MLCL_INTERNAL int mlcl__csv_open(mlcl__csv *r, const char *path, int delim, const char *fn);
 /* 1: a record is in r->fld/r->nfld (blank lines skipped); 0: end; < 0: error. */
 MLCL_INTERNAL int mlcl__csv_next(mlcl__csv *r);
 /* Reads the header record and keeps copies of its names in r->names. */
