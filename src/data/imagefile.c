@@ -24,7 +24,7 @@ static int check_dims(const char *fn, const char *path, long w, long h, size_t f
                       size_t px_per_byte)
 {
     if (w <= 0 || h <= 0)
-        return mlcl__err(MLCL_EFORMAT, "%s: %s: invalid image size %ld x %ld", fn, path, w, h);
+        return mlcl__err(MLCL_EFORMAT, "%s: %s: corrupt header: invalid image size %ld x %ld", fn, path, w, h);
     if ((double)w * (double)h > (double)MLCL_IMAGE_MAX_PIXELS)
         return mlcl__err(MLCL_EFORMAT, "%s: %s: image of %ld x %ld pixels is larger than %d pixels",
                          fn, path, w, h, MLCL_IMAGE_MAX_PIXELS);
@@ -75,14 +75,14 @@ static int slurp(const char *fn, const char *path, unsigned char **buf, size_t *
  * 16-bit big-endian) to `oc` float planes. */
 static void to_planes(float *dst, int oc, const unsigned char *src, int nc, int bits, size_t px)
 {
-    const float s = bits == 16 ? 1.0f / 65535.0f : 1.0f / 255.0f;
+    const float s = bits == 16 ? 65535.0f : 255.0f; /* divided, as numpy's x / 255 */
     const int color = nc >= 3, alpha = nc == 2 || nc == 4;
     for (size_t i = 0; i < px; i++) {
         float v[4] = { 0.0f, 0.0f, 0.0f, 0.0f };
         for (int k = 0; k < nc; k++) {
             const unsigned char *p = src + (i * (size_t)nc + (size_t)k) * (size_t)(bits / 8);
             unsigned u = bits == 16 ? ((unsigned)p[0] << 8 | p[1]) : p[0];
-            v[k] = (float)u * s;
+            v[k] = (float)u / s;
         }
         float r = v[0], g = color ? v[1] : v[0], b = color ? v[2] : v[0];
         float a = alpha ? v[nc - 1] : 1.0f;
