@@ -41,9 +41,16 @@ static void usage(FILE *f)
     fprintf(f,
         "usage: mlcl-train [options]\n"
         "Data (default: Fashion-MNIST 2x2 mosaics, --mosaic-train/--mosaic-test rows):\n"
-        "  --train FILE            training set (ARFF, .arff.gz, or LIBSVM multi-label with --format libsvm)\n"
-        "  --test FILE             test set\n"
-        "  --format arff|libsvm    file format (default: by extension: .arff[.gz] is ARFF, .npy/.npz NumPy, else LIBSVM)\n"
+        "  --train FILE            training set: ARFF, CSV/TSV table, LIBSVM, NPY/NPZ, or an image manifest\n"
+        "                          (CSV/TSV with a 'path' column, COCO instances JSON, VOC folder[:split])\n"
+        "  --test FILE             test set (a VOC folder: split 'test' unless FOLDER:split)\n"
+        "  --format arff|libsvm|csv  file format (default: by extension, then the first line: .arff[.gz] ARFF,\n"
+        "                          .csv/.tsv[.gz] or a header line with commas CSV, .npy/.npz NumPy, .json COCO, else LIBSVM)\n"
+        "  --label-columns a,b,c  --label-prefix P   CSV label columns by name (or --labels N: the last N)\n"
+        "  --impute mean|zero      CSV: fill missing feature values (default: a missing value is an error)\n"
+        "  --image-root DIR        image manifests: folder of the image files (default: the manifest's)\n"
+        "  --skip-bad-images       leave unreadable/corrupt images out (counted) instead of failing\n"
+        "  --voc-difficult pos|neg VOC 'difficult' (0) entries as positive or negative (default neg)\n"
         "  --train-labels FILE  --test-labels FILE   labels (N x L of 0/1) of .npy feature files\n"
         "  --npz-keys X,Y          array names in .npz files (default x,y); uint8 images are divided by 255\n"
         "  --labels N              label count (ARFF: last N attributes; default: MEKA -C in @relation)\n"
@@ -65,7 +72,8 @@ static void usage(FILE *f)
         "  --encoder E             mlp (default) | resnet18-small | resnet34-small | resnet50-small |\n"
         "                          resnet18 | resnet34 | resnet50  (-small: 3x3 stem without max-pool)\n"
         "  --base-width N          channels of the ResNet's first stage (64, torchvision)\n"
-        "  --image-size N          views resized/cropped to N x N (default: the images' size)\n"
+        "  --image-size N          views resized/cropped to N x N (default: the images' size;\n"
+        "                          image manifests are decoded at N x N, default 224)\n"
         "  --views simclr|mask     pretraining views (default: simclr with a ResNet, mask with the MLP)\n"
         "  --finetune-views simclr|none   augment fine-tuning inputs (crop+flip only) or not (default none)\n"
         "Loss options (MATH.md):\n"
@@ -147,10 +155,86 @@ static int load_npy(mlcl_dataset **ds, const char *path, const char *labels_path
     return mlcl_dataset_load_npy(ds, path, NULL, labels_path, ends_with(labels_path, ".npz") ? npz_y : NULL, 1);
 }
 
-static int load(mlcl_dataset **ds, const char *path, const char *format, int labels, int features)
+/* ---- issue 16 readers: CSV/TSV tables, image manifests (CSV, COCO JSON, VOC
+ * tree), picked by mlcl_data_guess_format() (extension, then first line). */
+static struct {
+    const char *image_root, *label_columns, *label_prefix;
+    int skip_bad, voc_difficult, impute, image_size, bad;
+} g_rd;
+
+/* 1: consumed argv[*i] (and its value; g_rd.bad set on a bad value, message printed), 0: not ours */
+static int reader_arg(int argc, char **argv, int *i)
 {
-    int arff = format ? !strcmp(format, "arff") : (ends_with(path, ".arff") || ends_with(path, ".arff.gz"));
-    return arff ? mlcl_dataset_load_arff(ds, path, labels, 0) : mlcl_dataset_load_libsvm(ds, path, features, labels, MLCL_LIBSVM_INDEX_AUTO);
+    const char *arg = argv[*i];
+    static const char *const with_value[] = { "--image-root", "--voc-difficult", "--impute", "--label-columns", "--label-prefix" };
+    int k = -1;
+    if (!strcmp(arg, "--skip-bad-images")) { g_rd.skip_bad = 1; return 1; }
+    for (int j = 0; j < 5; j++) if (!strcmp(arg, with_value[j])) k = j;
+    if (k < 0) return 0;
+    if (*i + 1 >= argc) { fprintf(stderr, "mlcl-train: %s needs a value\n", arg); g_rd.bad = 1; return 1; }
+    const char *val = argv[++*i];
+    if (k == 0) g_rd.image_root = val;
+    else if (k == 3) g_rd.label_columns = val;
+    else if (k == 4) g_rd.label_prefix = val;
+    else if (k == 1 && (!strcmp(val, "pos") || !strcmp(val, "neg"))) g_rd.voc_difficult = !strcmp(val, "pos");
+    else if (k == 2 && (!strcmp(val, "mean") || !strcmp(val, "zero"))) g_rd.impute = !strcmp(val, "mean") ? MLCL_IMPUTE_MEAN : MLCL_IMPUTE_ZERO;
+    else { fprintf(stderr, "mlcl-train: %s: '%s' is not %s\n", arg, val, k == 1 ? "pos or neg" : "mean or zero"); g_rd.bad = 1; }
+    return 1;
+}
+
+/* `like`: the training set, whose label names the test set of an image manifest takes */
+static int load(mlcl_dataset **ds, const char *path, const char *format, int labels, int features,
+                const mlcl_dataset *like)
+{
+    int fmt = MLCL_FORMAT_UNKNOWN, rc;
+    char split_buf[4096];
+    const char *split = like ? "test" : "trainval", *colon = strrchr(path, ':');
+    struct stat st;
+    if (colon && stat(path, &st) != 0 && (size_t)(colon - path) < sizeof split_buf) {
+        /* VOC: DIR:split */
+        snprintf(split_buf, sizeof split_buf, "%.*s", (int)(colon - path), path);
+        split = colon + 1;
+        path = split_buf;
+    }
+    if (format) fmt = !strcmp(format, "arff") ? MLCL_FORMAT_ARFF : !strcmp(format, "csv") ? MLCL_FORMAT_CSV : MLCL_FORMAT_UNKNOWN;
+    else if ((rc = mlcl_data_guess_format(&fmt, path)) != MLCL_OK) return rc;
+    if (fmt == MLCL_FORMAT_ARFF) return mlcl_dataset_load_arff(ds, path, labels, 0);
+    if (fmt == MLCL_FORMAT_CSV) {
+        mlcl_csv_options co = MLCL_CSV_OPTIONS_INIT;
+        co.n_labels = labels;
+        co.label_columns = g_rd.label_columns;
+        co.label_prefix = g_rd.label_prefix;
+        co.impute = g_rd.impute;
+        if (!labels && !co.label_columns && !co.label_prefix) {
+            fprintf(stderr, "mlcl-train: %s is a CSV table: say which columns are labels with --labels N (the last N), "
+                    "--label-columns a,b,c or --label-prefix P\n", path);
+            return MLCL_EINVAL;
+        }
+        return mlcl_dataset_load_csv(ds, path, &co);
+    }
+    if (fmt == MLCL_FORMAT_IMAGE_CSV || fmt == MLCL_FORMAT_COCO || fmt == MLCL_FORMAT_VOC) {
+        mlcl_manifest_options mo = MLCL_MANIFEST_OPTIONS_INIT;
+        if (g_rd.image_size > 0) mo.height = mo.width = g_rd.image_size;
+        mo.image_root = g_rd.image_root;
+        mo.skip_bad_images = g_rd.skip_bad;
+        mo.voc_difficult = g_rd.voc_difficult;
+        int c = 0, skipped = 0;
+        const char **names = NULL;
+        if (like && mlcl_dataset_dims(like, NULL, NULL, &c) == MLCL_OK && c > 0 && mlcl_dataset_label_name(like, 0)) {
+            names = malloc(sizeof *names * (size_t)c);
+            if (!names) return MLCL_ENOMEM;
+            for (int j = 0; j < c; j++) names[j] = mlcl_dataset_label_name(like, j);
+            mo.label_names = names;
+            mo.n_label_names = c;
+        }
+        rc = fmt == MLCL_FORMAT_COCO ? mlcl_dataset_load_coco(ds, &skipped, path, &mo)
+           : fmt == MLCL_FORMAT_VOC ? mlcl_dataset_load_voc(ds, &skipped, path, split, &mo)
+           : mlcl_dataset_load_image_csv(ds, &skipped, path, &mo);
+        free(names);
+        if (rc == MLCL_OK && skipped > 0) fprintf(stderr, "mlcl-train: %s: %d unreadable images skipped\n", path, skipped);
+        return rc;
+    }
+    return mlcl_dataset_load_libsvm(ds, path, features, labels, MLCL_LIBSVM_INDEX_AUTO);
 }
 
 static void print_metrics_row(const char *name, const mlcl_metrics *m)
@@ -290,7 +374,8 @@ int main(int argc, char **argv)
             if (!comma || comma == npz_keys || !comma[1]) { fprintf(stderr, "mlcl-train: --npz-keys: '%s' is not X,Y (e.g. images,labels)\n", val); return 2; }
             *comma = 0; npz_x = npz_keys; npz_y = comma + 1; }
         else if (!strcmp(arg, "--format")) { NEED_ARG(); format = val;
-            if (strcmp(val, "arff") && strcmp(val, "libsvm")) { fprintf(stderr, "mlcl-train: --format: '%s' is not arff or libsvm\n", val); return 2; } }
+            if (strcmp(val, "arff") && strcmp(val, "libsvm") && strcmp(val, "csv")) { fprintf(stderr, "mlcl-train: --format: '%s' is not arff, libsvm or csv\n", val); return 2; } }
+        else if (reader_arg(argc, argv, &i)) { if (g_rd.bad) return 2; }
         else if (!strcmp(arg, "--labels")) { NEED_ARG(); if (parse_num(arg, val, 1, 1e6, &v)) return 2; labels = (int)v; }
         else if (!strcmp(arg, "--features")) { NEED_ARG(); if (parse_num(arg, val, 1, 1e8, &v)) return 2; features = (int)v; }
         else if (!strcmp(arg, "--mosaic-train")) { NEED_ARG(); if (parse_num(arg, val, 2, 1e7, &v)) return 2; mosaic_train = (int)v; }
@@ -415,9 +500,10 @@ int main(int argc, char **argv)
     mlcl_clear_error();
     if (train_path) {
         int npy = ends_with(train_path, ".npy") || ends_with(train_path, ".npz");
-        rc = npy ? load_npy(&train, train_path, train_labels) : load(&train, train_path, format, labels, features);
+        g_rd.image_size = image_size;
+        rc = npy ? load_npy(&train, train_path, train_labels) : load(&train, train_path, format, labels, features, NULL);
         if (rc == MLCL_OK)
-            rc = npy ? load_npy(&test, test_path, test_labels) : load(&test, test_path, format, labels, features);
+            rc = npy ? load_npy(&test, test_path, test_labels) : load(&test, test_path, format, labels, features, train);
     } else {
         if (!a.quiet)
             fprintf(stderr, "mlcl-train: default job: Fashion-MNIST 2x2 mosaics (%d train, %d test), method %s, %d+%d epochs\n",
