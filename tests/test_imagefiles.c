@@ -315,6 +315,83 @@ START_TEST(jpeg_decodes)
 }
 END_TEST
 
+/* EXIF orientation: an APP1 segment with tag 0x0112 inserted after SOI */
+START_TEST(jpeg_exif_orientation)
+{
+    const int w = 9, h = 5;
+    unsigned char *rgb = pattern(w, h, 4);
+    write_jpeg(tmp("plain.jpg"), w, h, TJPF_RGB, rgb, 95);
+    free(rgb);
+    size_t jl;
+    unsigned char *jb = slurp(tmp("plain.jpg"), &jl);
+    float *ref = NULL, *px = NULL;
+    int c, hh, ww;
+    ck_assert_ok(mlcl_image_read(&ref, &c, &hh, &ww, tmp("plain.jpg"), 3));
+    for (int o = 1; o <= 8; o++) {
+        for (int le = 0; le < 2; le++) {
+            /* FFE1, length 34, "Exif\0\0", TIFF header, IFD0 with 1 entry (0x0112 SHORT 1 o), next 0 */
+            unsigned char app[36] = { 0xFF, 0xE1, 0, 34, 'E', 'x', 'i', 'f', 0, 0 };
+            unsigned char *t = app + 10;
+            if (le) { t[0] = 'I'; t[1] = 'I'; t[2] = 42; t[4] = 8; t[8] = 1; t[10] = 0x12; t[11] = 0x01; t[12] = 3; t[14] = 1; t[18] = (unsigned char)o; }
+            else { t[0] = 'M'; t[1] = 'M'; t[3] = 42; t[7] = 8; t[9] = 1; t[10] = 0x01; t[11] = 0x12; t[13] = 3; t[17] = 1; t[19] = (unsigned char)o; }
+            unsigned char *f = malloc(jl + sizeof app);
+            memcpy(f, jb, 2);
+            memcpy(f + 2, app, sizeof app);
+            memcpy(f + 2 + sizeof app, jb + 2, jl - 2);
+            char name[32];
+            snprintf(name, sizeof name, "o%d%s.jpg", o, le ? "le" : "be");
+            spit(tmp(name), f, jl + sizeof app);
+            free(f);
+            ck_assert_ok(mlcl_image_read(&px, &c, &hh, &ww, tmp(name), 3));
+            ck_assert_int_eq(hh, o >= 5 ? w : h);
+            ck_assert_int_eq(ww, o >= 5 ? h : w);
+            for (int k = 0; k < 3; k++)
+                for (int y = 0; y < hh; y++)
+                    for (int x = 0; x < ww; x++) {
+                        int sy, sx; /* the source pixel of the displayed (y, x) */
+                        switch (o) {
+                        case 2: sy = y; sx = w - 1 - x; break;
+                        case 3: sy = h - 1 - y; sx = w - 1 - x; break;
+                        case 4: sy = h - 1 - y; sx = x; break;
+                        case 5: sy = x; sx = y; break;
+                        case 6: sy = h - 1 - x; sx = y; break;
+                        case 7: sy = h - 1 - x; sx = w - 1 - y; break;
+                        case 8: sy = x; sx = w - 1 - y; break;
+                        default: sy = y; sx = x;
+                        }
+                        ck_assert_float_eq(px[(k * hh + y) * ww + x], ref[(k * h + sy) * w + sx]);
+                    }
+            mlcl_image_free(px);
+        }
+    }
+    mlcl_image_free(ref);
+    free(jb);
+    /* and as PIL displays them (ImageOps.exif_transpose) */
+    if (system("/usr/bin/python3 -c 'import PIL, numpy' 2>/dev/null") != 0) return;
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 -c \"\n"
+             "import numpy as np\nfrom PIL import Image, ImageOps\n"
+             "for o in range(1, 9):\n"
+             "    a = np.asarray(ImageOps.exif_transpose(Image.open('%s/o%%dbe.jpg' %% o)).convert('RGB'))\n"
+             "    a.transpose(2, 0, 1).astype(np.uint8).tofile('%s/pil%%d.u8' %% o)\n\"",
+             tmpdir, tmpdir);
+    ck_assert_int_eq(system(cmd), 0);
+    for (int o = 1; o <= 8; o++) {
+        char name[32];
+        snprintf(name, sizeof name, "o%dbe.jpg", o);
+        ck_assert_ok(mlcl_image_read(&px, &c, &hh, &ww, tmp(name), 3));
+        snprintf(name, sizeof name, "pil%d.u8", o);
+        size_t n;
+        unsigned char *pil = slurp(tmp(name), &n);
+        ck_assert_uint_eq(n, (size_t)3 * hh * ww);
+        for (size_t i = 0; i < n; i++) ck_assert_float_eq_tol(px[i] * 255.0f, (float)pil[i], 1.01f);
+        free(pil);
+        mlcl_image_free(px);
+    }
+}
+END_TEST
+
 START_TEST(bad_images)
 {
     float *px = NULL;
@@ -701,6 +778,7 @@ int main(void)
     tcase_set_timeout(t, 60);
     tcase_add_test(t, png_round_trips);
     tcase_add_test(t, jpeg_decodes);
+    tcase_add_test(t, jpeg_exif_orientation);
     tcase_add_test(t, bad_images);
     tcase_add_test(t, resize_crop);
     tcase_add_test(t, csv_manifests);

@@ -110,8 +110,10 @@ MLCL_API int mlcl_dataset_load_csv(mlcl_dataset **out, const char *path, const m
  * dropped; 3 = RGB (gray copied to the three planes, alpha dropped); 4 = RGBA
  * (alpha 1 when the file has none); 0 = the file's own: 1 for gray and
  * gray+alpha, 3 for RGB, 4 for RGBA and palette with transparency.
- * Alpha is dropped, never composited. EXIF orientation is not applied
- * (libjpeg-turbo does not report it): pixels come in stored order.
+ * Alpha is dropped, never composited. A JPEG's EXIF orientation (tag 0x0112
+ * of the APP1 "Exif" segment, values 2..8: mirrored and/or rotated) is
+ * applied, so the pixels come as the image is meant to be displayed (as
+ * PIL's ImageOps.exif_transpose); *height and *width are those of the result.
  *
  * Hostile files: the size in the header is checked before any allocation
  * (width * height <= MLCL_IMAGE_MAX_PIXELS, and no more pixels than the file

@@ -115,6 +115,80 @@ static int emit(const char *fn, const char *path, float **pixels, int *channels,
 
 /* ---------------------------------------------------------------- JPEG */
 
+static unsigned rd16(const unsigned char *p, int le) { return le ? (unsigned)p[0] | (unsigned)p[1] << 8 : (unsigned)p[0] << 8 | p[1]; }
+static uint32_t rd32(const unsigned char *p, int le)
+{
+    return le ? (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24
+              : (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* The EXIF orientation (1..8) of a JPEG, 1 when absent or unreadable:
+ * the APP1 "Exif" segment's TIFF IFD0 entry 0x0112. Every offset is checked. */
+static int exif_orientation(const unsigned char *b, size_t n)
+{
+    size_t pos = 2;
+    while (pos + 4 <= n) {
+        if (b[pos] != 0xFF) return 1;
+        unsigned m = b[pos + 1];
+        if (m == 0xFF) { pos++; continue; }
+        if (m == 0x01 || (m >= 0xD0 && m <= 0xD8)) { pos += 2; continue; }
+        if (m == 0xDA || m == 0xD9) return 1; /* image data: no EXIF before it */
+        size_t len = rd16(b + pos + 2, 0);
+        if (len < 2 || len > n - pos - 2) return 1;
+        if (m == 0xE1 && len >= 2 + 6 + 8 && !memcmp(b + pos + 4, "Exif\0\0", 6)) {
+            const unsigned char *t = b + pos + 10;
+            size_t tn = len - 8;
+            int le = t[0] == 'I' && t[1] == 'I';
+            if (!le && !(t[0] == 'M' && t[1] == 'M')) return 1;
+            if (rd16(t + 2, le) != 42) return 1;
+            uint32_t ifd = rd32(t + 4, le);
+            if (ifd > tn - 2) return 1;
+            unsigned count = rd16(t + ifd, le);
+            for (unsigned i = 0; i < count; i++) {
+                size_t e = (size_t)ifd + 2 + 12 * (size_t)i;
+                if (e + 12 > tn) return 1;
+                if (rd16(t + e, le) == 0x0112) {
+                    unsigned v = rd16(t + e + 2, le) == 3 ? rd16(t + e + 8, le) : 1;
+                    return v >= 1 && v <= 8 ? (int)v : 1;
+                }
+            }
+            return 1;
+        }
+        pos += 2 + len;
+    }
+    return 1;
+}
+
+/* Applies an EXIF orientation to h x w interleaved 8-bit pixels of nc
+ * channels: *out is the displayed image, *oh x *ow (swapped for 5..8). */
+static int orient(unsigned char **out, int *oh, int *ow, const unsigned char *s, int h, int w, int nc,
+                  int o, const char *fn)
+{
+    int th = o >= 5 ? w : h, tw = o >= 5 ? h : w;
+    unsigned char *d = NULL;
+    MLCL_TRY(mlcl__alloc_array((void **)&d, (size_t)h * (size_t)w, (size_t)nc, fn));
+    for (int y = 0; y < th; y++)
+        for (int x = 0; x < tw; x++) {
+            int sy, sx;
+            switch (o) {
+            case 2: sy = y; sx = w - 1 - x; break;          /* mirror */
+            case 3: sy = h - 1 - y; sx = w - 1 - x; break;  /* rotate 180 */
+            case 4: sy = h - 1 - y; sx = x; break;          /* flip */
+            case 5: sy = x; sx = y; break;                  /* transpose */
+            case 6: sy = h - 1 - x; sx = y; break;          /* rotate 90 clockwise */
+            case 7: sy = h - 1 - x; sx = w - 1 - y; break;  /* transverse */
+            case 8: sy = x; sx = w - 1 - y; break;          /* rotate 90 counter-clockwise */
+            default: sy = y; sx = x; break;
+            }
+            memcpy(d + ((size_t)y * (size_t)tw + (size_t)x) * (size_t)nc,
+                   s + ((size_t)sy * (size_t)w + (size_t)sx) * (size_t)nc, (size_t)nc);
+        }
+    *out = d;
+    *oh = th;
+    *ow = tw;
+    return MLCL_OK;
+}
+
 static int read_jpeg(const char *fn, const char *path, const unsigned char *buf, size_t len,
                      float **pixels, int *channels, int *height, int *width, int want)
 {
@@ -140,6 +214,16 @@ static int read_jpeg(const char *fn, const char *path, const unsigned char *buf,
                       TJFLAG_STOPONWARNING | TJFLAG_LIMITSCANS) != 0) {
         rc = mlcl__err(MLCL_EFORMAT, "%s: %s: corrupt or truncated JPEG: %s", fn, path, tjGetErrorStr2(tj));
         goto done;
+    }
+    int o = exif_orientation(buf, len);
+    if (o != 1) {
+        unsigned char *turned;
+        int th, tw;
+        if ((rc = orient(&turned, &th, &tw, samples, h, w, nc, o, fn)) < 0) goto done;
+        mlcl__free(samples);
+        samples = turned;
+        h = th;
+        w = tw;
     }
     rc = emit(fn, path, pixels, channels, height, width, samples, nc, 8, w, h, want);
 done:
