@@ -69,31 +69,46 @@ static int slurp(const char *fn, const char *path, unsigned char **buf, size_t *
     return MLCL_OK;
 }
 
+/* count * size bytes, not zeroed (every byte is written before it is read) */
+static int alloc_raw(void **out, size_t count, size_t size, const char *fn)
+{
+    size_t total;
+    *out = NULL;
+    if (mlcl__mul_size(count, size, &total) != 0)
+        return mlcl__err(MLCL_EOVERFLOW, "%s: %zu x %zu bytes overflows size_t", fn, count, size);
+    if (!(*out = mlcl__malloc(total))) return mlcl__err(MLCL_ENOMEM, "%s: cannot allocate %zu bytes", fn, total);
+    return MLCL_OK;
+}
+
 /* ---------------------------------------------------------------- conversion */
 
 /* Interleaved samples (nc = 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA; 8 or 16 bits,
- * 16-bit big-endian) to `oc` float planes. */
+ * 16-bit big-endian) to `oc` float planes: v / 255 (or / 65535), as numpy's
+ * x / 255; luma 0.299 R + 0.587 G + 0.114 B. */
 static void to_planes(float *dst, int oc, const unsigned char *src, int nc, int bits, size_t px)
 {
-    const float s = bits == 16 ? 65535.0f : 255.0f; /* divided, as numpy's x / 255 */
     const int color = nc >= 3, alpha = nc == 2 || nc == 4;
-    for (size_t i = 0; i < px; i++) {
-        float v[4] = { 0.0f, 0.0f, 0.0f, 0.0f };
-        for (int k = 0; k < nc; k++) {
-            const unsigned char *p = src + (i * (size_t)nc + (size_t)k) * (size_t)(bits / 8);
-            unsigned u = bits == 16 ? ((unsigned)p[0] << 8 | p[1]) : p[0];
-            v[k] = (float)u / s;
+    float lut[256];
+    for (int i = 0; i < 256; i++) lut[i] = (float)i / 255.0f;
+    float *r = dst, *g = dst + px, *b = dst + 2 * px, *a = dst + 3 * px;
+    if (bits == 8) {
+        const unsigned char *p = src;
+        for (size_t i = 0; i < px; i++, p += nc) {
+            float vr = lut[p[0]], vg = color ? lut[p[1]] : vr, vb = color ? lut[p[2]] : vr;
+            if (oc == 1) { r[i] = color ? 0.299f * vr + 0.587f * vg + 0.114f * vb : vr; continue; }
+            r[i] = vr; g[i] = vg; b[i] = vb;
+            if (oc == 4) a[i] = alpha ? lut[p[nc - 1]] : 1.0f;
         }
-        float r = v[0], g = color ? v[1] : v[0], b = color ? v[2] : v[0];
-        float a = alpha ? v[nc - 1] : 1.0f;
-        if (oc == 1) {
-            dst[i] = color ? 0.299f * r + 0.587f * g + 0.114f * b : r;
-        } else {
-            dst[i] = r;
-            dst[px + i] = g;
-            dst[2 * px + i] = b;
-            if (oc == 4) dst[3 * px + i] = a;
-        }
+        return;
+    }
+    const unsigned char *p = src;
+    for (size_t i = 0; i < px; i++, p += 2 * nc) {
+        float v[4] = { 0.0f, 0.0f, 0.0f, 1.0f };
+        for (int k = 0; k < nc; k++) v[k] = (float)((unsigned)p[2 * k] << 8 | p[2 * k + 1]) / 65535.0f;
+        float vr = v[0], vg = color ? v[1] : vr, vb = color ? v[2] : vr;
+        if (oc == 1) { r[i] = color ? 0.299f * vr + 0.587f * vg + 0.114f * vb : vr; continue; }
+        r[i] = vr; g[i] = vg; b[i] = vb;
+        if (oc == 4) a[i] = alpha ? v[nc - 1] : 1.0f;
     }
 }
 
@@ -103,7 +118,7 @@ static int emit(const char *fn, const char *path, float **pixels, int *channels,
     int oc = want ? want : (nc == 2 ? 1 : nc);
     size_t px = (size_t)w * (size_t)h;
     float *out = NULL;
-    int rc = mlcl__alloc_array((void **)&out, px * (size_t)oc, sizeof(float), fn);
+    int rc = alloc_raw((void **)&out, px * (size_t)oc, sizeof(float), fn);
     if (rc < 0) return mlcl__err(rc, "%s: %s: cannot allocate %d x %d x %d floats", fn, path, oc, h, w);
     to_planes(out, oc, samples, nc, bits, px);
     *pixels = out;
@@ -166,7 +181,7 @@ static int orient(unsigned char **out, int *oh, int *ow, const unsigned char *s,
 {
     int th = o >= 5 ? w : h, tw = o >= 5 ? h : w;
     unsigned char *d = NULL;
-    MLCL_TRY(mlcl__alloc_array((void **)&d, (size_t)h * (size_t)w, (size_t)nc, fn));
+    MLCL_TRY(alloc_raw((void **)&d, (size_t)h * (size_t)w, (size_t)nc, fn));
     for (int y = 0; y < th; y++)
         for (int x = 0; x < tw; x++) {
             int sy, sx;
@@ -207,7 +222,7 @@ static int read_jpeg(const char *fn, const char *path, const unsigned char *buf,
         goto done;
     }
     int gray = cs == TJCS_GRAY, nc = gray ? 1 : 3;
-    if ((rc = mlcl__alloc_array((void **)&samples, (size_t)w * (size_t)h, (size_t)nc, fn)) < 0) goto done;
+    if ((rc = alloc_raw((void **)&samples, (size_t)w * (size_t)h, (size_t)nc, fn)) < 0) goto done;
     /* STOPONWARNING: a truncated file ("premature end of data") is an error,
      * not an image padded with gray; LIMITSCANS: no progressive-scan bombs */
     if (tjDecompress2(tj, buf, (unsigned long)len, samples, w, 0, h, gray ? TJPF_GRAY : TJPF_RGB,
@@ -308,7 +323,7 @@ static int read_png(const char *fn, const char *path, const unsigned char *buf, 
     }
     unsigned char *sm = NULL;
     png_bytep *rw = NULL;
-    int arc = mlcl__alloc_array((void **)&sm, (size_t)h, rowbytes, fn);
+    int arc = alloc_raw((void **)&sm, (size_t)h, rowbytes, fn);
     if (arc == MLCL_OK) {
         samples = sm;
         arc = mlcl__alloc_array((void **)&rw, (size_t)h, sizeof *rw, fn);
@@ -432,6 +447,7 @@ int mlcl_image_resize_crop(float *dst, int out_h, int out_w, const float *src, i
     int top = (int)nearbyint((rh - out_h) / 2.0), left = (int)nearbyint((rw - out_w) / 2.0);
     coeffs kx, ky;
     float *tmp = NULL;
+    double *vacc = NULL;
     MLCL_TRY(coeffs_make(&kx, w, (int)rw, left, out_w, fn));
     int rc = coeffs_make(&ky, h, (int)rh, top, out_h, fn);
     if (rc < 0) { coeffs_free(&kx); return rc; }
@@ -440,30 +456,43 @@ int mlcl_image_resize_crop(float *dst, int out_h, int out_w, const float *src, i
         rc = mlcl__err(MLCL_EOVERFLOW, "%s: %d x %d overflows", fn, h, out_w);
         goto done;
     }
-    if ((rc = mlcl__alloc_array((void **)&tmp, tn, sizeof(float), fn)) < 0) goto done;
+    if ((rc = alloc_raw((void **)&tmp, tn, sizeof(float), fn)) < 0) goto done;
+    if ((rc = alloc_raw((void **)&vacc, (size_t)out_w, sizeof(double), fn)) < 0) goto done;
     for (int ch = 0; ch < c; ch++) {
         const float *s = src + (size_t)ch * (size_t)h * (size_t)w;
-        for (int y = 0; y < h; y++) {
+        /* rows the crop needs only */
+        int y0 = ky.lo[0], y1 = ky.lo[out_h - 1] + ky.cnt[out_h - 1];
+        for (int y = 0; y < out_h; y++) {
+            if (ky.lo[y] < y0) y0 = ky.lo[y];
+            if (ky.lo[y] + ky.cnt[y] > y1) y1 = ky.lo[y] + ky.cnt[y];
+        }
+        for (int y = y0; y < y1; y++) {
             const float *row = s + (size_t)y * (size_t)w;
+            float *trow = tmp + (size_t)y * (size_t)out_w;
             for (int x = 0; x < out_w; x++) {
                 const double *wt = kx.w + (size_t)x * (size_t)kx.ksize;
+                const float *in = row + kx.lo[x];
                 double acc = 0.0;
-                for (int t = 0; t < kx.cnt[x]; t++) acc += wt[t] * row[kx.lo[x] + t];
-                tmp[(size_t)y * (size_t)out_w + (size_t)x] = (float)acc;
+                for (int t = 0; t < kx.cnt[x]; t++) acc += wt[t] * in[t];
+                trow[x] = (float)acc;
             }
         }
         float *d = dst + (size_t)ch * (size_t)out_h * (size_t)out_w;
         for (int y = 0; y < out_h; y++) {
             const double *wt = ky.w + (size_t)y * (size_t)ky.ksize;
-            for (int x = 0; x < out_w; x++) {
-                double acc = 0.0;
-                for (int t = 0; t < ky.cnt[y]; t++)
-                    acc += wt[t] * tmp[(size_t)(ky.lo[y] + t) * (size_t)out_w + (size_t)x];
-                d[(size_t)y * (size_t)out_w + (size_t)x] = (float)acc;
+            double *acc = vacc;
+            for (int x = 0; x < out_w; x++) acc[x] = 0.0;
+            for (int t = 0; t < ky.cnt[y]; t++) {
+                const float *trow = tmp + (size_t)(ky.lo[y] + t) * (size_t)out_w;
+                const double wv = wt[t];
+                for (int x = 0; x < out_w; x++) acc[x] += wv * trow[x];
             }
+            float *drow = d + (size_t)y * (size_t)out_w;
+            for (int x = 0; x < out_w; x++) drow[x] = (float)acc[x];
         }
     }
 done:
+    mlcl__free(vacc);
     mlcl__free(tmp);
     coeffs_free(&kx);
     coeffs_free(&ky);
