@@ -38,7 +38,7 @@ typedef enum mlcl_impute {
 /**
  * Options of mlcl_dataset_load_csv(). Initialise with MLCL_CSV_OPTIONS_INIT
  * or mlcl_csv_options_init(). Exactly one way of choosing the label columns
- * must be given: @ref n_labels, @ref label_columns or @ref label_prefix.
+ * must be given: n_labels, label_columns or label_prefix.
  */
 typedef struct mlcl_csv_options {
     unsigned int version;      /**< MLCL_CSV_OPTIONS_VERSION */
@@ -77,7 +77,7 @@ MLCL_API int mlcl_csv_options_init(mlcl_csv_options *o, unsigned int version);
  * written twice (""); spaces around an unquoted number are ignored. A UTF-8
  * byte-order mark before the header is skipped; blank lines are skipped.
  * Missing values are empty fields and NA, N/A, NaN, nan, null, ? : an error
- * unless @ref mlcl_csv_options.impute says otherwise (a label is never
+ * unless mlcl_csv_options::impute says otherwise (a label is never
  * imputed). Rejected with MLCL_EFORMAT naming file, line and column: a NUL
  * byte, a record longer than MLCL_CSV_MAX_RECORD, a record with another
  * number of fields than the header, an unterminated quote, text after a
@@ -206,7 +206,7 @@ MLCL_API int mlcl_manifest_options_init(mlcl_manifest_options *o, unsigned int v
  * (channels, height, width): each file is decoded with mlcl_image_read(),
  * resized and centre-cropped with mlcl_image_resize_crop(), and stored as
  * d = channels * height * width features in CHW order, values in [0, 1].
- * Images are decoded on @ref mlcl_manifest_options.threads threads; the result
+ * Images are decoded on mlcl_manifest_options::threads threads; the result
  * does not depend on their number (with skipping off, the error reported is
  * the one of the first bad image in manifest order).
  */
@@ -214,7 +214,7 @@ MLCL_API int mlcl_manifest_options_init(mlcl_manifest_options *o, unsigned int v
 /**
  * Reads a CSV/TSV image manifest (plain or gzip; the CSV syntax of
  * mlcl_dataset_load_csv(), delimiter chosen the same way) with a header line
- * and a column `path` (relative to @ref mlcl_manifest_options.image_root when
+ * and a column `path` (relative to mlcl_manifest_options::image_root when
  * given, else to the manifest's folder; absolute paths are kept), and either
  *  - a column `labels` of ';'-separated label names (may be empty); the label
  *    names are then the sorted distinct names (or the given label_names), or
@@ -239,10 +239,10 @@ MLCL_API int mlcl_dataset_load_image_csv(mlcl_dataset **out, int *skipped, const
  * Required members: "images" [{"id", "file_name"}], "annotations"
  * [{"image_id", "category_id"}], "categories" [{"id", "name"}]; an annotation
  * naming an unknown image or category is an error.
- * Image files: @ref mlcl_manifest_options.image_root / file_name; without an
- * image root, <json folder>/../<S> when the file is named instances_<S>.json
- * and that folder exists (the COCO layout annotations/instances_val2017.json
- * + val2017/), else the JSON's folder.
+ * Image files: mlcl_manifest_options::image_root / file_name; without an
+ * image root, JSON_FOLDER/../S when the file is named instances_S.json and
+ * that folder exists (the COCO layout annotations/instances_val2017.json +
+ * val2017/), else the JSON's folder.
  * @param[out] out     the new image dataset.
  * @param[out] skipped images left out (nullable).
  * @param      path    the JSON file.
@@ -254,11 +254,11 @@ MLCL_API int mlcl_dataset_load_coco(mlcl_dataset **out, int *skipped, const char
 
 /**
  * Reads a PASCAL VOC tree: the classes are the files
- * ImageSets/Main/<class>_<split>.txt (sorted by name), each line
- * "<image id> <1|0|-1>" (1 present, -1 absent, 0 difficult: counted by
- * @ref mlcl_manifest_options.voc_difficult); the images, in the order of
- * ImageSets/Main/<split>.txt when present, else of the first class file, are
- * <root>/JPEGImages/<id>.jpg (or @ref mlcl_manifest_options.image_root/<id>.jpg).
+ * ImageSets/Main/CLASS_SPLIT.txt (sorted by name), each line "ID FLAG" with
+ * FLAG 1 (present), -1 (absent) or 0 (difficult: counted by
+ * mlcl_manifest_options::voc_difficult); the images, in the order of
+ * ImageSets/Main/SPLIT.txt when present, else of the first class file, are
+ * ROOT/JPEGImages/ID.jpg (or mlcl_manifest_options::image_root / ID.jpg).
  * Every class file must list the same images.
  * @param[out] out     the new image dataset.
  * @param[out] skipped images left out (nullable).
