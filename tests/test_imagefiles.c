@@ -640,6 +640,14 @@ START_TEST(csv_manifests)
     }
     o.channels = 2;
     ck_assert_status_msg(mlcl_dataset_load_image_csv(&ds, NULL, tmp("m/cols.csv"), &o), MLCL_EINVAL, "channels");
+    /* 400 images of 3 x 20000 x 20000 floats (1.9 TB): refused before allocating */
+    o.channels = 3;
+    o.height = o.width = 20000;
+    FILE *f = fopen(tmp("m/huge.csv"), "w");
+    fputs("path,cat\n", f);
+    for (int i = 0; i < 400; i++) fputs("a.png,1\n", f);
+    fclose(f);
+    ck_assert_status_msg(mlcl_dataset_load_image_csv(&ds, NULL, tmp("m/huge.csv"), &o), MLCL_ENOMEM, "use a smaller image size");
 }
 END_TEST
 

@@ -279,6 +279,12 @@ int mlcl__imglist_build(mlcl_dataset **out, int *skipped, mlcl__imglist *l,
     size_t d = (size_t)o->channels * (size_t)o->height * (size_t)o->width;
     if (d > (size_t)INT_MAX)
         return mlcl__err(MLCL_EOVERFLOW, "%s: images of %d x %d x %d are too large", fn, o->channels, o->height, o->width);
+    /* an in-memory set larger than the machine fails here, not in the OOM killer */
+    long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+    double need = (double)l->n * (double)d * sizeof(float), have = (double)pages * (double)psz;
+    if (pages > 0 && psz > 0 && need > 0.9 * have)
+        return mlcl__err(MLCL_ENOMEM, "%s: %s: %zu images of %d x %d x %d need %.1f GB in memory, more than this machine's %.1f GB: use a smaller image size",
+                         fn, src, l->n, o->channels, o->height, o->width, need / 1e9, have / 1e9);
     mlcl_dataset *ds;
     MLCL_TRY(mlcl__dataset_alloc(&ds, (int)l->n, (int)d, (int)l->c, fn));
     for (size_t p = 0; p < l->npairs; p++)
