@@ -199,8 +199,9 @@ static int load(mlcl_dataset **ds, const char *path, const char *format, int lab
     if (format) fmt = !strcmp(format, "arff") ? MLCL_FORMAT_ARFF : !strcmp(format, "csv") ? MLCL_FORMAT_CSV : MLCL_FORMAT_UNKNOWN;
     else if ((rc = mlcl_data_guess_format(&fmt, path)) != MLCL_OK) return rc;
     if (fmt == MLCL_FORMAT_ARFF) return mlcl_dataset_load_arff(ds, path, labels, 0);
-    if (fmt == MLCL_FORMAT_CSV) {
+    if (fmt == MLCL_FORMAT_CSV || fmt == MLCL_FORMAT_CSV_NOHEADER) {
         mlcl_csv_options co = MLCL_CSV_OPTIONS_INIT;
+        co.no_header = fmt == MLCL_FORMAT_CSV_NOHEADER;
         co.n_labels = labels;
         co.label_columns = g_rd.label_columns;
         co.label_prefix = g_rd.label_prefix;

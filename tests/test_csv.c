@@ -211,6 +211,42 @@ START_TEST(tsv_and_delimiters)
 }
 END_TEST
 
+START_TEST(no_header)
+{
+    const char *p = spits("nh.csv", "0.0937,0.5,1\n2,3,0\n");
+    mlcl_dataset *ds = NULL;
+    mlcl_csv_options o = opts_last(1);
+    /* read with a header, the first row becomes the names (what the format guess prevents) */
+    ck_assert_ok(mlcl_dataset_load_csv(&ds, p, &o));
+    ck_assert_str_eq(mlcl_dataset_feature_name(ds, 0), "0.0937");
+    mlcl_dataset_free(ds);
+    o.no_header = 1;
+    ck_assert_ok(mlcl_dataset_load_csv(&ds, p, &o));
+    int n, d, c;
+    mlcl_dataset_dims(ds, &n, &d, &c);
+    ck_assert_int_eq(n, 2); ck_assert_int_eq(d, 2); ck_assert_int_eq(c, 1);
+    ck_assert_str_eq(mlcl_dataset_feature_name(ds, 1), "c2");
+    ck_assert_str_eq(mlcl_dataset_label_name(ds, 0), "c3");
+    ck_assert_float_eq(mlcl_dataset_features(ds)[0], 0.0937f);
+    ck_assert_float_eq(mlcl_dataset_features(ds)[3], 3.0f);
+    ck_assert_int_eq(mlcl_dataset_labels(ds)[0], 1);
+    mlcl_dataset_free(ds);
+    /* the first column as the label */
+    o.labels_first = 1;
+    ck_assert_ok(mlcl_dataset_load_csv(&ds, spits("lf.csv", "1,0.5,1\n0,3,4\n"), &o));
+    ck_assert_str_eq(mlcl_dataset_label_name(ds, 0), "c1");
+    ck_assert_str_eq(mlcl_dataset_feature_name(ds, 0), "c2");
+    ck_assert_float_eq(mlcl_dataset_features(ds)[1], 1.0f);
+    ck_assert_int_eq(mlcl_dataset_labels(ds)[1], 0);
+    mlcl_dataset_free(ds);
+    ck_assert_status_msg(mlcl_dataset_load_csv(&ds, spits("nh3.csv", "0.5,1,0\n"), &o), MLCL_EFORMAT,
+                         "line 1, column 1 ('c1'): label value '0.5' is not 0 or 1");
+    o.labels_first = 0;
+    p = spits("nh2.csv", "1,2,1\n2,3\n");
+    ck_assert_status_msg(mlcl_dataset_load_csv(&ds, p, &o), MLCL_EFORMAT, "line 2: 2 fields, but the first line has 3 columns");
+}
+END_TEST
+
 START_TEST(label_choice)
 {
     const char *p = spits("l.csv", "f1,is_cat,f2,is_dog\n1,1,2,0\n3,0,4,1\n");
@@ -353,7 +389,9 @@ START_TEST(guess_format)
         { "a.tsv", "path\tcat\n1.jpg\t0\n", MLCL_FORMAT_IMAGE_CSV },
         { "a.txt", "age,height,label\n1,2,0\n", MLCL_FORMAT_CSV },
         { "b.txt", "\"path\",labels\nx.jpg,cat\n", MLCL_FORMAT_IMAGE_CSV },
-        { "c.txt", "0.0937,0.5,1\n", MLCL_FORMAT_UNKNOWN },          /* headerless: not a table we read */
+        { "c.txt", "0.0937,0.5,1\n", MLCL_FORMAT_CSV_NOHEADER },     /* the LIBSVM-error example */
+        { "c2.csv", "1,2.5e3\t,0\n", MLCL_FORMAT_CSV_NOHEADER },
+        { "c3.txt", "1,0,1\n", MLCL_FORMAT_UNKNOWN },                /* a LIBSVM label list? left to LIBSVM */
         { "d.txt", "0,3 1:0.5 7:0.25\n", MLCL_FORMAT_UNKNOWN },      /* LIBSVM */
         { "e.txt", "100 20 5\n0 1:0.5\n", MLCL_FORMAT_UNKNOWN },     /* XC header */
         { "f.txt", "% comment\n@relation x\n", MLCL_FORMAT_ARFF },
@@ -390,6 +428,7 @@ int main(void)
     tcase_add_test(t, yeast_bit_identical);
     tcase_add_test(t, quoting_rfc4180);
     tcase_add_test(t, tsv_and_delimiters);
+    tcase_add_test(t, no_header);
     tcase_add_test(t, label_choice);
     tcase_add_test(t, missing_values);
     tcase_add_test(t, bad_files);

@@ -43,15 +43,18 @@ typedef enum mlcl_impute {
 typedef struct mlcl_csv_options {
     unsigned int version;      /**< MLCL_CSV_OPTIONS_VERSION */
     int n_labels;              /**< > 0: the last n_labels columns are the labels (0 = unused) */
-    const char *label_columns; /**< comma-separated label column names, e.g. "a,b,c" (NULL = unused) */
-    const char *label_prefix;  /**< every column whose name starts with this is a label (NULL = unused) */
+    int labels_first;          /**< nonzero: n_labels counts the first columns instead */
     int impute;                /**< an mlcl_impute value (default MLCL_IMPUTE_NONE) */
     int delimiter;             /**< ',', ';' or '\\t'; 0 (default) = '\\t' for a .tsv[.gz] file,
                                     else '\\t' when the header has tabs and no comma, else ',' */
+    int no_header;             /**< nonzero: the first line is data, the columns are named
+                                    c1, c2, ... (0 = the first line is the header) */
+    const char *label_columns; /**< comma-separated label column names, e.g. "a,b,c" (NULL = unused) */
+    const char *label_prefix;  /**< every column whose name starts with this is a label (NULL = unused) */
 } mlcl_csv_options;
 
 /** The defaults (no label choice yet: set one of the three). */
-#define MLCL_CSV_OPTIONS_INIT { MLCL_CSV_OPTIONS_VERSION, 0, NULL, NULL, MLCL_IMPUTE_NONE, 0 }
+#define MLCL_CSV_OPTIONS_INIT { MLCL_CSV_OPTIONS_VERSION, 0, 0, MLCL_IMPUTE_NONE, 0, 0, NULL, NULL }
 
 /**
  * Fills @p o with MLCL_CSV_OPTIONS_INIT.
@@ -281,7 +284,9 @@ typedef enum mlcl_data_format {
     MLCL_FORMAT_NPY = 3,      /**< .npy or .npz */
     MLCL_FORMAT_IMAGE_CSV = 4,/**< a CSV/TSV whose header has a column "path" */
     MLCL_FORMAT_COCO = 5,     /**< .json[.gz] */
-    MLCL_FORMAT_VOC = 6       /**< a folder holding ImageSets/Main */
+    MLCL_FORMAT_VOC = 6,      /**< a folder holding ImageSets/Main */
+    MLCL_FORMAT_CSV_NOHEADER = 7 /**< a table without a header: a first line of numbers separated
+                                      by commas (or tabs), one of them not an integer, no idx:val token */
 } mlcl_data_format;
 
 /**

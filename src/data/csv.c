@@ -328,7 +328,8 @@ static int choose_labels(mlcl__csv *r, const mlcl_csv_options *o, uint8_t *is_la
         if ((size_t)o->n_labels >= ncol)
             return mlcl__err(MLCL_EINVAL, "%s: %s: %d label columns requested but the header has %zu columns (at least one feature needed)",
                              fn, r->path, o->n_labels, ncol);
-        for (size_t k = ncol - (size_t)o->n_labels; k < ncol; k++) is_label[k] = 1;
+        size_t k0 = o->labels_first ? 0 : ncol - (size_t)o->n_labels;
+        for (size_t k = k0; k < k0 + (size_t)o->n_labels; k++) is_label[k] = 1;
         c = (size_t)o->n_labels;
     } else if (o->label_columns) {
         const char *p = o->label_columns;
@@ -371,9 +372,30 @@ static int choose_labels(mlcl__csv *r, const mlcl_csv_options *o, uint8_t *is_la
     return (int)c;
 }
 
+/* A headerless table: the columns are named c1, c2, ... after the first record,
+ * which stays in r as data. */
+static int synth_header(mlcl__csv *r)
+{
+    int rc = mlcl__csv_next(r);
+    if (rc < 0) return rc;
+    if (rc == 0) {
+        r->rec_line = r->line > 0 ? r->line : 1;
+        return mlcl__csv_err(r, -1, "empty file");
+    }
+    MLCL_TRY(mlcl__alloc_array((void **)&r->names, r->nfld, sizeof(char *), r->fn));
+    r->n_names = r->nfld;
+    for (size_t k = 0; k < r->nfld; k++) {
+        char nm[32];
+        snprintf(nm, sizeof nm, "c%zu", k + 1);
+        if (!(r->names[k] = mlcl__strdup(nm))) return mlcl__err(MLCL_ENOMEM, "%s: out of memory", r->fn);
+    }
+    return MLCL_OK;
+}
+
 static int load_csv(mlcl__csv *r, mlcl_dataset **out, const mlcl_csv_options *o, const char *fn)
 {
-    MLCL_TRY(mlcl__csv_header(r));
+    MLCL_TRY(o->no_header ? synth_header(r) : mlcl__csv_header(r));
+    int pending = o->no_header != 0; /* the first record is already read */
     size_t ncol = r->n_names;
     uint8_t *is_label = NULL;
     float *x = NULL;
@@ -386,9 +408,11 @@ static int load_csv(mlcl__csv *r, mlcl_dataset **out, const mlcl_csv_options *o,
     if (c < 0) { rc = c; goto done; }
     int d = (int)(ncol - (size_t)c);
     long missing = 0;
-    while ((rc = mlcl__csv_next(r)) == 1) {
+    while (pending || (rc = mlcl__csv_next(r)) == 1) {
+        pending = 0;
         if (r->nfld != ncol) {
-            rc = mlcl__csv_err(r, -1, "%zu fields, but the header has %zu columns", r->nfld, ncol);
+            rc = mlcl__csv_err(r, -1, "%zu fields, but the %s %zu columns", r->nfld,
+                               o->no_header ? "first line has" : "header has", ncol);
             goto done;
         }
         if (n >= (size_t)INT_MAX - 1) { rc = mlcl__csv_err(r, -1, "more than %d rows", INT_MAX - 1); goto done; }
@@ -436,7 +460,7 @@ static int load_csv(mlcl__csv *r, mlcl_dataset **out, const mlcl_csv_options *o,
     if (rc < 0) goto done;
     if (n == 0) {
         r->rec_line = r->line;
-        rc = mlcl__csv_err(r, -1, "no data rows after the header");
+        rc = mlcl__csv_err(r, -1, "no data rows after the header (a table without one needs no_header)");
         goto done;
     }
     if (missing > 0) {

@@ -863,10 +863,12 @@ static int ends_ci(const char *s, const char *suf)
 }
 
 /* Whether a header line (NUL-terminated) looks like a CSV header; *has_path
- * when a field is "path". */
-static int sniff_header(const char *line, int *has_path)
+ * when a field is "path"; *numbers when every field is a number and one of
+ * them is not an integer (a headerless table, not a LIBSVM label list). */
+static int sniff_header(const char *line, int *has_path, int *numbers)
 {
     *has_path = 0;
+    *numbers = 0;
     int tabs = strchr(line, '\t') != NULL, commas = strchr(line, ',') != NULL;
     if (!tabs && !commas) return 0;
     char delim = tabs && !commas ? '\t' : ',';
@@ -877,13 +879,13 @@ static int sniff_header(const char *line, int *has_path)
             while (q > line && q[-1] >= '0' && q[-1] <= '9') q--;
             if (q == line || q[-1] == ' ' || q[-1] == '\t') return 0;
         }
-    int non_numeric = 0;
+    int non_numeric = 0, non_integer = 0, fields = 0;
     const char *p = line;
     for (;;) {
         const char *e = strchr(p, delim);
         size_t len = e ? (size_t)(e - p) : strlen(p);
-        while (len && (*p == ' ' || *p == '"')) { p++; len--; }
-        while (len && (p[len - 1] == ' ' || p[len - 1] == '"' || p[len - 1] == '\r')) len--;
+        while (len && (*p == ' ' || *p == '\t' || *p == '"')) { p++; len--; }
+        while (len && (p[len - 1] == ' ' || p[len - 1] == '\t' || p[len - 1] == '"' || p[len - 1] == '\r')) len--;
         char tok[64];
         size_t tl = len < sizeof tok - 1 ? len : sizeof tok - 1;
         memcpy(tok, p, tl);
@@ -894,10 +896,13 @@ static int sniff_header(const char *line, int *has_path)
         else {
             (void)strtod(tok, &end);
             if (end == tok || *end || len >= sizeof tok) non_numeric = 1;
+            else if (strpbrk(tok, ".eE")) non_integer = 1;
         }
+        fields++;
         if (!e) break;
         p = e + 1;
     }
+    *numbers = !non_numeric && non_integer && fields >= 2;
     return non_numeric;
 }
 
@@ -943,16 +948,18 @@ int mlcl_data_guess_format(int *format, const char *path)
     char *nl = memchr(line, '\n', len - s);
     if (nl) *nl = '\0';
     line[strnlen(line, len - s)] = '\0';
-    int has_path = 0;
+    int has_path = 0, numbers = 0, header;
     if (named_csv) {
-        sniff_header(line, &has_path);
-        *format = has_path ? MLCL_FORMAT_IMAGE_CSV : MLCL_FORMAT_CSV;
+        header = sniff_header(line, &has_path, &numbers);
+        *format = has_path ? MLCL_FORMAT_IMAGE_CSV : !header && numbers ? MLCL_FORMAT_CSV_NOHEADER : MLCL_FORMAT_CSV;
     } else if (line[0] == '%' || !strncasecmp(line, "@relation", 9)) {
         *format = MLCL_FORMAT_ARFF;
     } else if (line[0] == '{') {
         *format = MLCL_FORMAT_COCO;
-    } else if (sniff_header(line, &has_path)) {
+    } else if ((header = sniff_header(line, &has_path, &numbers)) != 0) {
         *format = has_path ? MLCL_FORMAT_IMAGE_CSV : MLCL_FORMAT_CSV;
+    } else if (numbers) {
+        *format = MLCL_FORMAT_CSV_NOHEADER;
     }
     mlcl__free(buf);
     return MLCL_OK;

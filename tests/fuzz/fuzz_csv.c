@@ -47,10 +47,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     o.impute = MLCL_IMPUTE_ZERO;
     mlcl_clear_error();
     check(mlcl_dataset_load_csv(&ds, p, &o), ds);
+    /* no header line: the last two columns are labels */
+    ds = NULL;
+    o.label_columns = NULL;
+    o.n_labels = 2;
+    o.no_header = 1;
+    mlcl_clear_error();
+    check(mlcl_dataset_load_csv(&ds, p, &o), ds);
     int fmt = -1;
     mlcl_clear_error();
     int rc = mlcl_data_guess_format(&fmt, p);
     fuzz_check_rc(rc);
-    if (rc == MLCL_OK && (fmt < MLCL_FORMAT_UNKNOWN || fmt > MLCL_FORMAT_VOC)) abort();
+    if (rc == MLCL_OK && (fmt < MLCL_FORMAT_UNKNOWN || fmt > MLCL_FORMAT_CSV_NOHEADER)) abort();
     return 0;
 }

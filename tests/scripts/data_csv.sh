@@ -51,6 +51,14 @@ $BIN --train "$T/yeast-train.csv" --test "$T/yeast-test.csv" --label-prefix Clas
     { cat "$T/pre.log"; echo "data_csv: --label-prefix run failed"; exit 1; }
 [ "$(metrics "$T/arff.json")" = "$(metrics "$T/pre.json")" ] || { echo "data_csv: --label-prefix metrics differ"; exit 1; }
 
+# the issue's case: a plain table without a header line (it used to fail with
+# "label '0.0937' is not a non-negative integer" from the LIBSVM reader)
+tail -n +2 "$T/yeast-train.csv" >"$T/nohdr-train.txt"
+tail -n +2 "$T/yeast-test.csv" >"$T/nohdr-test.txt"
+$BIN --train "$T/nohdr-train.txt" --test "$T/nohdr-test.txt" --labels 14 $JOB --json "$T/nohdr.json" >"$T/nohdr.log" 2>&1 ||
+    { cat "$T/nohdr.log"; echo "data_csv: headerless CSV run failed"; exit 1; }
+[ "$(metrics "$T/arff.json")" = "$(metrics "$T/nohdr.json")" ] || { echo "data_csv: headerless CSV metrics differ"; exit 1; }
+
 # no label choice: a clear message, not a LIBSVM parse error
 if $BIN --train "$T/yeast-train.csv" --test "$T/yeast-test.csv" $JOB >"$T/nolab.log" 2>&1; then
     echo "data_csv: a CSV without a label choice ran"; exit 1
