@@ -30,8 +30,12 @@ OPT ?= -O2
 BLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null)
 BLAS_LIBS := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
 CFLAGS_LIB := -std=c11 $(OPT) -g -fPIC -fvisibility=hidden -Wall -Wextra -Wno-unused-parameter \
-	-D_GNU_SOURCE -pthread -Iinclude -Isrc -I$(BUILD)/gen $(BLAS_CFLAGS) $(EXTRA_CFLAGS)
-LIBS := $(BLAS_LIBS) -ldnnl -lz -ljansson -lprotobuf-c -lm -lpthread
+	-D_GNU_SOURCE -pthread -Iinclude -Isrc -I$(BUILD)/gen $(BLAS_CFLAGS) $(READER_CFLAGS) $(EXTRA_CFLAGS)
+# image and annotation readers: libjpeg-turbo, libpng, jansson (src/data/imagefile.c, manifest.c);
+# protobuf-c for the ONNX export (src/model/onnx.c)
+READER_CFLAGS := $(shell pkg-config --cflags libturbojpeg libpng jansson libprotobuf-c 2>/dev/null)
+READER_LIBS := $(shell pkg-config --libs libturbojpeg libpng jansson libprotobuf-c 2>/dev/null || echo -lturbojpeg -lpng16 -ljansson -lprotobuf-c)
+LIBS := $(BLAS_LIBS) -ldnnl $(READER_LIBS) -lz -lm -lpthread
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 

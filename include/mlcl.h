@@ -17,6 +17,7 @@
 #include "mlcl/nn.h"
 #include "mlcl/optim.h"
 #include "mlcl/data.h"
+#include "mlcl/readers.h"
 #include "mlcl/moco.h"
 #include "mlcl/image.h"
 #include "mlcl/comm.h"

@@ -1956,6 +1956,94 @@ static void t_model_import_safetensors(void)
     const char *p = tmpfile_path("garbage.safetensors", "\x10\0\0\0\0\0\0\0{not json at all", 24);
     BAD(mlcl_model_import_safetensors(m, p, NULL), MLCL_EFORMAT, "garbage.safetensors");
     mlcl_model_free(m);
+/* ------------------------------------------------------------- readers.h (issue 16) */
+static void t_csv_options_init(void)
+{
+    mlcl_csv_options o;
+    BAD(mlcl_csv_options_init(NULL, MLCL_CSV_OPTIONS_VERSION), EINV, "o is NULL");
+    BAD(mlcl_csv_options_init(&o, 999), MLCL_EVERSION, "version 999");
+}
+static void t_dataset_load_csv(void)
+{
+    mlcl_dataset *ds = NULL;
+    mlcl_csv_options o = MLCL_CSV_OPTIONS_INIT;
+    o.n_labels = 1;
+    BAD(mlcl_dataset_load_csv(NULL, NOFILE, &o), EINV, "out is NULL");
+    BAD(mlcl_dataset_load_csv(&ds, NULL, &o), EINV, "path is NULL");
+    BAD(mlcl_dataset_load_csv(&ds, NOFILE, NULL), EINV, "o is NULL");
+    BAD(mlcl_dataset_load_csv(&ds, NOFILE, &o), MLCL_EIO, NOFILE);
+    o.n_labels = -1;
+    BAD(mlcl_dataset_load_csv(&ds, NOFILE, &o), EINV, "n_labels");
+    o.n_labels = 1; o.impute = 9;
+    BAD(mlcl_dataset_load_csv(&ds, NOFILE, &o), EINV, "impute");
+    o.impute = 0; o.version = 0;
+    BAD(mlcl_dataset_load_csv(&ds, NOFILE, &o), MLCL_EVERSION, "version");
+    ck_assert_ptr_null(ds);
+}
+static void t_image_read(void)
+{
+    float *px = NULL;
+    int c, h, w;
+    BAD(mlcl_image_read(NULL, &c, &h, &w, NOFILE, 3), EINV, "pixels is NULL");
+    BAD(mlcl_image_read(&px, NULL, &h, &w, NOFILE, 3), EINV, "channels is NULL");
+    BAD(mlcl_image_read(&px, &c, NULL, &w, NOFILE, 3), EINV, "height is NULL");
+    BAD(mlcl_image_read(&px, &c, &h, NULL, NOFILE, 3), EINV, "width is NULL");
+    BAD(mlcl_image_read(&px, &c, &h, &w, NULL, 3), EINV, "path is NULL");
+    BAD(mlcl_image_read(&px, &c, &h, &w, NOFILE, 2), EINV, "want_channels");
+    BAD(mlcl_image_read(&px, &c, &h, &w, NOFILE, 3), MLCL_EIO, NOFILE);
+    ck_assert_ptr_null(px);
+}
+static void t_image_free(void) { mlcl_image_free(NULL); }
+static void t_image_resize_crop(void)
+{
+    BAD(mlcl_image_resize_crop(NULL, 2, 2, X, 1, 4, 4), EINV, "dst is NULL");
+    BAD(mlcl_image_resize_crop(OUT, 2, 2, NULL, 1, 4, 4), EINV, "src is NULL");
+    BAD(mlcl_image_resize_crop(OUT, 0, 2, X, 1, 4, 4), EINV, "out_h");
+    BAD(mlcl_image_resize_crop(OUT, 2, -1, X, 1, 4, 4), EINV, "out_w");
+    BAD(mlcl_image_resize_crop(OUT, 2, 2, X, 0, 4, 4), EINV, "c must be");
+    BAD(mlcl_image_resize_crop(OUT, 2, 2, X, 1, 0, 4), EINV, "h must be");
+    BAD(mlcl_image_resize_crop(OUT, 2, 2, X, 1, 4, 0), EINV, "w must be");
+    BAD(mlcl_image_resize_crop(OUT, 2, 2, X, 1, 1, INT_MAX), MLCL_EOVERFLOW, "too large");
+}
+static void t_manifest_options_init(void)
+{
+    mlcl_manifest_options o;
+    BAD(mlcl_manifest_options_init(NULL, MLCL_MANIFEST_OPTIONS_VERSION), EINV, "o is NULL");
+    BAD(mlcl_manifest_options_init(&o, 7), MLCL_EVERSION, "version 7");
+}
+/* the argument checks shared by the three manifest loaders */
+static void manifest_bad_options(int (*load)(mlcl_dataset **, int *, const char *, const mlcl_manifest_options *))
+{
+    mlcl_dataset *ds = NULL;
+    int sk;
+    mlcl_manifest_options o = MLCL_MANIFEST_OPTIONS_INIT;
+    BAD(load(NULL, &sk, NOFILE, &o), EINV, "out is NULL");
+    BAD(load(&ds, &sk, NULL, &o), EINV, "path is NULL");
+    BAD(load(&ds, NULL, NOFILE, &o), MLCL_EIO, NOFILE); /* skipped is nullable */
+    o.height = 0; BAD(load(&ds, &sk, NOFILE, &o), EINV, "o->height");
+    o.height = 8; o.channels = 4; BAD(load(&ds, &sk, NOFILE, &o), EINV, "o->channels");
+    o.channels = 3; o.voc_difficult = 5; BAD(load(&ds, &sk, NOFILE, &o), EINV, "o->voc_difficult");
+    o.voc_difficult = 0; o.n_label_names = 2; BAD(load(&ds, &sk, NOFILE, &o), EINV, "o->label_names is NULL");
+    o.n_label_names = 0; o.threads = -1; BAD(load(&ds, &sk, NOFILE, &o), EINV, "o->threads");
+    o.threads = 0; o.version = 3; BAD(load(&ds, &sk, NOFILE, &o), MLCL_EVERSION, "version");
+    ck_assert_ptr_null(ds);
+}
+static void t_dataset_load_image_csv(void) { manifest_bad_options(mlcl_dataset_load_image_csv); }
+static void t_dataset_load_coco(void) { manifest_bad_options(mlcl_dataset_load_coco); }
+static void t_dataset_load_voc(void)
+{
+    mlcl_dataset *ds = NULL;
+    BAD(mlcl_dataset_load_voc(&ds, NULL, NULL, "trainval", NULL), EINV, "root is NULL");
+    BAD(mlcl_dataset_load_voc(&ds, NULL, NOFILE, NULL, NULL), EINV, "split is NULL");
+    BAD(mlcl_dataset_load_voc(&ds, NULL, NOFILE, "a/b", NULL), EINV, "split 'a/b'");
+    BAD(mlcl_dataset_load_voc(&ds, NULL, NOFILE, "trainval", NULL), MLCL_EIO, "ImageSets/Main");
+}
+static void t_data_guess_format(void)
+{
+    int f;
+    BAD(mlcl_data_guess_format(NULL, NOFILE), EINV, "format is NULL");
+    BAD(mlcl_data_guess_format(&f, NULL), EINV, "path is NULL");
+    BAD(mlcl_data_guess_format(&f, NOFILE), MLCL_EIO, NOFILE);
 }
 
 /* ------------------------------------------------------------- the table */
@@ -2011,6 +2099,9 @@ static const entry TABLE[] = {
     E(model_provenance), E(model_provenance_get), E(model_set_provenance),
     E(model_create), E(model_export_safetensors), E(model_export_onnx), E(model_export_npz), E(model_import_options_init),
     E(model_import_safetensors),
+    E(csv_options_init), E(dataset_load_csv), E(image_read), E(image_free), E(image_resize_crop),
+    E(manifest_options_init), E(dataset_load_image_csv), E(dataset_load_coco), E(dataset_load_voc),
+    E(data_guess_format),
 };
 #define NTABLE ((int)(sizeof TABLE / sizeof TABLE[0]))
 
@@ -2033,7 +2124,7 @@ END_TEST
 START_TEST(covers_headers)
 {
     static const char *hdrs[] = { "core", "data", "loss", "mask", "metrics", "moco", "nn", "optim",
-                                  "queue", "train", "image", "comm", "model" };
+                                  "queue", "train", "image", "comm", "model", "readers" };
     const char *src = getenv("MLCL_SRC_DIR") ? getenv("MLCL_SRC_DIR") : ".";
     int seen = 0;
     char missing[4096] = "";

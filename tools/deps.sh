@@ -4,6 +4,7 @@
 #   tools/deps.sh bench    also PyTorch, for the side-by-side benchmarks
 set -e
 PKGS="build-essential pkg-config libopenblas-dev libdnnl-dev zlib1g-dev check libsubunit-dev
+libturbojpeg0-dev libpng-dev libjansson-dev python3-pil
 python3 python3-numpy python3-pytest python3-matplotlib python3-sklearn dataset-fashion-mnist doxygen binutils
 libopenmpi-dev openmpi-bin libjansson-dev protobuf-c-compiler libprotobuf-c-dev python3-onnx"
 [ "${1:-}" = bench ] && PKGS="$PKGS python3-torch time"
