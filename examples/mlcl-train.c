@@ -77,6 +77,7 @@ static void usage(FILE *f)
         "  --log FILE.csv          per-epoch loss parts, lr, samples/s, metrics\n"
         "  --plot DIR              PNG training curves and label distributions (needs python3-matplotlib)\n"
         "  --eval-every N          evaluate on the test set every N fine-tuning epochs for the log (default: last only)\n"
+        "  --save-model FILE       write the trained model (mlcl-predict --model FILE; docs/models.md)\n"
         "  --checkpoint FILE       save the training state at the end of each epoch and on SIGINT/SIGTERM\n"
         "  --resume FILE           continue a run from a checkpoint (same options)\n"
         "  --val-split FRAC        hold out FRAC of the training set (seeded) and evaluate on it instead of --test\n"
@@ -249,8 +250,29 @@ static int mpi_progress_cb(const mlcl_progress *p, void *ctx)
     return stop != 0;
 }
 
+/* --save-model: the model with label names, data files, training-set hash
+ * and the final metrics (not when they were measured on a validation split) */
+static int save_model(const mlcl_trainer *t, const char *path, const mlcl_dataset *train, const char *train_path,
+                      const char *test_path, const mlcl_metrics *paper, const mlcl_metrics *t05, int on_test)
+{
+    if ((train_path && !strcmp(path, train_path)) || (test_path && !strcmp(path, test_path))) {
+        fprintf(stderr, "mlcl-train: --save-model %s would overwrite an input\n", path);
+        return 1;
+    }
+    mlcl_model_export_options eo = MLCL_MODEL_EXPORT_OPTIONS_INIT;
+    eo.train = train; eo.train_path = train_path; eo.test_path = on_test ? test_path : NULL;
+    eo.test_paper = on_test ? paper : NULL; eo.test_t05 = on_test ? t05 : NULL;
+    mlcl_model *m = NULL;
+    int rc = mlcl_trainer_export_model_ex(t, &m, &eo);
+    if (rc == MLCL_OK) rc = mlcl_model_save(m, path);
+    mlcl_model_free(m);
+    if (rc != MLCL_OK) { fprintf(stderr, "mlcl-train: --save-model: %s\n", mlcl_last_error()); return 1; }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    const char *save_model_path = NULL;
     const char *train_path = NULL, *test_path = NULL, *format = NULL, *json_path = NULL, *log_path = NULL;
     const char *ckpt_path = NULL, *resume_path = NULL, *mosaic_dir = NULL, *preset = NULL;
     const char *train_labels = NULL, *test_labels = NULL;
@@ -369,6 +391,7 @@ int main(int argc, char **argv)
         else if (!strcmp(arg, "--plot")) { NEED_ARG(); a.plot_dir = val; }
         else if (!strcmp(arg, "--eval-every")) { NEED_ARG(); if (parse_num(arg, val, 1, 1e6, &v)) return 2; a.eval_every = (int)v; }
         else if (!strcmp(arg, "--checkpoint")) { NEED_ARG(); ckpt_path = val; }
+        else if (!strcmp(arg, "--save-model")) { NEED_ARG(); save_model_path = val; }
         else if (!strcmp(arg, "--resume")) { NEED_ARG(); resume_path = val; }
         else if (!strcmp(arg, "--val-split")) { NEED_ARG(); if (parse_num(arg, val, 0.01, 0.9, &v)) return 2; val_split = v; }
         else if (!strcmp(arg, "--quiet")) { a.quiet = 1; }
@@ -589,6 +612,9 @@ int main(int argc, char **argv)
         fprintf(f, "},\n \"timing\": {\"pretrain_s\": %.3f, \"finetune_s\": %.3f}}\n", pre_s, fin_s);
         fclose(f);
     }
+    if (save_model_path && (!g_comm || g_comm->rank == 0) &&
+        save_model(a.trainer, save_model_path, train, train_path, test_path, &paper, &t05, val_split <= 0))
+        return 1;
     if (a.plot_dir) {
         /* distributions of a few test rows for the picture, then matplotlib */
         if (mkdir(a.plot_dir, 0777) != 0 && errno != EEXIST) { fprintf(stderr, "mlcl-train: --plot %s: %s\n", a.plot_dir, strerror(errno)); return 1; }

@@ -21,5 +21,6 @@
 #include "mlcl/image.h"
 #include "mlcl/comm.h"
 #include "mlcl/train.h"
+#include "mlcl/model.h"
 
 #endif

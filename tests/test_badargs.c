@@ -1711,6 +1711,193 @@ static void t_trainer_set_comm(void)
     mlcl_trainer_free(t); mlcl_dataset_free(ds);
 }
 
+/* ------------------------------------------------------------- trained models (model.h) */
+static mlcl_model *mk_model(void)
+{
+    mlcl_dataset *ds = mk_dataset(16); mlcl_trainer *t = mk_trainer(ds); mlcl_model *m = NULL;
+    ck_assert_ok(mlcl_trainer_export_model(t, &m));
+    mlcl_trainer_free(t); mlcl_dataset_free(ds);
+    return m;
+}
+static void t_model_export_options_init(void)
+{
+    mlcl_model_export_options o;
+    BAD(mlcl_model_export_options_init(NULL, MLCL_MODEL_EXPORT_OPTIONS_VERSION), EINV, "opts is NULL");
+    BAD(mlcl_model_export_options_init(&o, 9), MLCL_EVERSION, "version 9");
+}
+static void t_trainer_export_model(void)
+{
+    mlcl_dataset *ds = mk_dataset(16); mlcl_trainer *t = mk_trainer(ds); mlcl_model *m;
+    BAD(mlcl_trainer_export_model(NULL, &m), EINV, "trainer is NULL");
+    BAD(mlcl_trainer_export_model(t, NULL), EINV, "out is NULL");
+    mlcl_trainer_free(t); mlcl_dataset_free(ds);
+}
+static void t_trainer_export_model_ex(void)
+{
+    mlcl_dataset *ds = mk_dataset(16), *ds2 = mk_dataset(12); mlcl_trainer *t = mk_trainer(ds); mlcl_model *m;
+    mlcl_model_export_options o = MLCL_MODEL_EXPORT_OPTIONS_INIT;
+    float thr[FC] = { 0.5f, NAN, 0.5f };
+    BAD(mlcl_trainer_export_model_ex(NULL, &m, &o), EINV, "trainer is NULL");
+    o.train = ds2; BAD(mlcl_trainer_export_model_ex(t, &m, &o), EINV, "opts->train has 12 rows");
+    o.train = NULL; o.thresholds = thr; BAD(mlcl_trainer_export_model_ex(t, &m, &o), EINV, "thresholds[1]");
+    o.version = 3; BAD(mlcl_trainer_export_model_ex(t, &m, &o), MLCL_EVERSION, "version 3");
+    mlcl_trainer_free(t); mlcl_dataset_free(ds); mlcl_dataset_free(ds2);
+}
+static void t_model_free(void) { mlcl_model_free(NULL); }
+static void t_model_save(void)
+{
+    mlcl_model *m = mk_model();
+    BAD(mlcl_model_save(NULL, "x.mlcl"), EINV, "model is NULL");
+    BAD(mlcl_model_save(m, NULL), EINV, "path is NULL");
+    BAD(mlcl_model_save(m, NOFILE), MLCL_EIO, "nonexistent-dir-mlcl");
+    BAD(mlcl_model_save(m, TMPDIR_), MLCL_EIO, "not a regular file");
+    mlcl_model_free(m);
+}
+static void t_model_load(void)
+{
+    mlcl_model *m;
+    BAD(mlcl_model_load(NULL, "x.mlcl"), EINV, "out is NULL");
+    BAD(mlcl_model_load(&m, NULL), EINV, "path is NULL");
+    BAD(mlcl_model_load(&m, NOFILE), MLCL_EIO, NOFILE);
+    const char *p = tmpfile_path("garbage.mlcl", "MLCLMODL garbage garbage garbage garbage garbage", 48);
+    mlcl_clear_error();
+    int rc = mlcl_model_load(&m, p);
+    ck_assert_msg(rc == MLCL_EFORMAT || rc == MLCL_ECHECKSUM, "%d %s", rc, mlcl_last_error());
+    ck_assert_ptr_nonnull(strstr(mlcl_last_error(), "garbage.mlcl"));
+    ck_assert_ptr_null(m);
+}
+static void t_model_workspace_create(void)
+{
+    mlcl_model *m = mk_model(); mlcl_model_workspace *ws;
+    BAD(mlcl_model_workspace_create(NULL, m), EINV, "out is NULL");
+    BAD(mlcl_model_workspace_create(&ws, NULL), EINV, "model is NULL");
+    mlcl_model_free(m);
+}
+static void t_model_workspace_free(void) { mlcl_model_workspace_free(NULL); }
+static void t_model_infer(void)
+{
+    mlcl_model *m = mk_model(), *m2 = mk_model(); mlcl_model_workspace *ws;
+    ck_assert_ok(mlcl_model_workspace_create(&ws, m2));
+    BAD(mlcl_model_infer(NULL, NULL, MLCL_MODEL_SCORES, 1, X, OUT), EINV, "model is NULL");
+    BAD(mlcl_model_infer(m, NULL, 4, 1, X, OUT), EINV, "what = 4");
+    BAD(mlcl_model_infer(m, NULL, MLCL_MODEL_SCORES, 0, X, OUT), EINV, "n must be > 0");
+    BAD(mlcl_model_infer(m, NULL, MLCL_MODEL_SCORES, 1, NULL, OUT), EINV, "x is NULL");
+    BAD(mlcl_model_infer(m, NULL, MLCL_MODEL_SCORES, 1, X, NULL), EINV, "out is NULL");
+    BAD(mlcl_model_infer(m, NULL, MLCL_MODEL_SCORES, 2, XNAN, OUT), MLCL_ENUMERIC, "NaN");
+    BAD(mlcl_model_infer(m, ws, MLCL_MODEL_SCORES, 1, X, OUT), EINV, "another model");
+    mlcl_model_workspace_free(ws); mlcl_model_free(m); mlcl_model_free(m2);
+}
+static void t_model_predict(void)
+{
+    mlcl_model *m = mk_model();
+    BAD(mlcl_model_predict(NULL, 1, X, OUT), EINV, "model is NULL");
+    BAD(mlcl_model_predict(m, -1, X, OUT), EINV, "n must be > 0");
+    BAD(mlcl_model_predict(m, 1, X, NULL), EINV, "scores is NULL");
+    mlcl_model_free(m);
+}
+static void t_model_predict_labels(void)
+{
+    mlcl_model *m = mk_model(); uint8_t lab[FC];
+    BAD(mlcl_model_predict_labels(NULL, 1, X, lab), EINV, "model is NULL");
+    BAD(mlcl_model_predict_labels(m, 1, NULL, lab), EINV, "x is NULL");
+    BAD(mlcl_model_predict_labels(m, 1, X, NULL), EINV, "labels is NULL");
+    mlcl_model_free(m);
+}
+static void t_model_embed(void)
+{
+    mlcl_model *m = mk_model();
+    BAD(mlcl_model_embed(NULL, 1, X, OUT), EINV, "model is NULL");
+    BAD(mlcl_model_embed(m, 0, X, OUT), EINV, "n must be > 0");
+    BAD(mlcl_model_embed(m, 1, X, NULL), EINV, "emb is NULL");
+    mlcl_model_free(m);
+}
+static void t_model_distributions(void)
+{
+    mlcl_model *m = mk_model();
+    BAD(mlcl_model_distributions(NULL, 1, X, OUT), EINV, "model is NULL");
+    BAD(mlcl_model_distributions(m, 1, X, NULL), EINV, "dists is NULL");
+    mlcl_model_free(m);
+}
+static void t_model_dims(void) { BAD(mlcl_model_dims(NULL, NULL, NULL, NULL), EINV, "model is NULL"); }
+static void t_model_image_shape(void) { BAD(mlcl_model_image_shape(NULL, NULL, NULL, NULL, NULL, NULL), EINV, "model is NULL"); }
+static void t_model_standardization(void)
+{
+    mlcl_model *m = mk_model(); float mean[FD];
+    BAD(mlcl_model_standardization(NULL, NULL, NULL, NULL, FD), EINV, "model is NULL");
+    BAD(mlcl_model_standardization(m, NULL, mean, NULL, FD + 1), EINV, "n_features = 6");
+    mlcl_model_free(m);
+}
+static void t_model_architecture(void)
+{
+    mlcl_model *m = mk_model(); const char *s;
+    BAD(mlcl_model_architecture(NULL, &s), EINV, "model is NULL");
+    BAD(mlcl_model_architecture(m, NULL), EINV, "text is NULL");
+    mlcl_model_free(m);
+}
+static void t_model_label_name(void)
+{
+    mlcl_model *m = mk_model(); const char *s;
+    BAD(mlcl_model_label_name(NULL, 0, &s), EINV, "model is NULL");
+    BAD(mlcl_model_label_name(m, FC, &s), EINV, "j = 3");
+    BAD(mlcl_model_label_name(m, 0, NULL), EINV, "name is NULL");
+    mlcl_model_free(m);
+}
+static void t_model_set_label_names(void)
+{
+    mlcl_model *m = mk_model(); const char *names[FC] = { "a", NULL, "c" };
+    BAD(mlcl_model_set_label_names(NULL, FC, names), EINV, "model is NULL");
+    BAD(mlcl_model_set_label_names(m, FC, NULL), EINV, "names is NULL");
+    BAD(mlcl_model_set_label_names(m, FC - 1, names), EINV, "c = 2");
+    BAD(mlcl_model_set_label_names(m, FC, names), EINV, "names[1] is NULL");
+    mlcl_model_free(m);
+}
+static void t_model_thresholds(void)
+{
+    mlcl_model *m = mk_model(); float t[FC];
+    BAD(mlcl_model_thresholds(NULL, FC, t), EINV, "model is NULL");
+    BAD(mlcl_model_thresholds(m, FC, NULL), EINV, "thresholds is NULL");
+    BAD(mlcl_model_thresholds(m, 0, t), EINV, "c = 0");
+    mlcl_model_free(m);
+}
+static void t_model_set_thresholds(void)
+{
+    mlcl_model *m = mk_model(); float t[FC] = { 0.5f, INFINITY, 0.5f };
+    BAD(mlcl_model_set_thresholds(NULL, FC, t), EINV, "model is NULL");
+    BAD(mlcl_model_set_thresholds(m, FC, NULL), EINV, "thresholds is NULL");
+    BAD(mlcl_model_set_thresholds(m, FC, t), EINV, "thresholds[1]");
+    mlcl_model_free(m);
+}
+static void t_model_provenance_count(void)
+{
+    int n;
+    BAD(mlcl_model_provenance_count(NULL, &n), EINV, "model is NULL");
+}
+static void t_model_provenance(void)
+{
+    mlcl_model *m = mk_model(); const char *k, *v;
+    BAD(mlcl_model_provenance(NULL, 0, &k, &v), EINV, "model is NULL");
+    BAD(mlcl_model_provenance(m, -1, &k, &v), EINV, "i = -1");
+    mlcl_model_free(m);
+}
+static void t_model_provenance_get(void)
+{
+    mlcl_model *m = mk_model(); const char *v;
+    BAD(mlcl_model_provenance_get(NULL, "seed", &v), EINV, "model is NULL");
+    BAD(mlcl_model_provenance_get(m, NULL, &v), EINV, "key is NULL");
+    BAD(mlcl_model_provenance_get(m, "seed", NULL), EINV, "value is NULL");
+    mlcl_model_free(m);
+}
+static void t_model_set_provenance(void)
+{
+    mlcl_model *m = mk_model();
+    BAD(mlcl_model_set_provenance(NULL, "k", "v"), EINV, "model is NULL");
+    BAD(mlcl_model_set_provenance(m, NULL, "v"), EINV, "key is NULL");
+    BAD(mlcl_model_set_provenance(m, "k", NULL), EINV, "value is NULL");
+    BAD(mlcl_model_set_provenance(m, "", "v"), EINV, "key ''");
+    BAD(mlcl_model_set_provenance(m, "k", "a\nb"), EINV, "newline");
+    mlcl_model_free(m);
+}
+
 /* ------------------------------------------------------------- the table */
 typedef struct { const char *name; void (*fn)(void); } entry;
 #define E(f) { "mlcl_" #f, t_##f }
@@ -1756,6 +1943,12 @@ static const entry TABLE[] = {
     E(trainer_set_callback), E(trainer_run), E(trainer_run_epochs), E(trainer_predict),
     E(trainer_distributions), E(trainer_evaluate), E(trainer_timing), E(trainer_position), E(trainer_in_use), E(check_output_path),
     E(trainer_save), E(trainer_load), E(trainer_moco),
+    E(model_export_options_init), E(trainer_export_model), E(trainer_export_model_ex), E(model_free),
+    E(model_save), E(model_load), E(model_workspace_create), E(model_workspace_free), E(model_infer),
+    E(model_predict), E(model_predict_labels), E(model_embed), E(model_distributions), E(model_dims),
+    E(model_image_shape), E(model_standardization), E(model_architecture), E(model_label_name),
+    E(model_set_label_names), E(model_thresholds), E(model_set_thresholds), E(model_provenance_count),
+    E(model_provenance), E(model_provenance_get), E(model_set_provenance),
 };
 #define NTABLE ((int)(sizeof TABLE / sizeof TABLE[0]))
 
@@ -1778,7 +1971,7 @@ END_TEST
 START_TEST(covers_headers)
 {
     static const char *hdrs[] = { "core", "data", "loss", "mask", "metrics", "moco", "nn", "optim",
-                                  "queue", "train", "image", "comm" };
+                                  "queue", "train", "image", "comm", "model" };
     const char *src = getenv("MLCL_SRC_DIR") ? getenv("MLCL_SRC_DIR") : ".";
     int seen = 0;
     char missing[4096] = "";

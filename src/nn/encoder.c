@@ -34,6 +34,7 @@ typedef struct nn_layer {
     float *invstd; /* BN: 1/sqrt(var+eps) used by the last forward (out) */
     int fwd_train; /* mode of the last forward */
     mlcl__convnet *cn; /* L_CONVNET: the oneDNN network (convnet.h) */
+    mlcl_resnet_spec rs; /* L_CONVNET: the spec it was built from (mlcl__encoder_layer_info) */
 } nn_layer;
 
 struct mlcl_encoder {
@@ -968,6 +969,7 @@ int mlcl_encoder_create_resnet(mlcl_encoder **out, const mlcl_resnet_spec *spec,
     rc = push_layer(e, fn, L_CONVNET, (int)out_dim, mlcl__convnet_param_count(cn), mlcl__convnet_state_count(cn), &l);
     if (rc < 0) { mlcl__convnet_free(cn); mlcl_encoder_free(e); return rc; }
     l->cn = cn;
+    l->rs = *spec;
     mlcl__convnet_init(cn, e->params + l->poff, e->state + l->soff, &e->init_rng);
     *out = e;
     return MLCL_OK;
@@ -1019,5 +1021,25 @@ int mlcl_encoder_clone(mlcl_encoder **out, const mlcl_encoder *src)
         return rc;
     }
     *out = e;
+    return MLCL_OK;
+}
+
+int mlcl__encoder_layer_info(const mlcl_encoder *e, int i, mlcl__layer_info *out)
+{
+    static const int kinds[] = { MLCL__LAYER_LINEAR, MLCL__LAYER_RELU, MLCL__LAYER_DROPOUT, MLCL__LAYER_BN1D,
+                                 MLCL__LAYER_L2NORM, MLCL__LAYER_SOFTMAX, MLCL__LAYER_RESNET };
+    if (!e || !out || i < 0 || i >= e->nl) return mlcl__err(MLCL_EINVAL, "mlcl__encoder_layer_info: no layer %d", i);
+    const nn_layer *l = &e->L[i];
+    memset(out, 0, sizeof *out);
+    out->kind = kinds[l->type];
+    out->in = l->in;
+    out->out = l->out;
+    out->bias = l->bias;
+    out->p = l->p;
+    out->eps = l->eps;
+    out->momentum = l->momentum;
+    out->np = l->np;
+    out->ns = l->ns;
+    if (l->type == L_CONVNET) out->resnet = l->rs;
     return MLCL_OK;
 }

@@ -28,4 +28,16 @@ MLCL_INTERNAL void mlcl__encoder_set_par(struct mlcl_encoder *e, int on);
 MLCL_INTERNAL void mlcl__encoder_set_rows(struct mlcl_encoder *e, long long off, long long total);
 struct mlcl_optim;
 MLCL_INTERNAL void mlcl__optim_step_checked(struct mlcl_optim *o);
+
+/* A description of layer i of an encoder (for the model export, src/model/). */
+#include "mlcl/nn.h"
+enum { MLCL__LAYER_LINEAR = 1, MLCL__LAYER_RELU, MLCL__LAYER_DROPOUT, MLCL__LAYER_BN1D, MLCL__LAYER_L2NORM,
+       MLCL__LAYER_SOFTMAX, MLCL__LAYER_RESNET };
+typedef struct mlcl__layer_info {
+    int kind, in, out, bias;
+    float p, eps, momentum;
+    size_t np, ns;
+    mlcl_resnet_spec resnet; /* MLCL__LAYER_RESNET */
+} mlcl__layer_info;
+MLCL_INTERNAL int mlcl__encoder_layer_info(const struct mlcl_encoder *e, int i, mlcl__layer_info *out);
 #endif

@@ -364,3 +364,189 @@ void mlcl__ckr_close(mlcl__ckr *r)
     r->buf = NULL;
     r->len = 0;
 }
+
+/* ------------------------------------------------------------ other kinds of file (model files) */
+
+#include <sys/stat.h>
+
+/* Header of these files (48 bytes): the checkpoint's fields, then the CRC-32
+ * of the compressed bytes (so that every bit of the file is under a CRC: a
+ * flipped bit deflate would decode to the same payload is still caught),
+ * 4 reserved zero bytes, and the CRC-32 of the first 44 header bytes. */
+#define HDR2 48
+
+int mlcl__ckw_commit_as(mlcl__ckw *w, const char *path, const char magic[8], uint32_t version, int level,
+                        const char *what)
+{
+    int rc = w->status;
+    unsigned char *z = NULL;
+    char *tmp = NULL;
+    int fd = -1;
+    struct stat st;
+    if (rc) goto out;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        rc = mlcl__err(MLCL_EIO, "%s %s: exists and is not a regular file; not replaced", what, path);
+        goto out;
+    }
+    uLongf zlen = compressBound((uLong)w->len);
+    z = mlcl__malloc(HDR2 + zlen);
+    size_t plen = strlen(path);
+    tmp = mlcl__malloc(plen + 16);
+    if (tmp) tmp[0] = '\0';
+    if (!z || !tmp) { rc = mlcl__err(MLCL_ENOMEM, "%s %s: out of memory", what, path); goto out; }
+    if (compress2(z + HDR2, &zlen, w->buf, (uLong)w->len, level) != Z_OK) {
+        rc = mlcl__err(MLCL_ENOMEM, "%s %s: zlib compression failed", what, path);
+        goto out;
+    }
+    memcpy(z, magic, 8);
+    put32(z + 8, version);
+    uint32_t bom = 0x01020304u;
+    memcpy(z + 12, &bom, 4);
+    put64(z + 16, w->len);
+    put64(z + 24, zlen);
+    put32(z + 32, (uint32_t)crc32(0L, w->buf, (uInt)w->len));
+    put32(z + 36, (uint32_t)crc32(0L, z + HDR2, (uInt)zlen));
+    put32(z + 40, 0);
+    put32(z + 44, (uint32_t)crc32(0L, z, 44));
+    memcpy(tmp, path, plen);
+    memcpy(tmp + plen, ".tmp.XXXXXX", 12);
+    fd = mkstemp(tmp);
+    if (fd < 0) { rc = mlcl__err(MLCL_EIO, "%s %s: cannot create temporary file: %s", what, path, strerror(errno)); goto out; }
+    if (write_all(fd, z, HDR2 + zlen) != 0 || fsync(fd) != 0) {
+        rc = mlcl__err(MLCL_EIO, "%s %s: write failed: %s", what, path, strerror(errno));
+        goto out;
+    }
+    /* mkstemp makes 0600; a model is an ordinary output file */
+    {
+        mode_t um = umask(0);
+        umask(um);
+        (void)fchmod(fd, 0666 & ~um);
+    }
+    if (close(fd) != 0) { fd = -1; rc = mlcl__err(MLCL_EIO, "%s %s: close failed: %s", what, path, strerror(errno)); goto out; }
+    fd = -1;
+    if (rename(tmp, path) != 0) { rc = mlcl__err(MLCL_EIO, "%s %s: rename failed: %s", what, path, strerror(errno)); goto out; }
+    tmp[0] = '\0';
+    {
+        char *dcopy = strdup(path);
+        if (dcopy) {
+            int dfd = open(dirname(dcopy), O_RDONLY | O_DIRECTORY);
+            if (dfd >= 0) { (void)fsync(dfd); close(dfd); }
+            free(dcopy);
+        }
+    }
+out:
+    if (fd >= 0) close(fd);
+    if (tmp && tmp[0]) unlink(tmp);
+    mlcl__free(tmp);
+    mlcl__free(z);
+    mlcl__ckw_free(w);
+    return rc;
+}
+
+/* Inflates z into a buffer that grows with the output, up to exactly plen bytes. */
+static int inflate_bounded(const unsigned char *z, size_t zlen, size_t plen, unsigned char **out, const char *what,
+                           const char *path)
+{
+    size_t cap = plen < zlen * 4 + 4096 ? plen : zlen * 4 + 4096;
+    unsigned char *buf = mlcl__malloc(cap + 1);
+    if (!buf) return mlcl__err(MLCL_ENOMEM, "%s %s: out of memory", what, path);
+    z_stream s;
+    memset(&s, 0, sizeof s);
+    if (inflateInit(&s) != Z_OK) { mlcl__free(buf); return mlcl__err(MLCL_ENOMEM, "%s %s: zlib initialisation failed", what, path); }
+    int rc = MLCL_OK, zr = Z_OK;
+    size_t in_off = 0, have = 0;
+    unsigned char one;
+    while (zr != Z_STREAM_END) {
+        if (have == cap && cap < plen) {
+            size_t ncap = cap * 2 < plen ? cap * 2 : plen;
+            unsigned char *nb = mlcl__malloc(ncap + 1);
+            if (!nb) { rc = mlcl__err(MLCL_ENOMEM, "%s %s: out of memory", what, path); break; }
+            memcpy(nb, buf, have);
+            mlcl__free(buf);
+            buf = nb;
+            cap = ncap;
+        }
+        size_t in_chunk = zlen - in_off > (1u << 30) ? (1u << 30) : zlen - in_off;
+        size_t out_room = cap - have > (1u << 30) ? (1u << 30) : cap - have;
+        s.next_in = (Bytef *)(z + in_off);
+        s.avail_in = (uInt)in_chunk;
+        /* with the buffer full, probe one byte: more output means a payload longer than declared */
+        s.next_out = out_room ? buf + have : &one;
+        s.avail_out = out_room ? (uInt)out_room : 1;
+        zr = inflate(&s, Z_NO_FLUSH);
+        in_off += in_chunk - s.avail_in;
+        if (!out_room) {
+            if (s.avail_out == 0 || zr != Z_STREAM_END) { rc = mlcl__err(MLCL_EFORMAT, "%s %s: the payload is longer than its declared %zu bytes", what, path, plen); break; }
+        } else {
+            have += out_room - s.avail_out;
+        }
+        if (zr == Z_STREAM_END) break;
+        if (zr != Z_OK && zr != Z_BUF_ERROR) { rc = mlcl__err(MLCL_ECHECKSUM, "%s %s: compressed payload is corrupted", what, path); break; }
+        if (zr == Z_BUF_ERROR && in_off == zlen && s.avail_in == 0 && have < cap) {
+            rc = mlcl__err(MLCL_EFORMAT, "%s %s: compressed payload is truncated", what, path);
+            break;
+        }
+    }
+    inflateEnd(&s);
+    if (rc == MLCL_OK && (have != plen || in_off != zlen))
+        rc = mlcl__err(MLCL_EFORMAT, "%s %s: payload is %zu bytes from %zu of %zu compressed bytes, declared %zu", what, path,
+                       have, in_off, zlen, plen);
+    if (rc) { mlcl__free(buf); return rc; }
+    *out = buf;
+    return MLCL_OK;
+}
+
+int mlcl__ckr_open_as(mlcl__ckr *r, const char *path, const char magic[8], uint32_t version, size_t max_payload,
+                      const char *what)
+{
+    memset(r, 0, sizeof *r);
+    snprintf(r->path, sizeof r->path, "%s", path);
+    FILE *f = fopen(path, "rb");
+    if (!f) return mlcl__err(MLCL_EIO, "%s %s: cannot open: %s", what, path, strerror(errno));
+    unsigned char h[HDR2];
+    int rc = MLCL_OK;
+    unsigned char *z = NULL;
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) { rc = mlcl__err(MLCL_EIO, "%s %s: not a regular file", what, path); goto out; }
+    if (fread(h, 1, HDR2, f) != HDR2) { rc = mlcl__err(MLCL_EFORMAT, "%s %s: truncated header (%lld bytes)", what, path, (long long)st.st_size); goto out; }
+    if (memcmp(h, magic, 8) != 0) { rc = mlcl__err(MLCL_EFORMAT, "%s %s: not a libmlcl %s file (bad magic)", what, path, what); goto out; }
+    if ((uint32_t)crc32(0L, h, 44) != get32(h + 44)) { rc = mlcl__err(MLCL_ECHECKSUM, "%s %s: header checksum mismatch", what, path); goto out; }
+    if (get32(h + 8) != version) { rc = mlcl__err(MLCL_EVERSION, "%s %s: format %u, this library reads format %u", what, path, get32(h + 8), version); goto out; }
+    uint32_t bom;
+    memcpy(&bom, h + 12, 4);
+    if (bom != 0x01020304u) { rc = mlcl__err(MLCL_EFORMAT, "%s %s: written on a host of other byte order", what, path); goto out; }
+    uint64_t plen = get64(h + 16), zlen = get64(h + 24);
+    uint64_t fsz = (uint64_t)st.st_size;
+    if (zlen != fsz - HDR2) {
+        rc = mlcl__err(MLCL_EFORMAT, "%s %s: %s (file has %llu bytes, header says %llu)", what, path,
+                       zlen > fsz - HDR2 ? "truncated" : "trailing bytes after the payload",
+                       (unsigned long long)fsz, (unsigned long long)(zlen + HDR2));
+        goto out;
+    }
+    /* zlib cannot expand more than 1032:1; max_payload caps the rest */
+    if (plen > max_payload || plen / 1032 > zlen + 1) {
+        rc = mlcl__err(MLCL_EFORMAT, "%s %s: implausible payload size %llu for %llu compressed bytes", what, path,
+                       (unsigned long long)plen, (unsigned long long)zlen);
+        goto out;
+    }
+    z = mlcl__malloc((size_t)zlen + 1);
+    if (!z) { rc = mlcl__err(MLCL_ENOMEM, "%s %s: out of memory", what, path); goto out; }
+    if (fread(z, 1, (size_t)zlen, f) != zlen) { rc = mlcl__err(MLCL_EIO, "%s %s: read failed", what, path); goto out; }
+    if ((uint32_t)crc32(0L, z, (uInt)zlen) != get32(h + 36)) { rc = mlcl__err(MLCL_ECHECKSUM, "%s %s: compressed payload checksum mismatch", what, path); goto out; }
+    rc = inflate_bounded(z, (size_t)zlen, (size_t)plen, &r->buf, what, path);
+    if (rc) goto out;
+    if ((uint32_t)crc32(0L, r->buf, (uInt)plen) != get32(h + 32)) { rc = mlcl__err(MLCL_ECHECKSUM, "%s %s: payload checksum mismatch", what, path); goto out; }
+    r->len = (size_t)plen;
+    for (size_t off = 0; off < r->len;) {
+        if (r->len - off < 16) { rc = mlcl__err(MLCL_EFORMAT, "%s %s: broken section table", what, path); goto out; }
+        uint64_t l = get64(r->buf + off + 8);
+        if (l > r->len - off - 16) { rc = mlcl__err(MLCL_EFORMAT, "%s %s: section overruns the file", what, path); goto out; }
+        off += 16 + (size_t)l;
+    }
+    rc = align_sections(r);
+out:
+    fclose(f);
+    mlcl__free(z);
+    if (rc) mlcl__ckr_close(r);
+    return rc;
+}

@@ -49,4 +49,16 @@ MLCL_INTERNAL int mlcl__ckr_get(const mlcl__ckr *r, const char tag[4], const voi
 /* Copies section `tag` of exactly `len` bytes into dst. */
 MLCL_INTERNAL int mlcl__ckr_copy(const mlcl__ckr *r, const char tag[4], void *dst, size_t len);
 MLCL_INTERNAL void mlcl__ckr_close(mlcl__ckr *r);
+
+/* The same container under another magic and format version (model files,
+ * src/model/): `what` names the kind of file in messages ("model").
+ * commit_as: zlib level `level`; an existing `path` that is not a regular
+ * file is refused. open_as: the file must be regular and exactly as long as
+ * its header says (no trailing bytes); only `version` is accepted; memory
+ * grows with the data actually decompressed, never with a size read from the
+ * file, and the payload may not exceed max_payload bytes. */
+MLCL_INTERNAL int mlcl__ckw_commit_as(mlcl__ckw *w, const char *path, const char magic[8], uint32_t version,
+                                      int level, const char *what);
+MLCL_INTERNAL int mlcl__ckr_open_as(mlcl__ckr *r, const char *path, const char magic[8], uint32_t version,
+                                    size_t max_payload, const char *what);
 #endif

@@ -1,0 +1,225 @@
+/* Trainer -> model (mlcl_trainer_export_model): the query backbone, the LD
+ * head, the standardisation and image settings, label names, thresholds and
+ * provenance. Nothing of the key side, the queue or the optimisers. */
+#include <stdio.h>
+#include <string.h>
+#include "train/trainer_internal.h"
+#include "model/model_internal.h"
+#include "nn/nn_internal.h"
+
+static const char FN[] = "mlcl_trainer_export_model";
+
+int mlcl_model_export_options_init(mlcl_model_export_options *opts, unsigned int version)
+{
+    MLCL_CHECK_NULL("mlcl_model_export_options_init", opts);
+    if (version != MLCL_MODEL_EXPORT_OPTIONS_VERSION)
+        return mlcl__err(MLCL_EVERSION, "mlcl_model_export_options_init: version %u is not %u", version,
+                         (unsigned)MLCL_MODEL_EXPORT_OPTIONS_VERSION);
+    static const mlcl_model_export_options d = MLCL_MODEL_EXPORT_OPTIONS_INIT;
+    memcpy(opts, &d, sizeof d);
+    return MLCL_OK;
+}
+
+static const char *method_name(int m)
+{
+    switch (m) {
+    case MLCL_METHOD_NONE: return "none";
+    case MLCL_METHOD_MULSUPCON: return "mulsupcon";
+    case MLCL_METHOD_RLD: return "rld";
+    case MLCL_METHOD_CLD: return "cld";
+    case MLCL_METHOD_SUPCON_ALL: return "supcon-all";
+    case MLCL_METHOD_SUPCON_ANY: return "supcon-any";
+    default: return "unknown";
+    }
+}
+
+/* FNV-1a 64 over the features as little-endian float32, then the 0/1 label bytes */
+static uint64_t fnv_bytes(uint64_t h, const unsigned char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) { h ^= p[i]; h *= 0x100000001b3ULL; }
+    return h;
+}
+
+static uint64_t dataset_hash(const mlcl_dataset *ds, int n, int d, int c)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    const float *x = mlcl_dataset_features(ds);
+    size_t nd = (size_t)n * d;
+    for (size_t i = 0; i < nd; i++) {
+        uint32_t v;
+        memcpy(&v, &x[i], 4);
+        unsigned char b[4] = { (unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16), (unsigned char)(v >> 24) };
+        h = fnv_bytes(h, b, 4);
+    }
+    return fnv_bytes(h, mlcl_dataset_labels(ds), (size_t)n * c);
+}
+
+static int prov(mlcl_model *m, const char *key, const char *fmt, ...) MLCL_PRINTF(3, 4);
+static int prov(mlcl_model *m, const char *key, const char *fmt, ...)
+{
+    char v[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(v, sizeof v, fmt, ap);
+    va_end(ap);
+    return mlcl__model_prov_set(m, key, v);
+}
+
+static int prov_metrics(mlcl_model *m, const char *pre, const mlcl_metrics *x)
+{
+    char k[64];
+    const char *names[6] = { "HA", "ebF1", "miF1", "maF1", "p_at_1", "mAP" };
+    double v[6] = { x->HA, x->ebF1, x->miF1, x->maF1, x->p_at_1, x->mAP };
+    for (int i = 0; i < 6; i++) {
+        snprintf(k, sizeof k, "%s_%s", pre, names[i]);
+        MLCL_TRY(prov(m, k, "%.17g", v[i]));
+    }
+    return MLCL_OK;
+}
+
+static int copy_encoder(mlcl_model *m, const mlcl_encoder *bb)
+{
+    int nl;
+    MLCL_TRY(mlcl_encoder_num_layers(bb, &nl));
+    if (nl <= 0) return mlcl__err(MLCL_EINVAL, "%s: the backbone has no layer", FN);
+    MLCL_TRY(mlcl__alloc_array((void **)&m->L, (size_t)nl, sizeof *m->L, FN));
+    m->nl = nl;
+    for (int i = 0; i < nl; i++) {
+        mlcl__layer_info li;
+        MLCL_TRY(mlcl__encoder_layer_info(bb, i, &li));
+        mlcl__mlayer *l = &m->L[i];
+        l->kind = li.kind; /* MLCL__LAYER_* and MLCL__ML_* share their values */
+        l->in = li.in;
+        l->out = li.out;
+        l->bias = li.kind == MLCL__ML_LINEAR ? li.bias : 0;
+        l->p = li.kind == MLCL__ML_DROPOUT ? li.p : 0.0f;
+        l->eps = li.kind == MLCL__ML_BN1D ? li.eps : 0.0f;
+        l->momentum = li.kind == MLCL__ML_BN1D ? li.momentum : 0.0f;
+        if (li.kind == MLCL__ML_RESNET) l->resnet = li.resnet;
+    }
+    MLCL_TRY(mlcl_encoder_param_count(bb, &m->bnp));
+    MLCL_TRY(mlcl_encoder_state_count(bb, &m->bns));
+    MLCL_TRY(mlcl__alloc_array((void **)&m->bparams, m->bnp ? m->bnp : 1, sizeof(float), FN));
+    MLCL_TRY(mlcl__alloc_array((void **)&m->bstate, m->bns ? m->bns : 1, sizeof(float), FN));
+    if (m->bnp) MLCL_TRY(mlcl_encoder_get_params(bb, m->bparams, m->bnp));
+    if (m->bns) MLCL_TRY(mlcl_encoder_get_state(bb, m->bstate, m->bns));
+    return MLCL_OK;
+}
+
+static int export_inner(const mlcl_trainer *t, mlcl_model *m, const mlcl_model_export_options *o)
+{
+    const mlcl_encoder *bb = t->moco->net[MOCO_ENC_Q], *ld = t->moco->net[MOCO_LD];
+    m->d = t->d;
+    m->c = t->c;
+    m->h = t->moco->hdim;
+    m->dn = t->dn;
+    m->chunk = t->batch;
+    m->img = t->img;
+    if (t->img) { m->ic = t->ic; m->ih = t->ih; m->iw = t->iw; m->oh = t->oh; m->ow = t->ow; }
+    m->standardize = t->o.standardize && !t->img;
+    if (m->standardize) {
+        MLCL_TRY(mlcl__alloc_array((void **)&m->mean, (size_t)m->d, sizeof(float), FN));
+        MLCL_TRY(mlcl__alloc_array((void **)&m->std, (size_t)m->d, sizeof(float), FN));
+        memcpy(m->mean, t->mean, (size_t)m->d * sizeof(float));
+        memcpy(m->std, t->std, (size_t)m->d * sizeof(float));
+    }
+    MLCL_TRY(copy_encoder(m, bb));
+    size_t nh;
+    MLCL_TRY(mlcl_encoder_param_count(ld, &nh));
+    if (nh != (size_t)m->c * m->h + (size_t)m->c)
+        return mlcl__err(MLCL_EINVAL, "%s: the LD head holds %zu parameters, not Linear(%d, %d)", FN, nh, m->h, m->c);
+    MLCL_TRY(mlcl__alloc_array((void **)&m->head, nh, sizeof(float), FN));
+    MLCL_TRY(mlcl_encoder_get_params(ld, m->head, nh));
+    MLCL_TRY(mlcl__alloc_array((void **)&m->thr, (size_t)m->c, sizeof(float), FN));
+    for (int j = 0; j < m->c; j++) m->thr[j] = o && o->thresholds ? o->thresholds[j] : 0.5f;
+    for (int j = 0; j < m->c; j++)
+        if (!(m->thr[j] >= 0.0f && m->thr[j] <= 1.0f))
+            return mlcl__err(MLCL_EINVAL, "%s: opts->thresholds[%d] = %g is outside [0, 1]", FN, j, (double)m->thr[j]);
+    /* label names: the options', else the dataset's, else label<j> */
+    MLCL_TRY(mlcl__alloc_array((void **)&m->labels, (size_t)m->c, sizeof(char *), FN));
+    {
+        char buf[32];
+        const char **names = NULL;
+        MLCL_TRY(mlcl__alloc_array((void **)&names, (size_t)m->c, sizeof(char *), FN));
+        char *def = mlcl__malloc((size_t)m->c * 32);
+        int rc = def ? MLCL_OK : mlcl__err(MLCL_ENOMEM, "%s: out of memory", FN);
+        for (int j = 0; j < m->c && rc == MLCL_OK; j++) {
+            const char *s = o && o->label_names ? o->label_names[j] : NULL;
+            if (!s && o && o->train) s = mlcl_dataset_label_name(o->train, j);
+            if (!s) {
+                snprintf(buf, sizeof buf, "label%d", j);
+                memcpy(def + (size_t)j * 32, buf, sizeof buf);
+                s = def + (size_t)j * 32;
+            }
+            names[j] = s;
+        }
+        /* the public setter validates and copies; it replaces m->labels */
+        if (rc == MLCL_OK) {
+            rc = mlcl_model_set_label_names(m, m->c, names);
+            if (rc == MLCL_EINVAL) {
+                char msg[512];
+                snprintf(msg, sizeof msg, "%s", mlcl_last_error());
+                rc = mlcl__err(MLCL_EINVAL, "%s: label names (from %s): %s", FN,
+                               o && o->label_names ? "opts->label_names" : "opts->train", msg);
+            }
+        }
+        mlcl__free(def);
+        mlcl__free(names);
+        MLCL_TRY(rc);
+    }
+    /* provenance */
+    const mlcl_train_options *to = &t->o;
+    const mlcl_loss_options *lo = &to->moco.loss;
+    MLCL_TRY(prov(m, "library", "libmlcl %s", mlcl_version_string()));
+    MLCL_TRY(prov(m, "method", "%s", method_name(to->method)));
+    MLCL_TRY(prov(m, "seed", "%llu", (unsigned long long)to->seed));
+    MLCL_TRY(prov(m, "batch", "%d", t->batch));
+    MLCL_TRY(prov(m, "pretrain_epochs", "%d", to->pretrain.epochs));
+    MLCL_TRY(prov(m, "finetune_epochs", "%d", to->finetune.epochs));
+    MLCL_TRY(prov(m, "queue_size", "%d", to->moco.queue_size));
+    MLCL_TRY(prov(m, "loss", "method %d variant %d mask %d alpha %g beta %g tau %g sigma %g reduction %d cld_weight %d",
+                  lo->method, lo->variant, lo->mask, (double)lo->alpha, (double)lo->beta, (double)lo->tau,
+                  (double)lo->sigma, lo->reduction, lo->cld_weight));
+    MLCL_TRY(prov(m, "standardize", "%d", m->standardize));
+    MLCL_TRY(prov(m, "exported_at", "phase %d epoch %d%s", t->phase, t->epoch, t->phase >= 3 ? " (finished)" : ""));
+    MLCL_TRY(prov(m, "train_rows", "%d", t->n));
+    if (o && o->train_path) MLCL_TRY(prov(m, "train_file", "%s", o->train_path));
+    if (o && o->test_path) MLCL_TRY(prov(m, "test_file", "%s", o->test_path));
+    if (o && o->train) MLCL_TRY(prov(m, "train_hash", "fnv1a64:%016llx", (unsigned long long)dataset_hash(o->train, t->n, t->d, t->c)));
+    if (o && o->test_paper) MLCL_TRY(prov_metrics(m, "test_paper", o->test_paper));
+    if (o && o->test_t05) MLCL_TRY(prov_metrics(m, "test_t05", o->test_t05));
+    return mlcl__model_finish(m, FN);
+}
+
+int mlcl_trainer_export_model_ex(const mlcl_trainer *trainer, mlcl_model **out, const mlcl_model_export_options *opts)
+{
+    MLCL_CHECK_NULL(FN, out);
+    *out = NULL;
+    MLCL_CHECK_NULL_AS(FN, trainer, "trainer");
+    if (opts) MLCL_CHECK_VERSION(FN, opts, MLCL_MODEL_EXPORT_OPTIONS_VERSION);
+    if (opts && opts->train) {
+        int n, d, c;
+        MLCL_TRY(mlcl_dataset_dims(opts->train, &n, &d, &c));
+        if (n != trainer->n || d != trainer->d || c != trainer->c)
+            return mlcl__err(MLCL_EINVAL, "%s: opts->train has %d rows x %d features x %d labels, the trainer's data %d x %d x %d",
+                             FN, n, d, c, trainer->n, trainer->d, trainer->c);
+    }
+    if (opts && opts->label_names)
+        for (int j = 0; j < trainer->c; j++)
+            if (!opts->label_names[j]) return mlcl__err(MLCL_EINVAL, "%s: opts->label_names[%d] is NULL", FN, j);
+    mlcl_model *m;
+    MLCL_TRY(mlcl__model_alloc(&m, FN));
+    int rc = export_inner(trainer, m, opts);
+    if (rc < 0) {
+        /* a template that cannot be rebuilt from the trainer's own state is not the caller's fault */
+        mlcl_model_free(m);
+        return rc;
+    }
+    *out = m;
+    return MLCL_OK;
+}
+
+int mlcl_trainer_export_model(const mlcl_trainer *trainer, mlcl_model **out)
+{
+    return mlcl_trainer_export_model_ex(trainer, out, NULL);
+}
