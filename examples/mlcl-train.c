@@ -80,8 +80,10 @@ static void usage(FILE *f)
         "  --save-model FILE       write the trained model (mlcl-predict --model FILE; docs/models.md)\n"
         "  --checkpoint FILE       save the training state at the end of each epoch and on SIGINT/SIGTERM\n"
         "  --resume FILE           continue a run from a checkpoint (same options)\n"
-        "  --val-split FRAC        hold out FRAC of the training set (seeded) and evaluate on it instead of --test\n"
-        "                          (model selection without touching the test set)\n"
+        "  --val-split FRAC        hold out FRAC of the training set (seeded) as validation: thresholds (per label,\n"
+        "                          max F1) chosen on it; with --test the report is on the test set, else on it\n"
+        "  --select-metric NAME    keep the fine-tuning epoch best on validation: mAP|miF1|maF1|ebF1|HA|p@1 (needs --val-split)\n"
+        "  --patience N            stop fine-tuning after N epochs without a better validation value (0: never)\n"
         "  --quiet                 no progress output\n");
 }
 
@@ -279,6 +281,8 @@ int main(int argc, char **argv)
     static char npz_keys[256];
     int labels = 0, features = 0, mosaic_train = 6000, mosaic_test = 2000, threads = 0;
     double val_split = 0;
+    mlcl_validation_options vopt = MLCL_VALIDATION_OPTIONS_INIT; /* --val-split, --select-metric, --patience */
+    mlcl_dataset *val = NULL;
     const char *encoder = "mlp", *views = NULL, *ft_views = "none";
     int base_width = 64, image_size = 0;
     app a;
@@ -394,6 +398,13 @@ int main(int argc, char **argv)
         else if (!strcmp(arg, "--save-model")) { NEED_ARG(); save_model_path = val; }
         else if (!strcmp(arg, "--resume")) { NEED_ARG(); resume_path = val; }
         else if (!strcmp(arg, "--val-split")) { NEED_ARG(); if (parse_num(arg, val, 0.01, 0.9, &v)) return 2; val_split = v; }
+        else if (!strcmp(arg, "--select-metric")) { NEED_ARG();
+            static const char *const sm[] = { "HA", "ebF1", "miF1", "maF1", "p@1", "mAP" };
+            vopt.select_metric = -2;
+            for (int k = 0; k < 6; k++) if (!strcmp(val, sm[k]) || (k == 4 && !strcmp(val, "p_at_1"))) vopt.select_metric = k;
+            if (!strcmp(val, "none")) vopt.select_metric = MLCL_SELECT_NONE;
+            if (vopt.select_metric == -2) { fprintf(stderr, "mlcl-train: --select-metric: '%s' is not mAP, miF1, maF1, ebF1, HA, p@1 or none\n", val); return 2; } }
+        else if (!strcmp(arg, "--patience")) { NEED_ARG(); if (parse_num(arg, val, 0, 1e6, &v)) return 2; vopt.patience = (int)v; }
         else if (!strcmp(arg, "--quiet")) { a.quiet = 1; }
         else if (!strcmp(arg, "--encoder")) { NEED_ARG(); encoder = val;
             if (strcmp(val, "mlp") && strncmp(val, "resnet", 6)) { fprintf(stderr, "mlcl-train: --encoder: '%s' is not mlp or resnetNN[-small]\n", val); return 2; } }
@@ -429,7 +440,9 @@ int main(int argc, char **argv)
         for (int i = 1; i < argc; i++) explicit_lr |= !strcmp(argv[i], "--pretrain-lr");
         if (!explicit_lr) o.pretrain.lr = 4e-4f;
     }
-    if (train_path && !test_path) { fprintf(stderr, "mlcl-train: --train needs --test\n"); return 2; }
+    if (train_path && !test_path && val_split <= 0) { fprintf(stderr, "mlcl-train: --train needs --test or --val-split\n"); return 2; }
+    if ((vopt.select_metric != MLCL_SELECT_NONE || vopt.patience > 0) && val_split <= 0) { fprintf(stderr, "mlcl-train: --select-metric and --patience need --val-split\n"); return 2; }
+    if (vopt.patience > 0 && vopt.select_metric == MLCL_SELECT_NONE) vopt.select_metric = MLCL_METRIC_MAP;
     if (threads > 0 && mlcl_set_num_threads(threads) != MLCL_OK) { fprintf(stderr, "mlcl-train: %s\n", mlcl_last_error()); return 2; }
     o.threads = threads;
 
@@ -439,7 +452,7 @@ int main(int argc, char **argv)
     if (train_path) {
         int npy = ends_with(train_path, ".npy") || ends_with(train_path, ".npz");
         rc = npy ? load_npy(&train, train_path, train_labels) : load(&train, train_path, format, labels, features);
-        if (rc == MLCL_OK)
+        if (rc == MLCL_OK && test_path)
             rc = npy ? load_npy(&test, test_path, test_labels) : load(&test, test_path, format, labels, features);
     } else {
         if (!a.quiet)
@@ -454,8 +467,9 @@ int main(int argc, char **argv)
         return 1;
     }
     if (val_split > 0) {
-        /* train on the rest, evaluate on the held-out part; the test set is not used */
-        mlcl_dataset *fit = NULL, *val = NULL;
+        /* train on the rest; thresholds (and the epoch) chosen on the held-out part; the
+         * report is on the test set when there is one, else on the held-out part */
+        mlcl_dataset *fit = NULL;
         rc = mlcl_dataset_split(&fit, &val, train, (float)val_split, o.seed + 1000);
         if (rc != MLCL_OK) {
             fprintf(stderr, "mlcl-train: --val-split: %s\n", mlcl_last_error());
@@ -463,10 +477,11 @@ int main(int argc, char **argv)
             return 1;
         }
         mlcl_dataset_free(train);
-        mlcl_dataset_free(test);
         train = fit;
-        test = val;
-        if (!a.quiet) fprintf(stderr, "mlcl-train: --val-split %.2f: evaluating on a held-out part of the training set\n", val_split);
+        if (!a.quiet) fprintf(stderr, "mlcl-train: --val-split %.2f: thresholds%s chosen on a held-out part of the training set; "
+                              "report on the %s\n", val_split, vopt.select_metric != MLCL_SELECT_NONE ? " and epoch" : "",
+                              test ? "test set" : "held-out part");
+        if (!test) test = val;
     }
     int n, d, c, nt, dt, ct;
     mlcl_dataset_dims(train, &n, &d, &c);
@@ -536,6 +551,7 @@ int main(int argc, char **argv)
     }
     rc = mlcl_trainer_create_ex(&a.trainer, &o, train, &ex);
     mlcl_encoder_free(backbone);
+    if (rc == MLCL_OK && val) rc = mlcl_trainer_set_validation(a.trainer, val, &vopt);
     if (rc == MLCL_OK && resume_path) {
         rc = mlcl_trainer_load(a.trainer, resume_path);
         if (rc == MLCL_OK && !a.quiet) {
@@ -600,20 +616,37 @@ int main(int argc, char **argv)
     printf("%-22s %7s %7s %7s %7s %7s %7s\n", "metrics", "HA", "ebF1", "miF1", "maF1", "p@1", "mAP");
     print_metrics_row("paper protocol (sweep)", &paper);
     print_metrics_row("threshold 0.5", &t05);
+    mlcl_metrics honest = MLCL_METRICS_INIT;
+    int have_honest = val && mlcl_trainer_evaluate_thresholds(a.trainer, test, &honest) == MLCL_OK;
+    if (have_honest) print_metrics_row(test != val ? "thresholds from val" : "thresholds from val (*)", &honest);
+    int best_ep = -1, ep_run = 0;
+    double best_v = NAN;
+    float thr_g = 0.5f;
+    int nv_rows = 0;
+    if (val) { mlcl_trainer_selection(a.trainer, &best_ep, &best_v, NULL, &ep_run); mlcl_dataset_dims(val, &nv_rows, NULL, NULL); }
+    if (have_honest) mlcl_trainer_thresholds(a.trainer, c, NULL, &thr_g);
+    if (val && vopt.select_metric != MLCL_SELECT_NONE)
+        printf("fine-tuning epoch %d of %d run kept (best validation value %.4f)\n", best_ep + 1, ep_run, best_v);
     if (json_path) {
         FILE *f = fopen(json_path, "w");
         if (!f) { fprintf(stderr, "mlcl-train: --json %s: %s\n", json_path, strerror(errno)); return 1; }
         fprintf(f, "{\"method\": \"%s\", \"seed\": %llu, \"n_train\": %d, \"n_test\": %d, \"features\": %d, \"labels\": %d, \"evaluated_on\": \"%s\",\n",
-                method_names[o.method], (unsigned long long)o.seed, n, nt, d, c, val_split > 0 ? "validation" : "test");
+                method_names[o.method], (unsigned long long)o.seed, n, nt, d, c, test == val ? "validation" : "test");
         fprintf(f, " \"metrics\": {\"paper\": ");
         json_metrics(f, &paper);
         fprintf(f, ", \"t05\": ");
         json_metrics(f, &t05);
-        fprintf(f, "},\n \"timing\": {\"pretrain_s\": %.3f, \"finetune_s\": %.3f}}\n", pre_s, fin_s);
+        if (have_honest) { fprintf(f, ", \"validation_thresholds\": "); json_metrics(f, &honest); }
+        fprintf(f, "},\n");
+        if (val)
+            fprintf(f, " \"validation\": {\"rows\": %d, \"select_metric\": %d, \"patience\": %d, \"best_epoch\": %d, "
+                    "\"epochs_run\": %d, \"best_value\": %.6f, \"global_threshold\": %.6f},\n",
+                    nv_rows, vopt.select_metric, vopt.patience, best_ep, ep_run, best_v, (double)thr_g);
+        fprintf(f, " \"timing\": {\"pretrain_s\": %.3f, \"finetune_s\": %.3f}}\n", pre_s, fin_s);
         fclose(f);
     }
     if (save_model_path && (!g_comm || g_comm->rank == 0) &&
-        save_model(a.trainer, save_model_path, train, train_path, test_path, &paper, &t05, val_split <= 0))
+        save_model(a.trainer, save_model_path, train, train_path, test_path, &paper, &t05, test != val))
         return 1;
     if (a.plot_dir) {
         /* distributions of a few test rows for the picture, then matplotlib */
@@ -648,6 +681,7 @@ int main(int argc, char **argv)
     if (a.log) fclose(a.log);
     mlcl_trainer_free(a.trainer);
     mlcl_dataset_free(train);
+    if (val != test) mlcl_dataset_free(val);
     mlcl_dataset_free(test);
     return 0;
 }
