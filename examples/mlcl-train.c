@@ -616,9 +616,10 @@ int main(int argc, char **argv)
     printf("%-22s %7s %7s %7s %7s %7s %7s\n", "metrics", "HA", "ebF1", "miF1", "maF1", "p@1", "mAP");
     print_metrics_row("paper protocol (sweep)", &paper);
     print_metrics_row("threshold 0.5", &t05);
-    mlcl_metrics honest = MLCL_METRICS_INIT;
-    int have_honest = val && mlcl_trainer_evaluate_thresholds(a.trainer, test, &honest) == MLCL_OK;
-    if (have_honest) print_metrics_row(test != val ? "thresholds from val" : "thresholds from val (*)", &honest);
+    mlcl_metrics honest = MLCL_METRICS_INIT, honest_g = MLCL_METRICS_INIT;
+    int have_honest = val && mlcl_trainer_evaluate_thresholds(a.trainer, test, &honest, &honest_g) == MLCL_OK;
+    if (have_honest) print_metrics_row("val thresholds/label", &honest);
+    if (have_honest) print_metrics_row("val threshold, global", &honest_g);
     int best_ep = -1, ep_run = 0;
     double best_v = NAN;
     float thr_g = 0.5f;
@@ -637,6 +638,7 @@ int main(int argc, char **argv)
         fprintf(f, ", \"t05\": ");
         json_metrics(f, &t05);
         if (have_honest) { fprintf(f, ", \"validation_thresholds\": "); json_metrics(f, &honest); }
+        if (have_honest) { fprintf(f, ", \"validation_global_threshold\": "); json_metrics(f, &honest_g); }
         fprintf(f, "},\n");
         if (val)
             fprintf(f, " \"validation\": {\"rows\": %d, \"select_metric\": %d, \"patience\": %d, \"best_epoch\": %d, "

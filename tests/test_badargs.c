@@ -1660,10 +1660,10 @@ static void t_trainer_evaluate_thresholds(void)
 {
     mlcl_dataset *ds = mk_dataset(16); mlcl_trainer *t = mk_trainer(ds);
     mlcl_metrics m = MLCL_METRICS_INIT;
-    BAD(mlcl_trainer_evaluate_thresholds(NULL, ds, &m), EINV, "trainer is NULL");
-    BAD(mlcl_trainer_evaluate_thresholds(t, NULL, &m), EINV, "test is NULL");
-    BAD(mlcl_trainer_evaluate_thresholds(t, ds, NULL), EINV, "out is NULL");
-    BAD(mlcl_trainer_evaluate_thresholds(t, ds, &m), EINV, "no thresholds");
+    BAD(mlcl_trainer_evaluate_thresholds(NULL, ds, &m, NULL), EINV, "trainer is NULL");
+    BAD(mlcl_trainer_evaluate_thresholds(t, NULL, &m, NULL), EINV, "test is NULL");
+    BAD(mlcl_trainer_evaluate_thresholds(t, ds, NULL, NULL), EINV, "both NULL");
+    BAD(mlcl_trainer_evaluate_thresholds(t, ds, NULL, &m), EINV, "no thresholds");
     mlcl_trainer_free(t); mlcl_dataset_free(ds);
 }
 static void t_set_num_threads_forced(void)

@@ -517,10 +517,13 @@ START_TEST(thresholds_from_validation_reach_the_model)
     ck_assert(not_half);
     /* the honest evaluation uses them on the test set */
     float *st = predict(a, TE);
-    mlcl_metrics h = MLCL_METRICS_INIT, ref = MLCL_METRICS_INIT;
-    ck_assert_ok(mlcl_trainer_evaluate_thresholds(a, TE, &h));
+    mlcl_metrics h = MLCL_METRICS_INIT, ref = MLCL_METRICS_INIT, hg = MLCL_METRICS_INIT, refg = MLCL_METRICS_INIT;
+    ck_assert_ok(mlcl_trainer_evaluate_thresholds(a, TE, &h, &hg));
     ck_assert_ok(mlcl_metrics_compute_thresholds(&ref, nt, C, st, mlcl_dataset_labels(TE), t));
+    ck_assert_ok(mlcl_metrics_compute(&refg, nt, C, st, mlcl_dataset_labels(TE), g));
     ck_assert(memcmp(&h, &ref, sizeof h) == 0);
+    ck_assert(memcmp(&hg, &refg, sizeof hg) == 0);
+    ck_assert(hg.miF1 != h.miF1 || hg.maF1 != h.maF1);
     /* the exported model carries them, also through a file */
     mlcl_model *m, *m2;
     ck_assert_ok(mlcl_trainer_export_model(a, &m));
@@ -549,7 +552,7 @@ START_TEST(thresholds_from_validation_reach_the_model)
     ck_assert_ok(mlcl_trainer_export_model(b, &m4));
     ck_assert_ok(mlcl_model_thresholds(m4, C, mt));
     for (int j = 0; j < C; j++) ck_assert_float_eq(mt[j], 0.5f);
-    ck_assert_status_msg(mlcl_trainer_evaluate_thresholds(b, TE, &h), MLCL_EINVAL, "no validation set");
+    ck_assert_status_msg(mlcl_trainer_evaluate_thresholds(b, TE, &h, NULL), MLCL_EINVAL, "no validation set");
     free(sv); free(st); free(lab);
     mlcl_model_free(m); mlcl_model_free(m2); mlcl_model_free(m3); mlcl_model_free(m4);
     mlcl_trainer_free(a); mlcl_trainer_free(b);

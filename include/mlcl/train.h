@@ -374,14 +374,17 @@ MLCL_API int mlcl_trainer_thresholds(const mlcl_trainer *trainer, int c, float *
 
 /**
  * Evaluates on @p test with the thresholds chosen on validation (the honest
- * protocol: nothing is tuned on @p test): label j is predicted when its score
- * is >= its per-label threshold (mlcl_metrics_compute_thresholds()).
+ * protocol: nothing is tuned on @p test).
  * @param trainer the trainer, with thresholds chosen (mlcl_trainer_thresholds()).
  * @param test the test set.
- * @param[out] out the metrics.
- * @return as mlcl_trainer_evaluate(); MLCL_EINVAL when no thresholds were chosen.
+ * @param[out] per_label nullable: label j predicted when its score is >= its per-label
+ *             threshold (mlcl_metrics_compute_thresholds()).
+ * @param[out] global nullable: every label predicted at the global threshold (mlcl_metrics_compute()).
+ * @return as mlcl_trainer_evaluate(); MLCL_EINVAL when no thresholds were chosen or both
+ *         outputs are NULL.
  */
-MLCL_API int mlcl_trainer_evaluate_thresholds(mlcl_trainer *trainer, const mlcl_dataset *test, mlcl_metrics *out);
+MLCL_API int mlcl_trainer_evaluate_thresholds(mlcl_trainer *trainer, const mlcl_dataset *test, mlcl_metrics *per_label,
+                                              mlcl_metrics *global);
 
 /** The borrowed MoCo pair inside the trainer. */
 MLCL_API int mlcl_trainer_moco(mlcl_trainer *trainer, mlcl_moco **out);

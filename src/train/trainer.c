@@ -907,13 +907,15 @@ int mlcl_trainer_thresholds(const mlcl_trainer *t, int c, float *per_label, floa
     return MLCL_OK;
 }
 
-int mlcl_trainer_evaluate_thresholds(mlcl_trainer *t, const mlcl_dataset *test, mlcl_metrics *out)
+int mlcl_trainer_evaluate_thresholds(mlcl_trainer *t, const mlcl_dataset *test, mlcl_metrics *per_label,
+                                     mlcl_metrics *global)
 {
     const char *fn = "mlcl_trainer_evaluate_thresholds";
     MLCL_CHECK_NULL_AS(fn, t, "trainer");
     MLCL_CHECK_NULL(fn, test);
-    MLCL_CHECK_NULL(fn, out);
-    MLCL_CHECK_VERSION(fn, out, MLCL_METRICS_VERSION);
+    if (!per_label && !global) return mlcl__err(MLCL_EINVAL, "%s: per_label and global are both NULL", fn);
+    if (per_label) MLCL_CHECK_VERSION(fn, per_label, MLCL_METRICS_VERSION);
+    if (global) MLCL_CHECK_VERSION(fn, global, MLCL_METRICS_VERSION);
     MLCL_TRY(mlcl_trainer_thresholds(t, t->c, NULL, NULL));
     int n, d, c;
     MLCL_TRY(mlcl_dataset_dims(test, &n, &d, &c));
@@ -924,8 +926,10 @@ int mlcl_trainer_evaluate_thresholds(mlcl_trainer *t, const mlcl_dataset *test, 
     MLCL_TRY(mlcl__trainer_enter(t, 1, &held, fn));
     int rc = mlcl__alloc_array((void **)&scores, (size_t)n * c, sizeof(float), fn);
     if (rc == MLCL_OK) {
+        const uint8_t *y = mlcl_dataset_labels(test);
         rc = infer(t, n, mlcl_dataset_features(test), scores, 0, fn);
-        if (rc == MLCL_OK) rc = mlcl_metrics_compute_thresholds(out, n, c, scores, mlcl_dataset_labels(test), t->thr);
+        if (rc == MLCL_OK && per_label) rc = mlcl_metrics_compute_thresholds(per_label, n, c, scores, y, t->thr);
+        if (rc == MLCL_OK && global) rc = mlcl_metrics_compute(global, n, c, scores, y, t->thr_global);
         mlcl__free(scores);
     }
     mlcl__trainer_leave(t, held);
