@@ -29,6 +29,8 @@ static void usage(FILE *f)
         "                          relation does not give one), LIBSVM (.svm/.txt[.gz]), .npz (arrays x [, y])\n"
         "                          or .npy (features; labels from --input-labels)\n"
         "  --input-labels FILE     labels of a .npy input (.npy or .npz with key y)\n"
+        "  --mosaic-test N         instead of --input: the N Fashion-MNIST test mosaics mlcl-train's default\n"
+        "                          job evaluates on (--mosaic-seed S: its --seed, default 0; --mosaic-dir D)\n"
         "  --format arff|libsvm    the input format when the extension does not tell\n"
         "  --out OUT               .csv (header: label names; one row per input row), .npy or .json;\n"
         "                          written to a temporary file and renamed\n"
@@ -57,12 +59,25 @@ typedef struct input {
     float *raw;             /* .npy features without labels */
 } input;
 
+static const char *g_mosaic_dir;
+static long g_mosaic_n;
+static unsigned long long g_mosaic_seed;
+
 static int read_input(input *in, const char *path, const char *labels_path, const char *format, const mlcl_model *m)
 {
     int md, mc;
     mlcl_model_dims(m, &md, &mc, NULL);
     memset(in, 0, sizeof *in);
     int rc;
+    if (g_mosaic_n > 0) {
+        /* exactly mlcl-train's default-job test set: test items, seed + 2, 2 x 2 grid */
+        rc = mlcl_dataset_fashion_mosaic(&in->ds, g_mosaic_dir, 0, (int)g_mosaic_n, g_mosaic_seed + 2, 2);
+        if (rc != MLCL_OK) return rc;
+        mlcl_dataset_dims(in->ds, &in->n, &in->d, &in->c);
+        in->x = mlcl_dataset_features(in->ds);
+        in->y = mlcl_dataset_labels(in->ds);
+        return MLCL_OK;
+    }
     int npy = ends_with(path, ".npy"), npz = ends_with(path, ".npz");
     if (npy && !labels_path) {
         int ndim;
@@ -350,6 +365,9 @@ static int print_metrics(const mlcl_model *m, int n, int c, const float *scores,
 int main(int argc, char **argv)
 {
     const char *model_path = NULL, *in_path = NULL, *in_labels = NULL, *out_path = NULL, *format = NULL;
+    const char *mosaic_dir = NULL;
+    long mosaic_n = 0;
+    unsigned long long mosaic_seed = 0;
     int kind = MLCL_MODEL_SCORES, kinds = 0, metrics = 0, info = 0, threads = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -358,6 +376,18 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--model")) model_path = VAL();
         else if (!strcmp(a, "--input")) in_path = VAL();
         else if (!strcmp(a, "--input-labels")) in_labels = VAL();
+        else if (!strcmp(a, "--mosaic-test") || !strcmp(a, "--mosaic-seed")) {
+            int count = !strcmp(a, "--mosaic-test");
+            const char *v = VAL();
+            char *end;
+            unsigned long long k = strtoull(v, &end, 10);
+            if (*end || !*v || v[0] == '-' || (count && (k < 1 || k > 10000000))) {
+                fprintf(stderr, "mlcl-predict: %s: '%s' is not a valid %s\n", a, v, count ? "count" : "seed");
+                return 2;
+            }
+            if (count) { mosaic_n = (long)k; in_path = "(Fashion-MNIST test mosaics)"; } else mosaic_seed = k;
+        }
+        else if (!strcmp(a, "--mosaic-dir")) mosaic_dir = VAL();
         else if (!strcmp(a, "--out")) out_path = VAL();
         else if (!strcmp(a, "--format")) {
             format = VAL();
@@ -388,6 +418,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "mlcl-predict: --out %s is an input file\n", out_path);
         return 2;
     }
+    g_mosaic_dir = mosaic_dir;
+    g_mosaic_n = mosaic_n;
+    g_mosaic_seed = mosaic_seed;
     if (threads && mlcl_set_num_threads(threads) != MLCL_OK) { fprintf(stderr, "mlcl-predict: %s\n", mlcl_last_error()); return 2; }
 
     mlcl_model *m = NULL;

@@ -257,10 +257,6 @@ static int mpi_progress_cb(const mlcl_progress *p, void *ctx)
 static int save_model(const mlcl_trainer *t, const char *path, const mlcl_dataset *train, const char *train_path,
                       const char *test_path, const mlcl_metrics *paper, const mlcl_metrics *t05, int on_test)
 {
-    if ((train_path && !strcmp(path, train_path)) || (test_path && !strcmp(path, test_path))) {
-        fprintf(stderr, "mlcl-train: --save-model %s would overwrite an input\n", path);
-        return 1;
-    }
     mlcl_model_export_options eo = MLCL_MODEL_EXPORT_OPTIONS_INIT;
     eo.train = train; eo.train_path = train_path; eo.test_path = on_test ? test_path : NULL;
     eo.test_paper = on_test ? paper : NULL; eo.test_t05 = on_test ? t05 : NULL;
@@ -443,6 +439,11 @@ int main(int argc, char **argv)
     if (train_path && !test_path && val_split <= 0) { fprintf(stderr, "mlcl-train: --train needs --test or --val-split\n"); return 2; }
     if ((vopt.select_metric != MLCL_SELECT_NONE || vopt.patience > 0) && val_split <= 0) { fprintf(stderr, "mlcl-train: --select-metric and --patience need --val-split\n"); return 2; }
     if (vopt.patience > 0 && vopt.select_metric == MLCL_SELECT_NONE) vopt.select_metric = MLCL_METRIC_MAP;
+    if (save_model_path && ((train_path && !strcmp(save_model_path, train_path)) || (test_path && !strcmp(save_model_path, test_path)) ||
+                            (ckpt_path && !strcmp(save_model_path, ckpt_path)) || (resume_path && !strcmp(save_model_path, resume_path)))) {
+        fprintf(stderr, "mlcl-train: --save-model %s names an input or the checkpoint\n", save_model_path);
+        return 2;
+    }
     if (threads > 0 && mlcl_set_num_threads(threads) != MLCL_OK) { fprintf(stderr, "mlcl-train: %s\n", mlcl_last_error()); return 2; }
     o.threads = threads;
 

@@ -3,6 +3,7 @@
  * corrupted and hostile files, eight threads on one const model,
  * thresholds, label names, provenance, accessors. */
 #include "testutil.h"
+#include "model/model_internal.h"
 #include <math.h>
 #include <pthread.h>
 #include <sys/stat.h>
@@ -796,6 +797,92 @@ START_TEST(bad_arguments)
 }
 END_TEST
 
+/* ------------------------------------------------------------- tensor names (for exporters) */
+
+static void check_tensor(const mlcl__model_tensor *t, const char *name, int ndim, long long s0, long long s1)
+{
+    ck_assert_str_eq(t->name, name);
+    ck_assert_int_eq(t->ndim, ndim);
+    ck_assert_int_eq(t->shape[0], s0);
+    if (ndim > 1) ck_assert_int_eq(t->shape[1], s1);
+}
+
+START_TEST(tensor_names)
+{
+    /* MLP: Linear(4,6) ReLU Dropout; names as nn.Sequential's state_dict() */
+    mlcl_model *m = tiny_model(NULL);
+    mlcl__model_tensor *t;
+    int n;
+    ck_assert_ok(mlcl__model_tensors(m, &t, &n));
+    ck_assert_int_eq(n, 7);
+    check_tensor(&t[0], "backbone.0.weight", 2, 6, 4);
+    check_tensor(&t[1], "backbone.0.bias", 1, 6, 0);
+    check_tensor(&t[2], "head.weight", 2, 3, 6);
+    check_tensor(&t[3], "head.bias", 1, 3, 0);
+    check_tensor(&t[4], "scaler.mean", 1, 4, 0);
+    check_tensor(&t[5], "scaler.std", 1, 4, 0);
+    check_tensor(&t[6], "thresholds", 1, 3, 0);
+    float w[4 * 6 + 6];
+    ck_assert_ok(mlcl_encoder_get_params(m->t_backbone, w, 30));
+    ck_assert(t[0].data[5] == w[5] && t[1].data[2] == w[24 + 2]);
+    mlcl__free(t);
+    mlcl_model_free(m);
+    /* ResNet-18 (small stem, base width 2): torchvision's state_dict() order without
+     * num_batches_tracked (the order was checked against bindings/python/tests/torch_resnet.py) */
+    enum { N = 8 };
+    float x[N * 3 * 8 * 8];
+    uint8_t y[N * 2];
+    for (int i = 0; i < N * 192; i++) x[i] = (float)(i % 7) / 7.0f;
+    for (int i = 0; i < N * 2; i++) y[i] = (uint8_t)(i % 3 == 0);
+    mlcl_dataset *ds;
+    ck_assert_ok(mlcl_dataset_create_from_arrays(&ds, N, 192, 2, x, y));
+    mlcl_resnet_spec rs;
+    ck_assert_ok(mlcl_resnet_spec_init(&rs, MLCL_RESNET_SPEC_VERSION));
+    rs.in_channels = 3; rs.height = 8; rs.width = 8; rs.base_width = 2;
+    mlcl_encoder *bb;
+    ck_assert_ok(mlcl_encoder_create_resnet(&bb, &rs, NULL));
+    mlcl_trainer_extra ex = MLCL_TRAINER_EXTRA_INIT;
+    ex.backbone = bb;
+    mlcl_train_options o;
+    ck_assert_ok(mlcl_train_options_init(&o, MLCL_TRAIN_OPTIONS_VERSION));
+    o.batch = 4; o.moco.proj_dim = 4; o.moco.queue_size = 4; o.moco.max_batch = 4;
+    o.pretrain.epochs = 0; o.finetune.epochs = 0; o.standardize = 0;
+    mlcl_trainer *tr;
+    ck_assert_ok(mlcl_trainer_create_ex(&tr, &o, ds, &ex));
+    ck_assert_ok(mlcl_trainer_export_model(tr, &m));
+    ck_assert_ok(mlcl__model_tensors(m, &t, &n));
+    ck_assert_int_eq(n, 100 + 3);   /* 60 parameters + 40 running statistics, head, thresholds */
+    check_tensor(&t[0], "backbone.conv1.weight", 4, 2, 3);
+    ck_assert_int_eq(t[0].shape[2], 3);
+    check_tensor(&t[4], "backbone.bn1.running_var", 1, 2, 0);
+    ck_assert_int_eq(t[4].is_state, 1);
+    int found = 0;
+    size_t np = 0, ns = 0;
+    for (int i = 0; i < n - 3; i++) {
+        size_t k = 1;
+        for (int j = 0; j < t[i].ndim; j++) k *= (size_t)t[i].shape[j];
+        /* every tensor starts where the previous one of its kind ended */
+        ck_assert_ptr_eq(t[i].data, t[i].is_state ? m->bstate + ns : m->bparams + np);
+        if (t[i].is_state) ns += k; else np += k;
+        if (!strcmp(t[i].name, "backbone.layer3.0.downsample.0.weight")) {
+            found = 1;
+            ck_assert_int_eq(t[i].shape[0], 8); ck_assert_int_eq(t[i].shape[1], 4);
+            ck_assert_int_eq(t[i].shape[2], 1);
+        }
+    }
+    ck_assert_int_eq(found, 1);
+    ck_assert_uint_eq(np, m->bnp);
+    ck_assert_uint_eq(ns, m->bns);
+    check_tensor(&t[n - 3], "head.weight", 2, 2, 16);
+    check_tensor(&t[n - 1], "thresholds", 1, 2, 0);
+    mlcl__free(t);
+    mlcl_model_free(m);
+    mlcl_trainer_free(tr);
+    mlcl_encoder_free(bb);
+    mlcl_dataset_free(ds);
+}
+END_TEST
+
 int main(void)
 {
     snprintf(TMP, sizeof TMP, "/tmp/mlcl_test_model_%d", (int)getpid());
@@ -811,6 +898,7 @@ int main(void)
     tcase_add_test(tc, thresholds_names_provenance);
     tcase_add_test(tc, export_options_init_matches_macro);
     tcase_add_test(tc, bad_arguments);
+    tcase_add_test(tc, tensor_names);
     suite_add_tcase(s, tc);
     int rc = run_suite(s);
     char cmd[300];

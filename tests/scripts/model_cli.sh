@@ -156,4 +156,26 @@ print("model_cli: ResNet mAP from rs.csv %.9f, mlcl-train %.6f" % (m, ref))
 assert abs(m - ref) <= 1e-6, (m, ref)
 EOF
 grep -q "images 3 x 8 x 8, network input 6 x 6" "$T/rmetrics.txt" || $PREDICT --model "$T/r.mlcl" --info | grep -q "images 3 x 8 x 8, network input 6 x 6" || fail "ResNet --info"
+
+# a ResNet on Fashion-MNIST mosaics (mlcl-train's default job, made small): mlcl-predict
+# rebuilds the same test mosaics; the network saw 16x16 views, predictions resize the 56x56 images
+if [ -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ]; then
+    $TRAIN --encoder resnet18-small --base-width 4 --image-size 16 --mosaic-train 128 --mosaic-test 64 \
+        --pretrain-epochs 1 --finetune-epochs 1 --batch 32 --queue 64 --seed 4 --threads 1 --quiet \
+        --save-model "$T/mos.mlcl" --checkpoint "$T/mos.ckpt" --json "$T/mos.json" >"$T/mtrain.log" 2>&1 \
+        || { cat "$T/mtrain.log"; fail "mosaic training failed"; }
+    $PREDICT --model "$T/mos.mlcl" --mosaic-test 64 --mosaic-seed 4 --threads 1 --metrics >"$T/mmetrics.txt" \
+        || fail "mosaic predict"
+    ms=$(stat -c %s "$T/mos.mlcl"); cs=$(stat -c %s "$T/mos.ckpt")
+    [ $((ms * 3)) -le "$cs" ] || fail "mosaic model $ms bytes, checkpoint $cs: more than a third"
+    $PY - "$T/mos.json" "$T/mmetrics.txt" <<'EOF2' || fail "mosaic mAP differs"
+import json, sys
+ref = json.load(open(sys.argv[1]))["metrics"]["t05"]["mAP"]
+got = [float(l.split()[1]) for l in open(sys.argv[2]) if l.startswith("mAP ")][0]
+print("model_cli: mosaic ResNet mAP mlcl-predict %.9f, mlcl-train %.6f" % (got, ref))
+assert abs(got - ref) <= 1e-6, (got, ref)
+EOF2
+else
+    echo "model_cli: Fashion-MNIST not installed: mosaic ResNet check skipped"
+fi
 echo "model_cli: ok"
