@@ -642,9 +642,9 @@ int main(int argc, char **argv)
         if (have_honest) { fprintf(f, ", \"validation_global_threshold\": "); json_metrics(f, &honest_g); }
         fprintf(f, "},\n");
         if (val)
-            fprintf(f, " \"validation\": {\"rows\": %d, \"select_metric\": %d, \"patience\": %d, \"best_epoch\": %d, "
+            fprintf(f, " \"validation\": {\"rows\": %d, \"select_metric\": \"%s\", \"patience\": %d, \"best_epoch\": %d, "
                     "\"epochs_run\": %d, \"best_value\": %.6f, \"global_threshold\": %.6f},\n",
-                    nv_rows, vopt.select_metric, vopt.patience, best_ep, ep_run, best_v, (double)thr_g);
+                    nv_rows, vopt.select_metric < 0 ? "none" : (const char *const[]){ "HA", "ebF1", "miF1", "maF1", "p@1", "mAP" }[vopt.select_metric], vopt.patience, best_ep, ep_run, best_v, (double)thr_g);
         fprintf(f, " \"timing\": {\"pretrain_s\": %.3f, \"finetune_s\": %.3f}}\n", pre_s, fin_s);
         fclose(f);
     }

@@ -188,8 +188,9 @@ static int export_inner(const mlcl_trainer *t, mlcl_model *m, const mlcl_model_e
         MLCL_TRY(prov(m, "thresholds", "chosen on %d validation rows (per-label F1; global micro-F1 %.9g)", t->nv,
                       (double)t->thr_global));
     if (t->val && t->vo.select_metric != MLCL_SELECT_NONE)
-        MLCL_TRY(prov(m, "selected_epoch", "%d of %d fine-tuning epochs run (validation metric %d = %.17g)",
-                      t->best_epoch, t->vs_epochs, t->vo.select_metric, t->best_value));
+        MLCL_TRY(prov(m, "selected_epoch", "%d of %d fine-tuning epochs run (validation %s = %.17g)", t->best_epoch,
+                      t->vs_epochs, (const char *const[]){ "HA", "ebF1", "miF1", "maF1", "p@1", "mAP" }[t->vo.select_metric % 6],
+                      t->best_value));
     if (o && o->train_path) MLCL_TRY(prov(m, "train_file", "%s", o->train_path));
     if (o && o->test_path) MLCL_TRY(prov(m, "test_file", "%s", o->test_path));
     if (o && o->train) MLCL_TRY(prov(m, "train_hash", "fnv1a64:%016llx", (unsigned long long)dataset_hash(o->train, t->n, t->d, t->c)));
