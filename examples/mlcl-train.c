@@ -641,10 +641,12 @@ int main(int argc, char **argv)
         if (have_honest) { fprintf(f, ", \"validation_thresholds\": "); json_metrics(f, &honest); }
         if (have_honest) { fprintf(f, ", \"validation_global_threshold\": "); json_metrics(f, &honest_g); }
         fprintf(f, "},\n");
+        char bv_s[32] = "null";
+        if (!isnan(best_v)) snprintf(bv_s, sizeof bv_s, "%.6f", best_v);
         if (val)
             fprintf(f, " \"validation\": {\"rows\": %d, \"select_metric\": \"%s\", \"patience\": %d, \"best_epoch\": %d, "
-                    "\"epochs_run\": %d, \"best_value\": %.6f, \"global_threshold\": %.6f},\n",
-                    nv_rows, vopt.select_metric < 0 ? "none" : (const char *const[]){ "HA", "ebF1", "miF1", "maF1", "p@1", "mAP" }[vopt.select_metric], vopt.patience, best_ep, ep_run, best_v, (double)thr_g);
+                    "\"epochs_run\": %d, \"best_value\": %s, \"global_threshold\": %.6f},\n",
+                    nv_rows, vopt.select_metric < 0 ? "none" : (const char *const[]){ "HA", "ebF1", "miF1", "maF1", "p@1", "mAP" }[vopt.select_metric], vopt.patience, best_ep, ep_run, bv_s, (double)thr_g);
         fprintf(f, " \"timing\": {\"pretrain_s\": %.3f, \"finetune_s\": %.3f}}\n", pre_s, fin_s);
         fclose(f);
     }
