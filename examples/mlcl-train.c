@@ -84,6 +84,7 @@ static void usage(FILE *f)
         "                          max F1) chosen on it; with --test the report is on the test set, else on it\n"
         "  --select-metric NAME    keep the fine-tuning epoch best on validation: mAP|miF1|maF1|ebF1|HA|p@1 (needs --val-split)\n"
         "  --patience N            stop fine-tuning after N epochs without a better validation value (0: never)\n"
+        "  --val-thresholds per-label|global   thresholds the model keeps (default per-label; the report shows both)\n"
         "  --quiet                 no progress output\n");
 }
 
@@ -400,6 +401,9 @@ int main(int argc, char **argv)
             for (int k = 0; k < 6; k++) if (!strcmp(val, sm[k]) || (k == 4 && !strcmp(val, "p_at_1"))) vopt.select_metric = k;
             if (!strcmp(val, "none")) vopt.select_metric = MLCL_SELECT_NONE;
             if (vopt.select_metric == -2) { fprintf(stderr, "mlcl-train: --select-metric: '%s' is not mAP, miF1, maF1, ebF1, HA, p@1 or none\n", val); return 2; } }
+        else if (!strcmp(arg, "--val-thresholds")) { NEED_ARG();
+            if (!strcmp(val, "per-label")) vopt.thresholds = MLCL_THRESHOLDS_PER_LABEL; else if (!strcmp(val, "global")) vopt.thresholds = MLCL_THRESHOLDS_GLOBAL;
+            else { fprintf(stderr, "mlcl-train: --val-thresholds: '%s' is not per-label or global\n", val); return 2; } }
         else if (!strcmp(arg, "--patience")) { NEED_ARG(); if (parse_num(arg, val, 0, 1e6, &v)) return 2; vopt.patience = (int)v; }
         else if (!strcmp(arg, "--quiet")) { a.quiet = 1; }
         else if (!strcmp(arg, "--encoder")) { NEED_ARG(); encoder = val;
@@ -619,7 +623,7 @@ int main(int argc, char **argv)
     print_metrics_row("threshold 0.5", &t05);
     mlcl_metrics honest = MLCL_METRICS_INIT, honest_g = MLCL_METRICS_INIT;
     int have_honest = val && mlcl_trainer_evaluate_thresholds(a.trainer, test, &honest, &honest_g) == MLCL_OK;
-    if (have_honest) print_metrics_row("val thresholds/label", &honest);
+    if (have_honest) print_metrics_row(vopt.thresholds == MLCL_THRESHOLDS_GLOBAL ? "val threshold (model)" : "val thresholds/label", &honest);
     if (have_honest) print_metrics_row("val threshold, global", &honest_g);
     int best_ep = -1, ep_run = 0;
     double best_v = NAN;

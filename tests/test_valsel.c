@@ -545,6 +545,27 @@ START_TEST(thresholds_from_validation_reach_the_model)
     ck_assert_ok(mlcl_trainer_export_model_ex(a, &m3, &eo));
     ck_assert_ok(mlcl_model_thresholds(m3, C, mt));
     ck_assert(memcmp(mt, mine, sizeof mine) == 0);
+    /* MLCL_THRESHOLDS_GLOBAL: the same training, the global threshold for every label */
+    mlcl_trainer *gt;
+    ck_assert_ok(mlcl_trainer_create(&gt, &o, TR));
+    mlcl_validation_options vg = MLCL_VALIDATION_OPTIONS_INIT;
+    vg.select_metric = MLCL_METRIC_MAP;
+    vg.thresholds = MLCL_THRESHOLDS_GLOBAL;
+    ck_assert_ok(mlcl_trainer_set_validation(gt, VA, &vg));
+    ck_assert_ok(mlcl_trainer_run(gt));
+    float gtt[C], gg;
+    ck_assert_ok(mlcl_trainer_thresholds(gt, C, gtt, &gg));
+    ck_assert(gg == g);
+    for (int j = 0; j < C; j++) ck_assert(gtt[j] == g);
+    mlcl_metrics hg2 = MLCL_METRICS_INIT;
+    ck_assert_ok(mlcl_trainer_evaluate_thresholds(gt, TE, &hg2, NULL));
+    ck_assert(hg2.miF1 == refg.miF1 && hg2.maF1 == refg.maF1 && hg2.HA == refg.HA && hg2.ebF1 == refg.ebF1);
+    mlcl_model *m5;
+    ck_assert_ok(mlcl_trainer_export_model(gt, &m5));
+    ck_assert_ok(mlcl_model_thresholds(m5, C, mt));
+    for (int j = 0; j < C; j++) ck_assert(mt[j] == g);
+    mlcl_model_free(m5);
+    mlcl_trainer_free(gt);
     /* without validation: 0.5 */
     mlcl_trainer *b = make(&o, NULL, 0, 0);
     ck_assert_ok(mlcl_trainer_run(b));
@@ -583,7 +604,7 @@ START_TEST(validation_bad_arguments)
     vo.select_metric = MLCL_METRIC_MAP;
     ck_assert_status_msg(mlcl_trainer_set_validation(t, VA, &vo), MLCL_EINVAL, "patience");
     vo.patience = 0;
-    vo.thresholds = 2;
+    vo.thresholds = 3;
     ck_assert_status_msg(mlcl_trainer_set_validation(t, VA, &vo), MLCL_EINVAL, "thresholds");
     vo.thresholds = 1;
     vo.version = 77;

@@ -308,13 +308,24 @@ typedef struct mlcl_validation_options {
                                thresholds 0.1 .. 0.9 on the validation rows (mlcl_metrics_sweep()). */
     int patience;         /**< with select_metric: stop fine-tuning after this many epochs without a
                                new best (early stopping); 0 (default): run every epoch */
-    int thresholds;       /**< 1 (default): at the end of fine-tuning, choose per-label and global
-                               decision thresholds on validation (mlcl_metrics_choose_thresholds());
-                               0: do not */
+    int thresholds;       /**< MLCL_THRESHOLDS_PER_LABEL (default): at the end of fine-tuning, choose
+                               per-label and global decision thresholds on validation
+                               (mlcl_metrics_choose_thresholds()) and keep the per-label ones as the
+                               trainer's (and the exported model's) thresholds;
+                               MLCL_THRESHOLDS_GLOBAL: the global one for every label;
+                               MLCL_THRESHOLDS_NONE: choose none */
 } mlcl_validation_options;
 
+/** mlcl_validation_options.thresholds: choose no thresholds. */
+#define MLCL_THRESHOLDS_NONE 0
+/** mlcl_validation_options.thresholds: per-label thresholds (F1 per label; labels without a
+ * positive validation row take the global one). */
+#define MLCL_THRESHOLDS_PER_LABEL 1
+/** mlcl_validation_options.thresholds: one global threshold (micro-F1) for every label. */
+#define MLCL_THRESHOLDS_GLOBAL 2
+
 /** Static initialiser: no epoch selection, thresholds chosen on validation. */
-#define MLCL_VALIDATION_OPTIONS_INIT { MLCL_VALIDATION_OPTIONS_VERSION, MLCL_SELECT_NONE, 0, 1 }
+#define MLCL_VALIDATION_OPTIONS_INIT { MLCL_VALIDATION_OPTIONS_VERSION, MLCL_SELECT_NONE, 0, MLCL_THRESHOLDS_PER_LABEL }
 
 /**
  * Fills @p opts with the defaults (the same bytes as MLCL_VALIDATION_OPTIONS_INIT).
@@ -365,10 +376,11 @@ MLCL_API int mlcl_trainer_selection(const mlcl_trainer *trainer, int *best_epoch
  * The thresholds chosen on validation at the end of fine-tuning.
  * @param trainer the trainer.
  * @param c the label count (checked).
- * @param[out] per_label c floats (nullable).
+ * @param[out] per_label c floats (nullable): the trainer's thresholds (every one the global
+ *            threshold with MLCL_THRESHOLDS_GLOBAL).
  * @param[out] global the global threshold (nullable).
  * @return MLCL_OK; MLCL_EINVAL when c differs or no thresholds were chosen yet (no validation
- *         set, opts->thresholds 0, or fine-tuning unfinished).
+ *         set, opts->thresholds MLCL_THRESHOLDS_NONE, or fine-tuning unfinished).
  */
 MLCL_API int mlcl_trainer_thresholds(const mlcl_trainer *trainer, int c, float *per_label, float *global);
 
@@ -377,8 +389,9 @@ MLCL_API int mlcl_trainer_thresholds(const mlcl_trainer *trainer, int c, float *
  * protocol: nothing is tuned on @p test).
  * @param trainer the trainer, with thresholds chosen (mlcl_trainer_thresholds()).
  * @param test the test set.
- * @param[out] per_label nullable: label j predicted when its score is >= its per-label
- *             threshold (mlcl_metrics_compute_thresholds()).
+ * @param[out] per_label nullable: label j predicted when its score is >= the trainer's threshold j
+ *             (mlcl_trainer_thresholds(); the per-label ones, or the global one for every label
+ *             with MLCL_THRESHOLDS_GLOBAL), as the exported model predicts.
  * @param[out] global nullable: every label predicted at the global threshold (mlcl_metrics_compute()).
  * @return as mlcl_trainer_evaluate(); MLCL_EINVAL when no thresholds were chosen or both
  *         outputs are NULL.

@@ -185,7 +185,8 @@ static int export_inner(const mlcl_trainer *t, mlcl_model *m, const mlcl_model_e
     MLCL_TRY(prov(m, "exported_at", "phase %d epoch %d%s", t->phase, t->epoch, t->phase >= 3 ? " (finished)" : ""));
     MLCL_TRY(prov(m, "train_rows", "%d", t->n));
     if (t->thr_ready && !(o && o->thresholds))
-        MLCL_TRY(prov(m, "thresholds", "chosen on %d validation rows (per-label F1; global micro-F1 %.9g)", t->nv,
+        MLCL_TRY(prov(m, "thresholds", "chosen on %d validation rows (%s; global micro-F1 %.9g)", t->nv,
+                      t->vo.thresholds == MLCL_THRESHOLDS_GLOBAL ? "the global one for every label" : "per-label F1",
                       (double)t->thr_global));
     if (t->val && t->vo.select_metric != MLCL_SELECT_NONE)
         MLCL_TRY(prov(m, "selected_epoch", "%d of %d fine-tuning epochs run (validation %s = %.17g)", t->best_epoch,

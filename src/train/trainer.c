@@ -604,6 +604,8 @@ static int val_finish(mlcl_trainer *t)
         for (int j = 0; j < t->c; j++) /* sigmoid scores: already in [0, 1]; kept there for the model */
             t->thr[j] = t->thr[j] < 0 ? 0.0f : t->thr[j] > 1 ? 1.0f : t->thr[j];
         t->thr_global = t->thr_global < 0 ? 0.0f : t->thr_global > 1 ? 1.0f : t->thr_global;
+        if (t->vo.thresholds == MLCL_THRESHOLDS_GLOBAL)
+            for (int j = 0; j < t->c; j++) t->thr[j] = t->thr_global;
         t->thr_ready = 1;
     }
     return MLCL_OK;
@@ -871,8 +873,9 @@ int mlcl_trainer_set_validation(mlcl_trainer *t, const mlcl_dataset *val, const 
     if (vo.patience > 0 && vo.select_metric == MLCL_SELECT_NONE)
         return mlcl__err(MLCL_EINVAL, "%s: opts->patience %d needs opts->select_metric (the metric that must improve)", fn,
                          vo.patience);
-    if (vo.thresholds != 0 && vo.thresholds != 1)
-        return mlcl__err(MLCL_EINVAL, "%s: opts->thresholds must be 0 or 1 (got %d)", fn, vo.thresholds);
+    if (vo.thresholds < MLCL_THRESHOLDS_NONE || vo.thresholds > MLCL_THRESHOLDS_GLOBAL)
+        return mlcl__err(MLCL_EINVAL, "%s: opts->thresholds must be MLCL_THRESHOLDS_NONE, _PER_LABEL or _GLOBAL (0..2; got %d)",
+                         fn, vo.thresholds);
     int held;
     MLCL_TRY(mlcl__trainer_enter(t, 0, &held, fn));
     int rc = set_validation_inner(t, val, &vo, fn);
@@ -901,7 +904,7 @@ int mlcl_trainer_thresholds(const mlcl_trainer *t, int c, float *per_label, floa
     if (!t->thr_ready)
         return mlcl__err(MLCL_EINVAL, "%s: no thresholds were chosen (%s)", fn,
                          !t->val ? "no validation set: mlcl_trainer_set_validation" :
-                         !t->vo.thresholds ? "the validation options have thresholds = 0" : "fine-tuning has not finished");
+                         !t->vo.thresholds ? "the validation options have thresholds = MLCL_THRESHOLDS_NONE" : "fine-tuning has not finished");
     if (per_label) memcpy(per_label, t->thr, (size_t)c * sizeof(float));
     if (global) *global = t->thr_global;
     return MLCL_OK;
