@@ -883,6 +883,36 @@ START_TEST(tensor_names)
 }
 END_TEST
 
+/* ------------------------------------------------------------- format compatibility */
+
+/* tests/data/model/tiny-format1.mlcl was written by libmlcl 1.0.0 (format 1:
+ * Linear(4,6) ReLU Dropout, labels alpha/beta/gamma, thresholds .25/.5/.75).
+ * Every later 1.x library must load it and score as it did. */
+START_TEST(loads_a_format1_file)
+{
+    char path[1024];
+    const char *src = getenv("MLCL_SRC_DIR") ? getenv("MLCL_SRC_DIR") : ".";
+    snprintf(path, sizeof path, "%s/tests/data/model/tiny-format1.mlcl", src);
+    mlcl_model *m;
+    ck_assert_ok(mlcl_model_load(&m, path));
+    float rows[8] = { 1, 2, 3, 4, 0.5f, -1, 2, 0 }, s[6], t[3];
+    const float expect[6] = { 0.483245134f, 0.460430473f, 0.43544361f, 0.376373798f, 0.641340911f, 0.371371627f };
+    ck_assert_ok(mlcl_model_predict(m, 2, rows, s));
+    for (int i = 0; i < 6; i++) ck_assert_msg(fabsf(s[i] - expect[i]) <= 1e-6f, "score %d: %.9g, written %.9g", i, s[i], expect[i]);
+    const char *name, *v;
+    ck_assert_ok(mlcl_model_label_name(m, 2, &name));
+    ck_assert_str_eq(name, "gamma");
+    ck_assert_ok(mlcl_model_thresholds(m, 3, t));
+    ck_assert(t[0] == 0.25f && t[1] == 0.5f && t[2] == 0.75f);
+    ck_assert_ok(mlcl_model_provenance_get(m, "library", &v));
+    ck_assert_str_eq(v, "libmlcl 1.0.0");
+    uint8_t lab[6];
+    ck_assert_ok(mlcl_model_predict_labels(m, 2, rows, lab));
+    for (int i = 0; i < 6; i++) ck_assert_int_eq(lab[i], s[i] >= t[i % 3]);
+    mlcl_model_free(m);
+}
+END_TEST
+
 int main(void)
 {
     snprintf(TMP, sizeof TMP, "/tmp/mlcl_test_model_%d", (int)getpid());
@@ -899,6 +929,7 @@ int main(void)
     tcase_add_test(tc, export_options_init_matches_macro);
     tcase_add_test(tc, bad_arguments);
     tcase_add_test(tc, tensor_names);
+    tcase_add_test(tc, loads_a_format1_file);
     suite_add_tcase(s, tc);
     int rc = run_suite(s);
     char cmd[300];
