@@ -1598,6 +1598,74 @@ static void t_check_output_path(void)
     BAD(mlcl_check_output_path("/nonexistent-dir/x"), MLCL_EIO, "/nonexistent-dir");
 }
 static void t_trainer_in_use(void) { int a; BAD(mlcl_trainer_in_use(NULL, &a), EINV, "trainer is NULL"); }
+/* validation: thresholds and epoch selection (test_valsel.c has the behaviour) */
+static void t_metrics_compute_thresholds(void)
+{
+    mlcl_metrics m = MLCL_METRICS_INIT;
+    float s[6] = { 0.1f, 0.9f, 0.3f, 0.4f, 0.5f, 0.6f }, th[3] = { 0.5f, 0.5f, 0.5f };
+    uint8_t y[6] = { 0, 1, 0, 1, 1, 0 };
+    BAD(mlcl_metrics_compute_thresholds(NULL, 2, 3, s, y, th), EINV, "out is NULL");
+    BAD(mlcl_metrics_compute_thresholds(&m, 0, 3, s, y, th), EINV, "n");
+    BAD(mlcl_metrics_compute_thresholds(&m, 2, 3, NULL, y, th), EINV, "scores is NULL");
+    BAD(mlcl_metrics_compute_thresholds(&m, 2, 3, s, y, NULL), EINV, "thresholds is NULL");
+    th[2] = INFINITY; BAD(mlcl_metrics_compute_thresholds(&m, 2, 3, s, y, th), EINV, "thresholds[2]"); th[2] = 0.5f;
+    s[1] = NAN; BAD(mlcl_metrics_compute_thresholds(&m, 2, 3, s, y, th), MLCL_ENUMERIC, "[0][1]"); s[1] = 0.9f;
+    m.version = 9; BAD(mlcl_metrics_compute_thresholds(&m, 2, 3, s, y, th), MLCL_EVERSION, "version");
+}
+static void t_metrics_choose_thresholds(void)
+{
+    float s[6] = { 0.1f, 0.9f, 0.3f, 0.4f, 0.5f, 0.6f }, th[3], g;
+    uint8_t y[6] = { 0, 1, 0, 1, 1, 0 };
+    BAD(mlcl_metrics_choose_thresholds(NULL, NULL, NULL, 2, 3, s, y), EINV, "all NULL");
+    BAD(mlcl_metrics_choose_thresholds(th, &g, NULL, 2, -1, s, y), EINV, "c");
+    BAD(mlcl_metrics_choose_thresholds(th, &g, NULL, 2, 3, NULL, y), EINV, "scores is NULL");
+    BAD(mlcl_metrics_choose_thresholds(th, &g, NULL, 2, 3, s, NULL), EINV, "labels is NULL");
+    y[2] = 3; BAD(mlcl_metrics_choose_thresholds(th, &g, NULL, 2, 3, s, y), EINV, "[0][2]"); y[2] = 0;
+    s[4] = -INFINITY; BAD(mlcl_metrics_choose_thresholds(th, &g, NULL, 2, 3, s, y), MLCL_ENUMERIC, "[1][1]");
+}
+static void t_validation_options_init(void)
+{
+    mlcl_validation_options v;
+    BAD(mlcl_validation_options_init(NULL, MLCL_VALIDATION_OPTIONS_VERSION), EINV, "opts is NULL");
+    BAD(mlcl_validation_options_init(&v, 9), MLCL_EVERSION, "version");
+}
+static void t_trainer_set_validation(void)
+{
+    mlcl_dataset *ds = mk_dataset(16), *other = NULL; mlcl_trainer *t = mk_trainer(ds);
+    ck_assert_ok(mlcl_dataset_create_from_arrays(&other, 4, FD - 1, FC, X, Y01));
+    mlcl_validation_options v = MLCL_VALIDATION_OPTIONS_INIT;
+    BAD(mlcl_trainer_set_validation(NULL, ds, &v), EINV, "trainer is NULL");
+    BAD(mlcl_trainer_set_validation(t, other, &v), EINV, "features");
+    v.select_metric = -2; BAD(mlcl_trainer_set_validation(t, ds, &v), EINV, "select_metric"); v.select_metric = MLCL_SELECT_NONE;
+    v.patience = 3; BAD(mlcl_trainer_set_validation(t, ds, &v), EINV, "patience"); v.patience = 0;
+    v.version = 5; BAD(mlcl_trainer_set_validation(t, ds, &v), MLCL_EVERSION, "version");
+    mlcl_trainer_free(t); mlcl_dataset_free(ds); mlcl_dataset_free(other);
+}
+static void t_trainer_selection(void)
+{
+    mlcl_dataset *ds = mk_dataset(16); mlcl_trainer *t = mk_trainer(ds); int e;
+    BAD(mlcl_trainer_selection(NULL, &e, NULL, NULL, NULL), EINV, "trainer is NULL");
+    BAD(mlcl_trainer_selection(t, &e, NULL, NULL, NULL), EINV, "no validation set");
+    mlcl_trainer_free(t); mlcl_dataset_free(ds);
+}
+static void t_trainer_thresholds(void)
+{
+    mlcl_dataset *ds = mk_dataset(16); mlcl_trainer *t = mk_trainer(ds); float th[FC];
+    BAD(mlcl_trainer_thresholds(NULL, FC, th, NULL), EINV, "trainer is NULL");
+    BAD(mlcl_trainer_thresholds(t, FC + 2, th, NULL), EINV, "c is");
+    BAD(mlcl_trainer_thresholds(t, FC, th, NULL), EINV, "no validation set");
+    mlcl_trainer_free(t); mlcl_dataset_free(ds);
+}
+static void t_trainer_evaluate_thresholds(void)
+{
+    mlcl_dataset *ds = mk_dataset(16); mlcl_trainer *t = mk_trainer(ds);
+    mlcl_metrics m = MLCL_METRICS_INIT;
+    BAD(mlcl_trainer_evaluate_thresholds(NULL, ds, &m, NULL), EINV, "trainer is NULL");
+    BAD(mlcl_trainer_evaluate_thresholds(t, NULL, &m, NULL), EINV, "test is NULL");
+    BAD(mlcl_trainer_evaluate_thresholds(t, ds, NULL, NULL), EINV, "both NULL");
+    BAD(mlcl_trainer_evaluate_thresholds(t, ds, NULL, &m), EINV, "no thresholds");
+    mlcl_trainer_free(t); mlcl_dataset_free(ds);
+}
 static void t_set_num_threads_forced(void)
 {
     BAD(mlcl_set_num_threads_forced(0), EINV, "n must be");
@@ -2090,6 +2158,8 @@ static const entry TABLE[] = {
     E(train_options_init), E(train_options_preset), E(trainer_create), E(trainer_free),
     E(trainer_set_callback), E(trainer_run), E(trainer_run_epochs), E(trainer_predict),
     E(trainer_distributions), E(trainer_evaluate), E(trainer_timing), E(trainer_position), E(trainer_in_use), E(check_output_path),
+    E(metrics_compute_thresholds), E(metrics_choose_thresholds), E(validation_options_init), E(trainer_set_validation),
+    E(trainer_selection), E(trainer_thresholds), E(trainer_evaluate_thresholds),
     E(trainer_save), E(trainer_load), E(trainer_moco),
     E(model_export_options_init), E(trainer_export_model), E(trainer_export_model_ex), E(model_free),
     E(model_save), E(model_load), E(model_workspace_create), E(model_workspace_free), E(model_infer),

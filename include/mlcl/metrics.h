@@ -69,7 +69,9 @@ enum {
     MLCL_METRIC_HA = 0,   /**< best_t[0]: Hamming accuracy */
     MLCL_METRIC_EBF1 = 1, /**< best_t[1]: example-based F1 */
     MLCL_METRIC_MIF1 = 2, /**< best_t[2]: micro F1 */
-    MLCL_METRIC_MAF1 = 3  /**< best_t[3]: macro F1 */
+    MLCL_METRIC_MAF1 = 3, /**< best_t[3]: macro F1 */
+    MLCL_METRIC_P_AT_1 = 4, /**< precision@1 (threshold-free; model selection only) */
+    MLCL_METRIC_MAP = 5   /**< mean average precision (threshold-free; model selection only) */
 };
 
 /**
@@ -120,6 +122,48 @@ MLCL_API int mlcl_metrics_sweep(mlcl_metrics *best, float best_t[4], int n, int 
  */
 MLCL_API int mlcl_metrics_average_precision(double *ap, int n, int c, const float *scores,
                                             const uint8_t *labels);
+
+/**
+ * The six metrics with one threshold per label: label j of sample i is
+ * predicted when scores[i*c+j] >= thresholds[j] (the "honest" protocol with
+ * thresholds chosen on validation rows, mlcl_metrics_choose_thresholds()).
+ * out->threshold is set to NaN.
+ * @param[out] out        results; out->version must be MLCL_METRICS_VERSION.
+ * @param      n, c, scores, labels as in mlcl_metrics_compute().
+ * @param[in]  thresholds c finite thresholds.
+ * @return as mlcl_metrics_compute(); MLCL_EINVAL for a non-finite threshold (index named).
+ */
+MLCL_API int mlcl_metrics_compute_thresholds(mlcl_metrics *out, int n, int c, const float *scores,
+                                             const uint8_t *labels, const float *thresholds);
+
+/**
+ * Chooses decision thresholds on validation rows (never on the test set).
+ *
+ * Global threshold: the one maximising micro-F1 over all n x c entries.
+ * Per-label threshold j: the one maximising label j's F1 over its n rows; a
+ * label with no positive row gets the global threshold.
+ *
+ * Only thresholds that change a decision are candidates: predicting with
+ * `score >= t`, every distinct score s of the column (or of the whole matrix)
+ * gives one candidate set of decisions. F1 = 2tp / (2tp + fp + fn) is compared
+ * exactly (integer cross-multiplication); on ties the HIGHEST score wins (the
+ * fewest positive predictions). The returned threshold lies between the
+ * chosen score s and the next lower distinct score s' (their midpoint,
+ * computed in float; s itself when the midpoint rounds onto s', or when s is
+ * the lowest score), so the decisions on these rows are exactly the chosen
+ * ones. With sigmoid scores in [0, 1] the thresholds are in [0, 1].
+ *
+ * @param[out] per_label c floats (nullable).
+ * @param[out] global    the global threshold (nullable).
+ * @param[out] f1        nullable; c doubles: each label's F1 on these rows at
+ *                       its threshold (labels without positives: NaN).
+ * @param      n, c, scores, labels as in mlcl_metrics_compute().
+ * @return as mlcl_metrics_compute(); MLCL_EINVAL when every output is NULL.
+ *         When no entry at all is positive, the global threshold is 0.5 (F1 is
+ *         0 whatever the threshold), and so is every label's.
+ */
+MLCL_API int mlcl_metrics_choose_thresholds(float *per_label, float *global, double *f1, int n, int c,
+                                            const float *scores, const uint8_t *labels);
 
 #ifdef __cplusplus
 }

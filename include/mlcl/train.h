@@ -289,6 +289,116 @@ MLCL_API int mlcl_trainer_in_use(const mlcl_trainer *trainer, int *in_use);
  */
 MLCL_API int mlcl_check_output_path(const char *path);
 
+/** mlcl_validation_options.select_metric: no epoch selection (the last fine-tuning epoch is kept). */
+#define MLCL_SELECT_NONE (-1)
+
+/** Version of mlcl_validation_options. */
+#define MLCL_VALIDATION_OPTIONS_VERSION 1
+
+/**
+ * What the trainer does with a validation set (mlcl_trainer_set_validation()).
+ * Initialise with MLCL_VALIDATION_OPTIONS_INIT or mlcl_validation_options_init().
+ */
+typedef struct mlcl_validation_options {
+    unsigned int version; /**< MLCL_VALIDATION_OPTIONS_VERSION */
+    int select_metric;    /**< MLCL_SELECT_NONE (default): keep the last fine-tuning epoch; or
+                               MLCL_METRIC_HA, _EBF1, _MIF1, _MAF1, _P_AT_1, _MAP (metrics.h): keep the
+                               fine-tuning epoch with the highest value on validation (the earliest on
+                               ties). HA, ebF1, miF1 and maF1 are measured as the best over the
+                               thresholds 0.1 .. 0.9 on the validation rows (mlcl_metrics_sweep()). */
+    int patience;         /**< with select_metric: stop fine-tuning after this many epochs without a
+                               new best (early stopping); 0 (default): run every epoch */
+    int thresholds;       /**< MLCL_THRESHOLDS_PER_LABEL (default): at the end of fine-tuning, choose
+                               per-label and global decision thresholds on validation
+                               (mlcl_metrics_choose_thresholds()) and keep the per-label ones as the
+                               trainer's (and the exported model's) thresholds;
+                               MLCL_THRESHOLDS_GLOBAL: the global one for every label;
+                               MLCL_THRESHOLDS_NONE: choose none */
+} mlcl_validation_options;
+
+/** mlcl_validation_options.thresholds: choose no thresholds. */
+#define MLCL_THRESHOLDS_NONE 0
+/** mlcl_validation_options.thresholds: per-label thresholds (F1 per label; labels without a
+ * positive validation row take the global one). */
+#define MLCL_THRESHOLDS_PER_LABEL 1
+/** mlcl_validation_options.thresholds: one global threshold (micro-F1) for every label. */
+#define MLCL_THRESHOLDS_GLOBAL 2
+
+/** Static initialiser: no epoch selection, thresholds chosen on validation. */
+#define MLCL_VALIDATION_OPTIONS_INIT { MLCL_VALIDATION_OPTIONS_VERSION, MLCL_SELECT_NONE, 0, MLCL_THRESHOLDS_PER_LABEL }
+
+/**
+ * Fills @p opts with the defaults (the same bytes as MLCL_VALIDATION_OPTIONS_INIT).
+ * @return MLCL_OK, MLCL_EINVAL (NULL) or MLCL_EVERSION.
+ */
+MLCL_API int mlcl_validation_options_init(mlcl_validation_options *opts, unsigned int version);
+
+/**
+ * Gives the trainer validation rows (held out from the training set, never the
+ * test set) for model selection and thresholds: after every fine-tuning epoch
+ * the trainer scores @p val and, with opts->select_metric, keeps a copy of the
+ * backbone and LD head (parameters and BatchNorm statistics) of the best epoch;
+ * when fine-tuning ends (its last epoch, or opts->patience epochs without a
+ * new best) the best epoch's copy is restored and, with opts->thresholds, the
+ * thresholds are chosen on @p val; mlcl_trainer_export_model() then stores them
+ * in the model. The selection state is part of checkpoints, and the options
+ * record names the validation set (rows, CRC-32) and these options: call this
+ * before mlcl_trainer_load() to resume such a run (bit-identical); a
+ * checkpoint of a run with other validation settings is refused.
+ * Resuming a finished run with more fine-tuning epochs is refused when an
+ * epoch was selected (the restored epoch is not where training stopped).
+ * @param trainer the trainer; fine-tuning must not have started yet.
+ * @param val the validation set (borrowed: it must outlive the trainer; same
+ *        feature and label counts as the training set), or NULL to remove it.
+ * @param opts the options (copied), or NULL for the defaults.
+ * @return MLCL_OK, MLCL_EINVAL (sizes, a bad option, fine-tuning already
+ *         started), MLCL_EVERSION, MLCL_ENUMERIC (non-finite features),
+ *         MLCL_ENOMEM or MLCL_EBUSY.
+ */
+MLCL_API int mlcl_trainer_set_validation(mlcl_trainer *trainer, const mlcl_dataset *val,
+                                         const mlcl_validation_options *opts);
+
+/**
+ * The epoch selection so far.
+ * @param trainer the trainer.
+ * @param[out] best_epoch the fine-tuning epoch (from 0) with the best validation value, -1 before
+ *             the first fine-tuning epoch or without selection (nullable).
+ * @param[out] best_value its value of the select metric (nullable).
+ * @param[out] last_value the value of the most recent fine-tuning epoch (nullable; NaN before the first).
+ * @param[out] epochs_run fine-tuning epochs evaluated on validation so far (nullable); smaller than
+ *             finetune.epochs when patience stopped the run.
+ * @return MLCL_OK, or MLCL_EINVAL (NULL trainer, no validation set).
+ */
+MLCL_API int mlcl_trainer_selection(const mlcl_trainer *trainer, int *best_epoch, double *best_value,
+                                    double *last_value, int *epochs_run);
+
+/**
+ * The thresholds chosen on validation at the end of fine-tuning.
+ * @param trainer the trainer.
+ * @param c the label count (checked).
+ * @param[out] per_label c floats (nullable): the trainer's thresholds (every one the global
+ *            threshold with MLCL_THRESHOLDS_GLOBAL).
+ * @param[out] global the global threshold (nullable).
+ * @return MLCL_OK; MLCL_EINVAL when c differs or no thresholds were chosen yet (no validation
+ *         set, opts->thresholds MLCL_THRESHOLDS_NONE, or fine-tuning unfinished).
+ */
+MLCL_API int mlcl_trainer_thresholds(const mlcl_trainer *trainer, int c, float *per_label, float *global);
+
+/**
+ * Evaluates on @p test with the thresholds chosen on validation (the honest
+ * protocol: nothing is tuned on @p test).
+ * @param trainer the trainer, with thresholds chosen (mlcl_trainer_thresholds()).
+ * @param test the test set.
+ * @param[out] per_label nullable: label j predicted when its score is >= the trainer's threshold j
+ *             (mlcl_trainer_thresholds(); the per-label ones, or the global one for every label
+ *             with MLCL_THRESHOLDS_GLOBAL), as the exported model predicts.
+ * @param[out] global nullable: every label predicted at the global threshold (mlcl_metrics_compute()).
+ * @return as mlcl_trainer_evaluate(); MLCL_EINVAL when no thresholds were chosen or both
+ *         outputs are NULL.
+ */
+MLCL_API int mlcl_trainer_evaluate_thresholds(mlcl_trainer *trainer, const mlcl_dataset *test, mlcl_metrics *per_label,
+                                              mlcl_metrics *global);
+
 /** The borrowed MoCo pair inside the trainer. */
 MLCL_API int mlcl_trainer_moco(mlcl_trainer *trainer, mlcl_moco **out);
 

@@ -80,9 +80,9 @@ static int average_precision(const char *fn, double *ap, int n, int c, const flo
     return MLCL_OK;
 }
 
-/* HA, ebF1, miF1, maF1 at one threshold. */
+/* HA, ebF1, miF1, maF1 at one threshold t, or at thresholds tv[j] when tv is not NULL. */
 static void threshold_metrics(mlcl_metrics *m, int n, int c, const float *scores,
-                              const uint8_t *labels, float t, long *tp, long *fp, long *fn_)
+                              const uint8_t *labels, float t, const float *tv, long *tp, long *fp, long *fn_)
 {
     long wrong = 0, stp = 0, sfp = 0, sfn = 0, eb_used = 0;
     double eb_sum = 0.0;
@@ -94,7 +94,7 @@ static void threshold_metrics(mlcl_metrics *m, int n, int c, const float *scores
         const uint8_t *y = labels + (size_t)i * (size_t)c;
         long inter = 0, ny = 0, nh = 0;
         for (int j = 0; j < c; j++) {
-            int yh = s[j] >= t;
+            int yh = s[j] >= (tv ? tv[j] : t);
             int yy = y[j];
             inter += yh && yy;
             ny += yy;
@@ -170,7 +170,7 @@ int mlcl_metrics_compute(mlcl_metrics *out, int n, int c, const float *scores,
     mlcl_metrics m = MLCL_METRICS_INIT;
     long *cnt = NULL;
     MLCL_TRY(alloc_counts(fn, &cnt, c));
-    threshold_metrics(&m, n, c, scores, labels, threshold, cnt, cnt + c, cnt + 2 * (size_t)c);
+    threshold_metrics(&m, n, c, scores, labels, threshold, NULL, cnt, cnt + c, cnt + 2 * (size_t)c);
     mlcl__free(cnt);
     MLCL_TRY(ranking_metrics(fn, &m, n, c, scores, labels));
     *out = m;
@@ -191,7 +191,7 @@ int mlcl_metrics_sweep(mlcl_metrics *best, float best_t[4], int n, int c, const 
     for (int k = 1; k <= 9; k++) {
         /* the float nearest k/10, as torch/numpy compare a float32 tensor with 0.k */
         float t = (float)(k / 10.0);
-        threshold_metrics(&m, n, c, scores, labels, t, cnt, cnt + c, cnt + 2 * (size_t)c);
+        threshold_metrics(&m, n, c, scores, labels, t, NULL, cnt, cnt + c, cnt + 2 * (size_t)c);
         if (k == 1 || m.HA > b.HA) { b.HA = m.HA; bt[MLCL_METRIC_HA] = t; }
         if (k == 1 || m.ebF1 > b.ebF1) {
             b.ebF1 = m.ebF1; bt[MLCL_METRIC_EBF1] = t;
@@ -215,4 +215,98 @@ int mlcl_metrics_average_precision(double *ap, int n, int c, const float *scores
     MLCL_CHECK_NULL(fn, ap);
     MLCL_TRY(check_inputs(fn, n, c, scores, labels));
     return average_precision(fn, ap, n, c, scores, labels);
+}
+
+int mlcl_metrics_compute_thresholds(mlcl_metrics *out, int n, int c, const float *scores,
+                                    const uint8_t *labels, const float *thresholds)
+{
+    static const char fn[] = "mlcl_metrics_compute_thresholds";
+    MLCL_CHECK_NULL(fn, out);
+    MLCL_CHECK_VERSION(fn, out, MLCL_METRICS_VERSION);
+    MLCL_TRY(check_inputs(fn, n, c, scores, labels));
+    MLCL_CHECK_NULL(fn, thresholds);
+    for (int j = 0; j < c; j++)
+        if (!isfinite(thresholds[j])) return mlcl__err(MLCL_EINVAL, "%s: thresholds[%d] is not finite", fn, j);
+    mlcl_metrics m = MLCL_METRICS_INIT;
+    long *cnt = NULL;
+    MLCL_TRY(alloc_counts(fn, &cnt, c));
+    threshold_metrics(&m, n, c, scores, labels, 0.0f, thresholds, cnt, cnt + c, cnt + 2 * (size_t)c);
+    mlcl__free(cnt);
+    MLCL_TRY(ranking_metrics(fn, &m, n, c, scores, labels));
+    m.threshold = NAN;
+    *out = m;
+    return MLCL_OK;
+}
+
+/* a/b > c/d for non-negative integers with b, d > 0, exactly */
+static int frac_gt(uint64_t a, uint64_t b, uint64_t c, uint64_t d)
+{
+#ifdef __SIZEOF_INT128__
+    return (unsigned __int128)a * d > (unsigned __int128)c * b;
+#else
+    return (long double)a * (long double)d > (long double)c * (long double)b;
+#endif
+}
+
+/* The F1-maximising threshold of the m pairs in buf (sorted descending), with
+ * npos > 0 positives: see mlcl_metrics_choose_thresholds(). *f1 its F1. */
+static float best_f1_threshold(const score_label *buf, size_t m, uint64_t npos, double *f1)
+{
+    uint64_t tp = 0, fp = 0, bnum = 0, bden = 1;
+    size_t best_end = 0; /* index after the chosen group; 0: none yet */
+    for (size_t i = 0; i < m;) {
+        size_t g = i;
+        while (g < m && buf[g].s == buf[i].s) { tp += buf[g].y; fp += !buf[g].y; g++; }
+        /* predict the rows 0 .. g-1: F1 = 2tp / (tp + fp + npos) */
+        uint64_t num = 2 * tp, den = tp + fp + npos;
+        if (best_end == 0 || frac_gt(num, den, bnum, bden)) { bnum = num; bden = den; best_end = g; }
+        i = g;
+    }
+    *f1 = (double)bnum / (double)bden;
+    float s = buf[best_end - 1].s;
+    if (best_end >= m) return s;
+    float lo = buf[best_end].s;
+    float mid = 0.5f * s + 0.5f * lo;
+    return (mid > lo && mid <= s) ? mid : s;
+}
+
+int mlcl_metrics_choose_thresholds(float *per_label, float *global, double *f1, int n, int c,
+                                   const float *scores, const uint8_t *labels)
+{
+    static const char fn[] = "mlcl_metrics_choose_thresholds";
+    if (!per_label && !global && !f1)
+        return mlcl__err(MLCL_EINVAL, "%s: per_label, global and f1 are all NULL (nothing to compute)", fn);
+    MLCL_TRY(check_inputs(fn, n, c, scores, labels));
+    size_t total = (size_t)n * (size_t)c;
+    score_label *buf = NULL;
+    MLCL_TRY(mlcl__alloc_array((void **)&buf, total, sizeof *buf, fn));
+    /* global: micro-F1 over every entry */
+    uint64_t npos = 0;
+    for (size_t k = 0; k < total; k++) { buf[k].s = scores[k]; buf[k].y = labels[k]; npos += labels[k]; }
+    float g = 0.5f;
+    double f1v;
+    if (npos > 0) {
+        qsort(buf, total, sizeof *buf, cmp_desc);
+        g = best_f1_threshold(buf, total, npos, &f1v);
+    }
+    if (global) *global = g;
+    for (int j = 0; j < c; j++) {
+        uint64_t p = 0;
+        for (int i = 0; i < n; i++) {
+            size_t k = (size_t)i * (size_t)c + (size_t)j;
+            buf[i].s = scores[k];
+            buf[i].y = labels[k];
+            p += labels[k];
+        }
+        float t = g;
+        f1v = NAN;
+        if (p > 0) {
+            qsort(buf, (size_t)n, sizeof *buf, cmp_desc);
+            t = best_f1_threshold(buf, (size_t)n, p, &f1v);
+        }
+        if (per_label) per_label[j] = t;
+        if (f1) f1[j] = f1v;
+    }
+    mlcl__free(buf);
+    return MLCL_OK;
 }

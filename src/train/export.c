@@ -102,7 +102,8 @@ static int export_inner(const mlcl_trainer *t, mlcl_model *m, const mlcl_model_e
     MLCL_TRY(mlcl__alloc_array((void **)&m->head, nh, sizeof(float), FN));
     MLCL_TRY(mlcl_encoder_get_params(ld, m->head, nh));
     MLCL_TRY(mlcl__alloc_array((void **)&m->thr, (size_t)m->c, sizeof(float), FN));
-    for (int j = 0; j < m->c; j++) m->thr[j] = o && o->thresholds ? o->thresholds[j] : 0.5f;
+    /* the caller's, else those chosen on validation (mlcl_trainer_set_validation), else 0.5 */
+    for (int j = 0; j < m->c; j++) m->thr[j] = o && o->thresholds ? o->thresholds[j] : t->thr_ready ? t->thr[j] : 0.5f;
     for (int j = 0; j < m->c; j++)
         if (!(m->thr[j] >= 0.0f && m->thr[j] <= 1.0f))
             return mlcl__err(MLCL_EINVAL, "%s: opts->thresholds[%d] = %g is outside [0, 1]", FN, j, (double)m->thr[j]);
@@ -154,6 +155,14 @@ static int export_inner(const mlcl_trainer *t, mlcl_model *m, const mlcl_model_e
     MLCL_TRY(prov(m, "standardize", "%d", m->standardize));
     MLCL_TRY(prov(m, "exported_at", "phase %d epoch %d%s", t->phase, t->epoch, t->phase >= 3 ? " (finished)" : ""));
     MLCL_TRY(prov(m, "train_rows", "%d", t->n));
+    if (t->thr_ready && !(o && o->thresholds))
+        MLCL_TRY(prov(m, "thresholds", "chosen on %d validation rows (%s; global micro-F1 %.9g)", t->nv,
+                      t->vo.thresholds == MLCL_THRESHOLDS_GLOBAL ? "the global one for every label" : "per-label F1",
+                      (double)t->thr_global));
+    if (t->val && t->vo.select_metric != MLCL_SELECT_NONE)
+        MLCL_TRY(prov(m, "selected_epoch", "%d of %d fine-tuning epochs run (validation %s = %.17g)", t->best_epoch,
+                      t->vs_epochs, (const char *const[]){ "HA", "ebF1", "miF1", "maF1", "p@1", "mAP" }[t->vo.select_metric % 6],
+                      t->best_value));
     if (o && o->train_path) MLCL_TRY(prov(m, "train_file", "%s", o->train_path));
     if (o && o->test_path) MLCL_TRY(prov(m, "test_file", "%s", o->test_path));
     if (o && o->train) MLCL_TRY(prov(m, "train_hash", "fnv1a64:%016llx", (unsigned long long)dataset_hash(o->train, t->n, t->d, t->c)));

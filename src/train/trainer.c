@@ -111,7 +111,7 @@ void mlcl_trainer_free(mlcl_trainer *t)
     mlcl_moco_free(t->moco);
     mlcl_optim_free(t->ft);
     void *bufs[] = { t->x, t->mean, t->std, t->yp, t->perm, t->rows, t->x0, t->x1, t->tgt, t->h,
-                     t->logits, t->grad_logits, t->grad_h, t->yb, t->xr };
+                     t->logits, t->grad_logits, t->grad_h, t->yb, t->xr, t->vscores, t->snap, t->thr };
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) mlcl__free(bufs[i]);
     mlcl__free(t);
 }
@@ -314,6 +314,8 @@ int mlcl_trainer_create_ex(mlcl_trainer **out, const mlcl_train_options *opts, c
     if (!t) return mlcl__err(MLCL_ENOMEM, "%s: out of memory", FN_CREATE);
     t->o = *opts;
     t->o_user = *opts;
+    t->best_epoch = -1;
+    t->best_value = t->last_value = NAN;
     if (opts->threads > 0) mlcl_set_num_threads(opts->threads);
     int rc = create_inner(t, train, extra);
     if (rc != MLCL_OK) { mlcl_trainer_free(t); return rc; }
@@ -524,6 +526,91 @@ static void enter_phase_modes(mlcl_trainer *t)
     mlcl_encoder_set_training(t->moco->net[MOCO_LD], 1);
 }
 
+static int infer(mlcl_trainer *t, int n, const float *x, float *out, int dists, const char *fn);
+
+/* Copies the backbone and LD head (parameters, then BatchNorm statistics)
+ * into t->snap, or back from it. */
+static int snapshot_io(mlcl_trainer *t, int restore)
+{
+    mlcl_encoder *nets[2] = { t->moco->net[MOCO_ENC_Q], t->moco->net[MOCO_LD] };
+    float *s = t->snap;
+    for (int i = 0; i < 2; i++) {
+        size_t np = t->snap_n[2 * i], ns = t->snap_n[2 * i + 1];
+        if (restore) {
+            MLCL_TRY(mlcl_encoder_set_params(nets[i], s, np));
+            if (ns) MLCL_TRY(mlcl_encoder_set_state(nets[i], s + np, ns));
+        } else {
+            MLCL_TRY(mlcl_encoder_get_params(nets[i], s, np));
+            if (ns) MLCL_TRY(mlcl_encoder_get_state(nets[i], s + np, ns));
+        }
+        s += np + ns;
+    }
+    return MLCL_OK;
+}
+
+static int selecting(const mlcl_trainer *t)
+{
+    return t->val && t->vo.select_metric != MLCL_SELECT_NONE;
+}
+
+/* The select metric of the current network on the validation rows. */
+static int val_metric(mlcl_trainer *t, double *value, const char *fn)
+{
+    int c = t->c;
+    MLCL_TRY(infer(t, t->nv, mlcl_dataset_features(t->val), t->vscores, 0, fn));
+    mlcl_metrics m = MLCL_METRICS_INIT;
+    MLCL_TRY(mlcl_metrics_sweep(&m, NULL, t->nv, c, t->vscores, mlcl_dataset_labels(t->val)));
+    switch (t->vo.select_metric) {
+    case MLCL_METRIC_HA: *value = m.HA; break;
+    case MLCL_METRIC_EBF1: *value = m.ebF1; break;
+    case MLCL_METRIC_MIF1: *value = m.miF1; break;
+    case MLCL_METRIC_MAF1: *value = m.maF1; break;
+    case MLCL_METRIC_P_AT_1: *value = m.p_at_1; break;
+    default: *value = m.mAP; break;
+    }
+    return MLCL_OK;
+}
+
+/* After fine-tuning epoch t->epoch: its validation value; a new best is copied. */
+static int val_epoch_end(mlcl_trainer *t)
+{
+    const char *fn = "mlcl_trainer_run";
+    if (selecting(t)) {
+        double v;
+        int rc = val_metric(t, &v, fn);
+        if (rc) return mlcl__err(rc, "fine-tuning epoch %d: validation: %s", t->epoch, mlcl_last_error());
+        t->last_value = v;
+        if (t->best_epoch < 0 || v > t->best_value) { /* NaN is never a new best */
+            MLCL_TRY(snapshot_io(t, 0));
+            t->best_epoch = t->epoch;
+            t->best_value = v;
+        }
+    }
+    t->vs_epochs = t->epoch + 1;
+    return MLCL_OK;
+}
+
+/* Fine-tuning is over: the best epoch back, thresholds on validation. */
+static int val_finish(mlcl_trainer *t)
+{
+    const char *fn = "mlcl_trainer_run";
+    if (selecting(t) && t->best_epoch >= 0) MLCL_TRY(snapshot_io(t, 1));
+    if (t->vo.thresholds) {
+        int rc = infer(t, t->nv, mlcl_dataset_features(t->val), t->vscores, 0, fn);
+        if (rc == MLCL_OK)
+            rc = mlcl_metrics_choose_thresholds(t->thr, &t->thr_global, NULL, t->nv, t->c, t->vscores,
+                                                mlcl_dataset_labels(t->val));
+        if (rc) return mlcl__err(rc, "end of fine-tuning: choosing thresholds on validation: %s", mlcl_last_error());
+        for (int j = 0; j < t->c; j++) /* sigmoid scores: already in [0, 1]; kept there for the model */
+            t->thr[j] = t->thr[j] < 0 ? 0.0f : t->thr[j] > 1 ? 1.0f : t->thr[j];
+        t->thr_global = t->thr_global < 0 ? 0.0f : t->thr_global > 1 ? 1.0f : t->thr_global;
+        if (t->vo.thresholds == MLCL_THRESHOLDS_GLOBAL)
+            for (int j = 0; j < t->c; j++) t->thr[j] = t->thr_global;
+        t->thr_ready = 1;
+    }
+    return MLCL_OK;
+}
+
 /* Runs the rest of the current epoch. */
 static int run_epoch(mlcl_trainer *t)
 {
@@ -575,16 +662,22 @@ static int run_epoch(mlcl_trainer *t)
     }
     double el = now_s() - t0;
     if (t->phase == 1) t->t_pre += el; else t->t_fin += el;
+    int ft = t->phase == 2;
+    if (ft && t->val) MLCL_TRY(val_epoch_end(t)); /* before the report: the callback may read it */
     int stop = report(t, 1, NULL, 0, lr, el);
     /* advance */
     t->pos = -1;
     t->epoch++;
-    if (t->epoch >= ph->epochs) {
+    /* early stopping: patience epochs without a new best */
+    int early = ft && selecting(t) && t->vo.patience > 0 && t->epoch < ph->epochs &&
+                t->epoch - 1 - t->best_epoch >= t->vo.patience;
+    if (t->epoch >= ph->epochs || early) {
         t->end_step[t->phase - 1] = t->step;
         t->epoch = 0;
         t->step = 0;
         t->phase++;
         if (t->phase == 2 && t->o.finetune.epochs == 0) t->phase = 3;
+        if (t->phase == 3 && t->val) MLCL_TRY(val_finish(t));
     }
     if (stop)
         return mlcl__err(MLCL_EINTERRUPTED, "mlcl_trainer_run: stopped by the progress callback after an epoch");
@@ -699,6 +792,149 @@ int mlcl_trainer_evaluate(mlcl_trainer *t, const mlcl_dataset *test, mlcl_metric
         rc = mlcl_metrics_compute(t05, n, c, scores, mlcl_dataset_labels(test), 0.5f);
     }
     mlcl__free(scores);
+    mlcl__trainer_leave(t, held);
+    return rc;
+}
+
+/* ------------------------------------------------------------ validation */
+
+int mlcl_validation_options_init(mlcl_validation_options *opts, unsigned int version)
+{
+    MLCL_CHECK_NULL("mlcl_validation_options_init", opts);
+    if (version != MLCL_VALIDATION_OPTIONS_VERSION)
+        return mlcl__err(MLCL_EVERSION, "mlcl_validation_options_init: version %u is not %u", version,
+                         (unsigned)MLCL_VALIDATION_OPTIONS_VERSION);
+    static const mlcl_validation_options d = MLCL_VALIDATION_OPTIONS_INIT;
+    memcpy(opts, &d, sizeof d);
+    return MLCL_OK;
+}
+
+static int set_validation_inner(mlcl_trainer *t, const mlcl_dataset *val, const mlcl_validation_options *vo,
+                                const char *fn)
+{
+    if (t->phase == 3 || (t->phase == 2 && (t->epoch > 0 || t->pos >= 0 || t->step > 0)))
+        return mlcl__err(MLCL_EINVAL, "%s: fine-tuning has started (phase %d, epoch %d): the validation set must be "
+                         "given before (and before mlcl_trainer_load() of a run that had one)", fn, t->phase, t->epoch);
+    float *vs = NULL, *snap = NULL, *thr = NULL;
+    size_t sn[4] = { 0, 0, 0, 0 };
+    int nv = 0;
+    uint32_t crc = 0;
+    if (val) {
+        int d, c;
+        MLCL_TRY(mlcl_dataset_dims(val, &nv, &d, &c));
+        if (d != t->d || c != t->c)
+            return mlcl__err(MLCL_EINVAL, "%s: val has %d features and %d labels, the training set %d and %d", fn, d, c,
+                             t->d, t->c);
+        if (nv < 1) return mlcl__err(MLCL_EINVAL, "%s: val has no rows", fn);
+        const float *x = mlcl_dataset_features(val);
+        if (!mlcl__all_finite(x, (size_t)nv * d))
+            return mlcl__err(MLCL_ENUMERIC, "%s: the validation features contain NaN or Inf", fn);
+        crc = crc_bytes(crc_bytes((uint32_t)crc32(0L, Z_NULL, 0), x, (size_t)nv * d * sizeof(float)),
+                        mlcl_dataset_labels(val), (size_t)nv * c);
+        mlcl_encoder *nets[2] = { t->moco->net[MOCO_ENC_Q], t->moco->net[MOCO_LD] };
+        for (int i = 0; i < 2; i++) {
+            MLCL_TRY(mlcl_encoder_param_count(nets[i], &sn[2 * i]));
+            MLCL_TRY(mlcl_encoder_state_count(nets[i], &sn[2 * i + 1]));
+        }
+        int rc = mlcl__alloc_array((void **)&vs, (size_t)nv * c, sizeof(float), fn);
+        if (rc == MLCL_OK) rc = mlcl__alloc_array((void **)&thr, (size_t)c, sizeof(float), fn);
+        if (rc == MLCL_OK && vo->select_metric != MLCL_SELECT_NONE)
+            rc = mlcl__alloc_array((void **)&snap, sn[0] + sn[1] + sn[2] + sn[3] + 1, sizeof(float), fn);
+        if (rc != MLCL_OK) { mlcl__free(vs); mlcl__free(thr); return rc; }
+    }
+    mlcl__free(t->vscores); mlcl__free(t->snap); mlcl__free(t->thr);
+    t->vscores = vs; t->snap = snap; t->thr = thr;
+    memcpy(t->snap_n, sn, sizeof sn);
+    t->val = val;
+    t->nv = nv;
+    t->val_crc = crc;
+    t->vo = *vo;
+    t->best_epoch = -1;
+    t->best_value = t->last_value = NAN;
+    t->vs_epochs = 0;
+    t->thr_ready = 0;
+    t->thr_global = 0.5f;
+    return MLCL_OK;
+}
+
+int mlcl_trainer_set_validation(mlcl_trainer *t, const mlcl_dataset *val, const mlcl_validation_options *opts)
+{
+    static const char fn[] = "mlcl_trainer_set_validation";
+    MLCL_CHECK_NULL_AS(fn, t, "trainer");
+    mlcl_validation_options vo = MLCL_VALIDATION_OPTIONS_INIT;
+    if (opts) {
+        MLCL_CHECK_VERSION(fn, opts, MLCL_VALIDATION_OPTIONS_VERSION);
+        vo = *opts;
+    }
+    if (vo.select_metric < MLCL_SELECT_NONE || vo.select_metric > MLCL_METRIC_MAP)
+        return mlcl__err(MLCL_EINVAL, "%s: opts->select_metric %d is not MLCL_SELECT_NONE or an MLCL_METRIC_* (0..5)", fn,
+                         vo.select_metric);
+    if (vo.patience < 0) return mlcl__err(MLCL_EINVAL, "%s: opts->patience must be >= 0 (got %d)", fn, vo.patience);
+    if (vo.patience > 0 && vo.select_metric == MLCL_SELECT_NONE)
+        return mlcl__err(MLCL_EINVAL, "%s: opts->patience %d needs opts->select_metric (the metric that must improve)", fn,
+                         vo.patience);
+    if (vo.thresholds < MLCL_THRESHOLDS_NONE || vo.thresholds > MLCL_THRESHOLDS_GLOBAL)
+        return mlcl__err(MLCL_EINVAL, "%s: opts->thresholds must be MLCL_THRESHOLDS_NONE, _PER_LABEL or _GLOBAL (0..2; got %d)",
+                         fn, vo.thresholds);
+    int held;
+    MLCL_TRY(mlcl__trainer_enter(t, 0, &held, fn));
+    int rc = set_validation_inner(t, val, &vo, fn);
+    mlcl__trainer_leave(t, held);
+    return rc;
+}
+
+int mlcl_trainer_selection(const mlcl_trainer *t, int *best_epoch, double *best_value, double *last_value,
+                           int *epochs_run)
+{
+    static const char fn[] = "mlcl_trainer_selection";
+    MLCL_CHECK_NULL_AS(fn, t, "trainer");
+    if (!t->val) return mlcl__err(MLCL_EINVAL, "%s: the trainer has no validation set (mlcl_trainer_set_validation)", fn);
+    if (best_epoch) *best_epoch = t->best_epoch;
+    if (best_value) *best_value = t->best_value;
+    if (last_value) *last_value = t->last_value;
+    if (epochs_run) *epochs_run = t->vs_epochs;
+    return MLCL_OK;
+}
+
+int mlcl_trainer_thresholds(const mlcl_trainer *t, int c, float *per_label, float *global)
+{
+    static const char fn[] = "mlcl_trainer_thresholds";
+    MLCL_CHECK_NULL_AS(fn, t, "trainer");
+    if (c != t->c) return mlcl__err(MLCL_EINVAL, "%s: c is %d, the trainer has %d labels", fn, c, t->c);
+    if (!t->thr_ready)
+        return mlcl__err(MLCL_EINVAL, "%s: no thresholds were chosen (%s)", fn,
+                         !t->val ? "no validation set: mlcl_trainer_set_validation" :
+                         !t->vo.thresholds ? "the validation options have thresholds = MLCL_THRESHOLDS_NONE" : "fine-tuning has not finished");
+    if (per_label) memcpy(per_label, t->thr, (size_t)c * sizeof(float));
+    if (global) *global = t->thr_global;
+    return MLCL_OK;
+}
+
+int mlcl_trainer_evaluate_thresholds(mlcl_trainer *t, const mlcl_dataset *test, mlcl_metrics *per_label,
+                                     mlcl_metrics *global)
+{
+    const char *fn = "mlcl_trainer_evaluate_thresholds";
+    MLCL_CHECK_NULL_AS(fn, t, "trainer");
+    MLCL_CHECK_NULL(fn, test);
+    if (!per_label && !global) return mlcl__err(MLCL_EINVAL, "%s: per_label and global are both NULL", fn);
+    if (per_label) MLCL_CHECK_VERSION(fn, per_label, MLCL_METRICS_VERSION);
+    if (global) MLCL_CHECK_VERSION(fn, global, MLCL_METRICS_VERSION);
+    MLCL_TRY(mlcl_trainer_thresholds(t, t->c, NULL, NULL));
+    int n, d, c;
+    MLCL_TRY(mlcl_dataset_dims(test, &n, &d, &c));
+    if (d != t->d || c != t->c)
+        return mlcl__err(MLCL_EINVAL, "%s: test has %d features and %d labels, the trainer %d and %d", fn, d, c, t->d, t->c);
+    float *scores;
+    int held;
+    MLCL_TRY(mlcl__trainer_enter(t, 1, &held, fn));
+    int rc = mlcl__alloc_array((void **)&scores, (size_t)n * c, sizeof(float), fn);
+    if (rc == MLCL_OK) {
+        const uint8_t *y = mlcl_dataset_labels(test);
+        rc = infer(t, n, mlcl_dataset_features(test), scores, 0, fn);
+        if (rc == MLCL_OK && per_label) rc = mlcl_metrics_compute_thresholds(per_label, n, c, scores, y, t->thr);
+        if (rc == MLCL_OK && global) rc = mlcl_metrics_compute(global, n, c, scores, y, t->thr_global);
+        mlcl__free(scores);
+    }
     mlcl__trainer_leave(t, held);
     return rc;
 }
@@ -886,6 +1122,13 @@ static size_t options_text(const mlcl_trainer *t, char *buf, size_t cap)
     } else {
         opt_put(&b, "image", "none");
     }
+    if (t->val) { /* absent without a validation set: older checkpoints still load */
+        opt_put(&b, "validation.rows", "%d", t->nv);
+        opt_put(&b, "validation.data_crc32", "%08x", (unsigned)t->val_crc);
+        opt_put(&b, "validation.select_metric", "%d", t->vo.select_metric);
+        opt_put(&b, "validation.patience", "%d", t->vo.patience);
+        opt_put(&b, "validation.thresholds", "%d", t->vo.thresholds);
+    }
     return b.len < cap ? b.len : 0;
 }
 
@@ -972,6 +1215,17 @@ out:
     return rc;
 }
 
+/* the selection state (section VSL1, with VTHR and VSNP) */
+typedef struct vsel_pos {
+    int64_t best_epoch, epochs, thr_ready, pad;
+    double best_value, last_value, thr_global;
+} vsel_pos;
+
+static size_t snap_len(const mlcl_trainer *t)
+{
+    return t->snap_n[0] + t->snap_n[1] + t->snap_n[2] + t->snap_n[3];
+}
+
 static const char NET_TAGS[MOCO_NETS][2][4] = {
     { {'P','E','Q','0'}, {'S','E','Q','0'} }, { {'P','P','Q','0'}, {'S','P','Q','0'} }, { {'P','L','D','0'}, {'S','L','D','0'} },
     { {'P','E','K','0'}, {'S','E','K','0'} }, { {'P','P','K','0'}, {'S','P','K','0'} } };
@@ -1052,6 +1306,12 @@ static int save_local(const mlcl_trainer *tc, const char *path)
         mlcl__ckw_put(&w, "QFT0", mlcl_queue_features(q), K * t->moco->m * sizeof(float));
         mlcl__ckw_put(&w, "QLB0", mlcl_queue_labels(q), K * t->words * sizeof(uint64_t));
         mlcl__ckw_put(&w, "QDS0", mlcl_queue_dists(q), K * t->c * sizeof(float));
+    }
+    if (rc == MLCL_OK && t->val) {
+        vsel_pos v = { t->best_epoch, t->vs_epochs, t->thr_ready, 0, t->best_value, t->last_value, t->thr_global };
+        mlcl__ckw_put(&w, "VSL1", &v, sizeof v);
+        mlcl__ckw_put(&w, "VTHR", t->thr, (size_t)t->c * sizeof(float));
+        if (selecting(t)) mlcl__ckw_put(&w, "VSNP", t->snap, snap_len(t) * sizeof(float));
     }
     if (rc != MLCL_OK) { mlcl__ckw_free(&w); return rc; }
     return mlcl__ckw_commit(&w, path);
@@ -1139,6 +1399,24 @@ static int load_inner(mlcl_trainer *t, const char *path)
         if (!mlcl__all_finite(pp, npar[i]) || !mlcl__all_finite(ss, nst[i]))
             rc = mlcl__err(MLCL_EFORMAT, "%s: checkpoint %s: non-finite parameters or statistics", fn, path);
     }
+    /* the selection state */
+    vsel_pos vp = { -1, 0, 0, 0, NAN, NAN, 0.5 };
+    const void *vthr = NULL, *vsnap = NULL;
+    if (rc == MLCL_OK && t->val) {
+        rc = mlcl__ckr_copy(&r, "VSL1", &vp, sizeof vp);
+        if (rc == MLCL_OK) rc = mlcl__ckr_get(&r, "VTHR", &vthr, NULL, (size_t)t->c * sizeof(float));
+        if (rc == MLCL_OK && selecting(t)) rc = mlcl__ckr_get(&r, "VSNP", &vsnap, NULL, snap_len(t) * sizeof(float));
+        if (rc == MLCL_OK && (vp.best_epoch < -1 || vp.best_epoch >= vp.epochs || vp.epochs < 0 ||
+                              vp.epochs > 1000000000 || (vp.thr_ready != 0 && vp.thr_ready != 1) ||
+                              !(vp.thr_global >= 0 && vp.thr_global <= 1) ||
+                              (vsnap && !mlcl__all_finite(vsnap, snap_len(t))) ||
+                              !mlcl__all_finite(vthr, (size_t)t->c)))
+            rc = mlcl__err(MLCL_EFORMAT, "%s: checkpoint %s: impossible validation selection state", fn, path);
+        if (rc == MLCL_OK && fin_old >= 0 && p.phase == 3 && selecting(t) && vp.best_epoch >= 0)
+            rc = mlcl__err(MLCL_EINVAL, "%s: checkpoint %s is a finished run whose fine-tuning epoch %lld was selected on "
+                           "validation; it cannot continue with more fine-tuning epochs", fn, path,
+                           (long long)vp.best_epoch);
+    }
     if (rc == MLCL_OK && (qs[0] < 0 || (size_t)qs[0] > K || qs[1] < 0 || (size_t)qs[1] >= K ||
                           ((size_t)qs[0] < K && qs[1] != qs[0]) || !mlcl__all_finite(qf, K * (size_t)t->moco->m) ||
                           !mlcl__all_finite(qd, K * (size_t)t->c)))
@@ -1169,7 +1447,14 @@ static int load_inner(mlcl_trainer *t, const char *path)
         t->o.pretrain.lr = p.pre_lr;
         t->moco->steps = p.moco_steps;
         t->end_step[0] = p.end_step[0]; t->end_step[1] = p.end_step[1];
+        if (t->val) {
+            t->best_epoch = (int)vp.best_epoch; t->vs_epochs = (int)vp.epochs; t->thr_ready = (int)vp.thr_ready;
+            t->best_value = vp.best_value; t->last_value = vp.last_value; t->thr_global = (float)vp.thr_global;
+            memcpy(t->thr, vthr, (size_t)t->c * sizeof(float));
+            if (vsnap) memcpy(t->snap, vsnap, snap_len(t) * sizeof(float));
+        }
         if (fin_old >= 0 && t->phase == 3) {
+            t->thr_ready = 0; /* chosen again at the new end */
             /* a finished run with more fine-tuning epochs: continue after the last one */
             t->phase = 2;
             t->epoch = fin_old;

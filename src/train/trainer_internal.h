@@ -51,6 +51,20 @@ struct mlcl_trainer {
      * which may evaluate, predict and save but not train or load */
     atomic_int busy;
     atomic_uintptr_t cb_thread;
+    /* validation (mlcl_trainer_set_validation): epoch selection and thresholds */
+    const mlcl_dataset *val; /* borrowed; NULL: none */
+    mlcl_validation_options vo;
+    int nv;
+    uint32_t val_crc;
+    float *vscores;      /* nv x c */
+    float *snap;         /* the best epoch: backbone params, state, LD params, state */
+    size_t snap_n[4];    /* lengths of the four parts */
+    int best_epoch;      /* -1: none yet */
+    double best_value, last_value;
+    int vs_epochs;       /* fine-tuning epochs evaluated */
+    int thr_ready;       /* thresholds chosen */
+    float *thr;          /* c per-label thresholds */
+    float thr_global;
 };
 
 /* Marks the trainer busy for a call (MLCL_EBUSY when another call holds it).
