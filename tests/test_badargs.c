@@ -2024,6 +2024,8 @@ static void t_model_import_safetensors(void)
     const char *p = tmpfile_path("garbage.safetensors", "\x10\0\0\0\0\0\0\0{not json at all", 24);
     BAD(mlcl_model_import_safetensors(m, p, NULL), MLCL_EFORMAT, "garbage.safetensors");
     mlcl_model_free(m);
+}
+
 /* ------------------------------------------------------------- readers.h (issue 16) */
 static void t_csv_options_init(void)
 {
