@@ -135,6 +135,62 @@ MLCL_API int mlcl_dataset_load_arff(mlcl_dataset **out, const char *path, int n_
 MLCL_API int mlcl_dataset_load_libsvm(mlcl_dataset **out, const char *path, int n_features,
                                       int n_labels, int index_base);
 
+/**
+ * As mlcl_dataset_load_libsvm(), but the features stay sparse: the dataset
+ * keeps the rows in CSR (compressed sparse rows), so that its memory is
+ * proportional to the non-zeros (text-like data with tens of thousands of
+ * features), never n x d. The same syntax, the same errors (file and line),
+ * the same budget rule as the dense reader, applied to the CSR arrays
+ * (16 bytes per stored value while reading, 8 after) and the labels
+ * (n x c bytes, still dense). Entries are sorted by column within a row; an
+ * explicit zero value is kept as a stored entry.
+ *
+ * mlcl_dataset_features() of a sparse dataset is NULL: read the rows with
+ * mlcl_dataset_csr(), or densify a mini-batch with mlcl_dataset_gather().
+ * mlcl_dataset_subset()/split() keep the CSR storage; standardisation is
+ * refused (centring would make the rows dense).
+ *
+ * @return as mlcl_dataset_load_libsvm().
+ */
+MLCL_API int mlcl_dataset_load_libsvm_sparse(mlcl_dataset **out, const char *path, int n_features,
+                                             int n_labels, int index_base);
+
+/**
+ * Creates a sparse (CSR) dataset from caller arrays (copied).
+ * @param[out] out     the new dataset.
+ * @param      n, d, c rows, features, labels (> 0).
+ * @param[in]  row_ptr n + 1 offsets, row_ptr[0] = 0, non-decreasing.
+ * @param[in]  cols    row_ptr[n] column indices in [0, d), strictly
+ *                     increasing within each row.
+ * @param[in]  vals    row_ptr[n] finite values.
+ * @param[in]  y       n x c bytes, 0 or 1.
+ * @return MLCL_OK, MLCL_EINVAL (a bad index names the entry and row),
+ *         MLCL_ENUMERIC (a non-finite value), MLCL_ENOMEM.
+ */
+MLCL_API int mlcl_dataset_create_csr(mlcl_dataset **out, int n, int d, int c, const int64_t *row_ptr,
+                                     const int *cols, const float *vals, const uint8_t *y);
+
+/**
+ * Tells whether a dataset keeps its features in CSR.
+ * @param      ds     the dataset.
+ * @param[out] sparse 1: CSR (mlcl_dataset_features() is NULL), 0: dense.
+ * @return MLCL_OK or MLCL_EINVAL.
+ */
+MLCL_API int mlcl_dataset_is_sparse(const mlcl_dataset *ds, int *sparse);
+
+/**
+ * The CSR arrays of a sparse dataset (borrowed, valid until it is freed).
+ * Row i holds cols/vals[row_ptr[i] .. row_ptr[i+1]), columns increasing.
+ * @param      ds      the dataset.
+ * @param[out] row_ptr n + 1 offsets (nullable).
+ * @param[out] cols    column indices (nullable).
+ * @param[out] vals    values (nullable).
+ * @param[out] nnz     stored entries (nullable).
+ * @return MLCL_OK, MLCL_EINVAL (NULL or a dense dataset).
+ */
+MLCL_API int mlcl_dataset_csr(const mlcl_dataset *ds, const int64_t **row_ptr, const int **cols,
+                              const float **vals, int64_t *nnz);
+
 /** Largest number of dimensions mlcl_idx_load() accepts. */
 #define MLCL_IDX_MAX_DIMS 8
 
@@ -254,6 +310,7 @@ MLCL_API int mlcl_dataset_image_shape(const mlcl_dataset *ds, int *channels, int
  * @return the n x d row-major features, or NULL when @p ds is NULL.
  */
 MLCL_API const float *mlcl_dataset_features(const mlcl_dataset *ds);
+/* (NULL for a sparse dataset: see mlcl_dataset_csr()) */
 
 /**
  * @param ds the dataset.

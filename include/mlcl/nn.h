@@ -211,6 +211,30 @@ MLCL_API int mlcl_encoder_add_softmax(mlcl_encoder *e);
 MLCL_API int mlcl_encoder_forward(mlcl_encoder *e, int n, const float *x, float *out);
 
 /**
+ * As mlcl_encoder_forward(), for a sparse input in CSR (compressed sparse
+ * rows): the first layer, which must be a Linear, computes y = x W^T + b as
+ * a sparse x dense product over the stored entries only (O(out x nnz), no
+ * n x in_dim buffer), then the other layers run as usual. The CSR is checked
+ * and copied, so it may be reused at once. The next mlcl_encoder_backward()
+ * accumulates the first layer's weight gradient only in the columns present
+ * and takes no input gradient (grad_in must be NULL).
+ * Results equal mlcl_encoder_forward() on the densified rows up to float
+ * rounding (the sums run in another order).
+ *
+ * @param e       the encoder (first layer Linear).
+ * @param n       rows, > 0.
+ * @param[in] row_ptr n + 1 offsets into cols/vals, non-decreasing (row_ptr[0]
+ *                may be > 0: a slice of a larger CSR).
+ * @param[in] cols    column indices in [0, in_dim), strictly increasing within a row.
+ * @param[in] vals    finite values.
+ * @param[out] out    n x out_dim outputs.
+ * @return MLCL_OK, MLCL_EINVAL (no Linear first layer, a bad offset or
+ *         column, named), MLCL_ENUMERIC (a non-finite value), MLCL_ENOMEM.
+ */
+MLCL_API int mlcl_encoder_forward_csr(mlcl_encoder *e, int n, const int64_t *row_ptr, const int *cols,
+                                      const float *vals, float *out);
+
+/**
  * Back-propagates @p grad_out through the last forward pass. Parameter
  * gradients are ACCUMULATED into the gradient buffer (clear it with
  * mlcl_encoder_zero_grad()); the input gradient is OVERWRITTEN.
@@ -218,7 +242,8 @@ MLCL_API int mlcl_encoder_forward(mlcl_encoder *e, int n, const float *x, float 
  * @param e the encoder.
  * @param n rows: must equal the n of the last forward.
  * @param[in] grad_out n x out_dim gradient of the loss w.r.t. the outputs (finite).
- * @param[out] grad_in n x in_dim gradient w.r.t. the inputs, or NULL when not wanted.
+ * @param[out] grad_in n x in_dim gradient w.r.t. the inputs, or NULL when not wanted
+ *                     (must be NULL after mlcl_encoder_forward_csr()).
  * @return MLCL_OK, MLCL_EINVAL, MLCL_ENUMERIC or MLCL_ESTATE (no forward yet,
  *         or a different n, or layers added since).
  */

@@ -18,7 +18,21 @@ struct mlcl_dataset {
     char *feat_pool;   /* non-NULL: feat_names[] point into this one block */
     char *label_pool;  /* likewise for label_names[] */
     int ch, h, w;      /* image shape, 0 for vector sets */
+    /* sparse storage (mlcl_dataset_load_libsvm_sparse, mlcl_dataset_create_csr):
+     * x is NULL and row i's features are sp_col/sp_val[sp_ptr[i] .. sp_ptr[i+1]),
+     * columns strictly increasing within a row */
+    int64_t *sp_ptr;   /* n + 1 */
+    int *sp_col;       /* nnz */
+    float *sp_val;     /* nnz */
 };
+
+/* Builds a CSR dataset; takes ownership of ptr, col, val and y (n x c bytes,
+ * NULL: zeroed), also on failure. Checks nothing but the sizes. */
+MLCL_INTERNAL int mlcl__dataset_adopt_csr(mlcl_dataset **out, int n, int d, int c, int64_t *ptr, int *col,
+                                          float *val, uint8_t *y, const char *fn);
+/* The given rows (checked) of a CSR dataset as a new CSR dataset (no names). */
+MLCL_INTERNAL int mlcl__dataset_subset_csr(mlcl_dataset **out, const mlcl_dataset *ds, const int *rows, int k,
+                                           const char *fn);
 
 /* Allocates a dataset with zeroed x, y, yp (no names). */
 MLCL_INTERNAL int mlcl__dataset_alloc(mlcl_dataset **out, int n, int d, int c, const char *fn);

@@ -187,6 +187,9 @@ void mlcl_dataset_free(mlcl_dataset *ds)
 {
     if (!ds) return;
     mlcl__free(ds->x);
+    mlcl__free(ds->sp_ptr);
+    mlcl__free(ds->sp_col);
+    mlcl__free(ds->sp_val);
     mlcl__free(ds->y);
     mlcl__free(ds->yp);
     free_names(ds->feat_names, ds->feat_pool, ds->d);
@@ -261,8 +264,12 @@ static int make_subset(mlcl_dataset **out, const mlcl_dataset *ds, const int *ro
                        const char *fn)
 {
     mlcl_dataset *s;
-    MLCL_TRY(mlcl__dataset_alloc(&s, k, ds->d, ds->c, fn));
-    copy_rows(s, ds, rows, k);
+    if (ds->sp_ptr) {
+        MLCL_TRY(mlcl__dataset_subset_csr(&s, ds, rows, k, fn));
+    } else {
+        MLCL_TRY(mlcl__dataset_alloc(&s, k, ds->d, ds->c, fn));
+        copy_rows(s, ds, rows, k);
+    }
     s->ch = ds->ch; s->h = ds->h; s->w = ds->w;
     int rc;
     if ((rc = copy_names(&s->feat_names, &s->feat_pool, ds->feat_names, NULL, ds->d, fn)) < 0 ||
@@ -373,7 +380,13 @@ int mlcl_dataset_gather(const mlcl_dataset *ds, const int *rows, int k, float *x
     size_t d = (size_t)ds->d, c = (size_t)ds->c, w = (size_t)ds->words;
     for (int i = 0; i < k; i++) {
         size_t r = (size_t)rows[i];
-        if (x_out) memcpy(x_out + (size_t)i * d, ds->x + r * d, d * sizeof(float));
+        if (x_out && ds->sp_ptr) { /* a sparse set: the rows densified */
+            float *xo = x_out + (size_t)i * d;
+            memset(xo, 0, d * sizeof(float));
+            for (int64_t q = ds->sp_ptr[r]; q < ds->sp_ptr[r + 1]; q++) xo[ds->sp_col[q]] = ds->sp_val[q];
+        } else if (x_out) {
+            memcpy(x_out + (size_t)i * d, ds->x + r * d, d * sizeof(float));
+        }
         if (y_out) memcpy(y_out + (size_t)i * c, ds->y + r * c, c);
         if (y_packed_out) memcpy(y_packed_out + (size_t)i * w, ds->yp + r * w, w * sizeof(uint64_t));
     }
@@ -388,6 +401,8 @@ int mlcl_dataset_standardize_stats(const mlcl_dataset *ds, float *mean, float *s
     MLCL_CHECK_NULL(fn, ds);
     MLCL_CHECK_NULL(fn, mean);
     MLCL_CHECK_NULL(fn, std);
+    if (ds->sp_ptr)
+        return mlcl__err(MLCL_EINVAL, "%s: the dataset is sparse (CSR); centring would make it dense", fn);
     const double n = (double)ds->n;
     for (int j = 0; j < ds->d; j++) {
         double s = 0.0;
@@ -413,6 +428,8 @@ int mlcl_dataset_standardize_apply(mlcl_dataset *ds, const float *mean, const fl
     MLCL_CHECK_NULL(fn, ds);
     MLCL_CHECK_NULL(fn, mean);
     MLCL_CHECK_NULL(fn, std);
+    if (ds->sp_ptr)
+        return mlcl__err(MLCL_EINVAL, "%s: the dataset is sparse (CSR); centring would make it dense", fn);
     for (int j = 0; j < ds->d; j++) {
         if (!isfinite(mean[j])) return mlcl__err(MLCL_EINVAL, "%s: mean[%d] is not finite", fn, j);
         if (!isfinite(std[j]) || !(std[j] > 0.0f))

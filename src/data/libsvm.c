@@ -124,7 +124,67 @@ static int parse_row(mlcl__lines *in, csr *m, char *p, const limits *lim)
     return MLCL_OK;
 }
 
-static int load(mlcl__lines *in, mlcl_dataset **out, int n_features, int n_labels, int base)
+typedef struct { int c; float v; } entry;
+static int entry_cmp(const void *a, const void *b)
+{
+    int x = ((const entry *)a)->c, y = ((const entry *)b)->c;
+    return (x > y) - (x < y);
+}
+
+/* The rows as read become a CSR dataset: indices rebased and sorted within
+ * each row, a repeated index an error naming its line; fidx/fval are adopted
+ * (no copy of the non-zeros). */
+static int build_csr(mlcl__lines *in, csr *m, mlcl_dataset **out, long d, long c, int base)
+{
+    const char *fn = in->fn;
+    int64_t *ptr = NULL;
+    uint8_t *y = NULL;
+    entry *tmp = NULL;
+    size_t cap_tmp = 0;
+    int rc;
+    if ((rc = mlcl__alloc_array((void **)&ptr, m->n + 1, sizeof *ptr, fn)) < 0 ||
+        (rc = mlcl__alloc_array((void **)&y, m->n * (size_t)c, 1, fn)) < 0)
+        goto fail;
+    for (size_t i = 0; i <= m->n; i++) ptr[i] = (int64_t)m->fptr[i];
+    for (size_t i = 0; i < m->n; i++) {
+        size_t a = m->fptr[i], b = m->fptr[i + 1];
+        int sorted = 1;
+        for (size_t k = a; k < b; k++) {
+            m->fidx[k] -= base;
+            if (k > a && m->fidx[k] <= m->fidx[k - 1]) sorted = 0;
+        }
+        if (!sorted) {
+            if ((rc = mlcl__grow((void **)&tmp, &cap_tmp, b - a, sizeof *tmp, fn)) < 0) goto fail;
+            for (size_t k = a; k < b; k++) { tmp[k - a].c = m->fidx[k]; tmp[k - a].v = m->fval[k]; }
+            qsort(tmp, b - a, sizeof *tmp, entry_cmp);
+            for (size_t k = a; k < b; k++) { m->fidx[k] = tmp[k - a].c; m->fval[k] = tmp[k - a].v; }
+            for (size_t k = a + 1; k < b; k++)
+                if (m->fidx[k] == m->fidx[k - 1]) {
+                    in->line = m->line[i];
+                    rc = mlcl__lines_err(in, "feature index %ld appears twice", (long)m->fidx[k] + base);
+                    goto fail;
+                }
+        }
+        for (size_t k = m->lptr[i]; k < m->lptr[i + 1]; k++) y[i * (size_t)c + (size_t)m->lab[k]] = 1;
+    }
+    mlcl__free(tmp);
+    if (m->nnz == 0) { /* keep a valid (1-element) allocation */
+        if ((rc = mlcl__grow((void **)&m->fidx, &m->cap_fidx, 1, sizeof *m->fidx, fn)) < 0 ||
+            (rc = mlcl__grow((void **)&m->fval, &m->cap_fval, 1, sizeof *m->fval, fn)) < 0) {
+            mlcl__free(ptr); mlcl__free(y);
+            return rc;
+        }
+    }
+    int *col = m->fidx;
+    float *val = m->fval;
+    m->fidx = NULL; m->fval = NULL;
+    return mlcl__dataset_adopt_csr(out, (int)m->n, (int)d, (int)c, ptr, col, val, y, fn);
+fail:
+    mlcl__free(tmp); mlcl__free(ptr); mlcl__free(y);
+    return rc;
+}
+
+static int load(mlcl__lines *in, mlcl_dataset **out, int n_features, int n_labels, int base, int sparse)
 {
     const char *fn = in->fn;
     csr m;
@@ -168,9 +228,12 @@ static int load(mlcl__lines *in, mlcl_dataset **out, int n_features, int n_label
             }
             double hd = n_features > 0 ? n_features : (double)hdr[1], hc = n_labels > 0 ? n_labels : (double)hdr[2];
             char what[128];
-            snprintf(what, sizeof what, "the header's %ld rows x %.0f features and %.0f labels", hdr[0], hd, hc);
+            snprintf(what, sizeof what, "the header's %ld rows x %.0f %sfeatures and %.0f labels", hdr[0], hd,
+                     sparse ? "sparse " : "", hc);
+            /* sparse: the rows' offsets and labels; the non-zeros are counted as they come */
+            double per_row = sparse ? sizeof(int64_t) + hc : hd * sizeof(float) + hc;
             if (in->src.file_size && /* (from a pipe: checked when the rows have arrived) */
-                (rc = mlcl__lines_budget(in, (double)hdr[0] * (hd * sizeof(float) + hc), what)) < 0)
+                (rc = mlcl__lines_budget(in, (double)hdr[0] * per_row, what)) < 0)
                 goto done;
             continue;
         }
@@ -217,6 +280,16 @@ static int load(mlcl__lines *in, mlcl_dataset **out, int n_features, int n_label
     long c = n_labels > 0 ? n_labels : have_hdr ? hdr[2] : (long)max_lab + 1;
     if (d <= 0) { rc = mlcl__lines_err(in, "no feature in the file; pass n_features"); goto done; }
     if (c <= 0) { rc = mlcl__lines_err(in, "no label in the file; pass n_labels"); goto done; }
+    if (sparse) {
+        char what[160];
+        snprintf(what, sizeof what, "%zu rows x %ld features (%zu non-zeros, CSR) and %ld labels", m.n, d, m.nnz, c);
+        /* the CSR arrays as read (adopted) plus the offsets and the dense labels */
+        double bytes = (double)m.nnz * (sizeof *m.fidx + sizeof *m.fval) + (double)(m.n + 1) * sizeof(int64_t) +
+                       (double)m.n * (double)c;
+        if ((rc = mlcl__lines_budget(in, bytes, what)) < 0) goto done;
+        rc = build_csr(in, &m, out, d, c, lim.base);
+        goto done;
+    }
     {
         char what[128];
         snprintf(what, sizeof what, "%zu rows x %ld features and %ld labels (dense)", m.n, d, c);
@@ -250,10 +323,9 @@ done:
     return rc;
 }
 
-int mlcl_dataset_load_libsvm(mlcl_dataset **out, const char *path, int n_features, int n_labels,
-                             int index_base)
+static int load_path(mlcl_dataset **out, const char *path, int n_features, int n_labels, int index_base,
+                     int sparse, const char *fn)
 {
-    static const char fn[] = "mlcl_dataset_load_libsvm";
     MLCL_CHECK_NULL(fn, out);
     *out = NULL;
     MLCL_CHECK_NULL(fn, path);
@@ -264,7 +336,19 @@ int mlcl_dataset_load_libsvm(mlcl_dataset **out, const char *path, int n_feature
                          index_base);
     mlcl__lines in;
     MLCL_TRY(mlcl__lines_open(&in, path, fn));
-    int rc = load(&in, out, n_features, n_labels, index_base);
+    int rc = load(&in, out, n_features, n_labels, index_base, sparse);
     mlcl__lines_close(&in);
     return rc;
+}
+
+int mlcl_dataset_load_libsvm(mlcl_dataset **out, const char *path, int n_features, int n_labels,
+                             int index_base)
+{
+    return load_path(out, path, n_features, n_labels, index_base, 0, "mlcl_dataset_load_libsvm");
+}
+
+int mlcl_dataset_load_libsvm_sparse(mlcl_dataset **out, const char *path, int n_features, int n_labels,
+                                    int index_base)
+{
+    return load_path(out, path, n_features, n_labels, index_base, 1, "mlcl_dataset_load_libsvm_sparse");
 }

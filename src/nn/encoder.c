@@ -7,6 +7,7 @@
 #include "kernels/par.h"
 #include "kernels/gemm.h"
 #include "kernels/pcgfill.h"
+#include "kernels/spmm.h"
 #include "mlcl/nn.h"
 #include "convnet.h"
 #include "dist/comm_internal.h"
@@ -45,7 +46,14 @@ struct mlcl_encoder {
     size_t np, ns;
     int max_batch;  /* requested workspace rows */
     int cap_n;      /* rows the row buffers hold now; 0 = to allocate */
-    float *xin;     /* cap_n x in_dim: copy of the last input */
+    float *xin;     /* cap_xin x in_dim: copy of the last dense input */
+    int cap_xin;    /* rows xin holds (allocated by the first dense forward) */
+    /* the last sparse input (mlcl_encoder_forward_csr): CSR copy, layer 0 reads it */
+    int last_sparse;
+    int64_t *sp_ptr;
+    int *sp_col;
+    float *sp_val;
+    size_t cap_sp_rows, cap_sp_nnz;
     float *gb[2];   /* cap_n x max_w: ping-pong gradient buffers */
     double *acc;    /* 2 x max_w + 1 column accumulators */
     int training;
@@ -90,6 +98,11 @@ static void free_rows(mlcl_encoder *e)
         mlcl__free(e->L[i].aux); e->L[i].aux = NULL;
     }
     mlcl__free(e->xin); e->xin = NULL;
+    e->cap_xin = 0;
+    mlcl__free(e->sp_ptr); mlcl__free(e->sp_col); mlcl__free(e->sp_val);
+    e->sp_ptr = NULL; e->sp_col = NULL; e->sp_val = NULL;
+    e->cap_sp_rows = e->cap_sp_nnz = 0;
+    e->last_sparse = 0;
     mlcl__free(e->gb[0]); mlcl__free(e->gb[1]); e->gb[0] = e->gb[1] = NULL;
     mlcl__free(e->acc); e->acc = NULL;
     e->cap_n = 0;
@@ -114,9 +127,14 @@ static int ensure_rows(mlcl_encoder *e, int n)
     free_rows(e);
     size_t r = (size_t)rows;
     int rc;
-    if ((rc = alloc_f(&e->xin, r, (size_t)e->in_dim, "encoder input cache")) < 0) goto fail;
-    if ((rc = alloc_f(&e->gb[0], r, (size_t)e->max_w, "encoder gradient buffer")) < 0) goto fail;
-    if ((rc = alloc_f(&e->gb[1], r, (size_t)e->max_w, "encoder gradient buffer")) < 0) goto fail;
+    /* the gradient buffers hold the gradients of layer outputs only (the
+     * input gradient goes to the caller's grad_in): a wide (sparse) input
+     * does not make them wide; the input cache is sized by the dense forward */
+    size_t gw = 1;
+    for (int i = 0; i < e->nl; i++)
+        if ((size_t)e->L[i].out > gw) gw = (size_t)e->L[i].out;
+    if ((rc = alloc_f(&e->gb[0], r, gw, "encoder gradient buffer")) < 0) goto fail;
+    if ((rc = alloc_f(&e->gb[1], r, gw, "encoder gradient buffer")) < 0) goto fail;
     if ((rc = mlcl__alloc_array((void **)&e->acc, 2 * (size_t)e->max_w + 1, sizeof(double), "encoder accumulators")) < 0) goto fail;
     for (int i = 0; i < e->nl; i++) {
         nn_layer *l = &e->L[i];
@@ -470,6 +488,8 @@ int mlcl_encoder_set_comm(mlcl_encoder *e, const mlcl_comm *comm)
     return MLCL_OK;
 }
 
+static int forward_from(mlcl_encoder *e, int n, int first, const float *cur, float *out);
+
 int mlcl_encoder_forward(mlcl_encoder *e, int n, const float *x, float *out)
 {
     static const char fn[] = "mlcl_encoder_forward";
@@ -495,9 +515,23 @@ int mlcl_encoder_forward(mlcl_encoder *e, int n, const float *x, float *out)
             return mlcl__err(MLCL_ENUMERIC, "%s: x[%zu] (row %zu, column %zu) is not finite", fn, k,
                              k / (size_t)e->in_dim, k % (size_t)e->in_dim);
     MLCL_TRY(ensure_rows(e, n));
+    if (e->cap_xin < n) {
+        mlcl__free(e->xin);
+        e->xin = NULL;
+        e->cap_xin = 0;
+        MLCL_TRY(alloc_f(&e->xin, (size_t)e->cap_n, (size_t)e->in_dim, "encoder input cache"));
+        e->cap_xin = e->cap_n;
+    }
     memcpy(e->xin, x, nin * sizeof(float));
-    const float *cur = e->xin;
-    for (int li = 0; li < e->nl; li++) {
+    e->last_sparse = 0;
+    return forward_from(e, n, 0, e->xin, out);
+}
+
+/* Layers first .. nl-1 on cur (the output of layer first-1 or the input). */
+static int forward_from(mlcl_encoder *e, int n, int first, const float *cur, float *out)
+{
+    static const char fn[] = "mlcl_encoder_forward";
+    for (int li = first; li < e->nl; li++) {
         nn_layer *l = &e->L[li];
         size_t cnt = (size_t)n * (size_t)l->out;
         float *y = l->y;
@@ -560,6 +594,93 @@ int mlcl_encoder_forward(mlcl_encoder *e, int n, const float *x, float *out)
     memcpy(out, cur, (size_t)n * (size_t)e->out_dim * sizeof(float));
     e->last_n = n;
     return MLCL_OK;
+}
+
+int mlcl_encoder_forward_csr(mlcl_encoder *e, int n, const int64_t *row_ptr, const int *cols, const float *vals,
+                             float *out)
+{
+    static const char fn[] = "mlcl_encoder_forward_csr";
+    MLCL_CHECK_NULL(fn, e);
+    MLCL_CHECK_POS(fn, n);
+    MLCL_CHECK_NULL(fn, row_ptr);
+    MLCL_CHECK_NULL(fn, out);
+    e->last_n = 0;
+    if (e->nl == 0 || e->L[0].type != L_LINEAR)
+        return mlcl__err(MLCL_EINVAL, "%s: a sparse input needs a Linear first layer (the encoder's first layer is %s)", fn,
+                         e->nl ? layer_names[e->L[0].type] : "absent");
+    if (e->row_total > 0 && e->training && has_dropout(e) && (e->row_off < 0 || e->row_off + n > e->row_total))
+        return mlcl__err(MLCL_ESTATE, "%s: n = %d rows from row %lld do not fit in the %lld rows of the global batch",
+                         fn, n, e->row_off, e->row_total);
+    if (e->training && n == 1 && !e->has_comm)
+        for (int i = 0; i < e->nl; i++)
+            if (e->L[i].type == L_BN)
+                return mlcl__err(MLCL_EINVAL, "%s: BatchNorm1d (layer %d) needs n > 1 in training mode (got n = 1)", fn, i);
+    /* the CSR is checked (it indexes the weights) and copied (backward reads it) */
+    int64_t base = row_ptr[0];
+    if (base < 0) return mlcl__err(MLCL_EINVAL, "%s: row_ptr[0] = %lld is negative", fn, (long long)base);
+    for (int i = 0; i < n; i++) {
+        if (row_ptr[i + 1] < row_ptr[i])
+            return mlcl__err(MLCL_EINVAL, "%s: row_ptr[%d] = %lld < row_ptr[%d] = %lld", fn, i + 1,
+                             (long long)row_ptr[i + 1], i, (long long)row_ptr[i]);
+        if (row_ptr[i + 1] - row_ptr[i] > e->in_dim)
+            return mlcl__err(MLCL_EINVAL, "%s: row %d holds %lld entries, more than in_dim = %d", fn, i,
+                             (long long)(row_ptr[i + 1] - row_ptr[i]), e->in_dim);
+    }
+    size_t nnz = (size_t)(row_ptr[n] - base);
+    if (nnz) {
+        MLCL_CHECK_NULL(fn, cols);
+        MLCL_CHECK_NULL(fn, vals);
+    }
+    for (int i = 0; i < n; i++)
+        for (int64_t q = row_ptr[i]; q < row_ptr[i + 1]; q++) {
+            if (cols[q] < 0 || cols[q] >= e->in_dim)
+                return mlcl__err(MLCL_EINVAL, "%s: cols[%lld] = %d (row %d) is out of range [0, %d)", fn, (long long)q,
+                                 cols[q], i, e->in_dim);
+            if (q > row_ptr[i] && cols[q] <= cols[q - 1])
+                return mlcl__err(MLCL_EINVAL, "%s: row %d: columns must increase strictly (cols[%lld] = %d after %d)",
+                                 fn, i, (long long)q, cols[q], cols[q - 1]);
+            if (!isfinite(vals[q]))
+                return mlcl__err(MLCL_ENUMERIC, "%s: vals[%lld] (row %d, column %d) is not finite", fn, (long long)q, i,
+                                 cols[q]);
+        }
+    MLCL_TRY(ensure_rows(e, n));
+    if (e->cap_sp_rows < (size_t)n + 1) {
+        mlcl__free(e->sp_ptr);
+        e->sp_ptr = NULL;
+        e->cap_sp_rows = 0;
+        MLCL_TRY(mlcl__alloc_array((void **)&e->sp_ptr, (size_t)e->cap_n + 1, sizeof *e->sp_ptr, "sparse input cache"));
+        e->cap_sp_rows = (size_t)e->cap_n + 1;
+    }
+    if (e->cap_sp_nnz < nnz || !e->sp_col) {
+        size_t cap = nnz > 2 * e->cap_sp_nnz ? nnz : 2 * e->cap_sp_nnz; /* amortised growth */
+        if (cap == 0) cap = 1;
+        mlcl__free(e->sp_col); mlcl__free(e->sp_val);
+        e->sp_col = NULL; e->sp_val = NULL;
+        e->cap_sp_nnz = 0;
+        MLCL_TRY(mlcl__alloc_array((void **)&e->sp_col, cap, sizeof *e->sp_col, "sparse input cache"));
+        MLCL_TRY(mlcl__alloc_array((void **)&e->sp_val, cap, sizeof *e->sp_val, "sparse input cache"));
+        e->cap_sp_nnz = cap;
+    }
+    for (int i = 0; i <= n; i++) e->sp_ptr[i] = row_ptr[i] - base;
+    if (nnz) {
+        memcpy(e->sp_col, cols + base, nnz * sizeof *e->sp_col);
+        memcpy(e->sp_val, vals + base, nnz * sizeof *e->sp_val);
+    }
+    nn_layer *l = &e->L[0];
+    const float *W = e->params + l->poff;
+    l->fwd_train = e->training;
+    mlcl__spmm_fwd(n, l->in, l->out, e->sp_ptr, e->sp_col, e->sp_val, W, l->bias ? W + (size_t)l->out * l->in : NULL,
+                   l->y);
+    e->last_sparse = 1;
+    return forward_from(e, n, 1, l->y, out);
+}
+
+/* Layer 0 after a sparse forward: dW over the columns present, db; no dx. */
+static void sparse_linear_bwd(mlcl_encoder *e, nn_layer *l, int n, const float *g)
+{
+    float *gW = e->grads + l->poff;
+    mlcl__spmm_bwd_w(n, l->in, l->out, e->sp_ptr, e->sp_col, e->sp_val, g, gW,
+                     l->bias ? gW + (size_t)l->out * l->in : NULL);
 }
 
 /* ------------------------------------------------------------------ backward */
@@ -641,12 +762,19 @@ int mlcl_encoder_backward(mlcl_encoder *e, int n, const float *grad_out, float *
         if (grad_in) memcpy(grad_in, grad_out, nout * sizeof(float));
         return MLCL_OK;
     }
+    if (e->last_sparse && grad_in)
+        return mlcl__err(MLCL_EINVAL, "%s: the last forward had a sparse input (mlcl_encoder_forward_csr): "
+                         "no input gradient; pass grad_in = NULL", fn);
     const float *g = grad_out;
     for (int li = e->nl - 1; li >= 0; li--) {
         nn_layer *l = &e->L[li];
         const float *xin = li > 0 ? e->L[li - 1].y : e->xin;
         float *gx = li > 0 ? (g == e->gb[0] ? e->gb[1] : e->gb[0]) : grad_in;
         size_t cnt = (size_t)n * (size_t)l->out;
+        if (li == 0 && e->last_sparse) { /* checked above: a Linear layer, no grad_in */
+            sparse_linear_bwd(e, l, n, g);
+            break;
+        }
         switch (l->type) {
         case L_LINEAR: {
             const float *W = e->params + l->poff;
@@ -989,6 +1117,10 @@ int mlcl_encoder_clone(mlcl_encoder **out, const mlcl_encoder *src)
     e->nl = e->cap_l = 0;
     e->params = e->grads = e->state = NULL;
     e->xin = NULL;
+    e->cap_xin = 0;
+    e->sp_ptr = NULL; e->sp_col = NULL; e->sp_val = NULL;
+    e->cap_sp_rows = e->cap_sp_nnz = 0;
+    e->last_sparse = 0;
     e->gb[0] = e->gb[1] = NULL;
     e->acc = NULL;
     e->cap_n = 0;

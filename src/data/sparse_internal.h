@@ -1,0 +1,16 @@
+/* Internal: masked views of CSR rows (contrastive pretraining of MLPs). */
+#ifndef MLCL_DATA_SPARSE_INTERNAL_H
+#define MLCL_DATA_SPARSE_INTERNAL_H
+#include "core/internal.h"
+
+/* The "mask" view of k CSR rows of width d: every stored value is zeroed
+ * independently with probability p, with exactly the draws the dense view
+ * (one uniform per element of the n x d rows, in row-major order, zeroed iff
+ * u < p: mask_view in src/train/trainer.c) makes for the same columns: r
+ * skips the draws of the absent columns in O(log gap), so the cost is
+ * O(nnz log d), not O(k d), and the result equals densify-then-mask.
+ * Structure (ptr, col) is unchanged; out_val[q - ptr[0]] is the value of
+ * entry q (zeros are kept as stored zeros). */
+MLCL_INTERNAL void mlcl__csr_mask_rows(mlcl__pcg *r, int k, int d, const int64_t *ptr, const int *col,
+                                       const float *val, float p, float *out_val);
+#endif
