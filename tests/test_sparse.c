@@ -1,0 +1,476 @@
+/* Sparse (CSR) features: the CSR LIBSVM reader, CSR datasets, the sparse
+ * first layer against the dense one, a finite-difference check, the CSR
+ * mask views, and a short training run sparse vs dense. */
+#include <math.h>
+#include <unistd.h>
+#include "testutil.h"
+#include "core/internal.h"
+#include "data/sparse_internal.h"
+#include "kernels/pcgfill.h"
+
+/* A Medical/Enron-shaped random set: n x d at the given density, values
+ * tf-idf-like in (0, 1], c labels (2-4 per row); CSR and dense views. */
+typedef struct {
+    int n, d, c;
+    int64_t *ptr;
+    int *col;
+    float *val, *x;
+    uint8_t *y;
+} gen;
+
+static uint64_t lcg(uint64_t *s)
+{
+    *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
+    return *s >> 33;
+}
+
+static void gen_make(gen *g, int n, int d, int c, double density, uint64_t seed)
+{
+    g->n = n; g->d = d; g->c = c;
+    g->ptr = calloc((size_t)n + 1, sizeof *g->ptr);
+    g->col = malloc((size_t)n * d * sizeof *g->col);
+    g->val = malloc((size_t)n * d * sizeof *g->val);
+    g->x = calloc((size_t)n * d, sizeof *g->x);
+    g->y = calloc((size_t)n * c, 1);
+    uint64_t s = seed;
+    int64_t q = 0;
+    uint64_t thr = (uint64_t)(density * 2147483648.0);
+    for (int i = 0; i < n; i++) {
+        for (int j = 0; j < d; j++)
+            if (lcg(&s) < thr) {
+                float v = (float)(1 + lcg(&s) % 1000) / 1000.0f;
+                g->col[q] = j;
+                g->val[q] = v;
+                g->x[(size_t)i * d + j] = v;
+                q++;
+            }
+        g->ptr[i + 1] = q;
+        int nl = 2 + (int)(lcg(&s) % 3);
+        for (int k = 0; k < nl; k++) g->y[(size_t)i * c + lcg(&s) % (uint64_t)c] = 1;
+    }
+}
+
+static void gen_free(gen *g)
+{
+    free(g->ptr); free(g->col); free(g->val); free(g->x); free(g->y);
+}
+
+static double max_rel(const float *a, const float *b, size_t n, double floor)
+{
+    double m = 0;
+    for (size_t k = 0; k < n; k++) {
+        double e = fabs((double)a[k] - b[k]) / (fabs((double)b[k]) + floor);
+        if (e > m) m = e;
+    }
+    return m;
+}
+
+static mlcl_encoder *make_mlp(int in, int h, int out_dim, float dropout, uint64_t seed)
+{
+    mlcl_mlp_spec sp = MLCL_MLP_SPEC_INIT;
+    sp.in_dim = in;
+    sp.n_hidden = 2;
+    sp.hidden[0] = h;
+    sp.hidden[1] = h / 2;
+    sp.dropout = dropout;
+    sp.out_dim = out_dim;
+    mlcl_encoder_options eo = MLCL_ENCODER_OPTIONS_INIT;
+    eo.seed = seed;
+    mlcl_encoder *e = NULL;
+    ck_assert_ok(mlcl_encoder_create_mlp(&e, &sp, &eo));
+    return e;
+}
+
+/* Medical-shaped (1449 features, ~4 % dense, 45 labels; 64 rows so that some
+ * columns are absent from the batch): the
+ * sparse and the dense forward/backward through the whole MLP (with dropout:
+ * the same masks on both) agree to float rounding. */
+START_TEST(sparse_layer_matches_dense)
+{
+    gen g;
+    gen_make(&g, 64, 1449, 45, 0.04, 7);
+    mlcl_encoder *ed = make_mlp(g.d, 128, 45, 0.2f, 3), *es = NULL;
+    ck_assert_ok(mlcl_encoder_clone(&es, ed));
+    int n = g.n, c = 45;
+    float *od = malloc(sizeof(float) * n * c), *os = malloc(sizeof(float) * n * c), *go = malloc(sizeof(float) * n * c);
+    ck_assert_ok(mlcl_encoder_forward(ed, n, g.x, od));
+    ck_assert_ok(mlcl_encoder_forward_csr(es, n, g.ptr, g.col, g.val, os));
+    double e = max_rel(os, od, (size_t)n * c, 1e-3);
+    ck_assert_msg(e < 1e-4, "forward differs: %g", e);
+    uint64_t s = 11;
+    for (int k = 0; k < n * c; k++) go[k] = ((float)(lcg(&s) % 2001) - 1000.0f) / 1000.0f;
+    ck_assert_ok(mlcl_encoder_zero_grad(ed));
+    ck_assert_ok(mlcl_encoder_zero_grad(es));
+    ck_assert_ok(mlcl_encoder_backward(ed, n, go, NULL));
+    ck_assert_ok(mlcl_encoder_backward(es, n, go, NULL));
+    size_t np;
+    float *gd, *gs;
+    ck_assert_ok(mlcl_encoder_param_count(ed, &np));
+    ck_assert_ok(mlcl_encoder_grads(ed, &gd));
+    ck_assert_ok(mlcl_encoder_grads(es, &gs));
+    double scale = 0;
+    for (size_t k = 0; k < np; k++) scale = fmax(scale, fabs(gd[k]));
+    ck_assert(scale > 0.1);
+    double md = 0;
+    for (size_t k = 0; k < np; k++) md = fmax(md, fabs((double)gd[k] - gs[k]));
+    ck_assert_msg(md < 1e-5 * scale, "gradients differ by %g (scale %g)", md, scale);
+    /* a column absent from the batch has an exactly zero weight gradient */
+    int *seen = calloc((size_t)g.d, sizeof *seen), absent = -1;
+    for (int64_t q = 0; q < g.ptr[n]; q++) seen[g.col[q]] = 1;
+    for (int j = 0; j < g.d && absent < 0; j++)
+        if (!seen[j]) absent = j;
+    ck_assert_int_ge(absent, 0);
+    for (int o = 0; o < 128; o++) ck_assert(gs[(size_t)o * g.d + absent] == 0.0f);
+    /* no input gradient after a sparse forward */
+    float *gi = malloc(sizeof(float) * n * g.d);
+    ck_assert_status_msg(mlcl_encoder_backward(es, n, go, gi), MLCL_EINVAL, "grad_in = NULL");
+    free(gi);
+    free(seen);
+    free(od); free(os); free(go);
+    mlcl_encoder_free(ed);
+    mlcl_encoder_free(es);
+    gen_free(&g);
+}
+END_TEST
+
+/* Bad CSR input is refused with the entry named; a dense-only first layer too. */
+START_TEST(sparse_forward_errors)
+{
+    mlcl_encoder *e = make_mlp(10, 8, 3, 0.0f, 1);
+    float out[2 * 3];
+    int64_t ptr[3] = { 0, 2, 3 };
+    int col_bad[3] = { 4, 2, 9 }, col_range[3] = { 1, 2, 10 }, col_ok[3] = { 1, 2, 9 };
+    float val[3] = { 1, 2, 3 }, val_nan[3] = { 1, NAN, 3 };
+    ck_assert_status_msg(mlcl_encoder_forward_csr(e, 2, ptr, col_bad, val, out), MLCL_EINVAL, "increase strictly");
+    ck_assert_status_msg(mlcl_encoder_forward_csr(e, 2, ptr, col_range, val, out), MLCL_EINVAL, "cols[2] = 10");
+    ck_assert_status_msg(mlcl_encoder_forward_csr(e, 2, ptr, col_ok, val_nan, out), MLCL_ENUMERIC, "vals[1]");
+    int64_t ptr_down[3] = { 0, 2, 1 };
+    ck_assert_status_msg(mlcl_encoder_forward_csr(e, 2, ptr_down, col_ok, val, out), MLCL_EINVAL, "row_ptr[2]");
+    ck_assert_ok(mlcl_encoder_forward_csr(e, 2, ptr, col_ok, val, out));
+    /* a slice: row_ptr[0] > 0 reads from there */
+    int64_t ptr_s[2] = { 2, 3 };
+    float o1[3], o2[3];
+    ck_assert_ok(mlcl_encoder_forward_csr(e, 1, ptr_s, col_ok, val, o1));
+    float xd[10] = { 0 };
+    xd[9] = 3;
+    ck_assert_ok(mlcl_encoder_forward(e, 1, xd, o2));
+    for (int k = 0; k < 3; k++) ck_assert_float_eq_tol(o1[k], o2[k], 1e-6f);
+    mlcl_encoder_free(e);
+    mlcl_encoder *id = NULL;
+    ck_assert_ok(mlcl_encoder_create(&id, 10, NULL));
+    ck_assert_ok(mlcl_encoder_add_relu(id));
+    ck_assert_status_msg(mlcl_encoder_forward_csr(id, 2, ptr, col_ok, val, out), MLCL_EINVAL, "Linear first layer");
+    mlcl_encoder_free(id);
+}
+END_TEST
+
+/* Finite differences: loss = sum(out .* R) of Linear(30,6)-ReLU-Linear(6,4)
+ * on a sparse batch; d loss / d W1[o][j] for present columns j, and the bias. */
+START_TEST(sparse_grad_finite_difference)
+{
+    gen g;
+    gen_make(&g, 5, 30, 3, 0.2, 5);
+    mlcl_encoder *e = NULL;
+    ck_assert_ok(mlcl_encoder_create(&e, 30, NULL));
+    ck_assert_ok(mlcl_encoder_add_linear(e, 6, 1));
+    ck_assert_ok(mlcl_encoder_add_relu(e));
+    ck_assert_ok(mlcl_encoder_add_linear(e, 4, 1));
+    int n = g.n;
+    float R[5 * 4], out[5 * 4];
+    uint64_t s = 9;
+    for (int k = 0; k < n * 4; k++) R[k] = ((float)(lcg(&s) % 2001) - 1000.0f) / 1000.0f;
+    ck_assert_ok(mlcl_encoder_zero_grad(e));
+    ck_assert_ok(mlcl_encoder_forward_csr(e, n, g.ptr, g.col, g.val, out));
+    ck_assert_ok(mlcl_encoder_backward(e, n, R, NULL));
+    float *p, *gr;
+    size_t np;
+    ck_assert_ok(mlcl_encoder_params(e, &p));
+    ck_assert_ok(mlcl_encoder_grads(e, &gr));
+    ck_assert_ok(mlcl_encoder_param_count(e, &np));
+    float *ga = malloc(np * sizeof *ga);
+    memcpy(ga, gr, np * sizeof *ga);
+    int checked = 0;
+    const float h = 1e-3f;
+    for (size_t k = 0; k < 6 * 30 + 6; k++) { /* W1 and b1 */
+        float keep = p[k];
+        double lp = 0, lm = 0;
+        p[k] = keep + h;
+        ck_assert_ok(mlcl_encoder_forward_csr(e, n, g.ptr, g.col, g.val, out));
+        for (int q = 0; q < n * 4; q++) lp += (double)out[q] * R[q];
+        p[k] = keep - h;
+        ck_assert_ok(mlcl_encoder_forward_csr(e, n, g.ptr, g.col, g.val, out));
+        for (int q = 0; q < n * 4; q++) lm += (double)out[q] * R[q];
+        p[k] = keep;
+        double num = (lp - lm) / (2.0 * h);
+        ck_assert_msg(fabs(num - ga[k]) <= 2e-3 + 2e-2 * fabs(num), "param %zu: numeric %g analytic %g", k, num,
+                      (double)ga[k]);
+        if (ga[k] != 0.0f) checked++;
+    }
+    ck_assert_int_gt(checked, 20);
+    free(ga);
+    mlcl_encoder_free(e);
+    gen_free(&g);
+}
+END_TEST
+
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fwrite(text, 1, strlen(text), f), strlen(text));
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+/* The CSR reader: the same rows as the dense reader (unsorted indices
+ * sorted), its errors name the file and line. */
+START_TEST(libsvm_sparse_reader)
+{
+    char path[] = "/tmp/mlcl_sparse_XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    write_text(path, "3 8 4\n0,2 5:0.5 1:2 7:-1\n\n3 0:1.5\n1 2:0 4:4\n");
+    mlcl_dataset *ds = NULL, *dd = NULL;
+    ck_assert_ok(mlcl_dataset_load_libsvm_sparse(&ds, path, 0, 0, MLCL_LIBSVM_INDEX_AUTO));
+    ck_assert_ok(mlcl_dataset_load_libsvm(&dd, path, 0, 0, MLCL_LIBSVM_INDEX_AUTO));
+    int sp = -1, n, d, c;
+    ck_assert_ok(mlcl_dataset_is_sparse(ds, &sp));
+    ck_assert_int_eq(sp, 1);
+    ck_assert_ok(mlcl_dataset_is_sparse(dd, &sp));
+    ck_assert_int_eq(sp, 0);
+    ck_assert_ok(mlcl_dataset_dims(ds, &n, &d, &c));
+    ck_assert(n == 3 && d == 8 && c == 4);
+    ck_assert_ptr_null(mlcl_dataset_features(ds));
+    const int64_t *ptr;
+    const int *col;
+    const float *val;
+    int64_t nnz;
+    ck_assert_ok(mlcl_dataset_csr(ds, &ptr, &col, &val, &nnz));
+    ck_assert_int_eq(nnz, 6);
+    static const int64_t eptr[4] = { 0, 3, 4, 6 };
+    static const int ecol[6] = { 1, 5, 7, 0, 2, 4 };
+    static const float eval[6] = { 2, 0.5f, -1, 1.5f, 0, 4 };
+    for (int k = 0; k < 4; k++) ck_assert_int_eq(ptr[k], eptr[k]);
+    for (int k = 0; k < 6; k++) {
+        ck_assert_int_eq(col[k], ecol[k]);
+        ck_assert_float_eq(val[k], eval[k]);
+    }
+    int rows[3] = { 0, 1, 2 };
+    float xs[3 * 8];
+    uint8_t ys[3 * 4];
+    ck_assert_ok(mlcl_dataset_gather(ds, rows, 3, xs, ys, NULL));
+    ck_assert_mem_eq(xs, mlcl_dataset_features(dd), sizeof xs);
+    ck_assert_mem_eq(ys, mlcl_dataset_labels(dd), sizeof ys);
+    ck_assert_mem_eq(mlcl_dataset_labels_packed(ds), mlcl_dataset_labels_packed(dd), 3 * sizeof(uint64_t));
+    ck_assert_status_msg(mlcl_dataset_csr(dd, NULL, NULL, NULL, NULL), MLCL_EINVAL, "dense");
+    float mu[8], sd[8];
+    ck_assert_status_msg(mlcl_dataset_standardize_stats(ds, mu, sd), MLCL_EINVAL, "sparse");
+    /* a subset stays sparse */
+    mlcl_dataset *sub = NULL;
+    int pick[2] = { 2, 0 };
+    ck_assert_ok(mlcl_dataset_subset(&sub, ds, pick, 2));
+    ck_assert_ok(mlcl_dataset_csr(sub, &ptr, &col, &val, &nnz));
+    ck_assert_int_eq(nnz, 5);
+    ck_assert(ptr[1] == 2 && col[0] == 2 && col[1] == 4 && col[2] == 1 && val[4] == -1.0f);
+    mlcl_dataset_free(sub);
+    mlcl_dataset_free(ds);
+    mlcl_dataset_free(dd);
+
+    /* errors name the file and the line */
+    write_text(path, "3 8 4\n0 1:1\n1 3:1 2:2 3:5\n2 1:1\n");
+    ck_assert_status_msg(mlcl_dataset_load_libsvm_sparse(&ds, path, 0, 0, MLCL_LIBSVM_INDEX_AUTO), MLCL_EFORMAT,
+                         "line 3: feature index 3 appears twice");
+    ck_assert_ptr_null(ds);
+    ck_assert(strstr(mlcl_last_error(), path) != NULL);
+    write_text(path, "2 8 4\n0 1:1\n1 8:1\n");
+    ck_assert_status_msg(mlcl_dataset_load_libsvm_sparse(&ds, path, 0, 0, MLCL_LIBSVM_INDEX_AUTO), MLCL_EFORMAT,
+                         "line 3: feature index 8 is beyond 8 features");
+    write_text(path, "0 1:1\n1 2:x\n");
+    ck_assert_status_msg(mlcl_dataset_load_libsvm_sparse(&ds, path, 0, 0, MLCL_LIBSVM_INDEX_AUTO), MLCL_EFORMAT,
+                         "line 2: feature value 'x' is not a number");
+    ck_assert_ptr_null(ds);
+    unlink(path);
+}
+END_TEST
+
+/* Bounded allocation: 64 rows x 1,000,000 features is refused by the dense
+ * reader (256 MB for a 1 kB file) and read by the CSR reader (memory follows
+ * the non-zeros); dense labels beyond the budget are still refused. */
+START_TEST(libsvm_sparse_budget)
+{
+    char path[] = "/tmp/mlcl_sparse_XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    char *text = malloc(64 * 64 + 1), *p = text;
+    for (int i = 0; i < 64; i++) p += sprintf(p, "%d %d:1 %d:0.5\n", i % 3, 1 + i, 999000 + i);
+    write_text(path, text);
+    mlcl_dataset *ds = NULL;
+    ck_assert_status_msg(mlcl_dataset_load_libsvm(&ds, path, 1000000, 0, 1), MLCL_EFORMAT, "(dense)");
+    ck_assert_ptr_null(ds);
+    ck_assert_ok(mlcl_dataset_load_libsvm_sparse(&ds, path, 1000000, 0, 1));
+    int n, d, c;
+    int64_t nnz;
+    ck_assert_ok(mlcl_dataset_dims(ds, &n, &d, &c));
+    ck_assert(n == 64 && d == 1000000 && c == 3);
+    ck_assert_ok(mlcl_dataset_csr(ds, NULL, NULL, NULL, &nnz));
+    ck_assert_int_eq(nnz, 128);
+    mlcl_dataset_free(ds);
+    /* the labels stay dense: 64 rows x 4,000,000 labels would be 256 MB */
+    ck_assert_status_msg(mlcl_dataset_load_libsvm_sparse(&ds, path, 1000000, 4000000, 1), MLCL_EFORMAT,
+                         "CSR) and 4000000 labels would need");
+    ck_assert_ptr_null(ds);
+    free(text);
+    unlink(path);
+}
+END_TEST
+
+START_TEST(create_csr_checks)
+{
+    int64_t ptr[3] = { 0, 2, 3 };
+    int col[3] = { 3, 1, 0 };
+    float val[3] = { 1, 2, 3 };
+    uint8_t y[4] = { 1, 0, 0, 1 };
+    mlcl_dataset *ds = NULL;
+    ck_assert_status_msg(mlcl_dataset_create_csr(&ds, 2, 4, 2, ptr, col, val, y), MLCL_EINVAL,
+                         "row 0: columns must increase strictly");
+    col[0] = 1; col[1] = 4;
+    ck_assert_status_msg(mlcl_dataset_create_csr(&ds, 2, 4, 2, ptr, col, val, y), MLCL_EINVAL, "cols[1] = 4");
+    col[1] = 3;
+    y[2] = 2;
+    ck_assert_status_msg(mlcl_dataset_create_csr(&ds, 2, 4, 2, ptr, col, val, y), MLCL_EINVAL, "y[2] = 2");
+    y[2] = 0;
+    val[2] = INFINITY;
+    ck_assert_status_msg(mlcl_dataset_create_csr(&ds, 2, 4, 2, ptr, col, val, y), MLCL_ENUMERIC, "vals[2]");
+    val[2] = 3;
+    ck_assert_ok(mlcl_dataset_create_csr(&ds, 2, 4, 2, ptr, col, val, y));
+    float x[8];
+    int rows[2] = { 1, 0 };
+    ck_assert_ok(mlcl_dataset_gather(ds, rows, 2, x, NULL, NULL));
+    static const float ex[8] = { 3, 0, 0, 0, 0, 1, 0, 2 };
+    ck_assert_mem_eq(x, ex, sizeof ex);
+    mlcl_dataset_free(ds);
+}
+END_TEST
+
+/* The dense mask view of the trainer (src/train/trainer.c, mask_view): one
+ * draw per element, zeroed iff (u >> 8) < threshold(p). */
+static void dense_mask(mlcl__pcg *r, float *dst, const float *src, size_t len, float p)
+{
+    uint32_t thr = mlcl__pcg_threshold(p), u[PCGFILL_CHUNK];
+    for (size_t k0 = 0; k0 < len; k0 += PCGFILL_CHUNK) {
+        size_t m = len - k0 < PCGFILL_CHUNK ? len - k0 : PCGFILL_CHUNK;
+        mlcl__pcg_fill(r, u, m);
+        for (size_t i = 0; i < m; i++) dst[k0 + i] = (u[i] >> 8) < thr ? 0.0f : src[k0 + i];
+    }
+}
+
+/* The CSR mask uses the dense draws of the same columns: equal values,
+ * equal generator state afterwards. */
+START_TEST(csr_mask_equals_dense)
+{
+    gen g;
+    gen_make(&g, 40, 1000, 5, 0.03, 21);
+    mlcl__pcg r1, r2;
+    mlcl__pcg_seed(&r1, 1234, 77);
+    r2 = r1;
+    float *xd = malloc(sizeof(float) * 40 * 1000), *vs = malloc(sizeof(float) * (size_t)g.ptr[40]);
+    for (int rep = 0; rep < 2; rep++) { /* twice: the state carries over */
+        for (int i = 0; i < 40; i++) dense_mask(&r1, xd + (size_t)i * 1000, g.x + (size_t)i * 1000, 1000, 0.3f);
+        mlcl__csr_mask_rows(&r2, 40, 1000, g.ptr, g.col, g.val, 0.3f, vs);
+        ck_assert(r1.state == r2.state && r1.inc == r2.inc);
+        int zeroed = 0;
+        for (int i = 0; i < 40; i++)
+            for (int64_t q = g.ptr[i]; q < g.ptr[i + 1]; q++) {
+                ck_assert(vs[q] == xd[(size_t)i * 1000 + g.col[q]]);
+                zeroed += vs[q] == 0.0f;
+            }
+        /* ~30 % of the ~1200 stored values */
+        ck_assert_int_gt(zeroed, (int)(0.2 * g.ptr[40]));
+        ck_assert_int_lt(zeroed, (int)(0.4 * g.ptr[40]));
+    }
+    /* a slice of rows (ptr[0] > 0) */
+    mlcl__csr_mask_rows(&r2, 3, 1000, g.ptr + 5, g.col, g.val, 0.3f, vs);
+    for (int i = 5; i < 8; i++) dense_mask(&r1, xd + (size_t)i * 1000, g.x + (size_t)i * 1000, 1000, 0.3f);
+    ck_assert(r1.state == r2.state);
+    for (int i = 5; i < 8; i++)
+        for (int64_t q = g.ptr[i]; q < g.ptr[i + 1]; q++) ck_assert(vs[q - g.ptr[5]] == xd[(size_t)i * 1000 + g.col[q]]);
+    free(xd); free(vs);
+    gen_free(&g);
+}
+END_TEST
+
+/* A short training run (Enron-shaped: 1001 features, 3 % dense, 53
+ * labels): MLP + BCE, 6 SGD-momentum steps of 64 rows, sparse vs dense. */
+static void train_run(const gen *g, int sparse, float *params_out, double *losses)
+{
+    int c = g->c, B = 64;
+    mlcl_encoder *e = make_mlp(g->d, 64, c, 0.0f, 5);
+    mlcl_optim_options oo = MLCL_OPTIM_OPTIONS_INIT;
+    oo.type = MLCL_OPTIM_SGD;
+    oo.lr = 0.5f;
+    oo.momentum = 0.9f;
+    mlcl_optim *opt = NULL;
+    ck_assert_ok(mlcl_optim_create(&opt, &oo));
+    float *p, *gr;
+    size_t np;
+    ck_assert_ok(mlcl_encoder_params(e, &p));
+    ck_assert_ok(mlcl_encoder_grads(e, &gr));
+    ck_assert_ok(mlcl_encoder_param_count(e, &np));
+    ck_assert_ok(mlcl_optim_add_group(opt, p, gr, np, 0.5f, 0.0f, NULL));
+    float *out = malloc(sizeof(float) * B * c), *tgt = malloc(sizeof(float) * B * c), *go = malloc(sizeof(float) * B * c);
+    for (int step = 0; step < 6; step++) {
+        int r0 = (step * B) % (g->n - B);
+        for (int k = 0; k < B * c; k++) tgt[k] = g->y[(size_t)r0 * c + k];
+        ck_assert_ok(mlcl_encoder_zero_grad(e));
+        if (sparse) ck_assert_ok(mlcl_encoder_forward_csr(e, B, g->ptr + r0, g->col, g->val, out));
+        else ck_assert_ok(mlcl_encoder_forward(e, B, g->x + (size_t)r0 * g->d, out));
+        float loss;
+        memset(go, 0, sizeof(float) * B * c);
+        ck_assert_ok(mlcl_bce_with_logits(B, c, out, tgt, &loss, go));
+        losses[step] = loss;
+        ck_assert_ok(mlcl_encoder_backward(e, B, go, NULL));
+        ck_assert_ok(mlcl_optim_step(opt));
+    }
+    memcpy(params_out, p, np * sizeof(float));
+    free(out); free(tgt); free(go);
+    mlcl_optim_free(opt);
+    mlcl_encoder_free(e);
+}
+
+START_TEST(training_sparse_equals_dense)
+{
+    gen g;
+    gen_make(&g, 500, 1001, 53, 0.03, 99);
+    size_t np = (size_t)1001 * 64 + 64 + 64 * 32 + 32 + 32 * 53 + 53;
+    float *pd = malloc(np * sizeof(float)), *ps = malloc(np * sizeof(float));
+    double ld[6], ls[6];
+    train_run(&g, 0, pd, ld);
+    train_run(&g, 1, ps, ls);
+    for (int s = 0; s < 6; s++) ck_assert_msg(fabs(ld[s] - ls[s]) < 1e-5 * fabs(ld[s]), "step %d: %g vs %g", s, ld[s], ls[s]);
+    ck_assert_msg(ld[5] < ld[0] - 0.02, "the loss did not go down: %g -> %g", ld[0], ld[5]);
+    double md = 0, moved = 0;
+    for (size_t k = 0; k < np; k++) md = fmax(md, fabs((double)pd[k] - ps[k]));
+    ck_assert_msg(md < 1e-5, "parameters differ by %g", md);
+    free(pd); free(ps);
+    gen_free(&g);
+    (void)moved;
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("sparse");
+    TCase *tc = tcase_create("sparse");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, sparse_layer_matches_dense);
+    tcase_add_test(tc, sparse_forward_errors);
+    tcase_add_test(tc, sparse_grad_finite_difference);
+    tcase_add_test(tc, libsvm_sparse_reader);
+    tcase_add_test(tc, libsvm_sparse_budget);
+    tcase_add_test(tc, create_csr_checks);
+    tcase_add_test(tc, csr_mask_equals_dense);
+    tcase_add_test(tc, training_sparse_equals_dense);
+    suite_add_tcase(s, tc);
+    return run_suite(s);
+}
