@@ -189,3 +189,12 @@ void mlcl__csr_mask_rows(mlcl__pcg *r, int k, int d, const int64_t *ptr, const i
         if (d > at) pcg_skip(r, (uint64_t)(d - at));
     }
 }
+
+int mlcl__dataset_need_dense(const mlcl_dataset *ds, const char *fn, const char *what)
+{
+    if (ds && ds->sp_ptr)
+        return mlcl__err(MLCL_EINVAL, "%s: %s is sparse (CSR, %d x %d); this function takes dense rows "
+                         "(mlcl_dataset_gather densifies rows; mlcl_encoder_forward_csr runs a network on CSR rows)",
+                         fn, what, ds->n, ds->d);
+    return MLCL_OK;
+}

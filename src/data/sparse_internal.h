@@ -13,4 +13,9 @@
  * entry q (zeros are kept as stored zeros). */
 MLCL_INTERNAL void mlcl__csr_mask_rows(mlcl__pcg *r, int k, int d, const int64_t *ptr, const int *col,
                                        const float *val, float p, float *out_val);
+
+/* MLCL_EINVAL "fn: <what> is sparse (CSR) ..." for a sparse dataset (the
+ * trainer and the model export take dense rows), else MLCL_OK. */
+struct mlcl_dataset;
+MLCL_INTERNAL int mlcl__dataset_need_dense(const struct mlcl_dataset *ds, const char *fn, const char *what);
 #endif

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "train/trainer_internal.h"
+#include "data/sparse_internal.h"
 #include "model/model_internal.h"
 #include "nn/nn_internal.h"
 
@@ -180,6 +181,7 @@ int mlcl_trainer_export_model_ex(const mlcl_trainer *trainer, mlcl_model **out, 
     if (opts && opts->train) {
         int n, d, c;
         MLCL_TRY(mlcl_dataset_dims(opts->train, &n, &d, &c));
+        MLCL_TRY(mlcl__dataset_need_dense(opts->train, FN, "opts->train"));
         if (n != trainer->n || d != trainer->d || c != trainer->c)
             return mlcl__err(MLCL_EINVAL, "%s: opts->train has %d rows x %d features x %d labels, the trainer's data %d x %d x %d",
                              FN, n, d, c, trainer->n, trainer->d, trainer->c);

@@ -14,6 +14,7 @@
 #include "nn/nn_internal.h"
 #include "dist/comm_internal.h"
 #include "train/trainer_internal.h"
+#include "data/sparse_internal.h"
 
 static const char *FN_CREATE = "mlcl_trainer_create";
 
@@ -145,6 +146,7 @@ static int create_inner(mlcl_trainer *t, const mlcl_dataset *train, const mlcl_t
     const mlcl_train_options *o = &t->o;
     int n, d, c;
     MLCL_TRY(mlcl_dataset_dims(train, &n, &d, &c));
+    MLCL_TRY(mlcl__dataset_need_dense(train, FN_CREATE, "the training set"));
     if (n < 2) return mlcl__err(MLCL_EINVAL, "%s: the training set has %d rows; at least 2 are needed", FN_CREATE, n);
     t->n = n;
     t->d = d;
@@ -775,6 +777,7 @@ int mlcl_trainer_evaluate(mlcl_trainer *t, const mlcl_dataset *test, mlcl_metric
     MLCL_CHECK_NULL(fn, test);
     int n, d, c;
     MLCL_TRY(mlcl_dataset_dims(test, &n, &d, &c));
+    MLCL_TRY(mlcl__dataset_need_dense(test, fn, "test"));
     if (d != t->d || c != t->c)
         return mlcl__err(MLCL_EINVAL, "%s: test has %d features and %d labels, the trainer %d and %d", fn, d, c, t->d, t->c);
     float *scores;
@@ -822,6 +825,7 @@ static int set_validation_inner(mlcl_trainer *t, const mlcl_dataset *val, const 
     if (val) {
         int d, c;
         MLCL_TRY(mlcl_dataset_dims(val, &nv, &d, &c));
+        MLCL_TRY(mlcl__dataset_need_dense(val, fn, "val"));
         if (d != t->d || c != t->c)
             return mlcl__err(MLCL_EINVAL, "%s: val has %d features and %d labels, the training set %d and %d", fn, d, c,
                              t->d, t->c);
@@ -922,6 +926,7 @@ int mlcl_trainer_evaluate_thresholds(mlcl_trainer *t, const mlcl_dataset *test, 
     MLCL_TRY(mlcl_trainer_thresholds(t, t->c, NULL, NULL));
     int n, d, c;
     MLCL_TRY(mlcl_dataset_dims(test, &n, &d, &c));
+    MLCL_TRY(mlcl__dataset_need_dense(test, fn, "test"));
     if (d != t->d || c != t->c)
         return mlcl__err(MLCL_EINVAL, "%s: test has %d features and %d labels, the trainer %d and %d", fn, d, c, t->d, t->c);
     float *scores;

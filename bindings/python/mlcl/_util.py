@@ -19,6 +19,7 @@ _PTR = {
     np.uint8: ctypes.POINTER(ctypes.c_uint8),
     np.uint64: ctypes.POINTER(ctypes.c_uint64),
     np.int32: ctypes.POINTER(ctypes.c_int),
+    np.int64: ctypes.POINTER(ctypes.c_int64),
 }
 
 

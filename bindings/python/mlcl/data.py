@@ -59,6 +59,53 @@ class Dataset(Handle):
                     to_int("index_base", index_base))
 
     @classmethod
+    def load_libsvm_sparse(cls, path, n_features=0, n_labels=0, index_base=LIBSVM_INDEX_AUTO):
+        """As load_libsvm, but the features stay in CSR (memory follows the
+        non-zeros): read them with csr(), densify rows with gather()."""
+        return _new("mlcl_dataset_load_libsvm_sparse", to_path("path", path),
+                    to_int("n_features", n_features), to_int("n_labels", n_labels),
+                    to_int("index_base", index_base))
+
+    @classmethod
+    def from_csr(cls, indptr, indices, data, d, y):
+        """A sparse dataset from CSR arrays (scipy.sparse.csr_matrix layout:
+        indptr (n+1,), indices and data (nnz,), columns strictly increasing
+        within a row), width d and labels y (n, c); all copied."""
+        p = as_input("indptr", indptr, np.int64, ndim=1)
+        i = as_input("indices", indices, np.int32, ndim=1)
+        v = as_input("data", data, np.float32, ndim=1)
+        ya = labels01("y", y)
+        n = p.size - 1
+        if n < 1 or ya.shape[0] != n:
+            raise ValueError("indptr has %d rows, y %d" % (n, ya.shape[0]))
+        if i.size != v.size or i.size < int(p[-1]):
+            raise ValueError("indices (%d) and data (%d) must hold indptr[-1] = %d entries"
+                             % (i.size, v.size, int(p[-1])))
+        return _new("mlcl_dataset_create_csr", to_int("rows", n), to_int("d", d),
+                    to_int("y columns", ya.shape[1]), ptr(p, np.int64), ptr(i, np.int32),
+                    ptr(v, np.float32), ptr(ya, np.uint8))
+
+    @property
+    @locked("is_sparse")
+    def is_sparse(self):
+        """True when the features are kept in CSR (load_libsvm_sparse, from_csr)."""
+        v = ctypes.c_int()
+        C.mlcl_dataset_is_sparse(self._ptr, ctypes.byref(v))
+        return bool(v.value)
+
+    @locked()
+    def csr(self):
+        """COPIES of the CSR arrays of a sparse dataset: (indptr int64 (n+1,),
+        indices int32 (nnz,), data float32 (nnz,)); ValueError for a dense one."""
+        p, i, v = ctypes.POINTER(ctypes.c_int64)(), ctypes.POINTER(ctypes.c_int)(), ctypes.POINTER(ctypes.c_float)()
+        nnz = ctypes.c_int64()
+        C.mlcl_dataset_csr(self._ptr, ctypes.byref(p), ctypes.byref(i), ctypes.byref(v), ctypes.byref(nnz))
+        n = self._dims()[0]
+        addr = lambda a: ctypes.cast(a, ctypes.c_void_p).value
+        return (copy_from(addr(p), np.int64, (n + 1,)), copy_from(addr(i), np.int32, (nnz.value,)),
+                copy_from(addr(v), np.float32, (nnz.value,)))
+
+    @classmethod
     def load_idx(cls, images_path, labels_path, n_classes):
         """A single-label IDX image set (MNIST format) as one-hot multi-label data."""
         return _new("mlcl_dataset_load_idx", to_path("images_path", images_path),
@@ -95,6 +142,12 @@ class Dataset(Handle):
             to_int(name, v)
         return _new("mlcl_dataset_create_from_arrays", xa.shape[0], xa.shape[1], ya.shape[1],
                     ptr(xa, np.float32), ptr(ya, np.uint8))
+
+    def _need_dense(self):
+        v = ctypes.c_int()
+        C.mlcl_dataset_is_sparse(self._ptr, ctypes.byref(v))
+        if v.value:
+            raise ValueError("the dataset is sparse (CSR): use csr(), or gather() rows densified")
 
     def _dims(self):
         v = [ctypes.c_int() for _ in range(3)]
@@ -148,6 +201,7 @@ class Dataset(Handle):
     def features(self):
         """COPY of the features, (n, d) float32."""
         n, d, _ = self._dims()
+        self._need_dense()
         return copy_from(C.mlcl_dataset_features(self._ptr), np.float32, (n, d))
 
     @property
@@ -171,6 +225,7 @@ class Dataset(Handle):
         alive and defers freeing it past close(); standardize_apply() changes
         what it shows (in place)."""
         n, d, _ = self._dims()
+        self._need_dense()
         return view_of(C.mlcl_dataset_features(self._ptr), np.float32, (n, d), self,
                        readonly=True)
 

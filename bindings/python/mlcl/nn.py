@@ -216,6 +216,27 @@ class Encoder(Handle):
             C.mlcl_encoder_forward(h, n, ptr(x, np.float32), ptr(out, np.float32))
         return out
 
+    def forward_csr(self, indptr, indices, data, out=None):
+        """Runs n sparse rows given in CSR (indptr (n+1,), indices, data; the
+        scipy.sparse.csr_matrix layout, columns increasing within a row): the
+        first layer (a Linear) multiplies only the stored entries. The next
+        backward() takes no input gradient (want_grad_in must be False)."""
+        p = as_input("indptr", indptr, np.int64, ndim=1)
+        i = as_input("indices", indices, np.int32, ndim=1)
+        v = as_input("data", data, np.float32, ndim=1)
+        n = to_int("rows of indptr", p.size - 1)
+        if n < 1:
+            raise ValueError("indptr must hold at least 2 offsets")
+        if i.size < int(p[-1]) or v.size < int(p[-1]):
+            raise ValueError("indices (%d) and data (%d) must hold indptr[-1] = %d entries"
+                             % (i.size, v.size, int(p[-1])))
+        with self._use("forward", exclusive=True) as h:
+            out_dim = self._geti("mlcl_encoder_out_dim")
+            out = out_array("out", out, np.float32, (n, out_dim))
+            C.mlcl_encoder_forward_csr(h, n, ptr(p, np.int64), ptr(i, np.int32), ptr(v, np.float32),
+                                       ptr(out, np.float32))
+        return out
+
     __call__ = forward
 
     def backward(self, grad_out, want_grad_in=True, strict=None):
