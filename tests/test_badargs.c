@@ -239,6 +239,58 @@ static void t_dataset_load_libsvm(void)
     BAD(mlcl_dataset_load_libsvm(&ds, q, 0, 0, 1), MLCL_EFORMAT, "line 1");
     ck_assert_ptr_null(ds);
 }
+static void t_dataset_load_libsvm_sparse(void)
+{
+    mlcl_dataset *ds = NULL;
+    const char *p = tmpfile_path("ok.svm", "0,1 1:0.5 2:1\n1 1:2\n", 20);
+    BAD(mlcl_dataset_load_libsvm_sparse(NULL, p, 0, 0, 1), EINV, "out is NULL");
+    BAD(mlcl_dataset_load_libsvm_sparse(&ds, NULL, 0, 0, 1), EINV, "path is NULL");
+    BAD(mlcl_dataset_load_libsvm_sparse(&ds, p, -1, 0, 1), EINV, "n_features");
+    BAD(mlcl_dataset_load_libsvm_sparse(&ds, p, 0, -1, 1), EINV, "n_labels");
+    BAD(mlcl_dataset_load_libsvm_sparse(&ds, p, 0, 0, 2), EINV, "index_base");
+    BAD(mlcl_dataset_load_libsvm_sparse(&ds, NOFILE, 0, 0, 1), MLCL_EIO, NOFILE);
+    BAD(mlcl_dataset_load_libsvm_sparse(&ds, p, 1, 0, 1), MLCL_EFORMAT, "ok.svm");
+    const char *q = tmpfile_path("inf.svm", "0 1:inf\n", 8);
+    BAD(mlcl_dataset_load_libsvm_sparse(&ds, q, 0, 0, 1), MLCL_EFORMAT, "line 1");
+    ck_assert_ptr_null(ds);
+}
+static void t_dataset_create_csr(void)
+{
+    mlcl_dataset *ds = NULL;
+    int64_t ptr[3] = { 0, 1, 2 }, bad_ptr[3] = { 1, 1, 2 };
+    int col[2] = { 0, 4 }, col_bad[2] = { 0, FD };
+    float val[2] = { 1, 2 }, val_nan[2] = { NAN, 2 };
+    uint8_t y[2 * FC] = { 1, 0, 0, 0, 1, 0 };
+    BAD(mlcl_dataset_create_csr(NULL, 2, FD, FC, ptr, col, val, y), EINV, "out is NULL");
+    BAD(mlcl_dataset_create_csr(&ds, 0, FD, FC, ptr, col, val, y), EINV, "n");
+    BAD(mlcl_dataset_create_csr(&ds, 2, 0, FC, ptr, col, val, y), EINV, "d");
+    BAD(mlcl_dataset_create_csr(&ds, 2, FD, 0, ptr, col, val, y), EINV, "c");
+    BAD(mlcl_dataset_create_csr(&ds, 2, FD, FC, NULL, col, val, y), EINV, "row_ptr is NULL");
+    BAD(mlcl_dataset_create_csr(&ds, 2, FD, FC, ptr, NULL, val, y), EINV, "cols is NULL");
+    BAD(mlcl_dataset_create_csr(&ds, 2, FD, FC, ptr, col, NULL, y), EINV, "vals is NULL");
+    BAD(mlcl_dataset_create_csr(&ds, 2, FD, FC, ptr, col, val, NULL), EINV, "y is NULL");
+    BAD(mlcl_dataset_create_csr(&ds, 2, FD, FC, bad_ptr, col, val, y), EINV, "row_ptr[0]");
+    BAD(mlcl_dataset_create_csr(&ds, 2, FD, FC, ptr, col_bad, val, y), EINV, "cols[1]");
+    BAD(mlcl_dataset_create_csr(&ds, 2, FD, FC, ptr, col, val_nan, y), MLCL_ENUMERIC, "vals[0]");
+    ck_assert_ptr_null(ds);
+}
+static void t_dataset_is_sparse(void)
+{
+    mlcl_dataset *ds = mk_dataset(2);
+    int s = -1;
+    BAD(mlcl_dataset_is_sparse(NULL, &s), EINV, "ds is NULL");
+    BAD(mlcl_dataset_is_sparse(ds, NULL), EINV, "sparse is NULL");
+    ck_assert_ok(mlcl_dataset_is_sparse(ds, &s));
+    ck_assert_int_eq(s, 0);
+    mlcl_dataset_free(ds);
+}
+static void t_dataset_csr(void)
+{
+    mlcl_dataset *ds = mk_dataset(2);
+    BAD(mlcl_dataset_csr(NULL, NULL, NULL, NULL, NULL), EINV, "ds is NULL");
+    BAD(mlcl_dataset_csr(ds, NULL, NULL, NULL, NULL), EINV, "dense");
+    mlcl_dataset_free(ds);
+}
 static void t_idx_load(void)
 {
     uint8_t *data = NULL; int nd = 0, dims[MLCL_IDX_MAX_DIMS];
@@ -641,6 +693,26 @@ static void t_encoder_forward(void)
     BAD(mlcl_encoder_forward(e, -1, X, OUT), EINV, "n");
     BAD(mlcl_encoder_forward(e, 1, X, OUT), EINV, "n"); /* BatchNorm in training */
     BAD(mlcl_encoder_forward(e, 2, XNAN, OUT), MLCL_ENUMERIC, "x");
+    mlcl_encoder_free(e);
+}
+static void t_encoder_forward_csr(void)
+{
+    mlcl_encoder *e = mk_encoder();
+    int64_t ptr[3] = { 0, 1, 2 };
+    int col[2] = { 0, FD - 1 }, col_bad[2] = { 0, FD };
+    float val[2] = { 1, 2 }, val_nan[2] = { 1, NAN };
+    BAD(mlcl_encoder_forward_csr(NULL, 2, ptr, col, val, OUT), EINV, "e is NULL");
+    BAD(mlcl_encoder_forward_csr(e, 0, ptr, col, val, OUT), EINV, "n");
+    BAD(mlcl_encoder_forward_csr(e, 2, NULL, col, val, OUT), EINV, "row_ptr is NULL");
+    BAD(mlcl_encoder_forward_csr(e, 2, ptr, NULL, val, OUT), EINV, "cols is NULL");
+    BAD(mlcl_encoder_forward_csr(e, 2, ptr, col, NULL, OUT), EINV, "vals is NULL");
+    BAD(mlcl_encoder_forward_csr(e, 2, ptr, col, val, NULL), EINV, "out is NULL");
+    BAD(mlcl_encoder_forward_csr(e, 1, ptr, col, val, OUT), EINV, "n"); /* BatchNorm in training */
+    BAD(mlcl_encoder_forward_csr(e, 2, ptr, col_bad, val, OUT), EINV, "cols[1]");
+    BAD(mlcl_encoder_forward_csr(e, 2, ptr, col, val_nan, OUT), MLCL_ENUMERIC, "vals[1]");
+    ck_assert_ok(mlcl_encoder_forward_csr(e, 2, ptr, col, val, OUT));
+    float g[2 * FM] = { 0 }, gi[2 * FD];
+    BAD(mlcl_encoder_backward(e, 2, g, gi), EINV, "grad_in = NULL");
     mlcl_encoder_free(e);
 }
 static void t_encoder_backward(void)
@@ -2123,7 +2195,8 @@ static const entry TABLE[] = {
     E(status_str), E(last_error), E(clear_error), E(version_number), E(version_string),
     E(set_allocator), E(set_num_threads), E(set_num_threads_forced), E(get_num_threads), E(rng_create), E(rng_free), E(rng_seed), E(rng_u32),
     E(rng_uniform), E(rng_normal), E(rng_get_state), E(rng_set_state),
-    E(dataset_label_words), E(dataset_load_arff), E(dataset_load_libsvm), E(idx_load), E(idx_free),
+    E(dataset_label_words), E(dataset_load_arff), E(dataset_load_libsvm), E(dataset_load_libsvm_sparse), E(dataset_create_csr),
+    E(dataset_is_sparse), E(dataset_csr), E(idx_load), E(idx_free),
     E(dataset_load_idx), E(dataset_fashion_mosaic), E(dataset_create_from_arrays), E(dataset_subset),
     E(dataset_split), E(dataset_free), E(dataset_dims), E(dataset_image_shape), E(dataset_features),
     E(dataset_labels), E(dataset_labels_packed), E(dataset_feature_name), E(dataset_label_name),
@@ -2134,7 +2207,7 @@ static const entry TABLE[] = {
     E(dataset_load_npy),
     E(encoder_options_init), E(mlp_spec_init), E(encoder_create), E(encoder_create_mlp), E(encoder_free),
     E(encoder_add_linear), E(encoder_add_relu), E(encoder_add_dropout), E(encoder_add_batchnorm),
-    E(encoder_add_l2norm), E(encoder_add_softmax), E(encoder_forward), E(encoder_backward),
+    E(encoder_add_l2norm), E(encoder_add_softmax), E(encoder_forward), E(encoder_forward_csr), E(encoder_backward),
     E(encoder_zero_grad), E(encoder_set_training), E(encoder_get_training), E(encoder_in_dim),
     E(encoder_out_dim), E(encoder_num_layers), E(encoder_param_count), E(encoder_params),
     E(encoder_grads), E(encoder_get_params), E(encoder_set_params), E(encoder_state_count),
