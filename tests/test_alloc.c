@@ -144,6 +144,14 @@ START_TEST(create_functions)
             SWEEP(mlcl_dataset_load_arff(&ds, "tests/data/dense.arff", 0, 0), (mlcl_dataset_free(ds), ds = NULL));
             SWEEP(mlcl_dataset_load_libsvm(&ds, "tests/data/onebased.svm", 0, 0, MLCL_LIBSVM_INDEX_AUTO),
                   (mlcl_dataset_free(ds), ds = NULL));
+            SWEEP(mlcl_dataset_load_libsvm_sparse(&ds, "tests/data/onebased.svm", 0, 0, MLCL_LIBSVM_INDEX_AUTO),
+                  (mlcl_dataset_free(ds), ds = NULL));
+            ck_assert_ok(mlcl_dataset_load_libsvm_sparse(&ds, "tests/data/onebased.svm", 0, 0, MLCL_LIBSVM_INDEX_AUTO));
+            mlcl_dataset *sub = NULL;
+            int rows[3] = { 1, 0, 1 };
+            SWEEP(mlcl_dataset_subset(&sub, ds, rows, 3), (mlcl_dataset_free(sub), sub = NULL));
+            mlcl_dataset_free(ds);
+            ds = NULL;
         }
     }
     {
