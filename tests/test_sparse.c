@@ -6,6 +6,7 @@
 #include "testutil.h"
 #include "core/internal.h"
 #include "data/sparse_internal.h"
+#include "cl/moco_internal.h"
 #include "kernels/pcgfill.h"
 
 /* A Medical/Enron-shaped random set: n x d at the given density, values
@@ -400,6 +401,62 @@ START_TEST(csr_mask_equals_dense)
 }
 END_TEST
 
+/* MoCo pretraining on CSR rows: mask views drawn with the dense path's
+ * draws, then mlcl__moco_step_csr; against dense masks and mlcl_moco_step on
+ * the densified rows (CLD, queue, dropout on both sides): 4 steps give the
+ * same losses and backbone parameters to float rounding. */
+START_TEST(moco_step_sparse_equals_dense)
+{
+    enum { N = 48, D = 600, C = 10, B = 16 };
+    gen g;
+    gen_make(&g, N, D, C, 0.03, 31);
+    mlcl_moco_options o = MLCL_MOCO_OPTIONS_INIT;
+    o.in_dim = D; o.n_labels = C; o.n_hidden = 2; o.hidden[0] = 64; o.hidden[1] = 32;
+    o.proj_dim = 16; o.queue_size = 32; o.max_batch = B; o.seed = 4;
+    mlcl_moco *md = NULL, *ms = NULL;
+    ck_assert_ok(mlcl_moco_create(&md, &o));
+    ck_assert_ok(mlcl_moco_create(&ms, &o));
+    mlcl__pcg rd, rs;
+    mlcl__pcg_seed(&rd, 8, 3);
+    rs = rd;
+    float *x0 = malloc(sizeof(float) * B * D), *x1 = malloc(sizeof(float) * B * D);
+    float *v0 = malloc(sizeof(float) * (size_t)g.ptr[N] + 4), *v1 = malloc(sizeof(float) * (size_t)g.ptr[N] + 4);
+    uint64_t y[B];
+    for (int step = 0; step < 4; step++) {
+        int r0 = (step * B) % (N - B + 1);
+        for (int i = 0; i < B; i++) dense_mask(&rd, x0 + (size_t)i * D, g.x + (size_t)(r0 + i) * D, D, 0.2f);
+        for (int i = 0; i < B; i++) dense_mask(&rd, x1 + (size_t)i * D, g.x + (size_t)(r0 + i) * D, D, 0.2f);
+        int64_t off = g.ptr[r0]; /* the views are stored at the rows' own offsets */
+        mlcl__csr_mask_rows(&rs, B, D, g.ptr + r0, g.col, g.val, 0.2f, v0 + off);
+        mlcl__csr_mask_rows(&rs, B, D, g.ptr + r0, g.col, g.val, 0.2f, v1 + off);
+        ck_assert_ok(mlcl_labels_pack(y, g.y + (size_t)r0 * C, B, C));
+        mlcl_loss_parts pd, ps;
+        ck_assert_ok(mlcl_moco_step(md, B, x0, x1, y, &pd));
+        ck_assert_ok(mlcl__moco_step_csr(ms, B, g.ptr + r0, g.col, v0, v1, y, &ps));
+        ck_assert_msg(fabs(pd.total - ps.total) < 1e-5 * fabs(pd.total) + 1e-6, "step %d: loss %g vs %g", step,
+                      pd.total, ps.total);
+    }
+    float *pd, *ps;
+    size_t np;
+    ck_assert_ok(mlcl_encoder_params(md->net[MOCO_ENC_Q], &pd));
+    ck_assert_ok(mlcl_encoder_params(ms->net[MOCO_ENC_Q], &ps));
+    ck_assert_ok(mlcl_encoder_param_count(md->net[MOCO_ENC_Q], &np));
+    double m = 0;
+    for (size_t k = 0; k < np; k++) m = fmax(m, fabs((double)pd[k] - ps[k]));
+    ck_assert_msg(m < 1e-5, "backbone parameters differ by %g", m);
+    /* the key side took its sparse forward too */
+    ck_assert_ok(mlcl_encoder_params(md->net[MOCO_ENC_K], &pd));
+    ck_assert_ok(mlcl_encoder_params(ms->net[MOCO_ENC_K], &ps));
+    m = 0;
+    for (size_t k = 0; k < np; k++) m = fmax(m, fabs((double)pd[k] - ps[k]));
+    ck_assert_msg(m < 1e-5, "key parameters differ by %g", m);
+    free(x0); free(x1); free(v0); free(v1);
+    mlcl_moco_free(md);
+    mlcl_moco_free(ms);
+    gen_free(&g);
+}
+END_TEST
+
 /* A short training run (Enron-shaped: 1001 features, 3 % dense, 53
  * labels): MLP + BCE, 6 SGD-momentum steps of 64 rows, sparse vs dense. */
 static void train_run(const gen *g, int sparse, float *params_out, double *losses)
@@ -471,6 +528,7 @@ int main(void)
     tcase_add_test(tc, create_csr_checks);
     tcase_add_test(tc, csr_mask_equals_dense);
     tcase_add_test(tc, training_sparse_equals_dense);
+    tcase_add_test(tc, moco_step_sparse_equals_dense);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

@@ -324,7 +324,9 @@ static void *key_branch(void *arg)
     int rc;
     if ((rc = mlcl_encoder_momentum_update(net[MOCO_ENC_K], net[MOCO_ENC_Q], j->mc->o.momentum)) ||
         (rc = mlcl_encoder_momentum_update(net[MOCO_PROJ_K], net[MOCO_PROJ_Q], j->mc->o.momentum)) ||
-        (rc = mlcl_encoder_forward(net[MOCO_ENC_K], j->n, j->x1, j->mc->hk)) ||
+        (rc = j->mc->csr_ptr ? mlcl_encoder_forward_csr(net[MOCO_ENC_K], j->n, j->mc->csr_ptr, j->mc->csr_col,
+                                                         j->mc->csr_v1, j->mc->hk)
+                             : mlcl_encoder_forward(net[MOCO_ENC_K], j->n, j->x1, j->mc->hk)) ||
         (rc = mlcl_encoder_forward(net[MOCO_PROJ_K], j->n, j->mc->hk, j->mc->k)))
         snprintf(j->msg, sizeof j->msg, "%s", mlcl_last_error());
     j->rc = rc;
@@ -335,7 +337,8 @@ static void *key_branch(void *arg)
 static int query_branch(mlcl_moco *mc, int n, const float *x0)
 {
     mlcl_encoder **net = mc->net;
-    MLCL_TRY(mlcl_encoder_forward(net[MOCO_ENC_Q], n, x0, mc->h));
+    if (mc->csr_ptr) MLCL_TRY(mlcl_encoder_forward_csr(net[MOCO_ENC_Q], n, mc->csr_ptr, mc->csr_col, mc->csr_v0, mc->h));
+    else MLCL_TRY(mlcl_encoder_forward(net[MOCO_ENC_Q], n, x0, mc->h));
     MLCL_TRY(mlcl_encoder_forward(net[MOCO_PROJ_Q], n, mc->h, mc->q));
     if (mc->use_ld) {
         MLCL_TRY(mlcl_encoder_forward(net[MOCO_LD], n, mc->h, mc->logits));
@@ -395,18 +398,44 @@ int mlcl_moco_step(mlcl_moco *mc, int n, const float *x0, const float *x1, const
     return rc;
 }
 
+int mlcl__moco_step_csr(mlcl_moco *mc, int n, const int64_t *ptr, const int *col, const float *v0, const float *v1,
+                        const uint64_t *y, mlcl_loss_parts *parts)
+{
+    static const char fn[] = "mlcl_moco_step";
+    MLCL_CHECK_NULL_AS(fn, mc, "moco");
+    MLCL_CHECK_NULL(fn, ptr);
+    MLCL_CHECK_NULL(fn, v0);
+    MLCL_CHECK_NULL(fn, v1);
+    if (mc->dist) return mlcl__err(MLCL_EINVAL, "%s: sparse (CSR) views are not supported data-parallel", fn);
+    int idle = 0;
+    if (!atomic_compare_exchange_strong(&mc->busy, &idle, 1))
+        return mlcl__err(MLCL_EBUSY, "%s: the MoCo pair is in use by another call", fn);
+    /* set while the pair is held: no other step can see them */
+    mc->csr_ptr = ptr; mc->csr_col = col; mc->csr_v0 = v0; mc->csr_v1 = v1;
+    int rc, prev = mc->blas_single ? mlcl__blas_single_begin() : 0;
+    rc = step_inner(mc, n, NULL, NULL, y, parts);
+    if (mc->blas_single) mlcl__blas_single_end(prev);
+    mc->csr_ptr = NULL; mc->csr_col = NULL; mc->csr_v0 = mc->csr_v1 = NULL;
+    atomic_store(&mc->busy, 0);
+    return rc;
+}
+
 static int step_inner(mlcl_moco *mc, int n, const float *x0, const float *x1, const uint64_t *y,
                       mlcl_loss_parts *parts)
 {
     const char *fn = "mlcl_moco_step";
     MLCL_CHECK_NULL_AS(fn, mc, "moco");
-    MLCL_CHECK_NULL(fn, x0);
-    MLCL_CHECK_NULL(fn, x1);
+    if (!mc->csr_ptr) { /* (CSR views: checked by mlcl_encoder_forward_csr) */
+        MLCL_CHECK_NULL(fn, x0);
+        MLCL_CHECK_NULL(fn, x1);
+    }
     MLCL_CHECK_NULL(fn, y);
     if (n < 2 || n > mc->max_batch)
         return mlcl__err(MLCL_EINVAL, "%s: n must be in 2..max_batch=%d (got %d)", fn, mc->max_batch, n);
-    if (!mlcl__vec_all_finite(x0, (size_t)n * (size_t)mc->o.in_dim)) return mlcl__err(MLCL_ENUMERIC, "%s: x0 holds NaN or Inf", fn);
-    if (!mlcl__vec_all_finite(x1, (size_t)n * (size_t)mc->o.in_dim)) return mlcl__err(MLCL_ENUMERIC, "%s: x1 holds NaN or Inf", fn);
+    if (!mc->csr_ptr) {
+        if (!mlcl__vec_all_finite(x0, (size_t)n * (size_t)mc->o.in_dim)) return mlcl__err(MLCL_ENUMERIC, "%s: x0 holds NaN or Inf", fn);
+        if (!mlcl__vec_all_finite(x1, (size_t)n * (size_t)mc->o.in_dim)) return mlcl__err(MLCL_ENUMERIC, "%s: x1 holds NaN or Inf", fn);
+    }
     mlcl_encoder **net = mc->net;
     mlcl_loss_parts lp;
     memset(&lp, 0, sizeof lp);

@@ -27,7 +27,20 @@ struct mlcl_moco {
     uint64_t bak_rng[MOCO_NETS][2]; /* dropout generator states */
     struct mlcl__moco_dist *dist;   /* data-parallel state (mlcl_moco_set_comm), NULL: single process */
     atomic_int busy;                /* 1 during mlcl_moco_step (MLCL_EBUSY) */
+    /* during mlcl__moco_step_csr: the two views as CSR rows (one structure,
+     * two value arrays), read by the backbones' sparse first layer */
+    const int64_t *csr_ptr;
+    const int *csr_col;
+    const float *csr_v0, *csr_v1;
 };
+
+/* mlcl_moco_step on views given as CSR rows: rows ptr[0..n] of (col, v0) are
+ * the query view, of (col, v1) the key view (the mask views of
+ * mlcl__csr_mask_rows keep the structure, so they share ptr and col). The
+ * backbones run mlcl_encoder_forward_csr (their first layer must be a
+ * Linear); everything else is the dense step. Single process only. */
+MLCL_INTERNAL int mlcl__moco_step_csr(mlcl_moco *mc, int n, const int64_t *ptr, const int *col, const float *v0,
+                                      const float *v1, const uint64_t *y, mlcl_loss_parts *parts);
 
 /* Adds the memory the pair built from `o` will need to `e` (hdim: h's width;
  * backbone_np: parameters of a caller's backbone, 0 for the MLP of o). */
