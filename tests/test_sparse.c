@@ -457,6 +457,74 @@ START_TEST(moco_step_sparse_equals_dense)
 }
 END_TEST
 
+/* The trainer on a CSR training set: the same run as on the dense rows
+ * (standardize 0; CLD pretraining with mask views, then fine-tuning with
+ * mask views), sparse or dense test set: equal scores and metrics. */
+static mlcl_trainer *run_trainer(const mlcl_dataset *train, int standardize, int *rc_create)
+{
+    mlcl_train_options o = MLCL_TRAIN_OPTIONS_INIT;
+    o.standardize = standardize;
+    o.batch = 64;
+    o.seed = 5;
+    o.moco.n_hidden = 2; o.moco.hidden[0] = 64; o.moco.hidden[1] = 32;
+    o.moco.proj_dim = 16; o.moco.queue_size = 64;
+    o.pretrain.epochs = 2; o.pretrain.mask_p = 0.2f;
+    o.finetune.epochs = 2; o.finetune.mask_p = 0.1f;
+    mlcl_trainer *t = NULL;
+    *rc_create = mlcl_trainer_create(&t, &o, train);
+    if (*rc_create) return NULL;
+    ck_assert_ok(mlcl_trainer_run(t));
+    return t;
+}
+
+START_TEST(trainer_sparse_equals_dense)
+{
+    enum { N = 300, D = 500, C = 12, NT = 100 };
+    gen g, gt;
+    gen_make(&g, N, D, C, 0.04, 41);
+    gen_make(&gt, NT, D, C, 0.04, 42);
+    mlcl_dataset *dd = NULL, *ds = NULL, *td = NULL, *ts = NULL;
+    ck_assert_ok(mlcl_dataset_create_from_arrays(&dd, N, D, C, g.x, g.y));
+    ck_assert_ok(mlcl_dataset_create_csr(&ds, N, D, C, g.ptr, g.col, g.val, g.y));
+    ck_assert_ok(mlcl_dataset_create_from_arrays(&td, NT, D, C, gt.x, gt.y));
+    ck_assert_ok(mlcl_dataset_create_csr(&ts, NT, D, C, gt.ptr, gt.col, gt.val, gt.y));
+    int rc;
+    ck_assert_ptr_null(run_trainer(ds, 1, &rc));
+    ck_assert_int_eq(rc, MLCL_EINVAL);
+    ck_assert(strstr(mlcl_last_error(), "standardize = 0") != NULL);
+    mlcl_trainer *a = run_trainer(dd, 0, &rc), *b = run_trainer(ds, 0, &rc);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_nonnull(b);
+    float *sa = malloc(sizeof(float) * NT * C), *sb = malloc(sizeof(float) * NT * C);
+    ck_assert_ok(mlcl_trainer_predict(a, NT, gt.x, sa));
+    ck_assert_ok(mlcl_trainer_predict(b, NT, gt.x, sb)); /* dense rows into the sparse-trained network */
+    double m = 0, spread = 0;
+    for (int k = 0; k < NT * C; k++) {
+        m = fmax(m, fabs((double)sa[k] - sb[k]));
+        spread = fmax(spread, fabs((double)sa[k] - sa[0]));
+    }
+    ck_assert_msg(m < 1e-5, "scores differ by %g", m);
+    if (getenv("MLCL_TEST_VERBOSE")) fprintf(stderr, "trainer scores: max diff %g, spread %g\n", m, spread);
+    ck_assert(spread > 1e-3); /* not a constant output */
+    mlcl_metrics ma = MLCL_METRICS_INIT, mb = MLCL_METRICS_INIT, mc = MLCL_METRICS_INIT;
+    ck_assert_ok(mlcl_trainer_evaluate(a, td, &ma, NULL));
+    ck_assert_ok(mlcl_trainer_evaluate(b, ts, &mb, NULL)); /* sparse test set */
+    ck_assert_ok(mlcl_trainer_evaluate(b, td, &mc, NULL));
+    ck_assert_msg(fabs(ma.mAP - mb.mAP) < 1e-4 && fabs(ma.mAP - mc.mAP) < 1e-4, "mAP %g %g %g", ma.mAP, mb.mAP, mc.mAP);
+    ck_assert_msg(fabs(ma.HA - mb.HA) < 1e-3, "HA %g %g", ma.HA, mb.HA);
+    /* a sparse test set against a standardising (dense-trained) trainer is refused */
+    mlcl_trainer *s1 = run_trainer(dd, 1, &rc);
+    ck_assert_status_msg(mlcl_trainer_evaluate(s1, ts, &ma, NULL), MLCL_EINVAL, "standardises");
+    mlcl_trainer_free(s1);
+    free(sa); free(sb);
+    mlcl_trainer_free(a);
+    mlcl_trainer_free(b);
+    mlcl_dataset_free(dd); mlcl_dataset_free(ds); mlcl_dataset_free(td); mlcl_dataset_free(ts);
+    gen_free(&g);
+    gen_free(&gt);
+}
+END_TEST
+
 /* A short training run (Enron-shaped: 1001 features, 3 % dense, 53
  * labels): MLP + BCE, 6 SGD-momentum steps of 64 rows, sparse vs dense. */
 static void train_run(const gen *g, int sparse, float *params_out, double *losses)
@@ -529,6 +597,7 @@ int main(void)
     tcase_add_test(tc, csr_mask_equals_dense);
     tcase_add_test(tc, training_sparse_equals_dense);
     tcase_add_test(tc, moco_step_sparse_equals_dense);
+    tcase_add_test(tc, trainer_sparse_equals_dense);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

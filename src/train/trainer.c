@@ -114,6 +114,7 @@ void mlcl_trainer_free(mlcl_trainer *t)
     void *bufs[] = { t->x, t->mean, t->std, t->yp, t->perm, t->rows, t->x0, t->x1, t->tgt, t->h,
                      t->logits, t->grad_logits, t->grad_h, t->yb, t->xr, t->vscores, t->snap, t->thr };
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) mlcl__free(bufs[i]);
+    mlcl__trainer_sparse_free(t);
     mlcl__free(t);
 }
 
@@ -146,7 +147,10 @@ static int create_inner(mlcl_trainer *t, const mlcl_dataset *train, const mlcl_t
     const mlcl_train_options *o = &t->o;
     int n, d, c;
     MLCL_TRY(mlcl_dataset_dims(train, &n, &d, &c));
-    MLCL_TRY(mlcl__dataset_need_dense(train, FN_CREATE, "the training set"));
+    int sparse = 0; /* CSR rows: src/train/sparse_train.c */
+    MLCL_TRY(mlcl_dataset_is_sparse(train, &sparse));
+    if (sparse && ex && ex->pretrain_views)
+        return mlcl__err(MLCL_EINVAL, "%s: the training set is sparse (CSR): no image views", FN_CREATE);
     if (n < 2) return mlcl__err(MLCL_EINVAL, "%s: the training set has %d rows; at least 2 are needed", FN_CREATE, n);
     t->n = n;
     t->d = d;
@@ -197,9 +201,9 @@ static int create_inner(mlcl_trainer *t, const mlcl_dataset *train, const mlcl_t
         const double F = sizeof(float), B = t->batch;
         int hd = mo.hidden[mo.n_hidden > 0 && mo.n_hidden <= 8 ? mo.n_hidden - 1 : 0];
         if (ex && ex->backbone) MLCL_TRY(mlcl_encoder_out_dim(ex->backbone, &hd));
-        mlcl__est_add(&est, (double)n * d * F + (double)n * t->words * 8 + (double)n * 4,
+        mlcl__est_add(&est, (sparse ? 0.0 : (double)n * d * F) + (double)n * t->words * 8 + (double)n * 4,
                       "the standardised copy of the training set", "%d rows x %d features", n, d);
-        mlcl__est_add(&est, B * ((double)t->dn * 2 + (t->img ? d : 0) + (double)c * 3 + (double)hd * 2) * F + B * t->words * 8,
+        mlcl__est_add(&est, B * ((sparse ? 0.0 : (double)t->dn * 2) + (t->img ? d : 0) + (double)c * 3 + (double)hd * 2) * F + B * t->words * 8,
                       "the batch workspaces", "batch %d", t->batch);
         /* invalid MoCo options are reported by mlcl_moco_create below */
         if (mo.n_hidden >= 1 && mo.n_hidden <= 8 && mo.queue_size > 0 && mo.proj_dim > 0 && mo.max_batch > 0)
@@ -208,12 +212,13 @@ static int create_inner(mlcl_trainer *t, const mlcl_dataset *train, const mlcl_t
     }
     const float *x = mlcl_dataset_features(train);
     t->y = mlcl_dataset_labels(train);
-    size_t nd;
-    if (mlcl__mul_size((size_t)n, (size_t)d, &nd)) return mlcl__err(MLCL_EOVERFLOW, "%s: %d x %d features overflow", FN_CREATE, n, d);
-    MLCL_TRY(mlcl__alloc_array((void **)&t->x, nd, sizeof(float), FN_CREATE));
+    size_t nd = 0;
+    if (sparse) MLCL_TRY(mlcl__trainer_sparse_setup(t, train, FN_CREATE)); /* (refuses standardize) */
+    if (!sparse && mlcl__mul_size((size_t)n, (size_t)d, &nd)) return mlcl__err(MLCL_EOVERFLOW, "%s: %d x %d features overflow", FN_CREATE, n, d);
+    if (!sparse) MLCL_TRY(mlcl__alloc_array((void **)&t->x, nd, sizeof(float), FN_CREATE));
     MLCL_TRY(mlcl__alloc_array((void **)&t->mean, (size_t)d, sizeof(float), FN_CREATE));
     MLCL_TRY(mlcl__alloc_array((void **)&t->std, (size_t)d, sizeof(float), FN_CREATE));
-    memcpy(t->x, x, nd * sizeof(float));
+    if (!sparse) memcpy(t->x, x, nd * sizeof(float));
     if (o->standardize && !t->img) {
         /* population statistics, as scikit-learn's StandardScaler; std 0 -> 1 */
         for (int j = 0; j < d; j++) {
@@ -230,7 +235,7 @@ static int create_inner(mlcl_trainer *t, const mlcl_dataset *train, const mlcl_t
     } else {
         for (int j = 0; j < d; j++) { t->mean[j] = 0; t->std[j] = 1; }
     }
-    if (!mlcl__all_finite(t->x, nd)) return mlcl__err(MLCL_ENUMERIC, "%s: the training features contain NaN or Inf", FN_CREATE);
+    if (!sparse && !mlcl__all_finite(t->x, nd)) return mlcl__err(MLCL_ENUMERIC, "%s: the training features contain NaN or Inf", FN_CREATE);
     MLCL_TRY(mlcl__alloc_array((void **)&t->yp, (size_t)n * t->words, sizeof(uint64_t), FN_CREATE));
     MLCL_TRY(mlcl_labels_pack(t->yp, t->y, n, c));
 
@@ -259,8 +264,9 @@ static int create_inner(mlcl_trainer *t, const mlcl_dataset *train, const mlcl_t
     int hd = t->moco->hdim;
     MLCL_TRY(mlcl__alloc_array((void **)&t->perm, (size_t)n, sizeof(int), FN_CREATE));
     MLCL_TRY(mlcl__alloc_array((void **)&t->rows, B, sizeof(int), FN_CREATE));
-    MLCL_TRY(mlcl__alloc_array((void **)&t->x0, B * t->dn, sizeof(float), FN_CREATE));
-    MLCL_TRY(mlcl__alloc_array((void **)&t->x1, B * t->dn, sizeof(float), FN_CREATE));
+    /* (sparse: x0 only for dense inference, in_chunk rows; the batches are CSR) */
+    MLCL_TRY(mlcl__alloc_array((void **)&t->x0, (sparse ? (size_t)t->in_chunk : B) * t->dn, sizeof(float), FN_CREATE));
+    MLCL_TRY(mlcl__alloc_array((void **)&t->x1, sparse ? 1 : B * t->dn, sizeof(float), FN_CREATE));
     if (t->img) MLCL_TRY(mlcl__alloc_array((void **)&t->xr, B * d, sizeof(float), FN_CREATE));
     MLCL_TRY(mlcl__alloc_array((void **)&t->tgt, B * c, sizeof(float), FN_CREATE));
     MLCL_TRY(mlcl__alloc_array((void **)&t->logits, B * c, sizeof(float), FN_CREATE));
@@ -272,7 +278,7 @@ static int create_inner(mlcl_trainer *t, const mlcl_dataset *train, const mlcl_t
     t->phase = (o->method == MLCL_METHOD_NONE || o->pretrain.epochs == 0) ? 2 : 1;
     if (t->phase == 2 && o->finetune.epochs == 0) t->phase = 3;
     t->pos = -1; /* no permutation drawn yet for this epoch */
-    t->data_crc = crc_bytes(crc_bytes((uint32_t)crc32(0L, Z_NULL, 0), x, nd * sizeof(float)), t->y, (size_t)n * c);
+    t->data_crc = sparse ? mlcl__trainer_sparse_crc(t) : crc_bytes(crc_bytes((uint32_t)crc32(0L, Z_NULL, 0), x, nd * sizeof(float)), t->y, (size_t)n * c);
     return MLCL_OK;
 }
 
@@ -443,6 +449,7 @@ static int finetune_shard(mlcl_trainer *t, int k, double *loss_out, mlcl_loss_pa
 /* One batch of the current phase. */
 static int train_batch(mlcl_trainer *t, int k, float lr, double *loss_out, mlcl_loss_parts *lp)
 {
+    if (t->sp_ptr) return mlcl__trainer_sparse_batch(t, k, loss_out, lp);
     size_t d = (size_t)t->d;
     const mlcl_phase_options *ph = t->phase == 1 ? &t->o.pretrain : &t->o.finetune;
     if (t->img) {
@@ -725,8 +732,9 @@ static int infer(mlcl_trainer *t, int n, const float *x, float *out, int dists, 
     mlcl_encoder_set_training(ld, 0);
     int rc = MLCL_OK;
     size_t d = (size_t)t->d, c = (size_t)t->c;
-    for (int s = 0; s < n && rc == MLCL_OK; s += t->batch) {
-        int k = n - s < t->batch ? n - s : t->batch;
+    const int chunk = t->sp_ptr ? t->in_chunk : t->batch; /* (x0's rows) */
+    for (int s = 0; s < n && rc == MLCL_OK; s += chunk) {
+        int k = n - s < chunk ? n - s : chunk;
         if (t->img) {
             if (!mlcl__all_finite(x + (size_t)s * d, (size_t)k * d)) { rc = mlcl__err(MLCL_ENUMERIC, "%s: x has NaN or Inf in rows %d..%d", fn, s, s + k - 1); break; }
             if (t->oh != t->ih || t->ow != t->iw)
@@ -777,7 +785,8 @@ int mlcl_trainer_evaluate(mlcl_trainer *t, const mlcl_dataset *test, mlcl_metric
     MLCL_CHECK_NULL(fn, test);
     int n, d, c;
     MLCL_TRY(mlcl_dataset_dims(test, &n, &d, &c));
-    MLCL_TRY(mlcl__dataset_need_dense(test, fn, "test"));
+    int test_sparse = 0;
+    MLCL_TRY(mlcl_dataset_is_sparse(test, &test_sparse));
     if (d != t->d || c != t->c)
         return mlcl__err(MLCL_EINVAL, "%s: test has %d features and %d labels, the trainer %d and %d", fn, d, c, t->d, t->c);
     float *scores;
@@ -785,7 +794,7 @@ int mlcl_trainer_evaluate(mlcl_trainer *t, const mlcl_dataset *test, mlcl_metric
     MLCL_TRY(mlcl__trainer_enter(t, 1, &held, fn));
     int rc = mlcl__alloc_array((void **)&scores, (size_t)n * c, sizeof(float), fn);
     if (rc != MLCL_OK) { mlcl__trainer_leave(t, held); return rc; }
-    rc = infer(t, n, mlcl_dataset_features(test), scores, 0, fn);
+    rc = test_sparse ? mlcl__trainer_sparse_scores(t, test, scores, fn) : infer(t, n, mlcl_dataset_features(test), scores, 0, fn);
     if (rc == MLCL_OK && paper) {
         paper->version = MLCL_METRICS_VERSION;
         rc = mlcl_metrics_sweep(paper, NULL, n, c, scores, mlcl_dataset_labels(test));
@@ -926,7 +935,8 @@ int mlcl_trainer_evaluate_thresholds(mlcl_trainer *t, const mlcl_dataset *test, 
     MLCL_TRY(mlcl_trainer_thresholds(t, t->c, NULL, NULL));
     int n, d, c;
     MLCL_TRY(mlcl_dataset_dims(test, &n, &d, &c));
-    MLCL_TRY(mlcl__dataset_need_dense(test, fn, "test"));
+    int test_sparse = 0;
+    MLCL_TRY(mlcl_dataset_is_sparse(test, &test_sparse));
     if (d != t->d || c != t->c)
         return mlcl__err(MLCL_EINVAL, "%s: test has %d features and %d labels, the trainer %d and %d", fn, d, c, t->d, t->c);
     float *scores;
@@ -935,7 +945,7 @@ int mlcl_trainer_evaluate_thresholds(mlcl_trainer *t, const mlcl_dataset *test, 
     int rc = mlcl__alloc_array((void **)&scores, (size_t)n * c, sizeof(float), fn);
     if (rc == MLCL_OK) {
         const uint8_t *y = mlcl_dataset_labels(test);
-        rc = infer(t, n, mlcl_dataset_features(test), scores, 0, fn);
+        rc = test_sparse ? mlcl__trainer_sparse_scores(t, test, scores, fn) : infer(t, n, mlcl_dataset_features(test), scores, 0, fn);
         if (rc == MLCL_OK && per_label) rc = mlcl_metrics_compute_thresholds(per_label, n, c, scores, y, t->thr);
         if (rc == MLCL_OK && global) rc = mlcl_metrics_compute(global, n, c, scores, y, t->thr_global);
         mlcl__free(scores);

@@ -65,7 +65,27 @@ struct mlcl_trainer {
     int thr_ready;       /* thresholds chosen */
     float *thr;          /* c per-label thresholds */
     float thr_global;
+    /* a sparse (CSR) training set (src/train/sparse_train.c); sp_ptr NULL: dense */
+    const int64_t *sp_ptr; /* borrowed from the dataset, as y */
+    const int *sp_col;
+    const float *sp_val;
+    int64_t *sb_ptr;     /* the batch as CSR: batch + 1 offsets */
+    int *sb_col;         /* sb_cap entries each */
+    float *sb_vr, *sb_v0, *sb_v1; /* raw values, query view, key view */
+    size_t sb_cap;
+    int in_chunk;        /* rows per chunk of dense inference (x0 holds in_chunk x d) */
 };
+
+/* Sparse training sets (src/train/sparse_train.c). Setup: checks, borrows the
+ * CSR, sizes the batch workspaces (batch x the longest row). */
+MLCL_INTERNAL int mlcl__trainer_sparse_setup(mlcl_trainer *t, const mlcl_dataset *train, const char *fn);
+/* CRC-32 of the CSR arrays and the labels (checkpoints). */
+MLCL_INTERNAL uint32_t mlcl__trainer_sparse_crc(const mlcl_trainer *t);
+/* One batch of the current phase from CSR rows (the dense path's draws). */
+MLCL_INTERNAL int mlcl__trainer_sparse_batch(mlcl_trainer *t, int k, double *loss_out, mlcl_loss_parts *lp);
+/* Sigmoid scores of a sparse dataset (n x c). */
+MLCL_INTERNAL int mlcl__trainer_sparse_scores(mlcl_trainer *t, const mlcl_dataset *ds, float *scores, const char *fn);
+MLCL_INTERNAL void mlcl__trainer_sparse_free(mlcl_trainer *t);
 
 /* Marks the trainer busy for a call (MLCL_EBUSY when another call holds it).
  * `readonly` calls (evaluate, predict, save) are also let through from inside

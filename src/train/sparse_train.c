@@ -1,0 +1,148 @@
+/* The trainer on a sparse (CSR) training set: batches gathered as CSR rows,
+ * mask views drawn with the dense path's draws (mlcl__csr_mask_rows), the
+ * MoCo step and fine-tuning through the backbone's sparse first layer
+ * (mlcl_encoder_forward_csr). Kept apart from trainer.c, which calls in. */
+#include <string.h>
+#include <zlib.h>
+#include "train/trainer_internal.h"
+#include "cl/moco_internal.h"
+#include "data/sparse_internal.h"
+
+int mlcl__trainer_sparse_setup(mlcl_trainer *t, const mlcl_dataset *train, const char *fn)
+{
+    const mlcl_train_options *o = &t->o;
+    if (o->standardize)
+        return mlcl__err(MLCL_EINVAL, "%s: the training set is sparse (CSR): standardisation would centre it "
+                         "(dense); set opts->standardize = 0", fn);
+    int64_t nnz;
+    MLCL_TRY(mlcl_dataset_csr(train, &t->sp_ptr, &t->sp_col, &t->sp_val, &nnz));
+    int64_t longest = 1;
+    for (int i = 0; i < t->n; i++)
+        if (t->sp_ptr[i + 1] - t->sp_ptr[i] > longest) longest = t->sp_ptr[i + 1] - t->sp_ptr[i];
+    size_t B = (size_t)t->batch, cap;
+    if (mlcl__mul_size(B, (size_t)longest, &cap))
+        return mlcl__err(MLCL_EOVERFLOW, "%s: batch %d x %lld entries overflow", fn, t->batch, (long long)longest);
+    t->sb_cap = cap;
+    MLCL_TRY(mlcl__alloc_array((void **)&t->sb_ptr, B + 1, sizeof *t->sb_ptr, fn));
+    MLCL_TRY(mlcl__alloc_array((void **)&t->sb_col, cap, sizeof *t->sb_col, fn));
+    MLCL_TRY(mlcl__alloc_array((void **)&t->sb_vr, cap, sizeof *t->sb_vr, fn));
+    MLCL_TRY(mlcl__alloc_array((void **)&t->sb_v0, cap, sizeof *t->sb_v0, fn));
+    MLCL_TRY(mlcl__alloc_array((void **)&t->sb_v1, cap, sizeof *t->sb_v1, fn));
+    /* dense inference (mlcl_trainer_predict) in chunks of at most ~4 MB */
+    int ch = (int)((size_t)1 << 20) / t->d;
+    t->in_chunk = ch < 1 ? 1 : ch > t->batch ? t->batch : ch;
+    return MLCL_OK;
+}
+
+void mlcl__trainer_sparse_free(mlcl_trainer *t)
+{
+    mlcl__free(t->sb_ptr); mlcl__free(t->sb_col);
+    mlcl__free(t->sb_vr); mlcl__free(t->sb_v0); mlcl__free(t->sb_v1);
+}
+
+static uint32_t crc_bytes(uint32_t crc, const void *p, size_t len)
+{
+    const Bytef *b = p;
+    for (size_t off = 0; off < len; off += (size_t)1 << 30) {
+        size_t k = len - off < ((size_t)1 << 30) ? len - off : ((size_t)1 << 30);
+        crc = (uint32_t)crc32(crc, b + off, (uInt)k);
+    }
+    return crc;
+}
+
+uint32_t mlcl__trainer_sparse_crc(const mlcl_trainer *t)
+{
+    size_t nnz = (size_t)t->sp_ptr[t->n];
+    uint32_t crc = (uint32_t)crc32(0L, Z_NULL, 0);
+    crc = crc_bytes(crc, t->sp_ptr, ((size_t)t->n + 1) * sizeof *t->sp_ptr);
+    crc = crc_bytes(crc, t->sp_col, nnz * sizeof *t->sp_col);
+    crc = crc_bytes(crc, t->sp_val, nnz * sizeof *t->sp_val);
+    return crc_bytes(crc, t->y, (size_t)t->n * (size_t)t->c);
+}
+
+/* rows t->rows[0..k) as one CSR batch (raw values in sb_vr) */
+static void gather_csr(mlcl_trainer *t, int k)
+{
+    int64_t q = 0;
+    t->sb_ptr[0] = 0;
+    for (int i = 0; i < k; i++) {
+        int r = t->rows[i];
+        int64_t a = t->sp_ptr[r], b = t->sp_ptr[r + 1];
+        memcpy(t->sb_col + q, t->sp_col + a, (size_t)(b - a) * sizeof *t->sb_col);
+        memcpy(t->sb_vr + q, t->sp_val + a, (size_t)(b - a) * sizeof *t->sb_vr);
+        q += b - a;
+        t->sb_ptr[i + 1] = q;
+    }
+}
+
+int mlcl__trainer_sparse_batch(mlcl_trainer *t, int k, double *loss_out, mlcl_loss_parts *lp)
+{
+    const char *fn = "mlcl_trainer_run";
+    if (t->has_comm)
+        return mlcl__err(MLCL_EINVAL, "%s: a sparse (CSR) training set is not supported data-parallel", fn);
+    const mlcl_phase_options *ph = t->phase == 1 ? &t->o.pretrain : &t->o.finetune;
+    gather_csr(t, k);
+    /* the dense order of draws: the query view of every row, then the key view */
+    mlcl__csr_mask_rows(&t->rng, k, t->d, t->sb_ptr, t->sb_col, t->sb_vr, ph->mask_p, t->sb_v0);
+    if (t->phase == 1) {
+        mlcl__csr_mask_rows(&t->rng, k, t->d, t->sb_ptr, t->sb_col, t->sb_vr, ph->mask_p, t->sb_v1);
+        for (int i = 0; i < k; i++)
+            memcpy(t->yb + (size_t)i * t->words, t->yp + (size_t)t->rows[i] * t->words, sizeof(uint64_t) * t->words);
+        int rc = mlcl__moco_step_csr(t->moco, k, t->sb_ptr, t->sb_col, t->sb_v0, t->sb_v1, t->yb, lp);
+        if (rc == MLCL_ENUMERIC)
+            return mlcl__err(rc, "pretraining epoch %d step %lld: %s", t->epoch, t->step, mlcl_last_error());
+        *loss_out = lp->total;
+        return rc;
+    }
+    mlcl_encoder *enc = t->moco->net[MOCO_ENC_Q], *ld = t->moco->net[MOCO_LD];
+    size_t c = (size_t)t->c;
+    for (int i = 0; i < k; i++)
+        for (size_t j = 0; j < c; j++) t->tgt[i * c + j] = (float)t->y[(size_t)t->rows[i] * c + j];
+    MLCL_TRY(mlcl_encoder_zero_grad(enc));
+    MLCL_TRY(mlcl_encoder_zero_grad(ld));
+    MLCL_TRY(mlcl_encoder_forward_csr(enc, k, t->sb_ptr, t->sb_col, t->sb_v0, t->h));
+    MLCL_TRY(mlcl_encoder_forward(ld, k, t->h, t->logits));
+    float loss;
+    memset(t->grad_logits, 0, sizeof(float) * k * c);
+    int rc = mlcl_bce_with_logits(k, (int)c, t->logits, t->tgt, &loss, t->grad_logits);
+    if (rc == MLCL_OK && !isfinite(loss)) rc = mlcl__err(MLCL_ENUMERIC, "fine-tuning: BCE loss is not finite");
+    if (rc) return mlcl__err(rc, "fine-tuning epoch %d step %lld: %s", t->epoch, t->step, mlcl_last_error());
+    MLCL_TRY(mlcl_encoder_backward(ld, k, t->grad_logits, t->grad_h));
+    MLCL_TRY(mlcl_encoder_backward(enc, k, t->grad_h, NULL));
+    rc = mlcl_optim_step(t->ft);
+    if (rc) return mlcl__err(rc, "fine-tuning epoch %d step %lld: %s", t->epoch, t->step, mlcl_last_error());
+    *loss_out = loss;
+    memset(lp, 0, sizeof *lp);
+    lp->total = loss;
+    return MLCL_OK;
+}
+
+int mlcl__trainer_sparse_scores(mlcl_trainer *t, const mlcl_dataset *ds, float *scores, const char *fn)
+{
+    if (!t->sp_ptr && t->o.standardize)
+        return mlcl__err(MLCL_EINVAL, "%s: the test set is sparse (CSR) but the trainer standardises dense rows "
+                         "(centring): give dense rows", fn);
+    int n, d, c;
+    const int64_t *ptr;
+    const int *col;
+    const float *val;
+    MLCL_TRY(mlcl_dataset_dims(ds, &n, &d, &c));
+    MLCL_TRY(mlcl_dataset_csr(ds, &ptr, &col, &val, NULL));
+    mlcl_encoder *enc = t->moco->net[MOCO_ENC_Q], *ld = t->moco->net[MOCO_LD];
+    int tr_enc, tr_ld;
+    mlcl_encoder_get_training(enc, &tr_enc);
+    mlcl_encoder_get_training(ld, &tr_ld);
+    mlcl_encoder_set_training(enc, 0);
+    mlcl_encoder_set_training(ld, 0);
+    int rc = MLCL_OK;
+    for (int s = 0; s < n && rc == MLCL_OK; s += t->batch) {
+        int k = n - s < t->batch ? n - s : t->batch;
+        float *out = scores + (size_t)s * c;
+        rc = mlcl_encoder_forward_csr(enc, k, ptr + s, col, val, t->h);
+        if (rc == MLCL_OK) rc = mlcl_encoder_forward(ld, k, t->h, out);
+        if (rc == MLCL_OK) rc = mlcl_sigmoid((size_t)k * c, out, out);
+    }
+    mlcl_encoder_set_training(enc, tr_enc);
+    mlcl_encoder_set_training(ld, tr_ld);
+    return rc;
+}
