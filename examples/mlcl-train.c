@@ -169,6 +169,7 @@ enum {
     FL_ENCODER, FL_BASE_WIDTH, FL_IMAGE_SIZE, FL_VIEWS, FL_FT_VIEWS, FL_ALPHA, FL_BETA, FL_TAU, FL_SIGMA,
     FL_MASK, FL_REDUCTION, FL_CLD_WEIGHT, FL_WEIGHT_GRAD, FL_DWEIGHT_GRAD, FL_CON_NORM, FL_H_TARGET, FL_JSON,
     FL_LOG, FL_PLOT, FL_EVAL_EVERY, FL_CHECKPOINT, FL_SAVE_MODEL, FL_RESUME, FL_VAL_SPLIT, FL_QUIET, FL_PER_LABEL,
+    FL_SPARSE,
     FL_COUNT
 };
 
@@ -235,6 +236,7 @@ static flag flags[FL_COUNT] = {
     [FL_RESUME] = { "--resume", T_IN },
     [FL_VAL_SPLIT] = { "--val-split", T_FLOAT, 0.01, 0.9 },
     [FL_QUIET] = { "--quiet", T_BOOL },
+    [FL_SPARSE] = { "--sparse", T_BOOL },
     [FL_PER_LABEL] = { "--per-label", T_BOOL },
 };
 
@@ -999,6 +1001,8 @@ static const flag_doc flag_docs[FL_COUNT] = {
     [FL_RESUME] = { "FILE", "continue a run from a checkpoint (same options; may equal --checkpoint)" },
     [FL_PER_LABEL] = { NULL, "print a table per label (name, support, AP, F1 at 0.5) after the metrics" },
     [FL_QUIET] = { NULL, "no progress bar and no notices: plain epoch lines only" },
+    [FL_SPARSE] = { NULL, "LIBSVM: keep the training rows sparse (CSR: memory follows the non-zeros; "
+                          "no standardisation; the test set stays dense); docs/sparse.md" },
 };
 
 static const struct help_section {
@@ -1007,7 +1011,7 @@ static const struct help_section {
 } help_sections[] = {
     { "Data (default: the built-in job on Fashion-MNIST 2x2 mosaics)",
       { FL_TRAIN, FL_TEST, FL_FORMAT, FL_TRAIN_LABELS, FL_TEST_LABELS, FL_NPZ_KEYS, FL_LABELS, FL_FEATURES,
-        FL_INDEX_BASE, FL_VAL_SPLIT, FL_MOSAIC_TRAIN, FL_MOSAIC_TEST, FL_MOSAIC_DIR, -1 } },
+        FL_INDEX_BASE, FL_SPARSE, FL_VAL_SPLIT, FL_MOSAIC_TRAIN, FL_MOSAIC_TEST, FL_MOSAIC_DIR, -1 } },
     { "Method and protocol",
       { FL_PRESET, FL_METHOD, FL_PRE_EPOCHS, FL_FT_EPOCHS, FL_BATCH, FL_QUEUE, FL_SEED, FL_THREADS, FL_FORCE_THREADS,
         FL_PRE_LR, FL_PRE_WD, FL_FT_LR, FL_FT_WD, FL_PRE_MASK, FL_FT_MASK, FL_PRE_SCHED, FL_FT_SCHED, FL_MOMENTUM,
@@ -1670,7 +1674,8 @@ static int check_applicability(int kind, int resnet, int simclr, int method)
     const char *train_labels = V(FL_TRAIN_LABELS), *test_labels = V(FL_TEST_LABELS);
     if (kind == D_MOSAIC) {
         if (G(FL_TEST)) return fail(2, "--test needs --train (without --train the built-in Fashion-MNIST job runs)");
-        const int need_train[] = { FL_TRAIN_LABELS, FL_TEST_LABELS, FL_NPZ_KEYS, FL_FORMAT, FL_LABELS, FL_FEATURES, FL_INDEX_BASE };
+        const int need_train[] = { FL_TRAIN_LABELS, FL_TEST_LABELS, FL_NPZ_KEYS, FL_FORMAT, FL_LABELS, FL_FEATURES, FL_INDEX_BASE,
+                                   FL_SPARSE };
         for (size_t k = 0; k < sizeof need_train / sizeof need_train[0]; k++)
             NOT_WITH(need_train[k], "without --train (the built-in Fashion-MNIST job); it describes a --train file");
         if (val) NOT_WITH(FL_MOSAIC_TEST, "with --val-split (a held-out part of the training mosaics is evaluated)");
@@ -1689,6 +1694,7 @@ static int check_applicability(int kind, int resnet, int simclr, int method)
             NOT_WITH(FL_LABELS, "to .npy/.npz files (the label array gives the count)");
             NOT_WITH(FL_FEATURES, "to .npy/.npz files");
             NOT_WITH(FL_INDEX_BASE, "to .npy/.npz files");
+            NOT_WITH(FL_SPARSE, "to .npy/.npz files (only to LIBSVM)");
             int npz = ends_with(train_path, ".npz") || (test_path && ends_with(test_path, ".npz")) ||
                       (train_labels && ends_with(train_labels, ".npz")) || (test_labels && ends_with(test_labels, ".npz"));
             if (!npz) NOT_WITH(FL_NPZ_KEYS, "without a .npz file");
@@ -1701,6 +1707,7 @@ static int check_applicability(int kind, int resnet, int simclr, int method)
             if (kind == D_ARFF) {
                 NOT_WITH(FL_FEATURES, "to ARFF files (only to LIBSVM)");
                 NOT_WITH(FL_INDEX_BASE, "to ARFF files (only to LIBSVM)");
+                NOT_WITH(FL_SPARSE, "to ARFF files (only to LIBSVM)");
             }
         }
     }
@@ -1914,8 +1921,10 @@ int main(int argc, char **argv)
     if (train_path) {
         int arff = kind == D_ARFF;
         if (kind == D_NPY) rc = load_npy(&train, train_path, train_labels);
+        else if (G(FL_SPARSE)) rc = mlcl_dataset_load_libsvm_sparse(&train, train_path, features, labels, index_base);
         else rc = arff ? mlcl_dataset_load_arff(&train, train_path, labels, 0)
                        : mlcl_dataset_load_libsvm(&train, train_path, features, labels, index_base);
+        if (G(FL_SPARSE)) o.standardize = 0; /* (centring would make the rows dense) */
         if (rc == MLCL_OK && test_path) {
             if (kind == D_NPY) rc = load_npy(&test, test_path, test_labels);
             else rc = arff ? mlcl_dataset_load_arff(&test, test_path, labels, 0)
