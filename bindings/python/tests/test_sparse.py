@@ -61,3 +61,21 @@ def test_forward_csr_matches_dense(rng):
         enc.backward(g)
     with pytest.raises(mlcl.InvalidArgument, match="increase strictly"):
         enc.forward_csr([0, 2], [3, 1], [1.0, 2.0])
+
+
+def test_trainer_on_csr_rows(rng):
+    x = rng.random((120, 80)).astype(np.float32)
+    x[x < 0.95] = 0
+    y = (rng.random((120, 5)) < 0.3).astype(np.uint8)
+    ds = mlcl.Dataset.from_csr(*_csr(x), 80, y)
+    dd = mlcl.Dataset.from_arrays(x, y)
+    kw = dict(seed=2, batch=32, standardize=0, pretrain=dict(epochs=1, mask_p=0.2),
+              finetune=dict(epochs=1, mask_p=0.1))
+    with mlcl.Trainer(ds, **kw) as a, mlcl.Trainer(dd, **kw) as b:
+        a.run()
+        b.run()
+        assert np.allclose(a.predict(x), b.predict(x), atol=1e-5)
+        ma, mb = a.evaluate(ds), b.evaluate(dd)
+        assert ma["paper"]["mAP"] == pytest.approx(mb["paper"]["mAP"], abs=1e-4)
+    with pytest.raises(mlcl.InvalidArgument, match="standardize = 0"):
+        mlcl.Trainer(ds, seed=2)
