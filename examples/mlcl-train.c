@@ -744,6 +744,7 @@ typedef struct shape {
     const int *hidden;
     int resnet, small_stem;
     double channels, side, base_width, resnet_params;
+    double nnz;              /* --sparse: stored entries of the training set (0: dense) */
 } shape;
 
 static int check_budget(const shape *s)
@@ -767,7 +768,8 @@ static int check_budget(const shape *s)
         h_last = s->hidden[s->n_hidden - 1];
         bud_add(&b, 20.0 * mid, fh, "the hidden layers (%.0f weights with their copies and moments)", mid);
         /* activations of both views on both sides, inputs cached for backward */
-        bud_add(&b, 4.0 * B * (3 * d + 4 * h_sum), fb, "the batch workspaces (%.0f rows x %.0f inputs)", B, d);
+        /* (--sparse: CSR batches of the longest rows at most; counted with the data below) */
+        bud_add(&b, 4.0 * B * ((s->nnz > 0 ? 0 : 3 * d) + 4 * h_sum), fb, "the batch workspaces (%.0f rows x %.0f inputs)", B, d);
     } else {
         h_last = 512 * s->base_width / 64;
         double stride = s->small_stem ? 1 : 4, a = s->side / stride;
@@ -789,11 +791,15 @@ static int check_budget(const shape *s)
     bud_add(&b, 4.0 * B * c * 6, s->c_desc, "the fine-tuning workspaces (%.0f x %.0f)", B, c);
     if (s->n > 0) {
         /* the data as read, the trainer's standardised copy, packed labels; the test set and its scores */
+        if (s->nnz > 0) /* CSR as read (8 bytes an entry), no copy; the batches' views */
+            bud_add(&b, 8 * s->nnz + s->n * (8 + c + 8 * words) + 16 * B * s->nnz / s->n, s->n_desc,
+                    "the training data (%.0f rows, %.0f stored values in CSR, %.0f labels)", s->n, s->nnz, c);
+        else
         bud_add(&b, s->n * (8 * d + c + 8 * words), s->n_desc,
                 "the training data (%.0f rows of %.0f features and %.0f labels, with the trainer's copy)", s->n, d, c);
         bud_add(&b, s->nt * (4 * d + 5 * c), s->nt_desc,
                 "the test data (%.0f rows of %.0f features and %.0f labels, with their scores)", s->nt, d, c);
-        if (s->loaded) b.mapped = (s->n + s->nt) * (4 * d + c);
+        if (s->loaded) b.mapped = (s->nnz > 0 ? 8 * s->nnz + s->n * c : s->n * (4 * d + c)) + s->nt * (4 * d + c);
     }
     if (bud_check(&b)) return 2;
     if (s->T > 0) {
@@ -1997,6 +2003,7 @@ int main(int argc, char **argv)
         if (!G(FL_LABELS)) snprintf(c_desc, sizeof c_desc, "the data's %d labels", c);
     }
     sh.n = n; sh.nt = nt; sh.d = d; sh.c = c; sh.loaded = 1;
+    if (G(FL_SPARSE)) { int64_t nz = 0; if (mlcl_dataset_csr(train, NULL, NULL, NULL, &nz) == MLCL_OK) sh.nnz = (double)nz; }
     sh.batch = o.batch < n ? o.batch : n;
     if (kind != D_MOSAIC) sh.side = 0; /* the image part is estimated below, with the shape */
     if (!resnet && check_budget(&sh)) { FREE_DATA(); return 2; }
