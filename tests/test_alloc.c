@@ -141,6 +141,7 @@ START_TEST(create_functions)
             /* the sparse and dense readers on small files */
             mlcl_dataset *ds = NULL;
             SWEEP(mlcl_dataset_load_arff(&ds, "tests/data/sparse.arff", 0, 0), (mlcl_dataset_free(ds), ds = NULL));
+            SWEEP(mlcl_dataset_load_arff_sparse(&ds, "tests/data/sparse.arff", 0, 0), (mlcl_dataset_free(ds), ds = NULL));
             SWEEP(mlcl_dataset_load_arff(&ds, "tests/data/dense.arff", 0, 0), (mlcl_dataset_free(ds), ds = NULL));
             SWEEP(mlcl_dataset_load_libsvm(&ds, "tests/data/onebased.svm", 0, 0, MLCL_LIBSVM_INDEX_AUTO),
                   (mlcl_dataset_free(ds), ds = NULL));

@@ -239,6 +239,19 @@ static void t_dataset_load_libsvm(void)
     BAD(mlcl_dataset_load_libsvm(&ds, q, 0, 0, 1), MLCL_EFORMAT, "line 1");
     ck_assert_ptr_null(ds);
 }
+static void t_dataset_load_arff_sparse(void)
+{
+    mlcl_dataset *ds = NULL;
+    const char *p = tmpfile_path("ok.arff", "@relation 'r: -C 1'\n@attribute a {0,1}\n@attribute b numeric\n@data\n1,2\n", 63);
+    BAD(mlcl_dataset_load_arff_sparse(NULL, p, 0, 0), EINV, "out is NULL");
+    BAD(mlcl_dataset_load_arff_sparse(&ds, NULL, 0, 0), EINV, "path is NULL");
+    BAD(mlcl_dataset_load_arff_sparse(&ds, p, -1, 0), EINV, "n_labels");
+    BAD(mlcl_dataset_load_arff_sparse(&ds, p, 2, 0), MLCL_EFORMAT, "ok.arff");
+    BAD(mlcl_dataset_load_arff_sparse(&ds, NOFILE, 0, 0), MLCL_EIO, NOFILE);
+    const char *r = tmpfile_path("nan.arff", "@relation 'r: -C 1'\n@attribute a numeric\n@attribute b numeric\n@data\n1,nan\n", 71);
+    BAD(mlcl_dataset_load_arff_sparse(&ds, r, 0, 0), MLCL_EFORMAT, "line 5");
+    ck_assert_ptr_null(ds);
+}
 static void t_dataset_load_libsvm_sparse(void)
 {
     mlcl_dataset *ds = NULL;
@@ -2195,7 +2208,7 @@ static const entry TABLE[] = {
     E(status_str), E(last_error), E(clear_error), E(version_number), E(version_string),
     E(set_allocator), E(set_num_threads), E(set_num_threads_forced), E(get_num_threads), E(rng_create), E(rng_free), E(rng_seed), E(rng_u32),
     E(rng_uniform), E(rng_normal), E(rng_get_state), E(rng_set_state),
-    E(dataset_label_words), E(dataset_load_arff), E(dataset_load_libsvm), E(dataset_load_libsvm_sparse), E(dataset_create_csr),
+    E(dataset_label_words), E(dataset_load_arff), E(dataset_load_libsvm), E(dataset_load_libsvm_sparse), E(dataset_load_arff_sparse), E(dataset_create_csr),
     E(dataset_is_sparse), E(dataset_csr), E(idx_load), E(idx_free),
     E(dataset_load_idx), E(dataset_fashion_mosaic), E(dataset_create_from_arrays), E(dataset_subset),
     E(dataset_split), E(dataset_free), E(dataset_dims), E(dataset_image_shape), E(dataset_features),

@@ -294,6 +294,89 @@ START_TEST(libsvm_sparse_reader)
 }
 END_TEST
 
+/* The sparse ARFF reader: the fixtures (sparse and dense rows, nominal
+ * values, labels first) equal the dense reader's result; names kept; a
+ * Medical-shaped generated file too; errors name the file and the line. */
+static void same_as_dense(mlcl_dataset *ds, mlcl_dataset *dd)
+{
+    int n, d, c, n2, d2, c2, sp;
+    ck_assert_ok(mlcl_dataset_dims(ds, &n, &d, &c));
+    ck_assert_ok(mlcl_dataset_dims(dd, &n2, &d2, &c2));
+    ck_assert(n == n2 && d == d2 && c == c2);
+    ck_assert_ok(mlcl_dataset_is_sparse(ds, &sp));
+    ck_assert_int_eq(sp, 1);
+    int *rows = malloc(sizeof(int) * n);
+    for (int i = 0; i < n; i++) rows[i] = i;
+    float *x = malloc(sizeof(float) * (size_t)n * d);
+    ck_assert_ok(mlcl_dataset_gather(ds, rows, n, x, NULL, NULL));
+    ck_assert_mem_eq(x, mlcl_dataset_features(dd), sizeof(float) * (size_t)n * d);
+    ck_assert_mem_eq(mlcl_dataset_labels(ds), mlcl_dataset_labels(dd), (size_t)n * c);
+    for (int j = 0; j < d; j++) ck_assert_str_eq(mlcl_dataset_feature_name(ds, j), mlcl_dataset_feature_name(dd, j));
+    for (int j = 0; j < c; j++) ck_assert_str_eq(mlcl_dataset_label_name(ds, j), mlcl_dataset_label_name(dd, j));
+    const int64_t *ptr;
+    const float *val;
+    int64_t nnz;
+    ck_assert_ok(mlcl_dataset_csr(ds, &ptr, NULL, &val, &nnz));
+    for (int64_t q = 0; q < nnz; q++) ck_assert(val[q] != 0.0f);
+    free(rows);
+    free(x);
+}
+
+START_TEST(arff_sparse_reader)
+{
+    const char *fx[] = { "tests/data/sparse.arff", "tests/data/dense.arff", "tests/data/labels_first.arff" };
+    for (int k = 0; k < 3; k++) {
+        mlcl_dataset *ds = NULL, *dd = NULL;
+        ck_assert_ok(mlcl_dataset_load_arff_sparse(&ds, fx[k], 0, 0));
+        ck_assert_ok(mlcl_dataset_load_arff(&dd, fx[k], 0, 0));
+        same_as_dense(ds, dd);
+        mlcl_dataset_free(ds);
+        mlcl_dataset_free(dd);
+    }
+    /* Medical-shaped: 300 rows, 1,449 numeric features at ~4 %, 45 labels */
+    char path[] = "/tmp/mlcl_sparse_XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    FILE *f = fdopen(fd, "w");
+    fprintf(f, "@relation 'medical-like: -C 45'\n");
+    for (int j = 0; j < 45; j++) fprintf(f, "@attribute L%d {0,1}\n", j);
+    for (int j = 0; j < 1449; j++) fprintf(f, "@attribute w%d numeric\n", j);
+    fprintf(f, "@data\n");
+    uint64_t s = 5;
+    for (int i = 0; i < 300; i++) {
+        fputc('{', f);
+        int first = 1;
+        for (int j = 0; j < 45 + 1449; j++) {
+            int on = j < 45 ? lcg(&s) % 20 == 0 : lcg(&s) % 25 == 0;
+            if (!on) continue;
+            fprintf(f, "%s%d %s", first ? "" : ",", j, j < 45 ? "1" : (lcg(&s) % 7 == 0 ? "0" : "0.5"));
+            first = 0;
+        }
+        fprintf(f, "}\n");
+    }
+    ck_assert_int_eq(fclose(f), 0);
+    mlcl_dataset *ds = NULL, *dd = NULL;
+    ck_assert_ok(mlcl_dataset_load_arff_sparse(&ds, path, 0, 0));
+    ck_assert_ok(mlcl_dataset_load_arff(&dd, path, 0, 0));
+    same_as_dense(ds, dd);
+    int64_t nnz;
+    ck_assert_ok(mlcl_dataset_csr(ds, NULL, NULL, NULL, &nnz));
+    ck_assert(nnz > 300 * 1449 / 40 && nnz < 300 * 1449 / 20); /* ~3.4 % kept (stored zeros dropped) */
+    mlcl_dataset_free(ds);
+    mlcl_dataset_free(dd);
+    /* errors: the same messages as the dense reader */
+    ck_assert_status_msg(mlcl_dataset_load_arff_sparse(&ds, "tests/data/bad_sparse.arff", 0, 0), MLCL_EFORMAT,
+                         "bad_sparse.arff");
+    char m1[512];
+    snprintf(m1, sizeof m1, "%s", strstr(mlcl_last_error(), "bad_sparse.arff"));
+    ck_assert_int_ne(mlcl_dataset_load_arff(&dd, "tests/data/bad_sparse.arff", 0, 0), MLCL_OK);
+    ck_assert_str_eq(strstr(mlcl_last_error(), "bad_sparse.arff"), m1);
+    ck_assert(strstr(m1, "line ") != NULL);
+    ck_assert_ptr_null(ds);
+    unlink(path);
+}
+END_TEST
+
 /* Bounded allocation: 64 rows x 1,000,000 features is refused by the dense
  * reader (256 MB for a 1 kB file) and read by the CSR reader (memory follows
  * the non-zeros); dense labels beyond the budget are still refused. */
@@ -593,6 +676,7 @@ int main(void)
     tcase_add_test(tc, sparse_grad_finite_difference);
     tcase_add_test(tc, libsvm_sparse_reader);
     tcase_add_test(tc, libsvm_sparse_budget);
+    tcase_add_test(tc, arff_sparse_reader);
     tcase_add_test(tc, create_csr_checks);
     tcase_add_test(tc, csr_mask_equals_dense);
     tcase_add_test(tc, training_sparse_equals_dense);

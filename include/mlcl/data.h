@@ -101,6 +101,19 @@ MLCL_API int mlcl_dataset_label_words(int c);
 MLCL_API int mlcl_dataset_load_arff(mlcl_dataset **out, const char *path, int n_labels,
                                     int labels_first);
 
+/**
+ * As mlcl_dataset_load_arff(), but the features are kept in CSR (see
+ * mlcl_dataset_load_libsvm_sparse()): for sparse ARFF files (`{i v, ...}`
+ * rows, e.g. Mulan's Medical, Enron, bibtex) the memory follows the stored
+ * values. Each row is parsed into one scratch row of d floats, whose non-zero
+ * features are kept (a stored 0 is dropped, as in the dense reader's
+ * result). Same syntax, errors and names; the budget counts the CSR arrays
+ * and the (dense) labels.
+ * @return as mlcl_dataset_load_arff().
+ */
+MLCL_API int mlcl_dataset_load_arff_sparse(mlcl_dataset **out, const char *path, int n_labels,
+                                           int labels_first);
+
 /** Index base argument of mlcl_dataset_load_libsvm(): from the format's
  *  header (the XC header line: zero-based), else one-based. */
 #define MLCL_LIBSVM_INDEX_AUTO (-1)

@@ -36,6 +36,11 @@ typedef struct {
     char *relation;
     long relation_line;
     const char *linebuf;   /* the current line, for column numbers */
+    /* CSR mode (mlcl_dataset_load_arff_sparse): the feature positions the
+     * current row stored into the scratch row, in increasing order */
+    int track;
+    int *touched;
+    size_t n_touched;
 } arff_reader;
 
 static void free_attrs(arff_reader *a)
@@ -270,9 +275,14 @@ static int store_value(arff_reader *a, const arff_attr *at, const char *tok, flo
     }
     if (at->nominal) {
         int k = find_value(a, at, tok);
-        if (k >= 0) { xrow[at->pos] = (float)k; return MLCL_OK; }
+        if (k >= 0) {
+            if (a->track) a->touched[a->n_touched++] = at->pos;
+            xrow[at->pos] = (float)k;
+            return MLCL_OK;
+        }
         return mlcl__lines_err(&a->in, "value '%s' is not one of the declared values of '%s'", tok, name);
     }
+    if (a->track) a->touched[a->n_touched++] = at->pos; /* (each attribute once a row) */
     int rc = mlcl__parse_float(&a->in, tok, &xrow[at->pos]);
     if (rc == -1) return mlcl__lines_err(&a->in, "'%s' for '%s' is not a number", tok, name);
     if (rc == -2) return mlcl__lines_col_err(&a->in, col_of(a, tok), "'%s' for '%s' is not a finite float", tok, name);
@@ -338,6 +348,9 @@ tail:
         return mlcl__lines_err(&a->in, "text after the sparse row's '}' (instance weights are not supported)");
     return MLCL_OK;
 }
+
+static int name_blocks(arff_reader *a, mlcl_dataset *ds, const char *fn);
+static int load_rows_csr(arff_reader *a, mlcl_dataset **out, int d, int c, long data_line);
 
 static int load(arff_reader *a, mlcl_dataset **out, int n_labels, int labels_first)
 {
@@ -406,6 +419,7 @@ static int load(arff_reader *a, mlcl_dataset **out, int n_labels, int labels_fir
         a->attrs[i].pos = lab ? (int)l++ : (int)f++;
     }
     MLCL_TRY(index_values(a));
+    if (a->track) return load_rows_csr(a, out, d, c, data_line);
     /* ---- rows: x and y grow with the rows actually read, within the budget */
     const size_t row_bytes = (size_t)d * sizeof(float) + (size_t)c;
     size_t max_rows = mlcl__zsrc_budget(&a->in.src) / row_bytes; /* row_bytes <= 5 MiB */
@@ -451,7 +465,19 @@ static int load(arff_reader *a, mlcl_dataset **out, int n_labels, int labels_fir
     y = NULL;
     if (rc < 0) goto fail;
     mlcl__dataset_pack(ds);
-    /* names: one block per role */
+    if ((rc = name_blocks(a, ds, fn)) < 0) return rc;
+    *out = ds;
+    return MLCL_OK;
+fail:
+    mlcl__free(x);
+    mlcl__free(y);
+    return rc;
+}
+
+/* Attribute names into the dataset, one block per role; frees ds on failure. */
+static int name_blocks(arff_reader *a, mlcl_dataset *ds, const char *fn)
+{
+    int rc, d = ds->d, c = ds->c;
     size_t flen = 1, llen = 1;
     for (size_t i = 0; i < a->n_attrs; i++) *(a->attrs[i].is_label ? &llen : &flen) += strlen(attr_name(a, &a->attrs[i])) + 1;
     if ((rc = mlcl__alloc_array((void **)&ds->feat_names, (size_t)d, sizeof(char *), fn)) < 0 ||
@@ -471,26 +497,107 @@ static int load(arff_reader *a, mlcl_dataset **out, int n_labels, int labels_fir
         (at->is_label ? ds->label_names : ds->feat_names)[at->pos] = *w;
         *w += len;
     }
+    return MLCL_OK;
+}
+
+/* The rows as CSR: each row is parsed into one dense scratch row (d floats),
+ * whose stored non-zero features are appended to the CSR arrays, then
+ * cleared (O(stored values) a row for sparse rows). The budget counts the
+ * CSR arrays (with their growth) and the dense labels. */
+static int load_rows_csr(arff_reader *a, mlcl_dataset **out, int d, int c, long data_line)
+{
+    const char *fn = a->in.fn;
+    float *xr = NULL, *val = NULL;
+    int *col = NULL;
+    int64_t *ptr = NULL;
+    uint8_t *y = NULL;
+    size_t cap_val = 0, cap_col = 0, cap_ptr = 0, cap_y = 0, n = 0, nnz = 0;
+    char *line;
+    int rc;
+    if ((rc = mlcl__alloc_array((void **)&xr, (size_t)d, sizeof *xr, fn)) < 0 ||
+        (rc = mlcl__alloc_array((void **)&a->touched, a->n_attrs, sizeof *a->touched, fn)) < 0 ||
+        (rc = mlcl__grow((void **)&ptr, &cap_ptr, 1, sizeof *ptr, fn)) < 0)
+        goto fail;
+    ptr[0] = 0;
+    uint8_t *yr0 = NULL;
+    for (;;) {
+        rc = mlcl__lines_next(&a->in, &line);
+        if (rc < 0) goto fail;
+        if (rc == 0) break;
+        char *p = mlcl__skip_ws(line);
+        if (!*p || *p == '%') continue;
+        a->linebuf = line;
+        if (n >= (size_t)INT_MAX - 1) { rc = mlcl__lines_err(&a->in, "more than %d rows", INT_MAX - 1); goto fail; }
+        if ((rc = mlcl__grow((void **)&y, &cap_y, (n + 1) * (size_t)c, 1, fn)) < 0 ||
+            (rc = mlcl__grow((void **)&ptr, &cap_ptr, n + 2, sizeof *ptr, fn)) < 0)
+            goto fail;
+        yr0 = y + n * (size_t)c;
+        memset(yr0, 0, (size_t)c);
+        a->n_touched = 0;
+        rc = *p == '{' ? parse_sparse(a, p, xr, yr0) : parse_dense(a, p, xr, yr0);
+        if (rc == MLCL_OK && (rc = mlcl__grow((void **)&col, &cap_col, nnz + a->n_touched, sizeof *col, fn)) == MLCL_OK)
+            rc = mlcl__grow((void **)&val, &cap_val, nnz + a->n_touched, sizeof *val, fn);
+        for (size_t k = 0; k < a->n_touched; k++) {
+            int j = a->touched[k];
+            if (rc == MLCL_OK && xr[j] != 0.0f) { col[nnz] = j; val[nnz] = xr[j]; nnz++; }
+            xr[j] = 0.0f;
+        }
+        if (rc < 0) goto fail;
+        n++;
+        ptr[n] = (int64_t)nnz;
+        double staged = (double)(cap_col * sizeof *col + cap_val * sizeof *val + cap_ptr * sizeof *ptr) + (double)cap_y;
+        if ((n & 255) == 0 || staged > (double)MLCL_DATA_BUDGET_MIN) {
+            char what[128];
+            snprintf(what, sizeof what, "%zu rows (%zu non-zeros in CSR) and %d labels", n, nnz, c);
+            if ((rc = mlcl__lines_budget(&a->in, staged, what)) < 0) goto fail;
+        }
+    }
+    if (n == 0) {
+        a->in.line = data_line;
+        rc = mlcl__lines_err(&a->in, "no data rows after @data");
+        goto fail;
+    }
+    mlcl__free(xr);
+    xr = NULL;
+    if (!col && ((rc = mlcl__grow((void **)&col, &cap_col, 1, sizeof *col, fn)) < 0 ||
+                 (rc = mlcl__grow((void **)&val, &cap_val, 1, sizeof *val, fn)) < 0))
+        goto fail;
+    mlcl_dataset *ds;
+    rc = mlcl__dataset_adopt_csr(&ds, (int)n, d, c, ptr, col, val, y, fn);
+    ptr = NULL; col = NULL; val = NULL; y = NULL;
+    if (rc < 0) goto fail;
+    if ((rc = name_blocks(a, ds, fn)) < 0) goto fail;
     *out = ds;
     return MLCL_OK;
 fail:
-    mlcl__free(x);
-    mlcl__free(y);
+    mlcl__free(xr); mlcl__free(val); mlcl__free(col); mlcl__free(ptr); mlcl__free(y);
     return rc;
 }
 
-int mlcl_dataset_load_arff(mlcl_dataset **out, const char *path, int n_labels, int labels_first)
+static int load_path(mlcl_dataset **out, const char *path, int n_labels, int labels_first, int csr,
+                     const char *fn)
 {
-    static const char fn[] = "mlcl_dataset_load_arff";
     MLCL_CHECK_NULL(fn, out);
     *out = NULL;
     MLCL_CHECK_NULL(fn, path);
     if (n_labels < 0) return mlcl__err(MLCL_EINVAL, "%s: n_labels must be >= 0 (got %d)", fn, n_labels);
     arff_reader a;
     memset(&a, 0, sizeof a);
+    a.track = csr;
     MLCL_TRY(mlcl__lines_open(&a.in, path, fn));
     int rc = load(&a, out, n_labels, labels_first);
+    mlcl__free(a.touched);
     free_attrs(&a);
     mlcl__lines_close(&a.in);
     return rc;
+}
+
+int mlcl_dataset_load_arff(mlcl_dataset **out, const char *path, int n_labels, int labels_first)
+{
+    return load_path(out, path, n_labels, labels_first, 0, "mlcl_dataset_load_arff");
+}
+
+int mlcl_dataset_load_arff_sparse(mlcl_dataset **out, const char *path, int n_labels, int labels_first)
+{
+    return load_path(out, path, n_labels, labels_first, 1, "mlcl_dataset_load_arff_sparse");
 }

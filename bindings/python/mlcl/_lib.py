@@ -463,6 +463,7 @@ _PROTOS = {
     "mlcl_dataset_load_arff": (INT, [P(H), c_char_p, c_int, c_int]),
     "mlcl_dataset_load_libsvm": (INT, [P(H), c_char_p, c_int, c_int, c_int]),
     "mlcl_dataset_load_libsvm_sparse": (INT, [P(H), c_char_p, c_int, c_int, c_int]),
+    "mlcl_dataset_load_arff_sparse": (INT, [P(H), c_char_p, c_int, c_int]),
     "mlcl_dataset_create_csr": (INT, [P(H), c_int, c_int, c_int, P(c_int64), pi, pf, pu8]),
     "mlcl_dataset_is_sparse": (INT, [H, pi]),
     "mlcl_dataset_csr": (INT, [H, P(P(c_int64)), P(pi), P(pf), P(c_int64)]),

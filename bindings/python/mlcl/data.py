@@ -67,6 +67,12 @@ class Dataset(Handle):
                     to_int("index_base", index_base))
 
     @classmethod
+    def load_arff_sparse(cls, path, n_labels=0, labels_first=False):
+        """As load_arff, but the features stay in CSR (sparse ARFF files)."""
+        return _new("mlcl_dataset_load_arff_sparse", to_path("path", path),
+                    to_int("n_labels", n_labels), int(bool(labels_first)))
+
+    @classmethod
     def from_csr(cls, indptr, indices, data, d, y):
         """A sparse dataset from CSR arrays (scipy.sparse.csr_matrix layout:
         indptr (n+1,), indices and data (nnz,), columns strictly increasing

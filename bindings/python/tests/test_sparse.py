@@ -37,6 +37,18 @@ def test_libsvm_sparse_and_csr(tmp_path):
         mlcl.Dataset.load_libsvm_sparse(str(p))
 
 
+def test_arff_sparse(tmp_path):
+    p = tmp_path / "s.arff"
+    p.write_text("@relation 'r: -C -2'\n@attribute a numeric\n@attribute b numeric\n@attribute c numeric\n"
+                 "@attribute L1 {0,1}\n@attribute L2 {0,1}\n@data\n{0 1.5,2 0,3 1}\n{1 -2,4 1}\n")
+    ds, dd = mlcl.Dataset.load_arff_sparse(str(p)), mlcl.Dataset.load_arff(str(p))
+    assert ds.is_sparse and ds.dims == dd.dims == (2, 3, 2)
+    indptr, indices, data = ds.csr()
+    assert list(indptr) == [0, 1, 2] and list(indices) == [0, 1] and list(data) == [1.5, -2]
+    assert np.array_equal(ds.gather([0, 1])[0], dd.features)
+    assert np.array_equal(ds.labels, dd.labels) and ds.feature_name(2) == "c"
+
+
 def test_forward_csr_matches_dense(rng):
     x = rng.random((16, 40)).astype(np.float32)
     x[x < 0.9] = 0
