@@ -1007,7 +1007,7 @@ static const flag_doc flag_docs[FL_COUNT] = {
     [FL_RESUME] = { "FILE", "continue a run from a checkpoint (same options; may equal --checkpoint)" },
     [FL_PER_LABEL] = { NULL, "print a table per label (name, support, AP, F1 at 0.5) after the metrics" },
     [FL_QUIET] = { NULL, "no progress bar and no notices: plain epoch lines only" },
-    [FL_SPARSE] = { NULL, "LIBSVM: keep the training rows sparse (CSR: memory follows the non-zeros; "
+    [FL_SPARSE] = { NULL, "LIBSVM/ARFF: keep the training rows sparse (CSR: memory follows the non-zeros; "
                           "no standardisation; the test set stays dense); docs/sparse.md" },
 };
 
@@ -1700,7 +1700,7 @@ static int check_applicability(int kind, int resnet, int simclr, int method)
             NOT_WITH(FL_LABELS, "to .npy/.npz files (the label array gives the count)");
             NOT_WITH(FL_FEATURES, "to .npy/.npz files");
             NOT_WITH(FL_INDEX_BASE, "to .npy/.npz files");
-            NOT_WITH(FL_SPARSE, "to .npy/.npz files (only to LIBSVM)");
+            NOT_WITH(FL_SPARSE, "to .npy/.npz files (only to LIBSVM and ARFF)");
             int npz = ends_with(train_path, ".npz") || (test_path && ends_with(test_path, ".npz")) ||
                       (train_labels && ends_with(train_labels, ".npz")) || (test_labels && ends_with(test_labels, ".npz"));
             if (!npz) NOT_WITH(FL_NPZ_KEYS, "without a .npz file");
@@ -1713,7 +1713,6 @@ static int check_applicability(int kind, int resnet, int simclr, int method)
             if (kind == D_ARFF) {
                 NOT_WITH(FL_FEATURES, "to ARFF files (only to LIBSVM)");
                 NOT_WITH(FL_INDEX_BASE, "to ARFF files (only to LIBSVM)");
-                NOT_WITH(FL_SPARSE, "to ARFF files (only to LIBSVM)");
             }
         }
     }
@@ -1927,7 +1926,8 @@ int main(int argc, char **argv)
     if (train_path) {
         int arff = kind == D_ARFF;
         if (kind == D_NPY) rc = load_npy(&train, train_path, train_labels);
-        else if (G(FL_SPARSE)) rc = mlcl_dataset_load_libsvm_sparse(&train, train_path, features, labels, index_base);
+        else if (G(FL_SPARSE)) rc = arff ? mlcl_dataset_load_arff_sparse(&train, train_path, labels, 0)
+                                         : mlcl_dataset_load_libsvm_sparse(&train, train_path, features, labels, index_base);
         else rc = arff ? mlcl_dataset_load_arff(&train, train_path, labels, 0)
                        : mlcl_dataset_load_libsvm(&train, train_path, features, labels, index_base);
         if (G(FL_SPARSE)) o.standardize = 0; /* (centring would make the rows dense) */

@@ -1,7 +1,8 @@
 #!/bin/sh
 # mlcl-train --sparse (issue 16, item 5): a Medical-shaped LIBSVM set (1,449
 # features, ~4 % non-zero, 45 labels) trains from CSR rows to the end with
-# metrics; a checkpoint resumes; --sparse is refused where it does not apply.
+# metrics; a checkpoint resumes; a sparse ARFF file too; --sparse is refused
+# for .npy files and without --train.
 # Run by `make check`.
 set -eu
 BIN=${MLCL_TRAIN:-bin/mlcl-train}
@@ -42,7 +43,23 @@ assert a == b, (a, b)
 # refusals
 if $BIN --sparse $JOB >"$T/e1" 2>&1; then fail "--sparse without --train was accepted"; fi
 grep -q -- "--sparse" "$T/e1" || { cat "$T/e1"; fail "the refusal does not name --sparse"; }
-printf '@relation r\n@attribute a numeric\n@attribute L {0,1}\n@data\n1,0\n2,1\n' >"$T/a.arff"
-if $BIN --train "$T/a.arff" --test "$T/a.arff" --labels 1 --sparse $JOB >"$T/e2" 2>&1; then fail "--sparse with ARFF was accepted"; fi
-grep -q "ARFF" "$T/e2" || { cat "$T/e2"; fail "the ARFF refusal is unclear"; }
+# a sparse ARFF file (Mulan's Medical/Enron form) trains with --sparse too
+py "
+import random
+r = random.Random(9)
+with open('$T/s.arff', 'w') as f:
+    f.write(\"@relation 'm: -C 10'\\n\")
+    f.write(''.join('@attribute L%d {0,1}\\n' % j for j in range(10)))
+    f.write(''.join('@attribute w%d numeric\\n' % j for j in range(300)))
+    f.write('@data\\n')
+    for i in range(160):
+        ent = [(j, '1') for j in sorted(r.sample(range(10), 2))] + [(10 + j, '%.2f' % r.random()) for j in sorted(r.sample(range(300), 12))]
+        f.write('{' + ','.join('%d %s' % e for e in ent) + '}\\n')
+"
+$BIN --train "$T/s.arff" --test "$T/s.arff" --sparse $JOB --json "$T/a.json" >"$T/log3" 2>&1 \
+    || { cat "$T/log3"; fail "--sparse with a sparse ARFF file failed"; }
+py "import json; assert json.load(open('$T/a.json'))['n_test'] == 160" || fail "the JSON of the ARFF run"
+printf '\x93NUMPY' >"$T/x.npy"
+if $BIN --train "$T/x.npy" --train-labels "$T/x.npy" --test "$T/x.npy" --test-labels "$T/x.npy" --sparse $JOB >"$T/e2" 2>&1; then fail "--sparse with .npy was accepted"; fi
+grep -q -- "--sparse" "$T/e2" || { cat "$T/e2"; fail "the .npy refusal is unclear"; }
 echo "sparse_cli: ok"
