@@ -1692,6 +1692,7 @@ static int check_applicability(int kind, int resnet, int simclr, int method)
         if (val) {
             NOT_WITH(FL_TEST, "with --val-split (the held-out part of the training set is evaluated instead)");
             NOT_WITH(FL_TEST_LABELS, "with --val-split (no test set is read)");
+            NOT_WITH(FL_SPARSE, "with --val-split (the held-out rows would be sparse; the reports score dense rows: give --test)");
         } else if (!G(FL_TEST)) {
             return fail(2, "--train needs --test (or --val-split FRAC to evaluate on a held-out part)");
         }

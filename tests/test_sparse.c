@@ -543,7 +543,15 @@ END_TEST
 /* The trainer on a CSR training set: the same run as on the dense rows
  * (standardize 0; CLD pretraining with mask views, then fine-tuning with
  * mask views), sparse or dense test set: equal scores and metrics. */
+static mlcl_trainer *run_trainer_val(const mlcl_dataset *train, int standardize, int *rc_create,
+                                     const mlcl_dataset *val);
 static mlcl_trainer *run_trainer(const mlcl_dataset *train, int standardize, int *rc_create)
+{
+    return run_trainer_val(train, standardize, rc_create, NULL);
+}
+
+static mlcl_trainer *run_trainer_val(const mlcl_dataset *train, int standardize, int *rc_create,
+                                     const mlcl_dataset *val)
 {
     mlcl_train_options o = MLCL_TRAIN_OPTIONS_INIT;
     o.standardize = standardize;
@@ -556,6 +564,11 @@ static mlcl_trainer *run_trainer(const mlcl_dataset *train, int standardize, int
     mlcl_trainer *t = NULL;
     *rc_create = mlcl_trainer_create(&t, &o, train);
     if (*rc_create) return NULL;
+    if (val) {
+        mlcl_validation_options vo = MLCL_VALIDATION_OPTIONS_INIT;
+        vo.select_metric = MLCL_METRIC_MAP;
+        ck_assert_ok(mlcl_trainer_set_validation(t, val, &vo));
+    }
     ck_assert_ok(mlcl_trainer_run(t));
     return t;
 }
@@ -595,9 +608,29 @@ START_TEST(trainer_sparse_equals_dense)
     ck_assert_ok(mlcl_trainer_evaluate(b, td, &mc, NULL));
     ck_assert_msg(fabs(ma.mAP - mb.mAP) < 1e-4 && fabs(ma.mAP - mc.mAP) < 1e-4, "mAP %g %g %g", ma.mAP, mb.mAP, mc.mAP);
     ck_assert_msg(fabs(ma.HA - mb.HA) < 1e-3, "HA %g %g", ma.HA, mb.HA);
+    /* validation (epoch selection, thresholds) on a sparse set equals the dense one */
+    mlcl_trainer *va = run_trainer_val(dd, 0, &rc, td), *vb = run_trainer_val(ds, 0, &rc, ts);
+    int ea, eb;
+    double ba, bb;
+    ck_assert_ok(mlcl_trainer_selection(va, &ea, &ba, NULL, NULL));
+    ck_assert_ok(mlcl_trainer_selection(vb, &eb, &bb, NULL, NULL));
+    ck_assert_int_eq(ea, eb);
+    ck_assert_msg(fabs(ba - bb) < 1e-4 && ba > 0, "validation mAP %g vs %g", ba, bb);
+    ck_assert_ok(mlcl_trainer_predict(va, NT, gt.x, sa));
+    ck_assert_ok(mlcl_trainer_predict(vb, NT, gt.x, sb));
+    m = 0;
+    for (int k = 0; k < NT * C; k++) m = fmax(m, fabs((double)sa[k] - sb[k]));
+    ck_assert_msg(m < 1e-5, "scores after selection differ by %g", m);
+    mlcl_trainer_free(va);
+    mlcl_trainer_free(vb);
     /* a sparse test set against a standardising (dense-trained) trainer is refused */
     mlcl_trainer *s1 = run_trainer(dd, 1, &rc);
     ck_assert_status_msg(mlcl_trainer_evaluate(s1, ts, &ma, NULL), MLCL_EINVAL, "standardises");
+    mlcl_trainer_free(s1);
+    mlcl_train_options o1 = MLCL_TRAIN_OPTIONS_INIT; /* (before any training) */
+    ck_assert_ok(mlcl_trainer_create(&s1, &o1, dd));
+    mlcl_validation_options vo = MLCL_VALIDATION_OPTIONS_INIT;
+    ck_assert_status_msg(mlcl_trainer_set_validation(s1, ts, &vo), MLCL_EINVAL, "standardises");
     mlcl_trainer_free(s1);
     free(sa); free(sb);
     mlcl_trainer_free(a);

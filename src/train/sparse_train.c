@@ -50,14 +50,30 @@ static uint32_t crc_bytes(uint32_t crc, const void *p, size_t len)
     return crc;
 }
 
+static uint32_t csr_crc(int n, int c, const int64_t *ptr, const int *col, const float *val, const uint8_t *y)
+{
+    size_t nnz = (size_t)ptr[n];
+    uint32_t crc = (uint32_t)crc32(0L, Z_NULL, 0);
+    crc = crc_bytes(crc, ptr, ((size_t)n + 1) * sizeof *ptr);
+    crc = crc_bytes(crc, col, nnz * sizeof *col);
+    crc = crc_bytes(crc, val, nnz * sizeof *val);
+    return crc_bytes(crc, y, (size_t)n * (size_t)c);
+}
+
 uint32_t mlcl__trainer_sparse_crc(const mlcl_trainer *t)
 {
-    size_t nnz = (size_t)t->sp_ptr[t->n];
-    uint32_t crc = (uint32_t)crc32(0L, Z_NULL, 0);
-    crc = crc_bytes(crc, t->sp_ptr, ((size_t)t->n + 1) * sizeof *t->sp_ptr);
-    crc = crc_bytes(crc, t->sp_col, nnz * sizeof *t->sp_col);
-    crc = crc_bytes(crc, t->sp_val, nnz * sizeof *t->sp_val);
-    return crc_bytes(crc, t->y, (size_t)t->n * (size_t)t->c);
+    return csr_crc(t->n, t->c, t->sp_ptr, t->sp_col, t->sp_val, t->y);
+}
+
+uint32_t mlcl__dataset_csr_crc(const mlcl_dataset *ds)
+{
+    int n, d, c;
+    const int64_t *ptr;
+    const int *col;
+    const float *val;
+    if (mlcl_dataset_dims(ds, &n, &d, &c) != MLCL_OK || mlcl_dataset_csr(ds, &ptr, &col, &val, NULL) != MLCL_OK)
+        return 0;
+    return csr_crc(n, c, ptr, col, val, mlcl_dataset_labels(ds));
 }
 
 /* rows t->rows[0..k) as one CSR batch (raw values in sb_vr) */

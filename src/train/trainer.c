@@ -14,7 +14,6 @@
 #include "nn/nn_internal.h"
 #include "dist/comm_internal.h"
 #include "train/trainer_internal.h"
-#include "data/sparse_internal.h"
 
 static const char *FN_CREATE = "mlcl_trainer_create";
 
@@ -537,6 +536,13 @@ static void enter_phase_modes(mlcl_trainer *t)
 
 static int infer(mlcl_trainer *t, int n, const float *x, float *out, int dists, const char *fn);
 
+/* Sigmoid scores of a dataset's rows, dense or sparse (CSR). */
+static int infer_set(mlcl_trainer *t, const mlcl_dataset *ds, int n, float *out, const char *fn)
+{
+    const float *x = mlcl_dataset_features(ds);
+    return x ? infer(t, n, x, out, 0, fn) : mlcl__trainer_sparse_scores(t, ds, out, fn);
+}
+
 /* Copies the backbone and LD head (parameters, then BatchNorm statistics)
  * into t->snap, or back from it. */
 static int snapshot_io(mlcl_trainer *t, int restore)
@@ -566,7 +572,7 @@ static int selecting(const mlcl_trainer *t)
 static int val_metric(mlcl_trainer *t, double *value, const char *fn)
 {
     int c = t->c;
-    MLCL_TRY(infer(t, t->nv, mlcl_dataset_features(t->val), t->vscores, 0, fn));
+    MLCL_TRY(infer_set(t, t->val, t->nv, t->vscores, fn));
     mlcl_metrics m = MLCL_METRICS_INIT;
     MLCL_TRY(mlcl_metrics_sweep(&m, NULL, t->nv, c, t->vscores, mlcl_dataset_labels(t->val)));
     switch (t->vo.select_metric) {
@@ -605,7 +611,7 @@ static int val_finish(mlcl_trainer *t)
     const char *fn = "mlcl_trainer_run";
     if (selecting(t) && t->best_epoch >= 0) MLCL_TRY(snapshot_io(t, 1));
     if (t->vo.thresholds) {
-        int rc = infer(t, t->nv, mlcl_dataset_features(t->val), t->vscores, 0, fn);
+        int rc = infer_set(t, t->val, t->nv, t->vscores, fn);
         if (rc == MLCL_OK)
             rc = mlcl_metrics_choose_thresholds(t->thr, &t->thr_global, NULL, t->nv, t->c, t->vscores,
                                                 mlcl_dataset_labels(t->val));
@@ -785,8 +791,6 @@ int mlcl_trainer_evaluate(mlcl_trainer *t, const mlcl_dataset *test, mlcl_metric
     MLCL_CHECK_NULL(fn, test);
     int n, d, c;
     MLCL_TRY(mlcl_dataset_dims(test, &n, &d, &c));
-    int test_sparse = 0;
-    MLCL_TRY(mlcl_dataset_is_sparse(test, &test_sparse));
     if (d != t->d || c != t->c)
         return mlcl__err(MLCL_EINVAL, "%s: test has %d features and %d labels, the trainer %d and %d", fn, d, c, t->d, t->c);
     float *scores;
@@ -794,7 +798,7 @@ int mlcl_trainer_evaluate(mlcl_trainer *t, const mlcl_dataset *test, mlcl_metric
     MLCL_TRY(mlcl__trainer_enter(t, 1, &held, fn));
     int rc = mlcl__alloc_array((void **)&scores, (size_t)n * c, sizeof(float), fn);
     if (rc != MLCL_OK) { mlcl__trainer_leave(t, held); return rc; }
-    rc = test_sparse ? mlcl__trainer_sparse_scores(t, test, scores, fn) : infer(t, n, mlcl_dataset_features(test), scores, 0, fn);
+    rc = infer_set(t, test, n, scores, fn);
     if (rc == MLCL_OK && paper) {
         paper->version = MLCL_METRICS_VERSION;
         rc = mlcl_metrics_sweep(paper, NULL, n, c, scores, mlcl_dataset_labels(test));
@@ -834,16 +838,21 @@ static int set_validation_inner(mlcl_trainer *t, const mlcl_dataset *val, const 
     if (val) {
         int d, c;
         MLCL_TRY(mlcl_dataset_dims(val, &nv, &d, &c));
-        MLCL_TRY(mlcl__dataset_need_dense(val, fn, "val"));
+        int vsp = 0;
+        MLCL_TRY(mlcl_dataset_is_sparse(val, &vsp));
+        if (vsp && !t->sp_ptr && t->o.standardize)
+            return mlcl__err(MLCL_EINVAL, "%s: val is sparse (CSR) but the trainer standardises dense rows (centring): "
+                             "give dense rows", fn);
         if (d != t->d || c != t->c)
             return mlcl__err(MLCL_EINVAL, "%s: val has %d features and %d labels, the training set %d and %d", fn, d, c,
                              t->d, t->c);
         if (nv < 1) return mlcl__err(MLCL_EINVAL, "%s: val has no rows", fn);
-        const float *x = mlcl_dataset_features(val);
-        if (!mlcl__all_finite(x, (size_t)nv * d))
+        const float *x = mlcl_dataset_features(val); /* (NULL: CSR, whose values were checked when made) */
+        if (x && !mlcl__all_finite(x, (size_t)nv * d))
             return mlcl__err(MLCL_ENUMERIC, "%s: the validation features contain NaN or Inf", fn);
-        crc = crc_bytes(crc_bytes((uint32_t)crc32(0L, Z_NULL, 0), x, (size_t)nv * d * sizeof(float)),
-                        mlcl_dataset_labels(val), (size_t)nv * c);
+        crc = !x ? mlcl__dataset_csr_crc(val)
+                 : crc_bytes(crc_bytes((uint32_t)crc32(0L, Z_NULL, 0), x, (size_t)nv * d * sizeof(float)),
+                             mlcl_dataset_labels(val), (size_t)nv * c);
         mlcl_encoder *nets[2] = { t->moco->net[MOCO_ENC_Q], t->moco->net[MOCO_LD] };
         for (int i = 0; i < 2; i++) {
             MLCL_TRY(mlcl_encoder_param_count(nets[i], &sn[2 * i]));
@@ -935,8 +944,6 @@ int mlcl_trainer_evaluate_thresholds(mlcl_trainer *t, const mlcl_dataset *test, 
     MLCL_TRY(mlcl_trainer_thresholds(t, t->c, NULL, NULL));
     int n, d, c;
     MLCL_TRY(mlcl_dataset_dims(test, &n, &d, &c));
-    int test_sparse = 0;
-    MLCL_TRY(mlcl_dataset_is_sparse(test, &test_sparse));
     if (d != t->d || c != t->c)
         return mlcl__err(MLCL_EINVAL, "%s: test has %d features and %d labels, the trainer %d and %d", fn, d, c, t->d, t->c);
     float *scores;
@@ -945,7 +952,7 @@ int mlcl_trainer_evaluate_thresholds(mlcl_trainer *t, const mlcl_dataset *test, 
     int rc = mlcl__alloc_array((void **)&scores, (size_t)n * c, sizeof(float), fn);
     if (rc == MLCL_OK) {
         const uint8_t *y = mlcl_dataset_labels(test);
-        rc = test_sparse ? mlcl__trainer_sparse_scores(t, test, scores, fn) : infer(t, n, mlcl_dataset_features(test), scores, 0, fn);
+        rc = infer_set(t, test, n, scores, fn);
         if (rc == MLCL_OK && per_label) rc = mlcl_metrics_compute_thresholds(per_label, n, c, scores, y, t->thr);
         if (rc == MLCL_OK && global) rc = mlcl_metrics_compute(global, n, c, scores, y, t->thr_global);
         mlcl__free(scores);

@@ -81,6 +81,8 @@ struct mlcl_trainer {
 MLCL_INTERNAL int mlcl__trainer_sparse_setup(mlcl_trainer *t, const mlcl_dataset *train, const char *fn);
 /* CRC-32 of the CSR arrays and the labels (checkpoints). */
 MLCL_INTERNAL uint32_t mlcl__trainer_sparse_crc(const mlcl_trainer *t);
+/* The same CRC of a sparse dataset (a validation set). */
+MLCL_INTERNAL uint32_t mlcl__dataset_csr_crc(const mlcl_dataset *ds);
 /* One batch of the current phase from CSR rows (the dense path's draws). */
 MLCL_INTERNAL int mlcl__trainer_sparse_batch(mlcl_trainer *t, int k, double *loss_out, mlcl_loss_parts *lp);
 /* Sigmoid scores of a sparse dataset (n x c). */

@@ -62,4 +62,6 @@ py "import json; assert json.load(open('$T/a.json'))['n_test'] == 160" || fail "
 printf '\x93NUMPY' >"$T/x.npy"
 if $BIN --train "$T/x.npy" --train-labels "$T/x.npy" --test "$T/x.npy" --test-labels "$T/x.npy" --sparse $JOB >"$T/e2" 2>&1; then fail "--sparse with .npy was accepted"; fi
 grep -q -- "--sparse" "$T/e2" || { cat "$T/e2"; fail "the .npy refusal is unclear"; }
+if $BIN --train "$T/tr.svm" --val-split 0.25 --sparse $JOB >"$T/e3" 2>&1; then fail "--sparse with --val-split was accepted"; fi
+grep -q -- "--val-split" "$T/e3" || { cat "$T/e3"; fail "the --val-split refusal is unclear"; }
 echo "sparse_cli: ok"
