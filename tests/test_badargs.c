@@ -1653,6 +1653,26 @@ static void t_trainer_predict(void)
     BAD(mlcl_trainer_predict(t, 2, XNAN, OUT), MLCL_ENUMERIC, "x");
     mlcl_trainer_free(t); mlcl_dataset_free(ds);
 }
+static void t_trainer_predict_csr(void)
+{
+    mlcl_dataset *ds = mk_dataset(16); mlcl_trainer *t = mk_trainer(ds);
+    int64_t ptr[3] = { 0, 1, 2 };
+    int col[2] = { 0, FD - 1 }, col_bad[2] = { 0, FD };
+    float val[2] = { 1, 2 };
+    BAD(mlcl_trainer_predict_csr(NULL, 2, ptr, col, val, OUT), EINV, "trainer is NULL");
+    BAD(mlcl_trainer_predict_csr(t, 0, ptr, col, val, OUT), EINV, "n");
+    BAD(mlcl_trainer_predict_csr(t, 2, NULL, col, val, OUT), EINV, "row_ptr is NULL");
+    BAD(mlcl_trainer_predict_csr(t, 2, ptr, col, val, NULL), EINV, "scores is NULL");
+    BAD(mlcl_trainer_predict_csr(t, 2, ptr, col, val, OUT), EINV, "standardises"); /* (standardize 1) */
+    mlcl_trainer_free(t);
+    mlcl_train_options o0;
+    small_train_opts(&o0);
+    o0.standardize = 0;
+    ck_assert_ok(mlcl_trainer_create(&t, &o0, ds));
+    BAD(mlcl_trainer_predict_csr(t, 2, ptr, col_bad, val, OUT), EINV, "cols[1]");
+    ck_assert_ok(mlcl_trainer_predict_csr(t, 2, ptr, col, val, OUT));
+    mlcl_trainer_free(t); mlcl_dataset_free(ds);
+}
 static void t_trainer_distributions(void)
 {
     mlcl_dataset *ds = mk_dataset(16); mlcl_trainer *t = mk_trainer(ds);
@@ -2244,7 +2264,7 @@ static const entry TABLE[] = {
     E(comm_init), E(comm_validate), E(encoder_set_comm), E(moco_set_comm), E(trainer_set_comm),
     E(metrics_init), E(metrics_compute), E(metrics_sweep), E(metrics_average_precision),
     E(train_options_init), E(train_options_preset), E(trainer_create), E(trainer_free),
-    E(trainer_set_callback), E(trainer_run), E(trainer_run_epochs), E(trainer_predict),
+    E(trainer_set_callback), E(trainer_run), E(trainer_run_epochs), E(trainer_predict), E(trainer_predict_csr),
     E(trainer_distributions), E(trainer_evaluate), E(trainer_timing), E(trainer_position), E(trainer_in_use), E(check_output_path),
     E(metrics_compute_thresholds), E(metrics_choose_thresholds), E(validation_options_init), E(trainer_set_validation),
     E(trainer_selection), E(trainer_thresholds), E(trainer_evaluate_thresholds),

@@ -601,6 +601,11 @@ START_TEST(trainer_sparse_equals_dense)
         spread = fmax(spread, fabs((double)sa[k] - sa[0]));
     }
     ck_assert_msg(m < 1e-5, "scores differ by %g", m);
+    /* the same rows as CSR through the public CSR scoring */
+    float *sc = malloc(sizeof(float) * NT * C);
+    ck_assert_ok(mlcl_trainer_predict_csr(b, NT, gt.ptr, gt.col, gt.val, sc));
+    for (int k = 0; k < NT * C; k++) ck_assert_msg(fabsf(sc[k] - sb[k]) < 1e-6f, "predict_csr [%d]: %g vs %g", k, sc[k], sb[k]);
+    free(sc);
     if (getenv("MLCL_TEST_VERBOSE")) fprintf(stderr, "trainer scores: max diff %g, spread %g\n", m, spread);
     ck_assert(spread > 1e-3); /* not a constant output */
     mlcl_metrics ma = MLCL_METRICS_INIT, mb = MLCL_METRICS_INIT, mc = MLCL_METRICS_INIT;

@@ -210,6 +210,24 @@ MLCL_API int mlcl_trainer_run_epochs(mlcl_trainer *trainer, int epochs, int *don
 MLCL_API int mlcl_trainer_predict(mlcl_trainer *trainer, int n, const float *x, float *scores);
 
 /**
+ * As mlcl_trainer_predict(), for @p n rows in CSR (compressed sparse rows;
+ * docs/sparse.md): the backbone's first layer multiplies only the stored
+ * entries. Needs a trainer that does not standardise (one made on a sparse
+ * training set, or with opts->standardize = 0): centring applies to dense
+ * rows only.
+ * @param trainer the trainer.
+ * @param n rows, > 0.
+ * @param[in] row_ptr n + 1 offsets into cols/vals, non-decreasing.
+ * @param[in] cols column indices in [0, d), strictly increasing within a row.
+ * @param[in] vals finite values.
+ * @param[out] scores n x c.
+ * @return MLCL_OK, MLCL_EINVAL (a standardising trainer, a bad offset or
+ *         column, named), MLCL_ENUMERIC, MLCL_EBUSY.
+ */
+MLCL_API int mlcl_trainer_predict_csr(mlcl_trainer *trainer, int n, const int64_t *row_ptr, const int *cols,
+                                      const float *vals, float *scores);
+
+/**
  * Label distributions d = softmax(LD head) for @p n rows (eval mode).
  * @param trainer the trainer.
  * @param n rows, > 0.

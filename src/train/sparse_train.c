@@ -133,17 +133,14 @@ int mlcl__trainer_sparse_batch(mlcl_trainer *t, int k, double *loss_out, mlcl_lo
     return MLCL_OK;
 }
 
-int mlcl__trainer_sparse_scores(mlcl_trainer *t, const mlcl_dataset *ds, float *scores, const char *fn)
+/* sigmoid scores of n CSR rows in chunks of the batch size, eval mode */
+static int csr_scores(mlcl_trainer *t, int n, const int64_t *ptr, const int *col, const float *val, float *scores,
+                      const char *fn)
 {
     if (!t->sp_ptr && t->o.standardize)
-        return mlcl__err(MLCL_EINVAL, "%s: the test set is sparse (CSR) but the trainer standardises dense rows "
+        return mlcl__err(MLCL_EINVAL, "%s: the rows are sparse (CSR) but the trainer standardises dense rows "
                          "(centring): give dense rows", fn);
-    int n, d, c;
-    const int64_t *ptr;
-    const int *col;
-    const float *val;
-    MLCL_TRY(mlcl_dataset_dims(ds, &n, &d, &c));
-    MLCL_TRY(mlcl_dataset_csr(ds, &ptr, &col, &val, NULL));
+    const size_t c = (size_t)t->c;
     mlcl_encoder *enc = t->moco->net[MOCO_ENC_Q], *ld = t->moco->net[MOCO_LD];
     int tr_enc, tr_ld;
     mlcl_encoder_get_training(enc, &tr_enc);
@@ -155,10 +152,37 @@ int mlcl__trainer_sparse_scores(mlcl_trainer *t, const mlcl_dataset *ds, float *
         int k = n - s < t->batch ? n - s : t->batch;
         float *out = scores + (size_t)s * c;
         rc = mlcl_encoder_forward_csr(enc, k, ptr + s, col, val, t->h);
+        if (rc != MLCL_OK) rc = mlcl__err(rc, "%s: rows %d..%d: %s", fn, s, s + k - 1, mlcl_last_error());
         if (rc == MLCL_OK) rc = mlcl_encoder_forward(ld, k, t->h, out);
         if (rc == MLCL_OK) rc = mlcl_sigmoid((size_t)k * c, out, out);
     }
     mlcl_encoder_set_training(enc, tr_enc);
     mlcl_encoder_set_training(ld, tr_ld);
+    return rc;
+}
+
+int mlcl__trainer_sparse_scores(mlcl_trainer *t, const mlcl_dataset *ds, float *scores, const char *fn)
+{
+    int n, d, c;
+    const int64_t *ptr;
+    const int *col;
+    const float *val;
+    MLCL_TRY(mlcl_dataset_dims(ds, &n, &d, &c));
+    MLCL_TRY(mlcl_dataset_csr(ds, &ptr, &col, &val, NULL));
+    return csr_scores(t, n, ptr, col, val, scores, fn);
+}
+
+int mlcl_trainer_predict_csr(mlcl_trainer *t, int n, const int64_t *row_ptr, const int *cols, const float *vals,
+                             float *scores)
+{
+    static const char fn[] = "mlcl_trainer_predict_csr";
+    MLCL_CHECK_NULL_AS(fn, t, "trainer");
+    if (n <= 0) return mlcl__err(MLCL_EINVAL, "%s: n must be > 0 (got %d)", fn, n);
+    MLCL_CHECK_NULL(fn, row_ptr);
+    MLCL_CHECK_NULL(fn, scores);
+    int held;
+    MLCL_TRY(mlcl__trainer_enter(t, 1, &held, fn));
+    int rc = csr_scores(t, n, row_ptr, cols, vals, scores, fn);
+    mlcl__trainer_leave(t, held);
     return rc;
 }

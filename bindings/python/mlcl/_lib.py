@@ -528,6 +528,7 @@ _PROTOS = {
     "mlcl_trainer_run": (INT, [H]),
     "mlcl_trainer_run_epochs": (INT, [H, c_int, pi]),
     "mlcl_trainer_predict": (INT, [H, c_int, pf, pf]),
+    "mlcl_trainer_predict_csr": (INT, [H, c_int, P(c_int64), pi, pf, pf]),
     "mlcl_trainer_distributions": (INT, [H, c_int, pf, pf]),
     "mlcl_trainer_evaluate": (INT, [H, H, P(Metrics), P(Metrics)]),
     "mlcl_trainer_timing": (INT, [H, pd, pd]),

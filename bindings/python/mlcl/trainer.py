@@ -216,6 +216,24 @@ class Trainer(Handle):
         return out
 
     @locked()
+    def predict_csr(self, indptr, indices, data):
+        """Scores for n sparse rows in CSR (the scipy.sparse.csr_matrix
+        layout) -> (n, c) float32; the trainer must not standardise."""
+        p = as_input("indptr", indptr, np.int64, ndim=1)
+        i = as_input("indices", indices, np.int32, ndim=1)
+        v = as_input("data", data, np.float32, ndim=1)
+        n = p.size - 1
+        if n < 1:
+            raise ValueError("indptr must hold at least 2 offsets")
+        if i.size < int(p[-1]) or v.size < int(p[-1]):
+            raise ValueError("indices (%d) and data (%d) must hold indptr[-1] = %d entries"
+                             % (i.size, v.size, int(p[-1])))
+        out = np.zeros((n, self._c), np.float32)
+        C.mlcl_trainer_predict_csr(self._ptr, n, ptr(p, np.int64), ptr(i, np.int32), ptr(v, np.float32),
+                                   ptr(out, np.float32))
+        return out
+
+    @locked()
     def distributions(self, x):
         """Label distributions softmax(LD head) for x (n, d) -> (n, c) float32."""
         xa = self._x(x)

@@ -87,6 +87,7 @@ def test_trainer_on_csr_rows(rng):
         a.run()
         b.run()
         assert np.allclose(a.predict(x), b.predict(x), atol=1e-5)
+        assert np.allclose(a.predict_csr(*_csr(x)), a.predict(x), atol=1e-6)
         ma, mb = a.evaluate(ds), b.evaluate(dd)
         assert ma["paper"]["mAP"] == pytest.approx(mb["paper"]["mAP"], abs=1e-4)
     with pytest.raises(mlcl.InvalidArgument, match="standardize = 0"):
