@@ -317,7 +317,7 @@ static void same_as_dense(mlcl_dataset *ds, mlcl_dataset *dd)
     const float *val;
     int64_t nnz;
     ck_assert_ok(mlcl_dataset_csr(ds, &ptr, NULL, &val, &nnz));
-    for (int64_t q = 0; q < nnz; q++) ck_assert(val[q] != 0.0f);
+    for (int64_t q = 0; q < nnz; q++) ck_assert(val[q] != 0.0f || signbit(val[q])); /* (-0 kept) */
     free(rows);
     free(x);
 }

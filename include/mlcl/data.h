@@ -106,8 +106,8 @@ MLCL_API int mlcl_dataset_load_arff(mlcl_dataset **out, const char *path, int n_
  * mlcl_dataset_load_libsvm_sparse()): for sparse ARFF files (`{i v, ...}`
  * rows, e.g. Mulan's Medical, Enron, bibtex) the memory follows the stored
  * values. Each row is parsed into one scratch row of d floats, whose non-zero
- * features are kept (a stored 0 is dropped, as in the dense reader's
- * result). Same syntax, errors and names; the budget counts the CSR arrays
+ * features are kept (a stored 0 is dropped, a -0 kept: densified rows equal
+ * the dense reader's bit for bit). Same syntax, errors and names; the budget counts the CSR arrays
  * and the (dense) labels.
  * @return as mlcl_dataset_load_arff().
  */

@@ -1,5 +1,6 @@
 /* ARFF reader (Weka / MEKA / Mulan): dense and sparse rows, gzip or plain. */
 #include <ctype.h>
+#include <math.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -539,7 +540,8 @@ static int load_rows_csr(arff_reader *a, mlcl_dataset **out, int d, int c, long 
             rc = mlcl__grow((void **)&val, &cap_val, nnz + a->n_touched, sizeof *val, fn);
         for (size_t k = 0; k < a->n_touched; k++) {
             int j = a->touched[k];
-            if (rc == MLCL_OK && xr[j] != 0.0f) { col[nnz] = j; val[nnz] = xr[j]; nnz++; }
+            /* (a -0 is kept: densified, the rows equal the dense reader's bit for bit) */
+            if (rc == MLCL_OK && (xr[j] != 0.0f || signbit(xr[j]))) { col[nnz] = j; val[nnz] = xr[j]; nnz++; }
             xr[j] = 0.0f;
         }
         if (rc < 0) goto fail;

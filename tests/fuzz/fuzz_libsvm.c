@@ -1,6 +1,25 @@
 /* libFuzzer target: the multi-label LIBSVM / XC reader. */
+#include <string.h>
 #include "fuzz_common.h"
 #include "fuzz_reader_budget.h"
+
+/* The CSR reader against the dense one: when both read the file, the rows
+ * densified from CSR equal the dense rows, labels too. */
+static void fuzz_same_rows(mlcl_dataset *sp, mlcl_dataset *de)
+{
+    int n, d, c, n2, d2, c2, s = 0;
+    if (mlcl_dataset_dims(sp, &n, &d, &c) || mlcl_dataset_dims(de, &n2, &d2, &c2)) abort();
+    if (n != n2 || d != d2 || c != c2 || mlcl_dataset_is_sparse(sp, &s) || !s) abort();
+    const float *xd = mlcl_dataset_features(de);
+    float *row = malloc(sizeof(float) * (size_t)d);
+    if (!row) return;
+    for (int i = 0; i < n; i++) {
+        if (mlcl_dataset_gather(sp, &i, 1, row, NULL, NULL)) abort();
+        if (memcmp(row, xd + (size_t)i * d, sizeof(float) * (size_t)d)) abort();
+    }
+    free(row);
+    if (memcmp(mlcl_dataset_labels(sp), mlcl_dataset_labels(de), (size_t)n * c)) abort();
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -33,6 +52,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fuzz_check_rc(rc);
         if (rc != rc_plain) abort();
         mlcl_dataset_free(ds);
+    }
+    {
+        mlcl_dataset *sp = NULL, *de = NULL;
+        mlcl_clear_error();
+        int rs = mlcl_dataset_load_libsvm_sparse(&sp, p, 0, 0, MLCL_LIBSVM_INDEX_AUTO);
+        fuzz_check_rc(rs);
+        if (rs != MLCL_OK && sp) abort();
+        int rd = mlcl_dataset_load_libsvm(&de, p, 0, 0, MLCL_LIBSVM_INDEX_AUTO);
+        if (rs == MLCL_OK && rd == MLCL_OK) fuzz_same_rows(sp, de);
+        mlcl_dataset_free(sp);
+        mlcl_dataset_free(de);
     }
     if (fuzz_live != 0) abort(); /* everything freed */
     return 0;
