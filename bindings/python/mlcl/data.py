@@ -35,7 +35,7 @@ def _key(name, k):
 class Dataset(Handle):
     """An in-memory multi-label dataset (n rows, d features, c labels).
 
-    Create with the class methods load_arff, load_libsvm, load_idx,
+    Create with the class methods load_arff, load_libsvm, load_csv, load_images, load_idx,
     fashion_mosaic, from_arrays; derive with subset and split.
     """
 

@@ -1,7 +1,6 @@
 """CSV tables, image files and image manifests (readers.h)."""
 import gzip
 import json
-import os
 
 import numpy as np
 import pytest
@@ -20,8 +19,7 @@ def _write_yeast_csv(ds, path, opener=open):
             f.write(",".join(["%.9g" % v for v in x[i]] + ["%d" % v for v in y[i]]) + "\n")
 
 
-def _same(a, b):
-    ds_a, ds_b = a, b
+def _same(ds_a, ds_b):
     assert ds_a.dims == ds_b.dims
     fa, fb = ds_a.features, ds_b.features
     assert np.array_equal(fa.view(np.uint32), fb.view(np.uint32))  # bit for bit
@@ -103,7 +101,7 @@ def test_csv_bad_inputs(tmp_path):
 # --------------------------------------------------------------------- images
 
 def _png(path, arr, mode=None):
-    PIL.fromarray(arr, mode).save(str(path)) if mode else PIL.fromarray(arr).save(str(path))
+    (PIL.fromarray(arr, mode) if mode else PIL.fromarray(arr)).save(str(path))
 
 
 def test_png_round_trip(tmp_path):
