@@ -130,7 +130,10 @@ def _parser():
                                 "Fashion-MNIST mosaic job.")
     a = p.add_argument
     a("--train", help="training set (ARFF, .arff.gz, or LIBSVM with --format libsvm)")
-    a("--test", help="test set")
+    a("--test", help="test set (needed with --train unless --val-split is given)")
+    a("--val-split", type=float, metavar="FRAC",
+      help="evaluate on a held-out fraction (0.01 .. 0.9) of the training set instead of a "
+      "test set (split with seed + 1000, as mlcl-train)")
     a("--format", choices=["arff", "libsvm"])
     a("--labels", type=int, default=0)
     a("--features", type=int, default=0)
@@ -246,8 +249,21 @@ def _row(name, m):
 
 def main(argv=None):
     args = _parser().parse_args(argv)
-    if args.train and not args.test:
-        print("mlcl.train: --train needs --test", file=sys.stderr)
+    val_split = args.val_split or 0.0
+    if args.val_split is not None and not 0.01 <= args.val_split <= 0.9:
+        print("mlcl.train: --val-split %g is outside [0.01, 0.9]" % args.val_split, file=sys.stderr)
+        return 2
+    if args.test and not args.train:
+        print("mlcl.train: --test needs --train (without --train the built-in Fashion-MNIST job "
+              "runs)", file=sys.stderr)
+        return 2
+    if val_split and args.test:
+        print("mlcl.train: --test cannot be used with --val-split (the held-out part of the "
+              "training set is evaluated instead)", file=sys.stderr)
+        return 2
+    if args.train and not args.test and not val_split:
+        print("mlcl.train: --train needs --test (or --val-split FRAC to evaluate on a held-out "
+              "part)", file=sys.stderr)
         return 2
     o, default_job, _ = _options(args)
     if args.threads:
@@ -256,7 +272,8 @@ def main(argv=None):
     try:
         if args.train:
             train = _load(args.train, args.format, args.labels, args.features)
-            test = _load(args.test, args.format, args.labels, args.features)
+            test = None if val_split else _load(args.test, args.format, args.labels,
+                                                args.features)
         else:
             if not quiet:
                 print("mlcl.train: default job: Fashion-MNIST 2x2 mosaics (%d train, %d test), "
@@ -264,7 +281,16 @@ def main(argv=None):
                                                    METHOD_NAMES[o.method], o.pretrain.epochs,
                                                    o.finetune.epochs), file=sys.stderr)
             train = Dataset.fashion_mosaic(args.mosaic_train, o.seed + 1, True, 2, args.mosaic_dir)
-            test = Dataset.fashion_mosaic(args.mosaic_test, o.seed + 2, False, 2, args.mosaic_dir)
+            test = None if val_split else Dataset.fashion_mosaic(args.mosaic_test, o.seed + 2,
+                                                                 False, 2, args.mosaic_dir)
+        if val_split:
+            # train on the rest, evaluate on the held-out part; no test set is read
+            fit, hold = train.split(val_split, o.seed + 1000)
+            train.close()
+            train, test = fit, hold
+            if not quiet:
+                print("mlcl.train: --val-split %.2f: evaluating on a held-out part of the "
+                      "training set" % val_split, file=sys.stderr)
     except (MlclError, ValueError, TypeError) as e:  # the bindings' own checks too
         print("mlcl.train: %s" % getattr(e, "message", e), file=sys.stderr)
         return 1
@@ -308,7 +334,8 @@ def main(argv=None):
             log.write(header)
     if args.eval_every and not quiet:
         print("mlcl.train: --eval-every %d: the fine-tuning lines and the log give the metrics at "
-              "threshold 0.5 on the test rows" % args.eval_every, file=sys.stderr)
+              "threshold 0.5 on the %s rows" % (args.eval_every, "held-out (--val-split)" if val_split
+                                               else "test"), file=sys.stderr)
     bar = tty and not quiet
     st = {"phase": 0, "t0": time.monotonic(), "last": time.monotonic(), "step0": 0, "drawn": -1.0, "len": 0}
     batch = min(o.batch, n)
@@ -396,7 +423,8 @@ def main(argv=None):
     labels = per_label(trainer, test) if (args.json or args.per_label) else None
     if args.per_label:
         w = max([5] + [len(_printable(x["name"])) for x in labels])
-        print("\nper label on the test rows (F1 at threshold 0.5)")
+        print("\nper label on the %s rows (F1 at threshold 0.5)"
+              % ("held-out (--val-split)" if val_split else "test"))
         print("%-*s %8s %9s %7s %7s" % (w, "label", "support", "predicted", "AP", "F1"))
         for x in labels:
             print("%-*s %8d %9d %7s %7.4f" % (w, _printable(x["name"]), x["support"], x["predicted"],
@@ -405,6 +433,7 @@ def main(argv=None):
         keys = ("HA", "ebF1", "miF1", "maF1", "p_at_1", "mAP")
         doc = {"method": METHOD_NAMES[o.method], "seed": o.seed, "n_train": n, "n_test": nt,
                "features": d, "labels": c,
+               "evaluated_on": "validation" if val_split else "test",
                "metrics": {k: {m: round(ev[k][m], 6) for m in keys} for k in ("paper", "t05")},
                "per_label": labels,
                "timing": {"pretrain_s": round(pre_s, 3), "finetune_s": round(fin_s, 3)}}
