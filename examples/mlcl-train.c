@@ -1041,7 +1041,7 @@ static const flag_doc flag_docs[FL_COUNT] = {
     [FL_DROPOUT] = { "P", "MLP dropout" },
     [FL_ENCODER] = { "E", "backbone (-small: 3x3 stem without max-pool; docs/images.md)" },
     [FL_BASE_WIDTH] = { NULL, "channels of the ResNet's first stage (64 is torchvision's)" },
-    [FL_IMAGE_SIZE] = { NULL, "views resized/cropped to N x N (default: the images' size; needs SimCLR views); "
+    [FL_IMAGE_SIZE] = { NULL, "views resized/cropped to N x N (default: the images' size; needs SimCLR views, except with image manifests); "
                               "image manifests are decoded at N x N (default 224)" },
     [FL_VIEWS] = { NULL, "pretraining views (default: simclr with a ResNet, mask with the MLP)" },
     [FL_FT_VIEWS] = { NULL, "augment fine-tuning inputs (crop and flip only) or not (default none)" },
