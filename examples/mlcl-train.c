@@ -39,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -144,7 +145,7 @@ static int ends_with(const char *s, const char *suf)
 }
 
 /* ------------------------------------------------------------ the flag table */
-enum ftype { T_BOOL, T_INT, T_FLOAT, T_U64, T_IN, T_OUT, T_OUTDIR, T_INDIR, T_CHOICE, T_SCHED, T_HIDDEN, T_KEYS };
+enum ftype { T_BOOL, T_INT, T_FLOAT, T_U64, T_IN, T_OUT, T_OUTDIR, T_INDIR, T_CHOICE, T_SCHED, T_HIDDEN, T_KEYS, T_NAMES, T_TEXT };
 
 typedef struct flag {
     const char *name;
@@ -169,6 +170,7 @@ enum {
     FL_ENCODER, FL_BASE_WIDTH, FL_IMAGE_SIZE, FL_VIEWS, FL_FT_VIEWS, FL_ALPHA, FL_BETA, FL_TAU, FL_SIGMA,
     FL_MASK, FL_REDUCTION, FL_CLD_WEIGHT, FL_WEIGHT_GRAD, FL_DWEIGHT_GRAD, FL_CON_NORM, FL_H_TARGET, FL_JSON,
     FL_LOG, FL_PLOT, FL_EVAL_EVERY, FL_CHECKPOINT, FL_SAVE_MODEL, FL_RESUME, FL_VAL_SPLIT, FL_QUIET, FL_PER_LABEL,
+    FL_IMPUTE, FL_LABEL_COLUMNS, FL_LABEL_PREFIX, FL_IMAGE_ROOT, FL_SKIP_BAD_IMAGES, FL_VOC_DIFFICULT,
     FL_COUNT
 };
 
@@ -184,7 +186,7 @@ static flag flags[FL_COUNT] = {
     [FL_TRAIN_LABELS] = { "--train-labels", T_IN },
     [FL_TEST_LABELS] = { "--test-labels", T_IN },
     [FL_NPZ_KEYS] = { "--npz-keys", T_KEYS },
-    [FL_FORMAT] = { "--format", T_CHOICE, 0, 0, "arff|libsvm" },
+    [FL_FORMAT] = { "--format", T_CHOICE, 0, 0, "arff|libsvm|csv" },
     [FL_LABELS] = { "--labels", T_INT, 1, BIG },
     [FL_FEATURES] = { "--features", T_INT, 1, BIG },
     [FL_INDEX_BASE] = { "--index-base", T_CHOICE, 0, 0, "0|1" },
@@ -236,6 +238,12 @@ static flag flags[FL_COUNT] = {
     [FL_VAL_SPLIT] = { "--val-split", T_FLOAT, 0.01, 0.9 },
     [FL_QUIET] = { "--quiet", T_BOOL },
     [FL_PER_LABEL] = { "--per-label", T_BOOL },
+    [FL_IMPUTE] = { "--impute", T_CHOICE, 0, 0, "mean|zero" },
+    [FL_LABEL_COLUMNS] = { "--label-columns", T_NAMES },
+    [FL_LABEL_PREFIX] = { "--label-prefix", T_TEXT },
+    [FL_IMAGE_ROOT] = { "--image-root", T_INDIR },
+    [FL_SKIP_BAD_IMAGES] = { "--skip-bad-images", T_BOOL },
+    [FL_VOC_DIFFICULT] = { "--voc-difficult", T_CHOICE, 0, 0, "neg|pos" }, /* the index is the mlcl_voc_difficult value */
 };
 
 #define G(id) (flags[id].given)
@@ -371,6 +379,15 @@ static int parse_value(flag *f)
             return fail(2, "%s: '%s' is not X,Y (two array names, e.g. images,labels)", f->name, v);
         return 0;
     }
+    case T_NAMES: { /* a,b,c: non-empty names */
+        size_t len = strlen(v);
+        if (!len || v[0] == ',' || v[len - 1] == ',' || strstr(v, ",,") || len > 65536)
+            return fail(2, "%s: '%.80s' is not a list of column names like a,b,c", f->name, v);
+        return 0;
+    }
+    case T_TEXT:
+        if (!*v || strlen(v) > 4096) return fail(2, "%s: '%.80s' is not a non-empty text of at most 4096 bytes", f->name, v);
+        return 0;
     default: /* paths */
         if (!*v) return fail(2, "%s: the path is empty", f->name);
         if (v[0] == '-' && v[1] == '-')
@@ -404,6 +421,7 @@ typedef struct pathinfo {
     const char *flag, *path;
     char canon[PATH_MAX]; /* realpath, or realpath(directory)/name when it does not exist yet */
     int exists;
+    int tree;             /* a folder the readers read files in: 1 a VOC tree, 2 the images of a manifest */
     dev_t dev;
     ino_t ino;
 } pathinfo;
@@ -427,7 +445,9 @@ static int split_path(const char *path, char *dir, size_t n, const char **base)
     return **base && strcmp(*base, ".") && strcmp(*base, "..") ? 0 : -1;
 }
 
-static int add_input(const char *flagname, const char *path)
+/* dirs: 0 a file is expected, 1 a file or a folder (--mosaic-dir), 2 a folder of images (--image-root),
+ * 3 a file or a VOC tree */
+static int add_input_kind(const char *flagname, const char *path, int dirs)
 {
     if (g_nin == (int)(sizeof g_in / sizeof g_in[0])) return 0;
     pathinfo *p = &g_in[g_nin];
@@ -436,15 +456,36 @@ static int add_input(const char *flagname, const char *path)
     p->path = path;
     struct stat st;
     if (stat(path, &st) != 0) return fail(2, "%s %s: %s", flagname, path, strerror(errno));
-    if (S_ISDIR(st.st_mode) && strcmp(flagname, "--mosaic-dir"))
+    if (S_ISDIR(st.st_mode) && !dirs)
         return fail(2, "%s %s: is a directory, a file is expected", flagname, path);
+    if (!S_ISDIR(st.st_mode) && dirs == 2) return fail(2, "%s %s: is not a directory", flagname, path);
     if (access(path, R_OK) != 0) return fail(2, "%s %s: %s", flagname, path, strerror(errno));
     p->exists = 1;
+    p->tree = dirs == 2 ? 2 : dirs == 3 && S_ISDIR(st.st_mode);
     p->dev = st.st_dev;
     p->ino = st.st_ino;
     if (!realpath(path, p->canon)) snprintf(p->canon, sizeof p->canon, "%s", path);
     g_nin++;
     return 0;
+}
+
+static int add_input(const char *flagname, const char *path)
+{
+    return add_input_kind(flagname, path, !strcmp(flagname, "--mosaic-dir"));
+}
+
+/* a folder of the images the manifest @p path reads: an output there must not be an image (tree 2) */
+static void add_image_folder(const char *flagname, const char *path, const char *dir)
+{
+    struct stat st;
+    if (g_nin == (int)(sizeof g_in / sizeof g_in[0]) || stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) return;
+    pathinfo *p = &g_in[g_nin];
+    memset(p, 0, sizeof *p);
+    if (!realpath(dir, p->canon)) return;
+    p->flag = flagname;
+    p->path = path;
+    p->tree = 2;
+    g_nin++;
 }
 
 /* the regular files of the Fashion-MNIST directory are inputs too */
@@ -513,6 +554,19 @@ static int check_output_file(const char *flagname, const char *path, const char 
         int same = (p->exists && q->exists && p->dev == q->dev && p->ino == q->ino) || !strcmp(p->canon, q->canon);
         if (same && !(may_equal && q->path == may_equal))
             return fail(2, "%s %s: is the same file as %s %s: refusing to overwrite an input", flagname, path, q->flag, q->path);
+        size_t ql = strlen(q->canon);
+        const char *rest = p->canon + ql + 1;
+        if (q->tree && ql > 1 && !strncmp(p->canon, q->canon, ql) && p->canon[ql] == '/') {
+            if (q->tree == 1 && (!strncmp(rest, "ImageSets/", 10) || !strncmp(rest, "JPEGImages/", 11)))
+                return fail(2, "%s %s: is inside the VOC folder %s %s: refusing to write among its files", flagname, path,
+                            q->flag, q->path);
+            const char *ext = strrchr(rest, '.');
+            /* an existing image there may be one the manifest lists (--plot writes its own PNGs in its folder) */
+            if (q->tree == 2 && p->exists && strcmp(flagname, "--plot") && ext &&
+                (!strcasecmp(ext, ".jpg") || !strcasecmp(ext, ".jpeg") || !strcasecmp(ext, ".png")))
+                return fail(2, "%s %s: is an image in %s, the image folder of %s %s: refusing to overwrite "
+                            "what may be one of its images", flagname, path, q->canon, q->flag, q->path);
+        }
     }
     for (int i = 0; i < g_nout; i++) {
         const pathinfo *q = &g_out[i];
@@ -936,14 +990,28 @@ typedef struct flag_doc {
 static const flag_doc flag_docs[FL_COUNT] = {
     [FL_HELP] = { NULL, "this text" },
     [FL_TRAIN] = { "FILE", "training set: ARFF (.arff, .arff.gz), NumPy (.npy with --train-labels, or .npz), "
-                           "anything else LIBSVM multi-label (docs/formats.md)" },
-    [FL_TEST] = { "FILE", "test set in the same format (needed with --train unless --val-split is given)" },
+                           "a CSV/TSV table, an image manifest (a CSV/TSV with a 'path' column, a COCO instances "
+                           ".json, a PASCAL VOC folder, FOLDER:split), anything else LIBSVM multi-label (docs/formats.md)" },
+    [FL_TEST] = { "FILE", "test set in the same format (needed with --train unless --val-split is given; a VOC folder: "
+                          "split test unless FOLDER:split; an image manifest takes the training set's label names)" },
     [FL_TRAIN_LABELS] = { "FILE", "labels (N x L of 0/1, .npy or .npz) of a .npy --train feature file" },
     [FL_TEST_LABELS] = { "FILE", "labels of a .npy --test feature file" },
     [FL_NPZ_KEYS] = { "X,Y", "feature and label array names in .npz files (default x,y); uint8 images are divided by 255" },
-    [FL_FORMAT] = { NULL, "format of --train/--test (default: by extension: .arff[.gz] ARFF, .npy/.npz NumPy, else LIBSVM)" },
+    [FL_FORMAT] = { NULL, "format of --train/--test (default: .npy/.npz NumPy, else guessed from the extension and "
+                          "the first line: .arff[.gz] or @relation ARFF, .csv/.tsv[.gz] or a header line with commas "
+                          "CSV, .json COCO, a folder with ImageSets/Main VOC, else LIBSVM)" },
     [FL_LABELS] = { NULL, "label count: ARFF: the last N attributes (default: MEKA's -C in @relation); "
-                          "LIBSVM: a fixed count (default: inferred)" },
+                          "LIBSVM: a fixed count (default: inferred); CSV: the last N columns" },
+    [FL_LABEL_COLUMNS] = { "A,B,..", "CSV tables: the label columns by name (default: none; one of --labels, "
+                                     "--label-columns, --label-prefix chooses the label columns)" },
+    [FL_LABEL_PREFIX] = { "P", "CSV tables: every column whose name starts with P is a label (default: none)" },
+    [FL_IMPUTE] = { NULL, "CSV tables: a missing feature value becomes the column's mean or 0 "
+                          "(default: a missing value is an error naming its line and column)" },
+    [FL_IMAGE_ROOT] = { "DIR", "image manifests: the folder the image paths are relative to (default: the manifest's "
+                               "folder; COCO: the split's folder of the COCO layout; VOC: FOLDER/JPEGImages)" },
+    [FL_SKIP_BAD_IMAGES] = { NULL, "image manifests: leave a missing, corrupt or truncated image out (counted) "
+                                   "instead of failing" },
+    [FL_VOC_DIFFICULT] = { NULL, "PASCAL VOC: a 'difficult' (0) entry counts as a negative or a positive label" },
     [FL_FEATURES] = { NULL, "LIBSVM feature count (default: from the file's header, else inferred)" },
     [FL_INDEX_BASE] = { NULL, "LIBSVM feature index base (default: from the file's header, else 1)" },
     [FL_MOSAIC_TRAIN] = { NULL, "Fashion-MNIST 2x2 mosaics to train on (the built-in job)" },
@@ -973,7 +1041,8 @@ static const flag_doc flag_docs[FL_COUNT] = {
     [FL_DROPOUT] = { "P", "MLP dropout" },
     [FL_ENCODER] = { "E", "backbone (-small: 3x3 stem without max-pool; docs/images.md)" },
     [FL_BASE_WIDTH] = { NULL, "channels of the ResNet's first stage (64 is torchvision's)" },
-    [FL_IMAGE_SIZE] = { NULL, "views resized/cropped to N x N (default: the images' size; needs SimCLR views)" },
+    [FL_IMAGE_SIZE] = { NULL, "views resized/cropped to N x N (default: the images' size; needs SimCLR views, except with image manifests); "
+                              "image manifests are decoded at N x N (default 224)" },
     [FL_VIEWS] = { NULL, "pretraining views (default: simclr with a ResNet, mask with the MLP)" },
     [FL_FT_VIEWS] = { NULL, "augment fine-tuning inputs (crop and flip only) or not (default none)" },
     [FL_ALPHA] = { NULL, "weight of the closeness term H (rld, cld)" },
@@ -1007,13 +1076,15 @@ static const struct help_section {
 } help_sections[] = {
     { "Data (default: the built-in job on Fashion-MNIST 2x2 mosaics)",
       { FL_TRAIN, FL_TEST, FL_FORMAT, FL_TRAIN_LABELS, FL_TEST_LABELS, FL_NPZ_KEYS, FL_LABELS, FL_FEATURES,
-        FL_INDEX_BASE, FL_VAL_SPLIT, FL_MOSAIC_TRAIN, FL_MOSAIC_TEST, FL_MOSAIC_DIR, -1 } },
+        FL_INDEX_BASE, FL_LABEL_COLUMNS, FL_LABEL_PREFIX, FL_IMPUTE, FL_VAL_SPLIT, FL_MOSAIC_TRAIN, FL_MOSAIC_TEST,
+        FL_MOSAIC_DIR, -1 } },
     { "Method and protocol",
       { FL_PRESET, FL_METHOD, FL_PRE_EPOCHS, FL_FT_EPOCHS, FL_BATCH, FL_QUEUE, FL_SEED, FL_THREADS, FL_FORCE_THREADS,
         FL_PRE_LR, FL_PRE_WD, FL_FT_LR, FL_FT_WD, FL_PRE_MASK, FL_FT_MASK, FL_PRE_SCHED, FL_FT_SCHED, FL_MOMENTUM,
         FL_HIDDEN, FL_DROPOUT, -1 } },
-    { "Images (data with an image shape: the mosaics, NPY/NPZ images; docs/images.md)",
-      { FL_ENCODER, FL_BASE_WIDTH, FL_IMAGE_SIZE, FL_VIEWS, FL_FT_VIEWS, -1 } },
+    { "Images (data with an image shape: the mosaics, NPY/NPZ images, image manifests; docs/images.md)",
+      { FL_ENCODER, FL_BASE_WIDTH, FL_IMAGE_SIZE, FL_VIEWS, FL_FT_VIEWS, FL_IMAGE_ROOT, FL_SKIP_BAD_IMAGES,
+        FL_VOC_DIFFICULT, -1 } },
     { "Loss (docs/math.md; each applies only to the methods named)",
       { FL_ALPHA, FL_BETA, FL_TAU, FL_SIGMA, FL_MASK, FL_REDUCTION, FL_CLD_WEIGHT, FL_WEIGHT_GRAD, FL_DWEIGHT_GRAD,
         FL_CON_NORM, FL_H_TARGET, -1 } },
@@ -1077,6 +1148,7 @@ static const char *help_default(int id, const mlcl_train_options *o, char *b, si
     case FL_MOSAIC_TEST: snprintf(b, n, "%d", MOSAIC_TEST_DEFAULT); break;
     case FL_BASE_WIDTH: snprintf(b, n, "%d", BASE_WIDTH_DEFAULT); break;
     case FL_ENCODER: snprintf(b, n, "mlp"); break;
+    case FL_VOC_DIFFICULT: snprintf(b, n, "neg"); break;
     default: break;
     }
     return b;
@@ -1118,6 +1190,8 @@ static const char *help_arg(const flag *f, const flag_doc *doc)
     case T_SCHED: return "T0,TMULT,ETA_MIN";
     case T_HIDDEN: return "A,B,..";
     case T_KEYS: return "X,Y";
+    case T_NAMES: return "A,B,..";
+    case T_TEXT: return "TEXT";
     default: return "VALUE";
     }
 }
@@ -1437,6 +1511,102 @@ static int load_npy(mlcl_dataset **ds, const char *path, const char *labels_path
     return mlcl_dataset_load_npy(ds, path, NULL, labels_path, ends_with(labels_path, ".npz") ? npz_y : NULL, 1);
 }
 
+/* ---- the other data files (issue 16 readers: include/mlcl/readers.h) */
+enum { D_MOSAIC, D_ARFF, D_LIBSVM, D_NPY, D_CSV, D_IMAGES };
+static const char *const kind_names[] = { "the built-in job", "ARFF files", "LIBSVM files", ".npy/.npz files",
+                                          "CSV tables", "image manifests" };
+
+/* a --train/--test argument: the file or folder (a VOC folder without its
+ * ":split"), the VOC split, the mlcl_data_format */
+typedef struct datafile {
+    char path[PATH_MAX];
+    const char *split;
+    int format;
+} datafile;
+
+static int kind_of(int format)
+{
+    switch (format) {
+    case MLCL_FORMAT_ARFF: return D_ARFF;
+    case MLCL_FORMAT_NPY: return D_NPY;
+    case MLCL_FORMAT_CSV: case MLCL_FORMAT_CSV_NOHEADER: return D_CSV;
+    case MLCL_FORMAT_IMAGE_CSV: case MLCL_FORMAT_COCO: case MLCL_FORMAT_VOC: return D_IMAGES;
+    default: return D_LIBSVM;
+    }
+}
+
+/* .npy/.npz by the extension; --format arff|libsvm as given; otherwise, for a
+ * regular file or a folder, mlcl_data_guess_format() (the extension, then the
+ * first line; a folder holding ImageSets/Main is a VOC tree, FOLDER:split
+ * names its split); anything else (missing, a FIFO, a device: not read here)
+ * by the extension: .arff[.gz] ARFF, else LIBSVM (or CSV with --format csv). */
+static int data_file(datafile *df, const char *flagname, const char *arg, const char *default_split)
+{
+    struct stat st;
+    const char *colon = strrchr(arg, ':');
+    snprintf(df->path, sizeof df->path, "%s", arg);
+    df->split = default_split;
+    df->format = MLCL_FORMAT_UNKNOWN;
+    if (colon && colon > arg && colon[1] && !strchr(colon, '/') && stat(arg, &st) != 0 && (size_t)(colon - arg) < sizeof df->path) {
+        df->path[colon - arg] = 0;
+        if (stat(df->path, &st) == 0 && S_ISDIR(st.st_mode)) df->split = colon + 1;
+        else snprintf(df->path, sizeof df->path, "%s", arg); /* not FOLDER:split: the name as given */
+    }
+    const char *p = df->path;
+    int csv = G(FL_FORMAT) && flags[FL_FORMAT].i == 2;
+    if (ends_with(p, ".npy") || ends_with(p, ".npz")) df->format = MLCL_FORMAT_NPY;
+    else if (G(FL_FORMAT) && !csv) df->format = flags[FL_FORMAT].i == 0 ? MLCL_FORMAT_ARFF : MLCL_FORMAT_UNKNOWN;
+    else if (stat(p, &st) == 0 && (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) && access(p, R_OK) == 0) {
+        if (mlcl_data_guess_format(&df->format, p) != MLCL_OK) return fail(2, "%s %s: %s", flagname, arg, mlcl_last_error());
+        if (csv && df->format != MLCL_FORMAT_CSV_NOHEADER) df->format = MLCL_FORMAT_CSV;
+    } else {
+        df->format = csv ? MLCL_FORMAT_CSV : ends_with(p, ".arff") || ends_with(p, ".arff.gz") ? MLCL_FORMAT_ARFF : MLCL_FORMAT_UNKNOWN;
+    }
+    return 0;
+}
+
+/* an ARFF, LIBSVM or CSV table or an image manifest; `like`: the training
+ * set, whose label names the test set of an image manifest takes */
+static int load_data(mlcl_dataset **ds, const char *flagname, const datafile *df, int labels, int features,
+                     int index_base, int image_side, int threads, const mlcl_dataset *like)
+{
+    int fmt = df->format, rc;
+    if (fmt == MLCL_FORMAT_ARFF) return mlcl_dataset_load_arff(ds, df->path, labels, 0);
+    if (fmt == MLCL_FORMAT_CSV || fmt == MLCL_FORMAT_CSV_NOHEADER) {
+        mlcl_csv_options co = MLCL_CSV_OPTIONS_INIT;
+        co.no_header = fmt == MLCL_FORMAT_CSV_NOHEADER;
+        co.n_labels = labels;
+        co.label_columns = V(FL_LABEL_COLUMNS);
+        co.label_prefix = V(FL_LABEL_PREFIX);
+        co.impute = G(FL_IMPUTE) ? (flags[FL_IMPUTE].i == 0 ? MLCL_IMPUTE_MEAN : MLCL_IMPUTE_ZERO) : MLCL_IMPUTE_NONE;
+        return mlcl_dataset_load_csv(ds, df->path, &co);
+    }
+    if (kind_of(fmt) == D_IMAGES) {
+        mlcl_manifest_options mo = MLCL_MANIFEST_OPTIONS_INIT;
+        mo.height = mo.width = image_side;
+        mo.image_root = V(FL_IMAGE_ROOT);
+        mo.skip_bad_images = G(FL_SKIP_BAD_IMAGES);
+        mo.voc_difficult = G(FL_VOC_DIFFICULT) ? (int)flags[FL_VOC_DIFFICULT].i : MLCL_VOC_DIFFICULT_NEGATIVE;
+        mo.threads = threads;
+        int c = 0, skipped = 0;
+        const char **names = NULL;
+        if (like && mlcl_dataset_dims(like, NULL, NULL, &c) == MLCL_OK && c > 0 && mlcl_dataset_label_name(like, 0)) {
+            names = malloc(sizeof *names * (size_t)c);
+            if (!names) { fail(1, "%s %s: out of memory", flagname, df->path); return MLCL_ENOMEM; }
+            for (int j = 0; j < c; j++) names[j] = mlcl_dataset_label_name(like, j);
+            mo.label_names = names;
+            mo.n_label_names = c;
+        }
+        rc = fmt == MLCL_FORMAT_COCO ? mlcl_dataset_load_coco(ds, &skipped, df->path, &mo)
+           : fmt == MLCL_FORMAT_VOC ? mlcl_dataset_load_voc(ds, &skipped, df->path, df->split, &mo)
+           : mlcl_dataset_load_image_csv(ds, &skipped, df->path, &mo);
+        free(names);
+        if (rc == MLCL_OK && skipped > 0) fprintf(stderr, "mlcl-train: %s %s: %d unreadable images skipped\n", flagname, df->path, skipped);
+        return rc;
+    }
+    return mlcl_dataset_load_libsvm(ds, df->path, features, labels, index_base);
+}
+
 static void print_metrics_row(const char *name, const mlcl_metrics *m)
 {
     printf("%-22s %7.4f %7.4f %7.4f %7.4f %7.4f %7.4f\n", name, m->HA, m->ebF1, m->miF1, m->maF1, m->p_at_1, m->mAP);
@@ -1651,8 +1821,6 @@ static int mpi_progress_cb(const mlcl_progress *p, void *ctx)
     return stop != 0;
 }
 
-enum { D_MOSAIC, D_ARFF, D_LIBSVM, D_NPY };
-
 #define NOT_WITH(id, ...)                                                                   \
     do {                                                                                    \
         if (G(id)) {                                                                        \
@@ -1663,7 +1831,7 @@ enum { D_MOSAIC, D_ARFF, D_LIBSVM, D_NPY };
     } while (0)
 
 /* which flags apply to the data, the method, the encoder and the views */
-static int check_applicability(int kind, int resnet, int simclr, int method)
+static int check_applicability(int kind, int voc, int resnet, int simclr, int method)
 {
     int val = G(FL_VAL_SPLIT);
     const char *train_path = V(FL_TRAIN), *test_path = V(FL_TEST);
@@ -1694,14 +1862,36 @@ static int check_applicability(int kind, int resnet, int simclr, int method)
             if (!npz) NOT_WITH(FL_NPZ_KEYS, "without a .npz file");
             if (G(FL_TEST_LABELS) && !G(FL_TEST)) return fail(2, "--test-labels needs --test");
         } else {
-            const char *fmt = kind == D_ARFF ? "ARFF" : "LIBSVM";
-            NOT_WITH(FL_TRAIN_LABELS, "to %s files (only to .npy features)", fmt);
-            NOT_WITH(FL_TEST_LABELS, "to %s files (only to .npy features)", fmt);
-            NOT_WITH(FL_NPZ_KEYS, "to %s files (only to .npz files)", fmt);
-            if (kind == D_ARFF) {
-                NOT_WITH(FL_FEATURES, "to ARFF files (only to LIBSVM)");
-                NOT_WITH(FL_INDEX_BASE, "to ARFF files (only to LIBSVM)");
+            const char *fmt = kind_names[kind];
+            NOT_WITH(FL_TRAIN_LABELS, "to %s (only to .npy features)", fmt);
+            NOT_WITH(FL_TEST_LABELS, "to %s (only to .npy features)", fmt);
+            NOT_WITH(FL_NPZ_KEYS, "to %s (only to .npz files)", fmt);
+            if (kind != D_LIBSVM) {
+                NOT_WITH(FL_FEATURES, "to %s (only to LIBSVM)", fmt);
+                NOT_WITH(FL_INDEX_BASE, "to %s (only to LIBSVM)", fmt);
             }
+            if (kind == D_IMAGES) NOT_WITH(FL_LABELS, "to image manifests (the manifest names the labels)");
+        }
+    }
+    {
+        /* the readers' options apply to their kind of data only */
+        char where[120];
+        snprintf(where, sizeof where, "%s%s", kind == D_MOSAIC ? "without --train" : "to ", kind == D_MOSAIC ? "" : kind_names[kind]);
+        const int csv_only[] = { FL_IMPUTE, FL_LABEL_COLUMNS, FL_LABEL_PREFIX };
+        const int image_only[] = { FL_IMAGE_ROOT, FL_SKIP_BAD_IMAGES, FL_VOC_DIFFICULT };
+        if (kind != D_CSV)
+            for (size_t k = 0; k < sizeof csv_only / sizeof csv_only[0]; k++) NOT_WITH(csv_only[k], "%s (only to CSV tables)", where);
+        if (kind != D_IMAGES)
+            for (size_t k = 0; k < sizeof image_only / sizeof image_only[0]; k++)
+                NOT_WITH(image_only[k], "%s (only to image manifests)", where);
+        else if (!voc)
+            NOT_WITH(FL_VOC_DIFFICULT, "to CSV or COCO image manifests (only to PASCAL VOC folders)");
+        if (kind == D_CSV) {
+            int ways = G(FL_LABELS) + G(FL_LABEL_COLUMNS) + G(FL_LABEL_PREFIX);
+            if (ways == 0)
+                return fail(2, "--train %s is a CSV table: say which columns are labels with --labels N (the last N), "
+                            "--label-columns a,b,c or --label-prefix P", train_path);
+            if (ways > 1) return fail(2, "--labels, --label-columns and --label-prefix each choose the label columns: give one of them");
         }
     }
     if (method == 0) {
@@ -1726,7 +1916,7 @@ static int check_applicability(int kind, int resnet, int simclr, int method)
         NOT_WITH(FL_PRE_MASK, "with SimCLR views (input masking is not used with image views)");
         NOT_WITH(FL_FT_MASK, "with SimCLR views (input masking is not used with image views)");
     } else {
-        NOT_WITH(FL_IMAGE_SIZE, "without SimCLR views (--views simclr or a ResNet encoder)");
+        if (kind != D_IMAGES) NOT_WITH(FL_IMAGE_SIZE, "without SimCLR views (--views simclr or a ResNet encoder)");
         NOT_WITH(FL_FT_VIEWS, "without SimCLR views (--views simclr or a ResNet encoder)");
     }
     if (!G(FL_LOG)) NOT_WITH(FL_EVAL_EVERY, "without --log (it fills the log's metric columns)");
@@ -1776,11 +1966,15 @@ int main(int argc, char **argv)
     a.plot_dir = V(FL_PLOT);
     a.eval_every = G(FL_EVAL_EVERY) ? (int)flags[FL_EVAL_EVERY].i : 0;
 
-    int kind;
-    if (!train_path) kind = D_MOSAIC;
-    else if (ends_with(train_path, ".npy") || ends_with(train_path, ".npz")) kind = D_NPY;
-    else if (G(FL_FORMAT)) kind = flags[FL_FORMAT].i == 0 ? D_ARFF : D_LIBSVM;
-    else kind = ends_with(train_path, ".arff") || ends_with(train_path, ".arff.gz") ? D_ARFF : D_LIBSVM;
+    /* the kind of data: the training file's format (the test file must be of the same kind) */
+    static datafile train_df, test_df;
+    int kind = D_MOSAIC;
+    if (train_path) {
+        if (data_file(&train_df, "--train", train_path, "trainval")) return 2;
+        kind = kind_of(train_df.format);
+    }
+    if (test_path && data_file(&test_df, "--test", test_path, "test")) return 2;
+    int voc = train_df.format == MLCL_FORMAT_VOC || (test_path && test_df.format == MLCL_FORMAT_VOC);
 
     const char *encoder = G(FL_ENCODER) ? V(FL_ENCODER) : "mlp";
     int resnet = strcmp(encoder, "mlp") != 0;
@@ -1788,7 +1982,7 @@ int main(int argc, char **argv)
     const char *views = simclr ? "simclr" : "mask";
     int ft_simclr = G(FL_FT_VIEWS) && flags[FL_FT_VIEWS].i == 0;
     if (G(FL_METHOD)) o.method = (int)flags[FL_METHOD].i;
-    if (check_applicability(kind, resnet, simclr, o.method)) return 2;
+    if (check_applicability(kind, voc, resnet, simclr, o.method)) return 2;
 
     /* ---- the values */
     if (kind == D_MOSAIC && !G(FL_PRESET)) {
@@ -1843,6 +2037,7 @@ int main(int argc, char **argv)
     int mosaic_test = G(FL_MOSAIC_TEST) ? (int)flags[FL_MOSAIC_TEST].i : MOSAIC_TEST_DEFAULT;
     int base_width = G(FL_BASE_WIDTH) ? (int)flags[FL_BASE_WIDTH].i : BASE_WIDTH_DEFAULT;
     int image_size = G(FL_IMAGE_SIZE) ? (int)flags[FL_IMAGE_SIZE].i : 0;
+    int manifest_side = image_size > 0 ? image_size : 224; /* image manifests are decoded at this size */
     const char *mosaic_dir = V(FL_MOSAIC_DIR);
 
     /* ---- threads: at most the CPUs this process may run on, unless forced */
@@ -1859,7 +2054,7 @@ int main(int argc, char **argv)
     o.threads = threads;
 
     /* ---- a first memory estimate from the flags alone, before reading anything */
-    char d_desc[80], c_desc[80], n_desc[PATH_MAX + 16], nt_desc[PATH_MAX + 16];
+    char d_desc[128], c_desc[80], n_desc[PATH_MAX + 16], nt_desc[PATH_MAX + 16];
     shape sh;
     memset(&sh, 0, sizeof sh);
     sh.batch = o.batch; sh.K = o.moco.queue_size; sh.m = o.moco.proj_dim; sh.T = threads;
@@ -1872,6 +2067,14 @@ int main(int argc, char **argv)
         snprintf(c_desc, sizeof c_desc, "the mosaics' %d labels", MOSAIC_LABELS);
         snprintf(n_desc, sizeof n_desc, "--mosaic-train %d", mosaic_train);
         snprintf(nt_desc, sizeof nt_desc, "--mosaic-test %d", mosaic_test);
+    } else if (kind == D_IMAGES) {
+        /* n x 3 x side x side floats once read (the readers refuse a set larger than the RAM themselves) */
+        sh.d = 3.0 * manifest_side * manifest_side; sh.side = manifest_side; sh.channels = 3;
+        snprintf(d_desc, sizeof d_desc, "%s %d (3 x %d x %d values per image)",
+                 image_size > 0 ? "--image-size" : "the default --image-size", manifest_side, manifest_side, manifest_side);
+        snprintf(c_desc, sizeof c_desc, "the manifest's labels");
+        snprintf(n_desc, sizeof n_desc, "--train %s", train_path);
+        snprintf(nt_desc, sizeof nt_desc, "%s %s", test_path ? "--test" : "--val-split", test_path ? test_path : V(FL_VAL_SPLIT));
     } else {
         sh.d = features; sh.c = labels; sh.side = image_size; sh.channels = image_size > 0 ? 1 : 0;
         snprintf(d_desc, sizeof d_desc, "--features %d", features);
@@ -1884,8 +2087,31 @@ int main(int argc, char **argv)
     if (threads > 0 && mlcl_set_num_threads(threads) != MLCL_OK) return fail(2, "--threads: %s", mlcl_last_error());
 
     /* ---- inputs and outputs, before any data is read */
-    if (train_path && add_input("--train", train_path)) return 2;
-    if (test_path && add_input("--test", test_path)) return 2;
+    if (train_path && add_input_kind("--train", train_df.path, train_df.format == MLCL_FORMAT_VOC ? 3 : 0)) return 2;
+    if (test_path && add_input_kind("--test", test_df.path, test_df.format == MLCL_FORMAT_VOC ? 3 : 0)) return 2;
+    if (G(FL_IMAGE_ROOT)) {
+        if (add_input_kind("--image-root", V(FL_IMAGE_ROOT), 2)) return 2;
+    } else {
+        /* the image folders the manifests default to (docs/formats.md) */
+        for (int k = 0; k < 2; k++) {
+            const datafile *df = k ? &test_df : &train_df;
+            const char *fl = k ? "--test" : "--train";
+            char dir[PATH_MAX], sub[PATH_MAX + 8];
+            const char *base;
+            if ((k ? !test_path : !train_path) || (df->format != MLCL_FORMAT_IMAGE_CSV && df->format != MLCL_FORMAT_COCO)) continue;
+            split_path(df->path, dir, sizeof dir, &base);
+            add_image_folder(fl, df->path, dir);
+            size_t bl = strlen(base);
+            if (df->format == MLCL_FORMAT_COCO && !strncmp(base, "instances_", 10) && bl > 15 && !strcmp(base + bl - 5, ".json")) {
+                snprintf(sub, sizeof sub, "%s/../%.*s", dir, (int)(bl - 15), base + 10);
+                add_image_folder(fl, df->path, sub);
+            }
+        }
+    }
+    if (test_path && kind_of(test_df.format) != kind)
+        return fail(2, "--test %s is one of the %s, --train %s one of the %s: give both in one format%s", test_path,
+                    kind_names[kind_of(test_df.format)], train_path, kind_names[kind],
+                    kind == D_NPY ? "" : " (--format names it)");
     if (train_labels && add_input("--train-labels", train_labels)) return 2;
     if (test_labels && add_input("--test-labels", test_labels)) return 2;
     if (resume_path && add_input("--resume", resume_path)) return 2;
@@ -1912,14 +2138,11 @@ int main(int argc, char **argv)
     int rc;
     mlcl_clear_error();
     if (train_path) {
-        int arff = kind == D_ARFF;
         if (kind == D_NPY) rc = load_npy(&train, train_path, train_labels);
-        else rc = arff ? mlcl_dataset_load_arff(&train, train_path, labels, 0)
-                       : mlcl_dataset_load_libsvm(&train, train_path, features, labels, index_base);
+        else rc = load_data(&train, "--train", &train_df, labels, features, index_base, manifest_side, threads, NULL);
         if (rc == MLCL_OK && test_path) {
             if (kind == D_NPY) rc = load_npy(&test, test_path, test_labels);
-            else rc = arff ? mlcl_dataset_load_arff(&test, test_path, labels, 0)
-                           : mlcl_dataset_load_libsvm(&test, test_path, features, labels, index_base);
+            else rc = load_data(&test, "--test", &test_df, labels, features, index_base, manifest_side, threads, train);
         }
     } else {
         if (!a.quiet)
