@@ -171,10 +171,13 @@ enum {
     FL_MASK, FL_REDUCTION, FL_CLD_WEIGHT, FL_WEIGHT_GRAD, FL_DWEIGHT_GRAD, FL_CON_NORM, FL_H_TARGET, FL_JSON,
     FL_LOG, FL_PLOT, FL_EVAL_EVERY, FL_CHECKPOINT, FL_SAVE_MODEL, FL_RESUME, FL_VAL_SPLIT, FL_QUIET, FL_PER_LABEL,
     FL_IMPUTE, FL_LABEL_COLUMNS, FL_LABEL_PREFIX, FL_IMAGE_ROOT, FL_SKIP_BAD_IMAGES, FL_VOC_DIFFICULT,
+    FL_SELECT_METRIC, FL_PATIENCE, FL_VAL_THRESHOLDS,
     FL_COUNT
 };
 
 #define METHOD_CHOICES "none|mulsupcon|rld|cld|supcon-all|supcon-any"
+/* indices 0..5 are MLCL_METRIC_HA .. MLCL_METRIC_MAP (metrics.h); 6 none; 7 p_at_1 (the --log/--json name of p@1) */
+#define SELECT_CHOICES "HA|ebF1|miF1|maF1|p@1|mAP|none|p_at_1"
 #define ENCODER_CHOICES "mlp|resnet18-small|resnet34-small|resnet50-small|resnet18|resnet34|resnet50"
 #define BIG ((double)INT_MAX)
 
@@ -244,6 +247,9 @@ static flag flags[FL_COUNT] = {
     [FL_IMAGE_ROOT] = { "--image-root", T_INDIR },
     [FL_SKIP_BAD_IMAGES] = { "--skip-bad-images", T_BOOL },
     [FL_VOC_DIFFICULT] = { "--voc-difficult", T_CHOICE, 0, 0, "neg|pos" }, /* the index is the mlcl_voc_difficult value */
+    [FL_SELECT_METRIC] = { "--select-metric", T_CHOICE, 0, 0, SELECT_CHOICES },
+    [FL_PATIENCE] = { "--patience", T_INT, 0, 1e6 },
+    [FL_VAL_THRESHOLDS] = { "--val-thresholds", T_CHOICE, 0, 0, "per-label|global" },
 };
 
 #define G(id) (flags[id].given)
@@ -1017,8 +1023,16 @@ static const flag_doc flag_docs[FL_COUNT] = {
     [FL_MOSAIC_TRAIN] = { NULL, "Fashion-MNIST 2x2 mosaics to train on (the built-in job)" },
     [FL_MOSAIC_TEST] = { NULL, "mosaics to evaluate on (the built-in job)" },
     [FL_MOSAIC_DIR] = { "DIR", "Fashion-MNIST IDX files (default " MOSAIC_DIR_DEFAULT ", Debian's dataset-fashion-mnist)" },
-    [FL_VAL_SPLIT] = { "FRAC", "hold out FRAC of the training set (seeded) and evaluate on it instead of a test set "
-                               "(choosing settings without touching the test set; default: none, --test is evaluated)" },
+    [FL_VAL_SPLIT] = { "FRAC", "hold out FRAC of the training set (seeded with --seed) as validation rows: the decision "
+                               "thresholds (and with --select-metric the fine-tuning epoch) are chosen on them; with --test "
+                               "the report is on the test set, else on the held-out rows (default: none, no validation)" },
+    [FL_SELECT_METRIC] = { "NAME", "with --val-split: keep the fine-tuning epoch with the best value of this metric on the "
+                                   "validation rows (HA, ebF1, miF1, maF1 best over thresholds 0.1 .. 0.9; p@1 is also "
+                                   "spelt p_at_1); none keeps the last epoch (mAP when only --patience is given)" },
+    [FL_PATIENCE] = { NULL, "with --val-split: stop fine-tuning after N epochs without a better validation value "
+                            "(0: run every epoch)" },
+    [FL_VAL_THRESHOLDS] = { NULL, "with --val-split: the thresholds the model keeps, one per label (F1 per label) or one "
+                                  "for every label (micro-F1); the report shows both" },
     [FL_PRESET] = { NULL, "the paper's settings for that dataset (default: none, the library's defaults):" },
     [FL_METHOD] = { "M", "pretraining method (docs/math.md); none: fine-tuning only, the baseline" },
     [FL_PRE_EPOCHS] = { NULL, "pretraining epochs" },
@@ -1061,7 +1075,7 @@ static const flag_doc flag_docs[FL_COUNT] = {
     [FL_LOG] = { "FILE.csv", "one row per epoch, the columns named as in the epoch lines: "
                              "phase,epoch,loss,con,G,H,wreg,lr,samples_per_s,HA,ebF1,miF1,maF1,p_at_1,mAP,bce" },
     [FL_PLOT] = { "DIR", "PNG training curves (from --log) and label distributions (needs python3-matplotlib)" },
-    [FL_EVAL_EVERY] = { NULL, "with --log: evaluate (threshold 0.5, on the test or --val-split rows) every N fine-tuning "
+    [FL_EVAL_EVERY] = { NULL, "with --log: evaluate (threshold 0.5, on the test rows, else the --val-split rows) every N fine-tuning "
                               "epochs, shown in the epoch lines and the log's metric columns (default: at the end only)" },
     [FL_CHECKPOINT] = { "FILE", "save the training state at the end of each epoch and on SIGINT/SIGTERM" },
     [FL_SAVE_MODEL] = { "FILE", "write the trained model at the end (mlcl-predict --model FILE; docs/models.md)" },
@@ -1076,7 +1090,8 @@ static const struct help_section {
 } help_sections[] = {
     { "Data (default: the built-in job on Fashion-MNIST 2x2 mosaics)",
       { FL_TRAIN, FL_TEST, FL_FORMAT, FL_TRAIN_LABELS, FL_TEST_LABELS, FL_NPZ_KEYS, FL_LABELS, FL_FEATURES,
-        FL_INDEX_BASE, FL_LABEL_COLUMNS, FL_LABEL_PREFIX, FL_IMPUTE, FL_VAL_SPLIT, FL_MOSAIC_TRAIN, FL_MOSAIC_TEST,
+        FL_INDEX_BASE, FL_LABEL_COLUMNS, FL_LABEL_PREFIX, FL_IMPUTE, FL_VAL_SPLIT, FL_SELECT_METRIC, FL_PATIENCE,
+        FL_VAL_THRESHOLDS, FL_MOSAIC_TRAIN, FL_MOSAIC_TEST,
         FL_MOSAIC_DIR, -1 } },
     { "Method and protocol",
       { FL_PRESET, FL_METHOD, FL_PRE_EPOCHS, FL_FT_EPOCHS, FL_BATCH, FL_QUEUE, FL_SEED, FL_THREADS, FL_FORCE_THREADS,
@@ -1149,6 +1164,9 @@ static const char *help_default(int id, const mlcl_train_options *o, char *b, si
     case FL_BASE_WIDTH: snprintf(b, n, "%d", BASE_WIDTH_DEFAULT); break;
     case FL_ENCODER: snprintf(b, n, "mlp"); break;
     case FL_VOC_DIFFICULT: snprintf(b, n, "neg"); break;
+    case FL_SELECT_METRIC: snprintf(b, n, "none"); break;
+    case FL_PATIENCE: snprintf(b, n, "0"); break;
+    case FL_VAL_THRESHOLDS: snprintf(b, n, "per-label"); break;
     default: break;
     }
     return b;
@@ -1846,12 +1864,8 @@ static int check_applicability(int kind, int voc, int resnet, int simclr, int me
         NOT_WITH(FL_MOSAIC_TRAIN, "with --train (it sizes the built-in Fashion-MNIST job)");
         NOT_WITH(FL_MOSAIC_TEST, "with --train (it sizes the built-in Fashion-MNIST job)");
         NOT_WITH(FL_MOSAIC_DIR, "with --train (it is for the built-in Fashion-MNIST job)");
-        if (val) {
-            NOT_WITH(FL_TEST, "with --val-split (the held-out part of the training set is evaluated instead)");
-            NOT_WITH(FL_TEST_LABELS, "with --val-split (no test set is read)");
-        } else if (!G(FL_TEST)) {
-            return fail(2, "--train needs --test (or --val-split FRAC to evaluate on a held-out part)");
-        }
+        /* --val-split with --test: validation on the held-out rows, the report on the test set */
+        if (!val && !G(FL_TEST)) return fail(2, "--train needs --test (or --val-split FRAC to evaluate on a held-out part)");
         if (kind == D_NPY) {
             NOT_WITH(FL_FORMAT, "to .npy/.npz files");
             NOT_WITH(FL_LABELS, "to .npy/.npz files (the label array gives the count)");
@@ -1920,6 +1934,14 @@ static int check_applicability(int kind, int voc, int resnet, int simclr, int me
         NOT_WITH(FL_FT_VIEWS, "without SimCLR views (--views simclr or a ResNet encoder)");
     }
     if (!G(FL_LOG)) NOT_WITH(FL_EVAL_EVERY, "without --log (it fills the log's metric columns)");
+    if (!val) {
+        NOT_WITH(FL_SELECT_METRIC, "without --val-split (the epoch is chosen on the held-out rows)");
+        NOT_WITH(FL_PATIENCE, "without --val-split (it watches the value on the held-out rows)");
+        NOT_WITH(FL_VAL_THRESHOLDS, "without --val-split (the thresholds are chosen on the held-out rows)");
+    }
+    if (G(FL_PATIENCE) && G(FL_SELECT_METRIC) && flags[FL_SELECT_METRIC].i == 6 && flags[FL_PATIENCE].i > 0)
+        return fail(2, "--patience %lld does not apply with --select-metric none (it watches the selected metric)",
+                    flags[FL_PATIENCE].i);
     if (!G(FL_THREADS)) NOT_WITH(FL_FORCE_THREADS, "without --threads");
     return 0;
 }
@@ -1962,6 +1984,16 @@ int main(int argc, char **argv)
     const char *json_path = V(FL_JSON), *log_path = V(FL_LOG), *ckpt_path = V(FL_CHECKPOINT), *resume_path = V(FL_RESUME);
     const char *save_model_path = V(FL_SAVE_MODEL);
     double val_split = G(FL_VAL_SPLIT) ? flags[FL_VAL_SPLIT].f : 0;
+    /* --val-split, --select-metric, --patience, --val-thresholds (applicability checked below) */
+    mlcl_validation_options vopt = MLCL_VALIDATION_OPTIONS_INIT;
+    if (G(FL_SELECT_METRIC)) {
+        long long k = flags[FL_SELECT_METRIC].i;
+        vopt.select_metric = k == 6 ? MLCL_SELECT_NONE : k == 7 ? MLCL_METRIC_P_AT_1 : (int)k;
+    }
+    if (G(FL_PATIENCE)) vopt.patience = (int)flags[FL_PATIENCE].i;
+    if (vopt.patience > 0 && !G(FL_SELECT_METRIC)) vopt.select_metric = MLCL_METRIC_MAP; /* --patience alone watches mAP */
+    if (G(FL_VAL_THRESHOLDS)) vopt.thresholds = flags[FL_VAL_THRESHOLDS].i == 0 ? MLCL_THRESHOLDS_PER_LABEL : MLCL_THRESHOLDS_GLOBAL;
+    static const char *const select_names[] = { "HA", "ebF1", "miF1", "maF1", "p@1", "mAP" };
     a.quiet = G(FL_QUIET);
     a.plot_dir = V(FL_PLOT);
     a.eval_every = G(FL_EVAL_EVERY) ? (int)flags[FL_EVAL_EVERY].i : 0;
@@ -2134,7 +2166,7 @@ int main(int argc, char **argv)
     }
 
     /* ---- the data */
-    mlcl_dataset *train = NULL, *test = NULL;
+    mlcl_dataset *train = NULL, *test = NULL, *val = NULL; /* test == val: no test set, the report is on val */
     int rc;
     mlcl_clear_error();
     if (train_path) {
@@ -2158,29 +2190,41 @@ int main(int argc, char **argv)
         return 1;
     }
     if (val_split > 0) {
-        /* train on the rest, evaluate on the held-out part; no test set is read */
-        mlcl_dataset *fit = NULL, *hold = NULL;
-        rc = mlcl_dataset_split(&fit, &hold, train, (float)val_split, o.seed + 1000);
+        /* train on the rest; the thresholds (and the epoch) are chosen on the held-out
+         * part; the report is on the test set when there is one, else on the held-out part */
+        mlcl_dataset *fit = NULL;
+        rc = mlcl_dataset_split(&fit, &val, train, (float)val_split, o.seed + 1000);
         if (rc != MLCL_OK) {
             fprintf(stderr, "mlcl-train: --val-split: %s\n", mlcl_last_error());
             mlcl_dataset_free(train);
+            mlcl_dataset_free(test);
             return 1;
         }
         mlcl_dataset_free(train);
         train = fit;
-        test = hold;
-        if (!a.quiet) fprintf(stderr, "mlcl-train: --val-split %.2f: evaluating on a held-out part of the training set\n", val_split);
+        if (!a.quiet)
+            fprintf(stderr, "mlcl-train: --val-split %.2f: thresholds%s chosen on a held-out part of the training set; "
+                    "the report is on the %s\n", val_split, vopt.select_metric != MLCL_SELECT_NONE ? " and the epoch" : "",
+                    test ? "test set" : "held-out part");
+        if (!test) test = val;
     }
-    int n, d, c, nt, dt, ct;
+    int n, d, c, nt, dt, ct, nv = 0;
     mlcl_dataset_dims(train, &n, &d, &c);
     mlcl_dataset_dims(test, &nt, &dt, &ct);
-#define FREE_DATA() do { mlcl_dataset_free(train); mlcl_dataset_free(test); } while (0)
+    if (val) mlcl_dataset_dims(val, &nv, NULL, NULL);
+    int on_test = test != val; /* the report is on a test set */
+#define FREE_DATA() do { mlcl_dataset_free(train); if (val != test) mlcl_dataset_free(val); mlcl_dataset_free(test); } while (0)
     if (d != dt || c != ct) {
         fprintf(stderr, "mlcl-train: train has %d features and %d labels, test %d and %d\n", d, c, dt, ct);
         FREE_DATA();
         return 1;
     }
-    if (!a.quiet) fprintf(stderr, "mlcl-train: %d training rows, %d test rows, %d features, %d labels\n", n, nt, d, c);
+    if (!a.quiet) {
+        if (val && on_test)
+            fprintf(stderr, "mlcl-train: %d training rows, %d validation rows, %d test rows, %d features, %d labels\n", n, nv, nt, d, c);
+        else
+            fprintf(stderr, "mlcl-train: %d training rows, %d %s rows, %d features, %d labels\n", n, nt, val ? "validation" : "test", d, c);
+    }
 
     /* ---- sizes that depend on the data */
     int pretraining = o.method != MLCL_METHOD_NONE && o.pretrain.epochs > 0;
@@ -2274,6 +2318,8 @@ int main(int argc, char **argv)
     }
     rc = mlcl_trainer_create_ex(&a.trainer, &o, train, &ex);
     mlcl_encoder_free(backbone);
+    /* before --resume: the checkpoint names the validation settings it was made with */
+    if (rc == MLCL_OK && val) rc = mlcl_trainer_set_validation(a.trainer, val, &vopt);
     int resumed_phase = 0;
     if (rc == MLCL_OK && resume_path) {
         rc = mlcl_trainer_load(a.trainer, resume_path);
@@ -2342,7 +2388,7 @@ int main(int argc, char **argv)
     a.bar = a.tty && !a.quiet && !a.silent;
     if (a.eval_every && !a.quiet && !a.silent)
         fprintf(stderr, "mlcl-train: --eval-every %d: the fine-tuning lines and the log give the metrics at threshold 0.5 "
-                "on the %s rows\n", a.eval_every, val_split > 0 ? "held-out (--val-split)" : "test");
+                "on the %s rows\n", a.eval_every, on_test ? "test" : "held-out (--val-split)");
     a.last_t = now_s();
     mlcl_trainer_set_callback(a.trainer, progress_cb, &a);
     if (g_comm) mlcl_trainer_set_callback(a.trainer, mpi_progress_cb, &a);
@@ -2379,6 +2425,7 @@ int main(int argc, char **argv)
         FREE_ALL();
         return 1;
     }
+    bar_end(&a); /* --patience may have ended fine-tuning before its last epoch, with the bar drawn */
     int status = 0;
     if (log_close(&a.log)) status = 1;
     mlcl_metrics paper, t05;
@@ -2399,19 +2446,50 @@ int main(int argc, char **argv)
     printf("%-22s %7s %7s %7s %7s %7s %7s\n", "metrics", "HA", "ebF1", "miF1", "maF1", "p@1", "mAP");
     print_metrics_row("paper protocol (sweep)", &paper);
     print_metrics_row("threshold 0.5", &t05);
-    if (G(FL_PER_LABEL)) print_per_label(ls, c, val_split > 0 ? "held-out (--val-split)" : "test");
+    /* the thresholds chosen on the validation rows, applied to the report set */
+    mlcl_metrics honest = MLCL_METRICS_INIT, honest_g = MLCL_METRICS_INIT;
+    int have_honest = val && mlcl_trainer_evaluate_thresholds(a.trainer, test, &honest, &honest_g) == MLCL_OK;
+    int best_ep = -1, ep_run = 0;
+    double best_v = NAN;
+    float thr_g = NAN;
+    if (have_honest) {
+        print_metrics_row(vopt.thresholds == MLCL_THRESHOLDS_GLOBAL ? "val threshold (model)" : "val thresholds/label", &honest);
+        print_metrics_row("val threshold, global", &honest_g);
+        mlcl_trainer_thresholds(a.trainer, c, NULL, &thr_g);
+    }
+    if (val) mlcl_trainer_selection(a.trainer, &best_ep, &best_v, NULL, &ep_run);
+    if (val && vopt.select_metric != MLCL_SELECT_NONE)
+        printf("fine-tuning epoch %d of the %d run kept (best validation %s %.4f)\n", best_ep + 1, ep_run,
+               select_names[vopt.select_metric], best_v);
+    if (have_honest) printf("global threshold chosen on %d validation rows: %.4f\n", nv, (double)thr_g);
+    if (G(FL_PER_LABEL)) print_per_label(ls, c, on_test ? "test" : "held-out (--val-split)");
     if (fflush(stdout) != 0 || ferror(stdout)) { fprintf(stderr, "mlcl-train: writing the results to stdout failed: %s\n", strerror(errno)); status = 1; }
     if (json_path) {
         safe_file js;
         if (sf_open(&js, "--json", json_pi.canon) == 0) {
             FILE *f = js.f;
             fprintf(f, "{\"method\": \"%s\", \"seed\": %llu, \"n_train\": %d, \"n_test\": %d, \"features\": %d, \"labels\": %d, \"evaluated_on\": \"%s\",\n",
-                    method_names[o.method], (unsigned long long)o.seed, n, nt, d, c, val_split > 0 ? "validation" : "test");
+                    method_names[o.method], (unsigned long long)o.seed, n, nt, d, c, on_test ? "test" : "validation");
             fprintf(f, " \"metrics\": {\"paper\": ");
             json_metrics(f, &paper);
             fprintf(f, ", \"t05\": ");
             json_metrics(f, &t05);
+            if (have_honest) {
+                fprintf(f, ", \"validation_thresholds\": ");
+                json_metrics(f, &honest);
+                fprintf(f, ", \"validation_global_threshold\": ");
+                json_metrics(f, &honest_g);
+            }
             fprintf(f, "},\n");
+            if (val) {
+                char bv[32] = "null", tg[32] = "null";
+                if (!isnan(best_v)) snprintf(bv, sizeof bv, "%.6f", best_v);
+                if (have_honest && !isnan(thr_g)) snprintf(tg, sizeof tg, "%.6f", (double)thr_g);
+                fprintf(f, " \"validation\": {\"rows\": %d, \"select_metric\": \"%s\", \"patience\": %d, \"best_epoch\": %d, "
+                        "\"epochs_run\": %d, \"best_value\": %s, \"global_threshold\": %s},\n", nv,
+                        vopt.select_metric == MLCL_SELECT_NONE ? "none" : select_names[vopt.select_metric], vopt.patience,
+                        best_ep, ep_run, bv, tg);
+            }
             json_per_label(f, ls, c);
             fprintf(f, " \"timing\": {\"pretrain_s\": %.3f, \"finetune_s\": %.3f}}\n", pre_s, fin_s);
             if (sf_commit(&js, 0)) status = 1;
@@ -2420,7 +2498,7 @@ int main(int argc, char **argv)
         }
     }
     if (save_model_path && (!g_comm || g_comm->rank == 0) &&
-        save_model(a.trainer, model_pi.canon, train, train_path, test_path, &paper, &t05, val_split <= 0))
+        save_model(a.trainer, model_pi.canon, train, train_path, test_path, &paper, &t05, on_test))
         status = 1;
     if (a.plot_dir) {
         /* distributions of a few test rows for the picture, then matplotlib */
