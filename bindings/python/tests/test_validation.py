@@ -222,7 +222,34 @@ def test_cli_val_split_without_test(yeast_paths, tmp_path):
     r = run_py(["-m", "mlcl.train", "--train", yeast_paths[0]])
     assert r.returncode == 2 and "--train needs --test (or --val-split" in r.stderr
     r = run_py(["-m", "mlcl.train", "--train", yeast_paths[0], "--test", yeast_paths[1],
-                "--val-split", "0.2"])
-    assert r.returncode == 2 and "--val-split" in r.stderr
+                "--select-metric", "mAP"])
+    assert r.returncode == 2 and "--select-metric does not apply without --val-split" in r.stderr
+    r = run_py(["-m", "mlcl.train", "--train", yeast_paths[0], "--test", yeast_paths[1],
+                "--patience", "2"])
+    assert r.returncode == 2 and "--patience does not apply without --val-split" in r.stderr
     r = run_py(["-m", "mlcl.train", "--train", yeast_paths[0], "--val-split", "0.95"])
     assert r.returncode == 2 and "0.95" in r.stderr
+
+
+def test_cli_val_split_with_test(yeast_paths, tmp_path):
+    """--val-split with --test: thresholds and the epoch chosen on the held-out
+    rows, the report on the test set (as mlcl-train)."""
+    from conftest import run_py
+    js = tmp_path / "t.json"
+    r = run_py(["-m", "mlcl.train", "--train", yeast_paths[0], "--test", yeast_paths[1],
+                "--val-split", "0.2", "--select-metric", "miF1", "--patience", "1",
+                "--pretrain-epochs", "1", "--finetune-epochs", "4", "--batch", "256",
+                "--queue", "256", "--quiet", "--json", str(js)], timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "val thresholds/label" in r.stdout and "val threshold, global" in r.stdout
+    doc = json.loads(js.read_text())
+    v, m = doc["validation"], doc["metrics"]
+    assert doc["evaluated_on"] == "test"
+    assert (doc["n_train"], doc["n_test"], v["rows"]) == (1200, 917, 300)
+    assert v["select_metric"] == "miF1" and v["patience"] == 1
+    assert 0 <= v["best_epoch"] < v["epochs_run"] <= 4
+    assert v["epochs_run"] == 4 or v["epochs_run"] == v["best_epoch"] + 2
+    assert 0 < v["best_value"] <= 1 and 0 < v["global_threshold"] < 1
+    # the thresholds change the thresholded metrics, never the ranking ones
+    assert m["validation_thresholds"]["mAP"] == m["t05"]["mAP"]
+    assert m["validation_thresholds"]["miF1"] != m["t05"]["miF1"]
