@@ -501,6 +501,27 @@ int mlcl_dataset_load_image_csv(mlcl_dataset **out, int *skipped, const char *pa
     return rc;
 }
 
+/* The list of a CSV manifest without decoding anything (the streaming loader,
+ * src/data/loader.c): paths joined with the image root, labels remapped to
+ * o->label_names when given. */
+int mlcl__imglist_read_csv(mlcl__imglist *l, const char *path, const mlcl_manifest_options *o, const char *fn)
+{
+    memset(l, 0, sizeof *l);
+    MLCL_TRY(check_options(o, fn));
+    char *base = o->image_root ? mlcl__strdup(o->image_root) : mlcl__path_dir(path);
+    if (!base) return mlcl__err(MLCL_ENOMEM, "%s: out of memory", fn);
+    mlcl__csv r;
+    int rc = mlcl__csv_open(&r, path, 0, fn);
+    if (rc < 0) { mlcl__free(base); return rc; }
+    rc = read_image_csv(&r, l, base, fn);
+    mlcl__csv_close(&r);
+    mlcl__free(base);
+    if (rc == MLCL_OK && l->n == 0) rc = mlcl__err(MLCL_EFORMAT, "%s: %s: no images", fn, path);
+    if (rc == MLCL_OK && o->n_label_names > 0) rc = remap_labels(l, o, path, fn);
+    if (rc < 0) mlcl__imglist_free(l);
+    return rc;
+}
+
 /* ---------------------------------------------------------------- COCO */
 
 typedef struct { gzFile f; size_t total; int too_big, failed; } gzsrc;
