@@ -89,6 +89,10 @@ typedef struct mlcl_loader_options {
     int batch;            /**< images per batch (64), > 0 */
     int height;           /**< rows after resize + centre crop (224), > 0 */
     int width;            /**< columns after resize + centre crop (224), > 0 */
+    int resize;           /**< 0 (default): the image is resized to just cover height x width, then
+                               centre-cropped (mlcl_image_resize_crop()); > 0: its shorter side is
+                               resized to this (>= height and width), then the centre height x width
+                               is cropped (torchvision Resize(resize) + CenterCrop, e.g. 256 for 224) */
     int channels;         /**< 1 or 3 (3) */
     int threads;          /**< loader threads: 0 (default) = online CPUs, at most 16 */
     int prefetch;         /**< batches in the ring (4), >= 1 */
@@ -106,7 +110,7 @@ typedef struct mlcl_loader_options {
 
 /** The defaults. */
 #define MLCL_LOADER_OPTIONS_INIT                                                            \
-    { MLCL_LOADER_OPTIONS_VERSION, 64, 224, 224, 3, 0, 4, 0, 1, 0, 0, MLCL_SIMCLR_OPTIONS_INIT, \
+    { MLCL_LOADER_OPTIONS_VERSION, 64, 224, 224, 0, 3, 0, 4, 0, 1, 0, 0, MLCL_SIMCLR_OPTIONS_INIT, \
       MLCL_NORMALIZE_IMAGENET, { 0.485f, 0.456f, 0.406f }, { 0.229f, 0.224f, 0.225f }, 0 }
 
 /**

@@ -139,6 +139,9 @@ static int check_options(const mlcl_loader_options *o, const char *fn)
                          o->width);
     if (o->channels != 1 && o->channels != 3)
         return mlcl__err(MLCL_EINVAL, "%s: o->channels must be 1 or 3 (got %d)", fn, o->channels);
+    if (o->resize < 0 || o->resize > 65536 || (o->resize > 0 && (o->resize < o->height || o->resize < o->width)))
+        return mlcl__err(MLCL_EINVAL, "%s: o->resize must be 0 or in [max(height, width), 65536] (got %d for %d x %d)",
+                         fn, o->resize, o->height, o->width);
     if (o->threads < 0) return mlcl__err(MLCL_EINVAL, "%s: o->threads must be >= 0 (got %d)", fn, o->threads);
     if (o->prefetch < 1 || o->prefetch > 1024)
         return mlcl__err(MLCL_EINVAL, "%s: o->prefetch must be in [1, 1024] (got %d)", fn, o->prefetch);
@@ -252,8 +255,27 @@ static int process(mlcl_loader *L, slot *s, int k, int row, long long e, float *
     float *px = NULL;
     int c, h, w;
     int rc = mlcl_image_read(&px, &c, &h, &w, L->list->l.paths[row], L->o.channels);
-    if (rc == MLCL_OK) rc = mlcl_image_resize_crop(L->o.views ? scratch : s->x + (size_t)k * L->d, L->o.height,
-                                                   L->o.width, px, c, h, w);
+    float *dst = L->o.views ? scratch : s->x + (size_t)k * L->d;
+    if (rc == MLCL_OK && L->o.resize > 0) {
+        /* shorter side to `resize` (the other rounded down, as torchvision), then the centre crop */
+        int sh = h <= w ? L->o.resize : (int)((long long)L->o.resize * h / w);
+        int sw = h <= w ? (int)((long long)L->o.resize * w / h) : L->o.resize;
+        if (sh < L->o.height) sh = L->o.height;
+        if (sw < L->o.width) sw = L->o.width;
+        float *mid = malloc((size_t)c * (size_t)sh * (size_t)sw * sizeof(float));
+        if (!mid) rc = mlcl__err(MLCL_ENOMEM, "mlcl_loader_next: out of memory (resizing %s)", L->list->l.paths[row]);
+        if (rc == MLCL_OK) rc = mlcl_image_resize_crop(mid, sh, sw, px, c, h, w);
+        if (rc == MLCL_OK) {
+            int top = (int)lround((sh - L->o.height) / 2.0), left = (int)lround((sw - L->o.width) / 2.0);
+            for (int ch = 0; ch < c; ch++)
+                for (int y = 0; y < L->o.height; y++)
+                    memcpy(dst + ((size_t)ch * L->o.height + y) * L->o.width,
+                           mid + ((size_t)ch * sh + top + y) * sw + left, (size_t)L->o.width * sizeof(float));
+        }
+        free(mid);
+    } else if (rc == MLCL_OK) {
+        rc = mlcl_image_resize_crop(dst, L->o.height, L->o.width, px, c, h, w);
+    }
     mlcl_image_free(px);
     if (rc < 0) return rc;
     if (L->o.views) {

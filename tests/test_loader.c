@@ -1,0 +1,590 @@
+/* The streaming image loader: bit-identical batches with 1, 2 and 4 threads
+ * (SimCLR views included), pixels equal to decode + resize_crop + ImageNet
+ * normalisation, every epoch a permutation, a bounded ring (the threads stop
+ * when it is full, whatever the number of images), resume from a recorded
+ * position, a corrupt image failing with its file name or skipped and
+ * counted, and clean shutdown while the threads are busy. Images are written
+ * here with libpng and libjpeg-turbo. */
+#include "testutil.h"
+#include <math.h>
+#include <stdint.h>
+#include <time.h>
+#include <unistd.h>
+#include <png.h>
+#include <turbojpeg.h>
+
+static char tmpdir[256];
+
+static void setup(void)
+{
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/mlcl_loader_XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+}
+
+static void teardown(void)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", tmpdir);
+}
+
+static void write_png_rgb(const char *path, int w, int h, const unsigned char *data)
+{
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+    png_infop info = png_create_info_struct(png);
+    ck_assert(png && info);
+    if (setjmp(png_jmpbuf(png))) ck_abort_msg("libpng write error");
+    png_init_io(png, f);
+    png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
+                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_write_info(png, info);
+    for (int y = 0; y < h; y++) png_write_row(png, (png_bytep)(data + (size_t)y * w * 3));
+    png_write_end(png, NULL);
+    png_destroy_write_struct(&png, &info);
+    fclose(f);
+}
+
+static void write_jpeg_rgb(const char *path, int w, int h, const unsigned char *px)
+{
+    tjhandle tj = tjInitCompress();
+    unsigned char *jb = NULL;
+    unsigned long jl = 0;
+    ck_assert_int_eq(tjCompress2(tj, px, w, 0, h, TJPF_RGB, &jb, &jl, TJSAMP_444, 90, 0), 0);
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(jb, 1, jl, f), jl);
+    fclose(f);
+    tjFree(jb);
+    tjDestroy(tj);
+}
+
+/* n images of odd sizes, PNG and JPEG alternately; paths in *paths (malloc'd),
+ * labels n x 3 with row i's labels the bits of i % 8. */
+static char **make_images(int n, uint8_t **labels)
+{
+    char **paths = malloc(sizeof(char *) * (size_t)n);
+    *labels = malloc((size_t)n * 3);
+    for (int i = 0; i < n; i++) {
+        int w = 20 + (i * 7) % 23, h = 18 + (i * 5) % 19;
+        unsigned char *px = malloc((size_t)w * h * 3);
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++) {
+                unsigned char *q = px + ((size_t)y * w + x) * 3;
+                q[0] = (unsigned char)(x * 255 / (w - 1));
+                q[1] = (unsigned char)(y * 255 / (h - 1));
+                q[2] = (unsigned char)((i * 31 + x * y) & 255);
+            }
+        paths[i] = malloc(512);
+        snprintf(paths[i], 512, "%s/im%03d.%s", tmpdir, i, i % 2 ? "jpg" : "png");
+        if (i % 2) write_jpeg_rgb(paths[i], w, h, px);
+        else write_png_rgb(paths[i], w, h, px);
+        free(px);
+        for (int j = 0; j < 3; j++) (*labels)[i * 3 + j] = (uint8_t)((i % 8) >> j & 1);
+    }
+    return paths;
+}
+
+static void free_paths(char **p, int n)
+{
+    for (int i = 0; i < n; i++) free(p[i]);
+    free(p);
+}
+
+/* All of `nbatch` batches concatenated: x, x2, y, rows, and each batch's n. */
+typedef struct {
+    float *x, *x2;
+    uint8_t *y;
+    int *rows, *bn, *be;
+    long long *bi;
+    size_t nx, ny, nr;
+} record;
+
+static void record_free(record *r)
+{
+    free(r->x); free(r->x2); free(r->y); free(r->rows); free(r->bn); free(r->be); free(r->bi);
+    memset(r, 0, sizeof *r);
+}
+
+static void run_batches(mlcl_loader *L, int nbatch, record *r)
+{
+    memset(r, 0, sizeof *r);
+    r->bn = calloc((size_t)nbatch, sizeof(int));
+    r->be = calloc((size_t)nbatch, sizeof(int));
+    r->bi = calloc((size_t)nbatch, sizeof(long long));
+    for (int k = 0; k < nbatch; k++) {
+        mlcl_loader_batch b;
+        ck_assert_ok(mlcl_loader_next(L, &b));
+        size_t nd = (size_t)b.n * (size_t)b.d;
+        r->x = realloc(r->x, (r->nx + nd) * sizeof(float));
+        memcpy(r->x + r->nx, b.x, nd * sizeof(float));
+        if (b.x2) {
+            r->x2 = realloc(r->x2, (r->nx + nd) * sizeof(float));
+            memcpy(r->x2 + r->nx, b.x2, nd * sizeof(float));
+        }
+        r->nx += nd;
+        r->y = realloc(r->y, r->ny + (size_t)b.n * 3);
+        memcpy(r->y + r->ny, b.y, (size_t)b.n * 3);
+        r->ny += (size_t)b.n * 3;
+        r->rows = realloc(r->rows, (r->nr + (size_t)b.n) * sizeof(int));
+        memcpy(r->rows + r->nr, b.rows, (size_t)b.n * sizeof(int));
+        r->nr += (size_t)b.n;
+        r->bn[k] = b.n;
+        r->be[k] = b.epoch;
+        r->bi[k] = b.index;
+    }
+}
+
+static void assert_same(const record *a, const record *b, int nbatch)
+{
+    ck_assert_uint_eq(a->nx, b->nx);
+    ck_assert_uint_eq(a->nr, b->nr);
+    ck_assert_int_eq(memcmp(a->x, b->x, a->nx * sizeof(float)), 0);
+    ck_assert_int_eq(!a->x2, !b->x2);
+    if (a->x2) ck_assert_int_eq(memcmp(a->x2, b->x2, a->nx * sizeof(float)), 0);
+    ck_assert_int_eq(memcmp(a->y, b->y, a->ny), 0);
+    ck_assert_int_eq(memcmp(a->rows, b->rows, a->nr * sizeof(int)), 0);
+    for (int k = 0; k < nbatch; k++) {
+        ck_assert_int_eq(a->bn[k], b->bn[k]);
+        ck_assert_int_eq(a->be[k], b->be[k]);
+        ck_assert_int_eq(a->bi[k], b->bi[k]);
+    }
+}
+
+static mlcl_loader_options small_options(int threads, int views)
+{
+    mlcl_loader_options o = MLCL_LOADER_OPTIONS_INIT;
+    o.batch = 5;
+    o.height = 16;
+    o.width = 16;
+    o.threads = threads;
+    o.prefetch = 3;
+    o.seed = 42;
+    o.views = views;
+    o.simclr.blur_kernel = 3;
+    return o;
+}
+
+START_TEST(options_init_matches_macro)
+{
+    mlcl_loader_options a, b = MLCL_LOADER_OPTIONS_INIT;
+    memset(&a, 0xAB, sizeof a);
+    ck_assert_ok(mlcl_loader_options_init(&a, MLCL_LOADER_OPTIONS_VERSION));
+    ck_assert_int_eq(memcmp(&a, &b, sizeof a), 0);
+    ck_assert_status_msg(mlcl_loader_options_init(&a, 99), MLCL_EVERSION, "version");
+    mlcl_image_list *l = NULL;
+    const char *p[1] = { "x.png" };
+    uint8_t y[2] = { 0, 2 };
+    ck_assert_status_msg(mlcl_image_list_create(&l, 1, p, y, 2), MLCL_EINVAL, "labels[0][1]");
+    ck_assert_ptr_null(l);
+    y[1] = 1;
+    ck_assert_ok(mlcl_image_list_create(&l, 1, p, y, 2));
+    mlcl_loader *L = NULL;
+    mlcl_loader_options o = MLCL_LOADER_OPTIONS_INIT;
+    o.views = 3;
+    ck_assert_status_msg(mlcl_loader_create(&L, l, &o), MLCL_EINVAL, "o->views");
+    o = b;
+    o.prefetch = 0;
+    ck_assert_status_msg(mlcl_loader_create(&L, l, &o), MLCL_EINVAL, "o->prefetch");
+    o = b;
+    o.drop_last = 1;
+    ck_assert_status_msg(mlcl_loader_create(&L, l, &o), MLCL_EINVAL, "drop_last");
+    o = b;
+    o.normalize = MLCL_NORMALIZE_CUSTOM;
+    o.std[1] = 0;
+    ck_assert_status_msg(mlcl_loader_create(&L, l, &o), MLCL_EINVAL, "o->std[1]");
+    ck_assert_ptr_null(L);
+    mlcl_image_list_free(l);
+    mlcl_loader_free(NULL);
+    mlcl_image_list_free(NULL);
+}
+END_TEST
+
+/* The pixels: decode + resize_crop, then (x - mean) / std with ImageNet's values. */
+START_TEST(pixels_labels_and_order)
+{
+    const int n = 23;
+    uint8_t *lab;
+    char **paths = make_images(n, &lab);
+    mlcl_image_list *l;
+    ck_assert_ok(mlcl_image_list_create(&l, n, (const char *const *)paths, lab, 3));
+    mlcl_loader_options o = small_options(2, 0);
+    mlcl_loader *L;
+    ck_assert_ok(mlcl_loader_create(&L, l, &o));
+    long long nb;
+    ck_assert_ok(mlcl_loader_batches_per_epoch(L, &nb));
+    ck_assert_int_eq(nb, 5); /* 4 x 5 + 3 */
+    float mean[3], sd[3];
+    ck_assert_ok(mlcl_loader_normalization(L, mean, sd));
+    ck_assert_float_eq(mean[0], 0.485f);
+    ck_assert_float_eq(sd[2], 0.225f);
+    record r;
+    run_batches(L, 10, &r); /* two epochs */
+    ck_assert_int_eq(r.bn[4], 3);
+    ck_assert_int_eq(r.be[5], 1);
+    ck_assert_int_eq(r.bi[5], 0);
+    ck_assert_uint_eq(r.nr, 2 * (size_t)n);
+    /* every epoch a permutation, and the two differ */
+    int diff = 0;
+    for (int e = 0; e < 2; e++) {
+        int seen[23] = { 0 };
+        for (int i = 0; i < n; i++) seen[r.rows[e * n + i]]++;
+        for (int i = 0; i < n; i++) ck_assert_int_eq(seen[i], 1);
+    }
+    for (int i = 0; i < n; i++) diff += r.rows[i] != r.rows[n + i];
+    ck_assert_int_gt(diff, 0);
+    /* labels and pixels of each item */
+    size_t d = 3 * 16 * 16;
+    float *ref = malloc(d * sizeof(float));
+    for (size_t i = 0; i < r.nr; i++) {
+        int row = r.rows[i];
+        for (int j = 0; j < 3; j++) ck_assert_int_eq(r.y[i * 3 + j], lab[row * 3 + j]);
+        float *px;
+        int c, h, w;
+        ck_assert_ok(mlcl_image_read(&px, &c, &h, &w, paths[row], 3));
+        ck_assert_ok(mlcl_image_resize_crop(ref, 16, 16, px, c, h, w));
+        mlcl_image_free(px);
+        for (size_t k = 0; k < d; k++) {
+            int ch = (int)(k / 256);
+            float want = (ref[k] - mean[ch]) * (1.0f / sd[ch]);
+            ck_assert_msg(r.x[i * d + k] == want, "item %zu value %zu: %g != %g", i, k, r.x[i * d + k], want);
+        }
+    }
+    free(ref);
+    ck_assert_int_eq(mlcl_loader_position(L, NULL, NULL), MLCL_OK);
+    int e;
+    long long b;
+    ck_assert_ok(mlcl_loader_position(L, &e, &b));
+    ck_assert_int_eq(e, 2);
+    ck_assert_int_eq(b, 0);
+    mlcl_loader_stats st;
+    ck_assert_ok(mlcl_loader_stats_get(L, &st));
+    ck_assert_int_ge(st.images, 2 * n);
+    ck_assert_int_eq(st.batches, 10);
+    record_free(&r);
+    mlcl_loader_free(L);
+    /* shuffle = 0: list order */
+    o.shuffle = 0;
+    ck_assert_ok(mlcl_loader_create(&L, l, &o));
+    run_batches(L, 5, &r);
+    for (int i = 0; i < n; i++) ck_assert_int_eq(r.rows[i], i);
+    record_free(&r);
+    mlcl_loader_free(L);
+    /* resize = 20: shorter side to 20, then the centre 16 x 16 (image 1 is 27 x 23: 23 x 27 -> 20 x 23) */
+    o.resize = 20;
+    o.normalize = MLCL_NORMALIZE_NONE;
+    ck_assert_ok(mlcl_loader_create(&L, l, &o));
+    mlcl_loader_batch bt;
+    ck_assert_ok(mlcl_loader_next(L, &bt));
+    {
+        float *px, *mid = malloc(3 * 20 * 23 * sizeof(float));
+        int c, h, w;
+        ck_assert_ok(mlcl_image_read(&px, &c, &h, &w, paths[1], 3));
+        ck_assert_int_eq(w, 27);
+        ck_assert_int_eq(h, 23);
+        ck_assert_ok(mlcl_image_resize_crop(mid, 20, 23, px, c, h, w));
+        mlcl_image_free(px);
+        for (int ch = 0; ch < 3; ch++)
+            for (int y = 0; y < 16; y++)
+                for (int x = 0; x < 16; x++)
+                    ck_assert(bt.x[d + (size_t)(ch * 16 + y) * 16 + x] == mid[(size_t)(ch * 20 + y + 2) * 23 + x + 4]);
+        free(mid);
+    }
+    mlcl_loader_free(L);
+    o.resize = 15;
+    ck_assert_status_msg(mlcl_loader_create(&L, l, &o), MLCL_EINVAL, "o->resize");
+    mlcl_image_list_free(l);
+    free(lab);
+    free_paths(paths, n);
+}
+END_TEST
+
+/* Bit-identical batches (two SimCLR views, across epoch boundaries) with 1, 2 and 4 threads. */
+START_TEST(same_batches_any_thread_count)
+{
+    const int n = 23, nbatch = 13;
+    uint8_t *lab;
+    char **paths = make_images(n, &lab);
+    mlcl_image_list *l;
+    ck_assert_ok(mlcl_image_list_create(&l, n, (const char *const *)paths, lab, 3));
+    record ref;
+    int tc[3] = { 1, 2, 4 };
+    for (int t = 0; t < 3; t++) {
+        mlcl_loader_options o = small_options(tc[t], 2);
+        o.simclr.out_h = o.simclr.out_w = 12;
+        mlcl_loader *L;
+        ck_assert_ok(mlcl_loader_create(&L, l, &o));
+        record r;
+        run_batches(L, nbatch, &r);
+        mlcl_loader_stats st;
+        ck_assert_ok(mlcl_loader_stats_get(L, &st));
+        ck_assert_int_eq(st.threads, tc[t]);
+        mlcl_loader_free(L);
+        ck_assert_ptr_nonnull(r.x2);
+        if (t == 0) {
+            ref = r;
+            /* the two views differ (the augmentations are random) */
+            ck_assert_int_ne(memcmp(r.x, r.x2, r.nx * sizeof(float)), 0);
+        } else {
+            assert_same(&ref, &r, nbatch);
+            record_free(&r);
+        }
+    }
+    /* another seed: other augmentations */
+    mlcl_loader_options o = small_options(2, 2);
+    o.simclr.out_h = o.simclr.out_w = 12;
+    o.seed = 43;
+    mlcl_loader *L;
+    ck_assert_ok(mlcl_loader_create(&L, l, &o));
+    record r;
+    run_batches(L, nbatch, &r);
+    ck_assert_int_ne(memcmp(r.rows, ref.rows, r.nr * sizeof(int)), 0);
+    record_free(&r);
+    mlcl_loader_free(L);
+    record_free(&ref);
+    mlcl_image_list_free(l);
+    free(lab);
+    free_paths(paths, n);
+}
+END_TEST
+
+/* Resume: a loader seeked to a recorded position returns the same batches. */
+START_TEST(resume_from_position)
+{
+    const int n = 23;
+    uint8_t *lab;
+    char **paths = make_images(n, &lab);
+    mlcl_image_list *l;
+    ck_assert_ok(mlcl_image_list_create(&l, n, (const char *const *)paths, lab, 3));
+    mlcl_loader_options o = small_options(3, 2);
+    mlcl_loader *A, *B;
+    ck_assert_ok(mlcl_loader_create(&A, l, &o));
+    record head, tail, again;
+    run_batches(A, 7, &head);
+    int e;
+    long long b;
+    ck_assert_ok(mlcl_loader_position(A, &e, &b));
+    ck_assert_int_eq(e, 1);
+    ck_assert_int_eq(b, 2);
+    run_batches(A, 8, &tail);
+    o.threads = 1; /* another thread count on resume */
+    ck_assert_ok(mlcl_loader_create(&B, l, &o));
+    ck_assert_ok(mlcl_loader_seek(B, e, b));
+    run_batches(B, 8, &again);
+    assert_same(&tail, &again, 8);
+    /* seeking A back gives them again too (the ring is reset) */
+    ck_assert_ok(mlcl_loader_seek(A, e, b));
+    record_free(&again);
+    run_batches(A, 8, &again);
+    assert_same(&tail, &again, 8);
+    ck_assert_status_msg(mlcl_loader_seek(A, 0, 5), MLCL_EINVAL, "batch");
+    ck_assert_status_msg(mlcl_loader_seek(A, -1, 0), MLCL_EINVAL, "epoch");
+    record_free(&head);
+    record_free(&tail);
+    record_free(&again);
+    mlcl_loader_free(A);
+    mlcl_loader_free(B);
+    mlcl_image_list_free(l);
+    free(lab);
+    free_paths(paths, n);
+}
+END_TEST
+
+/* The threads stop when the ring is full: images decoded ahead stay within
+ * prefetch x batch, and the ring's size does not depend on the list's length. */
+START_TEST(ring_is_bounded)
+{
+    uint8_t *lab;
+    char **paths = make_images(2, &lab);
+    size_t ring[2];
+    int sizes[2] = { 100, 5000 };
+    for (int s = 0; s < 2; s++) {
+        int n = sizes[s];
+        const char **p = malloc(sizeof(char *) * (size_t)n);
+        uint8_t *y = calloc((size_t)n, 3);
+        for (int i = 0; i < n; i++) p[i] = paths[i % 2];
+        mlcl_image_list *l;
+        ck_assert_ok(mlcl_image_list_create(&l, n, p, y, 3));
+        mlcl_loader_options o = small_options(4, 0);
+        o.prefetch = 2;
+        mlcl_loader *L;
+        ck_assert_ok(mlcl_loader_create(&L, l, &o));
+        mlcl_loader_stats st;
+        for (int k = 0; k < 200; k++) { /* until the ring is full (at most 2 s) */
+            ck_assert_ok(mlcl_loader_stats_get(L, &st));
+            if (st.images >= 10) break;
+            usleep(10000);
+        }
+        usleep(100000);
+        ck_assert_ok(mlcl_loader_stats_get(L, &st));
+        ck_assert_int_eq(st.images, 10); /* 2 slots x 5 */
+        mlcl_loader_batch b;
+        ck_assert_ok(mlcl_loader_next(L, &b));
+        ck_assert_ok(mlcl_loader_next(L, &b)); /* releases the first: 5 more may be decoded */
+        for (int k = 0; k < 200; k++) {
+            ck_assert_ok(mlcl_loader_stats_get(L, &st));
+            if (st.images >= 15) break;
+            usleep(10000);
+        }
+        usleep(100000);
+        ck_assert_ok(mlcl_loader_stats_get(L, &st));
+        ck_assert_int_eq(st.images, 15);
+        ring[s] = st.ring_bytes;
+        mlcl_loader_free(L);
+        mlcl_image_list_free(l);
+        free(p);
+        free(y);
+    }
+    ck_assert_uint_eq(ring[0], ring[1]);
+    ck_assert_uint_ge(ring[0], 2 * 5 * 3 * 16 * 16 * sizeof(float));
+    free(lab);
+    free_paths(paths, 2);
+}
+END_TEST
+
+START_TEST(corrupt_image)
+{
+    const int n = 12;
+    uint8_t *lab;
+    char **paths = make_images(n, &lab);
+    /* truncate image 5 (a JPEG) to half its size */
+    FILE *f = fopen(paths[5], "rb");
+    ck_assert_ptr_nonnull(f);
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fclose(f);
+    ck_assert_int_eq(truncate(paths[5], len / 3), 0);
+    mlcl_image_list *l;
+    ck_assert_ok(mlcl_image_list_create(&l, n, (const char *const *)paths, lab, 3));
+    mlcl_loader_options o = small_options(2, 0);
+    o.shuffle = 0;
+    mlcl_loader *L;
+    ck_assert_ok(mlcl_loader_create(&L, l, &o));
+    mlcl_loader_batch b;
+    ck_assert_ok(mlcl_loader_next(L, &b));
+    ck_assert_int_eq(b.n, 5);
+    ck_assert_status_msg(mlcl_loader_next(L, &b), MLCL_EFORMAT, "im005.jpg");
+    ck_assert_ptr_nonnull(strstr(mlcl_last_error(), "batch 1"));
+    ck_assert_status_msg(mlcl_loader_next(L, &b), MLCL_EFORMAT, "im005.jpg"); /* stays there */
+    int e;
+    long long bi;
+    ck_assert_ok(mlcl_loader_position(L, &e, &bi));
+    ck_assert_int_eq(bi, 1);
+    ck_assert_ok(mlcl_loader_seek(L, 0, 2)); /* past it */
+    ck_assert_ok(mlcl_loader_next(L, &b));
+    ck_assert_int_eq(b.n, 2);
+    mlcl_loader_free(L);
+    /* skipped and counted */
+    o.skip_bad_images = 1;
+    ck_assert_ok(mlcl_loader_create(&L, l, &o));
+    ck_assert_ok(mlcl_loader_next(L, &b));
+    ck_assert_ok(mlcl_loader_next(L, &b));
+    ck_assert_int_eq(b.n, 4);
+    ck_assert_int_eq(b.skipped, 1);
+    int want[4] = { 6, 7, 8, 9 };
+    want[0] = 6;
+    int rows_ok[4] = { 6, 7, 8, 9 };
+    (void)want;
+    /* rows 5..9 minus 5, in order */
+    for (int k = 0; k < 4; k++) ck_assert_int_eq(b.rows[k], rows_ok[k]);
+    for (int k = 0; k < 4; k++)
+        for (int j = 0; j < 3; j++) ck_assert_int_eq(b.y[k * 3 + j], lab[rows_ok[k] * 3 + j]);
+    mlcl_loader_stats st;
+    ck_assert_ok(mlcl_loader_stats_get(L, &st));
+    ck_assert_int_eq(st.skipped, 1);
+    mlcl_loader_free(L);
+    mlcl_image_list_free(l);
+    free(lab);
+    free_paths(paths, n);
+}
+END_TEST
+
+/* Freeing while the threads decode (and with batches held, and before any
+ * batch) stops them cleanly: run under ASan/TSan-free builds for leaks. */
+START_TEST(shutdown_while_busy)
+{
+    const int n = 40;
+    uint8_t *lab;
+    char **paths = make_images(n, &lab);
+    mlcl_image_list *l;
+    ck_assert_ok(mlcl_image_list_create(&l, n, (const char *const *)paths, lab, 3));
+    for (int rep = 0; rep < 12; rep++) {
+        mlcl_loader_options o = small_options(1 + rep % 4, rep % 3);
+        o.height = o.width = 64; /* slower images: the threads are mid-image */
+        o.prefetch = 1 + rep % 3;
+        mlcl_loader *L;
+        ck_assert_ok(mlcl_loader_create(&L, l, &o));
+        mlcl_loader_batch b;
+        for (int k = 0; k < rep % 3; k++) ck_assert_ok(mlcl_loader_next(L, &b));
+        if (rep % 4 == 1) ck_assert_ok(mlcl_loader_seek(L, 1, 3));
+        mlcl_loader_free(L);
+    }
+    mlcl_image_list_free(l);
+    free(lab);
+    free_paths(paths, n);
+}
+END_TEST
+
+START_TEST(list_from_manifest)
+{
+    const int n = 6;
+    uint8_t *lab;
+    char **paths = make_images(n, &lab);
+    char man[600];
+    snprintf(man, sizeof man, "%s/m.csv", tmpdir);
+    FILE *f = fopen(man, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "path,a,b,c\n");
+    for (int i = 0; i < n; i++)
+        fprintf(f, "%s,%d,%d,%d\n", strrchr(paths[i], '/') + 1, lab[i * 3], lab[i * 3 + 1], lab[i * 3 + 2]);
+    fclose(f);
+    mlcl_image_list *l;
+    ck_assert_ok(mlcl_image_list_load_csv(&l, man, NULL));
+    int nn, c;
+    ck_assert_ok(mlcl_image_list_size(l, &nn, &c));
+    ck_assert_int_eq(nn, n);
+    ck_assert_int_eq(c, 3);
+    mlcl_loader_options o = small_options(2, 0);
+    o.shuffle = 0;
+    o.batch = 6;
+    o.normalize = MLCL_NORMALIZE_NONE;
+    mlcl_loader *L;
+    ck_assert_ok(mlcl_loader_create(&L, l, &o));
+    mlcl_loader_batch b;
+    ck_assert_ok(mlcl_loader_next(L, &b));
+    ck_assert_int_eq(b.n, 6);
+    ck_assert_int_eq(memcmp(b.y, lab, 18), 0);
+    /* the same pixels as the in-memory manifest loader */
+    mlcl_dataset *ds;
+    mlcl_manifest_options mo = MLCL_MANIFEST_OPTIONS_INIT;
+    mo.height = mo.width = 16;
+    ck_assert_ok(mlcl_dataset_load_image_csv(&ds, NULL, man, &mo));
+    ck_assert_int_eq(memcmp(b.x, mlcl_dataset_features(ds), sizeof(float) * 6 * 768), 0);
+    mlcl_dataset_free(ds);
+    mlcl_loader_free(L);
+    mlcl_image_list_free(l);
+    snprintf(man, sizeof man, "%s/none.csv", tmpdir);
+    ck_assert_status_msg(mlcl_image_list_load_csv(&l, man, NULL), MLCL_EIO, "none.csv");
+    free(lab);
+    free_paths(paths, n);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("loader");
+    TCase *t = tcase_create("loader");
+    tcase_add_checked_fixture(t, setup, teardown);
+    tcase_set_timeout(t, 120);
+    tcase_add_test(t, options_init_matches_macro);
+    tcase_add_test(t, pixels_labels_and_order);
+    tcase_add_test(t, same_batches_any_thread_count);
+    tcase_add_test(t, resume_from_position);
+    tcase_add_test(t, ring_is_bounded);
+    tcase_add_test(t, corrupt_image);
+    tcase_add_test(t, shutdown_while_busy);
+    tcase_add_test(t, list_from_manifest);
+    suite_add_tcase(s, t);
+    return run_suite(s);
+}
