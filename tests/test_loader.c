@@ -194,6 +194,11 @@ START_TEST(options_init_matches_macro)
     o.normalize = MLCL_NORMALIZE_CUSTOM;
     o.std[1] = 0;
     ck_assert_status_msg(mlcl_loader_create(&L, l, &o), MLCL_EINVAL, "o->std[1]");
+    o = b;
+    o.views = 2;
+    o.simclr.scale_min = 2.0f; /* refused at create time, not skipped image by image */
+    o.skip_bad_images = 1;
+    ck_assert_status_msg(mlcl_loader_create(&L, l, &o), MLCL_EINVAL, "o->simclr");
     ck_assert_ptr_null(L);
     mlcl_image_list_free(l);
     mlcl_loader_free(NULL);

@@ -337,7 +337,7 @@ static void *worker(void *arg)
         L->busy += dt;
         if (rc == MLCL_OK) {
             L->images++;
-        } else if (L->o.skip_bad_images && rc != MLCL_ENOMEM) {
+        } else if (L->o.skip_bad_images && (rc == MLCL_EFORMAT || rc == MLCL_EIO)) { /* the file's fault only */
             s->bad[k] = 1;
             L->skipped++;
         } else if (s->err_item < 0 || k < s->err_item) {
@@ -473,6 +473,20 @@ int mlcl_loader_create(mlcl_loader **out, const mlcl_image_list *list, const mlc
     }
     for (int k = 0; k < 2; k++)
         if ((rc = mlcl__alloc_array((void **)&L->perm[k], (size_t)L->n, sizeof(int), fn)) < 0) goto fail;
+    if (o->views) {
+        /* the augmentation options are checked here, once, not per image in the threads */
+        float *probe = NULL, *pout = NULL;
+        if ((rc = mlcl__alloc_array((void **)&probe, L->din, sizeof(float), fn)) == MLCL_OK &&
+            (rc = mlcl__alloc_array((void **)&pout, L->d, sizeof(float), fn)) == MLCL_OK) {
+            mlcl_rng r;
+            mlcl__pcg_seed(&r.pcg, 1, 1);
+            rc = mlcl_image_simclr(pout, probe, 1, o->channels, o->height, o->width, &L->o.simclr, &r);
+            if (rc < 0) rc = mlcl__err(rc, "%s: o->simclr: %s", fn, mlcl_last_error());
+        }
+        mlcl__free(probe);
+        mlcl__free(pout);
+        if (rc < 0) goto fail;
+    }
     if ((rc = start_at(L, 0, fn)) < 0) goto fail;
     *out = L;
     return MLCL_OK;
