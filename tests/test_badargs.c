@@ -2171,6 +2171,19 @@ static void t_loader_position(void) { int e; BAD(mlcl_loader_position(NULL, &e, 
 static void t_loader_seek(void) { BAD(mlcl_loader_seek(NULL, 0, 0), EINV, "L is NULL"); }
 static void t_loader_batches_per_epoch(void) { long long b; BAD(mlcl_loader_batches_per_epoch(NULL, &b), EINV, "L is NULL"); }
 static void t_loader_stats_get(void) { mlcl_loader_stats s; BAD(mlcl_loader_stats_get(NULL, &s), EINV, "L is NULL"); }
+static void t_trainer_create_stream(void)
+{
+    mlcl_trainer *t = NULL;
+    mlcl_train_options o = MLCL_TRAIN_OPTIONS_INIT;
+    BAD(mlcl_trainer_create_stream(NULL, &o, NULL, NULL, NULL), EINV, "out is NULL");
+    BAD(mlcl_trainer_create_stream(&t, NULL, NULL, NULL, NULL), EINV, "opts is NULL");
+    BAD(mlcl_trainer_create_stream(&t, &o, NULL, NULL, NULL), EINV, "pretrain is NULL");
+    o.method = MLCL_METHOD_NONE;
+    BAD(mlcl_trainer_create_stream(&t, &o, NULL, NULL, NULL), EINV, "finetune is NULL");
+    o.version = 9;
+    BAD(mlcl_trainer_create_stream(&t, &o, NULL, NULL, NULL), MLCL_EVERSION, "version");
+    ck_assert_ptr_null(t);
+}
 static void t_loader_normalization(void) { float m[3], s[3]; BAD(mlcl_loader_normalization(NULL, m, s), EINV, "L is NULL"); }
 
 /* ------------------------------------------------------------- the table */
@@ -2233,7 +2246,7 @@ static const entry TABLE[] = {
     E(data_guess_format),
     E(image_list_create), E(image_list_load_csv), E(image_list_free), E(image_list_size), E(loader_options_init),
     E(loader_create), E(loader_free), E(loader_next), E(loader_position), E(loader_seek), E(loader_batches_per_epoch),
-    E(loader_stats_get), E(loader_normalization),
+    E(loader_stats_get), E(loader_normalization), E(trainer_create_stream),
 };
 #define NTABLE ((int)(sizeof TABLE / sizeof TABLE[0]))
 

@@ -576,6 +576,135 @@ START_TEST(list_from_manifest)
 }
 END_TEST
 
+
+/* The trainer fed by loaders: the same run with 1 and 3 loader threads and a
+ * run saved after 2 epochs and resumed in a new trainer (new loaders) end with
+ * bit-identical parameters; predictions take raw [0, 1] images. */
+static void stream_opts(mlcl_train_options *o)
+{
+    ck_assert_ok(mlcl_train_options_init(o, MLCL_TRAIN_OPTIONS_VERSION));
+    o->batch = 5;
+    o->seed = 9;
+    o->moco.queue_size = 10;
+    o->moco.hidden[0] = 16; o->moco.hidden[1] = 16; o->moco.hidden[2] = 16;
+    o->moco.proj_dim = 8;
+    o->pretrain.epochs = 2;
+    o->finetune.epochs = 2;
+    o->pretrain.lr = 1e-3f;
+}
+
+static void stream_trainer(mlcl_trainer **t, mlcl_loader **lp, mlcl_loader **lf, const mlcl_image_list *l, int threads)
+{
+    mlcl_loader_options o = small_options(threads, 2);
+    o.simclr.out_h = o.simclr.out_w = 12;
+    ck_assert_ok(mlcl_loader_create(lp, l, &o));
+    o.views = 1;
+    o.seed = 77;
+    ck_assert_ok(mlcl_loader_create(lf, l, &o));
+    mlcl_train_options to;
+    stream_opts(&to);
+    ck_assert_ok(mlcl_trainer_create_stream(t, &to, *lp, *lf, NULL));
+}
+
+static float *final_params(mlcl_trainer *t, size_t *np)
+{
+    mlcl_moco *m;
+    ck_assert_ok(mlcl_trainer_moco(t, &m));
+    /* the query backbone's and the LD head's parameters, concatenated */
+    mlcl_encoder *e0, *e2;
+    size_t n0, n2;
+    ck_assert_ok(mlcl_moco_encoder(m, 0, &e0));
+    ck_assert_ok(mlcl_moco_encoder(m, 2, &e2));
+    ck_assert_ok(mlcl_encoder_param_count(e0, &n0));
+    ck_assert_ok(mlcl_encoder_param_count(e2, &n2));
+    float *p = malloc((n0 + n2) * sizeof(float));
+    ck_assert_ok(mlcl_encoder_get_params(e0, p, n0));
+    ck_assert_ok(mlcl_encoder_get_params(e2, p + n0, n2));
+    *np = n0 + n2;
+    return p;
+}
+
+START_TEST(trainer_from_loaders)
+{
+    const int n = 23;
+    uint8_t *lab;
+    char **paths = make_images(n, &lab);
+    mlcl_image_list *l;
+    ck_assert_ok(mlcl_image_list_create(&l, n, (const char *const *)paths, lab, 3));
+    mlcl_trainer *t;
+    mlcl_loader *lp, *lf;
+    /* uninterrupted, 1 loader thread */
+    stream_trainer(&t, &lp, &lf, l, 1);
+    ck_assert_ok(mlcl_trainer_run(t));
+    size_t np, np2;
+    float *ref = final_params(t, &np);
+    int ph, ep;
+    ck_assert_ok(mlcl_trainer_position(t, &ph, &ep));
+    ck_assert_int_eq(ph, 3);
+    /* predictions on raw images of the output size */
+    float *x = calloc(2 * 3 * 12 * 12, sizeof(float)), sc[6];
+    for (int i = 0; i < 2 * 3 * 12 * 12; i++) x[i] = (float)(i % 17) / 16.0f;
+    ck_assert_ok(mlcl_trainer_predict(t, 2, x, sc));
+    for (int i = 0; i < 6; i++) ck_assert(sc[i] > 0 && sc[i] < 1);
+    mlcl_trainer_free(t);
+    mlcl_loader_free(lp);
+    mlcl_loader_free(lf);
+    /* 3 loader threads, saved after 2 epochs (the end of pretraining) and after 3, resumed each time */
+    char ck[600];
+    snprintf(ck, sizeof ck, "%s/run.ckpt", tmpdir);
+    stream_trainer(&t, &lp, &lf, l, 3);
+    int done = 0;
+    ck_assert_ok(mlcl_trainer_run_epochs(t, 1, &done));
+    ck_assert_ok(mlcl_trainer_save(t, ck));
+    mlcl_trainer_free(t);
+    mlcl_loader_free(lp);
+    mlcl_loader_free(lf);
+    for (int round = 0; round < 2; round++) {
+        stream_trainer(&t, &lp, &lf, l, 2 + round);
+        ck_assert_ok(mlcl_trainer_load(t, ck));
+        ck_assert_ok(mlcl_trainer_run_epochs(t, round == 0 ? 2 : 5, &done));
+        if (round == 0) ck_assert_ok(mlcl_trainer_save(t, ck));
+        else ck_assert_int_eq(done, 1);
+        if (round == 1) {
+            float *p = final_params(t, &np2);
+            ck_assert_uint_eq(np, np2);
+            ck_assert_int_eq(memcmp(ref, p, np * sizeof(float)), 0);
+            free(p);
+        }
+        mlcl_trainer_free(t);
+        mlcl_loader_free(lp);
+        mlcl_loader_free(lf);
+    }
+    /* another loader seed is refused on resume (the CRC covers the loaders' settings) */
+    stream_trainer(&t, &lp, &lf, l, 1);
+    mlcl_loader_free(lf);
+    mlcl_loader_options o = small_options(1, 1);
+    o.simclr.out_h = o.simclr.out_w = 12;
+    o.seed = 78;
+    ck_assert_ok(mlcl_loader_create(&lf, l, &o));
+    mlcl_trainer_free(t);
+    mlcl_train_options to;
+    stream_opts(&to);
+    ck_assert_ok(mlcl_trainer_create_stream(&t, &to, lp, lf, NULL));
+    ck_assert_int_eq(mlcl_trainer_load(t, ck), MLCL_EINVAL);
+    mlcl_trainer_free(t);
+    /* mismatches */
+    to.batch = 6;
+    ck_assert_status_msg(mlcl_trainer_create_stream(&t, &to, lp, lf, NULL), MLCL_EINVAL, "batch 5");
+    to.batch = 5;
+    ck_assert_status_msg(mlcl_trainer_create_stream(&t, &to, lf, lf, NULL), MLCL_EINVAL, "2 views");
+    ck_assert_status_msg(mlcl_trainer_create_stream(&t, &to, NULL, lf, NULL), MLCL_EINVAL, "pretrain is NULL");
+    ck_assert_status_msg(mlcl_trainer_create_stream(&t, &to, lp, lp, NULL), MLCL_EINVAL, "0 or 1 views");
+    mlcl_loader_free(lp);
+    mlcl_loader_free(lf);
+    free(ref);
+    free(x);
+    mlcl_image_list_free(l);
+    free(lab);
+    free_paths(paths, n);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("loader");
@@ -590,6 +719,7 @@ int main(void)
     tcase_add_test(t, corrupt_image);
     tcase_add_test(t, shutdown_while_busy);
     tcase_add_test(t, list_from_manifest);
+    tcase_add_test(t, trainer_from_loaders);
     suite_add_tcase(s, t);
     return run_suite(s);
 }

@@ -17,6 +17,7 @@
 #include "data/data_internal.h"
 #include "data/readers_internal.h"
 #include "mlcl/loader.h"
+#include "data/loader_internal.h"
 
 #define MAX_LOADER_THREADS 16
 
@@ -623,4 +624,26 @@ int mlcl_loader_normalization(const mlcl_loader *L, float *mean, float *std)
         std[k] = L->std[k];
     }
     return MLCL_OK;
+}
+
+/* ---------------------------------------------------------------- for the trainer (loader_internal.h) */
+
+const mlcl_loader_options *mlcl__loader_options(const mlcl_loader *L) { return &L->o; }
+const mlcl_image_list *mlcl__loader_list(const mlcl_loader *L) { return L->list; }
+void mlcl__loader_out_size(const mlcl_loader *L, int *h, int *w) { *h = L->oh; *w = L->ow; }
+
+void mlcl__image_list_labels(const mlcl_image_list *l, uint8_t *y)
+{
+    memset(y, 0, l->l.n * l->l.c);
+    for (size_t i = 0; i < l->l.n; i++)
+        for (size_t p = l->off[i]; p < l->off[i + 1]; p++) y[i * l->l.c + l->lab[p]] = 1;
+}
+
+uint32_t mlcl__image_list_crc(const mlcl_image_list *l, uint32_t crc)
+{
+    for (size_t i = 0; i < l->l.n; i++) {
+        crc = (uint32_t)crc32(crc, (const Bytef *)l->l.paths[i], (uInt)strlen(l->l.paths[i]) + 1);
+        crc = (uint32_t)crc32(crc, (const Bytef *)(l->lab + l->off[i]), (uInt)((l->off[i + 1] - l->off[i]) * sizeof(uint32_t)));
+    }
+    return crc;
 }
