@@ -4,6 +4,9 @@
  *
  * MODE "decode": only the loader, STEPS batches (0 = one epoch): images/s
  *   of the loader and per thread (images / busy seconds of the threads).
+ * MODE "trainer": mlcl_trainer_create_stream() with a ResNet-50 backbone (224 x 224,
+ *   torchvision stem), CLD pretraining from the loader, stopped by the progress
+ *   callback after STEPS steps: the fraction of pretraining time spent waiting.
  * MODE "resnet50": each step takes a batch of SimCLR views at 224 x 224 and
  *   runs a MoCo-style ResNet-50 step on it (query forward + backward on view 1,
  *   key forward on view 2, torchvision stem); reports the fraction of the step
@@ -15,6 +18,14 @@
 #include <string.h>
 #include <time.h>
 #include "mlcl.h"
+
+static int stop_after(const mlcl_progress *p, void *ctx)
+{
+    int *left = ctx;
+    printf("  trainer step %lld: loss %.4f\n", p->step, p->loss);
+    fflush(stdout);
+    return --*left <= 0;
+}
 
 static double now_s(void)
 {
@@ -58,6 +69,45 @@ int main(int argc, char **argv)
                "per thread %.1f images/s (busy %.2f s); ring %.1f MB\n",
                n, st.batches, batch, st.threads, views, st.images, wall, st.images / wall,
                st.images / st.busy_seconds, st.busy_seconds, st.ring_bytes / 1e6);
+    } else if (!strcmp(mode, "trainer")) {
+        mlcl_resnet_spec spec;
+        CK(mlcl_resnet_spec_init(&spec, MLCL_RESNET_SPEC_VERSION));
+        spec.depth = 50;
+        spec.stem = MLCL_RESNET_STEM_IMAGENET;
+        spec.height = spec.width = 224;
+        mlcl_encoder_options eo;
+        CK(mlcl_encoder_options_init(&eo, MLCL_ENCODER_OPTIONS_VERSION));
+        mlcl_encoder *bb;
+        CK(mlcl_encoder_create_resnet(&bb, &spec, &eo));
+        mlcl_loader_options fo = o;
+        fo.views = 1;
+        mlcl_loader *F;
+        CK(mlcl_loader_create(&F, list, &fo));
+        mlcl_train_options to;
+        CK(mlcl_train_options_init(&to, MLCL_TRAIN_OPTIONS_VERSION));
+        to.batch = batch;
+        to.seed = 1;
+        to.moco.queue_size = 4 * batch;
+        to.pretrain.epochs = 1;
+        to.finetune.epochs = 1;
+        mlcl_trainer *t;
+        CK(mlcl_trainer_create_stream(&t, &to, L, F, bb));
+        mlcl_encoder_free(bb);
+        int left = steps;
+        CK(mlcl_trainer_set_callback(t, stop_after, &left));
+        mlcl_loader_stats s0, s1;
+        CK(mlcl_loader_stats_get(L, &s0));
+        int rc = mlcl_trainer_run(t);
+        if (rc != MLCL_EINTERRUPTED) { fprintf(stderr, "run: %s\n", mlcl_last_error()); return 1; }
+        CK(mlcl_loader_stats_get(L, &s1));
+        double pre, fin;
+        CK(mlcl_trainer_timing(t, &pre, &fin));
+        printf("trainer (CLD pretraining, ResNet-50 224x224 backbone), batch %d, %d loader threads: %d steps in %.2f s "
+               "(%.2f s/step); waiting for data %.3f s = %.2f %% of pretraining time; loader %.1f images/s per thread\n",
+               batch, s1.threads, steps, pre, pre / steps, s1.wait_seconds - s0.wait_seconds,
+               100.0 * (s1.wait_seconds - s0.wait_seconds) / pre, s1.images / s1.busy_seconds);
+        mlcl_trainer_free(t);
+        mlcl_loader_free(F);
     } else {
         mlcl_resnet_spec spec;
         CK(mlcl_resnet_spec_init(&spec, MLCL_RESNET_SPEC_VERSION));
