@@ -646,6 +646,29 @@ START_TEST(trainer_from_loaders)
     for (int i = 0; i < 2 * 3 * 12 * 12; i++) x[i] = (float)(i % 17) / 16.0f;
     ck_assert_ok(mlcl_trainer_predict(t, 2, x, sc));
     for (int i = 0; i < 6; i++) ck_assert(sc[i] > 0 && sc[i] < 1);
+    {
+        /* predict = sigmoid(LD(backbone((x - mean) / std))) in eval mode, the loaders' mean/std */
+        mlcl_moco *m;
+        mlcl_encoder *e0, *e2;
+        ck_assert_ok(mlcl_trainer_moco(t, &m));
+        ck_assert_ok(mlcl_moco_encoder(m, 0, &e0));
+        ck_assert_ok(mlcl_moco_encoder(m, 2, &e2));
+        int hd;
+        ck_assert_ok(mlcl_encoder_out_dim(e0, &hd));
+        float *xn = malloc(sizeof(float) * 2 * 432), *h = malloc(sizeof(float) * 2 * (size_t)hd), lg[6];
+        const float mu[3] = { 0.485f, 0.456f, 0.406f }, sd[3] = { 0.229f, 0.224f, 0.225f };
+        for (int i = 0; i < 2 * 432; i++) xn[i] = (x[i] - mu[(i % 432) / 144]) / sd[(i % 432) / 144];
+        ck_assert_ok(mlcl_encoder_set_training(e0, 0));
+        ck_assert_ok(mlcl_encoder_set_training(e2, 0));
+        ck_assert_ok(mlcl_encoder_forward(e0, 2, xn, h));
+        ck_assert_ok(mlcl_encoder_forward(e2, 2, h, lg));
+        for (int i = 0; i < 6; i++) ck_assert_float_eq_tol(sc[i], 1.0f / (1.0f + expf(-lg[i])), 1e-6f);
+        free(xn);
+        free(h);
+    }
+    mlcl_model *mdl = NULL;
+    ck_assert_status_msg(mlcl_trainer_export_model(t, &mdl), MLCL_EINVAL, "normalisation");
+    ck_assert_ptr_null(mdl);
     mlcl_trainer_free(t);
     mlcl_loader_free(lp);
     mlcl_loader_free(lf);

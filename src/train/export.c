@@ -80,6 +80,9 @@ static int prov_metrics(mlcl_model *m, const char *pre, const mlcl_metrics *x)
 static int export_inner(const mlcl_trainer *t, mlcl_model *m, const mlcl_model_export_options *o)
 {
     const mlcl_encoder *bb = t->moco->net[MOCO_ENC_Q], *ld = t->moco->net[MOCO_LD];
+    if (t->stream) /* its network expects the loaders' normalised pixels, which the model format cannot say yet */
+        return mlcl__err(MLCL_EINVAL, "%s: a trainer fed by loaders (mlcl_trainer_create_stream) cannot be exported yet: "
+                         "the model format has no image normalisation", FN);
     m->d = t->d;
     m->c = t->c;
     m->h = t->moco->hdim;
