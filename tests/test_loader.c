@@ -666,9 +666,6 @@ START_TEST(trainer_from_loaders)
         free(xn);
         free(h);
     }
-    mlcl_model *mdl = NULL;
-    ck_assert_status_msg(mlcl_trainer_export_model(t, &mdl), MLCL_EINVAL, "normalisation");
-    ck_assert_ptr_null(mdl);
     mlcl_trainer_free(t);
     mlcl_loader_free(lp);
     mlcl_loader_free(lf);
@@ -728,6 +725,73 @@ START_TEST(trainer_from_loaders)
 }
 END_TEST
 
+/* A model exported from a loader-fed trainer (ResNet backbone) records the
+ * loaders' normalisation and predicts what the trainer predicts, also after
+ * a save/load round trip. */
+START_TEST(stream_model_export)
+{
+    const int n = 12;
+    uint8_t *lab;
+    char **paths = make_images(n, &lab);
+    mlcl_image_list *l;
+    ck_assert_ok(mlcl_image_list_create(&l, n, (const char *const *)paths, lab, 3));
+    mlcl_loader *lp, *lf;
+    mlcl_loader_options o = small_options(2, 2);
+    o.batch = 4;
+    o.simclr.out_h = o.simclr.out_w = 12;
+    ck_assert_ok(mlcl_loader_create(&lp, l, &o));
+    o.views = 0;
+    o.height = o.width = 12;
+    ck_assert_ok(mlcl_loader_create(&lf, l, &o));
+    mlcl_resnet_spec rs;
+    ck_assert_ok(mlcl_resnet_spec_init(&rs, MLCL_RESNET_SPEC_VERSION));
+    rs.height = rs.width = 12;
+    rs.base_width = 4;
+    mlcl_encoder *bb;
+    ck_assert_ok(mlcl_encoder_create_resnet(&bb, &rs, NULL));
+    mlcl_train_options to;
+    stream_opts(&to);
+    to.batch = 4;
+    to.moco.queue_size = 8;
+    to.pretrain.epochs = 1;
+    to.finetune.epochs = 1;
+    mlcl_trainer *t;
+    ck_assert_ok(mlcl_trainer_create_stream(&t, &to, lp, lf, bb));
+    mlcl_encoder_free(bb);
+    ck_assert_ok(mlcl_trainer_run(t));
+    mlcl_model *m, *m2;
+    ck_assert_ok(mlcl_trainer_export_model(t, &m));
+    int st;
+    float mean[432], sd[432];
+    ck_assert_ok(mlcl_model_standardization(m, &st, mean, sd, 432));
+    ck_assert_int_eq(st, 1);
+    ck_assert_float_eq(mean[0], 0.485f);
+    ck_assert_float_eq(mean[144], 0.456f);
+    ck_assert_float_eq(sd[431], 0.225f);
+    float x[3 * 432], a[9], b[9], c[9];
+    for (int i = 0; i < 3 * 432; i++) x[i] = (float)((i * 7) % 23) / 22.0f;
+    ck_assert_ok(mlcl_trainer_predict(t, 3, x, a));
+    ck_assert_ok(mlcl_model_predict(m, 3, x, b));
+    ck_assert_int_eq(memcmp(a, b, sizeof a), 0);
+    char path[600];
+    snprintf(path, sizeof path, "%s/m.mlcl", tmpdir);
+    ck_assert_ok(mlcl_model_save(m, path));
+    ck_assert_ok(mlcl_model_load(&m2, path));
+    ck_assert_ok(mlcl_model_predict(m2, 3, x, c));
+    ck_assert_int_eq(memcmp(a, c, sizeof a), 0);
+    snprintf(path, sizeof path, "%s/m.onnx", tmpdir);
+    ck_assert_status_msg(mlcl_model_export_onnx(m, path), MLCL_EINVAL, "normalisation");
+    mlcl_model_free(m);
+    mlcl_model_free(m2);
+    mlcl_trainer_free(t);
+    mlcl_loader_free(lp);
+    mlcl_loader_free(lf);
+    mlcl_image_list_free(l);
+    free(lab);
+    free_paths(paths, n);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("loader");
@@ -743,6 +807,7 @@ int main(void)
     tcase_add_test(t, shutdown_while_busy);
     tcase_add_test(t, list_from_manifest);
     tcase_add_test(t, trainer_from_loaders);
+    tcase_add_test(t, stream_model_export);
     suite_add_tcase(s, t);
     return run_suite(s);
 }

@@ -237,9 +237,10 @@ MLCL_API int mlcl_loader_normalization(const mlcl_loader *loader, float *mean, f
  * Inputs of mlcl_trainer_predict(), _distributions() and _evaluate() are
  * images of the loaders' output size with values in [0, 1] (as the manifest
  * readers give them): the trainer applies the loaders' normalisation
- * (mlcl_loader_normalization()) to them. mlcl_trainer_export_model() refuses
- * such a trainer with MLCL_EINVAL for now (the model format cannot record an
- * image normalisation). Checkpoints: the trainer's position
+ * (mlcl_loader_normalization()) to them, and so does a model exported from
+ * the trainer (mlcl_trainer_export_model(): the normalisation is stored as the
+ * model's per-feature mean and std, mlcl_model_standardization(); the ONNX
+ * export refuses such a model for now). Checkpoints: the trainer's position
  * (phase, epoch, batch) is the loader's position, so a resumed trainer seeks
  * its loader there and continues bit-identically; the checkpoint's data CRC
  * covers the list's paths and labels and the loaders' seeds, views and sizes.

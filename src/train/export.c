@@ -80,9 +80,6 @@ static int prov_metrics(mlcl_model *m, const char *pre, const mlcl_metrics *x)
 static int export_inner(const mlcl_trainer *t, mlcl_model *m, const mlcl_model_export_options *o)
 {
     const mlcl_encoder *bb = t->moco->net[MOCO_ENC_Q], *ld = t->moco->net[MOCO_LD];
-    if (t->stream) /* its network expects the loaders' normalised pixels, which the model format cannot say yet */
-        return mlcl__err(MLCL_EINVAL, "%s: a trainer fed by loaders (mlcl_trainer_create_stream) cannot be exported yet: "
-                         "the model format has no image normalisation", FN);
     m->d = t->d;
     m->c = t->c;
     m->h = t->moco->hdim;
@@ -90,7 +87,7 @@ static int export_inner(const mlcl_trainer *t, mlcl_model *m, const mlcl_model_e
     m->chunk = t->batch;
     m->img = t->img;
     if (t->img) { m->ic = t->ic; m->ih = t->ih; m->iw = t->iw; m->oh = t->oh; m->ow = t->ow; }
-    m->standardize = t->o.standardize && !t->img;
+    m->standardize = (t->o.standardize && !t->img) || t->stream; /* stream: the loaders' normalisation */
     if (m->standardize) {
         MLCL_TRY(mlcl__alloc_array((void **)&m->mean, (size_t)m->d, sizeof(float), FN));
         MLCL_TRY(mlcl__alloc_array((void **)&m->std, (size_t)m->d, sizeof(float), FN));
