@@ -2139,6 +2139,23 @@ static void t_image_list_load_csv(void)
     BAD(mlcl_image_list_load_csv(&l, NOFILE, NULL), MLCL_EIO, NOFILE);
     ck_assert_ptr_null(l);
 }
+static void t_image_list_load_coco(void)
+{
+    mlcl_image_list *l = NULL;
+    BAD(mlcl_image_list_load_coco(NULL, NOFILE, NULL), EINV, "out is NULL");
+    BAD(mlcl_image_list_load_coco(&l, NULL, NULL), EINV, "path is NULL");
+    BAD(mlcl_image_list_load_coco(&l, NOFILE, NULL), MLCL_EIO, NOFILE);
+    ck_assert_ptr_null(l);
+}
+static void t_image_list_load_voc(void)
+{
+    mlcl_image_list *l = NULL;
+    BAD(mlcl_image_list_load_voc(NULL, NOFILE, "trainval", NULL), EINV, "out is NULL");
+    BAD(mlcl_image_list_load_voc(&l, NULL, "trainval", NULL), EINV, "root is NULL");
+    BAD(mlcl_image_list_load_voc(&l, NOFILE, NULL, NULL), EINV, "split is NULL");
+    BAD(mlcl_image_list_load_voc(&l, NOFILE, "trainval", NULL), MLCL_EIO, "ImageSets/Main");
+    ck_assert_ptr_null(l);
+}
 static void t_image_list_free(void) { mlcl_image_list_free(NULL); }
 static void t_image_list_size(void) { int n; BAD(mlcl_image_list_size(NULL, &n, NULL), EINV, "list is NULL"); }
 static void t_loader_options_init(void)
@@ -2244,7 +2261,7 @@ static const entry TABLE[] = {
     E(csv_options_init), E(dataset_load_csv), E(image_read), E(image_free), E(image_resize_crop),
     E(manifest_options_init), E(dataset_load_image_csv), E(dataset_load_coco), E(dataset_load_voc),
     E(data_guess_format),
-    E(image_list_create), E(image_list_load_csv), E(image_list_free), E(image_list_size), E(loader_options_init),
+    E(image_list_create), E(image_list_load_csv), E(image_list_load_coco), E(image_list_load_voc), E(image_list_free), E(image_list_size), E(loader_options_init),
     E(loader_create), E(loader_free), E(loader_next), E(loader_position), E(loader_seek), E(loader_batches_per_epoch),
     E(loader_stats_get), E(loader_normalization), E(trainer_create_stream),
 };

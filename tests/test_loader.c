@@ -792,6 +792,87 @@ START_TEST(stream_model_export)
 }
 END_TEST
 
+/* COCO and VOC lists: the loader gives the labels and pixels of the in-memory readers. */
+static void assert_list_matches(mlcl_image_list *l, const mlcl_dataset *ds, int n)
+{
+    int nn, c;
+    ck_assert_ok(mlcl_image_list_size(l, &nn, &c));
+    ck_assert_int_eq(nn, n);
+    int dn, dd, dc;
+    ck_assert_ok(mlcl_dataset_dims(ds, &dn, &dd, &dc));
+    ck_assert_int_eq(dn, n);
+    ck_assert_int_eq(dc, c);
+    mlcl_loader_options o = small_options(2, 0);
+    o.shuffle = 0;
+    o.batch = n;
+    o.normalize = MLCL_NORMALIZE_NONE;
+    mlcl_loader *L;
+    ck_assert_ok(mlcl_loader_create(&L, l, &o));
+    mlcl_loader_batch b;
+    ck_assert_ok(mlcl_loader_next(L, &b));
+    ck_assert_int_eq(b.n, n);
+    ck_assert_int_eq(memcmp(b.y, mlcl_dataset_labels(ds), (size_t)n * c), 0);
+    ck_assert_int_eq(memcmp(b.x, mlcl_dataset_features(ds), sizeof(float) * (size_t)n * 768), 0);
+    mlcl_loader_free(L);
+}
+
+START_TEST(list_from_coco_and_voc)
+{
+    const int n = 8;
+    uint8_t *lab;
+    char **paths = make_images(n, &lab);
+    /* COCO: categories 7 "a", 3 "b", 5 "c" (names in id order: b, c, a) */
+    char p[600];
+    snprintf(p, sizeof p, "%s/inst.json", tmpdir);
+    FILE *f = fopen(p, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "{\"images\": [");
+    for (int i = 0; i < n; i++) fprintf(f, "%s{\"id\": %d, \"file_name\": \"%s\"}", i ? ", " : "", 100 + i, strrchr(paths[i], '/') + 1);
+    fprintf(f, "], \"annotations\": [");
+    int cat[3] = { 7, 3, 5 }, first = 1;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < 3; j++)
+            if (lab[i * 3 + j]) { fprintf(f, "%s{\"image_id\": %d, \"category_id\": %d}", first ? "" : ", ", 100 + i, cat[j]); first = 0; }
+    fprintf(f, "], \"categories\": [{\"id\": 7, \"name\": \"a\"}, {\"id\": 3, \"name\": \"b\"}, {\"id\": 5, \"name\": \"c\"}]}\n");
+    fclose(f);
+    mlcl_manifest_options mo = MLCL_MANIFEST_OPTIONS_INIT;
+    mo.height = mo.width = 16;
+    mlcl_image_list *l;
+    mlcl_dataset *ds;
+    ck_assert_ok(mlcl_image_list_load_coco(&l, p, &mo));
+    ck_assert_ok(mlcl_dataset_load_coco(&ds, NULL, p, &mo));
+    assert_list_matches(l, ds, n);
+    mlcl_dataset_free(ds);
+    mlcl_image_list_free(l);
+    /* VOC: the JPEG images (odd rows), classes a, b, c; a difficult flag (0) counted by the option */
+    char cmd[800];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s/VOC/ImageSets/Main'", tmpdir);
+    ck_assert_int_eq(system(cmd), 0);
+    const char *cls[3] = { "a", "b", "c" };
+    for (int j = 0; j < 3; j++) {
+        snprintf(p, sizeof p, "%s/VOC/ImageSets/Main/%s_trainval.txt", tmpdir, cls[j]);
+        f = fopen(p, "w");
+        ck_assert_ptr_nonnull(f);
+        for (int i = 1; i < n; i += 2) fprintf(f, "im%03d %d\n", i, lab[i * 3 + j] ? (i == 3 && j == 0 ? 0 : 1) : -1);
+        fclose(f);
+    }
+    snprintf(p, sizeof p, "%s/VOC", tmpdir);
+    mo.image_root = tmpdir;
+    for (int diff = 0; diff < 2; diff++) {
+        mo.voc_difficult = diff;
+        ck_assert_ok(mlcl_image_list_load_voc(&l, p, "trainval", &mo));
+        ck_assert_ok(mlcl_dataset_load_voc(&ds, NULL, p, "trainval", &mo));
+        assert_list_matches(l, ds, n / 2);
+        ck_assert_int_eq(mlcl_dataset_labels(ds)[1 * 3 + 0], diff); /* image im003, class a: difficult */
+        mlcl_dataset_free(ds);
+        mlcl_image_list_free(l);
+    }
+    ck_assert_status_msg(mlcl_image_list_load_voc(&l, p, "val", &mo), MLCL_EFORMAT, "_val.txt");
+    free(lab);
+    free_paths(paths, n);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("loader");
@@ -806,6 +887,7 @@ int main(void)
     tcase_add_test(t, corrupt_image);
     tcase_add_test(t, shutdown_while_busy);
     tcase_add_test(t, list_from_manifest);
+    tcase_add_test(t, list_from_coco_and_voc);
     tcase_add_test(t, trainer_from_loaders);
     tcase_add_test(t, stream_model_export);
     suite_add_tcase(s, t);

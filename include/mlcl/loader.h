@@ -61,6 +61,22 @@ MLCL_API int mlcl_image_list_create(mlcl_image_list **out, int n, const char *co
 MLCL_API int mlcl_image_list_load_csv(mlcl_image_list **out, const char *path,
                                       const mlcl_manifest_options *o);
 
+/**
+ * A list from a COCO instances JSON (the format and image folder rules of
+ * mlcl_dataset_load_coco(); image_root and label_names of @p o apply).
+ * @return as mlcl_dataset_load_coco(), without the image errors.
+ */
+MLCL_API int mlcl_image_list_load_coco(mlcl_image_list **out, const char *path,
+                                       const mlcl_manifest_options *o);
+
+/**
+ * A list from a PASCAL VOC tree (the rules of mlcl_dataset_load_voc();
+ * image_root, label_names and voc_difficult of @p o apply).
+ * @return as mlcl_dataset_load_voc(), without the image errors.
+ */
+MLCL_API int mlcl_image_list_load_voc(mlcl_image_list **out, const char *root, const char *split,
+                                      const mlcl_manifest_options *o);
+
 /** Frees a list; NULL is a no-op. Not while a loader uses it. */
 MLCL_API void mlcl_image_list_free(mlcl_image_list *list);
 

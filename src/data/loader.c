@@ -89,17 +89,22 @@ int mlcl_image_list_create(mlcl_image_list **out, int n, const char *const *path
     return MLCL_OK;
 }
 
-int mlcl_image_list_load_csv(mlcl_image_list **out, const char *path, const mlcl_manifest_options *o)
+/* kind: 0 CSV, 1 COCO, 2 VOC */
+static int list_load(mlcl_image_list **out, int kind, const char *path, const char *split,
+                     const mlcl_manifest_options *o, const char *fn)
 {
-    static const char fn[] = "mlcl_image_list_load_csv";
     MLCL_CHECK_NULL(fn, out);
     *out = NULL;
-    MLCL_CHECK_NULL(fn, path);
+    if (kind == 2) MLCL_CHECK_NULL_AS(fn, path, "root");
+    else MLCL_CHECK_NULL(fn, path);
+    if (kind == 2) MLCL_CHECK_NULL(fn, split);
     mlcl_manifest_options def = MLCL_MANIFEST_OPTIONS_INIT;
     if (!o) o = &def;
     mlcl_image_list *L = mlcl__calloc(1, sizeof *L);
     if (!L) return mlcl__err(MLCL_ENOMEM, "%s: out of memory", fn);
-    int rc = mlcl__imglist_read_csv(&L->l, path, o, fn);
+    int rc = kind == 0 ? mlcl__imglist_read_csv(&L->l, path, o, fn)
+           : kind == 1 ? mlcl__imglist_read_coco(&L->l, path, o, fn)
+                       : mlcl__imglist_read_voc(&L->l, path, split, o, fn);
     if (rc == MLCL_OK && L->l.c == 0) rc = mlcl__err(MLCL_EFORMAT, "%s: %s: no label names", fn, path);
     if (rc == MLCL_OK && (L->l.n > (size_t)INT_MAX || L->l.c > (size_t)INT_MAX))
         rc = mlcl__err(MLCL_EOVERFLOW, "%s: %s: too many images or labels", fn, path);
@@ -107,6 +112,22 @@ int mlcl_image_list_load_csv(mlcl_image_list **out, const char *path, const mlcl
     if (rc < 0) { mlcl_image_list_free(L); return rc; }
     *out = L;
     return MLCL_OK;
+}
+
+int mlcl_image_list_load_csv(mlcl_image_list **out, const char *path, const mlcl_manifest_options *o)
+{
+    return list_load(out, 0, path, NULL, o, "mlcl_image_list_load_csv");
+}
+
+int mlcl_image_list_load_coco(mlcl_image_list **out, const char *path, const mlcl_manifest_options *o)
+{
+    return list_load(out, 1, path, NULL, o, "mlcl_image_list_load_coco");
+}
+
+int mlcl_image_list_load_voc(mlcl_image_list **out, const char *root, const char *split,
+                             const mlcl_manifest_options *o)
+{
+    return list_load(out, 2, root, split, o, "mlcl_image_list_load_voc");
 }
 
 int mlcl_image_list_size(const mlcl_image_list *list, int *n, int *n_labels)
