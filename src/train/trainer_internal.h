@@ -65,6 +65,11 @@ struct mlcl_trainer {
     int thr_ready;       /* thresholds chosen */
     float *thr;          /* c per-label thresholds */
     float thr_global;
+    /* streaming (mlcl_trainer_create_stream): batches from loaders, no pixels kept */
+    int stream;
+    struct mlcl_loader *src[2]; /* pretraining, fine-tuning loaders (borrowed) */
+    uint8_t *yown;       /* n x c labels of the loaders' list */
+    uint32_t stream_crc; /* of the list and the loaders' settings */
 };
 
 /* Marks the trainer busy for a call (MLCL_EBUSY when another call holds it).
