@@ -58,6 +58,8 @@ extern char **environ;
 #define MOSAIC_TRAIN_DEFAULT 6000
 #define MOSAIC_TEST_DEFAULT 2000
 #define BASE_WIDTH_DEFAULT 64
+#define STREAM_THREADS_MAX 8 /* --loader-threads default: the CPUs available, at most this */
+#define STREAM_PREFETCH_DEFAULT 4
 #define STOP_GRACE_S 10      /* a graceful stop that takes longer ends the process */
 
 /* ------------------------------------------------------------ signals
@@ -171,7 +173,7 @@ enum {
     FL_MASK, FL_REDUCTION, FL_CLD_WEIGHT, FL_WEIGHT_GRAD, FL_DWEIGHT_GRAD, FL_CON_NORM, FL_H_TARGET, FL_JSON,
     FL_LOG, FL_PLOT, FL_EVAL_EVERY, FL_CHECKPOINT, FL_SAVE_MODEL, FL_RESUME, FL_VAL_SPLIT, FL_QUIET, FL_PER_LABEL,
     FL_IMPUTE, FL_LABEL_COLUMNS, FL_LABEL_PREFIX, FL_IMAGE_ROOT, FL_SKIP_BAD_IMAGES, FL_VOC_DIFFICULT,
-    FL_SELECT_METRIC, FL_PATIENCE, FL_VAL_THRESHOLDS,
+    FL_SELECT_METRIC, FL_PATIENCE, FL_VAL_THRESHOLDS, FL_STREAM, FL_LOADER_THREADS, FL_PREFETCH,
     FL_COUNT
 };
 
@@ -250,6 +252,9 @@ static flag flags[FL_COUNT] = {
     [FL_SELECT_METRIC] = { "--select-metric", T_CHOICE, 0, 0, SELECT_CHOICES },
     [FL_PATIENCE] = { "--patience", T_INT, 0, 1e6 },
     [FL_VAL_THRESHOLDS] = { "--val-thresholds", T_CHOICE, 0, 0, "per-label|global" },
+    [FL_STREAM] = { "--stream", T_BOOL },
+    [FL_LOADER_THREADS] = { "--loader-threads", T_INT, 1, 16 },
+    [FL_PREFETCH] = { "--prefetch", T_INT, 1, 64 },
 };
 
 #define G(id) (flags[id].given)
@@ -802,6 +807,7 @@ typedef struct shape {
     const int *hidden;
     int resnet, small_stem;
     double channels, side, base_width, resnet_params;
+    double ring; /* --stream: bytes of the loaders' prefetch rings (the training images are not in memory) */
 } shape;
 
 static int check_budget(const shape *s)
@@ -847,11 +853,14 @@ static int check_budget(const shape *s)
     bud_add(&b, 4.0 * B * c * 6, s->c_desc, "the fine-tuning workspaces (%.0f x %.0f)", B, c);
     if (s->n > 0) {
         /* the data as read, the trainer's standardised copy, packed labels; the test set and its scores */
-        bud_add(&b, s->n * (8 * d + c + 8 * words), s->n_desc,
-                "the training data (%.0f rows of %.0f features and %.0f labels, with the trainer's copy)", s->n, d, c);
+        if (s->ring > 0)
+            bud_add(&b, s->ring, "--prefetch", "the loaders' prefetch rings (prefetch x batch x views x %.0f floats)", d);
+        else
+            bud_add(&b, s->n * (8 * d + c + 8 * words), s->n_desc,
+                    "the training data (%.0f rows of %.0f features and %.0f labels, with the trainer's copy)", s->n, d, c);
         bud_add(&b, s->nt * (4 * d + 5 * c), s->nt_desc,
                 "the test data (%.0f rows of %.0f features and %.0f labels, with their scores)", s->nt, d, c);
-        if (s->loaded) b.mapped = (s->n + s->nt) * (4 * d + c);
+        if (s->loaded) b.mapped = ((s->ring > 0 ? 0 : s->n) + s->nt) * (4 * d + c);
     }
     if (bud_check(&b)) return 2;
     if (s->T > 0) {
@@ -1018,6 +1027,12 @@ static const flag_doc flag_docs[FL_COUNT] = {
     [FL_SKIP_BAD_IMAGES] = { NULL, "image manifests: leave a missing, corrupt or truncated image out (counted) "
                                    "instead of failing" },
     [FL_VOC_DIFFICULT] = { NULL, "PASCAL VOC: a 'difficult' (0) entry counts as a negative or a positive label" },
+    [FL_STREAM] = { NULL, "image manifests with a ResNet encoder: stream the training images from disk through "
+                          "background loader threads (decode, resize, SimCLR views, ImageNet normalisation) instead "
+                          "of reading them all into memory; the test set is still read into memory (docs/loader.md)" },
+    [FL_LOADER_THREADS] = { NULL, "with --stream: decoding threads of each loader (the batches do not depend on it)" },
+    [FL_PREFETCH] = { NULL, "with --stream: batches decoded ahead; each loader's ring holds N x batch x views x 3 x "
+                            "size x size floats" },
     [FL_FEATURES] = { NULL, "LIBSVM feature count (default: from the file's header, else inferred)" },
     [FL_INDEX_BASE] = { NULL, "LIBSVM feature index base (default: from the file's header, else 1)" },
     [FL_MOSAIC_TRAIN] = { NULL, "Fashion-MNIST 2x2 mosaics to train on (the built-in job)" },
@@ -1099,7 +1114,7 @@ static const struct help_section {
         FL_HIDDEN, FL_DROPOUT, -1 } },
     { "Images (data with an image shape: the mosaics, NPY/NPZ images, image manifests; docs/images.md)",
       { FL_ENCODER, FL_BASE_WIDTH, FL_IMAGE_SIZE, FL_VIEWS, FL_FT_VIEWS, FL_IMAGE_ROOT, FL_SKIP_BAD_IMAGES,
-        FL_VOC_DIFFICULT, -1 } },
+        FL_VOC_DIFFICULT, FL_STREAM, FL_LOADER_THREADS, FL_PREFETCH, -1 } },
     { "Loss (docs/math.md; each applies only to the methods named)",
       { FL_ALPHA, FL_BETA, FL_TAU, FL_SIGMA, FL_MASK, FL_REDUCTION, FL_CLD_WEIGHT, FL_WEIGHT_GRAD, FL_DWEIGHT_GRAD,
         FL_CON_NORM, FL_H_TARGET, -1 } },
@@ -1167,6 +1182,8 @@ static const char *help_default(int id, const mlcl_train_options *o, char *b, si
     case FL_SELECT_METRIC: snprintf(b, n, "none"); break;
     case FL_PATIENCE: snprintf(b, n, "0"); break;
     case FL_VAL_THRESHOLDS: snprintf(b, n, "per-label"); break;
+    case FL_LOADER_THREADS: snprintf(b, n, "the CPUs available, at most %d", STREAM_THREADS_MAX); break;
+    case FL_PREFETCH: snprintf(b, n, "%d", STREAM_PREFETCH_DEFAULT); break;
     default: break;
     }
     return b;
@@ -1943,23 +1960,89 @@ static int check_applicability(int kind, int voc, int resnet, int simclr, int me
         return fail(2, "--patience %lld does not apply with --select-metric none (it watches the selected metric)",
                     flags[FL_PATIENCE].i);
     if (!G(FL_THREADS)) NOT_WITH(FL_FORCE_THREADS, "without --threads");
+    if (G(FL_STREAM)) {
+        if (kind != D_IMAGES)
+            return fail(2, "--stream does not apply %s%s (only to image manifests: a CSV with a 'path' column, COCO, VOC)",
+                        kind == D_MOSAIC ? "without --train" : "to ", kind == D_MOSAIC ? "" : kind_names[kind]);
+        if (!resnet) return fail(2, "--stream does not apply with the MLP encoder (only to --encoder resnet*)");
+        if (!simclr) return fail(2, "--stream does not apply with --views mask (the loader makes SimCLR views)");
+        if (val) return fail(2, "--stream does not apply with --val-split (the held-out rows would be read into memory; give --test)");
+    } else {
+        NOT_WITH(FL_LOADER_THREADS, "without --stream");
+        NOT_WITH(FL_PREFETCH, "without --stream");
+    }
     return 0;
 }
 
 /* --save-model: the model with label names, data files, training-set hash
  * and the final metrics (not when they were measured on a validation split) */
 static int save_model(const mlcl_trainer *t, const char *path, const mlcl_dataset *train, const char *train_path,
-                      const char *test_path, const mlcl_metrics *paper, const mlcl_metrics *t05, int on_test)
+                      const char *test_path, const mlcl_metrics *paper, const mlcl_metrics *t05, int on_test,
+                      const mlcl_dataset *names_from)
 {
     mlcl_model_export_options eo = MLCL_MODEL_EXPORT_OPTIONS_INIT;
     eo.train = train; eo.train_path = train_path; eo.test_path = on_test ? test_path : NULL;
     eo.test_paper = on_test ? paper : NULL; eo.test_t05 = on_test ? t05 : NULL;
+    /* --stream: no training set in memory; the label names are the test manifest's */
+    const char **names = NULL;
+    int c = 0;
+    if (!train && names_from && mlcl_dataset_dims(names_from, NULL, NULL, &c) == MLCL_OK && c > 0 &&
+        mlcl_dataset_label_name(names_from, 0)) {
+        names = malloc(sizeof *names * (size_t)c);
+        if (!names) return fail(1, "--save-model %s: out of memory", path);
+        for (int j = 0; j < c; j++) names[j] = mlcl_dataset_label_name(names_from, j);
+        eo.label_names = names;
+    }
     mlcl_model *m = NULL;
     int rc = mlcl_trainer_export_model_ex(t, &m, &eo);
+    free(names);
     if (rc == MLCL_OK) rc = mlcl_model_save(m, path);
     mlcl_model_free(m);
     if (rc != MLCL_OK) return fail(1, "--save-model %s: %s", path, mlcl_last_error());
     return 0;
+}
+
+/* ---- --stream (docs/loader.md): the training manifest as a list of paths
+ * and labels, read by two loaders (pretraining: two SimCLR views; fine-tuning:
+ * the resized image or one crop-and-flip view) into bounded prefetch rings */
+static int load_list(mlcl_image_list **out, const datafile *df)
+{
+    mlcl_manifest_options mo = MLCL_MANIFEST_OPTIONS_INIT;
+    mo.image_root = V(FL_IMAGE_ROOT);
+    mo.voc_difficult = G(FL_VOC_DIFFICULT) ? (int)flags[FL_VOC_DIFFICULT].i : MLCL_VOC_DIFFICULT_NEGATIVE;
+    return df->format == MLCL_FORMAT_COCO ? mlcl_image_list_load_coco(out, df->path, &mo)
+         : df->format == MLCL_FORMAT_VOC ? mlcl_image_list_load_voc(out, df->path, df->split, &mo)
+         : mlcl_image_list_load_csv(out, df->path, &mo);
+}
+
+static int stream_loader(mlcl_loader **out, const mlcl_image_list *list, int batch, int side, int threads, int prefetch,
+                         uint64_t seed, int views, const mlcl_simclr_options *v)
+{
+    mlcl_loader_options lo;
+    int rc = mlcl_loader_options_init(&lo, MLCL_LOADER_OPTIONS_VERSION);
+    if (rc != MLCL_OK) return rc;
+    lo.batch = batch;
+    lo.height = lo.width = side;
+    lo.channels = 3;
+    lo.threads = threads;
+    lo.prefetch = prefetch;
+    lo.seed = seed;
+    lo.views = views;
+    if (v) lo.simclr = *v;
+    lo.skip_bad_images = G(FL_SKIP_BAD_IMAGES);
+    return mlcl_loader_create(out, list, &lo);
+}
+
+/* one line per loader: decode rate per thread, the share of the phase's time spent waiting for batches */
+static void print_loader_stats(const char *phase, const mlcl_loader *l, double phase_s)
+{
+    mlcl_loader_stats st;
+    if (!l || mlcl_loader_stats_get(l, &st) != MLCL_OK) return;
+    double rate = st.busy_seconds > 0 ? (double)st.images / st.busy_seconds : 0;
+    double frac = phase_s > 0 ? st.wait_seconds / phase_s : 0;
+    printf("loader %-9s %lld images in %lld batches, %d threads: %.1f images/s per thread; waited %.3f s for data, "
+           "%.1f%% of the step time; %lld skipped; ring %.2f MB\n", phase, st.images, st.batches, st.threads, rate,
+           st.wait_seconds, 100.0 * (frac > 1 ? 1 : frac), st.skipped, (double)st.ring_bytes / 1048576.0);
 }
 
 int main(int argc, char **argv)
@@ -2167,12 +2250,17 @@ int main(int argc, char **argv)
 
     /* ---- the data */
     mlcl_dataset *train = NULL, *test = NULL, *val = NULL; /* test == val: no test set, the report is on val */
+    int stream = G(FL_STREAM);
+    mlcl_image_list *ilist = NULL; /* --stream: the training manifest, read by the loaders */
+    mlcl_loader *pre_ld = NULL, *ft_ld = NULL;
     int rc;
     mlcl_clear_error();
     if (train_path) {
         if (kind == D_NPY) rc = load_npy(&train, train_path, train_labels);
+        else if (stream) rc = load_list(&ilist, &train_df);
         else rc = load_data(&train, "--train", &train_df, labels, features, index_base, manifest_side, threads, NULL);
         if (rc == MLCL_OK && test_path) {
+            /* --stream: the test set is read into memory with its own label names (checked below) */
             if (kind == D_NPY) rc = load_npy(&test, test_path, test_labels);
             else rc = load_data(&test, "--test", &test_df, labels, features, index_base, manifest_side, threads, train);
         }
@@ -2187,6 +2275,7 @@ int main(int argc, char **argv)
         if (*mlcl_last_error()) fprintf(stderr, "mlcl-train: %s\n", mlcl_last_error());
         mlcl_dataset_free(train);
         mlcl_dataset_free(test);
+        mlcl_image_list_free(ilist);
         return 1;
     }
     if (val_split > 0) {
@@ -2208,12 +2297,18 @@ int main(int argc, char **argv)
                     test ? "test set" : "held-out part");
         if (!test) test = val;
     }
-    int n, d, c, nt, dt, ct, nv = 0;
-    mlcl_dataset_dims(train, &n, &d, &c);
+    int n = 0, d = 0, c = 0, nt, dt, ct, nv = 0;
+    if (stream) {
+        mlcl_image_list_size(ilist, &n, &c);
+        d = 3 * manifest_side * manifest_side;
+    } else {
+        mlcl_dataset_dims(train, &n, &d, &c);
+    }
     mlcl_dataset_dims(test, &nt, &dt, &ct);
     if (val) mlcl_dataset_dims(val, &nv, NULL, NULL);
     int on_test = test != val; /* the report is on a test set */
-#define FREE_DATA() do { mlcl_dataset_free(train); if (val != test) mlcl_dataset_free(val); mlcl_dataset_free(test); } while (0)
+#define FREE_DATA() do { mlcl_dataset_free(train); if (val != test) mlcl_dataset_free(val); mlcl_dataset_free(test); \
+                         mlcl_loader_free(pre_ld); mlcl_loader_free(ft_ld); mlcl_image_list_free(ilist); } while (0)
     if (d != dt || c != ct) {
         fprintf(stderr, "mlcl-train: train has %d features and %d labels, test %d and %d\n", d, c, dt, ct);
         FREE_DATA();
@@ -2256,6 +2351,16 @@ int main(int argc, char **argv)
     }
     sh.n = n; sh.nt = nt; sh.d = d; sh.c = c; sh.loaded = 1;
     sh.batch = o.batch < n ? o.batch : n;
+    int loader_threads = 0, prefetch = G(FL_PREFETCH) ? (int)flags[FL_PREFETCH].i : STREAM_PREFETCH_DEFAULT;
+    if (stream) {
+        /* the loaders' batch is the trainer's, which takes at most the training rows */
+        if (o.batch > n) o.batch = n;
+        int ncpu = cpus_available();
+        loader_threads = G(FL_LOADER_THREADS) ? (int)flags[FL_LOADER_THREADS].i : ncpu < STREAM_THREADS_MAX ? ncpu : STREAM_THREADS_MAX;
+        int pre_views = o.method != MLCL_METHOD_NONE && o.pretrain.epochs > 0 ? 2 : 0;
+        int ft_views = o.finetune.epochs > 0 ? 1 : 0; /* one image (or view) per row */
+        sh.ring = 4.0 * prefetch * sh.batch * (pre_views + ft_views) * (double)d;
+    }
     if (kind != D_MOSAIC) sh.side = 0; /* the image part is estimated below, with the shape */
     if (!resnet && check_budget(&sh)) { FREE_DATA(); return 2; }
 
@@ -2263,8 +2368,8 @@ int main(int argc, char **argv)
     mlcl_simclr_options pre_v, ft_v;
     mlcl_trainer_extra ex = MLCL_TRAINER_EXTRA_INIT;
     if (simclr || resnet) {
-        int ic, ih, iw;
-        if (mlcl_dataset_image_shape(train, &ic, &ih, &iw) != MLCL_OK || ic <= 0) {
+        int ic = 3, ih = manifest_side, iw = manifest_side; /* --stream: the loaders' output */
+        if (!stream && (mlcl_dataset_image_shape(train, &ic, &ih, &iw) != MLCL_OK || ic <= 0)) {
             fprintf(stderr, "mlcl-train: --encoder %s / --views %s need images, and this training set has no image shape\n", encoder, views);
             FREE_DATA();
             return 2;
@@ -2316,7 +2421,20 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    rc = mlcl_trainer_create_ex(&a.trainer, &o, train, &ex);
+    if (stream) {
+        rc = MLCL_OK;
+        if (o.method != MLCL_METHOD_NONE && o.pretrain.epochs > 0)
+            rc = stream_loader(&pre_ld, ilist, o.batch, manifest_side, loader_threads, prefetch, o.seed, 2, ex.pretrain_views);
+        if (rc == MLCL_OK && o.finetune.epochs > 0)
+            rc = stream_loader(&ft_ld, ilist, o.batch, manifest_side, loader_threads, prefetch, o.seed + 1,
+                               ex.finetune_views ? 1 : 0, ex.finetune_views);
+        if (rc == MLCL_OK) rc = mlcl_trainer_create_stream(&a.trainer, &o, pre_ld, ft_ld, backbone);
+        if (rc == MLCL_OK && !a.quiet)
+            fprintf(stderr, "mlcl-train: --stream: %d loader threads per loader, %d batches prefetched (rings of %.1f MB in all)\n",
+                    loader_threads, prefetch, sh.ring / 1048576.0);
+    } else {
+        rc = mlcl_trainer_create_ex(&a.trainer, &o, train, &ex);
+    }
     mlcl_encoder_free(backbone);
     /* before --resume: the checkpoint names the validation settings it was made with */
     if (rc == MLCL_OK && val) rc = mlcl_trainer_set_validation(a.trainer, val, &vopt);
@@ -2463,6 +2581,10 @@ int main(int argc, char **argv)
                select_names[vopt.select_metric], best_v);
     if (have_honest) printf("global threshold chosen on %d validation rows: %.4f\n", nv, (double)thr_g);
     if (G(FL_PER_LABEL)) print_per_label(ls, c, on_test ? "test" : "held-out (--val-split)");
+    if (stream) {
+        print_loader_stats("pretrain:", pre_ld, pre_s);
+        print_loader_stats("finetune:", ft_ld, fin_s);
+    }
     if (fflush(stdout) != 0 || ferror(stdout)) { fprintf(stderr, "mlcl-train: writing the results to stdout failed: %s\n", strerror(errno)); status = 1; }
     if (json_path) {
         safe_file js;
@@ -2498,7 +2620,7 @@ int main(int argc, char **argv)
         }
     }
     if (save_model_path && (!g_comm || g_comm->rank == 0) &&
-        save_model(a.trainer, model_pi.canon, train, train_path, test_path, &paper, &t05, on_test))
+        save_model(a.trainer, model_pi.canon, train, train_path, test_path, &paper, &t05, on_test, test))
         status = 1;
     if (a.plot_dir) {
         /* distributions of a few test rows for the picture, then matplotlib */
