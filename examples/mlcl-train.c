@@ -1603,7 +1603,8 @@ static int data_file(datafile *df, const char *flagname, const char *arg, const 
 /* an ARFF, LIBSVM or CSV table or an image manifest; `like`: the training
  * set, whose label names the test set of an image manifest takes */
 static int load_data(mlcl_dataset **ds, const char *flagname, const datafile *df, int labels, int features,
-                     int index_base, int image_side, int threads, const mlcl_dataset *like)
+                     int index_base, int image_side, int threads, const mlcl_dataset *like,
+                     const mlcl_image_list *like_list)
 {
     int fmt = df->format, rc;
     if (fmt == MLCL_FORMAT_ARFF) return mlcl_dataset_load_arff(ds, df->path, labels, 0);
@@ -1629,6 +1630,14 @@ static int load_data(mlcl_dataset **ds, const char *flagname, const datafile *df
             names = malloc(sizeof *names * (size_t)c);
             if (!names) { fail(1, "%s %s: out of memory", flagname, df->path); return MLCL_ENOMEM; }
             for (int j = 0; j < c; j++) names[j] = mlcl_dataset_label_name(like, j);
+            mo.label_names = names;
+            mo.n_label_names = c;
+        } else if (like_list && mlcl_image_list_size(like_list, NULL, &c) == MLCL_OK && c > 0) {
+            /* --stream: the training manifest's list */
+            names = malloc(sizeof *names * (size_t)c);
+            if (!names) { fail(1, "%s %s: out of memory", flagname, df->path); return MLCL_ENOMEM; }
+            for (int j = 0; j < c; j++)
+                if ((rc = mlcl_image_list_label_name(like_list, j, &names[j])) != MLCL_OK) { free(names); return rc; }
             mo.label_names = names;
             mo.n_label_names = c;
         }
@@ -1983,7 +1992,7 @@ static int save_model(const mlcl_trainer *t, const char *path, const mlcl_datase
     mlcl_model_export_options eo = MLCL_MODEL_EXPORT_OPTIONS_INIT;
     eo.train = train; eo.train_path = train_path; eo.test_path = on_test ? test_path : NULL;
     eo.test_paper = on_test ? paper : NULL; eo.test_t05 = on_test ? t05 : NULL;
-    /* --stream: no training set in memory; the label names are the test manifest's */
+    /* --stream: no training set in memory; the test set has the training list's label names */
     const char **names = NULL;
     int c = 0;
     if (!train && names_from && mlcl_dataset_dims(names_from, NULL, NULL, &c) == MLCL_OK && c > 0 &&
@@ -2258,11 +2267,11 @@ int main(int argc, char **argv)
     if (train_path) {
         if (kind == D_NPY) rc = load_npy(&train, train_path, train_labels);
         else if (stream) rc = load_list(&ilist, &train_df);
-        else rc = load_data(&train, "--train", &train_df, labels, features, index_base, manifest_side, threads, NULL);
+        else rc = load_data(&train, "--train", &train_df, labels, features, index_base, manifest_side, threads, NULL, NULL);
         if (rc == MLCL_OK && test_path) {
-            /* --stream: the test set is read into memory with its own label names (checked below) */
+            /* --stream: the test set is read into memory with the label names of the training list */
             if (kind == D_NPY) rc = load_npy(&test, test_path, test_labels);
-            else rc = load_data(&test, "--test", &test_df, labels, features, index_base, manifest_side, threads, train);
+            else rc = load_data(&test, "--test", &test_df, labels, features, index_base, manifest_side, threads, train, ilist);
         }
     } else {
         if (!a.quiet)

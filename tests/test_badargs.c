@@ -2158,6 +2158,21 @@ static void t_image_list_load_voc(void)
 }
 static void t_image_list_free(void) { mlcl_image_list_free(NULL); }
 static void t_image_list_size(void) { int n; BAD(mlcl_image_list_size(NULL, &n, NULL), EINV, "list is NULL"); }
+static void t_image_list_label_name(void)
+{
+    const char *s = "x", *p[] = { "a.png" };
+    const uint8_t y[] = { 1, 0 };
+    BAD(mlcl_image_list_label_name(NULL, 0, &s), EINV, "list is NULL");
+    mlcl_image_list *l = NULL;
+    ck_assert_ok(mlcl_image_list_create(&l, 1, p, y, 2));
+    BAD(mlcl_image_list_label_name(l, 0, NULL), EINV, "name is NULL");
+    BAD(mlcl_image_list_label_name(l, 2, &s), EINV, "j = 2");
+    ck_assert_ptr_null(s);
+    BAD(mlcl_image_list_label_name(l, -1, &s), EINV, "j = -1");
+    ck_assert_ok(mlcl_image_list_label_name(l, 1, &s));
+    ck_assert_str_eq(s, "l2");
+    mlcl_image_list_free(l);
+}
 static void t_loader_options_init(void)
 {
     mlcl_loader_options o;
@@ -2261,7 +2276,7 @@ static const entry TABLE[] = {
     E(csv_options_init), E(dataset_load_csv), E(image_read), E(image_free), E(image_resize_crop),
     E(manifest_options_init), E(dataset_load_image_csv), E(dataset_load_coco), E(dataset_load_voc),
     E(data_guess_format),
-    E(image_list_create), E(image_list_load_csv), E(image_list_load_coco), E(image_list_load_voc), E(image_list_free), E(image_list_size), E(loader_options_init),
+    E(image_list_create), E(image_list_load_csv), E(image_list_load_coco), E(image_list_load_voc), E(image_list_free), E(image_list_size), E(image_list_label_name), E(loader_options_init),
     E(loader_create), E(loader_free), E(loader_next), E(loader_position), E(loader_seek), E(loader_batches_per_epoch),
     E(loader_stats_get), E(loader_normalization), E(trainer_create_stream),
 };

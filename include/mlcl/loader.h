@@ -89,6 +89,16 @@ MLCL_API void mlcl_image_list_free(mlcl_image_list *list);
  */
 MLCL_API int mlcl_image_list_size(const mlcl_image_list *list, int *n, int *n_labels);
 
+/**
+ * The name of a label of a list (the manifest's, or "l<j+1>" for a list made
+ * by mlcl_image_list_create()).
+ * @param list the list.
+ * @param j    the label, in [0, n_labels).
+ * @param[out] name borrowed from the list (valid until mlcl_image_list_free()).
+ * @return MLCL_OK or MLCL_EINVAL (NULL argument, j out of range).
+ */
+MLCL_API int mlcl_image_list_label_name(const mlcl_image_list *list, int j, const char **name);
+
 /** mlcl_loader_options.normalize: no normalisation (values in [0, 1]). */
 #define MLCL_NORMALIZE_NONE 0
 /** mlcl_loader_options.normalize: ImageNet's mean (0.485, 0.456, 0.406) and std

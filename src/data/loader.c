@@ -139,6 +139,19 @@ int mlcl_image_list_size(const mlcl_image_list *list, int *n, int *n_labels)
     return MLCL_OK;
 }
 
+int mlcl_image_list_label_name(const mlcl_image_list *list, int j, const char **name)
+{
+    static const char fn[] = "mlcl_image_list_label_name";
+    MLCL_CHECK_NULL(fn, list);
+    MLCL_CHECK_NULL(fn, name);
+    *name = NULL;
+    if (j < 0 || (size_t)j >= list->l.c)
+        return mlcl__err(MLCL_EINVAL, "%s: j = %d is not in [0, %zu)", fn, j, list->l.c);
+    *name = list->l.names ? list->l.names[j] : NULL;
+    if (!*name) return mlcl__err(MLCL_EINVAL, "%s: label %d has no name", fn, j);
+    return MLCL_OK;
+}
+
 /* ---------------------------------------------------------------- options */
 
 int mlcl_loader_options_init(mlcl_loader_options *o, unsigned int version)

@@ -22,6 +22,7 @@ NOT_WRAPPED = {
 # the streaming loader (mlcl/loader.h): C API only so far, no Python wrapper yet
 NOT_WRAPPED.update({name: "streaming loader: not wrapped yet" for name in (
     "mlcl_image_list_create", "mlcl_image_list_load_csv", "mlcl_image_list_load_coco", "mlcl_image_list_load_voc", "mlcl_image_list_free", "mlcl_image_list_size",
+    "mlcl_image_list_label_name",
     "mlcl_loader_options_init", "mlcl_loader_create", "mlcl_loader_free", "mlcl_loader_next",
     "mlcl_loader_position", "mlcl_loader_seek", "mlcl_loader_batches_per_epoch", "mlcl_loader_stats_get",
     "mlcl_loader_normalization", "mlcl_trainer_create_stream")})
