@@ -69,8 +69,8 @@ map=$(sed -n 's/.*"paper": {[^}]*"mAP": \([0-9.]*\)}.*/\1/p' "$T/full.json")
 awk -v m="$map" '$1 == "test_paper_mAP" { d = $2 - m; if (d < 0) d = -d; ok = d < 5e-7 } END { exit ok ? 0 : 1 }' "$T/info.out" ||
     { cat "$T/info.out"; die "the model's recorded test mAP is not the run's $map"; }
 
-# 4. SIGTERM during a longer run (batches of 8, 2+2 epochs), then --resume: the uninterrupted run's metrics
-LONG="$BASE --batch 8 --queue 32 --pretrain-epochs 2 --finetune-epochs 2 --stream --quiet"
+# 4. SIGTERM during a longer run (batches of 16, 2+2 epochs), then --resume: the uninterrupted run's metrics
+LONG="$BASE --batch 16 --queue 32 --pretrain-epochs 2 --finetune-epochs 2 --stream --quiet"
 $BIN $LONG --json "$T/long.json" >/dev/null 2>"$T/long.err" || { cat "$T/long.err"; die "2+2 run failed"; }
 $BIN $LONG --checkpoint "$T/sig.ck" >/dev/null 2>"$T/sig.err" &
 pid=$!
