@@ -11,7 +11,7 @@ Copies and views: accessors named like attributes (``Dataset.features``,
 (close() then frees the C object when the last view is gone).
 
 Handles (Dataset, Encoder, MoCo, Trainer, Queue, Loss, Optimizer, Rng,
-Batcher): one call at a time per handle (a call from another thread while one
+Batcher, ImageList, Loader): one call at a time per handle (a call from another thread while one
 runs raises BusyError, as does close() during a call or a re-entrant run()
 from a progress callback); every method of a closed handle raises
 ClosedError. Strings with NUL bytes, integers out of the C range, labels other
@@ -44,6 +44,7 @@ from . import image
 from .moco import MoCo, moco_options
 from .trainer import METHODS, ProgressInfo, Trainer, train_options
 from .model import Model
+from .loader import ImageList, Loader, LoaderBatch, loader_options
 
 #: the loaded library's version string "MAJOR.MINOR.PATCH"
 __version__ = _lib.version_string
@@ -64,7 +65,7 @@ __all__ = [
     "Batcher", "Dataset", "augment_mask", "guess_format", "idx_load", "npy_load", "image", "LIBSVM_INDEX_AUTO", "MoCo",
     "moco_options", "METHODS", "ProgressInfo", "Trainer", "train_options",
 ]
-__all__ += ["Model", "MulSupConClassifier"]
+__all__ += ["Model", "MulSupConClassifier", "ImageList", "Loader", "LoaderBatch", "loader_options"]
 
 
 def __getattr__(name):

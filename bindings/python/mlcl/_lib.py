@@ -672,6 +672,54 @@ _PROTOS.update({
 })
 
 
+
+class LoaderOptions(ctypes.Structure):
+    """mlcl_loader_options (mlcl.Loader)."""
+    _fields_ = [("version", c_uint), ("batch", c_int), ("height", c_int), ("width", c_int),
+                ("resize", c_int), ("channels", c_int), ("threads", c_int), ("prefetch", c_int),
+                ("seed", c_uint64), ("shuffle", c_int), ("drop_last", c_int), ("views", c_int),
+                ("simclr", SimclrOptions), ("normalize", c_int), ("mean", c_float * 3),
+                ("std", c_float * 3), ("skip_bad_images", c_int)]
+
+
+LOADER_OPTIONS_VERSION = 1
+#: mlcl_loader_options.normalize
+NORMALIZE = {"none": 0, "imagenet": 1, "custom": 2}
+
+
+class LoaderBatch(ctypes.Structure):
+    """mlcl_loader_batch (borrowed views into the loader's ring)."""
+    _fields_ = [("n", c_int), ("epoch", c_int), ("index", c_longlong), ("d", c_int),
+                ("x", pf), ("x2", pf), ("y", pu8), ("rows", pi), ("skipped", c_int)]
+
+
+class LoaderStats(ctypes.Structure):
+    """mlcl_loader_stats."""
+    _fields_ = [("images", c_longlong), ("skipped", c_longlong), ("busy_seconds", c_double),
+                ("wait_seconds", c_double), ("batches", c_longlong), ("threads", c_int),
+                ("ring_bytes", c_size_t)]
+
+
+_PROTOS.update({
+    # loader.h
+    "mlcl_image_list_create": (INT, [P(H), c_int, P(c_char_p), pu8, c_int]),
+    "mlcl_image_list_load_csv": (INT, [P(H), c_char_p, P(ManifestOptions)]),
+    "mlcl_image_list_load_coco": (INT, [P(H), c_char_p, P(ManifestOptions)]),
+    "mlcl_image_list_load_voc": (INT, [P(H), c_char_p, c_char_p, P(ManifestOptions)]),
+    "mlcl_image_list_free": (None, [H]),
+    "mlcl_image_list_size": (INT, [H, pi, pi]),
+    "mlcl_loader_options_init": (INT, [P(LoaderOptions), c_uint]),
+    "mlcl_loader_create": (INT, [P(H), H, P(LoaderOptions)]),
+    "mlcl_loader_free": (None, [H]),
+    "mlcl_loader_next": (INT, [H, P(LoaderBatch)]),
+    "mlcl_loader_position": (INT, [H, pi, P(c_longlong)]),
+    "mlcl_loader_seek": (INT, [H, c_int, c_longlong]),
+    "mlcl_loader_batches_per_epoch": (INT, [H, P(c_longlong)]),
+    "mlcl_loader_stats_get": (INT, [H, P(LoaderStats)]),
+    "mlcl_loader_normalization": (INT, [H, pf, pf]),
+    "mlcl_trainer_create_stream": (INT, [P(H), P(TrainOptions), H, H, H]),
+})
+
 #: names declared here but missing from the loaded library (an older or
 #: partial build); calling them raises AttributeError naming the function.
 missing = []

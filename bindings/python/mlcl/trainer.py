@@ -10,7 +10,7 @@ from . import _lib
 from ._lib import (C, Metrics, METRICS_VERSION, PROGRESS_FN, SimclrOptions, TrainOptions,
                    TRAIN_OPTIONS_VERSION, TrainerExtra, TRAINER_EXTRA_VERSION, SELECT_NONE,
                    THRESHOLD_MODES, ValidationOptions, VALIDATION_OPTIONS_VERSION)
-from ._util import Handle, apply_kwargs, as_input, locked, ptr, struct_to_dict, to_cstr, to_int, to_path
+from ._util import BusyError, Handle, apply_kwargs, as_input, locked, ptr, struct_to_dict, to_cstr, to_int, to_path
 from .data import Dataset
 from .metrics import metrics_dict
 from .moco import MOCO_ENUMS, MoCo
@@ -121,10 +121,74 @@ class Trainer(Handle):
         if progress is not None:
             self.set_progress(progress)
 
+    @classmethod
+    def from_loaders(cls, pretrain_loader=None, finetune_loader=None, preset=None, options=None,
+                     progress=None, *, backbone=None, **kw):
+        """A trainer that takes its batches from mlcl.Loader objects
+        (mlcl_trainer_create_stream): ``pretrain_loader`` (views=2) feeds the
+        pretraining phase, ``finetune_loader`` (views 0 or 1) the fine-tuning;
+        either may be None when its phase does not run. Both must be over the
+        same ImageList, give images of the same size and have
+        batch = options.batch. ``backbone``: an mlcl.Encoder (copied), e.g.
+        a resnet_spec() encoder for images; None = the MLP of the options.
+
+        The trainer BORROWS the loaders: it keeps them alive, and while it is
+        open every call on them (and their close()) raises BusyError. Inputs
+        of predict()/distributions() are images (n, C, H, W) or (n, C*H*W)
+        with values in [0, 1]: the loaders' normalisation is applied by the
+        trainer."""
+        from .loader import Loader
+        pretrain, finetune = pretrain_loader, finetune_loader
+        if pretrain is None and finetune is None:
+            raise ValueError("give at least one loader (pretrain_loader or finetune_loader)")
+        for name, ld in (("pretrain", pretrain), ("finetune", finetune)):
+            if ld is not None and not isinstance(ld, Loader):
+                raise TypeError("%s_loader must be an mlcl.Loader or None" % name)
+            if ld is not None and ld._pins:
+                raise BusyError("%s_loader is already borrowed by an open Trainer" % name)
+        if pretrain is not None and pretrain is finetune:
+            raise ValueError("pretrain_loader and finetune_loader must be two loaders (views 2 and 0/1)")
+        if options is None:
+            options = train_options(preset, **kw)
+        elif kw or preset is not None:
+            raise TypeError("pass either options= or preset/keyword options, not both")
+        if backbone is not None:
+            from .nn import Encoder
+            if not isinstance(backbone, Encoder):
+                raise TypeError("backbone must be an mlcl.Encoder")
+        h = ctypes.c_void_p()
+        first = pretrain if pretrain is not None else finetune
+        stack, (_, fh, bb) = first._use_all("Trainer.from_loaders",
+                                             finetune if pretrain is not None else None, backbone)
+        with stack:
+            ph = pretrain._ptr if pretrain is not None else None
+            fh = finetune._ptr if finetune is not None else None
+            C.mlcl_trainer_create_stream(ctypes.byref(h), ctypes.byref(options), ph, fh, bb)
+            c, hh, w = first.shape
+            for ld in (pretrain, finetune):
+                if ld is not None:
+                    ld._pins += 1
+        self = cls.__new__(cls)
+        Handle.__init__(self, h.value)
+        self._options = options
+        self._train = None
+        self._loaders = [ld for ld in (pretrain, finetune) if ld is not None]
+        self._cb = None
+        self._cb_user = None
+        self._cb_exc = None
+        self._d, self._c = c * hh * w, first.n_labels
+        self._val = None
+        if progress is not None:
+            self.set_progress(progress)
+        return self
+
     def _freed(self):
         train, self._train = getattr(self, "_train", None), None
         if train is not None:
             train._pins -= 1
+        loaders, self._loaders = getattr(self, "_loaders", None), None
+        for ld in loaders or ():
+            ld._pins -= 1
         val, self._val = getattr(self, "_val", None), None
         if val is not None:
             val._pins -= 1
@@ -205,6 +269,8 @@ class Trainer(Handle):
 
     # ---- inference
     def _x(self, x):
+        if getattr(self, "_loaders", None) and np.ndim(x) == 4:
+            x = np.reshape(np.asarray(x, dtype=np.float32), (np.shape(x)[0], -1))  # images
         xa = as_input("x", x, np.float32, ndim=2)  # not a hot path: converted if needed
         if xa.shape[1] != self._d:
             raise ValueError("x has %d columns, the training set %d features"
