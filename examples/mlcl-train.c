@@ -39,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -57,6 +58,8 @@ extern char **environ;
 #define MOSAIC_TRAIN_DEFAULT 6000
 #define MOSAIC_TEST_DEFAULT 2000
 #define BASE_WIDTH_DEFAULT 64
+#define STREAM_THREADS_MAX 8 /* --loader-threads default: the CPUs available, at most this */
+#define STREAM_PREFETCH_DEFAULT 4
 #define STOP_GRACE_S 10      /* a graceful stop that takes longer ends the process */
 
 /* ------------------------------------------------------------ signals
@@ -144,7 +147,7 @@ static int ends_with(const char *s, const char *suf)
 }
 
 /* ------------------------------------------------------------ the flag table */
-enum ftype { T_BOOL, T_INT, T_FLOAT, T_U64, T_IN, T_OUT, T_OUTDIR, T_INDIR, T_CHOICE, T_SCHED, T_HIDDEN, T_KEYS };
+enum ftype { T_BOOL, T_INT, T_FLOAT, T_U64, T_IN, T_OUT, T_OUTDIR, T_INDIR, T_CHOICE, T_SCHED, T_HIDDEN, T_KEYS, T_NAMES, T_TEXT };
 
 typedef struct flag {
     const char *name;
@@ -170,10 +173,14 @@ enum {
     FL_MASK, FL_REDUCTION, FL_CLD_WEIGHT, FL_WEIGHT_GRAD, FL_DWEIGHT_GRAD, FL_CON_NORM, FL_H_TARGET, FL_JSON,
     FL_LOG, FL_PLOT, FL_EVAL_EVERY, FL_CHECKPOINT, FL_SAVE_MODEL, FL_RESUME, FL_VAL_SPLIT, FL_QUIET, FL_PER_LABEL,
     FL_SPARSE,
+    FL_IMPUTE, FL_LABEL_COLUMNS, FL_LABEL_PREFIX, FL_IMAGE_ROOT, FL_SKIP_BAD_IMAGES, FL_VOC_DIFFICULT,
+    FL_SELECT_METRIC, FL_PATIENCE, FL_VAL_THRESHOLDS, FL_STREAM, FL_LOADER_THREADS, FL_PREFETCH,
     FL_COUNT
 };
 
 #define METHOD_CHOICES "none|mulsupcon|rld|cld|supcon-all|supcon-any"
+/* indices 0..5 are MLCL_METRIC_HA .. MLCL_METRIC_MAP (metrics.h); 6 none; 7 p_at_1 (the --log/--json name of p@1) */
+#define SELECT_CHOICES "HA|ebF1|miF1|maF1|p@1|mAP|none|p_at_1"
 #define ENCODER_CHOICES "mlp|resnet18-small|resnet34-small|resnet50-small|resnet18|resnet34|resnet50"
 #define BIG ((double)INT_MAX)
 
@@ -185,7 +192,7 @@ static flag flags[FL_COUNT] = {
     [FL_TRAIN_LABELS] = { "--train-labels", T_IN },
     [FL_TEST_LABELS] = { "--test-labels", T_IN },
     [FL_NPZ_KEYS] = { "--npz-keys", T_KEYS },
-    [FL_FORMAT] = { "--format", T_CHOICE, 0, 0, "arff|libsvm" },
+    [FL_FORMAT] = { "--format", T_CHOICE, 0, 0, "arff|libsvm|csv" },
     [FL_LABELS] = { "--labels", T_INT, 1, BIG },
     [FL_FEATURES] = { "--features", T_INT, 1, BIG },
     [FL_INDEX_BASE] = { "--index-base", T_CHOICE, 0, 0, "0|1" },
@@ -238,6 +245,18 @@ static flag flags[FL_COUNT] = {
     [FL_QUIET] = { "--quiet", T_BOOL },
     [FL_SPARSE] = { "--sparse", T_BOOL },
     [FL_PER_LABEL] = { "--per-label", T_BOOL },
+    [FL_IMPUTE] = { "--impute", T_CHOICE, 0, 0, "mean|zero" },
+    [FL_LABEL_COLUMNS] = { "--label-columns", T_NAMES },
+    [FL_LABEL_PREFIX] = { "--label-prefix", T_TEXT },
+    [FL_IMAGE_ROOT] = { "--image-root", T_INDIR },
+    [FL_SKIP_BAD_IMAGES] = { "--skip-bad-images", T_BOOL },
+    [FL_VOC_DIFFICULT] = { "--voc-difficult", T_CHOICE, 0, 0, "neg|pos" }, /* the index is the mlcl_voc_difficult value */
+    [FL_SELECT_METRIC] = { "--select-metric", T_CHOICE, 0, 0, SELECT_CHOICES },
+    [FL_PATIENCE] = { "--patience", T_INT, 0, 1e6 },
+    [FL_VAL_THRESHOLDS] = { "--val-thresholds", T_CHOICE, 0, 0, "per-label|global" },
+    [FL_STREAM] = { "--stream", T_BOOL },
+    [FL_LOADER_THREADS] = { "--loader-threads", T_INT, 1, 16 },
+    [FL_PREFETCH] = { "--prefetch", T_INT, 1, 64 },
 };
 
 #define G(id) (flags[id].given)
@@ -373,6 +392,15 @@ static int parse_value(flag *f)
             return fail(2, "%s: '%s' is not X,Y (two array names, e.g. images,labels)", f->name, v);
         return 0;
     }
+    case T_NAMES: { /* a,b,c: non-empty names */
+        size_t len = strlen(v);
+        if (!len || v[0] == ',' || v[len - 1] == ',' || strstr(v, ",,") || len > 65536)
+            return fail(2, "%s: '%.80s' is not a list of column names like a,b,c", f->name, v);
+        return 0;
+    }
+    case T_TEXT:
+        if (!*v || strlen(v) > 4096) return fail(2, "%s: '%.80s' is not a non-empty text of at most 4096 bytes", f->name, v);
+        return 0;
     default: /* paths */
         if (!*v) return fail(2, "%s: the path is empty", f->name);
         if (v[0] == '-' && v[1] == '-')
@@ -406,6 +434,7 @@ typedef struct pathinfo {
     const char *flag, *path;
     char canon[PATH_MAX]; /* realpath, or realpath(directory)/name when it does not exist yet */
     int exists;
+    int tree;             /* a folder the readers read files in: 1 a VOC tree, 2 the images of a manifest */
     dev_t dev;
     ino_t ino;
 } pathinfo;
@@ -429,7 +458,9 @@ static int split_path(const char *path, char *dir, size_t n, const char **base)
     return **base && strcmp(*base, ".") && strcmp(*base, "..") ? 0 : -1;
 }
 
-static int add_input(const char *flagname, const char *path)
+/* dirs: 0 a file is expected, 1 a file or a folder (--mosaic-dir), 2 a folder of images (--image-root),
+ * 3 a file or a VOC tree */
+static int add_input_kind(const char *flagname, const char *path, int dirs)
 {
     if (g_nin == (int)(sizeof g_in / sizeof g_in[0])) return 0;
     pathinfo *p = &g_in[g_nin];
@@ -438,15 +469,36 @@ static int add_input(const char *flagname, const char *path)
     p->path = path;
     struct stat st;
     if (stat(path, &st) != 0) return fail(2, "%s %s: %s", flagname, path, strerror(errno));
-    if (S_ISDIR(st.st_mode) && strcmp(flagname, "--mosaic-dir"))
+    if (S_ISDIR(st.st_mode) && !dirs)
         return fail(2, "%s %s: is a directory, a file is expected", flagname, path);
+    if (!S_ISDIR(st.st_mode) && dirs == 2) return fail(2, "%s %s: is not a directory", flagname, path);
     if (access(path, R_OK) != 0) return fail(2, "%s %s: %s", flagname, path, strerror(errno));
     p->exists = 1;
+    p->tree = dirs == 2 ? 2 : dirs == 3 && S_ISDIR(st.st_mode);
     p->dev = st.st_dev;
     p->ino = st.st_ino;
     if (!realpath(path, p->canon)) snprintf(p->canon, sizeof p->canon, "%s", path);
     g_nin++;
     return 0;
+}
+
+static int add_input(const char *flagname, const char *path)
+{
+    return add_input_kind(flagname, path, !strcmp(flagname, "--mosaic-dir"));
+}
+
+/* a folder of the images the manifest @p path reads: an output there must not be an image (tree 2) */
+static void add_image_folder(const char *flagname, const char *path, const char *dir)
+{
+    struct stat st;
+    if (g_nin == (int)(sizeof g_in / sizeof g_in[0]) || stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) return;
+    pathinfo *p = &g_in[g_nin];
+    memset(p, 0, sizeof *p);
+    if (!realpath(dir, p->canon)) return;
+    p->flag = flagname;
+    p->path = path;
+    p->tree = 2;
+    g_nin++;
 }
 
 /* the regular files of the Fashion-MNIST directory are inputs too */
@@ -515,6 +567,19 @@ static int check_output_file(const char *flagname, const char *path, const char 
         int same = (p->exists && q->exists && p->dev == q->dev && p->ino == q->ino) || !strcmp(p->canon, q->canon);
         if (same && !(may_equal && q->path == may_equal))
             return fail(2, "%s %s: is the same file as %s %s: refusing to overwrite an input", flagname, path, q->flag, q->path);
+        size_t ql = strlen(q->canon);
+        const char *rest = p->canon + ql + 1;
+        if (q->tree && ql > 1 && !strncmp(p->canon, q->canon, ql) && p->canon[ql] == '/') {
+            if (q->tree == 1 && (!strncmp(rest, "ImageSets/", 10) || !strncmp(rest, "JPEGImages/", 11)))
+                return fail(2, "%s %s: is inside the VOC folder %s %s: refusing to write among its files", flagname, path,
+                            q->flag, q->path);
+            const char *ext = strrchr(rest, '.');
+            /* an existing image there may be one the manifest lists (--plot writes its own PNGs in its folder) */
+            if (q->tree == 2 && p->exists && strcmp(flagname, "--plot") && ext &&
+                (!strcasecmp(ext, ".jpg") || !strcasecmp(ext, ".jpeg") || !strcasecmp(ext, ".png")))
+                return fail(2, "%s %s: is an image in %s, the image folder of %s %s: refusing to overwrite "
+                            "what may be one of its images", flagname, path, q->canon, q->flag, q->path);
+        }
     }
     for (int i = 0; i < g_nout; i++) {
         const pathinfo *q = &g_out[i];
@@ -745,6 +810,7 @@ typedef struct shape {
     int resnet, small_stem;
     double channels, side, base_width, resnet_params;
     double nnz;              /* --sparse: stored entries of the training set (0: dense) */
+    double ring; /* --stream: bytes of the loaders' prefetch rings (the training images are not in memory) */
 } shape;
 
 static int check_budget(const shape *s)
@@ -791,15 +857,18 @@ static int check_budget(const shape *s)
     bud_add(&b, 4.0 * B * c * 6, s->c_desc, "the fine-tuning workspaces (%.0f x %.0f)", B, c);
     if (s->n > 0) {
         /* the data as read, the trainer's standardised copy, packed labels; the test set and its scores */
-        if (s->nnz > 0) /* CSR as read (8 bytes an entry), no copy; the batches' views */
+        if (s->ring > 0)
+            bud_add(&b, s->ring, "--prefetch", "the loaders' prefetch rings (prefetch x batch x views x %.0f floats)", d);
+        else if (s->nnz > 0) /* CSR as read (8 bytes an entry), no copy; the batches' views */
             bud_add(&b, 8 * s->nnz + s->n * (8 + c + 8 * words) + 16 * B * s->nnz / s->n, s->n_desc,
                     "the training data (%.0f rows, %.0f stored values in CSR, %.0f labels)", s->n, s->nnz, c);
         else
-        bud_add(&b, s->n * (8 * d + c + 8 * words), s->n_desc,
-                "the training data (%.0f rows of %.0f features and %.0f labels, with the trainer's copy)", s->n, d, c);
+            bud_add(&b, s->n * (8 * d + c + 8 * words), s->n_desc,
+                    "the training data (%.0f rows of %.0f features and %.0f labels, with the trainer's copy)", s->n, d, c);
         bud_add(&b, s->nt * (4 * d + 5 * c), s->nt_desc,
                 "the test data (%.0f rows of %.0f features and %.0f labels, with their scores)", s->nt, d, c);
-        if (s->loaded) b.mapped = (s->nnz > 0 ? 8 * s->nnz + s->n * c : s->n * (4 * d + c)) + s->nt * (4 * d + c);
+        if (s->loaded)
+            b.mapped = (s->ring > 0 ? 0 : s->nnz > 0 ? 8 * s->nnz + s->n * c : s->n * (4 * d + c)) + s->nt * (4 * d + c);
     }
     if (bud_check(&b)) return 2;
     if (s->T > 0) {
@@ -944,21 +1013,49 @@ typedef struct flag_doc {
 static const flag_doc flag_docs[FL_COUNT] = {
     [FL_HELP] = { NULL, "this text" },
     [FL_TRAIN] = { "FILE", "training set: ARFF (.arff, .arff.gz), NumPy (.npy with --train-labels, or .npz), "
-                           "anything else LIBSVM multi-label (docs/formats.md)" },
-    [FL_TEST] = { "FILE", "test set in the same format (needed with --train unless --val-split is given)" },
+                           "a CSV/TSV table, an image manifest (a CSV/TSV with a 'path' column, a COCO instances "
+                           ".json, a PASCAL VOC folder, FOLDER:split), anything else LIBSVM multi-label (docs/formats.md)" },
+    [FL_TEST] = { "FILE", "test set in the same format (needed with --train unless --val-split is given; a VOC folder: "
+                          "split test unless FOLDER:split; an image manifest takes the training set's label names)" },
     [FL_TRAIN_LABELS] = { "FILE", "labels (N x L of 0/1, .npy or .npz) of a .npy --train feature file" },
     [FL_TEST_LABELS] = { "FILE", "labels of a .npy --test feature file" },
     [FL_NPZ_KEYS] = { "X,Y", "feature and label array names in .npz files (default x,y); uint8 images are divided by 255" },
-    [FL_FORMAT] = { NULL, "format of --train/--test (default: by extension: .arff[.gz] ARFF, .npy/.npz NumPy, else LIBSVM)" },
+    [FL_FORMAT] = { NULL, "format of --train/--test (default: .npy/.npz NumPy, else guessed from the extension and "
+                          "the first line: .arff[.gz] or @relation ARFF, .csv/.tsv[.gz] or a header line with commas "
+                          "CSV, .json COCO, a folder with ImageSets/Main VOC, else LIBSVM)" },
     [FL_LABELS] = { NULL, "label count: ARFF: the last N attributes (default: MEKA's -C in @relation); "
-                          "LIBSVM: a fixed count (default: inferred)" },
+                          "LIBSVM: a fixed count (default: inferred); CSV: the last N columns" },
+    [FL_LABEL_COLUMNS] = { "A,B,..", "CSV tables: the label columns by name (default: none; one of --labels, "
+                                     "--label-columns, --label-prefix chooses the label columns)" },
+    [FL_LABEL_PREFIX] = { "P", "CSV tables: every column whose name starts with P is a label (default: none)" },
+    [FL_IMPUTE] = { NULL, "CSV tables: a missing feature value becomes the column's mean or 0 "
+                          "(default: a missing value is an error naming its line and column)" },
+    [FL_IMAGE_ROOT] = { "DIR", "image manifests: the folder the image paths are relative to (default: the manifest's "
+                               "folder; COCO: the split's folder of the COCO layout; VOC: FOLDER/JPEGImages)" },
+    [FL_SKIP_BAD_IMAGES] = { NULL, "image manifests: leave a missing, corrupt or truncated image out (counted) "
+                                   "instead of failing" },
+    [FL_VOC_DIFFICULT] = { NULL, "PASCAL VOC: a 'difficult' (0) entry counts as a negative or a positive label" },
+    [FL_STREAM] = { NULL, "image manifests with a ResNet encoder: stream the training images from disk through "
+                          "background loader threads (decode, resize, SimCLR views, ImageNet normalisation) instead "
+                          "of reading them all into memory; the test set is still read into memory (docs/loader.md)" },
+    [FL_LOADER_THREADS] = { NULL, "with --stream: decoding threads of each loader (the batches do not depend on it)" },
+    [FL_PREFETCH] = { NULL, "with --stream: batches decoded ahead; each loader's ring holds N x batch x views x 3 x "
+                            "size x size floats" },
     [FL_FEATURES] = { NULL, "LIBSVM feature count (default: from the file's header, else inferred)" },
     [FL_INDEX_BASE] = { NULL, "LIBSVM feature index base (default: from the file's header, else 1)" },
     [FL_MOSAIC_TRAIN] = { NULL, "Fashion-MNIST 2x2 mosaics to train on (the built-in job)" },
     [FL_MOSAIC_TEST] = { NULL, "mosaics to evaluate on (the built-in job)" },
     [FL_MOSAIC_DIR] = { "DIR", "Fashion-MNIST IDX files (default " MOSAIC_DIR_DEFAULT ", Debian's dataset-fashion-mnist)" },
-    [FL_VAL_SPLIT] = { "FRAC", "hold out FRAC of the training set (seeded) and evaluate on it instead of a test set "
-                               "(choosing settings without touching the test set; default: none, --test is evaluated)" },
+    [FL_VAL_SPLIT] = { "FRAC", "hold out FRAC of the training set (seeded with --seed) as validation rows: the decision "
+                               "thresholds (and with --select-metric the fine-tuning epoch) are chosen on them; with --test "
+                               "the report is on the test set, else on the held-out rows (default: none, no validation)" },
+    [FL_SELECT_METRIC] = { "NAME", "with --val-split: keep the fine-tuning epoch with the best value of this metric on the "
+                                   "validation rows (HA, ebF1, miF1, maF1 best over thresholds 0.1 .. 0.9; p@1 is also "
+                                   "spelt p_at_1); none keeps the last epoch (mAP when only --patience is given)" },
+    [FL_PATIENCE] = { NULL, "with --val-split: stop fine-tuning after N epochs without a better validation value "
+                            "(0: run every epoch)" },
+    [FL_VAL_THRESHOLDS] = { NULL, "with --val-split: the thresholds the model keeps, one per label (F1 per label) or one "
+                                  "for every label (micro-F1); the report shows both" },
     [FL_PRESET] = { NULL, "the paper's settings for that dataset (default: none, the library's defaults):" },
     [FL_METHOD] = { "M", "pretraining method (docs/math.md); none: fine-tuning only, the baseline" },
     [FL_PRE_EPOCHS] = { NULL, "pretraining epochs" },
@@ -981,7 +1078,8 @@ static const flag_doc flag_docs[FL_COUNT] = {
     [FL_DROPOUT] = { "P", "MLP dropout" },
     [FL_ENCODER] = { "E", "backbone (-small: 3x3 stem without max-pool; docs/images.md)" },
     [FL_BASE_WIDTH] = { NULL, "channels of the ResNet's first stage (64 is torchvision's)" },
-    [FL_IMAGE_SIZE] = { NULL, "views resized/cropped to N x N (default: the images' size; needs SimCLR views)" },
+    [FL_IMAGE_SIZE] = { NULL, "views resized/cropped to N x N (default: the images' size; needs SimCLR views, except with image manifests); "
+                              "image manifests are decoded at N x N (default 224)" },
     [FL_VIEWS] = { NULL, "pretraining views (default: simclr with a ResNet, mask with the MLP)" },
     [FL_FT_VIEWS] = { NULL, "augment fine-tuning inputs (crop and flip only) or not (default none)" },
     [FL_ALPHA] = { NULL, "weight of the closeness term H (rld, cld)" },
@@ -1000,7 +1098,7 @@ static const flag_doc flag_docs[FL_COUNT] = {
     [FL_LOG] = { "FILE.csv", "one row per epoch, the columns named as in the epoch lines: "
                              "phase,epoch,loss,con,G,H,wreg,lr,samples_per_s,HA,ebF1,miF1,maF1,p_at_1,mAP,bce" },
     [FL_PLOT] = { "DIR", "PNG training curves (from --log) and label distributions (needs python3-matplotlib)" },
-    [FL_EVAL_EVERY] = { NULL, "with --log: evaluate (threshold 0.5, on the test or --val-split rows) every N fine-tuning "
+    [FL_EVAL_EVERY] = { NULL, "with --log: evaluate (threshold 0.5, on the test rows, else the --val-split rows) every N fine-tuning "
                               "epochs, shown in the epoch lines and the log's metric columns (default: at the end only)" },
     [FL_CHECKPOINT] = { "FILE", "save the training state at the end of each epoch and on SIGINT/SIGTERM" },
     [FL_SAVE_MODEL] = { "FILE", "write the trained model at the end (mlcl-predict --model FILE; docs/models.md)" },
@@ -1017,13 +1115,15 @@ static const struct help_section {
 } help_sections[] = {
     { "Data (default: the built-in job on Fashion-MNIST 2x2 mosaics)",
       { FL_TRAIN, FL_TEST, FL_FORMAT, FL_TRAIN_LABELS, FL_TEST_LABELS, FL_NPZ_KEYS, FL_LABELS, FL_FEATURES,
-        FL_INDEX_BASE, FL_SPARSE, FL_VAL_SPLIT, FL_MOSAIC_TRAIN, FL_MOSAIC_TEST, FL_MOSAIC_DIR, -1 } },
+        FL_INDEX_BASE, FL_SPARSE, FL_LABEL_COLUMNS, FL_LABEL_PREFIX, FL_IMPUTE, FL_VAL_SPLIT, FL_SELECT_METRIC,
+        FL_PATIENCE, FL_VAL_THRESHOLDS, FL_MOSAIC_TRAIN, FL_MOSAIC_TEST, FL_MOSAIC_DIR, -1 } },
     { "Method and protocol",
       { FL_PRESET, FL_METHOD, FL_PRE_EPOCHS, FL_FT_EPOCHS, FL_BATCH, FL_QUEUE, FL_SEED, FL_THREADS, FL_FORCE_THREADS,
         FL_PRE_LR, FL_PRE_WD, FL_FT_LR, FL_FT_WD, FL_PRE_MASK, FL_FT_MASK, FL_PRE_SCHED, FL_FT_SCHED, FL_MOMENTUM,
         FL_HIDDEN, FL_DROPOUT, -1 } },
-    { "Images (data with an image shape: the mosaics, NPY/NPZ images; docs/images.md)",
-      { FL_ENCODER, FL_BASE_WIDTH, FL_IMAGE_SIZE, FL_VIEWS, FL_FT_VIEWS, -1 } },
+    { "Images (data with an image shape: the mosaics, NPY/NPZ images, image manifests; docs/images.md)",
+      { FL_ENCODER, FL_BASE_WIDTH, FL_IMAGE_SIZE, FL_VIEWS, FL_FT_VIEWS, FL_IMAGE_ROOT, FL_SKIP_BAD_IMAGES,
+        FL_VOC_DIFFICULT, FL_STREAM, FL_LOADER_THREADS, FL_PREFETCH, -1 } },
     { "Loss (docs/math.md; each applies only to the methods named)",
       { FL_ALPHA, FL_BETA, FL_TAU, FL_SIGMA, FL_MASK, FL_REDUCTION, FL_CLD_WEIGHT, FL_WEIGHT_GRAD, FL_DWEIGHT_GRAD,
         FL_CON_NORM, FL_H_TARGET, -1 } },
@@ -1087,6 +1187,12 @@ static const char *help_default(int id, const mlcl_train_options *o, char *b, si
     case FL_MOSAIC_TEST: snprintf(b, n, "%d", MOSAIC_TEST_DEFAULT); break;
     case FL_BASE_WIDTH: snprintf(b, n, "%d", BASE_WIDTH_DEFAULT); break;
     case FL_ENCODER: snprintf(b, n, "mlp"); break;
+    case FL_VOC_DIFFICULT: snprintf(b, n, "neg"); break;
+    case FL_SELECT_METRIC: snprintf(b, n, "none"); break;
+    case FL_PATIENCE: snprintf(b, n, "0"); break;
+    case FL_VAL_THRESHOLDS: snprintf(b, n, "per-label"); break;
+    case FL_LOADER_THREADS: snprintf(b, n, "the CPUs available, at most %d", STREAM_THREADS_MAX); break;
+    case FL_PREFETCH: snprintf(b, n, "%d", STREAM_PREFETCH_DEFAULT); break;
     default: break;
     }
     return b;
@@ -1128,6 +1234,8 @@ static const char *help_arg(const flag *f, const flag_doc *doc)
     case T_SCHED: return "T0,TMULT,ETA_MIN";
     case T_HIDDEN: return "A,B,..";
     case T_KEYS: return "X,Y";
+    case T_NAMES: return "A,B,..";
+    case T_TEXT: return "TEXT";
     default: return "VALUE";
     }
 }
@@ -1447,6 +1555,115 @@ static int load_npy(mlcl_dataset **ds, const char *path, const char *labels_path
     return mlcl_dataset_load_npy(ds, path, NULL, labels_path, ends_with(labels_path, ".npz") ? npz_y : NULL, 1);
 }
 
+/* ---- the other data files (issue 16 readers: include/mlcl/readers.h) */
+enum { D_MOSAIC, D_ARFF, D_LIBSVM, D_NPY, D_CSV, D_IMAGES };
+static const char *const kind_names[] = { "the built-in job", "ARFF files", "LIBSVM files", ".npy/.npz files",
+                                          "CSV tables", "image manifests" };
+
+/* a --train/--test argument: the file or folder (a VOC folder without its
+ * ":split"), the VOC split, the mlcl_data_format */
+typedef struct datafile {
+    char path[PATH_MAX];
+    const char *split;
+    int format;
+} datafile;
+
+static int kind_of(int format)
+{
+    switch (format) {
+    case MLCL_FORMAT_ARFF: return D_ARFF;
+    case MLCL_FORMAT_NPY: return D_NPY;
+    case MLCL_FORMAT_CSV: case MLCL_FORMAT_CSV_NOHEADER: return D_CSV;
+    case MLCL_FORMAT_IMAGE_CSV: case MLCL_FORMAT_COCO: case MLCL_FORMAT_VOC: return D_IMAGES;
+    default: return D_LIBSVM;
+    }
+}
+
+/* .npy/.npz by the extension; --format arff|libsvm as given; otherwise, for a
+ * regular file or a folder, mlcl_data_guess_format() (the extension, then the
+ * first line; a folder holding ImageSets/Main is a VOC tree, FOLDER:split
+ * names its split); anything else (missing, a FIFO, a device: not read here)
+ * by the extension: .arff[.gz] ARFF, else LIBSVM (or CSV with --format csv). */
+static int data_file(datafile *df, const char *flagname, const char *arg, const char *default_split)
+{
+    struct stat st;
+    const char *colon = strrchr(arg, ':');
+    snprintf(df->path, sizeof df->path, "%s", arg);
+    df->split = default_split;
+    df->format = MLCL_FORMAT_UNKNOWN;
+    if (colon && colon > arg && colon[1] && !strchr(colon, '/') && stat(arg, &st) != 0 && (size_t)(colon - arg) < sizeof df->path) {
+        df->path[colon - arg] = 0;
+        if (stat(df->path, &st) == 0 && S_ISDIR(st.st_mode)) df->split = colon + 1;
+        else snprintf(df->path, sizeof df->path, "%s", arg); /* not FOLDER:split: the name as given */
+    }
+    const char *p = df->path;
+    int csv = G(FL_FORMAT) && flags[FL_FORMAT].i == 2;
+    if (ends_with(p, ".npy") || ends_with(p, ".npz")) df->format = MLCL_FORMAT_NPY;
+    else if (G(FL_FORMAT) && !csv) df->format = flags[FL_FORMAT].i == 0 ? MLCL_FORMAT_ARFF : MLCL_FORMAT_UNKNOWN;
+    else if (stat(p, &st) == 0 && (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) && access(p, R_OK) == 0) {
+        if (mlcl_data_guess_format(&df->format, p) != MLCL_OK) return fail(2, "%s %s: %s", flagname, arg, mlcl_last_error());
+        if (csv && df->format != MLCL_FORMAT_CSV_NOHEADER) df->format = MLCL_FORMAT_CSV;
+    } else {
+        df->format = csv ? MLCL_FORMAT_CSV : ends_with(p, ".arff") || ends_with(p, ".arff.gz") ? MLCL_FORMAT_ARFF : MLCL_FORMAT_UNKNOWN;
+    }
+    return 0;
+}
+
+/* an ARFF, LIBSVM or CSV table or an image manifest; `like`: the training
+ * set, whose label names the test set of an image manifest takes */
+static int load_data(mlcl_dataset **ds, const char *flagname, const datafile *df, int labels, int features,
+                     int index_base, int image_side, int threads, const mlcl_dataset *like,
+                     const mlcl_image_list *like_list)
+{
+    int fmt = df->format, rc;
+    /* --sparse: the training set stays CSR; the test set is read dense (the reports score dense rows) */
+    int sparse = G(FL_SPARSE) && !like && !like_list;
+    if (fmt == MLCL_FORMAT_ARFF)
+        return sparse ? mlcl_dataset_load_arff_sparse(ds, df->path, labels, 0) : mlcl_dataset_load_arff(ds, df->path, labels, 0);
+    if (fmt == MLCL_FORMAT_CSV || fmt == MLCL_FORMAT_CSV_NOHEADER) {
+        mlcl_csv_options co = MLCL_CSV_OPTIONS_INIT;
+        co.no_header = fmt == MLCL_FORMAT_CSV_NOHEADER;
+        co.n_labels = labels;
+        co.label_columns = V(FL_LABEL_COLUMNS);
+        co.label_prefix = V(FL_LABEL_PREFIX);
+        co.impute = G(FL_IMPUTE) ? (flags[FL_IMPUTE].i == 0 ? MLCL_IMPUTE_MEAN : MLCL_IMPUTE_ZERO) : MLCL_IMPUTE_NONE;
+        return mlcl_dataset_load_csv(ds, df->path, &co);
+    }
+    if (kind_of(fmt) == D_IMAGES) {
+        mlcl_manifest_options mo = MLCL_MANIFEST_OPTIONS_INIT;
+        mo.height = mo.width = image_side;
+        mo.image_root = V(FL_IMAGE_ROOT);
+        mo.skip_bad_images = G(FL_SKIP_BAD_IMAGES);
+        mo.voc_difficult = G(FL_VOC_DIFFICULT) ? (int)flags[FL_VOC_DIFFICULT].i : MLCL_VOC_DIFFICULT_NEGATIVE;
+        mo.threads = threads;
+        int c = 0, skipped = 0;
+        const char **names = NULL;
+        if (like && mlcl_dataset_dims(like, NULL, NULL, &c) == MLCL_OK && c > 0 && mlcl_dataset_label_name(like, 0)) {
+            names = malloc(sizeof *names * (size_t)c);
+            if (!names) { fail(1, "%s %s: out of memory", flagname, df->path); return MLCL_ENOMEM; }
+            for (int j = 0; j < c; j++) names[j] = mlcl_dataset_label_name(like, j);
+            mo.label_names = names;
+            mo.n_label_names = c;
+        } else if (like_list && mlcl_image_list_size(like_list, NULL, &c) == MLCL_OK && c > 0) {
+            /* --stream: the training manifest's list */
+            names = malloc(sizeof *names * (size_t)c);
+            if (!names) { fail(1, "%s %s: out of memory", flagname, df->path); return MLCL_ENOMEM; }
+            for (int j = 0; j < c; j++)
+                if ((rc = mlcl_image_list_label_name(like_list, j, &names[j])) != MLCL_OK) { free(names); return rc; }
+            mo.label_names = names;
+            mo.n_label_names = c;
+        }
+        rc = fmt == MLCL_FORMAT_COCO ? mlcl_dataset_load_coco(ds, &skipped, df->path, &mo)
+           : fmt == MLCL_FORMAT_VOC ? mlcl_dataset_load_voc(ds, &skipped, df->path, df->split, &mo)
+           : mlcl_dataset_load_image_csv(ds, &skipped, df->path, &mo);
+        free(names);
+        if (rc == MLCL_OK && skipped > 0) fprintf(stderr, "mlcl-train: %s %s: %d unreadable images skipped\n", flagname, df->path, skipped);
+        return rc;
+    }
+    if (sparse) return mlcl_dataset_load_libsvm_sparse(ds, df->path, features, labels, index_base);
+    return mlcl_dataset_load_libsvm(ds, df->path, features, labels, index_base);
+}
+
 static void print_metrics_row(const char *name, const mlcl_metrics *m)
 {
     printf("%-22s %7.4f %7.4f %7.4f %7.4f %7.4f %7.4f\n", name, m->HA, m->ebF1, m->miF1, m->maF1, m->p_at_1, m->mAP);
@@ -1661,8 +1878,6 @@ static int mpi_progress_cb(const mlcl_progress *p, void *ctx)
     return stop != 0;
 }
 
-enum { D_MOSAIC, D_ARFF, D_LIBSVM, D_NPY };
-
 #define NOT_WITH(id, ...)                                                                   \
     do {                                                                                    \
         if (G(id)) {                                                                        \
@@ -1673,7 +1888,7 @@ enum { D_MOSAIC, D_ARFF, D_LIBSVM, D_NPY };
     } while (0)
 
 /* which flags apply to the data, the method, the encoder and the views */
-static int check_applicability(int kind, int resnet, int simclr, int method)
+static int check_applicability(int kind, int voc, int resnet, int simclr, int method)
 {
     int val = G(FL_VAL_SPLIT);
     const char *train_path = V(FL_TRAIN), *test_path = V(FL_TEST);
@@ -1689,13 +1904,9 @@ static int check_applicability(int kind, int resnet, int simclr, int method)
         NOT_WITH(FL_MOSAIC_TRAIN, "with --train (it sizes the built-in Fashion-MNIST job)");
         NOT_WITH(FL_MOSAIC_TEST, "with --train (it sizes the built-in Fashion-MNIST job)");
         NOT_WITH(FL_MOSAIC_DIR, "with --train (it is for the built-in Fashion-MNIST job)");
-        if (val) {
-            NOT_WITH(FL_TEST, "with --val-split (the held-out part of the training set is evaluated instead)");
-            NOT_WITH(FL_TEST_LABELS, "with --val-split (no test set is read)");
-            NOT_WITH(FL_SPARSE, "with --val-split (the held-out rows would be sparse; the reports score dense rows: give --test)");
-        } else if (!G(FL_TEST)) {
-            return fail(2, "--train needs --test (or --val-split FRAC to evaluate on a held-out part)");
-        }
+        /* --val-split with --test: validation on the held-out rows, the report on the test set */
+        if (val) NOT_WITH(FL_SPARSE, "with --val-split (validation scores dense rows: give --test)");
+        if (!val && !G(FL_TEST)) return fail(2, "--train needs --test (or --val-split FRAC to evaluate on a held-out part)");
         if (kind == D_NPY) {
             NOT_WITH(FL_FORMAT, "to .npy/.npz files");
             NOT_WITH(FL_LABELS, "to .npy/.npz files (the label array gives the count)");
@@ -1707,14 +1918,37 @@ static int check_applicability(int kind, int resnet, int simclr, int method)
             if (!npz) NOT_WITH(FL_NPZ_KEYS, "without a .npz file");
             if (G(FL_TEST_LABELS) && !G(FL_TEST)) return fail(2, "--test-labels needs --test");
         } else {
-            const char *fmt = kind == D_ARFF ? "ARFF" : "LIBSVM";
-            NOT_WITH(FL_TRAIN_LABELS, "to %s files (only to .npy features)", fmt);
-            NOT_WITH(FL_TEST_LABELS, "to %s files (only to .npy features)", fmt);
-            NOT_WITH(FL_NPZ_KEYS, "to %s files (only to .npz files)", fmt);
-            if (kind == D_ARFF) {
-                NOT_WITH(FL_FEATURES, "to ARFF files (only to LIBSVM)");
-                NOT_WITH(FL_INDEX_BASE, "to ARFF files (only to LIBSVM)");
+            const char *fmt = kind_names[kind];
+            NOT_WITH(FL_TRAIN_LABELS, "to %s (only to .npy features)", fmt);
+            NOT_WITH(FL_TEST_LABELS, "to %s (only to .npy features)", fmt);
+            NOT_WITH(FL_NPZ_KEYS, "to %s (only to .npz files)", fmt);
+            if (kind != D_LIBSVM) {
+                NOT_WITH(FL_FEATURES, "to %s (only to LIBSVM)", fmt);
+                NOT_WITH(FL_INDEX_BASE, "to %s (only to LIBSVM)", fmt);
             }
+            if (kind == D_IMAGES) NOT_WITH(FL_LABELS, "to image manifests (the manifest names the labels)");
+        }
+    }
+    {
+        /* the readers' options apply to their kind of data only */
+        char where[120];
+        snprintf(where, sizeof where, "%s%s", kind == D_MOSAIC ? "without --train" : "to ", kind == D_MOSAIC ? "" : kind_names[kind]);
+        const int csv_only[] = { FL_IMPUTE, FL_LABEL_COLUMNS, FL_LABEL_PREFIX };
+        const int image_only[] = { FL_IMAGE_ROOT, FL_SKIP_BAD_IMAGES, FL_VOC_DIFFICULT };
+        if (kind != D_CSV)
+            for (size_t k = 0; k < sizeof csv_only / sizeof csv_only[0]; k++) NOT_WITH(csv_only[k], "%s (only to CSV tables)", where);
+        if (kind != D_IMAGES)
+            for (size_t k = 0; k < sizeof image_only / sizeof image_only[0]; k++)
+                NOT_WITH(image_only[k], "%s (only to image manifests)", where);
+        else if (!voc)
+            NOT_WITH(FL_VOC_DIFFICULT, "to CSV or COCO image manifests (only to PASCAL VOC folders)");
+        if (kind == D_CSV || kind == D_IMAGES) NOT_WITH(FL_SPARSE, "%s (only to LIBSVM and ARFF)", where);
+        if (kind == D_CSV) {
+            int ways = G(FL_LABELS) + G(FL_LABEL_COLUMNS) + G(FL_LABEL_PREFIX);
+            if (ways == 0)
+                return fail(2, "--train %s is a CSV table: say which columns are labels with --labels N (the last N), "
+                            "--label-columns a,b,c or --label-prefix P", train_path);
+            if (ways > 1) return fail(2, "--labels, --label-columns and --label-prefix each choose the label columns: give one of them");
         }
     }
     if (method == 0) {
@@ -1739,28 +1973,102 @@ static int check_applicability(int kind, int resnet, int simclr, int method)
         NOT_WITH(FL_PRE_MASK, "with SimCLR views (input masking is not used with image views)");
         NOT_WITH(FL_FT_MASK, "with SimCLR views (input masking is not used with image views)");
     } else {
-        NOT_WITH(FL_IMAGE_SIZE, "without SimCLR views (--views simclr or a ResNet encoder)");
+        if (kind != D_IMAGES) NOT_WITH(FL_IMAGE_SIZE, "without SimCLR views (--views simclr or a ResNet encoder)");
         NOT_WITH(FL_FT_VIEWS, "without SimCLR views (--views simclr or a ResNet encoder)");
     }
     if (!G(FL_LOG)) NOT_WITH(FL_EVAL_EVERY, "without --log (it fills the log's metric columns)");
+    if (!val) {
+        NOT_WITH(FL_SELECT_METRIC, "without --val-split (the epoch is chosen on the held-out rows)");
+        NOT_WITH(FL_PATIENCE, "without --val-split (it watches the value on the held-out rows)");
+        NOT_WITH(FL_VAL_THRESHOLDS, "without --val-split (the thresholds are chosen on the held-out rows)");
+    }
+    if (G(FL_PATIENCE) && G(FL_SELECT_METRIC) && flags[FL_SELECT_METRIC].i == 6 && flags[FL_PATIENCE].i > 0)
+        return fail(2, "--patience %lld does not apply with --select-metric none (it watches the selected metric)",
+                    flags[FL_PATIENCE].i);
     if (!G(FL_THREADS)) NOT_WITH(FL_FORCE_THREADS, "without --threads");
+    if (G(FL_STREAM)) {
+        if (kind != D_IMAGES)
+            return fail(2, "--stream does not apply %s%s (only to image manifests: a CSV with a 'path' column, COCO, VOC)",
+                        kind == D_MOSAIC ? "without --train" : "to ", kind == D_MOSAIC ? "" : kind_names[kind]);
+        if (!resnet) return fail(2, "--stream does not apply with the MLP encoder (only to --encoder resnet*)");
+        if (!simclr) return fail(2, "--stream does not apply with --views mask (the loader makes SimCLR views)");
+        if (val) return fail(2, "--stream does not apply with --val-split (the held-out rows would be read into memory; give --test)");
+    } else {
+        NOT_WITH(FL_LOADER_THREADS, "without --stream");
+        NOT_WITH(FL_PREFETCH, "without --stream");
+    }
     return 0;
 }
 
 /* --save-model: the model with label names, data files, training-set hash
  * and the final metrics (not when they were measured on a validation split) */
 static int save_model(const mlcl_trainer *t, const char *path, const mlcl_dataset *train, const char *train_path,
-                      const char *test_path, const mlcl_metrics *paper, const mlcl_metrics *t05, int on_test)
+                      const char *test_path, const mlcl_metrics *paper, const mlcl_metrics *t05, int on_test,
+                      const mlcl_dataset *names_from)
 {
     mlcl_model_export_options eo = MLCL_MODEL_EXPORT_OPTIONS_INIT;
     eo.train = train; eo.train_path = train_path; eo.test_path = on_test ? test_path : NULL;
     eo.test_paper = on_test ? paper : NULL; eo.test_t05 = on_test ? t05 : NULL;
+    /* --stream: no training set in memory; the test set has the training list's label names */
+    const char **names = NULL;
+    int c = 0;
+    if (!train && names_from && mlcl_dataset_dims(names_from, NULL, NULL, &c) == MLCL_OK && c > 0 &&
+        mlcl_dataset_label_name(names_from, 0)) {
+        names = malloc(sizeof *names * (size_t)c);
+        if (!names) return fail(1, "--save-model %s: out of memory", path);
+        for (int j = 0; j < c; j++) names[j] = mlcl_dataset_label_name(names_from, j);
+        eo.label_names = names;
+    }
     mlcl_model *m = NULL;
     int rc = mlcl_trainer_export_model_ex(t, &m, &eo);
+    free(names);
     if (rc == MLCL_OK) rc = mlcl_model_save(m, path);
     mlcl_model_free(m);
     if (rc != MLCL_OK) return fail(1, "--save-model %s: %s", path, mlcl_last_error());
     return 0;
+}
+
+/* ---- --stream (docs/loader.md): the training manifest as a list of paths
+ * and labels, read by two loaders (pretraining: two SimCLR views; fine-tuning:
+ * the resized image or one crop-and-flip view) into bounded prefetch rings */
+static int load_list(mlcl_image_list **out, const datafile *df)
+{
+    mlcl_manifest_options mo = MLCL_MANIFEST_OPTIONS_INIT;
+    mo.image_root = V(FL_IMAGE_ROOT);
+    mo.voc_difficult = G(FL_VOC_DIFFICULT) ? (int)flags[FL_VOC_DIFFICULT].i : MLCL_VOC_DIFFICULT_NEGATIVE;
+    return df->format == MLCL_FORMAT_COCO ? mlcl_image_list_load_coco(out, df->path, &mo)
+         : df->format == MLCL_FORMAT_VOC ? mlcl_image_list_load_voc(out, df->path, df->split, &mo)
+         : mlcl_image_list_load_csv(out, df->path, &mo);
+}
+
+static int stream_loader(mlcl_loader **out, const mlcl_image_list *list, int batch, int side, int threads, int prefetch,
+                         uint64_t seed, int views, const mlcl_simclr_options *v)
+{
+    mlcl_loader_options lo;
+    int rc = mlcl_loader_options_init(&lo, MLCL_LOADER_OPTIONS_VERSION);
+    if (rc != MLCL_OK) return rc;
+    lo.batch = batch;
+    lo.height = lo.width = side;
+    lo.channels = 3;
+    lo.threads = threads;
+    lo.prefetch = prefetch;
+    lo.seed = seed;
+    lo.views = views;
+    if (v) lo.simclr = *v;
+    lo.skip_bad_images = G(FL_SKIP_BAD_IMAGES);
+    return mlcl_loader_create(out, list, &lo);
+}
+
+/* one line per loader: decode rate per thread, the share of the phase's time spent waiting for batches */
+static void print_loader_stats(const char *phase, const mlcl_loader *l, double phase_s)
+{
+    mlcl_loader_stats st;
+    if (!l || mlcl_loader_stats_get(l, &st) != MLCL_OK) return;
+    double rate = st.busy_seconds > 0 ? (double)st.images / st.busy_seconds : 0;
+    double frac = phase_s > 0 ? st.wait_seconds / phase_s : 0;
+    printf("loader %-9s %lld images in %lld batches, %d threads: %.1f images/s per thread; waited %.3f s for data, "
+           "%.1f%% of the step time; %lld skipped; ring %.2f MB\n", phase, st.images, st.batches, st.threads, rate,
+           st.wait_seconds, 100.0 * (frac > 1 ? 1 : frac), st.skipped, (double)st.ring_bytes / 1048576.0);
 }
 
 int main(int argc, char **argv)
@@ -1785,15 +2093,29 @@ int main(int argc, char **argv)
     const char *json_path = V(FL_JSON), *log_path = V(FL_LOG), *ckpt_path = V(FL_CHECKPOINT), *resume_path = V(FL_RESUME);
     const char *save_model_path = V(FL_SAVE_MODEL);
     double val_split = G(FL_VAL_SPLIT) ? flags[FL_VAL_SPLIT].f : 0;
+    /* --val-split, --select-metric, --patience, --val-thresholds (applicability checked below) */
+    mlcl_validation_options vopt = MLCL_VALIDATION_OPTIONS_INIT;
+    if (G(FL_SELECT_METRIC)) {
+        long long k = flags[FL_SELECT_METRIC].i;
+        vopt.select_metric = k == 6 ? MLCL_SELECT_NONE : k == 7 ? MLCL_METRIC_P_AT_1 : (int)k;
+    }
+    if (G(FL_PATIENCE)) vopt.patience = (int)flags[FL_PATIENCE].i;
+    if (vopt.patience > 0 && !G(FL_SELECT_METRIC)) vopt.select_metric = MLCL_METRIC_MAP; /* --patience alone watches mAP */
+    if (G(FL_VAL_THRESHOLDS)) vopt.thresholds = flags[FL_VAL_THRESHOLDS].i == 0 ? MLCL_THRESHOLDS_PER_LABEL : MLCL_THRESHOLDS_GLOBAL;
+    static const char *const select_names[] = { "HA", "ebF1", "miF1", "maF1", "p@1", "mAP" };
     a.quiet = G(FL_QUIET);
     a.plot_dir = V(FL_PLOT);
     a.eval_every = G(FL_EVAL_EVERY) ? (int)flags[FL_EVAL_EVERY].i : 0;
 
-    int kind;
-    if (!train_path) kind = D_MOSAIC;
-    else if (ends_with(train_path, ".npy") || ends_with(train_path, ".npz")) kind = D_NPY;
-    else if (G(FL_FORMAT)) kind = flags[FL_FORMAT].i == 0 ? D_ARFF : D_LIBSVM;
-    else kind = ends_with(train_path, ".arff") || ends_with(train_path, ".arff.gz") ? D_ARFF : D_LIBSVM;
+    /* the kind of data: the training file's format (the test file must be of the same kind) */
+    static datafile train_df, test_df;
+    int kind = D_MOSAIC;
+    if (train_path) {
+        if (data_file(&train_df, "--train", train_path, "trainval")) return 2;
+        kind = kind_of(train_df.format);
+    }
+    if (test_path && data_file(&test_df, "--test", test_path, "test")) return 2;
+    int voc = train_df.format == MLCL_FORMAT_VOC || (test_path && test_df.format == MLCL_FORMAT_VOC);
 
     const char *encoder = G(FL_ENCODER) ? V(FL_ENCODER) : "mlp";
     int resnet = strcmp(encoder, "mlp") != 0;
@@ -1801,7 +2123,7 @@ int main(int argc, char **argv)
     const char *views = simclr ? "simclr" : "mask";
     int ft_simclr = G(FL_FT_VIEWS) && flags[FL_FT_VIEWS].i == 0;
     if (G(FL_METHOD)) o.method = (int)flags[FL_METHOD].i;
-    if (check_applicability(kind, resnet, simclr, o.method)) return 2;
+    if (check_applicability(kind, voc, resnet, simclr, o.method)) return 2;
 
     /* ---- the values */
     if (kind == D_MOSAIC && !G(FL_PRESET)) {
@@ -1856,6 +2178,7 @@ int main(int argc, char **argv)
     int mosaic_test = G(FL_MOSAIC_TEST) ? (int)flags[FL_MOSAIC_TEST].i : MOSAIC_TEST_DEFAULT;
     int base_width = G(FL_BASE_WIDTH) ? (int)flags[FL_BASE_WIDTH].i : BASE_WIDTH_DEFAULT;
     int image_size = G(FL_IMAGE_SIZE) ? (int)flags[FL_IMAGE_SIZE].i : 0;
+    int manifest_side = image_size > 0 ? image_size : 224; /* image manifests are decoded at this size */
     const char *mosaic_dir = V(FL_MOSAIC_DIR);
 
     /* ---- threads: at most the CPUs this process may run on, unless forced */
@@ -1872,7 +2195,7 @@ int main(int argc, char **argv)
     o.threads = threads;
 
     /* ---- a first memory estimate from the flags alone, before reading anything */
-    char d_desc[80], c_desc[80], n_desc[PATH_MAX + 16], nt_desc[PATH_MAX + 16];
+    char d_desc[128], c_desc[80], n_desc[PATH_MAX + 16], nt_desc[PATH_MAX + 16];
     shape sh;
     memset(&sh, 0, sizeof sh);
     sh.batch = o.batch; sh.K = o.moco.queue_size; sh.m = o.moco.proj_dim; sh.T = threads;
@@ -1885,6 +2208,14 @@ int main(int argc, char **argv)
         snprintf(c_desc, sizeof c_desc, "the mosaics' %d labels", MOSAIC_LABELS);
         snprintf(n_desc, sizeof n_desc, "--mosaic-train %d", mosaic_train);
         snprintf(nt_desc, sizeof nt_desc, "--mosaic-test %d", mosaic_test);
+    } else if (kind == D_IMAGES) {
+        /* n x 3 x side x side floats once read (the readers refuse a set larger than the RAM themselves) */
+        sh.d = 3.0 * manifest_side * manifest_side; sh.side = manifest_side; sh.channels = 3;
+        snprintf(d_desc, sizeof d_desc, "%s %d (3 x %d x %d values per image)",
+                 image_size > 0 ? "--image-size" : "the default --image-size", manifest_side, manifest_side, manifest_side);
+        snprintf(c_desc, sizeof c_desc, "the manifest's labels");
+        snprintf(n_desc, sizeof n_desc, "--train %s", train_path);
+        snprintf(nt_desc, sizeof nt_desc, "%s %s", test_path ? "--test" : "--val-split", test_path ? test_path : V(FL_VAL_SPLIT));
     } else {
         sh.d = features; sh.c = labels; sh.side = image_size; sh.channels = image_size > 0 ? 1 : 0;
         snprintf(d_desc, sizeof d_desc, "--features %d", features);
@@ -1897,8 +2228,31 @@ int main(int argc, char **argv)
     if (threads > 0 && mlcl_set_num_threads(threads) != MLCL_OK) return fail(2, "--threads: %s", mlcl_last_error());
 
     /* ---- inputs and outputs, before any data is read */
-    if (train_path && add_input("--train", train_path)) return 2;
-    if (test_path && add_input("--test", test_path)) return 2;
+    if (train_path && add_input_kind("--train", train_df.path, train_df.format == MLCL_FORMAT_VOC ? 3 : 0)) return 2;
+    if (test_path && add_input_kind("--test", test_df.path, test_df.format == MLCL_FORMAT_VOC ? 3 : 0)) return 2;
+    if (G(FL_IMAGE_ROOT)) {
+        if (add_input_kind("--image-root", V(FL_IMAGE_ROOT), 2)) return 2;
+    } else {
+        /* the image folders the manifests default to (docs/formats.md) */
+        for (int k = 0; k < 2; k++) {
+            const datafile *df = k ? &test_df : &train_df;
+            const char *fl = k ? "--test" : "--train";
+            char dir[PATH_MAX], sub[PATH_MAX + 8];
+            const char *base;
+            if ((k ? !test_path : !train_path) || (df->format != MLCL_FORMAT_IMAGE_CSV && df->format != MLCL_FORMAT_COCO)) continue;
+            split_path(df->path, dir, sizeof dir, &base);
+            add_image_folder(fl, df->path, dir);
+            size_t bl = strlen(base);
+            if (df->format == MLCL_FORMAT_COCO && !strncmp(base, "instances_", 10) && bl > 15 && !strcmp(base + bl - 5, ".json")) {
+                snprintf(sub, sizeof sub, "%s/../%.*s", dir, (int)(bl - 15), base + 10);
+                add_image_folder(fl, df->path, sub);
+            }
+        }
+    }
+    if (test_path && kind_of(test_df.format) != kind)
+        return fail(2, "--test %s is one of the %s, --train %s one of the %s: give both in one format%s", test_path,
+                    kind_names[kind_of(test_df.format)], train_path, kind_names[kind],
+                    kind == D_NPY ? "" : " (--format names it)");
     if (train_labels && add_input("--train-labels", train_labels)) return 2;
     if (test_labels && add_input("--test-labels", test_labels)) return 2;
     if (resume_path && add_input("--resume", resume_path)) return 2;
@@ -1921,21 +2275,21 @@ int main(int argc, char **argv)
     }
 
     /* ---- the data */
-    mlcl_dataset *train = NULL, *test = NULL;
+    mlcl_dataset *train = NULL, *test = NULL, *val = NULL; /* test == val: no test set, the report is on val */
+    int stream = G(FL_STREAM);
+    mlcl_image_list *ilist = NULL; /* --stream: the training manifest, read by the loaders */
+    mlcl_loader *pre_ld = NULL, *ft_ld = NULL;
     int rc;
     mlcl_clear_error();
     if (train_path) {
-        int arff = kind == D_ARFF;
         if (kind == D_NPY) rc = load_npy(&train, train_path, train_labels);
-        else if (G(FL_SPARSE)) rc = arff ? mlcl_dataset_load_arff_sparse(&train, train_path, labels, 0)
-                                         : mlcl_dataset_load_libsvm_sparse(&train, train_path, features, labels, index_base);
-        else rc = arff ? mlcl_dataset_load_arff(&train, train_path, labels, 0)
-                       : mlcl_dataset_load_libsvm(&train, train_path, features, labels, index_base);
+        else if (stream) rc = load_list(&ilist, &train_df);
+        else rc = load_data(&train, "--train", &train_df, labels, features, index_base, manifest_side, threads, NULL, NULL);
         if (G(FL_SPARSE)) o.standardize = 0; /* (centring would make the rows dense) */
         if (rc == MLCL_OK && test_path) {
+            /* --stream: the test set is read into memory with the label names of the training list */
             if (kind == D_NPY) rc = load_npy(&test, test_path, test_labels);
-            else rc = arff ? mlcl_dataset_load_arff(&test, test_path, labels, 0)
-                           : mlcl_dataset_load_libsvm(&test, test_path, features, labels, index_base);
+            else rc = load_data(&test, "--test", &test_df, labels, features, index_base, manifest_side, threads, train, ilist);
         }
     } else {
         if (!a.quiet)
@@ -1948,32 +2302,51 @@ int main(int argc, char **argv)
         if (*mlcl_last_error()) fprintf(stderr, "mlcl-train: %s\n", mlcl_last_error());
         mlcl_dataset_free(train);
         mlcl_dataset_free(test);
+        mlcl_image_list_free(ilist);
         return 1;
     }
     if (val_split > 0) {
-        /* train on the rest, evaluate on the held-out part; no test set is read */
-        mlcl_dataset *fit = NULL, *hold = NULL;
-        rc = mlcl_dataset_split(&fit, &hold, train, (float)val_split, o.seed + 1000);
+        /* train on the rest; the thresholds (and the epoch) are chosen on the held-out
+         * part; the report is on the test set when there is one, else on the held-out part */
+        mlcl_dataset *fit = NULL;
+        rc = mlcl_dataset_split(&fit, &val, train, (float)val_split, o.seed + 1000);
         if (rc != MLCL_OK) {
             fprintf(stderr, "mlcl-train: --val-split: %s\n", mlcl_last_error());
             mlcl_dataset_free(train);
+            mlcl_dataset_free(test);
             return 1;
         }
         mlcl_dataset_free(train);
         train = fit;
-        test = hold;
-        if (!a.quiet) fprintf(stderr, "mlcl-train: --val-split %.2f: evaluating on a held-out part of the training set\n", val_split);
+        if (!a.quiet)
+            fprintf(stderr, "mlcl-train: --val-split %.2f: thresholds%s chosen on a held-out part of the training set; "
+                    "the report is on the %s\n", val_split, vopt.select_metric != MLCL_SELECT_NONE ? " and the epoch" : "",
+                    test ? "test set" : "held-out part");
+        if (!test) test = val;
     }
-    int n, d, c, nt, dt, ct;
-    mlcl_dataset_dims(train, &n, &d, &c);
+    int n = 0, d = 0, c = 0, nt, dt, ct, nv = 0;
+    if (stream) {
+        mlcl_image_list_size(ilist, &n, &c);
+        d = 3 * manifest_side * manifest_side;
+    } else {
+        mlcl_dataset_dims(train, &n, &d, &c);
+    }
     mlcl_dataset_dims(test, &nt, &dt, &ct);
-#define FREE_DATA() do { mlcl_dataset_free(train); mlcl_dataset_free(test); } while (0)
+    if (val) mlcl_dataset_dims(val, &nv, NULL, NULL);
+    int on_test = test != val; /* the report is on a test set */
+#define FREE_DATA() do { mlcl_dataset_free(train); if (val != test) mlcl_dataset_free(val); mlcl_dataset_free(test); \
+                         mlcl_loader_free(pre_ld); mlcl_loader_free(ft_ld); mlcl_image_list_free(ilist); } while (0)
     if (d != dt || c != ct) {
         fprintf(stderr, "mlcl-train: train has %d features and %d labels, test %d and %d\n", d, c, dt, ct);
         FREE_DATA();
         return 1;
     }
-    if (!a.quiet) fprintf(stderr, "mlcl-train: %d training rows, %d test rows, %d features, %d labels\n", n, nt, d, c);
+    if (!a.quiet) {
+        if (val && on_test)
+            fprintf(stderr, "mlcl-train: %d training rows, %d validation rows, %d test rows, %d features, %d labels\n", n, nv, nt, d, c);
+        else
+            fprintf(stderr, "mlcl-train: %d training rows, %d %s rows, %d features, %d labels\n", n, nt, val ? "validation" : "test", d, c);
+    }
 
     /* ---- sizes that depend on the data */
     int pretraining = o.method != MLCL_METHOD_NONE && o.pretrain.epochs > 0;
@@ -2006,6 +2379,16 @@ int main(int argc, char **argv)
     sh.n = n; sh.nt = nt; sh.d = d; sh.c = c; sh.loaded = 1;
     if (G(FL_SPARSE)) { int64_t nz = 0; if (mlcl_dataset_csr(train, NULL, NULL, NULL, &nz) == MLCL_OK) sh.nnz = (double)nz; }
     sh.batch = o.batch < n ? o.batch : n;
+    int loader_threads = 0, prefetch = G(FL_PREFETCH) ? (int)flags[FL_PREFETCH].i : STREAM_PREFETCH_DEFAULT;
+    if (stream) {
+        /* the loaders' batch is the trainer's, which takes at most the training rows */
+        if (o.batch > n) o.batch = n;
+        int ncpu = cpus_available();
+        loader_threads = G(FL_LOADER_THREADS) ? (int)flags[FL_LOADER_THREADS].i : ncpu < STREAM_THREADS_MAX ? ncpu : STREAM_THREADS_MAX;
+        int pre_views = o.method != MLCL_METHOD_NONE && o.pretrain.epochs > 0 ? 2 : 0;
+        int ft_views = o.finetune.epochs > 0 ? 1 : 0; /* one image (or view) per row */
+        sh.ring = 4.0 * prefetch * sh.batch * (pre_views + ft_views) * (double)d;
+    }
     if (kind != D_MOSAIC) sh.side = 0; /* the image part is estimated below, with the shape */
     if (!resnet && check_budget(&sh)) { FREE_DATA(); return 2; }
 
@@ -2013,8 +2396,8 @@ int main(int argc, char **argv)
     mlcl_simclr_options pre_v, ft_v;
     mlcl_trainer_extra ex = MLCL_TRAINER_EXTRA_INIT;
     if (simclr || resnet) {
-        int ic, ih, iw;
-        if (mlcl_dataset_image_shape(train, &ic, &ih, &iw) != MLCL_OK || ic <= 0) {
+        int ic = 3, ih = manifest_side, iw = manifest_side; /* --stream: the loaders' output */
+        if (!stream && (mlcl_dataset_image_shape(train, &ic, &ih, &iw) != MLCL_OK || ic <= 0)) {
             fprintf(stderr, "mlcl-train: --encoder %s / --views %s need images, and this training set has no image shape\n", encoder, views);
             FREE_DATA();
             return 2;
@@ -2066,8 +2449,23 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    rc = mlcl_trainer_create_ex(&a.trainer, &o, train, &ex);
+    if (stream) {
+        rc = MLCL_OK;
+        if (o.method != MLCL_METHOD_NONE && o.pretrain.epochs > 0)
+            rc = stream_loader(&pre_ld, ilist, o.batch, manifest_side, loader_threads, prefetch, o.seed, 2, ex.pretrain_views);
+        if (rc == MLCL_OK && o.finetune.epochs > 0)
+            rc = stream_loader(&ft_ld, ilist, o.batch, manifest_side, loader_threads, prefetch, o.seed + 1,
+                               ex.finetune_views ? 1 : 0, ex.finetune_views);
+        if (rc == MLCL_OK) rc = mlcl_trainer_create_stream(&a.trainer, &o, pre_ld, ft_ld, backbone);
+        if (rc == MLCL_OK && !a.quiet)
+            fprintf(stderr, "mlcl-train: --stream: %d loader threads per loader, %d batches prefetched (rings of %.1f MB in all)\n",
+                    loader_threads, prefetch, sh.ring / 1048576.0);
+    } else {
+        rc = mlcl_trainer_create_ex(&a.trainer, &o, train, &ex);
+    }
     mlcl_encoder_free(backbone);
+    /* before --resume: the checkpoint names the validation settings it was made with */
+    if (rc == MLCL_OK && val) rc = mlcl_trainer_set_validation(a.trainer, val, &vopt);
     int resumed_phase = 0;
     if (rc == MLCL_OK && resume_path) {
         rc = mlcl_trainer_load(a.trainer, resume_path);
@@ -2136,7 +2534,7 @@ int main(int argc, char **argv)
     a.bar = a.tty && !a.quiet && !a.silent;
     if (a.eval_every && !a.quiet && !a.silent)
         fprintf(stderr, "mlcl-train: --eval-every %d: the fine-tuning lines and the log give the metrics at threshold 0.5 "
-                "on the %s rows\n", a.eval_every, val_split > 0 ? "held-out (--val-split)" : "test");
+                "on the %s rows\n", a.eval_every, on_test ? "test" : "held-out (--val-split)");
     a.last_t = now_s();
     mlcl_trainer_set_callback(a.trainer, progress_cb, &a);
     if (g_comm) mlcl_trainer_set_callback(a.trainer, mpi_progress_cb, &a);
@@ -2173,6 +2571,7 @@ int main(int argc, char **argv)
         FREE_ALL();
         return 1;
     }
+    bar_end(&a); /* --patience may have ended fine-tuning before its last epoch, with the bar drawn */
     int status = 0;
     if (log_close(&a.log)) status = 1;
     mlcl_metrics paper, t05;
@@ -2193,19 +2592,54 @@ int main(int argc, char **argv)
     printf("%-22s %7s %7s %7s %7s %7s %7s\n", "metrics", "HA", "ebF1", "miF1", "maF1", "p@1", "mAP");
     print_metrics_row("paper protocol (sweep)", &paper);
     print_metrics_row("threshold 0.5", &t05);
-    if (G(FL_PER_LABEL)) print_per_label(ls, c, val_split > 0 ? "held-out (--val-split)" : "test");
+    /* the thresholds chosen on the validation rows, applied to the report set */
+    mlcl_metrics honest = MLCL_METRICS_INIT, honest_g = MLCL_METRICS_INIT;
+    int have_honest = val && mlcl_trainer_evaluate_thresholds(a.trainer, test, &honest, &honest_g) == MLCL_OK;
+    int best_ep = -1, ep_run = 0;
+    double best_v = NAN;
+    float thr_g = NAN;
+    if (have_honest) {
+        print_metrics_row(vopt.thresholds == MLCL_THRESHOLDS_GLOBAL ? "val threshold (model)" : "val thresholds/label", &honest);
+        print_metrics_row("val threshold, global", &honest_g);
+        mlcl_trainer_thresholds(a.trainer, c, NULL, &thr_g);
+    }
+    if (val) mlcl_trainer_selection(a.trainer, &best_ep, &best_v, NULL, &ep_run);
+    if (val && vopt.select_metric != MLCL_SELECT_NONE)
+        printf("fine-tuning epoch %d of the %d run kept (best validation %s %.4f)\n", best_ep + 1, ep_run,
+               select_names[vopt.select_metric], best_v);
+    if (have_honest) printf("global threshold chosen on %d validation rows: %.4f\n", nv, (double)thr_g);
+    if (G(FL_PER_LABEL)) print_per_label(ls, c, on_test ? "test" : "held-out (--val-split)");
+    if (stream) {
+        print_loader_stats("pretrain:", pre_ld, pre_s);
+        print_loader_stats("finetune:", ft_ld, fin_s);
+    }
     if (fflush(stdout) != 0 || ferror(stdout)) { fprintf(stderr, "mlcl-train: writing the results to stdout failed: %s\n", strerror(errno)); status = 1; }
     if (json_path) {
         safe_file js;
         if (sf_open(&js, "--json", json_pi.canon) == 0) {
             FILE *f = js.f;
             fprintf(f, "{\"method\": \"%s\", \"seed\": %llu, \"n_train\": %d, \"n_test\": %d, \"features\": %d, \"labels\": %d, \"evaluated_on\": \"%s\",\n",
-                    method_names[o.method], (unsigned long long)o.seed, n, nt, d, c, val_split > 0 ? "validation" : "test");
+                    method_names[o.method], (unsigned long long)o.seed, n, nt, d, c, on_test ? "test" : "validation");
             fprintf(f, " \"metrics\": {\"paper\": ");
             json_metrics(f, &paper);
             fprintf(f, ", \"t05\": ");
             json_metrics(f, &t05);
+            if (have_honest) {
+                fprintf(f, ", \"validation_thresholds\": ");
+                json_metrics(f, &honest);
+                fprintf(f, ", \"validation_global_threshold\": ");
+                json_metrics(f, &honest_g);
+            }
             fprintf(f, "},\n");
+            if (val) {
+                char bv[32] = "null", tg[32] = "null";
+                if (!isnan(best_v)) snprintf(bv, sizeof bv, "%.6f", best_v);
+                if (have_honest && !isnan(thr_g)) snprintf(tg, sizeof tg, "%.6f", (double)thr_g);
+                fprintf(f, " \"validation\": {\"rows\": %d, \"select_metric\": \"%s\", \"patience\": %d, \"best_epoch\": %d, "
+                        "\"epochs_run\": %d, \"best_value\": %s, \"global_threshold\": %s},\n", nv,
+                        vopt.select_metric == MLCL_SELECT_NONE ? "none" : select_names[vopt.select_metric], vopt.patience,
+                        best_ep, ep_run, bv, tg);
+            }
             json_per_label(f, ls, c);
             fprintf(f, " \"timing\": {\"pretrain_s\": %.3f, \"finetune_s\": %.3f}}\n", pre_s, fin_s);
             if (sf_commit(&js, 0)) status = 1;
@@ -2214,7 +2648,7 @@ int main(int argc, char **argv)
         }
     }
     if (save_model_path && (!g_comm || g_comm->rank == 0) &&
-        save_model(a.trainer, model_pi.canon, train, train_path, test_path, &paper, &t05, val_split <= 0))
+        save_model(a.trainer, model_pi.canon, train, train_path, test_path, &paper, &t05, on_test, test))
         status = 1;
     if (a.plot_dir) {
         /* distributions of a few test rows for the picture, then matplotlib */

@@ -23,5 +23,6 @@
 #include "mlcl/comm.h"
 #include "mlcl/train.h"
 #include "mlcl/model.h"
+#include "mlcl/loader.h"
 
 #endif

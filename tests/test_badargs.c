@@ -2221,6 +2221,108 @@ static void t_data_guess_format(void)
     BAD(mlcl_data_guess_format(&f, NOFILE), MLCL_EIO, NOFILE);
 }
 
+/* the streaming loader (mlcl/loader.h) */
+static void t_image_list_create(void)
+{
+    mlcl_image_list *l = NULL;
+    const char *p[1] = { "x.png" };
+    const char *pn[1] = { NULL };
+    uint8_t y[1] = { 1 };
+    BAD(mlcl_image_list_create(NULL, 1, p, y, 1), EINV, "out is NULL");
+    BAD(mlcl_image_list_create(&l, 0, p, y, 1), EINV, "n must be");
+    BAD(mlcl_image_list_create(&l, 1, p, y, 0), EINV, "n_labels must be");
+    BAD(mlcl_image_list_create(&l, 1, NULL, y, 1), EINV, "paths is NULL");
+    BAD(mlcl_image_list_create(&l, 1, p, NULL, 1), EINV, "labels is NULL");
+    BAD(mlcl_image_list_create(&l, 1, pn, y, 1), EINV, "paths[0] is NULL");
+    ck_assert_ptr_null(l);
+}
+static void t_image_list_load_csv(void)
+{
+    mlcl_image_list *l = NULL;
+    BAD(mlcl_image_list_load_csv(NULL, NOFILE, NULL), EINV, "out is NULL");
+    BAD(mlcl_image_list_load_csv(&l, NULL, NULL), EINV, "path is NULL");
+    BAD(mlcl_image_list_load_csv(&l, NOFILE, NULL), MLCL_EIO, NOFILE);
+    ck_assert_ptr_null(l);
+}
+static void t_image_list_load_coco(void)
+{
+    mlcl_image_list *l = NULL;
+    BAD(mlcl_image_list_load_coco(NULL, NOFILE, NULL), EINV, "out is NULL");
+    BAD(mlcl_image_list_load_coco(&l, NULL, NULL), EINV, "path is NULL");
+    BAD(mlcl_image_list_load_coco(&l, NOFILE, NULL), MLCL_EIO, NOFILE);
+    ck_assert_ptr_null(l);
+}
+static void t_image_list_load_voc(void)
+{
+    mlcl_image_list *l = NULL;
+    BAD(mlcl_image_list_load_voc(NULL, NOFILE, "trainval", NULL), EINV, "out is NULL");
+    BAD(mlcl_image_list_load_voc(&l, NULL, "trainval", NULL), EINV, "root is NULL");
+    BAD(mlcl_image_list_load_voc(&l, NOFILE, NULL, NULL), EINV, "split is NULL");
+    BAD(mlcl_image_list_load_voc(&l, NOFILE, "trainval", NULL), MLCL_EIO, "ImageSets/Main");
+    ck_assert_ptr_null(l);
+}
+static void t_image_list_free(void) { mlcl_image_list_free(NULL); }
+static void t_image_list_size(void) { int n; BAD(mlcl_image_list_size(NULL, &n, NULL), EINV, "list is NULL"); }
+static void t_image_list_label_name(void)
+{
+    const char *s = "x", *p[] = { "a.png" };
+    const uint8_t y[] = { 1, 0 };
+    BAD(mlcl_image_list_label_name(NULL, 0, &s), EINV, "list is NULL");
+    mlcl_image_list *l = NULL;
+    ck_assert_ok(mlcl_image_list_create(&l, 1, p, y, 2));
+    BAD(mlcl_image_list_label_name(l, 0, NULL), EINV, "name is NULL");
+    BAD(mlcl_image_list_label_name(l, 2, &s), EINV, "j = 2");
+    ck_assert_ptr_null(s);
+    BAD(mlcl_image_list_label_name(l, -1, &s), EINV, "j = -1");
+    ck_assert_ok(mlcl_image_list_label_name(l, 1, &s));
+    ck_assert_str_eq(s, "l2");
+    mlcl_image_list_free(l);
+}
+static void t_loader_options_init(void)
+{
+    mlcl_loader_options o;
+    BAD(mlcl_loader_options_init(NULL, MLCL_LOADER_OPTIONS_VERSION), EINV, "o is NULL");
+    BAD(mlcl_loader_options_init(&o, 7), MLCL_EVERSION, "version 7");
+}
+static void t_loader_create(void)
+{
+    mlcl_loader *L = NULL;
+    mlcl_image_list *l = NULL;
+    const char *p[1] = { NOFILE };
+    uint8_t y[1] = { 1 };
+    BAD(mlcl_loader_create(NULL, NULL, NULL), EINV, "out is NULL");
+    BAD(mlcl_loader_create(&L, NULL, NULL), EINV, "list is NULL");
+    ck_assert_int_eq(mlcl_image_list_create(&l, 1, p, y, 1), MLCL_OK);
+    mlcl_loader_options o = MLCL_LOADER_OPTIONS_INIT;
+    o.batch = 0; BAD(mlcl_loader_create(&L, l, &o), EINV, "o->batch");
+    o.batch = 1; o.channels = 2; BAD(mlcl_loader_create(&L, l, &o), EINV, "o->channels");
+    o.channels = 3; o.threads = -1; BAD(mlcl_loader_create(&L, l, &o), EINV, "o->threads");
+    o.threads = 1; o.normalize = 9; BAD(mlcl_loader_create(&L, l, &o), EINV, "o->normalize");
+    o.normalize = 1; o.version = 9; BAD(mlcl_loader_create(&L, l, &o), MLCL_EVERSION, "version");
+    ck_assert_ptr_null(L);
+    mlcl_image_list_free(l);
+}
+static void t_loader_free(void) { mlcl_loader_free(NULL); }
+static void t_loader_next(void) { mlcl_loader_batch b; BAD(mlcl_loader_next(NULL, &b), EINV, "L is NULL"); }
+static void t_loader_position(void) { int e; BAD(mlcl_loader_position(NULL, &e, NULL), EINV, "L is NULL"); }
+static void t_loader_seek(void) { BAD(mlcl_loader_seek(NULL, 0, 0), EINV, "L is NULL"); }
+static void t_loader_batches_per_epoch(void) { long long b; BAD(mlcl_loader_batches_per_epoch(NULL, &b), EINV, "L is NULL"); }
+static void t_loader_stats_get(void) { mlcl_loader_stats s; BAD(mlcl_loader_stats_get(NULL, &s), EINV, "L is NULL"); }
+static void t_trainer_create_stream(void)
+{
+    mlcl_trainer *t = NULL;
+    mlcl_train_options o = MLCL_TRAIN_OPTIONS_INIT;
+    BAD(mlcl_trainer_create_stream(NULL, &o, NULL, NULL, NULL), EINV, "out is NULL");
+    BAD(mlcl_trainer_create_stream(&t, NULL, NULL, NULL, NULL), EINV, "opts is NULL");
+    BAD(mlcl_trainer_create_stream(&t, &o, NULL, NULL, NULL), EINV, "pretrain is NULL");
+    o.method = MLCL_METHOD_NONE;
+    BAD(mlcl_trainer_create_stream(&t, &o, NULL, NULL, NULL), EINV, "finetune is NULL");
+    o.version = 9;
+    BAD(mlcl_trainer_create_stream(&t, &o, NULL, NULL, NULL), MLCL_EVERSION, "version");
+    ck_assert_ptr_null(t);
+}
+static void t_loader_normalization(void) { float m[3], s[3]; BAD(mlcl_loader_normalization(NULL, m, s), EINV, "L is NULL"); }
+
 /* ------------------------------------------------------------- the table */
 typedef struct { const char *name; void (*fn)(void); } entry;
 #define E(f) { "mlcl_" #f, t_##f }
@@ -2280,6 +2382,9 @@ static const entry TABLE[] = {
     E(csv_options_init), E(dataset_load_csv), E(image_read), E(image_free), E(image_resize_crop),
     E(manifest_options_init), E(dataset_load_image_csv), E(dataset_load_coco), E(dataset_load_voc),
     E(data_guess_format),
+    E(image_list_create), E(image_list_load_csv), E(image_list_load_coco), E(image_list_load_voc), E(image_list_free), E(image_list_size), E(image_list_label_name), E(loader_options_init),
+    E(loader_create), E(loader_free), E(loader_next), E(loader_position), E(loader_seek), E(loader_batches_per_epoch),
+    E(loader_stats_get), E(loader_normalization), E(trainer_create_stream),
 };
 #define NTABLE ((int)(sizeof TABLE / sizeof TABLE[0]))
 
@@ -2302,7 +2407,7 @@ END_TEST
 START_TEST(covers_headers)
 {
     static const char *hdrs[] = { "core", "data", "loss", "mask", "metrics", "moco", "nn", "optim",
-                                  "queue", "train", "image", "comm", "model", "readers" };
+                                  "queue", "train", "image", "comm", "model", "readers", "loader" };
     const char *src = getenv("MLCL_SRC_DIR") ? getenv("MLCL_SRC_DIR") : ".";
     int seen = 0;
     char missing[4096] = "";

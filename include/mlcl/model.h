@@ -237,7 +237,9 @@ MLCL_API int mlcl_model_dims(const mlcl_model *model, int *n_features, int *n_la
 
 /**
  * The image settings of a convolutional model: input rows are images of
- * channels x height x width floats (CHW, used as given: no standardisation),
+ * channels x height x width floats (CHW, used as given, except by a model
+ * exported from a loader-fed trainer (mlcl_trainer_create_stream): that one
+ * normalises them with the loaders' mean/std, mlcl_model_standardization()),
  * resized (bilinear, mlcl_image_resize()) to net_height x net_width when that
  * differs. All outputs are 0 for a model over feature vectors.
  * @param model the model.

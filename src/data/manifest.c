@@ -501,6 +501,27 @@ int mlcl_dataset_load_image_csv(mlcl_dataset **out, int *skipped, const char *pa
     return rc;
 }
 
+/* The list of a CSV manifest without decoding anything (the streaming loader,
+ * src/data/loader.c): paths joined with the image root, labels remapped to
+ * o->label_names when given. */
+int mlcl__imglist_read_csv(mlcl__imglist *l, const char *path, const mlcl_manifest_options *o, const char *fn)
+{
+    memset(l, 0, sizeof *l);
+    MLCL_TRY(check_options(o, fn));
+    char *base = o->image_root ? mlcl__strdup(o->image_root) : mlcl__path_dir(path);
+    if (!base) return mlcl__err(MLCL_ENOMEM, "%s: out of memory", fn);
+    mlcl__csv r;
+    int rc = mlcl__csv_open(&r, path, 0, fn);
+    if (rc < 0) { mlcl__free(base); return rc; }
+    rc = read_image_csv(&r, l, base, fn);
+    mlcl__csv_close(&r);
+    mlcl__free(base);
+    if (rc == MLCL_OK && l->n == 0) rc = mlcl__err(MLCL_EFORMAT, "%s: %s: no images", fn, path);
+    if (rc == MLCL_OK && o->n_label_names > 0) rc = remap_labels(l, o, path, fn);
+    if (rc < 0) mlcl__imglist_free(l);
+    return rc;
+}
+
 /* ---------------------------------------------------------------- COCO */
 
 typedef struct { gzFile f; size_t total; int too_big, failed; } gzsrc;
@@ -637,17 +658,9 @@ static char *coco_base(const char *path)
     return dir;
 }
 
-int mlcl_dataset_load_coco(mlcl_dataset **out, int *skipped, const char *path,
-                           const mlcl_manifest_options *o)
+/* The list of a COCO file (nothing decoded); l is filled, the caller frees it. */
+static int coco_list(mlcl__imglist *l, const char *path, const mlcl_manifest_options *o, const char *fn)
 {
-    static const char fn[] = "mlcl_dataset_load_coco";
-    MLCL_CHECK_NULL(fn, out);
-    *out = NULL;
-    if (skipped) *skipped = 0;
-    MLCL_CHECK_NULL(fn, path);
-    mlcl_manifest_options def = MLCL_MANIFEST_OPTIONS_INIT;
-    if (!o) o = &def;
-    MLCL_TRY(check_options(o, fn));
     errno = 0;
     gzsrc s = { gzopen(path, "rb"), 0, 0, 0 };
     if (!s.f) return mlcl__err(MLCL_EIO, "%s: cannot open '%s': %s", fn, path, errno ? strerror(errno) : "out of memory");
@@ -666,11 +679,26 @@ int mlcl_dataset_load_coco(mlcl_dataset **out, int *skipped, const char *path,
                          "%s: %s: line %d, column %d: invalid JSON: %s", fn, path, je.line, je.column, je.text);
     }
     char *base = o->image_root ? mlcl__strdup(o->image_root) : coco_base(path);
-    mlcl__imglist l;
-    memset(&l, 0, sizeof l);
-    int rc = base ? coco_parse(root, &l, base, path, fn) : mlcl__err(MLCL_ENOMEM, "%s: out of memory", fn);
+    int rc = base ? coco_parse(root, l, base, path, fn) : mlcl__err(MLCL_ENOMEM, "%s: out of memory", fn);
     json_decref(root);
     mlcl__free(base);
+    return rc;
+}
+
+int mlcl_dataset_load_coco(mlcl_dataset **out, int *skipped, const char *path,
+                           const mlcl_manifest_options *o)
+{
+    static const char fn[] = "mlcl_dataset_load_coco";
+    MLCL_CHECK_NULL(fn, out);
+    *out = NULL;
+    if (skipped) *skipped = 0;
+    MLCL_CHECK_NULL(fn, path);
+    mlcl_manifest_options def = MLCL_MANIFEST_OPTIONS_INIT;
+    if (!o) o = &def;
+    MLCL_TRY(check_options(o, fn));
+    mlcl__imglist l;
+    memset(&l, 0, sizeof l);
+    int rc = coco_list(&l, path, o, fn);
     if (rc == MLCL_OK) rc = mlcl__imglist_build(out, skipped, &l, o, path, fn);
     mlcl__imglist_free(&l);
     return rc;
@@ -749,26 +777,16 @@ done:
     return rc;
 }
 
-int mlcl_dataset_load_voc(mlcl_dataset **out, int *skipped, const char *root, const char *split,
-                          const mlcl_manifest_options *o)
+/* The list of a VOC tree (nothing decoded); l is filled, the caller frees it. */
+static int voc_list(mlcl__imglist *l, const char *root, const char *split, const mlcl_manifest_options *o,
+                    const char *fn)
 {
-    static const char fn[] = "mlcl_dataset_load_voc";
-    MLCL_CHECK_NULL(fn, out);
-    *out = NULL;
-    if (skipped) *skipped = 0;
-    MLCL_CHECK_NULL(fn, root);
-    MLCL_CHECK_NULL(fn, split);
-    mlcl_manifest_options def = MLCL_MANIFEST_OPTIONS_INIT;
-    if (!o) o = &def;
-    MLCL_TRY(check_options(o, fn));
     if (!*split || strchr(split, '/') || strlen(split) > 200)
         return mlcl__err(MLCL_EINVAL, "%s: split '%.200s' is not a plain name like trainval", fn, split);
     char *main_dir = mlcl__path_join(root, "ImageSets/Main");
     if (!main_dir) return mlcl__err(MLCL_ENOMEM, "%s: out of memory", fn);
-    mlcl__imglist l;
-    memset(&l, 0, sizeof l);
     strmap ids = { 0 };
-    voc_state v = { &l, &ids, NULL, 0, 0 };
+    voc_state v = { l, &ids, NULL, 0, 0 };
     char **files = NULL;
     size_t nfiles = 0, cap_files = 0;
     uint8_t *seen = NULL;
@@ -811,7 +829,7 @@ int mlcl_dataset_load_voc(mlcl_dataset **out, int *skipped, const char *root, co
     for (size_t k = 0; k < nfiles; k++) {
         char *cls = files[k];
         cls[strlen(cls) - sl] = '\0';
-        if ((rc = mlcl__imglist_add_name(&l, cls, fn)) < 0) goto done;
+        if ((rc = mlcl__imglist_add_name(l, cls, fn)) < 0) goto done;
         cls[strlen(cls)] = suffix[0];
         char *f = mlcl__path_join(main_dir, files[k]);
         if (!f) { rc = mlcl__err(MLCL_ENOMEM, "%s: out of memory", fn); goto done; }
@@ -835,12 +853,10 @@ int mlcl_dataset_load_voc(mlcl_dataset **out, int *skipped, const char *root, co
         snprintf(jn, sizeof jn, "%.500s.jpg", v.idv[i]);
         char *p = mlcl__path_join(img_dir, jn);
         if (!p) { rc = mlcl__err(MLCL_ENOMEM, "%s: out of memory", fn); goto done; }
-        rc = mlcl__imglist_add_path(&l, p, fn);
+        rc = mlcl__imglist_add_path(l, p, fn);
         mlcl__free(p);
         if (rc < 0) goto done;
     }
-    /* the class names were moved out of files[] by add_name copies */
-    rc = mlcl__imglist_build(out, skipped, &l, o, root, fn);
 done:
     for (size_t k = 0; k < nfiles; k++) mlcl__free(files[k]);
     mlcl__free(files);
@@ -850,6 +866,25 @@ done:
     mlcl__free(seen);
     mlcl__free(img_dir);
     mlcl__free(main_dir);
+    return rc;
+}
+
+int mlcl_dataset_load_voc(mlcl_dataset **out, int *skipped, const char *root, const char *split,
+                          const mlcl_manifest_options *o)
+{
+    static const char fn[] = "mlcl_dataset_load_voc";
+    MLCL_CHECK_NULL(fn, out);
+    *out = NULL;
+    if (skipped) *skipped = 0;
+    MLCL_CHECK_NULL(fn, root);
+    MLCL_CHECK_NULL(fn, split);
+    mlcl_manifest_options def = MLCL_MANIFEST_OPTIONS_INIT;
+    if (!o) o = &def;
+    MLCL_TRY(check_options(o, fn));
+    mlcl__imglist l;
+    memset(&l, 0, sizeof l);
+    int rc = voc_list(&l, root, split, o, fn);
+    if (rc == MLCL_OK) rc = mlcl__imglist_build(out, skipped, &l, o, root, fn);
     mlcl__imglist_free(&l);
     return rc;
 }
@@ -963,4 +998,29 @@ int mlcl_data_guess_format(int *format, const char *path)
     }
     mlcl__free(buf);
     return MLCL_OK;
+}
+
+/* The lists of COCO and VOC manifests without decoding (the streaming loader);
+ * remapped to o->label_names when given. l is empty on error. */
+int mlcl__imglist_read_coco(mlcl__imglist *l, const char *path, const mlcl_manifest_options *o, const char *fn)
+{
+    memset(l, 0, sizeof *l);
+    MLCL_TRY(check_options(o, fn));
+    int rc = coco_list(l, path, o, fn);
+    if (rc == MLCL_OK && l->n == 0) rc = mlcl__err(MLCL_EFORMAT, "%s: %s: no images", fn, path);
+    if (rc == MLCL_OK && o->n_label_names > 0) rc = remap_labels(l, o, path, fn);
+    if (rc < 0) mlcl__imglist_free(l);
+    return rc;
+}
+
+int mlcl__imglist_read_voc(mlcl__imglist *l, const char *root, const char *split, const mlcl_manifest_options *o,
+                           const char *fn)
+{
+    memset(l, 0, sizeof *l);
+    MLCL_TRY(check_options(o, fn));
+    int rc = voc_list(l, root, split, o, fn);
+    if (rc == MLCL_OK && l->n == 0) rc = mlcl__err(MLCL_EFORMAT, "%s: %s: no images", fn, root);
+    if (rc == MLCL_OK && o->n_label_names > 0) rc = remap_labels(l, o, root, fn);
+    if (rc < 0) mlcl__imglist_free(l);
+    return rc;
 }

@@ -62,6 +62,15 @@ MLCL_INTERNAL int mlcl__imglist_add_pair(mlcl__imglist *l, size_t row, size_t la
 MLCL_INTERNAL int mlcl__imglist_build(mlcl_dataset **out, int *skipped, mlcl__imglist *l,
                                       const mlcl_manifest_options *o, const char *src,
                                       const char *fn);
+/* Reads a CSV/TSV image manifest into l (nothing decoded; remapped to
+ * o->label_names when given). l is empty on error. */
+MLCL_INTERNAL int mlcl__imglist_read_csv(mlcl__imglist *l, const char *path, const mlcl_manifest_options *o,
+                                         const char *fn);
+/* Likewise for a COCO instances JSON and a PASCAL VOC tree. */
+MLCL_INTERNAL int mlcl__imglist_read_coco(mlcl__imglist *l, const char *path, const mlcl_manifest_options *o,
+                                          const char *fn);
+MLCL_INTERNAL int mlcl__imglist_read_voc(mlcl__imglist *l, const char *root, const char *split,
+                                         const mlcl_manifest_options *o, const char *fn);
 /* Joins dir and name ("dir/name"; name kept when absolute or dir empty). */
 MLCL_INTERNAL char *mlcl__path_join(const char *dir, const char *name);
 /* The folder of a path ("." for a bare name); library-allocated. */

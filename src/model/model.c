@@ -282,7 +282,8 @@ int mlcl__model_finish(mlcl_model *m, const char *fn)
         if ((size_t)m->d != (size_t)m->ic * m->ih * m->iw || (size_t)m->dn != (size_t)m->ic * m->oh * m->ow)
             return mlcl__err(MLCL_EFORMAT, "%s: image widths %d / %d do not match %d x %d x %d -> %d x %d", fn, m->d, m->dn,
                              m->ic, m->ih, m->iw, m->oh, m->ow);
-        if (m->standardize) return mlcl__err(MLCL_EFORMAT, "%s: image models do not standardise", fn);
+        if (m->standardize && (m->ih != m->oh || m->iw != m->ow)) /* normalised: loader-trained, images of the network's size */
+            return mlcl__err(MLCL_EFORMAT, "%s: an image model normalises only images of the network's size", fn);
     } else {
         if (m->dn != m->d) return mlcl__err(MLCL_EFORMAT, "%s: network input width %d differs from %d features", fn, m->dn, m->d);
         if (m->ic || m->ih || m->iw || m->oh || m->ow) return mlcl__err(MLCL_EFORMAT, "%s: image shape on a vector model", fn);
@@ -459,6 +460,9 @@ static int run(const mlcl_model *m, mlcl_model_workspace *ws, int what, int n, c
             if (m->oh != m->ih || m->ow != m->iw) rc = mlcl_image_resize(ws->x0, m->oh, m->ow, xs, k, m->ic, m->ih, m->iw);
             else memcpy(ws->x0, xs, (size_t)k * d * sizeof(float));
             if (rc != MLCL_OK) break;
+            if (m->standardize) /* the loaders' normalisation, the trainer's expression (d = dn) */
+                for (int i = 0; i < k; i++)
+                    for (size_t j = 0; j < d; j++) ws->x0[i * d + j] = (ws->x0[i * d + j] - m->mean[j]) / m->std[j];
         } else if (!m->standardize) {
             /* the trainer computes (x - 0) / 1 here: exactly x */
             memcpy(ws->x0, xs, (size_t)k * d * sizeof(float));

@@ -531,6 +531,8 @@ int mlcl_model_export_onnx(const mlcl_model *m, const char *path)
     MLCL_CHECK_NULL_AS(FN, m, "model");
     MLCL_CHECK_NULL(FN, path);
     if (!path[0]) return mlcl__err(MLCL_EINVAL, "%s: path is empty", FN);
+    if (m->img && m->standardize) /* a loader-trained model (mlcl_trainer_create_stream) */
+        return mlcl__err(MLCL_EINVAL, "%s: an image model with input normalisation cannot be exported to ONNX yet", FN);
     tmap tm = { NULL, 0 };
     MLCL_TRY(mlcl__model_tensors(m, (mlcl__model_tensor **)&tm.t, &tm.n));
     gb g;

@@ -88,7 +88,7 @@ static int export_inner(const mlcl_trainer *t, mlcl_model *m, const mlcl_model_e
     m->chunk = t->batch;
     m->img = t->img;
     if (t->img) { m->ic = t->ic; m->ih = t->ih; m->iw = t->iw; m->oh = t->oh; m->ow = t->ow; }
-    m->standardize = t->o.standardize && !t->img;
+    m->standardize = (t->o.standardize && !t->img) || t->stream; /* stream: the loaders' normalisation */
     if (m->standardize) {
         MLCL_TRY(mlcl__alloc_array((void **)&m->mean, (size_t)m->d, sizeof(float), FN));
         MLCL_TRY(mlcl__alloc_array((void **)&m->std, (size_t)m->d, sizeof(float), FN));

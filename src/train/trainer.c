@@ -14,6 +14,7 @@
 #include "nn/nn_internal.h"
 #include "dist/comm_internal.h"
 #include "train/trainer_internal.h"
+#include "data/loader_internal.h"
 
 static const char *FN_CREATE = "mlcl_trainer_create";
 
@@ -111,7 +112,7 @@ void mlcl_trainer_free(mlcl_trainer *t)
     mlcl_moco_free(t->moco);
     mlcl_optim_free(t->ft);
     void *bufs[] = { t->x, t->mean, t->std, t->yp, t->perm, t->rows, t->x0, t->x1, t->tgt, t->h,
-                     t->logits, t->grad_logits, t->grad_h, t->yb, t->xr, t->vscores, t->snap, t->thr };
+                     t->logits, t->grad_logits, t->grad_h, t->yb, t->xr, t->vscores, t->snap, t->thr, t->yown };
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) mlcl__free(bufs[i]);
     mlcl__trainer_sparse_free(t);
     mlcl__free(t);
@@ -145,9 +146,12 @@ static int create_inner(mlcl_trainer *t, const mlcl_dataset *train, const mlcl_t
 {
     const mlcl_train_options *o = &t->o;
     int n, d, c;
-    MLCL_TRY(mlcl_dataset_dims(train, &n, &d, &c));
     int sparse = 0; /* CSR rows: src/train/sparse_train.c */
-    MLCL_TRY(mlcl_dataset_is_sparse(train, &sparse));
+    if (t->stream) { n = t->n; d = t->d; c = t->c; } /* set by mlcl_trainer_create_stream */
+    else {
+        MLCL_TRY(mlcl_dataset_dims(train, &n, &d, &c));
+        MLCL_TRY(mlcl_dataset_is_sparse(train, &sparse));
+    }
     if (sparse && ex && ex->pretrain_views)
         return mlcl__err(MLCL_EINVAL, "%s: the training set is sparse (CSR): no image views", FN_CREATE);
     if (n < 2) return mlcl__err(MLCL_EINVAL, "%s: the training set has %d rows; at least 2 are needed", FN_CREATE, n);
@@ -200,7 +204,7 @@ static int create_inner(mlcl_trainer *t, const mlcl_dataset *train, const mlcl_t
         const double F = sizeof(float), B = t->batch;
         int hd = mo.hidden[mo.n_hidden > 0 && mo.n_hidden <= 8 ? mo.n_hidden - 1 : 0];
         if (ex && ex->backbone) MLCL_TRY(mlcl_encoder_out_dim(ex->backbone, &hd));
-        mlcl__est_add(&est, (sparse ? 0.0 : (double)n * d * F) + (double)n * t->words * 8 + (double)n * 4,
+        mlcl__est_add(&est, (sparse || t->stream ? 0.0 : (double)n * d * F) + (double)n * t->words * 8 + (double)n * 4,
                       "the standardised copy of the training set", "%d rows x %d features", n, d);
         mlcl__est_add(&est, B * ((sparse ? 0.0 : (double)t->dn * 2) + (t->img ? d : 0) + (double)c * 3 + (double)hd * 2) * F + B * t->words * 8,
                       "the batch workspaces", "batch %d", t->batch);
@@ -209,16 +213,26 @@ static int create_inner(mlcl_trainer *t, const mlcl_dataset *train, const mlcl_t
             mlcl__moco_estimate(&mo, hd, t->backbone_np + (ex && ex->backbone), &est);
         MLCL_TRY(mlcl__mem_check(&est, FN_CREATE));
     }
-    const float *x = mlcl_dataset_features(train);
-    t->y = mlcl_dataset_labels(train);
+    const float *x = t->stream ? NULL : mlcl_dataset_features(train);
+    t->y = t->stream ? t->yown : mlcl_dataset_labels(train);
     size_t nd = 0;
     if (sparse) MLCL_TRY(mlcl__trainer_sparse_setup(t, train, FN_CREATE)); /* (refuses standardize) */
     if (!sparse && mlcl__mul_size((size_t)n, (size_t)d, &nd)) return mlcl__err(MLCL_EOVERFLOW, "%s: %d x %d features overflow", FN_CREATE, n, d);
-    if (!sparse) MLCL_TRY(mlcl__alloc_array((void **)&t->x, nd, sizeof(float), FN_CREATE));
+    if (!t->stream && !sparse) MLCL_TRY(mlcl__alloc_array((void **)&t->x, nd, sizeof(float), FN_CREATE));
     MLCL_TRY(mlcl__alloc_array((void **)&t->mean, (size_t)d, sizeof(float), FN_CREATE));
     MLCL_TRY(mlcl__alloc_array((void **)&t->std, (size_t)d, sizeof(float), FN_CREATE));
-    if (!sparse) memcpy(t->x, x, nd * sizeof(float));
-    if (o->standardize && !t->img) {
+    if (t->stream) {
+        /* the loaders' per-channel normalisation, applied by infer() to raw [0, 1] images */
+        float m[3], sd[3];
+        MLCL_TRY(mlcl_loader_normalization(t->src[t->src[0] ? 0 : 1], m, sd));
+        size_t plane = (size_t)t->oh * (size_t)t->ow;
+        for (int j = 0; j < d; j++) { t->mean[j] = m[j / plane]; t->std[j] = sd[j / plane]; }
+    } else if (!sparse) {
+        memcpy(t->x, x, nd * sizeof(float));
+    }
+    if (t->stream) {
+        /* nothing to standardise */
+    } else if (o->standardize && !t->img) {
         /* population statistics, as scikit-learn's StandardScaler; std 0 -> 1 */
         for (int j = 0; j < d; j++) {
             double s = 0, s2 = 0;
@@ -234,7 +248,7 @@ static int create_inner(mlcl_trainer *t, const mlcl_dataset *train, const mlcl_t
     } else {
         for (int j = 0; j < d; j++) { t->mean[j] = 0; t->std[j] = 1; }
     }
-    if (!sparse && !mlcl__all_finite(t->x, nd)) return mlcl__err(MLCL_ENUMERIC, "%s: the training features contain NaN or Inf", FN_CREATE);
+    if (!t->stream && !sparse && !mlcl__all_finite(t->x, nd)) return mlcl__err(MLCL_ENUMERIC, "%s: the training features contain NaN or Inf", FN_CREATE);
     MLCL_TRY(mlcl__alloc_array((void **)&t->yp, (size_t)n * t->words, sizeof(uint64_t), FN_CREATE));
     MLCL_TRY(mlcl_labels_pack(t->yp, t->y, n, c));
 
@@ -266,7 +280,7 @@ static int create_inner(mlcl_trainer *t, const mlcl_dataset *train, const mlcl_t
     /* (sparse: x0 only for dense inference, in_chunk rows; the batches are CSR) */
     MLCL_TRY(mlcl__alloc_array((void **)&t->x0, (sparse ? (size_t)t->in_chunk : B) * t->dn, sizeof(float), FN_CREATE));
     MLCL_TRY(mlcl__alloc_array((void **)&t->x1, sparse ? 1 : B * t->dn, sizeof(float), FN_CREATE));
-    if (t->img) MLCL_TRY(mlcl__alloc_array((void **)&t->xr, B * d, sizeof(float), FN_CREATE));
+    if (t->img && !t->stream) MLCL_TRY(mlcl__alloc_array((void **)&t->xr, B * d, sizeof(float), FN_CREATE));
     MLCL_TRY(mlcl__alloc_array((void **)&t->tgt, B * c, sizeof(float), FN_CREATE));
     MLCL_TRY(mlcl__alloc_array((void **)&t->logits, B * c, sizeof(float), FN_CREATE));
     MLCL_TRY(mlcl__alloc_array((void **)&t->grad_logits, B * c, sizeof(float), FN_CREATE));
@@ -277,7 +291,9 @@ static int create_inner(mlcl_trainer *t, const mlcl_dataset *train, const mlcl_t
     t->phase = (o->method == MLCL_METHOD_NONE || o->pretrain.epochs == 0) ? 2 : 1;
     if (t->phase == 2 && o->finetune.epochs == 0) t->phase = 3;
     t->pos = -1; /* no permutation drawn yet for this epoch */
-    t->data_crc = sparse ? mlcl__trainer_sparse_crc(t) : crc_bytes(crc_bytes((uint32_t)crc32(0L, Z_NULL, 0), x, nd * sizeof(float)), t->y, (size_t)n * c);
+    if (t->stream) t->data_crc = crc_bytes(t->stream_crc, t->y, (size_t)n * c);
+    else if (sparse) t->data_crc = mlcl__trainer_sparse_crc(t);
+    else t->data_crc = crc_bytes(crc_bytes((uint32_t)crc32(0L, Z_NULL, 0), x, nd * sizeof(float)), t->y, (size_t)n * c);
     return MLCL_OK;
 }
 
@@ -451,7 +467,9 @@ static int train_batch(mlcl_trainer *t, int k, float lr, double *loss_out, mlcl_
     if (t->sp_ptr) return mlcl__trainer_sparse_batch(t, k, loss_out, lp);
     size_t d = (size_t)t->d;
     const mlcl_phase_options *ph = t->phase == 1 ? &t->o.pretrain : &t->o.finetune;
-    if (t->img) {
+    if (t->stream) {
+        /* x0 (and x1) were filled from the loader by stream_batches() */
+    } else if (t->img) {
         /* SimCLR views (query view first, then key view, per batch) */
         for (int i = 0; i < k; i++) memcpy(t->xr + i * d, t->x + (size_t)t->rows[i] * d, d * sizeof(float));
         if (t->phase == 1) {
@@ -627,11 +645,61 @@ static int val_finish(mlcl_trainer *t)
 }
 
 /* Runs the rest of the current epoch. */
+/* The batches of one epoch from the phase's loader (mlcl_trainer_create_stream);
+ * t->pos counts the loader's batches. Mirrors the loop of run_epoch(). */
+static int stream_batches(mlcl_trainer *t, float lr, double t0)
+{
+    mlcl_loader *L = t->src[t->phase - 1];
+    long long nb, lb;
+    int le;
+    MLCL_TRY(mlcl_loader_batches_per_epoch(L, &nb));
+    MLCL_TRY(mlcl_loader_position(L, &le, &lb));
+    if (le != t->epoch || lb != t->pos) MLCL_TRY(mlcl_loader_seek(L, t->epoch, t->pos)); /* resumed, or a new phase */
+    size_t dn = (size_t)t->dn;
+    while (t->pos < nb) {
+        mlcl_loader_batch b;
+        int rc = mlcl_loader_next(L, &b);
+        if (rc) return mlcl__err(rc, "mlcl_trainer_run: phase %d epoch %d batch %d: %s", t->phase, t->epoch, t->pos,
+                                 mlcl_last_error());
+        int k = b.n;
+        if (k < 2 || (t->phase == 1 && k < t->batch) || (t->has_comm && k < t->comm.size)) { t->pos++; continue; }
+        memcpy(t->rows, b.rows, sizeof(int) * (size_t)k);
+        memcpy(t->x0, b.x, (size_t)k * dn * sizeof(float));
+        if (t->phase == 1) memcpy(t->x1, b.x2, (size_t)k * dn * sizeof(float));
+        double loss = 0;
+        mlcl_loss_parts lp;
+        memset(&lp, 0, sizeof lp);
+        int blas_prev = mlcl__blas_single_begin();
+        rc = train_batch(t, k, lr, &loss, &lp);
+        mlcl__blas_single_end(blas_prev);
+        if (rc) {
+            if (rc == MLCL_ENUMERIC && !t->o.stop_on_nonfinite && t->phase == 1) {
+                t->o.pretrain.lr *= 0.5f;
+                set_phase_lr(t);
+                t->pos++;
+                continue;
+            }
+            return rc;
+        }
+        t->pos++;
+        t->step++;
+        t->ep_loss += loss; t->ep_con += lp.con; t->ep_G += lp.G; t->ep_H += lp.H; t->ep_W += lp.wreg;
+        t->ep_batches++;
+        t->ep_samples += k;
+        if (report(t, 0, &lp, loss, lr, now_s() - t0)) {
+            if (t->phase == 1) t->t_pre += now_s() - t0; else t->t_fin += now_s() - t0;
+            return mlcl__err(MLCL_EINTERRUPTED, "mlcl_trainer_run: stopped by the progress callback at phase %d epoch %d step %lld",
+                             t->phase, t->epoch, t->step);
+        }
+    }
+    return MLCL_OK;
+}
+
 static int run_epoch(mlcl_trainer *t)
 {
     const mlcl_phase_options *ph = t->phase == 1 ? &t->o.pretrain : &t->o.finetune;
     if (t->pos < 0) {
-        mlcl__pcg_permutation(&t->rng, t->perm, t->n);
+        if (!t->stream) mlcl__pcg_permutation(&t->rng, t->perm, t->n);
         t->pos = 0;
         t->ep_loss = t->ep_con = t->ep_G = t->ep_H = t->ep_W = 0;
         t->ep_batches = t->ep_samples = 0;
@@ -641,6 +709,8 @@ static int run_epoch(mlcl_trainer *t)
     float lr;
     mlcl_optim_get_lr(t->phase == 1 ? t->moco->optim : t->ft, 0, &lr);
     double t0 = now_s(), base_elapsed = 0;
+    if (t->stream) MLCL_TRY(stream_batches(t, lr, t0));
+    else
     while (t->n - t->pos >= 2) { /* a last batch of one row is dropped (batch statistics need 2) */
         int k = t->n - t->pos < t->batch ? t->n - t->pos : t->batch;
         if (t->phase == 1 && k < t->batch && t->pos > 0) break; /* pretraining drops the ragged tail */
@@ -748,6 +818,9 @@ static int infer(mlcl_trainer *t, int n, const float *x, float *out, int dists, 
             else
                 memcpy(t->x0, x + (size_t)s * d, (size_t)k * d * sizeof(float));
             if (rc != MLCL_OK) break;
+            if (t->stream) /* the loaders' normalisation (d = dn here) */
+                for (int i = 0; i < k; i++)
+                    for (size_t j = 0; j < d; j++) t->x0[i * d + j] = (t->x0[i * d + j] - t->mean[j]) / t->std[j];
         } else {
         for (int i = 0; i < k; i++)
             for (size_t j = 0; j < d; j++) t->x0[i * d + j] = (x[(size_t)(s + i) * d + j] - t->mean[j]) / t->std[j];
@@ -1565,4 +1638,111 @@ int mlcl_check_output_path(const char *path)
 {
     MLCL_CHECK_NULL("mlcl_check_output_path", path);
     return mlcl__check_output_path(path, "output");
+}
+
+/* ---------------------------------------------------------------- streaming (mlcl/loader.h) */
+
+static uint32_t loader_crc(uint32_t crc, const mlcl_loader *L)
+{
+    const mlcl_loader_options *o = mlcl__loader_options(L);
+    int h, w;
+    mlcl__loader_out_size(L, &h, &w);
+    long long v[] = { o->batch, o->height, o->width, o->resize, o->channels, (long long)o->seed, o->shuffle,
+                      o->drop_last, o->views, o->normalize, h, w };
+    crc = crc_bytes(crc, v, sizeof v);
+    if (o->views) crc = crc_bytes(crc, &o->simclr, sizeof o->simclr);
+    if (o->normalize == MLCL_NORMALIZE_CUSTOM) {
+        crc = crc_bytes(crc, o->mean, sizeof o->mean);
+        crc = crc_bytes(crc, o->std, sizeof o->std);
+    }
+    return crc;
+}
+
+int mlcl_trainer_create_stream(mlcl_trainer **out, const mlcl_train_options *opts, mlcl_loader *pre,
+                               mlcl_loader *ft, const mlcl_encoder *backbone)
+{
+    static const char fn[] = "mlcl_trainer_create_stream";
+    MLCL_CHECK_NULL(fn, out);
+    *out = NULL;
+    MLCL_CHECK_NULL(fn, opts);
+    MLCL_CHECK_VERSION(fn, opts, MLCL_TRAIN_OPTIONS_VERSION);
+    int need_pre = opts->method != MLCL_METHOD_NONE && opts->pretrain.epochs > 0, need_ft = opts->finetune.epochs > 0;
+    if (need_pre && !pre) return mlcl__err(MLCL_EINVAL, "%s: pretrain is NULL but pretraining runs (method %d, %d epochs)", fn, opts->method, opts->pretrain.epochs);
+    if (need_ft && !ft) return mlcl__err(MLCL_EINVAL, "%s: finetune is NULL but finetune.epochs = %d", fn, opts->finetune.epochs);
+    if (!pre && !ft) return mlcl__err(MLCL_EINVAL, "%s: pretrain and finetune are NULL", fn);
+    mlcl_loader *ls[2] = { pre, ft };
+    const mlcl_loader *L0 = pre ? pre : ft;
+    const mlcl_loader_options *o0 = mlcl__loader_options(L0);
+    int oh, ow;
+    mlcl__loader_out_size(L0, &oh, &ow);
+    for (int i = 0; i < 2; i++) {
+        if (!ls[i]) continue;
+        const char *nm = i ? "finetune" : "pretrain";
+        const mlcl_loader_options *lo = mlcl__loader_options(ls[i]);
+        int h, w;
+        mlcl__loader_out_size(ls[i], &h, &w);
+        if (lo->batch != opts->batch)
+            return mlcl__err(MLCL_EINVAL, "%s: the %s loader's batch %d is not opts->batch %d", fn, nm, lo->batch, opts->batch);
+        if (i == 0 && lo->views != 2)
+            return mlcl__err(MLCL_EINVAL, "%s: the pretrain loader must give 2 views (views = %d)", fn, lo->views);
+        if (i == 1 && lo->views > 1)
+            return mlcl__err(MLCL_EINVAL, "%s: the finetune loader must give 0 or 1 views (views = %d)", fn, lo->views);
+        if (mlcl__loader_list(ls[i]) != mlcl__loader_list(L0) || h != oh || w != ow || lo->channels != o0->channels)
+            return mlcl__err(MLCL_EINVAL, "%s: the two loaders must read the same list into images of one size "
+                             "(%dx%dx%d vs %dx%dx%d)", fn, lo->channels, h, w, o0->channels, oh, ow);
+    }
+    if (pre && ft) {
+        float m0[3], s0[3], m1[3], s1[3];
+        MLCL_TRY(mlcl_loader_normalization(pre, m0, s0));
+        MLCL_TRY(mlcl_loader_normalization(ft, m1, s1));
+        if (memcmp(m0, m1, sizeof(float) * (size_t)o0->channels) || memcmp(s0, s1, sizeof(float) * (size_t)o0->channels))
+            return mlcl__err(MLCL_EINVAL, "%s: the two loaders normalise differently", fn);
+    }
+    if (opts->method < MLCL_METHOD_NONE || opts->method > MLCL_METHOD_SUPCON_ANY)
+        return mlcl__err(MLCL_EINVAL, "%s: opts->method %d is not an mlcl_method", fn, opts->method);
+    if (opts->batch < 2) return mlcl__err(MLCL_EINVAL, "%s: opts->batch must be >= 2 (got %d)", fn, opts->batch);
+    if (opts->threads < 0 || opts->threads > MLCL_MAX_THREADS)
+        return mlcl__err(MLCL_EINVAL, "%s: opts->threads must be in 0..%d (got %d)", fn, MLCL_MAX_THREADS, opts->threads);
+    MLCL_TRY(phase_valid(&opts->pretrain, "pretrain"));
+    MLCL_TRY(phase_valid(&opts->finetune, "finetune"));
+    const mlcl_image_list *list = mlcl__loader_list(L0);
+    int n, c;
+    MLCL_TRY(mlcl_image_list_size(list, &n, &c));
+    if (n < 2) return mlcl__err(MLCL_EINVAL, "%s: the list has %d images; at least 2 are needed", fn, n);
+    mlcl_trainer *t = mlcl__calloc(1, sizeof *t);
+    if (!t) return mlcl__err(MLCL_ENOMEM, "%s: out of memory", fn);
+    t->o = *opts;
+    t->o_user = *opts;
+    t->best_epoch = -1;
+    t->best_value = t->last_value = NAN;
+    if (opts->threads > 0) mlcl_set_num_threads(opts->threads);
+    t->stream = 1;
+    t->src[0] = pre;
+    t->src[1] = ft;
+    t->img = 1;
+    t->n = n;
+    t->c = c;
+    t->ic = o0->channels;
+    t->ih = t->oh = oh;
+    t->iw = t->ow = ow;
+    t->d = t->dn = t->ic * oh * ow;
+    mlcl_simclr_options sd = MLCL_SIMCLR_OPTIONS_INIT;
+    t->pre_v = pre ? mlcl__loader_options(pre)->simclr : sd;
+    t->ft_aug = ft && mlcl__loader_options(ft)->views == 1;
+    if (t->ft_aug) t->ft_v = mlcl__loader_options(ft)->simclr;
+    mlcl__pcg_seed(&t->aug.pcg, opts->seed, 0x61756776ULL); /* unused; kept valid for the checkpoint format */
+    int rc = mlcl__alloc_array((void **)&t->yown, (size_t)n * (size_t)c, 1, fn);
+    if (rc == MLCL_OK) {
+        mlcl__image_list_labels(list, t->yown);
+        uint32_t crc = mlcl__image_list_crc(list, (uint32_t)crc32(0L, Z_NULL, 0));
+        for (int i = 0; i < 2; i++)
+            if (ls[i]) crc = loader_crc(crc, ls[i]);
+        t->stream_crc = crc;
+        mlcl_trainer_extra ex = MLCL_TRAINER_EXTRA_INIT;
+        ex.backbone = backbone;
+        rc = create_inner(t, NULL, &ex);
+    }
+    if (rc != MLCL_OK) { mlcl_trainer_free(t); return rc; }
+    *out = t;
+    return MLCL_OK;
 }

@@ -74,6 +74,11 @@ struct mlcl_trainer {
     float *sb_vr, *sb_v0, *sb_v1; /* raw values, query view, key view */
     size_t sb_cap;
     int in_chunk;        /* rows per chunk of dense inference (x0 holds in_chunk x d) */
+    /* streaming (mlcl_trainer_create_stream): batches from loaders, no pixels kept */
+    int stream;
+    struct mlcl_loader *src[2]; /* pretraining, fine-tuning loaders (borrowed) */
+    uint8_t *yown;       /* n x c labels of the loaders' list */
+    uint32_t stream_crc; /* of the list and the loaders' settings */
 };
 
 /* Sparse training sets (src/train/sparse_train.c). Setup: checks, borrows the

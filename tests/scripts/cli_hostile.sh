@@ -147,6 +147,13 @@ refused flag_twice "\-\-batch is given twice" $Y --batch 16 --batch 32
 refused path_looks_like_flag "\-\-json: '--quiet' looks like an option" $Y --json --quiet
 refused queue_above_rows "\-\-queue 2000 is larger than the 1500 training rows" $Y --queue 2000
 refused seed_fraction "\-\-seed: '1.5' is not an integer" $Y --seed 1.5
+# --val-split with --test is accepted (validation on the held-out rows, the report on the test set: valsel_cli.sh);
+# the validation flags without --val-split are refused naming the flag
+refused select_metric_without_val "\-\-select-metric does not apply without --val-split" $Y --select-metric mAP
+refused patience_without_val "\-\-patience does not apply without --val-split" $Y --patience 3
+refused val_thresholds_without_val "\-\-val-thresholds does not apply without --val-split" $Y --val-thresholds global
+refused select_metric_value "\-\-select-metric: 'AUC' is not HA, ebF1" $Y --val-split 0.2 --select-metric AUC
+refused patience_with_none "\-\-patience 2 does not apply with --select-metric none" $Y --val-split 0.2 --select-metric none --patience 2
 [ ! -e ./--quiet ] || { rm -f ./--quiet; bad path_looks_like_flag_file "a file named --quiet was written"; }
 
 # ---- 7. --threads is capped by the CPUs available; forcing it is bounded by the address space

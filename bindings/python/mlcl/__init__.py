@@ -11,7 +11,7 @@ Copies and views: accessors named like attributes (``Dataset.features``,
 (close() then frees the C object when the last view is gone).
 
 Handles (Dataset, Encoder, MoCo, Trainer, Queue, Loss, Optimizer, Rng,
-Batcher): one call at a time per handle (a call from another thread while one
+Batcher, ImageList, Loader): one call at a time per handle (a call from another thread while one
 runs raises BusyError, as does close() during a call or a re-entrant run()
 from a progress callback); every method of a closed handle raises
 ClosedError. Strings with NUL bytes, integers out of the C range, labels other
@@ -34,15 +34,17 @@ from .core import (Rng, check_output_path, clear_error, get_num_threads, last_er
 from .queue import Queue, label_words, pack_labels, unpack_labels
 from .mask import build_mask, labelwise, labelwise_counts
 from .loss import Loss, LossResult, loss_options
-from .metrics import average_precision, compute_metrics, sweep_metrics, METRIC_NAMES
+from .metrics import (average_precision, choose_thresholds, compute_metrics,
+                      compute_with_thresholds, sweep_metrics, METRIC_NAMES)
 from .nn import (Encoder, bce_with_logits, encoder_options, l2norm, l2norm_backward, mlp_spec,
                  resnet_spec, sigmoid, softmax, softmax_backward)
 from .optim import Optimizer, Schedule, optim_options, sched_options, schedule_lr
-from .data import Batcher, Dataset, augment_mask, idx_load, npy_load, LIBSVM_INDEX_AUTO
+from .data import Batcher, Dataset, augment_mask, guess_format, idx_load, npy_load, LIBSVM_INDEX_AUTO
 from . import image
 from .moco import MoCo, moco_options
 from .trainer import METHODS, ProgressInfo, Trainer, train_options
 from .model import Model
+from .loader import ImageList, Loader, LoaderBatch, loader_options
 
 #: the loaded library's version string "MAJOR.MINOR.PATCH"
 __version__ = _lib.version_string
@@ -57,13 +59,13 @@ __all__ = [
     "status_str", "version",
     "version_number", "Queue", "label_words", "pack_labels", "unpack_labels", "build_mask",
     "labelwise", "labelwise_counts", "Loss", "LossResult", "loss_options", "average_precision",
-    "compute_metrics", "sweep_metrics", "METRIC_NAMES", "Encoder", "bce_with_logits",
+    "compute_metrics", "sweep_metrics", "choose_thresholds", "compute_with_thresholds", "METRIC_NAMES", "Encoder", "bce_with_logits",
     "encoder_options", "l2norm", "l2norm_backward", "mlp_spec", "resnet_spec", "sigmoid", "softmax",
     "softmax_backward", "Optimizer", "Schedule", "optim_options", "sched_options", "schedule_lr",
-    "Batcher", "Dataset", "augment_mask", "idx_load", "npy_load", "image", "LIBSVM_INDEX_AUTO", "MoCo",
+    "Batcher", "Dataset", "augment_mask", "guess_format", "idx_load", "npy_load", "image", "LIBSVM_INDEX_AUTO", "MoCo",
     "moco_options", "METHODS", "ProgressInfo", "Trainer", "train_options",
 ]
-__all__ += ["Model", "MulSupConClassifier"]
+__all__ += ["Model", "MulSupConClassifier", "ImageList", "Loader", "LoaderBatch", "loader_options"]
 
 
 def __getattr__(name):

@@ -609,6 +609,124 @@ def optional_function(name, argtypes):
     return f
 
 
+lib.mlcl_status_str.argtypes = [c_int]
+lib.mlcl_status_str.restype = c_char_p
+lib.mlcl_last_error.argtypes = []
+lib.mlcl_last_error.restype = c_char_p
+
+# ------------------------------------------- validation and thresholds (train.h, metrics.h)
+
+
+class ValidationOptions(ctypes.Structure):
+    """mlcl_validation_options (Trainer.set_validation)."""
+    _fields_ = [("version", c_uint), ("select_metric", c_int), ("patience", c_int),
+                ("thresholds", c_int)]
+
+
+VALIDATION_OPTIONS_VERSION = 1
+SELECT_NONE = -1
+#: mlcl_validation_options.thresholds
+THRESHOLD_MODES = {"none": 0, "per-label": 1, "global": 2}
+
+_PROTOS.update({
+    "mlcl_validation_options_init": (INT, [P(ValidationOptions), c_uint]),
+    "mlcl_trainer_set_validation": (INT, [H, H, P(ValidationOptions)]),
+    "mlcl_trainer_selection": (INT, [H, pi, pd, pd, pi]),
+    "mlcl_trainer_thresholds": (INT, [H, c_int, pf, pf]),
+    "mlcl_trainer_evaluate_thresholds": (INT, [H, H, P(Metrics), P(Metrics)]),
+    "mlcl_metrics_compute_thresholds": (INT, [P(Metrics), c_int, c_int, pf, pu8, pf]),
+    "mlcl_metrics_choose_thresholds": (INT, [pf, pf, pd, c_int, c_int, pf, pu8]),
+})
+
+# ------------------------------------------------------------------ readers.h
+
+
+class CsvOptions(ctypes.Structure):
+    """mlcl_csv_options (Dataset.load_csv)."""
+    _fields_ = [("version", c_uint), ("n_labels", c_int), ("labels_first", c_int),
+                ("impute", c_int), ("delimiter", c_int), ("no_header", c_int),
+                ("label_columns", c_char_p), ("label_prefix", c_char_p)]
+
+
+CSV_OPTIONS_VERSION = 1
+#: mlcl_impute
+IMPUTE = {"none": 0, "mean": 1, "zero": 2}
+
+
+class ManifestOptions(ctypes.Structure):
+    """mlcl_manifest_options (Dataset.load_images)."""
+    _fields_ = [("version", c_uint), ("height", c_int), ("width", c_int), ("channels", c_int),
+                ("image_root", c_char_p), ("skip_bad_images", c_int), ("voc_difficult", c_int),
+                ("label_names", POINTER(c_char_p)), ("n_label_names", c_int), ("threads", c_int)]
+
+
+MANIFEST_OPTIONS_VERSION = 1
+#: mlcl_data_format
+DATA_FORMATS = {0: "unknown", 1: "arff", 2: "csv", 3: "npy", 4: "image-csv", 5: "coco",
+                6: "voc", 7: "csv-noheader"}
+
+_PROTOS.update({
+    "mlcl_csv_options_init": (INT, [P(CsvOptions), c_uint]),
+    "mlcl_dataset_load_csv": (INT, [P(H), c_char_p, P(CsvOptions)]),
+    "mlcl_image_read": (INT, [P(pf), pi, pi, pi, c_char_p, c_int]),
+    "mlcl_image_free": (None, [pf]),
+    "mlcl_image_resize_crop": (INT, [pf, c_int, c_int, pf, c_int, c_int, c_int]),
+    "mlcl_manifest_options_init": (INT, [P(ManifestOptions), c_uint]),
+    "mlcl_dataset_load_image_csv": (INT, [P(H), pi, c_char_p, P(ManifestOptions)]),
+    "mlcl_dataset_load_coco": (INT, [P(H), pi, c_char_p, P(ManifestOptions)]),
+    "mlcl_dataset_load_voc": (INT, [P(H), pi, c_char_p, c_char_p, P(ManifestOptions)]),
+    "mlcl_data_guess_format": (INT, [pi, c_char_p]),
+})
+
+
+
+class LoaderOptions(ctypes.Structure):
+    """mlcl_loader_options (mlcl.Loader)."""
+    _fields_ = [("version", c_uint), ("batch", c_int), ("height", c_int), ("width", c_int),
+                ("resize", c_int), ("channels", c_int), ("threads", c_int), ("prefetch", c_int),
+                ("seed", c_uint64), ("shuffle", c_int), ("drop_last", c_int), ("views", c_int),
+                ("simclr", SimclrOptions), ("normalize", c_int), ("mean", c_float * 3),
+                ("std", c_float * 3), ("skip_bad_images", c_int)]
+
+
+LOADER_OPTIONS_VERSION = 1
+#: mlcl_loader_options.normalize
+NORMALIZE = {"none": 0, "imagenet": 1, "custom": 2}
+
+
+class LoaderBatch(ctypes.Structure):
+    """mlcl_loader_batch (borrowed views into the loader's ring)."""
+    _fields_ = [("n", c_int), ("epoch", c_int), ("index", c_longlong), ("d", c_int),
+                ("x", pf), ("x2", pf), ("y", pu8), ("rows", pi), ("skipped", c_int)]
+
+
+class LoaderStats(ctypes.Structure):
+    """mlcl_loader_stats."""
+    _fields_ = [("images", c_longlong), ("skipped", c_longlong), ("busy_seconds", c_double),
+                ("wait_seconds", c_double), ("batches", c_longlong), ("threads", c_int),
+                ("ring_bytes", c_size_t)]
+
+
+_PROTOS.update({
+    # loader.h
+    "mlcl_image_list_create": (INT, [P(H), c_int, P(c_char_p), pu8, c_int]),
+    "mlcl_image_list_load_csv": (INT, [P(H), c_char_p, P(ManifestOptions)]),
+    "mlcl_image_list_load_coco": (INT, [P(H), c_char_p, P(ManifestOptions)]),
+    "mlcl_image_list_load_voc": (INT, [P(H), c_char_p, c_char_p, P(ManifestOptions)]),
+    "mlcl_image_list_free": (None, [H]),
+    "mlcl_image_list_size": (INT, [H, pi, pi]),
+    "mlcl_loader_options_init": (INT, [P(LoaderOptions), c_uint]),
+    "mlcl_loader_create": (INT, [P(H), H, P(LoaderOptions)]),
+    "mlcl_loader_free": (None, [H]),
+    "mlcl_loader_next": (INT, [H, P(LoaderBatch)]),
+    "mlcl_loader_position": (INT, [H, pi, P(c_longlong)]),
+    "mlcl_loader_seek": (INT, [H, c_int, c_longlong]),
+    "mlcl_loader_batches_per_epoch": (INT, [H, P(c_longlong)]),
+    "mlcl_loader_stats_get": (INT, [H, P(LoaderStats)]),
+    "mlcl_loader_normalization": (INT, [H, pf, pf]),
+    "mlcl_trainer_create_stream": (INT, [P(H), P(TrainOptions), H, H, H]),
+})
+
 #: names declared here but missing from the loaded library (an older or
 #: partial build); calling them raises AttributeError naming the function.
 missing = []
@@ -642,7 +760,3 @@ for _name, (_res, _args) in _PROTOS.items():
         _f.restype = _res
     setattr(C, _name, _f)
 
-lib.mlcl_status_str.argtypes = [c_int]
-lib.mlcl_status_str.restype = c_char_p
-lib.mlcl_last_error.argtypes = []
-lib.mlcl_last_error.restype = c_char_p

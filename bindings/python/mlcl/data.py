@@ -10,11 +10,16 @@ import ctypes
 
 import numpy as np
 
-from ._lib import C, IDX_MAX_DIMS, LIBSVM_INDEX_AUTO, BATCHER_STATE_WORDS, NPY_MAX_DIMS
+import os
+
+from ._lib import (C, IDX_MAX_DIMS, LIBSVM_INDEX_AUTO, BATCHER_STATE_WORDS, NPY_MAX_DIMS,
+                   CsvOptions, CSV_OPTIONS_VERSION, DATA_FORMATS, IMPUTE, ManifestOptions,
+                   MANIFEST_OPTIONS_VERSION)
 from ._util import (BusyError, Handle, as_input, copy_from, index_array, labels01, locked, ptr,
                     to_cstr, to_int, to_path, view_of)
 
-__all__ = ["Dataset", "Batcher", "idx_load", "npy_load", "augment_mask", "LIBSVM_INDEX_AUTO"]
+__all__ = ["Dataset", "Batcher", "idx_load", "npy_load", "augment_mask", "guess_format",
+           "LIBSVM_INDEX_AUTO"]
 
 
 def _new(fn, *args):
@@ -30,7 +35,7 @@ def _key(name, k):
 class Dataset(Handle):
     """An in-memory multi-label dataset (n rows, d features, c labels).
 
-    Create with the class methods load_arff, load_libsvm, load_idx,
+    Create with the class methods load_arff, load_libsvm, load_csv, load_images, load_idx,
     fashion_mosaic, from_arrays; derive with subset and split.
     """
 
@@ -125,6 +130,129 @@ class Dataset(Handle):
         return _new("mlcl_dataset_load_npy", to_path("images", images),
                     _key("images_key", images_key), to_path("labels", labels),
                     _key("labels_key", labels_key), int(bool(scale_u8)))
+
+    @classmethod
+    def load_csv(cls, path, n_labels=None, label_columns=None, label_prefix=None, impute=None,
+                 labels_first=False, delimiter=None, header=True):
+        """A CSV/TSV table (plain or gzip) with a header line as a vector
+        dataset. Choose the label columns in exactly one way: ``n_labels``
+        (the last n_labels columns, or the first with labels_first),
+        ``label_columns`` (a list of header names, or one comma-separated
+        string) or ``label_prefix`` (every column whose name starts with it).
+        ``impute`` None/"none" (a missing value is an error), "mean" or "zero";
+        ``delimiter`` None (guessed), ",", ";" or "\\t"; ``header`` False: the
+        first line is data (columns named c1, c2, ...). Errors name the file,
+        line and column (mlcl.FormatError, mlcl.IOFailure)."""
+        o = CsvOptions()
+        C.mlcl_csv_options_init(ctypes.byref(o), CSV_OPTIONS_VERSION)
+        given = [k for k, v in (("n_labels", n_labels), ("label_columns", label_columns),
+                                ("label_prefix", label_prefix)) if v is not None]
+        if len(given) != 1:
+            raise ValueError("load_csv: give exactly one of n_labels, label_columns, label_prefix "
+                             "(got %s)" % (", ".join(given) or "none"))
+        if n_labels is not None:
+            o.n_labels = to_int("n_labels", n_labels, lo=1)
+        if label_columns is not None:
+            if isinstance(label_columns, (str, bytes)):
+                cols = label_columns
+            else:
+                names = [to_cstr("label_columns[%d]" % i, v).decode("utf-8")
+                         for i, v in enumerate(label_columns)]
+                if not names:
+                    raise ValueError("label_columns is empty")
+                for nm in names:
+                    if "," in nm or not nm:
+                        raise ValueError("label_columns: %r cannot be named (empty or has a comma)"
+                                         % nm)
+                cols = ",".join(names)
+            o.label_columns = to_cstr("label_columns", cols)
+        if label_prefix is not None:
+            o.label_prefix = to_cstr("label_prefix", label_prefix)
+            if not o.label_prefix:
+                raise ValueError("label_prefix is empty")
+        mode = "none" if impute is None else impute
+        if mode not in IMPUTE:
+            raise ValueError("impute: %r is not one of None, %s" % (impute, ", ".join(IMPUTE)))
+        o.impute = IMPUTE[mode]
+        if delimiter is not None:
+            if delimiter not in (",", ";", "\t"):
+                raise ValueError("delimiter: %r is not one of ',', ';', '\\t' (or None)"
+                                 % (delimiter,))
+            o.delimiter = ord(delimiter)
+        o.labels_first = int(bool(labels_first))
+        o.no_header = int(not header)
+        return _new("mlcl_dataset_load_csv", to_path("path", path), ctypes.byref(o))
+
+    @classmethod
+    def load_images(cls, manifest, size=224, channels=3, format=None, split=None,
+                    image_root=None, skip_bad_images=False, label_names=None,
+                    voc_difficult="negative", threads=0, return_skipped=False):
+        """An image dataset from a manifest: a CSV/TSV list of files ("path"
+        column, plus a "labels" column of ';'-separated names or one 0/1
+        column per label), a COCO instances JSON, or a PASCAL VOC folder (give
+        ``split``, e.g. "trainval"). ``format`` None guesses it
+        (guess_format); else "image-csv", "coco" or "voc". Every image is
+        decoded, resized to cover ``size`` (an int or (height, width)) and
+        centre-cropped, stored as ``channels`` (1 or 3) planes in [0, 1].
+        ``label_names``: the label names to use, in order (e.g. the training
+        set's when loading its test set). With ``skip_bad_images`` unreadable
+        images are left out; ``return_skipped`` then returns (dataset, count)."""
+        mpath = to_path("manifest", manifest)
+        if format is None:
+            format = guess_format(manifest)
+            if format not in ("image-csv", "coco", "voc"):
+                raise ValueError("load_images: %s is not an image manifest (guessed format %r); "
+                                 "pass format='image-csv', 'coco' or 'voc'"
+                                 % (os.fsdecode(mpath), format))
+        elif format not in ("image-csv", "coco", "voc"):
+            raise ValueError("format: %r is not one of None, 'image-csv', 'coco', 'voc'" % (format,))
+        if format == "voc":
+            if split is None:
+                raise ValueError("load_images: a VOC folder needs split= ('trainval', 'test', ...)")
+            split_b = to_cstr("split", split)
+        elif split is not None:
+            raise ValueError("split is only for a VOC folder (format %r)" % format)
+        if isinstance(size, (tuple, list)):
+            if len(size) != 2:
+                raise ValueError("size must be an int or (height, width) (got %r)" % (size,))
+            h, w = size
+        else:
+            h = w = size
+        o = ManifestOptions()
+        C.mlcl_manifest_options_init(ctypes.byref(o), MANIFEST_OPTIONS_VERSION)
+        o.height = to_int("height", h, lo=1)
+        o.width = to_int("width", w, lo=1)
+        o.channels = to_int("channels", channels)
+        if o.channels not in (1, 3):
+            raise ValueError("channels must be 1 or 3 (got %d)" % o.channels)
+        if image_root is not None:
+            o.image_root = to_path("image_root", image_root)
+        o.skip_bad_images = int(bool(skip_bad_images))
+        if voc_difficult not in ("negative", "positive"):
+            raise ValueError("voc_difficult: %r is not 'negative' or 'positive'" % (voc_difficult,))
+        o.voc_difficult = 1 if voc_difficult == "positive" else 0
+        o.threads = to_int("threads", threads, lo=0)
+        keep = None
+        if label_names is not None:
+            if isinstance(label_names, (str, bytes)):
+                raise TypeError("label_names must be a sequence of strings")
+            names = [to_cstr("label_names[%d]" % i, v) for i, v in enumerate(label_names)]
+            keep = (ctypes.c_char_p * max(len(names), 1))(*names)
+            o.label_names = ctypes.cast(keep, ctypes.POINTER(ctypes.c_char_p))
+            o.n_label_names = len(names)
+        h_ = ctypes.c_void_p()
+        skipped = ctypes.c_int()
+        if format == "image-csv":
+            C.mlcl_dataset_load_image_csv(ctypes.byref(h_), ctypes.byref(skipped), mpath,
+                                          ctypes.byref(o))
+        elif format == "coco":
+            C.mlcl_dataset_load_coco(ctypes.byref(h_), ctypes.byref(skipped), mpath, ctypes.byref(o))
+        else:
+            C.mlcl_dataset_load_voc(ctypes.byref(h_), ctypes.byref(skipped), mpath, split_b,
+                                    ctypes.byref(o))
+        del keep
+        ds = Dataset(_handle=h_.value)
+        return (ds, skipped.value) if return_skipped else ds
 
     @classmethod
     def fashion_mosaic(cls, n_samples, seed=0, train=True, grid=2, dir=None):
@@ -383,3 +511,12 @@ def augment_mask(rng, x, p, out=None):
     with rng._use("augment_mask") as h:
         C.mlcl_augment_mask(h, n, d, float(p), ptr(xa, np.float32), ptr(out, np.float32))
     return out
+
+
+def guess_format(path):
+    """The format of a data file or folder, from its name and (for tables) its
+    first line: "arff", "csv", "csv-noheader", "npy", "image-csv", "coco",
+    "voc" or "unknown" (e.g. LIBSVM). mlcl.IOFailure when it cannot be opened."""
+    f = ctypes.c_int()
+    C.mlcl_data_guess_format(ctypes.byref(f), to_path("path", path))
+    return DATA_FORMATS.get(f.value, "unknown")

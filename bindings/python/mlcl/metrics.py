@@ -62,3 +62,39 @@ def average_precision(scores, labels):
     C.mlcl_metrics_average_precision(ptr(out, np.float64), s.shape[0], s.shape[1],
                                      ptr(s, np.float32), ptr(y, np.uint8))
     return out
+
+
+def compute_with_thresholds(scores, labels, thresholds):
+    """All six metrics with one threshold per label (label j predicted when its
+    score >= thresholds[j]; ``thresholds`` one value or c finite values) ->
+    dict as compute_metrics() (``threshold`` is NaN)."""
+    s, y = _inputs(scores, labels)
+    c = s.shape[1]
+    t = np.asarray(thresholds, dtype=np.float32)
+    if t.ndim == 0:
+        t = np.full(c, t, np.float32)
+    t = as_input("thresholds", t, np.float32, (c,))
+    bad = np.flatnonzero(~np.isfinite(t))
+    if bad.size:
+        raise ValueError("thresholds[%d] = %r is not finite" % (bad[0], float(t[bad[0]])))
+    m = _struct()
+    C.mlcl_metrics_compute_thresholds(ctypes.byref(m), s.shape[0], c, ptr(s, np.float32),
+                                      ptr(y, np.uint8), ptr(t, np.float32))
+    return metrics_dict(m)
+
+
+def choose_thresholds(scores, labels):
+    """Decision thresholds chosen on validation rows (never the test set):
+    -> (per_label float32 (c,), global float, f1 float64 (c,)). Per label: the
+    threshold maximising that label's F1 (labels without a positive row get
+    the global one, and F1 NaN); global: the one maximising micro-F1. Ties go
+    to the highest score; each threshold lies midway between the chosen score
+    and the next lower distinct one (see metrics.h)."""
+    s, y = _inputs(scores, labels)
+    c = s.shape[1]
+    per = np.zeros(c, np.float32)
+    f1 = np.zeros(c, np.float64)
+    g = ctypes.c_float()
+    C.mlcl_metrics_choose_thresholds(ptr(per, np.float32), ctypes.byref(g), ptr(f1, np.float64),
+                                     s.shape[0], c, ptr(s, np.float32), ptr(y, np.uint8))
+    return per, float(g.value), f1

@@ -6,6 +6,7 @@ and the same final table, built on mlcl.Trainer. ``--help`` lists the flags.
 
 import argparse
 import json
+import math
 import os
 import signal
 import sys
@@ -123,6 +124,11 @@ def _printable(name):
     return "".join("?" if ord(ch) < 0x20 or 0x7f <= ord(ch) <= 0x9f else ch for ch in name)[:40]
 
 
+# --select-metric names -> Trainer.set_validation's select_metric (None: keep the last epoch)
+SELECT_CHOICES = {"HA": "HA", "ebF1": "ebF1", "miF1": "miF1", "maF1": "maF1", "p@1": "p_at_1",
+                  "p_at_1": "p_at_1", "mAP": "mAP", "none": None}
+
+
 def _parser():
     p = argparse.ArgumentParser(prog="python3 -m mlcl.train",
                                 description="Contrastive pretraining, fine-tuning and evaluation "
@@ -130,7 +136,18 @@ def _parser():
                                 "Fashion-MNIST mosaic job.")
     a = p.add_argument
     a("--train", help="training set (ARFF, .arff.gz, or LIBSVM with --format libsvm)")
-    a("--test", help="test set")
+    a("--test", help="test set (needed with --train unless --val-split is given)")
+    a("--val-split", type=float, metavar="FRAC",
+      help="hold out a fraction (0.01 .. 0.9) of the training set (split with seed + 1000, as "
+      "mlcl-train) as validation rows: thresholds (and with --select-metric the fine-tuning "
+      "epoch) are chosen on them; with --test the report is on the test set, else on them")
+    a("--select-metric", choices=list(SELECT_CHOICES),
+      help="with --val-split: keep the fine-tuning epoch best on validation (default none; "
+      "mAP when only --patience is given)")
+    a("--patience", type=int, metavar="N",
+      help="with --val-split: stop fine-tuning after N epochs without a better validation value")
+    a("--val-thresholds", choices=["per-label", "global"],
+      help="with --val-split: the thresholds the model keeps (default per-label)")
     a("--format", choices=["arff", "libsvm"])
     a("--labels", type=int, default=0)
     a("--features", type=int, default=0)
@@ -246,8 +263,34 @@ def _row(name, m):
 
 def main(argv=None):
     args = _parser().parse_args(argv)
-    if args.train and not args.test:
-        print("mlcl.train: --train needs --test", file=sys.stderr)
+    val_split = args.val_split or 0.0
+    if args.val_split is not None and not 0.01 <= args.val_split <= 0.9:
+        print("mlcl.train: --val-split %g is outside [0.01, 0.9]" % args.val_split, file=sys.stderr)
+        return 2
+    if args.test and not args.train:
+        print("mlcl.train: --test needs --train (without --train the built-in Fashion-MNIST job "
+              "runs)", file=sys.stderr)
+        return 2
+    # --val-split with --test: validation on the held-out rows, the report on the test set
+    for flag, given in (("--select-metric", args.select_metric), ("--patience", args.patience),
+                        ("--val-thresholds", args.val_thresholds)):
+        if given is not None and not val_split:
+            print("mlcl.train: %s does not apply without --val-split" % flag, file=sys.stderr)
+            return 2
+    if args.patience is not None and not 0 <= args.patience <= 1000000:
+        print("mlcl.train: --patience %d is outside [0, 1000000]" % args.patience, file=sys.stderr)
+        return 2
+    patience = args.patience or 0
+    select = SELECT_CHOICES[args.select_metric] if args.select_metric else None
+    if patience and args.select_metric == "none":
+        print("mlcl.train: --patience %d does not apply with --select-metric none" % patience,
+              file=sys.stderr)
+        return 2
+    if patience and select is None:
+        select = "mAP"  # --patience alone watches mAP, as mlcl-train
+    if args.train and not args.test and not val_split:
+        print("mlcl.train: --train needs --test (or --val-split FRAC to evaluate on a held-out "
+              "part)", file=sys.stderr)
         return 2
     o, default_job, _ = _options(args)
     if args.threads:
@@ -256,7 +299,7 @@ def main(argv=None):
     try:
         if args.train:
             train = _load(args.train, args.format, args.labels, args.features)
-            test = _load(args.test, args.format, args.labels, args.features)
+            test = _load(args.test, args.format, args.labels, args.features) if args.test else None
         else:
             if not quiet:
                 print("mlcl.train: default job: Fashion-MNIST 2x2 mosaics (%d train, %d test), "
@@ -264,25 +307,49 @@ def main(argv=None):
                                                    METHOD_NAMES[o.method], o.pretrain.epochs,
                                                    o.finetune.epochs), file=sys.stderr)
             train = Dataset.fashion_mosaic(args.mosaic_train, o.seed + 1, True, 2, args.mosaic_dir)
-            test = Dataset.fashion_mosaic(args.mosaic_test, o.seed + 2, False, 2, args.mosaic_dir)
+            test = None if val_split else Dataset.fashion_mosaic(args.mosaic_test, o.seed + 2,
+                                                                 False, 2, args.mosaic_dir)
+        val = None
+        if val_split:
+            # train on the rest; thresholds (and the epoch) chosen on the held-out part; the
+            # report is on the test set when there is one, else on the held-out part
+            fit, val = train.split(val_split, o.seed + 1000)
+            train.close()
+            train = fit
+            if not quiet:
+                print("mlcl.train: --val-split %.2f: thresholds%s chosen on a held-out part of the "
+                      "training set; the report is on the %s"
+                      % (val_split, " and the epoch" if select else "",
+                         "test set" if test is not None else "held-out part"), file=sys.stderr)
+            if test is None:
+                test = val
     except (MlclError, ValueError, TypeError) as e:  # the bindings' own checks too
         print("mlcl.train: %s" % getattr(e, "message", e), file=sys.stderr)
         return 1
+    on_test = test is not val  # the report is on a test set
     n, d, c = train.dims
     nt, dt, ct = test.dims
+    nv = val.dims[0] if val is not None else 0
     if (d, c) != (dt, ct):
         print("mlcl.train: train has %d features and %d labels, test %d and %d" % (d, c, dt, ct),
               file=sys.stderr)
         return 1
     if not quiet:
-        print("mlcl.train: %d training rows, %d test rows, %d features, %d labels"
-              % (n, nt, d, c), file=sys.stderr)
+        if val is not None and on_test:
+            print("mlcl.train: %d training rows, %d validation rows, %d test rows, %d features, "
+                  "%d labels" % (n, nv, nt, d, c), file=sys.stderr)
+        else:
+            print("mlcl.train: %d training rows, %d %s rows, %d features, %d labels"
+                  % (n, nt, "validation" if val is not None else "test", d, c), file=sys.stderr)
     log = None
     stop = {"sig": 0}
     tty = sys.stderr.isatty()
 
     try:
         trainer = Trainer(train, options=o)
+        if val is not None:  # before load(): the checkpoint names its validation settings
+            trainer.set_validation(val, select_metric=select, patience=patience,
+                                   thresholds=args.val_thresholds or "per-label")
         if args.resume:
             trainer.load(args.resume)
             if not quiet:
@@ -308,7 +375,8 @@ def main(argv=None):
             log.write(header)
     if args.eval_every and not quiet:
         print("mlcl.train: --eval-every %d: the fine-tuning lines and the log give the metrics at "
-              "threshold 0.5 on the test rows" % args.eval_every, file=sys.stderr)
+              "threshold 0.5 on the %s rows" % (args.eval_every, "test" if on_test
+                                               else "held-out (--val-split)"), file=sys.stderr)
     bar = tty and not quiet
     st = {"phase": 0, "t0": time.monotonic(), "last": time.monotonic(), "step0": 0, "drawn": -1.0, "len": 0}
     batch = min(o.batch, n)
@@ -393,10 +461,28 @@ def main(argv=None):
     print("%-22s %7s %7s %7s %7s %7s %7s" % ("metrics", "HA", "ebF1", "miF1", "maF1", "p@1", "mAP"))
     print(_row("paper protocol (sweep)", ev["paper"]))
     print(_row("threshold 0.5", ev["t05"]))
+    honest, sel, thr_g = None, None, None
+    if val is not None:
+        sel = trainer.selection()
+        try:
+            honest = trainer.evaluate_thresholds(test)
+            thr_g = trainer.thresholds()[1]
+        except MlclError:  # no thresholds chosen (no fine-tuning epoch)
+            honest = None
+    if honest is not None:
+        print(_row("val threshold (model)" if args.val_thresholds == "global"
+                   else "val thresholds/label", honest["per_label"]))
+        print(_row("val threshold, global", honest["global"]))
+    if sel is not None and select is not None:
+        print("fine-tuning epoch %d of the %d run kept (best validation %s %.4f)"
+              % (sel["best_epoch"] + 1, sel["epochs_run"], select, sel["best_value"]))
+    if thr_g is not None:
+        print("global threshold chosen on %d validation rows: %.4f" % (nv, thr_g))
     labels = per_label(trainer, test) if (args.json or args.per_label) else None
     if args.per_label:
         w = max([5] + [len(_printable(x["name"])) for x in labels])
-        print("\nper label on the test rows (F1 at threshold 0.5)")
+        print("\nper label on the %s rows (F1 at threshold 0.5)"
+              % ("test" if on_test else "held-out (--val-split)"))
         print("%-*s %8s %9s %7s %7s" % (w, "label", "support", "predicted", "AP", "F1"))
         for x in labels:
             print("%-*s %8d %9d %7s %7.4f" % (w, _printable(x["name"]), x["support"], x["predicted"],
@@ -405,9 +491,21 @@ def main(argv=None):
         keys = ("HA", "ebF1", "miF1", "maF1", "p_at_1", "mAP")
         doc = {"method": METHOD_NAMES[o.method], "seed": o.seed, "n_train": n, "n_test": nt,
                "features": d, "labels": c,
+               "evaluated_on": "test" if on_test else "validation",
                "metrics": {k: {m: round(ev[k][m], 6) for m in keys} for k in ("paper", "t05")},
                "per_label": labels,
                "timing": {"pretrain_s": round(pre_s, 3), "finetune_s": round(fin_s, 3)}}
+        if honest is not None:
+            doc["metrics"]["validation_thresholds"] = {m: round(honest["per_label"][m], 6) for m in keys}
+            doc["metrics"]["validation_global_threshold"] = {m: round(honest["global"][m], 6) for m in keys}
+        if val is not None:
+            bv = sel["best_value"]
+            doc["validation"] = {"rows": nv, "select_metric": "none" if select is None else
+                                 "p@1" if select == "p_at_1" else select,
+                                 "patience": patience, "best_epoch": sel["best_epoch"],
+                                 "epochs_run": sel["epochs_run"],
+                                 "best_value": None if math.isnan(bv) else round(bv, 6),
+                                 "global_threshold": None if thr_g is None else round(thr_g, 6)}
         with open(args.json, "w") as f:
             json.dump(doc, f)
             f.write("\n")

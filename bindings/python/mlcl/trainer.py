@@ -8,8 +8,9 @@ import numpy as np
 
 from . import _lib
 from ._lib import (C, Metrics, METRICS_VERSION, PROGRESS_FN, SimclrOptions, TrainOptions,
-                   TRAIN_OPTIONS_VERSION, TrainerExtra, TRAINER_EXTRA_VERSION)
-from ._util import Handle, apply_kwargs, as_input, locked, ptr, struct_to_dict, to_cstr, to_int, to_path
+                   TRAIN_OPTIONS_VERSION, TrainerExtra, TRAINER_EXTRA_VERSION, SELECT_NONE,
+                   THRESHOLD_MODES, ValidationOptions, VALIDATION_OPTIONS_VERSION)
+from ._util import BusyError, Handle, apply_kwargs, as_input, locked, ptr, struct_to_dict, to_cstr, to_int, to_path
 from .data import Dataset
 from .metrics import metrics_dict
 from .moco import MOCO_ENUMS, MoCo
@@ -116,13 +117,81 @@ class Trainer(Handle):
         self._cb_user = None
         self._cb_exc = None
         self._d, self._c = d, c
+        self._val = None
         if progress is not None:
             self.set_progress(progress)
+
+    @classmethod
+    def from_loaders(cls, pretrain_loader=None, finetune_loader=None, preset=None, options=None,
+                     progress=None, *, backbone=None, **kw):
+        """A trainer that takes its batches from mlcl.Loader objects
+        (mlcl_trainer_create_stream): ``pretrain_loader`` (views=2) feeds the
+        pretraining phase, ``finetune_loader`` (views 0 or 1) the fine-tuning;
+        either may be None when its phase does not run. Both must be over the
+        same ImageList, give images of the same size and have
+        batch = options.batch. ``backbone``: an mlcl.Encoder (copied), e.g.
+        a resnet_spec() encoder for images; None = the MLP of the options.
+
+        The trainer BORROWS the loaders: it keeps them alive, and while it is
+        open every call on them (and their close()) raises BusyError. Inputs
+        of predict()/distributions() are images (n, C, H, W) or (n, C*H*W)
+        with values in [0, 1]: the loaders' normalisation is applied by the
+        trainer."""
+        from .loader import Loader
+        pretrain, finetune = pretrain_loader, finetune_loader
+        if pretrain is None and finetune is None:
+            raise ValueError("give at least one loader (pretrain_loader or finetune_loader)")
+        for name, ld in (("pretrain", pretrain), ("finetune", finetune)):
+            if ld is not None and not isinstance(ld, Loader):
+                raise TypeError("%s_loader must be an mlcl.Loader or None" % name)
+            if ld is not None and ld._pins:
+                raise BusyError("%s_loader is already borrowed by an open Trainer" % name)
+        if pretrain is not None and pretrain is finetune:
+            raise ValueError("pretrain_loader and finetune_loader must be two loaders (views 2 and 0/1)")
+        if options is None:
+            options = train_options(preset, **kw)
+        elif kw or preset is not None:
+            raise TypeError("pass either options= or preset/keyword options, not both")
+        if backbone is not None:
+            from .nn import Encoder
+            if not isinstance(backbone, Encoder):
+                raise TypeError("backbone must be an mlcl.Encoder")
+        h = ctypes.c_void_p()
+        first = pretrain if pretrain is not None else finetune
+        stack, (_, fh, bb) = first._use_all("Trainer.from_loaders",
+                                             finetune if pretrain is not None else None, backbone)
+        with stack:
+            ph = pretrain._ptr if pretrain is not None else None
+            fh = finetune._ptr if finetune is not None else None
+            C.mlcl_trainer_create_stream(ctypes.byref(h), ctypes.byref(options), ph, fh, bb)
+            c, hh, w = first.shape
+            for ld in (pretrain, finetune):
+                if ld is not None:
+                    ld._pins += 1
+        self = cls.__new__(cls)
+        Handle.__init__(self, h.value)
+        self._options = options
+        self._train = None
+        self._loaders = [ld for ld in (pretrain, finetune) if ld is not None]
+        self._cb = None
+        self._cb_user = None
+        self._cb_exc = None
+        self._d, self._c = c * hh * w, first.n_labels
+        self._val = None
+        if progress is not None:
+            self.set_progress(progress)
+        return self
 
     def _freed(self):
         train, self._train = getattr(self, "_train", None), None
         if train is not None:
             train._pins -= 1
+        loaders, self._loaders = getattr(self, "_loaders", None), None
+        for ld in loaders or ():
+            ld._pins -= 1
+        val, self._val = getattr(self, "_val", None), None
+        if val is not None:
+            val._pins -= 1
 
     @property
     def options(self):
@@ -200,6 +269,8 @@ class Trainer(Handle):
 
     # ---- inference
     def _x(self, x):
+        if getattr(self, "_loaders", None) and np.ndim(x) == 4:
+            x = np.reshape(np.asarray(x, dtype=np.float32), (np.shape(x)[0], -1))  # images
         xa = as_input("x", x, np.float32, ndim=2)  # not a hot path: converted if needed
         if xa.shape[1] != self._d:
             raise ValueError("x has %d columns, the training set %d features"
@@ -278,9 +349,99 @@ class Trainer(Handle):
         run()), independent of the trainer and its data; it predicts bit for
         bit as predict() does now. Recorded with it: ``label_names`` (c
         strings; default the training set's names, else "label0", ...),
-        ``thresholds`` (one value or c values in [0, 1]; default 0.5), the
+        ``thresholds`` (one value or c values in [0, 1]; default the ones
+        chosen on validation (set_validation), else 0.5), the
         data file names ``train_path``/``test_path``, ``metrics`` (the dict
         evaluate() returned) and a hash of the training set."""
         from .model import export_from_trainer
         return export_from_trainer(self, label_names=label_names, thresholds=thresholds,
                                    train_path=train_path, test_path=test_path, metrics=metrics)
+
+    # ---- validation: epoch selection and decision thresholds
+    def set_validation(self, val, select_metric=None, patience=0, thresholds="per-label"):
+        """Gives the trainer validation rows (held out from the training set,
+        never the test set; mlcl_trainer_set_validation). After every
+        fine-tuning epoch they are scored; with ``select_metric`` (one of
+        METRIC_NAMES: "HA", "ebF1", "miF1", "maF1", "p_at_1", "mAP"; None = keep
+        the last epoch) the best epoch's networks are restored at the end, and
+        ``patience`` > 0 stops fine-tuning after that many epochs without a new
+        best. ``thresholds`` ("per-label", "global" or "none") are chosen on
+        ``val`` when fine-tuning ends; export_model() then records them.
+        ``val`` None removes the validation set. The trainer borrows ``val``
+        (it refuses close() while the trainer is open). Call it before
+        fine-tuning starts, and before load() to resume such a run."""
+        from .metrics import METRIC_NAMES
+        if val is not None and not isinstance(val, Dataset):
+            raise TypeError("val must be an mlcl.Dataset or None")
+        o = ValidationOptions()
+        C.mlcl_validation_options_init(ctypes.byref(o), VALIDATION_OPTIONS_VERSION)
+        if select_metric is None:
+            o.select_metric = SELECT_NONE
+        else:
+            if select_metric not in METRIC_NAMES:
+                raise ValueError("select_metric: %r is not one of %s (or None)"
+                                 % (select_metric, ", ".join(METRIC_NAMES)))
+            o.select_metric = METRIC_NAMES.index(select_metric)
+        o.patience = to_int("patience", patience, lo=0)
+        if o.patience and select_metric is None:
+            raise ValueError("patience needs select_metric (early stopping watches that metric)")
+        mode = thresholds.lower().replace("_", "-") if isinstance(thresholds, str) else thresholds
+        if mode not in THRESHOLD_MODES:
+            raise ValueError("thresholds: %r is not one of %s" % (thresholds, ", ".join(THRESHOLD_MODES)))
+        o.thresholds = THRESHOLD_MODES[mode]
+        if val is not None:
+            vd = val.dims  # ClosedError for a closed dataset
+            if vd[1:] != (self._d, self._c):
+                raise ValueError("val has %d features and %d labels, the training set %d and %d"
+                                 % (vd[1], vd[2], self._d, self._c))
+        stack, (h, vh) = self._use_all("set_validation", val, exclusive=True)
+        with stack:
+            C.mlcl_trainer_set_validation(h, vh, ctypes.byref(o))
+            old, self._val = self._val, val
+            if val is not None:
+                val._pins += 1
+            if old is not None:
+                old._pins -= 1
+
+    @property
+    def validation(self):
+        """The validation Dataset given to set_validation() (None without one)."""
+        return self._val
+
+    @locked("selection")
+    def selection(self):
+        """The epoch selection so far -> dict(best_epoch (fine-tuning epoch from
+        0; -1 before the first or without select_metric), best_value,
+        last_value (NaN before the first epoch), epochs_run). InvalidArgument
+        without a validation set."""
+        be, er = ctypes.c_int(), ctypes.c_int()
+        bv, lv = ctypes.c_double(), ctypes.c_double()
+        C.mlcl_trainer_selection(self._ptr, ctypes.byref(be), ctypes.byref(bv), ctypes.byref(lv),
+                                 ctypes.byref(er))
+        return {"best_epoch": be.value, "best_value": bv.value, "last_value": lv.value,
+                "epochs_run": er.value}
+
+    @locked("thresholds")
+    def thresholds(self):
+        """The thresholds chosen on validation when fine-tuning ended ->
+        (per_label float32 (c,), global float). InvalidArgument before they
+        are chosen (no validation set, thresholds="none", unfinished)."""
+        out = np.zeros(self._c, np.float32)
+        g = ctypes.c_float()
+        C.mlcl_trainer_thresholds(self._ptr, self._c, ptr(out, np.float32), ctypes.byref(g))
+        return out, float(g.value)
+
+    def evaluate_thresholds(self, test):
+        """Metrics on ``test`` with the thresholds chosen on validation (nothing
+        tuned on ``test``) -> {"per_label": metrics dict (label j predicted at
+        threshold j, as the exported model predicts), "global": metrics dict
+        (the global threshold for every label)}."""
+        if not isinstance(test, Dataset):
+            raise TypeError("test must be an mlcl.Dataset")
+        pl, gl = Metrics(), Metrics()
+        C.mlcl_metrics_init(ctypes.byref(pl), METRICS_VERSION)
+        C.mlcl_metrics_init(ctypes.byref(gl), METRICS_VERSION)
+        stack, (h, th) = self._use_all("evaluate_thresholds", test)
+        with stack:
+            C.mlcl_trainer_evaluate_thresholds(h, th, ctypes.byref(pl), ctypes.byref(gl))
+        return {"per_label": metrics_dict(pl), "global": metrics_dict(gl)}

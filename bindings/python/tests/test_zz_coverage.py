@@ -18,6 +18,7 @@ NOT_WRAPPED = {
     "mlcl_model_embed": "Model.embed uses mlcl_model_infer",
     "mlcl_model_distributions": "Model.distributions uses mlcl_model_infer",
     "mlcl_trainer_in_use": "the Python handles keep their own busy state (BusyError)",
+    "mlcl_image_list_label_name": "used by mlcl-train --stream; the Python ImageList does not expose label names yet",
 }
 
 
