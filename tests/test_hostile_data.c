@@ -24,7 +24,7 @@
 
 #define LIMIT ((size_t)512 << 20)
 
-/* (the limits are in mlcl/data.h; the fallbacks let this file build against
+/* (the limits are in mlcl/readers.h; the fallbacks let this file build against
  * the readers before them, to show that every case failed there) */
 #ifndef MLCL_DATA_MAX_COLS
 #define MLCL_DATA_MAX_COLS (1 << 20)

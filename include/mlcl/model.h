@@ -41,7 +41,7 @@
 #define MLCL_MODEL_H
 
 #include "core.h"
-#include "data.h"
+#include "dataset.h"
 #include "metrics.h"
 #include "train.h"
 

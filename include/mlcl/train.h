@@ -16,7 +16,7 @@
 #define MLCL_TRAIN_H
 
 #include "core.h"
-#include "data.h"
+#include "dataset.h"
 #include "loss.h"
 #include "metrics.h"
 #include "moco.h"

@@ -6,7 +6,10 @@
 #include <stdio.h>
 #include <zlib.h>
 #include "core/internal.h"
-#include "mlcl/data.h"
+#include "mlcl/dataset.h"
+#include "mlcl/readers.h"
+#include "mlcl/batch.h"
+#include "mlcl/augment.h"
 
 struct mlcl_dataset {
     int n, d, c, words;

@@ -458,7 +458,7 @@ _PROTOS = {
     "mlcl_optim_set_step": (INT, [H, c_int, c_int64]),
     "mlcl_sched_options_init": (INT, [P(SchedOptions), c_uint]),
     "mlcl_sched_lr": (INT, [P(SchedOptions), c_double, pf]),
-    # data.h
+    # dataset.h, readers.h, batch.h, augment.h
     "mlcl_dataset_label_words": (c_int, [c_int]),
     "mlcl_dataset_load_arff": (INT, [P(H), c_char_p, c_int, c_int]),
     "mlcl_dataset_load_libsvm": (INT, [P(H), c_char_p, c_int, c_int, c_int]),

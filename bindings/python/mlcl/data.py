@@ -1,4 +1,4 @@
-"""Multi-label datasets, readers, mini-batches and augmentation (data.h).
+"""Multi-label datasets (dataset.h), their readers (readers.h), mini-batches (batch.h) and augmentation (augment.h).
 
 ``Dataset.features``/``labels``/``labels_packed`` return COPIES (numpy arrays
 owned by Python); ``features_view()`` returns a read-only view that keeps the
