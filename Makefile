@@ -51,7 +51,9 @@ SONAME := libmlcl.so.$(MAJOR)
 SHLIB := $(LIBOUT)/libmlcl.so.$(VERSION)
 STLIB := $(LIBOUT)/libmlcl.a
 
-EXAMPLE_SRCS := $(wildcard examples/*.c)
+# examples/mosaic.c is not a program: the Fashion-MNIST mosaic generator
+# (example-local code) compiled into mlcl-train and mlcl-predict
+EXAMPLE_SRCS := $(filter-out examples/mosaic.c,$(wildcard examples/*.c))
 EXAMPLES := $(patsubst examples/%.c,bin/%,$(EXAMPLE_SRCS))
 TEST_SRCS := $(sort $(wildcard tests/test_*.c))
 TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
@@ -100,6 +102,10 @@ examples: $(EXAMPLES)
 bin/%: examples/%.c $(SHLIB) lib/libmlcl.so include/mlcl.h
 	@mkdir -p bin
 	$(CC) -std=c11 $(OPT) -g -Wall -Wextra -D_GNU_SOURCE -Iinclude $< -o $@ -Llib -lmlcl -Wl,-rpath,'$$ORIGIN/../lib' -lm
+
+bin/mlcl-train bin/mlcl-predict: bin/%: examples/%.c examples/mosaic.c examples/mosaic.h $(SHLIB) lib/libmlcl.so include/mlcl.h
+	@mkdir -p bin
+	$(CC) -std=c11 $(OPT) -g -Wall -Wextra -D_GNU_SOURCE -Iinclude $< examples/mosaic.c -o $@ -Llib -lmlcl -Wl,-rpath,'$$ORIGIN/../lib' -lm
 
 # ---------------------------------------------------------------- set-up
 deps:

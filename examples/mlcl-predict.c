@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <mlcl.h>
+#include "mosaic.h"
 
 static void usage(FILE *f)
 {
@@ -76,8 +77,11 @@ static int read_input(input *in, const char *path, const char *labels_path, cons
     int rc;
     if (g_mosaic_n > 0) {
         /* exactly mlcl-train's default-job test set: test items, seed + 2, 2 x 2 grid */
-        rc = mlcl_dataset_fashion_mosaic(&in->ds, g_mosaic_dir, 0, (int)g_mosaic_n, g_mosaic_seed + 2, 2);
-        if (rc != MLCL_OK) return rc;
+        rc = fashion_mosaic(&in->ds, g_mosaic_dir, 0, (int)g_mosaic_n, g_mosaic_seed + 2, 2);
+        if (rc != MLCL_OK) {
+            if (!*mlcl_last_error()) fprintf(stderr, "mlcl-predict: --mosaic: %s\n", mosaic_last_error());
+            return rc;
+        }
         mlcl_dataset_dims(in->ds, &in->n, &in->d, &in->c);
         in->x = mlcl_dataset_features(in->ds);
         in->y = mlcl_dataset_labels(in->ds);

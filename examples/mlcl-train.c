@@ -48,11 +48,11 @@
 #include <unistd.h>
 #include <mlcl.h>
 #include <mlcl/comm.h>
+#include "mosaic.h"
 
 extern char **environ;
 
 #define PYTHON "/usr/bin/python3"
-#define MOSAIC_DIR_DEFAULT "/usr/share/datasets/fashion-mnist"
 #define MOSAIC_FEATURES 3136 /* 2 x 2 mosaics of 28 x 28 */
 #define MOSAIC_LABELS 10
 #define MOSAIC_TRAIN_DEFAULT 6000
@@ -2295,8 +2295,13 @@ int main(int argc, char **argv)
         if (!a.quiet)
             fprintf(stderr, "mlcl-train: default job: Fashion-MNIST 2x2 mosaics (%d train, %d test), method %s, %d+%d epochs\n",
                     mosaic_train, val_split > 0 ? 0 : mosaic_test, method_names[o.method], o.pretrain.epochs, o.finetune.epochs);
-        rc = mlcl_dataset_fashion_mosaic(&train, mosaic_dir, 1, mosaic_train, o.seed + 1, 2);
-        if (rc == MLCL_OK && val_split == 0) rc = mlcl_dataset_fashion_mosaic(&test, mosaic_dir, 0, mosaic_test, o.seed + 2, 2);
+        rc = fashion_mosaic(&train, mosaic_dir, 1, mosaic_train, o.seed + 1, 2);
+        if (rc == MLCL_OK && val_split == 0) rc = fashion_mosaic(&test, mosaic_dir, 0, mosaic_test, o.seed + 2, 2);
+        if (rc != MLCL_OK) {
+            fprintf(stderr, "mlcl-train: %s\n", mosaic_last_error());
+            mlcl_dataset_free(train);
+            return 1;
+        }
     }
     if (rc != MLCL_OK) {
         if (*mlcl_last_error()) fprintf(stderr, "mlcl-train: %s\n", mlcl_last_error());

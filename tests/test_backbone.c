@@ -3,6 +3,8 @@
 #include "testutil.h"
 #include <math.h>
 #include <unistd.h>
+/* the Fashion-MNIST mosaics: example-local code (examples/mosaic.c), a fixture here */
+#include "../examples/mosaic.c"
 
 static void moco_small(mlcl_moco_options *o)
 {
@@ -124,7 +126,7 @@ END_TEST
 static mlcl_dataset *mosaics(int n, uint64_t seed)
 {
     mlcl_dataset *ds = NULL;
-    int rc = mlcl_dataset_fashion_mosaic(&ds, NULL, 1, n, seed, 1);
+    int rc = fashion_mosaic(&ds, NULL, 1, n, seed, 1);
     if (rc != MLCL_OK) return NULL;
     return ds;
 }

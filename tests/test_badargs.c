@@ -342,16 +342,24 @@ static void t_dataset_load_idx(void)
     ck_assert_ok(mlcl_dataset_load_idx(&ds, pi, pl, 10));
     mlcl_dataset_free(ds);
 }
-static void t_dataset_fashion_mosaic(void)
+static void t_dataset_set_image_shape(void)
 {
-    mlcl_dataset *ds = NULL;
-    BAD(mlcl_dataset_fashion_mosaic(NULL, NULL, 1, 4, 0, 2), EINV, "out is NULL");
-    BAD(mlcl_dataset_fashion_mosaic(&ds, NULL, 1, 0, 0, 2), EINV, "n_samples");
-    BAD(mlcl_dataset_fashion_mosaic(&ds, NULL, 1, -4, 0, 2), EINV, "n_samples");
-    BAD(mlcl_dataset_fashion_mosaic(&ds, NULL, 1, 4, 0, 0), EINV, "grid");
-    BAD(mlcl_dataset_fashion_mosaic(&ds, NULL, 1, 4, 0, 9), EINV, "grid");
-    BAD(mlcl_dataset_fashion_mosaic(&ds, NOFILE, 1, 4, 0, 2), MLCL_EIO, "none.dat");
-    ck_assert_ptr_null(ds);
+    mlcl_dataset *ds = mk_dataset(2);
+    BAD(mlcl_dataset_set_image_shape(NULL, 1, 1, FD), EINV, "ds is NULL");
+    BAD(mlcl_dataset_set_image_shape(ds, -1, 1, FD), EINV, "channels");
+    BAD(mlcl_dataset_set_image_shape(ds, 1, 0, FD), EINV, "height");
+    BAD(mlcl_dataset_set_image_shape(ds, 1, 1, FD + 1), EINV, "features");
+    mlcl_dataset_free(ds);
+}
+static void t_dataset_set_label_names(void)
+{
+    mlcl_dataset *ds = mk_dataset(2);
+    const char *names[FC + 1] = { 0 };
+    BAD(mlcl_dataset_set_label_names(NULL, NULL, 0), EINV, "ds is NULL");
+    BAD(mlcl_dataset_set_label_names(ds, NULL, 1), EINV, "names is NULL");
+    BAD(mlcl_dataset_set_label_names(ds, names, FC + 1), EINV, "count");
+    BAD(mlcl_dataset_set_label_names(ds, names, FC), EINV, "names[0] is NULL");
+    mlcl_dataset_free(ds);
 }
 static void t_dataset_create_from_arrays(void)
 {
@@ -2333,7 +2341,7 @@ static const entry TABLE[] = {
     E(rng_uniform), E(rng_normal), E(rng_get_state), E(rng_set_state),
     E(dataset_label_words), E(dataset_load_arff), E(dataset_load_libsvm), E(dataset_load_libsvm_sparse), E(dataset_load_arff_sparse), E(dataset_create_csr),
     E(dataset_is_sparse), E(dataset_csr), E(idx_load), E(idx_free),
-    E(dataset_load_idx), E(dataset_fashion_mosaic), E(dataset_create_from_arrays), E(dataset_subset),
+    E(dataset_load_idx), E(dataset_set_image_shape), E(dataset_set_label_names), E(dataset_create_from_arrays), E(dataset_subset),
     E(dataset_split), E(dataset_free), E(dataset_dims), E(dataset_image_shape), E(dataset_features),
     E(dataset_labels), E(dataset_labels_packed), E(dataset_feature_name), E(dataset_label_name),
     E(dataset_gather), E(dataset_standardize_stats), E(dataset_standardize_apply), E(batcher_create),

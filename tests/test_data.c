@@ -6,6 +6,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
+/* the Fashion-MNIST mosaic generator is example-local code (examples/mosaic.c),
+ * compiled into this test as a fixture */
+#include "../examples/mosaic.c"
 
 static char fixdir[1024];
 
@@ -462,12 +465,12 @@ static void verify_mosaic(const mlcl_dataset *ds, int train, int grid)
     mlcl_idx_free(lab);
 }
 
-START_TEST(fashion_mosaic)
+START_TEST(fashion_mosaic_fixture)
 {
     mlcl_dataset *a, *b, *c;
-    ck_assert_ok(mlcl_dataset_fashion_mosaic(&a, NULL, 1, 64, 7, 2));
-    ck_assert_ok(mlcl_dataset_fashion_mosaic(&b, FM, 1, 64, 7, 2));
-    ck_assert_ok(mlcl_dataset_fashion_mosaic(&c, NULL, 1, 64, 8, 2));
+    ck_assert_ok(fashion_mosaic(&a, NULL, 1, 64, 7, 2));
+    ck_assert_ok(fashion_mosaic(&b, FM, 1, 64, 7, 2));
+    ck_assert_ok(fashion_mosaic(&c, NULL, 1, 64, 8, 2));
     check_dims(a, 64, 3136, 10);
     ck_assert_mem_eq(mlcl_dataset_features(a), mlcl_dataset_features(b), 64 * 3136 * sizeof(float));
     ck_assert_mem_eq(mlcl_dataset_labels(a), mlcl_dataset_labels(b), 640);
@@ -489,16 +492,37 @@ START_TEST(fashion_mosaic)
     mlcl_dataset_free(b);
     mlcl_dataset_free(c);
 
-    ck_assert_ok(mlcl_dataset_fashion_mosaic(&a, NULL, 0, 40, 3, 3));
+    ck_assert_ok(fashion_mosaic(&a, NULL, 0, 40, 3, 3));
     verify_mosaic(a, 0, 3);
     mlcl_dataset_free(a);
 
-    ck_assert_status_msg(mlcl_dataset_fashion_mosaic(&a, NULL, 1, 10, 1, 0), MLCL_EINVAL, "grid");
-    ck_assert_status_msg(mlcl_dataset_fashion_mosaic(&a, NULL, 2, 10, 1, 2), MLCL_EINVAL, "train");
-    ck_assert_status_msg(mlcl_dataset_fashion_mosaic(&a, NULL, 1, 0, 1, 2), MLCL_EINVAL, "n_samples");
-    ck_assert_status_msg(mlcl_dataset_fashion_mosaic(&a, "/nonexistent", 1, 10, 1, 2), MLCL_EIO,
+    /* the generator's own errors are in mosaic_last_error(), the library's in both */
+    ck_assert_int_eq(fashion_mosaic(&a, NULL, 1, 10, 1, 0), MLCL_EINVAL);
+    ck_assert_ptr_nonnull(strstr(mosaic_last_error(), "grid"));
+    ck_assert_str_eq(mlcl_last_error(), "");
+    ck_assert_int_eq(fashion_mosaic(&a, NULL, 2, 10, 1, 2), MLCL_EINVAL);
+    ck_assert_ptr_nonnull(strstr(mosaic_last_error(), "train"));
+    ck_assert_int_eq(fashion_mosaic(&a, NULL, 1, 0, 1, 2), MLCL_EINVAL);
+    ck_assert_ptr_nonnull(strstr(mosaic_last_error(), "n_samples"));
+    ck_assert_status_msg(fashion_mosaic(&a, "/nonexistent", 1, 10, 1, 2), MLCL_EIO,
                          "/nonexistent/train-images-idx3-ubyte.gz");
+    ck_assert_ptr_nonnull(strstr(mosaic_last_error(), "/nonexistent/train-images-idx3-ubyte.gz"));
     ck_assert_ptr_null(a);
+    /* image shape and label names through the public setters */
+    ck_assert_ok(fashion_mosaic(&a, NULL, 0, 3, 1, 2));
+    int ch, hh, ww;
+    ck_assert_ok(mlcl_dataset_image_shape(a, &ch, &hh, &ww));
+    ck_assert(ch == 1 && hh == 56 && ww == 56);
+    ck_assert_str_eq(mlcl_dataset_label_name(a, 0), "T-shirt/top");
+    ck_assert_status_msg(mlcl_dataset_set_image_shape(a, 1, 56, 55), MLCL_EINVAL, "3136");
+    ck_assert_status_msg(mlcl_dataset_set_label_names(a, fashion_names, 9), MLCL_EINVAL, "count 9");
+    ck_assert_str_eq(mlcl_dataset_label_name(a, 0), "T-shirt/top"); /* kept */
+    ck_assert_ok(mlcl_dataset_set_image_shape(a, 0, 0, 0));
+    ck_assert_ok(mlcl_dataset_image_shape(a, &ch, &hh, &ww));
+    ck_assert(ch == 0 && hh == 0 && ww == 0);
+    ck_assert_ok(mlcl_dataset_set_label_names(a, NULL, 0));
+    ck_assert_ptr_null(mlcl_dataset_label_name(a, 0));
+    mlcl_dataset_free(a);
 }
 END_TEST
 
@@ -790,7 +814,7 @@ int main(void)
     tcase_add_test(tc, libsvm_xc_header);
     tcase_add_test(tc, libsvm_one_based);
     tcase_add_test(tc, idx_header_parse);
-    tcase_add_test(tc, fashion_mosaic);
+    tcase_add_test(tc, fashion_mosaic_fixture);
     tcase_add_test(tc, idx_dataset);
     tcase_add_test(tc, create_subset_split_gather);
     tcase_add_test(tc, standardize);

@@ -139,6 +139,27 @@ MLCL_API int mlcl_dataset_image_shape(const mlcl_dataset *ds, int *channels, int
                                       int *width);
 
 /**
+ * Sets the image geometry of a dense or sparse dataset (e.g. one made with
+ * mlcl_dataset_create_from_arrays() from images in CHW order), or clears it
+ * (all three 0: a vector set).
+ * @param ds       the dataset to modify.
+ * @param channels > 0 (or 0 with height and width).
+ * @param height   > 0.
+ * @param width    > 0; channels x height x width must equal d.
+ * @return MLCL_OK or MLCL_EINVAL (the mismatch named).
+ */
+MLCL_API int mlcl_dataset_set_image_shape(mlcl_dataset *ds, int channels, int height, int width);
+
+/**
+ * Sets the label names (copied), or removes them (@p names NULL, @p count 0).
+ * @param ds    the dataset to modify.
+ * @param names @p count strings, none NULL.
+ * @param count the dataset's c.
+ * @return MLCL_OK, MLCL_EINVAL, MLCL_ENOMEM (the old names are then kept).
+ */
+MLCL_API int mlcl_dataset_set_label_names(mlcl_dataset *ds, const char *const *names, int count);
+
+/**
  * @param ds the dataset.
  * @return the n x d row-major features, or NULL when @p ds is NULL.
  */

@@ -186,26 +186,6 @@ MLCL_API void mlcl_idx_free(uint8_t *data);
 MLCL_API int mlcl_dataset_load_idx(mlcl_dataset **out, const char *images_path,
                                    const char *labels_path, int n_classes);
 
-/**
- * The Fashion-MNIST multi-label mosaic set. Each sample is a grid x grid
- * mosaic of Fashion-MNIST items drawn uniformly with replacement (seeded PCG:
- * the same seed gives the same set on every machine); its labels are the set
- * of the 10 classes present (c = 10, names "T-shirt/top" ... "Ankle boot").
- * Cell (r, s) holds the (r * grid + s)-th item drawn for that sample; features
- * are the (28 grid) x (28 grid) pixels row-major, each pixel / 255; the image
- * shape is (1, 28 grid, 28 grid).
- * @param[out] out       the new dataset.
- * @param      dir       directory with {train,t10k}-{images-idx3,labels-idx1}-ubyte.gz;
- *                       NULL = /usr/share/datasets/fashion-mnist (Debian's
- *                       dataset-fashion-mnist).
- * @param      train     1: draw from the 60000 training items; 0: from the 10000 test items.
- * @param      n_samples mosaics to build, > 0.
- * @param      seed      RNG seed.
- * @param      grid      items per side, 1..8 (2 -> 56 x 56 = 3136 features).
- * @return as mlcl_idx_load().
- */
-MLCL_API int mlcl_dataset_fashion_mosaic(mlcl_dataset **out, const char *dir, int train,
-                                         int n_samples, uint64_t seed, int grid);
 
 /* ------------------------------------------------------------------------ */
 /* NumPy .npy / .npz arrays */

@@ -1,15 +1,9 @@
-/* IDX (MNIST format) reader, single-label image sets and the Fashion-MNIST mosaics. */
+/* IDX (MNIST format) reader and single-label image sets. */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include "data/data_internal.h"
-
-#define FASHION_DIR "/usr/share/datasets/fashion-mnist"
-
-static const char *const fashion_names[10] = {
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"};
 
 /* Reads exactly n bytes; returns the count read (less at the end of the data)
  * or -1 with s->status/s->why set. */
@@ -199,7 +193,7 @@ int mlcl_dataset_load_idx(mlcl_dataset **out, const char *images_path, const cha
     MLCL_CHECK_POS(fn, n_classes);
     if (n_classes > 256) return mlcl__err(MLCL_EINVAL, "%s: n_classes must be <= 256 (got %d)", fn, n_classes);
     uint8_t *img, *lab;
-    int n, h, w;
+    int n = 0, h = 0, w = 0;
     MLCL_TRY(load_pair(&img, &lab, &n, &h, &w, images_path, labels_path, n_classes, fn, (int)sizeof(float)));
     mlcl_dataset *ds;
     size_t hw = (size_t)h * (size_t)w;
@@ -214,59 +208,5 @@ int mlcl_dataset_load_idx(mlcl_dataset **out, const char *images_path, const cha
     }
     mlcl__free(img);
     mlcl__free(lab);
-    return rc;
-}
-
-int mlcl_dataset_fashion_mosaic(mlcl_dataset **out, const char *dir, int train, int n_samples,
-                                uint64_t seed, int grid)
-{
-    static const char fn[] = "mlcl_dataset_fashion_mosaic";
-    MLCL_CHECK_NULL(fn, out);
-    *out = NULL;
-    MLCL_CHECK_POS(fn, n_samples);
-    if (grid < 1 || grid > 8) return mlcl__err(MLCL_EINVAL, "%s: grid must be in 1..8 (got %d)", fn, grid);
-    if (train != 0 && train != 1) return mlcl__err(MLCL_EINVAL, "%s: train must be 0 or 1 (got %d)", fn, train);
-    if (!dir) dir = FASHION_DIR;
-    const char *pre = train ? "train" : "t10k";
-    char ipath[4096], lpath[4096];
-    if (snprintf(ipath, sizeof ipath, "%s/%s-images-idx3-ubyte.gz", dir, pre) >= (int)sizeof ipath ||
-        snprintf(lpath, sizeof lpath, "%s/%s-labels-idx1-ubyte.gz", dir, pre) >= (int)sizeof lpath)
-        return mlcl__err(MLCL_EINVAL, "%s: dir is too long", fn);
-    uint8_t *img, *lab;
-    int n, h, w;
-    MLCL_TRY(load_pair(&img, &lab, &n, &h, &w, ipath, lpath, 10, fn, 0));
-    size_t H = (size_t)grid * (size_t)h, W = (size_t)grid * (size_t)w;
-    mlcl_dataset *ds = NULL;
-    int rc = H * W > INT_MAX || H > INT_MAX || W > INT_MAX
-                 ? mlcl__err(MLCL_EOVERFLOW, "%s: mosaic too large", fn)
-                 : mlcl__dataset_alloc(&ds, n_samples, (int)(H * W), 10, fn);
-    if (rc == MLCL_OK) {
-        mlcl__pcg pcg;
-        mlcl__pcg_seed(&pcg, seed, 0x6d6f73616963ULL /* "mosaic" */);
-        for (int i = 0; i < n_samples; i++) {
-            float *x = ds->x + (size_t)i * H * W;
-            uint8_t *y = ds->y + (size_t)i * 10u;
-            for (int r = 0; r < grid; r++)
-                for (int s = 0; s < grid; s++) {
-                    uint32_t item = mlcl__pcg_bounded(&pcg, (uint32_t)n);
-                    const uint8_t *src = img + (size_t)item * (size_t)h * (size_t)w;
-                    for (int a = 0; a < h; a++) {
-                        float *dst = x + ((size_t)r * (size_t)h + (size_t)a) * W + (size_t)s * (size_t)w;
-                        for (int b = 0; b < w; b++) dst[b] = (float)src[(size_t)a * (size_t)w + (size_t)b] / 255.0f;
-                    }
-                    y[lab[item]] = 1;
-                }
-        }
-        mlcl__dataset_pack(ds);
-        ds->ch = 1; ds->h = (int)H; ds->w = (int)W;
-        rc = mlcl__alloc_array((void **)&ds->label_names, 10, sizeof(char *), fn);
-        for (int j = 0; j < 10 && rc == MLCL_OK; j++)
-            if (!(ds->label_names[j] = mlcl__strdup(fashion_names[j])))
-                rc = mlcl__err(MLCL_ENOMEM, "%s: out of memory", fn);
-        if (rc < 0) { mlcl_dataset_free(ds); ds = NULL; }
-    }
-    mlcl__free(img);
-    mlcl__free(lab);
-    *out = ds;
     return rc;
 }

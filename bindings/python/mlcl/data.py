@@ -257,10 +257,10 @@ class Dataset(Handle):
     @classmethod
     def fashion_mosaic(cls, n_samples, seed=0, train=True, grid=2, dir=None):
         """Fashion-MNIST grid x grid mosaics (labels = classes present, c = 10).
-        ``dir`` None = /usr/share/datasets/fashion-mnist."""
-        return _new("mlcl_dataset_fashion_mosaic", None if dir is None else to_path("dir", dir),
-                    int(bool(train)), to_int("n_samples", n_samples),
-                    to_int("seed", seed, ctype=ctypes.c_uint64), to_int("grid", grid))
+        ``dir`` None = /usr/share/datasets/fashion-mnist. The generator is not
+        part of libmlcl: this calls the pure-Python mlcl.mosaic.fashion_mosaic()."""
+        from .mosaic import fashion_mosaic
+        return fashion_mosaic(n_samples, seed=seed, train=train, grid=grid, dir=dir)
 
     @classmethod
     def from_arrays(cls, x, y):
@@ -276,6 +276,25 @@ class Dataset(Handle):
             to_int(name, v)
         return _new("mlcl_dataset_create_from_arrays", xa.shape[0], xa.shape[1], ya.shape[1],
                     ptr(xa, np.float32), ptr(ya, np.uint8))
+
+    @locked()
+    def set_image_shape(self, channels, height, width):
+        """Sets the image geometry (channels x height x width must equal d),
+        or clears it with (0, 0, 0)."""
+        C.mlcl_dataset_set_image_shape(self._ptr, to_int("channels", channels),
+                                       to_int("height", height), to_int("width", width))
+
+    @locked()
+    def set_label_names(self, names):
+        """Sets the label names (one str per label), or removes them (None)."""
+        if names is None:
+            C.mlcl_dataset_set_label_names(self._ptr, None, 0)
+            return
+        if isinstance(names, (str, bytes)):
+            raise TypeError("names must be a sequence of strings")
+        enc = [to_cstr("names[%d]" % i, v) for i, v in enumerate(names)]
+        arr = (ctypes.c_char_p * max(1, len(enc)))(*enc)
+        C.mlcl_dataset_set_label_names(self._ptr, arr, len(enc))
 
     def _need_dense(self):
         v = ctypes.c_int()

@@ -1,5 +1,6 @@
 """Datasets: readers, arrays, subsets, splits, standardisation, batches, masking."""
 import gzip
+import hashlib
 import os
 
 import numpy as np
@@ -107,6 +108,44 @@ def test_fashion_mosaic():
     assert np.array_equal(a.features, b.features) and np.array_equal(a.labels, b.labels)
     assert a.labels.sum(1).min() >= 1 and a.labels.sum(1).max() <= 4
     assert a.label_name(9) == "Ankle boot"
+    # every cell is a test item / 255 and the labels are the cells' classes
+    img = mlcl.idx_load("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz")
+    lab = mlcl.idx_load("/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz")
+    flat = img.reshape(len(img), -1).astype(np.float32) / np.float32(255)
+    x = a.features.reshape(5, 56, 56)
+    for i in range(5):
+        classes = set()
+        for r in range(2):
+            for c in range(2):
+                cell = x[i, 28 * r:28 * r + 28, 28 * c:28 * c + 28].reshape(-1)
+                hits = np.flatnonzero((flat == cell).all(1))
+                assert hits.size >= 1
+                classes.add(int(lab[hits[0]]))
+        assert set(np.flatnonzero(a.labels[i])) == classes
+    # the same bytes as the C generator examples/mosaic.c (features then labels,
+    # 5 samples, seed 1, test items, 2 x 2), hashed from its output
+    digest = hashlib.sha256(a.features.tobytes() + a.labels.tobytes()).hexdigest()
+    assert digest == "d1e5643230987952a0eb0915a4c54f14019ee27d6f5674900fd08eff07af27fb"
+    with pytest.raises(ValueError, match="grid"):
+        mlcl.Dataset.fashion_mosaic(5, grid=9)
+
+
+def test_dataset_setters():
+    ds = mlcl.Dataset.from_arrays(np.ones((2, 12), np.float32), np.array([[1, 0], [0, 1]]))
+    assert ds.image_shape == (0, 0, 0) and ds.label_name(0) is None
+    ds.set_image_shape(3, 2, 2)
+    assert ds.image_shape == (3, 2, 2)
+    with pytest.raises(mlcl.InvalidArgument, match="12 features"):
+        ds.set_image_shape(1, 2, 2)
+    ds.set_label_names(["a", "b"])
+    assert ds.label_names == ["a", "b"]
+    with pytest.raises(mlcl.InvalidArgument, match="count 1"):
+        ds.set_label_names(["a"])
+    assert ds.label_names == ["a", "b"]
+    ds.set_label_names(None)
+    assert ds.label_name(1) is None
+    ds.set_image_shape(0, 0, 0)
+    assert ds.image_shape == (0, 0, 0)
 
 
 def test_batcher_and_augment():
