@@ -88,8 +88,8 @@ int main(int argc, char **argv)
         mlcl_labels_pack(y, y01, n, c);
         double *t = malloc(sizeof(double) * reps);
         for (int it = 0; it < warmup + reps; it++) {
-            mlcl_augment_mask(r, n, d, 0.5f, x, x0);
-            mlcl_augment_mask(r, n, d, 0.5f, x, x1);
+            mlcl_augment_mask(x0, x, n, d, 0.5f, r);
+            mlcl_augment_mask(x1, x, n, d, 0.5f, r);
             double t0 = now();
             mlcl_loss_parts parts;
             int rc = mlcl_moco_step(mc, n, x0, x1, y, &parts);

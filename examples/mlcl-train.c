@@ -50,6 +50,13 @@
 #include <mlcl/comm.h>
 #include "mosaic.h"
 
+/* a dataset's label name as an expression: NULL when unnamed */
+static const char *ds_label_name(const mlcl_dataset *ds, int j)
+{
+    const char *s = NULL;
+    return mlcl_dataset_label_name(ds, j, &s) == MLCL_OK ? s : NULL;
+}
+
 extern char **environ;
 
 #define PYTHON "/usr/bin/python3"
@@ -1565,7 +1572,7 @@ static const char *const kind_names[] = { "the built-in job", "ARFF files", "LIB
 typedef struct datafile {
     char path[PATH_MAX];
     const char *split;
-    int format;
+    mlcl_data_format format;
 } datafile;
 
 static int kind_of(int format)
@@ -1638,10 +1645,10 @@ static int load_data(mlcl_dataset **ds, const char *flagname, const datafile *df
         mo.threads = threads;
         int c = 0, skipped = 0;
         const char **names = NULL;
-        if (like && mlcl_dataset_dims(like, NULL, NULL, &c) == MLCL_OK && c > 0 && mlcl_dataset_label_name(like, 0)) {
+        if (like && mlcl_dataset_dims(like, NULL, NULL, &c) == MLCL_OK && c > 0 && ds_label_name(like, 0)) {
             names = malloc(sizeof *names * (size_t)c);
             if (!names) { fail(1, "%s %s: out of memory", flagname, df->path); return MLCL_ENOMEM; }
-            for (int j = 0; j < c; j++) names[j] = mlcl_dataset_label_name(like, j);
+            for (int j = 0; j < c; j++) names[j] = ds_label_name(like, j);
             mo.label_names = names;
             mo.n_label_names = c;
         } else if (like_list && mlcl_image_list_size(like_list, NULL, &c) == MLCL_OK && c > 0) {
@@ -1706,7 +1713,7 @@ static int per_label_stats(mlcl_trainer *t, const mlcl_dataset *ds, label_stat *
             fp += yh && !yy;
             fn += !yh && yy;
         }
-        ls[j].name = mlcl_dataset_label_name(ds, j);
+        ls[j].name = ds_label_name(ds, j);
         ls[j].support = tp + fn;
         ls[j].predicted = tp + fp;
         ls[j].ap = ap[j];
@@ -2013,10 +2020,10 @@ static int save_model(const mlcl_trainer *t, const char *path, const mlcl_datase
     const char **names = NULL;
     int c = 0;
     if (!train && names_from && mlcl_dataset_dims(names_from, NULL, NULL, &c) == MLCL_OK && c > 0 &&
-        mlcl_dataset_label_name(names_from, 0)) {
+        ds_label_name(names_from, 0)) {
         names = malloc(sizeof *names * (size_t)c);
         if (!names) return fail(1, "--save-model %s: out of memory", path);
-        for (int j = 0; j < c; j++) names[j] = mlcl_dataset_label_name(names_from, j);
+        for (int j = 0; j < c; j++) names[j] = ds_label_name(names_from, j);
         eo.label_names = names;
     }
     mlcl_model *m = NULL;

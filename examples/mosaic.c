@@ -117,7 +117,7 @@ int fashion_mosaic(mlcl_dataset **out, const char *dir, int train, int n_samples
     free(x);
     free(y);
     if (rc == MLCL_OK) rc = mlcl_dataset_set_image_shape(ds, 1, (int)H, (int)W);
-    if (rc == MLCL_OK) rc = mlcl_dataset_set_label_names(ds, fashion_names, 10);
+    if (rc == MLCL_OK) rc = mlcl_dataset_set_label_names(ds, 10, fashion_names);
     if (rc == MLCL_OK) *out = ds;
     else mlcl_dataset_free(ds);
 done:

@@ -204,12 +204,6 @@ static void t_rng_set_state(void)
 }
 
 /* ------------------------------------------------------------- data */
-static void t_dataset_label_words(void)
-{
-    ck_assert_int_eq(mlcl_dataset_label_words(-5), 0);
-    ck_assert_int_eq(mlcl_dataset_label_words(0), 0);
-    ck_assert_int_eq(mlcl_dataset_label_words(INT_MAX), (int)(((long long)INT_MAX + 63) / 64));
-}
 static void t_dataset_load_arff(void)
 {
     mlcl_dataset *ds = NULL;
@@ -355,10 +349,10 @@ static void t_dataset_set_label_names(void)
 {
     mlcl_dataset *ds = mk_dataset(2);
     const char *names[FC + 1] = { 0 };
-    BAD(mlcl_dataset_set_label_names(NULL, NULL, 0), EINV, "ds is NULL");
-    BAD(mlcl_dataset_set_label_names(ds, NULL, 1), EINV, "names is NULL");
-    BAD(mlcl_dataset_set_label_names(ds, names, FC + 1), EINV, "count");
-    BAD(mlcl_dataset_set_label_names(ds, names, FC), EINV, "names[0] is NULL");
+    BAD(mlcl_dataset_set_label_names(NULL, 0, NULL), EINV, "ds is NULL");
+    BAD(mlcl_dataset_set_label_names(ds, 1, NULL), EINV, "names is NULL");
+    BAD(mlcl_dataset_set_label_names(ds, FC + 1, names), EINV, "count");
+    BAD(mlcl_dataset_set_label_names(ds, FC, names), EINV, "names[0] is NULL");
     mlcl_dataset_free(ds);
 }
 static void t_dataset_create_from_arrays(void)
@@ -414,37 +408,45 @@ static void t_dataset_labels_packed(void) { ck_assert_ptr_null(mlcl_dataset_labe
 static void t_dataset_feature_name(void)
 {
     mlcl_dataset *ds = mk_dataset(2);
-    ck_assert_ptr_null(mlcl_dataset_feature_name(NULL, 0));
-    ck_assert_ptr_null(mlcl_dataset_feature_name(ds, -1));
-    ck_assert_ptr_null(mlcl_dataset_feature_name(ds, FD));
-    ck_assert_ptr_null(mlcl_dataset_feature_name(ds, INT_MAX));
+    const char *nm = "x";
+    BAD(mlcl_dataset_feature_name(NULL, 0, &nm), EINV, "ds is NULL");
+    BAD(mlcl_dataset_feature_name(ds, 0, NULL), EINV, "name is NULL");
+    BAD(mlcl_dataset_feature_name(ds, -1, &nm), EINV, "j = -1");
+    BAD(mlcl_dataset_feature_name(ds, FD, &nm), EINV, "out of range");
+    BAD(mlcl_dataset_feature_name(ds, INT_MAX, &nm), EINV, "out of range");
+    ck_assert_ptr_null(nm);
+    ck_assert_ok(mlcl_dataset_feature_name(ds, 0, &nm));
+    ck_assert_ptr_null(nm); /* unnamed */
     mlcl_dataset_free(ds);
 }
 static void t_dataset_label_name(void)
 {
     mlcl_dataset *ds = mk_dataset(2);
-    ck_assert_ptr_null(mlcl_dataset_label_name(NULL, 0));
-    ck_assert_ptr_null(mlcl_dataset_label_name(ds, -1));
-    ck_assert_ptr_null(mlcl_dataset_label_name(ds, FC));
+    const char *nm = "x";
+    BAD(mlcl_dataset_label_name(NULL, 0, &nm), EINV, "ds is NULL");
+    BAD(mlcl_dataset_label_name(ds, 0, NULL), EINV, "name is NULL");
+    BAD(mlcl_dataset_label_name(ds, -1, &nm), EINV, "j = -1");
+    BAD(mlcl_dataset_label_name(ds, FC, &nm), EINV, "out of range");
+    ck_assert_ptr_null(nm);
     mlcl_dataset_free(ds);
 }
 static void t_dataset_gather(void)
 {
     mlcl_dataset *ds = mk_dataset(4);
     int rows[2] = { 1, -1 };
-    BAD(mlcl_dataset_gather(NULL, rows, 1, OUT, NULL, NULL), EINV, "ds is NULL");
-    BAD(mlcl_dataset_gather(ds, NULL, 1, OUT, NULL, NULL), EINV, "rows is NULL");
-    BAD(mlcl_dataset_gather(ds, rows, -1, OUT, NULL, NULL), EINV, "k must be");
-    BAD(mlcl_dataset_gather(ds, rows, 2, OUT, NULL, NULL), EINV, "rows[1]");
+    BAD(mlcl_dataset_gather(OUT, NULL, NULL, NULL, rows, 1), EINV, "ds is NULL");
+    BAD(mlcl_dataset_gather(OUT, NULL, NULL, ds, NULL, 1), EINV, "rows is NULL");
+    BAD(mlcl_dataset_gather(OUT, NULL, NULL, ds, rows, -1), EINV, "k must be");
+    BAD(mlcl_dataset_gather(OUT, NULL, NULL, ds, rows, 2), EINV, "rows[1]");
     mlcl_dataset_free(ds);
 }
 static void t_dataset_standardize_stats(void)
 {
     mlcl_dataset *ds = mk_dataset(4);
     float m[FD], s[FD];
-    BAD(mlcl_dataset_standardize_stats(NULL, m, s), EINV, "ds is NULL");
-    BAD(mlcl_dataset_standardize_stats(ds, NULL, s), EINV, "mean is NULL");
-    BAD(mlcl_dataset_standardize_stats(ds, m, NULL), EINV, "std is NULL");
+    BAD(mlcl_dataset_standardize_stats(m, s, NULL), EINV, "ds is NULL");
+    BAD(mlcl_dataset_standardize_stats(NULL, s, ds), EINV, "mean is NULL");
+    BAD(mlcl_dataset_standardize_stats(m, NULL, ds), EINV, "std is NULL");
     mlcl_dataset_free(ds);
 }
 static void t_dataset_standardize_apply(void)
@@ -483,8 +485,24 @@ static void t_batcher_next(void)
     BAD(mlcl_batcher_next(b, &rows, NULL), EINV, "count is NULL");
     mlcl_batcher_free(b);
 }
-static void t_batcher_epoch(void) { ck_assert_int_eq(mlcl_batcher_epoch(NULL), -1); }
-static void t_batcher_batches_per_epoch(void) { ck_assert_int_eq(mlcl_batcher_batches_per_epoch(NULL), -1); }
+static void t_batcher_epoch(void)
+{
+    int e = 0;
+    mlcl_batcher *b = NULL;
+    ck_assert_ok(mlcl_batcher_create(&b, 4, 2, 0, 1));
+    BAD(mlcl_batcher_epoch(NULL, &e), EINV, "b is NULL");
+    BAD(mlcl_batcher_epoch(b, NULL), EINV, "epoch is NULL");
+    mlcl_batcher_free(b);
+}
+static void t_batcher_batches_per_epoch(void)
+{
+    int k = 0;
+    mlcl_batcher *b = NULL;
+    ck_assert_ok(mlcl_batcher_create(&b, 4, 2, 0, 1));
+    BAD(mlcl_batcher_batches_per_epoch(NULL, &k), EINV, "b is NULL");
+    BAD(mlcl_batcher_batches_per_epoch(b, NULL), EINV, "batches is NULL");
+    mlcl_batcher_free(b);
+}
 static void t_batcher_get_state(void)
 {
     mlcl_batcher *b; ck_assert_ok(mlcl_batcher_create(&b, 10, 3, 0, 1));
@@ -525,13 +543,13 @@ static void t_batcher_set_state(void)
 static void t_augment_mask(void)
 {
     mlcl_rng *r; ck_assert_ok(mlcl_rng_create(&r, 1));
-    BAD(mlcl_augment_mask(NULL, 2, FD, 0.5f, X, OUT), EINV, "rng is NULL");
-    BAD(mlcl_augment_mask(r, 2, FD, 0.5f, NULL, OUT), EINV, "x is NULL");
-    BAD(mlcl_augment_mask(r, 2, FD, 0.5f, X, NULL), EINV, "out is NULL");
-    BAD(mlcl_augment_mask(r, -1, FD, 0.5f, X, OUT), EINV, "n and d");
-    BAD(mlcl_augment_mask(r, 2, -1, 0.5f, X, OUT), EINV, "n and d");
-    BAD(mlcl_augment_mask(r, 2, FD, 1.5f, X, OUT), EINV, "p");
-    BAD(mlcl_augment_mask(r, 2, FD, NAN, X, OUT), EINV, "p");
+    BAD(mlcl_augment_mask(OUT, X, 2, FD, 0.5f, NULL), EINV, "rng is NULL");
+    BAD(mlcl_augment_mask(OUT, NULL, 2, FD, 0.5f, r), EINV, "x is NULL");
+    BAD(mlcl_augment_mask(NULL, X, 2, FD, 0.5f, r), EINV, "out is NULL");
+    BAD(mlcl_augment_mask(OUT, X, -1, FD, 0.5f, r), EINV, "n and d");
+    BAD(mlcl_augment_mask(OUT, X, 2, -1, 0.5f, r), EINV, "n and d");
+    BAD(mlcl_augment_mask(OUT, X, 2, FD, 1.5f, r), EINV, "p");
+    BAD(mlcl_augment_mask(OUT, X, 2, FD, NAN, r), EINV, "p");
     mlcl_rng_free(r);
 }
 
@@ -2224,7 +2242,7 @@ static void t_dataset_load_voc(void)
 }
 static void t_data_guess_format(void)
 {
-    int f;
+    mlcl_data_format f;
     BAD(mlcl_data_guess_format(NULL, NOFILE), EINV, "format is NULL");
     BAD(mlcl_data_guess_format(&f, NULL), EINV, "path is NULL");
     BAD(mlcl_data_guess_format(&f, NOFILE), MLCL_EIO, NOFILE);
@@ -2339,7 +2357,7 @@ static const entry TABLE[] = {
     E(status_str), E(last_error), E(clear_error), E(version_number), E(version_string),
     E(set_allocator), E(set_num_threads), E(set_num_threads_forced), E(get_num_threads), E(rng_create), E(rng_free), E(rng_seed), E(rng_u32),
     E(rng_uniform), E(rng_normal), E(rng_get_state), E(rng_set_state),
-    E(dataset_label_words), E(dataset_load_arff), E(dataset_load_libsvm), E(dataset_load_libsvm_sparse), E(dataset_load_arff_sparse), E(dataset_create_csr),
+    E(dataset_load_arff), E(dataset_load_libsvm), E(dataset_load_libsvm_sparse), E(dataset_load_arff_sparse), E(dataset_create_csr),
     E(dataset_is_sparse), E(dataset_csr), E(idx_load), E(idx_free),
     E(dataset_load_idx), E(dataset_set_image_shape), E(dataset_set_label_names), E(dataset_create_from_arrays), E(dataset_subset),
     E(dataset_split), E(dataset_free), E(dataset_dims), E(dataset_image_shape), E(dataset_features),

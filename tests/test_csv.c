@@ -63,7 +63,7 @@ static void write_csv(const mlcl_dataset *ds, const char *path, int gz)
     char *buf = malloc(cap);
     for (int j = 0; j < d + c; j++)
         len += (size_t)snprintf(buf + len, cap - len, "%s%s", j ? "," : "",
-                                j < d ? mlcl_dataset_feature_name(ds, j) : mlcl_dataset_label_name(ds, j - d));
+                                j < d ? ds_feature_name(ds, j) : ds_label_name(ds, j - d));
     buf[len++] = '\n';
     const float *x = mlcl_dataset_features(ds);
     const uint8_t *y = mlcl_dataset_labels(ds);
@@ -97,9 +97,9 @@ static void assert_same(const mlcl_dataset *a, const mlcl_dataset *b)
     ck_assert_int_eq(memcmp(mlcl_dataset_features(a), mlcl_dataset_features(b), (size_t)n * d * sizeof(float)), 0);
     ck_assert_int_eq(memcmp(mlcl_dataset_labels(a), mlcl_dataset_labels(b), (size_t)n * c), 0);
     ck_assert_int_eq(memcmp(mlcl_dataset_labels_packed(a), mlcl_dataset_labels_packed(b),
-                            (size_t)n * mlcl_dataset_label_words(c) * 8), 0);
-    for (int j = 0; j < d; j++) ck_assert_str_eq(mlcl_dataset_feature_name(a, j), mlcl_dataset_feature_name(b, j));
-    for (int j = 0; j < c; j++) ck_assert_str_eq(mlcl_dataset_label_name(a, j), mlcl_dataset_label_name(b, j));
+                            (size_t)n * (int)mlcl_label_words(c) * 8), 0);
+    for (int j = 0; j < d; j++) ck_assert_str_eq(ds_feature_name(a, j), ds_feature_name(b, j));
+    for (int j = 0; j < c; j++) ck_assert_str_eq(ds_label_name(a, j), ds_label_name(b, j));
 }
 
 START_TEST(yeast_bit_identical)
@@ -130,14 +130,14 @@ START_TEST(yeast_bit_identical)
         char list[2048] = "";
         for (int j = 0; j < c; j++) {
             strcat(list, j ? "," : "");
-            strcat(list, mlcl_dataset_label_name(ref, j));
+            strcat(list, ds_label_name(ref, j));
         }
         o.n_labels = 0;
         o.label_columns = list;
         ck_assert_ok(mlcl_dataset_load_csv(&b, csv, &o));
         assert_same(ref, b);
         /* by prefix: Yeast's labels are Class1..Class14 */
-        ck_assert_str_eq(mlcl_dataset_label_name(ref, 0), "Class1");
+        ck_assert_str_eq(ds_label_name(ref, 0), "Class1");
         o.label_columns = NULL;
         o.label_prefix = "Class";
         ck_assert_ok(mlcl_dataset_load_csv(&p, csv, &o));
@@ -168,10 +168,10 @@ START_TEST(quoting_rfc4180)
     ck_assert_int_eq(n, 2);
     ck_assert_int_eq(d, 3);
     ck_assert_int_eq(c, 1);
-    ck_assert_str_eq(mlcl_dataset_feature_name(ds, 0), "height, cm");
-    ck_assert_str_eq(mlcl_dataset_feature_name(ds, 1), "the \"weight\"");
-    ck_assert_str_eq(mlcl_dataset_feature_name(ds, 2), "multi\nline");
-    ck_assert_str_eq(mlcl_dataset_label_name(ds, 0), "lab");
+    ck_assert_str_eq(ds_feature_name(ds, 0), "height, cm");
+    ck_assert_str_eq(ds_feature_name(ds, 1), "the \"weight\"");
+    ck_assert_str_eq(ds_feature_name(ds, 2), "multi\nline");
+    ck_assert_str_eq(ds_label_name(ds, 0), "lab");
     const float *x = mlcl_dataset_features(ds);
     const float want[6] = { 1.5f, 2.0f, 3.0f, 4.0f, 0.5f, -6.0f };
     for (int i = 0; i < 6; i++) ck_assert_float_eq(x[i], want[i]);
@@ -193,8 +193,8 @@ START_TEST(tsv_and_delimiters)
     /* by extension */
     const char *p = spits("t.tsv", "a b\tc,d\ty1\ty2\n1\t2\t0\t1\n");
     ck_assert_ok(mlcl_dataset_load_csv(&ds, p, &o));
-    ck_assert_str_eq(mlcl_dataset_feature_name(ds, 0), "a b");
-    ck_assert_str_eq(mlcl_dataset_feature_name(ds, 1), "c,d");
+    ck_assert_str_eq(ds_feature_name(ds, 0), "a b");
+    ck_assert_str_eq(ds_feature_name(ds, 1), "c,d");
     ck_assert_float_eq(mlcl_dataset_features(ds)[1], 2.0f);
     mlcl_dataset_free(ds);
     /* sniffed: tabs and no comma */
@@ -218,15 +218,15 @@ START_TEST(no_header)
     mlcl_csv_options o = opts_last(1);
     /* read with a header, the first row becomes the names (what the format guess prevents) */
     ck_assert_ok(mlcl_dataset_load_csv(&ds, p, &o));
-    ck_assert_str_eq(mlcl_dataset_feature_name(ds, 0), "0.0937");
+    ck_assert_str_eq(ds_feature_name(ds, 0), "0.0937");
     mlcl_dataset_free(ds);
     o.no_header = 1;
     ck_assert_ok(mlcl_dataset_load_csv(&ds, p, &o));
     int n, d, c;
     mlcl_dataset_dims(ds, &n, &d, &c);
     ck_assert_int_eq(n, 2); ck_assert_int_eq(d, 2); ck_assert_int_eq(c, 1);
-    ck_assert_str_eq(mlcl_dataset_feature_name(ds, 1), "c2");
-    ck_assert_str_eq(mlcl_dataset_label_name(ds, 0), "c3");
+    ck_assert_str_eq(ds_feature_name(ds, 1), "c2");
+    ck_assert_str_eq(ds_label_name(ds, 0), "c3");
     ck_assert_float_eq(mlcl_dataset_features(ds)[0], 0.0937f);
     ck_assert_float_eq(mlcl_dataset_features(ds)[3], 3.0f);
     ck_assert_int_eq(mlcl_dataset_labels(ds)[0], 1);
@@ -234,8 +234,8 @@ START_TEST(no_header)
     /* the first column as the label */
     o.labels_first = 1;
     ck_assert_ok(mlcl_dataset_load_csv(&ds, spits("lf.csv", "1,0.5,1\n0,3,4\n"), &o));
-    ck_assert_str_eq(mlcl_dataset_label_name(ds, 0), "c1");
-    ck_assert_str_eq(mlcl_dataset_feature_name(ds, 0), "c2");
+    ck_assert_str_eq(ds_label_name(ds, 0), "c1");
+    ck_assert_str_eq(ds_feature_name(ds, 0), "c2");
     ck_assert_float_eq(mlcl_dataset_features(ds)[1], 1.0f);
     ck_assert_int_eq(mlcl_dataset_labels(ds)[1], 0);
     mlcl_dataset_free(ds);
@@ -256,9 +256,9 @@ START_TEST(label_choice)
     ck_assert_status_msg(mlcl_dataset_load_csv(&ds, p, &o), MLCL_EINVAL, "say which columns are labels");
     o.label_prefix = "is_";
     ck_assert_ok(mlcl_dataset_load_csv(&ds, p, &o));
-    ck_assert_str_eq(mlcl_dataset_label_name(ds, 0), "is_cat");
-    ck_assert_str_eq(mlcl_dataset_label_name(ds, 1), "is_dog");
-    ck_assert_str_eq(mlcl_dataset_feature_name(ds, 1), "f2");
+    ck_assert_str_eq(ds_label_name(ds, 0), "is_cat");
+    ck_assert_str_eq(ds_label_name(ds, 1), "is_dog");
+    ck_assert_str_eq(ds_feature_name(ds, 1), "f2");
     const float *x = mlcl_dataset_features(ds);
     ck_assert_float_eq(x[0], 1.0f); ck_assert_float_eq(x[1], 2.0f);
     ck_assert_float_eq(x[2], 3.0f); ck_assert_float_eq(x[3], 4.0f);
@@ -268,7 +268,7 @@ START_TEST(label_choice)
     o.label_prefix = NULL;
     o.label_columns = "is_dog, is_cat"; /* the columns keep the file's order */
     ck_assert_ok(mlcl_dataset_load_csv(&ds, p, &o));
-    ck_assert_str_eq(mlcl_dataset_label_name(ds, 0), "is_cat");
+    ck_assert_str_eq(ds_label_name(ds, 0), "is_cat");
     mlcl_dataset_free(ds);
     o.label_columns = "is_dog,is_bird";
     ck_assert_status_msg(mlcl_dataset_load_csv(&ds, p, &o), MLCL_EINVAL, "label column 'is_bird' is not in the header");
@@ -401,16 +401,16 @@ START_TEST(guess_format)
         { "j.npz", "", MLCL_FORMAT_NPY },
     };
     for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
-        int fmt = -1;
+        mlcl_data_format fmt = (mlcl_data_format)-1;
         ck_assert_ok(mlcl_data_guess_format(&fmt, spits(cases[k].name, cases[k].text)));
-        ck_assert_msg(fmt == cases[k].want, "%s: %d, expected %d", cases[k].name, fmt, cases[k].want);
+        ck_assert_msg((int)fmt == (int)cases[k].want, "%s: %d, expected %d", cases[k].name, (int)fmt, cases[k].want);
     }
     char voc[600];
     snprintf(voc, sizeof voc, "%s/VOC/ImageSets/Main", tmpdir);
     char cmd[700];
     snprintf(cmd, sizeof cmd, "mkdir -p '%s'", voc);
     ck_assert_int_eq(system(cmd), 0);
-    int fmt;
+    mlcl_data_format fmt;
     ck_assert_ok(mlcl_data_guess_format(&fmt, tmp("VOC")));
     ck_assert_int_eq(fmt, MLCL_FORMAT_VOC);
     ck_assert_ok(mlcl_data_guess_format(&fmt, tmpdir));

@@ -51,7 +51,7 @@ static void check_packed(const mlcl_dataset *ds)
 {
     int n, c;
     ck_assert_ok(mlcl_dataset_dims(ds, &n, NULL, &c));
-    int w = mlcl_dataset_label_words(c);
+    int w = (int)mlcl_label_words(c);
     const uint8_t *y = mlcl_dataset_labels(ds);
     const uint64_t *p = mlcl_dataset_labels_packed(ds);
     for (int i = 0; i < n; i++) {
@@ -78,12 +78,14 @@ START_TEST(arff_dense_fixture)
     ck_assert_mem_eq(mlcl_dataset_features(ds), FIX_X, sizeof FIX_X);
     ck_assert_mem_eq(mlcl_dataset_labels(ds), FIX_Y, sizeof FIX_Y);
     check_packed(ds);
-    ck_assert_str_eq(mlcl_dataset_feature_name(ds, 0), "first feature");
-    ck_assert_str_eq(mlcl_dataset_feature_name(ds, 1), "second feature");
-    ck_assert_str_eq(mlcl_dataset_feature_name(ds, 2), "color");
-    ck_assert_str_eq(mlcl_dataset_label_name(ds, 1), "lab2");
-    ck_assert_ptr_null(mlcl_dataset_label_name(ds, 2));
-    ck_assert_ptr_null(mlcl_dataset_feature_name(ds, -1));
+    ck_assert_str_eq(ds_feature_name(ds, 0), "first feature");
+    ck_assert_str_eq(ds_feature_name(ds, 1), "second feature");
+    ck_assert_str_eq(ds_feature_name(ds, 2), "color");
+    ck_assert_str_eq(ds_label_name(ds, 1), "lab2");
+    const char *nm = "x";
+    ck_assert_status_msg(mlcl_dataset_label_name(ds, 2, &nm), MLCL_EINVAL, "j = 2 is out of range [0, 2)");
+    ck_assert_ptr_null(nm);
+    ck_assert_status_msg(mlcl_dataset_feature_name(ds, -1, &nm), MLCL_EINVAL, "j = -1");
     int ch = 9, h = 9, w = 9;
     ck_assert_ok(mlcl_dataset_image_shape(ds, &ch, &h, &w));
     ck_assert(ch == 0 && h == 0 && w == 0);
@@ -117,7 +119,7 @@ START_TEST(arff_labels_first)
     check_dims(ds, 2, 3, 2);
     ck_assert_mem_eq(mlcl_dataset_features(ds), x, sizeof x);
     ck_assert_mem_eq(mlcl_dataset_labels(ds), y, sizeof y);
-    ck_assert_str_eq(mlcl_dataset_label_name(ds, 1), "L1");
+    ck_assert_str_eq(ds_label_name(ds, 1), "L1");
     mlcl_dataset_free(ds);
     ck_assert_ok(mlcl_dataset_load_arff(&ds, fixture("labels_first.arff"), 2, 1)); /* explicit */
     ck_assert_mem_eq(mlcl_dataset_features(ds), x, sizeof x);
@@ -160,7 +162,7 @@ START_TEST(arff_yeast_scene)
     ck_assert(x[99 * 103 + 102] == -0.001672f); /* row 100, Att103 */
     static const uint8_t y100[14] = {0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0};
     ck_assert_mem_eq(y + 99 * 14, y100, 14);
-    ck_assert_str_eq(mlcl_dataset_label_name(ds, 13), "Class14");
+    ck_assert_str_eq(ds_label_name(ds, 13), "Class14");
     mlcl_dataset_free(ds);
     ck_assert_ok(mlcl_dataset_load_arff(&ds, shared("scene-test.arff.gz"), 0, 0));
     x = mlcl_dataset_features(ds);
@@ -169,7 +171,7 @@ START_TEST(arff_yeast_scene)
     ck_assert(x[1195 * 294] == 0.974915f && x[1195 * 294 + 293] == 0.004033f);
     static const uint8_t ylast[6] = {0, 0, 0, 0, 0, 1};
     ck_assert_mem_eq(y + 1195 * 6, ylast, 6);
-    ck_assert_str_eq(mlcl_dataset_label_name(ds, 0), "Beach");
+    ck_assert_str_eq(ds_label_name(ds, 0), "Beach");
     mlcl_dataset_free(ds);
 }
 END_TEST
@@ -475,7 +477,7 @@ START_TEST(fashion_mosaic_fixture)
     ck_assert_mem_eq(mlcl_dataset_features(a), mlcl_dataset_features(b), 64 * 3136 * sizeof(float));
     ck_assert_mem_eq(mlcl_dataset_labels(a), mlcl_dataset_labels(b), 640);
     ck_assert(memcmp(mlcl_dataset_features(a), mlcl_dataset_features(c), 64 * 3136 * sizeof(float)) != 0);
-    ck_assert_str_eq(mlcl_dataset_label_name(a, 9), "Ankle boot");
+    ck_assert_str_eq(ds_label_name(a, 9), "Ankle boot");
     check_packed(a);
     /* 4 items: between 1 and 4 classes each, and on average well above 1 */
     const uint8_t *y = mlcl_dataset_labels(a);
@@ -513,15 +515,15 @@ START_TEST(fashion_mosaic_fixture)
     int ch, hh, ww;
     ck_assert_ok(mlcl_dataset_image_shape(a, &ch, &hh, &ww));
     ck_assert(ch == 1 && hh == 56 && ww == 56);
-    ck_assert_str_eq(mlcl_dataset_label_name(a, 0), "T-shirt/top");
+    ck_assert_str_eq(ds_label_name(a, 0), "T-shirt/top");
     ck_assert_status_msg(mlcl_dataset_set_image_shape(a, 1, 56, 55), MLCL_EINVAL, "3136");
-    ck_assert_status_msg(mlcl_dataset_set_label_names(a, fashion_names, 9), MLCL_EINVAL, "count 9");
-    ck_assert_str_eq(mlcl_dataset_label_name(a, 0), "T-shirt/top"); /* kept */
+    ck_assert_status_msg(mlcl_dataset_set_label_names(a, 9, fashion_names), MLCL_EINVAL, "count 9");
+    ck_assert_str_eq(ds_label_name(a, 0), "T-shirt/top"); /* kept */
     ck_assert_ok(mlcl_dataset_set_image_shape(a, 0, 0, 0));
     ck_assert_ok(mlcl_dataset_image_shape(a, &ch, &hh, &ww));
     ck_assert(ch == 0 && hh == 0 && ww == 0);
-    ck_assert_ok(mlcl_dataset_set_label_names(a, NULL, 0));
-    ck_assert_ptr_null(mlcl_dataset_label_name(a, 0));
+    ck_assert_ok(mlcl_dataset_set_label_names(a, 0, NULL));
+    ck_assert_ptr_null(ds_label_name(a, 0));
     mlcl_dataset_free(a);
 }
 END_TEST
@@ -559,7 +561,7 @@ START_TEST(create_subset_split_gather)
     }
     mlcl_dataset *ds;
     ck_assert_ok(mlcl_dataset_create_from_arrays(&ds, N, D, C, x, y));
-    ck_assert_int_eq(mlcl_dataset_label_words(C), 2);
+    ck_assert_int_eq((int)mlcl_label_words(C), 2);
     check_packed(ds);
     const uint64_t *p = mlcl_dataset_labels_packed(ds);
     ck_assert_int_eq((int)((p[2 * 1 + 1] >> (68 - 64)) & 1), (1 + 68) % 3 == 0); /* row 1, label 68 */
@@ -568,15 +570,15 @@ START_TEST(create_subset_split_gather)
     float gx[4 * D];
     uint8_t gy[4 * C];
     uint64_t gp[4 * 2];
-    ck_assert_ok(mlcl_dataset_gather(ds, rows, 4, gx, gy, gp));
+    ck_assert_ok(mlcl_dataset_gather(gx, gy, gp, ds, rows, 4));
     for (int k = 0; k < 4; k++) {
         ck_assert_mem_eq(gx + k * D, x + rows[k] * D, D * sizeof(float));
         ck_assert_mem_eq(gy + k * C, y + rows[k] * C, C);
         ck_assert_mem_eq(gp + k * 2, p + rows[k] * 2, 2 * sizeof(uint64_t));
     }
-    ck_assert_ok(mlcl_dataset_gather(ds, rows, 4, NULL, gy, NULL));
+    ck_assert_ok(mlcl_dataset_gather(NULL, gy, NULL, ds, rows, 4));
     rows[2] = 50;
-    ck_assert_status_msg(mlcl_dataset_gather(ds, rows, 4, gx, gy, gp), MLCL_EINVAL, "rows[2] = 50");
+    ck_assert_status_msg(mlcl_dataset_gather(gx, gy, gp, ds, rows, 4), MLCL_EINVAL, "rows[2] = 50");
 
     mlcl_dataset *s;
     rows[2] = 7;
@@ -641,7 +643,7 @@ START_TEST(standardize)
     mlcl_dataset *ds;
     ck_assert_ok(mlcl_dataset_create_from_arrays(&ds, 4, 2, 1, x, y));
     float mean[2], sd[2];
-    ck_assert_ok(mlcl_dataset_standardize_stats(ds, mean, sd));
+    ck_assert_ok(mlcl_dataset_standardize_stats(mean, sd, ds));
     ck_assert_float_eq_tol(mean[0], 2.5f, 1e-7f);
     ck_assert_float_eq_tol(sd[0], sqrtf(1.25f), 1e-7f);
     ck_assert_float_eq(mean[1], 5.0f);
@@ -658,9 +660,9 @@ START_TEST(standardize)
     /* Yeast: after applying its own statistics every column has mean 0, std 1 */
     ck_assert_ok(mlcl_dataset_load_arff(&ds, shared("yeast-train.arff.gz"), 0, 0));
     float m[103], s[103];
-    ck_assert_ok(mlcl_dataset_standardize_stats(ds, m, s));
+    ck_assert_ok(mlcl_dataset_standardize_stats(m, s, ds));
     ck_assert_ok(mlcl_dataset_standardize_apply(ds, m, s));
-    ck_assert_ok(mlcl_dataset_standardize_stats(ds, m, s));
+    ck_assert_ok(mlcl_dataset_standardize_stats(m, s, ds));
     for (int j = 0; j < 103; j++) {
         ck_assert_float_eq_tol(m[j], 0.0f, 1e-5f);
         ck_assert_float_eq_tol(s[j], 1.0f, 1e-5f);
@@ -688,7 +690,7 @@ static void run_epoch(mlcl_batcher *b, int n, int bs, int drop_last, int *order)
         got += k;
         nb++;
     }
-    ck_assert_int_eq(nb, mlcl_batcher_batches_per_epoch(b));
+    ck_assert_int_eq(nb, batcher_batches(b));
     int limit = drop_last ? n / bs * bs : n;
     ck_assert_int_eq(got, limit);
     int once = 0;
@@ -704,12 +706,12 @@ START_TEST(batcher)
     int o1[N], o2[N], o3[N];
     ck_assert_ok(mlcl_batcher_create(&b, N, BS, 0, 42));
     ck_assert_ok(mlcl_batcher_create(&b2, N, BS, 0, 42));
-    ck_assert_int_eq(mlcl_batcher_batches_per_epoch(b), 11);
-    ck_assert_int_eq(mlcl_batcher_epoch(b), 0);
+    ck_assert_int_eq(batcher_batches(b), 11);
+    ck_assert_int_eq(batcher_epoch(b), 0);
     run_epoch(b, N, BS, 0, o1);
-    ck_assert_int_eq(mlcl_batcher_epoch(b), 1);
+    ck_assert_int_eq(batcher_epoch(b), 1);
     run_epoch(b, N, BS, 0, o2);
-    ck_assert_int_eq(mlcl_batcher_epoch(b), 2);
+    ck_assert_int_eq(batcher_epoch(b), 2);
     ck_assert(memcmp(o1, o2, sizeof o1) != 0); /* reshuffled */
     run_epoch(b2, N, BS, 0, o3);
     ck_assert_mem_eq(o1, o3, sizeof o1); /* deterministic */
@@ -723,7 +725,7 @@ START_TEST(batcher)
     mlcl_batcher *c;
     ck_assert_ok(mlcl_batcher_create(&c, N, BS, 0, 999));
     ck_assert_ok(mlcl_batcher_set_state(c, st));
-    ck_assert_int_eq(mlcl_batcher_epoch(c), 2);
+    ck_assert_int_eq(batcher_epoch(c), 2);
     for (int t = 0; t < 30; t++) {
         ck_assert_ok(mlcl_batcher_next(b, &r1, &k1));
         ck_assert_ok(mlcl_batcher_next(c, &r2, &k2));
@@ -734,7 +736,7 @@ START_TEST(batcher)
             ck_assert_ok(mlcl_batcher_set_state(c, st));
         }
     }
-    ck_assert_int_eq(mlcl_batcher_epoch(b), mlcl_batcher_epoch(c));
+    ck_assert_int_eq(batcher_epoch(b), batcher_epoch(c));
     mlcl_batcher_free(c);
     ck_assert_ok(mlcl_batcher_create(&c, N + 1, BS, 0, 1));
     ck_assert_status_msg(mlcl_batcher_set_state(c, st), MLCL_EINVAL, "n_rows 103");
@@ -742,7 +744,7 @@ START_TEST(batcher)
 
     /* drop_last */
     ck_assert_ok(mlcl_batcher_create(&c, N, BS, 1, 3));
-    ck_assert_int_eq(mlcl_batcher_batches_per_epoch(c), 10);
+    ck_assert_int_eq(batcher_batches(c), 10);
     run_epoch(c, N, BS, 1, NULL);
     run_epoch(c, N, BS, 1, NULL);
     mlcl_batcher_free(c);
@@ -750,7 +752,11 @@ START_TEST(batcher)
     ck_assert_status_msg(mlcl_batcher_create(&c, 5, 10, 1, 3), MLCL_EINVAL, "drop_last");
     ck_assert_status_msg(mlcl_batcher_create(&c, 0, 10, 0, 3), MLCL_EINVAL, "n_rows");
     ck_assert_status_msg(mlcl_batcher_next(b, NULL, &k1), MLCL_EINVAL, "rows");
-    ck_assert_int_eq(mlcl_batcher_epoch(NULL), -1);
+    int ep = 7;
+    ck_assert_status_msg(mlcl_batcher_epoch(NULL, &ep), MLCL_EINVAL, "b is NULL");
+    ck_assert_status_msg(mlcl_batcher_epoch(b, NULL), MLCL_EINVAL, "epoch is NULL");
+    ck_assert_status_msg(mlcl_batcher_batches_per_epoch(NULL, &ep), MLCL_EINVAL, "b is NULL");
+    ck_assert_int_eq(ep, 7);
     mlcl_batcher_free(b);
     mlcl_batcher_free(b2);
     mlcl_batcher_free(NULL);
@@ -767,9 +773,9 @@ START_TEST(augment_mask)
     mlcl_rng *r, *r2;
     ck_assert_ok(mlcl_rng_create(&r, 9));
     ck_assert_ok(mlcl_rng_create(&r2, 9));
-    ck_assert_ok(mlcl_augment_mask(r, N, D, 0.3f, x, v1));
-    ck_assert_ok(mlcl_augment_mask(r, N, D, 0.3f, x, v2)); /* second view */
-    ck_assert_ok(mlcl_augment_mask(r2, N, D, 0.3f, x, v3));
+    ck_assert_ok(mlcl_augment_mask(v1, x, N, D, 0.3f, r));
+    ck_assert_ok(mlcl_augment_mask(v2, x, N, D, 0.3f, r)); /* second view */
+    ck_assert_ok(mlcl_augment_mask(v3, x, N, D, 0.3f, r2));
     ck_assert_mem_eq(v1, v3, sizeof v1); /* same RNG state, same mask */
     long z1 = 0, z2 = 0, both = 0;
     for (int k = 0; k < N * D; k++) {
@@ -785,15 +791,15 @@ START_TEST(augment_mask)
     ck_assert_double_eq_tol((double)both / (N * D), 0.09, 0.004); /* independent views */
     /* in place, p = 0 and p = 1 */
     memcpy(v3, x, sizeof x);
-    ck_assert_ok(mlcl_augment_mask(r, N, D, 0.0f, v3, v3));
+    ck_assert_ok(mlcl_augment_mask(v3, v3, N, D, 0.0f, r));
     ck_assert_mem_eq(v3, x, sizeof x);
-    ck_assert_ok(mlcl_augment_mask(r, N, D, 1.0f, v3, v3));
+    ck_assert_ok(mlcl_augment_mask(v3, v3, N, D, 1.0f, r));
     for (int k = 0; k < N * D; k++) ck_assert(v3[k] == 0.0f);
-    ck_assert_status_msg(mlcl_augment_mask(r, N, D, 1.5f, x, v1), MLCL_EINVAL, "p must be in [0, 1]");
-    ck_assert_status_msg(mlcl_augment_mask(r, N, D, NAN, x, v1), MLCL_EINVAL, "p must be in [0, 1]");
-    ck_assert_status_msg(mlcl_augment_mask(NULL, N, D, 0.5f, x, v1), MLCL_EINVAL, "rng");
-    ck_assert_status_msg(mlcl_augment_mask(r, N, D, 0.5f, x, NULL), MLCL_EINVAL, "out");
-    ck_assert_ok(mlcl_augment_mask(r, 0, D, 0.5f, NULL, NULL));
+    ck_assert_status_msg(mlcl_augment_mask(v1, x, N, D, 1.5f, r), MLCL_EINVAL, "p must be in [0, 1]");
+    ck_assert_status_msg(mlcl_augment_mask(v1, x, N, D, NAN, r), MLCL_EINVAL, "p must be in [0, 1]");
+    ck_assert_status_msg(mlcl_augment_mask(v1, x, N, D, 0.5f, NULL), MLCL_EINVAL, "rng");
+    ck_assert_status_msg(mlcl_augment_mask(NULL, x, N, D, 0.5f, r), MLCL_EINVAL, "out");
+    ck_assert_ok(mlcl_augment_mask(NULL, NULL, 0, D, 0.5f, r));
     mlcl_rng_free(r);
     mlcl_rng_free(r2);
 }

@@ -532,8 +532,8 @@ static void check_image_set(const mlcl_dataset *ds, int n, const int *rows, int 
     ck_assert_int_eq(c, 2);
     ck_assert_int_eq(ch, 3); ck_assert_int_eq(hh, S); ck_assert_int_eq(ww, S);
     ck_assert_int_eq(d, 3 * S * S);
-    ck_assert_str_eq(mlcl_dataset_label_name(ds, 0), "cat");
-    ck_assert_str_eq(mlcl_dataset_label_name(ds, 1), "dog");
+    ck_assert_str_eq(ds_label_name(ds, 0), "cat");
+    ck_assert_str_eq(ds_label_name(ds, 1), "dog");
     const float *x = mlcl_dataset_features(ds);
     const uint8_t *y = mlcl_dataset_labels(ds);
     for (int i = 0; i < n; i++) {
@@ -589,7 +589,7 @@ START_TEST(csv_manifests)
     int c;
     mlcl_dataset_dims(ds, NULL, NULL, &c);
     ck_assert_int_eq(c, 3);
-    ck_assert_str_eq(mlcl_dataset_label_name(ds, 1), "bird");
+    ck_assert_str_eq(ds_label_name(ds, 1), "bird");
     const uint8_t *y = mlcl_dataset_labels(ds);
     ck_assert_int_eq(y[0], 0); ck_assert_int_eq(y[1], 0); ck_assert_int_eq(y[2], 1); /* a.png: cat */
     ck_assert_int_eq(y[3], 1); ck_assert_int_eq(y[5], 0);                            /* b.png: dog */
@@ -693,7 +693,7 @@ START_TEST(coco_manifest)
     o.image_root = tmp("coco/val2017");
     ck_assert_ok(mlcl_dataset_load_coco(&ds, NULL, tmp("coco/x.json"), &o));
     check_image_set(ds, 6, all, 5);
-    int fmt;
+    mlcl_data_format fmt;
     ck_assert_ok(mlcl_data_guess_format(&fmt, tmp("coco/x.json")));
     ck_assert_int_eq(fmt, MLCL_FORMAT_COCO);
     mlcl_dataset_free(ds);
@@ -739,7 +739,7 @@ START_TEST(voc_tree)
     mlcl_manifest_options o = MLCL_MANIFEST_OPTIONS_INIT;
     o.height = o.width = 4;
     mlcl_dataset *ds = NULL;
-    int fmt;
+    mlcl_data_format fmt;
     ck_assert_ok(mlcl_data_guess_format(&fmt, tmp("VOC")));
     ck_assert_int_eq(fmt, MLCL_FORMAT_VOC);
     ck_assert_ok(mlcl_dataset_load_voc(&ds, NULL, tmp("VOC"), "trainval", &o));
@@ -747,8 +747,8 @@ START_TEST(voc_tree)
     mlcl_dataset_dims(ds, &n, NULL, &c);
     ck_assert_int_eq(n, 4);
     ck_assert_int_eq(c, 2);
-    ck_assert_str_eq(mlcl_dataset_label_name(ds, 0), "cat");
-    ck_assert_str_eq(mlcl_dataset_label_name(ds, 1), "dog");
+    ck_assert_str_eq(ds_label_name(ds, 0), "cat");
+    ck_assert_str_eq(ds_label_name(ds, 1), "dog");
     const uint8_t want_neg[8] = { 1, 0, 0, 1, 1, 0, 1, 0 };
     ck_assert_int_eq(memcmp(mlcl_dataset_labels(ds), want_neg, 8), 0);
     ck_assert_float_eq_tol(mlcl_dataset_features(ds)[16 * 3 * 1 + 16], 1.0f, 0.02f); /* image 1 green plane */

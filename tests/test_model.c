@@ -165,9 +165,9 @@ START_TEST(mlp_yeast_round_trip)
     ck_assert_int_eq(ic, 0);
     const char *name, *v, *arch;
     ck_assert_ok(mlcl_model_label_name(l, 0, &name));
-    ck_assert_str_eq(name, mlcl_dataset_label_name(tr, 0));
+    ck_assert_str_eq(name, ds_label_name(tr, 0));
     ck_assert_ok(mlcl_model_label_name(l, 13, &name));
-    ck_assert_str_eq(name, mlcl_dataset_label_name(tr, 13));
+    ck_assert_str_eq(name, ds_label_name(tr, 13));
     ck_assert_ok(mlcl_model_architecture(l, &arch));
     ck_assert_str_eq(arch, "backbone: Linear(103,256) ReLU Dropout(0.2) Linear(256,512) ReLU Dropout(0.2) "
                            "Linear(512,256) ReLU Dropout(0.2); head: Linear(256,14)");
@@ -184,7 +184,7 @@ START_TEST(mlp_yeast_round_trip)
           *st_sd = malloc(sizeof(float) * d);
     ck_assert_ok(mlcl_model_standardization(l, &standardized, mean, sd, d));
     ck_assert_int_eq(standardized, 1);
-    ck_assert_ok(mlcl_dataset_standardize_stats(tr, st_mean, st_sd));
+    ck_assert_ok(mlcl_dataset_standardize_stats(st_mean, st_sd, tr));
     for (int j = 0; j < d; j++) ck_assert(fabsf(mean[j] - st_mean[j]) <= 1e-5f * (1 + fabsf(st_mean[j])));
 
     /* embeddings: the backbone's 256 outputs, finite, and the same with a workspace */

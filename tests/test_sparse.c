@@ -259,13 +259,13 @@ START_TEST(libsvm_sparse_reader)
     int rows[3] = { 0, 1, 2 };
     float xs[3 * 8];
     uint8_t ys[3 * 4];
-    ck_assert_ok(mlcl_dataset_gather(ds, rows, 3, xs, ys, NULL));
+    ck_assert_ok(mlcl_dataset_gather(xs, ys, NULL, ds, rows, 3));
     ck_assert_mem_eq(xs, mlcl_dataset_features(dd), sizeof xs);
     ck_assert_mem_eq(ys, mlcl_dataset_labels(dd), sizeof ys);
     ck_assert_mem_eq(mlcl_dataset_labels_packed(ds), mlcl_dataset_labels_packed(dd), 3 * sizeof(uint64_t));
     ck_assert_status_msg(mlcl_dataset_csr(dd, NULL, NULL, NULL, NULL), MLCL_EINVAL, "dense");
     float mu[8], sd[8];
-    ck_assert_status_msg(mlcl_dataset_standardize_stats(ds, mu, sd), MLCL_EINVAL, "sparse");
+    ck_assert_status_msg(mlcl_dataset_standardize_stats(mu, sd, ds), MLCL_EINVAL, "sparse");
     /* a subset stays sparse */
     mlcl_dataset *sub = NULL;
     int pick[2] = { 2, 0 };
@@ -308,11 +308,11 @@ static void same_as_dense(mlcl_dataset *ds, mlcl_dataset *dd)
     int *rows = malloc(sizeof(int) * n);
     for (int i = 0; i < n; i++) rows[i] = i;
     float *x = malloc(sizeof(float) * (size_t)n * d);
-    ck_assert_ok(mlcl_dataset_gather(ds, rows, n, x, NULL, NULL));
+    ck_assert_ok(mlcl_dataset_gather(x, NULL, NULL, ds, rows, n));
     ck_assert_mem_eq(x, mlcl_dataset_features(dd), sizeof(float) * (size_t)n * d);
     ck_assert_mem_eq(mlcl_dataset_labels(ds), mlcl_dataset_labels(dd), (size_t)n * c);
-    for (int j = 0; j < d; j++) ck_assert_str_eq(mlcl_dataset_feature_name(ds, j), mlcl_dataset_feature_name(dd, j));
-    for (int j = 0; j < c; j++) ck_assert_str_eq(mlcl_dataset_label_name(ds, j), mlcl_dataset_label_name(dd, j));
+    for (int j = 0; j < d; j++) ck_assert_str_eq(ds_feature_name(ds, j), ds_feature_name(dd, j));
+    for (int j = 0; j < c; j++) ck_assert_str_eq(ds_label_name(ds, j), ds_label_name(dd, j));
     const int64_t *ptr;
     const float *val;
     int64_t nnz;
@@ -430,7 +430,7 @@ START_TEST(create_csr_checks)
     ck_assert_ok(mlcl_dataset_create_csr(&ds, 2, 4, 2, ptr, col, val, y));
     float x[8];
     int rows[2] = { 1, 0 };
-    ck_assert_ok(mlcl_dataset_gather(ds, rows, 2, x, NULL, NULL));
+    ck_assert_ok(mlcl_dataset_gather(x, NULL, NULL, ds, rows, 2));
     static const float ex[8] = { 3, 0, 0, 0, 0, 1, 0, 2 };
     ck_assert_mem_eq(x, ex, sizeof ex);
     mlcl_dataset_free(ds);

@@ -8,6 +8,28 @@
 #include <string.h>
 #include "mlcl.h"
 
+/* The status + out-parameter getters as expressions (NULL / -1 on an error). */
+static inline const char *ds_feature_name(const mlcl_dataset *ds, int j)
+{
+    const char *s = NULL;
+    return mlcl_dataset_feature_name(ds, j, &s) == MLCL_OK ? s : NULL;
+}
+static inline const char *ds_label_name(const mlcl_dataset *ds, int j)
+{
+    const char *s = NULL;
+    return mlcl_dataset_label_name(ds, j, &s) == MLCL_OK ? s : NULL;
+}
+static inline int batcher_epoch(const mlcl_batcher *b)
+{
+    int e = -1;
+    return mlcl_batcher_epoch(b, &e) == MLCL_OK ? e : -1;
+}
+static inline int batcher_batches(const mlcl_batcher *b)
+{
+    int k = -1;
+    return mlcl_batcher_batches_per_epoch(b, &k) == MLCL_OK ? k : -1;
+}
+
 /* Asserts that expr returns status st and that the last error mentions `needle`. */
 #define ck_assert_status_msg(expr, st, needle)                                   \
     do {                                                                          \

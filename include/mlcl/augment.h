@@ -20,15 +20,15 @@ extern "C" {
  * unchanged otherwise — no 1/(1-p) rescaling. One uniform draw per element,
  * row-major, so the result depends only on the RNG state. Two independent
  * views are two calls with the same generator.
- * @param      rng the generator (advanced by n*d draws).
+ * @param[out] out n x d outputs; may equal @p x (in place).
+ * @param[in]  x   n x d inputs.
  * @param      n   rows, >= 0.
  * @param      d   features, >= 0.
  * @param      p   masking probability in [0, 1].
- * @param[in]  x   n x d inputs.
- * @param[out] out n x d outputs; may equal @p x (in place).
+ * @param      rng the generator (advanced by n*d draws).
  * @return MLCL_OK or MLCL_EINVAL.
  */
-MLCL_API int mlcl_augment_mask(mlcl_rng *rng, int n, int d, float p, const float *x, float *out);
+MLCL_API int mlcl_augment_mask(float *out, const float *x, int n, int d, float p, mlcl_rng *rng);
 
 #ifdef __cplusplus
 }

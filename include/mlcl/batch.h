@@ -52,17 +52,20 @@ MLCL_API void mlcl_batcher_free(mlcl_batcher *b);
 MLCL_API int mlcl_batcher_next(mlcl_batcher *b, const int **rows, int *count);
 
 /**
- * @param b the batcher.
- * @return the number of completed epochs (end-of-epoch markers returned), or
- *         -1 when @p b is NULL.
+ * The number of completed epochs (end-of-epoch markers returned).
+ * @param      b     the batcher.
+ * @param[out] epoch the count.
+ * @return MLCL_OK or MLCL_EINVAL.
  */
-MLCL_API int mlcl_batcher_epoch(const mlcl_batcher *b);
+MLCL_API int mlcl_batcher_epoch(const mlcl_batcher *b, int *epoch);
 
 /**
- * @param b the batcher.
- * @return batches per epoch, or -1 when @p b is NULL.
+ * Batches per epoch.
+ * @param      b       the batcher.
+ * @param[out] batches ceil(n_rows / batch_size), or floor(...) with drop_last.
+ * @return MLCL_OK or MLCL_EINVAL.
  */
-MLCL_API int mlcl_batcher_batches_per_epoch(const mlcl_batcher *b);
+MLCL_API int mlcl_batcher_batches_per_epoch(const mlcl_batcher *b, int *batches);
 
 /**
  * The position of the batcher, for checkpoints: restoring it with

@@ -9,8 +9,17 @@
  * A dataset holds n rows of d float features (row-major n x d, or CSR for a
  * sparse set) and c binary labels, both as bytes (row-major n x c, values
  * 0/1) and packed into 64-bit words: mlcl_label_words(c) = (c + 63) / 64 words
- * per row, label j in bit (j % 64) of word (j / 64) — the format of the
- * contrastive layer (queue.h).
+ * per row (queue.h), label j in bit (j % 64) of word (j / 64) — the format of
+ * the contrastive layer.
+ *
+ * Conventions. Functions that create or compute put their outputs first
+ * (mlcl_dataset_gather(), mlcl_dataset_standardize_stats()); accessors take
+ * the dataset first and return a status with out-parameters — except the
+ * three views (mlcl_dataset_features(), _labels(), _labels_packed()), which
+ * follow one rule: they return a borrowed pointer into the dataset, valid
+ * until it is freed or modified, or NULL exactly when @p ds is NULL or the
+ * view does not exist (the features of a CSR dataset); they never fail
+ * otherwise and never set the error message.
  *
  * Thread-safety: mlcl_dataset_create_from_arrays() and _create_csr() may run
  * on several threads at once. A dataset may be read (accessors, gather,
@@ -33,12 +42,6 @@ extern "C" {
 /** An opaque in-memory multi-label dataset. */
 typedef struct mlcl_dataset mlcl_dataset;
 
-/**
- * Words of 64 bits per row of packed labels.
- * @param c labels (>= 0).
- * @return (c + 63) / 64.
- */
-MLCL_API int mlcl_dataset_label_words(int c);
 
 /**
  * Creates a dataset from caller arrays (copied).
@@ -117,7 +120,7 @@ MLCL_API int mlcl_dataset_csr(const mlcl_dataset *ds, const int64_t **row_ptr, c
                               const float **vals, int64_t *nnz);
 
 /* ------------------------------------------------------------------------ */
-/* Accessors (borrowed pointers, valid until the dataset is freed or modified) */
+/* Accessors (status + out-parameters) and views (borrowed pointers) */
 
 /**
  * The dataset's sizes.
@@ -151,60 +154,70 @@ MLCL_API int mlcl_dataset_image_shape(const mlcl_dataset *ds, int *channels, int
 MLCL_API int mlcl_dataset_set_image_shape(mlcl_dataset *ds, int channels, int height, int width);
 
 /**
- * Sets the label names (copied), or removes them (@p names NULL, @p count 0).
+ * Sets the label names (copied), or removes them (@p count 0, @p names NULL),
+ * as mlcl_model_set_label_names().
  * @param ds    the dataset to modify.
- * @param names @p count strings, none NULL.
  * @param count the dataset's c.
+ * @param names @p count strings, none NULL.
  * @return MLCL_OK, MLCL_EINVAL, MLCL_ENOMEM (the old names are then kept).
  */
-MLCL_API int mlcl_dataset_set_label_names(mlcl_dataset *ds, const char *const *names, int count);
+MLCL_API int mlcl_dataset_set_label_names(mlcl_dataset *ds, int count, const char *const *names);
 
 /**
+ * View: the n x d row-major features (see the rule in the file comment).
  * @param ds the dataset.
- * @return the n x d row-major features, or NULL when @p ds is NULL.
+ * @return borrowed; NULL when @p ds is NULL or the dataset is sparse (see
+ *         mlcl_dataset_csr()).
  */
 MLCL_API const float *mlcl_dataset_features(const mlcl_dataset *ds);
-/* (NULL for a sparse dataset: see mlcl_dataset_csr()) */
 
 /**
+ * View: the n x c row-major 0/1 labels.
  * @param ds the dataset.
- * @return the n x c row-major 0/1 labels, or NULL when @p ds is NULL.
+ * @return borrowed; NULL when @p ds is NULL.
  */
 MLCL_API const uint8_t *mlcl_dataset_labels(const mlcl_dataset *ds);
 
 /**
+ * View: the packed labels, n x mlcl_label_words(c) words.
  * @param ds the dataset.
- * @return the packed labels, n x mlcl_dataset_label_words(c) words, or NULL.
+ * @return borrowed; NULL when @p ds is NULL.
  */
 MLCL_API const uint64_t *mlcl_dataset_labels_packed(const mlcl_dataset *ds);
 
 /**
- * @param ds the dataset.
- * @param j  feature index.
- * @return the name of feature @p j (from the ARFF header), or NULL when
- *         unnamed or out of range.
+ * The name of feature @p j (an ARFF attribute, a CSV column).
+ * @param      ds   the dataset.
+ * @param      j    feature index in [0, d).
+ * @param[out] name borrowed, valid until the dataset is freed; NULL when the
+ *                  features are unnamed.
+ * @return MLCL_OK or MLCL_EINVAL (NULL argument, j out of range).
  */
-MLCL_API const char *mlcl_dataset_feature_name(const mlcl_dataset *ds, int j);
+MLCL_API int mlcl_dataset_feature_name(const mlcl_dataset *ds, int j, const char **name);
 
 /**
- * @param ds the dataset.
- * @param j  label index.
- * @return the name of label @p j, or NULL when unnamed or out of range.
+ * The name of label @p j.
+ * @param      ds   the dataset.
+ * @param      j    label index in [0, c).
+ * @param[out] name borrowed, valid until the dataset is freed or its names
+ *                  are set; NULL when the labels are unnamed.
+ * @return MLCL_OK or MLCL_EINVAL (NULL argument, j out of range).
  */
-MLCL_API const char *mlcl_dataset_label_name(const mlcl_dataset *ds, int j);
+MLCL_API int mlcl_dataset_label_name(const mlcl_dataset *ds, int j, const char **name);
 
 /**
- * Copies the given rows into caller buffers (a mini-batch).
+ * Copies the given rows into caller buffers (a mini-batch; the rows of a
+ * sparse dataset densified).
+ * @param[out] x_out        k x d floats (nullable).
+ * @param[out] y_out        k x c bytes (nullable).
+ * @param[out] y_packed_out k x mlcl_label_words(c) words (nullable).
  * @param      ds           the dataset.
  * @param[in]  rows         k row indices in [0, n).
  * @param      k            >= 0.
- * @param[out] x_out        k x d floats (nullable).
- * @param[out] y_out        k x c bytes (nullable).
- * @param[out] y_packed_out k x mlcl_dataset_label_words(c) words (nullable).
  * @return MLCL_OK or MLCL_EINVAL (a row out of range is named).
  */
-MLCL_API int mlcl_dataset_gather(const mlcl_dataset *ds, const int *rows, int k, float *x_out,
-                                 uint8_t *y_out, uint64_t *y_packed_out);
+MLCL_API int mlcl_dataset_gather(float *x_out, uint8_t *y_out, uint64_t *y_packed_out,
+                                 const mlcl_dataset *ds, const int *rows, int k);
 
 /* ------------------------------------------------------------------------ */
 /* Standardisation (as scikit-learn's StandardScaler) */
@@ -213,12 +226,12 @@ MLCL_API int mlcl_dataset_gather(const mlcl_dataset *ds, const int *rows, int k,
  * Per-feature mean and population standard deviation (divide by n),
  * accumulated in double. A constant feature (variance within rounding error
  * of zero, scikit-learn's rule) gets std 1.
- * @param      ds   the (training) dataset.
  * @param[out] mean d floats.
  * @param[out] std  d floats, all > 0.
+ * @param      ds   the (training) dataset (dense).
  * @return MLCL_OK or MLCL_EINVAL.
  */
-MLCL_API int mlcl_dataset_standardize_stats(const mlcl_dataset *ds, float *mean, float *std);
+MLCL_API int mlcl_dataset_standardize_stats(float *mean, float *std, const mlcl_dataset *ds);
 
 /**
  * x = (x - mean) / std in place, feature by feature (use the training set's

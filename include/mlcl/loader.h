@@ -99,13 +99,13 @@ MLCL_API int mlcl_image_list_size(const mlcl_image_list *list, int *n, int *n_la
  */
 MLCL_API int mlcl_image_list_label_name(const mlcl_image_list *list, int j, const char **name);
 
-/** mlcl_loader_options.normalize: no normalisation (values in [0, 1]). */
-#define MLCL_NORMALIZE_NONE 0
-/** mlcl_loader_options.normalize: ImageNet's mean (0.485, 0.456, 0.406) and std
- * (0.229, 0.224, 0.225); one channel: mean 0.449, std 0.226 (their averages). */
-#define MLCL_NORMALIZE_IMAGENET 1
-/** mlcl_loader_options.normalize: mlcl_loader_options.mean and .std. */
-#define MLCL_NORMALIZE_CUSTOM 2
+/** The normalisation of a loader's images (mlcl_loader_options.normalize). */
+typedef enum mlcl_normalize {
+    MLCL_NORMALIZE_NONE = 0,     /**< no normalisation (values in [0, 1]) */
+    MLCL_NORMALIZE_IMAGENET = 1, /**< ImageNet's mean (0.485, 0.456, 0.406) and std (0.229, 0.224,
+                                      0.225); one channel: mean 0.449, std 0.226 (their averages) */
+    MLCL_NORMALIZE_CUSTOM = 2    /**< mlcl_loader_options.mean and .std */
+} mlcl_normalize;
 
 /** Version of mlcl_loader_options. */
 #define MLCL_LOADER_OPTIONS_VERSION 1
@@ -128,7 +128,7 @@ typedef struct mlcl_loader_options {
     int drop_last;        /**< 1: leave out the short last batch of an epoch (0) */
     int views;            /**< 0 (default): the resized image; 1 or 2: SimCLR views of it */
     mlcl_simclr_options simclr; /**< the views' augmentation (SimCLR defaults; out_h/out_w 0 = height/width) */
-    int normalize;        /**< MLCL_NORMALIZE_IMAGENET (default), _NONE or _CUSTOM (applied after augmentation) */
+    mlcl_normalize normalize; /**< MLCL_NORMALIZE_IMAGENET (default), _NONE or _CUSTOM (applied after augmentation) */
     float mean[3];        /**< per-channel means for MLCL_NORMALIZE_CUSTOM */
     float std[3];         /**< per-channel standard deviations (> 0) for MLCL_NORMALIZE_CUSTOM */
     int skip_bad_images;  /**< 1: an unreadable image is left out of its batch and counted; 0

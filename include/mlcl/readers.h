@@ -98,9 +98,12 @@ MLCL_API int mlcl_dataset_load_arff(mlcl_dataset **out, const char *path, int n_
 MLCL_API int mlcl_dataset_load_arff_sparse(mlcl_dataset **out, const char *path, int n_labels,
                                            int labels_first);
 
-/** Index base argument of mlcl_dataset_load_libsvm(): from the format's
- *  header (the XC header line: zero-based), else one-based. */
-#define MLCL_LIBSVM_INDEX_AUTO (-1)
+/** The index base of a LIBSVM file's feature indices (mlcl_dataset_load_libsvm()). */
+typedef enum mlcl_libsvm_index_base {
+    MLCL_LIBSVM_INDEX_AUTO = -1, /**< from the format's header (the XC header line: zero-based), else one-based */
+    MLCL_LIBSVM_INDEX_ZERO = 0,  /**< zero-based */
+    MLCL_LIBSVM_INDEX_ONE = 1    /**< one-based (the LIBSVM convention) */
+} mlcl_libsvm_index_base;
 
 /**
  * Reads the multi-label LIBSVM format of the Extreme Classification
@@ -126,11 +129,11 @@ MLCL_API int mlcl_dataset_load_arff_sparse(mlcl_dataset **out, const char *path,
  *                        MLCL_DATA_MAX_COLS); > 0: fixed (an index beyond it
  *                        is an error).
  * @param      n_labels   0: from the header, else max label + 1; > 0: fixed.
- * @param      index_base 0, 1 or MLCL_LIBSVM_INDEX_AUTO.
+ * @param      index_base MLCL_LIBSVM_INDEX_ZERO, _ONE or _AUTO (any other value: MLCL_EINVAL).
  * @return as mlcl_dataset_load_arff().
  */
 MLCL_API int mlcl_dataset_load_libsvm(mlcl_dataset **out, const char *path, int n_features,
-                                      int n_labels, int index_base);
+                                      int n_labels, mlcl_libsvm_index_base index_base);
 
 /**
  * As mlcl_dataset_load_libsvm(), but the features stay sparse: the dataset
@@ -150,7 +153,7 @@ MLCL_API int mlcl_dataset_load_libsvm(mlcl_dataset **out, const char *path, int 
  * @return as mlcl_dataset_load_libsvm().
  */
 MLCL_API int mlcl_dataset_load_libsvm_sparse(mlcl_dataset **out, const char *path, int n_features,
-                                             int n_labels, int index_base);
+                                             int n_labels, mlcl_libsvm_index_base index_base);
 
 /* ------------------------------------------------------------------------ */
 /* IDX (MNIST) */
@@ -262,7 +265,7 @@ typedef struct mlcl_csv_options {
     unsigned int version;      /**< MLCL_CSV_OPTIONS_VERSION */
     int n_labels;              /**< > 0: the last n_labels columns are the labels (0 = unused) */
     int labels_first;          /**< nonzero: n_labels counts the first columns instead */
-    int impute;                /**< an mlcl_impute value (default MLCL_IMPUTE_NONE) */
+    mlcl_impute impute;        /**< default MLCL_IMPUTE_NONE */
     int delimiter;             /**< ',', ';' or '\\t'; 0 (default) = '\\t' for a .tsv[.gz] file,
                                     else '\\t' when the header has tabs and no comma, else ',' */
     int no_header;             /**< nonzero: the first line is data, the columns are named
@@ -399,7 +402,7 @@ typedef struct mlcl_manifest_options {
     const char *image_root; /**< folder the image paths are relative to (NULL: see each loader) */
     int skip_bad_images;    /**< nonzero: a missing, corrupt or truncated image is left out
                                  (counted in *skipped) instead of failing the load */
-    int voc_difficult;      /**< an mlcl_voc_difficult value (VOC only) */
+    mlcl_voc_difficult voc_difficult; /**< VOC only (default MLCL_VOC_DIFFICULT_NEGATIVE) */
     const char *const *label_names; /**< NULL, or the n_label_names label names to use, in
                                  this order (e.g. the training set's, when loading its test
                                  set): a label the file names that is not among them is an error */
@@ -510,11 +513,11 @@ typedef enum mlcl_data_format {
 /**
  * Guesses a data file's format from its name and, for CSV, its first line
  * (read through zlib, at most 1 MiB).
- * @param[out] format an mlcl_data_format value.
+ * @param[out] format the format.
  * @param      path   file or folder name.
  * @return MLCL_OK (also when unknown), MLCL_EINVAL, MLCL_EIO (cannot open).
  */
-MLCL_API int mlcl_data_guess_format(int *format, const char *path);
+MLCL_API int mlcl_data_guess_format(mlcl_data_format *format, const char *path);
 
 #ifdef __cplusplus
 }

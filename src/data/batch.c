@@ -71,11 +71,20 @@ int mlcl_batcher_next(mlcl_batcher *b, const int **rows, int *count)
     return MLCL_OK;
 }
 
-int mlcl_batcher_epoch(const mlcl_batcher *b) { return b ? b->epoch : -1; }
-
-int mlcl_batcher_batches_per_epoch(const mlcl_batcher *b)
+int mlcl_batcher_epoch(const mlcl_batcher *b, int *epoch)
 {
-    return b ? (b->limit + b->bs - 1) / b->bs : -1;
+    MLCL_CHECK_NULL("mlcl_batcher_epoch", b);
+    MLCL_CHECK_NULL("mlcl_batcher_epoch", epoch);
+    *epoch = b->epoch;
+    return MLCL_OK;
+}
+
+int mlcl_batcher_batches_per_epoch(const mlcl_batcher *b, int *batches)
+{
+    MLCL_CHECK_NULL("mlcl_batcher_batches_per_epoch", b);
+    MLCL_CHECK_NULL("mlcl_batcher_batches_per_epoch", batches);
+    *batches = (b->limit + b->bs - 1) / b->bs;
+    return MLCL_OK;
 }
 
 /* state: [0] generator state before the current epoch's permutation, [1] its
@@ -121,7 +130,7 @@ int mlcl_batcher_set_state(mlcl_batcher *b, const uint64_t state[MLCL_BATCHER_ST
     return MLCL_OK;
 }
 
-int mlcl_augment_mask(mlcl_rng *rng, int n, int d, float p, const float *x, float *out)
+int mlcl_augment_mask(float *out, const float *x, int n, int d, float p, mlcl_rng *rng)
 {
     static const char fn[] = "mlcl_augment_mask";
     MLCL_CHECK_NULL(fn, rng);

@@ -60,7 +60,6 @@ int mlcl__grow_max(void **p, size_t *cap, size_t need, size_t limit, size_t elem
     return MLCL_OK;
 }
 
-int mlcl_dataset_label_words(int c) { return c <= 0 ? 0 : c / 64 + (c % 64 != 0); }
 
 int mlcl__dataset_alloc(mlcl_dataset **out, int n, int d, int c, const char *fn)
 {
@@ -68,7 +67,7 @@ int mlcl__dataset_alloc(mlcl_dataset **out, int n, int d, int c, const char *fn)
     if (n <= 0 || d <= 0 || c <= 0)
         return mlcl__err(MLCL_EINVAL, "%s: dataset sizes must be > 0 (n=%d, d=%d, c=%d)", fn, n, d, c);
     size_t nd, nc, nw;
-    int words = mlcl_dataset_label_words(c);
+    int words = (int)mlcl_label_words(c);
     if (mlcl__mul_size((size_t)n, (size_t)d, &nd) || mlcl__mul_size(nd, sizeof(float), &nd) ||
         mlcl__mul_size((size_t)n, (size_t)c, &nc) ||
         mlcl__mul_size((size_t)n, (size_t)words, &nw))
@@ -93,7 +92,7 @@ int mlcl__dataset_adopt(mlcl_dataset **out, int n, int d, int c, float *x, uint8
     int rc = MLCL_OK;
     mlcl_dataset *ds = NULL;
     size_t nw;
-    int words = mlcl_dataset_label_words(c);
+    int words = (int)mlcl_label_words(c);
     if (n <= 0 || d <= 0 || c <= 0)
         rc = mlcl__err(MLCL_EINVAL, "%s: dataset sizes must be > 0 (n=%d, d=%d, c=%d)", fn, n, d, c);
     else if (mlcl__mul_size((size_t)n, (size_t)words, &nw))
@@ -359,7 +358,7 @@ int mlcl_dataset_set_image_shape(mlcl_dataset *ds, int channels, int height, int
     return MLCL_OK;
 }
 
-int mlcl_dataset_set_label_names(mlcl_dataset *ds, const char *const *names, int count)
+int mlcl_dataset_set_label_names(mlcl_dataset *ds, int count, const char *const *names)
 {
     static const char fn[] = "mlcl_dataset_set_label_names";
     MLCL_CHECK_NULL(fn, ds);
@@ -381,24 +380,36 @@ int mlcl_dataset_set_label_names(mlcl_dataset *ds, const char *const *names, int
     return MLCL_OK;
 }
 
+/* The views (dataset.h): NULL exactly when ds is NULL or the view does not exist. */
 const float *mlcl_dataset_features(const mlcl_dataset *ds) { return ds ? ds->x : NULL; }
 const uint8_t *mlcl_dataset_labels(const mlcl_dataset *ds) { return ds ? ds->y : NULL; }
 const uint64_t *mlcl_dataset_labels_packed(const mlcl_dataset *ds) { return ds ? ds->yp : NULL; }
 
-const char *mlcl_dataset_feature_name(const mlcl_dataset *ds, int j)
+static int get_name(const char *fn, const mlcl_dataset *ds, int j, const char **name, int axis)
 {
-    if (!ds || !ds->feat_names || j < 0 || j >= ds->d) return NULL;
-    return ds->feat_names[j];
+    MLCL_CHECK_NULL(fn, ds);
+    MLCL_CHECK_NULL(fn, name);
+    *name = NULL;
+    int k = axis ? ds->c : ds->d;
+    if (j < 0 || j >= k)
+        return mlcl__err(MLCL_EINVAL, "%s: j = %d is out of range [0, %d)", fn, j, k);
+    char **names = axis ? ds->label_names : ds->feat_names;
+    if (names) *name = names[j];
+    return MLCL_OK;
 }
 
-const char *mlcl_dataset_label_name(const mlcl_dataset *ds, int j)
+int mlcl_dataset_feature_name(const mlcl_dataset *ds, int j, const char **name)
 {
-    if (!ds || !ds->label_names || j < 0 || j >= ds->c) return NULL;
-    return ds->label_names[j];
+    return get_name("mlcl_dataset_feature_name", ds, j, name, 0);
 }
 
-int mlcl_dataset_gather(const mlcl_dataset *ds, const int *rows, int k, float *x_out,
-                        uint8_t *y_out, uint64_t *y_packed_out)
+int mlcl_dataset_label_name(const mlcl_dataset *ds, int j, const char **name)
+{
+    return get_name("mlcl_dataset_label_name", ds, j, name, 1);
+}
+
+int mlcl_dataset_gather(float *x_out, uint8_t *y_out, uint64_t *y_packed_out, const mlcl_dataset *ds,
+                        const int *rows, int k)
 {
     static const char fn[] = "mlcl_dataset_gather";
     MLCL_CHECK_NULL(fn, ds);
@@ -422,7 +433,7 @@ int mlcl_dataset_gather(const mlcl_dataset *ds, const int *rows, int k, float *x
 
 /* ---------------------------------------------------------------- standardisation */
 
-int mlcl_dataset_standardize_stats(const mlcl_dataset *ds, float *mean, float *std)
+int mlcl_dataset_standardize_stats(float *mean, float *std, const mlcl_dataset *ds)
 {
     static const char fn[] = "mlcl_dataset_standardize_stats";
     MLCL_CHECK_NULL(fn, ds);

@@ -342,13 +342,13 @@ static int load_path(mlcl_dataset **out, const char *path, int n_features, int n
 }
 
 int mlcl_dataset_load_libsvm(mlcl_dataset **out, const char *path, int n_features, int n_labels,
-                             int index_base)
+                             mlcl_libsvm_index_base index_base)
 {
-    return load_path(out, path, n_features, n_labels, index_base, 0, "mlcl_dataset_load_libsvm");
+    return load_path(out, path, n_features, n_labels, (int)index_base, 0, "mlcl_dataset_load_libsvm");
 }
 
 int mlcl_dataset_load_libsvm_sparse(mlcl_dataset **out, const char *path, int n_features, int n_labels,
-                                    int index_base)
+                                    mlcl_libsvm_index_base index_base)
 {
-    return load_path(out, path, n_features, n_labels, index_base, 1, "mlcl_dataset_load_libsvm_sparse");
+    return load_path(out, path, n_features, n_labels, (int)index_base, 1, "mlcl_dataset_load_libsvm_sparse");
 }

@@ -941,7 +941,7 @@ static int sniff_header(const char *line, int *has_path, int *numbers)
     return non_numeric;
 }
 
-int mlcl_data_guess_format(int *format, const char *path)
+int mlcl_data_guess_format(mlcl_data_format *format, const char *path)
 {
     static const char fn[] = "mlcl_data_guess_format";
     MLCL_CHECK_NULL(fn, format);

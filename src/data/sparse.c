@@ -10,7 +10,7 @@ int mlcl__dataset_adopt_csr(mlcl_dataset **out, int n, int d, int c, int64_t *pt
                             uint8_t *y, const char *fn)
 {
     *out = NULL;
-    int rc = MLCL_OK, words = mlcl_dataset_label_words(c);
+    int rc = MLCL_OK, words = (int)mlcl_label_words(c);
     size_t nw = 0;
     mlcl_dataset *ds = NULL;
     if (n <= 0 || d <= 0 || c <= 0)

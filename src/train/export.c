@@ -118,7 +118,7 @@ static int export_inner(const mlcl_trainer *t, mlcl_model *m, const mlcl_model_e
         int rc = def ? MLCL_OK : mlcl__err(MLCL_ENOMEM, "%s: out of memory", FN);
         for (int j = 0; j < m->c && rc == MLCL_OK; j++) {
             const char *s = o && o->label_names ? o->label_names[j] : NULL;
-            if (!s && o && o->train) s = mlcl_dataset_label_name(o->train, j);
+            if (!s && o && o->train) (void)mlcl_dataset_label_name(o->train, j, &s); /* s stays NULL: unnamed */
             if (!s) {
                 snprintf(buf, sizeof buf, "label%d", j);
                 memcpy(def + (size_t)j * 32, buf, sizeof buf);

@@ -18,8 +18,10 @@ static void check(int rc, mlcl_dataset *ds)
         if (!isfinite(x[i])) abort(); /* imputation leaves no NaN behind */
     for (size_t i = 0; i < (size_t)n * (size_t)c; i++)
         if (y[i] > 1) abort();
-    for (int j = 0; j < d; j++)
-        if (!mlcl_dataset_feature_name(ds, j)) abort();
+    for (int j = 0; j < d; j++) {
+        const char *name = NULL;
+        if (mlcl_dataset_feature_name(ds, j, &name) != MLCL_OK || !name) abort();
+    }
     mlcl_dataset_free(ds);
 }
 
@@ -54,7 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     o.no_header = 1;
     mlcl_clear_error();
     check(mlcl_dataset_load_csv(&ds, p, &o), ds);
-    int fmt = -1;
+    mlcl_data_format fmt = (mlcl_data_format)-1;
     mlcl_clear_error();
     int rc = mlcl_data_guess_format(&fmt, p);
     fuzz_check_rc(rc);

@@ -14,7 +14,7 @@ static void fuzz_same_rows(mlcl_dataset *sp, mlcl_dataset *de)
     float *row = malloc(sizeof(float) * (size_t)d);
     if (!row) return;
     for (int i = 0; i < n; i++) {
-        if (mlcl_dataset_gather(sp, &i, 1, row, NULL, NULL)) abort();
+        if (mlcl_dataset_gather(row, NULL, NULL, sp, &i, 1)) abort();
         if (memcmp(row, xd + (size_t)i * d, sizeof(float) * (size_t)d)) abort();
     }
     free(row);

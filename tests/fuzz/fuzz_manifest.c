@@ -18,8 +18,10 @@ static void check(int rc, mlcl_dataset *ds, int skipped)
     int n, d, c, ch, h, w;
     if (mlcl_dataset_dims(ds, &n, &d, &c) != MLCL_OK || n <= 0 || c <= 0 || skipped < 0) abort();
     if (mlcl_dataset_image_shape(ds, &ch, &h, &w) != MLCL_OK || ch * h * w != d) abort();
-    for (int j = 0; j < c; j++)
-        if (!mlcl_dataset_label_name(ds, j)) abort();
+    for (int j = 0; j < c; j++) {
+        const char *name = NULL;
+        if (mlcl_dataset_label_name(ds, j, &name) != MLCL_OK || !name) abort();
+    }
     mlcl_dataset_free(ds);
 }
 

@@ -288,13 +288,13 @@ class Dataset(Handle):
     def set_label_names(self, names):
         """Sets the label names (one str per label), or removes them (None)."""
         if names is None:
-            C.mlcl_dataset_set_label_names(self._ptr, None, 0)
+            C.mlcl_dataset_set_label_names(self._ptr, 0, None)
             return
         if isinstance(names, (str, bytes)):
             raise TypeError("names must be a sequence of strings")
         enc = [to_cstr("names[%d]" % i, v) for i, v in enumerate(names)]
         arr = (ctypes.c_char_p * max(1, len(enc)))(*enc)
-        C.mlcl_dataset_set_label_names(self._ptr, arr, len(enc))
+        C.mlcl_dataset_set_label_names(self._ptr, len(enc), arr)
 
     def _need_dense(self):
         v = ctypes.c_int()
@@ -346,7 +346,7 @@ class Dataset(Handle):
 
     @property
     def label_words(self):
-        return int(C.mlcl_dataset_label_words(self.c))
+        return int(C.mlcl_label_words(self.c))
 
     # ---- contents (copies)
     @property
@@ -370,7 +370,7 @@ class Dataset(Handle):
         """COPY of the packed labels, (n, words) uint64."""
         n, _, c = self._dims()
         return copy_from(C.mlcl_dataset_labels_packed(self._ptr), np.uint64,
-                         (n, int(C.mlcl_dataset_label_words(c))))
+                         (n, int(C.mlcl_label_words(c))))
 
     @locked()
     def features_view(self):
@@ -384,13 +384,17 @@ class Dataset(Handle):
 
     @locked()
     def feature_name(self, j):
-        s = C.mlcl_dataset_feature_name(self._ptr, to_int("j", j))
-        return None if s is None else s.decode(errors="replace")
+        """The name of feature j (None when unnamed); InvalidArgument out of range."""
+        s = ctypes.c_char_p()
+        C.mlcl_dataset_feature_name(self._ptr, to_int("j", j), ctypes.byref(s))
+        return None if s.value is None else s.value.decode(errors="replace")
 
     @locked()
     def label_name(self, j):
-        s = C.mlcl_dataset_label_name(self._ptr, to_int("j", j))
-        return None if s is None else s.decode(errors="replace")
+        """The name of label j (None when unnamed); InvalidArgument out of range."""
+        s = ctypes.c_char_p()
+        C.mlcl_dataset_label_name(self._ptr, to_int("j", j), ctypes.byref(s))
+        return None if s.value is None else s.value.decode(errors="replace")
 
     @property
     def feature_names(self):
@@ -409,9 +413,8 @@ class Dataset(Handle):
         k = r.size
         x = np.zeros((k, d), np.float32)
         y = np.zeros((k, c), np.uint8)
-        yp = np.zeros((k, int(C.mlcl_dataset_label_words(c))), np.uint64)
-        C.mlcl_dataset_gather(self._ptr, ptr(r, np.int32), k, ptr(x, np.float32),
-                              ptr(y, np.uint8), ptr(yp, np.uint64))
+        yp = np.zeros((k, int(C.mlcl_label_words(c))), np.uint64)
+        C.mlcl_dataset_gather(ptr(x, np.float32), ptr(y, np.uint8), ptr(yp, np.uint64), self._ptr, ptr(r, np.int32), k)
         return x, y, yp
 
     @locked()
@@ -419,7 +422,7 @@ class Dataset(Handle):
         """(mean, std) per feature, float32 (population std; constant features get 1)."""
         d = self._dims()[1]
         mean, std = np.zeros(d, np.float32), np.zeros(d, np.float32)
-        C.mlcl_dataset_standardize_stats(self._ptr, ptr(mean, np.float32), ptr(std, np.float32))
+        C.mlcl_dataset_standardize_stats(ptr(mean, np.float32), ptr(std, np.float32), self._ptr)
         return mean, std
 
     @locked()
@@ -466,12 +469,16 @@ class Batcher(Handle):
     @property
     @locked("epoch")
     def epoch(self):
-        return int(C.mlcl_batcher_epoch(self._ptr))
+        v = ctypes.c_int()
+        C.mlcl_batcher_epoch(self._ptr, ctypes.byref(v))
+        return v.value
 
     @property
     @locked("batches_per_epoch")
     def batches_per_epoch(self):
-        return int(C.mlcl_batcher_batches_per_epoch(self._ptr))
+        v = ctypes.c_int()
+        C.mlcl_batcher_batches_per_epoch(self._ptr, ctypes.byref(v))
+        return v.value
 
     @locked()
     def get_state(self):
@@ -528,7 +535,7 @@ def augment_mask(rng, x, p, out=None):
                         % (xa.shape,))
     n, d = (to_int("rows of x", v) for v in xa.shape)
     with rng._use("augment_mask") as h:
-        C.mlcl_augment_mask(h, n, d, float(p), ptr(xa, np.float32), ptr(out, np.float32))
+        C.mlcl_augment_mask(ptr(out, np.float32), ptr(xa, np.float32), n, d, float(p), h)
     return out
 
 

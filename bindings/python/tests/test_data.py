@@ -24,7 +24,9 @@ def test_yeast_arff(yeast):
     assert np.array_equal(tr.features_view(), tr.features)
     assert np.array_equal(mlcl.unpack_labels(tr.labels_packed, 14), y)
     assert tr.label_names[0] == "Class1" and tr.feature_name(0) == "Att1"
-    assert tr.label_name(99) is None and len(tr.feature_names) == 103
+    assert len(tr.feature_names) == 103
+    with pytest.raises(mlcl.InvalidArgument, match="out of range"):
+        tr.label_name(99)
 
 
 def test_from_arrays_subset_split_gather(rng):
