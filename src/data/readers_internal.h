@@ -71,6 +71,25 @@ MLCL_INTERNAL int mlcl__imglist_read_coco(mlcl__imglist *l, const char *path, co
                                           const char *fn);
 MLCL_INTERNAL int mlcl__imglist_read_voc(mlcl__imglist *l, const char *root, const char *split,
                                          const mlcl_manifest_options *o, const char *fn);
+
+/* Manifests (manifest.c): the option check of every manifest reader, a
+ * folder test, a string -> index map (keys borrowed), qsort on strings, and
+ * the remapping of a list's labels to o->label_names (src names the file). */
+#define MLCL__MAX_LABELS (1 << 20)
+MLCL_INTERNAL int mlcl__manifest_check_options(const mlcl_manifest_options *o, const char *fn);
+MLCL_INTERNAL int mlcl__is_dir(const char *p);
+typedef struct {
+    const char **keys; /* borrowed */
+    size_t *vals;
+    size_t cap, n;
+} mlcl__strmap;
+MLCL_INTERNAL void mlcl__strmap_free(mlcl__strmap *m);
+MLCL_INTERNAL int mlcl__strmap_get(const mlcl__strmap *m, const char *key, size_t *val);
+MLCL_INTERNAL int mlcl__strmap_put(mlcl__strmap *m, const char *key, size_t val, const char *fn);
+MLCL_INTERNAL int mlcl__cmp_str(const void *a, const void *b);
+MLCL_INTERNAL int mlcl__imglist_remap(mlcl__imglist *l, const mlcl_manifest_options *o, const char *src,
+                                      const char *fn);
+
 /* Joins dir and name ("dir/name"; name kept when absolute or dir empty). */
 MLCL_INTERNAL char *mlcl__path_join(const char *dir, const char *name);
 /* The folder of a path ("." for a bare name); library-allocated. */
