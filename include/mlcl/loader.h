@@ -18,6 +18,8 @@
  * mlcl_loader_seek() gives exactly the batches an uninterrupted one gives from
  * there: a checkpoint records mlcl_loader_position() and seeks on resume.
  *
+ * A trainer fed by loaders: mlcl_trainer_create_stream() (train.h).
+ *
  * Thread-safety: one consumer thread per loader (mlcl_loader_next(), _seek(),
  * _position(), _stats() from one thread at a time); distinct loaders are
  * independent. The list must outlive its loaders and is read-only.
@@ -28,7 +30,6 @@
 #include "core.h"
 #include "image.h"
 #include "readers.h"
-#include "train.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -243,43 +244,6 @@ MLCL_API int mlcl_loader_stats_get(const mlcl_loader *loader, mlcl_loader_stats 
  * @return MLCL_OK or MLCL_EINVAL.
  */
 MLCL_API int mlcl_loader_normalization(const mlcl_loader *loader, float *mean, float *std);
-
-/**
- * Creates a trainer that takes its batches from loaders instead of an
- * in-memory dataset (no image is kept in memory by the trainer): pretraining
- * batches from @p pretrain (views = 2: the query and key views), fine-tuning
- * batches from @p finetune (views = 0: the resized image, or 1: one SimCLR
- * view). Trainer epoch e of a phase reads loader epoch e of that phase's
- * loader, batch by batch; the trainer's own shuffling and augmentation
- * generators are not used. A batch of fewer than 2 images is skipped, and in
- * pretraining so is a batch smaller than opts->batch (the ragged tail, or a
- * batch that lost skipped images).
- *
- * Both loaders must be over the same list, give images of the same size, and
- * have batch = opts->batch; a loader of a phase that does not run (e.g.
- * pretrain with MLCL_METHOD_NONE) may be NULL. The loaders are borrowed: they
- * must outlive the trainer, and nothing else may call them meanwhile.
- *
- * Inputs of mlcl_trainer_predict(), _distributions() and _evaluate() are
- * images of the loaders' output size with values in [0, 1] (as the manifest
- * readers give them): the trainer applies the loaders' normalisation
- * (mlcl_loader_normalization()) to them, and so does a model exported from
- * the trainer (mlcl_trainer_export_model(): the normalisation is stored as the
- * model's per-feature mean and std, mlcl_model_standardization(); the ONNX
- * export refuses such a model for now). Checkpoints: the trainer's position
- * (phase, epoch, batch) is the loader's position, so a resumed trainer seeks
- * its loader there and continues bit-identically; the checkpoint's data CRC
- * covers the list's paths and labels and the loaders' seeds, views and sizes.
- *
- * @param[out] out the trainer; free with mlcl_trainer_free().
- * @param opts the options (copied; standardize and the phases' mask_p are ignored).
- * @param pretrain the pretraining loader (views 2), or NULL when no pretraining runs.
- * @param finetune the fine-tuning loader (views 0 or 1), or NULL when finetune.epochs = 0.
- * @param backbone copied (as mlcl_trainer_extra.backbone), or NULL: the MLP of opts->moco.
- * @return as mlcl_trainer_create_ex(); MLCL_EINVAL naming the mismatch between the loaders and the options.
- */
-MLCL_API int mlcl_trainer_create_stream(mlcl_trainer **out, const mlcl_train_options *opts, mlcl_loader *pretrain,
-                                        mlcl_loader *finetune, const mlcl_encoder *backbone);
 
 #ifdef __cplusplus
 }
