@@ -97,9 +97,21 @@ $(STLIB): $(OBJS)
 
 examples: $(EXAMPLES)
 
+# the CLIs write their JSON with jansson
+JSON_CFLAGS := $(shell pkg-config --cflags jansson 2>/dev/null)
+JSON_LIBS := $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
+EXAMPLE_CFLAGS := -std=c11 $(OPT) -g -Wall -Wextra -D_GNU_SOURCE -Iinclude $(JSON_CFLAGS)
+EXAMPLE_LIBS := -Llib -lmlcl -Wl,-rpath,'$$ORIGIN/../lib' $(JSON_LIBS) -lm
+
 bin/%: examples/%.c $(SHLIB) lib/libmlcl.so include/mlcl.h
 	@mkdir -p bin
-	$(CC) -std=c11 $(OPT) -g -Wall -Wextra -D_GNU_SOURCE -Iinclude $< -o $@ -Llib -lmlcl -Wl,-rpath,'$$ORIGIN/../lib' -lm
+	$(CC) $(EXAMPLE_CFLAGS) $< -o $@ $(EXAMPLE_LIBS)
+
+# mlcl-train: main in examples/mlcl-train.c, its modules in examples/cli/ (program-local)
+CLI_SRCS := $(sort $(wildcard examples/cli/*.c))
+bin/mlcl-train: examples/mlcl-train.c $(CLI_SRCS) $(wildcard examples/cli/*.h) $(SHLIB) lib/libmlcl.so include/mlcl.h
+	@mkdir -p bin
+	$(CC) $(EXAMPLE_CFLAGS) examples/mlcl-train.c $(CLI_SRCS) -o $@ $(EXAMPLE_LIBS)
 
 # ---------------------------------------------------------------- set-up
 deps:
