@@ -107,11 +107,16 @@ bin/%: examples/%.c $(SHLIB) lib/libmlcl.so include/mlcl.h
 	@mkdir -p bin
 	$(CC) $(EXAMPLE_CFLAGS) $< -o $@ $(EXAMPLE_LIBS)
 
-# mlcl-train: main in examples/mlcl-train.c, its modules in examples/cli/ (program-local)
+# mlcl-train: main in examples/mlcl-train.c, its modules in examples/cli/ (program-local);
+# mlcl-predict shares their JSON writer (examples/cli/json.c)
 CLI_SRCS := $(sort $(wildcard examples/cli/*.c))
 bin/mlcl-train: examples/mlcl-train.c $(CLI_SRCS) $(wildcard examples/cli/*.h) $(SHLIB) lib/libmlcl.so include/mlcl.h
 	@mkdir -p bin
 	$(CC) $(EXAMPLE_CFLAGS) examples/mlcl-train.c $(CLI_SRCS) -o $@ $(EXAMPLE_LIBS)
+
+bin/mlcl-predict: examples/mlcl-predict.c examples/cli/json.c examples/cli/json.h $(SHLIB) lib/libmlcl.so include/mlcl.h
+	@mkdir -p bin
+	$(CC) $(EXAMPLE_CFLAGS) examples/mlcl-predict.c examples/cli/json.c -o $@ $(EXAMPLE_LIBS)
 
 # ---------------------------------------------------------------- set-up
 deps:

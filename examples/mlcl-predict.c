@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <mlcl.h>
+#include "cli/json.h"
 
 static void usage(FILE *f)
 {
@@ -195,6 +196,12 @@ static int out_commit(out_file *o)
     return 0;
 }
 
+static void out_abort(out_file *o)
+{
+    fclose(o->f);
+    unlink(o->tmp);
+}
+
 /* CSV field: quoted when it holds a comma, a quote or white space at its ends */
 static void csv_field(FILE *f, const char *s)
 {
@@ -207,16 +214,37 @@ static void csv_field(FILE *f, const char *s)
     fputc('"', f);
 }
 
-static void json_string(FILE *f, const char *s)
+/* {"output": KIND, "rows": n, "columns": [names], "values": [[row], ...]} built
+ * with jansson: every name escaped (bytes that are not UTF-8 as U+FFFD), every
+ * score a float's 9 significant digits, a decision 0 or 1 */
+static json_t *json_output(const mlcl_model *m, int kind, int n, int w, const float *v)
 {
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\') fprintf(f, "\\%c", ch);
-        else if (ch < 0x20) fprintf(f, "\\u%04x", ch);
-        else fputc(ch, f);
+    static const char *kinds[] = { "scores", "labels", "embedding", "distributions" };
+    int dec = kind == MLCL_MODEL_LABELS, bad = 0;
+    json_t *doc = json_object(), *cols = json_array(), *rows = json_array();
+    if (!doc || !cols || !rows) bad = 1;
+    for (int j = 0; !bad && j < w; j++) {
+        char col[32];
+        const char *name = col;
+        if (kind == MLCL_MODEL_EMBEDDING) snprintf(col, sizeof col, "e%d", j);
+        else mlcl_model_label_name(m, j, &name);
+        bad = json_array_append_new(cols, cli_json_text(name)) != 0;
     }
-    fputc('"', f);
+    for (int i = 0; !bad && i < n; i++) {
+        json_t *row = json_array();
+        bad = !row || json_array_append_new(rows, row) != 0;
+        for (int j = 0; !bad && j < w; j++) {
+            float x = v[(size_t)i * w + j];
+            bad = json_array_append_new(row, dec ? json_integer(x != 0.0f) : cli_json_real((double)x)) != 0;
+        }
+    }
+    if (!bad) bad = cli_json_set(doc, "output", json_string(kinds[kind])) || cli_json_set(doc, "rows", json_integer(n));
+    if (!bad) { bad = cli_json_set(doc, "columns", cols); cols = NULL; }
+    if (!bad) { bad = cli_json_set(doc, "values", rows); rows = NULL; }
+    json_decref(cols);
+    json_decref(rows);
+    if (bad) { json_decref(doc); return NULL; }
+    return doc;
 }
 
 static void write_npy_header(FILE *f, const char *descr, int n, int w)
@@ -269,26 +297,16 @@ static int write_output(const char *path, const mlcl_model *m, int kind, int n, 
             fwrite(b, 1, 4, f);
         }
     } else {
-        static const char *kinds[] = { "scores", "labels", "embedding", "distributions" };
-        fprintf(f, "{\"output\": \"%s\", \"rows\": %d, \"columns\": [", kinds[kind], n);
-        for (int j = 0; j < w; j++) {
-            const char *name = col;
-            if (kind == MLCL_MODEL_EMBEDDING) snprintf(col, sizeof col, "e%d", j);
-            else mlcl_model_label_name(m, j, &name);
-            if (j) fputs(", ", f);
-            json_string(f, name);
+        json_t *doc = json_output(m, kind, n, w, v);
+        if (!doc) { out_abort(&o); fprintf(stderr, "mlcl-predict: --out %s: out of memory\n", path); return -1; }
+        int bad = cli_json_write(f, doc, CLI_JSON_FLOAT);
+        int e = errno;
+        json_decref(doc);
+        if (bad) {
+            out_abort(&o);
+            fprintf(stderr, "mlcl-predict: --out %s: write failed: %s\n", path, strerror(e ? e : EIO));
+            return -1;
         }
-        fputs("],\n \"values\": [\n", f);
-        for (int i = 0; i < n; i++) {
-            fputs("  [", f);
-            for (int j = 0; j < w; j++) {
-                if (j) fputs(", ", f);
-                if (dec) fputc(v[(size_t)i * w + j] != 0.0f ? '1' : '0', f);
-                else fprintf(f, "%.9g", (double)v[(size_t)i * w + j]);
-            }
-            fputs(i + 1 < n ? "],\n" : "]\n", f);
-        }
-        fputs(" ]}\n", f);
     }
     return out_commit(&o);
 }

@@ -36,6 +36,7 @@
 #include <unistd.h>
 #include <mlcl.h>
 #include <mlcl/comm.h>
+#include "json.h"
 
 extern char **environ;
 
@@ -259,10 +260,8 @@ void log_header(FILE *f);
 void bar_end(app *a);
 int progress_cb(const mlcl_progress *p, void *ctx);
 void print_metrics_row(const char *name, const mlcl_metrics *m);
-void json_metrics(FILE *f, const mlcl_metrics *m);
 int per_label_stats(mlcl_trainer *t, const mlcl_dataset *ds, label_stat **out);
 void print_per_label(const label_stat *ls, int c, const char *set);
-void json_per_label(FILE *f, const label_stat *ls, int c);
 int save_model(const mlcl_trainer *t, const char *path, const mlcl_dataset *train, const char *train_path,
                const char *test_path, const mlcl_metrics *paper, const mlcl_metrics *t05, int on_test,
                const mlcl_dataset *names_from);

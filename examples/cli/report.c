@@ -217,12 +217,6 @@ void print_metrics_row(const char *name, const mlcl_metrics *m)
     printf("%-22s %7.4f %7.4f %7.4f %7.4f %7.4f %7.4f\n", name, m->HA, m->ebF1, m->miF1, m->maF1, m->p_at_1, m->mAP);
 }
 
-void json_metrics(FILE *f, const mlcl_metrics *m)
-{
-    fprintf(f, "{\"HA\": %.6f, \"ebF1\": %.6f, \"miF1\": %.6f, \"maF1\": %.6f, \"p_at_1\": %.6f, \"mAP\": %.6f}", m->HA,
-            m->ebF1, m->miF1, m->maF1, m->p_at_1, m->mAP);
-}
-
 /* ------------------------------------------------------------ per label
  * Name, support, AP and F1 at threshold 0.5 of every label on the evaluated
  * rows (the test set, or the --val-split rows), for --json and --per-label. */
@@ -259,20 +253,6 @@ int per_label_stats(mlcl_trainer *t, const mlcl_dataset *ds, label_stat **out)
     if (rc) { free(ls); return rc; }
     *out = ls;
     return 0;
-}
-
-/* the length of the valid UTF-8 sequence at p (0: not one: a stray byte,
- * an overlong form, a surrogate, beyond U+10FFFF) */
-static int utf8_len(const unsigned char *p)
-{
-    unsigned char ch = p[0];
-    if (ch < 0x80) return 1;
-    int len = ch >= 0xc2 && ch <= 0xdf ? 2 : ch >= 0xe0 && ch <= 0xef ? 3 : ch >= 0xf0 && ch <= 0xf4 ? 4 : 0;
-    for (int i = 1; i < len; i++)
-        if ((p[i] & 0xc0) != 0x80) return 0;
-    if (len == 3 && ((ch == 0xe0 && p[1] < 0xa0) || (ch == 0xed && p[1] >= 0xa0))) return 0;
-    if (len == 4 && ((ch == 0xf0 && p[1] < 0x90) || (ch == 0xf4 && p[1] >= 0x90))) return 0;
-    return len;
 }
 
 /* a label name for the terminal: control characters (C0, DEL, C1) and bytes
@@ -317,39 +297,103 @@ void print_per_label(const label_stat *ls, int c, const char *set)
     }
 }
 
-/* s as a JSON string: quotes, backslashes and control characters escaped,
- * bytes that are not UTF-8 as U+FFFD */
-static void json_string(FILE *f, const char *s)
+/* ------------------------------------------------------------ --json
+ * The document is built with jansson (every string escaped by it, label names
+ * made valid UTF-8 first, every metric a double's 17 significant digits) and
+ * written through a safe file; cli_json_write keeps the layout of a member
+ * per line for the objects (the "metrics" line holds the metrics alone). */
+static json_t *json_metrics(const mlcl_metrics *m)
 {
-    const unsigned char *p = (const unsigned char *)s;
-    fputc('"', f);
-    while (*p) {
-        unsigned char ch = *p;
-        if (ch == '"' || ch == '\\') { fputc('\\', f); fputc(ch, f); p++; continue; }
-        if (ch < 0x20) { fprintf(f, "\\u%04x", ch); p++; continue; }
-        if (ch < 0x80) { fputc(ch, f); p++; continue; }
-        int len = utf8_len(p);
-        if (!len) { fputs("\\ufffd", f); p++; continue; }
-        fwrite(p, 1, (size_t)len, f);
-        p += len;
+    json_t *o = json_object();
+    if (!o || cli_json_set(o, "HA", cli_json_real(m->HA)) || cli_json_set(o, "ebF1", cli_json_real(m->ebF1)) ||
+        cli_json_set(o, "miF1", cli_json_real(m->miF1)) || cli_json_set(o, "maF1", cli_json_real(m->maF1)) ||
+        cli_json_set(o, "p_at_1", cli_json_real(m->p_at_1)) || cli_json_set(o, "mAP", cli_json_real(m->mAP))) {
+        json_decref(o);
+        return NULL;
     }
-    fputc('"', f);
+    return o;
 }
 
-void json_per_label(FILE *f, const label_stat *ls, int c)
+static json_t *json_per_label(const label_stat *ls, int c)
 {
-    fprintf(f, " \"per_label\": [");
-    for (int j = 0; j < c; j++) {
+    json_t *a = json_array();
+    for (int j = 0; a && j < c; j++) {
         char tmp[32];
-        fprintf(f, "%s\n  {\"name\": ", j ? "," : "");
-        if (ls[j].name) json_string(f, ls[j].name);
-        else { snprintf(tmp, sizeof tmp, "label%d", j); json_string(f, tmp); }
-        fprintf(f, ", \"support\": %ld, \"predicted\": %ld, \"AP\": ", ls[j].support, ls[j].predicted);
-        if (isnan(ls[j].ap)) fprintf(f, "null");
-        else fprintf(f, "%.6f", ls[j].ap);
-        fprintf(f, ", \"F1_t05\": %.6f}", ls[j].f1);
+        const char *name = ls[j].name;
+        if (!name) { snprintf(tmp, sizeof tmp, "label%d", j); name = tmp; }
+        json_t *e = json_object();
+        if (!e || json_array_append_new(a, e) || cli_json_set(e, "name", cli_json_text(name)) ||
+            cli_json_set(e, "support", json_integer(ls[j].support)) || cli_json_set(e, "predicted", json_integer(ls[j].predicted)) ||
+            cli_json_set(e, "AP", cli_json_real(ls[j].ap)) || cli_json_set(e, "F1_t05", cli_json_real(ls[j].f1))) {
+            json_decref(a);
+            return NULL;
+        }
     }
-    fprintf(f, "\n ],\n");
+    return a;
+}
+
+/* jansson's integers are signed 64-bit: a seed above 2^63 - 1 is written as its decimal digits in a string */
+static json_t *json_seed(uint64_t seed)
+{
+    if (seed <= (uint64_t)INT64_MAX) return json_integer((json_int_t)seed);
+    char b[32];
+    snprintf(b, sizeof b, "%llu", (unsigned long long)seed);
+    return json_string(b);
+}
+
+static const char *const select_names[] = { "HA", "ebF1", "miF1", "maF1", "p@1", "mAP" };
+
+static json_t *json_report(const run *r)
+{
+    json_t *doc = json_object(), *m = json_object(), *v = NULL, *t = json_object();
+    int bad = !doc || !m || !t;
+    bad = bad || cli_json_set(doc, "method", json_string(method_names[r->o.method])) ||
+          cli_json_set(doc, "seed", json_seed(r->o.seed)) || cli_json_set(doc, "n_train", json_integer(r->n)) ||
+          cli_json_set(doc, "n_test", json_integer(r->nt)) || cli_json_set(doc, "features", json_integer(r->d)) ||
+          cli_json_set(doc, "labels", json_integer(r->c)) ||
+          cli_json_set(doc, "evaluated_on", json_string(r->on_test ? "test" : "validation"));
+    bad = bad || cli_json_set(m, "paper", json_metrics(&r->paper)) || cli_json_set(m, "t05", json_metrics(&r->t05));
+    if (r->have_honest)
+        bad = bad || cli_json_set(m, "validation_thresholds", json_metrics(&r->honest)) ||
+              cli_json_set(m, "validation_global_threshold", json_metrics(&r->honest_g));
+    bad = bad || cli_json_set(doc, "metrics", json_incref(m));
+    if (r->val) {
+        v = json_object();
+        bad = bad || !v || cli_json_set(v, "rows", json_integer(r->nv)) ||
+              cli_json_set(v, "select_metric", json_string(r->vopt.select_metric == MLCL_SELECT_NONE
+                                                           ? "none" : select_names[r->vopt.select_metric])) ||
+              cli_json_set(v, "patience", json_integer(r->vopt.patience)) ||
+              cli_json_set(v, "best_epoch", json_integer(r->best_ep)) || cli_json_set(v, "epochs_run", json_integer(r->ep_run)) ||
+              cli_json_set(v, "best_value", cli_json_real(r->best_v)) ||
+              cli_json_set(v, "global_threshold", r->have_honest ? cli_json_real((double)r->thr_g) : json_null()) ||
+              cli_json_set(doc, "validation", json_incref(v));
+    }
+    bad = bad || cli_json_set(doc, "per_label", json_per_label(r->ls, r->c));
+    bad = bad || cli_json_set(t, "pretrain_s", cli_json_real(r->pre_s)) || cli_json_set(t, "finetune_s", cli_json_real(r->fin_s)) ||
+          cli_json_set(doc, "timing", json_incref(t));
+    json_decref(m);
+    json_decref(v);
+    json_decref(t);
+    if (bad) { json_decref(doc); return NULL; }
+    return doc;
+}
+
+/* --json: the document through a safe file (a temporary file renamed after every write succeeded) */
+static int write_json(const run *r)
+{
+    json_t *doc = json_report(r);
+    if (!doc) return fail(1, "--json %s: out of memory", r->json_path);
+    safe_file js;
+    int rc = sf_open(&js, "--json", r->json_pi.canon);
+    if (rc == 0 && cli_json_write(js.f, doc, CLI_JSON_DOUBLE) != 0) {
+        int e = errno ? errno : EIO;
+        sf_abort(&js);
+        rc = fail(1, "--json %s: write failed: %s", js.target, strerror(e));
+    } else if (rc == 0) {
+        rc = sf_commit(&js, 0);
+    }
+    json_decref(doc);
+    return rc ? 1 : 0;
 }
 
 /* --save-model: the model with label names, data files, training-set hash
@@ -391,8 +435,6 @@ void print_loader_stats(const char *phase, const mlcl_loader *l, double phase_s)
            st.wait_seconds, 100.0 * (frac > 1 ? 1 : frac), st.skipped, (double)st.ring_bytes / 1048576.0);
 }
 
-static const char *const select_names[] = { "HA", "ebF1", "miF1", "maF1", "p@1", "mAP" };
-
 /* the results: the metrics on stdout, --json, --save-model, --plot */
 int run_report(run *r)
 {
@@ -430,39 +472,7 @@ int run_report(run *r)
         print_loader_stats("finetune:", r->ft_ld, r->fin_s);
     }
     if (fflush(stdout) != 0 || ferror(stdout)) { fprintf(stderr, "mlcl-train: writing the results to stdout failed: %s\n", strerror(errno)); status = 1; }
-    if (r->json_path) {
-        safe_file js;
-        if (sf_open(&js, "--json", r->json_pi.canon) == 0) {
-            FILE *f = js.f;
-            fprintf(f, "{\"method\": \"%s\", \"seed\": %llu, \"n_train\": %d, \"n_test\": %d, \"features\": %d, \"labels\": %d, \"evaluated_on\": \"%s\",\n",
-                    method_names[r->o.method], (unsigned long long)r->o.seed, r->n, r->nt, r->d, r->c, r->on_test ? "test" : "validation");
-            fprintf(f, " \"metrics\": {\"paper\": ");
-            json_metrics(f, &r->paper);
-            fprintf(f, ", \"t05\": ");
-            json_metrics(f, &r->t05);
-            if (r->have_honest) {
-                fprintf(f, ", \"validation_thresholds\": ");
-                json_metrics(f, &r->honest);
-                fprintf(f, ", \"validation_global_threshold\": ");
-                json_metrics(f, &r->honest_g);
-            }
-            fprintf(f, "},\n");
-            if (r->val) {
-                char bv[32] = "null", tg[32] = "null";
-                if (!isnan(r->best_v)) snprintf(bv, sizeof bv, "%.6f", r->best_v);
-                if (r->have_honest && !isnan(r->thr_g)) snprintf(tg, sizeof tg, "%.6f", (double)r->thr_g);
-                fprintf(f, " \"validation\": {\"rows\": %d, \"select_metric\": \"%s\", \"patience\": %d, \"best_epoch\": %d, "
-                        "\"epochs_run\": %d, \"best_value\": %s, \"global_threshold\": %s},\n", r->nv,
-                        r->vopt.select_metric == MLCL_SELECT_NONE ? "none" : select_names[r->vopt.select_metric], r->vopt.patience,
-                        r->best_ep, r->ep_run, bv, tg);
-            }
-            json_per_label(f, r->ls, r->c);
-            fprintf(f, " \"timing\": {\"pretrain_s\": %.3f, \"finetune_s\": %.3f}}\n", r->pre_s, r->fin_s);
-            if (sf_commit(&js, 0)) status = 1;
-        } else {
-            status = 1;
-        }
-    }
+    if (r->json_path && write_json(r)) status = 1;
     if (r->save_model_path && (!g_comm || g_comm->rank == 0) &&
         save_model(r->a.trainer, r->model_pi.canon, r->train, r->train_path, r->test_path, &r->paper, &r->t05, r->on_test, r->test))
         status = 1;
