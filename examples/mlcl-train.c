@@ -42,6 +42,9 @@
 static flag flags[FL_COUNT] = {
     [FL_HELP] = { "--help", T_BOOL,
       .help = "this text" },
+    [FL_HELP_JSON] = { "--help-json", T_BOOL,
+      .help = "the flag table as JSON (name, type, range, choices, default, help): what bindings/python's "
+              "python3 -m mlcl.train is checked against" },
     [FL_PRESET] = { "--preset", T_CHOICE, 0, 0, "yeast|scene",
       .help = "the paper's settings for that dataset (default: none, the library's defaults):" },
     [FL_TRAIN] = { "--train", T_IN, .arg = "FILE",
@@ -244,6 +247,7 @@ int main(int argc, char **argv)
     umask(g_umask);
     if (parse_args(argc, argv)) return 2;
     if (G(FL_HELP)) { usage(stdout); return 0; }
+    if (G(FL_HELP_JSON)) return help_json(stdout);
 
     static run r; /* (large: paths of PATH_MAX bytes) */
     run_init(&r);

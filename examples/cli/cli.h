@@ -80,7 +80,7 @@ enum {
     FL_LOG, FL_PLOT, FL_EVAL_EVERY, FL_CHECKPOINT, FL_SAVE_MODEL, FL_RESUME, FL_VAL_SPLIT, FL_QUIET, FL_PER_LABEL,
     FL_SPARSE,
     FL_IMPUTE, FL_LABEL_COLUMNS, FL_LABEL_PREFIX, FL_IMAGE_ROOT, FL_SKIP_BAD_IMAGES, FL_VOC_DIFFICULT,
-    FL_SELECT_METRIC, FL_PATIENCE, FL_VAL_THRESHOLDS, FL_STREAM, FL_LOADER_THREADS, FL_PREFETCH,
+    FL_SELECT_METRIC, FL_PATIENCE, FL_VAL_THRESHOLDS, FL_STREAM, FL_LOADER_THREADS, FL_PREFETCH, FL_HELP_JSON,
     FL_COUNT
 };
 
@@ -223,6 +223,7 @@ int parse_int(const char *s, double lo, double hi, long long *out);
 int parse_args(int argc, char **argv);
 void builtin_job(mlcl_train_options *o);
 void usage(FILE *out);
+int help_json(FILE *out);
 
 /* ---- rules.c */
 int check_applicability(int kind, int voc, int resnet, int simclr, int method);

@@ -198,7 +198,7 @@ static const struct help_section {
         FL_CON_NORM, FL_H_TARGET, -1 } },
     { "Output (checked before training: a regular file or a new one, in a writable directory, not an input)",
       { FL_JSON, FL_LOG, FL_PLOT, FL_EVAL_EVERY, FL_SAVE_MODEL, FL_CHECKPOINT, FL_RESUME, FL_PER_LABEL, FL_QUIET, FL_HELP,
-        -1 } },
+        FL_HELP_JSON, -1 } },
 };
 
 /* the built-in job (no --train, no --preset): a short CLD run on the mosaics */
@@ -398,4 +398,100 @@ void usage(FILE *out)
     fprintf(out, "\nThe progress: a bar with the rate and the time left on a terminal; plain epoch lines (the first,\n"
                  "every 10th, the last and every evaluated one) when stderr is not a terminal or with --quiet.\n"
                  "Exit status: 0 done, 1 failure (file, data, training, plot), 2 invalid options, 130 stopped by a signal.\n");
+}
+
+/* ------------------------------------------------------------ --help-json
+ * The table for other programs (bindings/python's mlcl.train is checked
+ * against it): every flag with its type, range or choices, value name,
+ * section, default and help text, written with jansson. */
+static const char *type_name(int type)
+{
+    static const char *const names[] = { [T_BOOL] = "bool", [T_INT] = "int", [T_FLOAT] = "float", [T_U64] = "uint64",
+                                         [T_IN] = "file_in", [T_OUT] = "file_out", [T_OUTDIR] = "dir_out",
+                                         [T_INDIR] = "dir_in", [T_CHOICE] = "choice", [T_SCHED] = "schedule",
+                                         [T_HIDDEN] = "int_list", [T_KEYS] = "pair", [T_NAMES] = "name_list",
+                                         [T_TEXT] = "text" };
+    return names[type];
+}
+
+static json_t *json_choices(const char *choices)
+{
+    json_t *a = json_array();
+    for (const char *s = choices; a;) {
+        const char *e = strchr(s, '|');
+        size_t l = e ? (size_t)(e - s) : strlen(s);
+        if (json_array_append_new(a, json_stringn(s, l))) { json_decref(a); return NULL; }
+        if (!e) break;
+        s = e + 1;
+    }
+    return a;
+}
+
+static json_t *json_item(const char *name, const char *type, double lo, double hi)
+{
+    json_t *o = json_object();
+    int is_int = !strcmp(type, "int");
+    if (!o || cli_json_set(o, "name", json_string(name)) || cli_json_set(o, "type", json_string(type)) ||
+        cli_json_set(o, "min", is_int ? json_integer((json_int_t)lo) : json_real(lo)) ||
+        cli_json_set(o, "max", is_int ? json_integer((json_int_t)hi) : json_real(hi))) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+static json_t *json_flag(int id, const char *section, const mlcl_train_options *o0)
+{
+    const flag *f = &cli_flags[id];
+    char d0[128];
+    help_default(id, o0, d0, sizeof d0);
+    json_t *o = json_object();
+    int bad = !o || cli_json_set(o, "name", json_string(f->name)) || cli_json_set(o, "type", json_string(type_name(f->type)));
+    switch (f->type) {
+    case T_INT: case T_HIDDEN:
+        bad = bad || cli_json_set(o, "min", json_integer((json_int_t)f->lo)) ||
+              cli_json_set(o, "max", json_integer((json_int_t)f->hi));
+        if (f->type == T_HIDDEN) bad = bad || cli_json_set(o, "max_items", json_integer(8));
+        break;
+    case T_FLOAT:
+        bad = bad || cli_json_set(o, "min", json_real(f->lo)) || cli_json_set(o, "max", json_real(f->hi));
+        break;
+    case T_U64: /* [0, 2^64 - 1]: the maximum is not a JSON integer jansson can write */
+        bad = bad || cli_json_set(o, "min", json_integer(0)) || cli_json_set(o, "bits", json_integer(64));
+        break;
+    case T_CHOICE:
+        bad = bad || cli_json_set(o, "choices", json_choices(f->choices));
+        break;
+    case T_SCHED: {
+        json_t *items = json_array();
+        bad = bad || !items || cli_json_set(o, "items", items) ||
+              json_array_append_new(items, json_item("T0", "int", 1, 1e6)) ||
+              json_array_append_new(items, json_item("Tmult", "int", 1, 1000)) ||
+              json_array_append_new(items, json_item("eta_min", "float", 0, 10));
+        break;
+    }
+    default: break;
+    }
+    bad = bad || cli_json_set(o, "arg", f->type == T_BOOL ? json_null() : json_string(help_arg(f))) ||
+          cli_json_set(o, "default", d0[0] ? json_string(d0) : json_null()) ||
+          cli_json_set(o, "section", section ? json_string(section) : json_null()) ||
+          cli_json_set(o, "help", cli_json_text(f->help));
+    if (bad) { json_decref(o); return NULL; }
+    return o;
+}
+
+int help_json(FILE *out)
+{
+    mlcl_train_options o0;
+    mlcl_train_options_init(&o0, MLCL_TRAIN_OPTIONS_VERSION);
+    const char *section[FL_COUNT] = { NULL };
+    for (size_t s = 0; s < sizeof help_sections / sizeof help_sections[0]; s++)
+        for (int k = 0; k < FL_COUNT && help_sections[s].ids[k] >= 0; k++) section[help_sections[s].ids[k]] = help_sections[s].title;
+    json_t *doc = json_object(), *list = json_array();
+    int bad = !doc || !list || cli_json_set(doc, "program", json_string("mlcl-train")) ||
+              cli_json_set(doc, "aliases", json_pack("{ss}", "-h", "--help")) || cli_json_set(doc, "flags", list);
+    for (int id = 0; !bad && id < FL_COUNT; id++) bad = json_array_append_new(list, json_flag(id, section[id], &o0)) != 0;
+    if (!bad) bad = cli_json_write(out, doc, CLI_JSON_DOUBLE) != 0 || fflush(out) != 0;
+    json_decref(doc);
+    return bad ? fail(1, "--help-json: %s", errno ? strerror(errno) : "out of memory") : 0;
 }
