@@ -97,11 +97,11 @@ $(STLIB): $(OBJS)
 
 examples: $(EXAMPLES)
 
-# the CLIs write their JSON with jansson
+EXAMPLE_CFLAGS := -std=c11 $(OPT) -g -Wall -Wextra -D_GNU_SOURCE -Iinclude
+EXAMPLE_LIBS := -Llib -lmlcl -Wl,-rpath,'$$ORIGIN/../lib' -lm
+# mlcl-train and mlcl-predict write their JSON with jansson
 JSON_CFLAGS := $(shell pkg-config --cflags jansson 2>/dev/null)
 JSON_LIBS := $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
-EXAMPLE_CFLAGS := -std=c11 $(OPT) -g -Wall -Wextra -D_GNU_SOURCE -Iinclude $(JSON_CFLAGS)
-EXAMPLE_LIBS := -Llib -lmlcl -Wl,-rpath,'$$ORIGIN/../lib' $(JSON_LIBS) -lm
 
 bin/%: examples/%.c $(SHLIB) lib/libmlcl.so include/mlcl.h
 	@mkdir -p bin
@@ -112,11 +112,11 @@ bin/%: examples/%.c $(SHLIB) lib/libmlcl.so include/mlcl.h
 CLI_SRCS := $(sort $(wildcard examples/cli/*.c))
 bin/mlcl-train: examples/mlcl-train.c $(CLI_SRCS) $(wildcard examples/cli/*.h) $(SHLIB) lib/libmlcl.so include/mlcl.h
 	@mkdir -p bin
-	$(CC) $(EXAMPLE_CFLAGS) examples/mlcl-train.c $(CLI_SRCS) -o $@ $(EXAMPLE_LIBS)
+	$(CC) $(EXAMPLE_CFLAGS) $(JSON_CFLAGS) examples/mlcl-train.c $(CLI_SRCS) -o $@ $(EXAMPLE_LIBS) $(JSON_LIBS)
 
 bin/mlcl-predict: examples/mlcl-predict.c examples/cli/json.c examples/cli/json.h $(SHLIB) lib/libmlcl.so include/mlcl.h
 	@mkdir -p bin
-	$(CC) $(EXAMPLE_CFLAGS) examples/mlcl-predict.c examples/cli/json.c -o $@ $(EXAMPLE_LIBS)
+	$(CC) $(EXAMPLE_CFLAGS) $(JSON_CFLAGS) examples/mlcl-predict.c examples/cli/json.c -o $@ $(EXAMPLE_LIBS) $(JSON_LIBS)
 
 # ---------------------------------------------------------------- set-up
 deps:
