@@ -99,13 +99,27 @@ $(STLIB): $(OBJS)
 
 examples: $(EXAMPLES)
 
+EXAMPLE_CFLAGS := -std=c11 $(OPT) -g -Wall -Wextra -D_GNU_SOURCE -Iinclude
+EXAMPLE_LIBS := -Llib -lmlcl -Wl,-rpath,'$$ORIGIN/../lib' -lm
+# mlcl-train and mlcl-predict write their JSON with jansson
+JSON_CFLAGS := $(shell pkg-config --cflags jansson 2>/dev/null)
+JSON_LIBS := $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
+
 bin/%: examples/%.c $(SHLIB) lib/libmlcl.so include/mlcl.h
 	@mkdir -p bin
-	$(CC) -std=c11 $(OPT) -g -Wall -Wextra -D_GNU_SOURCE -Iinclude $< -o $@ -Llib -lmlcl -Wl,-rpath,'$$ORIGIN/../lib' -lm
+	$(CC) $(EXAMPLE_CFLAGS) $< -o $@ $(EXAMPLE_LIBS)
 
-bin/mlcl-train bin/mlcl-predict: bin/%: examples/%.c examples/mosaic.c examples/mosaic.h $(SHLIB) lib/libmlcl.so include/mlcl.h
+# mlcl-train: main in examples/mlcl-train.c, its modules in examples/cli/ (program-local);
+# mlcl-predict shares their JSON writer (examples/cli/json.c)
+CLI_SRCS := $(sort $(wildcard examples/cli/*.c))
+# the Fashion-MNIST mosaic generator of the default job (examples/mosaic.[ch]) is compiled into both
+bin/mlcl-train: examples/mlcl-train.c $(CLI_SRCS) $(wildcard examples/cli/*.h) examples/mosaic.c examples/mosaic.h $(SHLIB) lib/libmlcl.so include/mlcl.h
 	@mkdir -p bin
-	$(CC) -std=c11 $(OPT) -g -Wall -Wextra -D_GNU_SOURCE -Iinclude $< examples/mosaic.c -o $@ -Llib -lmlcl -Wl,-rpath,'$$ORIGIN/../lib' -lm
+	$(CC) $(EXAMPLE_CFLAGS) $(JSON_CFLAGS) examples/mlcl-train.c $(CLI_SRCS) examples/mosaic.c -o $@ $(EXAMPLE_LIBS) $(JSON_LIBS)
+
+bin/mlcl-predict: examples/mlcl-predict.c examples/cli/json.c examples/cli/json.h examples/mosaic.c examples/mosaic.h $(SHLIB) lib/libmlcl.so include/mlcl.h
+	@mkdir -p bin
+	$(CC) $(EXAMPLE_CFLAGS) $(JSON_CFLAGS) examples/mlcl-predict.c examples/cli/json.c examples/mosaic.c -o $@ $(EXAMPLE_LIBS) $(JSON_LIBS)
 
 # ---------------------------------------------------------------- set-up
 deps:

@@ -14,6 +14,7 @@
 #include <libgen.h>
 #include <limits.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 #include <unistd.h>
 #include <mlcl.h>
 #include "mosaic.h"
+#include "cli/json.h"
 
 static void usage(FILE *f)
 {
@@ -199,6 +201,12 @@ static int out_commit(out_file *o)
     return 0;
 }
 
+static void out_abort(out_file *o)
+{
+    fclose(o->f);
+    unlink(o->tmp);
+}
+
 /* CSV field: quoted when it holds a comma, a quote or white space at its ends */
 static void csv_field(FILE *f, const char *s)
 {
@@ -211,16 +219,37 @@ static void csv_field(FILE *f, const char *s)
     fputc('"', f);
 }
 
-static void json_string(FILE *f, const char *s)
+/* {"output": KIND, "rows": n, "columns": [names], "values": [[row], ...]} built
+ * with jansson: every name escaped (bytes that are not UTF-8 as U+FFFD), every
+ * score a float's 9 significant digits, a decision 0 or 1 */
+static json_t *json_output(const mlcl_model *m, int kind, int n, int w, const float *v)
 {
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\') fprintf(f, "\\%c", ch);
-        else if (ch < 0x20) fprintf(f, "\\u%04x", ch);
-        else fputc(ch, f);
+    static const char *kinds[] = { "scores", "labels", "embedding", "distributions" };
+    int dec = kind == MLCL_MODEL_LABELS, bad = 0;
+    json_t *doc = json_object(), *cols = json_array(), *rows = json_array();
+    if (!doc || !cols || !rows) bad = 1;
+    for (int j = 0; !bad && j < w; j++) {
+        char col[32];
+        const char *name = col;
+        if (kind == MLCL_MODEL_EMBEDDING) snprintf(col, sizeof col, "e%d", j);
+        else mlcl_model_label_name(m, j, &name);
+        bad = json_array_append_new(cols, cli_json_text(name)) != 0;
     }
-    fputc('"', f);
+    for (int i = 0; !bad && i < n; i++) {
+        json_t *row = json_array();
+        bad = !row || json_array_append_new(rows, row) != 0;
+        for (int j = 0; !bad && j < w; j++) {
+            float x = v[(size_t)i * w + j];
+            bad = json_array_append_new(row, dec ? json_integer(x != 0.0f) : cli_json_real((double)x)) != 0;
+        }
+    }
+    if (!bad) bad = cli_json_set(doc, "output", json_string(kinds[kind])) || cli_json_set(doc, "rows", json_integer(n));
+    if (!bad) { bad = cli_json_set(doc, "columns", cols); cols = NULL; }
+    if (!bad) { bad = cli_json_set(doc, "values", rows); rows = NULL; }
+    json_decref(cols);
+    json_decref(rows);
+    if (bad) { json_decref(doc); return NULL; }
+    return doc;
 }
 
 static void write_npy_header(FILE *f, const char *descr, int n, int w)
@@ -273,26 +302,16 @@ static int write_output(const char *path, const mlcl_model *m, int kind, int n, 
             fwrite(b, 1, 4, f);
         }
     } else {
-        static const char *kinds[] = { "scores", "labels", "embedding", "distributions" };
-        fprintf(f, "{\"output\": \"%s\", \"rows\": %d, \"columns\": [", kinds[kind], n);
-        for (int j = 0; j < w; j++) {
-            const char *name = col;
-            if (kind == MLCL_MODEL_EMBEDDING) snprintf(col, sizeof col, "e%d", j);
-            else mlcl_model_label_name(m, j, &name);
-            if (j) fputs(", ", f);
-            json_string(f, name);
+        json_t *doc = json_output(m, kind, n, w, v);
+        if (!doc) { out_abort(&o); fprintf(stderr, "mlcl-predict: --out %s: out of memory\n", path); return -1; }
+        int bad = cli_json_write(f, doc, CLI_JSON_FLOAT);
+        int e = errno;
+        json_decref(doc);
+        if (bad) {
+            out_abort(&o);
+            fprintf(stderr, "mlcl-predict: --out %s: write failed: %s\n", path, strerror(e ? e : EIO));
+            return -1;
         }
-        fputs("],\n \"values\": [\n", f);
-        for (int i = 0; i < n; i++) {
-            fputs("  [", f);
-            for (int j = 0; j < w; j++) {
-                if (j) fputs(", ", f);
-                if (dec) fputc(v[(size_t)i * w + j] != 0.0f ? '1' : '0', f);
-                else fprintf(f, "%.9g", (double)v[(size_t)i * w + j]);
-            }
-            fputs(i + 1 < n ? "],\n" : "]\n", f);
-        }
-        fputs(" ]}\n", f);
     }
     return out_commit(&o);
 }
@@ -371,134 +390,182 @@ static int print_metrics(const mlcl_model *m, int n, int c, const float *scores,
     return 0;
 }
 
+/* ------------------------------------------------------------------ options */
+
+typedef struct args {
+    const char *model, *input, *input_labels, *out, *format, *export_path;
+    int kind, kinds, metrics, info, threads;
+} args;
+
+enum { O_HELP, O_MODEL, O_INPUT, O_INPUT_LABELS, O_MOSAIC_TEST, O_MOSAIC_SEED, O_MOSAIC_DIR, O_OUT, O_FORMAT, O_LABELS,
+       O_EMBED, O_DISTRIBUTIONS, O_METRICS, O_INFO, O_EXPORT, O_THREADS, O_COUNT };
+
+/* the flags (usage() describes them): name, whether a value follows */
+static const struct { const char *name; int value; } opts[O_COUNT] = {
+    [O_HELP] = { "--help", 0 }, [O_MODEL] = { "--model", 1 }, [O_INPUT] = { "--input", 1 },
+    [O_INPUT_LABELS] = { "--input-labels", 1 }, [O_MOSAIC_TEST] = { "--mosaic-test", 1 },
+    [O_MOSAIC_SEED] = { "--mosaic-seed", 1 }, [O_MOSAIC_DIR] = { "--mosaic-dir", 1 }, [O_OUT] = { "--out", 1 },
+    [O_FORMAT] = { "--format", 1 }, [O_LABELS] = { "--labels", 0 }, [O_EMBED] = { "--embed", 0 },
+    [O_DISTRIBUTIONS] = { "--distributions", 0 }, [O_METRICS] = { "--metrics", 0 }, [O_INFO] = { "--info", 0 },
+    [O_EXPORT] = { "--export", 1 }, [O_THREADS] = { "--threads", 1 },
+};
+
+/* "mlcl-predict: MESSAGE" on stderr; returns 2 (invalid options) */
+static int bad(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int bad(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("mlcl-predict: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return 2;
+}
+
+/* one flag and its value v (NULL for a flag without one); 0, 1 (--help printed) or 2 (message printed) */
+static int set_option(args *a, int id, const char *v)
+{
+    char *end;
+    switch (id) {
+    case O_HELP: usage(stdout); return 1;
+    case O_MODEL: a->model = v; return 0;
+    case O_INPUT: a->input = v; return 0;
+    case O_INPUT_LABELS: a->input_labels = v; return 0;
+    case O_MOSAIC_DIR: g_mosaic_dir = v; return 0;
+    case O_OUT: a->out = v; return 0;
+    case O_MOSAIC_TEST: case O_MOSAIC_SEED: {
+        int count = id == O_MOSAIC_TEST;
+        unsigned long long k = strtoull(v, &end, 10);
+        if (*end || !*v || v[0] == '-' || (count && (k < 1 || k > 10000000)))
+            return bad("%s: '%s' is not a valid %s", opts[id].name, v, count ? "count" : "seed");
+        if (count) { g_mosaic_n = (long)k; a->input = "(Fashion-MNIST test mosaics)"; } else g_mosaic_seed = k;
+        return 0;
+    }
+    case O_FORMAT:
+        if (strcmp(v, "arff") && strcmp(v, "libsvm")) return bad("--format: '%s' is not arff or libsvm", v);
+        a->format = v;
+        return 0;
+    case O_LABELS: a->kind = MLCL_MODEL_LABELS; a->kinds++; return 0;
+    case O_EMBED: a->kind = MLCL_MODEL_EMBEDDING; a->kinds++; return 0;
+    case O_DISTRIBUTIONS: a->kind = MLCL_MODEL_DISTRIBUTIONS; a->kinds++; return 0;
+    case O_METRICS: a->metrics = 1; return 0;
+    case O_INFO: a->info = 1; return 0;
+    case O_EXPORT:
+        if (!ends_with(v, ".safetensors") && !ends_with(v, ".onnx") && !ends_with(v, ".npz"))
+            return bad("--export %s: the name must end in .safetensors, .onnx or .npz", v);
+        a->export_path = v;
+        return 0;
+    case O_THREADS: {
+        long t = strtol(v, &end, 10);
+        if (*end || t < 1 || t > 1024) return bad("--threads: '%s' is not in 1..1024", v);
+        a->threads = (int)t;
+        return 0;
+    }
+    default: return 2;
+    }
+}
+
+/* argv into a; 0, 1 (--help printed) or 2 (message printed) */
+static int parse_args(args *a, int argc, char **argv)
+{
+    memset(a, 0, sizeof *a);
+    a->kind = MLCL_MODEL_SCORES;
+    for (int i = 1; i < argc; i++) {
+        const char *arg = !strcmp(argv[i], "-h") ? "--help" : argv[i];
+        int id = 0;
+        while (id < O_COUNT && strcmp(arg, opts[id].name)) id++;
+        if (id == O_COUNT) return bad("unknown option '%s' (try --help)", argv[i]);
+        if (opts[id].value && i + 1 >= argc) return bad("%s needs a value", arg);
+        int rc = set_option(a, id, opts[id].value ? argv[++i] : NULL);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+/* the flags that go together, and no output over an input */
+static int check_args(const args *a)
+{
+    if (!a->model) return bad("--model is required (try --help)");
+    if (a->kinds > 1) return bad("give at most one of --labels, --embed, --distributions");
+    if (!a->input && (a->out || a->metrics || a->kinds))
+        return bad("--out, --metrics, --labels, --embed and --distributions need --input");
+    if (a->input && !a->out && !a->metrics) return bad("--input needs --out or --metrics");
+    if (!a->input && !a->info && !a->export_path)
+        return bad("nothing to do: give --input with --out/--metrics, --info or --export");
+    const char *ex = a->export_path, *out = a->out;
+    if (ex && (!strcmp(ex, a->model) || same_file(ex, a->model) || same_file(ex, a->input) ||
+               (a->input && !strcmp(ex, a->input)) || (out && !strcmp(ex, out))))
+        return bad("--export %s is an input or output file", ex);
+    if (out && (same_file(out, a->input) || same_file(out, a->model) || same_file(out, a->input_labels) ||
+                !strcmp(out, a->model) || (a->input && !strcmp(out, a->input))))
+        return bad("--out %s is an input file", out);
+    return 0;
+}
+
+/* --input: score the rows, write --out, print --metrics; 0 or 1 (message printed) */
+static int predict(const args *a, const mlcl_model *m)
+{
+    int md, mc, mh, status = 0;
+    mlcl_model_dims(m, &md, &mc, &mh);
+    input in;
+    mlcl_clear_error();
+    if (read_input(&in, a->input, a->input_labels, a->format, m) != MLCL_OK) {
+        if (*mlcl_last_error()) fprintf(stderr, "mlcl-predict: --input %s: %s\n", a->input, mlcl_last_error());
+        free_input(&in);
+        return 1;
+    }
+    if (in.d != md) {
+        fprintf(stderr, "mlcl-predict: --input %s has %d features per row, the model takes %d\n", a->input, in.d, md);
+        status = 1;
+    } else if (in.c && in.c != mc) {
+        fprintf(stderr, "mlcl-predict: --input %s has %d labels, the model predicts %d\n", a->input, in.c, mc);
+        status = 1;
+    } else if (a->metrics && !in.c) {
+        fprintf(stderr, "mlcl-predict: --metrics needs labels in --input %s\n", a->input);
+        status = 1;
+    }
+    int kind = a->kind, w = kind == MLCL_MODEL_EMBEDDING ? mh : mc;
+    float *scores = NULL, *outv = NULL;
+    mlcl_model_workspace *ws = NULL;
+    if (!status) {
+        scores = malloc(sizeof(float) * (size_t)in.n * mc);
+        outv = kind == MLCL_MODEL_SCORES ? scores : malloc(sizeof(float) * (size_t)in.n * w);
+        if (!scores || !outv) { fprintf(stderr, "mlcl-predict: out of memory for %d rows\n", in.n); status = 1; }
+    }
+    if (!status && mlcl_model_workspace_create(&ws, m) != MLCL_OK) status = 1;
+    if (!status && (a->metrics || kind == MLCL_MODEL_SCORES) &&
+        mlcl_model_infer(m, ws, MLCL_MODEL_SCORES, in.n, in.x, scores) != MLCL_OK) status = 1;
+    if (!status && kind != MLCL_MODEL_SCORES && mlcl_model_infer(m, ws, kind, in.n, in.x, outv) != MLCL_OK) status = 1;
+    mlcl_model_workspace_free(ws);
+    if (status && *mlcl_last_error()) fprintf(stderr, "mlcl-predict: %s\n", mlcl_last_error());
+    if (!status && a->out && write_output(a->out, m, kind, in.n, w, outv)) status = 1;
+    if (!status && a->metrics && print_metrics(m, in.n, mc, scores, in.y)) status = 1;
+    if (outv != scores) free(outv);
+    free(scores);
+    free_input(&in);
+    return status;
+}
+
 int main(int argc, char **argv)
 {
-    const char *model_path = NULL, *in_path = NULL, *in_labels = NULL, *out_path = NULL, *format = NULL, *export_path = NULL;
-    const char *mosaic_dir = NULL;
-    long mosaic_n = 0;
-    unsigned long long mosaic_seed = 0;
-    int kind = MLCL_MODEL_SCORES, kinds = 0, metrics = 0, info = 0, threads = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-#define VAL() (i + 1 < argc ? argv[++i] : (fprintf(stderr, "mlcl-predict: %s needs a value\n", a), exit(2), ""))
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); return 0; }
-        else if (!strcmp(a, "--model")) model_path = VAL();
-        else if (!strcmp(a, "--input")) in_path = VAL();
-        else if (!strcmp(a, "--input-labels")) in_labels = VAL();
-        else if (!strcmp(a, "--mosaic-test") || !strcmp(a, "--mosaic-seed")) {
-            int count = !strcmp(a, "--mosaic-test");
-            const char *v = VAL();
-            char *end;
-            unsigned long long k = strtoull(v, &end, 10);
-            if (*end || !*v || v[0] == '-' || (count && (k < 1 || k > 10000000))) {
-                fprintf(stderr, "mlcl-predict: %s: '%s' is not a valid %s\n", a, v, count ? "count" : "seed");
-                return 2;
-            }
-            if (count) { mosaic_n = (long)k; in_path = "(Fashion-MNIST test mosaics)"; } else mosaic_seed = k;
-        }
-        else if (!strcmp(a, "--mosaic-dir")) mosaic_dir = VAL();
-        else if (!strcmp(a, "--out")) out_path = VAL();
-        else if (!strcmp(a, "--format")) {
-            format = VAL();
-            if (strcmp(format, "arff") && strcmp(format, "libsvm")) { fprintf(stderr, "mlcl-predict: --format: '%s' is not arff or libsvm\n", format); return 2; }
-        }
-        else if (!strcmp(a, "--labels")) { kind = MLCL_MODEL_LABELS; kinds++; }
-        else if (!strcmp(a, "--embed")) { kind = MLCL_MODEL_EMBEDDING; kinds++; }
-        else if (!strcmp(a, "--distributions")) { kind = MLCL_MODEL_DISTRIBUTIONS; kinds++; }
-        else if (!strcmp(a, "--metrics")) metrics = 1;
-        else if (!strcmp(a, "--info")) info = 1;
-        else if (!strcmp(a, "--export")) {
-            export_path = VAL();
-            if (!ends_with(export_path, ".safetensors") && !ends_with(export_path, ".onnx") && !ends_with(export_path, ".npz")) {
-                fprintf(stderr, "mlcl-predict: --export %s: the name must end in .safetensors, .onnx or .npz\n", export_path);
-                return 2;
-            }
-        }
-        else if (!strcmp(a, "--threads")) {
-            const char *v = VAL();
-            char *end;
-            long t = strtol(v, &end, 10);
-            if (*end || t < 1 || t > 1024) { fprintf(stderr, "mlcl-predict: --threads: '%s' is not in 1..1024\n", v); return 2; }
-            threads = (int)t;
-        }
-        else { fprintf(stderr, "mlcl-predict: unknown option '%s' (try --help)\n", a); return 2; }
-#undef VAL
-    }
-    if (!model_path) { fprintf(stderr, "mlcl-predict: --model is required (try --help)\n"); return 2; }
-    if (kinds > 1) { fprintf(stderr, "mlcl-predict: give at most one of --labels, --embed, --distributions\n"); return 2; }
-    if (!in_path && (out_path || metrics || kinds)) { fprintf(stderr, "mlcl-predict: --out, --metrics, --labels, --embed and --distributions need --input\n"); return 2; }
-    if (in_path && !out_path && !metrics) { fprintf(stderr, "mlcl-predict: --input needs --out or --metrics\n"); return 2; }
-    if (!in_path && !info && !export_path) { fprintf(stderr, "mlcl-predict: nothing to do: give --input with --out/--metrics, --info or --export\n"); return 2; }
-    if (export_path && (!strcmp(export_path, model_path) || same_file(export_path, model_path) || same_file(export_path, in_path) ||
-                        (in_path && !strcmp(export_path, in_path)) || (out_path && !strcmp(export_path, out_path)))) {
-        fprintf(stderr, "mlcl-predict: --export %s is an input or output file\n", export_path);
-        return 2;
-    }
-    if (out_path && (same_file(out_path, in_path) || same_file(out_path, model_path) || same_file(out_path, in_labels) ||
-                     !strcmp(out_path, model_path) || (in_path && !strcmp(out_path, in_path)))) {
-        fprintf(stderr, "mlcl-predict: --out %s is an input file\n", out_path);
-        return 2;
-    }
-    g_mosaic_dir = mosaic_dir;
-    g_mosaic_n = mosaic_n;
-    g_mosaic_seed = mosaic_seed;
-    if (threads && mlcl_set_num_threads(threads) != MLCL_OK) { fprintf(stderr, "mlcl-predict: %s\n", mlcl_last_error()); return 2; }
+    args a;
+    int rc = parse_args(&a, argc, argv);
+    if (rc) return rc == 1 ? 0 : 2;
+    if (check_args(&a)) return 2;
+    if (a.threads && mlcl_set_num_threads(a.threads) != MLCL_OK) { fprintf(stderr, "mlcl-predict: %s\n", mlcl_last_error()); return 2; }
 
     mlcl_model *m = NULL;
-    if (mlcl_model_load(&m, model_path) != MLCL_OK) { fprintf(stderr, "mlcl-predict: %s\n", mlcl_last_error()); return 1; }
-    if (info) print_info(m, model_path);
+    if (mlcl_model_load(&m, a.model) != MLCL_OK) { fprintf(stderr, "mlcl-predict: %s\n", mlcl_last_error()); return 1; }
+    if (a.info) print_info(m, a.model);
     int status = 0;
-    if (export_path) {
-        int rc = ends_with(export_path, ".onnx")  ? mlcl_model_export_onnx(m, export_path)
-                 : ends_with(export_path, ".npz") ? mlcl_model_export_npz(m, export_path)
-                                                  : mlcl_model_export_safetensors(m, export_path);
-        if (rc != MLCL_OK) {
-            fprintf(stderr, "mlcl-predict: --export: %s\n", mlcl_last_error());
-            mlcl_model_free(m);
-            return 1;
-        }
+    if (a.export_path) {
+        const char *ex = a.export_path;
+        rc = ends_with(ex, ".onnx") ? mlcl_model_export_onnx(m, ex)
+           : ends_with(ex, ".npz") ? mlcl_model_export_npz(m, ex) : mlcl_model_export_safetensors(m, ex);
+        if (rc != MLCL_OK) { fprintf(stderr, "mlcl-predict: --export: %s\n", mlcl_last_error()); status = 1; }
     }
-    if (in_path) {
-        int md, mc, mh;
-        mlcl_model_dims(m, &md, &mc, &mh);
-        input in;
-        mlcl_clear_error();
-        if (read_input(&in, in_path, in_labels, format, m) != MLCL_OK) {
-            if (*mlcl_last_error()) fprintf(stderr, "mlcl-predict: --input %s: %s\n", in_path, mlcl_last_error());
-            free_input(&in);
-            mlcl_model_free(m);
-            return 1;
-        }
-        if (in.d != md) {
-            fprintf(stderr, "mlcl-predict: --input %s has %d features per row, the model takes %d\n", in_path, in.d, md);
-            status = 1;
-        } else if (in.c && in.c != mc) {
-            fprintf(stderr, "mlcl-predict: --input %s has %d labels, the model predicts %d\n", in_path, in.c, mc);
-            status = 1;
-        } else if (metrics && !in.c) {
-            fprintf(stderr, "mlcl-predict: --metrics needs labels in --input %s\n", in_path);
-            status = 1;
-        }
-        float *scores = NULL, *outv = NULL;
-        if (!status) {
-            scores = malloc(sizeof(float) * (size_t)in.n * mc);
-            int w = kind == MLCL_MODEL_EMBEDDING ? mh : mc;
-            outv = kind == MLCL_MODEL_SCORES ? scores : malloc(sizeof(float) * (size_t)in.n * w);
-            if (!scores || !outv) { fprintf(stderr, "mlcl-predict: out of memory for %d rows\n", in.n); status = 1; }
-            mlcl_model_workspace *ws = NULL;
-            if (!status && mlcl_model_workspace_create(&ws, m) != MLCL_OK) status = 1;
-            if (!status && (metrics || kind == MLCL_MODEL_SCORES) &&
-                mlcl_model_infer(m, ws, MLCL_MODEL_SCORES, in.n, in.x, scores) != MLCL_OK) status = 1;
-            if (!status && kind != MLCL_MODEL_SCORES && mlcl_model_infer(m, ws, kind, in.n, in.x, outv) != MLCL_OK) status = 1;
-            mlcl_model_workspace_free(ws);
-            if (status && *mlcl_last_error()) fprintf(stderr, "mlcl-predict: %s\n", mlcl_last_error());
-            if (!status && out_path && write_output(out_path, m, kind, in.n, w, outv)) status = 1;
-            if (!status && metrics && print_metrics(m, in.n, mc, scores, in.y)) status = 1;
-        }
-        if (outv != scores) free(outv);
-        free(scores);
-        free_input(&in);
-    }
+    if (!status && a.input) status = predict(&a, m);
     mlcl_model_free(m);
     return status;
 }

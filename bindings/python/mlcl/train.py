@@ -16,8 +16,10 @@ import time
 import numpy as np
 
 from . import Dataset, MlclError, Interrupted, Trainer, average_precision, set_num_threads, train_options
+from ._lib import LIBSVM_INDEX_AUTO
 from ._util import apply_kwargs
 from .trainer import METHODS, METHOD_NAMES
+from ._train_flags import ALIASES, FLAGS
 
 # One set of names for the --log header and the epoch lines (as mlcl-train).
 METRIC_KEYS = ("HA", "ebF1", "miF1", "maF1", "p_at_1", "mAP")
@@ -129,57 +131,158 @@ SELECT_CHOICES = {"HA": "HA", "ebF1": "ebF1", "miF1": "miF1", "maF1": "maF1", "p
                   "p_at_1": "p_at_1", "mAP": "mAP", "none": None}
 
 
+# The flags of mlcl-train this twin does not take, each with the reason; every
+# other flag of mlcl-train's table (_train_flags.FLAGS) is accepted with the
+# same type, range or choices (bindings/python/tests/test_train_flags.py).
+_IMAGES = ("image pipelines (ResNet backbones, SimCLR views, image manifests) are not "
+           "passed through by this twin: build them with mlcl.Encoder, mlcl.Dataset.load_images "
+           "and mlcl.Trainer (docs/images.md), or run mlcl-train")
+OMITTED = {
+    "--encoder": _IMAGES,
+    "--base-width": _IMAGES,
+    "--image-size": _IMAGES,
+    "--views": _IMAGES,
+    "--finetune-views": _IMAGES,
+    "--image-root": _IMAGES,
+    "--skip-bad-images": _IMAGES,
+    "--voc-difficult": _IMAGES,
+    "--stream": "streaming image loaders: mlcl.Trainer.from_loaders with mlcl.Loader (docs/loader.md)",
+    "--loader-threads": "a --stream setting (see --stream)",
+    "--prefetch": "a --stream setting (see --stream)",
+}
+
+
+def _int_in(lo, hi):
+    def parse(v):
+        try:
+            x = int(v, 10)
+        except ValueError:
+            x = None
+        if x is None or not lo <= x <= hi:
+            raise argparse.ArgumentTypeError("'%s' is not an integer in [%d, %d]" % (v, lo, hi))
+        return x
+    parse.range = (lo, hi)
+    return parse
+
+
+def _float_in(lo, hi):
+    def parse(v):
+        try:
+            x = float(v)
+        except ValueError:
+            x = math.nan
+        if not (math.isfinite(x) and lo <= x <= hi):
+            raise argparse.ArgumentTypeError("'%s' is not a finite number in [%g, %g]" % (v, lo, hi))
+        return x
+    parse.range = (lo, hi)
+    return parse
+
+
+def _schedule(items):
+    parts = [(_int_in if it["type"] == "int" else _float_in)(it["min"], it["max"]) for it in items]
+
+    def parse(v):
+        fields = v.split(",")
+        if len(fields) != len(parts):
+            raise argparse.ArgumentTypeError("'%s' is not T0,Tmult,eta_min (e.g. 25,2,1e-4)" % v)
+        return tuple(p(x) for p, x in zip(parts, fields))
+    return parse
+
+
+def _int_list(lo, hi, max_items):
+    width = _int_in(lo, hi)
+
+    def parse(v):
+        widths = [width(w) for w in v.split(",")]
+        if len(widths) > max_items:
+            raise argparse.ArgumentTypeError("'%s' has more than %d items" % (v, max_items))
+        return widths
+    parse.range = (lo, hi)
+    return parse
+
+
+def _pair(v):
+    a, sep, b = v.partition(",")
+    if not a or not b or "," in b:
+        raise argparse.ArgumentTypeError("'%s' is not X,Y (two array names, e.g. images,labels)" % v)
+    return a, b
+
+
+def _names(v):
+    if not v or v[0] == "," or v[-1] == "," or ",," in v:
+        raise argparse.ArgumentTypeError("'%s' is not a list of column names like a,b,c" % v[:80])
+    return v
+
+
+def _text(v):
+    if not v:
+        raise argparse.ArgumentTypeError("the value is empty")
+    return v
+
+
+def _path(v):
+    if not v:
+        raise argparse.ArgumentTypeError("the path is empty")
+    return v
+
+
+def _arg_type(f):
+    """argparse keywords for one flag of the table"""
+    t = f["type"]
+    if t == "bool":
+        return {"action": "store_true"}
+    if t == "choice":
+        return {"choices": f["choices"]}
+    if t == "int":
+        return {"type": _int_in(f["min"], f["max"])}
+    if t == "float":
+        return {"type": _float_in(f["min"], f["max"])}
+    if t == "uint64":
+        return {"type": _int_in(f["min"], 2 ** f["bits"] - 1)}
+    if t == "schedule":
+        return {"type": _schedule(f["items"])}
+    if t == "int_list":
+        return {"type": _int_list(f["min"], f["max"], f["max_items"])}
+    if t == "pair":
+        return {"type": _pair}
+    if t == "name_list":
+        return {"type": _names}
+    if t == "text":
+        return {"type": _text}
+    return {"type": _path}  # file_in, file_out, dir_in, dir_out
+
+
 def _parser():
-    p = argparse.ArgumentParser(prog="python3 -m mlcl.train",
+    p = argparse.ArgumentParser(prog="python3 -m mlcl.train", add_help=False,
                                 description="Contrastive pretraining, fine-tuning and evaluation "
-                                "(the Python twin of mlcl-train). Without --train: the default "
-                                "Fashion-MNIST mosaic job.")
-    a = p.add_argument
-    a("--train", help="training set (ARFF, .arff.gz, or LIBSVM with --format libsvm)")
-    a("--test", help="test set (needed with --train unless --val-split is given)")
-    a("--val-split", type=float, metavar="FRAC",
-      help="hold out a fraction (0.01 .. 0.9) of the training set (split with seed + 1000, as "
-      "mlcl-train) as validation rows: thresholds (and with --select-metric the fine-tuning "
-      "epoch) are chosen on them; with --test the report is on the test set, else on them")
-    a("--select-metric", choices=list(SELECT_CHOICES),
-      help="with --val-split: keep the fine-tuning epoch best on validation (default none; "
-      "mAP when only --patience is given)")
-    a("--patience", type=int, metavar="N",
-      help="with --val-split: stop fine-tuning after N epochs without a better validation value")
-    a("--val-thresholds", choices=["per-label", "global"],
-      help="with --val-split: the thresholds the model keeps (default per-label)")
-    a("--format", choices=["arff", "libsvm"])
-    a("--labels", type=int, default=0)
-    a("--features", type=int, default=0)
-    a("--mosaic-train", type=int, default=6000)
-    a("--mosaic-test", type=int, default=2000)
-    a("--mosaic-dir")
-    a("--preset", choices=["yeast", "scene"])
-    a("--method", choices=list(METHODS))
-    for f in ("--pretrain-epochs", "--finetune-epochs", "--batch", "--queue", "--seed",
-              "--threads", "--eval-every"):
-        a(f, type=int)
-    for f in ("--pretrain-lr", "--pretrain-wd", "--finetune-lr", "--finetune-wd",
-              "--pretrain-mask", "--finetune-mask", "--momentum", "--dropout", "--alpha",
-              "--beta", "--tau", "--sigma"):
-        a(f, type=float)
-    a("--hidden", help="backbone widths, e.g. 256,512,256")
-    a("--mask", choices=["any", "all"])
-    a("--reduction", choices=["mean", "sum"])
-    a("--cld-weight", choices=["prob", "logprob"])
-    a("--weight-grad", choices=["on", "off", "1", "0"])
-    a("--dweight-grad", choices=["on", "off", "1", "0"])
-    a("--con-norm", choices=["none", "per_label"])
-    a("--h-target", choices=["normalised", "normalized", "raw"])
-    a("--json")
-    a("--log")
-    a("--plot")
-    a("--checkpoint")
-    a("--resume")
-    a("--per-label", action="store_true",
-      help="print a table per label (name, support, AP, F1 at 0.5) after the metrics")
-    a("--quiet", action="store_true", help="no progress bar and no notices: plain epoch lines only")
+                                "(the Python twin of mlcl-train, with the flags of its table). "
+                                "Without --train: the default Fashion-MNIST mosaic job.")
+    groups = {}
+    for f in FLAGS:
+        if f["name"] in OMITTED:
+            continue
+        g = groups.get(f["section"])
+        if g is None:
+            g = groups[f["section"]] = p.add_argument_group(f["section"])
+        names = [a for a, target in ALIASES.items() if target == f["name"]] + [f["name"]]
+        kw = _arg_type(f)
+        if f["name"] == "--help":
+            kw = {"action": "help"}
+        text = f["help"] + (" (default %s)" % f["default"] if f["default"] else "")
+        if f["arg"] and "choices" not in kw:
+            kw["metavar"] = f["arg"]
+        g.add_argument(*names, help=text.replace("%", "%%"), **kw)
+    p.set_defaults(labels=0, features=0, mosaic_train=6000, mosaic_test=2000)
     return p
+
+
+def _help_json():
+    """--help-json: the table of the flags this twin takes (mlcl-train's, less OMITTED)"""
+    doc = {"program": "python3 -m mlcl.train", "aliases": ALIASES,
+           "flags": [f for f in FLAGS if f["name"] not in OMITTED],
+           "omitted": [{"name": k, "reason": v} for k, v in OMITTED.items()]}
+    json.dump(doc, sys.stdout, ensure_ascii=False)
+    sys.stdout.write("\n")
 
 
 def _set(s, field, value, flag):
@@ -191,10 +294,30 @@ def _set(s, field, value, flag):
         raise SystemExit("mlcl.train: %s: %s" % (flag, e))
 
 
+def _threads(args):
+    """--threads: at most the CPUs this process may run on, unless --force-threads (as mlcl-train)"""
+    if not args.threads:
+        return 0
+    ncpu = len(os.sched_getaffinity(0)) or 1
+    if args.threads > ncpu and not args.force_threads:
+        print("mlcl.train: --threads %d capped to the %d CPUs available (--force-threads keeps %d)"
+              % (args.threads, ncpu, args.threads), file=sys.stderr)
+        return ncpu
+    return args.threads
+
+
 def _options(args):
     o = train_options(args.preset)
     default_job = args.train is None and args.preset is None
     kw = {}
+    if default_job:  # the built-in job first, so that explicit flags override it (as mlcl-train)
+        o.pretrain.epochs = 20
+        o.finetune.epochs = 20
+        o.batch = 128
+        o.moco.queue_size = 1024
+        o.pretrain.T_0 = 10
+        o.finetune.T_0 = 10
+        o.pretrain.lr = 4e-4
     if args.method is not None:
         o.method = METHODS[args.method]
     pairs = [("pretrain_epochs", ("pretrain", "epochs")), ("finetune_epochs", ("finetune", "epochs")),
@@ -212,11 +335,13 @@ def _options(args):
     if args.seed is not None:
         _set(o, "seed", args.seed, "--seed")
     if args.hidden:
-        widths = [int(w) for w in args.hidden.split(",") if w]
-        if not widths or len(widths) > 8 or min(widths) <= 0:
-            raise SystemExit("mlcl.train: --hidden: '%s' is not a list of widths like 256,512,256"
-                             % args.hidden)
-        _set(o.moco, "hidden", widths, "--hidden")  # also sets n_hidden
+        _set(o.moco, "hidden", args.hidden, "--hidden")  # also sets n_hidden
+    for attr, phase in (("pretrain_sched", o.pretrain), ("finetune_sched", o.finetune)):
+        sched = getattr(args, attr)
+        if sched is not None:
+            phase.T_0, phase.T_mult, phase.eta_min = sched
+    if args.sparse:
+        o.standardize = 0  # (centring would make the rows dense)
     loss = o.moco.loss
     for attr in ("alpha", "beta", "tau", "sigma"):
         if getattr(args, attr) is not None:
@@ -232,28 +357,33 @@ def _options(args):
         v = getattr(args, attr)
         if v is not None:
             setattr(loss, attr, 1 if v in ("on", "1") else 0)
-    if default_job:
-        if args.pretrain_epochs is None:
-            o.pretrain.epochs = 20
-        if args.finetune_epochs is None:
-            o.finetune.epochs = 20
-        if args.batch is None:
-            o.batch = 128
-        if args.queue is None:
-            o.moco.queue_size = 1024
-        o.pretrain.T_0 = 10
-        o.finetune.T_0 = 10
-        o.pretrain.lr = 4e-4
-    if args.threads:
-        _set(o, "threads", args.threads, "--threads")
+    threads = _threads(args)
+    if threads:
+        _set(o, "threads", threads, "--threads")
     return o, default_job, kw
 
 
-def _load(path, fmt, labels, features):
-    arff = fmt == "arff" if fmt else (path.endswith(".arff") or path.endswith(".arff.gz"))
-    if arff:
-        return Dataset.load_arff(path, labels, False)
-    return Dataset.load_libsvm(path, features, labels)
+def _load(args, path, labels_path, test):
+    """one of --train/--test: NumPy (.npy/.npz), a CSV table, ARFF or LIBSVM
+    (--sparse: the training set in CSR; the test set is read dense)"""
+    x_key, y_key = args.npz_keys or ("x", "y")
+    if path.endswith(".npz"):
+        return Dataset.load_npy(path, labels_path or path, x_key,
+                                None if labels_path and labels_path.endswith(".npy") else y_key)
+    if path.endswith(".npy"):
+        if not labels_path:
+            raise ValueError("%s is a .npy file: give its labels with --train-labels/--test-labels" % path)
+        return Dataset.load_npy(path, labels_path, None, y_key if labels_path.endswith(".npz") else None)
+    base = path[:-3] if path.endswith(".gz") else path
+    if args.format == "csv" or (args.format is None and base.endswith((".csv", ".tsv"))):
+        return Dataset.load_csv(path, n_labels=args.labels or None, label_columns=args.label_columns,
+                                label_prefix=args.label_prefix, impute=args.impute)
+    sparse = args.sparse and not test
+    if args.format == "arff" if args.format else base.endswith(".arff"):
+        return (Dataset.load_arff_sparse if sparse else Dataset.load_arff)(path, args.labels, False)
+    index_base = LIBSVM_INDEX_AUTO if args.index_base is None else int(args.index_base)
+    return (Dataset.load_libsvm_sparse if sparse else Dataset.load_libsvm)(path, args.features, args.labels,
+                                                                           index_base)
 
 
 def _row(name, m):
@@ -263,10 +393,10 @@ def _row(name, m):
 
 def main(argv=None):
     args = _parser().parse_args(argv)
+    if args.help_json:
+        _help_json()
+        return 0
     val_split = args.val_split or 0.0
-    if args.val_split is not None and not 0.01 <= args.val_split <= 0.9:
-        print("mlcl.train: --val-split %g is outside [0.01, 0.9]" % args.val_split, file=sys.stderr)
-        return 2
     if args.test and not args.train:
         print("mlcl.train: --test needs --train (without --train the built-in Fashion-MNIST job "
               "runs)", file=sys.stderr)
@@ -277,9 +407,6 @@ def main(argv=None):
         if given is not None and not val_split:
             print("mlcl.train: %s does not apply without --val-split" % flag, file=sys.stderr)
             return 2
-    if args.patience is not None and not 0 <= args.patience <= 1000000:
-        print("mlcl.train: --patience %d is outside [0, 1000000]" % args.patience, file=sys.stderr)
-        return 2
     patience = args.patience or 0
     select = SELECT_CHOICES[args.select_metric] if args.select_metric else None
     if patience and args.select_metric == "none":
@@ -294,12 +421,12 @@ def main(argv=None):
         return 2
     o, default_job, _ = _options(args)
     if args.threads:
-        set_num_threads(args.threads)
+        set_num_threads(_threads(args), force=args.force_threads)
     quiet = args.quiet
     try:
         if args.train:
-            train = _load(args.train, args.format, args.labels, args.features)
-            test = _load(args.test, args.format, args.labels, args.features) if args.test else None
+            train = _load(args, args.train, args.train_labels, False)
+            test = _load(args, args.test, args.test_labels, True) if args.test else None
         else:
             if not quiet:
                 print("mlcl.train: default job: Fashion-MNIST 2x2 mosaics (%d train, %d test), "
@@ -509,6 +636,15 @@ def main(argv=None):
         with open(args.json, "w") as f:
             json.dump(doc, f)
             f.write("\n")
+    if args.save_model:
+        # the model with label names, data files, training-set hash and the
+        # final metrics (not when they were measured on a validation split)
+        try:
+            trainer.export_model(train_path=args.train, test_path=args.test if on_test else None,
+                                 metrics=ev if on_test else None).save(args.save_model)
+        except MlclError as e:
+            print("mlcl.train: --save-model %s: %s" % (args.save_model, e.message), file=sys.stderr)
+            return 1
     if args.plot:
         os.makedirs(args.plot, exist_ok=True)
         k = min(nt, 6)
