@@ -29,6 +29,10 @@ PYTHON ?= /usr/bin/python3
 OPT ?= -O2
 BLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null)
 BLAS_LIBS := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
+# -MMD -MP: each compile writes the headers it read to a .d file beside its
+# output (included at the end of this Makefile), so an object is rebuilt when,
+# and only when, a header it includes changes
+DEPFLAGS = -MMD -MP -MF $@.d
 CFLAGS_LIB := -std=c11 $(OPT) -g -fPIC -fvisibility=hidden -Wall -Wextra -Wno-unused-parameter \
 	-D_GNU_SOURCE -pthread -Iinclude -Isrc -I$(BUILD)/gen $(BLAS_CFLAGS) $(READER_CFLAGS) $(EXTRA_CFLAGS)
 # image and annotation readers: libjpeg-turbo, libpng, jansson (src/data/imagefile.c, manifest.c);
@@ -46,7 +50,6 @@ OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS))
 # generated code always matches the installed libprotobuf-c
 ONNX_GEN := $(BUILD)/gen/onnx
 OBJS += $(BUILD)/obj/model/onnx.pb-c.o
-HDRS := $(wildcard include/*.h include/mlcl/*.h src/*/*.h)
 SONAME := libmlcl.so.$(MAJOR)
 SHLIB := $(LIBOUT)/libmlcl.so.$(VERSION)
 STLIB := $(LIBOUT)/libmlcl.a
@@ -56,9 +59,8 @@ EXAMPLES := $(patsubst examples/%.c,bin/%,$(EXAMPLE_SRCS))
 TEST_SRCS := $(sort $(wildcard tests/test_*.c))
 TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 
-.PHONY: bench-build
 .PHONY: all lib examples deps deps-bench check check-run check-c check-headers check-abi \
-	check-python check-consumers train install uninstall docs bench clean
+	check-python check-consumers train install uninstall docs bench bench-build clean
 
 # libmlcl_mpi (mk/mpi.mk) is built with the rest when MPI's compiler wrapper is installed
 HAVE_MPICC := $(shell command -v mpicc >/dev/null 2>&1 && echo yes)
@@ -66,9 +68,9 @@ all: lib examples $(if $(HAVE_MPICC),mpi)
 
 lib: $(SHLIB) $(LIBOUT)/$(SONAME) $(LIBOUT)/libmlcl.so $(STLIB)
 
-$(BUILD)/obj/%.o: src/%.c $(HDRS)
+$(BUILD)/obj/%.o: src/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_LIB) -c $< -o $@
+	$(CC) $(CFLAGS_LIB) $(DEPFLAGS) -c $< -o $@
 
 $(ONNX_GEN)/onnx.pb-c.c $(ONNX_GEN)/onnx.pb-c.h &: src/model/onnx/onnx.proto
 	@mkdir -p $(ONNX_GEN)
@@ -76,8 +78,10 @@ $(ONNX_GEN)/onnx.pb-c.c $(ONNX_GEN)/onnx.pb-c.h &: src/model/onnx/onnx.proto
 
 $(BUILD)/obj/model/onnx.pb-c.o: $(ONNX_GEN)/onnx.pb-c.c $(ONNX_GEN)/onnx.pb-c.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_LIB) -c $< -o $@
+	$(CC) $(CFLAGS_LIB) $(DEPFLAGS) -c $< -o $@
 
+# the generated header must exist before the first compile of onnx.c (its .d
+# file, which names it, is written by that compile)
 $(BUILD)/obj/model/onnx.o: $(ONNX_GEN)/onnx.pb-c.h
 
 $(SHLIB): $(OBJS) src/mlcl.map
@@ -97,9 +101,9 @@ $(STLIB): $(OBJS)
 
 examples: $(EXAMPLES)
 
-bin/%: examples/%.c $(SHLIB) lib/libmlcl.so include/mlcl.h
-	@mkdir -p bin
-	$(CC) -std=c11 $(OPT) -g -Wall -Wextra -D_GNU_SOURCE -Iinclude $< -o $@ -Llib -lmlcl -Wl,-rpath,'$$ORIGIN/../lib' -lm
+bin/%: examples/%.c $(SHLIB) lib/libmlcl.so
+	@mkdir -p bin $(BUILD)/dep/bin
+	$(CC) -std=c11 $(OPT) -g -Wall -Wextra -D_GNU_SOURCE -MMD -MP -MF $(BUILD)/dep/$@.d -Iinclude $< -o $@ -Llib -lmlcl -Wl,-rpath,'$$ORIGIN/../lib' -lm
 
 # ---------------------------------------------------------------- set-up
 deps:
@@ -118,9 +122,9 @@ check: deps
 check-run: check-headers check-abi check-c check-python check-consumers check-asan check-scripts check-mpi
 	@echo "== all tests passed =="
 
-$(BUILD)/tests/%: tests/%.c tests/testutil.h $(STLIB)
+$(BUILD)/tests/%: tests/%.c $(STLIB)
 	@mkdir -p $(BUILD)/tests
-	$(CC) -std=c11 -O1 -g -Wall -Wextra -Wno-unused-parameter -D_GNU_SOURCE -Iinclude -Isrc -Itests $(BLAS_CFLAGS) $(CHECK_CFLAGS) \
+	$(CC) -std=c11 -O1 -g -Wall -Wextra -Wno-unused-parameter -D_GNU_SOURCE $(DEPFLAGS) -Iinclude -Isrc -Itests $(BLAS_CFLAGS) $(CHECK_CFLAGS) \
 		$(EXTRA_CFLAGS) $< -o $@ $(STLIB) $(CHECK_LIBS) $(LIBS) -pthread
 
 # Yeast/Scene for the tests: ../shared/data when present, else the copy in tests/data/mulan
@@ -237,7 +241,7 @@ BENCH_SRCS := $(wildcard bench/*.c)
 BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 $(BUILD)/bench/%: bench/%.c $(STLIB)
 	@mkdir -p $(BUILD)/bench
-	$(CC) -std=c11 -O2 -g -Wall -Wextra -Wno-unused-parameter -D_GNU_SOURCE -Iinclude -Isrc $(BLAS_CFLAGS) \
+	$(CC) -std=c11 -O2 -g -Wall -Wextra -Wno-unused-parameter -D_GNU_SOURCE $(DEPFLAGS) -Iinclude -Isrc $(BLAS_CFLAGS) \
 		$< -o $@ $(STLIB) $(LIBS) -pthread
 bench-build: $(BENCHES)
 
@@ -249,3 +253,6 @@ clean:
 	rm -rf build lib/*.so* lib/*.a bin docs/reference
 
 include mk/mpi.mk
+
+# the header dependencies written by -MMD (absent before the first build)
+-include $(wildcard $(BUILD)/obj/*/*.d $(BUILD)/tests/*.d $(BUILD)/bench/*.d $(BUILD)/mpi/*.d $(BUILD)/dep/bin/*.d)
