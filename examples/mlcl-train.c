@@ -2225,6 +2225,8 @@ int main(int argc, char **argv)
     }
     sh.d_desc = d_desc; sh.c_desc = c_desc; sh.n_desc = n_desc; sh.nt_desc = nt_desc;
     if (check_budget(&sh)) return 2;
+    const char *env_threads = getenv("MLCL_NUM_THREADS"); /* the CLI's default for --threads (the library reads no environment) */
+    if (threads == 0 && env_threads && atoi(env_threads) > 0) threads = atoi(env_threads);
     if (threads > 0 && mlcl_set_num_threads(threads) != MLCL_OK) return fail(2, "--threads: %s", mlcl_last_error());
 
     /* ---- inputs and outputs, before any data is read */
