@@ -6,6 +6,7 @@
 #   make install PREFIX=/usr/local DESTDIR=
 #   make docs            API reference (Doxygen); fails on undocumented public API
 #   make bench           side-by-side benchmarks against PyTorch
+#   make abi-dump        write the ABI baseline abi/libmlcl.abi (abidw), checked by make check
 
 MAJOR := $(shell sed -n 's/^\#define MLCL_VERSION_MAJOR \([0-9]*\)/\1/p' include/mlcl/core.h)
 MINOR := $(shell sed -n 's/^\#define MLCL_VERSION_MINOR \([0-9]*\)/\1/p' include/mlcl/core.h)
@@ -60,7 +61,7 @@ TEST_SRCS := $(sort $(wildcard tests/test_*.c))
 TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 
 .PHONY: all lib examples deps deps-bench check check-run check-c check-headers check-abi \
-	check-python check-consumers train install uninstall docs bench bench-build clean
+	check-python check-consumers train install uninstall docs bench bench-build clean abi-dump
 
 # libmlcl_mpi (mk/mpi.mk) is built with the rest when MPI's compiler wrapper is installed
 HAVE_MPICC := $(shell command -v mpicc >/dev/null 2>&1 && echo yes)
@@ -137,8 +138,19 @@ check-c: $(TESTS)
 check-headers:
 	@sh tests/headers.sh "$(CC)" "$(CXX)"
 
+# check-abi: the exported symbols equal the MLCL_API declarations (tests/abi.sh)
+# and, once a baseline abi/libmlcl.abi is committed, the library is compatible
+# with it (abidiff: additions only; tests/abicompat.sh, docs/abi.md).
+# abi-dump: (re)writes that baseline with abidw from the library just built.
+ABI_BASELINE := abi/libmlcl.abi
 check-abi: lib
 	@sh tests/abi.sh $(SHLIB)
+	@sh tests/abicompat.sh $(ABI_BASELINE) $(LIBOUT)/$(SONAME) include
+
+abi-dump: lib
+	@mkdir -p $(dir $(ABI_BASELINE))
+	abidw --headers-dir include --drop-private-types --no-corpus-path --out-file $(ABI_BASELINE) $(LIBOUT)/$(SONAME)
+	@echo "abi-dump: wrote $(ABI_BASELINE) for $(SONAME) $(VERSION)"
 
 check-python: lib
 	@if [ -d bindings/python/tests ]; then \
