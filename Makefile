@@ -60,7 +60,7 @@ EXAMPLES := $(patsubst examples/%.c,bin/%,$(EXAMPLE_SRCS))
 TEST_SRCS := $(sort $(wildcard tests/test_*.c))
 TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 
-.PHONY: all lib examples deps deps-bench check check-run check-c check-headers check-abi \
+.PHONY: all lib examples deps deps-bench check check-run check-c check-headers check-abi check-layers \
 	check-python check-consumers train install uninstall docs bench bench-build clean abi-dump
 
 # libmlcl_mpi (mk/mpi.mk) is built with the rest when MPI's compiler wrapper is installed
@@ -120,7 +120,7 @@ check: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory check-run
 
-check-run: check-headers check-abi check-c check-python check-consumers check-asan check-scripts check-mpi
+check-run: check-headers check-abi check-layers check-c check-python check-consumers check-asan check-scripts check-mpi
 	@echo "== all tests passed =="
 
 $(BUILD)/tests/%: tests/%.c $(STLIB)
@@ -137,6 +137,11 @@ check-c: $(TESTS)
 
 check-headers:
 	@sh tests/headers.sh "$(CC)" "$(CXX)"
+
+# the #include lines of src/*/ and include/mlcl/ follow the layer table of
+# docs/architecture.md
+check-layers:
+	@sh tests/layers.sh
 
 # check-abi: the exported symbols equal the MLCL_API declarations (tests/abi.sh)
 # and, once a baseline abi/libmlcl.abi is committed, the library is compatible
