@@ -100,9 +100,12 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[a], "--quick")) quick = 1;
         else { fprintf(stderr, "usage: %s [--json FILE] [--quick]\n", argv[0]); return 2; }
     }
-    /* MLCL_NUM_THREADS (bench/compare.py's "1 thr" column): the library default count */
+    /* MLCL_NUM_THREADS (bench/compare.py's "1 thr" column), else the library's
+     * default; set always, as mlcl-train does (OpenBLAS single-threaded, docs/abi.md) */
     const char *env_threads = getenv("MLCL_NUM_THREADS");
-    if (env_threads && atoi(env_threads) > 0 && mlcl_set_num_threads(atoi(env_threads)) != MLCL_OK) {
+    int nthreads = env_threads ? atoi(env_threads) : 0;
+    if (nthreads <= 0) mlcl_get_num_threads(&nthreads);
+    if (mlcl_set_num_threads(nthreads) != MLCL_OK) {
         fprintf(stderr, "MLCL_NUM_THREADS: %s\n", mlcl_last_error());
         return 2;
     }

@@ -45,7 +45,7 @@ static void usage(FILE *f)
         "                          named as the equivalent PyTorch module's state_dict) or .onnx (the\n"
         "                          inference graph: outputs scores, embedding, distributions) or .npz (the\n"
         "                          tensors for np.load, with the same names); docs/models.md\n"
-        "  --threads N             kernel threads\n");
+        "  --threads N             kernel threads (default: MLCL_NUM_THREADS, else the library's: 2)\n");
 }
 
 static int ends_with(const char *s, const char *suf)
@@ -438,7 +438,10 @@ int main(int argc, char **argv)
     g_mosaic_dir = mosaic_dir;
     g_mosaic_n = mosaic_n;
     g_mosaic_seed = mosaic_seed;
-    if (threads && mlcl_set_num_threads(threads) != MLCL_OK) { fprintf(stderr, "mlcl-predict: %s\n", mlcl_last_error()); return 2; }
+    const char *env_threads = getenv("MLCL_NUM_THREADS"); /* the default of --threads (the library reads no environment) */
+    if (!threads && env_threads && atoi(env_threads) > 0) threads = atoi(env_threads);
+    if (!threads) mlcl_get_num_threads(&threads); /* set always: it also makes OpenBLAS single-threaded (docs/abi.md) */
+    if (mlcl_set_num_threads(threads) != MLCL_OK) { fprintf(stderr, "mlcl-predict: %s\n", mlcl_last_error()); return 2; }
 
     mlcl_model *m = NULL;
     if (mlcl_model_load(&m, model_path) != MLCL_OK) { fprintf(stderr, "mlcl-predict: %s\n", mlcl_last_error()); return 1; }

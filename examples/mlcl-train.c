@@ -2227,7 +2227,9 @@ int main(int argc, char **argv)
     if (check_budget(&sh)) return 2;
     const char *env_threads = getenv("MLCL_NUM_THREADS"); /* the CLI's default for --threads (the library reads no environment) */
     if (threads == 0 && env_threads && atoi(env_threads) > 0) threads = atoi(env_threads);
-    if (threads > 0 && mlcl_set_num_threads(threads) != MLCL_OK) return fail(2, "--threads: %s", mlcl_last_error());
+    int lib_threads = threads; /* set always: it also makes OpenBLAS single-threaded (docs/abi.md) */
+    if (lib_threads <= 0) mlcl_get_num_threads(&lib_threads);
+    if (mlcl_set_num_threads(lib_threads) != MLCL_OK) return fail(2, "--threads: %s", mlcl_last_error());
 
     /* ---- inputs and outputs, before any data is read */
     if (train_path && add_input_kind("--train", train_df.path, train_df.format == MLCL_FORMAT_VOC ? 3 : 0)) return 2;

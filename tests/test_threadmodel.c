@@ -5,6 +5,7 @@
 #include "testutil.h"
 #include <math.h>
 #include <pthread.h>
+#include <cblas.h>
 #include "kernels/par.h"
 
 enum { N = 128, F = 256, M = 32, C = 6, H = 8 };
@@ -80,6 +81,10 @@ START_TEST(default_count)
     ck_assert_ok(mlcl_get_num_threads(&n));
     ck_assert_int_eq(n, 1);
     ck_assert_int_eq(mlcl__threads_current(), 1);
+    /* the one place OpenBLAS's process-wide count is set: to 1 */
+    openblas_set_num_threads(2);
+    ck_assert_ok(mlcl_set_num_threads(2));
+    ck_assert_int_eq(openblas_get_num_threads(), 1);
 }
 END_TEST
 
@@ -250,8 +255,12 @@ START_TEST(trainer_count_is_its_own)
     o.pretrain.epochs = 1;
     o.finetune.epochs = 1;
     o.threads = cpus() >= 2 ? 2 : 1;
+    /* the caller's OpenBLAS setting survives create and run (no flipping) */
+    openblas_set_num_threads(cpus() >= 2 ? 2 : 1);
+    int ob = openblas_get_num_threads();
     mlcl_trainer *t;
     ck_assert_ok(mlcl_trainer_create(&t, &o, ds));
+    ck_assert_int_eq(openblas_get_num_threads(), ob);
     int n;
     ck_assert_ok(mlcl_get_num_threads(&n));
     ck_assert_int_eq(n, 1); /* the default is untouched */
@@ -263,6 +272,7 @@ START_TEST(trainer_count_is_its_own)
     ck_assert_status_msg(mlcl_trainer_set_threads(t, -2), MLCL_EINVAL, "n must be");
     ck_assert_ok(mlcl_trainer_run(t));
     ck_assert_int_eq(mlcl__threads_current(), 1);
+    ck_assert_int_eq(openblas_get_num_threads(), ob);
     mlcl_trainer_free(t);
     mlcl_dataset_free(ds);
 }

@@ -117,9 +117,10 @@ MLCL_API int mlcl_set_allocator(const mlcl_allocator *allocator);
  * mlcl_trainer_set_threads(), mlcl_encoder_set_threads(),
  * mlcl_loss_set_threads()). Until it is called the default is 2, at most the
  * CPUs this process may run on; the library reads no environment variable.
- * It also sets OpenBLAS's thread count to @p n: that setting is process-wide,
- * and this call is the only place the library changes it (docs/abi.md,
- * "Thread counts"). A count above the CPUs this process may run on
+ * It also makes OpenBLAS single-threaded, process-wide: the library runs its
+ * GEMMs inside its own threads (OpenBLAS's spinning workers on top of them
+ * only cost time), and this call is the only place the library changes
+ * OpenBLAS's setting (docs/abi.md, "Thread counts"). A count above the CPUs this process may run on
  * (sched_getaffinity) is lowered to that number; use
  * mlcl_set_num_threads_forced() to oversubscribe on purpose. Call it before
  * starting work on other threads (a call running meanwhile may see either count).

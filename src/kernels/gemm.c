@@ -29,13 +29,17 @@ void mlcl__dgemm(int ta, int tb, int M, int N, int K, double alpha, const double
                 M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-/* The library-wide default count. OpenBLAS's count is process-wide: this is
- * the only place the library changes it (docs/abi.md "Thread counts"). */
+/* The library-wide default count. OpenBLAS's count is process-wide (no
+ * per-thread setting in OpenBLAS 0.3): this, the caller's explicit act, is
+ * the only place the library changes it, to 1: the library parallelises
+ * itself (par.c) and its GEMMs run single-threaded inside its own threads;
+ * OpenBLAS's spinning workers on top of them cost 20-30 % per MoCo step
+ * (docs/abi.md "Thread counts"). */
 static int set_threads(int n, int forced, const char *fn)
 {
     MLCL_TRY(mlcl__threads_check(fn, n, forced, &n));
     mlcl__threads_set_default(n);
-    openblas_set_num_threads(n);
+    openblas_set_num_threads(1);
     return MLCL_OK;
 }
 

@@ -1,7 +1,8 @@
 /* The only gateway to OpenBLAS: row-major GEMM/GEMV wrappers (internal), and
  * mlcl_set_num_threads (core.h), the one place OpenBLAS's process-wide thread
- * count is set. The result of a GEMM does not depend on that count (OpenBLAS
- * splits M/N, never K), so the library's results do not either. */
+ * count is set (to 1: the library parallelises itself). The result of a GEMM
+ * does not depend on that count (OpenBLAS splits M/N, never K; checked bit
+ * for bit at the step's shapes), so the library's results do not either. */
 #ifndef MLCL_KERNELS_GEMM_H
 #define MLCL_KERNELS_GEMM_H
 #include "core/internal.h"
