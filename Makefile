@@ -272,4 +272,4 @@ clean:
 include mk/mpi.mk
 
 # the header dependencies written by -MMD (absent before the first build)
--include $(wildcard $(BUILD)/obj/*/*.d $(BUILD)/tests/*.d $(BUILD)/bench/*.d $(BUILD)/mpi/*.d $(BUILD)/dep/bin/*.d)
+-include $(wildcard $(BUILD)/obj/*/*.d $(BUILD)/tests/*.d $(BUILD)/bench/*.d $(BUILD)/dep/bin/*.d)
