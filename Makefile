@@ -6,6 +6,7 @@
 #   make install PREFIX=/usr/local DESTDIR=
 #   make docs            API reference (Doxygen); fails on undocumented public API
 #   make bench           side-by-side benchmarks against PyTorch
+#   make abi-dump        write the ABI baseline abi/libmlcl.abi (abidw), checked by make check
 
 MAJOR := $(shell sed -n 's/^\#define MLCL_VERSION_MAJOR \([0-9]*\)/\1/p' include/mlcl/core.h)
 MINOR := $(shell sed -n 's/^\#define MLCL_VERSION_MINOR \([0-9]*\)/\1/p' include/mlcl/core.h)
@@ -29,6 +30,10 @@ PYTHON ?= /usr/bin/python3
 OPT ?= -O2
 BLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null)
 BLAS_LIBS := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
+# -MMD -MP: each compile writes the headers it read to a .d file beside its
+# output (included at the end of this Makefile), so an object is rebuilt when,
+# and only when, a header it includes changes
+DEPFLAGS = -MMD -MP -MF $@.d
 CFLAGS_LIB := -std=c11 $(OPT) -g -fPIC -fvisibility=hidden -Wall -Wextra -Wno-unused-parameter \
 	-D_GNU_SOURCE -pthread -Iinclude -Isrc -I$(BUILD)/gen $(BLAS_CFLAGS) $(READER_CFLAGS) $(EXTRA_CFLAGS)
 # image and annotation readers: libjpeg-turbo, libpng, jansson (src/data/imagefile.c, manifest.c);
@@ -46,7 +51,6 @@ OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS))
 # generated code always matches the installed libprotobuf-c
 ONNX_GEN := $(BUILD)/gen/onnx
 OBJS += $(BUILD)/obj/model/onnx.pb-c.o
-HDRS := $(wildcard include/*.h include/mlcl/*.h src/*/*.h)
 SONAME := libmlcl.so.$(MAJOR)
 SHLIB := $(LIBOUT)/libmlcl.so.$(VERSION)
 STLIB := $(LIBOUT)/libmlcl.a
@@ -58,9 +62,8 @@ EXAMPLES := $(patsubst examples/%.c,bin/%,$(EXAMPLE_SRCS))
 TEST_SRCS := $(sort $(wildcard tests/test_*.c))
 TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 
-.PHONY: bench-build
-.PHONY: all lib examples deps deps-bench check check-run check-c check-headers check-abi \
-	check-python check-consumers train install uninstall docs bench clean
+.PHONY: all lib examples deps deps-bench check check-run check-c check-headers check-abi check-layers \
+	check-python check-consumers train install uninstall docs bench bench-build clean abi-dump
 
 # libmlcl_mpi (mk/mpi.mk) is built with the rest when MPI's compiler wrapper is installed
 HAVE_MPICC := $(shell command -v mpicc >/dev/null 2>&1 && echo yes)
@@ -68,9 +71,9 @@ all: lib examples $(if $(HAVE_MPICC),mpi)
 
 lib: $(SHLIB) $(LIBOUT)/$(SONAME) $(LIBOUT)/libmlcl.so $(STLIB)
 
-$(BUILD)/obj/%.o: src/%.c $(HDRS)
+$(BUILD)/obj/%.o: src/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_LIB) -c $< -o $@
+	$(CC) $(CFLAGS_LIB) $(DEPFLAGS) -c $< -o $@
 
 $(ONNX_GEN)/onnx.pb-c.c $(ONNX_GEN)/onnx.pb-c.h &: src/model/onnx/onnx.proto
 	@mkdir -p $(ONNX_GEN)
@@ -78,8 +81,10 @@ $(ONNX_GEN)/onnx.pb-c.c $(ONNX_GEN)/onnx.pb-c.h &: src/model/onnx/onnx.proto
 
 $(BUILD)/obj/model/onnx.pb-c.o: $(ONNX_GEN)/onnx.pb-c.c $(ONNX_GEN)/onnx.pb-c.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_LIB) -c $< -o $@
+	$(CC) $(CFLAGS_LIB) $(DEPFLAGS) -c $< -o $@
 
+# the generated header must exist before the first compile of onnx.c (its .d
+# file, which names it, is written by that compile)
 $(BUILD)/obj/model/onnx.o: $(ONNX_GEN)/onnx.pb-c.h
 
 $(SHLIB): $(OBJS) src/mlcl.map
@@ -99,27 +104,28 @@ $(STLIB): $(OBJS)
 
 examples: $(EXAMPLES)
 
-EXAMPLE_CFLAGS := -std=c11 $(OPT) -g -Wall -Wextra -D_GNU_SOURCE -Iinclude
+EXAMPLE_CFLAGS = -std=c11 $(OPT) -g -Wall -Wextra -D_GNU_SOURCE -MMD -MP -MF $(BUILD)/dep/$@.d -Iinclude
 EXAMPLE_LIBS := -Llib -lmlcl -Wl,-rpath,'$$ORIGIN/../lib' -lm
 # mlcl-train and mlcl-predict write their JSON with jansson
 JSON_CFLAGS := $(shell pkg-config --cflags jansson 2>/dev/null)
 JSON_LIBS := $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
 
-bin/%: examples/%.c $(SHLIB) lib/libmlcl.so include/mlcl.h
-	@mkdir -p bin
+bin/%: examples/%.c $(SHLIB) lib/libmlcl.so
+	@mkdir -p bin $(BUILD)/dep/bin
 	$(CC) $(EXAMPLE_CFLAGS) $< -o $@ $(EXAMPLE_LIBS)
 
 # mlcl-train: main in examples/mlcl-train.c, its modules in examples/cli/ (program-local);
 # mlcl-predict shares their JSON writer (examples/cli/json.c)
 CLI_SRCS := $(sort $(wildcard examples/cli/*.c))
 # the Fashion-MNIST mosaic generator of the default job (examples/mosaic.[ch]) is compiled into both
-bin/mlcl-train: examples/mlcl-train.c $(CLI_SRCS) $(wildcard examples/cli/*.h) examples/mosaic.c examples/mosaic.h $(SHLIB) lib/libmlcl.so include/mlcl.h
+# (one compiler call for several sources: -MMD would keep one file's headers, so the headers are listed)
+bin/mlcl-train: examples/mlcl-train.c $(CLI_SRCS) $(wildcard examples/cli/*.h) examples/mosaic.c examples/mosaic.h $(SHLIB) lib/libmlcl.so $(wildcard include/mlcl/*.h) include/mlcl.h
 	@mkdir -p bin
-	$(CC) $(EXAMPLE_CFLAGS) $(JSON_CFLAGS) examples/mlcl-train.c $(CLI_SRCS) examples/mosaic.c -o $@ $(EXAMPLE_LIBS) $(JSON_LIBS)
+	$(CC) -std=c11 $(OPT) -g -Wall -Wextra -D_GNU_SOURCE -Iinclude $(JSON_CFLAGS) examples/mlcl-train.c $(CLI_SRCS) examples/mosaic.c -o $@ $(EXAMPLE_LIBS) $(JSON_LIBS)
 
-bin/mlcl-predict: examples/mlcl-predict.c examples/cli/json.c examples/cli/json.h examples/mosaic.c examples/mosaic.h $(SHLIB) lib/libmlcl.so include/mlcl.h
+bin/mlcl-predict: examples/mlcl-predict.c examples/cli/json.c examples/cli/json.h examples/mosaic.c examples/mosaic.h $(SHLIB) lib/libmlcl.so $(wildcard include/mlcl/*.h) include/mlcl.h
 	@mkdir -p bin
-	$(CC) $(EXAMPLE_CFLAGS) $(JSON_CFLAGS) examples/mlcl-predict.c examples/cli/json.c examples/mosaic.c -o $@ $(EXAMPLE_LIBS) $(JSON_LIBS)
+	$(CC) -std=c11 $(OPT) -g -Wall -Wextra -D_GNU_SOURCE -Iinclude $(JSON_CFLAGS) examples/mlcl-predict.c examples/cli/json.c examples/mosaic.c -o $@ $(EXAMPLE_LIBS) $(JSON_LIBS)
 
 # ---------------------------------------------------------------- set-up
 deps:
@@ -135,12 +141,12 @@ check: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory check-run
 
-check-run: check-headers check-abi check-c check-python check-consumers check-asan check-scripts check-mpi
+check-run: check-headers check-abi check-layers check-c check-python check-consumers check-asan check-scripts check-mpi
 	@echo "== all tests passed =="
 
-$(BUILD)/tests/%: tests/%.c tests/testutil.h $(STLIB)
+$(BUILD)/tests/%: tests/%.c $(STLIB)
 	@mkdir -p $(BUILD)/tests
-	$(CC) -std=c11 -O1 -g -Wall -Wextra -Wno-unused-parameter -D_GNU_SOURCE -Iinclude -Isrc -Itests $(BLAS_CFLAGS) $(CHECK_CFLAGS) \
+	$(CC) -std=c11 -O1 -g -Wall -Wextra -Wno-unused-parameter -D_GNU_SOURCE $(DEPFLAGS) -Iinclude -Isrc -Itests $(BLAS_CFLAGS) $(CHECK_CFLAGS) \
 		$(EXTRA_CFLAGS) $< -o $@ $(STLIB) $(CHECK_LIBS) $(LIBS) -pthread
 
 # Yeast/Scene for the tests: ../shared/data when present, else the copy in tests/data/mulan
@@ -153,8 +159,24 @@ check-c: $(TESTS)
 check-headers:
 	@sh tests/headers.sh "$(CC)" "$(CXX)"
 
+# the #include lines of src/*/ and include/mlcl/ follow the layer table of
+# docs/architecture.md
+check-layers:
+	@sh tests/layers.sh
+
+# check-abi: the exported symbols equal the MLCL_API declarations (tests/abi.sh)
+# and, once a baseline abi/libmlcl.abi is committed, the library is compatible
+# with it (abidiff: additions only; tests/abicompat.sh, docs/abi.md).
+# abi-dump: (re)writes that baseline with abidw from the library just built.
+ABI_BASELINE := abi/libmlcl.abi
 check-abi: lib
 	@sh tests/abi.sh $(SHLIB)
+	@sh tests/abicompat.sh $(ABI_BASELINE) $(LIBOUT)/$(SONAME) include
+
+abi-dump: lib
+	@mkdir -p $(dir $(ABI_BASELINE))
+	abidw --headers-dir include --drop-private-types --no-corpus-path --out-file $(ABI_BASELINE) $(LIBOUT)/$(SONAME)
+	@echo "abi-dump: wrote $(ABI_BASELINE) for $(SONAME) $(VERSION)"
 
 check-python: lib
 	@if [ -d bindings/python/tests ]; then \
@@ -257,7 +279,7 @@ BENCH_SRCS := $(wildcard bench/*.c)
 BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 $(BUILD)/bench/%: bench/%.c $(STLIB)
 	@mkdir -p $(BUILD)/bench
-	$(CC) -std=c11 -O2 -g -Wall -Wextra -Wno-unused-parameter -D_GNU_SOURCE -Iinclude -Isrc $(BLAS_CFLAGS) \
+	$(CC) -std=c11 -O2 -g -Wall -Wextra -Wno-unused-parameter -D_GNU_SOURCE $(DEPFLAGS) -Iinclude -Isrc $(BLAS_CFLAGS) \
 		$< -o $@ $(STLIB) $(LIBS) -pthread
 bench-build: $(BENCHES)
 
@@ -269,3 +291,6 @@ clean:
 	rm -rf build lib/*.so* lib/*.a bin docs/reference
 
 include mk/mpi.mk
+
+# the header dependencies written by -MMD (absent before the first build)
+-include $(wildcard $(BUILD)/obj/*/*.d $(BUILD)/tests/*.d $(BUILD)/bench/*.d $(BUILD)/dep/bin/*.d)

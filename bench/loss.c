@@ -100,6 +100,15 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[a], "--quick")) quick = 1;
         else { fprintf(stderr, "usage: %s [--json FILE] [--quick]\n", argv[0]); return 2; }
     }
+    /* MLCL_NUM_THREADS (bench/compare.py's "1 thr" column), else the library's
+     * default; set always, as mlcl-train does (OpenBLAS single-threaded, docs/abi.md) */
+    const char *env_threads = getenv("MLCL_NUM_THREADS");
+    int nthreads = env_threads ? atoi(env_threads) : 0;
+    if (nthreads <= 0) mlcl_get_num_threads(&nthreads);
+    if (mlcl_set_num_threads(nthreads) != MLCL_OK) {
+        fprintf(stderr, "MLCL_NUM_THREADS: %s\n", mlcl_last_error());
+        return 2;
+    }
     const shape shapes[] = { { 128, 256, 256, 14 }, { 256, 1024, 256, 6 }, { 128, 4096, 256, 983 }, { 512, 8192, 256, 101 } };
     const char *names[] = { "MulSupCon", "RLD", "RLD s=0.5", "CLD" };
     const int hdim = 256;

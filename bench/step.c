@@ -50,6 +50,15 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--method") && i + 1 < argc) method = argv[++i];
         else { fprintf(stderr, "usage: step [--reps N] [--warmup N] [--method cld|rld|mulsupcon] [--only NAME] [--json FILE]\n"); return 2; }
     }
+    /* MLCL_NUM_THREADS (bench/compare.py's "1 thr" column), else the library's
+     * default; set always, as mlcl-train does (OpenBLAS single-threaded, docs/abi.md) */
+    const char *env_threads = getenv("MLCL_NUM_THREADS");
+    int nthreads = env_threads ? atoi(env_threads) : 0;
+    if (nthreads <= 0) mlcl_get_num_threads(&nthreads);
+    if (mlcl_set_num_threads(nthreads) != MLCL_OK) {
+        fprintf(stderr, "MLCL_NUM_THREADS: %s\n", mlcl_last_error());
+        return 2;
+    }
     struct { const char *name; int d, c, n, K; } cfg[] = {
         { "yeast", 103, 14, 128, 256 }, { "scene", 294, 6, 256, 1024 },
         { "delicious-like", 500, 983, 128, 4096 }, { "mediamill-like", 120, 101, 512, 8192 } };

@@ -48,7 +48,7 @@ static void usage(FILE *f)
         "                          named as the equivalent PyTorch module's state_dict) or .onnx (the\n"
         "                          inference graph: outputs scores, embedding, distributions) or .npz (the\n"
         "                          tensors for np.load, with the same names); docs/models.md\n"
-        "  --threads N             kernel threads\n");
+        "  --threads N             kernel threads (default: MLCL_NUM_THREADS, else the library's: 2)\n");
 }
 
 static int ends_with(const char *s, const char *suf)
@@ -553,7 +553,10 @@ int main(int argc, char **argv)
     int rc = parse_args(&a, argc, argv);
     if (rc) return rc == 1 ? 0 : 2;
     if (check_args(&a)) return 2;
-    if (a.threads && mlcl_set_num_threads(a.threads) != MLCL_OK) { fprintf(stderr, "mlcl-predict: %s\n", mlcl_last_error()); return 2; }
+    const char *env_threads = getenv("MLCL_NUM_THREADS"); /* the default of --threads (the library reads no environment) */
+    if (!a.threads && env_threads && atoi(env_threads) > 0) a.threads = atoi(env_threads);
+    if (!a.threads) mlcl_get_num_threads(&a.threads); /* set always: it also makes OpenBLAS single-threaded (docs/abi.md) */
+    if (mlcl_set_num_threads(a.threads) != MLCL_OK) { fprintf(stderr, "mlcl-predict: %s\n", mlcl_last_error()); return 2; }
 
     mlcl_model *m = NULL;
     if (mlcl_model_load(&m, a.model) != MLCL_OK) { fprintf(stderr, "mlcl-predict: %s\n", mlcl_last_error()); return 1; }

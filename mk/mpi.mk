@@ -13,6 +13,9 @@ MPIRUN_FLAGS ?= --allow-run-as-root --oversubscribe
 MPI_SONAME := libmlcl_mpi.so.$(MAJOR)
 MPI_SHLIB := $(LIBOUT)/libmlcl_mpi.so.$(VERSION)
 MPI_SRCS := $(wildcard src_mpi/*.c)
+# the MPI library and its tests compile several sources in one command, where
+# -MMD would keep the last one's headers only: the public headers are listed
+MPI_HDRS := $(wildcard include/mlcl.h include/mlcl/*.h include_mpi/mlcl/*.h)
 MPI_TEST_SRCS := $(wildcard tests/mpi/test_*.c)
 MPI_TESTS := $(patsubst tests/mpi/%.c,$(BUILD)/mpi/%,$(MPI_TEST_SRCS))
 MPI_ENV := OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
@@ -22,7 +25,7 @@ MPI_ENV := OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALL
 
 mpi: $(LIBOUT)/$(MPI_SONAME) $(LIBOUT)/libmlcl_mpi.so
 
-$(MPI_SHLIB): $(MPI_SRCS) include_mpi/mlcl/mpi.h include/mlcl/comm.h src_mpi/mlcl_mpi.map $(SHLIB) $(LIBOUT)/libmlcl.so
+$(MPI_SHLIB): $(MPI_SRCS) $(MPI_HDRS) $(wildcard src_mpi/*.h) src_mpi/mlcl_mpi.map $(SHLIB) $(LIBOUT)/libmlcl.so
 	@mkdir -p $(LIBOUT)
 	$(MPICC) -std=c11 $(OPT) -g -fPIC -fvisibility=hidden -Wall -Wextra -Werror -Iinclude -Iinclude_mpi \
 		$(EXTRA_CFLAGS) -shared -Wl,-soname,$(MPI_SONAME) -Wl,--version-script=src_mpi/mlcl_mpi.map -Wl,--no-undefined \
@@ -32,7 +35,7 @@ $(LIBOUT)/$(MPI_SONAME): $(MPI_SHLIB)
 $(LIBOUT)/libmlcl_mpi.so: $(LIBOUT)/$(MPI_SONAME)
 	ln -sf $(MPI_SONAME) $@
 
-$(BUILD)/mpi/%: tests/mpi/%.c tests/testutil.h $(STLIB) $(LIBOUT)/$(MPI_SONAME)
+$(BUILD)/mpi/%: tests/mpi/%.c src_mpi/comm_mpi.c tests/testutil.h $(MPI_HDRS) $(STLIB) $(LIBOUT)/$(MPI_SONAME)
 	@mkdir -p $(BUILD)/mpi
 	$(MPICC) -std=c11 -O1 -g -Wall -Wextra -Wno-unused-parameter -D_GNU_SOURCE -Iinclude -Iinclude_mpi -Isrc -Itests \
 		$(BLAS_CFLAGS) $(EXTRA_CFLAGS) $< -o $@ src_mpi/comm_mpi.c $(STLIB) $(LIBS) -pthread

@@ -2350,6 +2350,29 @@ static void t_trainer_create_stream(void)
 }
 static void t_loader_normalization(void) { float m[3], s[3]; BAD(mlcl_loader_normalization(NULL, m, s), EINV, "L is NULL"); }
 
+/* per-handle thread counts (docs/abi.md "Thread counts"): 0 or 1..1024 */
+#define BAD_THREADS(setter, getter, h, hname) do { int n_; \
+    BAD(setter(NULL, 1), EINV, hname " is NULL"); \
+    BAD(setter(h, -1), EINV, "n must be"); \
+    BAD(setter(h, 1025), EINV, "1..1024"); \
+    BAD(getter(NULL, &n_), EINV, hname " is NULL"); \
+    BAD(getter(h, NULL), EINV, "n is NULL"); } while (0)
+static void t_moco_set_threads(void) { mlcl_moco *m = mk_moco(); BAD_THREADS(mlcl_moco_set_threads, mlcl_moco_get_threads, m, "moco"); mlcl_moco_free(m); }
+static void t_moco_get_threads(void) { t_moco_set_threads(); }
+static void t_loss_set_threads(void) { mlcl_loss *l = mk_loss(); BAD_THREADS(mlcl_loss_set_threads, mlcl_loss_get_threads, l, "L"); mlcl_loss_free(l); }
+static void t_loss_get_threads(void) { t_loss_set_threads(); }
+static void t_encoder_set_threads(void) { mlcl_encoder *e = mk_encoder(); BAD_THREADS(mlcl_encoder_set_threads, mlcl_encoder_get_threads, e, "e"); mlcl_encoder_free(e); }
+static void t_encoder_get_threads(void) { t_encoder_set_threads(); }
+static void t_trainer_set_threads(void)
+{
+    mlcl_dataset *ds = mk_dataset(16);
+    mlcl_trainer *t = mk_trainer(ds);
+    BAD_THREADS(mlcl_trainer_set_threads, mlcl_trainer_get_threads, t, "trainer");
+    mlcl_trainer_free(t);
+    mlcl_dataset_free(ds);
+}
+static void t_trainer_get_threads(void) { t_trainer_set_threads(); }
+
 /* ------------------------------------------------------------- the table */
 typedef struct { const char *name; void (*fn)(void); } entry;
 #define E(f) { "mlcl_" #f, t_##f }
@@ -2370,7 +2393,7 @@ static const entry TABLE[] = {
     E(encoder_options_init), E(mlp_spec_init), E(encoder_create), E(encoder_create_mlp), E(encoder_free),
     E(encoder_add_linear), E(encoder_add_relu), E(encoder_add_dropout), E(encoder_add_batchnorm),
     E(encoder_add_l2norm), E(encoder_add_softmax), E(encoder_forward), E(encoder_forward_csr), E(encoder_backward),
-    E(encoder_zero_grad), E(encoder_set_training), E(encoder_get_training), E(encoder_in_dim),
+    E(encoder_zero_grad), E(encoder_set_training), E(encoder_get_training), E(encoder_set_threads), E(encoder_get_threads), E(encoder_in_dim),
     E(encoder_out_dim), E(encoder_num_layers), E(encoder_param_count), E(encoder_params),
     E(encoder_grads), E(encoder_get_params), E(encoder_set_params), E(encoder_state_count),
     E(encoder_get_state), E(encoder_set_state), E(encoder_copy_params), E(encoder_momentum_update),
@@ -2386,14 +2409,14 @@ static const entry TABLE[] = {
     E(queue_feat_dim), E(queue_n_labels), E(queue_features), E(queue_labels), E(queue_dists),
     E(queue_set_state), E(mask_build), E(mask_build_2), E(mask_labelwise_counts),
     E(mask_labelwise_counts_2), E(mask_labelwise),
-    E(loss_options_init), E(loss_create), E(loss_free), E(loss_set_options), E(loss_get_options),
+    E(loss_options_init), E(loss_create), E(loss_free), E(loss_set_threads), E(loss_get_threads), E(loss_set_options), E(loss_get_options),
     E(loss_get_dims), E(loss_workspace_size), E(loss_compute), E(loss_compute_queue),
-    E(moco_options_init), E(moco_create), E(moco_free), E(moco_step), E(moco_set_lr), E(moco_encoder),
+    E(moco_options_init), E(moco_create), E(moco_free), E(moco_step), E(moco_set_lr), E(moco_set_threads), E(moco_get_threads), E(moco_encoder),
     E(moco_queue), E(moco_optim), E(moco_steps), E(moco_create_with_backbone), E(trainer_create_ex), E(trainer_extra_init),
     E(comm_init), E(comm_validate), E(encoder_set_comm), E(moco_set_comm), E(trainer_set_comm),
     E(metrics_init), E(metrics_compute), E(metrics_sweep), E(metrics_average_precision),
     E(train_options_init), E(train_options_preset), E(trainer_create), E(trainer_free),
-    E(trainer_set_callback), E(trainer_run), E(trainer_run_epochs), E(trainer_predict), E(trainer_predict_csr),
+    E(trainer_set_callback), E(trainer_set_threads), E(trainer_get_threads), E(trainer_run), E(trainer_run_epochs), E(trainer_predict), E(trainer_predict_csr),
     E(trainer_distributions), E(trainer_evaluate), E(trainer_timing), E(trainer_position), E(trainer_in_use), E(check_output_path),
     E(metrics_compute_thresholds), E(metrics_choose_thresholds), E(validation_options_init), E(trainer_set_validation),
     E(trainer_selection), E(trainer_thresholds), E(trainer_evaluate_thresholds),

@@ -437,10 +437,10 @@ START_TEST(deterministic_and_in_range)
     o.out_w = ow;
     mlcl_rng *r;
     ck_assert_ok(mlcl_rng_create(&r, 7));
-    setenv("MLCL_NUM_THREADS", "1", 1);
+    ck_assert_ok(mlcl_set_num_threads(1));
     ck_assert_ok(mlcl_image_simclr(a, x, n, c, h, w, &o, r));
     ck_assert_ok(mlcl_rng_seed(r, 7));
-    setenv("MLCL_NUM_THREADS", "2", 1); /* two threads when the machine has them */
+    ck_assert_ok(mlcl_set_num_threads(2)); /* two threads when the machine has them */
     ck_assert_ok(mlcl_image_simclr(b, x, n, c, h, w, &o, r));
     ck_assert_mem_eq(a, b, out_len * sizeof(float));
     uint64_t s2[2];
@@ -451,7 +451,6 @@ START_TEST(deterministic_and_in_range)
     ck_assert_ok(mlcl_rng_seed(r, 8));
     ck_assert_ok(mlcl_image_simclr(d, x, n, c, h, w, &o, r));
     ck_assert(memcmp(a, d, out_len * sizeof(float)) != 0);
-    unsetenv("MLCL_NUM_THREADS");
     /* the generator advanced by 2 n words */
     mlcl_rng *q;
     ck_assert_ok(mlcl_rng_create(&q, 7));

@@ -6,7 +6,7 @@ set -e
 PKGS="build-essential pkg-config libopenblas-dev libdnnl-dev zlib1g-dev check libsubunit-dev
 libturbojpeg0-dev libpng-dev libjansson-dev python3-pil
 python3 python3-numpy python3-pytest python3-matplotlib python3-sklearn dataset-fashion-mnist doxygen binutils
-libopenmpi-dev openmpi-bin protobuf-c-compiler libprotobuf-c-dev python3-onnx"
+libopenmpi-dev openmpi-bin protobuf-c-compiler libprotobuf-c-dev python3-onnx abigail-tools"
 [ "${1:-}" = bench ] && PKGS="$PKGS python3-torch time"
 # the Python package installs with pip offline (tests/scripts/pip_install.sh)
 PKGS="$PKGS python3-pip python3-setuptools python3-wheel python3-venv"

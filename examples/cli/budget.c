@@ -175,6 +175,10 @@ int run_budget_flags(run *r)
     }
     r->sh.d_desc = r->d_desc; r->sh.c_desc = r->c_desc; r->sh.n_desc = r->n_desc; r->sh.nt_desc = r->nt_desc;
     if (check_budget(&r->sh)) return 2;
-    if (r->threads > 0 && mlcl_set_num_threads(r->threads) != MLCL_OK) return fail(2, "--threads: %s", mlcl_last_error());
+    const char *env_threads = getenv("MLCL_NUM_THREADS"); /* the CLI's default for --threads (the library reads no environment) */
+    if (r->threads == 0 && env_threads && atoi(env_threads) > 0) r->threads = atoi(env_threads);
+    int lib_threads = r->threads; /* set always: it also makes OpenBLAS single-threaded (docs/abi.md) */
+    if (lib_threads <= 0) mlcl_get_num_threads(&lib_threads);
+    if (mlcl_set_num_threads(lib_threads) != MLCL_OK) return fail(2, "--threads: %s", mlcl_last_error());
     return 0;
 }

@@ -112,10 +112,18 @@ typedef struct mlcl_allocator {
 MLCL_API int mlcl_set_allocator(const mlcl_allocator *allocator);
 
 /**
- * Sets the number of threads the numerical kernels may use (OpenBLAS). This
- * setting is process-wide because OpenBLAS's is. A count above the CPUs this
- * process may run on (sched_getaffinity) is lowered to that number; use
- * mlcl_set_num_threads_forced() to oversubscribe on purpose.
+ * Sets the library-wide default thread count: the threads a handle's calls
+ * use unless the handle has its own count (mlcl_moco_set_threads(),
+ * mlcl_trainer_set_threads(), mlcl_encoder_set_threads(),
+ * mlcl_loss_set_threads()). Until it is called the default is 2, at most the
+ * CPUs this process may run on; the library reads no environment variable.
+ * It also makes OpenBLAS single-threaded, process-wide: the library runs its
+ * GEMMs inside its own threads (OpenBLAS's spinning workers on top of them
+ * only cost time), and this call is the only place the library changes
+ * OpenBLAS's setting (docs/abi.md, "Thread counts"). A count above the CPUs this process may run on
+ * (sched_getaffinity) is lowered to that number; use
+ * mlcl_set_num_threads_forced() to oversubscribe on purpose. Call it before
+ * starting work on other threads (a call running meanwhile may see either count).
  * @param n threads, 1..1024.
  * @return MLCL_OK or MLCL_EINVAL.
  */
@@ -130,7 +138,8 @@ MLCL_API int mlcl_set_num_threads(int n);
 MLCL_API int mlcl_set_num_threads_forced(int n);
 
 /**
- * The number of threads the numerical kernels use now (OpenBLAS's setting).
+ * The library-wide default thread count (mlcl_set_num_threads(); 2, at most
+ * the CPUs available, before any call).
  * @param[out] n the count.
  * @return MLCL_OK or MLCL_EINVAL (NULL).
  */

@@ -159,6 +159,25 @@ MLCL_API int mlcl_loss_create(mlcl_loss **out, int max_n, int max_queue, int m, 
 MLCL_API void mlcl_loss_free(mlcl_loss *L);
 
 /**
+ * Sets the threads this workspace's calls use (the row pass over the anchors,
+ * up to 4), for this handle only; 0 (the initial value) follows the count in
+ * force: the enclosing handle's (a MoCo step) or mlcl_set_num_threads()'s
+ * default. Results are bit-identical for a given count.
+ * @param L the workspace.
+ * @param n 0, or 1..1024 (a count above the CPUs available is lowered to it).
+ * @return MLCL_OK or MLCL_EINVAL.
+ */
+MLCL_API int mlcl_loss_set_threads(mlcl_loss *L, int n);
+
+/**
+ * The count set by mlcl_loss_set_threads() (0: the count in force).
+ * @param L the workspace.
+ * @param[out] n the count.
+ * @return MLCL_OK or MLCL_EINVAL.
+ */
+MLCL_API int mlcl_loss_get_threads(const mlcl_loss *L, int *n);
+
+/**
  * Replaces the options (validated first; on error the old ones stay).
  * @param L the workspace.
  * @param opts new options.

@@ -120,6 +120,25 @@ MLCL_API int mlcl_moco_step(mlcl_moco *moco, int n, const float *x0, const float
 MLCL_API int mlcl_moco_set_lr(mlcl_moco *moco, float lr);
 
 /**
+ * Sets the threads this MoCo pair's steps use (its fork-join: the two
+ * branches, the Linear backward, the loss's row pass), for this handle only;
+ * 0 (the initial value) follows mlcl_set_num_threads()'s default. Results are
+ * bit-identical for a given seed and count. Not while a step runs on the pair.
+ * @param moco the pair.
+ * @param n 0, or 1..1024 (a count above the CPUs available is lowered to it).
+ * @return MLCL_OK or MLCL_EINVAL.
+ */
+MLCL_API int mlcl_moco_set_threads(mlcl_moco *moco, int n);
+
+/**
+ * The count set by mlcl_moco_set_threads() (0: the library default).
+ * @param moco the pair.
+ * @param[out] n the count.
+ * @return MLCL_OK or MLCL_EINVAL.
+ */
+MLCL_API int mlcl_moco_get_threads(const mlcl_moco *moco, int *n);
+
+/**
  * Borrowed handles of the parts, valid until mlcl_moco_free().
  * @param moco the pair.
  * @param which 0 query backbone, 1 query projection head, 2 LD head,

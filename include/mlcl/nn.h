@@ -257,6 +257,27 @@ MLCL_API int mlcl_encoder_backward(mlcl_encoder *e, int n, const float *grad_out
 MLCL_API int mlcl_encoder_zero_grad(mlcl_encoder *e);
 
 /**
+ * Sets the threads this encoder's forward and backward passes use (the
+ * fork-join of its Linear backward and sparse first layer), for this handle
+ * only; 0 (the initial value) follows the count in force: the enclosing
+ * handle's (a MoCo pair or trainer) or mlcl_set_num_threads()'s default.
+ * A residual network's oneDNN primitives take the count in force when it is
+ * built. Results do not depend on the count.
+ * @param e the encoder.
+ * @param n 0, or 1..1024 (a count above the CPUs available is lowered to it).
+ * @return MLCL_OK or MLCL_EINVAL.
+ */
+MLCL_API int mlcl_encoder_set_threads(mlcl_encoder *e, int n);
+
+/**
+ * The count set by mlcl_encoder_set_threads() (0: the count in force).
+ * @param e the encoder.
+ * @param[out] n the count.
+ * @return MLCL_OK or MLCL_EINVAL.
+ */
+MLCL_API int mlcl_encoder_get_threads(const mlcl_encoder *e, int *n);
+
+/**
  * Switches between training (1: dropout active, BatchNorm batch statistics)
  * and evaluation (0: dropout off, BatchNorm running statistics).
  * @param e the encoder.

@@ -60,7 +60,7 @@ typedef struct mlcl_train_options {
     int method;               /**< mlcl_method (default MLCL_METHOD_CLD) */
     int batch;                /**< mini-batch size, both phases (128) */
     uint64_t seed;            /**< the run's seed (0) */
-    int threads;              /**< kernel threads (0 = leave as is) */
+    int threads;              /**< this trainer's threads (mlcl_trainer_set_threads(); 0 = the library default) */
     mlcl_moco_options moco;   /**< networks, queue, momentum, loss options; in_dim and n_labels come from the data */
     mlcl_phase_options pretrain; /**< 400 epochs, AdamW 4e-5, wd 1e-4, warm restarts (50, 2, 1e-5), mask 0.5 */
     mlcl_phase_options finetune; /**< 100 epochs, AdamW 4e-4, wd 1e-5, warm restarts (25, 2, 1e-4), mask 0.4 */
@@ -182,6 +182,25 @@ MLCL_API void mlcl_trainer_free(mlcl_trainer *trainer);
 
 /** Installs the progress callback (NULL to remove). */
 MLCL_API int mlcl_trainer_set_callback(mlcl_trainer *trainer, mlcl_progress_fn fn, void *ctx);
+
+/**
+ * Sets the threads this trainer's calls use (training, evaluation,
+ * prediction: its MoCo steps, loss and fork-joins), for this handle only;
+ * 0 follows mlcl_set_num_threads()'s default. The initial value is
+ * opts->threads. Results are bit-identical for a given seed and count.
+ * @param trainer the trainer (not while another call runs on it: MLCL_EBUSY).
+ * @param n 0, or 1..1024 (a count above the CPUs available is lowered to it).
+ * @return MLCL_OK, MLCL_EINVAL or MLCL_EBUSY.
+ */
+MLCL_API int mlcl_trainer_set_threads(mlcl_trainer *trainer, int n);
+
+/**
+ * The count in use by the trainer (mlcl_trainer_set_threads(); 0: the library default).
+ * @param trainer the trainer.
+ * @param[out] n the count.
+ * @return MLCL_OK or MLCL_EINVAL.
+ */
+MLCL_API int mlcl_trainer_get_threads(const mlcl_trainer *trainer, int *n);
 
 /**
  * Runs (or continues, after mlcl_trainer_load()) both phases to the end.

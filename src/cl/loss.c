@@ -33,6 +33,7 @@
 struct mlcl_loss {
     mlcl_loss_options o;
     int max_n, max_nb, max_q, m, c, nthreads; /* max_nb: batch candidates (max_n unless distributed) */
+    int threads; /* mlcl_loss_set_threads; 0: the enclosing/library count */
     size_t words, bytes;
     float *S;      /* max_n x max_N (max_N = max_nb + max_q): logits, then dL/dS */
     float *DW;     /* max_n x max_N: d_i . d_a, then the scaled G weights */
@@ -179,10 +180,10 @@ int mlcl__loss_create_dist(mlcl_loss **out, int max_n, int max_nb, int max_queue
     L->m = m;
     L->c = c;
     L->words = mlcl_label_words(c);
-    /* MLCL_NUM_THREADS (default 2, at most the CPUs; docs/performance.md): the row pass's
-     * per-thread partial sums make the result depend on this count */
-    int cpus = mlcl__threads_wanted();
-    L->nthreads = cpus > MAX_THREADS ? MAX_THREADS : cpus;
+    /* workspaces for up to MAX_THREADS row-pass threads; a call uses the thread
+     * count in force (docs/abi.md), at most that: the row pass's per-thread
+     * partial sums make the result depend on this count */
+    L->nthreads = MAX_THREADS;
     size_t N = (size_t)maxN, n = (size_t)max_n, nbc = (size_t)max_nb;
     int rc;
     if ((rc = ws_alloc(L, (void **)&L->S, nN, sizeof(float), "logits")) ||
@@ -777,7 +778,8 @@ static int loss_compute(mlcl_loss *L, int n, int nb, int off, int F, const float
     }
 
     /* 2. the row pass */
-    int Tn = L->nthreads;
+    int Tn = mlcl__threads_current();
+    if (Tn > L->nthreads) Tn = L->nthreads;
     if ((size_t)n * N < THREAD_MIN_PAIRS) Tn = 1;
     if (Tn > n) Tn = n;
     for (int t = 0; t < Tn; t++) {
@@ -880,15 +882,28 @@ static int loss_compute(mlcl_loss *L, int n, int nb, int off, int F, const float
     return MLCL_OK;
 }
 
+int mlcl_loss_set_threads(mlcl_loss *L, int n)
+{
+    MLCL_CHECK_NULL("mlcl_loss_set_threads", L);
+    return mlcl__threads_check_handle("mlcl_loss_set_threads", n, &L->threads);
+}
+
+int mlcl_loss_get_threads(const mlcl_loss *L, int *n)
+{
+    MLCL_CHECK_NULL("mlcl_loss_get_threads", L);
+    MLCL_CHECK_NULL("mlcl_loss_get_threads", n);
+    *n = L->threads;
+    return MLCL_OK;
+}
+
 int mlcl_loss_compute(mlcl_loss *L, int n, int F, const float *q, const float *k, const uint64_t *y,
                       const float *d, const float *kq, const uint64_t *yq, const float *dq,
                       const float *W, int h, mlcl_loss_parts *parts, float *grad_q, float *grad_d,
                       float *grad_W)
 {
-    /* one thread (the default, docs/performance.md): the GEMMs too */
-    int single = L && L->nthreads == 1, prev = single ? mlcl__blas_single_begin() : 0;
+    int tok = mlcl__threads_enter(L ? L->threads : 0);
     int rc = loss_compute(L, n, n, 0, F, q, k, y, d, kq, yq, dq, W, h, parts, grad_q, grad_d, grad_W);
-    if (single) mlcl__blas_single_end(prev);
+    mlcl__threads_leave(tok);
     return rc;
 }
 
@@ -921,9 +936,9 @@ int mlcl__loss_compute_dist(mlcl_loss *L, int n, int nb, int off, const float *q
     if (qm != L->m || qc != L->c || F > L->max_q)
         return mlcl__err(MLCL_EINVAL, "%s: the queue (width %d, %d labels, %d entries) does not fit the workspace", fn,
                          qm, qc, F);
-    int single = L->nthreads == 1, prev = single ? mlcl__blas_single_begin() : 0;
+    int tok = mlcl__threads_enter(L->threads);
     int rc = loss_compute(L, n, nb, off, F, q, k, y, d, mlcl_queue_features(queue), mlcl_queue_labels(queue),
                           mlcl_queue_dists(queue), W, h, parts, grad_q, grad_d, grad_W);
-    if (single) mlcl__blas_single_end(prev);
+    mlcl__threads_leave(tok);
     return rc;
 }

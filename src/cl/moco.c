@@ -224,14 +224,13 @@ int mlcl_moco_create_with_backbone(mlcl_moco **out, const mlcl_moco_options *opt
     /* Threads of the step (docs/performance.md): OpenBLAS runs single-threaded
      * inside it (its spin-waiting workers cost more than they give on these
      * GEMM sizes, and far more when other processes share the CPUs). With
-     * MLCL_NUM_THREADS >= 2 (the default on 2+ CPUs) and batches of at least
+     * a thread count >= 2 (the default on 2+ CPUs) and batches of at least
      * PAR_MIN_BATCH rows the key and query branches run side by side and each
      * Linear backward splits dW / dx over two threads (same
      * GEMMs, same results); the loss's row pass then also uses two threads,
      * whose partial sums make the result depend on the count: results are
-     * deterministic for a seed and MLCL_NUM_THREADS. */
-    mc->parallel = mlcl__threads_wanted() >= 2;
-    mc->blas_single = 1;
+     * deterministic for a seed and thread count. */
+    mc->parallel = 1;
     /* a caller's backbone (e.g. a residual network on oneDNN) parallelises
      * inside its own kernels: the branches then run one after the other */
     if (backbone) mc->parallel = 0;
@@ -363,14 +362,7 @@ static int backward_q_inner(mlcl_moco *mc, int n)
 
 #define PAR_MIN_BATCH 256
 
-static int backward_q(mlcl_moco *mc, int n)
-{
-    if (!mc->parallel || n < PAR_MIN_BATCH) return backward_q_inner(mc, n);
-    int prev = mlcl__blas_single_begin();
-    int rc = backward_q_inner(mc, n);
-    mlcl__blas_single_end(prev);
-    return rc;
-}
+static int backward_q(mlcl_moco *mc, int n) { return backward_q_inner(mc, n); }
 
 static int step_inner(mlcl_moco *mc, int n, const float *x0, const float *x1, const uint64_t *y,
                       mlcl_loss_parts *parts);
@@ -386,14 +378,9 @@ int mlcl_moco_step(mlcl_moco *mc, int n, const float *x0, const float *x1, const
     int idle = 0;
     if (!atomic_compare_exchange_strong(&mc->busy, &idle, 1))
         return mlcl__err(MLCL_EBUSY, "mlcl_moco_step: the MoCo pair is in use by another call");
-    int rc;
-    if (mc->blas_single) {
-        int prev = mlcl__blas_single_begin();
-        rc = step(mc, n, x0, x1, y, parts);
-        mlcl__blas_single_end(prev);
-    } else {
-        rc = step(mc, n, x0, x1, y, parts);
-    }
+    int tok = mlcl__threads_enter(mc->threads);
+    int rc = step(mc, n, x0, x1, y, parts);
+    mlcl__threads_leave(tok);
     atomic_store(&mc->busy, 0);
     return rc;
 }
@@ -412,9 +399,9 @@ int mlcl__moco_step_csr(mlcl_moco *mc, int n, const int64_t *ptr, const int *col
         return mlcl__err(MLCL_EBUSY, "%s: the MoCo pair is in use by another call", fn);
     /* set while the pair is held: no other step can see them */
     mc->csr_ptr = ptr; mc->csr_col = col; mc->csr_v0 = v0; mc->csr_v1 = v1;
-    int rc, prev = mc->blas_single ? mlcl__blas_single_begin() : 0;
-    rc = step_inner(mc, n, NULL, NULL, y, parts);
-    if (mc->blas_single) mlcl__blas_single_end(prev);
+    int tok = mlcl__threads_enter(mc->threads);
+    int rc = step_inner(mc, n, NULL, NULL, y, parts);
+    mlcl__threads_leave(tok);
     mc->csr_ptr = NULL; mc->csr_col = NULL; mc->csr_v0 = mc->csr_v1 = NULL;
     atomic_store(&mc->busy, 0);
     return rc;
@@ -445,23 +432,20 @@ static int step_inner(mlcl_moco *mc, int n, const float *x0, const float *x1, co
     /* 1. momentum update of the key side, then 2. forward: q and D share one
      * backbone pass (one dropout mask). The key branch (momentum update, key
      * encoder) and the query branch touch disjoint state, so with
-     * MLCL_NUM_THREADS >= 2 they run at the same time (single-threaded GEMMs
-     * either way, see mlcl_moco_step); every
+     * a thread count >= 2 they run at the same time; every
      * network keeps its own dropout stream, so the result does not depend on
      * whether they ran in parallel. */
     key_job kj = { mc, n, MLCL_OK, x1, { 0 } };
     /* below PAR_MIN_BATCH rows the thread hand-offs cost about what they save
      * (measured on the Yeast shape, n = 128) */
-    int par = mc->parallel && n >= PAR_MIN_BATCH;
+    int par = mc->parallel && n >= PAR_MIN_BATCH && mlcl__threads_current() >= 2;
     for (int i = MOCO_ENC_Q; i <= MOCO_LD; i++) mlcl__encoder_set_par(net[i], par);
     if (par) {
         pthread_t th;
-        int prev = mlcl__blas_single_begin();
         int started = pthread_create(&th, NULL, key_branch, &kj) == 0;
         rc = query_branch(mc, n, x0);
         if (started) pthread_join(th, NULL);
         else key_branch(&kj);
-        mlcl__blas_single_end(prev);
     } else {
         rc = query_branch(mc, n, x0);
         if (rc == MLCL_OK) key_branch(&kj);
@@ -492,7 +476,7 @@ static int step_inner(mlcl_moco *mc, int n, const float *x0, const float *x1, co
         goto fail;
     }
     /* 4. backward through both heads into the backbone, then the optimiser;
-     * with MLCL_NUM_THREADS >= 2 each Linear layer's dW and dx GEMMs run side
+     * with a thread count >= 2 each Linear layer's dW and dx GEMMs run side
      * by side */
     rc = backward_q(mc, n);
     if (rc) goto fail;
@@ -767,6 +751,20 @@ int mlcl_moco_set_lr(mlcl_moco *mc, float lr)
 {
     MLCL_CHECK_NULL_AS("mlcl_moco_set_lr", mc, "moco");
     return mlcl_optim_set_lr(mc->optim, -1, lr);
+}
+
+int mlcl_moco_set_threads(mlcl_moco *mc, int n)
+{
+    MLCL_CHECK_NULL_AS("mlcl_moco_set_threads", mc, "moco");
+    return mlcl__threads_check_handle("mlcl_moco_set_threads", n, &mc->threads);
+}
+
+int mlcl_moco_get_threads(const mlcl_moco *mc, int *n)
+{
+    MLCL_CHECK_NULL_AS("mlcl_moco_get_threads", mc, "moco");
+    MLCL_CHECK_NULL("mlcl_moco_get_threads", n);
+    *n = mc->threads;
+    return MLCL_OK;
 }
 
 int mlcl_moco_encoder(mlcl_moco *mc, int which, mlcl_encoder **out)

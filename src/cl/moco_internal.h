@@ -14,8 +14,8 @@ struct mlcl_moco {
     mlcl_loss *loss;
     mlcl_optim *optim;
     int in_dim, hdim, m, c, words, max_batch, use_ld;
-    int parallel;   /* run the key branch on a second thread (>= 2 CPUs) */
-    int blas_single; /* OpenBLAS single-threaded for the whole step */
+    int parallel;   /* the branches may run on two threads (no caller's backbone) */
+    int threads;    /* mlcl_moco_set_threads; 0: the enclosing/library count */
     long long steps;
     /* workspaces, max_batch rows */
     float *h, *q, *k, *hk, *logits, *D, *grad_q, *grad_D, *grad_logits, *grad_h, *grad_h2;

@@ -5,7 +5,6 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
-#include <cblas.h>
 #include "internal.h"
 
 #define MLCL_ERRBUF 512
@@ -124,29 +123,6 @@ int mlcl__cpus_available(void)
     if (sched_getaffinity(0, sizeof set, &set) == 0) cpus = CPU_COUNT(&set);
     if (cpus < 1) cpus = sysconf(_SC_NPROCESSORS_ONLN);
     return cpus >= 1 ? (int)(cpus < MLCL_MAX_THREADS ? cpus : MLCL_MAX_THREADS) : 1;
-}
-
-static int set_threads(int n, int forced, const char *fn)
-{
-    if (n < 1 || n > MLCL_MAX_THREADS)
-        return mlcl__err(MLCL_EINVAL, "%s: n must be in 1..%d (got %d)", fn, MLCL_MAX_THREADS, n);
-    /* more threads than CPUs only oversubscribe (and OpenBLAS allocates a
-     * buffer per thread): capped unless the caller insists */
-    int cpus = mlcl__cpus_available();
-    if (!forced && n > cpus) n = cpus;
-    openblas_set_num_threads(n);
-    return MLCL_OK;
-}
-
-int mlcl_set_num_threads(int n) { return set_threads(n, 0, "mlcl_set_num_threads"); }
-
-int mlcl_set_num_threads_forced(int n) { return set_threads(n, 1, "mlcl_set_num_threads_forced"); }
-
-int mlcl_get_num_threads(int *n)
-{
-    MLCL_CHECK_NULL("mlcl_get_num_threads", n);
-    *n = openblas_get_num_threads();
-    return MLCL_OK;
 }
 
 void mlcl__est_add(mlcl__mem_est *e, double bytes, const char *purpose, const char *who_fmt, ...)

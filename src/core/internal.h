@@ -22,10 +22,38 @@ MLCL_INTERNAL int mlcl__err(int status, const char *fmt, ...) MLCL_PRINTF(2, 3);
 MLCL_INTERNAL int mlcl__verr(int status, const char *fmt, va_list ap);
 
 /* CPUs this process may run on: its affinity mask (sched_getaffinity; the
- * CPUs online if that fails), in 1..MLCL_MAX_THREADS. The one count behind
- * mlcl_set_num_threads and mlcl__threads_wanted. */
+ * CPUs online if that fails), in 1..MLCL_MAX_THREADS. The cap of
+ * mlcl_set_num_threads and of the per-handle setters. */
 MLCL_INTERNAL int mlcl__cpus_available(void);
 #define MLCL_MAX_THREADS 1024
+
+/* Thread counts (src/core/threads.c; docs/abi.md "Thread counts"). One model:
+ * a library-wide default (mlcl_set_num_threads; two, at most the CPUs, until
+ * the caller sets one) and a per-handle count (mlcl_*_set_threads; 0 = the
+ * default) that the handle's public entry points make current on the calling
+ * thread for the duration of the call:
+ *     int tok = mlcl__threads_enter(h->threads);  ...  mlcl__threads_leave(tok);
+ * Scopes nest (a trainer's call runs its MoCo step: a handle whose count is 0
+ * inherits the enclosing one). The kernels and the fork-join (kernels/par.c)
+ * read mlcl__threads_current(); par.c carries it into its worker threads.
+ * The library never reads an environment variable for this. */
+MLCL_INTERNAL int mlcl__threads_current(void);
+/* Opens a scope with count n (> 0), or keeps the enclosing count (n == 0);
+ * returns the token for mlcl__threads_leave(). */
+MLCL_INTERNAL int mlcl__threads_enter(int n);
+MLCL_INTERNAL void mlcl__threads_leave(int token);
+/* The library-wide default, and its setter (n already checked). */
+MLCL_INTERNAL int mlcl__threads_default(void);
+MLCL_INTERNAL void mlcl__threads_set_default(int n);
+/* Checks a count given to a public setter (1..MLCL_MAX_THREADS, else
+ * MLCL_EINVAL naming fn) and caps it at the CPUs available unless forced. */
+MLCL_INTERNAL int mlcl__threads_check(const char *fn, int n, int forced, int *out);
+/* For a per-handle setter: 0 (the default) or a count as above. */
+static inline int mlcl__threads_check_handle(const char *fn, int n, int *out)
+{
+    if (n == 0) { *out = 0; return 0; }
+    return mlcl__threads_check(fn, n, 0, out);
+}
 
 /* Memory budgets: sizes are checked against what the process may use before
  * they are allocated. An estimate sums components and remembers the largest,

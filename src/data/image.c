@@ -444,7 +444,7 @@ int mlcl_image_simclr(float *dst, const float *src, int n, int c, int h, int w,
         k = (int)(0.1 * (double)oh);
         if (k % 2 == 0) k += 1;
     }
-    const int nthreads = (n >= 2 && out_total >= PAR_MIN_WORK && mlcl__threads_wanted() >= 2) ? 2 : 1;
+    const int nthreads = (n >= 2 && out_total >= PAR_MIN_WORK && mlcl__threads_current() >= 2) ? 2 : 1;
     float *scratch = NULL;
     size_t per = 0;
     if (o->blur_p > 0.0f && k > 1) {

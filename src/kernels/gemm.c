@@ -1,5 +1,4 @@
 #include <cblas.h>
-#include <stdlib.h>
 #include "gemm.h"
 
 void mlcl__sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
@@ -30,26 +29,27 @@ void mlcl__dgemm(int ta, int tb, int M, int N, int K, double alpha, const double
                 M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-int mlcl__blas_single_begin(void)
+/* The library-wide default count. OpenBLAS's count is process-wide (no
+ * per-thread setting in OpenBLAS 0.3): this, the caller's explicit act, is
+ * the only place the library changes it, to 1: the library parallelises
+ * itself (par.c) and its GEMMs run single-threaded inside its own threads;
+ * OpenBLAS's spinning workers on top of them cost 20-30 % per MoCo step
+ * (docs/abi.md "Thread counts"). */
+static int set_threads(int n, int forced, const char *fn)
 {
-    int prev = openblas_get_num_threads();
-    if (prev > 1) openblas_set_num_threads(1);
-    return prev;
+    MLCL_TRY(mlcl__threads_check(fn, n, forced, &n));
+    mlcl__threads_set_default(n);
+    openblas_set_num_threads(1);
+    return MLCL_OK;
 }
 
-void mlcl__blas_single_end(int prev)
-{
-    if (prev > 1) openblas_set_num_threads(prev);
-}
+int mlcl_set_num_threads(int n) { return set_threads(n, 0, "mlcl_set_num_threads"); }
 
-int mlcl__threads_wanted(void)
+int mlcl_set_num_threads_forced(int n) { return set_threads(n, 1, "mlcl_set_num_threads_forced"); }
+
+int mlcl_get_num_threads(int *n)
 {
-    const char *env = getenv("MLCL_NUM_THREADS");
-    /* the CPUs this process may run on (affinity mask, as mlcl_set_num_threads) */
-    long cpus = mlcl__cpus_available();
-    /* default: both cores (the fork-join is two-way); MLCL_NUM_THREADS=1 on a
-     * machine shared with other busy processes (docs/performance.md) */
-    long want = env && *env ? strtol(env, NULL, 10) : 2;
-    if (want < 1) want = 1;
-    return (int)(want < cpus ? want : cpus);
+    MLCL_CHECK_NULL("mlcl_get_num_threads", n);
+    *n = mlcl__threads_default();
+    return MLCL_OK;
 }

@@ -1,4 +1,8 @@
-/* The only gateway to OpenBLAS: row-major GEMM/GEMV wrappers. Internal. */
+/* The only gateway to OpenBLAS: row-major GEMM/GEMV wrappers (internal), and
+ * mlcl_set_num_threads (core.h), the one place OpenBLAS's process-wide thread
+ * count is set (to 1: the library parallelises itself). The result of a GEMM
+ * does not depend on that count (OpenBLAS splits M/N, never K; checked bit
+ * for bit at the step's shapes), so the library's results do not either. */
 #ifndef MLCL_KERNELS_GEMM_H
 #define MLCL_KERNELS_GEMM_H
 #include "core/internal.h"
@@ -15,20 +19,4 @@ MLCL_INTERNAL void mlcl__sgemv(int ta, int M, int N, float alpha, const float *A
 MLCL_INTERNAL void mlcl__dgemm(int ta, int tb, int M, int N, int K, double alpha,
                                const double *A, int lda, const double *B, int ldb,
                                double beta, double *C, int ldc);
-/* OpenBLAS's thread count is process-wide. The MoCo step runs two independent
- * branches on two threads of its own; while they run, every GEMM must stay in
- * its calling thread. mlcl__blas_single_begin() sets OpenBLAS to one thread and
- * returns the previous count for mlcl__blas_single_end(). Call both from the
- * thread that owns the step, with no GEMM of this process running meanwhile
- * outside the step's threads. The result of a GEMM does not depend on the
- * count (OpenBLAS splits M/N, never K). */
-MLCL_INTERNAL int mlcl__blas_single_begin(void);
-/* Threads the loss and the MoCo step use for their own fork-join work:
- * MLCL_NUM_THREADS from the environment (default 2; set 1 when other busy
- * processes share the CPUs: a fork-join loses badly then, docs/performance.md),
- * at most the online CPUs.
- * Read once per handle at create time; results are deterministic for a given
- * value (docs/performance.md explains the default). */
-MLCL_INTERNAL int mlcl__threads_wanted(void);
-MLCL_INTERNAL void mlcl__blas_single_end(int prev);
 #endif

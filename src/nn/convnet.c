@@ -88,7 +88,7 @@ int mlcl__convnet_create(mlcl__convnet **out, int c, int h, int w, int threads)
         return mlcl__err(MLCL_EOVERFLOW, "%s: input %d x %d x %d is too large", fn, c, h, w);
     mlcl__convnet *net = mlcl__calloc(1, sizeof *net);
     if (!net) return mlcl__err(MLCL_ENOMEM, "%s: out of memory", fn);
-    net->threads = threads > 0 ? threads : mlcl__threads_wanted();
+    net->threads = threads > 0 ? threads : mlcl__threads_current();
     int rc = mlcl__alloc_array((void **)&net->t, 16, sizeof *net->t, "convnet tensors");
     if (rc < 0) { mlcl__free(net); return rc; }
     net->cap_t = 16;

@@ -29,7 +29,7 @@ typedef struct mlcl__convnet mlcl__convnet;
 
 enum { MLCL__POOL_MAX = 0, MLCL__POOL_AVG_INCL = 1, MLCL__POOL_AVG_EXCL = 2 };
 
-/* An empty net over input images c x h x w (tensor 0). threads <= 0: mlcl__threads_wanted(). */
+/* An empty net over input images c x h x w (tensor 0). threads <= 0: mlcl__threads_current(). */
 MLCL_INTERNAL int mlcl__convnet_create(mlcl__convnet **out, int c, int h, int w, int threads);
 MLCL_INTERNAL void mlcl__convnet_free(mlcl__convnet *net);
 /* Independent copy of the structure (plans are rebuilt at the next forward). */

@@ -58,6 +58,7 @@ struct mlcl_encoder {
     double *acc;    /* 2 x max_w + 1 column accumulators */
     int training;
     int par;        /* mlcl__encoder_set_par */
+    int threads;    /* mlcl_encoder_set_threads; 0: the enclosing/library count */
     int last_n;     /* n of the last forward, 0 when backward is not valid */
     mlcl__pcg init_rng, drop_rng;
     /* data-parallel (mlcl_encoder_set_comm): BatchNorm1d over all ranks' rows;
@@ -490,7 +491,28 @@ int mlcl_encoder_set_comm(mlcl_encoder *e, const mlcl_comm *comm)
 
 static int forward_from(mlcl_encoder *e, int n, int first, const float *cur, float *out);
 
-int mlcl_encoder_forward(mlcl_encoder *e, int n, const float *x, float *out)
+/* The public entry points run in the encoder's thread scope (core/internal.h). */
+#define ENC_SCOPED(e, call) do { int tok_ = mlcl__threads_enter((e) ? (e)->threads : 0); \
+    int rc_ = (call); mlcl__threads_leave(tok_); return rc_; } while (0)
+
+static int encoder_forward(mlcl_encoder *e, int n, const float *x, float *out);
+int mlcl_encoder_forward(mlcl_encoder *e, int n, const float *x, float *out) { ENC_SCOPED(e, encoder_forward(e, n, x, out)); }
+
+int mlcl_encoder_set_threads(mlcl_encoder *e, int n)
+{
+    MLCL_CHECK_NULL("mlcl_encoder_set_threads", e);
+    return mlcl__threads_check_handle("mlcl_encoder_set_threads", n, &e->threads);
+}
+
+int mlcl_encoder_get_threads(const mlcl_encoder *e, int *n)
+{
+    MLCL_CHECK_NULL("mlcl_encoder_get_threads", e);
+    MLCL_CHECK_NULL("mlcl_encoder_get_threads", n);
+    *n = e->threads;
+    return MLCL_OK;
+}
+
+static int encoder_forward(mlcl_encoder *e, int n, const float *x, float *out)
 {
     static const char fn[] = "mlcl_encoder_forward";
     MLCL_CHECK_NULL(fn, e);
@@ -596,8 +618,16 @@ static int forward_from(mlcl_encoder *e, int n, int first, const float *cur, flo
     return MLCL_OK;
 }
 
+static int encoder_forward_csr(mlcl_encoder *e, int n, const int64_t *row_ptr, const int *cols, const float *vals,
+                               float *out);
 int mlcl_encoder_forward_csr(mlcl_encoder *e, int n, const int64_t *row_ptr, const int *cols, const float *vals,
                              float *out)
+{
+    ENC_SCOPED(e, encoder_forward_csr(e, n, row_ptr, cols, vals, out));
+}
+
+static int encoder_forward_csr(mlcl_encoder *e, int n, const int64_t *row_ptr, const int *cols, const float *vals,
+                               float *out)
 {
     static const char fn[] = "mlcl_encoder_forward_csr";
     MLCL_CHECK_NULL(fn, e);
@@ -743,7 +773,13 @@ static void dx_run(void *arg)
 /* below this many multiply-adds per GEMM a thread start costs more than it saves */
 #define PAR_MIN_MACS 2000000
 
+static int encoder_backward(mlcl_encoder *e, int n, const float *grad_out, float *grad_in);
 int mlcl_encoder_backward(mlcl_encoder *e, int n, const float *grad_out, float *grad_in)
+{
+    ENC_SCOPED(e, encoder_backward(e, n, grad_out, grad_in));
+}
+
+static int encoder_backward(mlcl_encoder *e, int n, const float *grad_out, float *grad_in)
 {
     static const char fn[] = "mlcl_encoder_backward";
     MLCL_CHECK_NULL(fn, e);

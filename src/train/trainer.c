@@ -25,7 +25,11 @@ int mlcl__trainer_enter(mlcl_trainer *t, int readonly, int *held, const char *fn
 {
     int idle = 0;
     *held = 0;
-    if (atomic_compare_exchange_strong(&t->busy, &idle, 1)) { *held = 1; return MLCL_OK; }
+    if (atomic_compare_exchange_strong(&t->busy, &idle, 1)) {
+        *held = 1;
+        t->threads_tok = mlcl__threads_enter(t->threads); /* the trainer's count for this call */
+        return MLCL_OK;
+    }
     if (readonly && atomic_load(&t->cb_thread) == (uintptr_t)&tl_thread_token) return MLCL_OK;
     return mlcl__err(MLCL_EBUSY, "%s: the trainer is in use by another call (%s)", fn,
                      atomic_load(&t->cb_thread) == (uintptr_t)&tl_thread_token
@@ -34,7 +38,29 @@ int mlcl__trainer_enter(mlcl_trainer *t, int readonly, int *held, const char *fn
 
 void mlcl__trainer_leave(mlcl_trainer *t, int held)
 {
-    if (held) atomic_store(&t->busy, 0);
+    if (!held) return;
+    mlcl__threads_leave(t->threads_tok);
+    atomic_store(&t->busy, 0);
+}
+
+int mlcl_trainer_set_threads(mlcl_trainer *t, int n)
+{
+    static const char fn[] = "mlcl_trainer_set_threads";
+    MLCL_CHECK_NULL_AS(fn, t, "trainer");
+    int held, v;
+    MLCL_TRY(mlcl__threads_check_handle(fn, n, &v));
+    MLCL_TRY(mlcl__trainer_enter(t, 0, &held, fn));
+    t->threads = v;
+    mlcl__trainer_leave(t, held);
+    return MLCL_OK;
+}
+
+int mlcl_trainer_get_threads(const mlcl_trainer *t, int *n)
+{
+    MLCL_CHECK_NULL_AS("mlcl_trainer_get_threads", t, "trainer");
+    MLCL_CHECK_NULL("mlcl_trainer_get_threads", n);
+    *n = t->threads;
+    return MLCL_OK;
 }
 
 int mlcl_trainer_in_use(const mlcl_trainer *t, int *in_use)
@@ -339,7 +365,7 @@ int mlcl_trainer_create_ex(mlcl_trainer **out, const mlcl_train_options *opts, c
     t->o_user = *opts;
     t->best_epoch = -1;
     t->best_value = t->last_value = NAN;
-    if (opts->threads > 0) mlcl_set_num_threads(opts->threads);
+    if (opts->threads > 0) mlcl__threads_check(FN_CREATE, opts->threads, 0, &t->threads); /* this trainer's count */
     int rc = create_inner(t, train, extra);
     if (rc != MLCL_OK) { mlcl_trainer_free(t); return rc; }
     *out = t;
@@ -669,9 +695,7 @@ static int stream_batches(mlcl_trainer *t, float lr, double t0)
         double loss = 0;
         mlcl_loss_parts lp;
         memset(&lp, 0, sizeof lp);
-        int blas_prev = mlcl__blas_single_begin();
         rc = train_batch(t, k, lr, &loss, &lp);
-        mlcl__blas_single_end(blas_prev);
         if (rc) {
             if (rc == MLCL_ENUMERIC && !t->o.stop_on_nonfinite && t->phase == 1) {
                 t->o.pretrain.lr *= 0.5f;
@@ -719,10 +743,7 @@ static int run_epoch(mlcl_trainer *t)
         double loss = 0;
         mlcl_loss_parts lp;
         memset(&lp, 0, sizeof lp);
-        /* GEMMs single-threaded, as inside mlcl_moco_step (docs/performance.md) */
-        int blas_prev = mlcl__blas_single_begin();
         int rc = train_batch(t, k, lr, &loss, &lp);
-        mlcl__blas_single_end(blas_prev);
         if (rc) {
             if (rc == MLCL_ENUMERIC && !t->o.stop_on_nonfinite && t->phase == 1) {
                 /* roll back (done by mlcl_moco_step) and halve the learning rate */
@@ -1715,7 +1736,7 @@ int mlcl_trainer_create_stream(mlcl_trainer **out, const mlcl_train_options *opt
     t->o_user = *opts;
     t->best_epoch = -1;
     t->best_value = t->last_value = NAN;
-    if (opts->threads > 0) mlcl_set_num_threads(opts->threads);
+    if (opts->threads > 0) mlcl__threads_check(fn, opts->threads, 0, &t->threads); /* this trainer's count */
     t->stream = 1;
     t->src[0] = pre;
     t->src[1] = ft;

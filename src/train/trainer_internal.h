@@ -50,6 +50,7 @@ struct mlcl_trainer {
      * cb_thread identifies the thread inside the progress callback (0: none),
      * which may evaluate, predict and save but not train or load */
     atomic_int busy;
+    int threads, threads_tok; /* mlcl_trainer_set_threads (0: the library default); the scope of the call holding busy */
     atomic_uintptr_t cb_thread;
     /* validation (mlcl_trainer_set_validation): epoch selection and thresholds */
     const mlcl_dataset *val; /* borrowed; NULL: none */

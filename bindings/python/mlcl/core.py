@@ -35,9 +35,11 @@ def clear_error():
 
 
 def set_num_threads(n, force=False):
-    """Threads the numerical kernels (OpenBLAS) may use; process-wide. More
-    than the CPUs this process may run on (its affinity mask) is lowered to
-    that count unless ``force`` (mlcl_set_num_threads / _forced); 1..1024."""
+    """The library-wide default thread count (handles without their own count
+    use it); it also makes OpenBLAS single-threaded, process-wide (the library
+    parallelises itself; docs/abi.md "Thread counts"). More than the CPUs this
+    process may run on (its affinity mask) is lowered to that count unless
+    ``force`` (mlcl_set_num_threads / _forced); 1..1024."""
     n = to_int("n", n)
     if force:
         C.mlcl_set_num_threads_forced(n)
@@ -46,7 +48,8 @@ def set_num_threads(n, force=False):
 
 
 def get_num_threads():
-    """The thread count the numerical kernels use now (mlcl_get_num_threads)."""
+    """The library-wide default thread count (mlcl_get_num_threads; 2, at most
+    the CPUs, until set_num_threads is called)."""
     n = ctypes.c_int()
     C.mlcl_get_num_threads(ctypes.byref(n))
     return n.value
