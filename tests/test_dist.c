@@ -1,5 +1,5 @@
 /* Data-parallel pieces without MPI (the MPI equivalence test is tests/mpi/):
- *  - the loss split over R "ranks" (mlcl__loss_compute_dist on each rank's
+ *  - the loss split over R "ranks" (mlcl__loss_compute_ranks on each rank's
  *    anchors against the whole batch) averages to the one-process loss, and
  *    its gradients (q rows, summed d rows, W) to the one-process gradients;
  *  - a one-rank communicator gives bit-identical MoCo steps and trainer runs. */
@@ -63,7 +63,7 @@ static void split_case(int method, int variant, int reduction, int dwg, int wg, 
     ck_assert_ok(mlcl_queue_enqueue(Q, F, kq, yq, dq));
     mlcl_loss *L1, *L2;
     ck_assert_ok(mlcl_loss_create(&L1, N, F, m, c, &o));
-    ck_assert_ok(mlcl__loss_create_dist(&L2, n, N, F, m, c, &o));
+    ck_assert_ok(mlcl__loss_create_ranks(&L2, n, N, F, m, c, &o));
     float gq1[24 * m] = {0}, gd1[24 * c] = {0}, gW1[c * h] = {0};
     mlcl_loss_parts p1;
     ck_assert_ok(mlcl_loss_compute_queue(L1, N, q, k, y, d, Q, W, h, &p1, gq1, gd1, gW1));
@@ -73,7 +73,7 @@ static void split_case(int method, int variant, int reduction, int dwg, int wg, 
     for (int rk = 0; rk < R; rk++) {
         float gq[n * m] = {0}, gd[24 * c] = {0}, gW[c * h] = {0};
         mlcl_loss_parts p;
-        ck_assert_ok(mlcl__loss_compute_dist(L2, n, N, rk * n, q + (size_t)rk * n * m, k, y, d, Q, W, h, &p, gq, gd, gW));
+        ck_assert_ok(mlcl__loss_compute_ranks(L2, n, N, rk * n, q + (size_t)rk * n * m, k, y, d, Q, W, h, &p, gq, gd, gW));
         tot += p.total / R; con += p.con / R; G += p.G / R; H += p.H / R; used += p.n_anchors_used;
         /* parameter gradients are averaged over the ranks; d gradients summed then averaged */
         for (int j = 0; j < n * m; j++) gq2[rk * n * m + j] = gq[j] / R;

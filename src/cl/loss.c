@@ -143,10 +143,10 @@ int mlcl_loss_create(mlcl_loss **out, int max_n, int max_queue, int m, int c,
     MLCL_CHECK_NULL("mlcl_loss_create", out);
     *out = NULL;
     MLCL_CHECK_POS("mlcl_loss_create", max_n);
-    return mlcl__loss_create_dist(out, max_n, max_n, max_queue, m, c, opts);
+    return mlcl__loss_create_ranks(out, max_n, max_n, max_queue, m, c, opts);
 }
 
-int mlcl__loss_create_dist(mlcl_loss **out, int max_n, int max_nb, int max_queue, int m, int c,
+int mlcl__loss_create_ranks(mlcl_loss **out, int max_n, int max_nb, int max_queue, int m, int c,
                            const mlcl_loss_options *opts)
 {
     static const char fn[] = "mlcl_loss_create";
@@ -896,6 +896,13 @@ int mlcl_loss_compute_queue(mlcl_loss *L, int n, const float *q, const float *k,
                             const float *d, const mlcl_queue *queue, const float *W, int h,
                             mlcl_loss_parts *parts, float *grad_q, float *grad_d, float *grad_W)
 {
+    return mlcl__loss_compute_ranks(L, n, n, 0, q, k, y, d, queue, W, h, parts, grad_q, grad_d, grad_W);
+}
+
+int mlcl__loss_compute_ranks(mlcl_loss *L, int n, int nb, int off, const float *q, const float *k,
+                             const uint64_t *y, const float *d, const mlcl_queue *queue, const float *W,
+                             int h, mlcl_loss_parts *parts, float *grad_q, float *grad_d, float *grad_W)
+{
     static const char fn[] = "mlcl_loss_compute_queue";
     MLCL_CHECK_NULL(fn, L);
     MLCL_CHECK_NULL(fn, queue);
@@ -906,21 +913,7 @@ int mlcl_loss_compute_queue(mlcl_loss *L, int n, const float *q, const float *k,
         return mlcl__err(MLCL_EINVAL, "%s: queue label count %d != %d", fn, qc, L->c);
     if (F > L->max_q)
         return mlcl__err(MLCL_EINVAL, "%s: queue holds %d entries > max_queue %d", fn, F, L->max_q);
-    return mlcl_loss_compute(L, n, F, q, k, y, d, mlcl_queue_features(queue), mlcl_queue_labels(queue),
-                             mlcl_queue_dists(queue), W, h, parts, grad_q, grad_d, grad_W);
-}
-
-int mlcl__loss_compute_dist(mlcl_loss *L, int n, int nb, int off, const float *q, const float *k,
-                            const uint64_t *y, const float *d, const mlcl_queue *queue, const float *W,
-                            int h, mlcl_loss_parts *parts, float *grad_q, float *grad_d, float *grad_W)
-{
-    static const char fn[] = "mlcl_loss_compute_queue";
-    MLCL_CHECK_NULL(fn, L);
-    MLCL_CHECK_NULL(fn, queue);
-    int qm = mlcl_queue_feat_dim(queue), qc = mlcl_queue_n_labels(queue), F = mlcl_queue_size(queue);
-    if (qm != L->m || qc != L->c || F > L->max_q)
-        return mlcl__err(MLCL_EINVAL, "%s: the queue (width %d, %d labels, %d entries) does not fit the workspace", fn,
-                         qm, qc, F);
+    /* one thread (the default, docs/performance.md): the GEMMs too */
     int single = L->nthreads == 1, prev = single ? mlcl__blas_single_begin() : 0;
     int rc = loss_compute(L, n, nb, off, F, q, k, y, d, mlcl_queue_features(queue), mlcl_queue_labels(queue),
                           mlcl_queue_dists(queue), W, h, parts, grad_q, grad_d, grad_W);
