@@ -10,12 +10,12 @@
  *   4. grad_q += dL/dS [K; Kq] / tau    two GEMMs; grad_d from the G
  *      weights by GEMMs (or sparsely when the RBF weights underflow)
  */
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 #include "core/internal.h"
 #include "kernels/gemm.h"
+#include "kernels/par.h"
 #include "kernels/vec.h"
 #include "mlcl/loss.h"
 #include "cl/labels.h"
@@ -263,11 +263,6 @@ typedef struct rowctx {
     float rbf_lim, rbf_slack; /* RLD: weights vanish beyond rbf_lim; error bound of the GEMM form per |q|^2+|k|^2 */
     float rbf_keep;           /* RLD: distances below which the weight is not negligible (> e^-30) */
 } rowctx;
-
-typedef struct rowjob {
-    const rowctx *x;
-    int i0, i1, t;
-} rowjob;
 
 static inline const uint64_t *cand_y(const rowctx *x, int a)
 {
@@ -571,34 +566,25 @@ static void rows_ld(const rowctx *x, int i0, int i1, int t)
     }
 }
 
-static void *row_worker(void *arg)
+/* Share t of T of the anchors (the row pass over T threads, mlcl__par_for). */
+typedef struct rowpass { const rowctx *x; int T; } rowpass;
+
+static void row_share(void *arg, int t)
 {
-    rowjob *j = arg;
-    const rowctx *x = j->x;
-    if (x->method == MLCL_LOSS_SUPCON) rows_supcon(x, j->i0, j->i1, j->t);
-    else if (x->method == MLCL_LOSS_MULSUPCON) rows_mulsupcon(x, j->i0, j->i1, j->t);
-    else rows_ld(x, j->i0, j->i1, j->t);
-    return NULL;
+    const rowpass *rp = arg;
+    const rowctx *x = rp->x;
+    int i0 = (int)((long long)x->n * t / rp->T), i1 = (int)((long long)x->n * (t + 1) / rp->T);
+    if (x->method == MLCL_LOSS_SUPCON) rows_supcon(x, i0, i1, t);
+    else if (x->method == MLCL_LOSS_MULSUPCON) rows_mulsupcon(x, i0, i1, t);
+    else rows_ld(x, i0, i1, t);
 }
 
 /* Splits the anchors over T threads (the caller's thread is one of them). */
 static void run_rows(const rowctx *x, int T)
 {
-    rowjob jobs[MAX_THREADS];
-    pthread_t th[MAX_THREADS];
-    int started[MAX_THREADS] = {0};
-    for (int t = 0; t < T; t++) {
-        jobs[t].x = x;
-        jobs[t].i0 = (int)((long long)x->n * t / T);
-        jobs[t].i1 = (int)((long long)x->n * (t + 1) / T);
-        jobs[t].t = t;
-    }
-    for (int t = 1; t < T; t++) started[t] = pthread_create(&th[t], NULL, row_worker, &jobs[t]) == 0;
-    row_worker(&jobs[0]);
-    for (int t = 1; t < T; t++) {
-        if (started[t]) pthread_join(th[t], NULL);
-        else row_worker(&jobs[t]); /* could not start a thread: do its share here */
-    }
+    rowpass rp = { x, T };
+    if (T <= 1) row_share(&rp, 0);
+    else mlcl__par_for(T, row_share, &rp);
 }
 
 /* ------------------------------------------------------------------ compute */

@@ -1,11 +1,11 @@
 /* The MoCo key/query pair: one call = one pretraining step (MATH.md "MoCo step"). */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "mlcl/moco.h"
 #include "kernels/gemm.h"
+#include "kernels/par.h"
 #include "cl/moco_internal.h"
 #include "nn/nn_internal.h"
 #include "kernels/vec.h"
@@ -319,7 +319,7 @@ typedef struct key_job {
     char msg[512]; /* the error message: mlcl__err records it per thread */
 } key_job;
 
-static void *key_branch(void *arg)
+static void key_branch(void *arg)
 {
     key_job *j = arg;
     mlcl_encoder **net = j->mc->net;
@@ -332,7 +332,6 @@ static void *key_branch(void *arg)
         (rc = mlcl_encoder_forward(net[MOCO_PROJ_K], j->n, j->mc->hk, j->mc->k)))
         snprintf(j->msg, sizeof j->msg, "%s", mlcl_last_error());
     j->rc = rc;
-    return NULL;
 }
 
 /* The query half of step 2: h = enc_q(x0), q = proj_q(h), D = softmax(fc(h)). */
@@ -353,6 +352,21 @@ static int query_branch(mlcl_moco *mc, int n, const float *x0)
  * gradients averaged over the ranks as soon as its backward is done (with the
  * built-in single-rank communicator the average is the identity). The
  * distribution gradients grad_D are this rank's rows. */
+/* query_branch as a task of mlcl__par2 (on the calling thread: its error
+ * message stays recorded there) */
+typedef struct query_job {
+    mlcl_moco *mc;
+    int n;
+    const float *x0;
+    int rc;
+} query_job;
+
+static void query_run(void *arg)
+{
+    query_job *j = arg;
+    j->rc = query_branch(j->mc, j->n, j->x0);
+}
+
 static int backward_q(mlcl_moco *mc, int n, const char *fn)
 {
     mlcl_encoder **net = mc->net;
@@ -481,11 +495,9 @@ static int step(mlcl_moco *mc, int n, const float *x0, const float *x1, const ui
     key_job kj = { mc, n, MLCL_OK, x1, { 0 } };
     int rc;
     if (par) {
-        pthread_t th;
-        int started = pthread_create(&th, NULL, key_branch, &kj) == 0;
-        rc = query_branch(mc, n, x0);
-        if (started) pthread_join(th, NULL);
-        else key_branch(&kj);
+        query_job qj = { mc, n, x0, MLCL_OK };
+        mlcl__par2(key_branch, &kj, query_run, &qj);
+        rc = qj.rc;
     } else {
         rc = query_branch(mc, n, x0);
         if (rc == MLCL_OK) key_branch(&kj);
