@@ -91,7 +91,7 @@ int main(int argc, char **argv)
             mlcl_augment_mask(r, n, d, 0.5f, x, x0);
             mlcl_augment_mask(r, n, d, 0.5f, x, x1);
             double t0 = now();
-            mlcl_loss_parts parts;
+            mlcl_loss_parts parts = MLCL_LOSS_PARTS_INIT;
             int rc = mlcl_moco_step(mc, n, x0, x1, y, &parts);
             double dt = now() - t0;
             if (rc != MLCL_OK) { fprintf(stderr, "step: %s\n", mlcl_last_error()); return 1; }

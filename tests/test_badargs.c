@@ -1278,6 +1278,19 @@ static void t_loss_options_init(void)
     BAD(mlcl_loss_options_init(NULL, MLCL_LOSS_OPTIONS_VERSION), EINV, "opts is NULL");
     BAD(mlcl_loss_options_init(&o, 0), MLCL_EVERSION, "version");
 }
+static void t_loss_compute_with_queue(void);
+static void t_loss_parts_init(void)
+{
+    mlcl_loss_parts p;
+    BAD(mlcl_loss_parts_init(NULL, MLCL_LOSS_PARTS_VERSION), EINV, "parts is NULL");
+    BAD(mlcl_loss_parts_init(&p, 0), MLCL_EVERSION, "version");
+}
+static void t_loss_inputs_init(void)
+{
+    mlcl_loss_inputs in;
+    BAD(mlcl_loss_inputs_init(NULL, MLCL_LOSS_INPUTS_VERSION), EINV, "in is NULL");
+    BAD(mlcl_loss_inputs_init(&in, 2), MLCL_EVERSION, "version");
+}
 static void t_loss_create(void)
 {
     mlcl_loss *L = NULL;
@@ -1338,9 +1351,13 @@ static void t_loss_compute(void)
     for (int i = 0; i < n * FM; i++) q[i] = k[i] = 0.5f;
     for (int i = 0; i < n * FC; i++) d[i] = 1.0f / FC;
     for (int i = 0; i < FC * h; i++) W[i] = 0.1f;
-    mlcl_loss_parts p;
+    mlcl_loss_parts p = MLCL_LOSS_PARTS_INIT;
     uint64_t ybad[2] = { 1, 1ull << 7 };
-#define LC(...) mlcl_loss_compute(__VA_ARGS__)
+#define LC(L_, n_, F_, q_, k_, y_, d_, kq_, yq_, dq_, W_, h_, p_, gq_, gd_, gW_)                          \
+    mlcl_loss_compute(L_, p_, gq_, gd_, gW_,                                                            \
+                      &(mlcl_loss_inputs){ .version = MLCL_LOSS_INPUTS_VERSION, .n = n_, .F = F_, .q = q_, \
+                                           .k = k_, .y = y_, .d = d_, .kq = kq_, .yq = yq_, .dq = dq_,  \
+                                           .W = W_, .h = h_ })
     BAD(LC(NULL, n, 0, q, k, YP, d, NULL, NULL, NULL, W, h, &p, gq, NULL, NULL), EINV, "L is NULL");
     BAD(LC(L, 0, 0, q, k, YP, d, NULL, NULL, NULL, W, h, &p, gq, NULL, NULL), EINV, "n = 0");
     BAD(LC(L, FN + 1, 0, q, k, YP, d, NULL, NULL, NULL, W, h, &p, gq, NULL, NULL), EINV, "n = 5");
@@ -1373,8 +1390,10 @@ static void t_loss_compute(void)
     ck_assert_ok(LC(L, n, 0, q, k, YP, d, NULL, NULL, NULL, W, h, &p, gq, NULL, NULL));
 #undef LC
     mlcl_loss_free(L);
+    t_loss_compute_with_queue();
 }
-static void t_loss_compute_queue(void)
+/* mlcl_loss_compute with a queue handle, and its version checks */
+static void t_loss_compute_with_queue(void)
 {
     mlcl_loss *L = mk_loss();
     mlcl_queue *q8 = mk_queue(FM + 4), *qok = mk_queue(FM), *qc = NULL;
@@ -1386,13 +1405,17 @@ static void t_loss_compute_queue(void)
     for (int i = 0; i < n * FM; i++) q[i] = k[i] = 0.5f;
     for (int i = 0; i < n * FC; i++) d[i] = 1.0f / FC;
     for (int i = 0; i < FC * h; i++) W[i] = 0.1f;
-    mlcl_loss_parts p;
-    BAD(mlcl_loss_compute_queue(NULL, n, q, k, YP, d, qok, W, h, &p, NULL, NULL, NULL), EINV, "L is NULL");
-    BAD(mlcl_loss_compute_queue(L, n, q, k, YP, d, NULL, W, h, &p, NULL, NULL, NULL), EINV, "queue is NULL");
-    BAD(mlcl_loss_compute_queue(L, n, q, k, YP, d, q8, W, h, &p, NULL, NULL, NULL), EINV, "feature width 8 != 4");
-    BAD(mlcl_loss_compute_queue(L, n, q, k, YP, d, qc, W, h, &p, NULL, NULL, NULL), EINV, "label count 4 != 3");
-    BAD(mlcl_loss_compute_queue(L, n, NULL, k, YP, d, qok, W, h, &p, NULL, NULL, NULL), EINV, "q is NULL");
-    ck_assert_ok(mlcl_loss_compute_queue(L, n, q, k, YP, d, qok, W, h, &p, NULL, NULL, NULL));
+    mlcl_loss_parts p = MLCL_LOSS_PARTS_INIT;
+    BAD(mlcl_loss_compute(NULL, &p, NULL, NULL, NULL, &(mlcl_loss_inputs){ .version = MLCL_LOSS_INPUTS_VERSION, .n = n, .q = q, .k = k, .y = YP, .d = d, .queue = qok, .W = W, .h = h }), EINV, "L is NULL");
+    BAD(mlcl_loss_compute(L, &p, NULL, NULL, NULL, NULL), EINV, "in is NULL");
+    BAD(mlcl_loss_compute(L, &p, NULL, NULL, NULL, &(mlcl_loss_inputs){ .version = 99, .n = n, .q = q, .k = k, .y = YP, .d = d, .queue = qok, .W = W, .h = h }), MLCL_EVERSION, "in->version 99");
+    mlcl_loss_parts pbad = MLCL_LOSS_PARTS_INIT;
+    pbad.version = 0;
+    BAD(mlcl_loss_compute(L, &pbad, NULL, NULL, NULL, &(mlcl_loss_inputs){ .version = MLCL_LOSS_INPUTS_VERSION, .n = n, .q = q, .k = k, .y = YP, .d = d, .queue = qok, .W = W, .h = h }), MLCL_EVERSION, "parts->version 0");
+    BAD(mlcl_loss_compute(L, &p, NULL, NULL, NULL, &(mlcl_loss_inputs){ .version = MLCL_LOSS_INPUTS_VERSION, .n = n, .q = q, .k = k, .y = YP, .d = d, .queue = q8, .W = W, .h = h }), EINV, "feature width 8 != 4");
+    BAD(mlcl_loss_compute(L, &p, NULL, NULL, NULL, &(mlcl_loss_inputs){ .version = MLCL_LOSS_INPUTS_VERSION, .n = n, .q = q, .k = k, .y = YP, .d = d, .queue = qc, .W = W, .h = h }), EINV, "label count 4 != 3");
+    BAD(mlcl_loss_compute(L, &p, NULL, NULL, NULL, &(mlcl_loss_inputs){ .version = MLCL_LOSS_INPUTS_VERSION, .n = n, .k = k, .y = YP, .d = d, .queue = qok, .W = W, .h = h }), EINV, "q is NULL");
+    ck_assert_ok(mlcl_loss_compute(L, &p, NULL, NULL, NULL, &(mlcl_loss_inputs){ .version = MLCL_LOSS_INPUTS_VERSION, .n = n, .q = q, .k = k, .y = YP, .d = d, .queue = qok, .W = W, .h = h }));
     mlcl_loss_free(L); mlcl_queue_free(q8); mlcl_queue_free(qok); mlcl_queue_free(qc);
 }
 
@@ -1435,7 +1458,7 @@ static void t_moco_step(void)
 {
     mlcl_moco *m = mk_moco();
     uint64_t ybad[4] = { 1, 2, 1ull << 9, 4 };
-    mlcl_loss_parts p;
+    mlcl_loss_parts p = MLCL_LOSS_PARTS_INIT;
     BAD(mlcl_moco_step(NULL, 4, X, X, YP, &p), EINV, "moco is NULL");
     BAD(mlcl_moco_step(m, 1, X, X, YP, &p), EINV, "n must be");
     BAD(mlcl_moco_step(m, 9, X, X, YP, &p), EINV, "n must be");
@@ -1445,26 +1468,52 @@ static void t_moco_step(void)
     BAD(mlcl_moco_step(m, 4, XNAN, X, YP, &p), MLCL_ENUMERIC, "x0");
     BAD(mlcl_moco_step(m, 4, X, XNAN, YP, &p), MLCL_ENUMERIC, "x1");
     BAD(mlcl_moco_step(m, 4, X, X, ybad, &p), EINV, "y");
+    p.version = 3;
+    BAD(mlcl_moco_step(m, 4, X, X, YP, &p), MLCL_EVERSION, "parts->version 3");
+    p.version = MLCL_LOSS_PARTS_VERSION;
     long long st; ck_assert_ok(mlcl_moco_steps(m, &st)); ck_assert_int_eq(st, 0);
     mlcl_queue *q; ck_assert_ok(mlcl_moco_queue(m, &q)); ck_assert_int_eq(mlcl_queue_size(q), 0);
     ck_assert_ok(mlcl_moco_step(m, 4, X, X, YP, &p));
     mlcl_moco_free(m);
 }
-static void t_moco_set_lr(void)
+static void t_moco_set_param(void)
 {
     mlcl_moco *m = mk_moco();
-    BAD(mlcl_moco_set_lr(NULL, 1e-3f), EINV, "moco is NULL");
-    BAD(mlcl_moco_set_lr(m, NAN), EINV, "lr");
-    BAD(mlcl_moco_set_lr(m, -1), EINV, "lr");
+    BAD(mlcl_moco_set_param(NULL, MLCL_MOCO_PARAM_LR, 1e-3), EINV, "moco is NULL");
+    BAD(mlcl_moco_set_param(m, MLCL_MOCO_PARAM_LR, NAN), EINV, "MLCL_MOCO_PARAM_LR (lr)");
+    BAD(mlcl_moco_set_param(m, MLCL_MOCO_PARAM_LR, -1), EINV, "MLCL_MOCO_PARAM_LR (lr) = -1 is outside");
+    BAD(mlcl_moco_set_param(m, MLCL_MOCO_PARAM_MOMENTUM, 1.5), EINV, "MLCL_MOCO_PARAM_MOMENTUM (momentum) = 1.5");
+    BAD(mlcl_moco_set_param(m, MLCL_MOCO_PARAM_TAU, 0), EINV, "MLCL_MOCO_PARAM_TAU (tau) = 0");
+    BAD(mlcl_moco_set_param(m, MLCL_MOCO_PARAM_ALPHA, -0.5), EINV, "MLCL_MOCO_PARAM_ALPHA (alpha)");
+    BAD(mlcl_moco_set_param(m, MLCL_MOCO_PARAM_BETA, INFINITY), EINV, "MLCL_MOCO_PARAM_BETA (beta)");
+    BAD(mlcl_moco_set_param(m, MLCL_MOCO_PARAM_SIGMA, -1), EINV, "MLCL_MOCO_PARAM_SIGMA (sigma)");
+    BAD(mlcl_moco_set_param(m, (mlcl_moco_param)0, 1), EINV, "param 0 is not");
+    BAD(mlcl_moco_set_param(m, (mlcl_moco_param)99, 1), EINV, "param 99 is not");
     mlcl_moco_free(m);
+}
+static void t_moco_get_param(void)
+{
+    mlcl_moco *m = mk_moco();
+    double v;
+    BAD(mlcl_moco_get_param(NULL, MLCL_MOCO_PARAM_TAU, &v), EINV, "moco is NULL");
+    BAD(mlcl_moco_get_param(m, MLCL_MOCO_PARAM_TAU, NULL), EINV, "value is NULL");
+    BAD(mlcl_moco_get_param(m, (mlcl_moco_param)7, &v), EINV, "param 7 is not");
+    mlcl_moco_free(m);
+}
+static void t_moco_param_bounds(void)
+{
+    double lo, hi;
+    BAD(mlcl_moco_param_bounds(MLCL_MOCO_PARAM_TAU, NULL, &hi), EINV, "lo is NULL");
+    BAD(mlcl_moco_param_bounds(MLCL_MOCO_PARAM_TAU, &lo, NULL), EINV, "hi is NULL");
+    BAD(mlcl_moco_param_bounds((mlcl_moco_param)-1, &lo, &hi), EINV, "param -1 is not");
 }
 static void t_moco_encoder(void)
 {
     mlcl_moco *m = mk_moco(); mlcl_encoder *e;
     BAD(mlcl_moco_encoder(NULL, 0, &e), EINV, "moco is NULL");
     BAD(mlcl_moco_encoder(m, 0, NULL), EINV, "out is NULL");
-    BAD(mlcl_moco_encoder(m, 5, &e), EINV, "which");
-    BAD(mlcl_moco_encoder(m, -1, &e), EINV, "which");
+    BAD(mlcl_moco_encoder(m, (mlcl_moco_part)5, &e), EINV, "part must be");
+    BAD(mlcl_moco_encoder(m, (mlcl_moco_part)-1, &e), EINV, "part must be");
     mlcl_moco_free(m);
 }
 static void t_moco_queue(void)
@@ -2360,8 +2409,9 @@ static const entry TABLE[] = {
     E(queue_set_state), E(mask_build), E(mask_build_2), E(mask_labelwise_counts),
     E(mask_labelwise_counts_2), E(mask_labelwise),
     E(loss_options_init), E(loss_create), E(loss_free), E(loss_set_options), E(loss_get_options),
-    E(loss_get_dims), E(loss_workspace_size), E(loss_compute), E(loss_compute_queue),
-    E(moco_options_init), E(moco_create), E(moco_free), E(moco_step), E(moco_set_lr), E(moco_encoder),
+    E(loss_get_dims), E(loss_workspace_size), E(loss_compute), E(loss_parts_init), E(loss_inputs_init),
+    E(moco_options_init), E(moco_create), E(moco_free), E(moco_step), E(moco_set_param), E(moco_get_param),
+    E(moco_param_bounds), E(moco_encoder),
     E(moco_queue), E(moco_optim), E(moco_steps), E(moco_create_with_backbone), E(trainer_create_ex), E(trainer_extra_init),
     E(comm_init), E(comm_validate), E(encoder_set_comm), E(moco_set_comm), E(trainer_set_comm),
     E(metrics_init), E(metrics_compute), E(metrics_sweep), E(metrics_average_precision),

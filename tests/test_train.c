@@ -94,7 +94,7 @@ START_TEST(moco_step_updates_and_enqueues)
     for (int s = 0; s < 3; s++) {
         ck_assert_ok(mlcl_rng_normal(r, x0, 80, 1.0f));
         ck_assert_ok(mlcl_rng_normal(r, x1, 80, 1.0f));
-        mlcl_loss_parts parts;
+        mlcl_loss_parts parts = MLCL_LOSS_PARTS_INIT;
         ck_assert_ok(mlcl_moco_step(mc, 8, x0, x1, y, &parts));
         ck_assert(isfinite(parts.total) && parts.total > 0);
         ck_assert(parts.con > 0);

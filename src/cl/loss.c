@@ -39,6 +39,28 @@ int mlcl_loss_options_init(mlcl_loss_options *opts, unsigned int version)
     return MLCL_OK;
 }
 
+int mlcl_loss_parts_init(mlcl_loss_parts *parts, unsigned int version)
+{
+    MLCL_CHECK_NULL("mlcl_loss_parts_init", parts);
+    if (version != MLCL_LOSS_PARTS_VERSION)
+        return mlcl__err(MLCL_EVERSION, "mlcl_loss_parts_init: version %u is not %u", version,
+                         (unsigned)MLCL_LOSS_PARTS_VERSION);
+    static const mlcl_loss_parts d = MLCL_LOSS_PARTS_INIT;
+    memcpy(parts, &d, sizeof d); /* padding included: equals the _INIT bytes */
+    return MLCL_OK;
+}
+
+int mlcl_loss_inputs_init(mlcl_loss_inputs *in, unsigned int version)
+{
+    MLCL_CHECK_NULL("mlcl_loss_inputs_init", in);
+    if (version != MLCL_LOSS_INPUTS_VERSION)
+        return mlcl__err(MLCL_EVERSION, "mlcl_loss_inputs_init: version %u is not %u", version,
+                         (unsigned)MLCL_LOSS_INPUTS_VERSION);
+    static const mlcl_loss_inputs d = MLCL_LOSS_INPUTS_INIT;
+    memcpy(in, &d, sizeof d);
+    return MLCL_OK;
+}
+
 static int check_enum(const char *fn, const char *name, int v, int lo, int hi)
 {
     if (v < lo || v > hi)
@@ -257,21 +279,21 @@ static int loss_compute(mlcl_loss *L, int n, int nb, int off, int F, const float
                          off, off + n - 1);
     if (F < 0 || F > L->max_q)
         return mlcl__err(MLCL_EINVAL, "%s: F = %d is not in [0, max_queue = %d]", fn, F, L->max_q);
-    MLCL_CHECK_NULL(fn, q);
-    MLCL_CHECK_NULL(fn, k);
-    MLCL_CHECK_NULL(fn, y);
+    MLCL_CHECK_NULL_AS(fn, q, "in->q");
+    MLCL_CHECK_NULL_AS(fn, k, "in->k");
+    MLCL_CHECK_NULL_AS(fn, y, "in->y");
     if (F > 0) {
-        MLCL_CHECK_NULL(fn, kq);
-        MLCL_CHECK_NULL(fn, yq);
+        MLCL_CHECK_NULL_AS(fn, kq, "in->kq");
+        MLCL_CHECK_NULL_AS(fn, yq, "in->yq");
     }
     const int needW = ld && o->beta != 0.0f;
     if (ld) {
-        MLCL_CHECK_NULL(fn, d);
-        if (F > 0) MLCL_CHECK_NULL(fn, dq);
+        MLCL_CHECK_NULL_AS(fn, d, "in->d");
+        if (F > 0) MLCL_CHECK_NULL_AS(fn, dq, "in->dq");
     }
     if (needW) {
-        if (!W) return mlcl__err(MLCL_EINVAL, "%s: W is NULL but the LD loss has beta = %g != 0", fn, (double)o->beta);
-        MLCL_CHECK_POS(fn, h);
+        if (!W) return mlcl__err(MLCL_EINVAL, "%s: in->W is NULL but the LD loss has beta = %g != 0", fn, (double)o->beta);
+        if (h <= 0) return mlcl__err(MLCL_EINVAL, "%s: in->h must be > 0 (got %d)", fn, h);
     }
     size_t words = L->words, nm = (size_t)n * m, fm = (size_t)F * m;
     if (!mlcl__vec_all_finite(q, nm)) return mlcl__err(MLCL_ENUMERIC, "%s: q holds NaN or Inf", fn);
@@ -497,32 +519,11 @@ static int loss_compute(mlcl_loss *L, int n, int nb, int off, int F, const float
     return MLCL_OK;
 }
 
-int mlcl_loss_compute(mlcl_loss *L, int n, int F, const float *q, const float *k, const uint64_t *y,
-                      const float *d, const float *kq, const uint64_t *yq, const float *dq,
-                      const float *W, int h, mlcl_loss_parts *parts, float *grad_q, float *grad_d,
-                      float *grad_W)
+/* The queue part read from a queue handle, then loss_compute. */
+static int compute_queue(mlcl_loss *L, int n, int nb, int off, const float *q, const float *k, const uint64_t *y,
+                         const float *d, const mlcl_queue *queue, const float *W, int h, mlcl_loss_parts *parts,
+                         float *grad_q, float *grad_d, float *grad_W, const char *fn)
 {
-    /* one thread (the default, docs/performance.md): the GEMMs too */
-    int single = L && L->nthreads == 1, prev = single ? mlcl__blas_single_begin() : 0;
-    int rc = loss_compute(L, n, n, 0, F, q, k, y, d, kq, yq, dq, W, h, parts, grad_q, grad_d, grad_W);
-    if (single) mlcl__blas_single_end(prev);
-    return rc;
-}
-
-int mlcl_loss_compute_queue(mlcl_loss *L, int n, const float *q, const float *k, const uint64_t *y,
-                            const float *d, const mlcl_queue *queue, const float *W, int h,
-                            mlcl_loss_parts *parts, float *grad_q, float *grad_d, float *grad_W)
-{
-    return mlcl__loss_compute_ranks(L, n, n, 0, q, k, y, d, queue, W, h, parts, grad_q, grad_d, grad_W);
-}
-
-int mlcl__loss_compute_ranks(mlcl_loss *L, int n, int nb, int off, const float *q, const float *k,
-                             const uint64_t *y, const float *d, const mlcl_queue *queue, const float *W,
-                             int h, mlcl_loss_parts *parts, float *grad_q, float *grad_d, float *grad_W)
-{
-    static const char fn[] = "mlcl_loss_compute_queue";
-    MLCL_CHECK_NULL(fn, L);
-    MLCL_CHECK_NULL(fn, queue);
     int qm = mlcl_queue_feat_dim(queue), qc = mlcl_queue_n_labels(queue), F = mlcl_queue_size(queue);
     if (qm != L->m)
         return mlcl__err(MLCL_EINVAL, "%s: queue feature width %d != %d", fn, qm, L->m);
@@ -530,10 +531,39 @@ int mlcl__loss_compute_ranks(mlcl_loss *L, int n, int nb, int off, const float *
         return mlcl__err(MLCL_EINVAL, "%s: queue label count %d != %d", fn, qc, L->c);
     if (F > L->max_q)
         return mlcl__err(MLCL_EINVAL, "%s: queue holds %d entries > max_queue %d", fn, F, L->max_q);
+    return loss_compute(L, n, nb, off, F, q, k, y, d, mlcl_queue_features(queue), mlcl_queue_labels(queue),
+                        mlcl_queue_dists(queue), W, h, parts, grad_q, grad_d, grad_W);
+}
+
+int mlcl_loss_compute(mlcl_loss *L, mlcl_loss_parts *parts, float *grad_q, float *grad_d, float *grad_W,
+                      const mlcl_loss_inputs *in)
+{
+    static const char fn[] = "mlcl_loss_compute";
+    MLCL_CHECK_NULL(fn, L);
+    MLCL_CHECK_NULL(fn, in);
+    MLCL_CHECK_VERSION(fn, in, MLCL_LOSS_INPUTS_VERSION);
+    if (parts) MLCL_CHECK_VERSION(fn, parts, MLCL_LOSS_PARTS_VERSION);
     /* one thread (the default, docs/performance.md): the GEMMs too */
+    int single = L->nthreads == 1, prev = single ? mlcl__blas_single_begin() : 0, rc;
+    if (in->queue)
+        rc = compute_queue(L, in->n, in->n, 0, in->q, in->k, in->y, in->d, in->queue, in->W, in->h, parts, grad_q,
+                           grad_d, grad_W, fn);
+    else
+        rc = loss_compute(L, in->n, in->n, 0, in->F, in->q, in->k, in->y, in->d, in->kq, in->yq, in->dq, in->W,
+                          in->h, parts, grad_q, grad_d, grad_W);
+    if (single) mlcl__blas_single_end(prev);
+    return rc;
+}
+
+int mlcl__loss_compute_ranks(mlcl_loss *L, int n, int nb, int off, const float *q, const float *k,
+                             const uint64_t *y, const float *d, const mlcl_queue *queue, const float *W,
+                             int h, mlcl_loss_parts *parts, float *grad_q, float *grad_d, float *grad_W)
+{
+    static const char fn[] = "mlcl_loss_compute";
+    MLCL_CHECK_NULL(fn, L);
+    MLCL_CHECK_NULL(fn, queue);
     int single = L->nthreads == 1, prev = single ? mlcl__blas_single_begin() : 0;
-    int rc = loss_compute(L, n, nb, off, F, q, k, y, d, mlcl_queue_features(queue), mlcl_queue_labels(queue),
-                          mlcl_queue_dists(queue), W, h, parts, grad_q, grad_d, grad_W);
+    int rc = compute_queue(L, n, nb, off, q, k, y, d, queue, W, h, parts, grad_q, grad_d, grad_W, fn);
     if (single) mlcl__blas_single_end(prev);
     return rc;
 }

@@ -223,6 +223,7 @@ int mlcl_moco_create_with_backbone(mlcl_moco **out, const mlcl_moco_options *opt
     mc->c = opts->n_labels;
     mc->words = (int)mlcl_label_words(opts->n_labels);
     mc->max_batch = opts->max_batch;
+    mc->momentum = opts->momentum;
     mc->use_ld = opts->loss.method == MLCL_LOSS_LD;
     /* Threads of the step (docs/performance.md): OpenBLAS runs single-threaded
      * inside it (its spin-waiting workers cost more than they give on these
@@ -324,8 +325,8 @@ static void key_branch(void *arg)
     key_job *j = arg;
     mlcl_encoder **net = j->mc->net;
     int rc;
-    if ((rc = mlcl_encoder_momentum_update(net[MOCO_ENC_K], net[MOCO_ENC_Q], j->mc->o.momentum)) ||
-        (rc = mlcl_encoder_momentum_update(net[MOCO_PROJ_K], net[MOCO_PROJ_Q], j->mc->o.momentum)) ||
+    if ((rc = mlcl_encoder_momentum_update(net[MOCO_ENC_K], net[MOCO_ENC_Q], j->mc->momentum)) ||
+        (rc = mlcl_encoder_momentum_update(net[MOCO_PROJ_K], net[MOCO_PROJ_Q], j->mc->momentum)) ||
         (rc = j->mc->csr_ptr ? mlcl_encoder_forward_csr(net[MOCO_ENC_K], j->n, j->mc->csr_ptr, j->mc->csr_col,
                                                          j->mc->csr_v1, j->mc->hk)
                              : mlcl_encoder_forward(net[MOCO_ENC_K], j->n, j->x1, j->mc->hk)) ||
@@ -394,6 +395,7 @@ int mlcl_moco_step(mlcl_moco *mc, int n, const float *x0, const float *x1, const
                    mlcl_loss_parts *parts)
 {
     MLCL_CHECK_NULL_AS("mlcl_moco_step", mc, "moco");
+    if (parts) MLCL_CHECK_VERSION("mlcl_moco_step", parts, MLCL_LOSS_PARTS_VERSION);
     int idle = 0;
     if (!atomic_compare_exchange_strong(&mc->busy, &idle, 1))
         return mlcl__err(MLCL_EBUSY, "mlcl_moco_step: the MoCo pair is in use by another call");
@@ -412,6 +414,7 @@ int mlcl__moco_step_csr(mlcl_moco *mc, int n, const int64_t *ptr, const int *col
     MLCL_CHECK_NULL(fn, ptr);
     MLCL_CHECK_NULL(fn, v0);
     MLCL_CHECK_NULL(fn, v1);
+    if (parts) MLCL_CHECK_VERSION(fn, parts, MLCL_LOSS_PARTS_VERSION);
     if (mc->has_comm) return mlcl__err(MLCL_EINVAL, "%s: sparse (CSR) views are not supported data-parallel", fn);
     int idle = 0;
     if (!atomic_compare_exchange_strong(&mc->busy, &idle, 1))
@@ -474,8 +477,7 @@ static int step(mlcl_moco *mc, int n, const float *x0, const float *x1, const ui
                              gg->hs[2 * r], me, n);
     const int nb = R * n, off = me * n;
     mlcl_encoder **net = mc->net;
-    mlcl_loss_parts lp;
-    memset(&lp, 0, sizeof lp);
+    mlcl_loss_parts lp = MLCL_LOSS_PARTS_INIT;
     for (int i = MOCO_ENC_Q; i <= MOCO_LD; i++) MLCL_TRY(mlcl_encoder_zero_grad(net[i]));
     mlcl__moco_backup(mc);
     /* 1. momentum update of the key side, then 2. forward: q and D share one
@@ -557,19 +559,13 @@ fail:
     return rc;
 }
 
-int mlcl_moco_set_lr(mlcl_moco *mc, float lr)
-{
-    MLCL_CHECK_NULL_AS("mlcl_moco_set_lr", mc, "moco");
-    return mlcl_optim_set_lr(mc->optim, -1, lr);
-}
-
-int mlcl_moco_encoder(mlcl_moco *mc, int which, mlcl_encoder **out)
+int mlcl_moco_encoder(mlcl_moco *mc, mlcl_moco_part part, mlcl_encoder **out)
 {
     MLCL_CHECK_NULL_AS("mlcl_moco_encoder", mc, "moco");
     MLCL_CHECK_NULL("mlcl_moco_encoder", out);
-    if (which < 0 || which >= MOCO_NETS)
-        return mlcl__err(MLCL_EINVAL, "mlcl_moco_encoder: which must be in 0..4 (got %d)", which);
-    *out = mc->net[which];
+    if ((int)part < 0 || (int)part >= MOCO_NETS)
+        return mlcl__err(MLCL_EINVAL, "mlcl_moco_encoder: part must be an mlcl_moco_part, 0..4 (got %d)", (int)part);
+    *out = mc->net[part];
     return MLCL_OK;
 }
 

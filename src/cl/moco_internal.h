@@ -27,6 +27,7 @@ struct mlcl_moco {
     int in_dim, hdim, m, c, words, max_batch, use_ld;
     int parallel;   /* run the key branch on a second thread (>= 2 CPUs) */
     long long steps;
+    float momentum; /* of the key update (mlcl_moco_set_param) */
     /* workspaces, max_batch rows */
     float *h, *q, *k, *hk, *logits, *D, *grad_q, *grad_D, *grad_logits, *grad_h, *grad_h2;
     /* backups for rolling back a failed step: key parameters and every state */

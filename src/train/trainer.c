@@ -456,7 +456,7 @@ static int finetune_shard(mlcl_trainer *t, int k, double *loss_out, mlcl_loss_pa
     rc = mlcl_optim_step(t->ft);
     if (rc) return mlcl__err(rc, "fine-tuning epoch %d step %lld: %s", t->epoch, t->step, mlcl_last_error());
     *loss_out = red[0];
-    memset(lp, 0, sizeof *lp);
+    *lp = (mlcl_loss_parts)MLCL_LOSS_PARTS_INIT;
     lp->total = red[0];
     return MLCL_OK;
 }
@@ -529,7 +529,7 @@ static int train_batch(mlcl_trainer *t, int k, float lr, double *loss_out, mlcl_
     rc = mlcl_optim_step(t->ft);
     if (rc) return mlcl__err(rc, "fine-tuning epoch %d step %lld: %s", t->epoch, t->step, mlcl_last_error());
     *loss_out = loss;
-    memset(lp, 0, sizeof *lp);
+    *lp = (mlcl_loss_parts)MLCL_LOSS_PARTS_INIT;
     lp->total = loss;
     return MLCL_OK;
 }
@@ -667,8 +667,7 @@ static int stream_batches(mlcl_trainer *t, float lr, double t0)
         memcpy(t->x0, b.x, (size_t)k * dn * sizeof(float));
         if (t->phase == 1) memcpy(t->x1, b.x2, (size_t)k * dn * sizeof(float));
         double loss = 0;
-        mlcl_loss_parts lp;
-        memset(&lp, 0, sizeof lp);
+        mlcl_loss_parts lp = MLCL_LOSS_PARTS_INIT;
         int blas_prev = mlcl__blas_single_begin();
         rc = train_batch(t, k, lr, &loss, &lp);
         mlcl__blas_single_end(blas_prev);
@@ -717,8 +716,7 @@ static int run_epoch(mlcl_trainer *t)
         if (t->has_comm && k < t->comm.size) break; /* a tail smaller than the ranks: dropped */
         memcpy(t->rows, t->perm + t->pos, sizeof(int) * k);
         double loss = 0;
-        mlcl_loss_parts lp;
-        memset(&lp, 0, sizeof lp);
+        mlcl_loss_parts lp = MLCL_LOSS_PARTS_INIT;
         /* GEMMs single-threaded, as inside mlcl_moco_step (docs/performance.md) */
         int blas_prev = mlcl__blas_single_begin();
         int rc = train_batch(t, k, lr, &loss, &lp);

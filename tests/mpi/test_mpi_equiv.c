@@ -124,7 +124,7 @@ static void moco_equiv(const mlcl_comm *cm, const cfg *cf)
         fill(r, x1, (size_t)N * d);
         rand_labels(r, y8, N, c);
         OK(mlcl_labels_pack(y, y8, N, c));
-        mlcl_loss_parts pr, pd;
+        mlcl_loss_parts pr = MLCL_LOSS_PARTS_INIT, pd = MLCL_LOSS_PARTS_INIT;
         OK(mlcl_moco_step(ref, N, x0, x1, y, &pr));
         size_t off = (size_t)rank_ * n;
         OK(mlcl_moco_step(dist, n, x0 + off * d, x1 + off * d, y + off * words, &pd));
