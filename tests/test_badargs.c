@@ -7,6 +7,7 @@
  * declared in include/mlcl/ headers and (when present) every mlcl_* symbol of
  * lib/libmlcl.so.1 (or $MLCL_BADARGS_SHLIB) must have an entry. */
 #include "testutil.h"
+#include "queue_get.h"
 #include "mlcl/comm.h"
 #include <limits.h>
 #include <math.h>
@@ -1194,18 +1195,32 @@ static void t_queue_enqueue(void)
     BAD(mlcl_queue_enqueue(q, 2, XNAN, YP, NULL), MLCL_ENUMERIC, "feats");
     BAD(mlcl_queue_enqueue(q, 2, X, YP, XNAN), MLCL_ENUMERIC, "dists");
     BAD(mlcl_queue_enqueue(q, 2, X, bad, NULL), EINV, "labels_packed");
-    ck_assert_int_eq(mlcl_queue_size(q), 0);
+    ck_assert_int_eq(tq_size(q), 0);
     mlcl_queue_free(q);
 }
 static void t_queue_reset(void) { BAD(mlcl_queue_reset(NULL), EINV, "q is NULL"); }
-static void t_queue_size(void) { ck_assert_int_eq(mlcl_queue_size(NULL), 0); }
-static void t_queue_capacity(void) { ck_assert_int_eq(mlcl_queue_capacity(NULL), 0); }
-static void t_queue_head(void) { ck_assert_int_eq(mlcl_queue_head(NULL), 0); }
-static void t_queue_feat_dim(void) { ck_assert_int_eq(mlcl_queue_feat_dim(NULL), 0); }
-static void t_queue_n_labels(void) { ck_assert_int_eq(mlcl_queue_n_labels(NULL), 0); }
-static void t_queue_features(void) { ck_assert_ptr_null(mlcl_queue_features(NULL)); }
-static void t_queue_labels(void) { ck_assert_ptr_null(mlcl_queue_labels(NULL)); }
-static void t_queue_dists(void) { ck_assert_ptr_null(mlcl_queue_dists(NULL)); }
+/* the getters: a NULL queue or output is refused, the output untouched */
+#define QGET(name, type, init)                                                                  \
+    static void t_queue_##name(void)                                                            \
+    {                                                                                           \
+        mlcl_queue *q = mk_queue(FM);                                                           \
+        type v = init;                                                                          \
+        BAD(mlcl_queue_##name(NULL, &v), EINV, "mlcl_queue_" #name ": q is NULL");              \
+        ck_assert(v == init);                                                                   \
+        BAD(mlcl_queue_##name(q, NULL), EINV, "mlcl_queue_" #name ": " #name " is NULL");      \
+        ck_assert_ok(mlcl_queue_##name(q, &v));                                                 \
+        ck_assert(v != init);                                                                   \
+        mlcl_queue_free(q);                                                                     \
+    }
+QGET(size, int, -7)
+QGET(capacity, int, -7)
+QGET(head, int, -7)
+QGET(feat_dim, int, -7)
+QGET(n_labels, int, -7)
+QGET(features, const float *, NULL)
+QGET(labels, const uint64_t *, NULL)
+QGET(dists, const float *, NULL)
+#undef QGET
 static void t_queue_set_state(void)
 {
     mlcl_queue *q = mk_queue(FM);
@@ -1342,7 +1357,17 @@ static void t_loss_get_options(void)
     mlcl_loss_free(L);
 }
 static void t_loss_get_dims(void) { int n; BAD(mlcl_loss_get_dims(NULL, &n, NULL, NULL, NULL), EINV, "L is NULL"); }
-static void t_loss_workspace_size(void) { ck_assert_uint_eq(mlcl_loss_workspace_size(NULL), 0); }
+static void t_loss_workspace_size(void)
+{
+    mlcl_loss *L = mk_loss();
+    size_t b = 7;
+    BAD(mlcl_loss_workspace_size(NULL, &b), EINV, "L is NULL");
+    BAD(mlcl_loss_workspace_size(L, NULL), EINV, "bytes is NULL");
+    ck_assert_uint_eq(b, 7);
+    ck_assert_ok(mlcl_loss_workspace_size(L, &b));
+    ck_assert_uint_gt(b, 7);
+    mlcl_loss_free(L);
+}
 static void t_loss_compute(void)
 {
     mlcl_loss *L = mk_loss();
@@ -1472,7 +1497,7 @@ static void t_moco_step(void)
     BAD(mlcl_moco_step(m, 4, X, X, YP, &p), MLCL_EVERSION, "parts->version 3");
     p.version = MLCL_LOSS_PARTS_VERSION;
     long long st; ck_assert_ok(mlcl_moco_steps(m, &st)); ck_assert_int_eq(st, 0);
-    mlcl_queue *q; ck_assert_ok(mlcl_moco_queue(m, &q)); ck_assert_int_eq(mlcl_queue_size(q), 0);
+    mlcl_queue *q; ck_assert_ok(mlcl_moco_queue(m, &q)); ck_assert_int_eq(tq_size(q), 0);
     ck_assert_ok(mlcl_moco_step(m, 4, X, X, YP, &p));
     mlcl_moco_free(m);
 }

@@ -4,6 +4,7 @@
  *    its gradients (q rows, summed d rows, W) to the one-process gradients;
  *  - a one-rank communicator gives bit-identical MoCo steps and trainer runs. */
 #include "testutil.h"
+#include "queue_get.h"
 #include <math.h>
 #include <string.h>
 #include "mlcl/comm.h"
@@ -160,7 +161,7 @@ START_TEST(one_rank_moco_bit_identical)
     mlcl_queue *qa, *qb;
     ck_assert_ok(mlcl_moco_queue(a, &qa));
     ck_assert_ok(mlcl_moco_queue(b, &qb));
-    ck_assert(memcmp(mlcl_queue_features(qa), mlcl_queue_features(qb), sizeof(float) * 20 * 8) == 0);
+    ck_assert(memcmp(tq_features(qa), tq_features(qb), sizeof(float) * 20 * 8) == 0);
     /* unequal n cannot happen on one rank; bad n still names itself */
     ck_assert_status_msg(mlcl_moco_step(b, 11, x0, x1, y, NULL), MLCL_EINVAL, "max_batch=10");
     /* and back to single-process */

@@ -564,7 +564,9 @@ START_TEST(options_init_and_set)
     int mn, mq, m, c;
     ck_assert_ok(mlcl_loss_get_dims(L, &mn, &mq, &m, &c));
     ck_assert(mn == 4 && mq == 8 && m == 3 && c == 5);
-    ck_assert(mlcl_loss_workspace_size(L) > 0);
+    size_t ws = 0;
+    ck_assert_ok(mlcl_loss_workspace_size(L, &ws));
+    ck_assert(ws > 0);
     mlcl_loss_options bad = a;
     bad.tau = 0;
     ck_assert_status_msg(mlcl_loss_set_options(L, &bad), MLCL_EINVAL, "tau");

@@ -242,9 +242,10 @@ MLCL_API int mlcl_loss_get_dims(const mlcl_loss *L, int *max_n, int *max_queue, 
 /**
  * Bytes of workspace held by @p L (all allocated at create).
  * @param L the workspace.
- * @return bytes, 0 for NULL.
+ * @param[out] bytes the bytes (untouched on error).
+ * @return MLCL_OK or MLCL_EINVAL (NULL).
  */
-MLCL_API size_t mlcl_loss_workspace_size(const mlcl_loss *L);
+MLCL_API int mlcl_loss_workspace_size(const mlcl_loss *L, size_t *bytes);
 
 /**
  * Computes the loss of the options' method and, for the non-NULL gradient

@@ -47,7 +47,7 @@ typedef enum mlcl_mask_mode {
  * @return MLCL_OK; MLCL_EINVAL for NULL inputs, bad sizes or an unknown mode
  *         (mask and count both NULL is also an error).
  */
-MLCL_API int mlcl_mask_build(uint8_t *mask, int *count, int mode, int n, const uint64_t *y_anchor,
+MLCL_API int mlcl_mask_build(uint8_t *mask, int *count, mlcl_mask_mode mode, int n, const uint64_t *y_anchor,
                              int N, const uint64_t *y_cand, int c);
 
 /**
@@ -67,7 +67,7 @@ MLCL_API int mlcl_mask_build(uint8_t *mask, int *count, int mode, int n, const u
  * @param c number of labels (> 0).
  * @return as mlcl_mask_build().
  */
-MLCL_API int mlcl_mask_build_2(uint8_t *mask, int *count, int mode, int n, const uint64_t *y_anchor,
+MLCL_API int mlcl_mask_build_2(uint8_t *mask, int *count, mlcl_mask_mode mode, int n, const uint64_t *y_anchor,
                                int N1, const uint64_t *y_c1, int N2, const uint64_t *y_c2, int c);
 
 /**

@@ -114,42 +114,48 @@ MLCL_API int mlcl_queue_enqueue(mlcl_queue *q, int n, const float *feats,
  */
 MLCL_API int mlcl_queue_reset(mlcl_queue *q);
 
-/** @param q the queue. @return filled entries F (0 .. K); 0 for NULL. */
-MLCL_API int mlcl_queue_size(const mlcl_queue *q);
+/*
+ * Getters: the queue first, the value written through the last argument;
+ * each returns MLCL_OK or MLCL_EINVAL (a NULL argument, named in the message),
+ * and leaves the output untouched on error.
+ */
 
-/** @param q the queue. @return capacity K; 0 for NULL. */
-MLCL_API int mlcl_queue_capacity(const mlcl_queue *q);
+/** Filled entries F (0 .. K). @param q the queue. @param[out] size F. */
+MLCL_API int mlcl_queue_size(const mlcl_queue *q, int *size);
 
-/** @param q the queue. @return the next storage row written (0 .. K-1); 0 for NULL. */
-MLCL_API int mlcl_queue_head(const mlcl_queue *q);
+/** Capacity K. @param q the queue. @param[out] capacity K. */
+MLCL_API int mlcl_queue_capacity(const mlcl_queue *q, int *capacity);
 
-/** @param q the queue. @return its feature width m; 0 for NULL. */
-MLCL_API int mlcl_queue_feat_dim(const mlcl_queue *q);
+/** The next storage row written (0 .. K-1). @param q the queue. @param[out] head the row. */
+MLCL_API int mlcl_queue_head(const mlcl_queue *q, int *head);
 
-/** @param q the queue. @return its label count c; 0 for NULL. */
-MLCL_API int mlcl_queue_n_labels(const mlcl_queue *q);
+/** Feature width m. @param q the queue. @param[out] feat_dim m. */
+MLCL_API int mlcl_queue_feat_dim(const mlcl_queue *q, int *feat_dim);
+
+/** Label count c. @param q the queue. @param[out] n_labels c. */
+MLCL_API int mlcl_queue_n_labels(const mlcl_queue *q, int *n_labels);
 
 /**
  * The key buffer, K x m floats, row-major; rows 0 .. size-1 are filled.
  * @param q the queue.
- * @return borrowed pointer, valid until the queue is freed (contents change
- *         with enqueue/reset/set_state); NULL for NULL.
+ * @param[out] feats borrowed pointer, valid until the queue is freed (contents
+ *             change with enqueue/reset/set_state).
  */
-MLCL_API const float *mlcl_queue_features(const mlcl_queue *q);
+MLCL_API int mlcl_queue_features(const mlcl_queue *q, const float **feats);
 
 /**
  * The label buffer, K x mlcl_label_words(c) words; rows 0 .. size-1 are filled.
  * @param q the queue.
- * @return borrowed pointer as for mlcl_queue_features(); NULL for NULL.
+ * @param[out] labels borrowed pointer as for mlcl_queue_features().
  */
-MLCL_API const uint64_t *mlcl_queue_labels(const mlcl_queue *q);
+MLCL_API int mlcl_queue_labels(const mlcl_queue *q, const uint64_t **labels);
 
 /**
  * The distribution buffer, K x c floats; rows 0 .. size-1 are filled.
  * @param q the queue.
- * @return borrowed pointer as for mlcl_queue_features(); NULL for NULL.
+ * @param[out] dists borrowed pointer as for mlcl_queue_features().
  */
-MLCL_API const float *mlcl_queue_dists(const mlcl_queue *q);
+MLCL_API int mlcl_queue_dists(const mlcl_queue *q, const float **dists);
 
 /**
  * Restores a state (checkpoints): copies the full K-row buffers and sets size

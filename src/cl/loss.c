@@ -20,6 +20,7 @@
 #include "cl/labels.h"
 #include "cl/loss_internal.h"
 #include "cl/loss_impl.h"
+#include "cl/queue_internal.h"
 
 /* The row loops below are written to vectorise; -O2 (GCC 12) leaves loops scalar. */
 #if defined(__GNUC__) && !defined(__clang__)
@@ -239,7 +240,13 @@ int mlcl_loss_get_dims(const mlcl_loss *L, int *max_n, int *max_queue, int *m, i
     return MLCL_OK;
 }
 
-size_t mlcl_loss_workspace_size(const mlcl_loss *L) { return L ? L->bytes + sizeof *L : 0; }
+int mlcl_loss_workspace_size(const mlcl_loss *L, size_t *bytes)
+{
+    MLCL_CHECK_NULL("mlcl_loss_workspace_size", L);
+    MLCL_CHECK_NULL("mlcl_loss_workspace_size", bytes);
+    *bytes = L->bytes + sizeof *L;
+    return MLCL_OK;
+}
 /* ------------------------------------------------------------------ compute */
 
 static int labels_ok(const uint64_t *y, int rows, size_t words, int c)
@@ -524,15 +531,17 @@ static int compute_queue(mlcl_loss *L, int n, int nb, int off, const float *q, c
                          const float *d, const mlcl_queue *queue, const float *W, int h, mlcl_loss_parts *parts,
                          float *grad_q, float *grad_d, float *grad_W, const char *fn)
 {
-    int qm = mlcl_queue_feat_dim(queue), qc = mlcl_queue_n_labels(queue), F = mlcl_queue_size(queue);
+    mlcl__queue_view_t v;
+    mlcl__queue_view(queue, &v);
+    int qm = v.m, qc = v.c, F = v.size;
     if (qm != L->m)
         return mlcl__err(MLCL_EINVAL, "%s: queue feature width %d != %d", fn, qm, L->m);
     if (qc != L->c)
         return mlcl__err(MLCL_EINVAL, "%s: queue label count %d != %d", fn, qc, L->c);
     if (F > L->max_q)
         return mlcl__err(MLCL_EINVAL, "%s: queue holds %d entries > max_queue %d", fn, F, L->max_q);
-    return loss_compute(L, n, nb, off, F, q, k, y, d, mlcl_queue_features(queue), mlcl_queue_labels(queue),
-                        mlcl_queue_dists(queue), W, h, parts, grad_q, grad_d, grad_W);
+    return loss_compute(L, n, nb, off, F, q, k, y, d, v.feats, v.labels, v.dists, W, h, parts, grad_q, grad_d,
+                        grad_W);
 }
 
 int mlcl_loss_compute(mlcl_loss *L, mlcl_loss_parts *parts, float *grad_q, float *grad_d, float *grad_W,

@@ -34,7 +34,7 @@ static void build(uint8_t *mask, int *count, int mode, int n, const uint64_t *ya
     }
 }
 
-int mlcl_mask_build_2(uint8_t *mask, int *count, int mode, int n, const uint64_t *y_anchor, int N1,
+int mlcl_mask_build_2(uint8_t *mask, int *count, mlcl_mask_mode mode, int n, const uint64_t *y_anchor, int N1,
                       const uint64_t *y_c1, int N2, const uint64_t *y_c2, int c)
 {
     static const char fn[] = "mlcl_mask_build";
@@ -43,7 +43,7 @@ int mlcl_mask_build_2(uint8_t *mask, int *count, int mode, int n, const uint64_t
     MLCL_CHECK_POS(fn, n);
     MLCL_CHECK_POS(fn, c);
     if (mode != MLCL_MASK_ANY && mode != MLCL_MASK_ALL)
-        return mlcl__err(MLCL_EINVAL, "%s: mode %d is neither MLCL_MASK_ANY nor MLCL_MASK_ALL", fn, mode);
+        return mlcl__err(MLCL_EINVAL, "%s: mode %d is neither MLCL_MASK_ANY nor MLCL_MASK_ALL", fn, (int)mode);
     MLCL_TRY(check_parts(fn, N1, y_c1, N2, y_c2));
     size_t tot;
     if (mlcl__mul_size((size_t)n, (size_t)N1 + (size_t)N2, &tot))
@@ -52,7 +52,7 @@ int mlcl_mask_build_2(uint8_t *mask, int *count, int mode, int n, const uint64_t
     return MLCL_OK;
 }
 
-int mlcl_mask_build(uint8_t *mask, int *count, int mode, int n, const uint64_t *y_anchor, int N,
+int mlcl_mask_build(uint8_t *mask, int *count, mlcl_mask_mode mode, int n, const uint64_t *y_anchor, int N,
                     const uint64_t *y_cand, int c)
 {
     if (N <= 0) return mlcl__err(MLCL_EINVAL, "mlcl_mask_build: N must be > 0 (got %d)", N);

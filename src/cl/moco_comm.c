@@ -6,6 +6,7 @@
 #include <string.h>
 #include "cl/moco_internal.h"
 #include "cl/loss_internal.h"
+#include "cl/queue_internal.h"
 #include "nn/nn_internal.h"
 
 void mlcl__moco_gather_free(mlcl__moco_gather *g)
@@ -60,10 +61,12 @@ int mlcl__moco_bcast(mlcl_moco *mc, const char *fn)
         MLCL_TRY(mlcl__comm_bcast(c, rs, sizeof rs, fn, "dropout generator"));
         MLCL_TRY(mlcl_encoder_set_rng_state(mc->net[i], rs));
     }
-    int hdr[2] = { mlcl_queue_size(mc->queue), mlcl_queue_head(mc->queue) };
+    mlcl__queue_view_t v;
+    mlcl__queue_view(mc->queue, &v);
+    int hdr[2] = { v.size, v.head };
     MLCL_TRY(mlcl__comm_bcast(c, hdr, sizeof hdr, fn, "queue size"));
     if (hdr[0] == 0) return mlcl_queue_reset(mc->queue);
-    size_t K = (size_t)mlcl_queue_capacity(mc->queue), fm = K * (size_t)mc->m, fc = K * (size_t)mc->c,
+    size_t K = (size_t)v.K, fm = K * (size_t)mc->m, fc = K * (size_t)mc->c,
            fw = K * (size_t)mc->words;
     float *f = NULL, *dd = NULL;
     uint64_t *yy = NULL;
@@ -76,9 +79,9 @@ int mlcl__moco_bcast(mlcl_moco *mc, const char *fn)
         mlcl__free(dd);
         return rc;
     }
-    memcpy(f, mlcl_queue_features(mc->queue), fm * sizeof(float));
-    memcpy(yy, mlcl_queue_labels(mc->queue), fw * sizeof(uint64_t));
-    const float *qd = mlcl_queue_dists(mc->queue);
+    memcpy(f, v.feats, fm * sizeof(float));
+    memcpy(yy, v.labels, fw * sizeof(uint64_t));
+    const float *qd = v.dists;
     if (qd) memcpy(dd, qd, fc * sizeof(float));
     else memset(dd, 0, fc * sizeof(float));
     if ((rc = bcast_f(c, f, fm, fn, "queue keys")) == MLCL_OK &&

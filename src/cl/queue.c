@@ -2,6 +2,7 @@
 #include <string.h>
 #include "core/internal.h"
 #include "mlcl/queue.h"
+#include "cl/queue_internal.h"
 
 struct mlcl_queue {
     int K, m, c;
@@ -162,14 +163,34 @@ int mlcl_queue_reset(mlcl_queue *q)
     return MLCL_OK;
 }
 
-int mlcl_queue_size(const mlcl_queue *q) { return q ? q->size : 0; }
-int mlcl_queue_capacity(const mlcl_queue *q) { return q ? q->K : 0; }
-int mlcl_queue_head(const mlcl_queue *q) { return q ? q->head : 0; }
-int mlcl_queue_feat_dim(const mlcl_queue *q) { return q ? q->m : 0; }
-int mlcl_queue_n_labels(const mlcl_queue *q) { return q ? q->c : 0; }
-const float *mlcl_queue_features(const mlcl_queue *q) { return q ? q->feats : NULL; }
-const uint64_t *mlcl_queue_labels(const mlcl_queue *q) { return q ? q->labels : NULL; }
-const float *mlcl_queue_dists(const mlcl_queue *q) { return q ? q->dists : NULL; }
+#define QUEUE_GETTER(name, type, field)                        \
+    int mlcl_queue_##name(const mlcl_queue *q, type *name)     \
+    {                                                          \
+        MLCL_CHECK_NULL("mlcl_queue_" #name, q);               \
+        MLCL_CHECK_NULL("mlcl_queue_" #name, name);            \
+        *name = q->field;                                      \
+        return MLCL_OK;                                        \
+    }
+QUEUE_GETTER(size, int, size)
+QUEUE_GETTER(capacity, int, K)
+QUEUE_GETTER(head, int, head)
+QUEUE_GETTER(feat_dim, int, m)
+QUEUE_GETTER(n_labels, int, c)
+QUEUE_GETTER(features, const float *, feats)
+QUEUE_GETTER(labels, const uint64_t *, labels)
+QUEUE_GETTER(dists, const float *, dists)
+
+void mlcl__queue_view(const mlcl_queue *q, mlcl__queue_view_t *v)
+{
+    v->size = q->size;
+    v->K = q->K;
+    v->head = q->head;
+    v->m = q->m;
+    v->c = q->c;
+    v->feats = q->feats;
+    v->labels = q->labels;
+    v->dists = q->dists;
+}
 
 int mlcl_queue_set_state(mlcl_queue *q, int size, int head, const float *feats,
                          const uint64_t *labels, const float *dists)

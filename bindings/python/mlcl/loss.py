@@ -98,7 +98,9 @@ class Loss(Handle):
     @locked("workspace_size")
     def workspace_size(self):
         """Bytes of workspace held by the C object."""
-        return int(C.mlcl_loss_workspace_size(self._ptr))
+        v = ctypes.c_size_t()
+        C.mlcl_loss_workspace_size(self._ptr, ctypes.byref(v))
+        return v.value
 
     @property
     def options(self):

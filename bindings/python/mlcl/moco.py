@@ -90,7 +90,9 @@ class MoCo(Handle):
             C.mlcl_encoder_in_dim(h.value, ctypes.byref(v))
             q = ctypes.c_void_p()
             C.mlcl_moco_queue(self._ptr, ctypes.byref(q))
-            self._in_dim, self._c = v.value, int(C.mlcl_queue_n_labels(q.value))
+            c = ctypes.c_int()
+            C.mlcl_queue_n_labels(q.value, ctypes.byref(c))
+            self._in_dim, self._c = v.value, c.value
         return self._in_dim, self._c
 
     def step(self, x0, x1, y, strict=None):
