@@ -1237,44 +1237,48 @@ static void t_queue_set_state(void)
     l[3] = 1ull << 40; BAD(mlcl_queue_set_state(q, 2, 2, f, l, d), EINV, "labels");
     mlcl_queue_free(q);
 }
+static void t_mask_build_parts(void);
 static void t_mask_build(void)
 {
     uint8_t mask[16]; int cnt[4];
-    BAD(mlcl_mask_build(mask, cnt, MLCL_MASK_ANY, 0, YP, 2, YP, FC), EINV, "n");
-    BAD(mlcl_mask_build(mask, cnt, MLCL_MASK_ANY, 2, NULL, 2, YP, FC), EINV, "y_anchor is NULL");
-    BAD(mlcl_mask_build(mask, cnt, MLCL_MASK_ANY, 2, YP, 0, YP, FC), EINV, "N must be");
-    BAD(mlcl_mask_build(mask, cnt, MLCL_MASK_ANY, 2, YP, 2, NULL, FC), EINV, "y_cand is NULL");
-    BAD(mlcl_mask_build(mask, cnt, MLCL_MASK_ANY, 2, YP, 2, YP, 0), EINV, "c");
-    BAD(mlcl_mask_build(mask, cnt, 5, 2, YP, 2, YP, FC), EINV, "mode");
-    BAD(mlcl_mask_build(NULL, NULL, MLCL_MASK_ANY, 2, YP, 2, YP, FC), EINV, "mask and count");
+    BAD(mlcl_mask_build(mask, cnt, MLCL_MASK_ANY, 0, YP, 2, YP, 0, NULL, FC), EINV, "n");
+    BAD(mlcl_mask_build(mask, cnt, MLCL_MASK_ANY, 2, NULL, 2, YP, 0, NULL, FC), EINV, "y_anchor is NULL");
+    BAD(mlcl_mask_build(mask, cnt, MLCL_MASK_ANY, 2, YP, 0, YP, 0, NULL, FC), EINV, "N1 + N2 must be");
+    BAD(mlcl_mask_build(mask, cnt, MLCL_MASK_ANY, 2, YP, 2, NULL, 0, NULL, FC), EINV, "y_c1 is NULL");
+    BAD(mlcl_mask_build(mask, cnt, MLCL_MASK_ANY, 2, YP, 2, YP, 0, NULL, 0), EINV, "c");
+    BAD(mlcl_mask_build(mask, cnt, (mlcl_mask_mode)5, 2, YP, 2, YP, 0, NULL, FC), EINV, "mode");
+    BAD(mlcl_mask_build(NULL, NULL, MLCL_MASK_ANY, 2, YP, 2, YP, 0, NULL, FC), EINV, "mask and count");
+    t_mask_build_parts();
 }
-static void t_mask_build_2(void)
+static void t_mask_build_parts(void)
 {
     uint8_t mask[16]; int cnt[4];
-    BAD(mlcl_mask_build_2(mask, cnt, 0, 2, YP, -1, YP, 1, YP, FC), EINV, "N1");
-    BAD(mlcl_mask_build_2(mask, cnt, 0, 2, YP, 1, YP, -1, YP, FC), EINV, "N2");
-    BAD(mlcl_mask_build_2(mask, cnt, 0, 2, YP, 0, NULL, 0, NULL, FC), EINV, "N1 + N2");
-    BAD(mlcl_mask_build_2(mask, cnt, 0, 2, YP, 1, NULL, 1, YP, FC), EINV, "y_c1 is NULL");
-    BAD(mlcl_mask_build_2(mask, cnt, 0, 2, YP, 1, YP, 1, NULL, FC), EINV, "y_c2 is NULL");
-    BAD(mlcl_mask_build_2(mask, cnt, 0, 2, YP, INT_MAX, YP, INT_MAX, YP, FC), EINV, "N1 + N2");
-    BAD(mlcl_mask_build_2(mask, cnt, 0, 2, NULL, 1, YP, 1, YP, FC), EINV, "y_anchor is NULL");
+    BAD(mlcl_mask_build(mask, cnt, 0, 2, YP, -1, YP, 1, YP, FC), EINV, "N1");
+    BAD(mlcl_mask_build(mask, cnt, 0, 2, YP, 1, YP, -1, YP, FC), EINV, "N2");
+    BAD(mlcl_mask_build(mask, cnt, 0, 2, YP, 0, NULL, 0, NULL, FC), EINV, "N1 + N2");
+    BAD(mlcl_mask_build(mask, cnt, 0, 2, YP, 1, NULL, 1, YP, FC), EINV, "y_c1 is NULL");
+    BAD(mlcl_mask_build(mask, cnt, 0, 2, YP, 1, YP, 1, NULL, FC), EINV, "y_c2 is NULL");
+    BAD(mlcl_mask_build(mask, cnt, 0, 2, YP, INT_MAX, YP, INT_MAX, YP, FC), EINV, "N1 + N2");
+    BAD(mlcl_mask_build(mask, cnt, 0, 2, NULL, 1, YP, 1, YP, FC), EINV, "y_anchor is NULL");
 }
+static void t_mask_labelwise_counts_parts(void);
 static void t_mask_labelwise_counts(void)
 {
     int cnt[FC];
-    BAD(mlcl_mask_labelwise_counts(NULL, 2, YP, FC), EINV, "count_j is NULL");
-    BAD(mlcl_mask_labelwise_counts(cnt, 0, YP, FC), EINV, "N must be");
-    BAD(mlcl_mask_labelwise_counts(cnt, 2, NULL, FC), EINV, "y_cand is NULL");
-    BAD(mlcl_mask_labelwise_counts(cnt, 2, YP, -1), EINV, "c");
+    BAD(mlcl_mask_labelwise_counts(NULL, 2, YP, 0, NULL, FC), EINV, "count_j is NULL");
+    BAD(mlcl_mask_labelwise_counts(cnt, 0, YP, 0, NULL, FC), EINV, "N1 + N2 must be");
+    BAD(mlcl_mask_labelwise_counts(cnt, 2, NULL, 0, NULL, FC), EINV, "y_c1 is NULL");
+    BAD(mlcl_mask_labelwise_counts(cnt, 2, YP, 0, NULL, -1), EINV, "c");
+    t_mask_labelwise_counts_parts();
 }
-static void t_mask_labelwise_counts_2(void)
+static void t_mask_labelwise_counts_parts(void)
 {
     int cnt[FC];
-    BAD(mlcl_mask_labelwise_counts_2(NULL, 1, YP, 1, YP, FC), EINV, "count_j is NULL");
-    BAD(mlcl_mask_labelwise_counts_2(cnt, -1, YP, 1, YP, FC), EINV, "N1");
-    BAD(mlcl_mask_labelwise_counts_2(cnt, 0, NULL, 0, NULL, FC), EINV, "N1 + N2");
-    BAD(mlcl_mask_labelwise_counts_2(cnt, 1, YP, 1, NULL, FC), EINV, "y_c2 is NULL");
-    BAD(mlcl_mask_labelwise_counts_2(cnt, 1, YP, 1, YP, 0), EINV, "c");
+    BAD(mlcl_mask_labelwise_counts(NULL, 1, YP, 1, YP, FC), EINV, "count_j is NULL");
+    BAD(mlcl_mask_labelwise_counts(cnt, -1, YP, 1, YP, FC), EINV, "N1");
+    BAD(mlcl_mask_labelwise_counts(cnt, 0, NULL, 0, NULL, FC), EINV, "N1 + N2");
+    BAD(mlcl_mask_labelwise_counts(cnt, 1, YP, 1, NULL, FC), EINV, "y_c2 is NULL");
+    BAD(mlcl_mask_labelwise_counts(cnt, 1, YP, 1, YP, 0), EINV, "c");
 }
 static void t_mask_labelwise(void)
 {
@@ -2431,8 +2435,8 @@ static const entry TABLE[] = {
     E(label_words), E(labels_pack), E(labels_unpack), E(queue_options_init), E(queue_create),
     E(queue_free), E(queue_enqueue), E(queue_reset), E(queue_size), E(queue_capacity), E(queue_head),
     E(queue_feat_dim), E(queue_n_labels), E(queue_features), E(queue_labels), E(queue_dists),
-    E(queue_set_state), E(mask_build), E(mask_build_2), E(mask_labelwise_counts),
-    E(mask_labelwise_counts_2), E(mask_labelwise),
+    E(queue_set_state), E(mask_build), E(mask_labelwise_counts),
+    E(mask_labelwise),
     E(loss_options_init), E(loss_create), E(loss_free), E(loss_set_options), E(loss_get_options),
     E(loss_get_dims), E(loss_workspace_size), E(loss_compute), E(loss_parts_init), E(loss_inputs_init),
     E(moco_options_init), E(moco_create), E(moco_free), E(moco_step), E(moco_set_param), E(moco_get_param),

@@ -393,10 +393,8 @@ _PROTOS = {
     "mlcl_queue_dists": (INT, [H, P(c_void_p)]),
     "mlcl_queue_set_state": (INT, [H, c_int, c_int, pf, pu64, pf]),
     # mask.h
-    "mlcl_mask_build": (INT, [pu8, pi, c_int, c_int, pu64, c_int, pu64, c_int]),
-    "mlcl_mask_build_2": (INT, [pu8, pi, c_int, c_int, pu64, c_int, pu64, c_int, pu64, c_int]),
-    "mlcl_mask_labelwise_counts": (INT, [pi, c_int, pu64, c_int]),
-    "mlcl_mask_labelwise_counts_2": (INT, [pi, c_int, pu64, c_int, pu64, c_int]),
+    "mlcl_mask_build": (INT, [pu8, pi, c_int, c_int, pu64, c_int, pu64, c_int, pu64, c_int]),
+    "mlcl_mask_labelwise_counts": (INT, [pi, c_int, pu64, c_int, pu64, c_int]),
     "mlcl_mask_labelwise": (INT, [pi, c_int, pu64, c_int, pu64, c_int, pu64, c_int]),
     # loss.h
     "mlcl_loss_options_init": (INT, [P(LossOptions), c_uint]),
