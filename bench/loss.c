@@ -172,19 +172,19 @@ int main(int argc, char **argv)
             if (meth == 2) o.sigma = 0.5f;
             mlcl_loss *L;
             if (mlcl_loss_create(&L, n, K, m, c, &o)) { fprintf(stderr, "loss: %s\n", mlcl_last_error()); return 1; }
-            mlcl_loss_parts parts;
+            mlcl_loss_parts parts = MLCL_LOSS_PARTS_INIT;
             double times[64];
             int reps = 0;
             int ld = o.method == MLCL_LOSS_LD;
             /* warm-up */
-            if (mlcl_loss_compute_queue(L, n, q, k, y, d, Q, W, hdim, &parts, gq, ld ? gd : NULL, ld ? gW : NULL)) {
+            if (mlcl_loss_compute(L, &parts, gq, ld ? gd : NULL, ld ? gW : NULL, &(mlcl_loss_inputs){ .version = MLCL_LOSS_INPUTS_VERSION, .n = n, .q = q, .k = k, .y = y, .d = d, .queue = Q, .W = W, .h = hdim })) {
                 fprintf(stderr, "compute: %s\n", mlcl_last_error());
                 return 1;
             }
             t0 = now();
             while (reps < 64 && (reps < 3 || now() - t0 < (quick ? 0.25 : 1.2))) {
                 double a = now();
-                mlcl_loss_compute_queue(L, n, q, k, y, d, Q, W, hdim, &parts, gq, ld ? gd : NULL, ld ? gW : NULL);
+                mlcl_loss_compute(L, &parts, gq, ld ? gd : NULL, ld ? gW : NULL, &(mlcl_loss_inputs){ .version = MLCL_LOSS_INPUTS_VERSION, .n = n, .q = q, .k = k, .y = y, .d = d, .queue = Q, .W = W, .h = hdim });
                 times[reps++] = now() - a;
             }
             qsort(times, reps, sizeof(double), cmpd);

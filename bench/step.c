@@ -100,7 +100,7 @@ int main(int argc, char **argv)
             mlcl_augment_mask(x0, x, n, d, 0.5f, r);
             mlcl_augment_mask(x1, x, n, d, 0.5f, r);
             double t0 = now();
-            mlcl_loss_parts parts;
+            mlcl_loss_parts parts = MLCL_LOSS_PARTS_INIT;
             int rc = mlcl_moco_step(mc, n, x0, x1, y, &parts);
             double dt = now() - t0;
             if (rc != MLCL_OK) { fprintf(stderr, "step: %s\n", mlcl_last_error()); return 1; }

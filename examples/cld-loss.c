@@ -36,8 +36,8 @@ int main(void)
         return 1;
     }
     float gq[N * M] = { 0 }, gd[N * C] = { 0 }, gW[C * HD] = { 0 }; /* gradients accumulate: start at 0 */
-    mlcl_loss_parts parts;
-    int rc = mlcl_loss_compute(loss, N, 3, q, k, y, d, kq, yq, dq, W, HD, &parts, gq, gd, gW);
+    mlcl_loss_parts parts = MLCL_LOSS_PARTS_INIT;
+    int rc = mlcl_loss_compute(loss, &parts, gq, gd, gW, &(mlcl_loss_inputs){ .version = MLCL_LOSS_INPUTS_VERSION, .n = N, .q = q, .k = k, .y = y, .d = d, .F = 3, .kq = kq, .yq = yq, .dq = dq, .W = W, .h = HD });
     if (rc != MLCL_OK) {
         fprintf(stderr, "mlcl_loss_compute: %s\n", mlcl_last_error());
         mlcl_loss_free(loss);
@@ -47,7 +47,7 @@ int main(void)
            opts.alpha * parts.H, parts.wreg);
     printf("dL/dq[0][0..2] = %.5f %.5f %.5f\n", gq[0], gq[1], gq[2]);
     /* a mistake is reported, never fatal */
-    rc = mlcl_loss_compute(loss, N + 1, 3, q, k, y, d, kq, yq, dq, W, HD, &parts, gq, gd, gW);
+    rc = mlcl_loss_compute(loss, &parts, gq, gd, gW, &(mlcl_loss_inputs){ .version = MLCL_LOSS_INPUTS_VERSION, .n = N + 1, .q = q, .k = k, .y = y, .d = d, .F = 3, .kq = kq, .yq = yq, .dq = dq, .W = W, .h = HD });
     printf("n too large: %s (%s)\n", mlcl_status_str(rc), mlcl_last_error());
     mlcl_loss_free(loss);
     return 0;

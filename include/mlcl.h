@@ -10,6 +10,7 @@
 #define MLCL_H
 
 #include "mlcl/core.h"
+#include "mlcl/labels.h"
 #include "mlcl/queue.h"
 #include "mlcl/mask.h"
 #include "mlcl/loss.h"

@@ -192,7 +192,7 @@ START_TEST(moco_and_trainer)
         /* a MoCo step: failures (if it allocates) must leave the pair usable */
         uint64_t y[8];
         ck_assert_ok(mlcl_labels_pack(y, AY, 8, AC));
-        mlcl_loss_parts p;
+        mlcl_loss_parts p = MLCL_LOSS_PARTS_INIT;
         SWEEP_M(mlcl_moco_step(m, 8, AX, AX + 8, y, &p));
         ck_assert_ok(mlcl_moco_step(m, 8, AX, AX + 8, y, &p));
         mlcl_moco_free(m);

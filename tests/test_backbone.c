@@ -65,7 +65,7 @@ START_TEST(backbone_equals_builtin_mlp)
     uint64_t y[N];
     for (int s = 0; s < 6; s++) {
         batch(s, N, D, C, x0, x1, y);
-        mlcl_loss_parts pa, pb;
+        mlcl_loss_parts pa = MLCL_LOSS_PARTS_INIT, pb = MLCL_LOSS_PARTS_INIT;
         ck_assert_ok(mlcl_moco_step(a, N, x0, x1, y, &pa));
         ck_assert_ok(mlcl_moco_step(b, N, x0, x1, y, &pb));
         ck_assert_msg(fabs(pa.total - pb.total) <= 1e-6 * (1 + fabs(pa.total)), "step %d: %g vs %g", s, pa.total, pb.total);

@@ -7,6 +7,7 @@
  * declared in include/mlcl/ headers and (when present) every mlcl_* symbol of
  * lib/libmlcl.so.1 (or $MLCL_BADARGS_SHLIB) must have an entry. */
 #include "testutil.h"
+#include "queue_get.h"
 #include "mlcl/comm.h"
 #include <glob.h>
 #include <limits.h>
@@ -1221,18 +1222,32 @@ static void t_queue_enqueue(void)
     BAD(mlcl_queue_enqueue(q, 2, XNAN, YP, NULL), MLCL_ENUMERIC, "feats");
     BAD(mlcl_queue_enqueue(q, 2, X, YP, XNAN), MLCL_ENUMERIC, "dists");
     BAD(mlcl_queue_enqueue(q, 2, X, bad, NULL), EINV, "labels_packed");
-    ck_assert_int_eq(mlcl_queue_size(q), 0);
+    ck_assert_int_eq(tq_size(q), 0);
     mlcl_queue_free(q);
 }
 static void t_queue_reset(void) { BAD(mlcl_queue_reset(NULL), EINV, "q is NULL"); }
-static void t_queue_size(void) { ck_assert_int_eq(mlcl_queue_size(NULL), 0); }
-static void t_queue_capacity(void) { ck_assert_int_eq(mlcl_queue_capacity(NULL), 0); }
-static void t_queue_head(void) { ck_assert_int_eq(mlcl_queue_head(NULL), 0); }
-static void t_queue_feat_dim(void) { ck_assert_int_eq(mlcl_queue_feat_dim(NULL), 0); }
-static void t_queue_n_labels(void) { ck_assert_int_eq(mlcl_queue_n_labels(NULL), 0); }
-static void t_queue_features(void) { ck_assert_ptr_null(mlcl_queue_features(NULL)); }
-static void t_queue_labels(void) { ck_assert_ptr_null(mlcl_queue_labels(NULL)); }
-static void t_queue_dists(void) { ck_assert_ptr_null(mlcl_queue_dists(NULL)); }
+/* the getters: a NULL queue or output is refused, the output untouched */
+#define QGET(name, type, init)                                                                  \
+    static void t_queue_##name(void)                                                            \
+    {                                                                                           \
+        mlcl_queue *q = mk_queue(FM);                                                           \
+        type v = init;                                                                          \
+        BAD(mlcl_queue_##name(NULL, &v), EINV, "mlcl_queue_" #name ": q is NULL");              \
+        ck_assert(v == init);                                                                   \
+        BAD(mlcl_queue_##name(q, NULL), EINV, "mlcl_queue_" #name ": " #name " is NULL");      \
+        ck_assert_ok(mlcl_queue_##name(q, &v));                                                 \
+        ck_assert(v != init);                                                                   \
+        mlcl_queue_free(q);                                                                     \
+    }
+QGET(size, int, -7)
+QGET(capacity, int, -7)
+QGET(head, int, -7)
+QGET(feat_dim, int, -7)
+QGET(n_labels, int, -7)
+QGET(features, const float *, NULL)
+QGET(labels, const uint64_t *, NULL)
+QGET(dists, const float *, NULL)
+#undef QGET
 static void t_queue_set_state(void)
 {
     mlcl_queue *q = mk_queue(FM);
@@ -1249,44 +1264,48 @@ static void t_queue_set_state(void)
     l[3] = 1ull << 40; BAD(mlcl_queue_set_state(q, 2, 2, f, l, d), EINV, "labels");
     mlcl_queue_free(q);
 }
+static void t_mask_build_parts(void);
 static void t_mask_build(void)
 {
     uint8_t mask[16]; int cnt[4];
-    BAD(mlcl_mask_build(mask, cnt, MLCL_MASK_ANY, 0, YP, 2, YP, FC), EINV, "n");
-    BAD(mlcl_mask_build(mask, cnt, MLCL_MASK_ANY, 2, NULL, 2, YP, FC), EINV, "y_anchor is NULL");
-    BAD(mlcl_mask_build(mask, cnt, MLCL_MASK_ANY, 2, YP, 0, YP, FC), EINV, "N must be");
-    BAD(mlcl_mask_build(mask, cnt, MLCL_MASK_ANY, 2, YP, 2, NULL, FC), EINV, "y_cand is NULL");
-    BAD(mlcl_mask_build(mask, cnt, MLCL_MASK_ANY, 2, YP, 2, YP, 0), EINV, "c");
-    BAD(mlcl_mask_build(mask, cnt, 5, 2, YP, 2, YP, FC), EINV, "mode");
-    BAD(mlcl_mask_build(NULL, NULL, MLCL_MASK_ANY, 2, YP, 2, YP, FC), EINV, "mask and count");
+    BAD(mlcl_mask_build(mask, cnt, MLCL_MASK_ANY, 0, YP, 2, YP, 0, NULL, FC), EINV, "n");
+    BAD(mlcl_mask_build(mask, cnt, MLCL_MASK_ANY, 2, NULL, 2, YP, 0, NULL, FC), EINV, "y_anchor is NULL");
+    BAD(mlcl_mask_build(mask, cnt, MLCL_MASK_ANY, 2, YP, 0, YP, 0, NULL, FC), EINV, "N1 + N2 must be");
+    BAD(mlcl_mask_build(mask, cnt, MLCL_MASK_ANY, 2, YP, 2, NULL, 0, NULL, FC), EINV, "y_c1 is NULL");
+    BAD(mlcl_mask_build(mask, cnt, MLCL_MASK_ANY, 2, YP, 2, YP, 0, NULL, 0), EINV, "c");
+    BAD(mlcl_mask_build(mask, cnt, (mlcl_mask_mode)5, 2, YP, 2, YP, 0, NULL, FC), EINV, "mode");
+    BAD(mlcl_mask_build(NULL, NULL, MLCL_MASK_ANY, 2, YP, 2, YP, 0, NULL, FC), EINV, "mask and count");
+    t_mask_build_parts();
 }
-static void t_mask_build_2(void)
+static void t_mask_build_parts(void)
 {
     uint8_t mask[16]; int cnt[4];
-    BAD(mlcl_mask_build_2(mask, cnt, 0, 2, YP, -1, YP, 1, YP, FC), EINV, "N1");
-    BAD(mlcl_mask_build_2(mask, cnt, 0, 2, YP, 1, YP, -1, YP, FC), EINV, "N2");
-    BAD(mlcl_mask_build_2(mask, cnt, 0, 2, YP, 0, NULL, 0, NULL, FC), EINV, "N1 + N2");
-    BAD(mlcl_mask_build_2(mask, cnt, 0, 2, YP, 1, NULL, 1, YP, FC), EINV, "y_c1 is NULL");
-    BAD(mlcl_mask_build_2(mask, cnt, 0, 2, YP, 1, YP, 1, NULL, FC), EINV, "y_c2 is NULL");
-    BAD(mlcl_mask_build_2(mask, cnt, 0, 2, YP, INT_MAX, YP, INT_MAX, YP, FC), EINV, "N1 + N2");
-    BAD(mlcl_mask_build_2(mask, cnt, 0, 2, NULL, 1, YP, 1, YP, FC), EINV, "y_anchor is NULL");
+    BAD(mlcl_mask_build(mask, cnt, 0, 2, YP, -1, YP, 1, YP, FC), EINV, "N1");
+    BAD(mlcl_mask_build(mask, cnt, 0, 2, YP, 1, YP, -1, YP, FC), EINV, "N2");
+    BAD(mlcl_mask_build(mask, cnt, 0, 2, YP, 0, NULL, 0, NULL, FC), EINV, "N1 + N2");
+    BAD(mlcl_mask_build(mask, cnt, 0, 2, YP, 1, NULL, 1, YP, FC), EINV, "y_c1 is NULL");
+    BAD(mlcl_mask_build(mask, cnt, 0, 2, YP, 1, YP, 1, NULL, FC), EINV, "y_c2 is NULL");
+    BAD(mlcl_mask_build(mask, cnt, 0, 2, YP, INT_MAX, YP, INT_MAX, YP, FC), EINV, "N1 + N2");
+    BAD(mlcl_mask_build(mask, cnt, 0, 2, NULL, 1, YP, 1, YP, FC), EINV, "y_anchor is NULL");
 }
+static void t_mask_labelwise_counts_parts(void);
 static void t_mask_labelwise_counts(void)
 {
     int cnt[FC];
-    BAD(mlcl_mask_labelwise_counts(NULL, 2, YP, FC), EINV, "count_j is NULL");
-    BAD(mlcl_mask_labelwise_counts(cnt, 0, YP, FC), EINV, "N must be");
-    BAD(mlcl_mask_labelwise_counts(cnt, 2, NULL, FC), EINV, "y_cand is NULL");
-    BAD(mlcl_mask_labelwise_counts(cnt, 2, YP, -1), EINV, "c");
+    BAD(mlcl_mask_labelwise_counts(NULL, 2, YP, 0, NULL, FC), EINV, "count_j is NULL");
+    BAD(mlcl_mask_labelwise_counts(cnt, 0, YP, 0, NULL, FC), EINV, "N1 + N2 must be");
+    BAD(mlcl_mask_labelwise_counts(cnt, 2, NULL, 0, NULL, FC), EINV, "y_c1 is NULL");
+    BAD(mlcl_mask_labelwise_counts(cnt, 2, YP, 0, NULL, -1), EINV, "c");
+    t_mask_labelwise_counts_parts();
 }
-static void t_mask_labelwise_counts_2(void)
+static void t_mask_labelwise_counts_parts(void)
 {
     int cnt[FC];
-    BAD(mlcl_mask_labelwise_counts_2(NULL, 1, YP, 1, YP, FC), EINV, "count_j is NULL");
-    BAD(mlcl_mask_labelwise_counts_2(cnt, -1, YP, 1, YP, FC), EINV, "N1");
-    BAD(mlcl_mask_labelwise_counts_2(cnt, 0, NULL, 0, NULL, FC), EINV, "N1 + N2");
-    BAD(mlcl_mask_labelwise_counts_2(cnt, 1, YP, 1, NULL, FC), EINV, "y_c2 is NULL");
-    BAD(mlcl_mask_labelwise_counts_2(cnt, 1, YP, 1, YP, 0), EINV, "c");
+    BAD(mlcl_mask_labelwise_counts(NULL, 1, YP, 1, YP, FC), EINV, "count_j is NULL");
+    BAD(mlcl_mask_labelwise_counts(cnt, -1, YP, 1, YP, FC), EINV, "N1");
+    BAD(mlcl_mask_labelwise_counts(cnt, 0, NULL, 0, NULL, FC), EINV, "N1 + N2");
+    BAD(mlcl_mask_labelwise_counts(cnt, 1, YP, 1, NULL, FC), EINV, "y_c2 is NULL");
+    BAD(mlcl_mask_labelwise_counts(cnt, 1, YP, 1, YP, 0), EINV, "c");
 }
 static void t_mask_labelwise(void)
 {
@@ -1304,6 +1323,19 @@ static void t_loss_options_init(void)
     mlcl_loss_options o;
     BAD(mlcl_loss_options_init(NULL, MLCL_LOSS_OPTIONS_VERSION), EINV, "opts is NULL");
     BAD(mlcl_loss_options_init(&o, 0), MLCL_EVERSION, "version");
+}
+static void t_loss_compute_with_queue(void);
+static void t_loss_parts_init(void)
+{
+    mlcl_loss_parts p;
+    BAD(mlcl_loss_parts_init(NULL, MLCL_LOSS_PARTS_VERSION), EINV, "parts is NULL");
+    BAD(mlcl_loss_parts_init(&p, 0), MLCL_EVERSION, "version");
+}
+static void t_loss_inputs_init(void)
+{
+    mlcl_loss_inputs in;
+    BAD(mlcl_loss_inputs_init(NULL, MLCL_LOSS_INPUTS_VERSION), EINV, "in is NULL");
+    BAD(mlcl_loss_inputs_init(&in, 2), MLCL_EVERSION, "version");
 }
 static void t_loss_create(void)
 {
@@ -1356,7 +1388,17 @@ static void t_loss_get_options(void)
     mlcl_loss_free(L);
 }
 static void t_loss_get_dims(void) { int n; BAD(mlcl_loss_get_dims(NULL, &n, NULL, NULL, NULL), EINV, "L is NULL"); }
-static void t_loss_workspace_size(void) { ck_assert_uint_eq(mlcl_loss_workspace_size(NULL), 0); }
+static void t_loss_workspace_size(void)
+{
+    mlcl_loss *L = mk_loss();
+    size_t b = 7;
+    BAD(mlcl_loss_workspace_size(NULL, &b), EINV, "L is NULL");
+    BAD(mlcl_loss_workspace_size(L, NULL), EINV, "bytes is NULL");
+    ck_assert_uint_eq(b, 7);
+    ck_assert_ok(mlcl_loss_workspace_size(L, &b));
+    ck_assert_uint_gt(b, 7);
+    mlcl_loss_free(L);
+}
 static void t_loss_compute(void)
 {
     mlcl_loss *L = mk_loss();
@@ -1365,9 +1407,13 @@ static void t_loss_compute(void)
     for (int i = 0; i < n * FM; i++) q[i] = k[i] = 0.5f;
     for (int i = 0; i < n * FC; i++) d[i] = 1.0f / FC;
     for (int i = 0; i < FC * h; i++) W[i] = 0.1f;
-    mlcl_loss_parts p;
+    mlcl_loss_parts p = MLCL_LOSS_PARTS_INIT;
     uint64_t ybad[2] = { 1, 1ull << 7 };
-#define LC(...) mlcl_loss_compute(__VA_ARGS__)
+#define LC(L_, n_, F_, q_, k_, y_, d_, kq_, yq_, dq_, W_, h_, p_, gq_, gd_, gW_)                          \
+    mlcl_loss_compute(L_, p_, gq_, gd_, gW_,                                                            \
+                      &(mlcl_loss_inputs){ .version = MLCL_LOSS_INPUTS_VERSION, .n = n_, .F = F_, .q = q_, \
+                                           .k = k_, .y = y_, .d = d_, .kq = kq_, .yq = yq_, .dq = dq_,  \
+                                           .W = W_, .h = h_ })
     BAD(LC(NULL, n, 0, q, k, YP, d, NULL, NULL, NULL, W, h, &p, gq, NULL, NULL), EINV, "L is NULL");
     BAD(LC(L, 0, 0, q, k, YP, d, NULL, NULL, NULL, W, h, &p, gq, NULL, NULL), EINV, "n = 0");
     BAD(LC(L, FN + 1, 0, q, k, YP, d, NULL, NULL, NULL, W, h, &p, gq, NULL, NULL), EINV, "n = 5");
@@ -1400,8 +1446,10 @@ static void t_loss_compute(void)
     ck_assert_ok(LC(L, n, 0, q, k, YP, d, NULL, NULL, NULL, W, h, &p, gq, NULL, NULL));
 #undef LC
     mlcl_loss_free(L);
+    t_loss_compute_with_queue();
 }
-static void t_loss_compute_queue(void)
+/* mlcl_loss_compute with a queue handle, and its version checks */
+static void t_loss_compute_with_queue(void)
 {
     mlcl_loss *L = mk_loss();
     mlcl_queue *q8 = mk_queue(FM + 4), *qok = mk_queue(FM), *qc = NULL;
@@ -1413,13 +1461,17 @@ static void t_loss_compute_queue(void)
     for (int i = 0; i < n * FM; i++) q[i] = k[i] = 0.5f;
     for (int i = 0; i < n * FC; i++) d[i] = 1.0f / FC;
     for (int i = 0; i < FC * h; i++) W[i] = 0.1f;
-    mlcl_loss_parts p;
-    BAD(mlcl_loss_compute_queue(NULL, n, q, k, YP, d, qok, W, h, &p, NULL, NULL, NULL), EINV, "L is NULL");
-    BAD(mlcl_loss_compute_queue(L, n, q, k, YP, d, NULL, W, h, &p, NULL, NULL, NULL), EINV, "queue is NULL");
-    BAD(mlcl_loss_compute_queue(L, n, q, k, YP, d, q8, W, h, &p, NULL, NULL, NULL), EINV, "feature width 8 != 4");
-    BAD(mlcl_loss_compute_queue(L, n, q, k, YP, d, qc, W, h, &p, NULL, NULL, NULL), EINV, "label count 4 != 3");
-    BAD(mlcl_loss_compute_queue(L, n, NULL, k, YP, d, qok, W, h, &p, NULL, NULL, NULL), EINV, "q is NULL");
-    ck_assert_ok(mlcl_loss_compute_queue(L, n, q, k, YP, d, qok, W, h, &p, NULL, NULL, NULL));
+    mlcl_loss_parts p = MLCL_LOSS_PARTS_INIT;
+    BAD(mlcl_loss_compute(NULL, &p, NULL, NULL, NULL, &(mlcl_loss_inputs){ .version = MLCL_LOSS_INPUTS_VERSION, .n = n, .q = q, .k = k, .y = YP, .d = d, .queue = qok, .W = W, .h = h }), EINV, "L is NULL");
+    BAD(mlcl_loss_compute(L, &p, NULL, NULL, NULL, NULL), EINV, "in is NULL");
+    BAD(mlcl_loss_compute(L, &p, NULL, NULL, NULL, &(mlcl_loss_inputs){ .version = 99, .n = n, .q = q, .k = k, .y = YP, .d = d, .queue = qok, .W = W, .h = h }), MLCL_EVERSION, "in->version 99");
+    mlcl_loss_parts pbad = MLCL_LOSS_PARTS_INIT;
+    pbad.version = 0;
+    BAD(mlcl_loss_compute(L, &pbad, NULL, NULL, NULL, &(mlcl_loss_inputs){ .version = MLCL_LOSS_INPUTS_VERSION, .n = n, .q = q, .k = k, .y = YP, .d = d, .queue = qok, .W = W, .h = h }), MLCL_EVERSION, "parts->version 0");
+    BAD(mlcl_loss_compute(L, &p, NULL, NULL, NULL, &(mlcl_loss_inputs){ .version = MLCL_LOSS_INPUTS_VERSION, .n = n, .q = q, .k = k, .y = YP, .d = d, .queue = q8, .W = W, .h = h }), EINV, "feature width 8 != 4");
+    BAD(mlcl_loss_compute(L, &p, NULL, NULL, NULL, &(mlcl_loss_inputs){ .version = MLCL_LOSS_INPUTS_VERSION, .n = n, .q = q, .k = k, .y = YP, .d = d, .queue = qc, .W = W, .h = h }), EINV, "label count 4 != 3");
+    BAD(mlcl_loss_compute(L, &p, NULL, NULL, NULL, &(mlcl_loss_inputs){ .version = MLCL_LOSS_INPUTS_VERSION, .n = n, .k = k, .y = YP, .d = d, .queue = qok, .W = W, .h = h }), EINV, "q is NULL");
+    ck_assert_ok(mlcl_loss_compute(L, &p, NULL, NULL, NULL, &(mlcl_loss_inputs){ .version = MLCL_LOSS_INPUTS_VERSION, .n = n, .q = q, .k = k, .y = YP, .d = d, .queue = qok, .W = W, .h = h }));
     mlcl_loss_free(L); mlcl_queue_free(q8); mlcl_queue_free(qok); mlcl_queue_free(qc);
 }
 
@@ -1462,7 +1514,7 @@ static void t_moco_step(void)
 {
     mlcl_moco *m = mk_moco();
     uint64_t ybad[4] = { 1, 2, 1ull << 9, 4 };
-    mlcl_loss_parts p;
+    mlcl_loss_parts p = MLCL_LOSS_PARTS_INIT;
     BAD(mlcl_moco_step(NULL, 4, X, X, YP, &p), EINV, "moco is NULL");
     BAD(mlcl_moco_step(m, 1, X, X, YP, &p), EINV, "n must be");
     BAD(mlcl_moco_step(m, 9, X, X, YP, &p), EINV, "n must be");
@@ -1472,26 +1524,52 @@ static void t_moco_step(void)
     BAD(mlcl_moco_step(m, 4, XNAN, X, YP, &p), MLCL_ENUMERIC, "x0");
     BAD(mlcl_moco_step(m, 4, X, XNAN, YP, &p), MLCL_ENUMERIC, "x1");
     BAD(mlcl_moco_step(m, 4, X, X, ybad, &p), EINV, "y");
+    p.version = 3;
+    BAD(mlcl_moco_step(m, 4, X, X, YP, &p), MLCL_EVERSION, "parts->version 3");
+    p.version = MLCL_LOSS_PARTS_VERSION;
     long long st; ck_assert_ok(mlcl_moco_steps(m, &st)); ck_assert_int_eq(st, 0);
-    mlcl_queue *q; ck_assert_ok(mlcl_moco_queue(m, &q)); ck_assert_int_eq(mlcl_queue_size(q), 0);
+    mlcl_queue *q; ck_assert_ok(mlcl_moco_queue(m, &q)); ck_assert_int_eq(tq_size(q), 0);
     ck_assert_ok(mlcl_moco_step(m, 4, X, X, YP, &p));
     mlcl_moco_free(m);
 }
-static void t_moco_set_lr(void)
+static void t_moco_set_param(void)
 {
     mlcl_moco *m = mk_moco();
-    BAD(mlcl_moco_set_lr(NULL, 1e-3f), EINV, "moco is NULL");
-    BAD(mlcl_moco_set_lr(m, NAN), EINV, "lr");
-    BAD(mlcl_moco_set_lr(m, -1), EINV, "lr");
+    BAD(mlcl_moco_set_param(NULL, MLCL_MOCO_PARAM_LR, 1e-3), EINV, "moco is NULL");
+    BAD(mlcl_moco_set_param(m, MLCL_MOCO_PARAM_LR, NAN), EINV, "MLCL_MOCO_PARAM_LR (lr)");
+    BAD(mlcl_moco_set_param(m, MLCL_MOCO_PARAM_LR, -1), EINV, "MLCL_MOCO_PARAM_LR (lr) = -1 is outside");
+    BAD(mlcl_moco_set_param(m, MLCL_MOCO_PARAM_MOMENTUM, 1.5), EINV, "MLCL_MOCO_PARAM_MOMENTUM (momentum) = 1.5");
+    BAD(mlcl_moco_set_param(m, MLCL_MOCO_PARAM_TAU, 0), EINV, "MLCL_MOCO_PARAM_TAU (tau) = 0");
+    BAD(mlcl_moco_set_param(m, MLCL_MOCO_PARAM_ALPHA, -0.5), EINV, "MLCL_MOCO_PARAM_ALPHA (alpha)");
+    BAD(mlcl_moco_set_param(m, MLCL_MOCO_PARAM_BETA, INFINITY), EINV, "MLCL_MOCO_PARAM_BETA (beta)");
+    BAD(mlcl_moco_set_param(m, MLCL_MOCO_PARAM_SIGMA, -1), EINV, "MLCL_MOCO_PARAM_SIGMA (sigma)");
+    BAD(mlcl_moco_set_param(m, (mlcl_moco_param)0, 1), EINV, "param 0 is not");
+    BAD(mlcl_moco_set_param(m, (mlcl_moco_param)99, 1), EINV, "param 99 is not");
     mlcl_moco_free(m);
+}
+static void t_moco_get_param(void)
+{
+    mlcl_moco *m = mk_moco();
+    double v;
+    BAD(mlcl_moco_get_param(NULL, MLCL_MOCO_PARAM_TAU, &v), EINV, "moco is NULL");
+    BAD(mlcl_moco_get_param(m, MLCL_MOCO_PARAM_TAU, NULL), EINV, "value is NULL");
+    BAD(mlcl_moco_get_param(m, (mlcl_moco_param)7, &v), EINV, "param 7 is not");
+    mlcl_moco_free(m);
+}
+static void t_moco_param_bounds(void)
+{
+    double lo, hi;
+    BAD(mlcl_moco_param_bounds(MLCL_MOCO_PARAM_TAU, NULL, &hi), EINV, "lo is NULL");
+    BAD(mlcl_moco_param_bounds(MLCL_MOCO_PARAM_TAU, &lo, NULL), EINV, "hi is NULL");
+    BAD(mlcl_moco_param_bounds((mlcl_moco_param)-1, &lo, &hi), EINV, "param -1 is not");
 }
 static void t_moco_encoder(void)
 {
     mlcl_moco *m = mk_moco(); mlcl_encoder *e;
     BAD(mlcl_moco_encoder(NULL, 0, &e), EINV, "moco is NULL");
     BAD(mlcl_moco_encoder(m, 0, NULL), EINV, "out is NULL");
-    BAD(mlcl_moco_encoder(m, 5, &e), EINV, "which");
-    BAD(mlcl_moco_encoder(m, -1, &e), EINV, "which");
+    BAD(mlcl_moco_encoder(m, (mlcl_moco_part)5, &e), EINV, "part must be");
+    BAD(mlcl_moco_encoder(m, (mlcl_moco_part)-1, &e), EINV, "part must be");
     mlcl_moco_free(m);
 }
 static void t_moco_queue(void)
@@ -2407,11 +2485,12 @@ static const entry TABLE[] = {
     E(label_words), E(labels_pack), E(labels_unpack), E(queue_options_init), E(queue_create),
     E(queue_free), E(queue_enqueue), E(queue_reset), E(queue_size), E(queue_capacity), E(queue_head),
     E(queue_feat_dim), E(queue_n_labels), E(queue_features), E(queue_labels), E(queue_dists),
-    E(queue_set_state), E(mask_build), E(mask_build_2), E(mask_labelwise_counts),
-    E(mask_labelwise_counts_2), E(mask_labelwise),
+    E(queue_set_state), E(mask_build), E(mask_labelwise_counts),
+    E(mask_labelwise),
     E(loss_options_init), E(loss_create), E(loss_free), E(loss_set_threads), E(loss_get_threads), E(loss_set_options), E(loss_get_options),
-    E(loss_get_dims), E(loss_workspace_size), E(loss_compute), E(loss_compute_queue),
-    E(moco_options_init), E(moco_create), E(moco_free), E(moco_step), E(moco_set_lr), E(moco_set_threads), E(moco_get_threads), E(moco_encoder),
+    E(loss_get_dims), E(loss_workspace_size), E(loss_compute), E(loss_parts_init), E(loss_inputs_init),
+    E(moco_options_init), E(moco_create), E(moco_free), E(moco_step), E(moco_set_param), E(moco_get_param),
+    E(moco_param_bounds), E(moco_set_threads), E(moco_get_threads), E(moco_encoder),
     E(moco_queue), E(moco_optim), E(moco_steps), E(moco_create_with_backbone), E(trainer_create_ex), E(trainer_extra_init),
     E(comm_init), E(comm_validate), E(encoder_set_comm), E(moco_set_comm), E(trainer_set_comm),
     E(metrics_init), E(metrics_compute), E(metrics_sweep), E(metrics_average_precision),

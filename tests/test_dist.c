@@ -1,9 +1,10 @@
 /* Data-parallel pieces without MPI (the MPI equivalence test is tests/mpi/):
- *  - the loss split over R "ranks" (mlcl__loss_compute_dist on each rank's
+ *  - the loss split over R "ranks" (mlcl__loss_compute_ranks on each rank's
  *    anchors against the whole batch) averages to the one-process loss, and
  *    its gradients (q rows, summed d rows, W) to the one-process gradients;
  *  - a one-rank communicator gives bit-identical MoCo steps and trainer runs. */
 #include "testutil.h"
+#include "queue_get.h"
 #include <math.h>
 #include <string.h>
 #include "mlcl/comm.h"
@@ -63,17 +64,17 @@ static void split_case(int method, int variant, int reduction, int dwg, int wg, 
     ck_assert_ok(mlcl_queue_enqueue(Q, F, kq, yq, dq));
     mlcl_loss *L1, *L2;
     ck_assert_ok(mlcl_loss_create(&L1, N, F, m, c, &o));
-    ck_assert_ok(mlcl__loss_create_dist(&L2, n, N, F, m, c, &o));
+    ck_assert_ok(mlcl__loss_create_ranks(&L2, n, N, F, m, c, &o));
     float gq1[24 * m] = {0}, gd1[24 * c] = {0}, gW1[c * h] = {0};
-    mlcl_loss_parts p1;
-    ck_assert_ok(mlcl_loss_compute_queue(L1, N, q, k, y, d, Q, W, h, &p1, gq1, gd1, gW1));
+    mlcl_loss_parts p1 = MLCL_LOSS_PARTS_INIT;
+    ck_assert_ok(mlcl_loss_compute(L1, &p1, gq1, gd1, gW1, &(mlcl_loss_inputs){ .version = MLCL_LOSS_INPUTS_VERSION, .n = N, .q = q, .k = k, .y = y, .d = d, .queue = Q, .W = W, .h = h }));
     float gq2[24 * m] = {0}, gd2[24 * c] = {0}, gW2[c * h] = {0};
     double tot = 0, con = 0, G = 0, H = 0;
     int used = 0;
     for (int rk = 0; rk < R; rk++) {
         float gq[n * m] = {0}, gd[24 * c] = {0}, gW[c * h] = {0};
-        mlcl_loss_parts p;
-        ck_assert_ok(mlcl__loss_compute_dist(L2, n, N, rk * n, q + (size_t)rk * n * m, k, y, d, Q, W, h, &p, gq, gd, gW));
+        mlcl_loss_parts p = MLCL_LOSS_PARTS_INIT;
+        ck_assert_ok(mlcl__loss_compute_ranks(L2, n, N, rk * n, q + (size_t)rk * n * m, k, y, d, Q, W, h, &p, gq, gd, gW));
         tot += p.total / R; con += p.con / R; G += p.G / R; H += p.H / R; used += p.n_anchors_used;
         /* parameter gradients are averaged over the ranks; d gradients summed then averaged */
         for (int j = 0; j < n * m; j++) gq2[rk * n * m + j] = gq[j] / R;
@@ -150,7 +151,7 @@ START_TEST(one_rank_moco_bit_identical)
         ck_assert_ok(mlcl_rng_normal(r, x0, 90, 1.0f));
         ck_assert_ok(mlcl_rng_normal(r, x1, 90, 1.0f));
         for (int i = 0; i < 10; i++) y[i] = (uint64_t)((i * 5 + s) % 16);
-        mlcl_loss_parts pa, pb;
+        mlcl_loss_parts pa = MLCL_LOSS_PARTS_INIT, pb = MLCL_LOSS_PARTS_INIT;
         ck_assert_ok(mlcl_moco_step(a, 10, x0, x1, y, &pa));
         ck_assert_ok(mlcl_moco_step(b, 10, x0, x1, y, &pb));
         ck_assert_msg(pa.total == pb.total, "step %d: %.9g vs %.9g", s, pa.total, pb.total);
@@ -160,7 +161,7 @@ START_TEST(one_rank_moco_bit_identical)
     mlcl_queue *qa, *qb;
     ck_assert_ok(mlcl_moco_queue(a, &qa));
     ck_assert_ok(mlcl_moco_queue(b, &qb));
-    ck_assert(memcmp(mlcl_queue_features(qa), mlcl_queue_features(qb), sizeof(float) * 20 * 8) == 0);
+    ck_assert(memcmp(tq_features(qa), tq_features(qb), sizeof(float) * 20 * 8) == 0);
     /* unequal n cannot happen on one rank; bad n still names itself */
     ck_assert_status_msg(mlcl_moco_step(b, 11, x0, x1, y, NULL), MLCL_EINVAL, "max_batch=10");
     /* and back to single-process */

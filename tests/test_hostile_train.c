@@ -741,8 +741,8 @@ START_TEST(rld_weights_are_accurate_at_small_sigma)
     o.beta = 0;
     mlcl_loss *L;
     ck_assert_ok(mlcl_loss_create(&L, n, 4, m, c, &o));
-    mlcl_loss_parts parts;
-    ck_assert_ok(mlcl_loss_compute(L, n, 0, q, k, y, d, NULL, NULL, NULL, NULL, 0, &parts, NULL, NULL, NULL));
+    mlcl_loss_parts parts = MLCL_LOSS_PARTS_INIT;
+    ck_assert_ok(mlcl_loss_compute(L, &parts, NULL, NULL, NULL, &(mlcl_loss_inputs){ .version = MLCL_LOSS_INPUTS_VERSION, .n = n, .q = q, .k = k, .y = y, .d = d }));
     /* the reference in double from the same float inputs: G = (1/n) sum w_ia ||d_i - d_a||^2 */
     double G = 0, wmin = 1, wmax = 0;
     for (int i = 0; i < n; i++)

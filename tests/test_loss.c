@@ -299,10 +299,9 @@ static void check_problem(const mlcl_loss_options *o, const prob *P, int fd_limi
     float *gq = calloc((size_t)P->n * P->m, sizeof(float));
     float *gd = calloc((size_t)P->n * P->c, sizeof(float));
     float *gW = calloc((size_t)P->c * P->h, sizeof(float));
-    mlcl_loss_parts parts;
+    mlcl_loss_parts parts = MLCL_LOSS_PARTS_INIT;
     int ld = o->method == MLCL_LOSS_LD;
-    ck_assert_ok(mlcl_loss_compute(L, P->n, P->F, P->q, P->k, P->yp, ld ? P->d : NULL, P->kq, P->yqp,
-                                   ld ? P->dq : NULL, ld ? P->W : NULL, P->h, &parts, gq, gd, gW));
+    ck_assert_ok(mlcl_loss_compute(L, &parts, gq, gd, gW, &(mlcl_loss_inputs){ .version = MLCL_LOSS_INPUTS_VERSION, .n = P->n, .q = P->q, .k = P->k, .y = P->yp, .d = ld ? P->d : NULL, .F = P->F, .kq = P->kq, .yq = P->yqp, .dq = ld ? P->dq : NULL, .W = ld ? P->W : NULL, .h = P->h }));
     double *q = to_d(P->q, (size_t)P->n * P->m), *d = to_d(P->d, (size_t)P->n * P->c);
     double *W = to_d(P->W, (size_t)P->c * P->h);
     rparts rp;
@@ -388,13 +387,13 @@ START_TEST(defaults_and_beta0)
     check_problem(&o, &P, 60, &r, "defaults rld");
     mlcl_loss *L;
     ck_assert_ok(mlcl_loss_create(&L, 6, 8, 5, 17, &o));
-    mlcl_loss_parts parts;
-    ck_assert_ok(mlcl_loss_compute(L, 6, 8, P.q, P.k, P.yp, P.d, P.kq, P.yqp, P.dq, P.W, 3, &parts, NULL, NULL, NULL));
+    mlcl_loss_parts parts = MLCL_LOSS_PARTS_INIT;
+    ck_assert_ok(mlcl_loss_compute(L, &parts, NULL, NULL, NULL, &(mlcl_loss_inputs){ .version = MLCL_LOSS_INPUTS_VERSION, .n = 6, .q = P.q, .k = P.k, .y = P.yp, .d = P.d, .F = 8, .kq = P.kq, .yq = P.yqp, .dq = P.dq, .W = P.W, .h = 3 }));
     ck_assert(parts.G == 0.0); /* exp(-||q-k||^2 / 2e-4) underflows for random unit vectors */
     ck_assert(parts.H > 0.0);
     o.beta = 0;
     ck_assert_ok(mlcl_loss_set_options(L, &o));
-    ck_assert_ok(mlcl_loss_compute(L, 6, 8, P.q, P.k, P.yp, P.d, P.kq, P.yqp, P.dq, NULL, 0, &parts, NULL, NULL, NULL));
+    ck_assert_ok(mlcl_loss_compute(L, &parts, NULL, NULL, NULL, &(mlcl_loss_inputs){ .version = MLCL_LOSS_INPUTS_VERSION, .n = 6, .q = P.q, .k = P.k, .y = P.yp, .d = P.d, .F = 8, .kq = P.kq, .yq = P.yqp, .dq = P.dq }));
     ck_assert(parts.wreg == 0.0);
     check_problem(&o, &P, 60, &r, "beta 0");
     mlcl_loss_free(L);
@@ -469,20 +468,20 @@ START_TEST(hand_worked)
     o.tau = 1.0f;
     mlcl_loss *L;
     ck_assert_ok(mlcl_loss_create(&L, 2, 0, 2, 2, &o));
-    mlcl_loss_parts p;
+    mlcl_loss_parts p = MLCL_LOSS_PARTS_INIT;
     double lse = log(exp(1.0) + 1.0), lself = 1 - lse, loth = -lse;
-    ck_assert_ok(mlcl_loss_compute(L, 2, 0, q, q, y, NULL, NULL, NULL, NULL, NULL, 0, &p, NULL, NULL, NULL));
+    ck_assert_ok(mlcl_loss_compute(L, &p, NULL, NULL, NULL, &(mlcl_loss_inputs){ .version = MLCL_LOSS_INPUTS_VERSION, .n = 2, .q = q, .k = q, .y = y }));
     ck_assert_double_eq_tol(p.total, -(lself + loth) / 2, 1e-6); /* each anchor: mean over both */
     ck_assert_int_eq(p.n_anchors_used, 2);
     o.mask = MLCL_MASK_ALL;
     ck_assert_ok(mlcl_loss_set_options(L, &o));
-    ck_assert_ok(mlcl_loss_compute(L, 2, 0, q, q, y, NULL, NULL, NULL, NULL, NULL, 0, &p, NULL, NULL, NULL));
+    ck_assert_ok(mlcl_loss_compute(L, &p, NULL, NULL, NULL, &(mlcl_loss_inputs){ .version = MLCL_LOSS_INPUTS_VERSION, .n = 2, .q = q, .k = q, .y = y }));
     ck_assert_double_eq_tol(p.total, -lself, 1e-6);
     /* MulSupCon: label 0 has |P^0| = 2 (both), label 1 has |P^1| = 1 (sample 1).
      * L_0 = -(l00 + l01)/2; L_1 = -(l10 + l11)/2 - l11; L = (L_0 + L_1) / 3 */
     o.method = MLCL_LOSS_MULSUPCON;
     ck_assert_ok(mlcl_loss_set_options(L, &o));
-    ck_assert_ok(mlcl_loss_compute(L, 2, 0, q, q, y, NULL, NULL, NULL, NULL, NULL, 0, &p, NULL, NULL, NULL));
+    ck_assert_ok(mlcl_loss_compute(L, &p, NULL, NULL, NULL, &(mlcl_loss_inputs){ .version = MLCL_LOSS_INPUTS_VERSION, .n = 2, .q = q, .k = q, .y = y }));
     ck_assert_double_eq_tol(p.total, (-(lself + loth) / 2 - (loth + lself) / 2 - lself) / 3, 1e-6);
     /* LD, CLD, d_0 = (1, 0), d_1 = (.5, .5), alpha 1, beta 0, SUM:
      * con: anchor 0 label 0: -(d_0^0 l00 + d_1^0 l01) = -(l_s + .5 l_o);
@@ -495,7 +494,7 @@ START_TEST(hand_worked)
     o.beta = 0;
     o.reduction = MLCL_REDUCE_SUM;
     ck_assert_ok(mlcl_loss_set_options(L, &o));
-    ck_assert_ok(mlcl_loss_compute(L, 2, 0, q, q, y, d, NULL, NULL, NULL, NULL, 0, &p, NULL, NULL, NULL));
+    ck_assert_ok(mlcl_loss_compute(L, &p, NULL, NULL, NULL, &(mlcl_loss_inputs){ .version = MLCL_LOSS_INPUTS_VERSION, .n = 2, .q = q, .k = q, .y = y, .d = d }));
     double po = exp(loth);
     ck_assert_double_eq_tol(p.con, -(lself + 0.5 * loth) - (loth + 0.5 * lself) - 0.5 * lself, 1e-6);
     ck_assert_double_eq_tol(p.G, 2 * po * 0.5, 1e-6);
@@ -503,7 +502,7 @@ START_TEST(hand_worked)
     /* raw target: H_i = ||(1,1) - (.5,.5)||^2 = .5 from candidate 1, for both anchors */
     o.h_target = MLCL_H_TARGET_RAW;
     ck_assert_ok(mlcl_loss_set_options(L, &o));
-    ck_assert_ok(mlcl_loss_compute(L, 2, 0, q, q, y, d, NULL, NULL, NULL, NULL, 0, &p, NULL, NULL, NULL));
+    ck_assert_ok(mlcl_loss_compute(L, &p, NULL, NULL, NULL, &(mlcl_loss_inputs){ .version = MLCL_LOSS_INPUTS_VERSION, .n = 2, .q = q, .k = q, .y = y, .d = d }));
     ck_assert_double_eq_tol(p.H, 1.0, 1e-6);
     mlcl_loss_free(L);
 }
@@ -521,9 +520,9 @@ START_TEST(accumulate_and_skip)
     mlcl_loss *L;
     ck_assert_ok(mlcl_loss_create(&L, 5, 6, 4, 9, &o));
     float g1[20] = { 0 }, g2[20] = { 0 }, d1[45] = { 0 }, d2[45] = { 0 }, w1[18] = { 0 }, w2[18] = { 0 };
-    ck_assert_ok(mlcl_loss_compute(L, 5, 6, P.q, P.k, P.yp, P.d, P.kq, P.yqp, P.dq, P.W, 2, NULL, g1, d1, w1));
-    ck_assert_ok(mlcl_loss_compute(L, 5, 6, P.q, P.k, P.yp, P.d, P.kq, P.yqp, P.dq, P.W, 2, NULL, g2, d2, w2));
-    ck_assert_ok(mlcl_loss_compute(L, 5, 6, P.q, P.k, P.yp, P.d, P.kq, P.yqp, P.dq, P.W, 2, NULL, g2, d2, w2));
+    ck_assert_ok(mlcl_loss_compute(L, NULL, g1, d1, w1, &(mlcl_loss_inputs){ .version = MLCL_LOSS_INPUTS_VERSION, .n = 5, .q = P.q, .k = P.k, .y = P.yp, .d = P.d, .F = 6, .kq = P.kq, .yq = P.yqp, .dq = P.dq, .W = P.W, .h = 2 }));
+    ck_assert_ok(mlcl_loss_compute(L, NULL, g2, d2, w2, &(mlcl_loss_inputs){ .version = MLCL_LOSS_INPUTS_VERSION, .n = 5, .q = P.q, .k = P.k, .y = P.yp, .d = P.d, .F = 6, .kq = P.kq, .yq = P.yqp, .dq = P.dq, .W = P.W, .h = 2 }));
+    ck_assert_ok(mlcl_loss_compute(L, NULL, g2, d2, w2, &(mlcl_loss_inputs){ .version = MLCL_LOSS_INPUTS_VERSION, .n = 5, .q = P.q, .k = P.k, .y = P.yp, .d = P.d, .F = 6, .kq = P.kq, .yq = P.yqp, .dq = P.dq, .W = P.W, .h = 2 }));
     for (int j = 0; j < 20; j++) ck_assert_float_eq_tol(g2[j], 2 * g1[j], 1e-5f * (1 + fabsf(g1[j])));
     for (int j = 0; j < 45; j++) ck_assert_float_eq_tol(d2[j], 2 * d1[j], 1e-5f * (1 + fabsf(d1[j])));
     for (int j = 0; j < 18; j++) ck_assert_float_eq_tol(w2[j], 2 * w1[j], 1e-6f * (1 + fabsf(w1[j])));
@@ -532,8 +531,8 @@ START_TEST(accumulate_and_skip)
     o.method = MLCL_LOSS_SUPCON;
     ck_assert_ok(mlcl_loss_set_options(L, &o));
     float g[20] = { 0 };
-    mlcl_loss_parts parts;
-    ck_assert_ok(mlcl_loss_compute(L, 5, 6, P.q, P.k, P.yp, NULL, P.kq, P.yqp, NULL, NULL, 0, &parts, g, NULL, NULL));
+    mlcl_loss_parts parts = MLCL_LOSS_PARTS_INIT;
+    ck_assert_ok(mlcl_loss_compute(L, &parts, g, NULL, NULL, &(mlcl_loss_inputs){ .version = MLCL_LOSS_INPUTS_VERSION, .n = 5, .q = P.q, .k = P.k, .y = P.yp, .F = 6, .kq = P.kq, .yq = P.yqp }));
     ck_assert_int_eq(parts.n_anchors_used, 4);
     for (int j = 0; j < 4; j++) ck_assert(g[j] == 0.0f);
     mlcl_loss_free(L);
@@ -565,7 +564,9 @@ START_TEST(options_init_and_set)
     int mn, mq, m, c;
     ck_assert_ok(mlcl_loss_get_dims(L, &mn, &mq, &m, &c));
     ck_assert(mn == 4 && mq == 8 && m == 3 && c == 5);
-    ck_assert(mlcl_loss_workspace_size(L) > 0);
+    size_t ws = 0;
+    ck_assert_ok(mlcl_loss_workspace_size(L, &ws));
+    ck_assert(ws > 0);
     mlcl_loss_options bad = a;
     bad.tau = 0;
     ck_assert_status_msg(mlcl_loss_set_options(L, &bad), MLCL_EINVAL, "tau");
@@ -618,9 +619,9 @@ START_TEST(bad_arguments)
     ck_assert_ok(mlcl_loss_create(&L, 4, 5, 3, 6, NULL));
     float g[12] = { 0 };
 #define CALL(n_, F_, q_, k_, y_, d_, kq_, yq_, dq_, W_, h_) \
-    mlcl_loss_compute(L, n_, F_, q_, k_, y_, d_, kq_, yq_, dq_, W_, h_, NULL, g, NULL, NULL)
+    mlcl_loss_compute(L, NULL, g, NULL, NULL, &(mlcl_loss_inputs){ .version = MLCL_LOSS_INPUTS_VERSION, .n = n_, .q = q_, .k = k_, .y = y_, .d = d_, .F = F_, .kq = kq_, .yq = yq_, .dq = dq_, .W = W_, .h = h_ })
     ck_assert_ok(CALL(4, 5, P.q, P.k, P.yp, P.d, P.kq, P.yqp, P.dq, P.W, 2));
-    ck_assert_status_msg(mlcl_loss_compute(NULL, 4, 5, P.q, P.k, P.yp, P.d, P.kq, P.yqp, P.dq, P.W, 2, NULL, g, NULL, NULL), MLCL_EINVAL, "L");
+    ck_assert_status_msg(mlcl_loss_compute(NULL, NULL, g, NULL, NULL, &(mlcl_loss_inputs){ .version = MLCL_LOSS_INPUTS_VERSION, .n = 4, .q = P.q, .k = P.k, .y = P.yp, .d = P.d, .F = 5, .kq = P.kq, .yq = P.yqp, .dq = P.dq, .W = P.W, .h = 2 }), MLCL_EINVAL, "L");
     ck_assert_status_msg(CALL(0, 5, P.q, P.k, P.yp, P.d, P.kq, P.yqp, P.dq, P.W, 2), MLCL_EINVAL, "n = 0");
     ck_assert_status_msg(CALL(5, 5, P.q, P.k, P.yp, P.d, P.kq, P.yqp, P.dq, P.W, 2), MLCL_EINVAL, "max_n = 4");
     ck_assert_status_msg(CALL(4, 6, P.q, P.k, P.yp, P.d, P.kq, P.yqp, P.dq, P.W, 2), MLCL_EINVAL, "max_queue = 5");
@@ -684,10 +685,10 @@ START_TEST(compute_with_queue)
     mlcl_loss_options o = MLCL_LOSS_OPTIONS_INIT;
     o.weight_grad = 1;
     ck_assert_ok(mlcl_loss_create(&L, 5, 6, 4, 9, &o));
-    mlcl_loss_parts a, b;
+    mlcl_loss_parts a = MLCL_LOSS_PARTS_INIT, b = MLCL_LOSS_PARTS_INIT;
     float ga[20] = { 0 }, gb[20] = { 0 };
-    ck_assert_ok(mlcl_loss_compute(L, 5, 6, P.q, P.k, P.yp, P.d, P.kq, P.yqp, P.dq, P.W, 2, &a, ga, NULL, NULL));
-    ck_assert_ok(mlcl_loss_compute_queue(L, 5, P.q, P.k, P.yp, P.d, Q, P.W, 2, &b, gb, NULL, NULL));
+    ck_assert_ok(mlcl_loss_compute(L, &a, ga, NULL, NULL, &(mlcl_loss_inputs){ .version = MLCL_LOSS_INPUTS_VERSION, .n = 5, .q = P.q, .k = P.k, .y = P.yp, .d = P.d, .F = 6, .kq = P.kq, .yq = P.yqp, .dq = P.dq, .W = P.W, .h = 2 }));
+    ck_assert_ok(mlcl_loss_compute(L, &b, gb, NULL, NULL, &(mlcl_loss_inputs){ .version = MLCL_LOSS_INPUTS_VERSION, .n = 5, .q = P.q, .k = P.k, .y = P.yp, .d = P.d, .queue = Q, .W = P.W, .h = 2 }));
     ck_assert(a.total == b.total);
     ck_assert_mem_eq(ga, gb, sizeof ga);
     mlcl_queue *Q2;
@@ -695,12 +696,12 @@ START_TEST(compute_with_queue)
     ck_assert_ok(mlcl_queue_create(&Q2, &qo));
     mlcl_loss *L2;
     ck_assert_ok(mlcl_loss_create(&L2, 5, 6, 256, 9, &o));
-    ck_assert_status_msg(mlcl_loss_compute_queue(L2, 5, P.q, P.k, P.yp, P.d, Q2, P.W, 2, &b, NULL, NULL, NULL),
+    ck_assert_status_msg(mlcl_loss_compute(L2, &b, NULL, NULL, NULL, &(mlcl_loss_inputs){ .version = MLCL_LOSS_INPUTS_VERSION, .n = 5, .q = P.q, .k = P.k, .y = P.yp, .d = P.d, .queue = Q2, .W = P.W, .h = 2 }),
                          MLCL_EINVAL, "feature width 128 != 256");
     mlcl_queue_free(Q2);
     qo.feat_dim = 4; qo.n_labels = 8;
     ck_assert_ok(mlcl_queue_create(&Q2, &qo));
-    ck_assert_status_msg(mlcl_loss_compute_queue(L, 5, P.q, P.k, P.yp, P.d, Q2, P.W, 2, &b, NULL, NULL, NULL),
+    ck_assert_status_msg(mlcl_loss_compute(L, &b, NULL, NULL, NULL, &(mlcl_loss_inputs){ .version = MLCL_LOSS_INPUTS_VERSION, .n = 5, .q = P.q, .k = P.k, .y = P.yp, .d = P.d, .queue = Q2, .W = P.W, .h = 2 }),
                          MLCL_EINVAL, "label count 8 != 9");
     mlcl_queue_free(Q2);
     qo.n_labels = 9; qo.capacity = 10;
@@ -709,10 +710,9 @@ START_TEST(compute_with_queue)
     uint64_t yy[10] = { 0 };
     for (int i = 0; i < 40; i++) kk[i] = 0.5f;
     ck_assert_ok(mlcl_queue_enqueue(Q2, 10, kk, yy, NULL));
-    ck_assert_status_msg(mlcl_loss_compute_queue(L, 5, P.q, P.k, P.yp, P.d, Q2, P.W, 2, &b, NULL, NULL, NULL),
+    ck_assert_status_msg(mlcl_loss_compute(L, &b, NULL, NULL, NULL, &(mlcl_loss_inputs){ .version = MLCL_LOSS_INPUTS_VERSION, .n = 5, .q = P.q, .k = P.k, .y = P.yp, .d = P.d, .queue = Q2, .W = P.W, .h = 2 }),
                          MLCL_EINVAL, "max_queue");
-    ck_assert_status_msg(mlcl_loss_compute_queue(L, 5, P.q, P.k, P.yp, P.d, NULL, P.W, 2, &b, NULL, NULL, NULL),
-                         MLCL_EINVAL, "queue");
+    ck_assert_status_msg(mlcl_loss_compute(L, &b, NULL, NULL, NULL, NULL), MLCL_EINVAL, "in is NULL");
     mlcl_queue_free(Q2);
     mlcl_queue_free(Q);
     mlcl_loss_free(L);

@@ -28,29 +28,29 @@ START_TEST(hand_worked)
     };
     uint8_t mask[28];
     int cnt[4];
-    ck_assert_ok(mlcl_mask_build_2(mask, cnt, MLCL_MASK_ANY, 4, ya, 4, ya, 3, yq, 4));
+    ck_assert_ok(mlcl_mask_build(mask, cnt, MLCL_MASK_ANY, 4, ya, 4, ya, 3, yq, 4));
     ck_assert_mem_eq(mask, any, sizeof any);
     ck_assert(cnt[0] == 3 && cnt[1] == 4 && cnt[2] == 0 && cnt[3] == 2);
-    ck_assert_ok(mlcl_mask_build(mask, cnt, MLCL_MASK_ALL, 4, ya, 7, yall, 4));
+    ck_assert_ok(mlcl_mask_build(mask, cnt, MLCL_MASK_ALL, 4, ya, 7, yall, 0, NULL, 4));
     ck_assert_mem_eq(mask, all, sizeof all);
     ck_assert(cnt[0] == 2 && cnt[1] == 1 && cnt[2] == 1 && cnt[3] == 2);
     /* counts only */
     int cnt2[4];
-    ck_assert_ok(mlcl_mask_build(NULL, cnt2, MLCL_MASK_ANY, 4, ya, 7, yall, 4));
+    ck_assert_ok(mlcl_mask_build(NULL, cnt2, MLCL_MASK_ANY, 4, ya, 7, yall, 0, NULL, 4));
     ck_assert(cnt2[0] == 3 && cnt2[1] == 4 && cnt2[2] == 0 && cnt2[3] == 2);
     /* label-wise: label 0 in a0, a1, q1 -> 3; label 1 in a1, q0 -> 2; 2 and 3 in a3, q2 -> 2 */
     int cj[4];
-    ck_assert_ok(mlcl_mask_labelwise_counts(cj, 7, yall, 4));
+    ck_assert_ok(mlcl_mask_labelwise_counts(cj, 7, yall, 0, NULL, 4));
     ck_assert(cj[0] == 3 && cj[1] == 2 && cj[2] == 2 && cj[3] == 2);
     int cj2[4];
-    ck_assert_ok(mlcl_mask_labelwise_counts_2(cj2, 4, ya, 3, yq, 4));
+    ck_assert_ok(mlcl_mask_labelwise_counts(cj2, 4, ya, 3, yq, 4));
     ck_assert_mem_eq(cj, cj2, sizeof cj);
     int full[16];
     ck_assert_ok(mlcl_mask_labelwise(full, 4, ya, 4, ya, 3, yq, 4));
     static const int expect[16] = { 3, 0, 0, 0, 3, 2, 0, 0, 0, 0, 0, 0, 0, 0, 2, 2 };
     ck_assert_mem_eq(full, expect, sizeof expect);
     /* queue part only (N1 = 0) */
-    ck_assert_ok(mlcl_mask_build_2(mask, cnt, MLCL_MASK_ANY, 4, ya, 0, NULL, 3, yq, 4));
+    ck_assert_ok(mlcl_mask_build(mask, cnt, MLCL_MASK_ANY, 4, ya, 0, NULL, 3, yq, 4));
     ck_assert(cnt[0] == 1 && cnt[1] == 2 && cnt[2] == 0 && cnt[3] == 1);
 }
 END_TEST
@@ -80,9 +80,9 @@ START_TEST(random_vs_dense)
         ck_assert_ok(mlcl_labels_pack(yp, y, N, c));
         uint8_t *many = malloc((size_t)n * N), *mall = malloc((size_t)n * N);
         int cany[9], call[9], *cj = malloc(sizeof(int) * c);
-        ck_assert_ok(mlcl_mask_build_2(many, cany, MLCL_MASK_ANY, n, yp, n, yp, F, yp + (size_t)n * w, c));
-        ck_assert_ok(mlcl_mask_build_2(mall, call, MLCL_MASK_ALL, n, yp, n, yp, F, yp + (size_t)n * w, c));
-        ck_assert_ok(mlcl_mask_labelwise_counts(cj, N, yp, c));
+        ck_assert_ok(mlcl_mask_build(many, cany, MLCL_MASK_ANY, n, yp, n, yp, F, yp + (size_t)n * w, c));
+        ck_assert_ok(mlcl_mask_build(mall, call, MLCL_MASK_ALL, n, yp, n, yp, F, yp + (size_t)n * w, c));
+        ck_assert_ok(mlcl_mask_labelwise_counts(cj, N, yp, 0, NULL, c));
         for (int j = 0; j < c; j++) {
             int e = 0;
             for (int a = 0; a < N; a++) e += y[(size_t)a * c + j];
@@ -119,18 +119,18 @@ START_TEST(mask_bad)
     uint64_t y[2] = { 1, 2 };
     uint8_t m[4];
     int cnt[2], cj[3];
-    ck_assert_status_msg(mlcl_mask_build(NULL, NULL, MLCL_MASK_ANY, 2, y, 2, y, 3), MLCL_EINVAL, "both NULL");
-    ck_assert_status_msg(mlcl_mask_build(m, cnt, 7, 2, y, 2, y, 3), MLCL_EINVAL, "mode 7");
-    ck_assert_status_msg(mlcl_mask_build(m, cnt, MLCL_MASK_ANY, 0, y, 2, y, 3), MLCL_EINVAL, "n must be");
-    ck_assert_status_msg(mlcl_mask_build(m, cnt, MLCL_MASK_ANY, 2, NULL, 2, y, 3), MLCL_EINVAL, "y_anchor");
-    ck_assert_status_msg(mlcl_mask_build(m, cnt, MLCL_MASK_ANY, 2, y, 0, y, 3), MLCL_EINVAL, "N must be");
-    ck_assert_status_msg(mlcl_mask_build(m, cnt, MLCL_MASK_ANY, 2, y, 2, NULL, 3), MLCL_EINVAL, "y_cand");
-    ck_assert_status_msg(mlcl_mask_build(m, cnt, MLCL_MASK_ANY, 2, y, 2, y, 0), MLCL_EINVAL, "c must be");
-    ck_assert_status_msg(mlcl_mask_build_2(m, cnt, MLCL_MASK_ANY, 2, y, -1, y, 2, y, 3), MLCL_EINVAL, "N1");
-    ck_assert_status_msg(mlcl_mask_build_2(m, cnt, MLCL_MASK_ANY, 2, y, 1, y, 1, NULL, 3), MLCL_EINVAL, "y_c2");
-    ck_assert_status_msg(mlcl_mask_build_2(m, cnt, MLCL_MASK_ANY, 2, y, 0, NULL, 0, NULL, 3), MLCL_EINVAL, "N1 + N2");
-    ck_assert_status_msg(mlcl_mask_labelwise_counts(NULL, 2, y, 3), MLCL_EINVAL, "count_j");
-    ck_assert_status_msg(mlcl_mask_labelwise_counts(cj, 2, NULL, 3), MLCL_EINVAL, "y_cand");
+    ck_assert_status_msg(mlcl_mask_build(NULL, NULL, MLCL_MASK_ANY, 2, y, 2, y, 0, NULL, 3), MLCL_EINVAL, "both NULL");
+    ck_assert_status_msg(mlcl_mask_build(m, cnt, (mlcl_mask_mode)7, 2, y, 2, y, 0, NULL, 3), MLCL_EINVAL, "mode 7");
+    ck_assert_status_msg(mlcl_mask_build(m, cnt, MLCL_MASK_ANY, 0, y, 2, y, 0, NULL, 3), MLCL_EINVAL, "n must be");
+    ck_assert_status_msg(mlcl_mask_build(m, cnt, MLCL_MASK_ANY, 2, NULL, 2, y, 0, NULL, 3), MLCL_EINVAL, "y_anchor");
+    ck_assert_status_msg(mlcl_mask_build(m, cnt, MLCL_MASK_ANY, 2, y, 0, y, 0, NULL, 3), MLCL_EINVAL, "N1 + N2 must be");
+    ck_assert_status_msg(mlcl_mask_build(m, cnt, MLCL_MASK_ANY, 2, y, 2, NULL, 0, NULL, 3), MLCL_EINVAL, "y_c1 is NULL");
+    ck_assert_status_msg(mlcl_mask_build(m, cnt, MLCL_MASK_ANY, 2, y, 2, y, 0, NULL, 0), MLCL_EINVAL, "c must be");
+    ck_assert_status_msg(mlcl_mask_build(m, cnt, MLCL_MASK_ANY, 2, y, -1, y, 2, y, 3), MLCL_EINVAL, "N1");
+    ck_assert_status_msg(mlcl_mask_build(m, cnt, MLCL_MASK_ANY, 2, y, 1, y, 1, NULL, 3), MLCL_EINVAL, "y_c2");
+    ck_assert_status_msg(mlcl_mask_build(m, cnt, MLCL_MASK_ANY, 2, y, 0, NULL, 0, NULL, 3), MLCL_EINVAL, "N1 + N2");
+    ck_assert_status_msg(mlcl_mask_labelwise_counts(NULL, 2, y, 0, NULL, 3), MLCL_EINVAL, "count_j");
+    ck_assert_status_msg(mlcl_mask_labelwise_counts(cj, 2, NULL, 0, NULL, 3), MLCL_EINVAL, "y_c1 is NULL");
     ck_assert_status_msg(mlcl_mask_labelwise(NULL, 2, y, 2, y, 0, NULL, 3), MLCL_EINVAL, "counts");
 }
 END_TEST

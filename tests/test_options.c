@@ -19,6 +19,8 @@ START_TEST(init_macros_equal_functions)
     CHECK_INIT(mlcl_queue_options, MLCL_QUEUE_OPTIONS_INIT, mlcl_queue_options_init, MLCL_QUEUE_OPTIONS_VERSION);
     CHECK_INIT(mlcl_comm, MLCL_COMM_INIT, mlcl_comm_init, MLCL_COMM_VERSION);
     CHECK_INIT(mlcl_loss_options, MLCL_LOSS_OPTIONS_INIT, mlcl_loss_options_init, MLCL_LOSS_OPTIONS_VERSION);
+    CHECK_INIT(mlcl_loss_parts, MLCL_LOSS_PARTS_INIT, mlcl_loss_parts_init, MLCL_LOSS_PARTS_VERSION);
+    CHECK_INIT(mlcl_loss_inputs, MLCL_LOSS_INPUTS_INIT, mlcl_loss_inputs_init, MLCL_LOSS_INPUTS_VERSION);
     CHECK_INIT(mlcl_encoder_options, MLCL_ENCODER_OPTIONS_INIT, mlcl_encoder_options_init, MLCL_ENCODER_OPTIONS_VERSION);
     CHECK_INIT(mlcl_mlp_spec, MLCL_MLP_SPEC_INIT, mlcl_mlp_spec_init, MLCL_MLP_SPEC_VERSION);
     CHECK_INIT(mlcl_resnet_spec, MLCL_RESNET_SPEC_INIT, mlcl_resnet_spec_init, MLCL_RESNET_SPEC_VERSION);

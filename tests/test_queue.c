@@ -1,5 +1,6 @@
 /* Label packing and the three lock-step ring buffers. */
 #include "testutil.h"
+#include "queue_get.h"
 #include <math.h>
 #include <stdint.h>
 
@@ -88,9 +89,9 @@ static void entries(float *f, uint64_t *y, float *d, int first, int n, int m, in
 static void expect_row(const mlcl_queue *q, int row, int v, int m, int c)
 {
     size_t w = mlcl_label_words(c);
-    const float *f = mlcl_queue_features(q) + (size_t)row * m;
-    const uint64_t *y = mlcl_queue_labels(q) + (size_t)row * w;
-    const float *d = mlcl_queue_dists(q) + (size_t)row * c;
+    const float *f = tq_features(q) + (size_t)row * m;
+    const uint64_t *y = tq_labels(q) + (size_t)row * w;
+    const float *d = tq_dists(q) + (size_t)row * c;
     for (int j = 0; j < m; j++) ck_assert_float_eq(f[j], (float)v + 0.5f * j);
     int lab = v % c;
     for (size_t k = 0; k < w; k++)
@@ -103,43 +104,43 @@ START_TEST(fill_and_wrap)
 {
     enum { K = 5, M = 2, C = 70 };
     mlcl_queue *q = mkq(K, M, C);
-    ck_assert_int_eq(mlcl_queue_size(q), 0);
-    ck_assert_int_eq(mlcl_queue_capacity(q), K);
-    ck_assert_int_eq(mlcl_queue_feat_dim(q), M);
-    ck_assert_int_eq(mlcl_queue_n_labels(q), C);
+    ck_assert_int_eq(tq_size(q), 0);
+    ck_assert_int_eq(tq_capacity(q), K);
+    ck_assert_int_eq(tq_feat_dim(q), M);
+    ck_assert_int_eq(tq_n_labels(q), C);
     float f[20 * M], d[20 * C];
     uint64_t y[20 * 2];
     /* partly filled: 3 rows */
     entries(f, y, d, 0, 3, M, C);
     ck_assert_ok(mlcl_queue_enqueue(q, 3, f, y, d));
-    ck_assert_int_eq(mlcl_queue_size(q), 3);
-    ck_assert_int_eq(mlcl_queue_head(q), 3);
+    ck_assert_int_eq(tq_size(q), 3);
+    ck_assert_int_eq(tq_head(q), 3);
     for (int r = 0; r < 3; r++) expect_row(q, r, r, M, C);
     /* across the end: 4 more (ids 3..6) -> rows 3, 4, 0, 1 */
     entries(f, y, d, 3, 4, M, C);
     ck_assert_ok(mlcl_queue_enqueue(q, 4, f, y, d));
-    ck_assert_int_eq(mlcl_queue_size(q), K);
-    ck_assert_int_eq(mlcl_queue_head(q), 2);
+    ck_assert_int_eq(tq_size(q), K);
+    ck_assert_int_eq(tq_head(q), 2);
     expect_row(q, 3, 3, M, C); expect_row(q, 4, 4, M, C);
     expect_row(q, 0, 5, M, C); expect_row(q, 1, 6, M, C); expect_row(q, 2, 2, M, C);
     /* more than the capacity at once: ids 7..18 (12 rows), head 2 -> only 14..18
      * survive; ring order puts id 7+t at row (2+t) % 5 */
     entries(f, y, d, 7, 12, M, C);
     ck_assert_ok(mlcl_queue_enqueue(q, 12, f, y, d));
-    ck_assert_int_eq(mlcl_queue_size(q), K);
-    ck_assert_int_eq(mlcl_queue_head(q), (2 + 12) % K);
+    ck_assert_int_eq(tq_size(q), K);
+    ck_assert_int_eq(tq_head(q), (2 + 12) % K);
     for (int t = 7; t < 12; t++) expect_row(q, (2 + t) % K, 7 + t, M, C);
     /* dists NULL -> zeros, in lock-step */
     entries(f, y, d, 40, 1, M, C);
     ck_assert_ok(mlcl_queue_enqueue(q, 1, f, y, NULL));
-    ck_assert_float_eq(mlcl_queue_dists(q)[4 * C], 0.0f);
-    ck_assert_float_eq(mlcl_queue_features(q)[4 * M], 40.0f);
-    ck_assert_int_eq(mlcl_queue_head(q), 0);
+    ck_assert_float_eq(tq_dists(q)[4 * C], 0.0f);
+    ck_assert_float_eq(tq_features(q)[4 * M], 40.0f);
+    ck_assert_int_eq(tq_head(q), 0);
     /* reset */
     ck_assert_ok(mlcl_queue_reset(q));
-    ck_assert_int_eq(mlcl_queue_size(q), 0);
-    ck_assert_int_eq(mlcl_queue_head(q), 0);
-    ck_assert_float_eq(mlcl_queue_features(q)[0], 0.0f);
+    ck_assert_int_eq(tq_size(q), 0);
+    ck_assert_int_eq(tq_head(q), 0);
+    ck_assert_float_eq(tq_features(q)[0], 0.0f);
     mlcl_queue_free(q);
     mlcl_queue_free(NULL);
 }
@@ -153,25 +154,25 @@ START_TEST(state_round_trip)
     uint64_t y[6];
     entries(f, y, d, 10, 6, M, C);
     ck_assert_ok(mlcl_queue_enqueue(a, 6, f, y, d));
-    ck_assert_ok(mlcl_queue_set_state(b, mlcl_queue_size(a), mlcl_queue_head(a), mlcl_queue_features(a),
-                                      mlcl_queue_labels(a), mlcl_queue_dists(a)));
-    ck_assert_int_eq(mlcl_queue_size(b), K);
-    ck_assert_int_eq(mlcl_queue_head(b), 2);
+    ck_assert_ok(mlcl_queue_set_state(b, tq_size(a), tq_head(a), tq_features(a),
+                                      tq_labels(a), tq_dists(a)));
+    ck_assert_int_eq(tq_size(b), K);
+    ck_assert_int_eq(tq_head(b), 2);
     /* continuing both gives the same buffers */
     entries(f, y, d, 50, 3, M, C);
     ck_assert_ok(mlcl_queue_enqueue(a, 3, f, y, d));
     ck_assert_ok(mlcl_queue_enqueue(b, 3, f, y, d));
-    ck_assert_mem_eq(mlcl_queue_features(a), mlcl_queue_features(b), sizeof(float) * K * M);
-    ck_assert_mem_eq(mlcl_queue_labels(a), mlcl_queue_labels(b), sizeof(uint64_t) * K);
-    ck_assert_mem_eq(mlcl_queue_dists(a), mlcl_queue_dists(b), sizeof(float) * K * C);
-    ck_assert_int_eq(mlcl_queue_head(a), mlcl_queue_head(b));
+    ck_assert_mem_eq(tq_features(a), tq_features(b), sizeof(float) * K * M);
+    ck_assert_mem_eq(tq_labels(a), tq_labels(b), sizeof(uint64_t) * K);
+    ck_assert_mem_eq(tq_dists(a), tq_dists(b), sizeof(float) * K * C);
+    ck_assert_int_eq(tq_head(a), tq_head(b));
     /* bad states leave the queue unchanged */
     ck_assert_status_msg(mlcl_queue_set_state(b, 5, 0, f, y, d), MLCL_EINVAL, "size 5");
     ck_assert_status_msg(mlcl_queue_set_state(b, 2, 4, f, y, d), MLCL_EINVAL, "head 4");
     ck_assert_status_msg(mlcl_queue_set_state(b, 2, 1, f, y, d), MLCL_EINVAL, "head 1 != size 2");
     f[2] = NAN;
     ck_assert_status_msg(mlcl_queue_set_state(b, 4, 1, f, y, d), MLCL_ENUMERIC, "feats");
-    ck_assert_int_eq(mlcl_queue_head(b), mlcl_queue_head(a));
+    ck_assert_int_eq(tq_head(b), tq_head(a));
     mlcl_queue_free(a);
     mlcl_queue_free(b);
 }
@@ -214,9 +215,14 @@ START_TEST(queue_bad)
     ck_assert_status_msg(mlcl_queue_enqueue(q, 2, f, y, d), MLCL_ENUMERIC, "dists");
     f[0] = NAN;
     ck_assert_status_msg(mlcl_queue_enqueue(q, 2, f, y, NULL), MLCL_ENUMERIC, "feats");
-    ck_assert_int_eq(mlcl_queue_size(q), 0); /* nothing written */
-    ck_assert_int_eq(mlcl_queue_size(NULL), 0);
-    ck_assert_ptr_null(mlcl_queue_features(NULL));
+    ck_assert_int_eq(tq_size(q), 0); /* nothing written */
+    int sz = 5;
+    const float *fp = f;
+    ck_assert_status_msg(mlcl_queue_size(NULL, &sz), MLCL_EINVAL, "mlcl_queue_size: q is NULL");
+    ck_assert_status_msg(mlcl_queue_size(q, NULL), MLCL_EINVAL, "mlcl_queue_size: size is NULL");
+    ck_assert_status_msg(mlcl_queue_features(NULL, &fp), MLCL_EINVAL, "mlcl_queue_features: q is NULL");
+    ck_assert_int_eq(sz, 5); /* untouched on error */
+    ck_assert_ptr_eq(fp, f);
     ck_assert_status_msg(mlcl_queue_reset(NULL), MLCL_EINVAL, "q");
     mlcl_queue_free(q);
 }

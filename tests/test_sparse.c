@@ -513,7 +513,7 @@ START_TEST(moco_step_sparse_equals_dense)
         mlcl__csr_mask_rows(&rs, B, D, g.ptr + r0, g.col, g.val, 0.2f, v0 + off);
         mlcl__csr_mask_rows(&rs, B, D, g.ptr + r0, g.col, g.val, 0.2f, v1 + off);
         ck_assert_ok(mlcl_labels_pack(y, g.y + (size_t)r0 * C, B, C));
-        mlcl_loss_parts pd, ps;
+        mlcl_loss_parts pd = MLCL_LOSS_PARTS_INIT, ps = MLCL_LOSS_PARTS_INIT;
         ck_assert_ok(mlcl_moco_step(md, B, x0, x1, y, &pd));
         ck_assert_ok(mlcl__moco_step_csr(ms, B, g.ptr + r0, g.col, v0, v1, y, &ps));
         ck_assert_msg(fabs(pd.total - ps.total) < 1e-5 * fabs(pd.total) + 1e-6, "step %d: loss %g vs %g", step,

@@ -48,9 +48,8 @@ static void *loss_worker(void *arg)
         for (int i = 0; i < (LN + LF) * LCL; i++) y8[i] = u[i] < 0.4f;
         mlcl_labels_pack(y, y8, LN, LCL);
         mlcl_labels_pack(yq, y8 + LN * LCL, LF, LCL);
-        mlcl_loss_parts p;
-        j->rc = mlcl_loss_compute(L, LN, LF, q, k, y, d, kq, yq, dq, W, LH, &p, j->grad_q, j->grad_d,
-                                  j->grad_W);
+        mlcl_loss_parts p = MLCL_LOSS_PARTS_INIT;
+        j->rc = mlcl_loss_compute(L, &p, j->grad_q, j->grad_d, j->grad_W, &(mlcl_loss_inputs){ .version = MLCL_LOSS_INPUTS_VERSION, .n = LN, .q = q, .k = k, .y = y, .d = d, .F = LF, .kq = kq, .yq = yq, .dq = dq, .W = W, .h = LH });
         j->loss[rep] = p.total;
     }
     mlcl_loss_free(L);

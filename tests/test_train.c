@@ -1,5 +1,6 @@
 /* The MoCo pair, the trainer and checkpoints. */
 #include "testutil.h"
+#include "queue_get.h"
 #include <math.h>
 #include <unistd.h>
 
@@ -94,14 +95,14 @@ START_TEST(moco_step_updates_and_enqueues)
     for (int s = 0; s < 3; s++) {
         ck_assert_ok(mlcl_rng_normal(r, x0, 80, 1.0f));
         ck_assert_ok(mlcl_rng_normal(r, x1, 80, 1.0f));
-        mlcl_loss_parts parts;
+        mlcl_loss_parts parts = MLCL_LOSS_PARTS_INIT;
         ck_assert_ok(mlcl_moco_step(mc, 8, x0, x1, y, &parts));
         ck_assert(isfinite(parts.total) && parts.total > 0);
         ck_assert(parts.con > 0);
         ck_assert(parts.H > 0);
         ck_assert_double_eq_tol(parts.total, parts.con + parts.G + o.loss.alpha * parts.H + parts.wreg, 1e-4 * parts.total);
     }
-    ck_assert_int_eq(mlcl_queue_size(q), 12); /* 24 rows through a queue of 12 */
+    ck_assert_int_eq(tq_size(q), 12); /* 24 rows through a queue of 12 */
     long long steps;
     ck_assert_ok(mlcl_moco_steps(mc, &steps));
     ck_assert_int_eq(steps, 3);
@@ -115,7 +116,7 @@ START_TEST(moco_step_updates_and_enqueues)
     ck_assert(dk > 0 && dk < 0.01 * dq);
 
     /* a NaN input fails the step and changes nothing */
-    const float *qf = mlcl_queue_features(q);
+    const float *qf = tq_features(q);
     float *qcopy = malloc(sizeof(float) * 12 * 8);
     memcpy(qcopy, qf, sizeof(float) * 12 * 8);
     x0[3] = NAN;
@@ -126,7 +127,7 @@ START_TEST(moco_step_updates_and_enqueues)
     ck_assert_ok(mlcl_encoder_get_params(ek, pk3, np));
     ck_assert_mem_eq(pq3, pq2, np * sizeof(float));
     ck_assert_mem_eq(pk3, pk2, np * sizeof(float));
-    ck_assert_mem_eq(qcopy, mlcl_queue_features(q), sizeof(float) * 12 * 8);
+    ck_assert_mem_eq(qcopy, tq_features(q), sizeof(float) * 12 * 8);
     ck_assert_status_msg(mlcl_moco_step(mc, 1, x0, x1, y, NULL), MLCL_EINVAL, "n must be");
     ck_assert_status_msg(mlcl_moco_step(mc, 9, x0, x1, y, NULL), MLCL_EINVAL, "max_batch");
     ck_assert_status_msg(mlcl_moco_step(mc, 8, NULL, x1, y, NULL), MLCL_EINVAL, "x0");

@@ -124,12 +124,18 @@ typedef struct mlcl_loss_options {
  */
 MLCL_API int mlcl_loss_options_init(mlcl_loss_options *opts, unsigned int version);
 
+/** Version of mlcl_loss_parts. */
+#define MLCL_LOSS_PARTS_VERSION 1
+
 /**
- * The loss and its parts, as returned by mlcl_loss_compute(). con, G and H
- * are the reduced sums (each divided like the total), and
- * total = con + G + alpha * H + wreg. An output-only struct, filled whole.
+ * The loss and its parts, as returned by mlcl_loss_compute() and
+ * mlcl_moco_step(). con, G and H are the reduced sums (each divided like the
+ * total), and total = con + G + alpha * H + wreg. An output struct: the caller
+ * sets `version` (MLCL_LOSS_PARTS_INIT or mlcl_loss_parts_init()), the library
+ * checks it and fills the rest whole.
  */
 typedef struct mlcl_loss_parts {
+    unsigned int version; /**< MLCL_LOSS_PARTS_VERSION, set by the caller */
     double total;       /**< the minimised loss */
     double con;         /**< the contrastive part (SupCon / MulSupCon: the whole loss) */
     double G;           /**< smoothness, item 4 (0 unless LD) */
@@ -137,6 +143,54 @@ typedef struct mlcl_loss_parts {
     double wreg;        /**< beta ||W||_F^2 as it enters the total (x n for REDUCE_SUM) */
     int n_anchors_used; /**< anchors with a non-empty positive set (MulSupCon: with a label) */
 } mlcl_loss_parts;
+
+/** Static initialiser: the version, zeros. */
+#define MLCL_LOSS_PARTS_INIT { MLCL_LOSS_PARTS_VERSION, 0.0, 0.0, 0.0, 0.0, 0.0, 0 }
+
+/**
+ * Fills @p parts with MLCL_LOSS_PARTS_INIT (same bytes).
+ * @param[out] parts the struct to fill.
+ * @param version MLCL_LOSS_PARTS_VERSION.
+ * @return MLCL_OK, MLCL_EINVAL (NULL) or MLCL_EVERSION.
+ */
+MLCL_API int mlcl_loss_parts_init(mlcl_loss_parts *parts, unsigned int version);
+
+/** Version of mlcl_loss_inputs. */
+#define MLCL_LOSS_INPUTS_VERSION 1
+
+/**
+ * The inputs of one mlcl_loss_compute() call (borrowed for the call only).
+ * The queue part of the candidates comes either from a queue handle
+ * (@c queue, read in place: its filled rows 0 .. mlcl_queue_size()-1) or,
+ * with @c queue NULL, from the arrays @c kq, @c yq, @c dq of @c F rows.
+ * Initialise with MLCL_LOSS_INPUTS_INIT or mlcl_loss_inputs_init().
+ */
+typedef struct mlcl_loss_inputs {
+    unsigned int version;    /**< MLCL_LOSS_INPUTS_VERSION */
+    int n;                   /**< anchors = current batch, 1 .. max_n */
+    const float *q;          /**< n x m queries (normally L2-normalised), finite */
+    const float *k;          /**< n x m current keys, finite */
+    const uint64_t *y;       /**< n x mlcl_label_words(c) batch labels */
+    const float *d;          /**< n x c batch distributions, finite; LD only (NULL otherwise) */
+    const mlcl_queue *queue; /**< the queue candidates, or NULL for F / kq / yq / dq */
+    int F;                   /**< queue entries in kq/yq/dq, 0 .. max_queue (queue NULL only) */
+    const float *kq;         /**< F x m queue keys (NULL when F == 0), finite */
+    const uint64_t *yq;      /**< F x words queue labels (NULL when F == 0) */
+    const float *dq;         /**< F x c queue distributions (LD with F > 0) */
+    const float *W;          /**< c x h LD-head weight; LD with beta != 0 only */
+    int h;                   /**< columns of W (> 0 when W is used) */
+} mlcl_loss_inputs;
+
+/** Static initialiser: the version, everything else 0 / NULL. */
+#define MLCL_LOSS_INPUTS_INIT { MLCL_LOSS_INPUTS_VERSION, 0, NULL, NULL, NULL, NULL, NULL, 0, NULL, NULL, NULL, NULL, 0 }
+
+/**
+ * Fills @p in with MLCL_LOSS_INPUTS_INIT (same bytes).
+ * @param[out] in the struct to fill.
+ * @param version MLCL_LOSS_INPUTS_VERSION.
+ * @return MLCL_OK, MLCL_EINVAL (NULL) or MLCL_EVERSION.
+ */
+MLCL_API int mlcl_loss_inputs_init(mlcl_loss_inputs *in, unsigned int version);
 
 /** The opaque loss workspace. */
 typedef struct mlcl_loss mlcl_loss;
@@ -207,64 +261,31 @@ MLCL_API int mlcl_loss_get_dims(const mlcl_loss *L, int *max_n, int *max_queue, 
 /**
  * Bytes of workspace held by @p L (all allocated at create).
  * @param L the workspace.
- * @return bytes, 0 for NULL.
+ * @param[out] bytes the bytes (untouched on error).
+ * @return MLCL_OK or MLCL_EINVAL (NULL).
  */
-MLCL_API size_t mlcl_loss_workspace_size(const mlcl_loss *L);
+MLCL_API int mlcl_loss_workspace_size(const mlcl_loss *L, size_t *bytes);
 
 /**
  * Computes the loss of the options' method and, for the non-NULL gradient
  * buffers, ACCUMULATES its exact gradients (the caller zeroes them).
  *
+ * Outputs first: the workspace, then what is written, then the inputs.
  * @param L the workspace.
- * @param n anchors = current batch (1 .. max_n).
- * @param F filled queue entries (0 .. max_queue).
- * @param q n x m queries (normally L2-normalised), finite.
- * @param k n x m current keys, finite.
- * @param y n x mlcl_label_words(c) batch labels.
- * @param d n x c batch distributions, finite; required for MLCL_LOSS_LD, ignored otherwise.
- * @param kq F x m queue keys (NULL allowed when F == 0), finite.
- * @param yq F x words queue labels (NULL allowed when F == 0).
- * @param dq F x c queue distributions (LD with F > 0 only; ignored otherwise).
- * @param W c x h LD-head weight; required for LD with beta != 0, ignored otherwise.
- * @param h columns of W (> 0 when W is used).
- * @param[out] parts the loss and its parts (nullable).
+ * @param[out] parts the loss and its parts (nullable; parts->version must be
+ *             MLCL_LOSS_PARTS_VERSION).
  * @param[in,out] grad_q n x m, += dL/dq (nullable).
  * @param[in,out] grad_d n x c, += dL/dd (nullable; LD only, untouched otherwise).
  * @param[in,out] grad_W c x h, += dL/dW (nullable; LD with W only).
- * @return MLCL_OK; MLCL_EINVAL (NULL pointer, size out of range, W missing);
+ * @param in the inputs (mlcl_loss_inputs; the messages name its fields, e.g. "in->q is NULL").
+ * @return MLCL_OK; MLCL_EINVAL (NULL pointer, size out of range, W missing, a
+ *         queue whose feature width, label count or size does not fit the
+ *         workspace, e.g. "feature width 128 != 256"); MLCL_EVERSION (in or parts);
  *         MLCL_ENUMERIC (NaN/Inf in q, k, d, kq, dq or W: the message names the array).
  *         On error no output is touched.
  */
-MLCL_API int mlcl_loss_compute(mlcl_loss *L, int n, int F, const float *q, const float *k,
-                               const uint64_t *y, const float *d, const float *kq,
-                               const uint64_t *yq, const float *dq, const float *W, int h,
-                               mlcl_loss_parts *parts, float *grad_q, float *grad_d,
-                               float *grad_W);
-
-/**
- * mlcl_loss_compute() with the candidates' queue part read from a queue
- * handle (its filled rows 0 .. mlcl_queue_size()-1, in place). The queue's
- * feature width and label count must match the workspace's and its size
- * must not exceed max_queue (MLCL_EINVAL, e.g. "feature width 128 != 256").
- * @param L the workspace.
- * @param n anchors.
- * @param q n x m queries.
- * @param k n x m keys.
- * @param y n x words labels.
- * @param d n x c distributions (LD).
- * @param queue the queue (as it was before this step's enqueue).
- * @param W c x h LD-head weight (LD with beta != 0).
- * @param h columns of W.
- * @param[out] parts nullable.
- * @param[in,out] grad_q nullable, accumulated.
- * @param[in,out] grad_d nullable, accumulated.
- * @param[in,out] grad_W nullable, accumulated.
- * @return as mlcl_loss_compute().
- */
-MLCL_API int mlcl_loss_compute_queue(mlcl_loss *L, int n, const float *q, const float *k,
-                                     const uint64_t *y, const float *d, const mlcl_queue *queue,
-                                     const float *W, int h, mlcl_loss_parts *parts,
-                                     float *grad_q, float *grad_d, float *grad_W);
+MLCL_API int mlcl_loss_compute(mlcl_loss *L, mlcl_loss_parts *parts, float *grad_q, float *grad_d, float *grad_W,
+                               const mlcl_loss_inputs *in);
 
 #ifdef __cplusplus
 }

@@ -34,55 +34,32 @@ typedef enum mlcl_mask_mode {
 } mlcl_mask_mode;
 
 /**
- * Builds the n x N positive mask of anchors against one candidate array.
- * @param[out] mask n x N bytes, row-major: 1 when candidate a is in P(i), else 0 (nullable
- *             when only the counts are wanted).
+ * Builds the n x (N1+N2) positive mask of anchors against candidates given in
+ * two parts: N1 rows of @p y_c1 (typically the batch) then N2 rows of @p y_c2
+ * (typically the filled queue entries, mlcl_queue_labels() with N2 from
+ * mlcl_queue_size(); 0 and NULL for one part). The mask's columns are in that
+ * order.
+ * @param[out] mask n x (N1+N2) bytes, row-major: 1 when candidate a is in
+ *             P(i), else 0 (nullable when only the counts are wanted).
  * @param[out] count n ints: |P(i)| (nullable). An anchor with no positive gets 0.
  * @param mode MLCL_MASK_ANY or MLCL_MASK_ALL.
  * @param n anchors (> 0).
  * @param y_anchor n x words packed anchor labels.
- * @param N candidates (> 0).
- * @param y_cand N x words packed candidate labels.
+ * @param N1 rows of the first part (>= 0).
+ * @param y_c1 N1 x words (may be NULL when N1 == 0).
+ * @param N2 rows of the second part (>= 0; N1 + N2 > 0).
+ * @param y_c2 N2 x words (may be NULL when N2 == 0).
  * @param c number of labels (> 0).
  * @return MLCL_OK; MLCL_EINVAL for NULL inputs, bad sizes or an unknown mode
  *         (mask and count both NULL is also an error).
  */
-MLCL_API int mlcl_mask_build(uint8_t *mask, int *count, int mode, int n, const uint64_t *y_anchor,
-                             int N, const uint64_t *y_cand, int c);
-
-/**
- * As mlcl_mask_build() with the candidates in two parts: N1 rows of @p y_c1
- * (typically the batch) then N2 rows of @p y_c2 (typically the filled queue
- * entries, mlcl_queue_labels() with N2 = mlcl_queue_size()). The mask has
- * N1 + N2 columns in that order.
- * @param[out] mask n x (N1+N2) bytes (nullable).
- * @param[out] count n ints (nullable).
- * @param mode MLCL_MASK_ANY or MLCL_MASK_ALL.
- * @param n anchors (> 0).
- * @param y_anchor n x words.
- * @param N1 rows of the first part (>= 0).
- * @param y_c1 N1 x words (may be NULL when N1 == 0).
- * @param N2 rows of the second part (>= 0; N1 + N2 > 0).
- * @param y_c2 N2 x words (may be NULL when N2 == 0).
- * @param c number of labels (> 0).
- * @return as mlcl_mask_build().
- */
-MLCL_API int mlcl_mask_build_2(uint8_t *mask, int *count, int mode, int n, const uint64_t *y_anchor,
-                               int N1, const uint64_t *y_c1, int N2, const uint64_t *y_c2, int c);
+MLCL_API int mlcl_mask_build(uint8_t *mask, int *count, mlcl_mask_mode mode, int n, const uint64_t *y_anchor,
+                             int N1, const uint64_t *y_c1, int N2, const uint64_t *y_c2, int c);
 
 /**
  * Label-wise counts (Eq. 3): count_j[j] = number of candidates with label j,
- * which is |P^j(i)| for every anchor i with y_i^j = 1.
- * @param[out] count_j c ints (overwritten).
- * @param N candidates (> 0).
- * @param y_cand N x words.
- * @param c number of labels (> 0).
- * @return MLCL_OK or MLCL_EINVAL.
- */
-MLCL_API int mlcl_mask_labelwise_counts(int *count_j, int N, const uint64_t *y_cand, int c);
-
-/**
- * Label-wise counts over candidates in two parts (see mlcl_mask_build_2()).
+ * which is |P^j(i)| for every anchor i with y_i^j = 1; the candidates in two
+ * parts as for mlcl_mask_build().
  * @param[out] count_j c ints (overwritten).
  * @param N1 rows of the first part (>= 0).
  * @param y_c1 N1 x words (may be NULL when N1 == 0).
@@ -91,8 +68,8 @@ MLCL_API int mlcl_mask_labelwise_counts(int *count_j, int N, const uint64_t *y_c
  * @param c number of labels (> 0).
  * @return MLCL_OK or MLCL_EINVAL.
  */
-MLCL_API int mlcl_mask_labelwise_counts_2(int *count_j, int N1, const uint64_t *y_c1, int N2,
-                                          const uint64_t *y_c2, int c);
+MLCL_API int mlcl_mask_labelwise_counts(int *count_j, int N1, const uint64_t *y_c1, int N2,
+                                        const uint64_t *y_c2, int c);
 
 /**
  * The full label-wise count matrix |P^j(i)| for every anchor and label:

@@ -108,16 +108,65 @@ MLCL_API void mlcl_moco_free(mlcl_moco *moco);
  * @param x0 n x in_dim, the query view.
  * @param x1 n x in_dim, the key view.
  * @param y n x mlcl_label_words(c) bit-packed labels.
- * @param[out] parts the loss and its parts (nullable).
- * @return MLCL_OK; MLCL_ENUMERIC when the loss or a gradient is not finite
+ * @param[out] parts the loss and its parts (nullable; parts->version must be
+ *             MLCL_LOSS_PARTS_VERSION).
+ * @return MLCL_OK; MLCL_EVERSION (parts); MLCL_ENUMERIC when the loss or a gradient is not finite
  *         (nothing is updated then: parameters, moments and queues stay as they were);
  *         MLCL_EBUSY when another step runs on @p moco at the same time.
  */
 MLCL_API int mlcl_moco_step(mlcl_moco *moco, int n, const float *x0, const float *x1,
                             const uint64_t *y, mlcl_loss_parts *parts);
 
-/** Sets the learning rate of the query-side optimiser (all groups). */
-MLCL_API int mlcl_moco_set_lr(mlcl_moco *moco, float lr);
+/** The networks of the pair (mlcl_moco_encoder()). */
+typedef enum mlcl_moco_part {
+    MLCL_MOCO_QUERY_BACKBONE = 0, /**< the query backbone (the encoder kept after pretraining) */
+    MLCL_MOCO_QUERY_PROJ = 1,     /**< the query projection head */
+    MLCL_MOCO_LD_HEAD = 2,        /**< the label-distribution head (fc + softmax) */
+    MLCL_MOCO_KEY_BACKBONE = 3,   /**< the key backbone (momentum copy) */
+    MLCL_MOCO_KEY_PROJ = 4        /**< the key projection head (momentum copy) */
+} mlcl_moco_part;
+
+/** The run-time settings of a pair (mlcl_moco_set_param(), as zstd's ZSTD_cParameter). */
+typedef enum mlcl_moco_param {
+    MLCL_MOCO_PARAM_MOMENTUM = 1, /**< momentum of the key update, [0, 1] */
+    MLCL_MOCO_PARAM_TAU = 2,      /**< the loss's temperature, > 0 */
+    MLCL_MOCO_PARAM_LR = 3,       /**< learning rate of every query-side optimiser group, >= 0
+                                       (read back: group 0's) */
+    MLCL_MOCO_PARAM_ALPHA = 4,    /**< weight of the LD loss's H term, >= 0 */
+    MLCL_MOCO_PARAM_BETA = 5,     /**< weight of the LD loss's ||W||^2 term, >= 0 */
+    MLCL_MOCO_PARAM_SIGMA = 6     /**< RBF width of RLD, > 0 */
+} mlcl_moco_param;
+
+/**
+ * Sets a run-time parameter; it applies from the next mlcl_moco_step().
+ * @param moco the pair.
+ * @param param which setting.
+ * @param value the new value, within mlcl_moco_param_bounds().
+ * @return MLCL_OK; MLCL_EINVAL (NULL, unknown param, value out of bounds or
+ *         not finite: the message names the parameter and the bounds), the
+ *         old value kept; MLCL_EBUSY during a step.
+ */
+MLCL_API int mlcl_moco_set_param(mlcl_moco *moco, mlcl_moco_param param, double value);
+
+/**
+ * Reads a run-time parameter.
+ * @param moco the pair.
+ * @param param which setting.
+ * @param[out] value its current value.
+ * @return MLCL_OK or MLCL_EINVAL (NULL, unknown param).
+ */
+MLCL_API int mlcl_moco_get_param(const mlcl_moco *moco, mlcl_moco_param param, double *value);
+
+/**
+ * The inclusive bounds mlcl_moco_set_param() accepts for @p param (an open
+ * bound such as tau > 0 is given as the smallest positive float, FLT_MIN;
+ * "no upper bound" as FLT_MAX).
+ * @param param which setting.
+ * @param[out] lo the lowest accepted value.
+ * @param[out] hi the highest accepted value.
+ * @return MLCL_OK or MLCL_EINVAL (NULL, unknown param).
+ */
+MLCL_API int mlcl_moco_param_bounds(mlcl_moco_param param, double *lo, double *hi);
 
 /**
  * Sets the threads this MoCo pair's steps use (its fork-join: the two
@@ -141,12 +190,11 @@ MLCL_API int mlcl_moco_get_threads(const mlcl_moco *moco, int *n);
 /**
  * Borrowed handles of the parts, valid until mlcl_moco_free().
  * @param moco the pair.
- * @param which 0 query backbone, 1 query projection head, 2 LD head,
- *              3 key backbone, 4 key projection head.
+ * @param part which network (mlcl_moco_part).
  * @param[out] out the borrowed encoder.
  * @return MLCL_OK or MLCL_EINVAL.
  */
-MLCL_API int mlcl_moco_encoder(mlcl_moco *moco, int which, mlcl_encoder **out);
+MLCL_API int mlcl_moco_encoder(mlcl_moco *moco, mlcl_moco_part part, mlcl_encoder **out);
 
 /** The borrowed queue handle (features, labels, distributions). */
 MLCL_API int mlcl_moco_queue(mlcl_moco *moco, mlcl_queue **out);

@@ -1,12 +1,6 @@
 /**
  * @file
- * libmlcl: bit-packed labels and the three ring-buffer queues of MoCo.
- *
- * Labels. A label row over c classes is mlcl_label_words(c) = (c + 63) / 64
- * uint64_t words; label j is bit (j % 64) of word j / 64; the unused high bits
- * of the last word are 0. Every label array of the library (batch labels,
- * queue labels, mask builders, losses) uses this layout, row-major, one row
- * after the other.
+ * libmlcl: the three ring-buffer queues of MoCo (labels packed as in labels.h).
  *
  * Queues. A queue of capacity K holds, per entry, a key feature k (m floats),
  * its labels y (packed) and its label distribution d (c floats): three ring
@@ -21,39 +15,11 @@
 #define MLCL_QUEUE_H
 
 #include "core.h"
+#include "labels.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/**
- * Number of uint64_t words of one packed label row over @p c labels.
- * @param c number of labels.
- * @return (c + 63) / 64, or 0 when c <= 0.
- */
-MLCL_API size_t mlcl_label_words(int c);
-
-/**
- * Packs a dense 0/1 label matrix into bit rows.
- * @param[out] out n x mlcl_label_words(c) words (fully overwritten, padding bits 0).
- * @param y01 n x c bytes, row-major, each 0 or 1.
- * @param n rows (> 0).
- * @param c labels per row (> 0).
- * @return MLCL_OK; MLCL_EINVAL for NULL pointers, non-positive sizes, or a
- *         value other than 0/1 (the message names the row and column);
- *         MLCL_EOVERFLOW when n x c overflows.
- */
-MLCL_API int mlcl_labels_pack(uint64_t *out, const uint8_t *y01, int n, int c);
-
-/**
- * Unpacks bit rows into a dense 0/1 byte matrix.
- * @param[out] out n x c bytes, each 0 or 1.
- * @param packed n x mlcl_label_words(c) words.
- * @param n rows (> 0).
- * @param c labels per row (> 0).
- * @return MLCL_OK; MLCL_EINVAL for NULL pointers or non-positive sizes.
- */
-MLCL_API int mlcl_labels_unpack(uint8_t *out, const uint64_t *packed, int n, int c);
 
 /** Version of mlcl_queue_options. */
 #define MLCL_QUEUE_OPTIONS_VERSION 1
@@ -114,42 +80,48 @@ MLCL_API int mlcl_queue_enqueue(mlcl_queue *q, int n, const float *feats,
  */
 MLCL_API int mlcl_queue_reset(mlcl_queue *q);
 
-/** @param q the queue. @return filled entries F (0 .. K); 0 for NULL. */
-MLCL_API int mlcl_queue_size(const mlcl_queue *q);
+/*
+ * Getters: the queue first, the value written through the last argument;
+ * each returns MLCL_OK or MLCL_EINVAL (a NULL argument, named in the message),
+ * and leaves the output untouched on error.
+ */
 
-/** @param q the queue. @return capacity K; 0 for NULL. */
-MLCL_API int mlcl_queue_capacity(const mlcl_queue *q);
+/** Filled entries F (0 .. K). @param q the queue. @param[out] size F. */
+MLCL_API int mlcl_queue_size(const mlcl_queue *q, int *size);
 
-/** @param q the queue. @return the next storage row written (0 .. K-1); 0 for NULL. */
-MLCL_API int mlcl_queue_head(const mlcl_queue *q);
+/** Capacity K. @param q the queue. @param[out] capacity K. */
+MLCL_API int mlcl_queue_capacity(const mlcl_queue *q, int *capacity);
 
-/** @param q the queue. @return its feature width m; 0 for NULL. */
-MLCL_API int mlcl_queue_feat_dim(const mlcl_queue *q);
+/** The next storage row written (0 .. K-1). @param q the queue. @param[out] head the row. */
+MLCL_API int mlcl_queue_head(const mlcl_queue *q, int *head);
 
-/** @param q the queue. @return its label count c; 0 for NULL. */
-MLCL_API int mlcl_queue_n_labels(const mlcl_queue *q);
+/** Feature width m. @param q the queue. @param[out] feat_dim m. */
+MLCL_API int mlcl_queue_feat_dim(const mlcl_queue *q, int *feat_dim);
+
+/** Label count c. @param q the queue. @param[out] n_labels c. */
+MLCL_API int mlcl_queue_n_labels(const mlcl_queue *q, int *n_labels);
 
 /**
  * The key buffer, K x m floats, row-major; rows 0 .. size-1 are filled.
  * @param q the queue.
- * @return borrowed pointer, valid until the queue is freed (contents change
- *         with enqueue/reset/set_state); NULL for NULL.
+ * @param[out] feats borrowed pointer, valid until the queue is freed (contents
+ *             change with enqueue/reset/set_state).
  */
-MLCL_API const float *mlcl_queue_features(const mlcl_queue *q);
+MLCL_API int mlcl_queue_features(const mlcl_queue *q, const float **feats);
 
 /**
  * The label buffer, K x mlcl_label_words(c) words; rows 0 .. size-1 are filled.
  * @param q the queue.
- * @return borrowed pointer as for mlcl_queue_features(); NULL for NULL.
+ * @param[out] labels borrowed pointer as for mlcl_queue_features().
  */
-MLCL_API const uint64_t *mlcl_queue_labels(const mlcl_queue *q);
+MLCL_API int mlcl_queue_labels(const mlcl_queue *q, const uint64_t **labels);
 
 /**
  * The distribution buffer, K x c floats; rows 0 .. size-1 are filled.
  * @param q the queue.
- * @return borrowed pointer as for mlcl_queue_features(); NULL for NULL.
+ * @param[out] dists borrowed pointer as for mlcl_queue_features().
  */
-MLCL_API const float *mlcl_queue_dists(const mlcl_queue *q);
+MLCL_API int mlcl_queue_dists(const mlcl_queue *q, const float **dists);
 
 /**
  * Restores a state (checkpoints): copies the full K-row buffers and sets size

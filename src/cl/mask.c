@@ -34,8 +34,8 @@ static void build(uint8_t *mask, int *count, int mode, int n, const uint64_t *ya
     }
 }
 
-int mlcl_mask_build_2(uint8_t *mask, int *count, int mode, int n, const uint64_t *y_anchor, int N1,
-                      const uint64_t *y_c1, int N2, const uint64_t *y_c2, int c)
+int mlcl_mask_build(uint8_t *mask, int *count, mlcl_mask_mode mode, int n, const uint64_t *y_anchor, int N1,
+                    const uint64_t *y_c1, int N2, const uint64_t *y_c2, int c)
 {
     static const char fn[] = "mlcl_mask_build";
     if (!mask && !count) return mlcl__err(MLCL_EINVAL, "%s: mask and count are both NULL", fn);
@@ -43,7 +43,7 @@ int mlcl_mask_build_2(uint8_t *mask, int *count, int mode, int n, const uint64_t
     MLCL_CHECK_POS(fn, n);
     MLCL_CHECK_POS(fn, c);
     if (mode != MLCL_MASK_ANY && mode != MLCL_MASK_ALL)
-        return mlcl__err(MLCL_EINVAL, "%s: mode %d is neither MLCL_MASK_ANY nor MLCL_MASK_ALL", fn, mode);
+        return mlcl__err(MLCL_EINVAL, "%s: mode %d is neither MLCL_MASK_ANY nor MLCL_MASK_ALL", fn, (int)mode);
     MLCL_TRY(check_parts(fn, N1, y_c1, N2, y_c2));
     size_t tot;
     if (mlcl__mul_size((size_t)n, (size_t)N1 + (size_t)N2, &tot))
@@ -52,16 +52,8 @@ int mlcl_mask_build_2(uint8_t *mask, int *count, int mode, int n, const uint64_t
     return MLCL_OK;
 }
 
-int mlcl_mask_build(uint8_t *mask, int *count, int mode, int n, const uint64_t *y_anchor, int N,
-                    const uint64_t *y_cand, int c)
-{
-    if (N <= 0) return mlcl__err(MLCL_EINVAL, "mlcl_mask_build: N must be > 0 (got %d)", N);
-    if (!y_cand) return mlcl__err(MLCL_EINVAL, "mlcl_mask_build: y_cand is NULL");
-    return mlcl_mask_build_2(mask, count, mode, n, y_anchor, N, y_cand, 0, NULL, c);
-}
-
-int mlcl_mask_labelwise_counts_2(int *count_j, int N1, const uint64_t *y_c1, int N2,
-                                 const uint64_t *y_c2, int c)
+int mlcl_mask_labelwise_counts(int *count_j, int N1, const uint64_t *y_c1, int N2,
+                               const uint64_t *y_c2, int c)
 {
     static const char fn[] = "mlcl_mask_labelwise_counts";
     MLCL_CHECK_NULL(fn, count_j);
@@ -72,13 +64,6 @@ int mlcl_mask_labelwise_counts_2(int *count_j, int N1, const uint64_t *y_c1, int
     for (int a = 0; a < N1; a++) mlcl__lab_count_add(count_j, y_c1 + (size_t)a * words, words);
     for (int a = 0; a < N2; a++) mlcl__lab_count_add(count_j, y_c2 + (size_t)a * words, words);
     return MLCL_OK;
-}
-
-int mlcl_mask_labelwise_counts(int *count_j, int N, const uint64_t *y_cand, int c)
-{
-    if (N <= 0) return mlcl__err(MLCL_EINVAL, "mlcl_mask_labelwise_counts: N must be > 0 (got %d)", N);
-    if (!y_cand) return mlcl__err(MLCL_EINVAL, "mlcl_mask_labelwise_counts: y_cand is NULL");
-    return mlcl_mask_labelwise_counts_2(count_j, N, y_cand, 0, NULL, c);
 }
 
 int mlcl_mask_labelwise(int *counts, int n, const uint64_t *y_anchor, int N1, const uint64_t *y_c1,
@@ -92,7 +77,7 @@ int mlcl_mask_labelwise(int *counts, int n, const uint64_t *y_anchor, int N1, co
     size_t tot;
     if (mlcl__mul_size((size_t)n, (size_t)c, &tot))
         return mlcl__err(MLCL_EOVERFLOW, "%s: n x c overflows", fn);
-    MLCL_TRY(mlcl_mask_labelwise_counts_2(counts, N1, y_c1, N2, y_c2, c));
+    MLCL_TRY(mlcl_mask_labelwise_counts(counts, N1, y_c1, N2, y_c2, c));
     /* row 0 holds the column counts; fill rows n-1 .. 0 from it (row 0 last) */
     size_t words = mlcl_label_words(c);
     for (int i = n - 1; i >= 0; i--) {

@@ -1,11 +1,11 @@
 /* The MoCo key/query pair: one call = one pretraining step (MATH.md "MoCo step"). */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "mlcl/moco.h"
 #include "kernels/gemm.h"
+#include "kernels/par.h"
 #include "cl/moco_internal.h"
 #include "nn/nn_internal.h"
 #include "kernels/vec.h"
@@ -84,7 +84,7 @@ void mlcl_moco_free(mlcl_moco *mc)
     float *bufs[] = { mc->h, mc->q, mc->k, mc->hk, mc->logits, mc->D, mc->grad_q, mc->grad_D,
                       mc->grad_logits, mc->grad_h, mc->grad_h2, mc->bak_params, mc->bak_state };
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) mlcl__free(bufs[i]);
-    mlcl__moco_dist_free(mc->dist);
+    mlcl__moco_gather_free(&mc->g);
     mlcl__free(mc);
 }
 
@@ -147,6 +147,9 @@ static int create_inner(mlcl_moco *mc, const mlcl_encoder *backbone)
     qo.n_labels = o->n_labels;
     MLCL_TRY(mlcl_queue_create(&mc->queue, &qo));
     MLCL_TRY(mlcl_loss_create(&mc->loss, o->max_batch, o->queue_size, o->proj_dim, o->n_labels, &o->loss));
+    /* the built-in single-rank communicator until the caller installs one */
+    mlcl__comm_single(&mc->comm);
+    MLCL_TRY(mlcl__moco_gather_alloc(mc, 1, &mc->g, "mlcl_moco_create"));
     MLCL_TRY(mlcl_optim_create(&mc->optim, &o->optim));
     for (int i = MOCO_ENC_Q; i <= MOCO_LD; i++) {
         float *p, *g;
@@ -220,6 +223,7 @@ int mlcl_moco_create_with_backbone(mlcl_moco **out, const mlcl_moco_options *opt
     mc->c = opts->n_labels;
     mc->words = (int)mlcl_label_words(opts->n_labels);
     mc->max_batch = opts->max_batch;
+    mc->momentum = opts->momentum;
     mc->use_ld = opts->loss.method == MLCL_LOSS_LD;
     /* Threads of the step (docs/performance.md): OpenBLAS runs single-threaded
      * inside it (its spin-waiting workers cost more than they give on these
@@ -316,20 +320,19 @@ typedef struct key_job {
     char msg[512]; /* the error message: mlcl__err records it per thread */
 } key_job;
 
-static void *key_branch(void *arg)
+static void key_branch(void *arg)
 {
     key_job *j = arg;
     mlcl_encoder **net = j->mc->net;
     int rc;
-    if ((rc = mlcl_encoder_momentum_update(net[MOCO_ENC_K], net[MOCO_ENC_Q], j->mc->o.momentum)) ||
-        (rc = mlcl_encoder_momentum_update(net[MOCO_PROJ_K], net[MOCO_PROJ_Q], j->mc->o.momentum)) ||
+    if ((rc = mlcl_encoder_momentum_update(net[MOCO_ENC_K], net[MOCO_ENC_Q], j->mc->momentum)) ||
+        (rc = mlcl_encoder_momentum_update(net[MOCO_PROJ_K], net[MOCO_PROJ_Q], j->mc->momentum)) ||
         (rc = j->mc->csr_ptr ? mlcl_encoder_forward_csr(net[MOCO_ENC_K], j->n, j->mc->csr_ptr, j->mc->csr_col,
                                                          j->mc->csr_v1, j->mc->hk)
                              : mlcl_encoder_forward(net[MOCO_ENC_K], j->n, j->x1, j->mc->hk)) ||
         (rc = mlcl_encoder_forward(net[MOCO_PROJ_K], j->n, j->mc->hk, j->mc->k)))
         snprintf(j->msg, sizeof j->msg, "%s", mlcl_last_error());
     j->rc = rc;
-    return NULL;
 }
 
 /* The query half of step 2: h = enc_q(x0), q = proj_q(h), D = softmax(fc(h)). */
@@ -346,10 +349,30 @@ static int query_branch(mlcl_moco *mc, int n, const float *x0)
     return MLCL_OK;
 }
 
-static int backward_q_inner(mlcl_moco *mc, int n)
+/* Step 4's backward: through both heads into the backbone, each network's
+ * gradients averaged over the ranks as soon as its backward is done (with the
+ * built-in single-rank communicator the average is the identity). The
+ * distribution gradients grad_D are this rank's rows. */
+/* query_branch as a task of mlcl__par2 (on the calling thread: its error
+ * message stays recorded there) */
+typedef struct query_job {
+    mlcl_moco *mc;
+    int n;
+    const float *x0;
+    int rc;
+} query_job;
+
+static void query_run(void *arg)
+{
+    query_job *j = arg;
+    j->rc = query_branch(j->mc, j->n, j->x0);
+}
+
+static int backward_q(mlcl_moco *mc, int n, const char *fn)
 {
     mlcl_encoder **net = mc->net;
     MLCL_TRY(mlcl_encoder_backward(net[MOCO_PROJ_Q], n, mc->grad_q, mc->grad_h));
+    MLCL_TRY(mlcl__moco_average_grads(mc, MOCO_PROJ_Q, fn));
     if (mc->use_ld) {
         memset(mc->grad_logits, 0, sizeof(float) * (size_t)n * mc->c);
         MLCL_TRY(mlcl_softmax_backward(n, mc->c, mc->D, mc->grad_D, mc->grad_logits));
@@ -357,24 +380,22 @@ static int backward_q_inner(mlcl_moco *mc, int n)
         size_t nh = (size_t)n * mc->hdim;
         for (size_t i = 0; i < nh; i++) mc->grad_h[i] += mc->grad_h2[i];
     }
-    return mlcl_encoder_backward(net[MOCO_ENC_Q], n, mc->grad_h, NULL);
+    MLCL_TRY(mlcl__moco_average_grads(mc, MOCO_LD, fn));
+    MLCL_TRY(mlcl_encoder_backward(net[MOCO_ENC_Q], n, mc->grad_h, NULL));
+    return mlcl__moco_average_grads(mc, MOCO_ENC_Q, fn);
 }
 
+/* below this many rows the thread hand-offs cost about what they save
+ * (measured on the Yeast shape, n = 128) */
 #define PAR_MIN_BATCH 256
 
-static int backward_q(mlcl_moco *mc, int n) { return backward_q_inner(mc, n); }
-
-static int step_inner(mlcl_moco *mc, int n, const float *x0, const float *x1, const uint64_t *y,
-                      mlcl_loss_parts *parts);
-static int step_dist(mlcl_moco *mc, int n, const float *x0, const float *x1, const uint64_t *y,
-                     mlcl_loss_parts *parts);
+static int step(mlcl_moco *mc, int n, const float *x0, const float *x1, const uint64_t *y, mlcl_loss_parts *parts);
 
 int mlcl_moco_step(mlcl_moco *mc, int n, const float *x0, const float *x1, const uint64_t *y,
                    mlcl_loss_parts *parts)
 {
     MLCL_CHECK_NULL_AS("mlcl_moco_step", mc, "moco");
-    int (*step)(mlcl_moco *, int, const float *, const float *, const uint64_t *, mlcl_loss_parts *) =
-        mc->dist ? step_dist : step_inner;
+    if (parts) MLCL_CHECK_VERSION("mlcl_moco_step", parts, MLCL_LOSS_PARTS_VERSION);
     int idle = 0;
     if (!atomic_compare_exchange_strong(&mc->busy, &idle, 1))
         return mlcl__err(MLCL_EBUSY, "mlcl_moco_step: the MoCo pair is in use by another call");
@@ -393,59 +414,91 @@ int mlcl__moco_step_csr(mlcl_moco *mc, int n, const int64_t *ptr, const int *col
     MLCL_CHECK_NULL(fn, ptr);
     MLCL_CHECK_NULL(fn, v0);
     MLCL_CHECK_NULL(fn, v1);
-    if (mc->dist) return mlcl__err(MLCL_EINVAL, "%s: sparse (CSR) views are not supported data-parallel", fn);
+    if (parts) MLCL_CHECK_VERSION(fn, parts, MLCL_LOSS_PARTS_VERSION);
+    if (mc->has_comm) return mlcl__err(MLCL_EINVAL, "%s: sparse (CSR) views are not supported data-parallel", fn);
     int idle = 0;
     if (!atomic_compare_exchange_strong(&mc->busy, &idle, 1))
         return mlcl__err(MLCL_EBUSY, "%s: the MoCo pair is in use by another call", fn);
     /* set while the pair is held: no other step can see them */
     mc->csr_ptr = ptr; mc->csr_col = col; mc->csr_v0 = v0; mc->csr_v1 = v1;
     int tok = mlcl__threads_enter(mc->threads);
-    int rc = step_inner(mc, n, NULL, NULL, y, parts);
+    int rc = step(mc, n, NULL, NULL, y, parts);
     mlcl__threads_leave(tok);
     mc->csr_ptr = NULL; mc->csr_col = NULL; mc->csr_v0 = mc->csr_v1 = NULL;
     atomic_store(&mc->busy, 0);
     return rc;
 }
 
-static int step_inner(mlcl_moco *mc, int n, const float *x0, const float *x1, const uint64_t *y,
-                      mlcl_loss_parts *parts)
+/* The inputs of one rank, checked; the status goes through the handshake. */
+static int check_inputs(mlcl_moco *mc, int n, const float *x0, const float *x1, const uint64_t *y, const char *fn)
 {
-    const char *fn = "mlcl_moco_step";
-    MLCL_CHECK_NULL_AS(fn, mc, "moco");
+    const int R = mc->comm.size;
     if (!mc->csr_ptr) { /* (CSR views: checked by mlcl_encoder_forward_csr) */
         MLCL_CHECK_NULL(fn, x0);
         MLCL_CHECK_NULL(fn, x1);
     }
     MLCL_CHECK_NULL(fn, y);
-    if (n < 2 || n > mc->max_batch)
+    if (R == 1 && (n < 2 || n > mc->max_batch))
         return mlcl__err(MLCL_EINVAL, "%s: n must be in 2..max_batch=%d (got %d)", fn, mc->max_batch, n);
+    if (n < 1 || n > mc->max_batch || (long long)n * R < 2)
+        return mlcl__err(MLCL_EINVAL, "%s: n must be in 1..max_batch=%d with n x ranks >= 2 (got %d)", fn, mc->max_batch, n);
     if (!mc->csr_ptr) {
         if (!mlcl__vec_all_finite(x0, (size_t)n * (size_t)mc->o.in_dim)) return mlcl__err(MLCL_ENUMERIC, "%s: x0 holds NaN or Inf", fn);
         if (!mlcl__vec_all_finite(x1, (size_t)n * (size_t)mc->o.in_dim)) return mlcl__err(MLCL_ENUMERIC, "%s: x1 holds NaN or Inf", fn);
     }
+    return MLCL_OK;
+}
+
+/* One step on this rank's n rows, for any number of ranks: the candidates are
+ * the keys, labels and distributions of the global batch (gathered in rank
+ * order), BatchNorm is synchronised (the encoders hold the caller's
+ * communicator), the gradients are averaged. With the built-in single-rank
+ * communicator every collective is the identity or a copy: the single-process
+ * step. Every rank goes through the same collectives in the same order; a
+ * failure on one rank is made known to all through the handshake and the
+ * reduced loss parts, so they all roll back together. */
+static int step(mlcl_moco *mc, int n, const float *x0, const float *x1, const uint64_t *y, mlcl_loss_parts *parts)
+{
+    const char *fn = "mlcl_moco_step";
+    mlcl__moco_gather *gg = &mc->g;
+    const mlcl_comm *cm = &mc->comm;
+    const int R = cm->size, me = cm->rank;
+    int st = check_inputs(mc, n, x0, x1, y, fn);
+    /* handshake: every rank's n and input status */
+    long long mine[2] = { n, st };
+    MLCL_TRY(mlcl__comm_gather(cm, mine, sizeof mine, gg->hs, fn, "batch sizes"));
+    if (st) return st;
+    for (int r = 0; r < R; r++)
+        if (gg->hs[2 * r + 1] != MLCL_OK)
+            return mlcl__err((int)gg->hs[2 * r + 1], "%s: rank %d rejected its inputs (status %lld)", fn, r, gg->hs[2 * r + 1]);
+    for (int r = 0; r < R; r++)
+        if (gg->hs[2 * r] != n)
+            return mlcl__err(MLCL_EINVAL, "%s: every rank must pass the same n: rank %d passed %lld, rank %d %d", fn, r,
+                             gg->hs[2 * r], me, n);
+    const int nb = R * n, off = me * n;
     mlcl_encoder **net = mc->net;
-    mlcl_loss_parts lp;
-    memset(&lp, 0, sizeof lp);
+    mlcl_loss_parts lp = MLCL_LOSS_PARTS_INIT;
     for (int i = MOCO_ENC_Q; i <= MOCO_LD; i++) MLCL_TRY(mlcl_encoder_zero_grad(net[i]));
     mlcl__moco_backup(mc);
-    int rc;
     /* 1. momentum update of the key side, then 2. forward: q and D share one
      * backbone pass (one dropout mask). The key branch (momentum update, key
      * encoder) and the query branch touch disjoint state, so with
-     * a thread count >= 2 they run at the same time; every
-     * network keeps its own dropout stream, so the result does not depend on
-     * whether they ran in parallel. */
+     * a thread count >= 2 they run at the same time, and each Linear backward splits dW / dx
+     * over two threads; every network keeps its own dropout stream, so the
+     * result does not depend on whether they ran in parallel. With a caller's
+     * communicator the branches run one after the other: the synchronised
+     * BatchNorm calls the collectives from this thread only. */
+    int par = mc->parallel && n >= PAR_MIN_BATCH && !mc->has_comm && mlcl__threads_current() >= 2;
+    for (int i = 0; i < MOCO_NETS; i++) {
+        if (mc->has_comm) mlcl__encoder_set_rows(net[i], off, nb);
+        mlcl__encoder_set_par(net[i], i <= MOCO_LD && par);
+    }
     key_job kj = { mc, n, MLCL_OK, x1, { 0 } };
-    /* below PAR_MIN_BATCH rows the thread hand-offs cost about what they save
-     * (measured on the Yeast shape, n = 128) */
-    int par = mc->parallel && n >= PAR_MIN_BATCH && mlcl__threads_current() >= 2;
-    for (int i = MOCO_ENC_Q; i <= MOCO_LD; i++) mlcl__encoder_set_par(net[i], par);
+    int rc;
     if (par) {
-        pthread_t th;
-        int started = pthread_create(&th, NULL, key_branch, &kj) == 0;
-        rc = query_branch(mc, n, x0);
-        if (started) pthread_join(th, NULL);
-        else key_branch(&kj);
+        query_job qj = { mc, n, x0, MLCL_OK };
+        mlcl__par2(key_branch, &kj, query_run, &qj);
+        rc = qj.rc;
     } else {
         rc = query_branch(mc, n, x0);
         if (rc == MLCL_OK) key_branch(&kj);
@@ -454,252 +507,24 @@ static int step_inner(mlcl_moco *mc, int n, const float *x0, const float *x1, co
      * key branch's message is re-recorded in this thread */
     if (rc == MLCL_OK && kj.rc != MLCL_OK) rc = mlcl__err(kj.rc, "%s", kj.msg);
     if (rc) goto fail;
+    /* the global batch: keys, labels, distributions of all ranks in rank order */
+    if ((rc = mlcl__comm_gather(cm, mc->k, sizeof(float) * (size_t)n * mc->m, gg->kg, fn, "keys")) ||
+        (rc = mlcl__comm_gather(cm, y, sizeof(uint64_t) * (size_t)n * mc->words, gg->yg, fn, "labels")) ||
+        (mc->use_ld && (rc = mlcl__comm_gather(cm, mc->D, sizeof(float) * (size_t)n * mc->c, gg->Dg, fn, "distributions"))))
+        goto fail;
     const float *W = NULL;
+    float *gW = NULL;
     if (mc->use_ld) {
         float *p;
         mlcl_encoder_params(net[MOCO_LD], &p);
         W = p; /* weight (c x hdim) comes first in the layout */
-    }
-    /* 3. loss against the current keys and the queue as it was */
-    memset(mc->grad_q, 0, sizeof(float) * (size_t)n * mc->m);
-    float *gW = NULL;
-    if (mc->use_ld) {
-        memset(mc->grad_D, 0, sizeof(float) * (size_t)n * mc->c);
         mlcl_encoder_grads(net[MOCO_LD], &gW);
+        memset(gg->grad_Dg, 0, sizeof(float) * (size_t)nb * mc->c);
     }
-    rc = mlcl_loss_compute_queue(mc->loss, n, mc->q, mc->k, y, mc->use_ld ? mc->D : NULL, mc->queue, W,
-                                 mc->hdim, &lp, mc->grad_q, mc->use_ld ? mc->grad_D : NULL, gW);
-    if (rc) goto fail;
-    if (!isfinite(lp.total)) {
-        rc = mlcl__err(MLCL_ENUMERIC, "%s: step %lld: the loss is not finite (con %g, G %g, H %g, W %g)", fn,
-                       mc->steps, lp.con, lp.G, lp.H, lp.wreg);
-        goto fail;
-    }
-    /* 4. backward through both heads into the backbone, then the optimiser;
-     * with a thread count >= 2 each Linear layer's dW and dx GEMMs run side
-     * by side */
-    rc = backward_q(mc, n);
-    if (rc) goto fail;
-    if ((rc = check_and_update(mc, fn, &lp))) goto fail;
-    /* 5. enqueue (k, y, D), detached */
-    if ((rc = mlcl_queue_enqueue(mc->queue, n, mc->k, y, mc->use_ld ? mc->D : NULL))) goto fail;
-    mc->steps++;
-    if (parts) *parts = lp;
-    return MLCL_OK;
-fail:
-    mlcl__moco_restore(mc);
-    if (parts) *parts = lp;
-    return rc;
-}
-
-/* ------------------------------------------------------------------ data-parallel (comm.h) */
-
-struct mlcl__moco_dist {
-    mlcl_comm comm;
-    float *kg, *Dg, *grad_Dg; /* size x max_batch rows: gathered keys, distributions, their d gradients */
-    uint64_t *yg;             /* size x max_batch gathered label rows */
-    long long *hs;            /* 2 x size: the handshake (n, status) of every rank */
-};
-
-void mlcl__moco_dist_free(struct mlcl__moco_dist *d)
-{
-    if (!d) return;
-    mlcl__free(d->kg);
-    mlcl__free(d->Dg);
-    mlcl__free(d->grad_Dg);
-    mlcl__free(d->yg);
-    mlcl__free(d->hs);
-    mlcl__free(d);
-}
-
-const mlcl_comm *mlcl__moco_comm(const mlcl_moco *mc) { return mc && mc->dist ? &mc->dist->comm : NULL; }
-
-static int bcast_f(const mlcl_comm *c, float *buf, size_t n, const char *fn, const char *what)
-{
-    return n ? mlcl__comm_bcast(c, buf, n * sizeof(float), fn, what) : MLCL_OK;
-}
-
-int mlcl__moco_bcast(mlcl_moco *mc, const char *fn)
-{
-    if (!mc->dist) return MLCL_OK;
-    const mlcl_comm *c = &mc->dist->comm;
-    for (int i = 0; i < MOCO_NETS; i++) {
-        float *p;
-        size_t np, ns;
-        uint64_t rs[2];
-        MLCL_TRY(mlcl_encoder_params(mc->net[i], &p));
-        MLCL_TRY(mlcl_encoder_param_count(mc->net[i], &np));
-        MLCL_TRY(bcast_f(c, p, np, fn, "parameters"));
-        MLCL_TRY(mlcl_encoder_state_count(mc->net[i], &ns));
-        if (ns) { /* bak_state holds every network's state: room for one */
-            MLCL_TRY(mlcl_encoder_get_state(mc->net[i], mc->bak_state, ns));
-            MLCL_TRY(bcast_f(c, mc->bak_state, ns, fn, "BatchNorm statistics"));
-            MLCL_TRY(mlcl_encoder_set_state(mc->net[i], mc->bak_state, ns));
-        }
-        MLCL_TRY(mlcl_encoder_get_rng_state(mc->net[i], rs));
-        MLCL_TRY(mlcl__comm_bcast(c, rs, sizeof rs, fn, "dropout generator"));
-        MLCL_TRY(mlcl_encoder_set_rng_state(mc->net[i], rs));
-    }
-    int hdr[2] = { mlcl_queue_size(mc->queue), mlcl_queue_head(mc->queue) };
-    MLCL_TRY(mlcl__comm_bcast(c, hdr, sizeof hdr, fn, "queue size"));
-    if (hdr[0] == 0) return mlcl_queue_reset(mc->queue);
-    size_t K = (size_t)mlcl_queue_capacity(mc->queue), fm = K * (size_t)mc->m, fc = K * (size_t)mc->c,
-           fw = K * (size_t)mc->words;
-    float *f = NULL, *dd = NULL;
-    uint64_t *yy = NULL;
-    int rc;
-    if ((rc = mlcl__alloc_array((void **)&f, fm, sizeof(float), fn)) == MLCL_OK &&
-        (rc = mlcl__alloc_array((void **)&dd, fc, sizeof(float), fn)) == MLCL_OK)
-        rc = mlcl__alloc_array((void **)&yy, fw, sizeof(uint64_t), fn);
-    if (rc) {
-        mlcl__free(f);
-        mlcl__free(dd);
-        return rc;
-    }
-    memcpy(f, mlcl_queue_features(mc->queue), fm * sizeof(float));
-    memcpy(yy, mlcl_queue_labels(mc->queue), fw * sizeof(uint64_t));
-    const float *qd = mlcl_queue_dists(mc->queue);
-    if (qd) memcpy(dd, qd, fc * sizeof(float));
-    else memset(dd, 0, fc * sizeof(float));
-    if ((rc = bcast_f(c, f, fm, fn, "queue keys")) == MLCL_OK &&
-        (rc = mlcl__comm_bcast(c, yy, fw * sizeof(uint64_t), fn, "queue labels")) == MLCL_OK &&
-        (rc = bcast_f(c, dd, fc, fn, "queue distributions")) == MLCL_OK)
-        rc = mlcl_queue_set_state(mc->queue, hdr[0], hdr[1], f, yy, dd);
-    mlcl__free(f);
-    mlcl__free(dd);
-    mlcl__free(yy);
-    return rc;
-}
-
-int mlcl_moco_set_comm(mlcl_moco *mc, const mlcl_comm *comm)
-{
-    static const char fn[] = "mlcl_moco_set_comm";
-    MLCL_CHECK_NULL_AS(fn, mc, "moco");
-    if (comm) MLCL_TRY(mlcl__comm_check(comm, fn));
-    size_t ranks = comm ? (size_t)comm->size : 1, rows, t;
-    if (mlcl__mul_size(ranks, (size_t)mc->max_batch, &rows) || rows > INT32_MAX / 2 ||
-        mlcl__mul_size(rows, (size_t)(mc->m > mc->c ? mc->m : mc->c), &t))
-        return mlcl__err(MLCL_EOVERFLOW, "%s: %zu ranks x max_batch %d overflow", fn, ranks, mc->max_batch);
-    /* everything that can fail first; the handle changes only on success */
-    struct mlcl__moco_dist *d = NULL;
-    mlcl_loss *L = NULL;
-    mlcl_loss_options lo;
-    int rc;
-    MLCL_TRY(mlcl_loss_get_options(mc->loss, &lo));
-    if ((rc = mlcl__loss_create_dist(&L, mc->max_batch, (int)rows, mc->o.queue_size, mc->m, mc->c, &lo))) return rc;
-    if (comm) {
-        d = mlcl__calloc(1, sizeof *d);
-        if (!d) rc = mlcl__err(MLCL_ENOMEM, "%s: out of memory", fn);
-        if (!rc) rc = mlcl__alloc_array((void **)&d->kg, rows * mc->m, sizeof(float), fn);
-        if (!rc) rc = mlcl__alloc_array((void **)&d->Dg, rows * mc->c, sizeof(float), fn);
-        if (!rc) rc = mlcl__alloc_array((void **)&d->grad_Dg, rows * mc->c, sizeof(float), fn);
-        if (!rc) rc = mlcl__alloc_array((void **)&d->yg, rows * mc->words, sizeof(uint64_t), fn);
-        if (!rc) rc = mlcl__alloc_array((void **)&d->hs, 2 * ranks, sizeof(long long), fn);
-        if (rc) {
-            mlcl__moco_dist_free(d);
-            mlcl_loss_free(L);
-            return rc;
-        }
-        d->comm = *comm;
-    }
-    for (int i = 0; i < MOCO_NETS; i++) {
-        mlcl_encoder_set_comm(mc->net[i], comm); /* validated above: cannot fail */
-        mlcl__encoder_set_rows(mc->net[i], 0, 0);
-    }
-    mlcl_loss_free(mc->loss);
-    mc->loss = L;
-    mlcl__moco_dist_free(mc->dist);
-    mc->dist = d;
-    return mlcl__moco_bcast(mc, fn);
-}
-
-/* Sums the gradients of network i over the ranks and divides by their number. */
-static int average_grads(mlcl_moco *mc, int i, const char *fn)
-{
-    const mlcl_comm *c = &mc->dist->comm;
-    float *g;
-    size_t n;
-    MLCL_TRY(mlcl_encoder_grads(mc->net[i], &g));
-    MLCL_TRY(mlcl_encoder_param_count(mc->net[i], &n));
-    if (n == 0) return MLCL_OK;
-    static const char *what[] = { "query backbone gradients", "projection head gradients", "LD head gradients" };
-    MLCL_TRY(mlcl__comm_sum_f32(c, g, n, fn, what[i]));
-    if (c->size > 1) {
-        float inv = 1.0f / (float)c->size;
-        for (size_t j = 0; j < n; j++) g[j] *= inv;
-    }
-    return MLCL_OK;
-}
-
-/* The step of a data-parallel pair: as step_inner, with the candidates of the
- * global batch, synchronised BatchNorm and averaged gradients. Every rank goes
- * through the same collectives in the same order; a failure on one rank is
- * made known to all through the handshake and the reduced loss parts, so
- * they all roll back together. */
-static int step_dist(mlcl_moco *mc, int n, const float *x0, const float *x1, const uint64_t *y,
-                     mlcl_loss_parts *parts)
-{
-    const char *fn = "mlcl_moco_step";
-    struct mlcl__moco_dist *dd = mc->dist;
-    const mlcl_comm *cm = &dd->comm;
-    const int R = cm->size, me = cm->rank;
-    int st = MLCL_OK;
-    if (!x0) st = mlcl__err(MLCL_EINVAL, "%s: x0 is NULL", fn);
-    else if (!x1) st = mlcl__err(MLCL_EINVAL, "%s: x1 is NULL", fn);
-    else if (!y) st = mlcl__err(MLCL_EINVAL, "%s: y is NULL", fn);
-    else if (n < 1 || n > mc->max_batch || (long long)n * R < 2)
-        st = mlcl__err(MLCL_EINVAL, "%s: n must be in 1..max_batch=%d with n x ranks >= 2 (got %d)", fn, mc->max_batch, n);
-    else if (!mlcl__vec_all_finite(x0, (size_t)n * (size_t)mc->o.in_dim)) st = mlcl__err(MLCL_ENUMERIC, "%s: x0 holds NaN or Inf", fn);
-    else if (!mlcl__vec_all_finite(x1, (size_t)n * (size_t)mc->o.in_dim)) st = mlcl__err(MLCL_ENUMERIC, "%s: x1 holds NaN or Inf", fn);
-    /* handshake: every rank's n and input status */
-    long long mine[2] = { n, st };
-    MLCL_TRY(mlcl__comm_gather(cm, mine, sizeof mine, dd->hs, fn, "batch sizes"));
-    if (st) return st;
-    for (int r = 0; r < R; r++)
-        if (dd->hs[2 * r + 1] != MLCL_OK)
-            return mlcl__err((int)dd->hs[2 * r + 1], "%s: rank %d rejected its inputs (status %lld)", fn, r, dd->hs[2 * r + 1]);
-    for (int r = 0; r < R; r++)
-        if (dd->hs[2 * r] != n)
-            return mlcl__err(MLCL_EINVAL, "%s: every rank must pass the same n: rank %d passed %lld, rank %d %d", fn, r,
-                             dd->hs[2 * r], me, n);
-    const int nb = R * n, off = me * n;
-    mlcl_encoder **net = mc->net;
-    mlcl_loss_parts lp;
-    memset(&lp, 0, sizeof lp);
-    for (int i = MOCO_ENC_Q; i <= MOCO_LD; i++) MLCL_TRY(mlcl_encoder_zero_grad(net[i]));
-    mlcl__moco_backup(mc);
-    for (int i = 0; i < MOCO_NETS; i++) {
-        mlcl__encoder_set_rows(net[i], off, nb);
-        mlcl__encoder_set_par(net[i], 0);
-    }
-    /* 1-2. momentum update and forward, one branch after the other (the
-     * synchronised BatchNorm calls the collectives from this thread only) */
-    int rc = query_branch(mc, n, x0);
-    if (rc) goto fail;
-    key_job kj = { mc, n, MLCL_OK, x1, { 0 } };
-    key_branch(&kj);
-    if (kj.rc != MLCL_OK) {
-        rc = mlcl__err(kj.rc, "%s", kj.msg);
-        goto fail;
-    }
-    /* the global batch: keys, labels, distributions of all ranks in rank order */
-    if ((rc = mlcl__comm_gather(cm, mc->k, sizeof(float) * (size_t)n * mc->m, dd->kg, fn, "keys")) ||
-        (rc = mlcl__comm_gather(cm, y, sizeof(uint64_t) * (size_t)n * mc->words, dd->yg, fn, "labels")) ||
-        (mc->use_ld && (rc = mlcl__comm_gather(cm, mc->D, sizeof(float) * (size_t)n * mc->c, dd->Dg, fn, "distributions"))))
-        goto fail;
-    const float *W = NULL;
-    float *gW = NULL;
-    if (mc->use_ld) {
-        float *p;
-        mlcl_encoder_params(net[MOCO_LD], &p);
-        W = p;
-        mlcl_encoder_grads(net[MOCO_LD], &gW);
-        memset(dd->grad_Dg, 0, sizeof(float) * (size_t)nb * mc->c);
-    }
-    /* 3. the local anchors against the global batch and the queue */
+    /* 3. the local anchors against the global batch and the queue as it was */
     memset(mc->grad_q, 0, sizeof(float) * (size_t)n * mc->m);
-    int lrc = mlcl__loss_compute_dist(mc->loss, n, nb, off, mc->q, dd->kg, dd->yg, mc->use_ld ? dd->Dg : NULL,
-                                      mc->queue, W, mc->hdim, &lp, mc->grad_q, mc->use_ld ? dd->grad_Dg : NULL, gW);
+    int lrc = mlcl__loss_compute_ranks(mc->loss, n, nb, off, mc->q, gg->kg, gg->yg, mc->use_ld ? gg->Dg : NULL,
+                                       mc->queue, W, mc->hdim, &lp, mc->grad_q, mc->use_ld ? gg->grad_Dg : NULL, gW);
     /* the parts of the global batch (each rank's are scaled so that their mean is it) and the failure flag */
     double red[7] = { lp.total, lp.con, lp.G, lp.H, lp.wreg, lp.n_anchors_used, lrc != MLCL_OK };
     if (lrc) for (int j = 0; j < 6; j++) red[j] = 0;
@@ -715,29 +540,15 @@ static int step_dist(mlcl_moco *mc, int n, const float *x0, const float *x1, con
     }
     if (mc->use_ld) {
         /* every rank's anchors put gradient on every batch candidate's d: sum, keep ours */
-        if ((rc = mlcl__comm_sum_f32(cm, dd->grad_Dg, (size_t)nb * mc->c, fn, "distribution gradients"))) goto fail;
-        memcpy(mc->grad_D, dd->grad_Dg + (size_t)off * mc->c, sizeof(float) * (size_t)n * mc->c);
+        if ((rc = mlcl__comm_sum_f32(cm, gg->grad_Dg, (size_t)nb * mc->c, fn, "distribution gradients"))) goto fail;
+        memcpy(mc->grad_D, gg->grad_Dg + (size_t)off * mc->c, sizeof(float) * (size_t)n * mc->c);
     }
-    /* 4. backward, one gradient all-reduce per network as soon as its backward is done (blocking) */
-    if ((rc = mlcl_encoder_backward(net[MOCO_PROJ_Q], n, mc->grad_q, mc->grad_h)) ||
-        (rc = average_grads(mc, MOCO_PROJ_Q, fn)))
-        goto fail;
-    if (mc->use_ld) {
-        memset(mc->grad_logits, 0, sizeof(float) * (size_t)n * mc->c);
-        if ((rc = mlcl_softmax_backward(n, mc->c, mc->D, mc->grad_D, mc->grad_logits)) ||
-            (rc = mlcl_encoder_backward(net[MOCO_LD], n, mc->grad_logits, mc->grad_h2)))
-            goto fail;
-        size_t nh = (size_t)n * mc->hdim;
-        for (size_t i = 0; i < nh; i++) mc->grad_h[i] += mc->grad_h2[i];
-    }
-    if ((rc = average_grads(mc, MOCO_LD, fn)) ||
-        (rc = mlcl_encoder_backward(net[MOCO_ENC_Q], n, mc->grad_h, NULL)) ||
-        (rc = average_grads(mc, MOCO_ENC_Q, fn)))
-        goto fail;
-    /* the averaged gradients are the same on every rank: so is this check */
+    /* 4. backward (gradients averaged over the ranks), then the optimiser;
+     * the averaged gradients are the same on every rank: so is the check */
+    if ((rc = backward_q(mc, n, fn))) goto fail;
     if ((rc = check_and_update(mc, fn, &lp))) goto fail;
-    /* 5. enqueue the global batch: the queue is the same on every rank */
-    if ((rc = mlcl_queue_enqueue(mc->queue, nb, dd->kg, dd->yg, mc->use_ld ? dd->Dg : NULL))) goto fail;
+    /* 5. enqueue the global batch (k, y, D), detached: the queue is the same on every rank */
+    if ((rc = mlcl_queue_enqueue(mc->queue, nb, gg->kg, gg->yg, mc->use_ld ? gg->Dg : NULL))) goto fail;
     mc->steps++;
     if (parts) *parts = lp;
     return MLCL_OK;
@@ -747,33 +558,13 @@ fail:
     return rc;
 }
 
-int mlcl_moco_set_lr(mlcl_moco *mc, float lr)
-{
-    MLCL_CHECK_NULL_AS("mlcl_moco_set_lr", mc, "moco");
-    return mlcl_optim_set_lr(mc->optim, -1, lr);
-}
-
-int mlcl_moco_set_threads(mlcl_moco *mc, int n)
-{
-    MLCL_CHECK_NULL_AS("mlcl_moco_set_threads", mc, "moco");
-    return mlcl__threads_check_handle("mlcl_moco_set_threads", n, &mc->threads);
-}
-
-int mlcl_moco_get_threads(const mlcl_moco *mc, int *n)
-{
-    MLCL_CHECK_NULL_AS("mlcl_moco_get_threads", mc, "moco");
-    MLCL_CHECK_NULL("mlcl_moco_get_threads", n);
-    *n = mc->threads;
-    return MLCL_OK;
-}
-
-int mlcl_moco_encoder(mlcl_moco *mc, int which, mlcl_encoder **out)
+int mlcl_moco_encoder(mlcl_moco *mc, mlcl_moco_part part, mlcl_encoder **out)
 {
     MLCL_CHECK_NULL_AS("mlcl_moco_encoder", mc, "moco");
     MLCL_CHECK_NULL("mlcl_moco_encoder", out);
-    if (which < 0 || which >= MOCO_NETS)
-        return mlcl__err(MLCL_EINVAL, "mlcl_moco_encoder: which must be in 0..4 (got %d)", which);
-    *out = mc->net[which];
+    if ((int)part < 0 || (int)part >= MOCO_NETS)
+        return mlcl__err(MLCL_EINVAL, "mlcl_moco_encoder: part must be an mlcl_moco_part, 0..4 (got %d)", (int)part);
+    *out = mc->net[part];
     return MLCL_OK;
 }
 
@@ -798,5 +589,19 @@ int mlcl_moco_steps(const mlcl_moco *mc, long long *steps)
     MLCL_CHECK_NULL_AS("mlcl_moco_steps", mc, "moco");
     MLCL_CHECK_NULL("mlcl_moco_steps", steps);
     *steps = mc->steps;
+    return MLCL_OK;
+}
+
+int mlcl_moco_set_threads(mlcl_moco *mc, int n)
+{
+    MLCL_CHECK_NULL_AS("mlcl_moco_set_threads", mc, "moco");
+    return mlcl__threads_check_handle("mlcl_moco_set_threads", n, &mc->threads);
+}
+
+int mlcl_moco_get_threads(const mlcl_moco *mc, int *n)
+{
+    MLCL_CHECK_NULL_AS("mlcl_moco_get_threads", mc, "moco");
+    MLCL_CHECK_NULL("mlcl_moco_get_threads", n);
+    *n = mc->threads;
     return MLCL_OK;
 }

@@ -3,7 +3,18 @@
 #define MLCL_CL_MOCO_INTERNAL_H
 #include <stdatomic.h>
 #include "mlcl/moco.h"
+#include "mlcl/comm.h"
+#include "dist/comm_internal.h"
 #include "core/internal.h"
+
+/* The global batch of a step, gathered from the ranks (comm.size x max_batch
+ * rows): keys, distributions, their gradients, labels; hs: the handshake
+ * (n, status) of every rank. */
+typedef struct mlcl__moco_gather {
+    float *kg, *Dg, *grad_Dg;
+    uint64_t *yg;
+    long long *hs;
+} mlcl__moco_gather;
 
 enum { MOCO_ENC_Q = 0, MOCO_PROJ_Q = 1, MOCO_LD = 2, MOCO_ENC_K = 3, MOCO_PROJ_K = 4, MOCO_NETS = 5 };
 
@@ -17,6 +28,7 @@ struct mlcl_moco {
     int parallel;   /* the branches may run on two threads (no caller's backbone) */
     int threads;    /* mlcl_moco_set_threads; 0: the enclosing/library count */
     long long steps;
+    float momentum; /* of the key update (mlcl_moco_set_param) */
     /* workspaces, max_batch rows */
     float *h, *q, *k, *hk, *logits, *D, *grad_q, *grad_D, *grad_logits, *grad_h, *grad_h2;
     /* backups for rolling back a failed step: key parameters and every state */
@@ -25,7 +37,12 @@ struct mlcl_moco {
     float *bak_state;
     size_t bak_state_n;
     uint64_t bak_rng[MOCO_NETS][2]; /* dropout generator states */
-    struct mlcl__moco_dist *dist;   /* data-parallel state (mlcl_moco_set_comm), NULL: single process */
+    /* the communicator is always there: the caller's (mlcl_moco_set_comm,
+     * has_comm) or the built-in single-rank one, with which the step is the
+     * single-process step bit for bit */
+    mlcl_comm comm;
+    int has_comm;
+    mlcl__moco_gather g;
     atomic_int busy;                /* 1 during mlcl_moco_step (MLCL_EBUSY) */
     /* during mlcl__moco_step_csr: the two views as CSR rows (one structure,
      * two value arrays), read by the backbones' sparse first layer */
@@ -49,11 +66,13 @@ MLCL_INTERNAL void mlcl__moco_estimate(const mlcl_moco_options *o, int hdim, siz
 /* Rolls the key side and the running statistics back to before the step. */
 MLCL_INTERNAL void mlcl__moco_backup(mlcl_moco *mc);
 MLCL_INTERNAL void mlcl__moco_restore(mlcl_moco *mc);
-/* Frees the data-parallel state (mlcl_moco_free). */
-MLCL_INTERNAL void mlcl__moco_dist_free(struct mlcl__moco_dist *d);
-/* The communicator of a data-parallel pair, or NULL. */
-struct mlcl_comm;
-MLCL_INTERNAL const struct mlcl_comm *mlcl__moco_comm(const mlcl_moco *mc);
+/* The gather buffers for `ranks` ranks (all or nothing), and their release. */
+MLCL_INTERNAL int mlcl__moco_gather_alloc(const mlcl_moco *mc, size_t ranks, mlcl__moco_gather *g, const char *fn);
+MLCL_INTERNAL void mlcl__moco_gather_free(mlcl__moco_gather *g);
+/* The communicator the caller installed (mlcl_moco_set_comm), or NULL. */
+MLCL_INTERNAL const mlcl_comm *mlcl__moco_comm(const mlcl_moco *mc);
+/* Sums the gradients of network i over the ranks and divides by their number. */
+MLCL_INTERNAL int mlcl__moco_average_grads(mlcl_moco *mc, int i, const char *fn);
 /* Broadcasts rank 0's parameters, BatchNorm statistics, dropout generators
  * and queue of the pair to all ranks (collective; no-op without a comm). */
 MLCL_INTERNAL int mlcl__moco_bcast(mlcl_moco *mc, const char *fn);

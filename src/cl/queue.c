@@ -2,6 +2,7 @@
 #include <string.h>
 #include "core/internal.h"
 #include "mlcl/queue.h"
+#include "cl/queue_internal.h"
 
 struct mlcl_queue {
     int K, m, c;
@@ -11,53 +12,6 @@ struct mlcl_queue {
     uint64_t *labels;  /* K x words */
     float *dists;      /* K x c */
 };
-
-size_t mlcl_label_words(int c) { return c > 0 ? ((size_t)c + 63) / 64 : 0; }
-
-int mlcl_labels_pack(uint64_t *out, const uint8_t *y01, int n, int c)
-{
-    static const char fn[] = "mlcl_labels_pack";
-    MLCL_CHECK_NULL(fn, out);
-    MLCL_CHECK_NULL(fn, y01);
-    MLCL_CHECK_POS(fn, n);
-    MLCL_CHECK_POS(fn, c);
-    size_t words = mlcl_label_words(c), tot;
-    if (mlcl__mul_size((size_t)n, words, &tot) || mlcl__mul_size((size_t)n, (size_t)c, &tot))
-        return mlcl__err(MLCL_EOVERFLOW, "%s: n %d x c %d overflows", fn, n, c);
-    /* validate first so that out is untouched on error */
-    for (int i = 0; i < n; i++)
-        for (int j = 0; j < c; j++) {
-            uint8_t v = y01[(size_t)i * c + j];
-            if (v > 1)
-                return mlcl__err(MLCL_EINVAL, "%s: y01[%d][%d] = %u is not 0 or 1", fn, i, j, (unsigned)v);
-        }
-    for (int i = 0; i < n; i++) {
-        uint64_t *row = out + (size_t)i * words;
-        const uint8_t *src = y01 + (size_t)i * c;
-        memset(row, 0, words * sizeof *row);
-        for (int j = 0; j < c; j++)
-            row[j >> 6] |= (uint64_t)src[j] << (j & 63);
-    }
-    return MLCL_OK;
-}
-
-int mlcl_labels_unpack(uint8_t *out, const uint64_t *packed, int n, int c)
-{
-    static const char fn[] = "mlcl_labels_unpack";
-    MLCL_CHECK_NULL(fn, out);
-    MLCL_CHECK_NULL(fn, packed);
-    MLCL_CHECK_POS(fn, n);
-    MLCL_CHECK_POS(fn, c);
-    size_t words = mlcl_label_words(c), tot;
-    if (mlcl__mul_size((size_t)n, words, &tot) || mlcl__mul_size((size_t)n, (size_t)c, &tot))
-        return mlcl__err(MLCL_EOVERFLOW, "%s: n %d x c %d overflows", fn, n, c);
-    for (int i = 0; i < n; i++) {
-        const uint64_t *row = packed + (size_t)i * words;
-        uint8_t *dst = out + (size_t)i * c;
-        for (int j = 0; j < c; j++) dst[j] = (uint8_t)((row[j >> 6] >> (j & 63)) & 1u);
-    }
-    return MLCL_OK;
-}
 
 int mlcl_queue_options_init(mlcl_queue_options *opts, unsigned int version)
 {
@@ -162,14 +116,34 @@ int mlcl_queue_reset(mlcl_queue *q)
     return MLCL_OK;
 }
 
-int mlcl_queue_size(const mlcl_queue *q) { return q ? q->size : 0; }
-int mlcl_queue_capacity(const mlcl_queue *q) { return q ? q->K : 0; }
-int mlcl_queue_head(const mlcl_queue *q) { return q ? q->head : 0; }
-int mlcl_queue_feat_dim(const mlcl_queue *q) { return q ? q->m : 0; }
-int mlcl_queue_n_labels(const mlcl_queue *q) { return q ? q->c : 0; }
-const float *mlcl_queue_features(const mlcl_queue *q) { return q ? q->feats : NULL; }
-const uint64_t *mlcl_queue_labels(const mlcl_queue *q) { return q ? q->labels : NULL; }
-const float *mlcl_queue_dists(const mlcl_queue *q) { return q ? q->dists : NULL; }
+#define QUEUE_GETTER(name, type, field)                        \
+    int mlcl_queue_##name(const mlcl_queue *q, type *name)     \
+    {                                                          \
+        MLCL_CHECK_NULL("mlcl_queue_" #name, q);               \
+        MLCL_CHECK_NULL("mlcl_queue_" #name, name);            \
+        *name = q->field;                                      \
+        return MLCL_OK;                                        \
+    }
+QUEUE_GETTER(size, int, size)
+QUEUE_GETTER(capacity, int, K)
+QUEUE_GETTER(head, int, head)
+QUEUE_GETTER(feat_dim, int, m)
+QUEUE_GETTER(n_labels, int, c)
+QUEUE_GETTER(features, const float *, feats)
+QUEUE_GETTER(labels, const uint64_t *, labels)
+QUEUE_GETTER(dists, const float *, dists)
+
+void mlcl__queue_view(const mlcl_queue *q, mlcl__queue_view_t *v)
+{
+    v->size = q->size;
+    v->K = q->K;
+    v->head = q->head;
+    v->m = q->m;
+    v->c = q->c;
+    v->feats = q->feats;
+    v->labels = q->labels;
+    v->dists = q->dists;
+}
 
 int mlcl_queue_set_state(mlcl_queue *q, int size, int head, const float *feats,
                          const uint64_t *labels, const float *dists)

@@ -10,7 +10,7 @@
 #include "mlcl/readers.h"
 #include "mlcl/batch.h"
 #include "mlcl/augment.h"
-#include "mlcl/queue.h" /* mlcl_label_words(): the packed-label layout */
+#include "mlcl/labels.h" /* mlcl_label_words(): the packed-label layout */
 
 struct mlcl_dataset {
     int n, d, c, words;

@@ -13,4 +13,8 @@ MLCL_INTERNAL int mlcl__comm_gather(const mlcl_comm *c, const void *send, size_t
 MLCL_INTERNAL int mlcl__comm_bcast(const mlcl_comm *c, void *buf, size_t bytes, const char *fn, const char *what);
 /* mlcl_comm_validate with the caller's name in the message. */
 MLCL_INTERNAL int mlcl__comm_check(const mlcl_comm *c, const char *fn);
+/* Fills c with the built-in single-rank communicator (rank 0 of 1): its sums
+ * are the identity, its gather a copy, its broadcast nothing, so code written
+ * for N ranks run with it is the single-process code, bit for bit. */
+MLCL_INTERNAL void mlcl__comm_single(mlcl_comm *c);
 #endif

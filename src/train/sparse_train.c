@@ -128,7 +128,7 @@ int mlcl__trainer_sparse_batch(mlcl_trainer *t, int k, double *loss_out, mlcl_lo
     rc = mlcl_optim_step(t->ft);
     if (rc) return mlcl__err(rc, "fine-tuning epoch %d step %lld: %s", t->epoch, t->step, mlcl_last_error());
     *loss_out = loss;
-    memset(lp, 0, sizeof *lp);
+    *lp = (mlcl_loss_parts)MLCL_LOSS_PARTS_INIT;
     lp->total = loss;
     return MLCL_OK;
 }

@@ -482,7 +482,7 @@ static int finetune_shard(mlcl_trainer *t, int k, double *loss_out, mlcl_loss_pa
     rc = mlcl_optim_step(t->ft);
     if (rc) return mlcl__err(rc, "fine-tuning epoch %d step %lld: %s", t->epoch, t->step, mlcl_last_error());
     *loss_out = red[0];
-    memset(lp, 0, sizeof *lp);
+    *lp = (mlcl_loss_parts)MLCL_LOSS_PARTS_INIT;
     lp->total = red[0];
     return MLCL_OK;
 }
@@ -555,7 +555,7 @@ static int train_batch(mlcl_trainer *t, int k, float lr, double *loss_out, mlcl_
     rc = mlcl_optim_step(t->ft);
     if (rc) return mlcl__err(rc, "fine-tuning epoch %d step %lld: %s", t->epoch, t->step, mlcl_last_error());
     *loss_out = loss;
-    memset(lp, 0, sizeof *lp);
+    *lp = (mlcl_loss_parts)MLCL_LOSS_PARTS_INIT;
     lp->total = loss;
     return MLCL_OK;
 }
@@ -693,8 +693,7 @@ static int stream_batches(mlcl_trainer *t, float lr, double t0)
         memcpy(t->x0, b.x, (size_t)k * dn * sizeof(float));
         if (t->phase == 1) memcpy(t->x1, b.x2, (size_t)k * dn * sizeof(float));
         double loss = 0;
-        mlcl_loss_parts lp;
-        memset(&lp, 0, sizeof lp);
+        mlcl_loss_parts lp = MLCL_LOSS_PARTS_INIT;
         rc = train_batch(t, k, lr, &loss, &lp);
         if (rc) {
             if (rc == MLCL_ENUMERIC && !t->o.stop_on_nonfinite && t->phase == 1) {
@@ -741,8 +740,7 @@ static int run_epoch(mlcl_trainer *t)
         if (t->has_comm && k < t->comm.size) break; /* a tail smaller than the ranks: dropped */
         memcpy(t->rows, t->perm + t->pos, sizeof(int) * k);
         double loss = 0;
-        mlcl_loss_parts lp;
-        memset(&lp, 0, sizeof lp);
+        mlcl_loss_parts lp = MLCL_LOSS_PARTS_INIT;
         int rc = train_batch(t, k, lr, &loss, &lp);
         if (rc) {
             if (rc == MLCL_ENUMERIC && !t->o.stop_on_nonfinite && t->phase == 1) {
@@ -1416,12 +1414,18 @@ static int save_local(const mlcl_trainer *tc, const char *path)
     if (rc == MLCL_OK) rc = put_optim(&w, t->ft, "OPT2", "OST2");
     if (rc == MLCL_OK) {
         mlcl_queue *q = t->moco->queue;
-        int32_t qs[2] = { mlcl_queue_size(q), mlcl_queue_head(q) };
-        size_t K = (size_t)mlcl_queue_capacity(q);
+        int32_t qs[2];
+        int qsz, qhd, qcap;
+        const float *qf, *qd;
+        const uint64_t *ql;
+        mlcl_queue_size(q, &qsz); mlcl_queue_head(q, &qhd); mlcl_queue_capacity(q, &qcap); /* q is not NULL */
+        mlcl_queue_features(q, &qf); mlcl_queue_labels(q, &ql); mlcl_queue_dists(q, &qd);
+        qs[0] = qsz; qs[1] = qhd;
+        size_t K = (size_t)qcap;
         mlcl__ckw_put(&w, "QST0", qs, sizeof qs);
-        mlcl__ckw_put(&w, "QFT0", mlcl_queue_features(q), K * t->moco->m * sizeof(float));
-        mlcl__ckw_put(&w, "QLB0", mlcl_queue_labels(q), K * t->words * sizeof(uint64_t));
-        mlcl__ckw_put(&w, "QDS0", mlcl_queue_dists(q), K * t->c * sizeof(float));
+        mlcl__ckw_put(&w, "QFT0", qf, K * t->moco->m * sizeof(float));
+        mlcl__ckw_put(&w, "QLB0", ql, K * t->words * sizeof(uint64_t));
+        mlcl__ckw_put(&w, "QDS0", qd, K * t->c * sizeof(float));
     }
     if (rc == MLCL_OK && t->val) {
         vsel_pos v = { t->best_epoch, t->vs_epochs, t->thr_ready, 0, t->best_value, t->last_value, t->thr_global };
@@ -1491,7 +1495,9 @@ static int load_inner(mlcl_trainer *t, const char *path)
         if (rc == MLCL_OK) rc = mlcl__ckr_get(&r, NET_TAGS[i][1], &q, NULL, nst[i] * sizeof(float));
     }
     mlcl_queue *q = t->moco->queue;
-    size_t K = (size_t)mlcl_queue_capacity(q);
+    int qcap = 0;
+    mlcl_queue_capacity(q, &qcap); /* q is not NULL */
+    size_t K = (size_t)qcap;
     const void *qf = NULL, *ql = NULL, *qd = NULL;
     int32_t qs[2] = { 0, 0 };
     if (rc == MLCL_OK) rc = mlcl__ckr_copy(&r, "QST0", qs, sizeof qs);

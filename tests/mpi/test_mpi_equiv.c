@@ -9,6 +9,7 @@
  *     process; rank 0 alone writes the checkpoint.
  *  3. Argument checks: unequal n across ranks fails on every rank (no hang).
  * --bench S: time per pretraining step on the Yeast shape (docs/distributed.md). */
+#include "queue_get.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,7 +125,7 @@ static void moco_equiv(const mlcl_comm *cm, const cfg *cf)
         fill(r, x1, (size_t)N * d);
         rand_labels(r, y8, N, c);
         OK(mlcl_labels_pack(y, y8, N, c));
-        mlcl_loss_parts pr, pd;
+        mlcl_loss_parts pr = MLCL_LOSS_PARTS_INIT, pd = MLCL_LOSS_PARTS_INIT;
         OK(mlcl_moco_step(ref, N, x0, x1, y, &pr));
         size_t off = (size_t)rank_ * n;
         OK(mlcl_moco_step(dist, n, x0 + off * d, x1 + off * d, y + off * words, &pd));
@@ -169,18 +170,18 @@ static void moco_equiv(const mlcl_comm *cm, const cfg *cf)
     mlcl_queue *qa, *qb;
     OK(mlcl_moco_queue(dist, &qa));
     OK(mlcl_moco_queue(ref, &qb));
-    int K = mlcl_queue_capacity(qa), m = mlcl_queue_feat_dim(qa);
-    if (mlcl_queue_size(qa) != mlcl_queue_size(qb) || mlcl_queue_head(qa) != mlcl_queue_head(qb))
-        FAIL("%s: queue size/head %d/%d vs %d/%d", cf->name, mlcl_queue_size(qa), mlcl_queue_head(qa),
-             mlcl_queue_size(qb), mlcl_queue_head(qb));
-    if (!same_everywhere(cm, mlcl_queue_features(qa), sizeof(float) * K * m) ||
-        !same_everywhere(cm, mlcl_queue_labels(qa), sizeof(uint64_t) * K * words) ||
-        !same_everywhere(cm, mlcl_queue_dists(qa), sizeof(float) * K * c))
+    int K = tq_capacity(qa), m = tq_feat_dim(qa);
+    if (tq_size(qa) != tq_size(qb) || tq_head(qa) != tq_head(qb))
+        FAIL("%s: queue size/head %d/%d vs %d/%d", cf->name, tq_size(qa), tq_head(qa),
+             tq_size(qb), tq_head(qb));
+    if (!same_everywhere(cm, tq_features(qa), sizeof(float) * K * m) ||
+        !same_everywhere(cm, tq_labels(qa), sizeof(uint64_t) * K * words) ||
+        !same_everywhere(cm, tq_dists(qa), sizeof(float) * K * c))
         FAIL("%s: the queue differs across ranks", cf->name);
-    if (memcmp(mlcl_queue_labels(qa), mlcl_queue_labels(qb), sizeof(uint64_t) * K * words))
+    if (memcmp(tq_labels(qa), tq_labels(qb), sizeof(uint64_t) * K * words))
         FAIL("%s: queue labels differ from one process", cf->name);
-    double rq = rel_diff(mlcl_queue_features(qa), mlcl_queue_features(qb), (size_t)K * m);
-    double rdq = rel_diff(mlcl_queue_dists(qa), mlcl_queue_dists(qb), (size_t)K * c);
+    double rq = rel_diff(tq_features(qa), tq_features(qb), (size_t)K * m);
+    double rdq = rel_diff(tq_dists(qa), tq_dists(qb), (size_t)K * c);
     if (rq > 1e-5 || rdq > 1e-5) FAIL("%s: queue keys / distributions differ from one process: %.3g %.3g", cf->name, rq, rdq);
     if (rank_ == 0)
         printf("moco %-22s %d ranks x %d rows, %d steps: params rel %.2e, loss rel %.2e, queue rel %.2e\n", cf->name,

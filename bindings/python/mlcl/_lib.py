@@ -227,8 +227,22 @@ class LossOptions(ctypes.Structure):
 
 
 class LossParts(ctypes.Structure):
-    _fields_ = [("total", c_double), ("con", c_double), ("G", c_double), ("H", c_double),
-                ("wreg", c_double), ("n_anchors_used", c_int)]
+    """mlcl_loss_parts; a new one carries MLCL_LOSS_PARTS_VERSION (the caller sets it)."""
+    _fields_ = [("version", c_uint), ("total", c_double), ("con", c_double), ("G", c_double),
+                ("H", c_double), ("wreg", c_double), ("n_anchors_used", c_int)]
+
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        if not args and "version" not in kw:
+            C.mlcl_loss_parts_init(ctypes.byref(self), LOSS_PARTS_VERSION)
+
+
+class LossInputs(ctypes.Structure):
+    """mlcl_loss_inputs (borrowed pointers, for one mlcl_loss_compute call)."""
+    _fields_ = [("version", c_uint), ("n", c_int), ("q", c_void_p), ("k", c_void_p),
+                ("y", c_void_p), ("d", c_void_p), ("queue", c_void_p), ("F", c_int),
+                ("kq", c_void_p), ("yq", c_void_p), ("dq", c_void_p), ("W", c_void_p),
+                ("h", c_int)]
 
 
 class Metrics(ctypes.Structure):
@@ -318,6 +332,8 @@ PROGRESS_FN = ctypes.CFUNCTYPE(c_int, POINTER(Progress), c_void_p)
 # Option struct versions (the *_OPTIONS_VERSION macros).
 QUEUE_OPTIONS_VERSION = 1
 LOSS_OPTIONS_VERSION = 1
+LOSS_PARTS_VERSION = 1
+LOSS_INPUTS_VERSION = 1
 METRICS_VERSION = 1
 ENCODER_OPTIONS_VERSION = 1
 MLP_SPEC_VERSION = 1
@@ -367,20 +383,18 @@ _PROTOS = {
     "mlcl_queue_free": (None, [H]),
     "mlcl_queue_enqueue": (INT, [H, c_int, pf, pu64, pf]),
     "mlcl_queue_reset": (INT, [H]),
-    "mlcl_queue_size": (c_int, [H]),
-    "mlcl_queue_capacity": (c_int, [H]),
-    "mlcl_queue_head": (c_int, [H]),
-    "mlcl_queue_feat_dim": (c_int, [H]),
-    "mlcl_queue_n_labels": (c_int, [H]),
-    "mlcl_queue_features": (c_void_p, [H]),
-    "mlcl_queue_labels": (c_void_p, [H]),
-    "mlcl_queue_dists": (c_void_p, [H]),
+    "mlcl_queue_size": (INT, [H, pi]),
+    "mlcl_queue_capacity": (INT, [H, pi]),
+    "mlcl_queue_head": (INT, [H, pi]),
+    "mlcl_queue_feat_dim": (INT, [H, pi]),
+    "mlcl_queue_n_labels": (INT, [H, pi]),
+    "mlcl_queue_features": (INT, [H, P(c_void_p)]),
+    "mlcl_queue_labels": (INT, [H, P(c_void_p)]),
+    "mlcl_queue_dists": (INT, [H, P(c_void_p)]),
     "mlcl_queue_set_state": (INT, [H, c_int, c_int, pf, pu64, pf]),
     # mask.h
-    "mlcl_mask_build": (INT, [pu8, pi, c_int, c_int, pu64, c_int, pu64, c_int]),
-    "mlcl_mask_build_2": (INT, [pu8, pi, c_int, c_int, pu64, c_int, pu64, c_int, pu64, c_int]),
-    "mlcl_mask_labelwise_counts": (INT, [pi, c_int, pu64, c_int]),
-    "mlcl_mask_labelwise_counts_2": (INT, [pi, c_int, pu64, c_int, pu64, c_int]),
+    "mlcl_mask_build": (INT, [pu8, pi, c_int, c_int, pu64, c_int, pu64, c_int, pu64, c_int]),
+    "mlcl_mask_labelwise_counts": (INT, [pi, c_int, pu64, c_int, pu64, c_int]),
     "mlcl_mask_labelwise": (INT, [pi, c_int, pu64, c_int, pu64, c_int, pu64, c_int]),
     # loss.h
     "mlcl_loss_options_init": (INT, [P(LossOptions), c_uint]),
@@ -391,11 +405,10 @@ _PROTOS = {
     "mlcl_loss_set_options": (INT, [H, P(LossOptions)]),
     "mlcl_loss_get_options": (INT, [H, P(LossOptions)]),
     "mlcl_loss_get_dims": (INT, [H, pi, pi, pi, pi]),
-    "mlcl_loss_workspace_size": (c_size_t, [H]),
-    "mlcl_loss_compute": (INT, [H, c_int, c_int, pf, pf, pu64, pf, pf, pu64, pf, pf, c_int,
-                                P(LossParts), pf, pf, pf]),
-    "mlcl_loss_compute_queue": (INT, [H, c_int, pf, pf, pu64, pf, H, pf, c_int, P(LossParts),
-                                      pf, pf, pf]),
+    "mlcl_loss_workspace_size": (INT, [H, P(c_size_t)]),
+    "mlcl_loss_parts_init": (INT, [P(LossParts), c_uint]),
+    "mlcl_loss_inputs_init": (INT, [P(LossInputs), c_uint]),
+    "mlcl_loss_compute": (INT, [H, P(LossParts), pf, pf, pf, P(LossInputs)]),
     # metrics.h
     "mlcl_metrics_init": (INT, [P(Metrics), c_uint]),
     "mlcl_metrics_compute": (INT, [P(Metrics), c_int, c_int, pf, pu8, c_float]),
@@ -510,9 +523,11 @@ _PROTOS = {
     "mlcl_moco_create_with_backbone": (INT, [P(H), P(MocoOptions), H]),
     "mlcl_moco_free": (None, [H]),
     "mlcl_moco_step": (INT, [H, c_int, pf, pf, pu64, P(LossParts)]),
-    "mlcl_moco_set_lr": (INT, [H, c_float]),
     "mlcl_moco_set_threads": (INT, [H, c_int]),
     "mlcl_moco_get_threads": (INT, [H, pi]),
+    "mlcl_moco_set_param": (INT, [H, c_int, c_double]),
+    "mlcl_moco_get_param": (INT, [H, c_int, pd]),
+    "mlcl_moco_param_bounds": (INT, [c_int, pd, pd]),
     "mlcl_moco_encoder": (INT, [H, c_int, P(H)]),
     "mlcl_moco_queue": (INT, [H, P(H)]),
     "mlcl_moco_optim": (INT, [H, P(H)]),

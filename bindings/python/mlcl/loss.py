@@ -4,7 +4,7 @@ import ctypes
 
 import numpy as np
 
-from ._lib import C, LossOptions, LossParts, LOSS_OPTIONS_VERSION
+from ._lib import C, LossInputs, LossOptions, LossParts, LOSS_INPUTS_VERSION, LOSS_OPTIONS_VERSION
 from ._util import Handle, apply_kwargs, hot_input, locked, make_options, ptr, struct_to_dict, to_int
 from .queue import Queue, labels_arg, label_words
 
@@ -27,6 +27,12 @@ def loss_options(**kw):
     con_norm="per_label", h_target="raw"; booleans for weight_grad/dweight_grad)."""
     return make_options(LossOptions, "mlcl_loss_options_init", LOSS_OPTIONS_VERSION, kw,
                         LOSS_ENUMS, "loss options")
+
+
+def _addr(a):
+    """The address of a C-contiguous array's data (None -> NULL); the array
+    must stay referenced for the call (the caller's locals keep it)."""
+    return None if a is None else a.ctypes.data
 
 
 class LossResult:
@@ -92,7 +98,9 @@ class Loss(Handle):
     @locked("workspace_size")
     def workspace_size(self):
         """Bytes of workspace held by the C object."""
-        return int(C.mlcl_loss_workspace_size(self._ptr))
+        v = ctypes.c_size_t()
+        C.mlcl_loss_workspace_size(self._ptr, ctypes.byref(v))
+        return v.value
 
     @property
     def options(self):
@@ -124,7 +132,7 @@ class Loss(Handle):
         q, k: (n, m) float32; y: (n, words) packed uint64 or (n, c) uint8 0/1
         (packed here); d: (n, c) float32 (LD); the queue part either as arrays
         kq (F, m), yq (F, words or c), dq (F, c) or as ``queue=`` a Queue (read
-        in place, mlcl_loss_compute_queue); W: (c, h) float32 LD-head weight.
+        in place, mlcl_loss_inputs.queue); W: (c, h) float32 LD-head weight.
 
         The C side ACCUMULATES gradients; this method passes freshly zeroed
         buffers, so the returned grad_q (n, m), grad_d (n, c; LD with d) and
@@ -163,6 +171,8 @@ class Loss(Handle):
         gd = np.zeros((n, c), np.float32) if want_d else None
         gW = np.zeros(W.shape, np.float32) if (grads and W is not None and method == 0) else None
         parts = LossParts()
+        inp = LossInputs()
+        C.mlcl_loss_inputs_init(ctypes.byref(inp), LOSS_INPUTS_VERSION)
         if queue is not None:
             if kq is not None or yq is not None or dq is not None:
                 raise ValueError("pass either queue= or kq/yq/dq, not both")
@@ -173,11 +183,7 @@ class Loss(Handle):
             if qsize > self.max_queue:
                 raise ValueError("queue holds %d entries, the loss was created for max_queue = %d"
                                  % (qsize, self.max_queue))
-            C.mlcl_loss_compute_queue(self._ptr, n, ptr(q, np.float32), ptr(k, np.float32),
-                                      ptr(yp, np.uint64), ptr(d, np.float32), queue._ptr,
-                                      ptr(W, np.float32), h, ctypes.byref(parts),
-                                      ptr(gq, np.float32), ptr(gd, np.float32),
-                                      ptr(gW, np.float32))
+            inp.queue = queue._ptr
         else:
             F = 0
             if kq is not None:
@@ -202,11 +208,12 @@ class Loss(Handle):
                     raise ValueError("dq (F x c queue distributions) is required by the LD loss")
             else:
                 yq = dq = None
-            C.mlcl_loss_compute(self._ptr, n, F, ptr(q, np.float32), ptr(k, np.float32),
-                                ptr(yp, np.uint64), ptr(d, np.float32), ptr(kq, np.float32),
-                                ptr(yq, np.uint64), ptr(dq, np.float32), ptr(W, np.float32), h,
-                                ctypes.byref(parts), ptr(gq, np.float32), ptr(gd, np.float32),
-                                ptr(gW, np.float32))
+            inp.F = F
+            inp.kq, inp.yq, inp.dq = _addr(kq), _addr(yq), _addr(dq)
+        inp.n, inp.q, inp.k, inp.y, inp.d = n, _addr(q), _addr(k), _addr(yp), _addr(d)
+        inp.W, inp.h = _addr(W), h
+        C.mlcl_loss_compute(self._ptr, ctypes.byref(parts), ptr(gq, np.float32), ptr(gd, np.float32),
+                            ptr(gW, np.float32), ctypes.byref(inp))
         return LossResult(parts, gq, gd, gW)
 
     __call__ = compute

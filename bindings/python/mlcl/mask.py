@@ -45,8 +45,8 @@ def build_mask(y_anchor, y_cand, y_cand2=None, mode="any", c=None, counts_only=F
     """The n x (N1+N2) positive mask (uint8) and |P(i)| counts (int32).
 
     ``y_cand2`` (optional) is a second candidate part (e.g. a queue's filled
-    labels), appended after ``y_cand`` without copying in C
-    (mlcl_mask_build_2); without it mlcl_mask_build is used.
+    labels), appended after ``y_cand`` without copying in C (mlcl_mask_build's
+    second part).
     Returns (mask, counts); mask is None with counts_only.
     """
     ya, c = _packed("y_anchor", y_anchor, c)
@@ -55,13 +55,8 @@ def build_mask(y_anchor, y_cand, y_cand2=None, mode="any", c=None, counts_only=F
     n, N1, N2 = ya.shape[0], _rows(y1), _rows(y2)
     mask = None if counts_only else np.zeros((n, N1 + N2), dtype=np.uint8)
     counts = np.zeros(n, dtype=np.int32)
-    if y2 is None:
-        C.mlcl_mask_build(ptr(mask, np.uint8), ptr(counts, np.int32), _mode(mode), n,
-                          ptr(ya, np.uint64), N1, ptr(y1, np.uint64), c)
-    else:
-        C.mlcl_mask_build_2(ptr(mask, np.uint8), ptr(counts, np.int32), _mode(mode), n,
-                            ptr(ya, np.uint64), N1, ptr(y1, np.uint64), N2,
-                            ptr(y2, np.uint64), c)
+    C.mlcl_mask_build(ptr(mask, np.uint8), ptr(counts, np.int32), _mode(mode), n,
+                      ptr(ya, np.uint64), N1, ptr(y1, np.uint64), N2, ptr(y2, np.uint64), c)
     return mask, counts
 
 
@@ -70,11 +65,8 @@ def labelwise_counts(y_cand, y_cand2=None, c=None):
     y1, c = _packed("y_cand", y_cand, c)
     y2, c = _packed("y_cand2", y_cand2, c)
     out = np.zeros(c, dtype=np.int32)
-    if y2 is None:
-        C.mlcl_mask_labelwise_counts(ptr(out, np.int32), _rows(y1), ptr(y1, np.uint64), c)
-    else:
-        C.mlcl_mask_labelwise_counts_2(ptr(out, np.int32), _rows(y1), ptr(y1, np.uint64),
-                                       _rows(y2), ptr(y2, np.uint64), c)
+    C.mlcl_mask_labelwise_counts(ptr(out, np.int32), _rows(y1), ptr(y1, np.uint64),
+                                 _rows(y2), ptr(y2, np.uint64), c)
     return out
 
 

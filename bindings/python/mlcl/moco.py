@@ -13,8 +13,27 @@ from .queue import Queue, labels_arg
 
 MOCO_ENUMS = {"loss": LOSS_ENUMS, "optim": OPTIM_ENUMS}
 
-#: indices of mlcl_moco_encoder()
+#: mlcl_moco_part values (mlcl_moco_encoder())
 ENCODERS = {"query_backbone": 0, "query_proj": 1, "ld_head": 2, "key_backbone": 3, "key_proj": 4}
+
+#: mlcl_moco_param values (mlcl_moco_set_param() / get_param() / param_bounds())
+PARAMS = {"momentum": 1, "tau": 2, "lr": 3, "alpha": 4, "beta": 5, "sigma": 6}
+
+
+def _param(name):
+    if isinstance(name, str):
+        if name not in PARAMS:
+            raise ValueError("param: %r is not one of %s" % (name, ", ".join(PARAMS)))
+        return PARAMS[name]
+    return to_int("param", name)
+
+
+def param_bounds(name):
+    """(lo, hi): the inclusive range MoCo.set_param accepts for ``name``
+    ('momentum', 'tau', 'lr', 'alpha', 'beta', 'sigma')."""
+    lo, hi = ctypes.c_double(), ctypes.c_double()
+    C.mlcl_moco_param_bounds(_param(name), ctypes.byref(lo), ctypes.byref(hi))
+    return lo.value, hi.value
 
 
 def moco_options(**kw):
@@ -71,7 +90,9 @@ class MoCo(Handle):
             C.mlcl_encoder_in_dim(h.value, ctypes.byref(v))
             q = ctypes.c_void_p()
             C.mlcl_moco_queue(self._ptr, ctypes.byref(q))
-            self._in_dim, self._c = v.value, int(C.mlcl_queue_n_labels(q.value))
+            c = ctypes.c_int()
+            C.mlcl_queue_n_labels(q.value, ctypes.byref(c))
+            self._in_dim, self._c = v.value, c.value
         return self._in_dim, self._c
 
     def step(self, x0, x1, y, strict=None):
@@ -94,8 +115,23 @@ class MoCo(Handle):
         return LossResult(parts)
 
     @locked()
+    def set_param(self, name, value):
+        """Sets a run-time setting ('momentum', 'tau', 'lr', 'alpha', 'beta',
+        'sigma'; see param_bounds); it applies from the next step."""
+        C.mlcl_moco_set_param(self._ptr, _param(name), float(value))
+
+    @locked()
+    def get_param(self, name):
+        """The current value of a run-time setting (lr: the first group's)."""
+        v = ctypes.c_double()
+        C.mlcl_moco_get_param(self._ptr, _param(name), ctypes.byref(v))
+        return v.value
+
+    param_bounds = staticmethod(param_bounds)
+
     def set_lr(self, lr):
-        C.mlcl_moco_set_lr(self._ptr, float(lr))
+        """set_param('lr', lr): the learning rate of every query-side group."""
+        self.set_param("lr", lr)
 
     @locked()
     def encoder(self, which):

@@ -50,6 +50,20 @@ def labels_arg(name, y, n, c, strict=True):
     return hot_input(name, y, np.uint64, (n, label_words(c)), strict=strict)
 
 
+def _get_int(fn, h):
+    """An int getter of the queue (status + out-param)."""
+    v = ctypes.c_int()
+    getattr(C, fn)(h, ctypes.byref(v))
+    return v.value
+
+
+def _get_ptr(fn, h):
+    """A buffer getter of the queue: the borrowed address."""
+    v = ctypes.c_void_p()
+    getattr(C, fn)(h, ctypes.byref(v))
+    return v.value
+
+
 class Queue(Handle):
     """Three ring buffers (keys, packed labels, distributions) of capacity K.
 
@@ -82,14 +96,14 @@ class Queue(Handle):
     def _dims(self):
         """(size, capacity, feat_dim, n_labels, words) of the held queue."""
         h = self._ptr
-        c = int(C.mlcl_queue_n_labels(h))
-        return (int(C.mlcl_queue_size(h)), int(C.mlcl_queue_capacity(h)),
-                int(C.mlcl_queue_feat_dim(h)), c, int(C.mlcl_label_words(c)))
+        c = _get_int("mlcl_queue_n_labels", h)
+        return (_get_int("mlcl_queue_size", h), _get_int("mlcl_queue_capacity", h),
+                _get_int("mlcl_queue_feat_dim", h), c, int(C.mlcl_label_words(c)))
 
     @property
     @locked("size")
     def size(self):
-        return int(C.mlcl_queue_size(self._ptr))
+        return _get_int("mlcl_queue_size", self._ptr)
 
     def __len__(self):
         return self.size
@@ -97,22 +111,22 @@ class Queue(Handle):
     @property
     @locked("capacity")
     def capacity(self):
-        return int(C.mlcl_queue_capacity(self._ptr))
+        return _get_int("mlcl_queue_capacity", self._ptr)
 
     @property
     @locked("head")
     def head(self):
-        return int(C.mlcl_queue_head(self._ptr))
+        return _get_int("mlcl_queue_head", self._ptr)
 
     @property
     @locked("feat_dim")
     def feat_dim(self):
-        return int(C.mlcl_queue_feat_dim(self._ptr))
+        return _get_int("mlcl_queue_feat_dim", self._ptr)
 
     @property
     @locked("n_labels")
     def n_labels(self):
-        return int(C.mlcl_queue_n_labels(self._ptr))
+        return _get_int("mlcl_queue_n_labels", self._ptr)
 
     @property
     def words(self):
@@ -139,7 +153,7 @@ class Queue(Handle):
         C.mlcl_queue_reset(self._ptr)
 
     def _buf(self, fn, dtype, cols, rows):
-        return copy_from(getattr(C, fn)(self._ptr), dtype, (rows, cols))
+        return copy_from(_get_ptr(fn, self._ptr), dtype, (rows, cols))
 
     @property
     @locked("features")
@@ -173,7 +187,7 @@ class Queue(Handle):
     def _view(self, fn, dtype, col):
         with self._use(fn[len("mlcl_queue_"):] + "_view"):
             dims = self._dims()
-            return view_of(getattr(C, fn)(self._ptr), dtype, (dims[1], dims[col]), self,
+            return view_of(_get_ptr(fn, self._ptr), dtype, (dims[1], dims[col]), self,
                            readonly=True)
 
     def features_view(self):
@@ -192,7 +206,7 @@ class Queue(Handle):
     def get_state(self):
         """(size, head, feats K x m, labels K x words, dists K x c), all copies."""
         size, K, m, c, w = self._dims()
-        return (size, int(C.mlcl_queue_head(self._ptr)),
+        return (size, _get_int("mlcl_queue_head", self._ptr),
                 self._buf("mlcl_queue_features", np.float32, m, K),
                 self._buf("mlcl_queue_labels", np.uint64, w, K),
                 self._buf("mlcl_queue_dists", np.float32, c, K))

@@ -108,7 +108,7 @@ def test_rng_streams_are_seeded():
 # ---------------------------------------------------------------- struct layout
 _STRUCTS = {
     "mlcl_queue_options": _lib.QueueOptions, "mlcl_loss_options": _lib.LossOptions,
-    "mlcl_loss_parts": _lib.LossParts, "mlcl_metrics": _lib.Metrics,
+    "mlcl_loss_parts": _lib.LossParts, "mlcl_loss_inputs": _lib.LossInputs, "mlcl_metrics": _lib.Metrics,
     "mlcl_encoder_options": _lib.EncoderOptions, "mlcl_mlp_spec": _lib.MlpSpec,
     "mlcl_resnet_spec": _lib.ResnetSpec,
     "mlcl_optim_options": _lib.OptimOptions, "mlcl_sched_options": _lib.SchedOptions,

@@ -44,12 +44,21 @@ def test_moco_step_and_parts(rng):
         o = mc.optimizer
         mc.set_lr(0.123)
         assert o.get_lr(0) == pytest.approx(0.123)
+        assert mc.get_param("lr") == pytest.approx(0.123)
+        mc.set_param("tau", 0.25)
+        assert mc.get_param("tau") == np.float32(0.25)
+        assert mlcl.MoCo.param_bounds("momentum") == (0.0, 1.0)
+        with pytest.raises(mlcl.InvalidArgument, match=r"MLCL_MOCO_PARAM_MOMENTUM \(momentum\) = 1.5"):
+            mc.set_param("momentum", 1.5)
+        assert mc.get_param("momentum") == np.float32(0.999)
+        with pytest.raises(ValueError, match="not one of"):
+            mc.set_param("gamma", 1)
         assert mc.encoder(2).out_dim == 3 and mc.encoder(1).out_dim == 4
         with pytest.raises(TypeError):
             mc.step(x0.astype(np.float64), x1, y)
         with pytest.raises(ValueError, match="x1 has shape"):
             mc.step(x0, x1[:2], y)
-        with pytest.raises(mlcl.InvalidArgument, match="which"):
+        with pytest.raises(mlcl.InvalidArgument, match="part must be"):
             mc.encoder(9)
     assert Q.closed and qb.closed  # borrowed handles die with their owner
     with pytest.raises(ValueError, match="closed"):

@@ -1,0 +1,62 @@
+/* The loss handle's layout and the row pass, shared by loss.c (options,
+ * workspaces, the GEMM stages, the entry points) and loss_rows.c (the row
+ * pass: masks, log-sum-exp, the contrastive and LD terms per anchor). Internal. */
+#ifndef MLCL_CL_LOSS_IMPL_H
+#define MLCL_CL_LOSS_IMPL_H
+#include "mlcl/loss.h"
+#include "core/internal.h"
+
+#define MAX_THREADS 4
+/* below this many pairs a second thread costs more than it saves */
+#define THREAD_MIN_PAIRS 32768
+
+struct mlcl_loss {
+    mlcl_loss_options o;
+    int max_n, max_nb, max_q, m, c, nthreads; /* max_nb: batch candidates (max_n unless distributed) */
+    int threads; /* mlcl_loss_set_threads; 0: the enclosing/library count */
+    size_t words, bytes;
+    float *S;      /* max_n x max_N (max_N = max_nb + max_q): logits, then dL/dS */
+    float *DW;     /* max_n x max_N: d_i . d_a, then the scaled G weights */
+    float *knorm;  /* max_N |k_a|^2 */
+    float *dnorm;  /* max_N |d_a|^2 */
+    double *hval;  /* max_N ||yhat_a - d_a||^2 */
+    float *inv;    /* c: 1/|P^j| or 1 */
+    size_t *coff;  /* max_N + 1: start of candidate a's entries in cval */
+    float *cval;   /* d_a^j inv_j for the set bits j of y_a, in bit order (grown on demand) */
+    size_t cval_cap;
+    int *cnt;      /* c: |P^j| */
+    float *qnorm;  /* max_n |q_i|^2 */
+    float *rdiag;  /* max_n: coefficient of q_i in grad_q_i (RBF weight gradient) */
+    float *rws;    /* max_n: sum_a of the G weights of row i */
+    double *con_i, *G_i, *H_i; /* max_n each */
+    int *used_i;   /* max_n */
+    float *rowbuf[MAX_THREADS]; /* max_N */
+    float *colw[MAX_THREADS];   /* max_nb: column sums of the G weights over the batch candidates */
+    float *colcnt[MAX_THREADS]; /* max_nb: anchors having batch candidate a in P(i) */
+    float *gdw[MAX_THREADS];    /* max_nb x c: sparse d gradients of the batch candidates */
+};
+
+/* One call's constants for the row pass. */
+typedef struct rowctx {
+    const mlcl_loss *L;
+    int n, F, N, c, method, variant, mask, cldw, wgrad, dwgrad, need_gq, need_gd, lazy;
+    int nb, off; /* batch candidates (n unless distributed); the anchors are batch rows off .. off+n-1 */
+    size_t words;
+    float tau, sigma, s; /* s = reduction factor */
+    const uint64_t *y, *yq;
+    const float *d, *dq;
+    const float *q, *k, *kq; /* RLD: anchors n x m, batch keys nb x m, queue keys F x m */
+    int m;
+    float rbf_lim, rbf_slack; /* RLD: weights vanish beyond rbf_lim; error bound of the GEMM form per |q|^2+|k|^2 */
+    float rbf_keep;           /* RLD: distances below which the weight is not negligible (> e^-30) */
+} rowctx;
+
+/* The RBF weights (RLD) are recomputed from the differences above this value
+ * of (|q|^2 + |k|^2) / (2 sigma^2) (see loss_rows.c). */
+#define RBF_DIRECT 25.0f
+
+/* The row pass over the n anchors of x on T threads (the caller's one of
+ * them): per anchor its terms (con_i, G_i, H_i, used_i, rws, rdiag), dL/dS
+ * written over S and the G weights over DW; per-thread column sums. */
+MLCL_INTERNAL void mlcl__loss_run_rows(const rowctx *x, int T);
+#endif

@@ -1,0 +1,338 @@
+/*
+ * The row pass of the contrastive / label-distribution losses (MATH.md,
+ * "Losses" 1-8; stage 3 of loss.c): per anchor, log-sum-exp, then per pair
+ * the masks and the label-wise coefficients from the packed labels (only the
+ * set bits of y_i & y_p are visited), the G/H terms, and dL/dS written over
+ * S, the G weights over DW. Threads over anchors (mlcl__par_for).
+ */
+#include <string.h>
+#include "kernels/par.h"
+#include "cl/labels.h"
+#include "cl/loss_impl.h"
+
+/* The row loops below are written to vectorise; -O2 (GCC 12) leaves loops scalar. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("O3", "no-trapping-math")
+#endif
+
+static inline const uint64_t *cand_y(const rowctx *x, int a)
+{
+    return a < x->nb ? x->y + (size_t)a * x->words : x->yq + (size_t)(a - x->nb) * x->words;
+}
+
+static inline const float *cand_d(const rowctx *x, int a)
+{
+    return a < x->nb ? x->d + (size_t)a * x->c : x->dq + (size_t)(a - x->nb) * x->c;
+}
+
+static inline const float *cand_k(const rowctx *x, int a)
+{
+    return a < x->nb ? x->k + (size_t)a * x->m : x->kq + (size_t)(a - x->nb) * x->m;
+}
+
+/* ||u - v||^2 summed as differences (no cancellation). Sixteen float partial
+ * sums (vectorised) of at most m/16 positive terms each, combined in double:
+ * relative error below ~m/16 eps, about sqrt(m/16) eps in practice. */
+static float sqdist(const float *u, const float *v, int m)
+{
+    float acc[16] = { 0 };
+    int j = 0;
+    for (; j + 16 <= m; j += 16)
+        for (int t = 0; t < 16; t++) {
+            float dlt = u[j + t] - v[j + t];
+            acc[t] += dlt * dlt;
+        }
+    double s = 0;
+    for (; j < m; j++) s += ((double)u[j] - v[j]) * ((double)u[j] - v[j]);
+    for (int t = 0; t < 16; t++) s += acc[t];
+    return (float)s;
+}
+
+/* The GEMM form of the RBF distance errs by about 3 eps (|q|^2 + |k|^2), i.e.
+ * by 3 eps (|q|^2 + |k|^2) / (2 sigma^2) relative in the weight: below this
+ * value of (|q|^2 + |k|^2) / (2 sigma^2) that is < 1e-5 and the GEMM form is
+ * kept (sigma >= ~0.2 for unit vectors); above it the distance is summed again
+ * for the pairs whose weight is not negligible (> e^-30, ||q - k||^2 < 60 sigma^2:
+ * a weight below that is off by at most 1e-3 of itself, < 1e-16 absolute). */
+
+/* exp(x) for x <= 0 (a softmax argument), ~2 ulp, 0 below -87: Cody-Waite range
+ * reduction and a degree-6 polynomial, written branch-free so that the compiler
+ * vectorises the row loops that call it (libm's expf is a scalar call). */
+static inline float exp_nonpos(float x)
+{
+    const float log2e = 1.44269504088896341f, ln2hi = 0.693359375f, ln2lo = -2.12194440e-4f;
+    float xc = x < -87.0f ? -87.0f : x;
+    const float shifter = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
+    float kf = (xc * log2e + shifter) - shifter;
+    float r = xc - kf * ln2hi - kf * ln2lo;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    union { float f; int32_t i; } u;
+    u.i = ((int32_t)kf + 127) << 23;
+    float v = p * u.f;
+    return x < -87.0f ? 0.0f : v;
+}
+
+/* max and exp(s - max) of one row; returns lse, leaves exp values in e */
+static double row_lse(const float *Si, float *e, int N, double *sum_out)
+{
+    enum { B = 8 };
+    float mxb[B];
+    int a = 0;
+    for (int t = 0; t < B; t++) mxb[t] = Si[0];
+    for (; a + B <= N; a += B)
+        for (int t = 0; t < B; t++) mxb[t] = Si[a + t] > mxb[t] ? Si[a + t] : mxb[t];
+    float mx = mxb[0];
+    for (int t = 1; t < B; t++) mx = mxb[t] > mx ? mxb[t] : mx;
+    for (; a < N; a++) mx = Si[a] > mx ? Si[a] : mx;
+    float acc[B] = { 0 };
+    a = 0;
+    for (; a + B <= N; a += B)
+        for (int t = 0; t < B; t++) {
+            float v = exp_nonpos(Si[a + t] - mx);
+            e[a + t] = v;
+            acc[t] += v;
+        }
+    double sum = 0;
+    for (; a < N; a++) {
+        e[a] = exp_nonpos(Si[a] - mx);
+        sum += e[a];
+    }
+    for (int t = 0; t < B; t++) sum += acc[t];
+    *sum_out = sum;
+    return (double)mx + log(sum);
+}
+
+static void rows_supcon(const rowctx *x, int i0, int i1, int t)
+{
+    const mlcl_loss *L = x->L;
+    int N = x->N;
+    float *e = L->rowbuf[t];
+    for (int i = i0; i < i1; i++) {
+        float *Si = L->S + (size_t)i * N;
+        const uint64_t *yi = x->y + (size_t)(x->off + i) * x->words;
+        double sum, lse = row_lse(Si, e, N, &sum);
+        float invsum = (float)(1.0 / sum), flse = (float)lse;
+        int cnt = 0;
+        double suml = 0;
+        for (int a = 0; a < N; a++) {
+            const uint64_t *ya = cand_y(x, a);
+            int pos = x->mask == MLCL_MASK_ALL ? mlcl__lab_eq(yi, ya, x->words) : mlcl__lab_any(yi, ya, x->words);
+            if (pos) {
+                cnt++;
+                suml += Si[a] - flse;
+            }
+            e[a] *= invsum; /* probability */
+        }
+        L->used_i[i] = cnt > 0;
+        L->con_i[i] = cnt > 0 ? -suml / cnt : 0.0;
+        if (!x->need_gq) continue;
+        if (cnt == 0) {
+            memset(Si, 0, (size_t)N * sizeof *Si);
+            continue;
+        }
+        /* L_i = -(1/|P|) sum_P l  =>  dL/ds_a = s (p_a - [a in P] / |P|) */
+        float ic = 1.0f / cnt, s = x->s;
+        for (int a = 0; a < N; a++) {
+            const uint64_t *ya = cand_y(x, a);
+            int pos = x->mask == MLCL_MASK_ALL ? mlcl__lab_eq(yi, ya, x->words) : mlcl__lab_any(yi, ya, x->words);
+            Si[a] = s * (e[a] - (pos ? ic : 0.0f));
+        }
+    }
+}
+
+static void rows_mulsupcon(const rowctx *x, int i0, int i1, int t)
+{
+    const mlcl_loss *L = x->L;
+    int N = x->N;
+    size_t words = x->words;
+    float *e = L->rowbuf[t];
+    const float *inv = L->inv;
+    for (int i = i0; i < i1; i++) {
+        float *Si = L->S + (size_t)i * N;
+        const uint64_t *yi = x->y + (size_t)(x->off + i) * words;
+        double sum, lse = row_lse(Si, e, N, &sum);
+        float flse = (float)lse;
+        double con = 0, sumc = 0;
+        for (int a = 0; a < N; a++) {
+            const uint64_t *ya = cand_y(x, a);
+            float coef = 0;
+            for (size_t w = 0; w < words; w++) {
+                uint64_t b = yi[w] & ya[w];
+                while (b) {
+                    coef += inv[w * 64 + (size_t)__builtin_ctzll(b)];
+                    b &= b - 1;
+                }
+            }
+            con -= (double)coef * (Si[a] - flse);
+            sumc += coef;
+            Si[a] = coef; /* the logit is no longer needed */
+        }
+        L->used_i[i] = mlcl__lab_popcount(yi, words) > 0;
+        L->con_i[i] = con;
+        if (!x->need_gq) continue;
+        /* L_i = -sum_a coef_a l_a  =>  dL/ds_a = s (p_a sum coef - coef_a) */
+        float s = x->s, ps = (float)(x->s * sumc / sum);
+        for (int a = 0; a < N; a++) Si[a] = ps * e[a] - s * Si[a];
+    }
+}
+
+static void rows_ld(const rowctx *x, int i0, int i1, int t)
+{
+    const mlcl_loss *L = x->L;
+    int N = x->N, n = x->nb, c = x->c, off = x->off; /* n: batch candidates */
+    size_t words = x->words;
+    float *e = L->rowbuf[t];
+    const float *inv = L->inv;
+    float *colw = L->colw[t], *colcnt = L->colcnt[t], *gdw = L->gdw[t];
+    const float s = x->s, tau = x->tau;
+    const float rbf = 1.0f / (2.0f * x->sigma * x->sigma);
+    const float isig2 = 1.0f / (x->sigma * x->sigma);
+    const int rld = x->variant == MLCL_LD_RLD, logw = x->cldw == MLCL_CLD_WEIGHT_LOGPROB;
+    const int dwg = x->dwgrad && x->need_gd;
+    const size_t *coff = L->coff;
+    const float *cval = L->cval;
+    for (int i = i0; i < i1; i++) {
+        float *Si = L->S + (size_t)i * N;
+        float *DWi = L->DW + (size_t)i * N;
+        const uint64_t *yi = x->y + (size_t)(off + i) * words;
+        const float *di = x->d + (size_t)(off + i) * c;
+        double sum, lse = row_lse(Si, e, N, &sum);
+        float flse = (float)lse, invsum = (float)(1.0 / sum);
+        float qn = L->qnorm[i], dni = L->dnorm[off + i];
+        double con = 0, G = 0, H = 0, sumA = 0;
+        float rws = 0, rdiag = 0;
+        int npos = 0;
+        for (int a = 0; a < N; a++) {
+            const uint64_t *ya = cand_y(x, a);
+            float sa = Si[a], l = sa - flse, p = e[a] * invsum;
+            /* contrastive term, item 7: coef = sum_{j in y_i & y_a} d_a^j [/|P^j|]; the
+             * products d_a^j inv_j sit compactly in cval (rank of bit j within y_a), so
+             * the candidate's c-wide row of d is not touched here */
+            float coef = 0;
+            int any = 0;
+            const float *va = cval + coff[a];
+            for (size_t w = 0; w < words; w++) {
+                uint64_t yaw = ya[w], b = yi[w] & yaw;
+                if (!b) continue;
+                any = 1;
+                int base = 0; /* labels of y_a in the words before w */
+                for (size_t u = 0; u < w; u++) base += mlcl__popc64(ya[u]);
+                do {
+                    uint64_t low = b & (~b + 1);
+                    coef += va[base + mlcl__popc64(yaw & (low - 1))];
+                    if (dwg && a < n) {
+                        size_t j = w * 64 + (size_t)__builtin_ctzll(b);
+                        gdw[(size_t)a * c + j] -= s * l * inv[j];
+                    }
+                    b ^= low;
+                } while (b);
+            }
+            con -= (double)coef * l;
+            float A = -s * coef, extra = 0, wm = 0;
+            int pos = x->mask == MLCL_MASK_ALL ? mlcl__lab_eq(yi, ya, words) : any;
+            if (pos) {
+                npos++;
+                float wgt;
+                if (rld) {
+                    /* |q|^2 + |k|^2 - 2 q.k from the GEMM loses about eps (|q|^2 + |k|^2) to
+                     * cancellation, which the exponent multiplies by 1/(2 sigma^2) (1e-3 relative
+                     * at sigma 0.01). Where the weight can be non-zero and that error matters,
+                     * the distance is summed again from the differences. */
+                    float kn = L->knorm[a], nrm = qn + kn;
+                    float dq2 = nrm - 2.0f * tau * sa;
+                    if (dq2 < x->rbf_keep + x->rbf_slack * nrm && rbf * nrm > RBF_DIRECT)
+                        dq2 = sqdist(x->q + (size_t)i * x->m, cand_k(x, a), x->m);
+                    wgt = exp_nonpos(-(dq2 > 0 ? dq2 : 0) * rbf); /* 0 below e^-87 */
+                } else {
+                    wgt = logw ? l : p;
+                }
+                H += L->hval[a];
+                if (a < n) colcnt[a] += 1.0f;
+                if (wgt != 0.0f) {
+                    float dist2;
+                    if (x->lazy) {
+                        const float *da = cand_d(x, a);
+                        float dot = 0;
+                        for (int j = 0; j < c; j++) dot += di[j] * da[j];
+                        dist2 = dni + L->dnorm[a] - 2.0f * dot;
+                    } else {
+                        dist2 = dni + L->dnorm[a] - 2.0f * DWi[a];
+                    }
+                    /* the same cancellation for close distributions (d_i = d_a gives 0 exactly) */
+                    float dsum = dni + L->dnorm[a];
+                    if (dist2 < 0.01f * dsum) {
+                        const float *da = cand_d(x, a);
+                        float acc = 0;
+                        for (int j = 0; j < c; j++) acc += (di[j] - da[j]) * (di[j] - da[j]);
+                        dist2 = acc;
+                    }
+                    if (dist2 < 0) dist2 = 0;
+                    G += (double)wgt * dist2;
+                    wm = s * wgt;
+                    if (x->wgrad) {
+                        if (rld) {
+                            /* dw/ds = w tau / sigma^2; dw/dq_i via |q_i|^2 = -w q_i / sigma^2 */
+                            extra = s * dist2 * wgt * tau * isig2;
+                            rdiag -= s * dist2 * wgt * isig2;
+                        } else {
+                            A += s * dist2 * (logw ? 1.0f : p);
+                        }
+                    }
+                    if (x->lazy && x->need_gd) {
+                        /* dG/dd_i = 2w(d_i - d_a), dG/dd_a = 2w(d_a - d_i) */
+                        const float *da = cand_d(x, a);
+                        float *gi = gdw + (size_t)(off + i) * c;
+                        float *ga = a < n ? gdw + (size_t)a * c : NULL;
+                        for (int j = 0; j < c; j++) {
+                            float g = 2.0f * wm * (di[j] - da[j]);
+                            gi[j] += g;
+                            if (ga) ga[j] -= g;
+                        }
+                    }
+                }
+                rws += wm;
+                if (a < n) colw[a] += wm;
+            }
+            if (!x->lazy) DWi[a] = wm;
+            sumA += A;
+            Si[a] = A + extra;
+        }
+        L->used_i[i] = npos > 0;
+        L->con_i[i] = con;
+        L->G_i[i] = G;
+        L->H_i[i] = H;
+        L->rws[i] = rws;
+        L->rdiag[i] = rdiag;
+        if (!x->need_gq) continue;
+        /* l_a = s_a - lse: dL/ds_a = dL/dl_a - p_a sum_b dL/dl_b (+ the direct RBF part) */
+        float ps = (float)(sumA / sum);
+        for (int a = 0; a < N; a++) Si[a] -= ps * e[a];
+    }
+}
+
+/* Share t of T of the anchors (the row pass over T threads, mlcl__par_for). */
+typedef struct rowpass { const rowctx *x; int T; } rowpass;
+
+static void row_share(void *arg, int t)
+{
+    const rowpass *rp = arg;
+    const rowctx *x = rp->x;
+    int i0 = (int)((long long)x->n * t / rp->T), i1 = (int)((long long)x->n * (t + 1) / rp->T);
+    if (x->method == MLCL_LOSS_SUPCON) rows_supcon(x, i0, i1, t);
+    else if (x->method == MLCL_LOSS_MULSUPCON) rows_mulsupcon(x, i0, i1, t);
+    else rows_ld(x, i0, i1, t);
+}
+
+/* Splits the anchors over T threads (the caller's thread is one of them). */
+void mlcl__loss_run_rows(const rowctx *x, int T)
+{
+    rowpass rp = { x, T };
+    if (T <= 1) row_share(&rp, 0);
+    else mlcl__par_for(T, row_share, &rp);
+}
