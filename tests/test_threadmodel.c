@@ -47,10 +47,12 @@ static void make_problem(problem *p, uint64_t seed)
 
 static int run_loss(mlcl_loss *L, const problem *p, result *out)
 {
-    mlcl_loss_parts parts;
+    mlcl_loss_parts parts = MLCL_LOSS_PARTS_INIT;
     memset(out, 0, sizeof *out);
-    int rc = mlcl_loss_compute(L, N, F, p->q, p->k, p->y, p->d, p->kq, p->yq, p->dq, p->W, H, &parts,
-                               out->grad_q, out->grad_d, out->grad_W);
+    mlcl_loss_inputs in = MLCL_LOSS_INPUTS_INIT;
+    in.n = N; in.q = p->q; in.k = p->k; in.y = p->y; in.d = p->d;
+    in.F = F; in.kq = p->kq; in.yq = p->yq; in.dq = p->dq; in.W = p->W; in.h = H;
+    int rc = mlcl_loss_compute(L, &parts, out->grad_q, out->grad_d, out->grad_W, &in);
     out->total = parts.total;
     return rc;
 }
@@ -302,7 +304,7 @@ START_TEST(moco_and_encoder_setters)
     ck_assert_int_eq(n, cpus());
     ck_assert_status_msg(mlcl_moco_set_threads(mc, 1025), MLCL_EINVAL, "1..1024");
     mlcl_encoder *e;
-    ck_assert_ok(mlcl_moco_encoder(mc, 0, &e));
+    ck_assert_ok(mlcl_moco_encoder(mc, MLCL_MOCO_QUERY_BACKBONE, &e));
     ck_assert_ok(mlcl_encoder_set_threads(e, 1));
     ck_assert_ok(mlcl_encoder_get_threads(e, &n));
     ck_assert_int_eq(n, 1);
