@@ -1488,6 +1488,16 @@ static void t_moco_steps(void)
     BAD(mlcl_moco_steps(m, NULL), EINV, "steps is NULL");
     mlcl_moco_free(m);
 }
+static void t_moco_set_steps(void)
+{
+    mlcl_moco *m = mk_moco(); long long s = -1;
+    BAD(mlcl_moco_set_steps(NULL, 3), EINV, "moco is NULL");
+    BAD(mlcl_moco_set_steps(m, -1), EINV, "steps must be >= 0");
+    ck_assert_ok(mlcl_moco_set_steps(m, 7));
+    ck_assert_ok(mlcl_moco_steps(m, &s));
+    ck_assert_int_eq(s, 7);
+    mlcl_moco_free(m);
+}
 
 /* ------------------------------------------------------------- metrics */
 static void t_metrics_init(void)
@@ -2362,7 +2372,7 @@ static const entry TABLE[] = {
     E(loss_options_init), E(loss_create), E(loss_free), E(loss_set_options), E(loss_get_options),
     E(loss_get_dims), E(loss_workspace_size), E(loss_compute), E(loss_compute_queue),
     E(moco_options_init), E(moco_create), E(moco_free), E(moco_step), E(moco_set_lr), E(moco_encoder),
-    E(moco_queue), E(moco_optim), E(moco_steps), E(moco_create_with_backbone), E(trainer_create_ex), E(trainer_extra_init),
+    E(moco_queue), E(moco_optim), E(moco_steps), E(moco_set_steps), E(moco_create_with_backbone), E(trainer_create_ex), E(trainer_extra_init),
     E(comm_init), E(comm_validate), E(encoder_set_comm), E(moco_set_comm), E(trainer_set_comm),
     E(metrics_init), E(metrics_compute), E(metrics_sweep), E(metrics_average_precision),
     E(train_options_init), E(train_options_preset), E(trainer_create), E(trainer_free),

@@ -138,6 +138,14 @@ MLCL_API int mlcl_moco_optim(mlcl_moco *moco, mlcl_optim **out);
 /** The number of steps taken so far. */
 MLCL_API int mlcl_moco_steps(const mlcl_moco *moco, long long *steps);
 
+/**
+ * Sets the step counter (a checkpoint restored by the caller, e.g. the trainer).
+ * @param moco the pair.
+ * @param steps >= 0.
+ * @return MLCL_OK or MLCL_EINVAL.
+ */
+MLCL_API int mlcl_moco_set_steps(mlcl_moco *moco, long long steps);
+
 #ifdef __cplusplus
 }
 #endif

@@ -802,3 +802,11 @@ int mlcl_moco_steps(const mlcl_moco *mc, long long *steps)
     *steps = mc->steps;
     return MLCL_OK;
 }
+
+int mlcl_moco_set_steps(mlcl_moco *mc, long long steps)
+{
+    MLCL_CHECK_NULL_AS("mlcl_moco_set_steps", mc, "moco");
+    if (steps < 0) return mlcl__err(MLCL_EINVAL, "mlcl_moco_set_steps: steps must be >= 0 (got %lld)", steps);
+    mc->steps = steps;
+    return MLCL_OK;
+}

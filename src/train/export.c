@@ -80,10 +80,10 @@ static int prov_metrics(mlcl_model *m, const char *pre, const mlcl_metrics *x)
 
 static int export_inner(const mlcl_trainer *t, mlcl_model *m, const mlcl_model_export_options *o)
 {
-    const mlcl_encoder *bb = t->moco->net[MOCO_ENC_Q], *ld = t->moco->net[MOCO_LD];
+    const mlcl_encoder *bb = t->net[NET_ENC_Q], *ld = t->net[NET_LD];
     m->d = t->d;
     m->c = t->c;
-    m->h = t->moco->hdim;
+    m->h = t->hdim;
     m->dn = t->dn;
     m->chunk = t->batch;
     m->img = t->img;

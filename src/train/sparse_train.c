@@ -5,7 +5,7 @@
 #include <string.h>
 #include <zlib.h>
 #include "train/trainer_internal.h"
-#include "cl/moco_internal.h"
+#include "cl/moco_lib.h"
 #include "data/sparse_internal.h"
 
 int mlcl__trainer_sparse_setup(mlcl_trainer *t, const mlcl_dataset *train, const char *fn)
@@ -40,24 +40,14 @@ void mlcl__trainer_sparse_free(mlcl_trainer *t)
     mlcl__free(t->sb_vr); mlcl__free(t->sb_v0); mlcl__free(t->sb_v1);
 }
 
-static uint32_t crc_bytes(uint32_t crc, const void *p, size_t len)
-{
-    const Bytef *b = p;
-    for (size_t off = 0; off < len; off += (size_t)1 << 30) {
-        size_t k = len - off < ((size_t)1 << 30) ? len - off : ((size_t)1 << 30);
-        crc = (uint32_t)crc32(crc, b + off, (uInt)k);
-    }
-    return crc;
-}
-
 static uint32_t csr_crc(int n, int c, const int64_t *ptr, const int *col, const float *val, const uint8_t *y)
 {
     size_t nnz = (size_t)ptr[n];
     uint32_t crc = (uint32_t)crc32(0L, Z_NULL, 0);
-    crc = crc_bytes(crc, ptr, ((size_t)n + 1) * sizeof *ptr);
-    crc = crc_bytes(crc, col, nnz * sizeof *col);
-    crc = crc_bytes(crc, val, nnz * sizeof *val);
-    return crc_bytes(crc, y, (size_t)n * (size_t)c);
+    crc = mlcl__crc32_bytes(crc, ptr, ((size_t)n + 1) * sizeof *ptr);
+    crc = mlcl__crc32_bytes(crc, col, nnz * sizeof *col);
+    crc = mlcl__crc32_bytes(crc, val, nnz * sizeof *val);
+    return mlcl__crc32_bytes(crc, y, (size_t)n * (size_t)c);
 }
 
 uint32_t mlcl__trainer_sparse_crc(const mlcl_trainer *t)
@@ -110,7 +100,7 @@ int mlcl__trainer_sparse_batch(mlcl_trainer *t, int k, double *loss_out, mlcl_lo
         *loss_out = lp->total;
         return rc;
     }
-    mlcl_encoder *enc = t->moco->net[MOCO_ENC_Q], *ld = t->moco->net[MOCO_LD];
+    mlcl_encoder *enc = t->net[NET_ENC_Q], *ld = t->net[NET_LD];
     size_t c = (size_t)t->c;
     for (int i = 0; i < k; i++)
         for (size_t j = 0; j < c; j++) t->tgt[i * c + j] = (float)t->y[(size_t)t->rows[i] * c + j];
@@ -141,7 +131,7 @@ static int csr_scores(mlcl_trainer *t, int n, const int64_t *ptr, const int *col
         return mlcl__err(MLCL_EINVAL, "%s: the rows are sparse (CSR) but the trainer standardises dense rows "
                          "(centring): give dense rows", fn);
     const size_t c = (size_t)t->c;
-    mlcl_encoder *enc = t->moco->net[MOCO_ENC_Q], *ld = t->moco->net[MOCO_LD];
+    mlcl_encoder *enc = t->net[NET_ENC_Q], *ld = t->net[NET_LD];
     int tr_enc, tr_ld;
     mlcl_encoder_get_training(enc, &tr_enc);
     mlcl_encoder_get_training(ld, &tr_ld);

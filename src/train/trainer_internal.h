@@ -1,13 +1,16 @@
-/* The trainer's state, shared by the files of src/train/ (trainer.c and the
- * model export). Not part of the public API. */
+/* The trainer's state, shared by the files of src/train/. Not part of the
+ * public API. The MoCo pair is reached through its public accessors only
+ * (mlcl/moco.h); the encoders, queue and optimiser below are borrowed from it. */
 #ifndef MLCL_TRAINER_INTERNAL_H
 #define MLCL_TRAINER_INTERNAL_H
 #include <stdatomic.h>
 #include <stdint.h>
 #include "mlcl/train.h"
-#include "cl/moco_internal.h"
 #include "kernels/pcgfill.h"
 #include "dist/comm_internal.h"
+
+/* mlcl_moco_encoder's `which` */
+enum { NET_ENC_Q = 0, NET_PROJ_Q = 1, NET_LD = 2, NET_ENC_K = 3, NET_PROJ_K = 4, NET_COUNT = 5 };
 
 struct mlcl_trainer {
     mlcl_train_options o;
@@ -21,6 +24,11 @@ struct mlcl_trainer {
     const uint8_t *y;    /* borrowed from the dataset */
     uint64_t *yp;        /* packed labels, n x words */
     mlcl_moco *moco;
+    mlcl_moco_options mo; /* the MoCo options as resolved by create (mlcl__train_moco_options) */
+    mlcl_encoder *net[NET_COUNT]; /* borrowed from moco (mlcl_moco_encoder) */
+    mlcl_queue *queue;   /* borrowed from moco (mlcl_moco_queue) */
+    mlcl_optim *popt;    /* the pretraining optimiser, borrowed from moco (mlcl_moco_optim) */
+    int hdim;            /* width of h, the backbone's output */
     mlcl_optim *ft;      /* fine-tuning optimiser: backbone + LD head */
     mlcl__pcg rng;       /* shuffling and masking */
     int *perm;           /* this epoch's order */
@@ -99,5 +107,50 @@ MLCL_INTERNAL void mlcl__trainer_sparse_free(mlcl_trainer *t);
  * the progress callback of the running call; *held tells whether to release. */
 MLCL_INTERNAL int mlcl__trainer_enter(mlcl_trainer *t, int readonly, int *held, const char *fn);
 MLCL_INTERNAL void mlcl__trainer_leave(mlcl_trainer *t, int held);
+
+/* ---- options.c: option resolution, in one place */
+/* Checks every field of @p o (fn names the caller in messages). */
+MLCL_INTERNAL int mlcl__train_check(const mlcl_train_options *o, const char *fn);
+/* The MoCo options a trainer builds from its options: the loss the method
+ * implies, the pretraining optimiser, the sizes from the data. */
+MLCL_INTERNAL void mlcl__train_moco_options(const mlcl_train_options *o, int in_dim, int n_labels, int batch,
+                                            mlcl_moco_options *mo);
+/* The learning rate of a phase at an epoch (its schedule). */
+MLCL_INTERNAL float mlcl__train_phase_lr(const mlcl_phase_options *p, int epoch);
+
+/* ---- trainer.c */
+/* The rest of create once t->o, and for streaming the sizes, are set. */
+MLCL_INTERNAL int mlcl__trainer_create_inner(mlcl_trainer *t, const mlcl_dataset *train, const mlcl_trainer_extra *ex);
+/* CRC-32 over any length (zlib takes uInt lengths). */
+MLCL_INTERNAL uint32_t mlcl__crc32_bytes(uint32_t crc, const void *p, size_t len);
+/* The address of a thread-local object: names the calling thread. */
+MLCL_INTERNAL uintptr_t mlcl__trainer_thread_id(void);
+
+/* ---- pipeline.c: batches */
+MLCL_INTERNAL double mlcl__now_s(void);
+/* Builds the inputs of the batch t->rows[0..k): x0 (and x1 when pretraining),
+ * masked vector views or image views; streaming batches are already there. */
+MLCL_INTERNAL int mlcl__trainer_views(mlcl_trainer *t, int k);
+/* Packed labels of the batch rows into t->yb. */
+MLCL_INTERNAL void mlcl__trainer_gather(mlcl_trainer *t, int k);
+
+/* ---- loop.c */
+/* One fine-tuning step on the batch whose inputs are in x0 (dense) or given
+ * by `fwd` (sparse: forward of the backbone on this rank's rows lo..hi-1). */
+typedef int (*mlcl__ft_forward)(mlcl_trainer *t, int lo, int hi);
+MLCL_INTERNAL int mlcl__trainer_finetune_step(mlcl_trainer *t, int k, mlcl__ft_forward fwd, double *loss_out,
+                                              mlcl_loss_parts *lp);
+MLCL_INTERNAL void mlcl__trainer_set_phase_lr(mlcl_trainer *t);
+
+/* ---- eval.c */
+MLCL_INTERNAL int mlcl__trainer_infer(mlcl_trainer *t, int n, const float *x, float *out, int dists, const char *fn);
+/* Sigmoid scores of a dataset's rows, dense or sparse (CSR). */
+MLCL_INTERNAL int mlcl__trainer_infer_set(mlcl_trainer *t, const mlcl_dataset *ds, int n, float *out, const char *fn);
+
+/* ---- valsel.c */
+MLCL_INTERNAL int mlcl__trainer_selecting(const mlcl_trainer *t);
+MLCL_INTERNAL int mlcl__trainer_val_epoch_end(mlcl_trainer *t);
+MLCL_INTERNAL int mlcl__trainer_val_finish(mlcl_trainer *t);
+MLCL_INTERNAL size_t mlcl__trainer_snap_len(const mlcl_trainer *t);
 
 #endif

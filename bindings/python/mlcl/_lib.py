@@ -511,6 +511,7 @@ _PROTOS = {
     "mlcl_moco_queue": (INT, [H, P(H)]),
     "mlcl_moco_optim": (INT, [H, P(H)]),
     "mlcl_moco_steps": (INT, [H, P(c_longlong)]),
+    "mlcl_moco_set_steps": (INT, [H, c_longlong]),
     # comm.h (the mlcl_comm struct is defined in comm.py; passed by address)
     "mlcl_comm_init": (INT, [c_void_p, c_uint]),
     "mlcl_comm_validate": (INT, [c_void_p]),
