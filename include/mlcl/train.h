@@ -277,8 +277,8 @@ MLCL_API int mlcl_trainer_save(const mlcl_trainer *trainer, const char *path);
  * of them is refused with MLCL_EINVAL naming the option and both values. The
  * one change allowed: epoch counts may grow (pretrain.epochs while pretraining
  * is unfinished, finetune.epochs always; a finished run then trains the extra
- * fine-tuning epochs). Checkpoints of format 1 (libmlcl before the options
- * record) are refused with MLCL_EVERSION.
+ * fine-tuning epochs). Checkpoints of formats 1 and 2 (before libmlcl 1.0,
+ * docs/formats.md) are refused with MLCL_EVERSION.
  * @return MLCL_OK; MLCL_EINVAL (other options or data), MLCL_EIO, MLCL_EFORMAT
  *         (also: bytes after the end), MLCL_ECHECKSUM or MLCL_EVERSION with a
  *         message naming the file; MLCL_EBUSY; the trainer is unchanged on error.

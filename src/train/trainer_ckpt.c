@@ -260,9 +260,9 @@ out:
     return rc;
 }
 
-/* the selection state (section VSL1, with VTHR and VSNP) */
+/* the selection state (section TVSL, with VTHR and VSNP) */
 typedef struct vsel_pos {
-    int64_t best_epoch, epochs, thr_ready, pad;
+    int64_t best_epoch, epochs, thr_ready;
     double best_value, last_value, thr_global;
 } vsel_pos;
 
@@ -275,6 +275,104 @@ static const char NET_TAGS[NET_COUNT][2][4] = {
     { {'P','E','Q','0'}, {'S','E','Q','0'} }, { {'P','P','Q','0'}, {'S','P','Q','0'} }, { {'P','L','D','0'}, {'S','L','D','0'} },
     { {'P','E','K','0'}, {'S','E','K','0'} }, { {'P','P','K','0'}, {'S','P','K','0'} } };
 
+/* a section of n 64-bit integers (version 1) */
+static void put_ints(mlcl__ckw *w, const char tag[4], const int64_t *v, int n)
+{
+    mlcl__ckf f;
+    mlcl__ckf_begin(&f, 1);
+    for (int i = 0; i < n; i++) mlcl__ckf_i64(&f, v[i]);
+    mlcl__ckw_put_fields(w, tag, &f);
+}
+
+static int get_ints(const mlcl__ckr *r, const char tag[4], int64_t *v, int n)
+{
+    mlcl__ckfr f;
+    MLCL_TRY(mlcl__ckr_fields(r, tag, 1, &f));
+    for (int i = 0; i < n; i++) v[i] = mlcl__ckfr_i64(&f);
+    return mlcl__ckfr_end(r, tag, &f);
+}
+
+/* The step counters of an optimiser with `groups` groups (section stag):
+ * checked before anything is applied. */
+static int steps_check(const mlcl__ckr *r, const char stag[4], int groups)
+{
+    mlcl__ckfr f;
+    MLCL_TRY(mlcl__ckr_fields(r, stag, 1, &f));
+    int64_t g = mlcl__ckfr_i64(&f);
+    if (g != groups)
+        return mlcl__err(MLCL_EFORMAT, "checkpoint %s: section %.4s has %lld optimiser groups, expected %d", r->path, stag,
+                         (long long)g, groups);
+    for (int i = 0; i < groups; i++)
+        if (mlcl__ckfr_i64(&f) < 0) return mlcl__err(MLCL_EFORMAT, "checkpoint %s: a negative step count in %.4s", r->path, stag);
+    return mlcl__ckfr_end(r, stag, &f);
+}
+
+/* the position (section TPOS, version 1): every field of ck_pos in order */
+static void pos_write(mlcl__ckw *w, const ck_pos *p)
+{
+    mlcl__ckf f;
+    mlcl__ckf_begin(&f, 1);
+    const int64_t iv[] = { p->phase, p->epoch, p->step, p->pos, p->n, p->d, p->c, p->batch, p->K, p->method,
+                           p->ep_batches, p->ep_samples };
+    for (size_t i = 0; i < sizeof iv / sizeof *iv; i++) mlcl__ckf_i64(&f, iv[i]);
+    for (int i = 0; i < 5; i++) mlcl__ckf_f64(&f, p->ep[i]);
+    mlcl__ckf_f64(&f, p->t_pre);
+    mlcl__ckf_f64(&f, p->t_fin);
+    mlcl__ckf_u64(&f, p->rng[0]);
+    mlcl__ckf_u64(&f, p->rng[1]);
+    mlcl__ckf_f32(&f, p->pre_lr);
+    mlcl__ckf_i64(&f, p->moco_steps);
+    mlcl__ckf_i64(&f, p->end_step[0]);
+    mlcl__ckf_i64(&f, p->end_step[1]);
+    mlcl__ckw_put_fields(w, "TPOS", &f);
+}
+
+static int pos_read(const mlcl__ckr *r, ck_pos *p)
+{
+    mlcl__ckfr f;
+    MLCL_TRY(mlcl__ckr_fields(r, "TPOS", 1, &f));
+    int64_t *iv[] = { &p->phase, &p->epoch, &p->step, &p->pos, &p->n, &p->d, &p->c, &p->batch, &p->K, &p->method,
+                      &p->ep_batches, &p->ep_samples };
+    for (size_t i = 0; i < sizeof iv / sizeof *iv; i++) *iv[i] = mlcl__ckfr_i64(&f);
+    for (int i = 0; i < 5; i++) p->ep[i] = mlcl__ckfr_f64(&f);
+    p->t_pre = mlcl__ckfr_f64(&f);
+    p->t_fin = mlcl__ckfr_f64(&f);
+    p->rng[0] = mlcl__ckfr_u64(&f);
+    p->rng[1] = mlcl__ckfr_u64(&f);
+    p->pre_lr = mlcl__ckfr_f32(&f);
+    p->moco_steps = mlcl__ckfr_i64(&f);
+    p->end_step[0] = mlcl__ckfr_i64(&f);
+    p->end_step[1] = mlcl__ckfr_i64(&f);
+    return mlcl__ckfr_end(r, "TPOS", &f);
+}
+
+/* the selection state (section TVSL, version 1) */
+static void vsel_write(mlcl__ckw *w, const vsel_pos *v)
+{
+    mlcl__ckf f;
+    mlcl__ckf_begin(&f, 1);
+    mlcl__ckf_i64(&f, v->best_epoch);
+    mlcl__ckf_i64(&f, v->epochs);
+    mlcl__ckf_i64(&f, v->thr_ready);
+    mlcl__ckf_f64(&f, v->best_value);
+    mlcl__ckf_f64(&f, v->last_value);
+    mlcl__ckf_f64(&f, v->thr_global);
+    mlcl__ckw_put_fields(w, "TVSL", &f);
+}
+
+static int vsel_read(const mlcl__ckr *r, vsel_pos *v)
+{
+    mlcl__ckfr f;
+    MLCL_TRY(mlcl__ckr_fields(r, "TVSL", 1, &f));
+    v->best_epoch = mlcl__ckfr_i64(&f);
+    v->epochs = mlcl__ckfr_i64(&f);
+    v->thr_ready = mlcl__ckfr_i64(&f);
+    v->best_value = mlcl__ckfr_f64(&f);
+    v->last_value = mlcl__ckfr_f64(&f);
+    v->thr_global = mlcl__ckfr_f64(&f);
+    return mlcl__ckfr_end(r, "TVSL", &f);
+}
+
 static int put_optim(mlcl__ckw *w, mlcl_optim *o, const char tag[4], const char stag[4])
 {
     size_t n;
@@ -286,9 +384,15 @@ static int put_optim(mlcl__ckw *w, mlcl_optim *o, const char tag[4], const char 
     int rc = mlcl_optim_get_state(o, buf, n);
     if (rc == MLCL_OK) mlcl__ckw_put(w, tag, buf, n * sizeof(float));
     mlcl__free(buf);
-    int64_t steps[16] = { 0 };
-    for (int g = 0; g < groups && g < 16; g++) mlcl_optim_get_step(o, g, &steps[g]);
-    mlcl__ckw_put(w, stag, steps, sizeof steps);
+    mlcl__ckf f;
+    mlcl__ckf_begin(&f, 1);
+    mlcl__ckf_i64(&f, groups);
+    for (int g = 0; g < groups; g++) {
+        int64_t st = 0;
+        mlcl_optim_get_step(o, g, &st);
+        mlcl__ckf_i64(&f, st);
+    }
+    mlcl__ckw_put_fields(w, stag, &f);
     return rc;
 }
 
@@ -311,7 +415,7 @@ static int save_local(const mlcl_trainer *tc, const char *path)
     p.pre_lr = t->o.pretrain.lr;
     { long long ms = 0; mlcl_moco_steps(t->moco, &ms); p.moco_steps = ms; }
     p.end_step[0] = t->end_step[0]; p.end_step[1] = t->end_step[1];
-    mlcl__ckw_put(&w, "POS1", &p, sizeof p);
+    pos_write(&w, &p);
     {
         char *rec = malloc(16384);
         size_t rlen = rec ? options_text(t, rec, 16384) : 0;
@@ -320,8 +424,8 @@ static int save_local(const mlcl_trainer *tc, const char *path)
         free(rec);
     }
     mlcl__ckw_put(&w, "PERM", t->perm, sizeof(int) * (size_t)t->n);
-    uint64_t aug_state[2] = { t->aug.pcg.state, t->aug.pcg.inc };
-    if (t->img) mlcl__ckw_put(&w, "RAUG", aug_state, sizeof aug_state);
+    int64_t aug_state[2] = { (int64_t)t->aug.pcg.state, (int64_t)t->aug.pcg.inc };
+    if (t->img) put_ints(&w, "RAUG", aug_state, 2);
     int rc = MLCL_OK;
     for (int i = 0; i < NET_COUNT && rc == MLCL_OK; i++) {
         mlcl_encoder *e = t->net[i];
@@ -339,22 +443,23 @@ static int save_local(const mlcl_trainer *tc, const char *path)
         mlcl__free(st);
         mlcl_encoder_get_rng_state(e, rs);
         char rtag[4] = { 'R', NET_TAGS[i][0][1], NET_TAGS[i][0][2], '0' };
-        mlcl__ckw_put(&w, rtag, rs, sizeof rs);
+        int64_t rv[2] = { (int64_t)rs[0], (int64_t)rs[1] };
+        put_ints(&w, rtag, rv, 2);
     }
     if (rc == MLCL_OK) rc = put_optim(&w, t->popt, "OPT1", "OST1");
     if (rc == MLCL_OK) rc = put_optim(&w, t->ft, "OPT2", "OST2");
     if (rc == MLCL_OK) {
         mlcl_queue *q = t->queue;
-        int32_t qs[2] = { mlcl_queue_size(q), mlcl_queue_head(q) };
+        int64_t qs[2] = { mlcl_queue_size(q), mlcl_queue_head(q) };
         size_t K = (size_t)mlcl_queue_capacity(q);
-        mlcl__ckw_put(&w, "QST0", qs, sizeof qs);
+        put_ints(&w, "QST0", qs, 2);
         mlcl__ckw_put(&w, "QFT0", mlcl_queue_features(q), K * t->mo.proj_dim * sizeof(float));
         mlcl__ckw_put(&w, "QLB0", mlcl_queue_labels(q), K * t->words * sizeof(uint64_t));
         mlcl__ckw_put(&w, "QDS0", mlcl_queue_dists(q), K * t->c * sizeof(float));
     }
     if (rc == MLCL_OK && t->val) {
-        vsel_pos v = { t->best_epoch, t->vs_epochs, t->thr_ready, 0, t->best_value, t->last_value, t->thr_global };
-        mlcl__ckw_put(&w, "VSL1", &v, sizeof v);
+        vsel_pos v = { t->best_epoch, t->vs_epochs, t->thr_ready, t->best_value, t->last_value, t->thr_global };
+        vsel_write(&w, &v);
         mlcl__ckw_put(&w, "VTHR", t->thr, (size_t)t->c * sizeof(float));
         if (mlcl__trainer_selecting(t)) mlcl__ckw_put(&w, "VSNP", t->snap, mlcl__trainer_snap_len(t) * sizeof(float));
     }
@@ -371,9 +476,11 @@ static int load_optim(const mlcl__ckr *r, mlcl_optim *o, const char tag[4], cons
     MLCL_TRY(mlcl_optim_num_groups(o, &groups));
     MLCL_TRY(mlcl__ckr_get(r, tag, &p, NULL, n * sizeof(float)));
     MLCL_TRY(mlcl_optim_set_state(o, (const float *)p, n));
-    int64_t steps[16];
-    MLCL_TRY(mlcl__ckr_copy(r, stag, steps, sizeof steps));
-    for (int g = 0; g < groups && g < 16; g++) MLCL_TRY(mlcl_optim_set_step(o, g, steps[g]));
+    MLCL_TRY(steps_check(r, stag, groups));
+    mlcl__ckfr f;
+    MLCL_TRY(mlcl__ckr_fields(r, stag, 1, &f));
+    mlcl__ckfr_i64(&f);
+    for (int g = 0; g < groups; g++) MLCL_TRY(mlcl_optim_set_step(o, g, mlcl__ckfr_i64(&f)));
     return MLCL_OK;
 }
 
@@ -386,7 +493,7 @@ static int load_inner(mlcl_trainer *t, const char *path)
     int fin_old = -1;
     const void *rec = NULL;
     size_t rlen = 0;
-    int rc = mlcl__ckr_copy(&r, "POS1", &p, sizeof p);
+    int rc = pos_read(&r, &p);
     if (rc == MLCL_OK) rc = mlcl__ckr_get(&r, "OPTS", &rec, &rlen, (size_t)-1);
     if (rc == MLCL_OK) rc = options_compare(t, path, rec, rlen, &p, &fin_old);
     if (rc == MLCL_OK && (p.n != t->n || p.d != t->d || p.c != t->c || p.batch != t->batch ||
@@ -398,9 +505,9 @@ static int load_inner(mlcl_trainer *t, const char *path)
     if (rc == MLCL_OK && (p.phase < 1 || p.phase > 3 || p.pos < -1 || p.pos > p.n || p.epoch < 0 || (p.rng[1] & 1) == 0))
         rc = mlcl__err(MLCL_EFORMAT, "%s: checkpoint %s holds an impossible position", fn, path);
     const void *perm = NULL;
-    uint64_t aug_state[2] = { 0, 1 };
+    int64_t aug_state[2] = { 0, 1 };
     if (rc == MLCL_OK && t->img) {
-        rc = mlcl__ckr_copy(&r, "RAUG", aug_state, sizeof aug_state);
+        rc = get_ints(&r, "RAUG", aug_state, 2);
         if (rc == MLCL_OK && (aug_state[1] & 1) == 0)
             rc = mlcl__err(MLCL_EFORMAT, "%s: checkpoint %s holds an impossible augmentation generator", fn, path);
     }
@@ -422,8 +529,8 @@ static int load_inner(mlcl_trainer *t, const char *path)
     mlcl_queue *q = t->queue;
     size_t K = (size_t)mlcl_queue_capacity(q);
     const void *qf = NULL, *ql = NULL, *qd = NULL;
-    int32_t qs[2] = { 0, 0 };
-    if (rc == MLCL_OK) rc = mlcl__ckr_copy(&r, "QST0", qs, sizeof qs);
+    int64_t qs[2] = { 0, 0 };
+    if (rc == MLCL_OK) rc = get_ints(&r, "QST0", qs, 2);
     if (rc == MLCL_OK) rc = mlcl__ckr_get(&r, "QFT0", &qf, NULL, K * t->mo.proj_dim * sizeof(float));
     if (rc == MLCL_OK) rc = mlcl__ckr_get(&r, "QLB0", &ql, NULL, K * t->words * sizeof(uint64_t));
     if (rc == MLCL_OK) rc = mlcl__ckr_get(&r, "QDS0", &qd, NULL, K * t->c * sizeof(float));
@@ -434,6 +541,11 @@ static int load_inner(mlcl_trainer *t, const char *path)
         mlcl_optim_state_count(t->ft, &n2);
         rc = mlcl__ckr_get(&r, "OPT1", &x, NULL, n1 * sizeof(float));
         if (rc == MLCL_OK) rc = mlcl__ckr_get(&r, "OPT2", &x, NULL, n2 * sizeof(float));
+        int g1 = 0, g2 = 0;
+        mlcl_optim_num_groups(t->popt, &g1);
+        mlcl_optim_num_groups(t->ft, &g2);
+        if (rc == MLCL_OK) rc = steps_check(&r, "OST1", g1);
+        if (rc == MLCL_OK) rc = steps_check(&r, "OST2", g2);
     }
     /* contents the setters below would reject: check them first, so that a
      * corrupt but CRC-valid file cannot leave the trainer half loaded */
@@ -445,10 +557,10 @@ static int load_inner(mlcl_trainer *t, const char *path)
             rc = mlcl__err(MLCL_EFORMAT, "%s: checkpoint %s: non-finite parameters or statistics", fn, path);
     }
     /* the selection state */
-    vsel_pos vp = { -1, 0, 0, 0, NAN, NAN, 0.5 };
+    vsel_pos vp = { -1, 0, 0, NAN, NAN, 0.5 };
     const void *vthr = NULL, *vsnap = NULL;
     if (rc == MLCL_OK && t->val) {
-        rc = mlcl__ckr_copy(&r, "VSL1", &vp, sizeof vp);
+        rc = vsel_read(&r, &vp);
         if (rc == MLCL_OK) rc = mlcl__ckr_get(&r, "VTHR", &vthr, NULL, (size_t)t->c * sizeof(float));
         if (rc == MLCL_OK && mlcl__trainer_selecting(t)) rc = mlcl__ckr_get(&r, "VSNP", &vsnap, NULL, mlcl__trainer_snap_len(t) * sizeof(float));
         if (rc == MLCL_OK && (vp.best_epoch < -1 || vp.best_epoch >= vp.epochs || vp.epochs < 0 ||
@@ -475,7 +587,10 @@ static int load_inner(mlcl_trainer *t, const char *path)
         mlcl__ckr_get(&r, NET_TAGS[i][1], &ss, NULL, nst[i] * sizeof(float));
         rc = mlcl_encoder_set_params(t->net[i], pp, npar[i]);
         if (rc == MLCL_OK && nst[i]) rc = mlcl_encoder_set_state(t->net[i], ss, nst[i]);
-        if (rc == MLCL_OK) rc = mlcl__ckr_copy(&r, rtag, rs, sizeof rs);
+        int64_t rv[2] = { 0, 0 };
+        if (rc == MLCL_OK) rc = get_ints(&r, rtag, rv, 2);
+        rs[0] = (uint64_t)rv[0];
+        rs[1] = (uint64_t)rv[1];
         if (rc == MLCL_OK) rc = mlcl_encoder_set_rng_state(t->net[i], rs);
     }
     if (rc == MLCL_OK) rc = mlcl_queue_set_state(q, qs[0], qs[1], qf, ql, qd);
@@ -488,7 +603,7 @@ static int load_inner(mlcl_trainer *t, const char *path)
         t->ep_loss = p.ep[0]; t->ep_con = p.ep[1]; t->ep_G = p.ep[2]; t->ep_H = p.ep[3]; t->ep_W = p.ep[4];
         t->t_pre = p.t_pre; t->t_fin = p.t_fin;
         t->rng.state = p.rng[0]; t->rng.inc = p.rng[1];
-        if (t->img) { t->aug.pcg.state = aug_state[0]; t->aug.pcg.inc = aug_state[1]; }
+        if (t->img) { t->aug.pcg.state = (uint64_t)aug_state[0]; t->aug.pcg.inc = (uint64_t)aug_state[1]; }
         t->o.pretrain.lr = p.pre_lr;
         mlcl_moco_set_steps(t->moco, p.moco_steps);
         t->end_step[0] = p.end_step[0]; t->end_step[1] = p.end_step[1];
