@@ -317,6 +317,15 @@ START_TEST(checkpoint_trailing_bytes_and_old_format)
     ck_assert_int_eq(fwrite(h, 1, 40, f), 40);
     fclose(f);
     ck_assert_status_msg(mlcl_trainer_load(t, path), MLCL_EVERSION, "format 1");
+    /* format 2 (raw struct sections, before libmlcl 1.0) likewise */
+    h[8] = 2;
+    crc = (uint32_t)crc32(0L, h, 36);
+    for (int i = 0; i < 4; i++) h[36 + i] = (unsigned char)(crc >> (8 * i));
+    f = fopen(path, "r+b");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fwrite(h, 1, 40, f), 40);
+    fclose(f);
+    ck_assert_status_msg(mlcl_trainer_load(t, path), MLCL_EVERSION, "format 2");
     mlcl_trainer_free(t);
     mlcl_dataset_free(ds);
     rm_rf(dir);
