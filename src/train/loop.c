@@ -32,11 +32,18 @@ static int report(mlcl_trainer *t, int end_of_epoch, const mlcl_loss_parts *lp, 
     return r;
 }
 
-/* A fine-tuning batch of a data-parallel trainer: this rank's rows lo .. hi-1
- * of the k rows; the BCE mean's gradient of the share is weighted by its
- * share of the batch and summed over the ranks, which gives the gradient of
- * the mean over the whole batch. */
-static int finetune_shard(mlcl_trainer *t, int k, double *loss_out, mlcl_loss_parts *lp)
+/* the dense batch: the backbone on rows lo .. hi-1 of x0 */
+static int forward_dense(mlcl_trainer *t, int lo, int hi)
+{
+    return mlcl_encoder_forward(t->net[NET_ENC_Q], hi - lo, t->x0 + (size_t)lo * t->dn, t->h);
+}
+
+/* One fine-tuning step, single-process and data-parallel alike: this rank
+ * trains on rows lo .. hi-1 of the k rows (all of them with the built-in
+ * single-rank communicator); the BCE mean's gradient of the share is
+ * weighted by its share of the batch (1 for one rank) and summed over the
+ * ranks, which gives the gradient of the mean over the whole batch. */
+static int finetune_step(mlcl_trainer *t, int k, mlcl__ft_forward fwd, double *loss_out, mlcl_loss_parts *lp)
 {
     const char *fn = "mlcl_trainer_run";
     mlcl_encoder *enc = t->net[NET_ENC_Q], *ld = t->net[NET_LD];
@@ -47,25 +54,28 @@ static int finetune_shard(mlcl_trainer *t, int k, double *loss_out, mlcl_loss_pa
         for (size_t j = 0; j < c; j++) t->tgt[(i - lo) * c + j] = (float)t->y[(size_t)t->rows[i] * c + j];
     MLCL_TRY(mlcl_encoder_zero_grad(enc));
     MLCL_TRY(mlcl_encoder_zero_grad(ld));
+    /* dropout draws of rows lo .. hi-1 of the global batch (no skip on one rank) */
     mlcl__encoder_set_rows(enc, lo, k);
     mlcl__encoder_set_rows(ld, lo, k);
     float loss = 0;
     int rc = MLCL_OK;
     if (kn > 0) {
-        if ((rc = mlcl_encoder_forward(enc, kn, t->x0 + (size_t)lo * t->dn, t->h)) == MLCL_OK &&
-            (rc = mlcl_encoder_forward(ld, kn, t->h, t->logits)) == MLCL_OK) {
+        if ((rc = fwd(t, lo, hi)) == MLCL_OK && (rc = mlcl_encoder_forward(ld, kn, t->h, t->logits)) == MLCL_OK) {
             memset(t->grad_logits, 0, sizeof(float) * kn * c);
             rc = mlcl_bce_with_logits(kn, (int)c, t->logits, t->tgt, &loss, t->grad_logits);
         }
     }
+    /* (one rank: loss * k / k is the float loss exactly) */
     double red[2] = { rc == MLCL_OK ? (double)loss * kn / k : 0.0, rc != MLCL_OK };
     MLCL_TRY(mlcl__comm_sum_f64(&t->comm, red, 2, fn, "fine-tuning loss"));
     if (rc) return mlcl__err(rc, "fine-tuning epoch %d step %lld: %s", t->epoch, t->step, mlcl_last_error());
     if (red[1] != 0) return mlcl__err(MLCL_ENUMERIC, "fine-tuning epoch %d step %lld: another rank failed", t->epoch, t->step);
     if (!isfinite(red[0])) return mlcl__err(MLCL_ENUMERIC, "fine-tuning epoch %d step %lld: BCE loss is not finite", t->epoch, t->step);
     if (kn > 0) {
-        float wgt = (float)kn / (float)k;
-        for (size_t i = 0; i < (size_t)kn * c; i++) t->grad_logits[i] *= wgt;
+        if (kn != k) {
+            float wgt = (float)kn / (float)k;
+            for (size_t i = 0; i < (size_t)kn * c; i++) t->grad_logits[i] *= wgt;
+        }
         MLCL_TRY(mlcl_encoder_backward(ld, kn, t->grad_logits, t->grad_h));
         MLCL_TRY(mlcl_encoder_backward(enc, kn, t->grad_h, NULL));
     }
@@ -85,50 +95,32 @@ static int finetune_shard(mlcl_trainer *t, int k, double *loss_out, mlcl_loss_pa
     return MLCL_OK;
 }
 
+int mlcl__trainer_finetune_step(mlcl_trainer *t, int k, mlcl__ft_forward fwd, double *loss_out, mlcl_loss_parts *lp)
+{
+    int rc = finetune_step(t, k, fwd, loss_out, lp);
+    /* the rows are those of this batch only (a later pretraining step, e.g.
+     * after mlcl_trainer_load, draws its own) */
+    mlcl__encoder_set_rows(t->net[NET_ENC_Q], 0, 0);
+    mlcl__encoder_set_rows(t->net[NET_LD], 0, 0);
+    return rc;
+}
+
 /* One batch of the current phase. */
-static int train_batch(mlcl_trainer *t, int k, float lr, double *loss_out, mlcl_loss_parts *lp)
+static int train_batch(mlcl_trainer *t, int k, double *loss_out, mlcl_loss_parts *lp)
 {
     if (t->sp_ptr) return mlcl__trainer_sparse_batch(t, k, loss_out, lp);
     MLCL_TRY(mlcl__trainer_views(t, k));
-    if (t->phase == 1) {
-        mlcl__trainer_gather(t, k);
-        int rc;
-        if (t->has_comm) {
-            /* every rank built the whole batch (same generators); it trains on its share */
-            int kn = k / t->comm.size, off = t->comm.rank * kn;
-            rc = mlcl_moco_step(t->moco, kn, t->x0 + (size_t)off * t->dn, t->x1 + (size_t)off * t->dn,
-                                t->yb + (size_t)off * t->words, lp);
-        } else {
-            rc = mlcl_moco_step(t->moco, k, t->x0, t->x1, t->yb, lp);
-        }
-        if (rc == MLCL_ENUMERIC)
-            return mlcl__err(rc, "pretraining epoch %d step %lld: %s", t->epoch, t->step, mlcl_last_error());
-        *loss_out = lp->total;
-        return rc;
-    }
-    (void)lr;
-    if (t->has_comm) return finetune_shard(t, k, loss_out, lp);
-    mlcl_encoder *enc = t->net[NET_ENC_Q], *ld = t->net[NET_LD];
-    size_t c = (size_t)t->c;
-    for (int i = 0; i < k; i++)
-        for (size_t j = 0; j < c; j++) t->tgt[i * c + j] = (float)t->y[(size_t)t->rows[i] * c + j];
-    MLCL_TRY(mlcl_encoder_zero_grad(enc));
-    MLCL_TRY(mlcl_encoder_zero_grad(ld));
-    MLCL_TRY(mlcl_encoder_forward(enc, k, t->x0, t->h));
-    MLCL_TRY(mlcl_encoder_forward(ld, k, t->h, t->logits));
-    float loss;
-    memset(t->grad_logits, 0, sizeof(float) * k * c);
-    int rc = mlcl_bce_with_logits(k, (int)c, t->logits, t->tgt, &loss, t->grad_logits);
-    if (rc == MLCL_OK && !isfinite(loss)) rc = mlcl__err(MLCL_ENUMERIC, "fine-tuning: BCE loss is not finite");
-    if (rc) return mlcl__err(rc, "fine-tuning epoch %d step %lld: %s", t->epoch, t->step, mlcl_last_error());
-    MLCL_TRY(mlcl_encoder_backward(ld, k, t->grad_logits, t->grad_h));
-    MLCL_TRY(mlcl_encoder_backward(enc, k, t->grad_h, NULL));
-    rc = mlcl_optim_step(t->ft);
-    if (rc) return mlcl__err(rc, "fine-tuning epoch %d step %lld: %s", t->epoch, t->step, mlcl_last_error());
-    *loss_out = loss;
-    memset(lp, 0, sizeof *lp);
-    lp->total = loss;
-    return MLCL_OK;
+    if (t->phase == 2) return mlcl__trainer_finetune_step(t, k, forward_dense, loss_out, lp);
+    mlcl__trainer_gather(t, k);
+    /* every rank built the whole batch (same generators); it trains on its
+     * share (the whole batch on one rank) */
+    int kn = k / t->comm.size, off = t->comm.rank * kn;
+    int rc = mlcl_moco_step(t->moco, kn, t->x0 + (size_t)off * t->dn, t->x1 + (size_t)off * t->dn,
+                            t->yb + (size_t)off * t->words, lp);
+    if (rc == MLCL_ENUMERIC)
+        return mlcl__err(rc, "pretraining epoch %d step %lld: %s", t->epoch, t->step, mlcl_last_error());
+    *loss_out = lp->total;
+    return rc;
 }
 
 void mlcl__trainer_set_phase_lr(mlcl_trainer *t)
@@ -166,7 +158,7 @@ static int stream_batches(mlcl_trainer *t, float lr, double t0)
         if (rc) return mlcl__err(rc, "mlcl_trainer_run: phase %d epoch %d batch %d: %s", t->phase, t->epoch, t->pos,
                                  mlcl_last_error());
         int k = b.n;
-        if (k < 2 || (t->phase == 1 && k < t->batch) || (t->has_comm && k < t->comm.size)) { t->pos++; continue; }
+        if (k < 2 || (t->phase == 1 && k < t->batch) || k < t->comm.size) { t->pos++; continue; }
         memcpy(t->rows, b.rows, sizeof(int) * (size_t)k);
         memcpy(t->x0, b.x, (size_t)k * dn * sizeof(float));
         if (t->phase == 1) memcpy(t->x1, b.x2, (size_t)k * dn * sizeof(float));
@@ -174,7 +166,7 @@ static int stream_batches(mlcl_trainer *t, float lr, double t0)
         mlcl_loss_parts lp;
         memset(&lp, 0, sizeof lp);
         int blas_prev = mlcl__blas_single_begin();
-        rc = train_batch(t, k, lr, &loss, &lp);
+        rc = train_batch(t, k, &loss, &lp);
         mlcl__blas_single_end(blas_prev);
         if (rc) {
             if (rc == MLCL_ENUMERIC && !t->o.stop_on_nonfinite && t->phase == 1) {
@@ -218,14 +210,14 @@ static int run_epoch(mlcl_trainer *t)
     while (t->n - t->pos >= 2) { /* a last batch of one row is dropped (batch statistics need 2) */
         int k = t->n - t->pos < t->batch ? t->n - t->pos : t->batch;
         if (t->phase == 1 && k < t->batch && t->pos > 0) break; /* pretraining drops the ragged tail */
-        if (t->has_comm && k < t->comm.size) break; /* a tail smaller than the ranks: dropped */
+        if (k < t->comm.size) break; /* a tail smaller than the ranks: dropped */
         memcpy(t->rows, t->perm + t->pos, sizeof(int) * k);
         double loss = 0;
         mlcl_loss_parts lp;
         memset(&lp, 0, sizeof lp);
         /* GEMMs single-threaded, as inside mlcl_moco_step (docs/performance.md) */
         int blas_prev = mlcl__blas_single_begin();
-        int rc = train_batch(t, k, lr, &loss, &lp);
+        int rc = train_batch(t, k, &loss, &lp);
         mlcl__blas_single_end(blas_prev);
         if (rc) {
             if (rc == MLCL_ENUMERIC && !t->o.stop_on_nonfinite && t->phase == 1) {

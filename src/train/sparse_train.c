@@ -15,7 +15,17 @@ int mlcl__trainer_sparse_setup(mlcl_trainer *t, const mlcl_dataset *train, const
         return mlcl__err(MLCL_EINVAL, "%s: the training set is sparse (CSR): standardisation would centre it "
                          "(dense); set opts->standardize = 0", fn);
     int64_t nnz;
-    MLCL_TRY(mlcl_dataset_csr(train, &t->sp_ptr, &t->sp_col, &t->sp_val, &nnz));
+    const int64_t *ptr;
+    const int *col;
+    const float *val;
+    MLCL_TRY(mlcl_dataset_csr(train, &ptr, &col, &val, &nnz));
+    /* copies: the dataset may be freed after create */
+    MLCL_TRY(mlcl__alloc_array((void **)&t->sp_ptr, (size_t)t->n + 1, sizeof *t->sp_ptr, fn));
+    MLCL_TRY(mlcl__alloc_array((void **)&t->sp_col, (size_t)nnz + 1, sizeof *t->sp_col, fn));
+    MLCL_TRY(mlcl__alloc_array((void **)&t->sp_val, (size_t)nnz + 1, sizeof *t->sp_val, fn));
+    memcpy(t->sp_ptr, ptr, ((size_t)t->n + 1) * sizeof *t->sp_ptr);
+    memcpy(t->sp_col, col, (size_t)nnz * sizeof *t->sp_col);
+    memcpy(t->sp_val, val, (size_t)nnz * sizeof *t->sp_val);
     int64_t longest = 1;
     for (int i = 0; i < t->n; i++)
         if (t->sp_ptr[i + 1] - t->sp_ptr[i] > longest) longest = t->sp_ptr[i + 1] - t->sp_ptr[i];
@@ -36,6 +46,7 @@ int mlcl__trainer_sparse_setup(mlcl_trainer *t, const mlcl_dataset *train, const
 
 void mlcl__trainer_sparse_free(mlcl_trainer *t)
 {
+    mlcl__free(t->sp_ptr); mlcl__free(t->sp_col); mlcl__free(t->sp_val);
     mlcl__free(t->sb_ptr); mlcl__free(t->sb_col);
     mlcl__free(t->sb_vr); mlcl__free(t->sb_v0); mlcl__free(t->sb_v1);
 }
@@ -81,10 +92,16 @@ static void gather_csr(mlcl_trainer *t, int k)
     }
 }
 
+/* the CSR batch: the backbone's sparse first layer on rows lo .. hi-1 */
+static int forward_csr(mlcl_trainer *t, int lo, int hi)
+{
+    return mlcl_encoder_forward_csr(t->net[NET_ENC_Q], hi - lo, t->sb_ptr + lo, t->sb_col, t->sb_v0, t->h);
+}
+
 int mlcl__trainer_sparse_batch(mlcl_trainer *t, int k, double *loss_out, mlcl_loss_parts *lp)
 {
     const char *fn = "mlcl_trainer_run";
-    if (t->has_comm)
+    if (t->comm.size > 1)
         return mlcl__err(MLCL_EINVAL, "%s: a sparse (CSR) training set is not supported data-parallel", fn);
     const mlcl_phase_options *ph = t->phase == 1 ? &t->o.pretrain : &t->o.finetune;
     gather_csr(t, k);
@@ -100,27 +117,7 @@ int mlcl__trainer_sparse_batch(mlcl_trainer *t, int k, double *loss_out, mlcl_lo
         *loss_out = lp->total;
         return rc;
     }
-    mlcl_encoder *enc = t->net[NET_ENC_Q], *ld = t->net[NET_LD];
-    size_t c = (size_t)t->c;
-    for (int i = 0; i < k; i++)
-        for (size_t j = 0; j < c; j++) t->tgt[i * c + j] = (float)t->y[(size_t)t->rows[i] * c + j];
-    MLCL_TRY(mlcl_encoder_zero_grad(enc));
-    MLCL_TRY(mlcl_encoder_zero_grad(ld));
-    MLCL_TRY(mlcl_encoder_forward_csr(enc, k, t->sb_ptr, t->sb_col, t->sb_v0, t->h));
-    MLCL_TRY(mlcl_encoder_forward(ld, k, t->h, t->logits));
-    float loss;
-    memset(t->grad_logits, 0, sizeof(float) * k * c);
-    int rc = mlcl_bce_with_logits(k, (int)c, t->logits, t->tgt, &loss, t->grad_logits);
-    if (rc == MLCL_OK && !isfinite(loss)) rc = mlcl__err(MLCL_ENUMERIC, "fine-tuning: BCE loss is not finite");
-    if (rc) return mlcl__err(rc, "fine-tuning epoch %d step %lld: %s", t->epoch, t->step, mlcl_last_error());
-    MLCL_TRY(mlcl_encoder_backward(ld, k, t->grad_logits, t->grad_h));
-    MLCL_TRY(mlcl_encoder_backward(enc, k, t->grad_h, NULL));
-    rc = mlcl_optim_step(t->ft);
-    if (rc) return mlcl__err(rc, "fine-tuning epoch %d step %lld: %s", t->epoch, t->step, mlcl_last_error());
-    *loss_out = loss;
-    memset(lp, 0, sizeof *lp);
-    lp->total = loss;
-    return MLCL_OK;
+    return mlcl__trainer_finetune_step(t, k, forward_csr, loss_out, lp);
 }
 
 /* sigmoid scores of n CSR rows in chunks of the batch size, eval mode */

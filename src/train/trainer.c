@@ -71,6 +71,7 @@ uint32_t mlcl__crc32_bytes(uint32_t crc, const void *p, size_t len)
 int mlcl__trainer_create_inner(mlcl_trainer *t, const mlcl_dataset *train, const mlcl_trainer_extra *ex)
 {
     const mlcl_train_options *o = &t->o;
+    mlcl__trainer_local_comm(&t->comm);
     int n, d, c;
     int sparse = 0; /* CSR rows: src/train/sparse_train.c */
     if (t->stream) { n = t->n; d = t->d; c = t->c; } /* set by mlcl_trainer_create_stream */
@@ -123,7 +124,10 @@ int mlcl__trainer_create_inner(mlcl_trainer *t, const mlcl_dataset *train, const
         const double F = sizeof(float), B = t->batch;
         int hd = mo.hidden[mo.n_hidden > 0 && mo.n_hidden <= 8 ? mo.n_hidden - 1 : 0];
         if (ex && ex->backbone) MLCL_TRY(mlcl_encoder_out_dim(ex->backbone, &hd));
-        mlcl__est_add(&est, (sparse || t->stream ? 0.0 : (double)n * d * F) + (double)n * t->words * 8 + (double)n * 4,
+        int64_t nnz = 0;
+        if (sparse) MLCL_TRY(mlcl_dataset_csr(train, NULL, NULL, NULL, &nnz));
+        mlcl__est_add(&est, (sparse || t->stream ? 0.0 : (double)n * d * F) + (double)n * t->words * 8 + (double)n * 4 +
+                      (double)n * c + (sparse ? (double)nnz * 8 + (double)n * 8 : 0.0),
                       "the standardised copy of the training set", "%d rows x %d features", n, d);
         mlcl__est_add(&est, B * ((sparse ? 0.0 : (double)t->dn * 2) + (t->img ? d : 0) + (double)c * 3 + (double)hd * 2) * F + B * t->words * 8,
                       "the batch workspaces", "batch %d", t->batch);
@@ -133,7 +137,13 @@ int mlcl__trainer_create_inner(mlcl_trainer *t, const mlcl_dataset *train, const
         MLCL_TRY(mlcl__mem_check(&est, FN_CREATE));
     }
     const float *x = t->stream ? NULL : mlcl_dataset_features(train);
-    t->y = t->stream ? t->yown : mlcl_dataset_labels(train);
+    if (!t->stream) {
+        /* the trainer keeps its own copy of the labels (and of the features
+         * or CSR arrays below): the dataset may be freed after create */
+        MLCL_TRY(mlcl__alloc_array((void **)&t->yown, (size_t)n * (size_t)c, 1, FN_CREATE));
+        memcpy(t->yown, mlcl_dataset_labels(train), (size_t)n * (size_t)c);
+    }
+    t->y = t->yown;
     size_t nd = 0;
     if (sparse) MLCL_TRY(mlcl__trainer_sparse_setup(t, train, FN_CREATE)); /* (refuses standardize) */
     if (!sparse && mlcl__mul_size((size_t)n, (size_t)d, &nd)) return mlcl__err(MLCL_EOVERFLOW, "%s: %d x %d features overflow", FN_CREATE, n, d);
@@ -152,16 +162,9 @@ int mlcl__trainer_create_inner(mlcl_trainer *t, const mlcl_dataset *train, const
     if (t->stream) {
         /* nothing to standardise */
     } else if (o->standardize && !t->img) {
-        /* population statistics, as scikit-learn's StandardScaler; std 0 -> 1 */
-        for (int j = 0; j < d; j++) {
-            double s = 0, s2 = 0;
-            for (int i = 0; i < n; i++) s += x[(size_t)i * d + j];
-            double mu = s / n;
-            for (int i = 0; i < n; i++) { double v = x[(size_t)i * d + j] - mu; s2 += v * v; }
-            double sd = sqrt(s2 / n);
-            t->mean[j] = (float)mu;
-            t->std[j] = sd > 0 ? (float)sd : 1.0f;
-        }
+        /* the dataset layer's rule (population statistics as scikit-learn's
+         * StandardScaler; a near-constant feature gets std 1) */
+        MLCL_TRY(mlcl_dataset_standardize_stats(train, t->mean, t->std));
         for (int i = 0; i < n; i++)
             for (int j = 0; j < d; j++) t->x[(size_t)i * d + j] = (t->x[(size_t)i * d + j] - t->mean[j]) / t->std[j];
     } else {
@@ -306,6 +309,28 @@ int mlcl_trainer_set_comm(mlcl_trainer *t, const mlcl_comm *comm)
     return rc;
 }
 
+/* The built-in single-rank communicator every trainer has until
+ * mlcl_trainer_set_comm: each collective over one rank is the identity. */
+static int local_sum_f32(void *ctx, float *buf, size_t n) { (void)ctx; (void)buf; (void)n; return 0; }
+static int local_sum_f64(void *ctx, double *buf, size_t n) { (void)ctx; (void)buf; (void)n; return 0; }
+static int local_gather(void *ctx, const void *send, size_t bytes, void *recv)
+{
+    (void)ctx;
+    if (bytes) memmove(recv, send, bytes);
+    return 0;
+}
+static int local_bcast(void *ctx, void *buf, size_t bytes, int root) { (void)ctx; (void)buf; (void)bytes; (void)root; return 0; }
+
+void mlcl__trainer_local_comm(mlcl_comm *c)
+{
+    mlcl_comm d = MLCL_COMM_INIT;
+    d.allreduce_f32 = local_sum_f32;
+    d.allreduce_f64 = local_sum_f64;
+    d.allgather = local_gather;
+    d.bcast = local_bcast;
+    *c = d;
+}
+
 static int set_comm_inner(mlcl_trainer *t, const mlcl_comm *comm, const char *fn)
 {
     if (comm) {
@@ -317,7 +342,7 @@ static int set_comm_inner(mlcl_trainer *t, const mlcl_comm *comm, const char *fn
     MLCL_TRY(mlcl_moco_set_comm(t->moco, comm));
     t->has_comm = comm != NULL;
     if (!comm) {
-        mlcl__encoder_set_rows(t->net[NET_ENC_Q], 0, 0);
+        mlcl__trainer_local_comm(&t->comm);
         return MLCL_OK;
     }
     t->comm = *comm;

@@ -638,10 +638,9 @@ int mlcl_trainer_load(mlcl_trainer *t, const char *path)
     return rc;
 }
 
-/* Data-parallel: rank 0 writes, every rank returns rank 0's status. */
+/* Rank 0 writes, every rank returns rank 0's status (one rank: the status). */
 static int save_inner(const mlcl_trainer *tc, const char *path)
 {
-    if (!tc->has_comm) return save_local(tc, path);
     const char *fn = "mlcl_trainer_save";
     int rc = tc->comm.rank == 0 ? save_local(tc, path) : MLCL_OK;
     double st = rc;

@@ -21,7 +21,7 @@ struct mlcl_trainer {
     int n, d, c, words, batch;
     float *x;            /* standardised copy of the training features */
     float *mean, *std;   /* d each */
-    const uint8_t *y;    /* borrowed from the dataset */
+    const uint8_t *y;    /* n x c labels: yown (copied from the dataset, or the loaders' list) */
     uint64_t *yp;        /* packed labels, n x words */
     mlcl_moco *moco;
     mlcl_moco_options mo; /* the MoCo options as resolved by create (mlcl__train_moco_options) */
@@ -52,8 +52,8 @@ struct mlcl_trainer {
     mlcl_simclr_options pre_v, ft_v;
     struct mlcl_rng aug; /* the views' generator */
     float *xr;           /* batch x d: the raw rows of the batch */
-    int has_comm;        /* data-parallel (mlcl_trainer_set_comm) */
-    mlcl_comm comm;
+    int has_comm;        /* a caller's communicator (mlcl_trainer_set_comm) */
+    mlcl_comm comm;      /* always set: the built-in single-rank one by default */
     /* MLCL_EBUSY: 1 while a call runs training, evaluation, load or save;
      * cb_thread identifies the thread inside the progress callback (0: none),
      * which may evaluate, predict and save but not train or load */
@@ -74,9 +74,9 @@ struct mlcl_trainer {
     float *thr;          /* c per-label thresholds */
     float thr_global;
     /* a sparse (CSR) training set (src/train/sparse_train.c); sp_ptr NULL: dense */
-    const int64_t *sp_ptr; /* borrowed from the dataset, as y */
-    const int *sp_col;
-    const float *sp_val;
+    int64_t *sp_ptr;     /* copied from the dataset, as the labels */
+    int *sp_col;
+    float *sp_val;
     int64_t *sb_ptr;     /* the batch as CSR: batch + 1 offsets */
     int *sb_col;         /* sb_cap entries each */
     float *sb_vr, *sb_v0, *sb_v1; /* raw values, query view, key view */
@@ -85,7 +85,7 @@ struct mlcl_trainer {
     /* streaming (mlcl_trainer_create_stream): batches from loaders, no pixels kept */
     int stream;
     struct mlcl_loader *src[2]; /* pretraining, fine-tuning loaders (borrowed) */
-    uint8_t *yown;       /* n x c labels of the loaders' list */
+    uint8_t *yown;       /* n x c labels, owned */
     uint32_t stream_crc; /* of the list and the loaders' settings */
 };
 
@@ -123,6 +123,8 @@ MLCL_INTERNAL float mlcl__train_phase_lr(const mlcl_phase_options *p, int epoch)
 MLCL_INTERNAL int mlcl__trainer_create_inner(mlcl_trainer *t, const mlcl_dataset *train, const mlcl_trainer_extra *ex);
 /* CRC-32 over any length (zlib takes uInt lengths). */
 MLCL_INTERNAL uint32_t mlcl__crc32_bytes(uint32_t crc, const void *p, size_t len);
+/* The built-in single-rank communicator (collectives are the identity). */
+MLCL_INTERNAL void mlcl__trainer_local_comm(mlcl_comm *c);
 /* The address of a thread-local object: names the calling thread. */
 MLCL_INTERNAL uintptr_t mlcl__trainer_thread_id(void);
 
