@@ -1507,7 +1507,7 @@ static int progress_cb(const mlcl_progress *p, void *ctx)
         a->bar_t = -1;
     }
     int eoe = p->end_of_epoch, evaluated = 0;
-    mlcl_metrics m;
+    mlcl_metrics m = MLCL_METRICS_INIT;
     epoch_row row;
     memset(&row, 0, sizeof row);
     if (eoe) {
@@ -2574,7 +2574,7 @@ int main(int argc, char **argv)
     bar_end(&a); /* --patience may have ended fine-tuning before its last epoch, with the bar drawn */
     int status = 0;
     if (log_close(&a.log)) status = 1;
-    mlcl_metrics paper, t05;
+    mlcl_metrics paper = MLCL_METRICS_INIT, t05 = MLCL_METRICS_INIT;
     rc = mlcl_trainer_evaluate(a.trainer, test, &paper, &t05);
     if (rc != MLCL_OK) { fprintf(stderr, "mlcl-train: %s\n", mlcl_last_error()); FREE_ALL(); return 1; }
     label_stat *ls = NULL;

@@ -195,7 +195,7 @@ START_TEST(trainer_resnet_simclr_views)
         ck_assert(isfinite(s1[i]) && s1[i] >= 0 && s1[i] <= 1);
         ck_assert_msg(s1[i] == s3[i], "score %d: %g straight vs %g resumed", i, s1[i], s3[i]);
     }
-    mlcl_metrics m;
+    mlcl_metrics m = MLCL_METRICS_INIT;
     ck_assert_ok(mlcl_trainer_evaluate(t1, ds, NULL, &m));
     ck_assert(m.mAP > 0 && m.mAP <= 1);
     /* a trainer without views cannot load this checkpoint's shape: the

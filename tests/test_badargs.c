@@ -1701,6 +1701,10 @@ static void t_trainer_evaluate(void)
     BAD(mlcl_trainer_evaluate(NULL, ds, &a, &b), EINV, "trainer is NULL");
     BAD(mlcl_trainer_evaluate(t, NULL, &a, &b), EINV, "test is NULL");
     BAD(mlcl_trainer_evaluate(t, other, &a, &b), EINV, "test");
+    /* the caller's version is checked, never overwritten */
+    b.version = 0;
+    ck_assert_int_eq(mlcl_trainer_evaluate(t, ds, &a, &b), MLCL_EVERSION);
+    ck_assert_uint_eq(b.version, 0);
     mlcl_trainer_free(t); mlcl_dataset_free(ds); mlcl_dataset_free(other);
 }
 static void t_trainer_timing(void) { double a; BAD(mlcl_trainer_timing(NULL, &a, &a), EINV, "trainer is NULL"); }

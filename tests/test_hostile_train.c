@@ -575,7 +575,7 @@ static int reenter_cb(const mlcl_progress *p, void *ctx)
     if (b->run_rc == MLCL_EBUSY && !strstr(mlcl_last_error(), "in use")) b->run_rc = 1000;
     b->epochs_rc = mlcl_trainer_run_epochs(b->t, 1, NULL);
     b->load_rc = mlcl_trainer_load(b->t, b->path);
-    mlcl_metrics m;
+    mlcl_metrics m = MLCL_METRICS_INIT;
     b->eval_rc = mlcl_trainer_evaluate(b->t, b->ds, NULL, &m);
     b->save_rc = mlcl_trainer_save(b->t, b->path);
     mlcl_trainer_in_use(b->t, &b->in_use);
@@ -653,7 +653,7 @@ START_TEST(second_thread_gets_ebusy)
     sem_wait(&b.inside); /* the runner is inside its callback, mid-run */
     ck_assert_status_msg(mlcl_trainer_run(t), MLCL_EBUSY, "another thread");
     ck_assert_status_msg(mlcl_trainer_run_epochs(t, 1, NULL), MLCL_EBUSY, "in use");
-    mlcl_metrics m;
+    mlcl_metrics m = MLCL_METRICS_INIT;
     ck_assert_status_msg(mlcl_trainer_evaluate(t, ds, NULL, &m), MLCL_EBUSY, "in use");
     int n, d, c;
     ck_assert_ok(mlcl_dataset_dims(ds, &n, &d, &c));

@@ -157,7 +157,7 @@ END_TEST
 START_TEST(trainer_deterministic_and_learns)
 {
     mlcl_dataset *tr = synthetic(200, 12, 6, 1), *te = synthetic(100, 12, 6, 2);
-    mlcl_metrics p1, t1, p2, t2;
+    mlcl_metrics p1 = MLCL_METRICS_INIT, t1 = MLCL_METRICS_INIT, p2 = MLCL_METRICS_INIT, t2 = MLCL_METRICS_INIT;
     for (int rep = 0; rep < 2; rep++) {
         mlcl_train_options o;
         small_opts(&o, MLCL_METHOD_CLD);
@@ -340,7 +340,7 @@ START_TEST(trainer_bad_arguments)
     o.finetune.lr = 1e-3f;
     ck_assert_ok(mlcl_trainer_create(&t, &o, tr));
     mlcl_dataset *other = synthetic(20, 7, 3, 5);
-    mlcl_metrics m;
+    mlcl_metrics m = MLCL_METRICS_INIT;
     ck_assert_status_msg(mlcl_trainer_evaluate(t, other, &m, NULL), MLCL_EINVAL, "features");
     float x[6] = { 0, 1, 2, NAN, 4, 5 }, s[3];
     ck_assert_status_msg(mlcl_trainer_predict(t, 1, x, s), MLCL_ENUMERIC, "NaN");

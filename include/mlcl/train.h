@@ -242,9 +242,10 @@ MLCL_API int mlcl_trainer_distributions(mlcl_trainer *trainer, int n, const floa
  * and the fixed threshold 0.5.
  * @param trainer the trainer.
  * @param test the test set (same feature and label counts as the training set).
- * @param[out] paper the paper-protocol metrics (nullable).
- * @param[out] t05 the metrics at t = 0.5 (nullable).
- * @return MLCL_OK, MLCL_EINVAL, MLCL_ENUMERIC or MLCL_ENOMEM.
+ * @param[in,out] paper the paper-protocol metrics (nullable); its version must be
+ *            MLCL_METRICS_VERSION (MLCL_METRICS_INIT / mlcl_metrics_init()) and is not changed.
+ * @param[in,out] t05 the metrics at t = 0.5 (nullable; versioned as @p paper).
+ * @return MLCL_OK, MLCL_EINVAL, MLCL_EVERSION, MLCL_ENUMERIC or MLCL_ENOMEM.
  */
 MLCL_API int mlcl_trainer_evaluate(mlcl_trainer *trainer, const mlcl_dataset *test,
                                    mlcl_metrics *paper, mlcl_metrics *t05);

@@ -80,6 +80,9 @@ int mlcl_trainer_evaluate(mlcl_trainer *t, const mlcl_dataset *test, mlcl_metric
     const char *fn = "mlcl_trainer_evaluate";
     MLCL_CHECK_NULL_AS(fn, t, "trainer");
     MLCL_CHECK_NULL(fn, test);
+    /* the caller's structs say which version they are (never overwritten) */
+    if (paper) MLCL_CHECK_VERSION(fn, paper, MLCL_METRICS_VERSION);
+    if (t05) MLCL_CHECK_VERSION(fn, t05, MLCL_METRICS_VERSION);
     int n, d, c;
     MLCL_TRY(mlcl_dataset_dims(test, &n, &d, &c));
     if (d != t->d || c != t->c)
@@ -91,11 +94,9 @@ int mlcl_trainer_evaluate(mlcl_trainer *t, const mlcl_dataset *test, mlcl_metric
     if (rc != MLCL_OK) { mlcl__trainer_leave(t, held); return rc; }
     rc = mlcl__trainer_infer_set(t, test, n, scores, fn);
     if (rc == MLCL_OK && paper) {
-        paper->version = MLCL_METRICS_VERSION;
         rc = mlcl_metrics_sweep(paper, NULL, n, c, scores, mlcl_dataset_labels(test));
     }
     if (rc == MLCL_OK && t05) {
-        t05->version = MLCL_METRICS_VERSION;
         rc = mlcl_metrics_compute(t05, n, c, scores, mlcl_dataset_labels(test), 0.5f);
     }
     mlcl__free(scores);

@@ -259,7 +259,7 @@ static void trainer_equiv(const mlcl_comm *cm)
         if (rd > 1e-5) FAIL("trainer: network %d differs from one process: rel %.3g", i, rd);
         if (!same_everywhere(cm, pa, np * sizeof(float))) FAIL("trainer: network %d differs across ranks", i);
     }
-    mlcl_metrics ma_, mb_;
+    mlcl_metrics ma_ = MLCL_METRICS_INIT, mb_ = MLCL_METRICS_INIT;
     memset(&ma_, 0, sizeof ma_);
     memset(&mb_, 0, sizeof mb_);
     ma_.version = mb_.version = MLCL_METRICS_VERSION;
