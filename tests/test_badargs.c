@@ -1017,6 +1017,17 @@ static void t_optim_num_groups(void)
     BAD(mlcl_optim_num_groups(o, NULL), EINV, "n is NULL");
     mlcl_optim_free(o);
 }
+static void t_optim_set_weight_decay(void)
+{
+    float p[4] = { 0 }, g[4] = { 0 };
+    mlcl_optim *o = mk_optim(p, g, 4);
+    BAD(mlcl_optim_set_weight_decay(NULL, 0, 1e-3f), EINV, "o is NULL");
+    BAD(mlcl_optim_set_weight_decay(o, 1, 1e-3f), EINV, "group");
+    BAD(mlcl_optim_set_weight_decay(o, -2, 1e-3f), EINV, "group");
+    BAD(mlcl_optim_set_weight_decay(o, 0, NAN), EINV, "wd");
+    BAD(mlcl_optim_set_weight_decay(o, -1, -1e-3f), EINV, "wd");
+    mlcl_optim_free(o);
+}
 static void t_optim_set_lr(void)
 {
     float p[4] = { 0 }, g[4] = { 0 };
@@ -1823,6 +1834,47 @@ static void t_trainer_load(void)
     mlcl_trainer_free(t2); mlcl_dataset_free(ds2);
     mlcl_trainer_free(t); mlcl_dataset_free(ds);
 }
+static void t_trainer_set_param(void)
+{
+    mlcl_dataset *ds = mk_dataset(16); mlcl_trainer *t = mk_trainer(ds);
+    BAD(mlcl_trainer_set_param(NULL, MLCL_TRAIN_PARAM_TAU, 0.1), EINV, "trainer is NULL");
+    BAD(mlcl_trainer_set_param(t, (mlcl_train_param)99, 0.1), EINV, "param 99");
+    BAD(mlcl_trainer_set_param(t, (mlcl_train_param)-1, 0.1), EINV, "param -1");
+    BAD(mlcl_trainer_set_param(t, MLCL_TRAIN_PARAM_TAU, 0.0), EINV, "loss.tau");
+    BAD(mlcl_trainer_set_param(t, MLCL_TRAIN_PARAM_MOMENTUM, 1.5), EINV, "momentum");
+    BAD(mlcl_trainer_set_param(t, MLCL_TRAIN_PARAM_FINETUNE_LR, NAN), EINV, "finetune.lr");
+    mlcl_trainer_free(t); mlcl_dataset_free(ds);
+}
+static void t_trainer_get_param(void)
+{
+    mlcl_dataset *ds = mk_dataset(16); mlcl_trainer *t = mk_trainer(ds); double v;
+    BAD(mlcl_trainer_get_param(NULL, MLCL_TRAIN_PARAM_TAU, &v), EINV, "trainer is NULL");
+    BAD(mlcl_trainer_get_param(t, MLCL_TRAIN_PARAM_TAU, NULL), EINV, "value is NULL");
+    BAD(mlcl_trainer_get_param(t, (mlcl_train_param)12, &v), EINV, "param 12");
+    mlcl_trainer_free(t); mlcl_dataset_free(ds);
+}
+static void t_train_param_bounds(void)
+{
+    double lo, hi;
+    BAD(mlcl_train_param_bounds((mlcl_train_param)12, &lo, &hi), EINV, "param 12");
+    BAD(mlcl_train_param_bounds((mlcl_train_param)-3, &lo, &hi), EINV, "param -3");
+    ck_assert_ok(mlcl_train_param_bounds(MLCL_TRAIN_PARAM_MOMENTUM, NULL, NULL));
+}
+static void t_moco_set_momentum(void)
+{
+    mlcl_moco *m = mk_moco();
+    BAD(mlcl_moco_set_momentum(NULL, 0.5f), EINV, "moco is NULL");
+    BAD(mlcl_moco_set_momentum(m, 1.5f), EINV, "momentum");
+    BAD(mlcl_moco_set_momentum(m, NAN), EINV, "momentum");
+    mlcl_moco_free(m);
+}
+static void t_moco_loss(void)
+{
+    mlcl_moco *m = mk_moco(); mlcl_loss *L;
+    BAD(mlcl_moco_loss(NULL, &L), EINV, "moco is NULL");
+    BAD(mlcl_moco_loss(m, NULL), EINV, "out is NULL");
+    mlcl_moco_free(m);
+}
 static void t_trainer_moco(void)
 {
     mlcl_dataset *ds = mk_dataset(16); mlcl_trainer *t = mk_trainer(ds); mlcl_moco *m;
@@ -2365,7 +2417,7 @@ static const entry TABLE[] = {
     E(softmax_forward), E(softmax_backward),
     E(bce_with_logits), E(sigmoid), E(l2norm_forward), E(l2norm_backward),
     E(optim_options_init), E(optim_create), E(optim_free), E(optim_add_group), E(optim_num_groups),
-    E(optim_set_lr), E(optim_get_lr), E(optim_step), E(optim_zero_state), E(optim_state_count),
+    E(optim_set_lr), E(optim_set_weight_decay), E(optim_get_lr), E(optim_step), E(optim_zero_state), E(optim_state_count),
     E(optim_get_state), E(optim_set_state), E(optim_get_step), E(optim_set_step),
     E(sched_options_init), E(sched_lr),
     E(label_words), E(labels_pack), E(labels_unpack), E(queue_options_init), E(queue_create),
@@ -2376,7 +2428,7 @@ static const entry TABLE[] = {
     E(loss_options_init), E(loss_create), E(loss_free), E(loss_set_options), E(loss_get_options),
     E(loss_get_dims), E(loss_workspace_size), E(loss_compute), E(loss_compute_queue),
     E(moco_options_init), E(moco_create), E(moco_free), E(moco_step), E(moco_set_lr), E(moco_encoder),
-    E(moco_queue), E(moco_optim), E(moco_steps), E(moco_set_steps), E(moco_create_with_backbone), E(trainer_create_ex), E(trainer_extra_init),
+    E(moco_queue), E(moco_optim), E(moco_steps), E(moco_set_steps), E(moco_set_momentum), E(moco_loss), E(moco_create_with_backbone), E(trainer_create_ex), E(trainer_extra_init),
     E(comm_init), E(comm_validate), E(encoder_set_comm), E(moco_set_comm), E(trainer_set_comm),
     E(metrics_init), E(metrics_compute), E(metrics_sweep), E(metrics_average_precision),
     E(train_options_init), E(train_options_preset), E(trainer_create), E(trainer_free),
@@ -2384,7 +2436,7 @@ static const entry TABLE[] = {
     E(trainer_distributions), E(trainer_evaluate), E(trainer_timing), E(trainer_position), E(trainer_in_use), E(check_output_path),
     E(metrics_compute_thresholds), E(metrics_choose_thresholds), E(validation_options_init), E(trainer_set_validation),
     E(trainer_selection), E(trainer_thresholds), E(trainer_evaluate_thresholds),
-    E(trainer_save), E(trainer_load), E(trainer_moco),
+    E(trainer_save), E(trainer_load), E(trainer_moco), E(trainer_set_param), E(trainer_get_param), E(train_param_bounds),
     E(model_export_options_init), E(trainer_export_model), E(trainer_export_model_ex), E(model_free),
     E(model_save), E(model_load), E(model_workspace_create), E(model_workspace_free), E(model_infer),
     E(model_predict), E(model_predict_labels), E(model_embed), E(model_distributions), E(model_dims),

@@ -146,6 +146,24 @@ MLCL_API int mlcl_moco_steps(const mlcl_moco *moco, long long *steps);
  */
 MLCL_API int mlcl_moco_set_steps(mlcl_moco *moco, long long steps);
 
+/**
+ * Sets the key-side momentum m (mlcl_moco_options.momentum) for the next steps.
+ * @param moco the pair.
+ * @param momentum in [0, 1].
+ * @return MLCL_OK or MLCL_EINVAL.
+ */
+MLCL_API int mlcl_moco_set_momentum(mlcl_moco *moco, float momentum);
+
+/**
+ * The borrowed loss handle of the pair (mlcl_loss_get_options() /
+ * mlcl_loss_set_options() change e.g. tau for the next steps), valid until
+ * mlcl_moco_set_comm() or mlcl_moco_free().
+ * @param moco the pair.
+ * @param[out] out the borrowed loss.
+ * @return MLCL_OK or MLCL_EINVAL.
+ */
+MLCL_API int mlcl_moco_loss(mlcl_moco *moco, mlcl_loss **out);
+
 #ifdef __cplusplus
 }
 #endif

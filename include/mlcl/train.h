@@ -114,8 +114,10 @@ typedef int (*mlcl_progress_fn)(const mlcl_progress *progress, void *ctx);
 typedef struct mlcl_trainer mlcl_trainer;
 
 /**
- * Creates a trainer for @p train (borrowed: it must outlive the trainer).
- * The training set is standardised on a private copy when opts->standardize.
+ * Creates a trainer for @p train. The trainer copies what it keeps (features,
+ * labels, CSR arrays): @p train may be freed right after this call. The copy
+ * is standardised when opts->standardize, with mlcl_dataset_standardize_stats()'s
+ * statistics (population mean and std; a near-constant feature keeps std 1).
  * @param[out] out the trainer; free with mlcl_trainer_free().
  * @param opts the options (copied; in_dim and n_labels are taken from @p train).
  * @param train the training set.
@@ -167,7 +169,7 @@ MLCL_API int mlcl_trainer_extra_init(mlcl_trainer_extra *extra, unsigned int ver
  * Checkpoints record the augmentation generator; resuming needs the same extra.
  * @param[out] out the trainer; free with mlcl_trainer_free().
  * @param opts the options (copied).
- * @param train the training set (borrowed: it must outlive the trainer).
+ * @param train the training set (copied: it may be freed after the call).
  * @param extra the additions (read during the call only), or NULL for none.
  * @return as mlcl_trainer_create(); MLCL_EINVAL when the backbone's input width
  *         does not match the data or the views, or the data have no image shape.
@@ -417,6 +419,58 @@ MLCL_API int mlcl_trainer_thresholds(const mlcl_trainer *trainer, int c, float *
  */
 MLCL_API int mlcl_trainer_evaluate_thresholds(mlcl_trainer *trainer, const mlcl_dataset *test, mlcl_metrics *per_label,
                                               mlcl_metrics *global);
+
+/**
+ * Settings of a trainer that may change while it runs (mlcl_trainer_set_param()).
+ * Values are doubles; each has inclusive bounds (mlcl_train_param_bounds()).
+ */
+typedef enum mlcl_train_param {
+    MLCL_TRAIN_PARAM_PRETRAIN_LR = 0,             /**< pretrain.lr, the base of its schedule [0, 100] */
+    MLCL_TRAIN_PARAM_PRETRAIN_WEIGHT_DECAY = 1,   /**< pretrain.weight_decay [0, 100] */
+    MLCL_TRAIN_PARAM_PRETRAIN_HEAD_LR_SCALE = 2,  /**< pretrain.head_lr_scale [0, 1000] */
+    MLCL_TRAIN_PARAM_PRETRAIN_MASK_P = 3,         /**< pretrain.mask_p [0, 0.999] */
+    MLCL_TRAIN_PARAM_FINETUNE_LR = 4,             /**< finetune.lr [0, 100] */
+    MLCL_TRAIN_PARAM_FINETUNE_WEIGHT_DECAY = 5,   /**< finetune.weight_decay [0, 100] */
+    MLCL_TRAIN_PARAM_FINETUNE_HEAD_LR_SCALE = 6,  /**< finetune.head_lr_scale [0, 1000] */
+    MLCL_TRAIN_PARAM_FINETUNE_MASK_P = 7,         /**< finetune.mask_p [0, 0.999] */
+    MLCL_TRAIN_PARAM_MOMENTUM = 8,                /**< the key side's momentum m [0, 1] */
+    MLCL_TRAIN_PARAM_TAU = 9,                     /**< the loss temperature tau [1e-6, 1e6] */
+    MLCL_TRAIN_PARAM_ALPHA = 10,                  /**< the loss's alpha [0, 1e6] */
+    MLCL_TRAIN_PARAM_BETA = 11                    /**< the loss's beta [0, 1e6] */
+} mlcl_train_param;
+
+/**
+ * The inclusive range of a parameter (zstd's ZSTD_cParam_getBounds()).
+ * @param param the parameter.
+ * @param[out] lo the smallest value (nullable).
+ * @param[out] hi the largest value (nullable).
+ * @return MLCL_OK or MLCL_EINVAL (an unknown parameter).
+ */
+MLCL_API int mlcl_train_param_bounds(mlcl_train_param param, double *lo, double *hi);
+
+/**
+ * Changes a setting from the next step on (also from the progress callback).
+ * Learning rates are the bases of the phases' schedules (the current rate
+ * follows at once when the phase runs). The change is part of the run's
+ * options: checkpoints record it, and resuming needs a trainer with the same
+ * values (set them before mlcl_trainer_load()). A value of float parameters
+ * is rounded to float.
+ * @param trainer the trainer.
+ * @param param the parameter.
+ * @param value within mlcl_train_param_bounds().
+ * @return MLCL_OK; MLCL_EINVAL (unknown parameter, value out of bounds or not
+ *         finite: the message names both); MLCL_EBUSY.
+ */
+MLCL_API int mlcl_trainer_set_param(mlcl_trainer *trainer, mlcl_train_param param, double value);
+
+/**
+ * Reads a setting.
+ * @param trainer the trainer.
+ * @param param the parameter.
+ * @param[out] value its current value (a learning rate: the base of the schedule as set).
+ * @return MLCL_OK or MLCL_EINVAL.
+ */
+MLCL_API int mlcl_trainer_get_param(const mlcl_trainer *trainer, mlcl_train_param param, double *value);
 
 /** The borrowed MoCo pair inside the trainer. */
 MLCL_API int mlcl_trainer_moco(mlcl_trainer *trainer, mlcl_moco **out);

@@ -810,3 +810,20 @@ int mlcl_moco_set_steps(mlcl_moco *mc, long long steps)
     mc->steps = steps;
     return MLCL_OK;
 }
+
+int mlcl_moco_set_momentum(mlcl_moco *mc, float momentum)
+{
+    MLCL_CHECK_NULL_AS("mlcl_moco_set_momentum", mc, "moco");
+    if (!(momentum >= 0 && momentum <= 1))
+        return mlcl__err(MLCL_EINVAL, "mlcl_moco_set_momentum: momentum must be in [0, 1] (got %g)", (double)momentum);
+    mc->o.momentum = momentum;
+    return MLCL_OK;
+}
+
+int mlcl_moco_loss(mlcl_moco *mc, mlcl_loss **out)
+{
+    MLCL_CHECK_NULL_AS("mlcl_moco_loss", mc, "moco");
+    MLCL_CHECK_NULL("mlcl_moco_loss", out);
+    *out = mc->loss;
+    return MLCL_OK;
+}

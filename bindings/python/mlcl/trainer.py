@@ -251,6 +251,36 @@ class Trainer(Handle):
                   ctypes.byref(done))
         return bool(done.value)
 
+    # ---- run-time settings (mlcl_trainer_set_param)
+    PARAMS = ("pretrain_lr", "pretrain_weight_decay", "pretrain_head_lr_scale", "pretrain_mask_p",
+              "finetune_lr", "finetune_weight_decay", "finetune_head_lr_scale", "finetune_mask_p",
+              "momentum", "tau", "alpha", "beta")
+
+    @classmethod
+    def _param(cls, name):
+        if name not in cls.PARAMS:
+            raise ValueError("unknown parameter %r (one of %s)" % (name, ", ".join(cls.PARAMS)))
+        return cls.PARAMS.index(name)
+
+    @classmethod
+    def param_bounds(cls, name):
+        """(lo, hi): the inclusive range of a run-time setting."""
+        lo, hi = ctypes.c_double(), ctypes.c_double()
+        C.mlcl_train_param_bounds(cls._param(name), ctypes.byref(lo), ctypes.byref(hi))
+        return lo.value, hi.value
+
+    @locked("set_param")
+    def set_param(self, name, value):
+        """Changes a setting from the next step on (names: Trainer.PARAMS)."""
+        C.mlcl_trainer_set_param(self._ptr, self._param(name), float(value))
+
+    @locked("get_param")
+    def get_param(self, name):
+        """The current value of a setting (names: Trainer.PARAMS)."""
+        v = ctypes.c_double()
+        C.mlcl_trainer_get_param(self._ptr, self._param(name), ctypes.byref(v))
+        return v.value
+
     @property
     @locked("position")
     def position(self):

@@ -214,3 +214,19 @@ def test_torch_example_runs(yeast_paths):
                        env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert "epoch 2/2" in r.stdout and "queue 256/256" in r.stdout
+
+
+def test_run_time_params(yeast):
+    tr, _ = yeast
+    with mlcl.Trainer(tr, seed=3, batch=64, pretrain=dict(epochs=1), finetune=dict(epochs=1)) as t:
+        assert t.get_param("momentum") == pytest.approx(0.999)
+        assert mlcl.Trainer.param_bounds("momentum") == (0.0, 1.0)
+        t.set_param("tau", 0.25)
+        assert t.get_param("tau") == 0.25
+        t.set_param("finetune_lr", 1e-3)
+        assert t.get_param("finetune_lr") == pytest.approx(1e-3)
+        with pytest.raises(mlcl.InvalidArgument, match="momentum"):
+            t.set_param("momentum", 2.0)
+        with pytest.raises(ValueError, match="unknown parameter"):
+            t.set_param("nope", 1.0)
+        t.run()
