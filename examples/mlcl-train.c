@@ -1132,44 +1132,78 @@ static const struct help_section {
         -1 } },
 };
 
+/* The CLI's MoCo options: o->moco pointed at static storage holding a copy
+ * of what it pointed to (a preset's, or the defaults), with its own widths,
+ * so that flags can change them; cli_loss adds the loss of o->method. */
+static mlcl_moco_options cli_mo;
+static int cli_hidden[MLCL_MLP_MAX_HIDDEN];
+static mlcl_loss_options cli_lo;
+static const mlcl_moco_options moco_defaults = MLCL_MOCO_OPTIONS_INIT;
+static const int default_widths[3] = { 256, 512, 256 };
+
+static mlcl_moco_options *cli_moco(mlcl_train_options *o)
+{
+    if (o->moco == &cli_mo) return &cli_mo;
+    cli_mo = o->moco ? *o->moco : moco_defaults;
+    memset(cli_hidden, 0, sizeof cli_hidden);
+    if (cli_mo.hidden) memcpy(cli_hidden, cli_mo.hidden, sizeof(int) * (size_t)cli_mo.n_hidden);
+    else { memcpy(cli_hidden, default_widths, sizeof default_widths); cli_mo.n_hidden = 3; }
+    cli_mo.hidden = cli_hidden;
+    o->moco = &cli_mo;
+    return &cli_mo;
+}
+
+static mlcl_loss_options *cli_loss(mlcl_train_options *o)
+{
+    mlcl_moco_options *m = cli_moco(o);
+    if (m->loss != &cli_lo) {
+        mlcl_train_method_loss(&cli_lo, o->method);
+        m->loss = &cli_lo;
+    }
+    return &cli_lo;
+}
+
 /* the built-in job (no --train, no --preset): a short CLD run on the mosaics */
 static void builtin_job(mlcl_train_options *o)
 {
-    o->pretrain.epochs = 20;
-    o->finetune.epochs = 20;
+    o->pretrain_epochs = 20;
+    o->finetune_epochs = 20;
     o->batch = 128;
-    o->moco.queue_size = 1024;
-    o->pretrain.T_0 = 10;
-    o->finetune.T_0 = 10;
-    o->pretrain.lr = 4e-4f;
+    cli_moco(o)->queue_size = 1024;
+    o->pretrain_T_0 = 10;
+    o->finetune_T_0 = 10;
+    o->pretrain_lr = 4e-4f;
 }
 
 /* the default of a flag as text ("" when the flag's text says it) */
 static const char *help_default(int id, const mlcl_train_options *o, char *b, size_t n)
 {
-    const mlcl_loss_options *l = &o->moco.loss;
+    static const mlcl_loss_options loss_defaults = MLCL_LOSS_OPTIONS_INIT;
+    const mlcl_moco_options *mo = o->moco ? o->moco : &moco_defaults;
+    const mlcl_loss_options *l = mo->loss ? mo->loss : &loss_defaults;
+    const int *widths = mo->hidden ? mo->hidden : default_widths, n_widths = mo->hidden ? mo->n_hidden : 3;
     b[0] = 0;
     switch (id) {
     case FL_METHOD: snprintf(b, n, "%s", method_names[o->method]); break;
-    case FL_PRE_EPOCHS: snprintf(b, n, "%d", o->pretrain.epochs); break;
-    case FL_FT_EPOCHS: snprintf(b, n, "%d", o->finetune.epochs); break;
+    case FL_PRE_EPOCHS: snprintf(b, n, "%d", o->pretrain_epochs); break;
+    case FL_FT_EPOCHS: snprintf(b, n, "%d", o->finetune_epochs); break;
     case FL_BATCH: snprintf(b, n, "%d", o->batch); break;
-    case FL_QUEUE: snprintf(b, n, "%d", o->moco.queue_size); break;
+    case FL_QUEUE: snprintf(b, n, "%d", mo->queue_size); break;
     case FL_SEED: snprintf(b, n, "%llu", (unsigned long long)o->seed); break;
-    case FL_PRE_LR: snprintf(b, n, "%g", o->pretrain.lr); break;
-    case FL_PRE_WD: snprintf(b, n, "%g", o->pretrain.weight_decay); break;
-    case FL_FT_LR: snprintf(b, n, "%g", o->finetune.lr); break;
-    case FL_FT_WD: snprintf(b, n, "%g", o->finetune.weight_decay); break;
-    case FL_PRE_MASK: snprintf(b, n, "%g", o->pretrain.mask_p); break;
-    case FL_FT_MASK: snprintf(b, n, "%g", o->finetune.mask_p); break;
-    case FL_PRE_SCHED: snprintf(b, n, "%d,%d,%g", o->pretrain.T_0, o->pretrain.T_mult, o->pretrain.eta_min); break;
-    case FL_FT_SCHED: snprintf(b, n, "%d,%d,%g", o->finetune.T_0, o->finetune.T_mult, o->finetune.eta_min); break;
-    case FL_MOMENTUM: snprintf(b, n, "%g", o->moco.momentum); break;
-    case FL_DROPOUT: snprintf(b, n, "%g", o->moco.dropout); break;
+    case FL_PRE_LR: snprintf(b, n, "%g", o->pretrain_lr); break;
+    case FL_PRE_WD: snprintf(b, n, "%g", o->pretrain_weight_decay); break;
+    case FL_FT_LR: snprintf(b, n, "%g", o->finetune_lr); break;
+    case FL_FT_WD: snprintf(b, n, "%g", o->finetune_weight_decay); break;
+    case FL_PRE_MASK: snprintf(b, n, "%g", o->pretrain_mask_p); break;
+    case FL_FT_MASK: snprintf(b, n, "%g", o->finetune_mask_p); break;
+    case FL_PRE_SCHED: snprintf(b, n, "%d,%d,%g", o->pretrain_T_0, o->pretrain_T_mult, o->pretrain_eta_min); break;
+    case FL_FT_SCHED: snprintf(b, n, "%d,%d,%g", o->finetune_T_0, o->finetune_T_mult, o->finetune_eta_min); break;
+    case FL_MOMENTUM: snprintf(b, n, "%g", mo->momentum); break;
+    case FL_DROPOUT: snprintf(b, n, "%g", mo->dropout); break;
     case FL_HIDDEN: {
         size_t k = 0;
-        for (int i = 0; i < o->moco.n_hidden && i < 8 && k + 12 < n; i++)
-            k += (size_t)snprintf(b + k, n - k, "%s%d", i ? "," : "", o->moco.hidden[i]);
+        for (int i = 0; i < n_widths && k + 12 < n; i++)
+            k += (size_t)snprintf(b + k, n - k, "%s%d", i ? "," : "", widths[i]);
         break;
     }
     case FL_ALPHA: snprintf(b, n, "%g", l->alpha); break;
@@ -1287,7 +1321,7 @@ static void usage(FILE *out)
         "Without --train it runs the built-in job: %s on Fashion-MNIST 2x2 mosaics, %d+%d epochs, batch %d, queue %d.\n"
         "Equations and options: docs/math.md; file formats: docs/formats.md; images: docs/images.md;\n"
         "mpirun: docs/distributed.md (in the libmlcl source tree).\n",
-        method_names[ob.method], ob.pretrain.epochs, ob.finetune.epochs, ob.batch, ob.moco.queue_size);
+        method_names[ob.method], ob.pretrain_epochs, ob.finetune_epochs, ob.batch, (ob.moco ? ob.moco : &moco_defaults)->queue_size);
     int listed[FL_COUNT] = { 0 };
     size_t nsec = sizeof help_sections / sizeof help_sections[0];
     for (size_t s = 0; s <= nsec; s++) {
@@ -1315,8 +1349,8 @@ static void usage(FILE *out)
             if (id == FL_PRESET) {
                 t += (size_t)snprintf(text + t, sizeof text - t,
                                       " yeast: batch %d, queue %d; scene: batch %d, queue %d; both %d+%d epochs",
-                                      py.batch, py.moco.queue_size, ps.batch, ps.moco.queue_size, py.pretrain.epochs,
-                                      py.finetune.epochs);
+                                      py.batch, (py.moco ? py.moco : &moco_defaults)->queue_size, ps.batch, (ps.moco ? ps.moco : &moco_defaults)->queue_size, py.pretrain_epochs,
+                                      py.finetune_epochs);
             }
             if (range[0] || d0[0]) {
                 t += (size_t)snprintf(text + t, sizeof text - t, " (%s%s", range, range[0] && d0[0] ? "; " : "");
@@ -2129,30 +2163,33 @@ int main(int argc, char **argv)
     if (kind == D_MOSAIC && !G(FL_PRESET)) {
         builtin_job(&o); /* a short CLD run on Fashion-MNIST mosaics */
     }
-    if (G(FL_PRE_EPOCHS)) o.pretrain.epochs = (int)flags[FL_PRE_EPOCHS].i;
-    if (G(FL_FT_EPOCHS)) o.finetune.epochs = (int)flags[FL_FT_EPOCHS].i;
+    if (G(FL_PRE_EPOCHS)) o.pretrain_epochs = (int)flags[FL_PRE_EPOCHS].i;
+    if (G(FL_FT_EPOCHS)) o.finetune_epochs = (int)flags[FL_FT_EPOCHS].i;
     if (G(FL_BATCH)) o.batch = (int)flags[FL_BATCH].i;
-    if (G(FL_QUEUE)) o.moco.queue_size = (int)flags[FL_QUEUE].i;
+    if (G(FL_QUEUE)) cli_moco(&o)->queue_size = (int)flags[FL_QUEUE].i;
     if (G(FL_SEED)) o.seed = flags[FL_SEED].u;
-    if (G(FL_PRE_LR)) o.pretrain.lr = (float)flags[FL_PRE_LR].f;
-    if (G(FL_PRE_WD)) o.pretrain.weight_decay = (float)flags[FL_PRE_WD].f;
-    if (G(FL_FT_LR)) o.finetune.lr = (float)flags[FL_FT_LR].f;
-    if (G(FL_FT_WD)) o.finetune.weight_decay = (float)flags[FL_FT_WD].f;
-    if (G(FL_PRE_MASK)) o.pretrain.mask_p = (float)flags[FL_PRE_MASK].f;
-    if (G(FL_FT_MASK)) o.finetune.mask_p = (float)flags[FL_FT_MASK].f;
-    for (int k = 0; k < 2; k++) {
-        const flag *f = &flags[k ? FL_FT_SCHED : FL_PRE_SCHED];
-        mlcl_phase_options *ph = k ? &o.finetune : &o.pretrain;
-        if (f->given) { ph->T_0 = f->t0; ph->T_mult = f->tmult; ph->eta_min = (float)f->eta_min; }
+    if (G(FL_PRE_LR)) o.pretrain_lr = (float)flags[FL_PRE_LR].f;
+    if (G(FL_PRE_WD)) o.pretrain_weight_decay = (float)flags[FL_PRE_WD].f;
+    if (G(FL_FT_LR)) o.finetune_lr = (float)flags[FL_FT_LR].f;
+    if (G(FL_FT_WD)) o.finetune_weight_decay = (float)flags[FL_FT_WD].f;
+    if (G(FL_PRE_MASK)) o.pretrain_mask_p = (float)flags[FL_PRE_MASK].f;
+    if (G(FL_FT_MASK)) o.finetune_mask_p = (float)flags[FL_FT_MASK].f;
+    if (flags[FL_PRE_SCHED].given) {
+        const flag *f = &flags[FL_PRE_SCHED];
+        o.pretrain_T_0 = f->t0; o.pretrain_T_mult = f->tmult; o.pretrain_eta_min = (float)f->eta_min;
     }
-    if (G(FL_MOMENTUM)) o.moco.momentum = (float)flags[FL_MOMENTUM].f;
-    if (G(FL_DROPOUT)) o.moco.dropout = (float)flags[FL_DROPOUT].f;
+    if (flags[FL_FT_SCHED].given) {
+        const flag *f = &flags[FL_FT_SCHED];
+        o.finetune_T_0 = f->t0; o.finetune_T_mult = f->tmult; o.finetune_eta_min = (float)f->eta_min;
+    }
+    if (G(FL_MOMENTUM)) cli_moco(&o)->momentum = (float)flags[FL_MOMENTUM].f;
+    if (G(FL_DROPOUT)) cli_moco(&o)->dropout = (float)flags[FL_DROPOUT].f;
     if (G(FL_HIDDEN)) {
-        memset(o.moco.hidden, 0, sizeof o.moco.hidden);
-        memcpy(o.moco.hidden, flags[FL_HIDDEN].hidden, sizeof(int) * (size_t)flags[FL_HIDDEN].n_hidden);
-        o.moco.n_hidden = flags[FL_HIDDEN].n_hidden;
+        memset(cli_hidden, 0, sizeof cli_hidden);
+        memcpy(cli_hidden, flags[FL_HIDDEN].hidden, sizeof(int) * (size_t)flags[FL_HIDDEN].n_hidden);
+        cli_moco(&o)->n_hidden = flags[FL_HIDDEN].n_hidden;
     }
-    mlcl_loss_options *lo = &o.moco.loss;
+    mlcl_loss_options *lo = cli_loss(&o); /* (the method's; flags change the rest) */
     if (G(FL_ALPHA)) lo->alpha = (float)flags[FL_ALPHA].f;
     if (G(FL_BETA)) lo->beta = (float)flags[FL_BETA].f;
     if (G(FL_TAU)) lo->tau = (float)flags[FL_TAU].f;
@@ -2198,8 +2235,8 @@ int main(int argc, char **argv)
     char d_desc[128], c_desc[80], n_desc[PATH_MAX + 16], nt_desc[PATH_MAX + 16];
     shape sh;
     memset(&sh, 0, sizeof sh);
-    sh.batch = o.batch; sh.K = o.moco.queue_size; sh.m = o.moco.proj_dim; sh.T = threads;
-    sh.n_hidden = o.moco.n_hidden; sh.hidden = o.moco.hidden;
+    sh.batch = o.batch; sh.K = cli_moco(&o)->queue_size; sh.m = cli_moco(&o)->proj_dim; sh.T = threads;
+    sh.n_hidden = cli_moco(&o)->n_hidden; sh.hidden = cli_hidden;
     sh.resnet = resnet; sh.small_stem = strstr(encoder, "-small") != NULL; sh.base_width = base_width;
     if (kind == D_MOSAIC) {
         sh.n = mosaic_train; sh.nt = val_split > 0 ? 0 : mosaic_test; sh.d = MOSAIC_FEATURES; sh.c = MOSAIC_LABELS;
@@ -2294,7 +2331,7 @@ int main(int argc, char **argv)
     } else {
         if (!a.quiet)
             fprintf(stderr, "mlcl-train: default job: Fashion-MNIST 2x2 mosaics (%d train, %d test), method %s, %d+%d epochs\n",
-                    mosaic_train, val_split > 0 ? 0 : mosaic_test, method_names[o.method], o.pretrain.epochs, o.finetune.epochs);
+                    mosaic_train, val_split > 0 ? 0 : mosaic_test, method_names[o.method], o.pretrain_epochs, o.finetune_epochs);
         rc = mlcl_dataset_fashion_mosaic(&train, mosaic_dir, 1, mosaic_train, o.seed + 1, 2);
         if (rc == MLCL_OK && val_split == 0) rc = mlcl_dataset_fashion_mosaic(&test, mosaic_dir, 0, mosaic_test, o.seed + 2, 2);
     }
@@ -2349,8 +2386,8 @@ int main(int argc, char **argv)
     }
 
     /* ---- sizes that depend on the data */
-    int pretraining = o.method != MLCL_METHOD_NONE && o.pretrain.epochs > 0;
-    if (pretraining && o.moco.queue_size > n) {
+    int pretraining = o.method != MLCL_METHOD_NONE && o.pretrain_epochs > 0;
+    if (pretraining && cli_moco(&o)->queue_size > n) {
         /* a queue longer than an epoch holds several keys of the same rows
          * (stale copies of the anchors themselves among the candidates): an
          * explicit --queue like that is a mistake; the paper's presets were
@@ -2358,14 +2395,14 @@ int main(int argc, char **argv)
          * a --val-split may take them slightly past the rows: a notice */
         if (G(FL_QUEUE)) {
             fail(2, "--queue %d is larger than the %d training rows: the MoCo queue would hold several keys of every row "
-                 "(stale copies of the anchors themselves); give --queue %d or less", o.moco.queue_size, n, n);
+                 "(stale copies of the anchors themselves); give --queue %d or less", cli_moco(&o)->queue_size, n, n);
             FREE_DATA();
             return 2;
         }
         if (!a.quiet)
             fprintf(stderr, "mlcl-train: note: the %s queue size %d is larger than the %d training rows "
                     "(some rows have two keys in the queue); --queue sets it\n",
-                    G(FL_PRESET) ? "preset's" : "default", o.moco.queue_size, n);
+                    G(FL_PRESET) ? "preset's" : "default", cli_moco(&o)->queue_size, n);
     }
     if (G(FL_BATCH) && o.batch > n) {
         fail(2, "--batch %d is larger than the %d training rows", o.batch, n);
@@ -2385,8 +2422,8 @@ int main(int argc, char **argv)
         if (o.batch > n) o.batch = n;
         int ncpu = cpus_available();
         loader_threads = G(FL_LOADER_THREADS) ? (int)flags[FL_LOADER_THREADS].i : ncpu < STREAM_THREADS_MAX ? ncpu : STREAM_THREADS_MAX;
-        int pre_views = o.method != MLCL_METHOD_NONE && o.pretrain.epochs > 0 ? 2 : 0;
-        int ft_views = o.finetune.epochs > 0 ? 1 : 0; /* one image (or view) per row */
+        int pre_views = o.method != MLCL_METHOD_NONE && o.pretrain_epochs > 0 ? 2 : 0;
+        int ft_views = o.finetune_epochs > 0 ? 1 : 0; /* one image (or view) per row */
         sh.ring = 4.0 * prefetch * sh.batch * (pre_views + ft_views) * (double)d;
     }
     if (kind != D_MOSAIC) sh.side = 0; /* the image part is estimated below, with the shape */
@@ -2451,9 +2488,9 @@ int main(int argc, char **argv)
     }
     if (stream) {
         rc = MLCL_OK;
-        if (o.method != MLCL_METHOD_NONE && o.pretrain.epochs > 0)
+        if (o.method != MLCL_METHOD_NONE && o.pretrain_epochs > 0)
             rc = stream_loader(&pre_ld, ilist, o.batch, manifest_side, loader_threads, prefetch, o.seed, 2, ex.pretrain_views);
-        if (rc == MLCL_OK && o.finetune.epochs > 0)
+        if (rc == MLCL_OK && o.finetune_epochs > 0)
             rc = stream_loader(&ft_ld, ilist, o.batch, manifest_side, loader_threads, prefetch, o.seed + 1,
                                ex.finetune_views ? 1 : 0, ex.finetune_views);
         if (rc == MLCL_OK) rc = mlcl_trainer_create_stream(&a.trainer, &o, pre_ld, ft_ld, backbone);
@@ -2477,11 +2514,11 @@ int main(int argc, char **argv)
                 if (ph >= 3)
                     fprintf(stderr, "mlcl-train: resumed from %s: the run it holds is finished; nothing is trained "
                             "(although %d+%d epochs are asked for), the model is evaluated as it is\n",
-                            resume_path, o.pretrain.epochs, o.finetune.epochs);
+                            resume_path, o.pretrain_epochs, o.finetune_epochs);
                 else
                     fprintf(stderr, "mlcl-train: resumed from %s at phase %d epoch %d: %d pretraining and %d fine-tuning epochs to go\n",
-                            resume_path, ph, ep, ph == 1 ? o.pretrain.epochs - ep : 0,
-                            ph == 1 ? o.finetune.epochs : o.finetune.epochs - ep);
+                            resume_path, ph, ep, ph == 1 ? o.pretrain_epochs - ep : 0,
+                            ph == 1 ? o.finetune_epochs : o.finetune_epochs - ep);
             }
         }
     }
@@ -2583,7 +2620,7 @@ int main(int argc, char **argv)
     mlcl_trainer_timing(a.trainer, &pre_s, &fin_s);
     if (resume_path)
         printf("\nmethod %s, seed %llu, %d+%d epochs asked for; this run trained %d+%d%s (pretrain %.1f s, fine-tune %.1f s in all)\n",
-               method_names[o.method], (unsigned long long)o.seed, o.pretrain.epochs, o.finetune.epochs, a.trained[1],
+               method_names[o.method], (unsigned long long)o.seed, o.pretrain_epochs, o.finetune_epochs, a.trained[1],
                a.trained[2], resumed_phase >= 3 && !a.trained[1] && !a.trained[2] ? ", the checkpoint's run was finished" : "",
                pre_s, fin_s);
     else

@@ -74,7 +74,8 @@ static mlcl_encoder *mk_encoder(void)
 static void small_moco_opts(mlcl_moco_options *o)
 {
     ck_assert_ok(mlcl_moco_options_init(o, MLCL_MOCO_OPTIONS_VERSION));
-    o->in_dim = FD; o->n_labels = FC; o->n_hidden = 1; o->hidden[0] = 8;
+    static const int w8[] = { 8 };
+    o->in_dim = FD; o->n_labels = FC; o->n_hidden = 1; o->hidden = w8;
     o->proj_dim = FM; o->queue_size = FK; o->max_batch = 8;
 }
 
@@ -91,10 +92,10 @@ static void small_train_opts(mlcl_train_options *o)
 {
     ck_assert_ok(mlcl_train_options_init(o, MLCL_TRAIN_OPTIONS_VERSION));
     o->batch = 8; o->seed = 3;
-    o->moco.n_hidden = 1; o->moco.hidden[0] = 8; o->moco.proj_dim = FM; o->moco.queue_size = FK;
-    o->moco.max_batch = 8;
-    o->pretrain.epochs = 1; o->finetune.epochs = 1;
-    o->pretrain.T_0 = 1; o->finetune.T_0 = 1;
+    test_moco_of(o)->o.n_hidden = 1; test_moco_of(o)->hidden[0] = 8; test_moco_of(o)->o.proj_dim = FM; test_moco_of(o)->o.queue_size = FK;
+    test_moco_of(o)->o.max_batch = 8;
+    o->pretrain_epochs = 1; o->finetune_epochs = 1;
+    o->pretrain_T_0 = 1; o->finetune_T_0 = 1;
 }
 
 static mlcl_trainer *mk_trainer(mlcl_dataset *ds)
@@ -1417,13 +1418,17 @@ static void t_moco_options_init(void)
 static void t_moco_create(void)
 {
     mlcl_moco *m = NULL; mlcl_moco_options o;
+    static const int w0[] = { 0 }, wmax[] = { INT_MAX }, w9[9] = { 1, 1, 1, 1, 1, 1, 1, 1, 1 };
     small_moco_opts(&o);
     BAD(mlcl_moco_create(NULL, &o), EINV, "out is NULL");
     BAD(mlcl_moco_create(&m, NULL), EINV, "opts is NULL");
     o.in_dim = 0; BAD(mlcl_moco_create(&m, &o), EINV, "in_dim");
     small_moco_opts(&o); o.n_labels = -1; BAD(mlcl_moco_create(&m, &o), EINV, "n_labels");
-    small_moco_opts(&o); o.n_hidden = 9; BAD(mlcl_moco_create(&m, &o), EINV, "n_hidden");
-    small_moco_opts(&o); o.hidden[0] = 0; BAD(mlcl_moco_create(&m, &o), EINV, "hidden[0]");
+    small_moco_opts(&o); o.n_hidden = 9; o.hidden = w9; BAD(mlcl_moco_create(&m, &o), EINV, "n_hidden");
+    small_moco_opts(&o); o.hidden = NULL; BAD(mlcl_moco_create(&m, &o), EINV, "opts->hidden is NULL");
+    static mlcl_loss_options badl;
+    static mlcl_optim_options bado = MLCL_MOCO_OPTIM_INIT;
+    small_moco_opts(&o); o.hidden = w0; BAD(mlcl_moco_create(&m, &o), EINV, "hidden[0]");
     small_moco_opts(&o); o.dropout = NAN; BAD(mlcl_moco_create(&m, &o), EINV, "dropout");
     small_moco_opts(&o); o.proj_dropout = 1; BAD(mlcl_moco_create(&m, &o), EINV, "proj_dropout");
     small_moco_opts(&o); o.proj_dim = 0; BAD(mlcl_moco_create(&m, &o), EINV, "proj_dim");
@@ -1431,11 +1436,14 @@ static void t_moco_create(void)
     small_moco_opts(&o); o.momentum = NAN; BAD(mlcl_moco_create(&m, &o), EINV, "momentum");
     small_moco_opts(&o); o.max_batch = 1; BAD(mlcl_moco_create(&m, &o), EINV, "max_batch");
     small_moco_opts(&o); o.key_train_mode = 3; BAD(mlcl_moco_create(&m, &o), EINV, "key_train_mode");
-    small_moco_opts(&o); o.loss.tau = -1; BAD(mlcl_moco_create(&m, &o), EINV, "tau");
-    small_moco_opts(&o); o.optim.lr = NAN; BAD(mlcl_moco_create(&m, &o), EINV, "lr");
+    mlcl_loss_options_init(&badl, MLCL_LOSS_OPTIONS_VERSION); badl.tau = -1;
+    small_moco_opts(&o); o.loss = &badl; BAD(mlcl_moco_create(&m, &o), EINV, "tau");
+    bado.lr = NAN;
+    small_moco_opts(&o); o.optim = &bado; BAD(mlcl_moco_create(&m, &o), EINV, "lr");
     small_moco_opts(&o); o.version = 0; BAD(mlcl_moco_create(&m, &o), MLCL_EVERSION, "version");
-    small_moco_opts(&o); o.loss.version = 0; BAD(mlcl_moco_create(&m, &o), MLCL_EVERSION, "version");
-    small_moco_opts(&o); o.in_dim = INT_MAX; o.hidden[0] = INT_MAX;
+    mlcl_loss_options_init(&badl, MLCL_LOSS_OPTIONS_VERSION); badl.version = 0;
+    small_moco_opts(&o); o.loss = &badl; BAD(mlcl_moco_create(&m, &o), MLCL_EVERSION, "version");
+    small_moco_opts(&o); o.in_dim = INT_MAX; o.hidden = wmax;
     mlcl_clear_error();
     int rc = mlcl_moco_create(&m, &o);
     ck_assert_msg(rc == MLCL_EOVERFLOW || rc == MLCL_ENOMEM, "huge moco: %d %s", rc, mlcl_last_error());
@@ -1639,16 +1647,16 @@ static void t_trainer_create(void)
     small_train_opts(&o); o.batch = 0; BAD(mlcl_trainer_create(&t, &o, ds), EINV, "batch");
     small_train_opts(&o); o.batch = 1; BAD(mlcl_trainer_create(&t, &o, ds), EINV, "batch");
     small_train_opts(&o); o.threads = -1; BAD(mlcl_trainer_create(&t, &o, ds), EINV, "threads");
-    small_train_opts(&o); o.pretrain.epochs = -1; BAD(mlcl_trainer_create(&t, &o, ds), EINV, "pretrain.epochs");
-    small_train_opts(&o); o.finetune.lr = NAN; BAD(mlcl_trainer_create(&t, &o, ds), EINV, "finetune.lr");
-    small_train_opts(&o); o.pretrain.mask_p = 1.5f; BAD(mlcl_trainer_create(&t, &o, ds), EINV, "pretrain.mask_p");
-    small_train_opts(&o); o.finetune.optim = 7; BAD(mlcl_trainer_create(&t, &o, ds), EINV, "finetune.optim");
-    small_train_opts(&o); o.pretrain.sched = 9; BAD(mlcl_trainer_create(&t, &o, ds), EINV, "pretrain.sched");
-    small_train_opts(&o); o.pretrain.T_0 = 0; BAD(mlcl_trainer_create(&t, &o, ds), EINV, "T_0");
-    small_train_opts(&o); o.finetune.head_lr_scale = -1; BAD(mlcl_trainer_create(&t, &o, ds), EINV, "head_lr_scale");
+    small_train_opts(&o); o.pretrain_epochs = -1; BAD(mlcl_trainer_create(&t, &o, ds), EINV, "pretrain_epochs");
+    small_train_opts(&o); o.finetune_lr = NAN; BAD(mlcl_trainer_create(&t, &o, ds), EINV, "finetune_lr");
+    small_train_opts(&o); o.pretrain_mask_p = 1.5f; BAD(mlcl_trainer_create(&t, &o, ds), EINV, "pretrain_mask_p");
+    small_train_opts(&o); o.finetune_optim = 7; BAD(mlcl_trainer_create(&t, &o, ds), EINV, "finetune_optim");
+    small_train_opts(&o); o.pretrain_sched = 9; BAD(mlcl_trainer_create(&t, &o, ds), EINV, "pretrain_sched");
+    small_train_opts(&o); o.pretrain_T_0 = 0; BAD(mlcl_trainer_create(&t, &o, ds), EINV, "T_0");
+    small_train_opts(&o); o.finetune_head_lr_scale = -1; BAD(mlcl_trainer_create(&t, &o, ds), EINV, "head_lr_scale");
     small_train_opts(&o); o.standardize = 2; BAD(mlcl_trainer_create(&t, &o, ds), EINV, "standardize");
     small_train_opts(&o); o.stop_on_nonfinite = -1; BAD(mlcl_trainer_create(&t, &o, ds), EINV, "stop_on_nonfinite");
-    small_train_opts(&o); o.moco.proj_dim = 0; BAD(mlcl_trainer_create(&t, &o, ds), EINV, "proj_dim");
+    small_train_opts(&o); test_moco_of(&o)->o.proj_dim = 0; BAD(mlcl_trainer_create(&t, &o, ds), EINV, "proj_dim");
     small_train_opts(&o); o.version = 5; BAD(mlcl_trainer_create(&t, &o, ds), MLCL_EVERSION, "version");
     ck_assert_ptr_null(t);
     mlcl_dataset_free(ds);
@@ -1842,7 +1850,7 @@ static void t_trainer_set_param(void)
     BAD(mlcl_trainer_set_param(t, (mlcl_train_param)-1, 0.1), EINV, "param -1");
     BAD(mlcl_trainer_set_param(t, MLCL_TRAIN_PARAM_TAU, 0.0), EINV, "loss.tau");
     BAD(mlcl_trainer_set_param(t, MLCL_TRAIN_PARAM_MOMENTUM, 1.5), EINV, "momentum");
-    BAD(mlcl_trainer_set_param(t, MLCL_TRAIN_PARAM_FINETUNE_LR, NAN), EINV, "finetune.lr");
+    BAD(mlcl_trainer_set_param(t, MLCL_TRAIN_PARAM_FINETUNE_LR, NAN), EINV, "finetune_lr");
     mlcl_trainer_free(t); mlcl_dataset_free(ds);
 }
 static void t_trainer_get_param(void)
@@ -1852,6 +1860,16 @@ static void t_trainer_get_param(void)
     BAD(mlcl_trainer_get_param(t, MLCL_TRAIN_PARAM_TAU, NULL), EINV, "value is NULL");
     BAD(mlcl_trainer_get_param(t, (mlcl_train_param)12, &v), EINV, "param 12");
     mlcl_trainer_free(t); mlcl_dataset_free(ds);
+}
+static void t_train_method_loss(void)
+{
+    mlcl_loss_options l;
+    BAD(mlcl_train_method_loss(NULL, MLCL_METHOD_CLD), EINV, "out is NULL");
+    BAD(mlcl_train_method_loss(&l, 6), EINV, "method 6");
+    BAD(mlcl_train_method_loss(&l, -1), EINV, "method -1");
+    ck_assert_ok(mlcl_train_method_loss(&l, MLCL_METHOD_SUPCON_ANY));
+    ck_assert_int_eq(l.method, MLCL_LOSS_SUPCON);
+    ck_assert_int_eq(l.mask, MLCL_MASK_ANY);
 }
 static void t_train_param_bounds(void)
 {
@@ -2436,7 +2454,7 @@ static const entry TABLE[] = {
     E(trainer_distributions), E(trainer_evaluate), E(trainer_timing), E(trainer_position), E(trainer_in_use), E(check_output_path),
     E(metrics_compute_thresholds), E(metrics_choose_thresholds), E(validation_options_init), E(trainer_set_validation),
     E(trainer_selection), E(trainer_thresholds), E(trainer_evaluate_thresholds),
-    E(trainer_save), E(trainer_load), E(trainer_moco), E(trainer_set_param), E(trainer_get_param), E(train_param_bounds),
+    E(trainer_save), E(trainer_load), E(trainer_moco), E(trainer_set_param), E(trainer_get_param), E(train_param_bounds), E(train_method_loss),
     E(model_export_options_init), E(trainer_export_model), E(trainer_export_model_ex), E(model_free),
     E(model_save), E(model_load), E(model_workspace_create), E(model_workspace_free), E(model_infer),
     E(model_predict), E(model_predict_labels), E(model_embed), E(model_distributions), E(model_dims),

@@ -33,14 +33,14 @@ static void small_opts(mlcl_train_options *o)
     o->method = MLCL_METHOD_CLD;
     o->batch = 32;
     o->seed = 5;
-    o->moco.queue_size = 64;
-    o->moco.hidden[0] = 16; o->moco.hidden[1] = 24; o->moco.hidden[2] = 16;
-    o->moco.proj_dim = 8;
-    o->pretrain.epochs = 2;
-    o->finetune.epochs = 2;
-    o->pretrain.T_0 = 2;
-    o->finetune.T_0 = 2;
-    o->pretrain.lr = 1e-3f;
+    test_moco_of(o)->o.queue_size = 64;
+    test_moco_of(o)->hidden[0] = 16; test_moco_of(o)->hidden[1] = 24; test_moco_of(o)->hidden[2] = 16;
+    test_moco_of(o)->o.proj_dim = 8;
+    o->pretrain_epochs = 2;
+    o->finetune_epochs = 2;
+    o->pretrain_T_0 = 2;
+    o->finetune_T_0 = 2;
+    o->pretrain_lr = 1e-3f;
 }
 
 START_TEST(dense_set_freed_after_create)

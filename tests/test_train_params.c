@@ -29,9 +29,9 @@ static mlcl_trainer *mk_trainer(mlcl_dataset *ds)
     mlcl_train_options o;
     ck_assert_ok(mlcl_train_options_init(&o, MLCL_TRAIN_OPTIONS_VERSION));
     o.batch = 16; o.seed = 3;
-    o.moco.n_hidden = 1; o.moco.hidden[0] = 12; o.moco.proj_dim = 6; o.moco.queue_size = 16;
-    o.pretrain.epochs = 2; o.finetune.epochs = 2; o.pretrain.T_0 = 1; o.finetune.T_0 = 1;
-    o.pretrain.lr = 1e-2f; o.finetune.lr = 1e-2f;
+    test_moco_of(&o)->o.n_hidden = 1; test_moco_of(&o)->hidden[0] = 12; test_moco_of(&o)->o.proj_dim = 6; test_moco_of(&o)->o.queue_size = 16;
+    o.pretrain_epochs = 2; o.finetune_epochs = 2; o.pretrain_T_0 = 1; o.finetune_T_0 = 1;
+    o.pretrain_lr = 1e-2f; o.finetune_lr = 1e-2f;
     mlcl_trainer *t;
     ck_assert_ok(mlcl_trainer_create(&t, &o, ds));
     return t;
@@ -193,6 +193,71 @@ START_TEST(set_from_the_callback)
 }
 END_TEST
 
+/* one source for every setting: a MoCo option that disagrees with the
+ * trainer's is refused, naming both */
+START_TEST(conflicting_options_are_refused)
+{
+    mlcl_dataset *ds = mk_data();
+    mlcl_train_options o;
+    mlcl_trainer *t = NULL;
+    ck_assert_ok(mlcl_train_options_init(&o, MLCL_TRAIN_OPTIONS_VERSION));
+    o.batch = 16;
+    o.method = MLCL_METHOD_MULSUPCON;
+    mlcl_moco_options mo = MLCL_MOCO_OPTIONS_INIT;
+    mlcl_loss_options lo = MLCL_LOSS_OPTIONS_INIT; /* LD / CLD: not MulSupCon */
+    mo.loss = &lo;
+    o.moco = &mo;
+    ck_assert_status_msg(mlcl_trainer_create(&t, &o, ds), MLCL_EINVAL, "opts->method");
+    ck_assert_msg(strstr(mlcl_last_error(), "opts->moco->loss"), "%s", mlcl_last_error());
+    ck_assert_ptr_null(t);
+    ck_assert_ok(mlcl_train_method_loss(&lo, o.method)); /* the method's loss, then any tau */
+    lo.tau = 0.3f;
+    mo.n_hidden = 1;
+    static const int w[] = { 8 };
+    mo.hidden = w;
+    mo.proj_dim = 4;
+    mo.queue_size = 16;
+    ck_assert_ok(mlcl_trainer_create(&t, &o, ds));
+    double v;
+    ck_assert_ok(mlcl_trainer_get_param(t, MLCL_TRAIN_PARAM_TAU, &v));
+    ck_assert(v == (double)0.3f);
+    mlcl_trainer_free(t);
+    t = NULL;
+    mlcl_optim_options opt = MLCL_MOCO_OPTIM_INIT;
+    mo.optim = &opt;
+    ck_assert_status_msg(mlcl_trainer_create(&t, &o, ds), MLCL_EINVAL, "opts->moco->optim");
+    ck_assert_msg(strstr(mlcl_last_error(), "pretrain_lr"), "%s", mlcl_last_error());
+    mo.optim = NULL;
+    mo.in_dim = D + 1;
+    ck_assert_status_msg(mlcl_trainer_create(&t, &o, ds), MLCL_EINVAL, "opts->moco->in_dim");
+    mo.in_dim = D; /* agrees: accepted */
+    mo.n_labels = C + 2;
+    ck_assert_status_msg(mlcl_trainer_create(&t, &o, ds), MLCL_EINVAL, "opts->moco->n_labels");
+    mo.n_labels = 0;
+    mo.max_batch = 32;
+    ck_assert_status_msg(mlcl_trainer_create(&t, &o, ds), MLCL_EINVAL, "opts->batch");
+    mo.max_batch = 0;
+    mo.seed = 9;
+    ck_assert_status_msg(mlcl_trainer_create(&t, &o, ds), MLCL_EINVAL, "opts->seed");
+    mo.seed = 0;
+    mo.hidden = NULL;
+    ck_assert_status_msg(mlcl_trainer_create(&t, &o, ds), MLCL_EINVAL, "opts->hidden is NULL");
+    ck_assert_ptr_null(t);
+    mo.n_hidden = 0; /* NULL and 0: the default widths */
+    ck_assert_ok(mlcl_trainer_create(&t, &o, ds));
+    mlcl_trainer_free(t);
+    /* the STEP schedule's step size and gamma are options now */
+    t = NULL;
+    o.moco = NULL;
+    o.pretrain_gamma = 0;
+    ck_assert_status_msg(mlcl_trainer_create(&t, &o, ds), MLCL_EINVAL, "pretrain_gamma");
+    o.pretrain_gamma = 0.5f;
+    o.finetune_step_size = 0;
+    ck_assert_status_msg(mlcl_trainer_create(&t, &o, ds), MLCL_EINVAL, "finetune_step_size");
+    mlcl_dataset_free(ds);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("train_params");
@@ -203,6 +268,7 @@ int main(void)
     tcase_add_test(tc, same_value_is_bit_identical);
     tcase_add_test(tc, checkpoint_records_settings);
     tcase_add_test(tc, set_from_the_callback);
+    tcase_add_test(tc, conflicting_options_are_refused);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

@@ -274,7 +274,7 @@ MLCL_API int mlcl_loader_normalization(const mlcl_loader *loader, float *mean, f
  * @param[out] out the trainer; free with mlcl_trainer_free().
  * @param opts the options (copied; standardize and the phases' mask_p are ignored).
  * @param pretrain the pretraining loader (views 2), or NULL when no pretraining runs.
- * @param finetune the fine-tuning loader (views 0 or 1), or NULL when finetune.epochs = 0.
+ * @param finetune the fine-tuning loader (views 0 or 1), or NULL when finetune_epochs = 0.
  * @param backbone copied (as mlcl_trainer_extra.backbone), or NULL: the MLP of opts->moco.
  * @return as mlcl_trainer_create_ex(); MLCL_EINVAL naming the mismatch between the loaders and the options.
  */

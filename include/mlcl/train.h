@@ -36,42 +36,68 @@ typedef enum mlcl_method {
     MLCL_METHOD_SUPCON_ANY = 5  /**< SupCon with the ANY mask (Eq. 2, 5) */
 } mlcl_method;
 
-/** Learning-rate schedule of one phase. */
-typedef struct mlcl_phase_options {
-    int epochs;         /**< epochs of this phase */
-    int optim;          /**< MLCL_OPTIM_ADAMW (default), MLCL_OPTIM_ADAM or MLCL_OPTIM_SGD */
-    float lr;           /**< base learning rate */
-    float weight_decay; /**< weight decay */
-    float head_lr_scale;/**< learning-rate factor of the heads relative to the backbone (1) */
-    int sched;          /**< MLCL_SCHED_* (default CosineAnnealingWarmRestarts) */
-    int T_0;            /**< restart period in epochs */
-    int T_mult;         /**< period multiplier */
-    float eta_min;      /**< floor of the cosine */
-    float mask_p;       /**< input masking probability of the augmentation */
-} mlcl_phase_options;
+/** Version of mlcl_train_options (2: the MoCo options by pointer, the phases' fields flat). */
+#define MLCL_TRAIN_OPTIONS_VERSION 2
 
-/** Version of mlcl_train_options. */
-#define MLCL_TRAIN_OPTIONS_VERSION 1
-
-/** Everything a run needs. Initialise with MLCL_TRAIN_OPTIONS_INIT or mlcl_train_options_init(). */
+/**
+ * Everything a run needs. Initialise with MLCL_TRAIN_OPTIONS_INIT or
+ * mlcl_train_options_init().
+ *
+ * Each setting has one source: @c method sets the loss's method, variant and
+ * mask; the pretrain_* fields set the query-side optimiser; the data set
+ * in_dim and n_labels; @c batch sets the MoCo max_batch; @c seed the MoCo
+ * seed. A *moco that sets any of them otherwise (a loss of another method,
+ * an optim, an in_dim, n_labels, max_batch or seed that differs) is refused
+ * with MLCL_EINVAL naming both settings.
+ *
+ * The two phases are flat fields (pretrain_*, finetune_*) rather than nested
+ * structs: one versioned struct, nothing to keep alive, and each field is
+ * also a key of mlcl_trainer_set_param() where it may change at run time.
+ * Schedules (MLCL_SCHED_*): lr is the base rate; COSINE_WARM_RESTARTS uses
+ * T_0, T_mult and eta_min; COSINE uses T_0 as T_max and eta_min; STEP
+ * multiplies by gamma every step_size epochs.
+ */
 typedef struct mlcl_train_options {
     unsigned int version;     /**< MLCL_TRAIN_OPTIONS_VERSION */
     int method;               /**< mlcl_method (default MLCL_METHOD_CLD) */
     int batch;                /**< mini-batch size, both phases (128) */
     uint64_t seed;            /**< the run's seed (0) */
     int threads;              /**< kernel threads (0 = leave as is) */
-    mlcl_moco_options moco;   /**< networks, queue, momentum, loss options; in_dim and n_labels come from the data */
-    mlcl_phase_options pretrain; /**< 400 epochs, AdamW 4e-5, wd 1e-4, warm restarts (50, 2, 1e-5), mask 0.5 */
-    mlcl_phase_options finetune; /**< 100 epochs, AdamW 4e-4, wd 1e-5, warm restarts (25, 2, 1e-4), mask 0.4 */
+    const mlcl_moco_options *moco; /**< networks, queue, momentum, loss (read and copied by create);
+                                       NULL (default): MLCL_MOCO_OPTIONS_INIT */
+    int pretrain_epochs;          /**< 400 */
+    int pretrain_optim;           /**< MLCL_OPTIM_ADAMW (default), MLCL_OPTIM_ADAM or MLCL_OPTIM_SGD */
+    float pretrain_lr;            /**< 4e-5 */
+    float pretrain_weight_decay;  /**< 1e-4 */
+    float pretrain_head_lr_scale; /**< learning-rate factor of the heads relative to the backbone (1) */
+    int pretrain_sched;           /**< MLCL_SCHED_* (default CosineAnnealingWarmRestarts) */
+    int pretrain_T_0;             /**< restart period (and T_max of COSINE) in epochs (50) */
+    int pretrain_T_mult;          /**< period multiplier (2) */
+    float pretrain_eta_min;       /**< floor of the cosine (1e-5) */
+    int pretrain_step_size;       /**< STEP: epochs between decays (50) */
+    float pretrain_gamma;         /**< STEP: decay factor (0.1) */
+    float pretrain_mask_p;        /**< input masking probability of the augmentation (0.5) */
+    int finetune_epochs;          /**< 100 */
+    int finetune_optim;           /**< MLCL_OPTIM_ADAMW */
+    float finetune_lr;            /**< 4e-4 */
+    float finetune_weight_decay;  /**< 1e-5 */
+    float finetune_head_lr_scale; /**< 1 */
+    int finetune_sched;           /**< MLCL_SCHED_COSINE_WARM_RESTARTS */
+    int finetune_T_0;             /**< 25 */
+    int finetune_T_mult;          /**< 2 */
+    float finetune_eta_min;       /**< 1e-4 */
+    int finetune_step_size;       /**< 25 */
+    float finetune_gamma;         /**< 0.1 */
+    float finetune_mask_p;        /**< 0.4 */
     int standardize;          /**< 1: standardise features with the training set's mean and std (default) */
     int stop_on_nonfinite;    /**< 1 (default): stop with MLCL_ENUMERIC; 0: roll back the step and halve the lr */
 } mlcl_train_options;
 
 /** Static initialiser: the paper's Yeast protocol with CLD. */
-#define MLCL_TRAIN_OPTIONS_INIT                                                  \
-    { MLCL_TRAIN_OPTIONS_VERSION, MLCL_METHOD_CLD, 128, 0, 0, MLCL_MOCO_OPTIONS_INIT, \
-      { 400, MLCL_OPTIM_ADAMW, 4e-5f, 1e-4f, 1.0f, MLCL_SCHED_COSINE_WARM_RESTARTS, 50, 2, 1e-5f, 0.5f }, \
-      { 100, MLCL_OPTIM_ADAMW, 4e-4f, 1e-5f, 1.0f, MLCL_SCHED_COSINE_WARM_RESTARTS, 25, 2, 1e-4f, 0.4f }, \
+#define MLCL_TRAIN_OPTIONS_INIT                                                              \
+    { MLCL_TRAIN_OPTIONS_VERSION, MLCL_METHOD_CLD, 128, 0, 0, NULL,                          \
+      400, MLCL_OPTIM_ADAMW, 4e-5f, 1e-4f, 1.0f, MLCL_SCHED_COSINE_WARM_RESTARTS, 50, 2, 1e-5f, 50, 0.1f, 0.5f, \
+      100, MLCL_OPTIM_ADAMW, 4e-4f, 1e-5f, 1.0f, MLCL_SCHED_COSINE_WARM_RESTARTS, 25, 2, 1e-4f, 25, 0.1f, 0.4f, \
       1, 1 }
 
 /**
@@ -82,10 +108,23 @@ MLCL_API int mlcl_train_options_init(mlcl_train_options *opts, unsigned int vers
 
 /**
  * Applies a dataset preset of the paper (MATH.md protocol table):
- * "yeast" (batch 128, K 256) or "scene" (batch 256, K 1024).
+ * "yeast" (batch 128, K 256) or "scene" (batch 256, K 1024). The preset's
+ * queue size is that of the MoCo options it points to, which live in the
+ * library (static, read-only): opts->moco is set to them; copy them to
+ * change more MoCo settings.
  * @return MLCL_OK or MLCL_EINVAL naming the unknown preset.
  */
 MLCL_API int mlcl_train_options_preset(mlcl_train_options *opts, const char *preset);
+
+/**
+ * The loss options a method implies: the defaults (MLCL_LOSS_OPTIONS_INIT)
+ * with the method, variant and mask of @p method, the only values of them a
+ * trainer accepts in opts->moco->loss (start from these to change e.g. tau).
+ * @param[out] out the options.
+ * @param method an mlcl_method.
+ * @return MLCL_OK or MLCL_EINVAL (NULL, unknown method).
+ */
+MLCL_API int mlcl_train_method_loss(mlcl_loss_options *out, int method);
 
 /** Progress report passed to the callback after every step. */
 typedef struct mlcl_progress {
@@ -139,7 +178,7 @@ MLCL_API int mlcl_trainer_create(mlcl_trainer **out, const mlcl_train_options *o
  */
 typedef struct mlcl_trainer_extra {
     unsigned int version;          /**< MLCL_TRAINER_EXTRA_VERSION */
-    const mlcl_encoder *backbone;  /**< copied (mlcl_moco_create_with_backbone()); NULL: the MLP of opts->moco.
+    const mlcl_encoder *backbone;  /**< copied (mlcl_moco_create_with_backbone()); NULL: the MLP of *opts->moco.
                                         Its input width must be c x out_h x out_w of the views. */
     const mlcl_simclr_options *pretrain_views; /**< non-NULL: pretraining views are two SimCLR
                                         augmentations of each image (copied) instead of input masking;
@@ -278,8 +317,8 @@ MLCL_API int mlcl_trainer_save(const mlcl_trainer *trainer, const char *path);
  * (method, loss, optimisers, schedules, batch, queue, encoder, views, seed,
  * standardisation, a CRC of the training data); a trainer that differs in any
  * of them is refused with MLCL_EINVAL naming the option and both values. The
- * one change allowed: epoch counts may grow (pretrain.epochs while pretraining
- * is unfinished, finetune.epochs always; a finished run then trains the extra
+ * one change allowed: epoch counts may grow (pretrain_epochs while pretraining
+ * is unfinished, finetune_epochs always; a finished run then trains the extra
  * fine-tuning epochs). Checkpoints of formats 1 and 2 (before libmlcl 1.0,
  * docs/formats.md) are refused with MLCL_EVERSION.
  * @return MLCL_OK; MLCL_EINVAL (other options or data), MLCL_EIO, MLCL_EFORMAT
@@ -387,7 +426,7 @@ MLCL_API int mlcl_trainer_set_validation(mlcl_trainer *trainer, const mlcl_datas
  * @param[out] best_value its value of the select metric (nullable).
  * @param[out] last_value the value of the most recent fine-tuning epoch (nullable; NaN before the first).
  * @param[out] epochs_run fine-tuning epochs evaluated on validation so far (nullable); smaller than
- *             finetune.epochs when patience stopped the run.
+ *             finetune_epochs when patience stopped the run.
  * @return MLCL_OK, or MLCL_EINVAL (NULL trainer, no validation set).
  */
 MLCL_API int mlcl_trainer_selection(const mlcl_trainer *trainer, int *best_epoch, double *best_value,

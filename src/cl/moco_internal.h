@@ -9,7 +9,7 @@
 enum { MOCO_ENC_Q = 0, MOCO_PROJ_Q = 1, MOCO_LD = 2, MOCO_ENC_K = 3, MOCO_PROJ_K = 4, MOCO_NETS = 5 };
 
 struct mlcl_moco {
-    mlcl_moco_options o;
+    mlcl__moco_conf o; /* the options as resolved at create (mlcl__moco_resolve) */
     mlcl_encoder *net[MOCO_NETS];
     mlcl_queue *queue;
     mlcl_loss *loss;

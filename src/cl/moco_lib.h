@@ -13,7 +13,28 @@
 MLCL_INTERNAL int mlcl__moco_step_csr(mlcl_moco *mc, int n, const int64_t *ptr, const int *col, const float *v0,
                                       const float *v1, const uint64_t *y, mlcl_loss_parts *parts);
 
+/* mlcl_moco_options resolved: defaults in place of NULL and 0, the pointed-to
+ * structs and widths copied (what the pair keeps). */
+typedef struct mlcl__moco_conf {
+    int in_dim, n_labels, n_hidden;
+    int hidden[MLCL_MLP_MAX_HIDDEN];
+    float dropout;
+    int proj_dim;
+    float proj_dropout;
+    int queue_size;
+    float momentum;
+    int max_batch;
+    uint64_t seed;
+    mlcl_loss_options loss;
+    mlcl_optim_options optim;
+    int key_train_mode;
+} mlcl__moco_conf;
+
+/* The one reading of mlcl_moco_options (version, hidden pointer and count,
+ * defaults); fn names the caller in messages. Values are checked at create. */
+MLCL_INTERNAL int mlcl__moco_resolve(const mlcl_moco_options *o, mlcl__moco_conf *c, const char *fn);
+
 /* Adds the memory the pair built from `o` will need to `e` (hdim: h's width;
  * backbone_np: parameters of a caller's backbone, 0 for the MLP of o). */
-MLCL_INTERNAL void mlcl__moco_estimate(const mlcl_moco_options *o, int hdim, size_t backbone_np, mlcl__mem_est *e);
+MLCL_INTERNAL void mlcl__moco_estimate(const mlcl__moco_conf *o, int hdim, size_t backbone_np, mlcl__mem_est *e);
 #endif

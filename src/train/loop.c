@@ -14,7 +14,7 @@ static int report(mlcl_trainer *t, int end_of_epoch, const mlcl_loss_parts *lp, 
     memset(&p, 0, sizeof p);
     p.phase = t->phase;
     p.epoch = t->epoch;
-    p.epochs = t->phase == 1 ? t->o.pretrain.epochs : t->o.finetune.epochs;
+    p.epochs = t->ph[t->phase == 1 ? 0 : 1].epochs;
     p.step = t->step;
     p.end_of_epoch = end_of_epoch;
     double nb = t->ep_batches > 0 ? (double)t->ep_batches : 1.0;
@@ -125,7 +125,7 @@ static int train_batch(mlcl_trainer *t, int k, double *loss_out, mlcl_loss_parts
 
 void mlcl__trainer_set_phase_lr(mlcl_trainer *t)
 {
-    const mlcl_phase_options *ph = t->phase == 1 ? &t->o.pretrain : &t->o.finetune;
+    const mlcl__phase *ph = &t->ph[t->phase == 1 ? 0 : 1];
     float lr = mlcl__train_phase_lr(ph, t->epoch);
     mlcl_optim *o = t->phase == 1 ? t->popt : t->ft;
     int groups;
@@ -170,7 +170,7 @@ static int stream_batches(mlcl_trainer *t, float lr, double t0)
         mlcl__blas_single_end(blas_prev);
         if (rc) {
             if (rc == MLCL_ENUMERIC && !t->o.stop_on_nonfinite && t->phase == 1) {
-                t->o.pretrain.lr *= 0.5f;
+                t->ph[0].lr *= 0.5f;
                 mlcl__trainer_set_phase_lr(t);
                 t->pos++;
                 continue;
@@ -193,7 +193,7 @@ static int stream_batches(mlcl_trainer *t, float lr, double t0)
 
 static int run_epoch(mlcl_trainer *t)
 {
-    const mlcl_phase_options *ph = t->phase == 1 ? &t->o.pretrain : &t->o.finetune;
+    const mlcl__phase *ph = &t->ph[t->phase == 1 ? 0 : 1];
     if (t->pos < 0) {
         if (!t->stream) mlcl__pcg_permutation(&t->rng, t->perm, t->n);
         t->pos = 0;
@@ -222,7 +222,7 @@ static int run_epoch(mlcl_trainer *t)
         if (rc) {
             if (rc == MLCL_ENUMERIC && !t->o.stop_on_nonfinite && t->phase == 1) {
                 /* roll back (done by mlcl_moco_step) and halve the learning rate */
-                t->o.pretrain.lr *= 0.5f;
+                t->ph[0].lr *= 0.5f;
                 mlcl__trainer_set_phase_lr(t);
                 t->pos += k;
                 continue;
@@ -257,7 +257,7 @@ static int run_epoch(mlcl_trainer *t)
         t->epoch = 0;
         t->step = 0;
         t->phase++;
-        if (t->phase == 2 && t->o.finetune.epochs == 0) t->phase = 3;
+        if (t->phase == 2 && t->ph[1].epochs == 0) t->phase = 3;
         if (t->phase == 3 && t->val) MLCL_TRY(mlcl__trainer_val_finish(t));
     }
     if (stop)

@@ -10,14 +10,14 @@ typedef struct param_info {
 } param_info;
 
 static const param_info PARAMS[] = {
-    [MLCL_TRAIN_PARAM_PRETRAIN_LR] = { "pretrain.lr", 0.0, 100.0 },
-    [MLCL_TRAIN_PARAM_PRETRAIN_WEIGHT_DECAY] = { "pretrain.weight_decay", 0.0, 100.0 },
-    [MLCL_TRAIN_PARAM_PRETRAIN_HEAD_LR_SCALE] = { "pretrain.head_lr_scale", 0.0, 1000.0 },
-    [MLCL_TRAIN_PARAM_PRETRAIN_MASK_P] = { "pretrain.mask_p", 0.0, 0.999 },
-    [MLCL_TRAIN_PARAM_FINETUNE_LR] = { "finetune.lr", 0.0, 100.0 },
-    [MLCL_TRAIN_PARAM_FINETUNE_WEIGHT_DECAY] = { "finetune.weight_decay", 0.0, 100.0 },
-    [MLCL_TRAIN_PARAM_FINETUNE_HEAD_LR_SCALE] = { "finetune.head_lr_scale", 0.0, 1000.0 },
-    [MLCL_TRAIN_PARAM_FINETUNE_MASK_P] = { "finetune.mask_p", 0.0, 0.999 },
+    [MLCL_TRAIN_PARAM_PRETRAIN_LR] = { "pretrain_lr", 0.0, 100.0 },
+    [MLCL_TRAIN_PARAM_PRETRAIN_WEIGHT_DECAY] = { "pretrain_weight_decay", 0.0, 100.0 },
+    [MLCL_TRAIN_PARAM_PRETRAIN_HEAD_LR_SCALE] = { "pretrain_head_lr_scale", 0.0, 1000.0 },
+    [MLCL_TRAIN_PARAM_PRETRAIN_MASK_P] = { "pretrain_mask_p", 0.0, 0.999 },
+    [MLCL_TRAIN_PARAM_FINETUNE_LR] = { "finetune_lr", 0.0, 100.0 },
+    [MLCL_TRAIN_PARAM_FINETUNE_WEIGHT_DECAY] = { "finetune_weight_decay", 0.0, 100.0 },
+    [MLCL_TRAIN_PARAM_FINETUNE_HEAD_LR_SCALE] = { "finetune_head_lr_scale", 0.0, 1000.0 },
+    [MLCL_TRAIN_PARAM_FINETUNE_MASK_P] = { "finetune_mask_p", 0.0, 0.999 },
     [MLCL_TRAIN_PARAM_MOMENTUM] = { "momentum", 0.0, 1.0 },
     [MLCL_TRAIN_PARAM_TAU] = { "loss.tau", 1e-6, 1e6 },
     [MLCL_TRAIN_PARAM_ALPHA] = { "loss.alpha", 0.0, 1e6 },
@@ -39,17 +39,17 @@ int mlcl_train_param_bounds(mlcl_train_param param, double *lo, double *hi)
 
 /* the float behind a parameter in the trainer's options (t->o; the loss and
  * the momentum in the resolved MoCo options t->mo) */
-static float *slot(mlcl_trainer *t, mlcl_train_options *o, int p)
+static float *slot(mlcl_trainer *t, mlcl__phase *ph, int p)
 {
     switch (p) {
-    case MLCL_TRAIN_PARAM_PRETRAIN_LR: return &o->pretrain.lr;
-    case MLCL_TRAIN_PARAM_PRETRAIN_WEIGHT_DECAY: return &o->pretrain.weight_decay;
-    case MLCL_TRAIN_PARAM_PRETRAIN_HEAD_LR_SCALE: return &o->pretrain.head_lr_scale;
-    case MLCL_TRAIN_PARAM_PRETRAIN_MASK_P: return &o->pretrain.mask_p;
-    case MLCL_TRAIN_PARAM_FINETUNE_LR: return &o->finetune.lr;
-    case MLCL_TRAIN_PARAM_FINETUNE_WEIGHT_DECAY: return &o->finetune.weight_decay;
-    case MLCL_TRAIN_PARAM_FINETUNE_HEAD_LR_SCALE: return &o->finetune.head_lr_scale;
-    case MLCL_TRAIN_PARAM_FINETUNE_MASK_P: return &o->finetune.mask_p;
+    case MLCL_TRAIN_PARAM_PRETRAIN_LR: return &ph[0].lr;
+    case MLCL_TRAIN_PARAM_PRETRAIN_WEIGHT_DECAY: return &ph[0].weight_decay;
+    case MLCL_TRAIN_PARAM_PRETRAIN_HEAD_LR_SCALE: return &ph[0].head_lr_scale;
+    case MLCL_TRAIN_PARAM_PRETRAIN_MASK_P: return &ph[0].mask_p;
+    case MLCL_TRAIN_PARAM_FINETUNE_LR: return &ph[1].lr;
+    case MLCL_TRAIN_PARAM_FINETUNE_WEIGHT_DECAY: return &ph[1].weight_decay;
+    case MLCL_TRAIN_PARAM_FINETUNE_HEAD_LR_SCALE: return &ph[1].head_lr_scale;
+    case MLCL_TRAIN_PARAM_FINETUNE_MASK_P: return &ph[1].mask_p;
     case MLCL_TRAIN_PARAM_MOMENTUM: return &t->mo.momentum;
     case MLCL_TRAIN_PARAM_TAU: return &t->mo.loss.tau;
     case MLCL_TRAIN_PARAM_ALPHA: return &t->mo.loss.alpha;
@@ -96,8 +96,8 @@ int mlcl_trainer_set_param(mlcl_trainer *t, mlcl_train_param param, double value
     const float v = (float)value;
     int rc = apply(t, p, v, fn);
     if (rc == MLCL_OK) {
-        *slot(t, &t->o, p) = v;
-        if (p <= MLCL_TRAIN_PARAM_FINETUNE_MASK_P) *slot(t, &t->o_user, p) = v; /* the options record */
+        *slot(t, t->ph, p) = v;
+        if (p <= MLCL_TRAIN_PARAM_FINETUNE_MASK_P) *slot(t, t->ph_user, p) = v; /* the options record */
         if ((p == MLCL_TRAIN_PARAM_PRETRAIN_LR || p == MLCL_TRAIN_PARAM_PRETRAIN_HEAD_LR_SCALE) && t->phase == 1)
             mlcl__trainer_set_phase_lr(t);
         if ((p == MLCL_TRAIN_PARAM_FINETUNE_LR || p == MLCL_TRAIN_PARAM_FINETUNE_HEAD_LR_SCALE) && t->phase == 2)
@@ -115,6 +115,6 @@ int mlcl_trainer_get_param(const mlcl_trainer *tc, mlcl_train_param param, doubl
     const int p = (int)param;
     if (!known(p)) return mlcl__err(MLCL_EINVAL, "%s: param %d is not an mlcl_train_param (0..%d)", fn, p, N_PARAMS - 1);
     mlcl_trainer *t = (mlcl_trainer *)tc;
-    *value = (double)*slot(t, &t->o, p);
+    *value = (double)*slot(t, t->ph, p);
     return MLCL_OK;
 }

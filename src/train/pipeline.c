@@ -40,7 +40,7 @@ void mlcl__trainer_gather(mlcl_trainer *t, int k)
 int mlcl__trainer_views(mlcl_trainer *t, int k)
 {
     size_t d = (size_t)t->d;
-    const mlcl_phase_options *ph = t->phase == 1 ? &t->o.pretrain : &t->o.finetune;
+    const mlcl__phase *ph = &t->ph[t->phase == 1 ? 0 : 1];
     if (t->stream) {
         /* x0 (and x1) were filled from the loader by stream_batches() */
     } else if (t->img) {
@@ -96,9 +96,9 @@ int mlcl_trainer_create_stream(mlcl_trainer **out, const mlcl_train_options *opt
     *out = NULL;
     MLCL_CHECK_NULL(fn, opts);
     MLCL_CHECK_VERSION(fn, opts, MLCL_TRAIN_OPTIONS_VERSION);
-    int need_pre = opts->method != MLCL_METHOD_NONE && opts->pretrain.epochs > 0, need_ft = opts->finetune.epochs > 0;
-    if (need_pre && !pre) return mlcl__err(MLCL_EINVAL, "%s: pretrain is NULL but pretraining runs (method %d, %d epochs)", fn, opts->method, opts->pretrain.epochs);
-    if (need_ft && !ft) return mlcl__err(MLCL_EINVAL, "%s: finetune is NULL but finetune.epochs = %d", fn, opts->finetune.epochs);
+    int need_pre = opts->method != MLCL_METHOD_NONE && opts->pretrain_epochs > 0, need_ft = opts->finetune_epochs > 0;
+    if (need_pre && !pre) return mlcl__err(MLCL_EINVAL, "%s: pretrain is NULL but pretraining runs (method %d, %d epochs)", fn, opts->method, opts->pretrain_epochs);
+    if (need_ft && !ft) return mlcl__err(MLCL_EINVAL, "%s: finetune is NULL but finetune_epochs = %d", fn, opts->finetune_epochs);
     if (!pre && !ft) return mlcl__err(MLCL_EINVAL, "%s: pretrain and finetune are NULL", fn);
     mlcl_loader *ls[2] = { pre, ft };
     const mlcl_loader *L0 = pre ? pre : ft;
@@ -137,6 +137,8 @@ int mlcl_trainer_create_stream(mlcl_trainer **out, const mlcl_train_options *opt
     if (!t) return mlcl__err(MLCL_ENOMEM, "%s: out of memory", fn);
     t->o = *opts;
     t->o_user = *opts;
+    mlcl__train_phases(opts, t->ph);
+    mlcl__train_phases(opts, t->ph_user);
     t->best_epoch = -1;
     t->best_value = t->last_value = NAN;
     if (opts->threads > 0) mlcl_set_num_threads(opts->threads);

@@ -103,7 +103,7 @@ int mlcl__trainer_sparse_batch(mlcl_trainer *t, int k, double *loss_out, mlcl_lo
     const char *fn = "mlcl_trainer_run";
     if (t->comm.size > 1)
         return mlcl__err(MLCL_EINVAL, "%s: a sparse (CSR) training set is not supported data-parallel", fn);
-    const mlcl_phase_options *ph = t->phase == 1 ? &t->o.pretrain : &t->o.finetune;
+    const mlcl__phase *ph = &t->ph[t->phase == 1 ? 0 : 1];
     gather_csr(t, k);
     /* the dense order of draws: the query view of every row, then the key view */
     mlcl__csr_mask_rows(&t->rng, k, t->d, t->sb_ptr, t->sb_col, t->sb_vr, ph->mask_p, t->sb_v0);

@@ -115,14 +115,15 @@ int mlcl__trainer_create_inner(mlcl_trainer *t, const mlcl_dataset *train, const
     }
     t->words = (int)mlcl_label_words(c);
     t->batch = o->batch < n ? o->batch : n;
-    mlcl__train_moco_options(o, t->dn, c, t->batch, &t->mo);
-    const mlcl_moco_options mo = t->mo;
+    MLCL_TRY(mlcl__train_moco_options(o, t->dn, c, t->batch, &t->mo, FN_CREATE));
+    t->o.moco = t->o_user.moco = NULL; /* read here only: t->mo holds the copy */
+    const mlcl__moco_conf mo = t->mo;
     if (ex && ex->backbone) MLCL_TRY(mlcl_encoder_param_count(ex->backbone, &t->backbone_np));
     {
         /* every size against the memory this process may use, before allocating */
         mlcl__mem_est est = { 0 };
         const double F = sizeof(float), B = t->batch;
-        int hd = mo.hidden[mo.n_hidden > 0 && mo.n_hidden <= 8 ? mo.n_hidden - 1 : 0];
+        int hd = mo.hidden[mo.n_hidden > 0 && mo.n_hidden <= MLCL_MLP_MAX_HIDDEN ? mo.n_hidden - 1 : 0];
         if (ex && ex->backbone) MLCL_TRY(mlcl_encoder_out_dim(ex->backbone, &hd));
         int64_t nnz = 0;
         if (sparse) MLCL_TRY(mlcl_dataset_csr(train, NULL, NULL, NULL, &nnz));
@@ -132,7 +133,7 @@ int mlcl__trainer_create_inner(mlcl_trainer *t, const mlcl_dataset *train, const
         mlcl__est_add(&est, B * ((sparse ? 0.0 : (double)t->dn * 2) + (t->img ? d : 0) + (double)c * 3 + (double)hd * 2) * F + B * t->words * 8,
                       "the batch workspaces", "batch %d", t->batch);
         /* invalid MoCo options are reported by mlcl_moco_create below */
-        if (mo.n_hidden >= 1 && mo.n_hidden <= 8 && mo.queue_size > 0 && mo.proj_dim > 0 && mo.max_batch > 0)
+        if (mo.n_hidden >= 1 && mo.n_hidden <= MLCL_MLP_MAX_HIDDEN && mo.queue_size > 0 && mo.proj_dim > 0 && mo.max_batch > 0)
             mlcl__moco_estimate(&mo, hd, t->backbone_np + (ex && ex->backbone), &est);
         MLCL_TRY(mlcl__mem_check(&est, FN_CREATE));
     }
@@ -174,15 +175,17 @@ int mlcl__trainer_create_inner(mlcl_trainer *t, const mlcl_dataset *train, const
     MLCL_TRY(mlcl__alloc_array((void **)&t->yp, (size_t)n * t->words, sizeof(uint64_t), FN_CREATE));
     MLCL_TRY(mlcl_labels_pack(t->yp, t->y, n, c));
 
-    MLCL_TRY(mlcl_moco_create_with_backbone(&t->moco, &mo, ex ? ex->backbone : NULL));
+    mlcl_moco_options pub;
+    mlcl__train_moco_public(&t->mo, &pub);
+    MLCL_TRY(mlcl_moco_create_with_backbone(&t->moco, &pub, ex ? ex->backbone : NULL));
     for (int i = 0; i < NET_COUNT; i++) MLCL_TRY(mlcl_moco_encoder(t->moco, i, &t->net[i]));
     MLCL_TRY(mlcl_moco_queue(t->moco, &t->queue));
     MLCL_TRY(mlcl_moco_optim(t->moco, &t->popt));
     MLCL_TRY(mlcl_encoder_out_dim(t->net[NET_ENC_Q], &t->hdim));
     mlcl_optim_options fo = MLCL_OPTIM_OPTIONS_INIT;
-    fo.type = o->finetune.optim;
-    fo.lr = o->finetune.lr;
-    fo.weight_decay = o->finetune.weight_decay;
+    fo.type = t->ph[1].optim;
+    fo.lr = t->ph[1].lr;
+    fo.weight_decay = t->ph[1].weight_decay;
     MLCL_TRY(mlcl_optim_create(&t->ft, &fo));
     int nets[2] = { NET_ENC_Q, NET_LD };
     for (int i = 0; i < 2; i++) {
@@ -192,12 +195,12 @@ int mlcl__trainer_create_inner(mlcl_trainer *t, const mlcl_dataset *train, const
         MLCL_TRY(mlcl_encoder_param_count(e, &np));
         MLCL_TRY(mlcl_encoder_params(e, &p));
         MLCL_TRY(mlcl_encoder_grads(e, &g));
-        MLCL_TRY(mlcl_optim_add_group(t->ft, p, g, np, o->finetune.lr * (i ? o->finetune.head_lr_scale : 1.0f),
-                                      o->finetune.weight_decay, NULL));
+        MLCL_TRY(mlcl_optim_add_group(t->ft, p, g, np, t->ph[1].lr * (i ? t->ph[1].head_lr_scale : 1.0f),
+                                      t->ph[1].weight_decay, NULL));
     }
     /* pretraining groups: backbone, projection head, LD head */
-    MLCL_TRY(mlcl_optim_set_lr(t->popt, 1, o->pretrain.lr * o->pretrain.head_lr_scale));
-    MLCL_TRY(mlcl_optim_set_lr(t->popt, 2, o->pretrain.lr * o->pretrain.head_lr_scale));
+    MLCL_TRY(mlcl_optim_set_lr(t->popt, 1, t->ph[0].lr * t->ph[0].head_lr_scale));
+    MLCL_TRY(mlcl_optim_set_lr(t->popt, 2, t->ph[0].lr * t->ph[0].head_lr_scale));
 
     size_t B = (size_t)t->batch;
     int hd = t->hdim;
@@ -214,8 +217,8 @@ int mlcl__trainer_create_inner(mlcl_trainer *t, const mlcl_dataset *train, const
     MLCL_TRY(mlcl__alloc_array((void **)&t->grad_h, B * hd, sizeof(float), FN_CREATE));
     MLCL_TRY(mlcl__alloc_array((void **)&t->yb, B * t->words, sizeof(uint64_t), FN_CREATE));
     mlcl__pcg_seed(&t->rng, o->seed, 0x747261696eULL);
-    t->phase = (o->method == MLCL_METHOD_NONE || o->pretrain.epochs == 0) ? 2 : 1;
-    if (t->phase == 2 && o->finetune.epochs == 0) t->phase = 3;
+    t->phase = (o->method == MLCL_METHOD_NONE || t->ph[0].epochs == 0) ? 2 : 1;
+    if (t->phase == 2 && t->ph[1].epochs == 0) t->phase = 3;
     t->pos = -1; /* no permutation drawn yet for this epoch */
     if (t->stream) t->data_crc = mlcl__crc32_bytes(t->stream_crc, t->y, (size_t)n * c);
     else if (sparse) t->data_crc = mlcl__trainer_sparse_crc(t);
@@ -255,6 +258,8 @@ int mlcl_trainer_create_ex(mlcl_trainer **out, const mlcl_train_options *opts, c
     if (!t) return mlcl__err(MLCL_ENOMEM, "%s: out of memory", FN_CREATE);
     t->o = *opts;
     t->o_user = *opts;
+    mlcl__train_phases(opts, t->ph);
+    mlcl__train_phases(opts, t->ph_user);
     t->best_epoch = -1;
     t->best_value = t->last_value = NAN;
     if (opts->threads > 0) mlcl_set_num_threads(opts->threads);

@@ -61,7 +61,7 @@ static void opt_f(optbuf *b, const char *name, float v)
     opt_put(b, name, "%s", fstr(tmp, v));
 }
 
-static void opt_phase(optbuf *b, const char *ph, const mlcl_phase_options *p)
+static void opt_phase(optbuf *b, const char *ph, const mlcl__phase *p)
 {
     char name[48];
 #define PH(field) (snprintf(name, sizeof name, "%s.%s", ph, field), name)
@@ -74,6 +74,8 @@ static void opt_phase(optbuf *b, const char *ph, const mlcl_phase_options *p)
     opt_put(b, PH("T_0"), "%d", p->T_0);
     opt_put(b, PH("T_mult"), "%d", p->T_mult);
     opt_f(b, PH("eta_min"), p->eta_min);
+    opt_put(b, PH("step_size"), "%d", p->step_size);
+    opt_f(b, PH("gamma"), p->gamma);
     opt_f(b, PH("mask_p"), p->mask_p);
 #undef PH
 }
@@ -108,7 +110,7 @@ static size_t options_text(const mlcl_trainer *t, char *buf, size_t cap)
 {
     optbuf b = { buf, 0, cap };
     const mlcl_train_options *o = &t->o_user;
-    const mlcl_moco_options *mo = &t->mo; /* as resolved by create */
+    const mlcl__moco_conf *mo = &t->mo; /* as resolved by create */
     const mlcl_loss_options *l = &mo->loss;
     opt_put(&b, "format", "%s", OPTS_HEADER);
     opt_put(&b, "rows", "%d", t->n);
@@ -126,9 +128,9 @@ static size_t options_text(const mlcl_trainer *t, char *buf, size_t cap)
         mlcl_encoder_out_dim(t->net[NET_ENC_Q], &bout);
         opt_put(&b, "encoder", "custom %d -> %d, %zu parameters", bin, bout, t->backbone_np);
     } else {
-        char w[8 * 12] = "";
+        char w[MLCL_MLP_MAX_HIDDEN * 12] = "";
         size_t k = 0;
-        for (int i = 0; i < mo->n_hidden && i < 8; i++)
+        for (int i = 0; i < mo->n_hidden && i < MLCL_MLP_MAX_HIDDEN; i++)
             k += (size_t)snprintf(w + k, sizeof w - k, i ? ",%d" : "%d", mo->hidden[i]);
         opt_put(&b, "encoder", "mlp %d -> %s", mo->in_dim, w);
         opt_f(&b, "dropout", mo->dropout);
@@ -157,8 +159,8 @@ static size_t options_text(const mlcl_trainer *t, char *buf, size_t cap)
     opt_f(&b, "pretrain.optim.beta1", mo->optim.beta1);
     opt_f(&b, "pretrain.optim.beta2", mo->optim.beta2);
     opt_f(&b, "pretrain.optim.eps", mo->optim.eps);
-    opt_phase(&b, "pretrain", &o->pretrain);
-    opt_phase(&b, "finetune", &o->finetune);
+    opt_phase(&b, "pretrain", &t->ph_user[0]);
+    opt_phase(&b, "finetune", &t->ph_user[1]);
     if (t->img) {
         opt_put(&b, "image", "%dx%dx%d", t->ic, t->ih, t->iw);
         opt_views(&b, "pretrain_views", &t->pre_v);
@@ -407,12 +409,12 @@ static int save_local(const mlcl_trainer *tc, const char *path)
     ck_pos p;
     memset(&p, 0, sizeof p);
     p.phase = t->phase; p.epoch = t->epoch; p.step = t->step; p.pos = t->pos;
-    p.n = t->n; p.d = t->d; p.c = t->c; p.batch = t->batch; p.K = t->o.moco.queue_size; p.method = t->o.method;
+    p.n = t->n; p.d = t->d; p.c = t->c; p.batch = t->batch; p.K = t->mo.queue_size; p.method = t->o.method;
     p.ep_batches = t->ep_batches; p.ep_samples = t->ep_samples;
     p.ep[0] = t->ep_loss; p.ep[1] = t->ep_con; p.ep[2] = t->ep_G; p.ep[3] = t->ep_H; p.ep[4] = t->ep_W;
     p.t_pre = t->t_pre; p.t_fin = t->t_fin;
     p.rng[0] = t->rng.state; p.rng[1] = t->rng.inc;
-    p.pre_lr = t->o.pretrain.lr;
+    p.pre_lr = t->ph[0].lr;
     { long long ms = 0; mlcl_moco_steps(t->moco, &ms); p.moco_steps = ms; }
     p.end_step[0] = t->end_step[0]; p.end_step[1] = t->end_step[1];
     pos_write(&w, &p);
@@ -497,11 +499,11 @@ static int load_inner(mlcl_trainer *t, const char *path)
     if (rc == MLCL_OK) rc = mlcl__ckr_get(&r, "OPTS", &rec, &rlen, (size_t)-1);
     if (rc == MLCL_OK) rc = options_compare(t, path, rec, rlen, &p, &fin_old);
     if (rc == MLCL_OK && (p.n != t->n || p.d != t->d || p.c != t->c || p.batch != t->batch ||
-                          p.K != t->o.moco.queue_size || p.method != t->o.method))
+                          p.K != t->mo.queue_size || p.method != t->o.method))
         rc = mlcl__err(MLCL_EINVAL, "%s: checkpoint %s was written for %lld rows x %lld features x %lld labels, batch %lld, "
                        "queue %lld, method %lld; this trainer has %d x %d x %d, batch %d, queue %d, method %d",
                        fn, path, (long long)p.n, (long long)p.d, (long long)p.c, (long long)p.batch, (long long)p.K,
-                       (long long)p.method, t->n, t->d, t->c, t->batch, t->o.moco.queue_size, t->o.method);
+                       (long long)p.method, t->n, t->d, t->c, t->batch, t->mo.queue_size, t->o.method);
     if (rc == MLCL_OK && (p.phase < 1 || p.phase > 3 || p.pos < -1 || p.pos > p.n || p.epoch < 0 || (p.rng[1] & 1) == 0))
         rc = mlcl__err(MLCL_EFORMAT, "%s: checkpoint %s holds an impossible position", fn, path);
     const void *perm = NULL;
@@ -604,7 +606,7 @@ static int load_inner(mlcl_trainer *t, const char *path)
         t->t_pre = p.t_pre; t->t_fin = p.t_fin;
         t->rng.state = p.rng[0]; t->rng.inc = p.rng[1];
         if (t->img) { t->aug.pcg.state = (uint64_t)aug_state[0]; t->aug.pcg.inc = (uint64_t)aug_state[1]; }
-        t->o.pretrain.lr = p.pre_lr;
+        t->ph[0].lr = p.pre_lr;
         mlcl_moco_set_steps(t->moco, p.moco_steps);
         t->end_step[0] = p.end_step[0]; t->end_step[1] = p.end_step[1];
         if (t->val) {

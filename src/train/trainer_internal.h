@@ -8,14 +8,27 @@
 #include "mlcl/train.h"
 #include "kernels/pcgfill.h"
 #include "dist/comm_internal.h"
+#include "cl/moco_lib.h"
+
+/* One phase's settings (the pretrain_* or finetune_* fields of mlcl_train_options). */
+typedef struct mlcl__phase {
+    int epochs, optim;
+    float lr, weight_decay, head_lr_scale;
+    int sched, T_0, T_mult;
+    float eta_min;
+    int step_size;
+    float gamma, mask_p;
+} mlcl__phase;
 
 /* mlcl_moco_encoder's `which` */
 enum { NET_ENC_Q = 0, NET_PROJ_Q = 1, NET_LD = 2, NET_ENC_K = 3, NET_PROJ_K = 4, NET_COUNT = 5 };
 
 struct mlcl_trainer {
     mlcl_train_options o;
-    mlcl_train_options o_user; /* the options as created (o.pretrain.lr may be halved by the run) */
-    size_t backbone_np;  /* parameters of a caller's backbone; 0: the MLP of o.moco */
+    mlcl_train_options o_user; /* the options as created */
+    mlcl__phase ph[2];   /* pretraining, fine-tuning (ph[0].lr may be halved by the run) */
+    mlcl__phase ph_user[2]; /* as created, or set by mlcl_trainer_set_param (the options record) */
+    size_t backbone_np;  /* parameters of a caller's backbone; 0: the MLP of mo */
     uint32_t data_crc;   /* CRC-32 of the training features and labels (checkpoints) */
     long long end_step[2]; /* steps of the finished phases 1 and 2 */
     int n, d, c, words, batch;
@@ -24,7 +37,7 @@ struct mlcl_trainer {
     const uint8_t *y;    /* n x c labels: yown (copied from the dataset, or the loaders' list) */
     uint64_t *yp;        /* packed labels, n x words */
     mlcl_moco *moco;
-    mlcl_moco_options mo; /* the MoCo options as resolved by create (mlcl__train_moco_options) */
+    mlcl__moco_conf mo;  /* the MoCo options as resolved by create (mlcl__train_moco_options) */
     mlcl_encoder *net[NET_COUNT]; /* borrowed from moco (mlcl_moco_encoder) */
     mlcl_queue *queue;   /* borrowed from moco (mlcl_moco_queue) */
     mlcl_optim *popt;    /* the pretraining optimiser, borrowed from moco (mlcl_moco_optim) */
@@ -111,12 +124,18 @@ MLCL_INTERNAL void mlcl__trainer_leave(mlcl_trainer *t, int held);
 /* ---- options.c: option resolution, in one place */
 /* Checks every field of @p o (fn names the caller in messages). */
 MLCL_INTERNAL int mlcl__train_check(const mlcl_train_options *o, const char *fn);
-/* The MoCo options a trainer builds from its options: the loss the method
- * implies, the pretraining optimiser, the sizes from the data. */
-MLCL_INTERNAL void mlcl__train_moco_options(const mlcl_train_options *o, int in_dim, int n_labels, int batch,
-                                            mlcl_moco_options *mo);
+/* The two phases of @p o. */
+MLCL_INTERNAL void mlcl__train_phases(const mlcl_train_options *o, mlcl__phase ph[2]);
+/* The MoCo settings of a trainer, one source each: the loss the method
+ * implies, the pretraining optimiser, the sizes from the data (in_dim,
+ * n_labels), max_batch from the batch; *o->moco setting any of them
+ * otherwise is MLCL_EINVAL naming both. */
+MLCL_INTERNAL int mlcl__train_moco_options(const mlcl_train_options *o, int in_dim, int n_labels, int batch,
+                                           mlcl__moco_conf *mo, const char *fn);
+/* The public options of a resolved conf (pointing into it). */
+MLCL_INTERNAL void mlcl__train_moco_public(const mlcl__moco_conf *c, mlcl_moco_options *pub);
 /* The learning rate of a phase at an epoch (its schedule). */
-MLCL_INTERNAL float mlcl__train_phase_lr(const mlcl_phase_options *p, int epoch);
+MLCL_INTERNAL float mlcl__train_phase_lr(const mlcl__phase *p, int epoch);
 
 /* ---- trainer.c */
 /* The rest of create once t->o, and for streaming the sizes, are set. */

@@ -29,10 +29,11 @@ def train_options(preset=None, **kw):
     structs take dicts: moco=dict(queue_size=256, loss=dict(alpha=0.1)),
     pretrain=dict(epochs=2), finetune=dict(epochs=2, lr=4e-4). method takes
     'none', 'mulsupcon', 'rld', 'cld', 'supcon-all', 'supcon-any'."""
-    o = TrainOptions()
-    C.mlcl_train_options_init(ctypes.byref(o), TRAIN_OPTIONS_VERSION)
+    c = _lib.CTrainOptions()
+    C.mlcl_train_options_init(ctypes.byref(c), TRAIN_OPTIONS_VERSION)
     if preset is not None:
-        C.mlcl_train_options_preset(ctypes.byref(o), to_cstr("preset", preset))
+        C.mlcl_train_options_preset(ctypes.byref(c), to_cstr("preset", preset))
+    o = TrainOptions.from_c(c)
     apply_kwargs(o, kw, TRAIN_ENUMS, "train options")
     return o
 
@@ -81,7 +82,7 @@ class Trainer(Handle):
         h = ctypes.c_void_p()
         if backbone is None and pretrain_views is None and finetune_views is None:
             with train._use("Trainer(train)") as th:
-                C.mlcl_trainer_create(ctypes.byref(h), ctypes.byref(options), th)
+                C.mlcl_trainer_create(ctypes.byref(h), options.c_ref(), th)
                 d, c = train._dims()[1:]
                 train._pins += 1
         else:
@@ -107,7 +108,7 @@ class Trainer(Handle):
             stack, (th, bb) = train._use_all("Trainer(train)", backbone)
             with stack:
                 ex.backbone = bb
-                C.mlcl_trainer_create_ex(ctypes.byref(h), ctypes.byref(options), th,
+                C.mlcl_trainer_create_ex(ctypes.byref(h), options.c_ref(), th,
                                          ctypes.byref(ex))
                 d, c = train._dims()[1:]
                 train._pins += 1
@@ -163,7 +164,7 @@ class Trainer(Handle):
         with stack:
             ph = pretrain._ptr if pretrain is not None else None
             fh = finetune._ptr if finetune is not None else None
-            C.mlcl_trainer_create_stream(ctypes.byref(h), ctypes.byref(options), ph, fh, bb)
+            C.mlcl_trainer_create_stream(ctypes.byref(h), options.c_ref(), ph, fh, bb)
             c, hh, w = first.shape
             for ld in (pretrain, finetune):
                 if ld is not None:

@@ -230,3 +230,21 @@ def test_run_time_params(yeast):
         with pytest.raises(ValueError, match="unknown parameter"):
             t.set_param("nope", 1.0)
         t.run()
+
+
+def test_moco_run_time_accessors():
+    import ctypes
+    from mlcl._lib import C
+    with mlcl.MoCo(6, 3, hidden=[8], proj_dim=4, queue_size=8, max_batch=4, seed=1) as mc:
+        C.mlcl_moco_set_momentum(mc._ptr, 0.5)
+        with pytest.raises(mlcl.InvalidArgument, match="momentum"):
+            C.mlcl_moco_set_momentum(mc._ptr, 1.5)
+        C.mlcl_moco_set_steps(mc._ptr, 3)
+        assert mc.steps == 3
+        L = ctypes.c_void_p()
+        C.mlcl_moco_loss(mc._ptr, ctypes.byref(L))
+        assert L.value
+        opt = mc.optimizer
+        C.mlcl_optim_set_weight_decay(opt._ptr, -1, 0.5)
+        with pytest.raises(mlcl.InvalidArgument, match="wd"):
+            C.mlcl_optim_set_weight_decay(opt._ptr, -1, -1.0)
