@@ -171,6 +171,7 @@ END_TEST
 static int halve_lr(const mlcl_progress *p, void *ctx)
 {
     mlcl_trainer *t = ctx;
+    if (p->version != MLCL_PROGRESS_VERSION) return 1; /* the report says which version it is */
     if (p->phase == 2 && p->end_of_epoch) {
         double v;
         if (mlcl_trainer_get_param(t, MLCL_TRAIN_PARAM_FINETUNE_LR, &v) != MLCL_OK) return 1;

@@ -126,8 +126,12 @@ MLCL_API int mlcl_train_options_preset(mlcl_train_options *opts, const char *pre
  */
 MLCL_API int mlcl_train_method_loss(mlcl_loss_options *out, int method);
 
-/** Progress report passed to the callback after every step. */
+/** Version of mlcl_progress as this library fills it. */
+#define MLCL_PROGRESS_VERSION 1
+
+/** Progress report passed to the callback after every step (filled whole by the library). */
 typedef struct mlcl_progress {
+    unsigned int version; /**< MLCL_PROGRESS_VERSION: later versions only append fields */
     int phase;            /**< 1 pretraining, 2 fine-tuning */
     int epoch;            /**< epoch within the phase, from 0 */
     int epochs;           /**< epochs of the phase */

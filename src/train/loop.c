@@ -12,6 +12,7 @@ static int report(mlcl_trainer *t, int end_of_epoch, const mlcl_loss_parts *lp, 
     if (!t->cb) return 0;
     mlcl_progress p;
     memset(&p, 0, sizeof p);
+    p.version = MLCL_PROGRESS_VERSION;
     p.phase = t->phase;
     p.epoch = t->epoch;
     p.epochs = t->ph[t->phase == 1 ? 0 : 1].epochs;

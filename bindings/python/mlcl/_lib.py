@@ -427,7 +427,7 @@ TRAINER_EXTRA_VERSION = 1
 
 
 class Progress(ctypes.Structure):
-    _fields_ = [("phase", c_int), ("epoch", c_int), ("epochs", c_int), ("step", c_longlong),
+    _fields_ = [("version", c_uint), ("phase", c_int), ("epoch", c_int), ("epochs", c_int), ("step", c_longlong),
                 ("end_of_epoch", c_int), ("loss", c_double), ("con", c_double), ("G", c_double),
                 ("H", c_double), ("wreg", c_double), ("lr", c_double), ("samples_per_s", c_double)]
 
