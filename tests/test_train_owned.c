@@ -165,6 +165,45 @@ START_TEST(one_standardisation_rule)
 }
 END_TEST
 
+START_TEST(validation_set_freed_after_set)
+{
+    static float x[N * D];
+    static uint8_t y[N * C];
+    make_arrays(x, y, 8);
+    mlcl_dataset *train, *vgone, *vkept;
+    ck_assert_ok(mlcl_dataset_create_from_arrays(&train, N, D, C, x, y));
+    ck_assert_ok(mlcl_dataset_create_from_arrays(&vgone, N / 2, D, C, x + (N / 2) * D, y + (N / 2) * C));
+    ck_assert_ok(mlcl_dataset_create_from_arrays(&vkept, N / 2, D, C, x + (N / 2) * D, y + (N / 2) * C));
+    mlcl_train_options o;
+    small_opts(&o);
+    mlcl_validation_options vo = MLCL_VALIDATION_OPTIONS_INIT;
+    vo.select_metric = MLCL_METRIC_MAP;
+    mlcl_trainer *a, *b;
+    ck_assert_ok(mlcl_trainer_create(&a, &o, train));
+    ck_assert_ok(mlcl_trainer_create(&b, &o, train));
+    ck_assert_ok(mlcl_trainer_set_validation(a, vgone, &vo));
+    ck_assert_ok(mlcl_trainer_set_validation(b, vkept, &vo));
+    memset((void *)mlcl_dataset_labels(vgone), 0x55, (size_t)(N / 2) * C);
+    mlcl_dataset_free(vgone);
+    ck_assert_ok(mlcl_trainer_run(a));
+    ck_assert_ok(mlcl_trainer_run(b));
+    int ea, eb;
+    double va, vb;
+    ck_assert_ok(mlcl_trainer_selection(a, &ea, &va, NULL, NULL));
+    ck_assert_ok(mlcl_trainer_selection(b, &eb, &vb, NULL, NULL));
+    ck_assert_int_eq(ea, eb);
+    ck_assert(va == vb && va > 0);
+    float ta[C], tb[C];
+    ck_assert_ok(mlcl_trainer_thresholds(a, C, ta, NULL));
+    ck_assert_ok(mlcl_trainer_thresholds(b, C, tb, NULL));
+    ck_assert_mem_eq(ta, tb, sizeof ta);
+    mlcl_trainer_free(a);
+    mlcl_trainer_free(b);
+    mlcl_dataset_free(vkept);
+    mlcl_dataset_free(train);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("train_owned");
@@ -173,6 +212,7 @@ int main(void)
     tcase_add_test(tc, dense_set_freed_after_create);
     tcase_add_test(tc, sparse_set_freed_after_create);
     tcase_add_test(tc, one_standardisation_rule);
+    tcase_add_test(tc, validation_set_freed_after_set);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

@@ -412,7 +412,7 @@ MLCL_API int mlcl_validation_options_init(mlcl_validation_options *opts, unsigne
  * Resuming a finished run with more fine-tuning epochs is refused when an
  * epoch was selected (the restored epoch is not where training stopped).
  * @param trainer the trainer; fine-tuning must not have started yet.
- * @param val the validation set (borrowed: it must outlive the trainer; same
+ * @param val the validation set (copied: it may be freed after the call; same
  *        feature and label counts as the training set), or NULL to remove it.
  * @param opts the options (copied), or NULL for the defaults.
  * @return MLCL_OK, MLCL_EINVAL (sizes, a bad option, fine-tuning already

@@ -55,6 +55,7 @@ void mlcl_trainer_free(mlcl_trainer *t)
                      t->logits, t->grad_logits, t->grad_h, t->yb, t->xr, t->vscores, t->snap, t->thr, t->yown };
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) mlcl__free(bufs[i]);
     mlcl__trainer_sparse_free(t);
+    mlcl_dataset_free(t->val);
     mlcl__free(t);
 }
 

@@ -73,7 +73,7 @@ struct mlcl_trainer {
     atomic_int busy;
     atomic_uintptr_t cb_thread;
     /* validation (mlcl_trainer_set_validation): epoch selection and thresholds */
-    const mlcl_dataset *val; /* borrowed; NULL: none */
+    mlcl_dataset *val;   /* a copy of the caller's; NULL: none */
     mlcl_validation_options vo;
     int nv;
     uint32_t val_crc;

@@ -109,6 +109,7 @@ static int set_validation_inner(mlcl_trainer *t, const mlcl_dataset *val, const 
         return mlcl__err(MLCL_EINVAL, "%s: fine-tuning has started (phase %d, epoch %d): the validation set must be "
                          "given before (and before mlcl_trainer_load() of a run that had one)", fn, t->phase, t->epoch);
     float *vs = NULL, *snap = NULL, *thr = NULL;
+    mlcl_dataset *copy = NULL;
     size_t sn[4] = { 0, 0, 0, 0 };
     int nv = 0;
     uint32_t crc = 0;
@@ -139,12 +140,21 @@ static int set_validation_inner(mlcl_trainer *t, const mlcl_dataset *val, const 
         if (rc == MLCL_OK) rc = mlcl__alloc_array((void **)&thr, (size_t)c, sizeof(float), fn);
         if (rc == MLCL_OK && vo->select_metric != MLCL_SELECT_NONE)
             rc = mlcl__alloc_array((void **)&snap, sn[0] + sn[1] + sn[2] + sn[3] + 1, sizeof(float), fn);
-        if (rc != MLCL_OK) { mlcl__free(vs); mlcl__free(thr); return rc; }
+        /* the trainer's own copy: val may be freed after this call */
+        int *rows = NULL;
+        if (rc == MLCL_OK) rc = mlcl__alloc_array((void **)&rows, (size_t)nv, sizeof(int), fn);
+        if (rc == MLCL_OK) {
+            for (int i = 0; i < nv; i++) rows[i] = i;
+            rc = mlcl_dataset_subset(&copy, val, rows, nv);
+        }
+        mlcl__free(rows);
+        if (rc != MLCL_OK) { mlcl__free(vs); mlcl__free(thr); mlcl__free(snap); return rc; }
     }
     mlcl__free(t->vscores); mlcl__free(t->snap); mlcl__free(t->thr);
+    mlcl_dataset_free(t->val);
     t->vscores = vs; t->snap = snap; t->thr = thr;
     memcpy(t->snap_n, sn, sizeof sn);
-    t->val = val;
+    t->val = copy;
     t->nv = nv;
     t->val_crc = crc;
     t->vo = *vo;
