@@ -8,7 +8,6 @@
 #include "mlcl/train.h"
 #include "train/trainer_internal.h"
 #include "cl/moco_lib.h"
-#include "nn/nn_internal.h"
 #include "mlcl/loader.h"
 #include "core/outfile.h"
 
