@@ -26,14 +26,17 @@ int mlcl_moco_options_init(mlcl_moco_options *opts, unsigned int version)
     return MLCL_OK;
 }
 
-int mlcl__moco_resolve(const mlcl_moco_options *o, mlcl__moco_conf *c, const char *fn)
+int mlcl__moco_resolve(const mlcl_moco_options *o, mlcl__moco_conf *c, int read_widths, const char *fn)
 {
     static const int default_widths[] = { 256, 512, 256 };
     static const mlcl_loss_options default_loss = MLCL_LOSS_OPTIONS_INIT;
     static const mlcl_optim_options default_optim = MLCL_MOCO_OPTIM_INIT;
     MLCL_CHECK_VERSION(fn, o, MLCL_MOCO_OPTIONS_VERSION);
     memset(c, 0, sizeof *c);
-    if (o->hidden) {
+    if (!read_widths) { /* a caller's backbone: the MLP fields are not used (not even read) */
+        c->n_hidden = 1;
+        c->hidden[0] = 1;
+    } else if (o->hidden) {
         if (o->n_hidden < 1 || o->n_hidden > MLCL_MLP_MAX_HIDDEN)
             return mlcl__err(MLCL_EINVAL, "%s: opts->n_hidden must be in 1..%d with opts->hidden set (got %d)", fn,
                              MLCL_MLP_MAX_HIDDEN, o->n_hidden);
@@ -225,7 +228,7 @@ int mlcl_moco_create_with_backbone(mlcl_moco **out, const mlcl_moco_options *opt
     *out = NULL;
     if (!opts_in) return mlcl__err(MLCL_EINVAL, "%s: opts is NULL", fn);
     mlcl__moco_conf o2, *opts = &o2;
-    MLCL_TRY(mlcl__moco_resolve(opts_in, opts, fn));
+    MLCL_TRY(mlcl__moco_resolve(opts_in, opts, backbone == NULL, fn));
     if (backbone) {
         int bin, bout;
         MLCL_TRY(mlcl_encoder_in_dim(backbone, &bin));

@@ -31,8 +31,9 @@ typedef struct mlcl__moco_conf {
 } mlcl__moco_conf;
 
 /* The one reading of mlcl_moco_options (version, hidden pointer and count,
- * defaults); fn names the caller in messages. Values are checked at create. */
-MLCL_INTERNAL int mlcl__moco_resolve(const mlcl_moco_options *o, mlcl__moco_conf *c, const char *fn);
+ * defaults); read_widths 0 (a caller's backbone): hidden and n_hidden are not
+ * read. fn names the caller in messages. Values are checked at create. */
+MLCL_INTERNAL int mlcl__moco_resolve(const mlcl_moco_options *o, mlcl__moco_conf *c, int read_widths, const char *fn);
 
 /* Adds the memory the pair built from `o` will need to `e` (hdim: h's width;
  * backbone_np: parameters of a caller's backbone, 0 for the MLP of o). */

@@ -132,7 +132,7 @@ int mlcl__train_moco_options(const mlcl_train_options *o, int in_dim, int n_labe
 {
     static const mlcl_moco_options defaults = MLCL_MOCO_OPTIONS_INIT;
     const mlcl_moco_options *m = o->moco ? o->moco : &defaults;
-    MLCL_TRY(mlcl__moco_resolve(m, mo, fn));
+    MLCL_TRY(mlcl__moco_resolve(m, mo, 1, fn));
     if (m->in_dim != 0 && m->in_dim != in_dim)
         return mlcl__err(MLCL_EINVAL, "%s: opts->moco->in_dim = %d but the data give rows of %d (the data set it: "
                          "leave 0)", fn, m->in_dim, in_dim);
