@@ -54,8 +54,9 @@ class ProgressInfo:
 class Trainer(Handle):
     """``Trainer(train_dataset, preset=None, options=None, progress=None, **kw)``.
 
-    The C trainer BORROWS the training Dataset: this object keeps a reference
-    and the Dataset refuses close() while the trainer is open.
+    The C trainer copies what it keeps of the training Dataset; this object
+    still keeps a reference and the Dataset refuses close() while the trainer
+    is open (a Python-side rule, unchanged).
     ``progress`` is called with a ProgressInfo after every step; returning a
     true value stops the run (run() then raises mlcl.Interrupted); an exception
     raised by it stops the run and is re-raised from run()/run_epochs().
@@ -398,8 +399,8 @@ class Trainer(Handle):
         ``patience`` > 0 stops fine-tuning after that many epochs without a new
         best. ``thresholds`` ("per-label", "global" or "none") are chosen on
         ``val`` when fine-tuning ends; export_model() then records them.
-        ``val`` None removes the validation set. The trainer borrows ``val``
-        (it refuses close() while the trainer is open). Call it before
+        ``val`` None removes the validation set. The C trainer copies ``val``;
+        this object keeps a reference (it refuses close() while the trainer is open). Call it before
         fine-tuning starts, and before load() to resume such a run."""
         from .metrics import METRIC_NAMES
         if val is not None and not isinstance(val, Dataset):
