@@ -71,8 +71,10 @@ int main(int argc, char **argv)
         int d = cfg[ci].d, c = cfg[ci].c, n = cfg[ci].n, K = cfg[ci].K;
         mlcl_moco_options o = MLCL_MOCO_OPTIONS_INIT;
         o.in_dim = d; o.n_labels = c; o.queue_size = K; o.max_batch = n; o.seed = 0;
-        if (!strcmp(method, "rld")) o.loss.variant = MLCL_LD_RLD;
-        else if (!strcmp(method, "mulsupcon")) o.loss.method = MLCL_LOSS_MULSUPCON;
+        mlcl_loss_options lo = MLCL_LOSS_OPTIONS_INIT;
+        if (!strcmp(method, "rld")) lo.variant = MLCL_LD_RLD;
+        else if (!strcmp(method, "mulsupcon")) lo.method = MLCL_LOSS_MULSUPCON;
+        o.loss = &lo;
         mlcl_moco *mc;
         if (mlcl_moco_create(&mc, &o) != MLCL_OK) { fprintf(stderr, "%s\n", mlcl_last_error()); return 1; }
         mlcl_rng *r;

@@ -40,8 +40,8 @@ int main(int argc, char **argv)
     mlcl_train_options opts;
     CHECK(mlcl_train_options_init(&opts, MLCL_TRAIN_OPTIONS_VERSION));
     CHECK(mlcl_train_options_preset(&opts, "yeast"));
-    opts.pretrain.epochs = 2;
-    opts.finetune.epochs = 3;
+    opts.pretrain_epochs = 2;
+    opts.finetune_epochs = 3;
     mlcl_trainer *trainer;
     CHECK(mlcl_trainer_create(&trainer, &opts, train));
     CHECK(mlcl_trainer_run(trainer));

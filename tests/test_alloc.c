@@ -171,9 +171,9 @@ static void small_opts(mlcl_train_options *o)
 {
     ck_assert_ok(mlcl_train_options_init(o, MLCL_TRAIN_OPTIONS_VERSION));
     o->batch = 8; o->seed = 9;
-    o->moco.n_hidden = 1; o->moco.hidden[0] = 16; o->moco.proj_dim = 8; o->moco.queue_size = 16;
-    o->moco.max_batch = 8;
-    o->pretrain.epochs = 1; o->finetune.epochs = 1; o->pretrain.T_0 = 1; o->finetune.T_0 = 1;
+    test_moco_of(o)->o.n_hidden = 1; test_moco_of(o)->hidden[0] = 16; test_moco_of(o)->o.proj_dim = 8; test_moco_of(o)->o.queue_size = 16;
+    test_moco_of(o)->o.max_batch = 8;
+    o->pretrain_epochs = 1; o->finetune_epochs = 1; o->pretrain_T_0 = 1; o->finetune_T_0 = 1;
 }
 
 START_TEST(moco_and_trainer)
@@ -185,7 +185,8 @@ START_TEST(moco_and_trainer)
     {
         mlcl_moco_options o;
         ck_assert_ok(mlcl_moco_options_init(&o, MLCL_MOCO_OPTIONS_VERSION));
-        o.in_dim = AD; o.n_labels = AC; o.n_hidden = 1; o.hidden[0] = 16; o.proj_dim = 8;
+        o.in_dim = AD; o.n_labels = AC; static const int w16[] = { 16 };
+        o.n_hidden = 1; o.hidden = w16; o.proj_dim = 8;
         o.queue_size = 16; o.max_batch = 8;
         mlcl_moco *m = NULL;
         SWEEP(mlcl_moco_create(&m, &o), (void)0);

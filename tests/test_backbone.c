@@ -12,13 +12,16 @@ static void moco_small(mlcl_moco_options *o)
     o->in_dim = 12;
     o->n_labels = 5;
     o->n_hidden = 2;
-    o->hidden[0] = 24; o->hidden[1] = 16;
+    static const int w[] = { 24, 16 };
+    o->hidden = w;
     o->dropout = 0.0f;  /* the key copy of a caller's backbone shares its dropout stream */
     o->proj_dim = 8;
     o->queue_size = 32;
     o->max_batch = 16;
     o->seed = 5;
-    o->optim.lr = 1e-2f;
+    static mlcl_optim_options opt = MLCL_MOCO_OPTIM_INIT;
+    opt.lr = 1e-2f;
+    o->optim = &opt;
 }
 
 static void batch(int step, int n, int d, int c, float *x0, float *x1, uint64_t *y)
@@ -136,11 +139,11 @@ static void image_opts(mlcl_train_options *o)
     ck_assert_ok(mlcl_train_options_init(o, MLCL_TRAIN_OPTIONS_VERSION));
     o->batch = 8;
     o->seed = 3;
-    o->moco.queue_size = 16;
-    o->moco.proj_dim = 8;
-    o->pretrain.epochs = 1;
-    o->finetune.epochs = 2;
-    o->pretrain.lr = 1e-3f;
+    test_moco_of(o)->o.queue_size = 16;
+    test_moco_of(o)->o.proj_dim = 8;
+    o->pretrain_epochs = 1;
+    o->finetune_epochs = 2;
+    o->pretrain_lr = 1e-3f;
 }
 
 /* A small ResNet with SimCLR views trains end to end through the trainer,
@@ -197,7 +200,7 @@ START_TEST(trainer_resnet_simclr_views)
         ck_assert(isfinite(s1[i]) && s1[i] >= 0 && s1[i] <= 1);
         ck_assert_msg(s1[i] == s3[i], "score %d: %g straight vs %g resumed", i, s1[i], s3[i]);
     }
-    mlcl_metrics m;
+    mlcl_metrics m = MLCL_METRICS_INIT;
     ck_assert_ok(mlcl_trainer_evaluate(t1, ds, NULL, &m));
     ck_assert(m.mAP > 0 && m.mAP <= 1);
     /* a trainer without views cannot load this checkpoint's shape: the

@@ -76,7 +76,8 @@ static mlcl_encoder *mk_encoder(void)
 static void small_moco_opts(mlcl_moco_options *o)
 {
     ck_assert_ok(mlcl_moco_options_init(o, MLCL_MOCO_OPTIONS_VERSION));
-    o->in_dim = FD; o->n_labels = FC; o->n_hidden = 1; o->hidden[0] = 8;
+    static const int w8[] = { 8 };
+    o->in_dim = FD; o->n_labels = FC; o->n_hidden = 1; o->hidden = w8;
     o->proj_dim = FM; o->queue_size = FK; o->max_batch = 8;
 }
 
@@ -93,10 +94,10 @@ static void small_train_opts(mlcl_train_options *o)
 {
     ck_assert_ok(mlcl_train_options_init(o, MLCL_TRAIN_OPTIONS_VERSION));
     o->batch = 8; o->seed = 3;
-    o->moco.n_hidden = 1; o->moco.hidden[0] = 8; o->moco.proj_dim = FM; o->moco.queue_size = FK;
-    o->moco.max_batch = 8;
-    o->pretrain.epochs = 1; o->finetune.epochs = 1;
-    o->pretrain.T_0 = 1; o->finetune.T_0 = 1;
+    test_moco_of(o)->o.n_hidden = 1; test_moco_of(o)->hidden[0] = 8; test_moco_of(o)->o.proj_dim = FM; test_moco_of(o)->o.queue_size = FK;
+    test_moco_of(o)->o.max_batch = 8;
+    o->pretrain_epochs = 1; o->finetune_epochs = 1;
+    o->pretrain_T_0 = 1; o->finetune_T_0 = 1;
 }
 
 static mlcl_trainer *mk_trainer(mlcl_dataset *ds)
@@ -1045,6 +1046,17 @@ static void t_optim_num_groups(void)
     BAD(mlcl_optim_num_groups(o, NULL), EINV, "n is NULL");
     mlcl_optim_free(o);
 }
+static void t_optim_set_weight_decay(void)
+{
+    float p[4] = { 0 }, g[4] = { 0 };
+    mlcl_optim *o = mk_optim(p, g, 4);
+    BAD(mlcl_optim_set_weight_decay(NULL, 0, 1e-3f), EINV, "o is NULL");
+    BAD(mlcl_optim_set_weight_decay(o, 1, 1e-3f), EINV, "group");
+    BAD(mlcl_optim_set_weight_decay(o, -2, 1e-3f), EINV, "group");
+    BAD(mlcl_optim_set_weight_decay(o, 0, NAN), EINV, "wd");
+    BAD(mlcl_optim_set_weight_decay(o, -1, -1e-3f), EINV, "wd");
+    mlcl_optim_free(o);
+}
 static void t_optim_set_lr(void)
 {
     float p[4] = { 0 }, g[4] = { 0 };
@@ -1485,13 +1497,17 @@ static void t_moco_options_init(void)
 static void t_moco_create(void)
 {
     mlcl_moco *m = NULL; mlcl_moco_options o;
+    static const int w0[] = { 0 }, wmax[] = { INT_MAX }, w9[9] = { 1, 1, 1, 1, 1, 1, 1, 1, 1 };
     small_moco_opts(&o);
     BAD(mlcl_moco_create(NULL, &o), EINV, "out is NULL");
     BAD(mlcl_moco_create(&m, NULL), EINV, "opts is NULL");
     o.in_dim = 0; BAD(mlcl_moco_create(&m, &o), EINV, "in_dim");
     small_moco_opts(&o); o.n_labels = -1; BAD(mlcl_moco_create(&m, &o), EINV, "n_labels");
-    small_moco_opts(&o); o.n_hidden = 9; BAD(mlcl_moco_create(&m, &o), EINV, "n_hidden");
-    small_moco_opts(&o); o.hidden[0] = 0; BAD(mlcl_moco_create(&m, &o), EINV, "hidden[0]");
+    small_moco_opts(&o); o.n_hidden = 9; o.hidden = w9; BAD(mlcl_moco_create(&m, &o), EINV, "n_hidden");
+    small_moco_opts(&o); o.hidden = NULL; BAD(mlcl_moco_create(&m, &o), EINV, "opts->hidden is NULL");
+    static mlcl_loss_options badl;
+    static mlcl_optim_options bado = MLCL_MOCO_OPTIM_INIT;
+    small_moco_opts(&o); o.hidden = w0; BAD(mlcl_moco_create(&m, &o), EINV, "hidden[0]");
     small_moco_opts(&o); o.dropout = NAN; BAD(mlcl_moco_create(&m, &o), EINV, "dropout");
     small_moco_opts(&o); o.proj_dropout = 1; BAD(mlcl_moco_create(&m, &o), EINV, "proj_dropout");
     small_moco_opts(&o); o.proj_dim = 0; BAD(mlcl_moco_create(&m, &o), EINV, "proj_dim");
@@ -1499,11 +1515,14 @@ static void t_moco_create(void)
     small_moco_opts(&o); o.momentum = NAN; BAD(mlcl_moco_create(&m, &o), EINV, "momentum");
     small_moco_opts(&o); o.max_batch = 1; BAD(mlcl_moco_create(&m, &o), EINV, "max_batch");
     small_moco_opts(&o); o.key_train_mode = 3; BAD(mlcl_moco_create(&m, &o), EINV, "key_train_mode");
-    small_moco_opts(&o); o.loss.tau = -1; BAD(mlcl_moco_create(&m, &o), EINV, "tau");
-    small_moco_opts(&o); o.optim.lr = NAN; BAD(mlcl_moco_create(&m, &o), EINV, "lr");
+    mlcl_loss_options_init(&badl, MLCL_LOSS_OPTIONS_VERSION); badl.tau = -1;
+    small_moco_opts(&o); o.loss = &badl; BAD(mlcl_moco_create(&m, &o), EINV, "tau");
+    bado.lr = NAN;
+    small_moco_opts(&o); o.optim = &bado; BAD(mlcl_moco_create(&m, &o), EINV, "lr");
     small_moco_opts(&o); o.version = 0; BAD(mlcl_moco_create(&m, &o), MLCL_EVERSION, "version");
-    small_moco_opts(&o); o.loss.version = 0; BAD(mlcl_moco_create(&m, &o), MLCL_EVERSION, "version");
-    small_moco_opts(&o); o.in_dim = INT_MAX; o.hidden[0] = INT_MAX;
+    mlcl_loss_options_init(&badl, MLCL_LOSS_OPTIONS_VERSION); badl.version = 0;
+    small_moco_opts(&o); o.loss = &badl; BAD(mlcl_moco_create(&m, &o), MLCL_EVERSION, "version");
+    small_moco_opts(&o); o.in_dim = INT_MAX; o.hidden = wmax;
     mlcl_clear_error();
     int rc = mlcl_moco_create(&m, &o);
     ck_assert_msg(rc == MLCL_EOVERFLOW || rc == MLCL_ENOMEM, "huge moco: %d %s", rc, mlcl_last_error());
@@ -1591,6 +1610,16 @@ static void t_moco_steps(void)
     mlcl_moco *m = mk_moco(); long long s;
     BAD(mlcl_moco_steps(NULL, &s), EINV, "moco is NULL");
     BAD(mlcl_moco_steps(m, NULL), EINV, "steps is NULL");
+    mlcl_moco_free(m);
+}
+static void t_moco_set_steps(void)
+{
+    mlcl_moco *m = mk_moco(); long long s = -1;
+    BAD(mlcl_moco_set_steps(NULL, 3), EINV, "moco is NULL");
+    BAD(mlcl_moco_set_steps(m, -1), EINV, "steps must be >= 0");
+    ck_assert_ok(mlcl_moco_set_steps(m, 7));
+    ck_assert_ok(mlcl_moco_steps(m, &s));
+    ck_assert_int_eq(s, 7);
     mlcl_moco_free(m);
 }
 
@@ -1723,16 +1752,16 @@ static void t_trainer_create(void)
     small_train_opts(&o); o.batch = 0; BAD(mlcl_trainer_create(&t, &o, ds), EINV, "batch");
     small_train_opts(&o); o.batch = 1; BAD(mlcl_trainer_create(&t, &o, ds), EINV, "batch");
     small_train_opts(&o); o.threads = -1; BAD(mlcl_trainer_create(&t, &o, ds), EINV, "threads");
-    small_train_opts(&o); o.pretrain.epochs = -1; BAD(mlcl_trainer_create(&t, &o, ds), EINV, "pretrain.epochs");
-    small_train_opts(&o); o.finetune.lr = NAN; BAD(mlcl_trainer_create(&t, &o, ds), EINV, "finetune.lr");
-    small_train_opts(&o); o.pretrain.mask_p = 1.5f; BAD(mlcl_trainer_create(&t, &o, ds), EINV, "pretrain.mask_p");
-    small_train_opts(&o); o.finetune.optim = 7; BAD(mlcl_trainer_create(&t, &o, ds), EINV, "finetune.optim");
-    small_train_opts(&o); o.pretrain.sched = 9; BAD(mlcl_trainer_create(&t, &o, ds), EINV, "pretrain.sched");
-    small_train_opts(&o); o.pretrain.T_0 = 0; BAD(mlcl_trainer_create(&t, &o, ds), EINV, "T_0");
-    small_train_opts(&o); o.finetune.head_lr_scale = -1; BAD(mlcl_trainer_create(&t, &o, ds), EINV, "head_lr_scale");
+    small_train_opts(&o); o.pretrain_epochs = -1; BAD(mlcl_trainer_create(&t, &o, ds), EINV, "pretrain_epochs");
+    small_train_opts(&o); o.finetune_lr = NAN; BAD(mlcl_trainer_create(&t, &o, ds), EINV, "finetune_lr");
+    small_train_opts(&o); o.pretrain_mask_p = 1.5f; BAD(mlcl_trainer_create(&t, &o, ds), EINV, "pretrain_mask_p");
+    small_train_opts(&o); o.finetune_optim = 7; BAD(mlcl_trainer_create(&t, &o, ds), EINV, "finetune_optim");
+    small_train_opts(&o); o.pretrain_sched = 9; BAD(mlcl_trainer_create(&t, &o, ds), EINV, "pretrain_sched");
+    small_train_opts(&o); o.pretrain_T_0 = 0; BAD(mlcl_trainer_create(&t, &o, ds), EINV, "T_0");
+    small_train_opts(&o); o.finetune_head_lr_scale = -1; BAD(mlcl_trainer_create(&t, &o, ds), EINV, "head_lr_scale");
     small_train_opts(&o); o.standardize = 2; BAD(mlcl_trainer_create(&t, &o, ds), EINV, "standardize");
     small_train_opts(&o); o.stop_on_nonfinite = -1; BAD(mlcl_trainer_create(&t, &o, ds), EINV, "stop_on_nonfinite");
-    small_train_opts(&o); o.moco.proj_dim = 0; BAD(mlcl_trainer_create(&t, &o, ds), EINV, "proj_dim");
+    small_train_opts(&o); test_moco_of(&o)->o.proj_dim = 0; BAD(mlcl_trainer_create(&t, &o, ds), EINV, "proj_dim");
     small_train_opts(&o); o.version = 5; BAD(mlcl_trainer_create(&t, &o, ds), MLCL_EVERSION, "version");
     ck_assert_ptr_null(t);
     mlcl_dataset_free(ds);
@@ -1796,6 +1825,10 @@ static void t_trainer_evaluate(void)
     BAD(mlcl_trainer_evaluate(NULL, ds, &a, &b), EINV, "trainer is NULL");
     BAD(mlcl_trainer_evaluate(t, NULL, &a, &b), EINV, "test is NULL");
     BAD(mlcl_trainer_evaluate(t, other, &a, &b), EINV, "test");
+    /* the caller's version is checked, never overwritten */
+    b.version = 0;
+    ck_assert_int_eq(mlcl_trainer_evaluate(t, ds, &a, &b), MLCL_EVERSION);
+    ck_assert_uint_eq(b.version, 0);
     mlcl_trainer_free(t); mlcl_dataset_free(ds); mlcl_dataset_free(other);
 }
 static void t_trainer_timing(void) { double a; BAD(mlcl_trainer_timing(NULL, &a, &a), EINV, "trainer is NULL"); }
@@ -1913,6 +1946,49 @@ static void t_trainer_load(void)
     ck_assert_ptr_nonnull(strstr(mlcl_last_error(), "other.ckpt"));
     mlcl_trainer_free(t2); mlcl_dataset_free(ds2);
     mlcl_trainer_free(t); mlcl_dataset_free(ds);
+}
+static void t_trainer_set_param(void)
+{
+    mlcl_dataset *ds = mk_dataset(16); mlcl_trainer *t = mk_trainer(ds);
+    BAD(mlcl_trainer_set_param(NULL, MLCL_TRAIN_PARAM_TAU, 0.1), EINV, "trainer is NULL");
+    BAD(mlcl_trainer_set_param(t, (mlcl_train_param)99, 0.1), EINV, "param 99");
+    BAD(mlcl_trainer_set_param(t, (mlcl_train_param)-1, 0.1), EINV, "param -1");
+    BAD(mlcl_trainer_set_param(t, MLCL_TRAIN_PARAM_TAU, 0.0), EINV, "loss.tau");
+    BAD(mlcl_trainer_set_param(t, MLCL_TRAIN_PARAM_MOMENTUM, 1.5), EINV, "momentum");
+    BAD(mlcl_trainer_set_param(t, MLCL_TRAIN_PARAM_FINETUNE_LR, NAN), EINV, "finetune_lr");
+    mlcl_trainer_free(t); mlcl_dataset_free(ds);
+}
+static void t_trainer_get_param(void)
+{
+    mlcl_dataset *ds = mk_dataset(16); mlcl_trainer *t = mk_trainer(ds); double v;
+    BAD(mlcl_trainer_get_param(NULL, MLCL_TRAIN_PARAM_TAU, &v), EINV, "trainer is NULL");
+    BAD(mlcl_trainer_get_param(t, MLCL_TRAIN_PARAM_TAU, NULL), EINV, "value is NULL");
+    BAD(mlcl_trainer_get_param(t, (mlcl_train_param)12, &v), EINV, "param 12");
+    mlcl_trainer_free(t); mlcl_dataset_free(ds);
+}
+static void t_train_method_loss(void)
+{
+    mlcl_loss_options l;
+    BAD(mlcl_train_method_loss(NULL, MLCL_METHOD_CLD), EINV, "out is NULL");
+    BAD(mlcl_train_method_loss(&l, 6), EINV, "method 6");
+    BAD(mlcl_train_method_loss(&l, -1), EINV, "method -1");
+    ck_assert_ok(mlcl_train_method_loss(&l, MLCL_METHOD_SUPCON_ANY));
+    ck_assert_int_eq(l.method, MLCL_LOSS_SUPCON);
+    ck_assert_int_eq(l.mask, MLCL_MASK_ANY);
+}
+static void t_train_param_bounds(void)
+{
+    double lo, hi;
+    BAD(mlcl_train_param_bounds((mlcl_train_param)12, &lo, &hi), EINV, "param 12");
+    BAD(mlcl_train_param_bounds((mlcl_train_param)-3, &lo, &hi), EINV, "param -3");
+    ck_assert_ok(mlcl_train_param_bounds(MLCL_TRAIN_PARAM_MOMENTUM, NULL, NULL));
+}
+static void t_moco_loss(void)
+{
+    mlcl_moco *m = mk_moco(); mlcl_loss *L;
+    BAD(mlcl_moco_loss(NULL, &L), EINV, "moco is NULL");
+    BAD(mlcl_moco_loss(m, NULL), EINV, "out is NULL");
+    mlcl_moco_free(m);
 }
 static void t_trainer_moco(void)
 {
@@ -2479,7 +2555,7 @@ static const entry TABLE[] = {
     E(softmax_forward), E(softmax_backward),
     E(bce_with_logits), E(sigmoid), E(l2norm_forward), E(l2norm_backward),
     E(optim_options_init), E(optim_create), E(optim_free), E(optim_add_group), E(optim_num_groups),
-    E(optim_set_lr), E(optim_get_lr), E(optim_step), E(optim_zero_state), E(optim_state_count),
+    E(optim_set_lr), E(optim_set_weight_decay), E(optim_get_lr), E(optim_step), E(optim_zero_state), E(optim_state_count),
     E(optim_get_state), E(optim_set_state), E(optim_get_step), E(optim_set_step),
     E(sched_options_init), E(sched_lr),
     E(label_words), E(labels_pack), E(labels_unpack), E(queue_options_init), E(queue_create),
@@ -2491,7 +2567,7 @@ static const entry TABLE[] = {
     E(loss_get_dims), E(loss_workspace_size), E(loss_compute), E(loss_parts_init), E(loss_inputs_init),
     E(moco_options_init), E(moco_create), E(moco_free), E(moco_step), E(moco_set_param), E(moco_get_param),
     E(moco_param_bounds), E(moco_set_threads), E(moco_get_threads), E(moco_encoder),
-    E(moco_queue), E(moco_optim), E(moco_steps), E(moco_create_with_backbone), E(trainer_create_ex), E(trainer_extra_init),
+    E(moco_queue), E(moco_optim), E(moco_steps), E(moco_set_steps), E(moco_loss), E(moco_create_with_backbone), E(trainer_create_ex), E(trainer_extra_init),
     E(comm_init), E(comm_validate), E(encoder_set_comm), E(moco_set_comm), E(trainer_set_comm),
     E(metrics_init), E(metrics_compute), E(metrics_sweep), E(metrics_average_precision),
     E(train_options_init), E(train_options_preset), E(trainer_create), E(trainer_free),
@@ -2499,7 +2575,7 @@ static const entry TABLE[] = {
     E(trainer_distributions), E(trainer_evaluate), E(trainer_timing), E(trainer_position), E(trainer_in_use), E(check_output_path),
     E(metrics_compute_thresholds), E(metrics_choose_thresholds), E(validation_options_init), E(trainer_set_validation),
     E(trainer_selection), E(trainer_thresholds), E(trainer_evaluate_thresholds),
-    E(trainer_save), E(trainer_load), E(trainer_moco),
+    E(trainer_save), E(trainer_load), E(trainer_moco), E(trainer_set_param), E(trainer_get_param), E(train_param_bounds), E(train_method_loss),
     E(model_export_options_init), E(trainer_export_model), E(trainer_export_model_ex), E(model_free),
     E(model_save), E(model_load), E(model_workspace_create), E(model_workspace_free), E(model_infer),
     E(model_predict), E(model_predict_labels), E(model_embed), E(model_distributions), E(model_dims),

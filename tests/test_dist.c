@@ -114,8 +114,12 @@ END_TEST
 static void moco_opts(mlcl_moco_options *o)
 {
     ck_assert_ok(mlcl_moco_options_init(o, MLCL_MOCO_OPTIONS_VERSION));
-    o->in_dim = 9; o->n_labels = 4; o->n_hidden = 2; o->hidden[0] = 16; o->hidden[1] = 12;
-    o->proj_dim = 8; o->queue_size = 20; o->max_batch = 10; o->seed = 4; o->optim.lr = 1e-3f;
+    static const int w[] = { 16, 12 };
+    static mlcl_optim_options opt = MLCL_MOCO_OPTIM_INIT;
+    o->in_dim = 9; o->n_labels = 4; o->n_hidden = 2; o->hidden = w;
+    o->proj_dim = 8; o->queue_size = 20; o->max_batch = 10; o->seed = 4;
+    opt.lr = 1e-3f;
+    o->optim = &opt;
 }
 
 static void same_nets(mlcl_moco *a, mlcl_moco *b)
@@ -188,8 +192,8 @@ START_TEST(one_rank_trainer_bit_identical)
     ck_assert_ok(mlcl_dataset_create_from_arrays(&ds, n, d, c, x, y));
     mlcl_train_options o;
     ck_assert_ok(mlcl_train_options_init(&o, MLCL_TRAIN_OPTIONS_VERSION));
-    o.batch = 8; o.moco.n_hidden = 1; o.moco.hidden[0] = 12; o.moco.proj_dim = 6; o.moco.queue_size = 16;
-    o.pretrain.epochs = 1; o.finetune.epochs = 1;
+    o.batch = 8; test_moco_of(&o)->o.n_hidden = 1; test_moco_of(&o)->hidden[0] = 12; test_moco_of(&o)->o.proj_dim = 6; test_moco_of(&o)->o.queue_size = 16;
+    o.pretrain_epochs = 1; o.finetune_epochs = 1;
     mlcl_trainer *ta, *tb;
     ck_assert_ok(mlcl_trainer_create(&ta, &o, ds));
     ck_assert_ok(mlcl_trainer_create(&tb, &o, ds));

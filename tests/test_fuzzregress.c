@@ -35,9 +35,9 @@ static mlcl_trainer *fuzz_trainer(void)
     mlcl_train_options o;
     ck_assert_ok(mlcl_train_options_init(&o, MLCL_TRAIN_OPTIONS_VERSION));
     o.batch = 8; o.seed = 1;
-    o.moco.n_hidden = 1; o.moco.hidden[0] = 4; o.moco.proj_dim = 4; o.moco.queue_size = 4;
-    o.moco.max_batch = 8;
-    o.pretrain.epochs = 2; o.finetune.epochs = 1; o.pretrain.T_0 = 1; o.finetune.T_0 = 1;
+    test_moco_of(&o)->o.n_hidden = 1; test_moco_of(&o)->hidden[0] = 4; test_moco_of(&o)->o.proj_dim = 4; test_moco_of(&o)->o.queue_size = 4;
+    test_moco_of(&o)->o.max_batch = 8;
+    o.pretrain_epochs = 2; o.finetune_epochs = 1; o.pretrain_T_0 = 1; o.finetune_T_0 = 1;
     mlcl_trainer *t;
     ck_assert_ok(mlcl_trainer_create(&t, &o, ck_ds));
     return t;

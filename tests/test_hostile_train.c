@@ -55,12 +55,12 @@ static void small_opts(mlcl_train_options *o)
     ck_assert_ok(mlcl_train_options_init(o, MLCL_TRAIN_OPTIONS_VERSION));
     o->batch = 16;
     o->seed = 5;
-    o->moco.queue_size = 32;
-    o->moco.hidden[0] = 16; o->moco.hidden[1] = 24; o->moco.hidden[2] = 16;
-    o->moco.proj_dim = 8;
-    o->pretrain.epochs = 1;
-    o->finetune.epochs = 1;
-    o->pretrain.lr = 1e-3f;
+    test_moco_of(o)->o.queue_size = 32;
+    test_moco_of(o)->hidden[0] = 16; test_moco_of(o)->hidden[1] = 24; test_moco_of(o)->hidden[2] = 16;
+    test_moco_of(o)->o.proj_dim = 8;
+    o->pretrain_epochs = 1;
+    o->finetune_epochs = 1;
+    o->pretrain_lr = 1e-3f;
 }
 
 static void tmpdir(char *dir, size_t cap, const char *tag)
@@ -126,9 +126,9 @@ START_TEST(trainer_error_is_not_duplicated)
     mlcl_train_options o;
     small_opts(&o);
     o.method = MLCL_METHOD_MULSUPCON;
-    o.pretrain.epochs = 5;
-    o.pretrain.optim = MLCL_OPTIM_SGD;
-    o.pretrain.lr = 1e30f;
+    o.pretrain_epochs = 5;
+    o.pretrain_optim = MLCL_OPTIM_SGD;
+    o.pretrain_lr = 1e30f;
     mlcl_trainer *t;
     ck_assert_ok(mlcl_trainer_create(&t, &o, ds));
     int rc = mlcl_trainer_run(t);
@@ -146,21 +146,21 @@ END_TEST
 /* ------------------------------------------------------- finding 8: resume */
 
 typedef struct { const char *name; const char *was, *now; void (*mutate)(mlcl_train_options *); } change;
-static void m_tau(mlcl_train_options *o) { o->moco.loss.tau = 0.2f; }
-static void m_alpha(mlcl_train_options *o) { o->moco.loss.alpha = 0.5f; }
-static void m_beta(mlcl_train_options *o) { o->moco.loss.beta = 0.25f; }
-static void m_mask(mlcl_train_options *o) { o->moco.loss.mask = MLCL_MASK_ALL; }
-static void m_ftlr(mlcl_train_options *o) { o->finetune.lr = 1e-3f; }
-static void m_prelr(mlcl_train_options *o) { o->pretrain.lr = 2e-3f; }
-static void m_wd(mlcl_train_options *o) { o->pretrain.weight_decay = 0; }
-static void m_dropout(mlcl_train_options *o) { o->moco.dropout = 0.3f; }
-static void m_momentum(mlcl_train_options *o) { o->moco.momentum = 0.99f; }
-static void m_maskp(mlcl_train_options *o) { o->pretrain.mask_p = 0.3f; }
-static void m_sched(mlcl_train_options *o) { o->finetune.T_0 = 7; }
+static void m_tau(mlcl_train_options *o) { test_moco_loss(o)->tau = 0.2f; }
+static void m_alpha(mlcl_train_options *o) { test_moco_loss(o)->alpha = 0.5f; }
+static void m_beta(mlcl_train_options *o) { test_moco_loss(o)->beta = 0.25f; }
+static void m_mask(mlcl_train_options *o) { test_moco_loss(o)->mask = MLCL_MASK_ALL; }
+static void m_ftlr(mlcl_train_options *o) { o->finetune_lr = 1e-3f; }
+static void m_prelr(mlcl_train_options *o) { o->pretrain_lr = 2e-3f; }
+static void m_wd(mlcl_train_options *o) { o->pretrain_weight_decay = 0; }
+static void m_dropout(mlcl_train_options *o) { test_moco_of(o)->o.dropout = 0.3f; }
+static void m_momentum(mlcl_train_options *o) { test_moco_of(o)->o.momentum = 0.99f; }
+static void m_maskp(mlcl_train_options *o) { o->pretrain_mask_p = 0.3f; }
+static void m_sched(mlcl_train_options *o) { o->finetune_T_0 = 7; }
 static void m_method(mlcl_train_options *o) { o->method = MLCL_METHOD_RLD; }
 static void m_batch(mlcl_train_options *o) { o->batch = 20; }
-static void m_queue(mlcl_train_options *o) { o->moco.queue_size = 48; }
-static void m_hidden(mlcl_train_options *o) { o->moco.hidden[1] = 20; }
+static void m_queue(mlcl_train_options *o) { test_moco_of(o)->o.queue_size = 48; }
+static void m_hidden(mlcl_train_options *o) { test_moco_of(o)->hidden[1] = 20; }
 static void m_seed(mlcl_train_options *o) { o->seed = 6; }
 static void m_std(mlcl_train_options *o) { o->standardize = 0; }
 
@@ -212,7 +212,7 @@ START_TEST(resume_refuses_changed_options)
     mlcl_dataset_free(other);
     /* epochs shrinking */
     mlcl_train_options o3 = o;
-    o3.finetune.epochs = 0;
+    o3.finetune_epochs = 0;
     ck_assert_ok(mlcl_trainer_create(&t, &o3, ds));
     ck_assert_status_msg(mlcl_trainer_load(t, path), MLCL_EINVAL, "may grow, not shrink");
     mlcl_trainer_free(t);
@@ -246,7 +246,7 @@ START_TEST(resume_finished_run_with_more_epochs_trains_them)
     ck_assert_ok(mlcl_trainer_save(a, path));
     /* resumed with finetune.epochs 3: two more fine-tuning epochs */
     mlcl_train_options o3 = o;
-    o3.finetune.epochs = 3;
+    o3.finetune_epochs = 3;
     ck_assert_ok(mlcl_trainer_create(&b, &o3, ds));
     ck_assert_ok(mlcl_trainer_load(b, path));
     int phase, epoch, ft = 0;
@@ -317,6 +317,15 @@ START_TEST(checkpoint_trailing_bytes_and_old_format)
     ck_assert_int_eq(fwrite(h, 1, 40, f), 40);
     fclose(f);
     ck_assert_status_msg(mlcl_trainer_load(t, path), MLCL_EVERSION, "format 1");
+    /* format 2 (raw struct sections, before libmlcl 1.0) likewise */
+    h[8] = 2;
+    crc = (uint32_t)crc32(0L, h, 36);
+    for (int i = 0; i < 4; i++) h[36 + i] = (unsigned char)(crc >> (8 * i));
+    f = fopen(path, "r+b");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fwrite(h, 1, 40, f), 40);
+    fclose(f);
+    ck_assert_status_msg(mlcl_trainer_load(t, path), MLCL_EVERSION, "format 2");
     mlcl_trainer_free(t);
     mlcl_dataset_free(ds);
     rm_rf(dir);
@@ -494,8 +503,8 @@ static int budget_child(void)
     mlcl_train_options o;
     small_opts(&o);
     o.batch = 128;
-    o.moco.proj_dim = 256;
-    o.moco.queue_size = 10000000; /* --queue 1e7 of the report: 20 GB */
+    test_moco_of(&o)->o.proj_dim = 256;
+    test_moco_of(&o)->o.queue_size = 10000000; /* --queue 1e7 of the report: 20 GB */
     mlcl_trainer *t = NULL;
     int rc = mlcl_trainer_create(&t, &o, ds);
     if (rc != MLCL_ENOMEM) { fprintf(stderr, "queue: rc %d %s\n", rc, mlcl_last_error()); return 22; }
@@ -566,7 +575,7 @@ static int reenter_cb(const mlcl_progress *p, void *ctx)
     if (b->run_rc == MLCL_EBUSY && !strstr(mlcl_last_error(), "in use")) b->run_rc = 1000;
     b->epochs_rc = mlcl_trainer_run_epochs(b->t, 1, NULL);
     b->load_rc = mlcl_trainer_load(b->t, b->path);
-    mlcl_metrics m;
+    mlcl_metrics m = MLCL_METRICS_INIT;
     b->eval_rc = mlcl_trainer_evaluate(b->t, b->ds, NULL, &m);
     b->save_rc = mlcl_trainer_save(b->t, b->path);
     mlcl_trainer_in_use(b->t, &b->in_use);
@@ -644,7 +653,7 @@ START_TEST(second_thread_gets_ebusy)
     sem_wait(&b.inside); /* the runner is inside its callback, mid-run */
     ck_assert_status_msg(mlcl_trainer_run(t), MLCL_EBUSY, "another thread");
     ck_assert_status_msg(mlcl_trainer_run_epochs(t, 1, NULL), MLCL_EBUSY, "in use");
-    mlcl_metrics m;
+    mlcl_metrics m = MLCL_METRICS_INIT;
     ck_assert_status_msg(mlcl_trainer_evaluate(t, ds, NULL, &m), MLCL_EBUSY, "in use");
     int n, d, c;
     ck_assert_ok(mlcl_dataset_dims(ds, &n, &d, &c));

@@ -34,10 +34,10 @@ static mlcl_trainer *mk(const mlcl_dataset *ds)
     mlcl_train_options o;
     ck_assert_ok(mlcl_train_options_init(&o, MLCL_TRAIN_OPTIONS_VERSION));
     o.batch = 16; o.seed = 5;
-    o.moco.n_hidden = 2; o.moco.hidden[0] = 64; o.moco.hidden[1] = 64; o.moco.proj_dim = 32;
-    o.moco.queue_size = 64; o.moco.max_batch = 16;
-    o.pretrain.epochs = 4; o.finetune.epochs = 2; o.pretrain.T_0 = 2; o.finetune.T_0 = 2;
-    o.pretrain.lr = 1e-2f;
+    test_moco_of(&o)->o.n_hidden = 2; test_moco_of(&o)->hidden[0] = 64; test_moco_of(&o)->hidden[1] = 64; test_moco_of(&o)->o.proj_dim = 32;
+    test_moco_of(&o)->o.queue_size = 64; test_moco_of(&o)->o.max_batch = 16;
+    o.pretrain_epochs = 4; o.finetune_epochs = 2; o.pretrain_T_0 = 2; o.finetune_T_0 = 2;
+    o.pretrain_lr = 1e-2f;
     mlcl_trainer *t;
     ck_assert_ok(mlcl_trainer_create(&t, &o, ds));
     return t;

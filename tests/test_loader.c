@@ -585,12 +585,12 @@ static void stream_opts(mlcl_train_options *o)
     ck_assert_ok(mlcl_train_options_init(o, MLCL_TRAIN_OPTIONS_VERSION));
     o->batch = 5;
     o->seed = 9;
-    o->moco.queue_size = 10;
-    o->moco.hidden[0] = 16; o->moco.hidden[1] = 16; o->moco.hidden[2] = 16;
-    o->moco.proj_dim = 8;
-    o->pretrain.epochs = 2;
-    o->finetune.epochs = 2;
-    o->pretrain.lr = 1e-3f;
+    test_moco_of(o)->o.queue_size = 10;
+    test_moco_of(o)->hidden[0] = 16; test_moco_of(o)->hidden[1] = 16; test_moco_of(o)->hidden[2] = 16;
+    test_moco_of(o)->o.proj_dim = 8;
+    o->pretrain_epochs = 2;
+    o->finetune_epochs = 2;
+    o->pretrain_lr = 1e-3f;
 }
 
 static void stream_trainer(mlcl_trainer **t, mlcl_loader **lp, mlcl_loader **lf, const mlcl_image_list *l, int threads)
@@ -752,9 +752,9 @@ START_TEST(stream_model_export)
     mlcl_train_options to;
     stream_opts(&to);
     to.batch = 4;
-    to.moco.queue_size = 8;
-    to.pretrain.epochs = 1;
-    to.finetune.epochs = 1;
+    test_moco_of(&to)->o.queue_size = 8;
+    to.pretrain_epochs = 1;
+    to.finetune_epochs = 1;
     mlcl_trainer *t;
     ck_assert_ok(mlcl_trainer_create_stream(&t, &to, lp, lf, bb));
     mlcl_encoder_free(bb);

@@ -9,14 +9,18 @@
 
 enum { D = 10, C = 5, N = 8 };
 
-static mlcl_moco_options opts(void)
+/* the options in t->o, pointing at t's widths, loss and optimiser */
+static void opts_init(test_moco *t)
 {
-    mlcl_moco_options o = MLCL_MOCO_OPTIONS_INIT;
-    o.in_dim = D; o.n_labels = C; o.n_hidden = 2; o.hidden[0] = 16; o.hidden[1] = 12;
-    o.proj_dim = 6; o.queue_size = 16; o.max_batch = N; o.seed = 11;
-    o.optim.lr = 1e-2f;
-    return o;
+    mlcl_moco_options *o = test_moco_init(t);
+    o->in_dim = D; o->n_labels = C; o->n_hidden = 2; t->hidden[0] = 16; t->hidden[1] = 12;
+    o->proj_dim = 6; o->queue_size = 16; o->max_batch = N; o->seed = 11;
+    t->optim.lr = 1e-2f;
+    o->optim = &t->optim;
+    o->loss = &t->loss;
 }
+#define LOSS(o) ((mlcl_loss_options *)(o).loss)
+#define OPTIM(o) ((mlcl_optim_options *)(o).optim)
 
 static mlcl_moco *mk(const mlcl_moco_options *o)
 {
@@ -74,7 +78,9 @@ START_TEST(bounds_are_refused_and_named)
         { MLCL_MOCO_PARAM_BETA, "MLCL_MOCO_PARAM_BETA (beta)", 0, FLT_MAX, -1, 1e39 },
         { MLCL_MOCO_PARAM_SIGMA, "MLCL_MOCO_PARAM_SIGMA (sigma)", FLT_MIN, FLT_MAX, -0.5, 1e39 },
     };
-    mlcl_moco_options o = opts();
+    test_moco to;
+    opts_init(&to);
+    mlcl_moco_options o = to.o;
     mlcl_moco *m = mk(&o);
     for (size_t i = 0; i < sizeof T / sizeof *T; i++) {
         double lo, hi, before, after;
@@ -100,8 +106,10 @@ END_TEST
 
 START_TEST(values_read_back)
 {
-    mlcl_moco_options o = opts();
-    o.momentum = 0.99f; o.loss.tau = 0.2f; o.loss.alpha = 0.3f; o.loss.beta = 0.4f; o.loss.sigma = 0.5f;
+    test_moco to;
+    opts_init(&to);
+    mlcl_moco_options o = to.o;
+    o.momentum = 0.99f; LOSS(o)->tau = 0.2f; LOSS(o)->alpha = 0.3f; LOSS(o)->beta = 0.4f; LOSS(o)->sigma = 0.5f;
     mlcl_moco *m = mk(&o);
     double v;
     ck_assert_ok(mlcl_moco_get_param(m, MLCL_MOCO_PARAM_MOMENTUM, &v)); ck_assert(v == (double)0.99f);
@@ -135,7 +143,9 @@ END_TEST
 static void check_effect(mlcl_moco_param p, double value, void (*set_opt)(mlcl_moco_options *, double),
                          mlcl_moco_part part)
 {
-    mlcl_moco_options o = opts(), o2 = opts();
+    test_moco to, to2;
+    opts_init(&to); opts_init(&to2);
+    mlcl_moco_options o = to.o, o2 = to2.o;
     set_opt(&o2, value);
     mlcl_moco *a = mk(&o), *b = mk(&o2), *ref = mk(&o);
     mlcl_loss_parts pa = MLCL_LOSS_PARTS_INIT, pb = MLCL_LOSS_PARTS_INIT, pr = MLCL_LOSS_PARTS_INIT;
@@ -159,11 +169,11 @@ static void check_effect(mlcl_moco_param p, double value, void (*set_opt)(mlcl_m
     mlcl_moco_free(a); mlcl_moco_free(b); mlcl_moco_free(c); mlcl_moco_free(ref);
 }
 
-static void o_tau(mlcl_moco_options *o, double v) { o->loss.tau = (float)v; }
-static void o_alpha(mlcl_moco_options *o, double v) { o->loss.alpha = (float)v; }
-static void o_beta(mlcl_moco_options *o, double v) { o->loss.beta = (float)v; }
+static void o_tau(mlcl_moco_options *o, double v) { LOSS(*o)->tau = (float)v; }
+static void o_alpha(mlcl_moco_options *o, double v) { LOSS(*o)->alpha = (float)v; }
+static void o_beta(mlcl_moco_options *o, double v) { LOSS(*o)->beta = (float)v; }
 static void o_momentum(mlcl_moco_options *o, double v) { o->momentum = (float)v; }
-static void o_lr(mlcl_moco_options *o, double v) { o->optim.lr = (float)v; }
+static void o_lr(mlcl_moco_options *o, double v) { OPTIM(*o)->lr = (float)v; }
 
 START_TEST(tau_in_a_step) { check_effect(MLCL_MOCO_PARAM_TAU, 0.5, o_tau, MLCL_MOCO_QUERY_BACKBONE); }
 END_TEST
@@ -178,7 +188,9 @@ END_TEST
 
 START_TEST(lr_zero_freezes_the_query_side)
 {
-    mlcl_moco_options o = opts();
+    test_moco to;
+    opts_init(&to);
+    mlcl_moco_options o = to.o;
     mlcl_moco *m = mk(&o);
     run(m, 1, NULL);
     ck_assert_ok(mlcl_moco_set_param(m, MLCL_MOCO_PARAM_LR, 0));

@@ -80,10 +80,10 @@ static void tiny_opts(mlcl_train_options *o)
 {
     ck_assert_ok(mlcl_train_options_init(o, MLCL_TRAIN_OPTIONS_VERSION));
     o->batch = 8; o->seed = 3;
-    o->moco.n_hidden = 1; o->moco.hidden[0] = 6; o->moco.proj_dim = 4; o->moco.queue_size = 8;
-    o->moco.max_batch = 8;
-    o->pretrain.epochs = 2; o->finetune.epochs = 2; o->pretrain.T_0 = 1; o->finetune.T_0 = 1;
-    o->finetune.lr = 1e-2f;
+    test_moco_of(o)->o.n_hidden = 1; test_moco_of(o)->hidden[0] = 6; test_moco_of(o)->o.proj_dim = 4; test_moco_of(o)->o.queue_size = 8;
+    test_moco_of(o)->o.max_batch = 8;
+    o->pretrain_epochs = 2; o->finetune_epochs = 2; o->pretrain_T_0 = 1; o->finetune_T_0 = 1;
+    o->finetune_lr = 1e-2f;
 }
 
 static mlcl_model *tiny_model(mlcl_dataset **ds_out)
@@ -115,7 +115,7 @@ START_TEST(mlp_yeast_round_trip)
     mlcl_train_options o;
     ck_assert_ok(mlcl_train_options_init(&o, MLCL_TRAIN_OPTIONS_VERSION));
     ck_assert_ok(mlcl_train_options_preset(&o, "yeast"));
-    o.pretrain.epochs = 1; o.finetune.epochs = 2; o.seed = 5;
+    o.pretrain_epochs = 1; o.finetune_epochs = 2; o.seed = 5;
     mlcl_trainer *t;
     ck_assert_ok(mlcl_trainer_create(&t, &o, tr));
     ck_assert_ok(mlcl_trainer_run(t));
@@ -277,9 +277,9 @@ START_TEST(resnet_round_trip)
     ex.pretrain_views = &v;
     mlcl_train_options o;
     ck_assert_ok(mlcl_train_options_init(&o, MLCL_TRAIN_OPTIONS_VERSION));
-    o.batch = 8; o.seed = 2; o.moco.proj_dim = 8; o.moco.queue_size = 8; o.moco.max_batch = 8;
-    o.pretrain.epochs = 1; o.finetune.epochs = 2; o.pretrain.T_0 = 1; o.finetune.T_0 = 1;
-    o.pretrain.lr = 1e-3f; o.finetune.lr = 1e-2f;
+    o.batch = 8; o.seed = 2; test_moco_of(&o)->o.proj_dim = 8; test_moco_of(&o)->o.queue_size = 8; test_moco_of(&o)->o.max_batch = 8;
+    o.pretrain_epochs = 1; o.finetune_epochs = 2; o.pretrain_T_0 = 1; o.finetune_T_0 = 1;
+    o.pretrain_lr = 1e-3f; o.finetune_lr = 1e-2f;
     mlcl_trainer *t;
     ck_assert_ok(mlcl_trainer_create_ex(&t, &o, ds, &ex));
     mlcl_encoder_free(bb);
@@ -580,7 +580,7 @@ START_TEST(eight_threads_one_model)
     mlcl_train_options o;
     ck_assert_ok(mlcl_train_options_init(&o, MLCL_TRAIN_OPTIONS_VERSION));
     ck_assert_ok(mlcl_train_options_preset(&o, "yeast"));
-    o.pretrain.epochs = 0; o.finetune.epochs = 1;
+    o.pretrain_epochs = 0; o.finetune_epochs = 1;
     mlcl_trainer *t;
     ck_assert_ok(mlcl_trainer_create(&t, &o, tr));
     ck_assert_ok(mlcl_trainer_run(t));
@@ -602,8 +602,8 @@ START_TEST(eight_threads_one_model)
     ex.backbone = bb;
     mlcl_train_options ro;
     ck_assert_ok(mlcl_train_options_init(&ro, MLCL_TRAIN_OPTIONS_VERSION));
-    ro.batch = 8; ro.moco.proj_dim = 8; ro.moco.queue_size = 8; ro.moco.max_batch = 8;
-    ro.pretrain.epochs = 0; ro.finetune.epochs = 1; ro.standardize = 0;
+    ro.batch = 8; test_moco_of(&ro)->o.proj_dim = 8; test_moco_of(&ro)->o.queue_size = 8; test_moco_of(&ro)->o.max_batch = 8;
+    ro.pretrain_epochs = 0; ro.finetune_epochs = 1; ro.standardize = 0;
     ck_assert_ok(mlcl_trainer_create_ex(&t, &ro, ds, &ex));
     mlcl_encoder_free(bb);
     ck_assert_ok(mlcl_trainer_run(t));
@@ -701,7 +701,7 @@ START_TEST(thresholds_names_provenance)
     /* export options: names and thresholds */
     mlcl_train_options o;
     tiny_opts(&o);
-    o.pretrain.epochs = 0; o.finetune.epochs = 1;
+    o.pretrain_epochs = 0; o.finetune_epochs = 1;
     mlcl_trainer *t;
     ck_assert_ok(mlcl_trainer_create(&t, &o, ds));
     ck_assert_ok(mlcl_trainer_run(t));
@@ -845,8 +845,8 @@ START_TEST(tensor_names)
     ex.backbone = bb;
     mlcl_train_options o;
     ck_assert_ok(mlcl_train_options_init(&o, MLCL_TRAIN_OPTIONS_VERSION));
-    o.batch = 4; o.moco.proj_dim = 4; o.moco.queue_size = 4; o.moco.max_batch = 4;
-    o.pretrain.epochs = 0; o.finetune.epochs = 0; o.standardize = 0;
+    o.batch = 4; test_moco_of(&o)->o.proj_dim = 4; test_moco_of(&o)->o.queue_size = 4; test_moco_of(&o)->o.max_batch = 4;
+    o.pretrain_epochs = 0; o.finetune_epochs = 0; o.standardize = 0;
     mlcl_trainer *tr;
     ck_assert_ok(mlcl_trainer_create_ex(&tr, &o, ds, &ex));
     ck_assert_ok(mlcl_trainer_export_model(tr, &m));

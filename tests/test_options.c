@@ -47,16 +47,24 @@ START_TEST(defaults_are_the_documented_ones)
     ck_assert_int_eq(l.reduction, MLCL_REDUCE_MEAN);
     ck_assert_int_eq(l.dweight_grad, 0);
     mlcl_train_options t = MLCL_TRAIN_OPTIONS_INIT;
-    ck_assert_int_eq(t.pretrain.epochs, 400);
-    ck_assert_int_eq(t.finetune.epochs, 100);
-    ck_assert_float_eq(t.pretrain.lr, 4e-5f);
-    ck_assert_float_eq(t.finetune.lr, 4e-4f);
-    ck_assert_int_eq(t.moco.optim.type, MLCL_OPTIM_ADAMW);
-    ck_assert_float_eq(t.moco.momentum, 0.999f);
-    ck_assert_int_eq(t.moco.hidden[1], 512);
+    ck_assert_int_eq(t.pretrain_epochs, 400);
+    ck_assert_int_eq(t.finetune_epochs, 100);
+    ck_assert_float_eq(t.pretrain_lr, 4e-5f);
+    ck_assert_float_eq(t.finetune_lr, 4e-4f);
+    ck_assert_ptr_null(t.moco); /* the MoCo defaults */
+    ck_assert_int_eq(t.pretrain_step_size, 50);
+    ck_assert_float_eq(t.finetune_gamma, 0.1f);
+    mlcl_moco_options mo = MLCL_MOCO_OPTIONS_INIT;
+    ck_assert_ptr_null(mo.optim);
+    ck_assert_ptr_null(mo.loss);
+    ck_assert_ptr_null(mo.hidden);
+    ck_assert_int_eq(mo.n_hidden, 0);
+    ck_assert_int_eq(mo.max_batch, 0);
+    ck_assert_float_eq(mo.momentum, 0.999f);
     ck_assert_ok(mlcl_train_options_preset(&t, "scene"));
     ck_assert_int_eq(t.batch, 256);
-    ck_assert_int_eq(t.moco.queue_size, 1024);
+    ck_assert_ptr_nonnull(t.moco);
+    ck_assert_int_eq(t.moco->queue_size, 1024);
     ck_assert_status_msg(mlcl_train_options_preset(&t, "mnist"), MLCL_EINVAL, "mnist");
 }
 END_TEST

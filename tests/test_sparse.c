@@ -494,7 +494,8 @@ START_TEST(moco_step_sparse_equals_dense)
     gen g;
     gen_make(&g, N, D, C, 0.03, 31);
     mlcl_moco_options o = MLCL_MOCO_OPTIONS_INIT;
-    o.in_dim = D; o.n_labels = C; o.n_hidden = 2; o.hidden[0] = 64; o.hidden[1] = 32;
+    static const int w[] = { 64, 32 };
+    o.in_dim = D; o.n_labels = C; o.n_hidden = 2; o.hidden = w;
     o.proj_dim = 16; o.queue_size = 32; o.max_batch = B; o.seed = 4;
     mlcl_moco *md = NULL, *ms = NULL;
     ck_assert_ok(mlcl_moco_create(&md, &o));
@@ -558,10 +559,10 @@ static mlcl_trainer *run_trainer_val(const mlcl_dataset *train, int standardize,
     o.standardize = standardize;
     o.batch = 64;
     o.seed = 5;
-    o.moco.n_hidden = 2; o.moco.hidden[0] = 64; o.moco.hidden[1] = 32;
-    o.moco.proj_dim = 16; o.moco.queue_size = 64;
-    o.pretrain.epochs = 2; o.pretrain.mask_p = 0.2f;
-    o.finetune.epochs = 2; o.finetune.mask_p = 0.1f;
+    test_moco_of(&o)->o.n_hidden = 2; test_moco_of(&o)->hidden[0] = 64; test_moco_of(&o)->hidden[1] = 32;
+    test_moco_of(&o)->o.proj_dim = 16; test_moco_of(&o)->o.queue_size = 64;
+    o.pretrain_epochs = 2; o.pretrain_mask_p = 0.2f;
+    o.finetune_epochs = 2; o.finetune_mask_p = 0.1f;
     mlcl_trainer *t = NULL;
     *rc_create = mlcl_trainer_create(&t, &o, train);
     if (*rc_create) return NULL;

@@ -252,10 +252,10 @@ START_TEST(trainer_count_is_its_own)
     ck_assert_ok(mlcl_set_num_threads(1));
     mlcl_train_options o = MLCL_TRAIN_OPTIONS_INIT;
     o.batch = 16;
-    o.moco.queue_size = 32;
-    o.moco.max_batch = 16;
-    o.pretrain.epochs = 1;
-    o.finetune.epochs = 1;
+    test_moco_of(&o)->o.queue_size = 32;
+    test_moco_of(&o)->o.max_batch = 16;
+    o.pretrain_epochs = 1;
+    o.finetune_epochs = 1;
     o.threads = cpus() >= 2 ? 2 : 1;
     /* the caller's OpenBLAS setting survives create and run (no flipping) */
     openblas_set_num_threads(cpus() >= 2 ? 2 : 1);
@@ -283,13 +283,14 @@ END_TEST
 /* MoCo and encoder handles: the setter's bounds and getter */
 START_TEST(moco_and_encoder_setters)
 {
-    mlcl_moco_options mo = MLCL_MOCO_OPTIONS_INIT;
+    test_moco tm;
+    mlcl_moco_options mo = *test_moco_init(&tm);
     mo.in_dim = 10;
     mo.n_labels = 4;
     mo.queue_size = 32;
     mo.max_batch = 16;
     mo.n_hidden = 1;
-    mo.hidden[0] = 16;
+    tm.hidden[0] = 16;
     mo.proj_dim = 8;
     mlcl_moco *mc;
     ck_assert_ok(mlcl_moco_create(&mc, &mo));

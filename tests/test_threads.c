@@ -92,10 +92,10 @@ static void *train_worker(void *arg)
     mlcl_train_options_init(&o, MLCL_TRAIN_OPTIONS_VERSION);
     o.method = j->id == 0 ? MLCL_METHOD_CLD : (j->id == 1 ? MLCL_METHOD_RLD : MLCL_METHOD_MULSUPCON);
     o.batch = 16; o.seed = 7 + (uint64_t)j->id;
-    o.moco.n_hidden = 2; o.moco.hidden[0] = 24; o.moco.hidden[1] = 16; o.moco.proj_dim = 8;
-    o.moco.queue_size = 32; o.moco.max_batch = 16;
-    o.pretrain.epochs = 15; o.finetune.epochs = 5; o.pretrain.T_0 = 2; o.finetune.T_0 = 2;
-    o.pretrain.lr = 1e-3f;
+    test_moco_of(&o)->o.n_hidden = 2; test_moco_of(&o)->hidden[0] = 24; test_moco_of(&o)->hidden[1] = 16; test_moco_of(&o)->o.proj_dim = 8;
+    test_moco_of(&o)->o.queue_size = 32; test_moco_of(&o)->o.max_batch = 16;
+    o.pretrain_epochs = 15; o.finetune_epochs = 5; o.pretrain_T_0 = 2; o.finetune_T_0 = 2;
+    o.pretrain_lr = 1e-3f;
     mlcl_trainer *t = NULL;
     j->rc = mlcl_trainer_create(&t, &o, j->ds);
     if (!j->rc) j->rc = mlcl_trainer_run(t);

@@ -43,14 +43,14 @@ static void small_opts(mlcl_train_options *o, int method)
     o->method = method;
     o->batch = 32;
     o->seed = 11;
-    o->moco.queue_size = 64;
-    o->moco.hidden[0] = 32; o->moco.hidden[1] = 48; o->moco.hidden[2] = 32;
-    o->moco.proj_dim = 16;
-    o->pretrain.epochs = 3;
-    o->finetune.epochs = 3;
-    o->pretrain.T_0 = 2;
-    o->finetune.T_0 = 2;
-    o->pretrain.lr = 1e-3f;
+    test_moco_of(o)->o.queue_size = 64;
+    test_moco_of(o)->hidden[0] = 32; test_moco_of(o)->hidden[1] = 48; test_moco_of(o)->hidden[2] = 32;
+    test_moco_of(o)->o.proj_dim = 16;
+    o->pretrain_epochs = 3;
+    o->finetune_epochs = 3;
+    o->pretrain_T_0 = 2;
+    o->finetune_T_0 = 2;
+    o->pretrain_lr = 1e-3f;
 }
 
 static void params_of(mlcl_trainer *t, int which, float **out, size_t *n)
@@ -66,11 +66,15 @@ static void params_of(mlcl_trainer *t, int which, float **out, size_t *n)
 
 START_TEST(moco_step_updates_and_enqueues)
 {
+    static const mlcl_loss_options dl = MLCL_LOSS_OPTIONS_INIT; /* the loss of o (NULL: defaults) */
     mlcl_moco_options o;
     ck_assert_ok(mlcl_moco_options_init(&o, MLCL_MOCO_OPTIONS_VERSION));
     o.in_dim = 10; o.n_labels = 5; o.queue_size = 12; o.max_batch = 8;
-    o.hidden[0] = 16; o.hidden[1] = 16; o.hidden[2] = 16; o.proj_dim = 8;
-    o.optim.lr = 1e-2f;
+    static const int w[] = { 16, 16, 16 };
+    static mlcl_optim_options opt = MLCL_MOCO_OPTIM_INIT;
+    o.n_hidden = 3; o.hidden = w; o.proj_dim = 8;
+    opt.lr = 1e-2f;
+    o.optim = &opt;
     mlcl_moco *mc;
     ck_assert_ok(mlcl_moco_create(&mc, &o));
     mlcl_queue *q;
@@ -100,7 +104,7 @@ START_TEST(moco_step_updates_and_enqueues)
         ck_assert(isfinite(parts.total) && parts.total > 0);
         ck_assert(parts.con > 0);
         ck_assert(parts.H > 0);
-        ck_assert_double_eq_tol(parts.total, parts.con + parts.G + o.loss.alpha * parts.H + parts.wreg, 1e-4 * parts.total);
+        ck_assert_double_eq_tol(parts.total, parts.con + parts.G + dl.alpha * parts.H + parts.wreg, 1e-4 * parts.total);
     }
     ck_assert_int_eq(tq_size(q), 12); /* 24 rows through a queue of 12 */
     long long steps;
@@ -158,12 +162,12 @@ END_TEST
 START_TEST(trainer_deterministic_and_learns)
 {
     mlcl_dataset *tr = synthetic(200, 12, 6, 1), *te = synthetic(100, 12, 6, 2);
-    mlcl_metrics p1, t1, p2, t2;
+    mlcl_metrics p1 = MLCL_METRICS_INIT, t1 = MLCL_METRICS_INIT, p2 = MLCL_METRICS_INIT, t2 = MLCL_METRICS_INIT;
     for (int rep = 0; rep < 2; rep++) {
         mlcl_train_options o;
         small_opts(&o, MLCL_METHOD_CLD);
-        o.finetune.epochs = 20;
-        o.finetune.lr = 3e-3f;
+        o.finetune_epochs = 20;
+        o.finetune_lr = 3e-3f;
         mlcl_trainer *t;
         ck_assert_ok(mlcl_trainer_create(&t, &o, tr));
         ck_assert_ok(mlcl_trainer_run(t));
@@ -203,9 +207,9 @@ START_TEST(checkpoint_resume_is_bit_identical)
         mlcl_train_options o;
         small_opts(&o, methods[mi]);
         o.batch = 128;
-        o.moco.queue_size = 256;
-        o.pretrain.epochs = 2;
-        o.finetune.epochs = 2;
+        test_moco_of(&o)->o.queue_size = 256;
+        o.pretrain_epochs = 2;
+        o.finetune_epochs = 2;
         /* uninterrupted */
         mlcl_trainer *a;
         ck_assert_ok(mlcl_trainer_create(&a, &o, tr));
@@ -332,16 +336,16 @@ START_TEST(trainer_bad_arguments)
     o.batch = 1;
     ck_assert_status_msg(mlcl_trainer_create(&t, &o, tr), MLCL_EINVAL, "batch");
     o.batch = 16;
-    o.pretrain.mask_p = 1.0f;
-    ck_assert_status_msg(mlcl_trainer_create(&t, &o, tr), MLCL_EINVAL, "pretrain.mask_p");
-    o.pretrain.mask_p = 0.5f;
-    o.finetune.lr = -1;
-    ck_assert_status_msg(mlcl_trainer_create(&t, &o, tr), MLCL_EINVAL, "finetune.lr");
+    o.pretrain_mask_p = 1.0f;
+    ck_assert_status_msg(mlcl_trainer_create(&t, &o, tr), MLCL_EINVAL, "pretrain_mask_p");
+    o.pretrain_mask_p = 0.5f;
+    o.finetune_lr = -1;
+    ck_assert_status_msg(mlcl_trainer_create(&t, &o, tr), MLCL_EINVAL, "finetune_lr");
     ck_assert_ptr_null(t);
-    o.finetune.lr = 1e-3f;
+    o.finetune_lr = 1e-3f;
     ck_assert_ok(mlcl_trainer_create(&t, &o, tr));
     mlcl_dataset *other = synthetic(20, 7, 3, 5);
-    mlcl_metrics m;
+    mlcl_metrics m = MLCL_METRICS_INIT;
     ck_assert_status_msg(mlcl_trainer_evaluate(t, other, &m, NULL), MLCL_EINVAL, "features");
     float x[6] = { 0, 1, 2, NAN, 4, 5 }, s[3];
     ck_assert_status_msg(mlcl_trainer_predict(t, 1, x, s), MLCL_ENUMERIC, "NaN");

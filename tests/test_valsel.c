@@ -50,15 +50,15 @@ static void small_opts(mlcl_train_options *o)
     o->method = MLCL_METHOD_CLD;
     o->batch = 32;
     o->seed = 7;
-    o->moco.queue_size = 64;
-    o->moco.hidden[0] = 32; o->moco.hidden[1] = 48; o->moco.hidden[2] = 32;
-    o->moco.proj_dim = 16;
-    o->pretrain.epochs = 1;
-    o->finetune.epochs = 12;
-    o->pretrain.T_0 = 2;
-    o->finetune.T_0 = 3;
-    o->pretrain.lr = 1e-3f;
-    o->finetune.lr = 3e-2f; /* fast enough to overfit 64 noisy rows: the best epoch is not the last */
+    test_moco_of(o)->o.queue_size = 64;
+    test_moco_of(o)->hidden[0] = 32; test_moco_of(o)->hidden[1] = 48; test_moco_of(o)->hidden[2] = 32;
+    test_moco_of(o)->o.proj_dim = 16;
+    o->pretrain_epochs = 1;
+    o->finetune_epochs = 12;
+    o->pretrain_T_0 = 2;
+    o->finetune_T_0 = 3;
+    o->pretrain_lr = 1e-3f;
+    o->finetune_lr = 3e-2f; /* fast enough to overfit 64 noisy rows: the best epoch is not the last */
 }
 
 static mlcl_trainer *make(const mlcl_train_options *o, const mlcl_dataset *val, int metric, int patience)
@@ -314,19 +314,19 @@ START_TEST(selection_restores_the_best_epoch)
     int best, run;
     double bv;
     ck_assert_ok(mlcl_trainer_selection(a, &best, &bv, NULL, &run));
-    ck_assert_int_eq(run, o.finetune.epochs);
-    ck_assert_int_eq(epoch_count, o.finetune.epochs);
+    ck_assert_int_eq(run, o.finetune_epochs);
+    ck_assert_int_eq(epoch_count, o.finetune_epochs);
     /* the best by the values seen after every epoch, the earliest on ties */
     int want = 0;
     for (int e = 1; e < epoch_count; e++) if (epoch_values[e] > epoch_values[want]) want = e;
     ck_assert_int_eq(best, want);
     ck_assert(bv == epoch_values[want]);
-    ck_assert_msg(best < o.finetune.epochs - 1, "the fixture should overfit: best epoch %d of %d", best, run);
+    ck_assert_msg(best < o.finetune_epochs - 1, "the fixture should overfit: best epoch %d of %d", best, run);
 
     /* a run without validation stopped right after that epoch: the same network, bit for bit */
     mlcl_trainer *b = make(&o, NULL, 0, 0);
     int done;
-    ck_assert_ok(mlcl_trainer_run_epochs(b, o.pretrain.epochs + best + 1, &done));
+    ck_assert_ok(mlcl_trainer_run_epochs(b, o.pretrain_epochs + best + 1, &done));
     ck_assert_int_eq(done, 0);
     ck_assert(same_predictions(a, b, TE));
     ck_assert(same_predictions(a, b, VA));
@@ -356,7 +356,7 @@ START_TEST(selection_by_each_metric)
     /* every select metric picks the epoch where its own value was highest */
     mlcl_train_options o;
     small_opts(&o);
-    o.finetune.epochs = 5;
+    o.finetune_epochs = 5;
     for (int metric = MLCL_METRIC_HA; metric <= MLCL_METRIC_MAP; metric++) {
         mlcl_trainer *a = make(&o, VA, metric, 0);
         ck_assert_ok(mlcl_trainer_set_callback(a, record_values, a));
@@ -385,8 +385,8 @@ START_TEST(patience_stops_early)
     int stopped_somewhere = 0;
     for (int patience = 1; patience <= 3; patience++) {
         /* where patience must stop, from the full run's values */
-        int best = 0, stop = o.finetune.epochs;
-        for (int e = 1; e < o.finetune.epochs; e++) {
+        int best = 0, stop = o.finetune_epochs;
+        for (int e = 1; e < o.finetune_epochs; e++) {
             if (vals[e] > vals[best]) best = e;
             if (e - best >= patience) { stop = e + 1; break; }
         }
@@ -398,10 +398,10 @@ START_TEST(patience_stops_early)
         ck_assert_int_eq(phase, 3);
         ck_assert_int_eq(run, stop);
         ck_assert_int_eq(pb, best);
-        stopped_somewhere |= stop < o.finetune.epochs;
+        stopped_somewhere |= stop < o.finetune_epochs;
         /* the kept network is that epoch's: equal to a plain run stopped there */
         mlcl_trainer *b = make(&o, NULL, 0, 0);
-        ck_assert_ok(mlcl_trainer_run_epochs(b, o.pretrain.epochs + pb + 1, NULL));
+        ck_assert_ok(mlcl_trainer_run_epochs(b, o.pretrain_epochs + pb + 1, NULL));
         ck_assert(same_predictions(p, b, TE));
         mlcl_trainer_free(p); mlcl_trainer_free(b);
     }
@@ -426,7 +426,7 @@ START_TEST(resume_with_selection_is_bit_identical)
     close(fd);
     mlcl_train_options o;
     small_opts(&o);
-    o.finetune.epochs = 8;
+    o.finetune_epochs = 8;
     mlcl_trainer *a = make(&o, VA, MLCL_METRIC_MAP, 3);
     ck_assert_ok(mlcl_trainer_run(a));
     int ab, arun;
@@ -482,7 +482,7 @@ START_TEST(resume_with_selection_is_bit_identical)
     /* a finished run with a selected epoch cannot grow its fine-tuning */
     ck_assert_ok(mlcl_trainer_save(a, path));
     mlcl_train_options o2 = o;
-    o2.finetune.epochs = 10;
+    o2.finetune_epochs = 10;
     mlcl_trainer *g = make(&o2, VA, MLCL_METRIC_MAP, 3);
     ck_assert_status_msg(mlcl_trainer_load(g, path), MLCL_EINVAL, "selected");
     unlink(path);
@@ -499,7 +499,7 @@ START_TEST(thresholds_from_validation_reach_the_model)
     close(fd);
     mlcl_train_options o;
     small_opts(&o);
-    o.finetune.epochs = 4;
+    o.finetune_epochs = 4;
     mlcl_trainer *a = make(&o, VA, MLCL_METRIC_MAP, 0);
     float t[C], g;
     ck_assert_status_msg(mlcl_trainer_thresholds(a, C, t, &g), MLCL_EINVAL, "fine-tuning has not finished");
@@ -590,7 +590,7 @@ START_TEST(validation_bad_arguments)
     ck_assert_status_msg(mlcl_validation_options_init(&b, 99), MLCL_EVERSION, "99");
     mlcl_train_options o;
     small_opts(&o);
-    o.finetune.epochs = 2;
+    o.finetune_epochs = 2;
     mlcl_trainer *t;
     ck_assert_ok(mlcl_trainer_create(&t, &o, TR));
     ck_assert_status_msg(mlcl_trainer_set_validation(NULL, VA, NULL), MLCL_EINVAL, "trainer");
@@ -616,7 +616,7 @@ START_TEST(validation_bad_arguments)
     ck_assert_ok(mlcl_trainer_set_validation(t, VA, NULL));
     ck_assert_ok(mlcl_trainer_set_validation(t, NULL, NULL));
     ck_assert_status_msg(mlcl_trainer_selection(t, NULL, NULL, NULL, NULL), MLCL_EINVAL, "validation");
-    ck_assert_ok(mlcl_trainer_run_epochs(t, o.pretrain.epochs + 1, NULL));
+    ck_assert_ok(mlcl_trainer_run_epochs(t, o.pretrain_epochs + 1, NULL));
     ck_assert_status_msg(mlcl_trainer_set_validation(t, VA, NULL), MLCL_EINVAL, "fine-tuning has started");
     float th[C];
     ck_assert_status_msg(mlcl_trainer_thresholds(t, C + 1, th, NULL), MLCL_EINVAL, "labels");

@@ -87,9 +87,11 @@ int main(int argc, char **argv)
         CK(mlcl_train_options_init(&to, MLCL_TRAIN_OPTIONS_VERSION));
         to.batch = batch;
         to.seed = 1;
-        to.moco.queue_size = 4 * batch;
-        to.pretrain.epochs = 1;
-        to.finetune.epochs = 1;
+        static mlcl_moco_options mo = MLCL_MOCO_OPTIONS_INIT;
+        mo.queue_size = 4 * batch;
+        to.moco = &mo;
+        to.pretrain_epochs = 1;
+        to.finetune_epochs = 1;
         mlcl_trainer *t;
         CK(mlcl_trainer_create_stream(&t, &to, L, F, bb));
         mlcl_encoder_free(bb);

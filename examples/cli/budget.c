@@ -148,8 +148,8 @@ int check_budget(const shape *s)
 int run_budget_flags(run *r)
 {
     memset(&r->sh, 0, sizeof r->sh);
-    r->sh.batch = r->o.batch; r->sh.K = r->o.moco.queue_size; r->sh.m = r->o.moco.proj_dim; r->sh.T = r->threads;
-    r->sh.n_hidden = r->o.moco.n_hidden; r->sh.hidden = r->o.moco.hidden;
+    r->sh.batch = r->o.batch; r->sh.K = cli_moco(&r->o)->queue_size; r->sh.m = cli_moco(&r->o)->proj_dim; r->sh.T = r->threads;
+    r->sh.n_hidden = cli_moco(&r->o)->n_hidden; r->sh.hidden = cli_hidden;
     r->sh.resnet = r->resnet; r->sh.small_stem = strstr(r->encoder, "-small") != NULL; r->sh.base_width = r->base_width;
     if (r->kind == D_MOSAIC) {
         r->sh.n = r->mosaic_train; r->sh.nt = r->val_split > 0 ? 0 : r->mosaic_test; r->sh.d = MOSAIC_FEATURES; r->sh.c = MOSAIC_LABELS;

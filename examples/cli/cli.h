@@ -229,6 +229,11 @@ int run_plot(const char *dir, const char *log, int check_only);
 int parse_int(const char *s, double lo, double hi, long long *out);
 int parse_args(int argc, char **argv);
 void builtin_job(mlcl_train_options *o);
+/* The CLI's MoCo options (o->moco pointed at the CLI's own copy, made on first use)
+ * and the loss in them (the method's, made on first use); cli_hidden: their widths. */
+mlcl_moco_options *cli_moco(mlcl_train_options *o);
+mlcl_loss_options *cli_loss(mlcl_train_options *o);
+extern int cli_hidden[MLCL_MLP_MAX_HIDDEN];
 void usage(FILE *out);
 int help_json(FILE *out);
 

@@ -171,7 +171,7 @@ int run_load(run *r)
     } else {
         if (!r->a.quiet)
             fprintf(stderr, "mlcl-train: default job: Fashion-MNIST 2x2 mosaics (%d train, %d test), method %s, %d+%d epochs\n",
-                    r->mosaic_train, r->val_split > 0 ? 0 : r->mosaic_test, method_names[r->o.method], r->o.pretrain.epochs, r->o.finetune.epochs);
+                    r->mosaic_train, r->val_split > 0 ? 0 : r->mosaic_test, method_names[r->o.method], r->o.pretrain_epochs, r->o.finetune_epochs);
         rc = fashion_mosaic(&r->train, r->mosaic_dir, 1, r->mosaic_train, r->o.seed + 1, 2);
         if (rc == MLCL_OK && r->val_split == 0) rc = fashion_mosaic(&r->test, r->mosaic_dir, 0, r->mosaic_test, r->o.seed + 2, 2);
         if (rc != MLCL_OK) {
@@ -226,8 +226,8 @@ int run_load(run *r)
 /* the sizes that depend on the data: queue, batch, loaders, the memory estimate */
 int run_sizes(run *r)
 {
-    int pretraining = r->o.method != MLCL_METHOD_NONE && r->o.pretrain.epochs > 0;
-    if (pretraining && r->o.moco.queue_size > r->n) {
+    int pretraining = r->o.method != MLCL_METHOD_NONE && r->o.pretrain_epochs > 0;
+    if (pretraining && cli_moco(&r->o)->queue_size > r->n) {
         /* a queue longer than an epoch holds several keys of the same rows
          * (stale copies of the anchors themselves among the candidates): an
          * explicit --queue like that is a mistake; the paper's presets were
@@ -235,12 +235,12 @@ int run_sizes(run *r)
          * a --val-split may take them slightly past the rows: a notice */
         if (G(FL_QUEUE)) {
             return fail(2, "--queue %d is larger than the %d training rows: the MoCo queue would hold several keys of every row "
-                        "(stale copies of the anchors themselves); give --queue %d or less", r->o.moco.queue_size, r->n, r->n);
+                        "(stale copies of the anchors themselves); give --queue %d or less", cli_moco(&r->o)->queue_size, r->n, r->n);
         }
         if (!r->a.quiet)
             fprintf(stderr, "mlcl-train: note: the %s queue size %d is larger than the %d training rows "
                     "(some rows have two keys in the queue); --queue sets it\n",
-                    G(FL_PRESET) ? "preset's" : "default", r->o.moco.queue_size, r->n);
+                    G(FL_PRESET) ? "preset's" : "default", cli_moco(&r->o)->queue_size, r->n);
     }
     if (G(FL_BATCH) && r->o.batch > r->n) {
         return fail(2, "--batch %d is larger than the %d training rows", r->o.batch, r->n);
@@ -258,8 +258,8 @@ int run_sizes(run *r)
         if (r->o.batch > r->n) r->o.batch = r->n;
         int ncpu = cpus_available();
         r->loader_threads = G(FL_LOADER_THREADS) ? (int)cli_flags[FL_LOADER_THREADS].i : ncpu < STREAM_THREADS_MAX ? ncpu : STREAM_THREADS_MAX;
-        int pre_views = r->o.method != MLCL_METHOD_NONE && r->o.pretrain.epochs > 0 ? 2 : 0;
-        int ft_views = r->o.finetune.epochs > 0 ? 1 : 0; /* one image (or view) per row */
+        int pre_views = r->o.method != MLCL_METHOD_NONE && r->o.pretrain_epochs > 0 ? 2 : 0;
+        int ft_views = r->o.finetune_epochs > 0 ? 1 : 0; /* one image (or view) per row */
         r->sh.ring = 4.0 * r->prefetch * r->sh.batch * (pre_views + ft_views) * (double)r->d;
     }
     if (r->kind != D_MOSAIC) r->sh.side = 0; /* the image part is estimated below, with the shape */

@@ -201,44 +201,78 @@ static const struct help_section {
         FL_HELP_JSON, -1 } },
 };
 
+/* The CLI's MoCo options: o->moco pointed at static storage holding a copy
+ * of what it pointed to (a preset's, or the defaults), with its own widths,
+ * so that flags can change them; cli_loss adds the loss of o->method. */
+static mlcl_moco_options cli_mo;
+int cli_hidden[MLCL_MLP_MAX_HIDDEN];
+static mlcl_loss_options cli_lo;
+static const mlcl_moco_options moco_defaults = MLCL_MOCO_OPTIONS_INIT;
+static const int default_widths[3] = { 256, 512, 256 };
+
+mlcl_moco_options *cli_moco(mlcl_train_options *o)
+{
+    if (o->moco == &cli_mo) return &cli_mo;
+    cli_mo = o->moco ? *o->moco : moco_defaults;
+    memset(cli_hidden, 0, sizeof cli_hidden);
+    if (cli_mo.hidden) memcpy(cli_hidden, cli_mo.hidden, sizeof(int) * (size_t)cli_mo.n_hidden);
+    else { memcpy(cli_hidden, default_widths, sizeof default_widths); cli_mo.n_hidden = 3; }
+    cli_mo.hidden = cli_hidden;
+    o->moco = &cli_mo;
+    return &cli_mo;
+}
+
+mlcl_loss_options *cli_loss(mlcl_train_options *o)
+{
+    mlcl_moco_options *m = cli_moco(o);
+    if (m->loss != &cli_lo) {
+        mlcl_train_method_loss(&cli_lo, o->method);
+        m->loss = &cli_lo;
+    }
+    return &cli_lo;
+}
+
 /* the built-in job (no --train, no --preset): a short CLD run on the mosaics */
 void builtin_job(mlcl_train_options *o)
 {
-    o->pretrain.epochs = 20;
-    o->finetune.epochs = 20;
+    o->pretrain_epochs = 20;
+    o->finetune_epochs = 20;
     o->batch = 128;
-    o->moco.queue_size = 1024;
-    o->pretrain.T_0 = 10;
-    o->finetune.T_0 = 10;
-    o->pretrain.lr = 4e-4f;
+    cli_moco(o)->queue_size = 1024;
+    o->pretrain_T_0 = 10;
+    o->finetune_T_0 = 10;
+    o->pretrain_lr = 4e-4f;
 }
 
 /* the default of a flag as text ("" when the flag's text says it) */
 static const char *help_default(int id, const mlcl_train_options *o, char *b, size_t n)
 {
-    const mlcl_loss_options *l = &o->moco.loss;
+    static const mlcl_loss_options loss_defaults = MLCL_LOSS_OPTIONS_INIT;
+    const mlcl_moco_options *mo = o->moco ? o->moco : &moco_defaults;
+    const mlcl_loss_options *l = mo->loss ? mo->loss : &loss_defaults;
+    const int *widths = mo->hidden ? mo->hidden : default_widths, n_widths = mo->hidden ? mo->n_hidden : 3;
     b[0] = 0;
     switch (id) {
     case FL_METHOD: snprintf(b, n, "%s", method_names[o->method]); break;
-    case FL_PRE_EPOCHS: snprintf(b, n, "%d", o->pretrain.epochs); break;
-    case FL_FT_EPOCHS: snprintf(b, n, "%d", o->finetune.epochs); break;
+    case FL_PRE_EPOCHS: snprintf(b, n, "%d", o->pretrain_epochs); break;
+    case FL_FT_EPOCHS: snprintf(b, n, "%d", o->finetune_epochs); break;
     case FL_BATCH: snprintf(b, n, "%d", o->batch); break;
-    case FL_QUEUE: snprintf(b, n, "%d", o->moco.queue_size); break;
+    case FL_QUEUE: snprintf(b, n, "%d", mo->queue_size); break;
     case FL_SEED: snprintf(b, n, "%llu", (unsigned long long)o->seed); break;
-    case FL_PRE_LR: snprintf(b, n, "%g", o->pretrain.lr); break;
-    case FL_PRE_WD: snprintf(b, n, "%g", o->pretrain.weight_decay); break;
-    case FL_FT_LR: snprintf(b, n, "%g", o->finetune.lr); break;
-    case FL_FT_WD: snprintf(b, n, "%g", o->finetune.weight_decay); break;
-    case FL_PRE_MASK: snprintf(b, n, "%g", o->pretrain.mask_p); break;
-    case FL_FT_MASK: snprintf(b, n, "%g", o->finetune.mask_p); break;
-    case FL_PRE_SCHED: snprintf(b, n, "%d,%d,%g", o->pretrain.T_0, o->pretrain.T_mult, o->pretrain.eta_min); break;
-    case FL_FT_SCHED: snprintf(b, n, "%d,%d,%g", o->finetune.T_0, o->finetune.T_mult, o->finetune.eta_min); break;
-    case FL_MOMENTUM: snprintf(b, n, "%g", o->moco.momentum); break;
-    case FL_DROPOUT: snprintf(b, n, "%g", o->moco.dropout); break;
+    case FL_PRE_LR: snprintf(b, n, "%g", o->pretrain_lr); break;
+    case FL_PRE_WD: snprintf(b, n, "%g", o->pretrain_weight_decay); break;
+    case FL_FT_LR: snprintf(b, n, "%g", o->finetune_lr); break;
+    case FL_FT_WD: snprintf(b, n, "%g", o->finetune_weight_decay); break;
+    case FL_PRE_MASK: snprintf(b, n, "%g", o->pretrain_mask_p); break;
+    case FL_FT_MASK: snprintf(b, n, "%g", o->finetune_mask_p); break;
+    case FL_PRE_SCHED: snprintf(b, n, "%d,%d,%g", o->pretrain_T_0, o->pretrain_T_mult, o->pretrain_eta_min); break;
+    case FL_FT_SCHED: snprintf(b, n, "%d,%d,%g", o->finetune_T_0, o->finetune_T_mult, o->finetune_eta_min); break;
+    case FL_MOMENTUM: snprintf(b, n, "%g", mo->momentum); break;
+    case FL_DROPOUT: snprintf(b, n, "%g", mo->dropout); break;
     case FL_HIDDEN: {
         size_t k = 0;
-        for (int i = 0; i < o->moco.n_hidden && i < 8 && k + 12 < n; i++)
-            k += (size_t)snprintf(b + k, n - k, "%s%d", i ? "," : "", o->moco.hidden[i]);
+        for (int i = 0; i < n_widths && k + 12 < n; i++)
+            k += (size_t)snprintf(b + k, n - k, "%s%d", i ? "," : "", widths[i]);
         break;
     }
     case FL_ALPHA: snprintf(b, n, "%g", l->alpha); break;
@@ -356,7 +390,7 @@ void usage(FILE *out)
         "Without --train it runs the built-in job: %s on Fashion-MNIST 2x2 mosaics, %d+%d epochs, batch %d, queue %d.\n"
         "Equations and options: docs/math.md; file formats: docs/formats.md; images: docs/images.md;\n"
         "mpirun: docs/distributed.md (in the libmlcl source tree).\n",
-        method_names[ob.method], ob.pretrain.epochs, ob.finetune.epochs, ob.batch, ob.moco.queue_size);
+        method_names[ob.method], ob.pretrain_epochs, ob.finetune_epochs, ob.batch, (ob.moco ? ob.moco : &moco_defaults)->queue_size);
     int listed[FL_COUNT] = { 0 };
     size_t nsec = sizeof help_sections / sizeof help_sections[0];
     for (size_t s = 0; s <= nsec; s++) {
@@ -383,8 +417,8 @@ void usage(FILE *out)
             if (id == FL_PRESET) {
                 t += (size_t)snprintf(text + t, sizeof text - t,
                                       " yeast: batch %d, queue %d; scene: batch %d, queue %d; both %d+%d epochs",
-                                      py.batch, py.moco.queue_size, ps.batch, ps.moco.queue_size, py.pretrain.epochs,
-                                      py.finetune.epochs);
+                                      py.batch, (py.moco ? py.moco : &moco_defaults)->queue_size, ps.batch, (ps.moco ? ps.moco : &moco_defaults)->queue_size, py.pretrain_epochs,
+                                      py.finetune_epochs);
             }
             if (range[0] || d0[0]) {
                 t += (size_t)snprintf(text + t, sizeof text - t, " (%s%s", range, range[0] && d0[0] ? "; " : "");

@@ -49,30 +49,34 @@ int run_options(run *r)
     if (r->kind == D_MOSAIC && !G(FL_PRESET)) {
         builtin_job(&r->o); /* a short CLD run on Fashion-MNIST mosaics */
     }
-    if (G(FL_PRE_EPOCHS)) r->o.pretrain.epochs = (int)cli_flags[FL_PRE_EPOCHS].i;
-    if (G(FL_FT_EPOCHS)) r->o.finetune.epochs = (int)cli_flags[FL_FT_EPOCHS].i;
+    if (G(FL_PRE_EPOCHS)) r->o.pretrain_epochs = (int)cli_flags[FL_PRE_EPOCHS].i;
+    if (G(FL_FT_EPOCHS)) r->o.finetune_epochs = (int)cli_flags[FL_FT_EPOCHS].i;
     if (G(FL_BATCH)) r->o.batch = (int)cli_flags[FL_BATCH].i;
-    if (G(FL_QUEUE)) r->o.moco.queue_size = (int)cli_flags[FL_QUEUE].i;
+    if (G(FL_QUEUE)) cli_moco(&r->o)->queue_size = (int)cli_flags[FL_QUEUE].i;
     if (G(FL_SEED)) r->o.seed = cli_flags[FL_SEED].u;
-    if (G(FL_PRE_LR)) r->o.pretrain.lr = (float)cli_flags[FL_PRE_LR].f;
-    if (G(FL_PRE_WD)) r->o.pretrain.weight_decay = (float)cli_flags[FL_PRE_WD].f;
-    if (G(FL_FT_LR)) r->o.finetune.lr = (float)cli_flags[FL_FT_LR].f;
-    if (G(FL_FT_WD)) r->o.finetune.weight_decay = (float)cli_flags[FL_FT_WD].f;
-    if (G(FL_PRE_MASK)) r->o.pretrain.mask_p = (float)cli_flags[FL_PRE_MASK].f;
-    if (G(FL_FT_MASK)) r->o.finetune.mask_p = (float)cli_flags[FL_FT_MASK].f;
-    for (int k = 0; k < 2; k++) {
-        const flag *f = &cli_flags[k ? FL_FT_SCHED : FL_PRE_SCHED];
-        mlcl_phase_options *ph = k ? &r->o.finetune : &r->o.pretrain;
-        if (f->given) { ph->T_0 = f->t0; ph->T_mult = f->tmult; ph->eta_min = (float)f->eta_min; }
+    if (G(FL_PRE_LR)) r->o.pretrain_lr = (float)cli_flags[FL_PRE_LR].f;
+    if (G(FL_PRE_WD)) r->o.pretrain_weight_decay = (float)cli_flags[FL_PRE_WD].f;
+    if (G(FL_FT_LR)) r->o.finetune_lr = (float)cli_flags[FL_FT_LR].f;
+    if (G(FL_FT_WD)) r->o.finetune_weight_decay = (float)cli_flags[FL_FT_WD].f;
+    if (G(FL_PRE_MASK)) r->o.pretrain_mask_p = (float)cli_flags[FL_PRE_MASK].f;
+    if (G(FL_FT_MASK)) r->o.finetune_mask_p = (float)cli_flags[FL_FT_MASK].f;
+    if (cli_flags[FL_PRE_SCHED].given) {
+        const flag *f = &cli_flags[FL_PRE_SCHED];
+        r->o.pretrain_T_0 = f->t0; r->o.pretrain_T_mult = f->tmult; r->o.pretrain_eta_min = (float)f->eta_min;
     }
-    if (G(FL_MOMENTUM)) r->o.moco.momentum = (float)cli_flags[FL_MOMENTUM].f;
-    if (G(FL_DROPOUT)) r->o.moco.dropout = (float)cli_flags[FL_DROPOUT].f;
+    if (cli_flags[FL_FT_SCHED].given) {
+        const flag *f = &cli_flags[FL_FT_SCHED];
+        r->o.finetune_T_0 = f->t0; r->o.finetune_T_mult = f->tmult; r->o.finetune_eta_min = (float)f->eta_min;
+    }
+    if (G(FL_MOMENTUM)) cli_moco(&r->o)->momentum = (float)cli_flags[FL_MOMENTUM].f;
+    if (G(FL_DROPOUT)) cli_moco(&r->o)->dropout = (float)cli_flags[FL_DROPOUT].f;
     if (G(FL_HIDDEN)) {
-        memset(r->o.moco.hidden, 0, sizeof r->o.moco.hidden);
-        memcpy(r->o.moco.hidden, cli_flags[FL_HIDDEN].hidden, sizeof(int) * (size_t)cli_flags[FL_HIDDEN].n_hidden);
-        r->o.moco.n_hidden = cli_flags[FL_HIDDEN].n_hidden;
+        cli_moco(&r->o); /* (cli_hidden is its widths) */
+        memset(cli_hidden, 0, sizeof cli_hidden);
+        memcpy(cli_hidden, cli_flags[FL_HIDDEN].hidden, sizeof(int) * (size_t)cli_flags[FL_HIDDEN].n_hidden);
+        cli_moco(&r->o)->n_hidden = cli_flags[FL_HIDDEN].n_hidden;
     }
-    mlcl_loss_options *lo = &r->o.moco.loss;
+    mlcl_loss_options *lo = cli_loss(&r->o); /* (the method's; flags change the rest) */
     if (G(FL_ALPHA)) lo->alpha = (float)cli_flags[FL_ALPHA].f;
     if (G(FL_BETA)) lo->beta = (float)cli_flags[FL_BETA].f;
     if (G(FL_TAU)) lo->tau = (float)cli_flags[FL_TAU].f;

@@ -179,7 +179,7 @@ int progress_cb(const mlcl_progress *p, void *ctx)
         a->bar_t = -1;
     }
     int eoe = p->end_of_epoch, evaluated = 0;
-    mlcl_metrics m;
+    mlcl_metrics m = MLCL_METRICS_INIT;
     epoch_row row;
     memset(&row, 0, sizeof row);
     if (eoe) {
@@ -445,7 +445,7 @@ int run_report(run *r)
     mlcl_trainer_timing(r->a.trainer, &r->pre_s, &r->fin_s);
     if (r->resume_path)
         printf("\nmethod %s, seed %llu, %d+%d epochs asked for; this run trained %d+%d%s (pretrain %.1f s, fine-tune %.1f s in all)\n",
-               method_names[r->o.method], (unsigned long long)r->o.seed, r->o.pretrain.epochs, r->o.finetune.epochs, r->a.trained[1],
+               method_names[r->o.method], (unsigned long long)r->o.seed, r->o.pretrain_epochs, r->o.finetune_epochs, r->a.trained[1],
                r->a.trained[2], r->resumed_phase >= 3 && !r->a.trained[1] && !r->a.trained[2] ? ", the checkpoint's run was finished" : "",
                r->pre_s, r->fin_s);
     else

@@ -64,9 +64,9 @@ int run_trainer(run *r)
     }
     if (r->stream) {
         rc = MLCL_OK;
-        if (r->o.method != MLCL_METHOD_NONE && r->o.pretrain.epochs > 0)
+        if (r->o.method != MLCL_METHOD_NONE && r->o.pretrain_epochs > 0)
             rc = stream_loader(&r->pre_ld, r->ilist, r->o.batch, r->manifest_side, r->loader_threads, r->prefetch, r->o.seed, 2, r->ex.pretrain_views);
-        if (rc == MLCL_OK && r->o.finetune.epochs > 0)
+        if (rc == MLCL_OK && r->o.finetune_epochs > 0)
             rc = stream_loader(&r->ft_ld, r->ilist, r->o.batch, r->manifest_side, r->loader_threads, r->prefetch, r->o.seed + 1,
                                r->ex.finetune_views ? 1 : 0, r->ex.finetune_views);
         if (rc == MLCL_OK) rc = mlcl_trainer_create_stream(&r->a.trainer, &r->o, r->pre_ld, r->ft_ld, backbone);
@@ -89,11 +89,11 @@ int run_trainer(run *r)
                 if (ph >= 3)
                     fprintf(stderr, "mlcl-train: resumed from %s: the run it holds is finished; nothing is trained "
                             "(although %d+%d epochs are asked for), the model is evaluated as it is\n",
-                            r->resume_path, r->o.pretrain.epochs, r->o.finetune.epochs);
+                            r->resume_path, r->o.pretrain_epochs, r->o.finetune_epochs);
                 else
                     fprintf(stderr, "mlcl-train: resumed from %s at phase %d epoch %d: %d pretraining and %d fine-tuning epochs to go\n",
-                            r->resume_path, ph, ep, ph == 1 ? r->o.pretrain.epochs - ep : 0,
-                            ph == 1 ? r->o.finetune.epochs : r->o.finetune.epochs - ep);
+                            r->resume_path, ph, ep, ph == 1 ? r->o.pretrain_epochs - ep : 0,
+                            ph == 1 ? r->o.finetune_epochs : r->o.finetune_epochs - ep);
             }
         }
     }

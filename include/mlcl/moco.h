@@ -29,32 +29,43 @@
 extern "C" {
 #endif
 
-/** Version of mlcl_moco_options. */
-#define MLCL_MOCO_OPTIONS_VERSION 1
+/** Version of mlcl_moco_options (2: loss, optim and hidden by pointer; max_batch 0 = default). */
+#define MLCL_MOCO_OPTIONS_VERSION 2
 
-/** How the MoCo pair is built. Initialise with MLCL_MOCO_OPTIONS_INIT or mlcl_moco_options_init(). */
+/** mlcl_moco_options.max_batch 0 means this many rows (outside a trainer). */
+#define MLCL_MOCO_DEFAULT_MAX_BATCH 256
+
+/**
+ * How the MoCo pair is built. Initialise with MLCL_MOCO_OPTIONS_INIT or
+ * mlcl_moco_options_init(). The pointed-to structs and widths are read (and
+ * copied) by mlcl_moco_create() only: they need not outlive the call.
+ */
 typedef struct mlcl_moco_options {
     unsigned int version;   /**< MLCL_MOCO_OPTIONS_VERSION */
-    int in_dim;             /**< input width d_in (required, > 0) */
-    int n_labels;           /**< number of labels c (required, > 0) */
-    int n_hidden;           /**< backbone hidden layers (default 3) */
-    int hidden[8];          /**< backbone widths (default 256, 512, 256); the last is h's width */
+    int in_dim;             /**< input width d_in (required, > 0; 0 in a trainer: from the data) */
+    int n_labels;           /**< number of labels c (required, > 0; 0 in a trainer: from the data) */
+    int n_hidden;           /**< number of widths in @c hidden, 1 .. MLCL_MLP_MAX_HIDDEN; 0 with hidden NULL */
+    const int *hidden;      /**< the backbone widths (the last is h's width); NULL (default): 256, 512, 256 */
     float dropout;          /**< backbone dropout (0.2) */
     int proj_dim;           /**< projection width m (256) */
     float proj_dropout;     /**< projection-head dropout (0.1) */
     int queue_size;         /**< K (256) */
     float momentum;         /**< key-side momentum m (0.999) */
-    int max_batch;          /**< largest batch passed to mlcl_moco_step (256) */
-    uint64_t seed;          /**< initialisation and dropout seed (0) */
-    mlcl_loss_options loss; /**< the contrastive / label-distribution loss */
-    mlcl_optim_options optim; /**< optimiser of the query side (AdamW lr 4e-5 wd 1e-4) */
+    int max_batch;          /**< largest batch passed to mlcl_moco_step; 0 (default): MLCL_MOCO_DEFAULT_MAX_BATCH,
+                                 in a trainer its batch size */
+    uint64_t seed;          /**< initialisation and dropout seed (0; in a trainer 0 or the trainer's seed) */
+    const mlcl_loss_options *loss;   /**< the contrastive / label-distribution loss; NULL (default):
+                                          MLCL_LOSS_OPTIONS_INIT. In a trainer its method, variant and mask
+                                          must be those of mlcl_train_options.method */
+    const mlcl_optim_options *optim; /**< optimiser of the query side; NULL (default): MLCL_MOCO_OPTIM_INIT
+                                          (AdamW lr 4e-5 wd 1e-4). Must be NULL in a trainer (its pretrain_*
+                                          fields set it) */
     int key_train_mode;     /**< 1 (default): key side in train mode (dropout, batch statistics) */
 } mlcl_moco_options;
 
 /** Static initialiser with the defaults listed in mlcl_moco_options. */
 #define MLCL_MOCO_OPTIONS_INIT                                                       \
-    { MLCL_MOCO_OPTIONS_VERSION, 0, 0, 3, { 256, 512, 256, 0, 0, 0, 0, 0 }, 0.2f, 256, \
-      0.1f, 256, 0.999f, 256, 0, MLCL_LOSS_OPTIONS_INIT, MLCL_MOCO_OPTIM_INIT, 1 }
+    { MLCL_MOCO_OPTIONS_VERSION, 0, 0, 0, NULL, 0.2f, 256, 0.1f, 256, 0.999f, 0, 0, NULL, NULL, 1 }
 
 /** The query-side optimiser default: AdamW, lr 4e-5, weight decay 1e-4. */
 #define MLCL_MOCO_OPTIM_INIT                                                         \
@@ -86,7 +97,7 @@ MLCL_API int mlcl_moco_create(mlcl_moco **out, const mlcl_moco_options *opts);
  * Creates the pair around the caller's backbone (for example a residual
  * network from mlcl_encoder_create_resnet(), or any sequential encoder)
  * instead of the MLP described by opts->n_hidden, hidden and dropout, which
- * are then ignored. The query backbone is a copy of @p backbone (parameters,
+ * are then not used (they must still be valid). The query backbone is a copy of @p backbone (parameters,
  * state, generator state), the key backbone another copy; @p backbone itself
  * is not used afterwards and stays the caller's. h's width is the backbone's
  * output width; the projection and LD heads are built as in mlcl_moco_create().
@@ -204,6 +215,25 @@ MLCL_API int mlcl_moco_optim(mlcl_moco *moco, mlcl_optim **out);
 
 /** The number of steps taken so far. */
 MLCL_API int mlcl_moco_steps(const mlcl_moco *moco, long long *steps);
+
+/**
+ * Sets the step counter (a checkpoint restored by the caller, e.g. the trainer).
+ * @param moco the pair.
+ * @param steps >= 0.
+ * @return MLCL_OK or MLCL_EINVAL.
+ */
+MLCL_API int mlcl_moco_set_steps(mlcl_moco *moco, long long steps);
+
+/**
+ * The borrowed loss handle of the pair (mlcl_loss_get_options() /
+ * mlcl_loss_set_options() change the loss's settings for the next steps;
+ * mlcl_moco_set_param() is the bounds-checked way for tau, alpha, beta, sigma), valid until
+ * mlcl_moco_set_comm() or mlcl_moco_free().
+ * @param moco the pair.
+ * @param[out] out the borrowed loss.
+ * @return MLCL_OK or MLCL_EINVAL.
+ */
+MLCL_API int mlcl_moco_loss(mlcl_moco *moco, mlcl_loss **out);
 
 #ifdef __cplusplus
 }

@@ -108,6 +108,15 @@ MLCL_API int mlcl_optim_num_groups(const mlcl_optim *o, int *n);
 MLCL_API int mlcl_optim_set_lr(mlcl_optim *o, int group, float lr);
 
 /**
+ * Sets a group's weight decay (as given to mlcl_optim_add_group()).
+ * @param o the optimiser.
+ * @param group a group index, or -1 for every group.
+ * @param wd finite, >= 0.
+ * @return MLCL_OK or MLCL_EINVAL.
+ */
+MLCL_API int mlcl_optim_set_weight_decay(mlcl_optim *o, int group, float wd);
+
+/**
  * Reads a group's learning rate.
  * @param o the optimiser.
  * @param group a group index.

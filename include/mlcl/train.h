@@ -37,42 +37,68 @@ typedef enum mlcl_method {
     MLCL_METHOD_SUPCON_ANY = 5  /**< SupCon with the ANY mask (Eq. 2, 5) */
 } mlcl_method;
 
-/** Learning-rate schedule of one phase. */
-typedef struct mlcl_phase_options {
-    int epochs;         /**< epochs of this phase */
-    int optim;          /**< MLCL_OPTIM_ADAMW (default), MLCL_OPTIM_ADAM or MLCL_OPTIM_SGD */
-    float lr;           /**< base learning rate */
-    float weight_decay; /**< weight decay */
-    float head_lr_scale;/**< learning-rate factor of the heads relative to the backbone (1) */
-    int sched;          /**< MLCL_SCHED_* (default CosineAnnealingWarmRestarts) */
-    int T_0;            /**< restart period in epochs */
-    int T_mult;         /**< period multiplier */
-    float eta_min;      /**< floor of the cosine */
-    float mask_p;       /**< input masking probability of the augmentation */
-} mlcl_phase_options;
+/** Version of mlcl_train_options (2: the MoCo options by pointer, the phases' fields flat). */
+#define MLCL_TRAIN_OPTIONS_VERSION 2
 
-/** Version of mlcl_train_options. */
-#define MLCL_TRAIN_OPTIONS_VERSION 1
-
-/** Everything a run needs. Initialise with MLCL_TRAIN_OPTIONS_INIT or mlcl_train_options_init(). */
+/**
+ * Everything a run needs. Initialise with MLCL_TRAIN_OPTIONS_INIT or
+ * mlcl_train_options_init().
+ *
+ * Each setting has one source: @c method sets the loss's method, variant and
+ * mask; the pretrain_* fields set the query-side optimiser; the data set
+ * in_dim and n_labels; @c batch sets the MoCo max_batch; @c seed the MoCo
+ * seed. A *moco that sets any of them otherwise (a loss of another method,
+ * an optim, an in_dim, n_labels, max_batch or seed that differs) is refused
+ * with MLCL_EINVAL naming both settings.
+ *
+ * The two phases are flat fields (pretrain_*, finetune_*) rather than nested
+ * structs: one versioned struct, nothing to keep alive, and each field is
+ * also a key of mlcl_trainer_set_param() where it may change at run time.
+ * Schedules (MLCL_SCHED_*): lr is the base rate; COSINE_WARM_RESTARTS uses
+ * T_0, T_mult and eta_min; COSINE uses T_0 as T_max and eta_min; STEP
+ * multiplies by gamma every step_size epochs.
+ */
 typedef struct mlcl_train_options {
     unsigned int version;     /**< MLCL_TRAIN_OPTIONS_VERSION */
     int method;               /**< mlcl_method (default MLCL_METHOD_CLD) */
     int batch;                /**< mini-batch size, both phases (128) */
     uint64_t seed;            /**< the run's seed (0) */
     int threads;              /**< this trainer's threads (mlcl_trainer_set_threads(); 0 = the library default) */
-    mlcl_moco_options moco;   /**< networks, queue, momentum, loss options; in_dim and n_labels come from the data */
-    mlcl_phase_options pretrain; /**< 400 epochs, AdamW 4e-5, wd 1e-4, warm restarts (50, 2, 1e-5), mask 0.5 */
-    mlcl_phase_options finetune; /**< 100 epochs, AdamW 4e-4, wd 1e-5, warm restarts (25, 2, 1e-4), mask 0.4 */
+    const mlcl_moco_options *moco; /**< networks, queue, momentum, loss (read and copied by create);
+                                       NULL (default): MLCL_MOCO_OPTIONS_INIT */
+    int pretrain_epochs;          /**< 400 */
+    int pretrain_optim;           /**< MLCL_OPTIM_ADAMW (default), MLCL_OPTIM_ADAM or MLCL_OPTIM_SGD */
+    float pretrain_lr;            /**< 4e-5 */
+    float pretrain_weight_decay;  /**< 1e-4 */
+    float pretrain_head_lr_scale; /**< learning-rate factor of the heads relative to the backbone (1) */
+    int pretrain_sched;           /**< MLCL_SCHED_* (default CosineAnnealingWarmRestarts) */
+    int pretrain_T_0;             /**< restart period (and T_max of COSINE) in epochs (50) */
+    int pretrain_T_mult;          /**< period multiplier (2) */
+    float pretrain_eta_min;       /**< floor of the cosine (1e-5) */
+    int pretrain_step_size;       /**< STEP: epochs between decays (50) */
+    float pretrain_gamma;         /**< STEP: decay factor (0.1) */
+    float pretrain_mask_p;        /**< input masking probability of the augmentation (0.5) */
+    int finetune_epochs;          /**< 100 */
+    int finetune_optim;           /**< MLCL_OPTIM_ADAMW */
+    float finetune_lr;            /**< 4e-4 */
+    float finetune_weight_decay;  /**< 1e-5 */
+    float finetune_head_lr_scale; /**< 1 */
+    int finetune_sched;           /**< MLCL_SCHED_COSINE_WARM_RESTARTS */
+    int finetune_T_0;             /**< 25 */
+    int finetune_T_mult;          /**< 2 */
+    float finetune_eta_min;       /**< 1e-4 */
+    int finetune_step_size;       /**< 25 */
+    float finetune_gamma;         /**< 0.1 */
+    float finetune_mask_p;        /**< 0.4 */
     int standardize;          /**< 1: standardise features with the training set's mean and std (default) */
     int stop_on_nonfinite;    /**< 1 (default): stop with MLCL_ENUMERIC; 0: roll back the step and halve the lr */
 } mlcl_train_options;
 
 /** Static initialiser: the paper's Yeast protocol with CLD. */
-#define MLCL_TRAIN_OPTIONS_INIT                                                  \
-    { MLCL_TRAIN_OPTIONS_VERSION, MLCL_METHOD_CLD, 128, 0, 0, MLCL_MOCO_OPTIONS_INIT, \
-      { 400, MLCL_OPTIM_ADAMW, 4e-5f, 1e-4f, 1.0f, MLCL_SCHED_COSINE_WARM_RESTARTS, 50, 2, 1e-5f, 0.5f }, \
-      { 100, MLCL_OPTIM_ADAMW, 4e-4f, 1e-5f, 1.0f, MLCL_SCHED_COSINE_WARM_RESTARTS, 25, 2, 1e-4f, 0.4f }, \
+#define MLCL_TRAIN_OPTIONS_INIT                                                              \
+    { MLCL_TRAIN_OPTIONS_VERSION, MLCL_METHOD_CLD, 128, 0, 0, NULL,                          \
+      400, MLCL_OPTIM_ADAMW, 4e-5f, 1e-4f, 1.0f, MLCL_SCHED_COSINE_WARM_RESTARTS, 50, 2, 1e-5f, 50, 0.1f, 0.5f, \
+      100, MLCL_OPTIM_ADAMW, 4e-4f, 1e-5f, 1.0f, MLCL_SCHED_COSINE_WARM_RESTARTS, 25, 2, 1e-4f, 25, 0.1f, 0.4f, \
       1, 1 }
 
 /**
@@ -83,13 +109,30 @@ MLCL_API int mlcl_train_options_init(mlcl_train_options *opts, unsigned int vers
 
 /**
  * Applies a dataset preset of the paper (MATH.md protocol table):
- * "yeast" (batch 128, K 256) or "scene" (batch 256, K 1024).
+ * "yeast" (batch 128, K 256) or "scene" (batch 256, K 1024). The preset's
+ * queue size is that of the MoCo options it points to, which live in the
+ * library (static, read-only): opts->moco is set to them; copy them to
+ * change more MoCo settings.
  * @return MLCL_OK or MLCL_EINVAL naming the unknown preset.
  */
 MLCL_API int mlcl_train_options_preset(mlcl_train_options *opts, const char *preset);
 
-/** Progress report passed to the callback after every step. */
+/**
+ * The loss options a method implies: the defaults (MLCL_LOSS_OPTIONS_INIT)
+ * with the method, variant and mask of @p method, the only values of them a
+ * trainer accepts in opts->moco->loss (start from these to change e.g. tau).
+ * @param[out] out the options.
+ * @param method an mlcl_method.
+ * @return MLCL_OK or MLCL_EINVAL (NULL, unknown method).
+ */
+MLCL_API int mlcl_train_method_loss(mlcl_loss_options *out, int method);
+
+/** Version of mlcl_progress as this library fills it. */
+#define MLCL_PROGRESS_VERSION 1
+
+/** Progress report passed to the callback after every step (filled whole by the library). */
 typedef struct mlcl_progress {
+    unsigned int version; /**< MLCL_PROGRESS_VERSION: later versions only append fields */
     int phase;            /**< 1 pretraining, 2 fine-tuning */
     int epoch;            /**< epoch within the phase, from 0 */
     int epochs;           /**< epochs of the phase */
@@ -115,8 +158,10 @@ typedef int (*mlcl_progress_fn)(const mlcl_progress *progress, void *ctx);
 typedef struct mlcl_trainer mlcl_trainer;
 
 /**
- * Creates a trainer for @p train (borrowed: it must outlive the trainer).
- * The training set is standardised on a private copy when opts->standardize.
+ * Creates a trainer for @p train. The trainer copies what it keeps (features,
+ * labels, CSR arrays): @p train may be freed right after this call. The copy
+ * is standardised when opts->standardize, with mlcl_dataset_standardize_stats()'s
+ * statistics (population mean and std; a near-constant feature keeps std 1).
  * @param[out] out the trainer; free with mlcl_trainer_free().
  * @param opts the options (copied; in_dim and n_labels are taken from @p train).
  * @param train the training set.
@@ -138,7 +183,7 @@ MLCL_API int mlcl_trainer_create(mlcl_trainer **out, const mlcl_train_options *o
  */
 typedef struct mlcl_trainer_extra {
     unsigned int version;          /**< MLCL_TRAINER_EXTRA_VERSION */
-    const mlcl_encoder *backbone;  /**< copied (mlcl_moco_create_with_backbone()); NULL: the MLP of opts->moco.
+    const mlcl_encoder *backbone;  /**< copied (mlcl_moco_create_with_backbone()); NULL: the MLP of *opts->moco.
                                         Its input width must be c x out_h x out_w of the views. */
     const mlcl_simclr_options *pretrain_views; /**< non-NULL: pretraining views are two SimCLR
                                         augmentations of each image (copied) instead of input masking;
@@ -168,7 +213,7 @@ MLCL_API int mlcl_trainer_extra_init(mlcl_trainer_extra *extra, unsigned int ver
  * Checkpoints record the augmentation generator; resuming needs the same extra.
  * @param[out] out the trainer; free with mlcl_trainer_free().
  * @param opts the options (copied).
- * @param train the training set (borrowed: it must outlive the trainer).
+ * @param train the training set (copied: it may be freed after the call).
  * @param extra the additions (read during the call only), or NULL for none.
  * @return as mlcl_trainer_create(); MLCL_EINVAL when the backbone's input width
  *         does not match the data or the views, or the data have no image shape.
@@ -262,9 +307,10 @@ MLCL_API int mlcl_trainer_distributions(mlcl_trainer *trainer, int n, const floa
  * and the fixed threshold 0.5.
  * @param trainer the trainer.
  * @param test the test set (same feature and label counts as the training set).
- * @param[out] paper the paper-protocol metrics (nullable).
- * @param[out] t05 the metrics at t = 0.5 (nullable).
- * @return MLCL_OK, MLCL_EINVAL, MLCL_ENUMERIC or MLCL_ENOMEM.
+ * @param[in,out] paper the paper-protocol metrics (nullable); its version must be
+ *            MLCL_METRICS_VERSION (MLCL_METRICS_INIT / mlcl_metrics_init()) and is not changed.
+ * @param[in,out] t05 the metrics at t = 0.5 (nullable; versioned as @p paper).
+ * @return MLCL_OK, MLCL_EINVAL, MLCL_EVERSION, MLCL_ENUMERIC or MLCL_ENOMEM.
  */
 MLCL_API int mlcl_trainer_evaluate(mlcl_trainer *trainer, const mlcl_dataset *test,
                                    mlcl_metrics *paper, mlcl_metrics *t05);
@@ -295,10 +341,10 @@ MLCL_API int mlcl_trainer_save(const mlcl_trainer *trainer, const char *path);
  * (method, loss, optimisers, schedules, batch, queue, encoder, views, seed,
  * standardisation, a CRC of the training data); a trainer that differs in any
  * of them is refused with MLCL_EINVAL naming the option and both values. The
- * one change allowed: epoch counts may grow (pretrain.epochs while pretraining
- * is unfinished, finetune.epochs always; a finished run then trains the extra
- * fine-tuning epochs). Checkpoints of format 1 (libmlcl before the options
- * record) are refused with MLCL_EVERSION.
+ * one change allowed: epoch counts may grow (pretrain_epochs while pretraining
+ * is unfinished, finetune_epochs always; a finished run then trains the extra
+ * fine-tuning epochs). Checkpoints of formats 1 and 2 (before libmlcl 1.0,
+ * docs/formats.md) are refused with MLCL_EVERSION.
  * @return MLCL_OK; MLCL_EINVAL (other options or data), MLCL_EIO, MLCL_EFORMAT
  *         (also: bytes after the end), MLCL_ECHECKSUM or MLCL_EVERSION with a
  *         message naming the file; MLCL_EBUSY; the trainer is unchanged on error.
@@ -386,7 +432,7 @@ MLCL_API int mlcl_validation_options_init(mlcl_validation_options *opts, unsigne
  * Resuming a finished run with more fine-tuning epochs is refused when an
  * epoch was selected (the restored epoch is not where training stopped).
  * @param trainer the trainer; fine-tuning must not have started yet.
- * @param val the validation set (borrowed: it must outlive the trainer; same
+ * @param val the validation set (copied: it may be freed after the call; same
  *        feature and label counts as the training set), or NULL to remove it.
  * @param opts the options (copied), or NULL for the defaults.
  * @return MLCL_OK, MLCL_EINVAL (sizes, a bad option, fine-tuning already
@@ -404,7 +450,7 @@ MLCL_API int mlcl_trainer_set_validation(mlcl_trainer *trainer, const mlcl_datas
  * @param[out] best_value its value of the select metric (nullable).
  * @param[out] last_value the value of the most recent fine-tuning epoch (nullable; NaN before the first).
  * @param[out] epochs_run fine-tuning epochs evaluated on validation so far (nullable); smaller than
- *             finetune.epochs when patience stopped the run.
+ *             finetune_epochs when patience stopped the run.
  * @return MLCL_OK, or MLCL_EINVAL (NULL trainer, no validation set).
  */
 MLCL_API int mlcl_trainer_selection(const mlcl_trainer *trainer, int *best_epoch, double *best_value,
@@ -436,6 +482,58 @@ MLCL_API int mlcl_trainer_thresholds(const mlcl_trainer *trainer, int c, float *
  */
 MLCL_API int mlcl_trainer_evaluate_thresholds(mlcl_trainer *trainer, const mlcl_dataset *test, mlcl_metrics *per_label,
                                               mlcl_metrics *global);
+
+/**
+ * Settings of a trainer that may change while it runs (mlcl_trainer_set_param()).
+ * Values are doubles; each has inclusive bounds (mlcl_train_param_bounds()).
+ */
+typedef enum mlcl_train_param {
+    MLCL_TRAIN_PARAM_PRETRAIN_LR = 0,             /**< pretrain.lr, the base of its schedule [0, 100] */
+    MLCL_TRAIN_PARAM_PRETRAIN_WEIGHT_DECAY = 1,   /**< pretrain.weight_decay [0, 100] */
+    MLCL_TRAIN_PARAM_PRETRAIN_HEAD_LR_SCALE = 2,  /**< pretrain.head_lr_scale [0, 1000] */
+    MLCL_TRAIN_PARAM_PRETRAIN_MASK_P = 3,         /**< pretrain.mask_p [0, 0.999] */
+    MLCL_TRAIN_PARAM_FINETUNE_LR = 4,             /**< finetune.lr [0, 100] */
+    MLCL_TRAIN_PARAM_FINETUNE_WEIGHT_DECAY = 5,   /**< finetune.weight_decay [0, 100] */
+    MLCL_TRAIN_PARAM_FINETUNE_HEAD_LR_SCALE = 6,  /**< finetune.head_lr_scale [0, 1000] */
+    MLCL_TRAIN_PARAM_FINETUNE_MASK_P = 7,         /**< finetune.mask_p [0, 0.999] */
+    MLCL_TRAIN_PARAM_MOMENTUM = 8,                /**< the key side's momentum m [0, 1] */
+    MLCL_TRAIN_PARAM_TAU = 9,                     /**< the loss temperature tau [1e-6, 1e6] */
+    MLCL_TRAIN_PARAM_ALPHA = 10,                  /**< the loss's alpha [0, 1e6] */
+    MLCL_TRAIN_PARAM_BETA = 11                    /**< the loss's beta [0, 1e6] */
+} mlcl_train_param;
+
+/**
+ * The inclusive range of a parameter (zstd's ZSTD_cParam_getBounds()).
+ * @param param the parameter.
+ * @param[out] lo the smallest value (nullable).
+ * @param[out] hi the largest value (nullable).
+ * @return MLCL_OK or MLCL_EINVAL (an unknown parameter).
+ */
+MLCL_API int mlcl_train_param_bounds(mlcl_train_param param, double *lo, double *hi);
+
+/**
+ * Changes a setting from the next step on (also from the progress callback).
+ * Learning rates are the bases of the phases' schedules (the current rate
+ * follows at once when the phase runs). The change is part of the run's
+ * options: checkpoints record it, and resuming needs a trainer with the same
+ * values (set them before mlcl_trainer_load()). A value of float parameters
+ * is rounded to float.
+ * @param trainer the trainer.
+ * @param param the parameter.
+ * @param value within mlcl_train_param_bounds().
+ * @return MLCL_OK; MLCL_EINVAL (unknown parameter, value out of bounds or not
+ *         finite: the message names both); MLCL_EBUSY.
+ */
+MLCL_API int mlcl_trainer_set_param(mlcl_trainer *trainer, mlcl_train_param param, double value);
+
+/**
+ * Reads a setting.
+ * @param trainer the trainer.
+ * @param param the parameter.
+ * @param[out] value its current value (a learning rate: the base of the schedule as set).
+ * @return MLCL_OK or MLCL_EINVAL.
+ */
+MLCL_API int mlcl_trainer_get_param(const mlcl_trainer *trainer, mlcl_train_param param, double *value);
 
 /** The borrowed MoCo pair inside the trainer. */
 MLCL_API int mlcl_trainer_moco(mlcl_trainer *trainer, mlcl_moco **out);
@@ -473,7 +571,7 @@ MLCL_API int mlcl_trainer_moco(mlcl_trainer *trainer, mlcl_moco **out);
  * @param[out] out the trainer; free with mlcl_trainer_free().
  * @param opts the options (copied; standardize and the phases' mask_p are ignored).
  * @param pretrain the pretraining loader (views 2), or NULL when no pretraining runs.
- * @param finetune the fine-tuning loader (views 0 or 1), or NULL when finetune.epochs = 0.
+ * @param finetune the fine-tuning loader (views 0 or 1), or NULL when finetune_epochs = 0.
  * @param backbone copied (as mlcl_trainer_extra.backbone), or NULL: the MLP of opts->moco.
  * @return as mlcl_trainer_create_ex(); MLCL_EINVAL naming the mismatch between the loaders and the options.
  */

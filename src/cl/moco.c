@@ -26,13 +26,51 @@ int mlcl_moco_options_init(mlcl_moco_options *opts, unsigned int version)
     return MLCL_OK;
 }
 
-static int validate(const mlcl_moco_options *o)
+int mlcl__moco_resolve(const mlcl_moco_options *o, mlcl__moco_conf *c, int read_widths, const char *fn)
+{
+    static const int default_widths[] = { 256, 512, 256 };
+    static const mlcl_loss_options default_loss = MLCL_LOSS_OPTIONS_INIT;
+    static const mlcl_optim_options default_optim = MLCL_MOCO_OPTIM_INIT;
+    MLCL_CHECK_VERSION(fn, o, MLCL_MOCO_OPTIONS_VERSION);
+    memset(c, 0, sizeof *c);
+    if (!read_widths) { /* a caller's backbone: the MLP fields are not used (not even read) */
+        c->n_hidden = 1;
+        c->hidden[0] = 1;
+    } else if (o->hidden) {
+        if (o->n_hidden < 1 || o->n_hidden > MLCL_MLP_MAX_HIDDEN)
+            return mlcl__err(MLCL_EINVAL, "%s: opts->n_hidden must be in 1..%d with opts->hidden set (got %d)", fn,
+                             MLCL_MLP_MAX_HIDDEN, o->n_hidden);
+        c->n_hidden = o->n_hidden;
+        memcpy(c->hidden, o->hidden, sizeof(int) * (size_t)o->n_hidden);
+    } else {
+        if (o->n_hidden != 0)
+            return mlcl__err(MLCL_EINVAL, "%s: opts->n_hidden = %d but opts->hidden is NULL (NULL: the default widths "
+                             "256, 512, 256; set both or neither)", fn, o->n_hidden);
+        c->n_hidden = (int)(sizeof default_widths / sizeof *default_widths);
+        memcpy(c->hidden, default_widths, sizeof default_widths);
+    }
+    c->in_dim = o->in_dim;
+    c->n_labels = o->n_labels;
+    c->dropout = o->dropout;
+    c->proj_dim = o->proj_dim;
+    c->proj_dropout = o->proj_dropout;
+    c->queue_size = o->queue_size;
+    c->momentum = o->momentum;
+    c->max_batch = o->max_batch ? o->max_batch : MLCL_MOCO_DEFAULT_MAX_BATCH;
+    c->seed = o->seed;
+    c->loss = o->loss ? *o->loss : default_loss;
+    c->optim = o->optim ? *o->optim : default_optim;
+    c->key_train_mode = o->key_train_mode;
+    return MLCL_OK;
+}
+
+static int validate(const mlcl__moco_conf *o)
 {
     const char *fn = "mlcl_moco_create";
-    MLCL_CHECK_VERSION(fn, o, MLCL_MOCO_OPTIONS_VERSION);
     if (o->in_dim <= 0) return mlcl__err(MLCL_EINVAL, "%s: opts->in_dim must be > 0 (got %d)", fn, o->in_dim);
     if (o->n_labels <= 0) return mlcl__err(MLCL_EINVAL, "%s: opts->n_labels must be > 0 (got %d)", fn, o->n_labels);
-    if (o->n_hidden < 1 || o->n_hidden > 8) return mlcl__err(MLCL_EINVAL, "%s: opts->n_hidden must be in 1..8 (got %d)", fn, o->n_hidden);
+    if (o->n_hidden < 1 || o->n_hidden > MLCL_MLP_MAX_HIDDEN)
+        return mlcl__err(MLCL_EINVAL, "%s: opts->n_hidden must be in 1..%d (got %d)", fn, MLCL_MLP_MAX_HIDDEN, o->n_hidden);
     for (int i = 0; i < o->n_hidden; i++)
         if (o->hidden[i] <= 0) return mlcl__err(MLCL_EINVAL, "%s: opts->hidden[%d] must be > 0 (got %d)", fn, i, o->hidden[i]);
     if (!(o->dropout >= 0 && o->dropout < 1)) return mlcl__err(MLCL_EINVAL, "%s: opts->dropout must be in [0, 1)", fn);
@@ -40,12 +78,12 @@ static int validate(const mlcl_moco_options *o)
     if (o->proj_dim <= 0) return mlcl__err(MLCL_EINVAL, "%s: opts->proj_dim must be > 0 (got %d)", fn, o->proj_dim);
     if (o->queue_size <= 0) return mlcl__err(MLCL_EINVAL, "%s: opts->queue_size must be > 0 (got %d)", fn, o->queue_size);
     if (!(o->momentum >= 0 && o->momentum <= 1)) return mlcl__err(MLCL_EINVAL, "%s: opts->momentum must be in [0, 1]", fn);
-    if (o->max_batch < 2) return mlcl__err(MLCL_EINVAL, "%s: opts->max_batch must be >= 2 (got %d)", fn, o->max_batch);
+    if (o->max_batch < 2) return mlcl__err(MLCL_EINVAL, "%s: opts->max_batch must be 0 or >= 2 (got %d)", fn, o->max_batch);
     if (o->key_train_mode != 0 && o->key_train_mode != 1) return mlcl__err(MLCL_EINVAL, "%s: opts->key_train_mode must be 0 or 1 (got %d)", fn, o->key_train_mode);
     return MLCL_OK;
 }
 
-void mlcl__moco_estimate(const mlcl_moco_options *o, int hdim, size_t backbone_np, mlcl__mem_est *e)
+void mlcl__moco_estimate(const mlcl__moco_conf *o, int hdim, size_t backbone_np, mlcl__mem_est *e)
 {
     const double F = sizeof(float), B = o->max_batch, K = o->queue_size, m = o->proj_dim, c = o->n_labels;
     const double words = ceil(c / 64.0), hd = hdim;
@@ -88,7 +126,7 @@ void mlcl_moco_free(mlcl_moco *mc)
     mlcl__free(mc);
 }
 
-static int build_proj(mlcl_encoder **out, const mlcl_moco_options *o, int hdim, uint64_t seed)
+static int build_proj(mlcl_encoder **out, const mlcl__moco_conf *o, int hdim, uint64_t seed)
 {
     mlcl_encoder_options eo = MLCL_ENCODER_OPTIONS_INIT;
     eo.max_batch = o->max_batch;
@@ -105,7 +143,7 @@ static int build_proj(mlcl_encoder **out, const mlcl_moco_options *o, int hdim, 
 
 static int create_inner(mlcl_moco *mc, const mlcl_encoder *backbone)
 {
-    const mlcl_moco_options *o = &mc->o;
+    const mlcl__moco_conf *o = &mc->o;
     mlcl_encoder_options eo = MLCL_ENCODER_OPTIONS_INIT;
     eo.max_batch = o->max_batch;
     if (backbone) {
@@ -192,9 +230,9 @@ int mlcl_moco_create_with_backbone(mlcl_moco **out, const mlcl_moco_options *opt
     MLCL_CHECK_NULL(fn, out);
     *out = NULL;
     if (!opts_in) return mlcl__err(MLCL_EINVAL, "%s: opts is NULL", fn);
-    mlcl_moco_options o2 = *opts_in, *opts = &o2;
+    mlcl__moco_conf o2, *opts = &o2;
+    MLCL_TRY(mlcl__moco_resolve(opts_in, opts, backbone == NULL, fn));
     if (backbone) {
-        MLCL_CHECK_VERSION(fn, opts, MLCL_MOCO_OPTIONS_VERSION);
         int bin, bout;
         MLCL_TRY(mlcl_encoder_in_dim(backbone, &bin));
         MLCL_TRY(mlcl_encoder_out_dim(backbone, &bout));
@@ -603,5 +641,13 @@ int mlcl_moco_get_threads(const mlcl_moco *mc, int *n)
     MLCL_CHECK_NULL_AS("mlcl_moco_get_threads", mc, "moco");
     MLCL_CHECK_NULL("mlcl_moco_get_threads", n);
     *n = mc->threads;
+    return MLCL_OK;
+}
+
+int mlcl_moco_set_steps(mlcl_moco *mc, long long steps)
+{
+    MLCL_CHECK_NULL_AS("mlcl_moco_set_steps", mc, "moco");
+    if (steps < 0) return mlcl__err(MLCL_EINVAL, "mlcl_moco_set_steps: steps must be >= 0 (got %lld)", steps);
+    mc->steps = steps;
     return MLCL_OK;
 }

@@ -6,6 +6,7 @@
 #include "mlcl/comm.h"
 #include "dist/comm_internal.h"
 #include "core/internal.h"
+#include "cl/moco_lib.h" /* mlcl__moco_step_csr, mlcl__moco_estimate */
 
 /* The global batch of a step, gathered from the ranks (comm.size x max_batch
  * rows): keys, distributions, their gradients, labels; hs: the handshake
@@ -19,7 +20,7 @@ typedef struct mlcl__moco_gather {
 enum { MOCO_ENC_Q = 0, MOCO_PROJ_Q = 1, MOCO_LD = 2, MOCO_ENC_K = 3, MOCO_PROJ_K = 4, MOCO_NETS = 5 };
 
 struct mlcl_moco {
-    mlcl_moco_options o;
+    mlcl__moco_conf o; /* the options as resolved at create (mlcl__moco_resolve) */
     mlcl_encoder *net[MOCO_NETS];
     mlcl_queue *queue;
     mlcl_loss *loss;
@@ -50,18 +51,6 @@ struct mlcl_moco {
     const int *csr_col;
     const float *csr_v0, *csr_v1;
 };
-
-/* mlcl_moco_step on views given as CSR rows: rows ptr[0..n] of (col, v0) are
- * the query view, of (col, v1) the key view (the mask views of
- * mlcl__csr_mask_rows keep the structure, so they share ptr and col). The
- * backbones run mlcl_encoder_forward_csr (their first layer must be a
- * Linear); everything else is the dense step. Single process only. */
-MLCL_INTERNAL int mlcl__moco_step_csr(mlcl_moco *mc, int n, const int64_t *ptr, const int *col, const float *v0,
-                                      const float *v1, const uint64_t *y, mlcl_loss_parts *parts);
-
-/* Adds the memory the pair built from `o` will need to `e` (hdim: h's width;
- * backbone_np: parameters of a caller's backbone, 0 for the MLP of o). */
-MLCL_INTERNAL void mlcl__moco_estimate(const mlcl_moco_options *o, int hdim, size_t backbone_np, mlcl__mem_est *e);
 
 /* Rolls the key side and the running statistics back to before the step. */
 MLCL_INTERNAL void mlcl__moco_backup(mlcl_moco *mc);

@@ -155,6 +155,17 @@ int mlcl_optim_set_lr(mlcl_optim *o, int group, float lr)
     return MLCL_OK;
 }
 
+int mlcl_optim_set_weight_decay(mlcl_optim *o, int group, float wd)
+{
+    static const char fn[] = "mlcl_optim_set_weight_decay";
+    MLCL_CHECK_NULL(fn, o);
+    MLCL_TRY(check_group(fn, o, group, 1));
+    if (!finite_nonneg(wd)) return mlcl__err(MLCL_EINVAL, "%s: wd must be finite and >= 0 (got %g)", fn, (double)wd);
+    for (int i = 0; i < o->ng; i++)
+        if (group == -1 || group == i) o->G[i].wd = wd;
+    return MLCL_OK;
+}
+
 int mlcl_optim_get_lr(const mlcl_optim *o, int group, float *lr)
 {
     static const char fn[] = "mlcl_optim_get_lr";

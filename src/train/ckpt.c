@@ -59,6 +59,41 @@ void mlcl__ckw_put(mlcl__ckw *w, const char tag[4], const void *data, size_t len
     w->len = need;
 }
 
+/* ---- sections of fields */
+
+static void ckf_put(mlcl__ckf *f, uint64_t v, int bytes)
+{
+    if (f->len + (size_t)bytes > sizeof f->buf) { f->overflow = 1; return; }
+    for (int i = 0; i < bytes; i++) f->buf[f->len++] = (unsigned char)(v >> (8 * i));
+}
+
+void mlcl__ckf_begin(mlcl__ckf *f, uint32_t version)
+{
+    f->len = 0;
+    f->overflow = 0;
+    ckf_put(f, version, 4);
+}
+void mlcl__ckf_i64(mlcl__ckf *f, int64_t v) { ckf_put(f, (uint64_t)v, 8); }
+void mlcl__ckf_u64(mlcl__ckf *f, uint64_t v) { ckf_put(f, v, 8); }
+void mlcl__ckf_f64(mlcl__ckf *f, double v)
+{
+    uint64_t u;
+    memcpy(&u, &v, 8);
+    ckf_put(f, u, 8);
+}
+void mlcl__ckf_f32(mlcl__ckf *f, float v)
+{
+    uint32_t u;
+    memcpy(&u, &v, 4);
+    ckf_put(f, u, 4);
+}
+
+void mlcl__ckw_put_fields(mlcl__ckw *w, const char tag[4], const mlcl__ckf *f)
+{
+    if (f->overflow && !w->status) w->status = mlcl__err(MLCL_EOVERFLOW, "checkpoint: section %.4s too large", tag);
+    mlcl__ckw_put(w, tag, f->buf, f->len);
+}
+
 /* Header of model files and other containers (HDR2 = 48 bytes): the
  * checkpoint's fields, then the CRC-32 of the compressed bytes (so that every
  * bit of the file is under a CRC: a flipped bit deflate would decode to the
@@ -152,58 +187,6 @@ static int align_sections(mlcl__ckr *r)
     return MLCL_OK;
 }
 
-int mlcl__ckr_open(mlcl__ckr *r, const char *path)
-{
-    memset(r, 0, sizeof *r);
-    snprintf(r->path, sizeof r->path, "%s", path);
-    FILE *f = fopen(path, "rb");
-    if (!f) return mlcl__err(MLCL_EIO, "checkpoint %s: cannot open: %s", path, strerror(errno));
-    unsigned char h[HDR];
-    int rc = MLCL_OK;
-    unsigned char *z = NULL;
-    if (fread(h, 1, HDR, f) != HDR) { rc = mlcl__err(MLCL_EFORMAT, "checkpoint %s: truncated header", path); goto out; }
-    if (memcmp(h, MAGIC, 8) != 0) { rc = mlcl__err(MLCL_EFORMAT, "checkpoint %s: not a libmlcl checkpoint (bad magic)", path); goto out; }
-    if ((uint32_t)crc32(0L, h, 36) != get32(h + 36)) { rc = mlcl__err(MLCL_ECHECKSUM, "checkpoint %s: header checksum mismatch", path); goto out; }
-    if (get32(h + 8) != MLCL_CKPT_FORMAT) {
-        rc = get32(h + 8) < MLCL_CKPT_FORMAT
-                 ? mlcl__err(MLCL_EVERSION, "checkpoint %s: format %u was written by an older libmlcl that did not record "
-                             "the training options; this library reads format %d only (train again)", path, get32(h + 8), MLCL_CKPT_FORMAT)
-                 : mlcl__err(MLCL_EVERSION, "checkpoint %s: format %u, this library reads %d", path, get32(h + 8), MLCL_CKPT_FORMAT);
-        goto out;
-    }
-    uint32_t bom;
-    memcpy(&bom, h + 12, 4);
-    if (bom != 0x01020304u) { rc = mlcl__err(MLCL_EFORMAT, "checkpoint %s: written on a host of other byte order", path); goto out; }
-    uint64_t plen = get64(h + 16), zlen = get64(h + 24);
-    if (plen > ((uint64_t)1 << 40) || zlen > ((uint64_t)1 << 40)) { rc = mlcl__err(MLCL_EFORMAT, "checkpoint %s: implausible sizes", path); goto out; }
-    z = mlcl__malloc((size_t)zlen + 1);
-    r->buf = mlcl__malloc((size_t)plen + 1);
-    if (!z || !r->buf) { rc = mlcl__err(MLCL_ENOMEM, "checkpoint %s: out of memory", path); goto out; }
-    if (fread(z, 1, (size_t)zlen, f) != zlen) { rc = mlcl__err(MLCL_EFORMAT, "checkpoint %s: truncated (payload shorter than %llu bytes)", path, (unsigned long long)zlen); goto out; }
-    if (fgetc(f) != EOF) { rc = mlcl__err(MLCL_EFORMAT, "checkpoint %s: bytes after the end of the checkpoint (%llu bytes expected)", path, (unsigned long long)(HDR + zlen)); goto out; }
-    if (ferror(f)) { rc = mlcl__err(MLCL_EIO, "checkpoint %s: read error: %s", path, strerror(errno)); goto out; }
-    uLongf out_len = (uLongf)plen;
-    if (uncompress(r->buf, &out_len, z, (uLong)zlen) != Z_OK || out_len != plen) {
-        rc = mlcl__err(MLCL_ECHECKSUM, "checkpoint %s: compressed payload is corrupted", path);
-        goto out;
-    }
-    if ((uint32_t)crc32(0L, r->buf, (uInt)plen) != get32(h + 32)) { rc = mlcl__err(MLCL_ECHECKSUM, "checkpoint %s: payload checksum mismatch", path); goto out; }
-    r->len = (size_t)plen;
-    /* validate the section chain once so lookups can trust it */
-    for (size_t off = 0; off < r->len;) {
-        if (r->len - off < 16) { rc = mlcl__err(MLCL_EFORMAT, "checkpoint %s: broken section table", path); goto out; }
-        uint64_t l = get64(r->buf + off + 8);
-        if (l > r->len - off - 16) { rc = mlcl__err(MLCL_EFORMAT, "checkpoint %s: section overruns the file", path); goto out; }
-        off += 16 + (size_t)l;
-    }
-    rc = align_sections(r);
-out:
-    fclose(f);
-    mlcl__free(z);
-    if (rc) mlcl__ckr_close(r);
-    return rc;
-}
-
 int mlcl__ckr_get(const mlcl__ckr *r, const char tag[4], const void **data, size_t *len, size_t want)
 {
     for (size_t off = 0; off < r->len;) {
@@ -229,6 +212,54 @@ int mlcl__ckr_copy(const mlcl__ckr *r, const char tag[4], void *dst, size_t len)
     return MLCL_OK;
 }
 
+static uint64_t ckfr_get(mlcl__ckfr *f, int bytes)
+{
+    if (f->len - f->off < (size_t)bytes) { f->bad = 1; f->off = f->len; return 0; }
+    uint64_t v = 0;
+    for (int i = bytes - 1; i >= 0; i--) v = (v << 8) | f->p[f->off + (size_t)i];
+    f->off += (size_t)bytes;
+    return v;
+}
+
+int mlcl__ckr_fields(const mlcl__ckr *r, const char tag[4], uint32_t version, mlcl__ckfr *f)
+{
+    const void *p;
+    size_t len;
+    memset(f, 0, sizeof *f);
+    MLCL_TRY(mlcl__ckr_get(r, tag, &p, &len, (size_t)-1));
+    f->p = p;
+    f->len = len;
+    uint32_t v = (uint32_t)ckfr_get(f, 4);
+    if (f->bad) return mlcl__err(MLCL_EFORMAT, "checkpoint %s: section %.4s is empty", r->path, tag);
+    if (v != version)
+        return mlcl__err(MLCL_EVERSION, "checkpoint %s: section %.4s has version %u, this library reads %u", r->path, tag,
+                         v, version);
+    return MLCL_OK;
+}
+int64_t mlcl__ckfr_i64(mlcl__ckfr *f) { return (int64_t)ckfr_get(f, 8); }
+uint64_t mlcl__ckfr_u64(mlcl__ckfr *f) { return ckfr_get(f, 8); }
+double mlcl__ckfr_f64(mlcl__ckfr *f)
+{
+    uint64_t u = ckfr_get(f, 8);
+    double v;
+    memcpy(&v, &u, 8);
+    return v;
+}
+float mlcl__ckfr_f32(mlcl__ckfr *f)
+{
+    uint32_t u = (uint32_t)ckfr_get(f, 4);
+    float v;
+    memcpy(&v, &u, 4);
+    return v;
+}
+int mlcl__ckfr_end(const mlcl__ckr *r, const char tag[4], const mlcl__ckfr *f)
+{
+    if (f->bad || f->off != f->len)
+        return mlcl__err(MLCL_EFORMAT, "checkpoint %s: section %.4s has %zu bytes, its fields %s", r->path, tag, f->len,
+                         f->bad ? "need more" : "need fewer");
+    return MLCL_OK;
+}
+
 void mlcl__ckr_close(mlcl__ckr *r)
 {
     mlcl__free(r->buf);
@@ -236,9 +267,7 @@ void mlcl__ckr_close(mlcl__ckr *r)
     r->len = 0;
 }
 
-/* ------------------------------------------------------------ other kinds of file (model files) */
-
-#include <sys/stat.h>
+/* ------------------------------------------------------------ reading */
 
 /* Inflates z into a buffer that grows with the output, up to exactly plen bytes. */
 static int inflate_bounded(const unsigned char *z, size_t zlen, size_t plen, unsigned char **out, const char *what,
@@ -293,8 +322,12 @@ static int inflate_bounded(const unsigned char *z, size_t zlen, size_t plen, uns
     return MLCL_OK;
 }
 
-int mlcl__ckr_open_as(mlcl__ckr *r, const char *path, const char magic[8], uint32_t version, size_t max_payload,
-                      const char *what)
+/* The one reader of both header layouts: hdr HDR (checkpoints: CRC of the
+ * first 36 header bytes) or HDR2 (model files: CRC of the compressed bytes
+ * and of the first 44 header bytes). The file must be regular and exactly as
+ * long as its header says; memory grows with the data actually inflated. */
+static int open_container(mlcl__ckr *r, const char *path, const char magic[8], uint32_t version, size_t hdr,
+                          size_t max_payload, const char *what)
 {
     memset(r, 0, sizeof *r);
     snprintf(r->path, sizeof r->path, "%s", path);
@@ -305,19 +338,25 @@ int mlcl__ckr_open_as(mlcl__ckr *r, const char *path, const char magic[8], uint3
     unsigned char *z = NULL;
     struct stat st;
     if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) { rc = mlcl__err(MLCL_EIO, "%s %s: not a regular file", what, path); goto out; }
-    if (fread(h, 1, HDR2, f) != HDR2) { rc = mlcl__err(MLCL_EFORMAT, "%s %s: truncated header (%lld bytes)", what, path, (long long)st.st_size); goto out; }
+    if (fread(h, 1, hdr, f) != hdr) { rc = mlcl__err(MLCL_EFORMAT, "%s %s: truncated header (%lld bytes)", what, path, (long long)st.st_size); goto out; }
     if (memcmp(h, magic, 8) != 0) { rc = mlcl__err(MLCL_EFORMAT, "%s %s: not a libmlcl %s file (bad magic)", what, path, what); goto out; }
-    if ((uint32_t)crc32(0L, h, 44) != get32(h + 44)) { rc = mlcl__err(MLCL_ECHECKSUM, "%s %s: header checksum mismatch", what, path); goto out; }
-    if (get32(h + 8) != version) { rc = mlcl__err(MLCL_EVERSION, "%s %s: format %u, this library reads format %u", what, path, get32(h + 8), version); goto out; }
+    if ((uint32_t)crc32(0L, h, (uInt)hdr - 4) != get32(h + hdr - 4)) { rc = mlcl__err(MLCL_ECHECKSUM, "%s %s: header checksum mismatch", what, path); goto out; }
+    if (get32(h + 8) != version) {
+        rc = hdr == HDR && get32(h + 8) < version
+                 ? mlcl__err(MLCL_EVERSION, "%s %s: format %u was written by an older libmlcl; this library reads "
+                             "format %u only (train again)", what, path, get32(h + 8), version)
+                 : mlcl__err(MLCL_EVERSION, "%s %s: format %u, this library reads format %u", what, path, get32(h + 8), version);
+        goto out;
+    }
     uint32_t bom;
     memcpy(&bom, h + 12, 4);
     if (bom != 0x01020304u) { rc = mlcl__err(MLCL_EFORMAT, "%s %s: written on a host of other byte order", what, path); goto out; }
     uint64_t plen = get64(h + 16), zlen = get64(h + 24);
     uint64_t fsz = (uint64_t)st.st_size;
-    if (zlen != fsz - HDR2) {
+    if (zlen != fsz - hdr) {
         rc = mlcl__err(MLCL_EFORMAT, "%s %s: %s (file has %llu bytes, header says %llu)", what, path,
-                       zlen > fsz - HDR2 ? "truncated" : "trailing bytes after the payload",
-                       (unsigned long long)fsz, (unsigned long long)(zlen + HDR2));
+                       zlen > fsz - hdr ? "truncated" : "trailing bytes after the end of the payload",
+                       (unsigned long long)fsz, (unsigned long long)(zlen + hdr));
         goto out;
     }
     /* zlib cannot expand more than 1032:1; max_payload caps the rest */
@@ -329,11 +368,12 @@ int mlcl__ckr_open_as(mlcl__ckr *r, const char *path, const char magic[8], uint3
     z = mlcl__malloc((size_t)zlen + 1);
     if (!z) { rc = mlcl__err(MLCL_ENOMEM, "%s %s: out of memory", what, path); goto out; }
     if (fread(z, 1, (size_t)zlen, f) != zlen) { rc = mlcl__err(MLCL_EIO, "%s %s: read failed", what, path); goto out; }
-    if ((uint32_t)crc32(0L, z, (uInt)zlen) != get32(h + 36)) { rc = mlcl__err(MLCL_ECHECKSUM, "%s %s: compressed payload checksum mismatch", what, path); goto out; }
+    if (hdr == HDR2 && (uint32_t)crc32(0L, z, (uInt)zlen) != get32(h + 36)) { rc = mlcl__err(MLCL_ECHECKSUM, "%s %s: compressed payload checksum mismatch", what, path); goto out; }
     rc = inflate_bounded(z, (size_t)zlen, (size_t)plen, &r->buf, what, path);
     if (rc) goto out;
     if ((uint32_t)crc32(0L, r->buf, (uInt)plen) != get32(h + 32)) { rc = mlcl__err(MLCL_ECHECKSUM, "%s %s: payload checksum mismatch", what, path); goto out; }
     r->len = (size_t)plen;
+    /* validate the section chain once so lookups can trust it */
     for (size_t off = 0; off < r->len;) {
         if (r->len - off < 16) { rc = mlcl__err(MLCL_EFORMAT, "%s %s: broken section table", what, path); goto out; }
         uint64_t l = get64(r->buf + off + 8);
@@ -346,4 +386,15 @@ out:
     mlcl__free(z);
     if (rc) mlcl__ckr_close(r);
     return rc;
+}
+
+int mlcl__ckr_open(mlcl__ckr *r, const char *path)
+{
+    return open_container(r, path, MAGIC, MLCL_CKPT_FORMAT, HDR, (size_t)1 << 40, "checkpoint");
+}
+
+int mlcl__ckr_open_as(mlcl__ckr *r, const char *path, const char magic[8], uint32_t version, size_t max_payload,
+                      const char *what)
+{
+    return open_container(r, path, magic, version, HDR2, max_payload, what);
 }

@@ -80,10 +80,10 @@ static int prov_metrics(mlcl_model *m, const char *pre, const mlcl_metrics *x)
 
 static int export_inner(const mlcl_trainer *t, mlcl_model *m, const mlcl_model_export_options *o)
 {
-    const mlcl_encoder *bb = t->moco->net[MOCO_ENC_Q], *ld = t->moco->net[MOCO_LD];
+    const mlcl_encoder *bb = t->net[NET_ENC_Q], *ld = t->net[NET_LD];
     m->d = t->d;
     m->c = t->c;
-    m->h = t->moco->hdim;
+    m->h = t->hdim;
     m->dn = t->dn;
     m->chunk = t->batch;
     m->img = t->img;
@@ -142,14 +142,14 @@ static int export_inner(const mlcl_trainer *t, mlcl_model *m, const mlcl_model_e
     }
     /* provenance */
     const mlcl_train_options *to = &t->o;
-    const mlcl_loss_options *lo = &to->moco.loss;
+    const mlcl_loss_options *lo = &t->mo.loss;
     MLCL_TRY(prov(m, "library", "libmlcl %s", mlcl_version_string()));
     MLCL_TRY(prov(m, "method", "%s", method_name(to->method)));
     MLCL_TRY(prov(m, "seed", "%llu", (unsigned long long)to->seed));
     MLCL_TRY(prov(m, "batch", "%d", t->batch));
-    MLCL_TRY(prov(m, "pretrain_epochs", "%d", to->pretrain.epochs));
-    MLCL_TRY(prov(m, "finetune_epochs", "%d", to->finetune.epochs));
-    MLCL_TRY(prov(m, "queue_size", "%d", to->moco.queue_size));
+    MLCL_TRY(prov(m, "pretrain_epochs", "%d", t->ph[0].epochs));
+    MLCL_TRY(prov(m, "finetune_epochs", "%d", t->ph[1].epochs));
+    MLCL_TRY(prov(m, "queue_size", "%d", t->mo.queue_size));
     MLCL_TRY(prov(m, "loss", "method %d variant %d mask %d alpha %g beta %g tau %g sigma %g reduction %d cld_weight %d",
                   lo->method, lo->variant, lo->mask, (double)lo->alpha, (double)lo->beta, (double)lo->tau,
                   (double)lo->sigma, lo->reduction, lo->cld_weight));

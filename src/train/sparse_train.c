@@ -5,7 +5,7 @@
 #include <string.h>
 #include <zlib.h>
 #include "train/trainer_internal.h"
-#include "cl/moco_internal.h"
+#include "cl/moco_lib.h"
 #include "data/sparse_internal.h"
 
 int mlcl__trainer_sparse_setup(mlcl_trainer *t, const mlcl_dataset *train, const char *fn)
@@ -15,7 +15,17 @@ int mlcl__trainer_sparse_setup(mlcl_trainer *t, const mlcl_dataset *train, const
         return mlcl__err(MLCL_EINVAL, "%s: the training set is sparse (CSR): standardisation would centre it "
                          "(dense); set opts->standardize = 0", fn);
     int64_t nnz;
-    MLCL_TRY(mlcl_dataset_csr(train, &t->sp_ptr, &t->sp_col, &t->sp_val, &nnz));
+    const int64_t *ptr;
+    const int *col;
+    const float *val;
+    MLCL_TRY(mlcl_dataset_csr(train, &ptr, &col, &val, &nnz));
+    /* copies: the dataset may be freed after create */
+    MLCL_TRY(mlcl__alloc_array((void **)&t->sp_ptr, (size_t)t->n + 1, sizeof *t->sp_ptr, fn));
+    MLCL_TRY(mlcl__alloc_array((void **)&t->sp_col, (size_t)nnz + 1, sizeof *t->sp_col, fn));
+    MLCL_TRY(mlcl__alloc_array((void **)&t->sp_val, (size_t)nnz + 1, sizeof *t->sp_val, fn));
+    memcpy(t->sp_ptr, ptr, ((size_t)t->n + 1) * sizeof *t->sp_ptr);
+    memcpy(t->sp_col, col, (size_t)nnz * sizeof *t->sp_col);
+    memcpy(t->sp_val, val, (size_t)nnz * sizeof *t->sp_val);
     int64_t longest = 1;
     for (int i = 0; i < t->n; i++)
         if (t->sp_ptr[i + 1] - t->sp_ptr[i] > longest) longest = t->sp_ptr[i + 1] - t->sp_ptr[i];
@@ -36,28 +46,19 @@ int mlcl__trainer_sparse_setup(mlcl_trainer *t, const mlcl_dataset *train, const
 
 void mlcl__trainer_sparse_free(mlcl_trainer *t)
 {
+    mlcl__free(t->sp_ptr); mlcl__free(t->sp_col); mlcl__free(t->sp_val);
     mlcl__free(t->sb_ptr); mlcl__free(t->sb_col);
     mlcl__free(t->sb_vr); mlcl__free(t->sb_v0); mlcl__free(t->sb_v1);
-}
-
-static uint32_t crc_bytes(uint32_t crc, const void *p, size_t len)
-{
-    const Bytef *b = p;
-    for (size_t off = 0; off < len; off += (size_t)1 << 30) {
-        size_t k = len - off < ((size_t)1 << 30) ? len - off : ((size_t)1 << 30);
-        crc = (uint32_t)crc32(crc, b + off, (uInt)k);
-    }
-    return crc;
 }
 
 static uint32_t csr_crc(int n, int c, const int64_t *ptr, const int *col, const float *val, const uint8_t *y)
 {
     size_t nnz = (size_t)ptr[n];
     uint32_t crc = (uint32_t)crc32(0L, Z_NULL, 0);
-    crc = crc_bytes(crc, ptr, ((size_t)n + 1) * sizeof *ptr);
-    crc = crc_bytes(crc, col, nnz * sizeof *col);
-    crc = crc_bytes(crc, val, nnz * sizeof *val);
-    return crc_bytes(crc, y, (size_t)n * (size_t)c);
+    crc = mlcl__crc32_bytes(crc, ptr, ((size_t)n + 1) * sizeof *ptr);
+    crc = mlcl__crc32_bytes(crc, col, nnz * sizeof *col);
+    crc = mlcl__crc32_bytes(crc, val, nnz * sizeof *val);
+    return mlcl__crc32_bytes(crc, y, (size_t)n * (size_t)c);
 }
 
 uint32_t mlcl__trainer_sparse_crc(const mlcl_trainer *t)
@@ -91,12 +92,18 @@ static void gather_csr(mlcl_trainer *t, int k)
     }
 }
 
+/* the CSR batch: the backbone's sparse first layer on rows lo .. hi-1 */
+static int forward_csr(mlcl_trainer *t, int lo, int hi)
+{
+    return mlcl_encoder_forward_csr(t->net[NET_ENC_Q], hi - lo, t->sb_ptr + lo, t->sb_col, t->sb_v0, t->h);
+}
+
 int mlcl__trainer_sparse_batch(mlcl_trainer *t, int k, double *loss_out, mlcl_loss_parts *lp)
 {
     const char *fn = "mlcl_trainer_run";
-    if (t->has_comm)
+    if (t->comm.size > 1)
         return mlcl__err(MLCL_EINVAL, "%s: a sparse (CSR) training set is not supported data-parallel", fn);
-    const mlcl_phase_options *ph = t->phase == 1 ? &t->o.pretrain : &t->o.finetune;
+    const mlcl__phase *ph = &t->ph[t->phase == 1 ? 0 : 1];
     gather_csr(t, k);
     /* the dense order of draws: the query view of every row, then the key view */
     mlcl__csr_mask_rows(&t->rng, k, t->d, t->sb_ptr, t->sb_col, t->sb_vr, ph->mask_p, t->sb_v0);
@@ -110,27 +117,7 @@ int mlcl__trainer_sparse_batch(mlcl_trainer *t, int k, double *loss_out, mlcl_lo
         *loss_out = lp->total;
         return rc;
     }
-    mlcl_encoder *enc = t->moco->net[MOCO_ENC_Q], *ld = t->moco->net[MOCO_LD];
-    size_t c = (size_t)t->c;
-    for (int i = 0; i < k; i++)
-        for (size_t j = 0; j < c; j++) t->tgt[i * c + j] = (float)t->y[(size_t)t->rows[i] * c + j];
-    MLCL_TRY(mlcl_encoder_zero_grad(enc));
-    MLCL_TRY(mlcl_encoder_zero_grad(ld));
-    MLCL_TRY(mlcl_encoder_forward_csr(enc, k, t->sb_ptr, t->sb_col, t->sb_v0, t->h));
-    MLCL_TRY(mlcl_encoder_forward(ld, k, t->h, t->logits));
-    float loss;
-    memset(t->grad_logits, 0, sizeof(float) * k * c);
-    int rc = mlcl_bce_with_logits(k, (int)c, t->logits, t->tgt, &loss, t->grad_logits);
-    if (rc == MLCL_OK && !isfinite(loss)) rc = mlcl__err(MLCL_ENUMERIC, "fine-tuning: BCE loss is not finite");
-    if (rc) return mlcl__err(rc, "fine-tuning epoch %d step %lld: %s", t->epoch, t->step, mlcl_last_error());
-    MLCL_TRY(mlcl_encoder_backward(ld, k, t->grad_logits, t->grad_h));
-    MLCL_TRY(mlcl_encoder_backward(enc, k, t->grad_h, NULL));
-    rc = mlcl_optim_step(t->ft);
-    if (rc) return mlcl__err(rc, "fine-tuning epoch %d step %lld: %s", t->epoch, t->step, mlcl_last_error());
-    *loss_out = loss;
-    *lp = (mlcl_loss_parts)MLCL_LOSS_PARTS_INIT;
-    lp->total = loss;
-    return MLCL_OK;
+    return mlcl__trainer_finetune_step(t, k, forward_csr, loss_out, lp);
 }
 
 /* sigmoid scores of n CSR rows in chunks of the batch size, eval mode */
@@ -141,7 +128,7 @@ static int csr_scores(mlcl_trainer *t, int n, const int64_t *ptr, const int *col
         return mlcl__err(MLCL_EINVAL, "%s: the rows are sparse (CSR) but the trainer standardises dense rows "
                          "(centring): give dense rows", fn);
     const size_t c = (size_t)t->c;
-    mlcl_encoder *enc = t->moco->net[MOCO_ENC_Q], *ld = t->moco->net[MOCO_LD];
+    mlcl_encoder *enc = t->net[NET_ENC_Q], *ld = t->net[NET_LD];
     int tr_enc, tr_ld;
     mlcl_encoder_get_training(enc, &tr_enc);
     mlcl_encoder_get_training(ld, &tr_ld);

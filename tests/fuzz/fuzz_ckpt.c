@@ -26,9 +26,12 @@ static void make_trainer(void)
     mlcl_train_options o;
     mlcl_train_options_init(&o, MLCL_TRAIN_OPTIONS_VERSION);
     o.batch = 8; o.seed = 1;
-    o.moco.n_hidden = 1; o.moco.hidden[0] = 4; o.moco.proj_dim = 4; o.moco.queue_size = 4;
-    o.moco.max_batch = 8;
-    o.pretrain.epochs = 2; o.finetune.epochs = 1; o.pretrain.T_0 = 1; o.finetune.T_0 = 1;
+    static const int w4[] = { 4 };
+    static mlcl_moco_options mo = MLCL_MOCO_OPTIONS_INIT;
+    mo.n_hidden = 1; mo.hidden = w4; mo.proj_dim = 4; mo.queue_size = 4;
+    mo.max_batch = 8;
+    o.moco = &mo;
+    o.pretrain_epochs = 2; o.finetune_epochs = 1; o.pretrain_T_0 = 1; o.finetune_T_0 = 1;
     if (mlcl_trainer_create(&TR, &o, DS)) abort();
 }
 

@@ -88,8 +88,10 @@ static void write_seeds(const char *dir)
     if (mlcl_dataset_create_from_arrays(&ds, N, D, C, x, y)) abort();
     mlcl_train_options o;
     mlcl_train_options_init(&o, MLCL_TRAIN_OPTIONS_VERSION);
-    o.batch = 8; o.moco.proj_dim = 4; o.moco.queue_size = 4; o.moco.max_batch = 8;
-    o.pretrain.epochs = 0; o.finetune.epochs = 1; o.finetune.T_0 = 1;
+    static mlcl_moco_options mo = MLCL_MOCO_OPTIONS_INIT;
+    mo.proj_dim = 4; mo.queue_size = 4; mo.max_batch = 8;
+    o.batch = 8; o.moco = &mo;
+    o.pretrain_epochs = 0; o.finetune_epochs = 1; o.finetune_T_0 = 1;
     /* an MLP with BatchNorm (a caller's backbone) */
     mlcl_encoder *bb;
     if (mlcl_encoder_create(&bb, D, NULL) || mlcl_encoder_add_linear(bb, 5, 1) || mlcl_encoder_add_batchnorm(bb, 1e-5f, 0.1f) ||

@@ -93,20 +93,24 @@ static void moco_equiv(const mlcl_comm *cm, const cfg *cf)
     o.in_dim = d;
     o.n_labels = c;
     o.n_hidden = 2;
-    o.hidden[0] = 32;
-    o.hidden[1] = 24;
+    static const int widths[] = { 32, 24 };
+    o.hidden = widths;
     o.dropout = cf->dropout;
     o.proj_dropout = cf->dropout / 2;
     o.proj_dim = 16;
     o.queue_size = 40; /* wraps around in the second step */
     o.momentum = 0.9f;
     o.seed = 7;
-    o.loss.method = cf->method;
-    o.loss.variant = cf->variant;
-    o.loss.sigma = 0.5f;
-    o.optim.type = cf->optim;
-    o.optim.lr = cf->optim == MLCL_OPTIM_SGD ? 0.05f : 1e-3f;
-    o.optim.momentum = 0.9f;
+    mlcl_loss_options lo = MLCL_LOSS_OPTIONS_INIT;
+    mlcl_optim_options oo = MLCL_MOCO_OPTIM_INIT;
+    lo.method = cf->method;
+    lo.variant = cf->variant;
+    lo.sigma = 0.5f;
+    oo.type = cf->optim;
+    oo.lr = cf->optim == MLCL_OPTIM_SGD ? 0.05f : 1e-3f;
+    oo.momentum = 0.9f;
+    o.loss = &lo;
+    o.optim = &oo;
     mlcl_moco *ref, *dist;
     o.max_batch = N;
     OK(mlcl_moco_create(&ref, &o));
@@ -146,7 +150,7 @@ static void moco_equiv(const mlcl_comm *cm, const cfg *cf)
         OK(mlcl_encoder_params(a, &pa));
         OK(mlcl_encoder_params(b, &pb));
         OK(mlcl_encoder_param_count(a, &np));
-        double bound = cf->optim == MLCL_OPTIM_SGD ? 0.0 : 2.0 * steps * o.optim.lr;
+        double bound = cf->optim == MLCL_OPTIM_SGD ? 0.0 : 2.0 * steps * oo.lr;
         double rd = net_diff(i, pa, pb, np, o.hidden[1], bound, 0);
         if (rd > worst) worst = rd;
         if (rd > 1e-5) {
@@ -196,7 +200,8 @@ static void moco_equiv(const mlcl_comm *cm, const cfg *cf)
 static void bad_n(const mlcl_comm *cm)
 {
     mlcl_moco_options o = MLCL_MOCO_OPTIONS_INIT;
-    o.in_dim = 5; o.n_labels = 3; o.n_hidden = 1; o.hidden[0] = 8; o.proj_dim = 4; o.queue_size = 8; o.max_batch = 8;
+    static const int w8[] = { 8 };
+    o.in_dim = 5; o.n_labels = 3; o.n_hidden = 1; o.hidden = w8; o.proj_dim = 4; o.queue_size = 8; o.max_batch = 8;
     mlcl_moco *mc;
     OK(mlcl_moco_create(&mc, &o));
     OK(mlcl_moco_set_comm(mc, cm));
@@ -233,9 +238,12 @@ static void trainer_equiv(const mlcl_comm *cm)
     mlcl_train_options o = MLCL_TRAIN_OPTIONS_INIT;
     o.batch = 8 * size_;
     o.seed = 5;
-    o.moco.n_hidden = 2; o.moco.hidden[0] = 24; o.moco.hidden[1] = 16; o.moco.proj_dim = 8; o.moco.queue_size = 24;
-    o.pretrain.epochs = 1; o.pretrain.lr = 1e-3f;
-    o.finetune.epochs = 2; o.finetune.lr = 1e-3f;
+    static const int widths2[] = { 24, 16 };
+    static mlcl_moco_options mo = MLCL_MOCO_OPTIONS_INIT;
+    mo.n_hidden = 2; mo.hidden = widths2; mo.proj_dim = 8; mo.queue_size = 24;
+    o.moco = &mo;
+    o.pretrain_epochs = 1; o.pretrain_lr = 1e-3f;
+    o.finetune_epochs = 2; o.finetune_lr = 1e-3f;
     mlcl_trainer *ta, *tb;
     OK(mlcl_trainer_create(&ta, &o, ds));
     OK(mlcl_trainer_create(&tb, &o, ds));
@@ -255,12 +263,12 @@ static void trainer_equiv(const mlcl_comm *cm)
         OK(mlcl_encoder_params(a, &pa));
         OK(mlcl_encoder_params(b, &pb));
         OK(mlcl_encoder_param_count(a, &np));
-        double rd = net_diff(i, pa, pb, np, o.moco.hidden[1], 2.0 * 5 * o.pretrain.lr, 0);
+        double rd = net_diff(i, pa, pb, np, widths2[1], 2.0 * 5 * o.pretrain_lr, 0);
         if (rd > worst) worst = rd;
         if (rd > 1e-5) FAIL("trainer: network %d differs from one process: rel %.3g", i, rd);
         if (!same_everywhere(cm, pa, np * sizeof(float))) FAIL("trainer: network %d differs across ranks", i);
     }
-    mlcl_metrics ma_, mb_;
+    mlcl_metrics ma_ = MLCL_METRICS_INIT, mb_ = MLCL_METRICS_INIT;
     memset(&ma_, 0, sizeof ma_);
     memset(&mb_, 0, sizeof mb_);
     ma_.version = mb_.version = MLCL_METRICS_VERSION;

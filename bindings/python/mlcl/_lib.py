@@ -293,24 +293,143 @@ SIMCLR_OPTIONS_VERSION = 1
 NPY_MAX_DIMS = 8
 
 
-class MocoOptions(ctypes.Structure):
+class CMocoOptions(ctypes.Structure):
+    """mlcl_moco_options as laid out in C (moco.h, version 2): the widths,
+    loss and optimiser by pointer. Built by MocoOptions.to_c()."""
     _fields_ = [("version", c_uint), ("in_dim", c_int), ("n_labels", c_int), ("n_hidden", c_int),
-                ("hidden", c_int * 8), ("dropout", c_float), ("proj_dim", c_int),
+                ("hidden", POINTER(c_int)), ("dropout", c_float), ("proj_dim", c_int),
+                ("proj_dropout", c_float), ("queue_size", c_int), ("momentum", c_float),
+                ("max_batch", c_int), ("seed", c_uint64), ("loss", POINTER(LossOptions)),
+                ("optim", POINTER(OptimOptions)), ("key_train_mode", c_int)]
+
+
+_PHASE_FIELDS = ("epochs", "optim", "lr", "weight_decay", "head_lr_scale", "sched", "T_0", "T_mult",
+                 "eta_min", "step_size", "gamma", "mask_p")
+
+
+class CTrainOptions(ctypes.Structure):
+    """mlcl_train_options as laid out in C (train.h, version 2): the MoCo
+    options by pointer, the phases flat. Built by TrainOptions.c_ref()."""
+    _fields_ = ([("version", c_uint), ("method", c_int), ("batch", c_int), ("seed", c_uint64),
+                 ("threads", c_int), ("moco", POINTER(CMocoOptions))] +
+                [("%s_%s" % (ph, f), t) for ph in ("pretrain", "finetune")
+                 for f, t in zip(_PHASE_FIELDS, (c_int, c_int, c_float, c_float, c_float, c_int, c_int, c_int,
+                                                 c_float, c_int, c_float, c_float))] +
+                [("standardize", c_int), ("stop_on_nonfinite", c_int)])
+
+
+def _moco_optim_default():
+    """MLCL_MOCO_OPTIM_INIT: AdamW, lr 4e-5, weight decay 1e-4."""
+    return OptimOptions(1, 2, 4e-5, 0.0, 0.0, 0, 0.9, 0.999, 1e-8, 1e-4)
+
+
+class MocoOptions(ctypes.Structure):
+    """The Python view of mlcl_moco_options: widths, loss and optimiser held
+    by value (as kwargs give them); to_c() builds the C struct with pointers."""
+    _fields_ = [("version", c_uint), ("in_dim", c_int), ("n_labels", c_int), ("n_hidden", c_int),
+                ("hidden", c_int * MLP_MAX_HIDDEN), ("dropout", c_float), ("proj_dim", c_int),
                 ("proj_dropout", c_float), ("queue_size", c_int), ("momentum", c_float),
                 ("max_batch", c_int), ("seed", c_uint64), ("loss", LossOptions),
                 ("optim", OptimOptions), ("key_train_mode", c_int)]
 
+    @classmethod
+    def from_c(cls, c):
+        o = cls()
+        for name, _ in CMocoOptions._fields_:
+            if name not in ("hidden", "loss", "optim"):
+                setattr(o, name, getattr(c, name))
+        if c.hidden:
+            o.n_hidden = c.n_hidden
+            for i in range(c.n_hidden):
+                o.hidden[i] = c.hidden[i]
+        else:
+            o.n_hidden = 3
+            o.hidden[0], o.hidden[1], o.hidden[2] = 256, 512, 256
+        if c.loss:
+            o.loss = c.loss.contents
+        else:
+            _lib_loss_init(o.loss)
+        o.optim = c.optim.contents if c.optim else _moco_optim_default()
+        return o
+
+    def to_c(self, trainer_method=None):
+        """The C struct (kept alive by this object until the next call). For a
+        trainer (trainer_method set) the loss takes the method's method,
+        variant and mask and the optimiser is left to the pretrain phase."""
+        c = CMocoOptions()
+        for name, _ in CMocoOptions._fields_:
+            if name not in ("hidden", "loss", "optim"):
+                setattr(c, name, getattr(self, name))
+        n = max(0, min(int(self.n_hidden), MLP_MAX_HIDDEN))
+        widths = (c_int * max(n, 1))(*list(self.hidden)[:n])
+        c.n_hidden = self.n_hidden
+        c.hidden = ctypes.cast(widths, POINTER(c_int)) if n else None
+        loss = LossOptions.from_buffer_copy(self.loss)
+        optim = OptimOptions.from_buffer_copy(self.optim)
+        if trainer_method is not None:
+            implied = LossOptions()
+            if 0 <= int(trainer_method) <= 5:  # (an unknown method is reported by create)
+                C.mlcl_train_method_loss(ctypes.byref(implied), int(trainer_method))
+                loss.method, loss.variant, loss.mask = implied.method, implied.variant, implied.mask
+            c.optim = None
+        else:
+            c.optim = ctypes.pointer(optim)
+        c.loss = ctypes.pointer(loss)
+        self._keep = (widths, loss, optim, c)
+        return c
+
 
 class PhaseOptions(ctypes.Structure):
+    """The Python view of one phase (the pretrain_* or finetune_* fields)."""
     _fields_ = [("epochs", c_int), ("optim", c_int), ("lr", c_float), ("weight_decay", c_float),
                 ("head_lr_scale", c_float), ("sched", c_int), ("T_0", c_int), ("T_mult", c_int),
-                ("eta_min", c_float), ("mask_p", c_float)]
+                ("eta_min", c_float), ("step_size", c_int), ("gamma", c_float), ("mask_p", c_float)]
 
 
 class TrainOptions(ctypes.Structure):
+    """The Python view of mlcl_train_options: moco, pretrain and finetune as
+    nested structs (kwargs dicts); c_ref() builds the C struct (flat phases,
+    the MoCo options by pointer)."""
     _fields_ = [("version", c_uint), ("method", c_int), ("batch", c_int), ("seed", c_uint64),
                 ("threads", c_int), ("moco", MocoOptions), ("pretrain", PhaseOptions),
                 ("finetune", PhaseOptions), ("standardize", c_int), ("stop_on_nonfinite", c_int)]
+
+    @classmethod
+    def from_c(cls, c):
+        o = cls()
+        for name in ("version", "method", "batch", "seed", "threads", "standardize", "stop_on_nonfinite"):
+            setattr(o, name, getattr(c, name))
+        if c.moco:
+            o.moco = MocoOptions.from_c(c.moco.contents)
+        else:
+            cm = CMocoOptions()
+            C.mlcl_moco_options_init(ctypes.byref(cm), MOCO_OPTIONS_VERSION)
+            o.moco = MocoOptions.from_c(cm)
+        for ph in ("pretrain", "finetune"):
+            for f in _PHASE_FIELDS:
+                setattr(getattr(o, ph), f, getattr(c, "%s_%s" % (ph, f)))
+        return o
+
+    def to_c(self):
+        c = CTrainOptions()
+        for name in ("version", "method", "batch", "seed", "threads", "standardize", "stop_on_nonfinite"):
+            setattr(c, name, getattr(self, name))
+        for ph in ("pretrain", "finetune"):
+            for f in _PHASE_FIELDS:
+                setattr(c, "%s_%s" % (ph, f), getattr(getattr(self, ph), f))
+        m = self.moco  # (a view: it holds the pieces to_c made)
+        mc = m.to_c(trainer_method=self.method)
+        c.moco = ctypes.pointer(mc)
+        self._keep = (c, mc, m, m._keep)
+        return c
+
+    def c_ref(self):
+        """ctypes.byref of the C struct (alive as long as this object)."""
+        return ctypes.byref(self.to_c())
+
+
+def _lib_loss_init(loss):
+    C.mlcl_loss_options_init(ctypes.byref(loss), LOSS_OPTIONS_VERSION)
 
 
 class TrainerExtra(ctypes.Structure):
@@ -322,7 +441,7 @@ TRAINER_EXTRA_VERSION = 1
 
 
 class Progress(ctypes.Structure):
-    _fields_ = [("phase", c_int), ("epoch", c_int), ("epochs", c_int), ("step", c_longlong),
+    _fields_ = [("version", c_uint), ("phase", c_int), ("epoch", c_int), ("epochs", c_int), ("step", c_longlong),
                 ("end_of_epoch", c_int), ("loss", c_double), ("con", c_double), ("G", c_double),
                 ("H", c_double), ("wreg", c_double), ("lr", c_double), ("samples_per_s", c_double)]
 
@@ -340,8 +459,8 @@ MLP_SPEC_VERSION = 1
 RESNET_SPEC_VERSION = 1
 OPTIM_OPTIONS_VERSION = 1
 SCHED_OPTIONS_VERSION = 1
-MOCO_OPTIONS_VERSION = 1
-TRAIN_OPTIONS_VERSION = 1
+MOCO_OPTIONS_VERSION = 2
+TRAIN_OPTIONS_VERSION = 2
 LIBSVM_INDEX_AUTO = -1
 
 # ----------------------------------------------------------------- prototypes
@@ -465,6 +584,7 @@ _PROTOS = {
     "mlcl_optim_add_group": (INT, [H, pf, pf, c_size_t, c_float, c_float, pi]),
     "mlcl_optim_num_groups": (INT, [H, pi]),
     "mlcl_optim_set_lr": (INT, [H, c_int, c_float]),
+    "mlcl_optim_set_weight_decay": (INT, [H, c_int, c_float]),
     "mlcl_optim_get_lr": (INT, [H, c_int, pf]),
     "mlcl_optim_step": (INT, [H]),
     "mlcl_optim_zero_state": (INT, [H]),
@@ -518,9 +638,9 @@ _PROTOS = {
     "mlcl_image_simclr": (INT, [pf, pf, c_int, c_int, c_int, c_int, P(SimclrOptions), H]),
     "mlcl_image_resize": (INT, [pf, c_int, c_int, pf, c_int, c_int, c_int, c_int]),
     # moco.h
-    "mlcl_moco_options_init": (INT, [P(MocoOptions), c_uint]),
-    "mlcl_moco_create": (INT, [P(H), P(MocoOptions)]),
-    "mlcl_moco_create_with_backbone": (INT, [P(H), P(MocoOptions), H]),
+    "mlcl_moco_options_init": (INT, [P(CMocoOptions), c_uint]),
+    "mlcl_moco_create": (INT, [P(H), P(CMocoOptions)]),
+    "mlcl_moco_create_with_backbone": (INT, [P(H), P(CMocoOptions), H]),
     "mlcl_moco_free": (None, [H]),
     "mlcl_moco_step": (INT, [H, c_int, pf, pf, pu64, P(LossParts)]),
     "mlcl_moco_set_threads": (INT, [H, c_int]),
@@ -532,6 +652,8 @@ _PROTOS = {
     "mlcl_moco_queue": (INT, [H, P(H)]),
     "mlcl_moco_optim": (INT, [H, P(H)]),
     "mlcl_moco_steps": (INT, [H, P(c_longlong)]),
+    "mlcl_moco_set_steps": (INT, [H, c_longlong]),
+    "mlcl_moco_loss": (INT, [H, P(H)]),
     # comm.h (the mlcl_comm struct is defined in comm.py; passed by address)
     "mlcl_comm_init": (INT, [c_void_p, c_uint]),
     "mlcl_comm_validate": (INT, [c_void_p]),
@@ -539,10 +661,10 @@ _PROTOS = {
     "mlcl_moco_set_comm": (INT, [H, c_void_p]),
     "mlcl_trainer_set_comm": (INT, [H, c_void_p]),
     # train.h
-    "mlcl_train_options_init": (INT, [P(TrainOptions), c_uint]),
-    "mlcl_train_options_preset": (INT, [P(TrainOptions), c_char_p]),
-    "mlcl_trainer_create": (INT, [P(H), P(TrainOptions), H]),
-    "mlcl_trainer_create_ex": (INT, [P(H), P(TrainOptions), H, P(TrainerExtra)]),
+    "mlcl_train_options_init": (INT, [P(CTrainOptions), c_uint]),
+    "mlcl_train_options_preset": (INT, [P(CTrainOptions), c_char_p]),
+    "mlcl_trainer_create": (INT, [P(H), P(CTrainOptions), H]),
+    "mlcl_trainer_create_ex": (INT, [P(H), P(CTrainOptions), H, P(TrainerExtra)]),
     "mlcl_trainer_extra_init": (INT, [P(TrainerExtra), c_uint]),
     "mlcl_trainer_free": (None, [H]),
     "mlcl_trainer_set_callback": (INT, [H, PROGRESS_FN, c_void_p]),
@@ -556,6 +678,10 @@ _PROTOS = {
     "mlcl_trainer_evaluate": (INT, [H, H, P(Metrics), P(Metrics)]),
     "mlcl_trainer_timing": (INT, [H, pd, pd]),
     "mlcl_trainer_position": (INT, [H, pi, pi]),
+    "mlcl_trainer_set_param": (INT, [H, c_int, c_double]),
+    "mlcl_trainer_get_param": (INT, [H, c_int, P(c_double)]),
+    "mlcl_train_param_bounds": (INT, [c_int, P(c_double), P(c_double)]),
+    "mlcl_train_method_loss": (INT, [P(LossOptions), c_int]),
     "mlcl_trainer_save": (INT, [H, c_char_p]),
     "mlcl_trainer_load": (INT, [H, c_char_p]),
     "mlcl_trainer_moco": (INT, [H, P(H)]),
@@ -747,7 +873,7 @@ _PROTOS.update({
     "mlcl_loader_batches_per_epoch": (INT, [H, P(c_longlong)]),
     "mlcl_loader_stats_get": (INT, [H, P(LoaderStats)]),
     "mlcl_loader_normalization": (INT, [H, pf, pf]),
-    "mlcl_trainer_create_stream": (INT, [P(H), P(TrainOptions), H, H, H]),
+    "mlcl_trainer_create_stream": (INT, [P(H), P(CTrainOptions), H, H, H]),
 })
 
 #: names declared here but missing from the loaded library (an older or

@@ -4,8 +4,8 @@ import ctypes
 
 import numpy as np
 
-from ._lib import C, LossParts, MocoOptions, MOCO_OPTIONS_VERSION
-from ._util import Handle, hot_input, locked, make_options, ptr, struct_to_dict, to_int
+from ._lib import C, CMocoOptions, LossParts, MocoOptions, MOCO_OPTIONS_VERSION
+from ._util import Handle, apply_kwargs, hot_input, locked, ptr, struct_to_dict, to_int
 from .loss import LOSS_ENUMS, LossResult
 from .nn import Encoder
 from .optim import OPTIM_ENUMS, Optimizer
@@ -40,8 +40,11 @@ def moco_options(**kw):
     """mlcl_moco_options: C defaults then kwargs; ``loss=`` and ``optim=`` take
     dicts of their fields (e.g. loss=dict(variant="rld", sigma=0.5)),
     ``hidden=[...]`` also sets n_hidden."""
-    return make_options(MocoOptions, "mlcl_moco_options_init", MOCO_OPTIONS_VERSION, kw,
-                        MOCO_ENUMS, "MoCo options")
+    c = CMocoOptions()
+    C.mlcl_moco_options_init(ctypes.byref(c), MOCO_OPTIONS_VERSION)
+    o = MocoOptions.from_c(c)
+    apply_kwargs(o, kw, MOCO_ENUMS, "MoCo options")
+    return o
 
 
 class MoCo(Handle):
@@ -72,11 +75,11 @@ class MoCo(Handle):
             if not isinstance(backbone, Encoder):
                 raise TypeError("backbone must be an mlcl.Encoder")
             with backbone._use("MoCo(backbone=...)") as bb:
-                C.mlcl_moco_create_with_backbone(ctypes.byref(h), ctypes.byref(options), bb)
+                C.mlcl_moco_create_with_backbone(ctypes.byref(h), ctypes.byref(options.to_c()), bb)
             if options.in_dim == 0:
                 options.in_dim = backbone.in_dim
         else:
-            C.mlcl_moco_create(ctypes.byref(h), ctypes.byref(options))
+            C.mlcl_moco_create(ctypes.byref(h), ctypes.byref(options.to_c()))
         super().__init__(h.value)
         self.options = struct_to_dict(options)
         self._in_dim, self._c = options.in_dim, options.n_labels

@@ -29,10 +29,11 @@ def train_options(preset=None, **kw):
     structs take dicts: moco=dict(queue_size=256, loss=dict(alpha=0.1)),
     pretrain=dict(epochs=2), finetune=dict(epochs=2, lr=4e-4). method takes
     'none', 'mulsupcon', 'rld', 'cld', 'supcon-all', 'supcon-any'."""
-    o = TrainOptions()
-    C.mlcl_train_options_init(ctypes.byref(o), TRAIN_OPTIONS_VERSION)
+    c = _lib.CTrainOptions()
+    C.mlcl_train_options_init(ctypes.byref(c), TRAIN_OPTIONS_VERSION)
     if preset is not None:
-        C.mlcl_train_options_preset(ctypes.byref(o), to_cstr("preset", preset))
+        C.mlcl_train_options_preset(ctypes.byref(c), to_cstr("preset", preset))
+    o = TrainOptions.from_c(c)
     apply_kwargs(o, kw, TRAIN_ENUMS, "train options")
     return o
 
@@ -53,8 +54,9 @@ class ProgressInfo:
 class Trainer(Handle):
     """``Trainer(train_dataset, preset=None, options=None, progress=None, **kw)``.
 
-    The C trainer BORROWS the training Dataset: this object keeps a reference
-    and the Dataset refuses close() while the trainer is open.
+    The C trainer copies what it keeps of the training Dataset; this object
+    still keeps a reference and the Dataset refuses close() while the trainer
+    is open (a Python-side rule, unchanged).
     ``progress`` is called with a ProgressInfo after every step; returning a
     true value stops the run (run() then raises mlcl.Interrupted); an exception
     raised by it stops the run and is re-raised from run()/run_epochs().
@@ -81,7 +83,7 @@ class Trainer(Handle):
         h = ctypes.c_void_p()
         if backbone is None and pretrain_views is None and finetune_views is None:
             with train._use("Trainer(train)") as th:
-                C.mlcl_trainer_create(ctypes.byref(h), ctypes.byref(options), th)
+                C.mlcl_trainer_create(ctypes.byref(h), options.c_ref(), th)
                 d, c = train._dims()[1:]
                 train._pins += 1
         else:
@@ -107,7 +109,7 @@ class Trainer(Handle):
             stack, (th, bb) = train._use_all("Trainer(train)", backbone)
             with stack:
                 ex.backbone = bb
-                C.mlcl_trainer_create_ex(ctypes.byref(h), ctypes.byref(options), th,
+                C.mlcl_trainer_create_ex(ctypes.byref(h), options.c_ref(), th,
                                          ctypes.byref(ex))
                 d, c = train._dims()[1:]
                 train._pins += 1
@@ -163,7 +165,7 @@ class Trainer(Handle):
         with stack:
             ph = pretrain._ptr if pretrain is not None else None
             fh = finetune._ptr if finetune is not None else None
-            C.mlcl_trainer_create_stream(ctypes.byref(h), ctypes.byref(options), ph, fh, bb)
+            C.mlcl_trainer_create_stream(ctypes.byref(h), options.c_ref(), ph, fh, bb)
             c, hh, w = first.shape
             for ld in (pretrain, finetune):
                 if ld is not None:
@@ -250,6 +252,36 @@ class Trainer(Handle):
         self._run("run_epochs", C.mlcl_trainer_run_epochs, to_int("epochs", epochs),
                   ctypes.byref(done))
         return bool(done.value)
+
+    # ---- run-time settings (mlcl_trainer_set_param)
+    PARAMS = ("pretrain_lr", "pretrain_weight_decay", "pretrain_head_lr_scale", "pretrain_mask_p",
+              "finetune_lr", "finetune_weight_decay", "finetune_head_lr_scale", "finetune_mask_p",
+              "momentum", "tau", "alpha", "beta")
+
+    @classmethod
+    def _param(cls, name):
+        if name not in cls.PARAMS:
+            raise ValueError("unknown parameter %r (one of %s)" % (name, ", ".join(cls.PARAMS)))
+        return cls.PARAMS.index(name)
+
+    @classmethod
+    def param_bounds(cls, name):
+        """(lo, hi): the inclusive range of a run-time setting."""
+        lo, hi = ctypes.c_double(), ctypes.c_double()
+        C.mlcl_train_param_bounds(cls._param(name), ctypes.byref(lo), ctypes.byref(hi))
+        return lo.value, hi.value
+
+    @locked("set_param")
+    def set_param(self, name, value):
+        """Changes a setting from the next step on (names: Trainer.PARAMS)."""
+        C.mlcl_trainer_set_param(self._ptr, self._param(name), float(value))
+
+    @locked("get_param")
+    def get_param(self, name):
+        """The current value of a setting (names: Trainer.PARAMS)."""
+        v = ctypes.c_double()
+        C.mlcl_trainer_get_param(self._ptr, self._param(name), ctypes.byref(v))
+        return v.value
 
     @property
     @locked("position")
@@ -367,8 +399,8 @@ class Trainer(Handle):
         ``patience`` > 0 stops fine-tuning after that many epochs without a new
         best. ``thresholds`` ("per-label", "global" or "none") are chosen on
         ``val`` when fine-tuning ends; export_model() then records them.
-        ``val`` None removes the validation set. The trainer borrows ``val``
-        (it refuses close() while the trainer is open). Call it before
+        ``val`` None removes the validation set. The C trainer copies ``val``;
+        this object keeps a reference (it refuses close() while the trainer is open). Call it before
         fine-tuning starts, and before load() to resume such a run."""
         from .metrics import METRIC_NAMES
         if val is not None and not isinstance(val, Dataset):

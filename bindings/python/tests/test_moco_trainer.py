@@ -223,3 +223,37 @@ def test_torch_example_runs(yeast_paths):
                        env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert "epoch 2/2" in r.stdout and "queue 256/256" in r.stdout
+
+
+def test_run_time_params(yeast):
+    tr, _ = yeast
+    with mlcl.Trainer(tr, seed=3, batch=64, pretrain=dict(epochs=1), finetune=dict(epochs=1)) as t:
+        assert t.get_param("momentum") == pytest.approx(0.999)
+        assert mlcl.Trainer.param_bounds("momentum") == (0.0, 1.0)
+        t.set_param("tau", 0.25)
+        assert t.get_param("tau") == 0.25
+        t.set_param("finetune_lr", 1e-3)
+        assert t.get_param("finetune_lr") == pytest.approx(1e-3)
+        with pytest.raises(mlcl.InvalidArgument, match="momentum"):
+            t.set_param("momentum", 2.0)
+        with pytest.raises(ValueError, match="unknown parameter"):
+            t.set_param("nope", 1.0)
+        t.run()
+
+
+def test_moco_run_time_accessors():
+    import ctypes
+    from mlcl._lib import C
+    with mlcl.MoCo(6, 3, hidden=[8], proj_dim=4, queue_size=8, max_batch=4, seed=1) as mc:
+        C.mlcl_moco_set_param(mc._ptr, 1, 0.5)  # MLCL_MOCO_PARAM_MOMENTUM
+        with pytest.raises(mlcl.InvalidArgument, match="momentum"):
+            C.mlcl_moco_set_param(mc._ptr, 1, 1.5)
+        C.mlcl_moco_set_steps(mc._ptr, 3)
+        assert mc.steps == 3
+        L = ctypes.c_void_p()
+        C.mlcl_moco_loss(mc._ptr, ctypes.byref(L))
+        assert L.value
+        opt = mc.optimizer
+        C.mlcl_optim_set_weight_decay(opt._ptr, -1, 0.5)
+        with pytest.raises(mlcl.InvalidArgument, match="wd"):
+            C.mlcl_optim_set_weight_decay(opt._ptr, -1, -1.0)

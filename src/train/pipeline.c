@@ -1,0 +1,174 @@
+/* The trainer's data pipeline: masked views, label gathering, image views,
+ * streaming from loaders. */
+#include <math.h>
+#include <string.h>
+#include <time.h>
+#include <zlib.h>
+#include "mlcl/train.h"
+#include "train/trainer_internal.h"
+#include "data/loader_internal.h"
+
+double mlcl__now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* every element zeroed independently with probability p */
+static void mask_view(mlcl__pcg *r, float *dst, const float *src, size_t len, float p)
+{
+    if (p <= 0) { memcpy(dst, src, len * sizeof(float)); return; }
+    /* one draw per element, u < p on integers (kernels/pcgfill.h): the same
+     * masks as mlcl__pcg_uniform(r) < p, drawn with overlapped generators */
+    uint32_t thr = mlcl__pcg_threshold(p), u[PCGFILL_CHUNK];
+    for (size_t k0 = 0; k0 < len; k0 += PCGFILL_CHUNK) {
+        size_t m = len - k0 < PCGFILL_CHUNK ? len - k0 : PCGFILL_CHUNK;
+        mlcl__pcg_fill(r, u, m);
+        for (size_t i = 0; i < m; i++) dst[k0 + i] = (u[i] >> 8) < thr ? 0.0f : src[k0 + i];
+    }
+}
+
+void mlcl__trainer_gather(mlcl_trainer *t, int k)
+{
+    for (int i = 0; i < k; i++) {
+        int r = t->rows[i];
+        memcpy(t->yb + (size_t)i * t->words, t->yp + (size_t)r * t->words, sizeof(uint64_t) * t->words);
+    }
+}
+
+int mlcl__trainer_views(mlcl_trainer *t, int k)
+{
+    size_t d = (size_t)t->d;
+    const mlcl__phase *ph = &t->ph[t->phase == 1 ? 0 : 1];
+    if (t->stream) {
+        /* x0 (and x1) were filled from the loader by stream_batches() */
+    } else if (t->img) {
+        /* SimCLR views (query view first, then key view, per batch) */
+        for (int i = 0; i < k; i++) memcpy(t->xr + i * d, t->x + (size_t)t->rows[i] * d, d * sizeof(float));
+        if (t->phase == 1) {
+            MLCL_TRY(mlcl_image_simclr(t->x0, t->xr, k, t->ic, t->ih, t->iw, &t->pre_v, &t->aug));
+            MLCL_TRY(mlcl_image_simclr(t->x1, t->xr, k, t->ic, t->ih, t->iw, &t->pre_v, &t->aug));
+        } else if (t->ft_aug) {
+            MLCL_TRY(mlcl_image_simclr(t->x0, t->xr, k, t->ic, t->ih, t->iw, &t->ft_v, &t->aug));
+        } else if (t->oh != t->ih || t->ow != t->iw) {
+            MLCL_TRY(mlcl_image_resize(t->x0, t->oh, t->ow, t->xr, k, t->ic, t->ih, t->iw));
+        } else {
+            memcpy(t->x0, t->xr, (size_t)k * d * sizeof(float));
+        }
+    } else {
+        for (int i = 0; i < k; i++) {
+            const float *src = t->x + (size_t)t->rows[i] * d;
+            mask_view(&t->rng, t->x0 + i * d, src, d, ph->mask_p);
+        }
+        if (t->phase == 1)
+            for (int i = 0; i < k; i++) {
+                const float *src = t->x + (size_t)t->rows[i] * d;
+                mask_view(&t->rng, t->x1 + i * d, src, d, ph->mask_p);
+            }
+    }
+    return MLCL_OK;
+}
+
+/* ---------------------------------------------------------------- streaming (mlcl/loader.h) */
+
+static uint32_t loader_crc(uint32_t crc, const mlcl_loader *L)
+{
+    const mlcl_loader_options *o = mlcl__loader_options(L);
+    int h, w;
+    mlcl__loader_out_size(L, &h, &w);
+    long long v[] = { o->batch, o->height, o->width, o->resize, o->channels, (long long)o->seed, o->shuffle,
+                      o->drop_last, o->views, o->normalize, h, w };
+    crc = mlcl__crc32_bytes(crc, v, sizeof v);
+    if (o->views) crc = mlcl__crc32_bytes(crc, &o->simclr, sizeof o->simclr);
+    if (o->normalize == MLCL_NORMALIZE_CUSTOM) {
+        crc = mlcl__crc32_bytes(crc, o->mean, sizeof o->mean);
+        crc = mlcl__crc32_bytes(crc, o->std, sizeof o->std);
+    }
+    return crc;
+}
+
+int mlcl_trainer_create_stream(mlcl_trainer **out, const mlcl_train_options *opts, mlcl_loader *pre,
+                               mlcl_loader *ft, const mlcl_encoder *backbone)
+{
+    static const char fn[] = "mlcl_trainer_create_stream";
+    MLCL_CHECK_NULL(fn, out);
+    *out = NULL;
+    MLCL_CHECK_NULL(fn, opts);
+    MLCL_CHECK_VERSION(fn, opts, MLCL_TRAIN_OPTIONS_VERSION);
+    int need_pre = opts->method != MLCL_METHOD_NONE && opts->pretrain_epochs > 0, need_ft = opts->finetune_epochs > 0;
+    if (need_pre && !pre) return mlcl__err(MLCL_EINVAL, "%s: pretrain is NULL but pretraining runs (method %d, %d epochs)", fn, opts->method, opts->pretrain_epochs);
+    if (need_ft && !ft) return mlcl__err(MLCL_EINVAL, "%s: finetune is NULL but finetune_epochs = %d", fn, opts->finetune_epochs);
+    if (!pre && !ft) return mlcl__err(MLCL_EINVAL, "%s: pretrain and finetune are NULL", fn);
+    mlcl_loader *ls[2] = { pre, ft };
+    const mlcl_loader *L0 = pre ? pre : ft;
+    const mlcl_loader_options *o0 = mlcl__loader_options(L0);
+    int oh, ow;
+    mlcl__loader_out_size(L0, &oh, &ow);
+    for (int i = 0; i < 2; i++) {
+        if (!ls[i]) continue;
+        const char *nm = i ? "finetune" : "pretrain";
+        const mlcl_loader_options *lo = mlcl__loader_options(ls[i]);
+        int h, w;
+        mlcl__loader_out_size(ls[i], &h, &w);
+        if (lo->batch != opts->batch)
+            return mlcl__err(MLCL_EINVAL, "%s: the %s loader's batch %d is not opts->batch %d", fn, nm, lo->batch, opts->batch);
+        if (i == 0 && lo->views != 2)
+            return mlcl__err(MLCL_EINVAL, "%s: the pretrain loader must give 2 views (views = %d)", fn, lo->views);
+        if (i == 1 && lo->views > 1)
+            return mlcl__err(MLCL_EINVAL, "%s: the finetune loader must give 0 or 1 views (views = %d)", fn, lo->views);
+        if (mlcl__loader_list(ls[i]) != mlcl__loader_list(L0) || h != oh || w != ow || lo->channels != o0->channels)
+            return mlcl__err(MLCL_EINVAL, "%s: the two loaders must read the same list into images of one size "
+                             "(%dx%dx%d vs %dx%dx%d)", fn, lo->channels, h, w, o0->channels, oh, ow);
+    }
+    if (pre && ft) {
+        float m0[3], s0[3], m1[3], s1[3];
+        MLCL_TRY(mlcl_loader_normalization(pre, m0, s0));
+        MLCL_TRY(mlcl_loader_normalization(ft, m1, s1));
+        if (memcmp(m0, m1, sizeof(float) * (size_t)o0->channels) || memcmp(s0, s1, sizeof(float) * (size_t)o0->channels))
+            return mlcl__err(MLCL_EINVAL, "%s: the two loaders normalise differently", fn);
+    }
+    MLCL_TRY(mlcl__train_check(opts, fn));
+    const mlcl_image_list *list = mlcl__loader_list(L0);
+    int n, c;
+    MLCL_TRY(mlcl_image_list_size(list, &n, &c));
+    if (n < 2) return mlcl__err(MLCL_EINVAL, "%s: the list has %d images; at least 2 are needed", fn, n);
+    mlcl_trainer *t = mlcl__calloc(1, sizeof *t);
+    if (!t) return mlcl__err(MLCL_ENOMEM, "%s: out of memory", fn);
+    t->o = *opts;
+    t->o_user = *opts;
+    mlcl__train_phases(opts, t->ph);
+    mlcl__train_phases(opts, t->ph_user);
+    t->best_epoch = -1;
+    t->best_value = t->last_value = NAN;
+    if (opts->threads > 0) mlcl__threads_check(fn, opts->threads, 0, &t->threads); /* this trainer's count */
+    t->stream = 1;
+    t->src[0] = pre;
+    t->src[1] = ft;
+    t->img = 1;
+    t->n = n;
+    t->c = c;
+    t->ic = o0->channels;
+    t->ih = t->oh = oh;
+    t->iw = t->ow = ow;
+    t->d = t->dn = t->ic * oh * ow;
+    mlcl_simclr_options sd = MLCL_SIMCLR_OPTIONS_INIT;
+    t->pre_v = pre ? mlcl__loader_options(pre)->simclr : sd;
+    t->ft_aug = ft && mlcl__loader_options(ft)->views == 1;
+    if (t->ft_aug) t->ft_v = mlcl__loader_options(ft)->simclr;
+    mlcl__pcg_seed(&t->aug.pcg, opts->seed, 0x61756776ULL); /* unused; kept valid for the checkpoint format */
+    int rc = mlcl__alloc_array((void **)&t->yown, (size_t)n * (size_t)c, 1, fn);
+    if (rc == MLCL_OK) {
+        mlcl__image_list_labels(list, t->yown);
+        uint32_t crc = mlcl__image_list_crc(list, (uint32_t)crc32(0L, Z_NULL, 0));
+        for (int i = 0; i < 2; i++)
+            if (ls[i]) crc = loader_crc(crc, ls[i]);
+        t->stream_crc = crc;
+        mlcl_trainer_extra ex = MLCL_TRAINER_EXTRA_INIT;
+        ex.backbone = backbone;
+        rc = mlcl__trainer_create_inner(t, NULL, &ex);
+    }
+    if (rc != MLCL_OK) { mlcl_trainer_free(t); return rc; }
+    *out = t;
+    return MLCL_OK;
+}
