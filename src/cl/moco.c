@@ -651,3 +651,11 @@ int mlcl_moco_set_steps(mlcl_moco *mc, long long steps)
     mc->steps = steps;
     return MLCL_OK;
 }
+
+int mlcl_moco_loss(mlcl_moco *mc, mlcl_loss **out)
+{
+    MLCL_CHECK_NULL_AS("mlcl_moco_loss", mc, "moco");
+    MLCL_CHECK_NULL("mlcl_moco_loss", out);
+    *out = mc->loss;
+    return MLCL_OK;
+}
