@@ -54,6 +54,7 @@ void mlcl__dnn_free(mlcl__dnn *d)
 }
 
 int mlcl__dnn_threads(const mlcl__dnn *d) { return d->threads; }
+void mlcl__dnn_set_threads(mlcl__dnn *d, int threads) { d->threads = threads > 0 ? threads : 1; }
 
 /* The owner's count on this thread; returns the value to restore. */
 static int thr_enter(const mlcl__dnn *d)

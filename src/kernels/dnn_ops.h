@@ -52,6 +52,10 @@ typedef struct mlcl__dnn mlcl__dnn;
 MLCL_INTERNAL int mlcl__dnn_create(mlcl__dnn **out, int threads, const char *fn);
 MLCL_INTERNAL void mlcl__dnn_free(mlcl__dnn *d);
 MLCL_INTERNAL int mlcl__dnn_threads(const mlcl__dnn *d);
+/* Changes the thread count (>= 1) of later plan builds and calls; plans built
+ * before keep the count they were made for (batch normalisation fixes it at
+ * creation): the owner must free and rebuild them (mlcl__convnet_set_threads). */
+MLCL_INTERNAL void mlcl__dnn_set_threads(mlcl__dnn *d, int threads);
 
 /* ---- plans */
 typedef struct mlcl__dnn_plan mlcl__dnn_plan;

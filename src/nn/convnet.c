@@ -38,7 +38,7 @@ int mlcl__convnet_create(mlcl__convnet **out, int c, int h, int w, int threads)
         return mlcl__err(MLCL_EOVERFLOW, "%s: input %d x %d x %d is too large", fn, c, h, w);
     mlcl__convnet *net = mlcl__calloc(1, sizeof *net);
     if (!net) return mlcl__err(MLCL_ENOMEM, "%s: out of memory", fn);
-    net->threads = threads > 0 ? threads : mlcl__threads_wanted();
+    net->threads = threads > 0 ? threads : mlcl__convnet_threads_default();
     int rc = mlcl__alloc_array((void **)&net->t, 16, sizeof *net->t, "convnet tensors");
     if (rc < 0) { mlcl__free(net); return rc; }
     net->cap_t = 16;
@@ -316,6 +316,27 @@ long mlcl__convnet_bad_state(const mlcl__convnet *net, const float *state)
     return -1;
 }
 
+
+/* ------------------------------------------------------------------ threads */
+
+/* The per-handle count comes from the encoder (mlcl__encoder_set_threads);
+ * this default is the library-wide one of src/kernels/gemm.c. */
+int mlcl__convnet_threads_default(void) { return mlcl__threads_wanted(); }
+
+int mlcl__convnet_threads(const mlcl__convnet *net) { return net->threads; }
+
+void mlcl__convnet_set_threads(mlcl__convnet *net, int threads)
+{
+    if (threads <= 0) threads = mlcl__convnet_threads_default();
+    if (threads == net->threads) return;
+    net->threads = threads;
+    mlcl__dnn_set_threads(net->dnn, threads);
+    /* plans are made for one thread count (op_solo, BN's descriptors) */
+    mlcl__dnn_plan_free(net->plans[0]);
+    mlcl__dnn_plan_free(net->plans[1]);
+    net->plans[0] = net->plans[1] = NULL;
+    net->last_n = 0;
+}
 
 /* ------------------------------------------------------------------ execution */
 

@@ -72,6 +72,12 @@ MLCL_INTERNAL int mlcl__convnet_forward(mlcl__convnet *net, const char *fn, int 
  * = dL/dx (overwritten). */
 MLCL_INTERNAL int mlcl__convnet_backward(mlcl__convnet *net, const char *fn, int n, const float *params,
                                          float *grads, const float *dy, float *dx);
+/* The net's oneDNN thread count; threads <= 0: the library default
+ * (mlcl__convnet_threads_default). Cached plans are dropped when it changes. */
+MLCL_INTERNAL void mlcl__convnet_set_threads(mlcl__convnet *net, int threads);
+MLCL_INTERNAL int mlcl__convnet_threads(const mlcl__convnet *net);
+/* The one place where a net without an explicit count gets its default. */
+MLCL_INTERNAL int mlcl__convnet_threads_default(void);
 /* Number of plans built so far (tests: the per-n cache). */
 MLCL_INTERNAL int mlcl__convnet_plans_built(const mlcl__convnet *net);
 #endif

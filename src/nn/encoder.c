@@ -485,6 +485,15 @@ int mlcl_encoder_set_rng_state(mlcl_encoder *e, const uint64_t state[2])
     return MLCL_OK;
 }
 
+void mlcl__encoder_set_threads(mlcl_encoder *e, int threads)
+{
+    for (int i = 0; i < e->nl; i++)
+        if (e->L[i].cn) {
+            mlcl__convnet_set_threads(e->L[i].cn, threads);
+            e->last_n = 0;
+        }
+}
+
 /* ------------------------------------------------------------------ clone, layer description */
 
 int mlcl_encoder_clone(mlcl_encoder **out, const mlcl_encoder *src)

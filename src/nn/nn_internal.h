@@ -26,6 +26,11 @@ MLCL_INTERNAL void mlcl__encoder_set_par(struct mlcl_encoder *e, int on);
  * batch of `total` rows; each Dropout layer skips the draws of the other rows
  * so that the masks equal those of one process on the whole batch (total 0: off). */
 MLCL_INTERNAL void mlcl__encoder_set_rows(struct mlcl_encoder *e, long long off, long long total);
+/* Per-handle thread count of the encoder's oneDNN (ResNet) layers: threads
+ * >= 1, or <= 0 for the library default. Takes effect at the next forward
+ * (the plans are rebuilt; a pending backward is invalidated). The one hook
+ * for a caller that owns a per-handle count (trainer, MoCo). */
+MLCL_INTERNAL void mlcl__encoder_set_threads(struct mlcl_encoder *e, int threads);
 struct mlcl_optim;
 MLCL_INTERNAL void mlcl__optim_step_checked(struct mlcl_optim *o);
 
