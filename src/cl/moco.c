@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "mlcl/moco.h"
+#include "mlcl/ops.h"
 #include "kernels/gemm.h"
 #include "cl/moco_internal.h"
 #include "nn/nn_internal.h"
@@ -152,8 +153,8 @@ static int create_inner(mlcl_moco *mc, const mlcl_encoder *backbone)
         float *p, *g;
         size_t np;
         MLCL_TRY(mlcl_encoder_param_count(mc->net[i], &np));
-        MLCL_TRY(mlcl_encoder_params(mc->net[i], &p));
-        MLCL_TRY(mlcl_encoder_grads(mc->net[i], &g));
+        MLCL_TRY(mlcl_encoder_params_ptr(mc->net[i], &p));
+        MLCL_TRY(mlcl_encoder_grads_ptr(mc->net[i], &g));
         MLCL_TRY(mlcl_optim_add_group(mc->optim, p, g, np, o->optim.lr, o->optim.weight_decay, NULL));
     }
     size_t nb = (size_t)o->max_batch;
@@ -278,7 +279,7 @@ static int grads_finite(mlcl_moco *mc, const char **which, size_t *index)
     for (int i = MOCO_ENC_Q; i <= MOCO_LD; i++) {
         float *g;
         size_t n;
-        mlcl_encoder_grads(mc->net[i], &g);
+        mlcl_encoder_grads_ptr(mc->net[i], &g);
         mlcl_encoder_param_count(mc->net[i], &n);
         if (mlcl__vec_all_finite(g, n)) continue;
         for (size_t j = 0; j < n; j++)
@@ -342,7 +343,7 @@ static int query_branch(mlcl_moco *mc, int n, const float *x0)
     MLCL_TRY(mlcl_encoder_forward(net[MOCO_PROJ_Q], n, mc->h, mc->q));
     if (mc->use_ld) {
         MLCL_TRY(mlcl_encoder_forward(net[MOCO_LD], n, mc->h, mc->logits));
-        MLCL_TRY(mlcl_softmax_forward(n, mc->c, mc->logits, mc->D));
+        MLCL_TRY(mlcl_softmax_forward(mc->D, mc->logits, n, mc->c));
     }
     return MLCL_OK;
 }
@@ -353,7 +354,7 @@ static int backward_q_inner(mlcl_moco *mc, int n)
     MLCL_TRY(mlcl_encoder_backward(net[MOCO_PROJ_Q], n, mc->grad_q, mc->grad_h));
     if (mc->use_ld) {
         memset(mc->grad_logits, 0, sizeof(float) * (size_t)n * mc->c);
-        MLCL_TRY(mlcl_softmax_backward(n, mc->c, mc->D, mc->grad_D, mc->grad_logits));
+        MLCL_TRY(mlcl_softmax_backward(mc->grad_logits, mc->D, mc->grad_D, n, mc->c));
         MLCL_TRY(mlcl_encoder_backward(net[MOCO_LD], n, mc->grad_logits, mc->grad_h2));
         size_t nh = (size_t)n * mc->hdim;
         for (size_t i = 0; i < nh; i++) mc->grad_h[i] += mc->grad_h2[i];
@@ -473,7 +474,7 @@ static int step_inner(mlcl_moco *mc, int n, const float *x0, const float *x1, co
     const float *W = NULL;
     if (mc->use_ld) {
         float *p;
-        mlcl_encoder_params(net[MOCO_LD], &p);
+        mlcl_encoder_params_ptr(net[MOCO_LD], &p);
         W = p; /* weight (c x hdim) comes first in the layout */
     }
     /* 3. loss against the current keys and the queue as it was */
@@ -481,7 +482,7 @@ static int step_inner(mlcl_moco *mc, int n, const float *x0, const float *x1, co
     float *gW = NULL;
     if (mc->use_ld) {
         memset(mc->grad_D, 0, sizeof(float) * (size_t)n * mc->c);
-        mlcl_encoder_grads(net[MOCO_LD], &gW);
+        mlcl_encoder_grads_ptr(net[MOCO_LD], &gW);
     }
     rc = mlcl_loss_compute_queue(mc->loss, n, mc->q, mc->k, y, mc->use_ld ? mc->D : NULL, mc->queue, W,
                                  mc->hdim, &lp, mc->grad_q, mc->use_ld ? mc->grad_D : NULL, gW);
@@ -543,7 +544,7 @@ int mlcl__moco_bcast(mlcl_moco *mc, const char *fn)
         float *p;
         size_t np, ns;
         uint64_t rs[2];
-        MLCL_TRY(mlcl_encoder_params(mc->net[i], &p));
+        MLCL_TRY(mlcl_encoder_params_ptr(mc->net[i], &p));
         MLCL_TRY(mlcl_encoder_param_count(mc->net[i], &np));
         MLCL_TRY(bcast_f(c, p, np, fn, "parameters"));
         MLCL_TRY(mlcl_encoder_state_count(mc->net[i], &ns));
@@ -635,7 +636,7 @@ static int average_grads(mlcl_moco *mc, int i, const char *fn)
     const mlcl_comm *c = &mc->dist->comm;
     float *g;
     size_t n;
-    MLCL_TRY(mlcl_encoder_grads(mc->net[i], &g));
+    MLCL_TRY(mlcl_encoder_grads_ptr(mc->net[i], &g));
     MLCL_TRY(mlcl_encoder_param_count(mc->net[i], &n));
     if (n == 0) return MLCL_OK;
     static const char *what[] = { "query backbone gradients", "projection head gradients", "LD head gradients" };
@@ -707,9 +708,9 @@ static int step_dist(mlcl_moco *mc, int n, const float *x0, const float *x1, con
     float *gW = NULL;
     if (mc->use_ld) {
         float *p;
-        mlcl_encoder_params(net[MOCO_LD], &p);
+        mlcl_encoder_params_ptr(net[MOCO_LD], &p);
         W = p;
-        mlcl_encoder_grads(net[MOCO_LD], &gW);
+        mlcl_encoder_grads_ptr(net[MOCO_LD], &gW);
         memset(dd->grad_Dg, 0, sizeof(float) * (size_t)nb * mc->c);
     }
     /* 3. the local anchors against the global batch and the queue */
@@ -740,7 +741,7 @@ static int step_dist(mlcl_moco *mc, int n, const float *x0, const float *x1, con
         goto fail;
     if (mc->use_ld) {
         memset(mc->grad_logits, 0, sizeof(float) * (size_t)n * mc->c);
-        if ((rc = mlcl_softmax_backward(n, mc->c, mc->D, mc->grad_D, mc->grad_logits)) ||
+        if ((rc = mlcl_softmax_backward(mc->grad_logits, mc->D, mc->grad_D, n, mc->c)) ||
             (rc = mlcl_encoder_backward(net[MOCO_LD], n, mc->grad_logits, mc->grad_h2)))
             goto fail;
         size_t nh = (size_t)n * mc->hdim;

@@ -19,7 +19,7 @@
 #ifndef MLCL_NN_CONVNET_H
 #define MLCL_NN_CONVNET_H
 #include "core/internal.h"
-#include "mlcl/nn.h"
+#include "mlcl/models.h"
 #include "kernels/dnn_ops.h"
 
 typedef struct mlcl__convnet mlcl__convnet;
@@ -48,7 +48,7 @@ MLCL_INTERNAL int mlcl__convnet_gap(mlcl__convnet *net, int in, int *out);
 /* out = a + b (same shape), then ReLU when relu = 1. */
 MLCL_INTERNAL int mlcl__convnet_add(mlcl__convnet *net, int a, int b, int relu, int *out);
 
-/* The ResNet of nn.h (spec already validated). */
+/* The ResNet of models.h (spec already validated). */
 MLCL_INTERNAL int mlcl__convnet_create_resnet(mlcl__convnet **out, const mlcl_resnet_spec *spec, int threads);
 
 /* Widths: in = c*h*w of tensor 0, out = c*h*w of the last tensor. */

@@ -1,7 +1,7 @@
 /* Sequential encoders, the container (encoder_impl.h): Linear, ReLU,
  * Dropout, BatchNorm1d, L2 norm, Softmax and ResNet layers; parameters,
  * gradients and BatchNorm state each live in one contiguous buffer (layout in
- * nn.h). Forward/backward: encoder_pass.c; builders: models.c. */
+ * encoder.h). Forward/backward: encoder_pass.c; builders: models.c. */
 #include <string.h>
 #include "encoder_impl.h"
 
@@ -326,18 +326,18 @@ int mlcl_encoder_param_count(const mlcl_encoder *e, size_t *n)
     return MLCL_OK;
 }
 
-int mlcl_encoder_params(mlcl_encoder *e, float **p)
+int mlcl_encoder_params_ptr(mlcl_encoder *e, float **p)
 {
-    MLCL_CHECK_NULL("mlcl_encoder_params", e);
-    MLCL_CHECK_NULL("mlcl_encoder_params", p);
+    MLCL_CHECK_NULL("mlcl_encoder_params_ptr", e);
+    MLCL_CHECK_NULL("mlcl_encoder_params_ptr", p);
     *p = e->np ? e->params : NULL;
     return MLCL_OK;
 }
 
-int mlcl_encoder_grads(mlcl_encoder *e, float **g)
+int mlcl_encoder_grads_ptr(mlcl_encoder *e, float **g)
 {
-    MLCL_CHECK_NULL("mlcl_encoder_grads", e);
-    MLCL_CHECK_NULL("mlcl_encoder_grads", g);
+    MLCL_CHECK_NULL("mlcl_encoder_grads_ptr", e);
+    MLCL_CHECK_NULL("mlcl_encoder_grads_ptr", g);
     *g = e->np ? e->grads : NULL;
     return MLCL_OK;
 }

@@ -6,7 +6,7 @@
 #define MLCL_NN_ENCODER_IMPL_H
 #include "nn_internal.h"
 #include "kernels/pcgfill.h"
-#include "mlcl/nn.h"
+#include "mlcl/models.h"
 #include "convnet.h"
 #include "dist/comm_internal.h"
 

@@ -196,7 +196,7 @@ static int forward_from(mlcl_encoder *e, int n, int first, const float *cur, flo
         case L_DROPOUT:
             if (e->training && l->p > 0.0f) {
                 /* one uniform per element from the dropout stream, kept iff
-                 * u >= p (nn.h); drawn in bulk, compared on integers */
+                 * u >= p (encoder.h); drawn in bulk, compared on integers */
                 float scale = 1.0f / (1.0f - l->p), *mask = l->aux;
                 uint32_t thr = mlcl__pcg_threshold(l->p), u[PCGFILL_CHUNK];
                 /* data-parallel: this rank's rows are rows row_off.. of the global

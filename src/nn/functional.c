@@ -1,7 +1,8 @@
 /* Stand-alone row kernels: softmax, sigmoid, BCE with logits, L2 norm. */
 #include <string.h>
 #include "nn_internal.h"
-#include "mlcl/nn.h"
+#include "mlcl/ops.h"
+#include "mlcl/loss.h"
 
 void mlcl__softmax_rows(int n, int c, const float *logits, float *prob)
 {
@@ -76,7 +77,7 @@ static int check_nc(const char *fn, int n, int c, size_t *total)
     return MLCL_OK;
 }
 
-int mlcl_softmax_forward(int n, int c, const float *logits, float *prob)
+int mlcl_softmax_forward(float *prob, const float *logits, int n, int c)
 {
     static const char fn[] = "mlcl_softmax_forward";
     size_t t = 0;
@@ -88,7 +89,7 @@ int mlcl_softmax_forward(int n, int c, const float *logits, float *prob)
     return MLCL_OK;
 }
 
-int mlcl_softmax_backward(int n, int c, const float *prob, const float *grad_prob, float *grad_logits)
+int mlcl_softmax_backward(float *grad_logits, const float *prob, const float *grad_prob, int n, int c)
 {
     static const char fn[] = "mlcl_softmax_backward";
     size_t t = 0;
@@ -100,8 +101,8 @@ int mlcl_softmax_backward(int n, int c, const float *prob, const float *grad_pro
     return MLCL_OK;
 }
 
-int mlcl_bce_with_logits(int n, int c, const float *logits, const float *targets, float *loss,
-                         float *grad_logits)
+int mlcl_bce_with_logits(float *loss, float *grad_logits, const float *logits, const float *targets, int n,
+                         int c)
 {
     static const char fn[] = "mlcl_bce_with_logits";
     size_t t = 0;
@@ -129,7 +130,7 @@ int mlcl_bce_with_logits(int n, int c, const float *logits, const float *targets
     return MLCL_OK;
 }
 
-int mlcl_sigmoid(size_t n, const float *x, float *out)
+int mlcl_sigmoid(float *out, const float *x, size_t n)
 {
     static const char fn[] = "mlcl_sigmoid";
     if (n == 0) return MLCL_OK;
@@ -143,7 +144,7 @@ int mlcl_sigmoid(size_t n, const float *x, float *out)
     return MLCL_OK;
 }
 
-int mlcl_l2norm_forward(int n, int m, const float *x, float *out, float *norms_out)
+int mlcl_l2norm_forward(float *out, float *norms_out, const float *x, int n, int m)
 {
     static const char fn[] = "mlcl_l2norm_forward";
     size_t t = 0;
@@ -157,8 +158,8 @@ int mlcl_l2norm_forward(int n, int m, const float *x, float *out, float *norms_o
     return MLCL_OK;
 }
 
-int mlcl_l2norm_backward(int n, int m, const float *out, const float *norms, const float *grad_out,
-                         float *grad_x)
+int mlcl_l2norm_backward(float *grad_x, const float *out, const float *norms, const float *grad_out, int n,
+                         int m)
 {
     static const char fn[] = "mlcl_l2norm_backward";
     if (n <= 0) return mlcl__err(MLCL_EINVAL, "%s: n must be > 0 (got %d)", fn, n);

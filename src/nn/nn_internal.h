@@ -35,7 +35,7 @@ struct mlcl_optim;
 MLCL_INTERNAL void mlcl__optim_step_checked(struct mlcl_optim *o);
 
 /* A description of layer i of an encoder (for the model export, src/model/). */
-#include "mlcl/nn.h"
+#include "mlcl/models.h"
 enum { MLCL__LAYER_LINEAR = 1, MLCL__LAYER_RELU, MLCL__LAYER_DROPOUT, MLCL__LAYER_BN1D, MLCL__LAYER_L2NORM,
        MLCL__LAYER_SOFTMAX, MLCL__LAYER_RESNET };
 typedef struct mlcl__layer_info {

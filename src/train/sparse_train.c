@@ -7,6 +7,7 @@
 #include "train/trainer_internal.h"
 #include "cl/moco_internal.h"
 #include "data/sparse_internal.h"
+#include "mlcl/ops.h"
 
 int mlcl__trainer_sparse_setup(mlcl_trainer *t, const mlcl_dataset *train, const char *fn)
 {
@@ -120,7 +121,7 @@ int mlcl__trainer_sparse_batch(mlcl_trainer *t, int k, double *loss_out, mlcl_lo
     MLCL_TRY(mlcl_encoder_forward(ld, k, t->h, t->logits));
     float loss;
     memset(t->grad_logits, 0, sizeof(float) * k * c);
-    int rc = mlcl_bce_with_logits(k, (int)c, t->logits, t->tgt, &loss, t->grad_logits);
+    int rc = mlcl_bce_with_logits(&loss, t->grad_logits, t->logits, t->tgt, k, (int)c);
     if (rc == MLCL_OK && !isfinite(loss)) rc = mlcl__err(MLCL_ENUMERIC, "fine-tuning: BCE loss is not finite");
     if (rc) return mlcl__err(rc, "fine-tuning epoch %d step %lld: %s", t->epoch, t->step, mlcl_last_error());
     MLCL_TRY(mlcl_encoder_backward(ld, k, t->grad_logits, t->grad_h));
@@ -154,7 +155,7 @@ static int csr_scores(mlcl_trainer *t, int n, const int64_t *ptr, const int *col
         rc = mlcl_encoder_forward_csr(enc, k, ptr + s, col, val, t->h);
         if (rc != MLCL_OK) rc = mlcl__err(rc, "%s: rows %d..%d: %s", fn, s, s + k - 1, mlcl_last_error());
         if (rc == MLCL_OK) rc = mlcl_encoder_forward(ld, k, t->h, out);
-        if (rc == MLCL_OK) rc = mlcl_sigmoid((size_t)k * c, out, out);
+        if (rc == MLCL_OK) rc = mlcl_sigmoid(out, out, (size_t)k * c);
     }
     mlcl_encoder_set_training(enc, tr_enc);
     mlcl_encoder_set_training(ld, tr_ld);

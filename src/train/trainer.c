@@ -7,6 +7,7 @@
 #include <time.h>
 #include <zlib.h>
 #include "mlcl/train.h"
+#include "mlcl/ops.h"
 #include "cl/moco_internal.h"
 #include "train/ckpt.h"
 #include "kernels/pcgfill.h"
@@ -264,8 +265,8 @@ static int create_inner(mlcl_trainer *t, const mlcl_dataset *train, const mlcl_t
         size_t np;
         mlcl_encoder *e = t->moco->net[nets[i]];
         MLCL_TRY(mlcl_encoder_param_count(e, &np));
-        MLCL_TRY(mlcl_encoder_params(e, &p));
-        MLCL_TRY(mlcl_encoder_grads(e, &g));
+        MLCL_TRY(mlcl_encoder_params_ptr(e, &p));
+        MLCL_TRY(mlcl_encoder_grads_ptr(e, &g));
         MLCL_TRY(mlcl_optim_add_group(t->ft, p, g, np, o->finetune.lr * (i ? o->finetune.head_lr_scale : 1.0f),
                                       o->finetune.weight_decay, NULL));
     }
@@ -431,7 +432,7 @@ static int finetune_shard(mlcl_trainer *t, int k, double *loss_out, mlcl_loss_pa
         if ((rc = mlcl_encoder_forward(enc, kn, t->x0 + (size_t)lo * t->dn, t->h)) == MLCL_OK &&
             (rc = mlcl_encoder_forward(ld, kn, t->h, t->logits)) == MLCL_OK) {
             memset(t->grad_logits, 0, sizeof(float) * kn * c);
-            rc = mlcl_bce_with_logits(kn, (int)c, t->logits, t->tgt, &loss, t->grad_logits);
+            rc = mlcl_bce_with_logits(&loss, t->grad_logits, t->logits, t->tgt, kn, (int)c);
         }
     }
     double red[2] = { rc == MLCL_OK ? (double)loss * kn / k : 0.0, rc != MLCL_OK };
@@ -449,7 +450,7 @@ static int finetune_shard(mlcl_trainer *t, int k, double *loss_out, mlcl_loss_pa
     for (int i = 0; i < 2; i++) {
         float *g;
         size_t np;
-        MLCL_TRY(mlcl_encoder_grads(nets[i], &g));
+        MLCL_TRY(mlcl_encoder_grads_ptr(nets[i], &g));
         MLCL_TRY(mlcl_encoder_param_count(nets[i], &np));
         if (np) MLCL_TRY(mlcl__comm_sum_f32(&t->comm, g, np, fn, i ? "backbone gradients" : "LD head gradients"));
     }
@@ -521,7 +522,7 @@ static int train_batch(mlcl_trainer *t, int k, float lr, double *loss_out, mlcl_
     MLCL_TRY(mlcl_encoder_forward(ld, k, t->h, t->logits));
     float loss;
     memset(t->grad_logits, 0, sizeof(float) * k * c);
-    int rc = mlcl_bce_with_logits(k, (int)c, t->logits, t->tgt, &loss, t->grad_logits);
+    int rc = mlcl_bce_with_logits(&loss, t->grad_logits, t->logits, t->tgt, k, (int)c);
     if (rc == MLCL_OK && !isfinite(loss)) rc = mlcl__err(MLCL_ENUMERIC, "fine-tuning: BCE loss is not finite");
     if (rc) return mlcl__err(rc, "fine-tuning epoch %d step %lld: %s", t->epoch, t->step, mlcl_last_error());
     MLCL_TRY(mlcl_encoder_backward(ld, k, t->grad_logits, t->grad_h));
@@ -829,8 +830,8 @@ static int infer(mlcl_trainer *t, int n, const float *x, float *out, int dists, 
         rc = mlcl_encoder_forward(enc, k, t->x0, t->h);
         if (rc == MLCL_OK) rc = mlcl_encoder_forward(ld, k, t->h, out + (size_t)s * c);
         if (rc == MLCL_OK)
-            rc = dists ? mlcl_softmax_forward(k, (int)c, out + (size_t)s * c, out + (size_t)s * c)
-                       : mlcl_sigmoid((size_t)k * c, out + (size_t)s * c, out + (size_t)s * c);
+            rc = dists ? mlcl_softmax_forward(out + (size_t)s * c, out + (size_t)s * c, k, (int)c)
+                       : mlcl_sigmoid(out + (size_t)s * c, out + (size_t)s * c, (size_t)k * c);
     }
     mlcl_encoder_set_training(enc, tr_enc);
     mlcl_encoder_set_training(ld, tr_ld);
@@ -1379,7 +1380,7 @@ static int save_local(const mlcl_trainer *tc, const char *path)
         size_t np, ns;
         uint64_t rs[2];
         mlcl_encoder_param_count(e, &np);
-        mlcl_encoder_params(e, &pp);
+        mlcl_encoder_params_ptr(e, &pp);
         mlcl__ckw_put(&w, NET_TAGS[i][0], pp, np * sizeof(float));
         mlcl_encoder_state_count(e, &ns);
         float *st = NULL;
