@@ -191,8 +191,8 @@ static int bench_memory(const char *dir, int n, int d, int k)
     float *p, *gr;
     size_t np;
     CHECK(mlcl_optim_create(&o, &oo));
-    CHECK(mlcl_encoder_params(e, &p));
-    CHECK(mlcl_encoder_grads(e, &gr));
+    CHECK(mlcl_encoder_params_ptr(e, &p));
+    CHECK(mlcl_encoder_grads_ptr(e, &gr));
     CHECK(mlcl_encoder_param_count(e, &np));
     CHECK(mlcl_optim_add_group(o, p, gr, np, 0.1f, 0.0f, NULL));
     const int B = 256;
@@ -206,7 +206,7 @@ static int bench_memory(const char *dir, int n, int d, int k)
         CHECK(mlcl_encoder_zero_grad(e));
         CHECK(mlcl_encoder_forward_csr(e, B, ptr + r0, col, val, out));
         memset(g, 0, sizeof(float) * B * c);
-        CHECK(mlcl_bce_with_logits(B, c, out, tgt, &loss, g));
+        CHECK(mlcl_bce_with_logits(&loss, g, out, tgt, B, c));
         CHECK(mlcl_encoder_backward(e, B, g, NULL));
         CHECK(mlcl_optim_step(o));
     }

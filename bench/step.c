@@ -87,9 +87,9 @@ int main(int argc, char **argv)
         mlcl_rng_normal(r, x, (size_t)n * d, 1.0f);
         /* a full queue: unit keys, labels by the density rule, softmax distributions */
         mlcl_rng_normal(r, qk, (size_t)K * 256, 1.0f);
-        mlcl_l2norm_forward(K, 256, qk, qk, NULL);
+        mlcl_l2norm_forward(qk, NULL, qk, K, 256);
         mlcl_rng_normal(r, qd, (size_t)K * c, 1.0f);
-        mlcl_softmax_forward(K, c, qd, qd);
+        mlcl_softmax_forward(qd, qd, K, c);
         gen_labels(r, y01, K, c);
         mlcl_labels_pack(y, y01, K, c);
         mlcl_queue *q;

@@ -21,11 +21,11 @@ int main(void)
     mlcl_rng_normal(rng, d, N * C, 1.0f);  /* logits, turned into distributions below */
     mlcl_rng_normal(rng, dq, 3 * C, 1.0f);
     mlcl_rng_free(rng);
-    mlcl_softmax_forward(N, C, d, d);
-    mlcl_softmax_forward(3, C, dq, dq);
-    mlcl_l2norm_forward(N, M, q, q, NULL); /* rows on the unit sphere */
-    mlcl_l2norm_forward(N, M, k, k, NULL);
-    mlcl_l2norm_forward(3, M, kq, kq, NULL);
+    mlcl_softmax_forward(d, d, N, C);
+    mlcl_softmax_forward(dq, dq, 3, C);
+    mlcl_l2norm_forward(q, NULL, q, N, M); /* rows on the unit sphere */
+    mlcl_l2norm_forward(k, NULL, k, N, M);
+    mlcl_l2norm_forward(kq, NULL, kq, 3, M);
     mlcl_labels_pack(y, y01, N, C);
     mlcl_labels_pack(yq, yq01, 3, C);
 

@@ -82,8 +82,8 @@ START_TEST(backbone_equals_builtin_mlp)
         ck_assert_ok(mlcl_encoder_param_count(ea, &na));
         ck_assert_ok(mlcl_encoder_param_count(eb, &nb));
         ck_assert_uint_eq(na, nb);
-        ck_assert_ok(mlcl_encoder_params(ea, &pa));
-        ck_assert_ok(mlcl_encoder_params(eb, &pb));
+        ck_assert_ok(mlcl_encoder_params_ptr(ea, &pa));
+        ck_assert_ok(mlcl_encoder_params_ptr(eb, &pb));
         double worst = 0;
         for (size_t i = 0; i < na; i++) {
             double e = fabs((double)pa[i] - pb[i]);

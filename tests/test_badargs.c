@@ -799,8 +799,8 @@ DIMFN(encoder_out_dim, int, "dim")
 DIMFN(encoder_num_layers, int, "n")
 DIMFN(encoder_param_count, size_t, "n")
 DIMFN(encoder_state_count, size_t, "n")
-DIMFN(encoder_params, float *, "p")
-DIMFN(encoder_grads, float *, "g")
+DIMFN(encoder_params_ptr, float *, "p")
+DIMFN(encoder_grads_ptr, float *, "g")
 static void t_encoder_get_params(void)
 {
     mlcl_encoder *e = mk_encoder(); size_t n; ck_assert_ok(mlcl_encoder_param_count(e, &n));
@@ -927,56 +927,56 @@ static void t_encoder_create_resnet(void)
 }
 static void t_softmax_forward(void)
 {
-    BAD(mlcl_softmax_forward(0, 3, X, OUT), EINV, "n");
-    BAD(mlcl_softmax_forward(2, -3, X, OUT), EINV, "c");
-    BAD(mlcl_softmax_forward(2, 3, NULL, OUT), EINV, "logits is NULL");
-    BAD(mlcl_softmax_forward(2, 3, X, NULL), EINV, "prob is NULL");
-    BAD(mlcl_softmax_forward(2, 3, XNAN, OUT), MLCL_ENUMERIC, "logits");
+    BAD(mlcl_softmax_forward(OUT, X, 0, 3), EINV, "n");
+    BAD(mlcl_softmax_forward(OUT, X, 2, -3), EINV, "c");
+    BAD(mlcl_softmax_forward(OUT, NULL, 2, 3), EINV, "logits is NULL");
+    BAD(mlcl_softmax_forward(NULL, X, 2, 3), EINV, "prob is NULL");
+    BAD(mlcl_softmax_forward(OUT, XNAN, 2, 3), MLCL_ENUMERIC, "logits");
 }
 static void t_softmax_backward(void)
 {
-    BAD(mlcl_softmax_backward(0, 3, X, X, OUT), EINV, "n");
-    BAD(mlcl_softmax_backward(2, 0, X, X, OUT), EINV, "c");
-    BAD(mlcl_softmax_backward(2, 3, NULL, X, OUT), EINV, "prob is NULL");
-    BAD(mlcl_softmax_backward(2, 3, X, NULL, OUT), EINV, "grad_prob is NULL");
-    BAD(mlcl_softmax_backward(2, 3, X, X, NULL), EINV, "grad_logits is NULL");
+    BAD(mlcl_softmax_backward(OUT, X, X, 0, 3), EINV, "n");
+    BAD(mlcl_softmax_backward(OUT, X, X, 2, 0), EINV, "c");
+    BAD(mlcl_softmax_backward(OUT, NULL, X, 2, 3), EINV, "prob is NULL");
+    BAD(mlcl_softmax_backward(OUT, X, NULL, 2, 3), EINV, "grad_prob is NULL");
+    BAD(mlcl_softmax_backward(NULL, X, X, 2, 3), EINV, "grad_logits is NULL");
 }
 static void t_bce_with_logits(void)
 {
     float loss, t[6] = { 0, 1, 0, 1, 0.5f, 1 };
-    BAD(mlcl_bce_with_logits(0, 3, X, t, &loss, NULL), EINV, "n");
-    BAD(mlcl_bce_with_logits(2, 0, X, t, &loss, NULL), EINV, "c");
-    BAD(mlcl_bce_with_logits(2, 3, NULL, t, &loss, NULL), EINV, "logits is NULL");
-    BAD(mlcl_bce_with_logits(2, 3, X, NULL, &loss, NULL), EINV, "targets is NULL");
-    BAD(mlcl_bce_with_logits(2, 3, X, t, NULL, NULL), EINV, "loss is NULL");
-    BAD(mlcl_bce_with_logits(2, 3, XNAN, t, &loss, NULL), MLCL_ENUMERIC, "logits");
+    BAD(mlcl_bce_with_logits(&loss, NULL, X, t, 0, 3), EINV, "n");
+    BAD(mlcl_bce_with_logits(&loss, NULL, X, t, 2, 0), EINV, "c");
+    BAD(mlcl_bce_with_logits(&loss, NULL, NULL, t, 2, 3), EINV, "logits is NULL");
+    BAD(mlcl_bce_with_logits(&loss, NULL, X, NULL, 2, 3), EINV, "targets is NULL");
+    BAD(mlcl_bce_with_logits(NULL, NULL, X, t, 2, 3), EINV, "loss is NULL");
+    BAD(mlcl_bce_with_logits(&loss, NULL, XNAN, t, 2, 3), MLCL_ENUMERIC, "logits");
     t[2] = 2.0f;
-    BAD(mlcl_bce_with_logits(2, 3, X, t, &loss, NULL), EINV, "targets");
+    BAD(mlcl_bce_with_logits(&loss, NULL, X, t, 2, 3), EINV, "targets");
     t[2] = NAN;
-    BAD(mlcl_bce_with_logits(2, 3, X, t, &loss, NULL), EINV, "targets");
+    BAD(mlcl_bce_with_logits(&loss, NULL, X, t, 2, 3), EINV, "targets");
 }
 static void t_sigmoid(void)
 {
-    BAD(mlcl_sigmoid(3, NULL, OUT), EINV, "x is NULL");
-    BAD(mlcl_sigmoid(3, X, NULL), EINV, "out is NULL");
+    BAD(mlcl_sigmoid(OUT, NULL, 3), EINV, "x is NULL");
+    BAD(mlcl_sigmoid(NULL, X, 3), EINV, "out is NULL");
 }
 static void t_l2norm_forward(void)
 {
-    BAD(mlcl_l2norm_forward(0, 3, X, OUT, NULL), EINV, "n");
-    BAD(mlcl_l2norm_forward(2, 0, X, OUT, NULL), EINV, "m");
-    BAD(mlcl_l2norm_forward(2, 3, NULL, OUT, NULL), EINV, "x is NULL");
-    BAD(mlcl_l2norm_forward(2, 3, X, NULL, NULL), EINV, "out is NULL");
-    BAD(mlcl_l2norm_forward(2, 3, XNAN, OUT, NULL), MLCL_ENUMERIC, "x");
+    BAD(mlcl_l2norm_forward(OUT, NULL, X, 0, 3), EINV, "n");
+    BAD(mlcl_l2norm_forward(OUT, NULL, X, 2, 0), EINV, "m");
+    BAD(mlcl_l2norm_forward(OUT, NULL, NULL, 2, 3), EINV, "x is NULL");
+    BAD(mlcl_l2norm_forward(NULL, NULL, X, 2, 3), EINV, "out is NULL");
+    BAD(mlcl_l2norm_forward(OUT, NULL, XNAN, 2, 3), MLCL_ENUMERIC, "x");
 }
 static void t_l2norm_backward(void)
 {
     float norms[2] = { 1, 1 };
-    BAD(mlcl_l2norm_backward(0, 3, X, norms, X, OUT), EINV, "n");
-    BAD(mlcl_l2norm_backward(2, -1, X, norms, X, OUT), EINV, "m");
-    BAD(mlcl_l2norm_backward(2, 3, NULL, norms, X, OUT), EINV, "out is NULL");
-    BAD(mlcl_l2norm_backward(2, 3, X, NULL, X, OUT), EINV, "norms is NULL");
-    BAD(mlcl_l2norm_backward(2, 3, X, norms, NULL, OUT), EINV, "grad_out is NULL");
-    BAD(mlcl_l2norm_backward(2, 3, X, norms, X, NULL), EINV, "grad_x is NULL");
+    BAD(mlcl_l2norm_backward(OUT, X, norms, X, 0, 3), EINV, "n");
+    BAD(mlcl_l2norm_backward(OUT, X, norms, X, 2, -1), EINV, "m");
+    BAD(mlcl_l2norm_backward(OUT, NULL, norms, X, 2, 3), EINV, "out is NULL");
+    BAD(mlcl_l2norm_backward(OUT, X, NULL, X, 2, 3), EINV, "norms is NULL");
+    BAD(mlcl_l2norm_backward(OUT, X, norms, NULL, 2, 3), EINV, "grad_out is NULL");
+    BAD(mlcl_l2norm_backward(NULL, X, norms, X, 2, 3), EINV, "grad_x is NULL");
 }
 
 /* ------------------------------------------------------------- optim */
@@ -2548,8 +2548,8 @@ static const entry TABLE[] = {
     E(encoder_add_linear), E(encoder_add_relu), E(encoder_add_dropout), E(encoder_add_batchnorm),
     E(encoder_add_l2norm), E(encoder_add_softmax), E(encoder_forward), E(encoder_forward_csr), E(encoder_backward),
     E(encoder_zero_grad), E(encoder_set_training), E(encoder_get_training), E(encoder_set_threads), E(encoder_get_threads), E(encoder_in_dim),
-    E(encoder_out_dim), E(encoder_num_layers), E(encoder_param_count), E(encoder_params),
-    E(encoder_grads), E(encoder_get_params), E(encoder_set_params), E(encoder_state_count),
+    E(encoder_out_dim), E(encoder_num_layers), E(encoder_param_count), E(encoder_params_ptr),
+    E(encoder_grads_ptr), E(encoder_get_params), E(encoder_set_params), E(encoder_state_count),
     E(encoder_get_state), E(encoder_set_state), E(encoder_copy_params), E(encoder_momentum_update),
     E(encoder_get_rng_state), E(encoder_set_rng_state), E(encoder_clone), E(resnet_spec_init), E(encoder_create_resnet),
     E(softmax_forward), E(softmax_backward),

@@ -419,7 +419,7 @@ static void damp_blocks(mlcl_encoder *e, uint64_t seed)
     size_t np;
     mlcl__pcg r;
     mlcl__pcg_seed(&r, seed, 9);
-    ck_assert_ok(mlcl_encoder_params(e, &p));
+    ck_assert_ok(mlcl_encoder_params_ptr(e, &p));
     mlcl_encoder_param_count(e, &np);
     for (size_t i = 0; i < np; i++)
         if (p[i] == 0.0f) p[i] = (float)(0.2 * urand(&r));
@@ -458,8 +458,8 @@ static void enc_fd(mlcl_encoder *e, int n, uint64_t seed, double h, double tol)
     float *p, *g;
     size_t np;
     mlcl_encoder_param_count(e, &np);
-    ck_assert_ok(mlcl_encoder_params(e, &p));
-    ck_assert_ok(mlcl_encoder_grads(e, &g));
+    ck_assert_ok(mlcl_encoder_params_ptr(e, &p));
+    ck_assert_ok(mlcl_encoder_grads_ptr(e, &g));
     /* non-trivial BN affine parameters */
     enc_loss(&c);
     ck_assert_ok(mlcl_encoder_zero_grad(e));
@@ -560,7 +560,7 @@ START_TEST(resnet_layout_counts)
         ck_assert_int_eq(nl, 1);
         /* layout: conv1.weight (64x3x7x7) Kaiming fan_out, then bn1 gamma = 1, beta = 0 */
         float *p, *st = malloc(ns * sizeof(float));
-        ck_assert_ok(mlcl_encoder_params(e, &p));
+        ck_assert_ok(mlcl_encoder_params_ptr(e, &p));
         double ss = 0;
         for (int k = 0; k < 64 * 3 * 49; k++) ss += (double)p[k] * p[k];
         double sd = sqrt(ss / (64 * 3 * 49));
@@ -583,7 +583,7 @@ START_TEST(resnet_layout_counts)
     mlcl_encoder *e;
     ck_assert_ok(mlcl_encoder_create_resnet(&e, &s, NULL));
     float *p;
-    ck_assert_ok(mlcl_encoder_params(e, &p));
+    ck_assert_ok(mlcl_encoder_params_ptr(e, &p));
     size_t off = 8 * 3 * 9 + 16 + 8 * 8 * 9 + 16 + 8 * 8 * 9;
     for (int k = 0; k < 8; k++) {
         ck_assert_float_eq(p[off + k], 0.0f);
@@ -650,8 +650,8 @@ START_TEST(clone_copy_momentum)
     mlcl_encoder_param_count(a, &np);
     mlcl_encoder_state_count(a, &ns);
     float *pa, *pb, *ga, *gb;
-    mlcl_encoder_params(a, &pa); mlcl_encoder_params(b, &pb);
-    mlcl_encoder_grads(a, &ga); mlcl_encoder_grads(b, &gb);
+    mlcl_encoder_params_ptr(a, &pa); mlcl_encoder_params_ptr(b, &pb);
+    mlcl_encoder_grads_ptr(a, &ga); mlcl_encoder_grads_ptr(b, &gb);
     ck_assert_ptr_ne(pa, pb);
     ck_assert_mem_eq(pa, pb, np * sizeof(float));
     ck_assert_mem_eq(ga, gb, np * sizeof(float));

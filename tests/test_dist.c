@@ -130,8 +130,8 @@ static void same_nets(mlcl_moco *a, mlcl_moco *b)
         size_t np;
         ck_assert_ok(mlcl_moco_encoder(a, i, &ea));
         ck_assert_ok(mlcl_moco_encoder(b, i, &eb));
-        ck_assert_ok(mlcl_encoder_params(ea, &pa));
-        ck_assert_ok(mlcl_encoder_params(eb, &pb));
+        ck_assert_ok(mlcl_encoder_params_ptr(ea, &pa));
+        ck_assert_ok(mlcl_encoder_params_ptr(eb, &pb));
         ck_assert_ok(mlcl_encoder_param_count(ea, &np));
         ck_assert_msg(memcmp(pa, pb, np * sizeof(float)) == 0, "network %d differs", i);
     }

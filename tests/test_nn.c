@@ -57,8 +57,8 @@ static double fd_check_encoder(mlcl_encoder *e, int n, const float *x0, double h
     ck_assert_ok(mlcl_encoder_zero_grad(e));
     ck_assert_ok(mlcl_encoder_backward(e, n, R, gin));
     float *p, *g;
-    ck_assert_ok(mlcl_encoder_params(e, &p));
-    ck_assert_ok(mlcl_encoder_grads(e, &g));
+    ck_assert_ok(mlcl_encoder_params_ptr(e, &p));
+    ck_assert_ok(mlcl_encoder_grads_ptr(e, &g));
     double *ga = malloc(sizeof(double) * (np + 1));
     for (size_t k = 0; k < np; k++) ga[k] = g[k];
     double worst = 0.0;
@@ -109,7 +109,7 @@ static mlcl_encoder *make_enc(int in_dim, uint64_t seed, int max_batch)
  * Types: 'L' linear, 'R' relu, 'D' dropout, 'B' batchnorm, 'N' l2norm, 'S' softmax. */
 typedef struct { char type; int out, bias; float p, eps; } ref_layer;
 
-/* Dropout masks as nn.h documents them: one uniform per element, row-major,
+/* Dropout masks as encoder.h documents them: one uniform per element, row-major,
  * layer by layer, from the encoder's dropout stream; kept iff u >= p. */
 static float *ref_masks(const mlcl_encoder *e, const ref_layer *L, int nl, int n, int in_dim)
 {
@@ -217,7 +217,7 @@ static void ref_check(mlcl_encoder *e, const ref_layer *L, int nl, int n, const 
     ck_assert_ok(mlcl_encoder_forward(e, n, xf, y));
     ck_assert_ok(mlcl_encoder_zero_grad(e));
     ck_assert_ok(mlcl_encoder_backward(e, n, Rf, gin));
-    ck_assert_ok(mlcl_encoder_grads(e, &g));
+    ck_assert_ok(mlcl_encoder_grads_ptr(e, &g));
     double *x = malloc(sizeof(double) * n * id), *th = malloc(sizeof(double) * (np + 1));
     double *st = malloc(sizeof(double) * (ns + 1)), *R = calloc((size_t)n * od, sizeof(double));
     double *yr = malloc(sizeof(double) * n * 64);
@@ -310,7 +310,7 @@ START_TEST(fd_dropout)
     randn(6, x, 24, 1.0f);
     /* float FD on the library, the mask replayed from the saved generator state */
     fd_check_encoder(e, 4, x, 0.05, 1e-2);
-    /* and against the reference with the mask nn.h documents */
+    /* and against the reference with the mask encoder.h documents */
     const ref_layer L[] = { { 'L', 7, 1, 0, 0 }, { 'D', 0, 0, 0.4f, 0 }, { 'L', 3, 1, 0, 0 } };
     ref_check(e, L, 3, 4, x);
     mlcl_encoder_free(e);
@@ -324,7 +324,7 @@ START_TEST(fd_batchnorm)
     ck_assert_ok(mlcl_encoder_add_batchnorm(e, 1e-5f, 0.1f));
     /* non-trivial gamma and beta so their gradients and dx are generic */
     float *p;
-    ck_assert_ok(mlcl_encoder_params(e, &p));
+    ck_assert_ok(mlcl_encoder_params_ptr(e, &p));
     for (int j = 0; j < 4; j++) { p[24 + j] = 0.5f + 0.3f * j; p[28 + j] = 0.1f * j - 0.2f; }
     float x[10 * 5];
     randn(8, x, 50, 1.0f);
@@ -333,7 +333,7 @@ START_TEST(fd_batchnorm)
     /* BN directly on the input (dx of BN alone), train and eval */
     mlcl_encoder *b = make_enc(3, 7, 8);
     ck_assert_ok(mlcl_encoder_add_batchnorm(b, 1e-3f, 0.1f));
-    ck_assert_ok(mlcl_encoder_params(b, &p));
+    ck_assert_ok(mlcl_encoder_params_ptr(b, &p));
     p[0] = 1.5f; p[1] = -0.7f; p[2] = 0.9f; p[3] = 0.3f; p[4] = 0.0f; p[5] = -1.0f;
     const ref_layer B[] = { { 'B', 0, 0, 0, 1e-3f } };
     ref_check(b, B, 1, 10, x);
@@ -409,7 +409,7 @@ START_TEST(linear_matches_plain_loops)
     float x[3 * 7], out[3 * 5], *p;
     randn(22, x, 21, 1.0f);
     ck_assert_ok(mlcl_encoder_forward(e, 3, x, out));
-    ck_assert_ok(mlcl_encoder_params(e, &p));
+    ck_assert_ok(mlcl_encoder_params_ptr(e, &p));
     for (int i = 0; i < 3; i++)
         for (int o = 0; o < 5; o++) {
             double s = p[35 + o];
@@ -421,7 +421,7 @@ START_TEST(linear_matches_plain_loops)
     for (int k = 0; k < 15; k++) g[k] = 0.1f * k - 0.5f;
     ck_assert_ok(mlcl_encoder_zero_grad(e));
     ck_assert_ok(mlcl_encoder_backward(e, 3, g, NULL));
-    ck_assert_ok(mlcl_encoder_grads(e, &gr));
+    ck_assert_ok(mlcl_encoder_grads_ptr(e, &gr));
     float first = gr[8];
     double expect = 0;
     for (int i = 0; i < 3; i++) expect += (double)g[i * 5 + 1] * x[i * 7 + 1]; /* dW(1,1) */
@@ -441,7 +441,7 @@ START_TEST(init_like_pytorch)
     ck_assert_ok(mlcl_encoder_add_linear(e, 300, 1));
     float *p;
     size_t np;
-    ck_assert_ok(mlcl_encoder_params(e, &p));
+    ck_assert_ok(mlcl_encoder_params_ptr(e, &p));
     ck_assert_ok(mlcl_encoder_param_count(e, &np));
     ck_assert_uint_eq(np, 30000 + 300);
     /* U(-1/sqrt(fan_in), 1/sqrt(fan_in)): bound 0.1, variance 0.01/3 */
@@ -488,7 +488,7 @@ START_TEST(batchnorm_running_stats)
     ck_assert_double_eq_tol(st[2], rv0, 1e-6);
     /* eval: running statistics, no update; n = 1 allowed */
     float *p;
-    ck_assert_ok(mlcl_encoder_params(e, &p));
+    ck_assert_ok(mlcl_encoder_params_ptr(e, &p));
     p[0] = 2.0f; p[2] = 0.5f; /* gamma0, beta0 */
     ck_assert_ok(mlcl_encoder_set_training(e, 0));
     ck_assert_ok(mlcl_encoder_forward(e, 1, x + 6, out));
@@ -565,9 +565,9 @@ START_TEST(determinism_by_seed)
     ck_assert_ok(mlcl_encoder_param_count(a, &np));
     ck_assert_uint_eq(np, 12 * 16 + 16 + 16 * 24 + 24 + 24 * 8 + 8);
     float *pa, *pb, *pc;
-    ck_assert_ok(mlcl_encoder_params(a, &pa));
-    ck_assert_ok(mlcl_encoder_params(b, &pb));
-    ck_assert_ok(mlcl_encoder_params(c, &pc));
+    ck_assert_ok(mlcl_encoder_params_ptr(a, &pa));
+    ck_assert_ok(mlcl_encoder_params_ptr(b, &pb));
+    ck_assert_ok(mlcl_encoder_params_ptr(c, &pc));
     ck_assert_mem_eq(pa, pb, np * sizeof(float));
     ck_assert(memcmp(pa, pc, np * sizeof(float)) != 0);
     float x[10 * 12], ya[10 * 8], yb[10 * 8], yc[10 * 8];
@@ -655,8 +655,8 @@ START_TEST(momentum_update_and_copy)
     size_t np;
     ck_assert_ok(mlcl_encoder_param_count(q, &np));
     float *pq, *pk;
-    ck_assert_ok(mlcl_encoder_params(q, &pq));
-    ck_assert_ok(mlcl_encoder_params(k, &pk));
+    ck_assert_ok(mlcl_encoder_params_ptr(q, &pq));
+    ck_assert_ok(mlcl_encoder_params_ptr(k, &pk));
     float *k0 = malloc(np * sizeof(float));
     memcpy(k0, pk, np * sizeof(float));
     float st0[16], st1[16];
@@ -867,8 +867,8 @@ START_TEST(encoder_bad_arguments)
     ck_assert_status_msg(mlcl_encoder_set_training(e, 2), MLCL_EINVAL, "training");
     float *p;
     size_t n;
-    ck_assert_status_msg(mlcl_encoder_params(NULL, &p), MLCL_EINVAL, "e");
-    ck_assert_status_msg(mlcl_encoder_params(e, NULL), MLCL_EINVAL, "p");
+    ck_assert_status_msg(mlcl_encoder_params_ptr(NULL, &p), MLCL_EINVAL, "e");
+    ck_assert_status_msg(mlcl_encoder_params_ptr(e, NULL), MLCL_EINVAL, "p");
     ck_assert_status_msg(mlcl_encoder_param_count(e, NULL), MLCL_EINVAL, "n");
     ck_assert_status_msg(mlcl_encoder_set_params(e, NULL, 8), MLCL_EINVAL, "src");
     ck_assert_status_msg(mlcl_encoder_get_state(e, NULL, 1), MLCL_EINVAL, "state count 0");
@@ -910,7 +910,7 @@ START_TEST(softmax_standalone)
     float l[N * C], p[N * C], R[N * C], g[N * C];
     randn(51, l, N * C, 2.0f);
     randn(52, R, N * C, 1.0f);
-    ck_assert_ok(mlcl_softmax_forward(N, C, l, p));
+    ck_assert_ok(mlcl_softmax_forward(p, l, N, C));
     for (int i = 0; i < N; i++) {
         double z = 0;
         for (int j = 0; j < C; j++) z += exp((double)l[i * C + j]);
@@ -918,31 +918,31 @@ START_TEST(softmax_standalone)
     }
     /* accumulate: start from 1 */
     for (int k = 0; k < N * C; k++) g[k] = 1.0f;
-    ck_assert_ok(mlcl_softmax_backward(N, C, p, R, g));
+    ck_assert_ok(mlcl_softmax_backward(g, p, R, N, C));
     const double h = 1e-2;
     for (int k = 0; k < N * C; k++) {
         float v = l[k], q[N * C];
         double lp = 0, lm = 0;
         l[k] = (float)(v + h);
-        ck_assert_ok(mlcl_softmax_forward(N, C, l, q));
+        ck_assert_ok(mlcl_softmax_forward(q, l, N, C));
         for (int t = 0; t < N * C; t++) lp += (double)R[t] * q[t];
         l[k] = (float)(v - h);
-        ck_assert_ok(mlcl_softmax_forward(N, C, l, q));
+        ck_assert_ok(mlcl_softmax_forward(q, l, N, C));
         for (int t = 0; t < N * C; t++) lm += (double)R[t] * q[t];
         l[k] = v;
         ck_assert_msg(grad_err(g[k] - 1.0, (lp - lm) / (2 * h), 1e-2) < 1e-3, "softmax grad %d", k);
     }
     /* stable for huge logits; in place */
     float big[3] = { 1000.0f, 1000.0f, -1000.0f };
-    ck_assert_ok(mlcl_softmax_forward(1, 3, big, big));
+    ck_assert_ok(mlcl_softmax_forward(big, big, 1, 3));
     ck_assert_float_eq_tol(big[0], 0.5f, 1e-7f);
     ck_assert_float_eq(big[2], 0.0f);
-    ck_assert_status_msg(mlcl_softmax_forward(0, 3, l, p), MLCL_EINVAL, "n must be");
-    ck_assert_status_msg(mlcl_softmax_forward(1, 0, l, p), MLCL_EINVAL, "c must be");
-    ck_assert_status_msg(mlcl_softmax_forward(1, 3, NULL, p), MLCL_EINVAL, "logits");
+    ck_assert_status_msg(mlcl_softmax_forward(p, l, 0, 3), MLCL_EINVAL, "n must be");
+    ck_assert_status_msg(mlcl_softmax_forward(p, l, 1, 0), MLCL_EINVAL, "c must be");
+    ck_assert_status_msg(mlcl_softmax_forward(p, NULL, 1, 3), MLCL_EINVAL, "logits");
     l[1] = NAN;
-    ck_assert_status_msg(mlcl_softmax_forward(1, 3, l, p), MLCL_ENUMERIC, "logits");
-    ck_assert_status_msg(mlcl_softmax_backward(1, 3, p, NULL, g), MLCL_EINVAL, "grad_prob");
+    ck_assert_status_msg(mlcl_softmax_forward(p, l, 1, 3), MLCL_ENUMERIC, "logits");
+    ck_assert_status_msg(mlcl_softmax_backward(g, p, NULL, 1, 3), MLCL_EINVAL, "grad_prob");
 }
 END_TEST
 
@@ -953,7 +953,7 @@ START_TEST(bce_standalone)
     randn(61, x, N * C, 3.0f);
     for (int k = 0; k < N * C; k++) t[k] = (k % 3 == 0) ? 1.0f : (k % 3 == 1 ? 0.0f : 0.3f);
     memset(g, 0, sizeof g);
-    ck_assert_ok(mlcl_bce_with_logits(N, C, x, t, &loss, g));
+    ck_assert_ok(mlcl_bce_with_logits(&loss, g, x, t, N, C));
     /* plain formula: -(t log s + (1-t) log(1-s)), mean */
     double ref = 0;
     for (int k = 0; k < N * C; k++) {
@@ -965,9 +965,9 @@ START_TEST(bce_standalone)
     for (int k = 0; k < N * C; k++) {
         float v = x[k], lp, lm;
         x[k] = (float)(v + h);
-        ck_assert_ok(mlcl_bce_with_logits(N, C, x, t, &lp, NULL));
+        ck_assert_ok(mlcl_bce_with_logits(&lp, NULL, x, t, N, C));
         x[k] = (float)(v - h);
-        ck_assert_ok(mlcl_bce_with_logits(N, C, x, t, &lm, NULL));
+        ck_assert_ok(mlcl_bce_with_logits(&lm, NULL, x, t, N, C));
         x[k] = v;
         /* the loss is returned as float: compare the slope with a loose floor */
         ck_assert_msg(grad_err(g[k], ((double)lp - lm) / (2 * h), 2e-2) < 1e-3, "bce grad %d: %g vs %g", k,
@@ -975,27 +975,27 @@ START_TEST(bce_standalone)
     }
     /* stable at extreme logits: log1p(exp(-|x|)) */
     float xe[2] = { 200.0f, -200.0f }, te[2] = { 0.0f, 0.0f };
-    ck_assert_ok(mlcl_bce_with_logits(1, 2, xe, te, &loss, NULL));
+    ck_assert_ok(mlcl_bce_with_logits(&loss, NULL, xe, te, 1, 2));
     ck_assert_double_eq_tol(loss, 100.0, 1e-4);
-    ck_assert_status_msg(mlcl_bce_with_logits(1, 2, xe, te, NULL, NULL), MLCL_EINVAL, "loss");
+    ck_assert_status_msg(mlcl_bce_with_logits(NULL, NULL, xe, te, 1, 2), MLCL_EINVAL, "loss");
     te[1] = 1.5f;
-    ck_assert_status_msg(mlcl_bce_with_logits(1, 2, xe, te, &loss, NULL), MLCL_EINVAL, "targets[1]");
+    ck_assert_status_msg(mlcl_bce_with_logits(&loss, NULL, xe, te, 1, 2), MLCL_EINVAL, "targets[1]");
     te[1] = 0.0f; xe[0] = NAN;
-    ck_assert_status_msg(mlcl_bce_with_logits(1, 2, xe, te, &loss, NULL), MLCL_ENUMERIC, "logits[0]");
-    ck_assert_status_msg(mlcl_bce_with_logits(0, 2, xe, te, &loss, NULL), MLCL_EINVAL, "n must be");
+    ck_assert_status_msg(mlcl_bce_with_logits(&loss, NULL, xe, te, 1, 2), MLCL_ENUMERIC, "logits[0]");
+    ck_assert_status_msg(mlcl_bce_with_logits(&loss, NULL, xe, te, 0, 2), MLCL_EINVAL, "n must be");
 }
 END_TEST
 
 START_TEST(sigmoid_standalone)
 {
     float x[6] = { 0.0f, 1.0f, -1.0f, 30.0f, -100.0f, -3.5f }, y[6];
-    ck_assert_ok(mlcl_sigmoid(6, x, y));
+    ck_assert_ok(mlcl_sigmoid(y, x, 6));
     for (int k = 0; k < 6; k++) ck_assert_double_eq_tol(y[k], 1.0 / (1.0 + exp(-(double)x[k])), 1e-7);
     ck_assert(y[4] > 0.0f); /* no underflow to a wrong 0/0 */
-    ck_assert_ok(mlcl_sigmoid(6, x, x));
+    ck_assert_ok(mlcl_sigmoid(x, x, 6));
     ck_assert_mem_eq(x, y, sizeof y);
-    ck_assert_ok(mlcl_sigmoid(0, NULL, NULL));
-    ck_assert_status_msg(mlcl_sigmoid(2, NULL, y), MLCL_EINVAL, "x");
+    ck_assert_ok(mlcl_sigmoid(NULL, NULL, 0));
+    ck_assert_status_msg(mlcl_sigmoid(y, NULL, 2), MLCL_EINVAL, "x");
 }
 END_TEST
 
@@ -1005,7 +1005,7 @@ START_TEST(l2norm_standalone)
     float x[N * M], y[N * M], nr[N], R[N * M], g[N * M];
     randn(71, x, N * M, 1.0f);
     randn(72, R, N * M, 1.0f);
-    ck_assert_ok(mlcl_l2norm_forward(N, M, x, y, nr));
+    ck_assert_ok(mlcl_l2norm_forward(y, nr, x, N, M));
     for (int i = 0; i < N; i++) {
         double s = 0;
         for (int j = 0; j < M; j++) s += (double)x[i * M + j] * x[i * M + j];
@@ -1013,27 +1013,27 @@ START_TEST(l2norm_standalone)
         for (int j = 0; j < M; j++) ck_assert_double_eq_tol(y[i * M + j], x[i * M + j] / sqrt(s), 1e-6);
     }
     memset(g, 0, sizeof g);
-    ck_assert_ok(mlcl_l2norm_backward(N, M, y, nr, R, g));
+    ck_assert_ok(mlcl_l2norm_backward(g, y, nr, R, N, M));
     const double h = 1e-2;
     for (int k = 0; k < N * M; k++) {
         float v = x[k], q[N * M];
         double lp = 0, lm = 0;
         x[k] = (float)(v + h);
-        ck_assert_ok(mlcl_l2norm_forward(N, M, x, q, NULL));
+        ck_assert_ok(mlcl_l2norm_forward(q, NULL, x, N, M));
         for (int t = 0; t < N * M; t++) lp += (double)R[t] * q[t];
         x[k] = (float)(v - h);
-        ck_assert_ok(mlcl_l2norm_forward(N, M, x, q, NULL));
+        ck_assert_ok(mlcl_l2norm_forward(q, NULL, x, N, M));
         for (int t = 0; t < N * M; t++) lm += (double)R[t] * q[t];
         x[k] = v;
         ck_assert_msg(grad_err(g[k], (lp - lm) / (2 * h), 1e-2) < 1e-3, "l2norm grad %d", k);
     }
     /* a zero row stays zero (eps 1e-12, as F.normalize) */
     float z[2] = { 0, 0 }, zo[2], zn;
-    ck_assert_ok(mlcl_l2norm_forward(1, 2, z, zo, &zn));
+    ck_assert_ok(mlcl_l2norm_forward(zo, &zn, z, 1, 2));
     ck_assert_float_eq(zo[0], 0.0f);
     ck_assert_float_eq(zn, 0.0f);
-    ck_assert_status_msg(mlcl_l2norm_forward(1, 0, z, zo, NULL), MLCL_EINVAL, "m must be");
-    ck_assert_status_msg(mlcl_l2norm_backward(1, 2, zo, NULL, z, zo), MLCL_EINVAL, "norms");
+    ck_assert_status_msg(mlcl_l2norm_forward(zo, NULL, z, 1, 0), MLCL_EINVAL, "m must be");
+    ck_assert_status_msg(mlcl_l2norm_backward(zo, zo, NULL, z, 1, 2), MLCL_EINVAL, "norms");
 }
 END_TEST
 

@@ -464,8 +464,8 @@ START_TEST(encoder_with_optimiser)
     ck_assert_ok(mlcl_encoder_create_mlp(&e, &s, NULL));
     float *p, *g;
     size_t np;
-    ck_assert_ok(mlcl_encoder_params(e, &p));
-    ck_assert_ok(mlcl_encoder_grads(e, &g));
+    ck_assert_ok(mlcl_encoder_params_ptr(e, &p));
+    ck_assert_ok(mlcl_encoder_grads_ptr(e, &g));
     ck_assert_ok(mlcl_encoder_param_count(e, &np));
     mlcl_optim_options oo = MLCL_OPTIM_OPTIONS_INIT;
     oo.type = MLCL_OPTIM_ADAMW; oo.lr = 1e-2f;

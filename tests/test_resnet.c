@@ -1,5 +1,5 @@
 /* resnet: mlcl_encoder_create_resnet checked against a deliberately plain
- * second implementation written only from nn.h's documentation (naive
+ * second implementation written only from models.h's documentation (naive
  * 7-loop convolutions in double, BatchNorm with batch statistics / running
  * statistics, max-pool, global average pool, residual adds, basic and
  * bottleneck blocks, both stems), weights read from the public parameter and
@@ -13,7 +13,7 @@
 #include <math.h>
 #include <stdint.h>
 
-/* ------------------------------------------------------- layout (nn.h) */
+/* ------------------------------------------------------- layout (models.h) */
 
 /* One parameter segment of the documented order: a convolution weight
  * (O x C x k x k, no bias) or a BatchNorm (gamma C, beta C; state
@@ -57,7 +57,7 @@ static const int BLOCKS18[4] = { 2, 2, 2, 2 }, BLOCKS34[4] = { 3, 4, 6, 3 };
 
 static const int *stage_blocks(int depth) { return depth == 18 ? BLOCKS18 : BLOCKS34; }
 
-/* torchvision's resnetNN() without fc, as nn.h describes it. */
+/* torchvision's resnetNN() without fc, as models.h describes it. */
 static void build_layout(layout *L, const mlcl_resnet_spec *sp)
 {
     memset(L, 0, sizeof *L);
@@ -525,7 +525,7 @@ static void check_backward(mlcl_resnet_spec sp, int n, uint64_t seed, int per_se
     ck_assert_ok(mlcl_encoder_forward(e, n, x, out));
     ck_assert_ok(mlcl_encoder_backward(e, n, Rf, gin));
     float *gb;
-    ck_assert_ok(mlcl_encoder_grads(e, &gb));
+    ck_assert_ok(mlcl_encoder_grads_ptr(e, &gb));
     memcpy(g, gb, sizeof(float) * np);
 
     /* directions, in double: steps of ~1e-8 of each value's scale move no
@@ -594,7 +594,7 @@ static void check_backward(mlcl_resnet_spec sp, int n, uint64_t seed, int per_se
     }
     /* a second backward accumulates the same gradients again */
     ck_assert_ok(mlcl_encoder_backward(e, n, Rf, gin));
-    ck_assert_ok(mlcl_encoder_grads(e, &gb));
+    ck_assert_ok(mlcl_encoder_grads_ptr(e, &gb));
     memcpy(g2, gb, sizeof(float) * np);
     double worst = 0.0, gm = 1e-12;
     for (size_t k = 0; k < np; k++) {
@@ -603,7 +603,7 @@ static void check_backward(mlcl_resnet_spec sp, int n, uint64_t seed, int per_se
     }
     ck_assert_msg(worst / gm < 1e-5, "second backward does not accumulate (%g)", worst / gm);
     ck_assert_ok(mlcl_encoder_zero_grad(e));
-    ck_assert_ok(mlcl_encoder_grads(e, &gb));
+    ck_assert_ok(mlcl_encoder_grads_ptr(e, &gb));
     for (size_t k = 0; k < np; k++) ck_assert(gb[k] == 0.0f);
 
     free(x); free(out); free(Rf); free(gin); free(g); free(g2); free(R); free(vxf); free(vp);
@@ -789,8 +789,8 @@ START_TEST(clone_is_an_independent_copy)
     ck_assert_ok(mlcl_encoder_in_dim(c, &b)); ck_assert_int_eq(b, id);
     ck_assert_ok(mlcl_encoder_out_dim(c, &b)); ck_assert_int_eq(b, 6);
     float *pe, *pc, *ge, *gc;
-    ck_assert_ok(mlcl_encoder_params(e, &pe)); ck_assert_ok(mlcl_encoder_params(c, &pc));
-    ck_assert_ok(mlcl_encoder_grads(e, &ge)); ck_assert_ok(mlcl_encoder_grads(c, &gc));
+    ck_assert_ok(mlcl_encoder_params_ptr(e, &pe)); ck_assert_ok(mlcl_encoder_params_ptr(c, &pc));
+    ck_assert_ok(mlcl_encoder_grads_ptr(e, &ge)); ck_assert_ok(mlcl_encoder_grads_ptr(c, &gc));
     ck_assert(pe != pc && ge != gc);
     ck_assert(memcmp(pe, pc, sizeof(float) * np) == 0);
     ck_assert(memcmp(ge, gc, sizeof(float) * np) == 0);
@@ -826,7 +826,7 @@ START_TEST(clone_is_an_independent_copy)
     mlcl_encoder_free(e);
     ck_assert_ok(mlcl_encoder_forward(c, n, x, o2));
     ck_assert_ok(mlcl_encoder_forward(c2, n, x, o2));
-    ck_assert_ok(mlcl_encoder_params(c, &pc));
+    ck_assert_ok(mlcl_encoder_params_ptr(c, &pc));
     ck_assert(memcmp(keep, pc, sizeof(float) * np) == 0);
     free(keep); free(se); free(sc);
     mlcl_encoder_free(c);

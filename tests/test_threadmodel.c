@@ -28,13 +28,13 @@ static void make_problem(problem *p, uint64_t seed)
     mlcl_rng_normal(r, p->q, N * M, 1.0f);
     mlcl_rng_normal(r, p->k, N * M, 1.0f);
     mlcl_rng_normal(r, p->kq, F * M, 1.0f);
-    mlcl_l2norm_forward(N, M, p->q, p->q, NULL);
-    mlcl_l2norm_forward(N, M, p->k, p->k, NULL);
-    mlcl_l2norm_forward(F, M, p->kq, p->kq, NULL);
+    mlcl_l2norm_forward(p->q, NULL, p->q, N, M);
+    mlcl_l2norm_forward(p->k, NULL, p->k, N, M);
+    mlcl_l2norm_forward(p->kq, NULL, p->kq, F, M);
     mlcl_rng_normal(r, p->d, N * C, 1.0f);
     mlcl_rng_normal(r, p->dq, F * C, 1.0f);
-    mlcl_softmax_forward(N, C, p->d, p->d);
-    mlcl_softmax_forward(F, C, p->dq, p->dq);
+    mlcl_softmax_forward(p->d, p->d, N, C);
+    mlcl_softmax_forward(p->dq, p->dq, F, C);
     mlcl_rng_normal(r, p->W, C * H, 0.1f);
     static uint8_t y8[(N + F) * C];
     float u[(N + F) * C];

@@ -36,13 +36,13 @@ static void *loss_worker(void *arg)
         mlcl_rng_normal(r, q, LN * LM, 1.0f);
         mlcl_rng_normal(r, k, LN * LM, 1.0f);
         mlcl_rng_normal(r, kq, LF * LM, 1.0f);
-        mlcl_l2norm_forward(LN, LM, q, q, NULL);
-        mlcl_l2norm_forward(LN, LM, k, k, NULL);
-        mlcl_l2norm_forward(LF, LM, kq, kq, NULL);
+        mlcl_l2norm_forward(q, NULL, q, LN, LM);
+        mlcl_l2norm_forward(k, NULL, k, LN, LM);
+        mlcl_l2norm_forward(kq, NULL, kq, LF, LM);
         mlcl_rng_normal(r, d, LN * LCL, 1.0f);
         mlcl_rng_normal(r, dq, LF * LCL, 1.0f);
-        mlcl_softmax_forward(LN, LCL, d, d);
-        mlcl_softmax_forward(LF, LCL, dq, dq);
+        mlcl_softmax_forward(d, d, LN, LCL);
+        mlcl_softmax_forward(dq, dq, LF, LCL);
         mlcl_rng_normal(r, W, LCL * LH, 0.1f);
         mlcl_rng_uniform(r, u, (LN + LF) * LCL);
         for (int i = 0; i < (LN + LF) * LCL; i++) y8[i] = u[i] < 0.4f;

@@ -142,7 +142,7 @@ START_TEST(one_standardisation_rule)
     ck_assert_ok(mlcl_dataset_create_from_arrays(&raw, N, D, C, x, y));
     ck_assert_ok(mlcl_dataset_create_from_arrays(&pre, N, D, C, x, y));
     float mean[D], std[D];
-    ck_assert_ok(mlcl_dataset_standardize_stats(raw, mean, std));
+    ck_assert_ok(mlcl_dataset_standardize_stats(mean, std, raw));
     ck_assert(std[D - 1] == 1.0f);
     ck_assert_ok(mlcl_dataset_standardize_apply(pre, mean, std));
     memcpy(xs, mlcl_dataset_features(pre), sizeof xs);

@@ -64,24 +64,8 @@ MLCL_API int mlcl_comm_init(mlcl_comm *comm, unsigned int version);
  */
 MLCL_API int mlcl_comm_validate(const mlcl_comm *comm);
 
-struct mlcl_encoder;
 struct mlcl_moco;
 struct mlcl_trainer;
-
-/**
- * Synchronised BatchNorm1d: in training mode every BatchNorm1d layer of
- * @p encoder normalises with the mean and variance of the rows of all ranks
- * (sums all-reduced in forward; sum(g) and sum(g xhat) in backward), so the
- * running statistics stay identical on every rank. Dropout layers draw the
- * masks of the rows this rank holds within the global batch when the caller
- * (mlcl_moco_step, the trainer) has told the encoder its row offset; the
- * parameter gradients stay local (average them yourself, or let the MoCo
- * step / the trainer do it).
- * @param encoder the encoder.
- * @param comm the communicator (copied), or NULL to go back to single-process.
- * @return MLCL_OK, MLCL_EINVAL or MLCL_EVERSION.
- */
-MLCL_API int mlcl_encoder_set_comm(struct mlcl_encoder *encoder, const mlcl_comm *comm);
 
 /**
  * Makes mlcl_moco_step() data-parallel: each rank passes its own n rows (n

@@ -287,6 +287,23 @@ MLCL_API int mlcl_loss_workspace_size(const mlcl_loss *L, size_t *bytes);
 MLCL_API int mlcl_loss_compute(mlcl_loss *L, mlcl_loss_parts *parts, float *grad_q, float *grad_d, float *grad_W,
                                const mlcl_loss_inputs *in);
 
+/* ---- binary cross-entropy (owned by src/nn/functional.c) ---------------- */
+
+/**
+ * Binary cross-entropy with logits, mean over the n*c elements (PyTorch's
+ * default reduction): loss = mean(max(x,0) - x t + log1p(exp(-|x|))).
+ * Stateless and thread-safe; outputs first, then inputs, then sizes.
+ * @param[out] loss the mean loss.
+ * @param[in,out] grad_logits NULL, or n x c ACCUMULATED with (sigmoid(x) - t) / (n c).
+ * @param[in] logits n x c, finite.
+ * @param[in] targets n x c, in [0, 1].
+ * @param n rows, > 0.
+ * @param c columns, > 0.
+ * @return MLCL_OK, MLCL_EINVAL or MLCL_ENUMERIC.
+ */
+MLCL_API int mlcl_bce_with_logits(float *loss, float *grad_logits, const float *logits, const float *targets,
+                                  int n, int c);
+
 #ifdef __cplusplus
 }
 #endif

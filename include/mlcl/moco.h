@@ -21,7 +21,7 @@
 
 #include "core.h"
 #include "loss.h"
-#include "nn.h"
+#include "encoder.h"
 #include "optim.h"
 #include "queue.h"
 

@@ -7,7 +7,7 @@
  * An optimiser updates groups of float parameters in place from gradient
  * buffers it does not own: mlcl_optim_add_group() keeps the two pointers,
  * which must stay valid (and not move) until the optimiser is freed. With an
- * encoder, pass mlcl_encoder_params() and mlcl_encoder_grads() and do not add
+ * encoder, pass mlcl_encoder_params_ptr() and mlcl_encoder_grads_ptr() and do not add
  * layers to it afterwards.
  *
  * Thread-safety: one optimiser must not be used by two threads at once.

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "mlcl/moco.h"
+#include "mlcl/ops.h"
 #include "kernels/gemm.h"
 #include "kernels/par.h"
 #include "cl/moco_internal.h"
@@ -193,8 +194,8 @@ static int create_inner(mlcl_moco *mc, const mlcl_encoder *backbone)
         float *p, *g;
         size_t np;
         MLCL_TRY(mlcl_encoder_param_count(mc->net[i], &np));
-        MLCL_TRY(mlcl_encoder_params(mc->net[i], &p));
-        MLCL_TRY(mlcl_encoder_grads(mc->net[i], &g));
+        MLCL_TRY(mlcl_encoder_params_ptr(mc->net[i], &p));
+        MLCL_TRY(mlcl_encoder_grads_ptr(mc->net[i], &g));
         MLCL_TRY(mlcl_optim_add_group(mc->optim, p, g, np, o->optim.lr, o->optim.weight_decay, NULL));
     }
     size_t nb = (size_t)o->max_batch;
@@ -319,7 +320,7 @@ static int grads_finite(mlcl_moco *mc, const char **which, size_t *index)
     for (int i = MOCO_ENC_Q; i <= MOCO_LD; i++) {
         float *g;
         size_t n;
-        mlcl_encoder_grads(mc->net[i], &g);
+        mlcl_encoder_grads_ptr(mc->net[i], &g);
         mlcl_encoder_param_count(mc->net[i], &n);
         if (mlcl__vec_all_finite(g, n)) continue;
         for (size_t j = 0; j < n; j++)
@@ -382,7 +383,7 @@ static int query_branch(mlcl_moco *mc, int n, const float *x0)
     MLCL_TRY(mlcl_encoder_forward(net[MOCO_PROJ_Q], n, mc->h, mc->q));
     if (mc->use_ld) {
         MLCL_TRY(mlcl_encoder_forward(net[MOCO_LD], n, mc->h, mc->logits));
-        MLCL_TRY(mlcl_softmax_forward(n, mc->c, mc->logits, mc->D));
+        MLCL_TRY(mlcl_softmax_forward(mc->D, mc->logits, n, mc->c));
     }
     return MLCL_OK;
 }
@@ -413,7 +414,7 @@ static int backward_q(mlcl_moco *mc, int n, const char *fn)
     MLCL_TRY(mlcl__moco_average_grads(mc, MOCO_PROJ_Q, fn));
     if (mc->use_ld) {
         memset(mc->grad_logits, 0, sizeof(float) * (size_t)n * mc->c);
-        MLCL_TRY(mlcl_softmax_backward(n, mc->c, mc->D, mc->grad_D, mc->grad_logits));
+        MLCL_TRY(mlcl_softmax_backward(mc->grad_logits, mc->D, mc->grad_D, n, mc->c));
         MLCL_TRY(mlcl_encoder_backward(net[MOCO_LD], n, mc->grad_logits, mc->grad_h2));
         size_t nh = (size_t)n * mc->hdim;
         for (size_t i = 0; i < nh; i++) mc->grad_h[i] += mc->grad_h2[i];
@@ -554,9 +555,9 @@ static int step(mlcl_moco *mc, int n, const float *x0, const float *x1, const ui
     float *gW = NULL;
     if (mc->use_ld) {
         float *p;
-        mlcl_encoder_params(net[MOCO_LD], &p);
+        mlcl_encoder_params_ptr(net[MOCO_LD], &p);
         W = p; /* weight (c x hdim) comes first in the layout */
-        mlcl_encoder_grads(net[MOCO_LD], &gW);
+        mlcl_encoder_grads_ptr(net[MOCO_LD], &gW);
         memset(gg->grad_Dg, 0, sizeof(float) * (size_t)nb * mc->c);
     }
     /* 3. the local anchors against the global batch and the queue as it was */

@@ -48,7 +48,7 @@ int mlcl__moco_bcast(mlcl_moco *mc, const char *fn)
         float *p;
         size_t np, ns;
         uint64_t rs[2];
-        MLCL_TRY(mlcl_encoder_params(mc->net[i], &p));
+        MLCL_TRY(mlcl_encoder_params_ptr(mc->net[i], &p));
         MLCL_TRY(mlcl_encoder_param_count(mc->net[i], &np));
         MLCL_TRY(bcast_f(c, p, np, fn, "parameters"));
         MLCL_TRY(mlcl_encoder_state_count(mc->net[i], &ns));
@@ -133,7 +133,7 @@ int mlcl__moco_average_grads(mlcl_moco *mc, int i, const char *fn)
     const mlcl_comm *c = &mc->comm;
     float *g;
     size_t n;
-    MLCL_TRY(mlcl_encoder_grads(mc->net[i], &g));
+    MLCL_TRY(mlcl_encoder_grads_ptr(mc->net[i], &g));
     MLCL_TRY(mlcl_encoder_param_count(mc->net[i], &n));
     if (n == 0) return MLCL_OK;
     static const char *what[] = { "query backbone gradients", "projection head gradients", "LD head gradients" };

@@ -3,6 +3,7 @@
 #ifndef MLCL_CL_MOCO_LIB_H
 #define MLCL_CL_MOCO_LIB_H
 #include "mlcl/moco.h"
+#include "mlcl/models.h"
 #include "core/internal.h"
 
 /* mlcl_moco_step on views given as CSR rows: rows ptr[0..n] of (col, v0) are

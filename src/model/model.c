@@ -4,6 +4,7 @@
 #include <string.h>
 #include "model_internal.h"
 #include "mlcl/image.h"
+#include "mlcl/ops.h"
 #include "nn/nn_internal.h"
 
 static const char FN_INFER[] = "mlcl_model_infer";
@@ -479,8 +480,8 @@ static int run(const mlcl_model *m, mlcl_model_workspace *ws, int what, int n, c
         float *o = tmp ? tmp : out + (size_t)s * c;
         rc = mlcl_encoder_forward(ws->head, k, hb, o);
         if (rc != MLCL_OK) break;
-        if (what == MLCL_MODEL_DISTRIBUTIONS) rc = mlcl_softmax_forward(k, (int)c, o, o);
-        else rc = mlcl_sigmoid((size_t)k * c, o, o);
+        if (what == MLCL_MODEL_DISTRIBUTIONS) rc = mlcl_softmax_forward(o, o, k, (int)c);
+        else rc = mlcl_sigmoid(o, o, (size_t)k * c);
         if (rc == MLCL_OK && what == MLCL_MODEL_LABELS) {
             for (int i = 0; i < k; i++)
                 for (size_t j = 0; j < c; j++) {

@@ -5,7 +5,7 @@
  * A model is:
  *   - a backbone: a list of layers (mlcl__mlayer) in the order they run, with
  *     ONE flat parameter buffer and ONE flat state buffer in the layout of
- *     mlcl_encoder_params()/mlcl_encoder_get_state() (nn.h): Linear weight
+ *     mlcl_encoder_params_ptr()/mlcl_encoder_get_state() (encoder.h, models.h): Linear weight
  *     (out x in, row-major) then bias; BatchNorm1d gamma, beta (state:
  *     running_mean, running_var); a ResNet layer holds torchvision's
  *     named_parameters() order (state: each BatchNorm2d's running_mean,
@@ -35,7 +35,7 @@
 #ifndef MLCL_MODEL_INTERNAL_H
 #define MLCL_MODEL_INTERNAL_H
 #include "mlcl/model.h"
-#include "mlcl/nn.h"
+#include "mlcl/models.h"
 #include "core/internal.h"
 
 /* Layer kinds, as stored in model files (never renumber). */

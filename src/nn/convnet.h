@@ -1,5 +1,4 @@
-/* Internal: a small oneDNN (v2.x C API, CPU engine) graph engine for
- * convolutional networks: conv2d, BatchNorm2d (+ fused ReLU), max/average
+/* Internal: convolutional networks: conv2d, BatchNorm2d (+ fused ReLU), max/average
  * pooling, global average pooling and residual add (+ ReLU), with forward
  * and backward. The encoder's ResNet layer (L_CONVNET in encoder.c) owns one.
  *
@@ -10,26 +9,22 @@
  * OIHW = (oc, ic/groups, kh, kw) row-major, no bias; BN: gamma (c), beta (c);
  * state: BN running_mean (c), running_var (c)).
  *
- * Primitives, memories and buffers are made per batch size n (a "plan") at
- * the first forward with that n; the two most recent sizes are cached, so a
- * trainer alternating a full batch and a smaller last batch builds each once.
- * Activations stay in oneDNN's chosen (blocked) formats between ops; the
- * input (NCHW rows), the output (NCHW rows) and the OIHW weights/gradients are
- * reordered at the edges. oneDNN runs on the thread count given at create
- * (omp_set_num_threads around each call, the caller's value restored),
- * except BatchNorm (oneDNN's spin barriers stall on shared cores) and ops too
- * small to be worth a second thread, which run on one (op_solo in convnet.c).
+ * The net is a graph description (src/kernels/dnn_ops.h); oneDNN primitives,
+ * memories and buffers are made by src/kernels/dnn_*.c per batch size n (a
+ * "plan") at the first forward with that n; the two most recent sizes are
+ * cached here, so a trainer alternating a full batch and a smaller last batch
+ * builds each once. oneDNN runs on the thread count given at create (see the
+ * threads section of src/kernels/dnn_ops.c).
  */
 #ifndef MLCL_NN_CONVNET_H
 #define MLCL_NN_CONVNET_H
 #include "core/internal.h"
-#include "mlcl/nn.h"
+#include "mlcl/models.h"
+#include "kernels/dnn_ops.h"
 
 typedef struct mlcl__convnet mlcl__convnet;
 
-enum { MLCL__POOL_MAX = 0, MLCL__POOL_AVG_INCL = 1, MLCL__POOL_AVG_EXCL = 2 };
-
-/* An empty net over input images c x h x w (tensor 0). threads <= 0: mlcl__threads_current(). */
+/* An empty net over input images c x h x w (tensor 0). threads <= 0: the count in force, mlcl__threads_current(). */
 MLCL_INTERNAL int mlcl__convnet_create(mlcl__convnet **out, int c, int h, int w, int threads);
 MLCL_INTERNAL void mlcl__convnet_free(mlcl__convnet *net);
 /* Independent copy of the structure (plans are rebuilt at the next forward). */
@@ -53,7 +48,7 @@ MLCL_INTERNAL int mlcl__convnet_gap(mlcl__convnet *net, int in, int *out);
 /* out = a + b (same shape), then ReLU when relu = 1. */
 MLCL_INTERNAL int mlcl__convnet_add(mlcl__convnet *net, int a, int b, int relu, int *out);
 
-/* The ResNet of nn.h (spec already validated). */
+/* The ResNet of models.h (spec already validated). */
 MLCL_INTERNAL int mlcl__convnet_create_resnet(mlcl__convnet **out, const mlcl_resnet_spec *spec, int threads);
 
 /* Widths: in = c*h*w of tensor 0, out = c*h*w of the last tensor. */
@@ -77,6 +72,12 @@ MLCL_INTERNAL int mlcl__convnet_forward(mlcl__convnet *net, const char *fn, int 
  * = dL/dx (overwritten). */
 MLCL_INTERNAL int mlcl__convnet_backward(mlcl__convnet *net, const char *fn, int n, const float *params,
                                          float *grads, const float *dy, float *dx);
+/* The net's oneDNN thread count; threads <= 0: the library default
+ * (mlcl__convnet_threads_default). Cached plans are dropped when it changes. */
+MLCL_INTERNAL void mlcl__convnet_set_threads(mlcl__convnet *net, int threads);
+MLCL_INTERNAL int mlcl__convnet_threads(const mlcl__convnet *net);
+/* The one place where a net without an explicit count gets its default. */
+MLCL_INTERNAL int mlcl__convnet_threads_default(void);
 /* Number of plans built so far (tests: the per-n cache). */
 MLCL_INTERNAL int mlcl__convnet_plans_built(const mlcl__convnet *net);
 #endif

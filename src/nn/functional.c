@@ -1,7 +1,7 @@
 /* Stand-alone row kernels: softmax, sigmoid, BCE with logits, L2 norm. */
 #include <string.h>
 #include "nn_internal.h"
-#include "mlcl/nn.h"
+#include "mlcl/ops.h"
 
 void mlcl__softmax_rows(int n, int c, const float *logits, float *prob)
 {
@@ -76,7 +76,7 @@ static int check_nc(const char *fn, int n, int c, size_t *total)
     return MLCL_OK;
 }
 
-int mlcl_softmax_forward(int n, int c, const float *logits, float *prob)
+int mlcl_softmax_forward(float *prob, const float *logits, int n, int c)
 {
     static const char fn[] = "mlcl_softmax_forward";
     size_t t = 0;
@@ -88,7 +88,7 @@ int mlcl_softmax_forward(int n, int c, const float *logits, float *prob)
     return MLCL_OK;
 }
 
-int mlcl_softmax_backward(int n, int c, const float *prob, const float *grad_prob, float *grad_logits)
+int mlcl_softmax_backward(float *grad_logits, const float *prob, const float *grad_prob, int n, int c)
 {
     static const char fn[] = "mlcl_softmax_backward";
     size_t t = 0;
@@ -100,36 +100,7 @@ int mlcl_softmax_backward(int n, int c, const float *prob, const float *grad_pro
     return MLCL_OK;
 }
 
-int mlcl_bce_with_logits(int n, int c, const float *logits, const float *targets, float *loss,
-                         float *grad_logits)
-{
-    static const char fn[] = "mlcl_bce_with_logits";
-    size_t t = 0;
-    MLCL_TRY(check_nc(fn, n, c, &t));
-    MLCL_CHECK_NULL(fn, logits);
-    MLCL_CHECK_NULL(fn, targets);
-    MLCL_CHECK_NULL(fn, loss);
-    for (size_t k = 0; k < t; k++) {
-        if (!isfinite(logits[k]))
-            return mlcl__err(MLCL_ENUMERIC, "%s: logits[%zu] is not finite", fn, k);
-        if (!(targets[k] >= 0.0f && targets[k] <= 1.0f))
-            return mlcl__err(MLCL_EINVAL, "%s: targets[%zu] = %g is not in [0, 1]", fn, k, (double)targets[k]);
-    }
-    /* l = max(x,0) - x t + log1p(exp(-|x|)); dl/dx = sigmoid(x) - t */
-    double s = 0.0, inv = 1.0 / (double)t;
-    for (size_t k = 0; k < t; k++) {
-        double x = logits[k], y = targets[k];
-        s += (x > 0 ? x : 0.0) - x * y + log1p(exp(-fabs(x)));
-        if (grad_logits) {
-            double sg = x >= 0 ? 1.0 / (1.0 + exp(-x)) : exp(x) / (1.0 + exp(x));
-            grad_logits[k] += (float)((sg - y) * inv);
-        }
-    }
-    *loss = (float)(s * inv);
-    return MLCL_OK;
-}
-
-int mlcl_sigmoid(size_t n, const float *x, float *out)
+int mlcl_sigmoid(float *out, const float *x, size_t n)
 {
     static const char fn[] = "mlcl_sigmoid";
     if (n == 0) return MLCL_OK;
@@ -143,7 +114,7 @@ int mlcl_sigmoid(size_t n, const float *x, float *out)
     return MLCL_OK;
 }
 
-int mlcl_l2norm_forward(int n, int m, const float *x, float *out, float *norms_out)
+int mlcl_l2norm_forward(float *out, float *norms_out, const float *x, int n, int m)
 {
     static const char fn[] = "mlcl_l2norm_forward";
     size_t t = 0;
@@ -157,8 +128,8 @@ int mlcl_l2norm_forward(int n, int m, const float *x, float *out, float *norms_o
     return MLCL_OK;
 }
 
-int mlcl_l2norm_backward(int n, int m, const float *out, const float *norms, const float *grad_out,
-                         float *grad_x)
+int mlcl_l2norm_backward(float *grad_x, const float *out, const float *norms, const float *grad_out, int n,
+                         int m)
 {
     static const char fn[] = "mlcl_l2norm_backward";
     if (n <= 0) return mlcl__err(MLCL_EINVAL, "%s: n must be > 0 (got %d)", fn, n);

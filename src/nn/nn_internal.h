@@ -26,11 +26,16 @@ MLCL_INTERNAL void mlcl__encoder_set_par(struct mlcl_encoder *e, int on);
  * batch of `total` rows; each Dropout layer skips the draws of the other rows
  * so that the masks equal those of one process on the whole batch (total 0: off). */
 MLCL_INTERNAL void mlcl__encoder_set_rows(struct mlcl_encoder *e, long long off, long long total);
+/* Per-handle thread count of the encoder's oneDNN (ResNet) layers: threads
+ * >= 1, or <= 0 for the library default. Takes effect at the next forward
+ * (the plans are rebuilt; a pending backward is invalidated). The one hook
+ * for a caller that owns a per-handle count (trainer, MoCo). */
+MLCL_INTERNAL void mlcl__encoder_set_threads(struct mlcl_encoder *e, int threads);
 struct mlcl_optim;
 MLCL_INTERNAL void mlcl__optim_step_checked(struct mlcl_optim *o);
 
 /* A description of layer i of an encoder (for the model export, src/model/). */
-#include "mlcl/nn.h"
+#include "mlcl/models.h"
 enum { MLCL__LAYER_LINEAR = 1, MLCL__LAYER_RELU, MLCL__LAYER_DROPOUT, MLCL__LAYER_BN1D, MLCL__LAYER_L2NORM,
        MLCL__LAYER_SOFTMAX, MLCL__LAYER_RESNET };
 typedef struct mlcl__layer_info {

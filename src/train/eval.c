@@ -1,6 +1,7 @@
 /* Inference, prediction and evaluation with the trainer's networks. */
 #include <math.h>
 #include <string.h>
+#include "mlcl/ops.h"
 #include "mlcl/train.h"
 #include "train/trainer_internal.h"
 
@@ -47,8 +48,8 @@ int mlcl__trainer_infer(mlcl_trainer *t, int n, const float *x, float *out, int 
         rc = mlcl_encoder_forward(enc, k, t->x0, t->h);
         if (rc == MLCL_OK) rc = mlcl_encoder_forward(ld, k, t->h, out + (size_t)s * c);
         if (rc == MLCL_OK)
-            rc = dists ? mlcl_softmax_forward(k, (int)c, out + (size_t)s * c, out + (size_t)s * c)
-                       : mlcl_sigmoid((size_t)k * c, out + (size_t)s * c, out + (size_t)s * c);
+            rc = dists ? mlcl_softmax_forward(out + (size_t)s * c, out + (size_t)s * c, k, (int)c)
+                       : mlcl_sigmoid(out + (size_t)s * c, out + (size_t)s * c, (size_t)k * c);
     }
     mlcl_encoder_set_training(enc, tr_enc);
     mlcl_encoder_set_training(ld, tr_ld);

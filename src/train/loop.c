@@ -63,7 +63,7 @@ static int finetune_step(mlcl_trainer *t, int k, mlcl__ft_forward fwd, double *l
     if (kn > 0) {
         if ((rc = fwd(t, lo, hi)) == MLCL_OK && (rc = mlcl_encoder_forward(ld, kn, t->h, t->logits)) == MLCL_OK) {
             memset(t->grad_logits, 0, sizeof(float) * kn * c);
-            rc = mlcl_bce_with_logits(kn, (int)c, t->logits, t->tgt, &loss, t->grad_logits);
+            rc = mlcl_bce_with_logits(&loss, t->grad_logits, t->logits, t->tgt, kn, (int)c);
         }
     }
     /* (one rank: loss * k / k is the float loss exactly) */
@@ -84,7 +84,7 @@ static int finetune_step(mlcl_trainer *t, int k, mlcl__ft_forward fwd, double *l
     for (int i = 0; i < 2; i++) {
         float *g;
         size_t np;
-        MLCL_TRY(mlcl_encoder_grads(nets[i], &g));
+        MLCL_TRY(mlcl_encoder_grads_ptr(nets[i], &g));
         MLCL_TRY(mlcl_encoder_param_count(nets[i], &np));
         if (np) MLCL_TRY(mlcl__comm_sum_f32(&t->comm, g, np, fn, i ? "backbone gradients" : "LD head gradients"));
     }

@@ -4,6 +4,7 @@
  * (mlcl_encoder_forward_csr). Kept apart from trainer.c, which calls in. */
 #include <string.h>
 #include <zlib.h>
+#include "mlcl/ops.h"
 #include "train/trainer_internal.h"
 #include "cl/moco_lib.h"
 #include "data/sparse_internal.h"
@@ -141,7 +142,7 @@ static int csr_scores(mlcl_trainer *t, int n, const int64_t *ptr, const int *col
         rc = mlcl_encoder_forward_csr(enc, k, ptr + s, col, val, t->h);
         if (rc != MLCL_OK) rc = mlcl__err(rc, "%s: rows %d..%d: %s", fn, s, s + k - 1, mlcl_last_error());
         if (rc == MLCL_OK) rc = mlcl_encoder_forward(ld, k, t->h, out);
-        if (rc == MLCL_OK) rc = mlcl_sigmoid((size_t)k * c, out, out);
+        if (rc == MLCL_OK) rc = mlcl_sigmoid(out, out, (size_t)k * c);
     }
     mlcl_encoder_set_training(enc, tr_enc);
     mlcl_encoder_set_training(ld, tr_ld);

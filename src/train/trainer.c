@@ -219,8 +219,8 @@ int mlcl__trainer_create_inner(mlcl_trainer *t, const mlcl_dataset *train, const
         size_t np;
         mlcl_encoder *e = t->net[nets[i]];
         MLCL_TRY(mlcl_encoder_param_count(e, &np));
-        MLCL_TRY(mlcl_encoder_params(e, &p));
-        MLCL_TRY(mlcl_encoder_grads(e, &g));
+        MLCL_TRY(mlcl_encoder_params_ptr(e, &p));
+        MLCL_TRY(mlcl_encoder_grads_ptr(e, &g));
         MLCL_TRY(mlcl_optim_add_group(t->ft, p, g, np, t->ph[1].lr * (i ? t->ph[1].head_lr_scale : 1.0f),
                                       t->ph[1].weight_decay, NULL));
     }

@@ -435,7 +435,7 @@ static int save_local(const mlcl_trainer *tc, const char *path)
         size_t np, ns;
         uint64_t rs[2];
         mlcl_encoder_param_count(e, &np);
-        mlcl_encoder_params(e, &pp);
+        mlcl_encoder_params_ptr(e, &pp);
         mlcl__ckw_put(&w, NET_TAGS[i][0], pp, np * sizeof(float));
         mlcl_encoder_state_count(e, &ns);
         float *st = NULL;

@@ -147,8 +147,8 @@ static void moco_equiv(const mlcl_comm *cm, const cfg *cf)
         size_t np, ns;
         OK(mlcl_moco_encoder(dist, i, &a));
         OK(mlcl_moco_encoder(ref, i, &b));
-        OK(mlcl_encoder_params(a, &pa));
-        OK(mlcl_encoder_params(b, &pb));
+        OK(mlcl_encoder_params_ptr(a, &pa));
+        OK(mlcl_encoder_params_ptr(b, &pb));
         OK(mlcl_encoder_param_count(a, &np));
         double bound = cf->optim == MLCL_OPTIM_SGD ? 0.0 : 2.0 * steps * oo.lr;
         double rd = net_diff(i, pa, pb, np, o.hidden[1], bound, 0);
@@ -260,8 +260,8 @@ static void trainer_equiv(const mlcl_comm *cm)
         size_t np;
         OK(mlcl_moco_encoder(ma, i, &a));
         OK(mlcl_moco_encoder(mb, i, &b));
-        OK(mlcl_encoder_params(a, &pa));
-        OK(mlcl_encoder_params(b, &pb));
+        OK(mlcl_encoder_params_ptr(a, &pa));
+        OK(mlcl_encoder_params_ptr(b, &pb));
         OK(mlcl_encoder_param_count(a, &np));
         double rd = net_diff(i, pa, pb, np, widths2[1], 2.0 * 5 * o.pretrain_lr, 0);
         if (rd > worst) worst = rd;

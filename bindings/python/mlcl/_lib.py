@@ -533,7 +533,7 @@ _PROTOS = {
     "mlcl_metrics_compute": (INT, [P(Metrics), c_int, c_int, pf, pu8, c_float]),
     "mlcl_metrics_sweep": (INT, [P(Metrics), pf, c_int, c_int, pf, pu8]),
     "mlcl_metrics_average_precision": (INT, [pd, c_int, c_int, pf, pu8]),
-    # nn.h
+    # encoder.h, models.h
     "mlcl_encoder_options_init": (INT, [P(EncoderOptions), c_uint]),
     "mlcl_mlp_spec_init": (INT, [P(MlpSpec), c_uint]),
     "mlcl_encoder_create": (INT, [P(H), c_int, P(EncoderOptions)]),
@@ -557,8 +557,8 @@ _PROTOS = {
     "mlcl_encoder_out_dim": (INT, [H, pi]),
     "mlcl_encoder_num_layers": (INT, [H, pi]),
     "mlcl_encoder_param_count": (INT, [H, P(c_size_t)]),
-    "mlcl_encoder_params": (INT, [H, P(pf)]),
-    "mlcl_encoder_grads": (INT, [H, P(pf)]),
+    "mlcl_encoder_params_ptr": (INT, [H, P(pf)]),
+    "mlcl_encoder_grads_ptr": (INT, [H, P(pf)]),
     "mlcl_encoder_get_params": (INT, [H, pf, c_size_t]),
     "mlcl_encoder_set_params": (INT, [H, pf, c_size_t]),
     "mlcl_encoder_state_count": (INT, [H, P(c_size_t)]),
@@ -571,12 +571,14 @@ _PROTOS = {
     "mlcl_encoder_clone": (INT, [P(H), H]),
     "mlcl_resnet_spec_init": (INT, [P(ResnetSpec), c_uint]),
     "mlcl_encoder_create_resnet": (INT, [P(H), P(ResnetSpec), P(EncoderOptions)]),
-    "mlcl_softmax_forward": (INT, [c_int, c_int, pf, pf]),
-    "mlcl_softmax_backward": (INT, [c_int, c_int, pf, pf, pf]),
-    "mlcl_bce_with_logits": (INT, [c_int, c_int, pf, pf, pf, pf]),
-    "mlcl_sigmoid": (INT, [c_size_t, pf, pf]),
-    "mlcl_l2norm_forward": (INT, [c_int, c_int, pf, pf, pf]),
-    "mlcl_l2norm_backward": (INT, [c_int, c_int, pf, pf, pf, pf]),
+    # ops.h (outputs first, then inputs, then sizes)
+    "mlcl_softmax_forward": (INT, [pf, pf, c_int, c_int]),
+    "mlcl_softmax_backward": (INT, [pf, pf, pf, c_int, c_int]),
+    "mlcl_sigmoid": (INT, [pf, pf, c_size_t]),
+    "mlcl_l2norm_forward": (INT, [pf, pf, pf, c_int, c_int]),
+    "mlcl_l2norm_backward": (INT, [pf, pf, pf, pf, c_int, c_int]),
+    # loss.h: binary cross-entropy
+    "mlcl_bce_with_logits": (INT, [pf, pf, pf, pf, c_int, c_int]),
     # optim.h
     "mlcl_optim_options_init": (INT, [P(OptimOptions), c_uint]),
     "mlcl_optim_create": (INT, [P(H), P(OptimOptions)]),

@@ -1,4 +1,5 @@
-"""Sequential networks (encoders) and stand-alone kernels (nn.h).
+"""Sequential networks (encoders, encoder.h; builders, models.h) and stand-alone
+kernels (ops.h; binary cross-entropy, loss.h).
 
 Parameter access:
   * ``Encoder.params`` / ``Encoder.grads`` / ``Encoder.state`` return COPIES;
@@ -78,7 +79,7 @@ class Encoder(Handle):
         base_width=64, bn_eps=1e-5, bn_momentum=0.1, zero_init_residual=False)``.
         Rows are images flattened as CHW (in_dim = channels * height * width);
         parameters and state follow torchvision's named_parameters() /
-        buffers order (see nn.h). Unspecified fields take the C defaults."""
+        buffers order (see models.h). Unspecified fields take the C defaults."""
         sp = resnet_spec(depth=depth, **spec)
         return cls._create(C.mlcl_encoder_create_resnet, sp, max_batch, seed, strict)
 
@@ -268,13 +269,13 @@ class Encoder(Handle):
     @locked()
     def params_view(self):
         """Writable numpy VIEW of the parameter buffer (see the module doc)."""
-        return view_of(self._buffer("mlcl_encoder_params"), np.float32,
+        return view_of(self._buffer("mlcl_encoder_params_ptr"), np.float32,
                        (self._gets("mlcl_encoder_param_count"),), self)
 
     @locked()
     def grads_view(self):
         """Writable numpy VIEW of the gradient buffer (see the module doc)."""
-        return view_of(self._buffer("mlcl_encoder_grads"), np.float32,
+        return view_of(self._buffer("mlcl_encoder_grads_ptr"), np.float32,
                        (self._gets("mlcl_encoder_param_count"),), self)
 
     @locked()
@@ -296,7 +297,7 @@ class Encoder(Handle):
     @locked("grads")
     def grads(self):
         """COPY of the parameter gradients."""
-        return copy_from(self._buffer("mlcl_encoder_grads"), np.float32,
+        return copy_from(self._buffer("mlcl_encoder_grads_ptr"), np.float32,
                          (self._gets("mlcl_encoder_param_count"),))
 
     @locked()
@@ -353,7 +354,7 @@ def softmax(logits):
     """Row softmax of an (n, c) array -> new float32 array."""
     x = as_input("logits", logits, np.float32, ndim=2)
     out = np.empty_like(x)
-    C.mlcl_softmax_forward(*_nc("x", x), ptr(x, np.float32), ptr(out, np.float32))
+    C.mlcl_softmax_forward(ptr(out, np.float32), ptr(x, np.float32), *_nc("x", x))
     return out
 
 
@@ -362,8 +363,8 @@ def softmax_backward(prob, grad_prob):
     p = as_input("prob", prob, np.float32, ndim=2)
     g = as_input("grad_prob", grad_prob, np.float32, p.shape)
     out = np.zeros_like(p)
-    C.mlcl_softmax_backward(*_nc("p", p), ptr(p, np.float32), ptr(g, np.float32),
-                            ptr(out, np.float32))
+    C.mlcl_softmax_backward(ptr(out, np.float32), ptr(p, np.float32), ptr(g, np.float32),
+                            *_nc("p", p))
     return out
 
 
@@ -373,8 +374,8 @@ def bce_with_logits(logits, targets, grad=True):
     t = as_input("targets", targets, np.float32, x.shape)
     loss = ctypes.c_float()
     g = np.zeros_like(x) if grad else None
-    C.mlcl_bce_with_logits(*_nc("x", x), ptr(x, np.float32), ptr(t, np.float32),
-                           ctypes.byref(loss), ptr(g, np.float32))
+    C.mlcl_bce_with_logits(ctypes.byref(loss), ptr(g, np.float32), ptr(x, np.float32),
+                           ptr(t, np.float32), *_nc("x", x))
     return float(loss.value), g
 
 
@@ -382,7 +383,7 @@ def sigmoid(x):
     """Elementwise logistic sigmoid -> new float32 array of the same shape."""
     a = as_input("x", x, np.float32)
     out = np.empty_like(a)
-    C.mlcl_sigmoid(a.size, ptr(a, np.float32), ptr(out, np.float32))
+    C.mlcl_sigmoid(ptr(out, np.float32), ptr(a, np.float32), a.size)
     return out
 
 
@@ -391,8 +392,8 @@ def l2norm(x):
     a = as_input("x", x, np.float32, ndim=2)
     out = np.empty_like(a)
     norms = np.empty(a.shape[0], np.float32)
-    C.mlcl_l2norm_forward(*_nc("a", a), ptr(a, np.float32), ptr(out, np.float32),
-                          ptr(norms, np.float32))
+    C.mlcl_l2norm_forward(ptr(out, np.float32), ptr(norms, np.float32), ptr(a, np.float32),
+                          *_nc("a", a))
     return out, norms
 
 
@@ -402,6 +403,6 @@ def l2norm_backward(out, norms, grad_out):
     nr = as_input("norms", norms, np.float32, (o.shape[0],))
     g = as_input("grad_out", grad_out, np.float32, o.shape)
     gx = np.zeros_like(o)
-    C.mlcl_l2norm_backward(*_nc("o", o), ptr(o, np.float32), ptr(nr, np.float32),
-                           ptr(g, np.float32), ptr(gx, np.float32))
+    C.mlcl_l2norm_backward(ptr(gx, np.float32), ptr(o, np.float32), ptr(nr, np.float32),
+                           ptr(g, np.float32), *_nc("o", o))
     return gx

@@ -3,7 +3,7 @@ cross-checks of mlcl_encoder_create_resnet (torchvision is not installed).
 
 Module names follow torchvision (conv1, bn1, layer1..layer4, blocks with
 conv1/bn1/conv2/bn2[/conv3/bn3] and downsample.0/.1) so that
-named_parameters() and buffers() come in the order nn.h documents. The
+named_parameters() and buffers() come in the order models.h documents. The
 "small" stem is libmlcl's: conv 3x3 stride 1 pad 1, BN, ReLU, no max-pool.
 Written from torchvision's definition; imported only when torch is present.
 """
@@ -97,7 +97,7 @@ class ResNet(nn.Module):
 
 
 def bn_state(model):
-    """running_mean, running_var of every BatchNorm2d in order (nn.h's state order)."""
+    """running_mean, running_var of every BatchNorm2d in order (models.h's state order)."""
     out = []
     for m in model.modules():
         if isinstance(m, nn.BatchNorm2d):

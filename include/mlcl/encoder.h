@@ -1,8 +1,9 @@
 /**
  * @file
- * libmlcl — nn.h: sequential networks over row-major batches (encoders),
- * their layers with forward/backward, and stand-alone activation and loss
- * kernels (softmax, sigmoid, binary cross-entropy with logits, L2 norm).
+ * libmlcl — encoder.h: the encoder handle, a sequential network over
+ * row-major batches, with its layers' forward/backward and its accessors.
+ * Ready-made architectures (MLP, ResNet) are in models.h; stand-alone
+ * activation kernels in ops.h.
  *
  * Data are row-major float batches: a batch of n rows of width w is n*w
  * contiguous floats, row i at offset i*w.
@@ -12,7 +13,7 @@
  * a second buffer with the same layout, and its non-trained buffers
  * (BatchNorm running statistics) in a third "state" buffer.
  *
- * Parameter layout (the order of mlcl_encoder_params() and of
+ * Parameter layout (the order of mlcl_encoder_params_ptr() and of
  * mlcl_encoder_get_params()/set_params()): for each layer in the order it was
  * added,
  *   - Linear(in, out): the weight, out x in row-major (PyTorch's
@@ -27,11 +28,18 @@
  *
  * Thread-safety: one encoder must not be used by two threads at once;
  * distinct encoders may be used concurrently.
+ *
+ * Naming of the accessors: every getter returns an MLCL_* status and writes
+ * its result through an out-parameter. `_ptr` borrows a buffer of the
+ * encoder (mlcl_encoder_params_ptr(), mlcl_encoder_grads_ptr()); `get_`
+ * copies out into the caller's buffer and `set_` copies in
+ * (mlcl_encoder_get_params(), mlcl_encoder_set_state(), ...).
  */
-#ifndef MLCL_NN_H
-#define MLCL_NN_H
+#ifndef MLCL_ENCODER_H
+#define MLCL_ENCODER_H
 
 #include "core.h"
+#include "comm.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -43,7 +51,7 @@ typedef struct mlcl_encoder mlcl_encoder;
 /** Version of mlcl_encoder_options understood by this library. */
 #define MLCL_ENCODER_OPTIONS_VERSION 1
 
-/** Options for mlcl_encoder_create() and mlcl_encoder_create_mlp(). */
+/** Options for mlcl_encoder_create() and the builders of models.h. */
 typedef struct mlcl_encoder_options {
     unsigned int version; /**< MLCL_ENCODER_OPTIONS_VERSION */
     int max_batch;        /**< rows the workspaces are sized for (default 256);
@@ -63,53 +71,6 @@ typedef struct mlcl_encoder_options {
  */
 MLCL_API int mlcl_encoder_options_init(mlcl_encoder_options *opts, unsigned int version);
 
-/** The most hidden layers an mlcl_mlp_spec can describe. */
-#define MLCL_MLP_MAX_HIDDEN 8
-
-/** What mlcl_encoder_create_mlp() appends after the optional output Linear. */
-typedef enum mlcl_mlp_out {
-    MLCL_MLP_OUT_NONE = 0,    /**< nothing */
-    MLCL_MLP_OUT_L2NORM = 1,  /**< row L2 normalisation */
-    MLCL_MLP_OUT_SOFTMAX = 2  /**< row softmax */
-} mlcl_mlp_out;
-
-/** Version of mlcl_mlp_spec understood by this library. */
-#define MLCL_MLP_SPEC_VERSION 1
-
-/**
- * A multi-layer perceptron. mlcl_encoder_create_mlp() builds, for each hidden
- * width h: Linear(prev, h) [-BatchNorm1d(h) if batchnorm] -ReLU [-Dropout(dropout)
- * if dropout > 0]; then Linear(prev, out_dim) if out_dim > 0; then out_act.
- *
- * The defaults are MATH.md's backbone for vector data,
- * Linear(in,256)-ReLU-Dropout(0.2)-Linear(256,512)-ReLU-Dropout(0.2)-Linear(512,256)-ReLU-Dropout(0.2).
- * The projection head is {in_dim 256, n_hidden 1, hidden {256}, dropout 0.1,
- * batchnorm 1, out_dim 256, out_act MLCL_MLP_OUT_L2NORM}; the LD head is
- * {in_dim 256, n_hidden 0, out_dim c, out_act MLCL_MLP_OUT_SOFTMAX}.
- */
-typedef struct mlcl_mlp_spec {
-    unsigned int version;            /**< MLCL_MLP_SPEC_VERSION */
-    int in_dim;                      /**< input width (> 0; default 0: must be set) */
-    int n_hidden;                    /**< hidden layers, 0..MLCL_MLP_MAX_HIDDEN (default 3) */
-    int hidden[MLCL_MLP_MAX_HIDDEN]; /**< widths (default 256, 512, 256) */
-    float dropout;                   /**< dropout after each hidden ReLU, [0,1) (default 0.2) */
-    int batchnorm;                   /**< 1: BatchNorm1d(eps 1e-5, momentum 0.1) after each hidden Linear (default 0) */
-    int out_dim;                     /**< > 0: a final Linear(prev, out_dim) with bias (default 0: none) */
-    int out_act;                     /**< an mlcl_mlp_out (default MLCL_MLP_OUT_NONE) */
-} mlcl_mlp_spec;
-
-/** Static initialiser with the defaults of mlcl_mlp_spec. */
-#define MLCL_MLP_SPEC_INIT \
-    { MLCL_MLP_SPEC_VERSION, 0, 3, { 256, 512, 256, 0, 0, 0, 0, 0 }, 0.2f, 0, 0, MLCL_MLP_OUT_NONE }
-
-/**
- * Fills @p spec with the defaults (the same bytes as MLCL_MLP_SPEC_INIT).
- * @param[out] spec the spec to fill.
- * @param version must be MLCL_MLP_SPEC_VERSION.
- * @return MLCL_OK, MLCL_EINVAL (NULL) or MLCL_EVERSION.
- */
-MLCL_API int mlcl_mlp_spec_init(mlcl_mlp_spec *spec, unsigned int version);
-
 /**
  * Creates an empty encoder (the identity) taking rows of width @p in_dim.
  * Add layers with mlcl_encoder_add_*(). The encoder starts in training mode.
@@ -120,16 +81,6 @@ MLCL_API int mlcl_mlp_spec_init(mlcl_mlp_spec *spec, unsigned int version);
  */
 MLCL_API int mlcl_encoder_create(mlcl_encoder **out, int in_dim, const mlcl_encoder_options *opts);
 
-/**
- * Creates the MLP described by @p spec (see mlcl_mlp_spec).
- * @param[out] out the new encoder; free it with mlcl_encoder_free().
- * @param spec the architecture.
- * @param opts options, or NULL for the defaults.
- * @return MLCL_OK, MLCL_EINVAL, MLCL_EVERSION or MLCL_ENOMEM.
- */
-MLCL_API int mlcl_encoder_create_mlp(mlcl_encoder **out, const mlcl_mlp_spec *spec,
-                                     const mlcl_encoder_options *opts);
-
 /** Frees an encoder; NULL is a no-op. Pointers borrowed from it become invalid. */
 MLCL_API void mlcl_encoder_free(mlcl_encoder *e);
 
@@ -138,7 +89,7 @@ MLCL_API void mlcl_encoder_free(mlcl_encoder *e);
  * initialised as PyTorch's nn.Linear (uniform in +-1/sqrt(fan_in)) from the
  * encoder's seeded initialisation stream.
  * Adding a layer re-allocates the parameter, gradient and state buffers:
- * pointers from mlcl_encoder_params()/grads() become invalid.
+ * pointers from mlcl_encoder_params_ptr()/grads() become invalid.
  * @param e the encoder.
  * @param out_dim output width, > 0.
  * @param bias 1 for a bias vector, 0 for none.
@@ -334,15 +285,15 @@ MLCL_API int mlcl_encoder_param_count(const mlcl_encoder *e, size_t *n);
  * @param[out] p the buffer of mlcl_encoder_param_count() floats.
  * @return MLCL_OK or MLCL_EINVAL.
  */
-MLCL_API int mlcl_encoder_params(mlcl_encoder *e, float **p);
+MLCL_API int mlcl_encoder_params_ptr(mlcl_encoder *e, float **p);
 
 /**
- * Borrows the gradient buffer (same layout and lifetime as mlcl_encoder_params()).
+ * Borrows the gradient buffer (same layout and lifetime as mlcl_encoder_params_ptr()).
  * @param e the encoder.
  * @param[out] g the buffer of mlcl_encoder_param_count() floats.
  * @return MLCL_OK or MLCL_EINVAL.
  */
-MLCL_API int mlcl_encoder_grads(mlcl_encoder *e, float **g);
+MLCL_API int mlcl_encoder_grads_ptr(mlcl_encoder *e, float **g);
 
 /**
  * Copies the parameters out.
@@ -433,171 +384,24 @@ MLCL_API int mlcl_encoder_set_rng_state(mlcl_encoder *e, const uint64_t state[2]
  */
 MLCL_API int mlcl_encoder_clone(mlcl_encoder **out, const mlcl_encoder *src);
 
-/* ------------------------------------------------------------------------ */
-/* Residual convolutional networks (oneDNN).                                 */
-/* ------------------------------------------------------------------------ */
-
-/** Stems of mlcl_resnet_spec. */
-typedef enum mlcl_resnet_stem {
-    /** torchvision's: conv 7x7 stride 2 pad 3 (no bias), BN, ReLU, max-pool 3x3 stride 2 pad 1 */
-    MLCL_RESNET_STEM_IMAGENET = 0,
-    /** for 28-64 px inputs: conv 3x3 stride 1 pad 1 (no bias), BN, ReLU, no max-pool */
-    MLCL_RESNET_STEM_SMALL = 1
-} mlcl_resnet_stem;
-
-/** Version of mlcl_resnet_spec understood by this library. */
-#define MLCL_RESNET_SPEC_VERSION 1
 
 /**
- * A ResNet (He et al. 2016) in torchvision's layout, without its final fc
- * layer: stem, four stages of basic blocks (depth 18: 2-2-2-2, 34: 3-4-6-3)
- * or bottleneck blocks (50: 3-4-6-3, expansion 4, stride on the 3x3 conv as
- * torchvision v1.5), each stage after the first halving the resolution, then
- * global average pooling. Output width: 8 base_width (basic) or
- * 32 base_width (bottleneck), i.e. 512 / 2048 with the default base_width 64.
- *
- * Input rows are images of in_channels x height x width floats in C order
- * (CHW; a batch is NCHW), so the encoder's in_dim is their product.
- *
- * Parameter order (mlcl_encoder_params()): exactly the order of
- * torchvision.models.resnetNN().named_parameters() with fc.* removed, i.e.
- * conv1.weight, bn1.weight, bn1.bias, then for each stage s = 1..4 and block
- * b: conv1.weight, bn1.weight, bn1.bias, conv2.weight, bn2.weight, bn2.bias,
- * [conv3.weight, bn3.weight, bn3.bias for bottlenecks], [downsample.0.weight,
- * downsample.1.weight, downsample.1.bias when the block changes shape]. Conv
- * weights are OIHW (out, in, kh, kw) row-major, as PyTorch stores them; no
- * convolution has a bias. State order: for each BatchNorm in the same order,
- * running_mean then running_var. So a state_dict exported from PyTorch as flat
- * float32 arrays in this order loads with mlcl_encoder_set_params() and
- * mlcl_encoder_set_state().
- *
- * Initialisation (torchvision): conv weights Kaiming-normal (fan_out, ReLU
- * gain, std = sqrt(2 / (out kh kw))) from the encoder's seeded initialisation
- * stream; BN gamma 1, beta 0 (gamma 0 on each block's last BN when
- * zero_init_residual); running mean 0, var 1.
+ * Synchronised BatchNorm1d: in training mode every BatchNorm1d layer of
+ * @p encoder normalises with the mean and variance of the rows of all ranks
+ * (sums all-reduced in forward; sum(g) and sum(g xhat) in backward), so the
+ * running statistics stay identical on every rank. Dropout layers draw the
+ * masks of the rows this rank holds within the global batch when the caller
+ * (mlcl_moco_step, the trainer) has told the encoder its row offset; the
+ * parameter gradients stay local (average them yourself, or let the MoCo
+ * step / the trainer do it).
+ * @param encoder the encoder.
+ * @param comm the communicator (copied), or NULL to go back to single-process.
+ * @return MLCL_OK, MLCL_EINVAL or MLCL_EVERSION.
  */
-typedef struct mlcl_resnet_spec {
-    unsigned int version; /**< MLCL_RESNET_SPEC_VERSION */
-    int depth;            /**< 18, 34 or 50 (default 18) */
-    int stem;             /**< an mlcl_resnet_stem (default MLCL_RESNET_STEM_SMALL) */
-    int in_channels;      /**< image channels, > 0 (default 3) */
-    int height;           /**< input height in pixels, > 0 (default 32) */
-    int width;            /**< input width in pixels, > 0 (default 32) */
-    int base_width;       /**< channels of the first stage, > 0 (default 64 = torchvision) */
-    float bn_eps;         /**< BatchNorm2d eps (1e-5) */
-    float bn_momentum;    /**< BatchNorm2d momentum (0.1, PyTorch's convention) */
-    int zero_init_residual; /**< 1: last BN of each block starts with gamma 0 (default 0) */
-} mlcl_resnet_spec;
-
-/** Static initialiser with the defaults of mlcl_resnet_spec. */
-#define MLCL_RESNET_SPEC_INIT \
-    { MLCL_RESNET_SPEC_VERSION, 18, MLCL_RESNET_STEM_SMALL, 3, 32, 32, 64, 1e-5f, 0.1f, 0 }
-
-/**
- * Fills @p spec with the defaults (the same bytes as MLCL_RESNET_SPEC_INIT).
- * @param[out] spec the spec to fill.
- * @param version must be MLCL_RESNET_SPEC_VERSION.
- * @return MLCL_OK, MLCL_EINVAL (NULL) or MLCL_EVERSION.
- */
-MLCL_API int mlcl_resnet_spec_init(mlcl_resnet_spec *spec, unsigned int version);
-
-/**
- * Creates an encoder holding the residual network of @p spec; every
- * convolution, BatchNorm2d, pooling and ReLU runs on oneDNN (CPU engine),
- * activations stay in oneDNN's blocked formats inside the network. Further
- * layers (mlcl_encoder_add_linear() etc.) may be appended after it. The
- * encoder API (forward, backward, params, state, training mode, clone,
- * momentum update) is the same as for an MLP.
- * @param[out] out the new encoder; free it with mlcl_encoder_free().
- * @param spec the architecture.
- * @param opts options, or NULL for the defaults. The oneDNN primitives and
- *             buffers are made at the first forward with a given batch size
- *             and kept for the two most recent sizes (so a full batch and a
- *             smaller last batch are each built once); max_batch only sizes
- *             the encoder's row caches.
- * @return MLCL_OK, MLCL_EINVAL (spec out of range, with the field named),
- *         MLCL_EVERSION, MLCL_ENOMEM, or MLCL_EBACKEND when oneDNN fails
- *         (its status named in the message).
- */
-MLCL_API int mlcl_encoder_create_resnet(mlcl_encoder **out, const mlcl_resnet_spec *spec,
-                                        const mlcl_encoder_options *opts);
-
-/* ------------------------------------------------------------------------ */
-/* Stand-alone kernels (row-major, n rows of width c or m).                  */
-
-/**
- * Row softmax: prob_ij = exp(l_ij - max_i) / sum_k exp(l_ik - max_i).
- * In place (prob == logits) is allowed.
- * @param n rows, > 0.
- * @param c columns, > 0.
- * @param[in] logits n x c, finite.
- * @param[out] prob n x c.
- * @return MLCL_OK, MLCL_EINVAL or MLCL_ENUMERIC.
- */
-MLCL_API int mlcl_softmax_forward(int n, int c, const float *logits, float *prob);
-
-/**
- * Softmax backward: grad_logits_ij += p_ij (g_ij - sum_k g_ik p_ik).
- * @param n rows, > 0.
- * @param c columns, > 0.
- * @param[in] prob n x c, the output of mlcl_softmax_forward().
- * @param[in] grad_prob n x c gradient w.r.t. prob.
- * @param[in,out] grad_logits n x c, ACCUMULATED into.
- * @return MLCL_OK or MLCL_EINVAL.
- */
-MLCL_API int mlcl_softmax_backward(int n, int c, const float *prob, const float *grad_prob,
-                                   float *grad_logits);
-
-/**
- * Binary cross-entropy with logits, mean over the n*c elements (PyTorch's
- * default reduction): loss = mean(max(x,0) - x t + log1p(exp(-|x|))).
- * @param n rows, > 0.
- * @param c columns, > 0.
- * @param[in] logits n x c, finite.
- * @param[in] targets n x c, in [0, 1].
- * @param[out] loss the mean loss.
- * @param[in,out] grad_logits NULL, or n x c ACCUMULATED with (sigmoid(x) - t) / (n c).
- * @return MLCL_OK, MLCL_EINVAL or MLCL_ENUMERIC.
- */
-MLCL_API int mlcl_bce_with_logits(int n, int c, const float *logits, const float *targets,
-                                  float *loss, float *grad_logits);
-
-/**
- * Logistic sigmoid, elementwise and stable: 1/(1+exp(-x)). In place allowed.
- * @param n elements.
- * @param[in] x @p n values.
- * @param[out] out @p n values.
- * @return MLCL_OK or MLCL_EINVAL.
- */
-MLCL_API int mlcl_sigmoid(size_t n, const float *x, float *out);
-
-/**
- * Row L2 normalisation: out_i = x_i / max(||x_i||, 1e-12).
- * @param n rows, > 0.
- * @param m columns, > 0.
- * @param[in] x n x m.
- * @param[out] out n x m (may equal x).
- * @param[out] norms_out NULL, or n floats receiving ||x_i|| (needed by backward).
- * @return MLCL_OK, MLCL_EINVAL or MLCL_ENUMERIC.
- */
-MLCL_API int mlcl_l2norm_forward(int n, int m, const float *x, float *out, float *norms_out);
-
-/**
- * L2 normalisation backward: grad_x_i += (g_i - out_i (out_i . g_i)) / ||x_i||
- * (or g_i / 1e-12 where ||x_i|| <= 1e-12).
- * @param n rows, > 0.
- * @param m columns, > 0.
- * @param[in] out n x m, the output of mlcl_l2norm_forward().
- * @param[in] norms n norms from mlcl_l2norm_forward().
- * @param[in] grad_out n x m gradient w.r.t. out.
- * @param[in,out] grad_x n x m, ACCUMULATED into.
- * @return MLCL_OK or MLCL_EINVAL.
- */
-MLCL_API int mlcl_l2norm_backward(int n, int m, const float *out, const float *norms,
-                                  const float *grad_out, float *grad_x);
+MLCL_API int mlcl_encoder_set_comm(mlcl_encoder *encoder, const mlcl_comm *comm);
 
 #ifdef __cplusplus
 }
 #endif
 
-#endif /* MLCL_NN_H */
+#endif /* MLCL_ENCODER_H */

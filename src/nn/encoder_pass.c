@@ -1,0 +1,500 @@
+/* Encoder forward and backward over row-major batches (encoder_impl.h). */
+#include <string.h>
+#include "encoder_impl.h"
+#include "kernels/vec.h"
+#include "kernels/par.h"
+#include "kernels/gemm.h"
+#include "kernels/spmm.h"
+
+/* The per-element loops below (ReLU, dropout, BatchNorm, bias sums, momentum
+ * update) are written to vectorise; -O2 (GCC 12) leaves them scalar. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("O3", "no-trapping-math")
+#endif
+
+/* ------------------------------------------------------------------ forward */
+
+/* element loops on restrict locals so they vectorise (struct members alias) */
+static void relu_fwd(size_t cnt, const float *restrict x, float *restrict y)
+{
+    for (size_t k = 0; k < cnt; k++) y[k] = x[k] > 0.0f ? x[k] : 0.0f;
+}
+static void relu_bwd(size_t cnt, const float *restrict y, const float *restrict g, float *restrict gx)
+{
+    for (size_t k = 0; k < cnt; k++) {
+        float gk = g[k]; /* loaded unconditionally: a select, not a branch */
+        gx[k] = y[k] > 0.0f ? gk : 0.0f;
+    }
+}
+static void mul_vec(size_t cnt, const float *restrict a, const float *restrict b, float *restrict out)
+{
+    for (size_t k = 0; k < cnt; k++) out[k] = a[k] * b[k];
+}
+
+static int bn_forward(mlcl_encoder *e, nn_layer *l, int n, const float *x)
+{
+    static const char fn[] = "mlcl_encoder_forward";
+    int w = l->out;
+    const float *gamma = e->params + l->poff, *beta = gamma + w;
+    float *rm = e->state + l->soff, *rv = rm + w;
+    float *xhat = l->aux, *y = l->y, *invstd = l->invstd;
+    double *mean = e->acc, *var = e->acc + w;
+    if (e->training) {
+        double nt = n; /* rows over all ranks */
+        for (int j = 0; j < w; j++) mean[j] = var[j] = 0.0;
+        for (int i = 0; i < n; i++) {
+            const float *xi = x + (size_t)i * w;
+            for (int j = 0; j < w; j++) mean[j] += xi[j];
+        }
+        if (e->has_comm) {
+            /* synchronised: the column sums and the row count in one call, then
+             * the squared deviations from the global mean */
+            mean[w] = n; /* mean[w] is var[0]: sent together */
+            MLCL_TRY(mlcl__comm_sum_f64(&e->comm, mean, (size_t)w + 1, fn, "BatchNorm1d sums"));
+            nt = mean[w];
+        }
+        for (int j = 0; j < w; j++) mean[j] /= nt;
+        for (int j = 0; j < w; j++) var[j] = 0.0;
+        for (int i = 0; i < n; i++) {
+            const float *xi = x + (size_t)i * w;
+            for (int j = 0; j < w; j++) { double d = xi[j] - mean[j]; var[j] += d * d; }
+        }
+        if (e->has_comm) MLCL_TRY(mlcl__comm_sum_f64(&e->comm, var, (size_t)w, fn, "BatchNorm1d squared deviations"));
+        if (nt < 2) return mlcl__err(MLCL_EINVAL, "%s: BatchNorm1d needs at least 2 rows over all ranks", fn);
+        /* biased variance normalises; the unbiased one feeds running_var */
+        float m = l->momentum;
+        for (int j = 0; j < w; j++) {
+            double vb = var[j] / nt;
+            invstd[j] = (float)(1.0 / sqrt(vb + (double)l->eps));
+            rm[j] = (1.0f - m) * rm[j] + m * (float)mean[j];
+            rv[j] = (1.0f - m) * rv[j] + m * (float)(var[j] / (nt - 1));
+        }
+    } else {
+        for (int j = 0; j < w; j++) {
+            mean[j] = rm[j];
+            invstd[j] = (float)(1.0 / sqrt((double)rv[j] + (double)l->eps));
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        const float *xi = x + (size_t)i * w;
+        float *hi = xhat + (size_t)i * w, *yi = y + (size_t)i * w;
+        for (int j = 0; j < w; j++) {
+            hi[j] = (float)(xi[j] - mean[j]) * invstd[j];
+            yi[j] = gamma[j] * hi[j] + beta[j];
+        }
+    }
+    return MLCL_OK;
+}
+
+/* Moves r forward by delta draws in O(log delta): s -> a^d s + c (a^{d-1} + ... + 1),
+ * by squaring the affine map (Brown, "Random number generation with arbitrary strides"). */
+static void pcg_advance(mlcl__pcg *r, uint64_t delta)
+{
+    uint64_t am = 1, ap = 0, cm = PCGFILL_MULT, cp = r->inc;
+    while (delta) {
+        if (delta & 1u) {
+            am *= cm;
+            ap = ap * cm + cp;
+        }
+        cp = (cm + 1) * cp;
+        cm *= cm;
+        delta >>= 1;
+    }
+    r->state = am * r->state + ap;
+}
+
+static int has_dropout(const mlcl_encoder *e)
+{
+    for (int i = 0; i < e->nl; i++)
+        if (e->L[i].type == L_DROPOUT && e->L[i].p > 0.0f) return 1;
+    return 0;
+}
+
+void mlcl__encoder_set_rows(mlcl_encoder *e, long long off, long long total)
+{
+    e->row_off = off;
+    e->row_total = total;
+}
+
+int mlcl_encoder_set_comm(mlcl_encoder *e, const mlcl_comm *comm)
+{
+    static const char fn[] = "mlcl_encoder_set_comm";
+    MLCL_CHECK_NULL_AS(fn, e, "encoder");
+    if (!comm) {
+        e->has_comm = 0;
+        e->row_off = e->row_total = 0;
+        return MLCL_OK;
+    }
+    MLCL_TRY(mlcl__comm_check(comm, fn));
+    e->comm = *comm;
+    e->has_comm = 1;
+    return MLCL_OK;
+}
+
+static int forward_from(mlcl_encoder *e, int n, int first, const float *cur, float *out);
+
+static int encoder_forward(mlcl_encoder *e, int n, const float *x, float *out);
+int mlcl_encoder_forward(mlcl_encoder *e, int n, const float *x, float *out)
+{
+    int tok = mlcl__threads_enter(e ? e->threads : 0); /* the encoder's thread scope */
+    int rc = encoder_forward(e, n, x, out);
+    mlcl__threads_leave(tok);
+    return rc;
+}
+
+static int encoder_forward(mlcl_encoder *e, int n, const float *x, float *out)
+{
+    static const char fn[] = "mlcl_encoder_forward";
+    MLCL_CHECK_NULL(fn, e);
+    MLCL_CHECK_POS(fn, n);
+    MLCL_CHECK_NULL(fn, x);
+    MLCL_CHECK_NULL(fn, out);
+    e->last_n = 0;
+    if (e->row_total > 0 && e->training && has_dropout(e) && (e->row_off < 0 || e->row_off + n > e->row_total))
+        return mlcl__err(MLCL_ESTATE, "%s: n = %d rows from row %lld do not fit in the %lld rows of the global batch",
+                         fn, n, e->row_off, e->row_total);
+    size_t tot;
+    if (mlcl__mul_size((size_t)n, (size_t)e->max_w, &tot))
+        return mlcl__err(MLCL_EOVERFLOW, "%s: n = %d rows overflow", fn, n);
+    if (e->training && n == 1 && !e->has_comm)
+        for (int i = 0; i < e->nl; i++)
+            if (e->L[i].type == L_BN)
+                return mlcl__err(MLCL_EINVAL, "%s: BatchNorm1d (layer %d) needs n > 1 in training mode (got n = 1)", fn, i);
+    size_t nin = (size_t)n * (size_t)e->in_dim;
+    if (!mlcl__vec_all_finite(x, nin))
+    for (size_t k = 0; k < nin; k++)
+        if (!isfinite(x[k]))
+            return mlcl__err(MLCL_ENUMERIC, "%s: x[%zu] (row %zu, column %zu) is not finite", fn, k,
+                             k / (size_t)e->in_dim, k % (size_t)e->in_dim);
+    MLCL_TRY(mlcl__enc_ensure_rows(e, n));
+    if (e->cap_xin < n) {
+        mlcl__free(e->xin);
+        e->xin = NULL;
+        e->cap_xin = 0;
+        MLCL_TRY(mlcl__enc_alloc_f(&e->xin, (size_t)e->cap_n, (size_t)e->in_dim, "encoder input cache"));
+        e->cap_xin = e->cap_n;
+    }
+    memcpy(e->xin, x, nin * sizeof(float));
+    e->last_sparse = 0;
+    return forward_from(e, n, 0, e->xin, out);
+}
+
+/* Layers first .. nl-1 on cur (the output of layer first-1 or the input). */
+static int forward_from(mlcl_encoder *e, int n, int first, const float *cur, float *out)
+{
+    static const char fn[] = "mlcl_encoder_forward";
+    for (int li = first; li < e->nl; li++) {
+        nn_layer *l = &e->L[li];
+        size_t cnt = (size_t)n * (size_t)l->out;
+        float *y = l->y;
+        l->fwd_train = e->training;
+        switch (l->type) {
+        case L_LINEAR: {
+            const float *W = e->params + l->poff;
+            if (l->bias) {
+                const float *b = W + (size_t)l->out * l->in;
+                for (int i = 0; i < n; i++) memcpy(y + (size_t)i * l->out, b, (size_t)l->out * sizeof(float));
+            }
+            /* y = x W^T (+ b): W stays out x in, the GEMM reads it transposed */
+            mlcl__sgemm(0, 1, n, l->out, l->in, 1.0f, cur, l->in, W, l->in, l->bias ? 1.0f : 0.0f, y, l->out);
+            break;
+        }
+        case L_RELU:
+            relu_fwd(cnt, cur, y);
+            break;
+        case L_DROPOUT:
+            if (e->training && l->p > 0.0f) {
+                /* one uniform per element from the dropout stream, kept iff
+                 * u >= p (encoder.h); drawn in bulk, compared on integers */
+                float scale = 1.0f / (1.0f - l->p), *mask = l->aux;
+                uint32_t thr = mlcl__pcg_threshold(l->p), u[PCGFILL_CHUNK];
+                /* data-parallel: this rank's rows are rows row_off.. of the global
+                 * batch, whose masks are drawn in row order: skip the others */
+                if (e->row_total > 0) pcg_advance(&e->drop_rng, (uint64_t)e->row_off * (uint64_t)l->out);
+                for (size_t k0 = 0; k0 < cnt; k0 += PCGFILL_CHUNK) {
+                    size_t m = cnt - k0 < PCGFILL_CHUNK ? cnt - k0 : PCGFILL_CHUNK;
+                    mlcl__pcg_fill(&e->drop_rng, u, m);
+                    float *mk = mask + k0, *yk = y + k0;
+                    const float *xk = cur + k0;
+                    for (size_t j = 0; j < m; j++) {
+                        mk[j] = (u[j] >> 8) >= thr ? scale : 0.0f;
+                        yk[j] = xk[j] * mk[j];
+                    }
+                }
+                if (e->row_total > 0)
+                    pcg_advance(&e->drop_rng, (uint64_t)(e->row_total - e->row_off - n) * (uint64_t)l->out);
+            } else {
+                l->fwd_train = 0;
+                memcpy(y, cur, cnt * sizeof(float));
+            }
+            break;
+        case L_BN:
+            MLCL_TRY(bn_forward(e, l, n, cur));
+            break;
+        case L_L2NORM:
+            mlcl__l2norm_rows(n, l->out, cur, y, l->aux);
+            break;
+        case L_SOFTMAX:
+            mlcl__softmax_rows(n, l->out, cur, y);
+            break;
+        case L_CONVNET:
+            MLCL_TRY(mlcl__convnet_forward(l->cn, fn, n, e->training, e->params + l->poff, e->state + l->soff, cur, y));
+            break;
+        }
+        cur = y;
+    }
+    memcpy(out, cur, (size_t)n * (size_t)e->out_dim * sizeof(float));
+    e->last_n = n;
+    return MLCL_OK;
+}
+
+static int encoder_forward_csr(mlcl_encoder *e, int n, const int64_t *row_ptr, const int *cols, const float *vals,
+                             float *out);
+int mlcl_encoder_forward_csr(mlcl_encoder *e, int n, const int64_t *row_ptr, const int *cols, const float *vals,
+                             float *out)
+{
+    int tok = mlcl__threads_enter(e ? e->threads : 0); /* the encoder's thread scope */
+    int rc = encoder_forward_csr(e, n, row_ptr, cols, vals, out);
+    mlcl__threads_leave(tok);
+    return rc;
+}
+
+static int encoder_forward_csr(mlcl_encoder *e, int n, const int64_t *row_ptr, const int *cols, const float *vals,
+                             float *out)
+{
+    static const char fn[] = "mlcl_encoder_forward_csr";
+    MLCL_CHECK_NULL(fn, e);
+    MLCL_CHECK_POS(fn, n);
+    MLCL_CHECK_NULL(fn, row_ptr);
+    MLCL_CHECK_NULL(fn, out);
+    e->last_n = 0;
+    if (e->nl == 0 || e->L[0].type != L_LINEAR)
+        return mlcl__err(MLCL_EINVAL, "%s: a sparse input needs a Linear first layer (the encoder's first layer is %s)", fn,
+                         e->nl ? mlcl__enc_layer_names[e->L[0].type] : "absent");
+    if (e->row_total > 0 && e->training && has_dropout(e) && (e->row_off < 0 || e->row_off + n > e->row_total))
+        return mlcl__err(MLCL_ESTATE, "%s: n = %d rows from row %lld do not fit in the %lld rows of the global batch",
+                         fn, n, e->row_off, e->row_total);
+    if (e->training && n == 1 && !e->has_comm)
+        for (int i = 0; i < e->nl; i++)
+            if (e->L[i].type == L_BN)
+                return mlcl__err(MLCL_EINVAL, "%s: BatchNorm1d (layer %d) needs n > 1 in training mode (got n = 1)", fn, i);
+    /* the CSR is checked (it indexes the weights) and copied (backward reads it) */
+    int64_t base = row_ptr[0];
+    if (base < 0) return mlcl__err(MLCL_EINVAL, "%s: row_ptr[0] = %lld is negative", fn, (long long)base);
+    for (int i = 0; i < n; i++) {
+        if (row_ptr[i + 1] < row_ptr[i])
+            return mlcl__err(MLCL_EINVAL, "%s: row_ptr[%d] = %lld < row_ptr[%d] = %lld", fn, i + 1,
+                             (long long)row_ptr[i + 1], i, (long long)row_ptr[i]);
+        if (row_ptr[i + 1] - row_ptr[i] > e->in_dim)
+            return mlcl__err(MLCL_EINVAL, "%s: row %d holds %lld entries, more than in_dim = %d", fn, i,
+                             (long long)(row_ptr[i + 1] - row_ptr[i]), e->in_dim);
+    }
+    size_t nnz = (size_t)(row_ptr[n] - base);
+    if (nnz) {
+        MLCL_CHECK_NULL(fn, cols);
+        MLCL_CHECK_NULL(fn, vals);
+    }
+    for (int i = 0; i < n; i++)
+        for (int64_t q = row_ptr[i]; q < row_ptr[i + 1]; q++) {
+            if (cols[q] < 0 || cols[q] >= e->in_dim)
+                return mlcl__err(MLCL_EINVAL, "%s: cols[%lld] = %d (row %d) is out of range [0, %d)", fn, (long long)q,
+                                 cols[q], i, e->in_dim);
+            if (q > row_ptr[i] && cols[q] <= cols[q - 1])
+                return mlcl__err(MLCL_EINVAL, "%s: row %d: columns must increase strictly (cols[%lld] = %d after %d)",
+                                 fn, i, (long long)q, cols[q], cols[q - 1]);
+            if (!isfinite(vals[q]))
+                return mlcl__err(MLCL_ENUMERIC, "%s: vals[%lld] (row %d, column %d) is not finite", fn, (long long)q, i,
+                                 cols[q]);
+        }
+    MLCL_TRY(mlcl__enc_ensure_rows(e, n));
+    if (e->cap_sp_rows < (size_t)n + 1) {
+        mlcl__free(e->sp_ptr);
+        e->sp_ptr = NULL;
+        e->cap_sp_rows = 0;
+        MLCL_TRY(mlcl__alloc_array((void **)&e->sp_ptr, (size_t)e->cap_n + 1, sizeof *e->sp_ptr, "sparse input cache"));
+        e->cap_sp_rows = (size_t)e->cap_n + 1;
+    }
+    if (e->cap_sp_nnz < nnz || !e->sp_col) {
+        size_t cap = nnz > 2 * e->cap_sp_nnz ? nnz : 2 * e->cap_sp_nnz; /* amortised growth */
+        if (cap == 0) cap = 1;
+        mlcl__free(e->sp_col); mlcl__free(e->sp_val);
+        e->sp_col = NULL; e->sp_val = NULL;
+        e->cap_sp_nnz = 0;
+        MLCL_TRY(mlcl__alloc_array((void **)&e->sp_col, cap, sizeof *e->sp_col, "sparse input cache"));
+        MLCL_TRY(mlcl__alloc_array((void **)&e->sp_val, cap, sizeof *e->sp_val, "sparse input cache"));
+        e->cap_sp_nnz = cap;
+    }
+    for (int i = 0; i <= n; i++) e->sp_ptr[i] = row_ptr[i] - base;
+    if (nnz) {
+        memcpy(e->sp_col, cols + base, nnz * sizeof *e->sp_col);
+        memcpy(e->sp_val, vals + base, nnz * sizeof *e->sp_val);
+    }
+    nn_layer *l = &e->L[0];
+    const float *W = e->params + l->poff;
+    l->fwd_train = e->training;
+    mlcl__spmm_fwd(n, l->in, l->out, e->sp_ptr, e->sp_col, e->sp_val, W, l->bias ? W + (size_t)l->out * l->in : NULL,
+                   l->y);
+    e->last_sparse = 1;
+    return forward_from(e, n, 1, l->y, out);
+}
+
+/* Layer 0 after a sparse forward: dW over the columns present, db; no dx. */
+static void sparse_linear_bwd(mlcl_encoder *e, nn_layer *l, int n, const float *g)
+{
+    float *gW = e->grads + l->poff;
+    mlcl__spmm_bwd_w(n, l->in, l->out, e->sp_ptr, e->sp_col, e->sp_val, g, gW,
+                     l->bias ? gW + (size_t)l->out * l->in : NULL);
+}
+
+/* ------------------------------------------------------------------ backward */
+
+static int bn_backward(mlcl_encoder *e, nn_layer *l, int n, const float *g, float *gx)
+{
+    int w = l->out;
+    const float *gamma = e->params + l->poff, *xhat = l->aux, *invstd = l->invstd;
+    float *dgamma = e->grads + l->poff, *dbeta = dgamma + w;
+    double *sg = e->acc, *sgx = e->acc + w;
+    for (int j = 0; j < w; j++) sg[j] = sgx[j] = 0.0;
+    for (int i = 0; i < n; i++) {
+        const float *gi = g + (size_t)i * w, *hi = xhat + (size_t)i * w;
+        for (int j = 0; j < w; j++) { sg[j] += gi[j]; sgx[j] += (double)gi[j] * hi[j]; }
+    }
+    for (int j = 0; j < w; j++) { dgamma[j] += (float)sgx[j]; dbeta[j] += (float)sg[j]; }
+    if (!gx) return MLCL_OK;
+    if (l->fwd_train) {
+        /* dx = gamma invstd / n (n g - sum g - xhat sum(g xhat)); synchronised:
+         * the sums and n over all ranks (the parameter gradients above stay local) */
+        double nt = n;
+        if (e->has_comm) {
+            sg[2 * w] = n; /* acc holds 2 max_w + 1 doubles */
+            MLCL_TRY(mlcl__comm_sum_f64(&e->comm, sg, 2 * (size_t)w + 1, "mlcl_encoder_backward", "BatchNorm1d gradient sums"));
+            nt = sg[2 * w];
+        }
+        for (int i = 0; i < n; i++) {
+            const float *gi = g + (size_t)i * w, *hi = xhat + (size_t)i * w;
+            float *o = gx + (size_t)i * w;
+            for (int j = 0; j < w; j++)
+                o[j] = (float)((double)gamma[j] * invstd[j] / nt *
+                               (nt * gi[j] - sg[j] - (double)hi[j] * sgx[j]));
+        }
+    } else {
+        for (int i = 0; i < n; i++) {
+            const float *gi = g + (size_t)i * w;
+            float *o = gx + (size_t)i * w;
+            for (int j = 0; j < w; j++) o[j] = gi[j] * gamma[j] * invstd[j];
+        }
+    }
+    return MLCL_OK;
+}
+
+void mlcl__encoder_set_par(mlcl_encoder *e, int on) { e->par = on; }
+
+/* dW += g^T x of a Linear layer, as a task for mlcl__par2 */
+typedef struct dw_task { int out, in, n; const float *g, *x; float *gW; } dw_task;
+static void dw_run(void *arg)
+{
+    dw_task *t = arg;
+    mlcl__sgemm(1, 0, t->out, t->in, t->n, 1.0f, t->g, t->out, t->x, t->in, 1.0f, t->gW, t->in);
+}
+/* dx = g W */
+typedef struct dx_task { int out, in, n; const float *g, *W; float *gx; } dx_task;
+static void dx_run(void *arg)
+{
+    dx_task *t = arg;
+    mlcl__sgemm(0, 0, t->n, t->in, t->out, 1.0f, t->g, t->out, t->W, t->in, 0.0f, t->gx, t->in);
+}
+/* below this many multiply-adds per GEMM a thread start costs more than it saves */
+#define PAR_MIN_MACS 2000000
+
+static int encoder_backward(mlcl_encoder *e, int n, const float *grad_out, float *grad_in);
+int mlcl_encoder_backward(mlcl_encoder *e, int n, const float *grad_out, float *grad_in)
+{
+    int tok = mlcl__threads_enter(e ? e->threads : 0); /* the encoder's thread scope */
+    int rc = encoder_backward(e, n, grad_out, grad_in);
+    mlcl__threads_leave(tok);
+    return rc;
+}
+
+static int encoder_backward(mlcl_encoder *e, int n, const float *grad_out, float *grad_in)
+{
+    static const char fn[] = "mlcl_encoder_backward";
+    MLCL_CHECK_NULL(fn, e);
+    MLCL_CHECK_POS(fn, n);
+    MLCL_CHECK_NULL(fn, grad_out);
+    if (e->last_n == 0)
+        return mlcl__err(MLCL_ESTATE, "%s: no forward pass to back-propagate (call mlcl_encoder_forward first)", fn);
+    if (n != e->last_n)
+        return mlcl__err(MLCL_ESTATE, "%s: n = %d differs from the last forward's n = %d", fn, n, e->last_n);
+    size_t nout = (size_t)n * (size_t)e->out_dim;
+    if (!mlcl__vec_all_finite(grad_out, nout))
+    for (size_t k = 0; k < nout; k++)
+        if (!isfinite(grad_out[k]))
+            return mlcl__err(MLCL_ENUMERIC, "%s: grad_out[%zu] is not finite", fn, k);
+    if (e->nl == 0) {
+        if (grad_in) memcpy(grad_in, grad_out, nout * sizeof(float));
+        return MLCL_OK;
+    }
+    if (e->last_sparse && grad_in)
+        return mlcl__err(MLCL_EINVAL, "%s: the last forward had a sparse input (mlcl_encoder_forward_csr): "
+                         "no input gradient; pass grad_in = NULL", fn);
+    const float *g = grad_out;
+    for (int li = e->nl - 1; li >= 0; li--) {
+        nn_layer *l = &e->L[li];
+        const float *xin = li > 0 ? e->L[li - 1].y : e->xin;
+        float *gx = li > 0 ? (g == e->gb[0] ? e->gb[1] : e->gb[0]) : grad_in;
+        size_t cnt = (size_t)n * (size_t)l->out;
+        if (li == 0 && e->last_sparse) { /* checked above: a Linear layer, no grad_in */
+            sparse_linear_bwd(e, l, n, g);
+            break;
+        }
+        switch (l->type) {
+        case L_LINEAR: {
+            const float *W = e->params + l->poff;
+            float *gW = e->grads + l->poff;
+            /* dW += g^T x;  db += column sums of g;  dx = g W */
+            dw_task tw = { l->out, l->in, n, g, xin, gW };
+            dx_task tx = { l->out, l->in, n, g, W, gx };
+            int par = e->par && gx && (double)n * l->in * l->out >= PAR_MIN_MACS;
+            if (par) mlcl__par2(dw_run, &tw, dx_run, &tx);
+            else dw_run(&tw);
+            if (l->bias) {
+                float *gbias = gW + (size_t)l->out * l->in;
+                double *s = e->acc;
+                for (int j = 0; j < l->out; j++) s[j] = 0.0;
+                for (int i = 0; i < n; i++) {
+                    const float *gi = g + (size_t)i * l->out;
+                    for (int j = 0; j < l->out; j++) s[j] += gi[j];
+                }
+                for (int j = 0; j < l->out; j++) gbias[j] += (float)s[j];
+            }
+            if (gx && !par) dx_run(&tx);
+            break;
+        }
+        case L_RELU:
+            if (gx) relu_bwd(cnt, l->y, g, gx);
+            break;
+        case L_DROPOUT:
+            if (gx) {
+                if (l->fwd_train) mul_vec(cnt, g, l->aux, gx);
+                else memcpy(gx, g, cnt * sizeof(float));
+            }
+            break;
+        case L_BN:
+            MLCL_TRY(bn_backward(e, l, n, g, gx));
+            break;
+        case L_L2NORM:
+            if (gx) mlcl__l2norm_rows_bwd(n, l->out, l->y, l->aux, g, gx, 0);
+            break;
+        case L_SOFTMAX:
+            if (gx) mlcl__softmax_rows_bwd(n, l->out, l->y, g, gx, 0);
+            break;
+        case L_CONVNET:
+            MLCL_TRY(mlcl__convnet_backward(l->cn, fn, n, e->params + l->poff, e->grads + l->poff, g, gx));
+            break;
+        }
+        if (!gx) break; /* only reached at layer 0 without grad_in */
+        g = gx;
+    }
+    return MLCL_OK;
+}
+
