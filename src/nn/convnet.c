@@ -345,8 +345,6 @@ void mlcl__convnet_set_threads(mlcl__convnet *net, int threads)
 int mlcl__convnet_forward(mlcl__convnet *net, const char *fn, int n, int training, const float *params, float *state,
                           const float *x, float *y)
 {
-    /* the thread count in force for this call (plans are rebuilt when it changed) */
-    if (mlcl__threads_current() != net->threads) mlcl__convnet_set_threads(net, mlcl__threads_current());
     net->last_n = 0;
     if (n <= 0) return mlcl__err(MLCL_EINVAL, "%s: n must be > 0 (got %d)", fn, n);
     if (net->nops == 0) return mlcl__err(MLCL_EINVAL, "%s: the convolutional net has no op", fn);

@@ -238,6 +238,9 @@ static int forward_from(mlcl_encoder *e, int n, int first, const float *cur, flo
             mlcl__softmax_rows(n, l->out, cur, y);
             break;
         case L_CONVNET:
+            /* the count in force for this call (the encoder's, else the enclosing
+             * handle's, else the default): the plans are rebuilt when it changed */
+            mlcl__convnet_set_threads(l->cn, mlcl__threads_current());
             MLCL_TRY(mlcl__convnet_forward(l->cn, fn, n, e->training, e->params + l->poff, e->state + l->soff, cur, y));
             break;
         }
