@@ -5,7 +5,7 @@ import ctypes
 import numpy as np
 
 from ._lib import C, LossParts, MocoOptions, MOCO_OPTIONS_VERSION
-from ._util import Handle, hot_input, locked, make_options, ptr, struct_to_dict, to_int
+from ._util import threads_property, Handle, hot_input, locked, make_options, ptr, struct_to_dict, to_int
 from .loss import LOSS_ENUMS, LossResult
 from .nn import Encoder
 from .optim import OPTIM_ENUMS, Optimizer
@@ -48,6 +48,8 @@ class MoCo(Handle):
     """``MoCo(in_dim, n_labels, **options)``: query/key networks, queues, loss
     and optimiser. ``step`` is a hot path (float32 C-contiguous inputs required
     unless strict=False)."""
+
+    threads = threads_property('moco')
 
     _free = "mlcl_moco_free"
 
