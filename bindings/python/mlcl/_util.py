@@ -530,3 +530,22 @@ def struct_to_dict(s, enums=None):
             v = list(v)
         out[name] = v
     return out
+
+
+def threads_property(kind):
+    """The ``threads`` property of a handle: mlcl_<kind>_get_threads /
+    mlcl_<kind>_set_threads (0: the library default, mlcl.set_num_threads;
+    n > 0: this handle's own count for its calls)."""
+    from ._lib import C
+
+    def fget(self):
+        v = ctypes.c_int()
+        with self._use("threads"):
+            getattr(C, "mlcl_%s_get_threads" % kind)(self._ptr, ctypes.byref(v))
+        return int(v.value)
+
+    def fset(self, n):
+        with self._use("threads"):
+            getattr(C, "mlcl_%s_set_threads" % kind)(self._ptr, to_int("threads", n))
+
+    return property(fget, fset, doc=fget.__doc__ or "this handle's thread count (0: the library default)")

@@ -5,7 +5,7 @@ import ctypes
 import numpy as np
 
 from ._lib import C, LossInputs, LossOptions, LossParts, LOSS_INPUTS_VERSION, LOSS_OPTIONS_VERSION
-from ._util import Handle, apply_kwargs, hot_input, locked, make_options, ptr, struct_to_dict, to_int
+from ._util import threads_property, Handle, apply_kwargs, hot_input, locked, make_options, ptr, struct_to_dict, to_int
 from .queue import Queue, labels_arg, label_words
 
 #: string values accepted for the enum-valued options
@@ -72,6 +72,8 @@ class Loss(Handle):
     input must already be a C-contiguous float32 numpy array, else TypeError
     (no silent copy); ``strict=False`` converts with np.ascontiguousarray.
     """
+
+    threads = threads_property('loss')
 
     _free = "mlcl_loss_free"
 

@@ -5,7 +5,7 @@ import ctypes
 import numpy as np
 
 from ._lib import C, CMocoOptions, LossParts, MocoOptions, MOCO_OPTIONS_VERSION
-from ._util import Handle, apply_kwargs, hot_input, locked, ptr, struct_to_dict, to_int
+from ._util import threads_property, Handle, apply_kwargs, hot_input, locked, ptr, struct_to_dict, to_int
 from .loss import LOSS_ENUMS, LossResult
 from .nn import Encoder
 from .optim import OPTIM_ENUMS, Optimizer
@@ -51,6 +51,8 @@ class MoCo(Handle):
     """``MoCo(in_dim, n_labels, **options)``: query/key networks, queues, loss
     and optimiser. ``step`` is a hot path (float32 C-contiguous inputs required
     unless strict=False)."""
+
+    threads = threads_property('moco')
 
     _free = "mlcl_moco_free"
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from ._lib import (C, EncoderOptions, MlpSpec, ResnetSpec, ENCODER_OPTIONS_VERSION,
                    MLP_SPEC_VERSION, RESNET_SPEC_VERSION)
-from ._util import (BusyError, Handle, as_input, copy_from, hot_input, locked, make_options,
+from ._util import (threads_property, BusyError, Handle, as_input, copy_from, hot_input, locked, make_options,
                     out_array, ptr, to_int, view_of)
 
 MLP_ENUMS = {"out_act": {"none": 0, "l2norm": 1, "softmax": 2}}
@@ -53,6 +53,8 @@ class Encoder(Handle):
     """A sequential network. ``Encoder(in_dim, max_batch=..., seed=...)`` is the
     identity; add layers with add_linear/add_relu/... . ``Encoder.mlp(in_dim, ...)``
     builds an MLP from an mlcl_mlp_spec."""
+
+    threads = threads_property('encoder')
 
     _free = "mlcl_encoder_free"
 

@@ -10,7 +10,7 @@ from . import _lib
 from ._lib import (C, Metrics, METRICS_VERSION, PROGRESS_FN, SimclrOptions, TrainOptions,
                    TRAIN_OPTIONS_VERSION, TrainerExtra, TRAINER_EXTRA_VERSION, SELECT_NONE,
                    THRESHOLD_MODES, ValidationOptions, VALIDATION_OPTIONS_VERSION)
-from ._util import BusyError, Handle, apply_kwargs, as_input, locked, ptr, struct_to_dict, to_cstr, to_int, to_path
+from ._util import threads_property, BusyError, Handle, apply_kwargs, as_input, locked, ptr, struct_to_dict, to_cstr, to_int, to_path
 from .data import Dataset
 from .metrics import metrics_dict
 from .moco import MOCO_ENUMS, MoCo
@@ -68,6 +68,8 @@ class Trainer(Handle):
     run_epochs(), load(), set_progress() or close() (BusyError, re-raised from
     run()).
     """
+
+    threads = threads_property('trainer')
 
     _free = "mlcl_trainer_free"
 
