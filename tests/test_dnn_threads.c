@@ -6,7 +6,7 @@
 #include <dlfcn.h>
 #include "testutil.h"
 #include "nn/convnet.h"
-#include "nn/nn_internal.h"
+#include "nn/nn_lib.h"
 
 enum { N = 4 };
 

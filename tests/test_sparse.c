@@ -5,7 +5,7 @@
 #include <unistd.h>
 #include "testutil.h"
 #include "core/internal.h"
-#include "data/sparse_internal.h"
+#include "data/sparse_lib.h"
 #include "cl/moco_internal.h"
 #include "kernels/pcgfill.h"
 

@@ -64,38 +64,6 @@ MLCL_API int mlcl_comm_init(mlcl_comm *comm, unsigned int version);
  */
 MLCL_API int mlcl_comm_validate(const mlcl_comm *comm);
 
-struct mlcl_moco;
-struct mlcl_trainer;
-
-/**
- * Makes mlcl_moco_step() data-parallel: each rank passes its own n rows (n
- * equal on all ranks); keys, labels and distributions are all-gathered so
- * that the candidates and the queue are those of the global batch on every
- * rank; the batch-candidate distribution gradients are all-reduced; the
- * query-side gradients are averaged (one all-reduce per network, after its
- * backward); BatchNorm1d of both projection heads is synchronised; the loss
- * parts come out as the global batch's. The parameters, BatchNorm statistics
- * and queue of rank 0 are broadcast to all ranks here (collective call).
- * @param moco the pair.
- * @param comm the communicator (copied), or NULL for single-process.
- * @return MLCL_OK, MLCL_EINVAL, MLCL_EVERSION, MLCL_ENOMEM or MLCL_EBACKEND.
- */
-MLCL_API int mlcl_moco_set_comm(struct mlcl_moco *moco, const mlcl_comm *comm);
-
-/**
- * Makes the trainer data-parallel: every rank draws the same global batches
- * (the shuffling and augmentation generators of rank 0 are broadcast) and
- * trains on its contiguous share of each; pretraining as mlcl_moco_set_comm(),
- * fine-tuning gradients averaged (weighted by the share sizes); checkpoints are
- * written by rank 0 only (mlcl_trainer_save() returns rank 0's status on every
- * rank); evaluation runs on the whole test set on every rank. The batch must be
- * a multiple of the number of ranks. Collective call.
- * @param trainer the trainer.
- * @param comm the communicator (copied), or NULL for single-process.
- * @return MLCL_OK, MLCL_EINVAL, MLCL_EVERSION, MLCL_ENOMEM or MLCL_EBACKEND.
- */
-MLCL_API int mlcl_trainer_set_comm(struct mlcl_trainer *trainer, const mlcl_comm *comm);
-
 #ifdef __cplusplus
 }
 #endif

@@ -19,6 +19,7 @@
 #ifndef MLCL_MOCO_H
 #define MLCL_MOCO_H
 
+#include "comm.h"
 #include "core.h"
 #include "loss.h"
 #include "encoder.h"
@@ -234,6 +235,21 @@ MLCL_API int mlcl_moco_set_steps(mlcl_moco *moco, long long steps);
  * @return MLCL_OK or MLCL_EINVAL.
  */
 MLCL_API int mlcl_moco_loss(mlcl_moco *moco, mlcl_loss **out);
+
+/**
+ * Makes mlcl_moco_step() data-parallel: each rank passes its own n rows (n
+ * equal on all ranks); keys, labels and distributions are all-gathered so
+ * that the candidates and the queue are those of the global batch on every
+ * rank; the batch-candidate distribution gradients are all-reduced; the
+ * query-side gradients are averaged (one all-reduce per network, after its
+ * backward); BatchNorm1d of both projection heads is synchronised; the loss
+ * parts come out as the global batch's. The parameters, BatchNorm statistics
+ * and queue of rank 0 are broadcast to all ranks here (collective call).
+ * @param moco the pair.
+ * @param comm the communicator (copied), or NULL for single-process.
+ * @return MLCL_OK, MLCL_EINVAL, MLCL_EVERSION, MLCL_ENOMEM or MLCL_EBACKEND.
+ */
+MLCL_API int mlcl_moco_set_comm(mlcl_moco *moco, const mlcl_comm *comm);
 
 #ifdef __cplusplus
 }

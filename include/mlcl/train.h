@@ -15,6 +15,7 @@
 #ifndef MLCL_TRAIN_H
 #define MLCL_TRAIN_H
 
+#include "comm.h"
 #include "core.h"
 #include "dataset.h"
 #include "loss.h"
@@ -577,6 +578,20 @@ MLCL_API int mlcl_trainer_moco(mlcl_trainer *trainer, mlcl_moco **out);
  */
 MLCL_API int mlcl_trainer_create_stream(mlcl_trainer **out, const mlcl_train_options *opts, mlcl_loader *pretrain,
                                         mlcl_loader *finetune, const mlcl_encoder *backbone);
+
+/**
+ * Makes the trainer data-parallel: every rank draws the same global batches
+ * (the shuffling and augmentation generators of rank 0 are broadcast) and
+ * trains on its contiguous share of each; pretraining as mlcl_moco_set_comm(),
+ * fine-tuning gradients averaged (weighted by the share sizes); checkpoints are
+ * written by rank 0 only (mlcl_trainer_save() returns rank 0's status on every
+ * rank); evaluation runs on the whole test set on every rank. The batch must be
+ * a multiple of the number of ranks. Collective call.
+ * @param trainer the trainer.
+ * @param comm the communicator (copied), or NULL for single-process.
+ * @return MLCL_OK, MLCL_EINVAL, MLCL_EVERSION, MLCL_ENOMEM or MLCL_EBACKEND.
+ */
+MLCL_API int mlcl_trainer_set_comm(mlcl_trainer *trainer, const mlcl_comm *comm);
 
 #ifdef __cplusplus
 }

@@ -8,10 +8,10 @@
 #include "kernels/gemm.h"
 #include "kernels/par.h"
 #include "cl/moco_internal.h"
-#include "nn/nn_internal.h"
+#include "nn/nn_lib.h"
 #include "kernels/vec.h"
 #include "cl/loss_internal.h"
-#include "dist/comm_internal.h"
+#include "dist/comm_lib.h"
 
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("O3", "no-trapping-math")

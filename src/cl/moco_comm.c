@@ -7,7 +7,7 @@
 #include "cl/moco_internal.h"
 #include "cl/loss_internal.h"
 #include "cl/queue_internal.h"
-#include "nn/nn_internal.h"
+#include "nn/nn_lib.h"
 
 void mlcl__moco_gather_free(mlcl__moco_gather *g)
 {

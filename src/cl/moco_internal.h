@@ -4,7 +4,7 @@
 #include <stdatomic.h>
 #include "mlcl/moco.h"
 #include "mlcl/comm.h"
-#include "dist/comm_internal.h"
+#include "dist/comm_lib.h"
 #include "core/internal.h"
 #include "cl/moco_lib.h" /* mlcl__moco_step_csr, mlcl__moco_estimate */
 

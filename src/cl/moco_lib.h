@@ -1,3 +1,5 @@
+/* A *_lib.h header: functions a layer offers the layers above it inside the
+ * library, no handle layout (docs/architecture.md, "Internal headers"). */
 /* MoCo functions the other layers of the library call (the trainer): no
  * struct layout, not part of the public API. Internal. */
 #ifndef MLCL_CL_MOCO_LIB_H

@@ -17,7 +17,7 @@
 #include "data/data_internal.h"
 #include "data/readers_internal.h"
 #include "mlcl/loader.h"
-#include "data/loader_internal.h"
+#include "data/loader_lib.h"
 
 #define MAX_LOADER_THREADS 16
 
@@ -660,7 +660,7 @@ int mlcl_loader_normalization(const mlcl_loader *L, float *mean, float *std)
     return MLCL_OK;
 }
 
-/* ---------------------------------------------------------------- for the trainer (loader_internal.h) */
+/* ---------------------------------------------------------------- for the trainer (loader_lib.h) */
 
 const mlcl_loader_options *mlcl__loader_options(const mlcl_loader *L) { return &L->o; }
 const mlcl_image_list *mlcl__loader_list(const mlcl_loader *L) { return L->list; }

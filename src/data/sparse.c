@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "data/data_internal.h"
-#include "data/sparse_internal.h"
+#include "data/sparse_lib.h"
 #include "kernels/pcgfill.h"
 
 int mlcl__dataset_adopt_csr(mlcl_dataset **out, int n, int d, int c, int64_t *ptr, int *col, float *val,

@@ -1,7 +1,7 @@
 /* The communicator hook: validation and the error-mapping wrappers of the
  * collectives (include/mlcl/comm.h). No transport lives here. */
 #include <string.h>
-#include "dist/comm_internal.h"
+#include "dist/comm_lib.h"
 
 int mlcl_comm_init(mlcl_comm *comm, unsigned int version)
 {

@@ -5,7 +5,7 @@
 #include "model_internal.h"
 #include "mlcl/image.h"
 #include "mlcl/ops.h"
-#include "nn/nn_internal.h"
+#include "nn/nn_lib.h"
 
 static const char FN_INFER[] = "mlcl_model_infer";
 

@@ -20,7 +20,7 @@
 #include <unistd.h>
 #include "model_internal.h"
 #include "core/outfile.h"
-#include "nn/nn_internal.h"
+#include "nn/nn_lib.h"
 
 #define ST_MAX_HEADER ((uint64_t)100 << 20)
 #define ST_MAX_DIMS 8

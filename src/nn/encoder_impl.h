@@ -4,11 +4,11 @@
  *   models.c        the MLP and ResNet builders */
 #ifndef MLCL_NN_ENCODER_IMPL_H
 #define MLCL_NN_ENCODER_IMPL_H
-#include "nn_internal.h"
+#include "nn_lib.h"
 #include "kernels/pcgfill.h"
 #include "mlcl/models.h"
 #include "convnet.h"
-#include "dist/comm_internal.h"
+#include "dist/comm_lib.h"
 
 enum { L_LINEAR, L_RELU, L_DROPOUT, L_BN, L_L2NORM, L_SOFTMAX, L_CONVNET };
 extern MLCL_INTERNAL const char *const mlcl__enc_layer_names[7];

@@ -1,6 +1,6 @@
 /* Stand-alone row kernels: softmax, sigmoid, BCE with logits, L2 norm. */
 #include <string.h>
-#include "nn_internal.h"
+#include "nn_lib.h"
 #include "mlcl/ops.h"
 
 void mlcl__softmax_rows(int n, int c, const float *logits, float *prob)

@@ -2,7 +2,7 @@
 #include <string.h>
 #include "core/internal.h"
 #include "kernels/vec.h"
-#include "nn/nn_internal.h"
+#include "nn/nn_lib.h"
 #include "mlcl/optim.h"
 
 /* The update loops are written to vectorise. Adam's square root keeps

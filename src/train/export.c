@@ -4,9 +4,9 @@
 #include <stdio.h>
 #include <string.h>
 #include "train/trainer_internal.h"
-#include "data/sparse_internal.h"
+#include "data/sparse_lib.h"
 #include "model/model_internal.h"
-#include "nn/nn_internal.h"
+#include "nn/nn_lib.h"
 
 static const char FN[] = "mlcl_trainer_export_model";
 

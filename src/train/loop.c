@@ -3,7 +3,7 @@
 #include <string.h>
 #include "mlcl/train.h"
 #include "train/trainer_internal.h"
-#include "nn/nn_internal.h"
+#include "nn/nn_lib.h"
 #include "kernels/gemm.h"
 #include "mlcl/loader.h"
 

@@ -6,7 +6,7 @@
 #include <zlib.h>
 #include "mlcl/train.h"
 #include "train/trainer_internal.h"
-#include "data/loader_internal.h"
+#include "data/loader_lib.h"
 
 double mlcl__now_s(void)
 {

@@ -7,7 +7,7 @@
 #include "mlcl/ops.h"
 #include "train/trainer_internal.h"
 #include "cl/moco_lib.h"
-#include "data/sparse_internal.h"
+#include "data/sparse_lib.h"
 
 int mlcl__trainer_sparse_setup(mlcl_trainer *t, const mlcl_dataset *train, const char *fn)
 {

@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include "mlcl/train.h"
 #include "kernels/pcgfill.h"
-#include "dist/comm_internal.h"
+#include "dist/comm_lib.h"
 #include "cl/moco_lib.h"
 
 /* One phase's settings (the pretrain_* or finetune_* fields of mlcl_train_options). */

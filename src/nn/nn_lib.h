@@ -1,7 +1,9 @@
+/* A *_lib.h header: functions a layer offers the layers above it inside the
+ * library, no handle layout (docs/architecture.md, "Internal headers"). */
 /* Internal row kernels shared by the encoder layers and the public
  * stand-alone functions (no argument checks here). */
-#ifndef MLCL_NN_INTERNAL_H
-#define MLCL_NN_INTERNAL_H
+#ifndef MLCL_NN_LIB_H
+#define MLCL_NN_LIB_H
 #include "core/internal.h"
 
 #define MLCL__L2_EPS 1e-12f

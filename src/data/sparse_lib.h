@@ -1,6 +1,8 @@
+/* A *_lib.h header: functions a layer offers the layers above it inside the
+ * library, no handle layout (docs/architecture.md, "Internal headers"). */
 /* Internal: masked views of CSR rows (contrastive pretraining of MLPs). */
-#ifndef MLCL_DATA_SPARSE_INTERNAL_H
-#define MLCL_DATA_SPARSE_INTERNAL_H
+#ifndef MLCL_DATA_SPARSE_LIB_H
+#define MLCL_DATA_SPARSE_LIB_H
 #include "core/internal.h"
 
 /* The "mask" view of k CSR rows of width d: every stored value is zeroed

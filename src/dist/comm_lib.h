@@ -1,6 +1,8 @@
+/* A *_lib.h header: functions a layer offers the layers above it inside the
+ * library, no handle layout (docs/architecture.md, "Internal headers"). */
 /* Communicator helpers (include/mlcl/comm.h). Internal. */
-#ifndef MLCL_DIST_COMM_INTERNAL_H
-#define MLCL_DIST_COMM_INTERNAL_H
+#ifndef MLCL_DIST_COMM_LIB_H
+#define MLCL_DIST_COMM_LIB_H
 #include "mlcl/comm.h"
 #include "core/internal.h"
 

@@ -1,7 +1,9 @@
+/* A *_lib.h header: functions a layer offers the layers above it inside the
+ * library, no handle layout (docs/architecture.md, "Internal headers"). */
 /* Internal to the library: what the trainer's streaming mode
  * (mlcl_trainer_create_stream, src/train/trainer.c) reads of a loader. */
-#ifndef MLCL_LOADER_INTERNAL_H
-#define MLCL_LOADER_INTERNAL_H
+#ifndef MLCL_DATA_LOADER_LIB_H
+#define MLCL_DATA_LOADER_LIB_H
 #include <stdint.h>
 #include "core/internal.h"
 #include "mlcl/loader.h"
