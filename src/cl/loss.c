@@ -31,35 +31,17 @@
 
 int mlcl_loss_options_init(mlcl_loss_options *opts, unsigned int version)
 {
-    MLCL_CHECK_NULL("mlcl_loss_options_init", opts);
-    if (version != MLCL_LOSS_OPTIONS_VERSION)
-        return mlcl__err(MLCL_EVERSION, "mlcl_loss_options_init: version %u is not %u", version,
-                         (unsigned)MLCL_LOSS_OPTIONS_VERSION);
-    mlcl_loss_options d = MLCL_LOSS_OPTIONS_INIT;
-    *opts = d;
-    return MLCL_OK;
+    MLCL__STRUCT_INIT("mlcl_loss_options_init", opts, version, MLCL_LOSS_OPTIONS_VERSION, mlcl_loss_options, MLCL_LOSS_OPTIONS_INIT);
 }
 
 int mlcl_loss_parts_init(mlcl_loss_parts *parts, unsigned int version)
 {
-    MLCL_CHECK_NULL("mlcl_loss_parts_init", parts);
-    if (version != MLCL_LOSS_PARTS_VERSION)
-        return mlcl__err(MLCL_EVERSION, "mlcl_loss_parts_init: version %u is not %u", version,
-                         (unsigned)MLCL_LOSS_PARTS_VERSION);
-    static const mlcl_loss_parts d = MLCL_LOSS_PARTS_INIT;
-    memcpy(parts, &d, sizeof d); /* padding included: equals the _INIT bytes */
-    return MLCL_OK;
+    MLCL__STRUCT_INIT("mlcl_loss_parts_init", parts, version, MLCL_LOSS_PARTS_VERSION, mlcl_loss_parts, MLCL_LOSS_PARTS_INIT);
 }
 
 int mlcl_loss_inputs_init(mlcl_loss_inputs *in, unsigned int version)
 {
-    MLCL_CHECK_NULL("mlcl_loss_inputs_init", in);
-    if (version != MLCL_LOSS_INPUTS_VERSION)
-        return mlcl__err(MLCL_EVERSION, "mlcl_loss_inputs_init: version %u is not %u", version,
-                         (unsigned)MLCL_LOSS_INPUTS_VERSION);
-    static const mlcl_loss_inputs d = MLCL_LOSS_INPUTS_INIT;
-    memcpy(in, &d, sizeof d);
-    return MLCL_OK;
+    MLCL__STRUCT_INIT("mlcl_loss_inputs_init", in, version, MLCL_LOSS_INPUTS_VERSION, mlcl_loss_inputs, MLCL_LOSS_INPUTS_INIT);
 }
 
 static int check_enum(const char *fn, const char *name, int v, int lo, int hi)

@@ -19,12 +19,7 @@
 
 int mlcl_moco_options_init(mlcl_moco_options *opts, unsigned int version)
 {
-    MLCL_CHECK_NULL("mlcl_moco_options_init", opts);
-    if (version != MLCL_MOCO_OPTIONS_VERSION)
-        return mlcl__err(MLCL_EVERSION, "mlcl_moco_options_init: version %u is not %u", version, MLCL_MOCO_OPTIONS_VERSION);
-    static const mlcl_moco_options d = MLCL_MOCO_OPTIONS_INIT;
-    memcpy(opts, &d, sizeof d); /* padding included: equals the _INIT bytes */
-    return MLCL_OK;
+    MLCL__STRUCT_INIT("mlcl_moco_options_init", opts, version, MLCL_MOCO_OPTIONS_VERSION, mlcl_moco_options, MLCL_MOCO_OPTIONS_INIT);
 }
 
 int mlcl__moco_resolve(const mlcl_moco_options *o, mlcl__moco_conf *c, int read_widths, const char *fn)

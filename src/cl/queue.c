@@ -15,13 +15,7 @@ struct mlcl_queue {
 
 int mlcl_queue_options_init(mlcl_queue_options *opts, unsigned int version)
 {
-    MLCL_CHECK_NULL("mlcl_queue_options_init", opts);
-    if (version != MLCL_QUEUE_OPTIONS_VERSION)
-        return mlcl__err(MLCL_EVERSION, "mlcl_queue_options_init: version %u is not %u", version,
-                         (unsigned)MLCL_QUEUE_OPTIONS_VERSION);
-    mlcl_queue_options d = MLCL_QUEUE_OPTIONS_INIT;
-    *opts = d;
-    return MLCL_OK;
+    MLCL__STRUCT_INIT("mlcl_queue_options_init", opts, version, MLCL_QUEUE_OPTIONS_VERSION, mlcl_queue_options, MLCL_QUEUE_OPTIONS_INIT);
 }
 
 int mlcl_queue_create(mlcl_queue **out, const mlcl_queue_options *opts)

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <math.h>
 #include "mlcl/core.h"
 
@@ -96,6 +97,21 @@ static inline int mlcl__all_finite(const float *x, size_t n)
 }
 
 /* Argument checks. `fn` is the public function name, used in messages. */
+/* The whole body of a versioned struct's public _init(ptr, version): ptr
+ * checked, version checked (MLCL_EVERSION naming both), then *ptr = the
+ * bytes of its static initialiser INIT, padding included, so that _init()
+ * and _INIT give the same bytes (tests/test_options.c). */
+#define MLCL__STRUCT_INIT(fn, ptr, version, VERSION, type, INIT)                                         \
+    do {                                                                                                \
+        MLCL_CHECK_NULL(fn, ptr);                                                                       \
+        if ((version) != (VERSION))                                                                     \
+            return mlcl__err(MLCL_EVERSION, "%s: version %u is not %u", fn, (unsigned)(version),        \
+                             (unsigned)(VERSION));                                                      \
+        static const type init__ = INIT;                                                                \
+        memcpy((ptr), &init__, sizeof init__);                                                          \
+        return MLCL_OK;                                                                                 \
+    } while (0)
+
 #define MLCL_CHECK_NULL(fn, p) \
     do { if ((p) == NULL) return mlcl__err(MLCL_EINVAL, "%s: %s is NULL", fn, #p); } while (0)
 /* As MLCL_CHECK_NULL, naming the argument as the public header does. */

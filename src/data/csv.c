@@ -294,13 +294,7 @@ int mlcl__csv_is_missing(const char *s)
 
 int mlcl_csv_options_init(mlcl_csv_options *o, unsigned int version)
 {
-    MLCL_CHECK_NULL("mlcl_csv_options_init", o);
-    if (version != MLCL_CSV_OPTIONS_VERSION)
-        return mlcl__err(MLCL_EVERSION, "mlcl_csv_options_init: version %u is not %u", version,
-                         (unsigned)MLCL_CSV_OPTIONS_VERSION);
-    mlcl_csv_options d = MLCL_CSV_OPTIONS_INIT;
-    *o = d;
-    return MLCL_OK;
+    MLCL__STRUCT_INIT("mlcl_csv_options_init", o, version, MLCL_CSV_OPTIONS_VERSION, mlcl_csv_options, MLCL_CSV_OPTIONS_INIT);
 }
 
 static int parse_num(const mlcl__csv *r, const char *tok, double *out)

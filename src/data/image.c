@@ -17,13 +17,7 @@
 
 int mlcl_simclr_options_init(mlcl_simclr_options *o, unsigned int version)
 {
-    MLCL_CHECK_NULL("mlcl_simclr_options_init", o);
-    if (version != MLCL_SIMCLR_OPTIONS_VERSION)
-        return mlcl__err(MLCL_EVERSION, "mlcl_simclr_options_init: version %u is not %u",
-                         version, (unsigned)MLCL_SIMCLR_OPTIONS_VERSION);
-    static const mlcl_simclr_options def = MLCL_SIMCLR_OPTIONS_INIT;
-    *o = def;
-    return MLCL_OK;
+    MLCL__STRUCT_INIT("mlcl_simclr_options_init", o, version, MLCL_SIMCLR_OPTIONS_VERSION, mlcl_simclr_options, MLCL_SIMCLR_OPTIONS_INIT);
 }
 
 /* ------------------------------------------------------------------------ */

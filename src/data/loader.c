@@ -156,13 +156,7 @@ int mlcl_image_list_label_name(const mlcl_image_list *list, int j, const char **
 
 int mlcl_loader_options_init(mlcl_loader_options *o, unsigned int version)
 {
-    static const char fn[] = "mlcl_loader_options_init";
-    MLCL_CHECK_NULL(fn, o);
-    if (version != MLCL_LOADER_OPTIONS_VERSION)
-        return mlcl__err(MLCL_EVERSION, "%s: version %u is not %u", fn, version, MLCL_LOADER_OPTIONS_VERSION);
-    mlcl_loader_options d = MLCL_LOADER_OPTIONS_INIT;
-    *o = d;
-    return MLCL_OK;
+    MLCL__STRUCT_INIT("mlcl_loader_options_init", o, version, MLCL_LOADER_OPTIONS_VERSION, mlcl_loader_options, MLCL_LOADER_OPTIONS_INIT);
 }
 
 static int check_options(const mlcl_loader_options *o, const char *fn)

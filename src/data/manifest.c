@@ -9,13 +9,7 @@
 
 int mlcl_manifest_options_init(mlcl_manifest_options *o, unsigned int version)
 {
-    MLCL_CHECK_NULL("mlcl_manifest_options_init", o);
-    if (version != MLCL_MANIFEST_OPTIONS_VERSION)
-        return mlcl__err(MLCL_EVERSION, "mlcl_manifest_options_init: version %u is not %u", version,
-                         (unsigned)MLCL_MANIFEST_OPTIONS_VERSION);
-    mlcl_manifest_options d = MLCL_MANIFEST_OPTIONS_INIT;
-    *o = d;
-    return MLCL_OK;
+    MLCL__STRUCT_INIT("mlcl_manifest_options_init", o, version, MLCL_MANIFEST_OPTIONS_VERSION, mlcl_manifest_options, MLCL_MANIFEST_OPTIONS_INIT);
 }
 
 int mlcl__manifest_check_options(const mlcl_manifest_options *o, const char *fn)

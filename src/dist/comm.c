@@ -5,12 +5,7 @@
 
 int mlcl_comm_init(mlcl_comm *comm, unsigned int version)
 {
-    MLCL_CHECK_NULL("mlcl_comm_init", comm);
-    if (version != MLCL_COMM_VERSION)
-        return mlcl__err(MLCL_EVERSION, "mlcl_comm_init: version %u is not %u", version, (unsigned)MLCL_COMM_VERSION);
-    static const mlcl_comm d = MLCL_COMM_INIT;
-    memcpy(comm, &d, sizeof d); /* padding included: equals the _INIT bytes */
-    return MLCL_OK;
+    MLCL__STRUCT_INIT("mlcl_comm_init", comm, version, MLCL_COMM_VERSION, mlcl_comm, MLCL_COMM_INIT);
 }
 
 int mlcl__comm_check(const mlcl_comm *c, const char *fn)

@@ -6,13 +6,7 @@
 
 int mlcl_metrics_init(mlcl_metrics *m, unsigned int version)
 {
-    MLCL_CHECK_NULL("mlcl_metrics_init", m);
-    if (version != MLCL_METRICS_VERSION)
-        return mlcl__err(MLCL_EVERSION, "mlcl_metrics_init: version %u is not %u", version,
-                         (unsigned)MLCL_METRICS_VERSION);
-    static const mlcl_metrics init = MLCL_METRICS_INIT;
-    *m = init;
-    return MLCL_OK;
+    MLCL__STRUCT_INIT("mlcl_metrics_init", m, version, MLCL_METRICS_VERSION, mlcl_metrics, MLCL_METRICS_INIT);
 }
 
 /* Common validation of (n, c, scores, labels). */

@@ -443,13 +443,7 @@ static int st_read_f32(st_file *f, const char *name, int ndim, const int64_t *sh
 
 int mlcl_model_import_options_init(mlcl_model_import_options *opts, unsigned int version)
 {
-    MLCL_CHECK_NULL("mlcl_model_import_options_init", opts);
-    if (version != MLCL_MODEL_IMPORT_OPTIONS_VERSION)
-        return mlcl__err(MLCL_EVERSION, "mlcl_model_import_options_init: version %u is not %u", version,
-                         (unsigned)MLCL_MODEL_IMPORT_OPTIONS_VERSION);
-    static const mlcl_model_import_options d = MLCL_MODEL_IMPORT_OPTIONS_INIT;
-    memcpy(opts, &d, sizeof d);
-    return MLCL_OK;
+    MLCL__STRUCT_INIT("mlcl_model_import_options_init", opts, version, MLCL_MODEL_IMPORT_OPTIONS_VERSION, mlcl_model_import_options, MLCL_MODEL_IMPORT_OPTIONS_INIT);
 }
 
 /* The new values, read before anything of the model changes. */

@@ -15,13 +15,7 @@ const char *const mlcl__enc_layer_names[7] = { "Linear", "ReLU", "Dropout", "Bat
 
 int mlcl_encoder_options_init(mlcl_encoder_options *opts, unsigned int version)
 {
-    MLCL_CHECK_NULL("mlcl_encoder_options_init", opts);
-    if (version != MLCL_ENCODER_OPTIONS_VERSION)
-        return mlcl__err(MLCL_EVERSION, "mlcl_encoder_options_init: version %u is not %u",
-                         version, (unsigned)MLCL_ENCODER_OPTIONS_VERSION);
-    mlcl_encoder_options d = MLCL_ENCODER_OPTIONS_INIT;
-    memcpy(opts, &d, sizeof d);
-    return MLCL_OK;
+    MLCL__STRUCT_INIT("mlcl_encoder_options_init", opts, version, MLCL_ENCODER_OPTIONS_VERSION, mlcl_encoder_options, MLCL_ENCODER_OPTIONS_INIT);
 }
 
 

@@ -5,13 +5,7 @@
 
 int mlcl_mlp_spec_init(mlcl_mlp_spec *spec, unsigned int version)
 {
-    MLCL_CHECK_NULL("mlcl_mlp_spec_init", spec);
-    if (version != MLCL_MLP_SPEC_VERSION)
-        return mlcl__err(MLCL_EVERSION, "mlcl_mlp_spec_init: version %u is not %u", version,
-                         (unsigned)MLCL_MLP_SPEC_VERSION);
-    mlcl_mlp_spec d = MLCL_MLP_SPEC_INIT;
-    memcpy(spec, &d, sizeof d);
-    return MLCL_OK;
+    MLCL__STRUCT_INIT("mlcl_mlp_spec_init", spec, version, MLCL_MLP_SPEC_VERSION, mlcl_mlp_spec, MLCL_MLP_SPEC_INIT);
 }
 
 int mlcl_encoder_create_mlp(mlcl_encoder **out, const mlcl_mlp_spec *spec, const mlcl_encoder_options *opts)
@@ -53,13 +47,7 @@ int mlcl_encoder_create_mlp(mlcl_encoder **out, const mlcl_mlp_spec *spec, const
 
 int mlcl_resnet_spec_init(mlcl_resnet_spec *spec, unsigned int version)
 {
-    MLCL_CHECK_NULL("mlcl_resnet_spec_init", spec);
-    if (version != MLCL_RESNET_SPEC_VERSION)
-        return mlcl__err(MLCL_EVERSION, "mlcl_resnet_spec_init: version %u is not %u", version,
-                         (unsigned)MLCL_RESNET_SPEC_VERSION);
-    mlcl_resnet_spec d = MLCL_RESNET_SPEC_INIT;
-    memcpy(spec, &d, sizeof d);
-    return MLCL_OK;
+    MLCL__STRUCT_INIT("mlcl_resnet_spec_init", spec, version, MLCL_RESNET_SPEC_VERSION, mlcl_resnet_spec, MLCL_RESNET_SPEC_INIT);
 }
 
 int mlcl_encoder_create_resnet(mlcl_encoder **out, const mlcl_resnet_spec *spec, const mlcl_encoder_options *opts)

@@ -34,13 +34,7 @@ struct mlcl_optim {
 
 int mlcl_optim_options_init(mlcl_optim_options *opts, unsigned int version)
 {
-    MLCL_CHECK_NULL("mlcl_optim_options_init", opts);
-    if (version != MLCL_OPTIM_OPTIONS_VERSION)
-        return mlcl__err(MLCL_EVERSION, "mlcl_optim_options_init: version %u is not %u", version,
-                         (unsigned)MLCL_OPTIM_OPTIONS_VERSION);
-    mlcl_optim_options d = MLCL_OPTIM_OPTIONS_INIT;
-    memcpy(opts, &d, sizeof d);
-    return MLCL_OK;
+    MLCL__STRUCT_INIT("mlcl_optim_options_init", opts, version, MLCL_OPTIM_OPTIONS_VERSION, mlcl_optim_options, MLCL_OPTIM_OPTIONS_INIT);
 }
 
 static int finite_nonneg(float v) { return isfinite(v) && v >= 0.0f; }
@@ -364,13 +358,7 @@ int mlcl_optim_set_step(mlcl_optim *o, int group, int64_t step)
 
 int mlcl_sched_options_init(mlcl_sched_options *opts, unsigned int version)
 {
-    MLCL_CHECK_NULL("mlcl_sched_options_init", opts);
-    if (version != MLCL_SCHED_OPTIONS_VERSION)
-        return mlcl__err(MLCL_EVERSION, "mlcl_sched_options_init: version %u is not %u", version,
-                         (unsigned)MLCL_SCHED_OPTIONS_VERSION);
-    mlcl_sched_options d = MLCL_SCHED_OPTIONS_INIT;
-    memcpy(opts, &d, sizeof d);
-    return MLCL_OK;
+    MLCL__STRUCT_INIT("mlcl_sched_options_init", opts, version, MLCL_SCHED_OPTIONS_VERSION, mlcl_sched_options, MLCL_SCHED_OPTIONS_INIT);
 }
 
 int mlcl_sched_lr(const mlcl_sched_options *opts, double epoch, float *lr)

@@ -12,13 +12,7 @@ static const char FN[] = "mlcl_trainer_export_model";
 
 int mlcl_model_export_options_init(mlcl_model_export_options *opts, unsigned int version)
 {
-    MLCL_CHECK_NULL("mlcl_model_export_options_init", opts);
-    if (version != MLCL_MODEL_EXPORT_OPTIONS_VERSION)
-        return mlcl__err(MLCL_EVERSION, "mlcl_model_export_options_init: version %u is not %u", version,
-                         (unsigned)MLCL_MODEL_EXPORT_OPTIONS_VERSION);
-    static const mlcl_model_export_options d = MLCL_MODEL_EXPORT_OPTIONS_INIT;
-    memcpy(opts, &d, sizeof d);
-    return MLCL_OK;
+    MLCL__STRUCT_INIT("mlcl_model_export_options_init", opts, version, MLCL_MODEL_EXPORT_OPTIONS_VERSION, mlcl_model_export_options, MLCL_MODEL_EXPORT_OPTIONS_INIT);
 }
 
 static const char *method_name(int m)

@@ -7,12 +7,7 @@
 
 int mlcl_train_options_init(mlcl_train_options *opts, unsigned int version)
 {
-    MLCL_CHECK_NULL("mlcl_train_options_init", opts);
-    if (version != MLCL_TRAIN_OPTIONS_VERSION)
-        return mlcl__err(MLCL_EVERSION, "mlcl_train_options_init: version %u is not %u", version, MLCL_TRAIN_OPTIONS_VERSION);
-    static const mlcl_train_options d = MLCL_TRAIN_OPTIONS_INIT;
-    memcpy(opts, &d, sizeof d); /* padding included: equals the _INIT bytes */
-    return MLCL_OK;
+    MLCL__STRUCT_INIT("mlcl_train_options_init", opts, version, MLCL_TRAIN_OPTIONS_VERSION, mlcl_train_options, MLCL_TRAIN_OPTIONS_INIT);
 }
 
 int mlcl_train_options_preset(mlcl_train_options *opts, const char *preset)

@@ -254,13 +254,7 @@ int mlcl__trainer_create_inner(mlcl_trainer *t, const mlcl_dataset *train, const
 
 int mlcl_trainer_extra_init(mlcl_trainer_extra *extra, unsigned int version)
 {
-    MLCL_CHECK_NULL("mlcl_trainer_extra_init", extra);
-    if (version != MLCL_TRAINER_EXTRA_VERSION)
-        return mlcl__err(MLCL_EVERSION, "mlcl_trainer_extra_init: version %u is not %u", version,
-                         (unsigned)MLCL_TRAINER_EXTRA_VERSION);
-    static const mlcl_trainer_extra d = MLCL_TRAINER_EXTRA_INIT;
-    memcpy(extra, &d, sizeof d);
-    return MLCL_OK;
+    MLCL__STRUCT_INIT("mlcl_trainer_extra_init", extra, version, MLCL_TRAINER_EXTRA_VERSION, mlcl_trainer_extra, MLCL_TRAINER_EXTRA_INIT);
 }
 
 int mlcl_trainer_create(mlcl_trainer **out, const mlcl_train_options *opts, const mlcl_dataset *train)

@@ -93,13 +93,7 @@ int mlcl__trainer_val_finish(mlcl_trainer *t)
 
 int mlcl_validation_options_init(mlcl_validation_options *opts, unsigned int version)
 {
-    MLCL_CHECK_NULL("mlcl_validation_options_init", opts);
-    if (version != MLCL_VALIDATION_OPTIONS_VERSION)
-        return mlcl__err(MLCL_EVERSION, "mlcl_validation_options_init: version %u is not %u", version,
-                         (unsigned)MLCL_VALIDATION_OPTIONS_VERSION);
-    static const mlcl_validation_options d = MLCL_VALIDATION_OPTIONS_INIT;
-    memcpy(opts, &d, sizeof d);
-    return MLCL_OK;
+    MLCL__STRUCT_INIT("mlcl_validation_options_init", opts, version, MLCL_VALIDATION_OPTIONS_VERSION, mlcl_validation_options, MLCL_VALIDATION_OPTIONS_INIT);
 }
 
 static int set_validation_inner(mlcl_trainer *t, const mlcl_dataset *val, const mlcl_validation_options *vo,
