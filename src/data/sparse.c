@@ -150,23 +150,6 @@ int mlcl_dataset_csr(const mlcl_dataset *ds, const int64_t **row_ptr, const int 
     return MLCL_OK;
 }
 
-/* r advanced by delta draws in O(log delta) (Brown, "Random number generation
- * with arbitrary strides"): the LCG's affine map squared bit by bit. */
-static void pcg_skip(mlcl__pcg *r, uint64_t delta)
-{
-    uint64_t am = 1, ap = 0, cm = PCGFILL_MULT, cp = r->inc;
-    while (delta) {
-        if (delta & 1u) {
-            am *= cm;
-            ap = ap * cm + cp;
-        }
-        cp = (cm + 1) * cp;
-        cm *= cm;
-        delta >>= 1;
-    }
-    r->state = am * r->state + ap;
-}
-
 void mlcl__csr_mask_rows(mlcl__pcg *r, int k, int d, const int64_t *ptr, const int *col, const float *val,
                          float p, float *out_val)
 {
@@ -180,13 +163,13 @@ void mlcl__csr_mask_rows(mlcl__pcg *r, int k, int d, const int64_t *ptr, const i
     for (int i = 0; i < k; i++) {
         int at = 0; /* the column whose draw comes next in this row */
         for (int64_t q = ptr[i]; q < ptr[i + 1]; q++) {
-            if (col[q] > at) pcg_skip(r, (uint64_t)(col[q] - at));
+            if (col[q] > at) mlcl__pcg_advance(r, (uint64_t)(col[q] - at));
             uint64_t old = r->state;
             r->state = old * PCGFILL_MULT + r->inc;
             o[q] = (mlcl__pcg_out(old) >> 8) < thr ? 0.0f : val[q];
             at = col[q] + 1;
         }
-        if (d > at) pcg_skip(r, (uint64_t)(d - at));
+        if (d > at) mlcl__pcg_advance(r, (uint64_t)(d - at));
     }
 }
 

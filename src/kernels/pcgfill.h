@@ -59,4 +59,23 @@ static inline uint32_t mlcl__pcg_threshold(float p)
     double t = ceil((double)p * 16777216.0);
     return t <= 0.0 ? 0u : t >= 16777216.0 ? 16777216u : (uint32_t)t;
 }
+/* Moves r forward by delta draws in O(log delta): s -> a^d s + c (a^{d-1} + ...
+ * + 1), by squaring the affine map (Brown, "Random number generation with
+ * arbitrary strides"); the dropout streams of data-parallel shares and the
+ * masks of CSR rows skip the draws of rows or columns they do not hold. */
+static inline void mlcl__pcg_advance(mlcl__pcg *r, uint64_t delta)
+{
+    uint64_t am = 1, ap = 0, cm = PCGFILL_MULT, cp = r->inc;
+    while (delta) {
+        if (delta & 1u) {
+            am *= cm;
+            ap = ap * cm + cp;
+        }
+        cp = (cm + 1) * cp;
+        cm *= cm;
+        delta >>= 1;
+    }
+    r->state = am * r->state + ap;
+}
+
 #endif

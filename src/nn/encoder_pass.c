@@ -86,23 +86,6 @@ static int bn_forward(mlcl_encoder *e, nn_layer *l, int n, const float *x)
     return MLCL_OK;
 }
 
-/* Moves r forward by delta draws in O(log delta): s -> a^d s + c (a^{d-1} + ... + 1),
- * by squaring the affine map (Brown, "Random number generation with arbitrary strides"). */
-static void pcg_advance(mlcl__pcg *r, uint64_t delta)
-{
-    uint64_t am = 1, ap = 0, cm = PCGFILL_MULT, cp = r->inc;
-    while (delta) {
-        if (delta & 1u) {
-            am *= cm;
-            ap = ap * cm + cp;
-        }
-        cp = (cm + 1) * cp;
-        cm *= cm;
-        delta >>= 1;
-    }
-    r->state = am * r->state + ap;
-}
-
 static int has_dropout(const mlcl_encoder *e)
 {
     for (int i = 0; i < e->nl; i++)
@@ -210,7 +193,7 @@ static int forward_from(mlcl_encoder *e, int n, int first, const float *cur, flo
                 uint32_t thr = mlcl__pcg_threshold(l->p), u[PCGFILL_CHUNK];
                 /* data-parallel: this rank's rows are rows row_off.. of the global
                  * batch, whose masks are drawn in row order: skip the others */
-                if (e->row_total > 0) pcg_advance(&e->drop_rng, (uint64_t)e->row_off * (uint64_t)l->out);
+                if (e->row_total > 0) mlcl__pcg_advance(&e->drop_rng, (uint64_t)e->row_off * (uint64_t)l->out);
                 for (size_t k0 = 0; k0 < cnt; k0 += PCGFILL_CHUNK) {
                     size_t m = cnt - k0 < PCGFILL_CHUNK ? cnt - k0 : PCGFILL_CHUNK;
                     mlcl__pcg_fill(&e->drop_rng, u, m);
@@ -222,7 +205,7 @@ static int forward_from(mlcl_encoder *e, int n, int first, const float *cur, flo
                     }
                 }
                 if (e->row_total > 0)
-                    pcg_advance(&e->drop_rng, (uint64_t)(e->row_total - e->row_off - n) * (uint64_t)l->out);
+                    mlcl__pcg_advance(&e->drop_rng, (uint64_t)(e->row_total - e->row_off - n) * (uint64_t)l->out);
             } else {
                 l->fwd_train = 0;
                 memcpy(y, cur, cnt * sizeof(float));

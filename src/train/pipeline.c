@@ -133,15 +133,8 @@ int mlcl_trainer_create_stream(mlcl_trainer **out, const mlcl_train_options *opt
     int n, c;
     MLCL_TRY(mlcl_image_list_size(list, &n, &c));
     if (n < 2) return mlcl__err(MLCL_EINVAL, "%s: the list has %d images; at least 2 are needed", fn, n);
-    mlcl_trainer *t = mlcl__calloc(1, sizeof *t);
-    if (!t) return mlcl__err(MLCL_ENOMEM, "%s: out of memory", fn);
-    t->o = *opts;
-    t->o_user = *opts;
-    mlcl__train_phases(opts, t->ph);
-    mlcl__train_phases(opts, t->ph_user);
-    t->best_epoch = -1;
-    t->best_value = t->last_value = NAN;
-    if (opts->threads > 0) mlcl__threads_check(fn, opts->threads, 0, &t->threads); /* this trainer's count */
+    mlcl_trainer *t;
+    MLCL_TRY(mlcl__trainer_alloc(&t, opts, fn));
     t->stream = 1;
     t->src[0] = pre;
     t->src[1] = ft;

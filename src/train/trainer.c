@@ -262,6 +262,21 @@ int mlcl_trainer_create(mlcl_trainer **out, const mlcl_train_options *opts, cons
     return mlcl_trainer_create_ex(out, opts, train, NULL);
 }
 
+int mlcl__trainer_alloc(mlcl_trainer **out, const mlcl_train_options *opts, const char *fn)
+{
+    mlcl_trainer *t = mlcl__calloc(1, sizeof *t);
+    if (!t) return mlcl__err(MLCL_ENOMEM, "%s: out of memory", fn);
+    t->o = *opts;
+    t->o_user = *opts;
+    mlcl__train_phases(opts, t->ph);
+    mlcl__train_phases(opts, t->ph_user);
+    t->best_epoch = -1;
+    t->best_value = t->last_value = NAN;
+    if (opts->threads > 0) mlcl__threads_check(fn, opts->threads, 0, &t->threads); /* this trainer's count */
+    *out = t;
+    return MLCL_OK;
+}
+
 int mlcl_trainer_create_ex(mlcl_trainer **out, const mlcl_train_options *opts, const mlcl_dataset *train,
                            const mlcl_trainer_extra *extra)
 {
@@ -274,15 +289,8 @@ int mlcl_trainer_create_ex(mlcl_trainer **out, const mlcl_train_options *opts, c
     if (extra) MLCL_CHECK_VERSION(FN_CREATE, extra, MLCL_TRAINER_EXTRA_VERSION);
     if (extra && extra->finetune_views && !extra->pretrain_views)
         return mlcl__err(MLCL_EINVAL, "%s: extra->finetune_views needs extra->pretrain_views (they set the image size)", FN_CREATE);
-    mlcl_trainer *t = mlcl__calloc(1, sizeof *t);
-    if (!t) return mlcl__err(MLCL_ENOMEM, "%s: out of memory", FN_CREATE);
-    t->o = *opts;
-    t->o_user = *opts;
-    mlcl__train_phases(opts, t->ph);
-    mlcl__train_phases(opts, t->ph_user);
-    t->best_epoch = -1;
-    t->best_value = t->last_value = NAN;
-    if (opts->threads > 0) mlcl__threads_check(FN_CREATE, opts->threads, 0, &t->threads); /* this trainer's count */
+    mlcl_trainer *t;
+    MLCL_TRY(mlcl__trainer_alloc(&t, opts, FN_CREATE));
     int rc = mlcl__trainer_create_inner(t, train, extra);
     if (rc != MLCL_OK) { mlcl_trainer_free(t); return rc; }
     *out = t;

@@ -105,6 +105,10 @@ struct mlcl_trainer {
 
 /* Sparse training sets (src/train/sparse_train.c). Setup: checks, borrows the
  * CSR, sizes the batch workspaces (batch x the longest row). */
+/* A zeroed trainer holding the options (and their phases), no selection yet,
+ * its own thread count: the common start of mlcl_trainer_create_ex and
+ * mlcl_trainer_create_stream. */
+MLCL_INTERNAL int mlcl__trainer_alloc(mlcl_trainer **out, const mlcl_train_options *opts, const char *fn);
 MLCL_INTERNAL int mlcl__trainer_sparse_setup(mlcl_trainer *t, const mlcl_dataset *train, const char *fn);
 /* CRC-32 of the CSR arrays and the labels (checkpoints). */
 MLCL_INTERNAL uint32_t mlcl__trainer_sparse_crc(const mlcl_trainer *t);
