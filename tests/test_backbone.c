@@ -1,5 +1,5 @@
 /* A caller's backbone in the MoCo pair and the trainer; SimCLR image views
- * in the trainer (mlcl_moco_create_with_backbone, mlcl_trainer_create_ex). */
+ * in the trainer (mlcl_moco_options.backbone, mlcl_trainer_create_ex). */
 #include "testutil.h"
 #include <math.h>
 #include <unistd.h>
@@ -61,7 +61,8 @@ START_TEST(backbone_equals_builtin_mlp)
     mlcl_moco_options o2 = o;
     o2.in_dim = 0; /* taken from the backbone */
     o2.n_hidden = 7; /* ignored with a backbone */
-    ck_assert_ok(mlcl_moco_create_with_backbone(&b, &o2, bb));
+    o2.backbone = bb;
+    ck_assert_ok(mlcl_moco_create(&b, &o2));
     mlcl_encoder_free(bb); /* the pair holds copies */
     enum { N = 16, D = 12, C = 5 };
     float x0[N * D], x1[N * D];
@@ -104,18 +105,20 @@ START_TEST(backbone_bad_arguments)
     ck_assert_ok(mlcl_encoder_create(&bb, 10, NULL));
     ck_assert_ok(mlcl_encoder_add_linear(bb, 6, 1));
     mlcl_moco *m = (mlcl_moco *)1;
-    ck_assert_status_msg(mlcl_moco_create_with_backbone(&m, &o, bb), MLCL_EINVAL, "in_dim");
+    o.backbone = bb;
+    ck_assert_status_msg(mlcl_moco_create(&m, &o), MLCL_EINVAL, "in_dim");
     ck_assert_ptr_null(m);
-    ck_assert_status_msg(mlcl_moco_create_with_backbone(NULL, &o, bb), MLCL_EINVAL, "out");
-    ck_assert_status_msg(mlcl_moco_create_with_backbone(&m, NULL, bb), MLCL_EINVAL, "opts");
+    ck_assert_status_msg(mlcl_moco_create(NULL, &o), MLCL_EINVAL, "out");
+    ck_assert_status_msg(mlcl_moco_create(&m, NULL), MLCL_EINVAL, "opts");
     o.in_dim = 10;
     o.version = 99;
-    ck_assert_status_msg(mlcl_moco_create_with_backbone(&m, &o, bb), MLCL_EVERSION, "version");
+    ck_assert_status_msg(mlcl_moco_create(&m, &o), MLCL_EVERSION, "version");
     o.version = MLCL_MOCO_OPTIONS_VERSION;
     o.proj_dim = 0;
-    ck_assert_status_msg(mlcl_moco_create_with_backbone(&m, &o, bb), MLCL_EINVAL, "proj_dim");
+    ck_assert_status_msg(mlcl_moco_create(&m, &o), MLCL_EINVAL, "proj_dim");
     o.proj_dim = 8;
-    ck_assert_ok(mlcl_moco_create_with_backbone(&m, &o, bb));
+    o.n_hidden = 7; /* not read with a backbone */
+    ck_assert_ok(mlcl_moco_create(&m, &o));
     mlcl_encoder *q;
     int hd;
     ck_assert_ok(mlcl_moco_encoder(m, 1, &q));
@@ -170,7 +173,7 @@ START_TEST(trainer_resnet_simclr_views)
     mlcl_simclr_options v;
     ck_assert_ok(mlcl_simclr_options_init(&v, MLCL_SIMCLR_OPTIONS_VERSION));
     v.out_h = 16; v.out_w = 16;
-    mlcl_trainer_extra ex = MLCL_TRAINER_EXTRA_INIT;
+    mlcl_trainer_ex_options ex = MLCL_TRAINER_EX_OPTIONS_INIT;
     ex.backbone = bb;
     ex.pretrain_views = &v;
     mlcl_train_options o;
@@ -212,18 +215,18 @@ START_TEST(trainer_resnet_simclr_views)
 }
 END_TEST
 
-START_TEST(trainer_extra_bad_arguments)
+START_TEST(trainer_ex_options_bad_arguments)
 {
     mlcl_dataset *ds = mosaics(12, 2);
     if (!ds) return;
     mlcl_train_options o;
     image_opts(&o);
     mlcl_trainer *t = (mlcl_trainer *)1;
-    mlcl_trainer_extra ex = MLCL_TRAINER_EXTRA_INIT;
+    mlcl_trainer_ex_options ex = MLCL_TRAINER_EX_OPTIONS_INIT;
     ex.version = 7;
     ck_assert_status_msg(mlcl_trainer_create_ex(&t, &o, ds, &ex), MLCL_EVERSION, "version");
     ck_assert_ptr_null(t);
-    ex.version = MLCL_TRAINER_EXTRA_VERSION;
+    ex.version = MLCL_TRAINER_EX_OPTIONS_VERSION;
     mlcl_simclr_options v;
     ck_assert_ok(mlcl_simclr_options_init(&v, MLCL_SIMCLR_OPTIONS_VERSION));
     ex.finetune_views = &v;
@@ -254,6 +257,53 @@ START_TEST(trainer_extra_bad_arguments)
 }
 END_TEST
 
+/* A trainer's backbone has one source, mlcl_trainer_ex_options.backbone:
+ * opts->moco->backbone set is refused, naming both, in every create. */
+START_TEST(trainer_one_backbone_source)
+{
+    enum { N = 12, D = 6, C = 3 };
+    float x[N * D];
+    uint8_t y[N * C];
+    for (int i = 0; i < N * D; i++) x[i] = (float)((i * 7) % 11) / 11.0f;
+    for (int i = 0; i < N * C; i++) y[i] = (uint8_t)((i * 5) % 3 == 0);
+    mlcl_dataset *ds;
+    ck_assert_ok(mlcl_dataset_create_from_arrays(&ds, N, D, C, x, y));
+    mlcl_encoder *bb;
+    ck_assert_ok(mlcl_encoder_create(&bb, D, NULL));
+    ck_assert_ok(mlcl_encoder_add_linear(bb, 8, 1));
+    mlcl_moco_options mo;
+    ck_assert_ok(mlcl_moco_options_init(&mo, MLCL_MOCO_OPTIONS_VERSION));
+    mo.queue_size = 8;
+    mo.proj_dim = 4;
+    mlcl_train_options o;
+    ck_assert_ok(mlcl_train_options_init(&o, MLCL_TRAIN_OPTIONS_VERSION));
+    o.batch = 4;
+    o.pretrain_epochs = 1;
+    o.finetune_epochs = 1;
+    o.moco = &mo;
+    mlcl_trainer_ex_options ex = MLCL_TRAINER_EX_OPTIONS_INIT;
+    ex.backbone = bb;
+    mlcl_trainer *t = (mlcl_trainer *)1;
+    mo.backbone = bb; /* even the same encoder: one source */
+    ck_assert_status_msg(mlcl_trainer_create_ex(&t, &o, ds, &ex), MLCL_EINVAL, "opts->moco->backbone is set");
+    ck_assert_ptr_null(t);
+    ck_assert_status_msg(mlcl_trainer_create_ex(&t, &o, ds, NULL), MLCL_EINVAL, "mlcl_trainer_ex_options.backbone");
+    ck_assert_status_msg(mlcl_trainer_create(&t, &o, ds), MLCL_EINVAL, "opts->moco->backbone");
+    mo.backbone = NULL;
+    ck_assert_ok(mlcl_trainer_create_ex(&t, &o, ds, &ex));
+    mlcl_moco *pair;
+    mlcl_encoder *q;
+    int hd;
+    ck_assert_ok(mlcl_trainer_moco(t, &pair));
+    ck_assert_ok(mlcl_moco_encoder(pair, MLCL_MOCO_QUERY_BACKBONE, &q));
+    ck_assert_ok(mlcl_encoder_out_dim(q, &hd));
+    ck_assert_int_eq(hd, 8); /* the backbone of ex, not the default MLP (256) */
+    mlcl_trainer_free(t);
+    mlcl_encoder_free(bb);
+    mlcl_dataset_free(ds);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("backbone");
@@ -262,7 +312,8 @@ int main(void)
     tcase_add_test(tc, backbone_equals_builtin_mlp);
     tcase_add_test(tc, backbone_bad_arguments);
     tcase_add_test(tc, trainer_resnet_simclr_views);
-    tcase_add_test(tc, trainer_extra_bad_arguments);
+    tcase_add_test(tc, trainer_ex_options_bad_arguments);
+    tcase_add_test(tc, trainer_one_backbone_source);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

@@ -1494,6 +1494,29 @@ static void t_moco_options_init(void)
     BAD(mlcl_moco_options_init(NULL, MLCL_MOCO_OPTIONS_VERSION), EINV, "opts is NULL");
     BAD(mlcl_moco_options_init(&o, 0), MLCL_EVERSION, "version");
 }
+static void t_moco_create_backbone(void)
+{
+    /* mlcl_moco_create with opts->backbone set (the caller's backbone, copied) */
+    mlcl_moco *m = NULL; mlcl_moco_options o;
+    small_moco_opts(&o);
+    mlcl_encoder *bb = NULL;
+    ck_assert_ok(mlcl_encoder_create(&bb, o.in_dim + 1, NULL));
+    ck_assert_ok(mlcl_encoder_add_linear(bb, 4, 1));
+    o.backbone = bb;
+    BAD(mlcl_moco_create(NULL, &o), EINV, "out is NULL");
+    BAD(mlcl_moco_create(&m, &o), EINV, "opts->backbone's input width");
+    o.in_dim = 0; o.queue_size = 0;
+    BAD(mlcl_moco_create(&m, &o), EINV, "queue_size");
+    small_moco_opts(&o); o.backbone = bb; o.in_dim = 0; o.version = 77;
+    BAD(mlcl_moco_create(&m, &o), MLCL_EVERSION, "version");
+    small_moco_opts(&o); o.backbone = bb; o.in_dim = 0;
+    ck_assert_ok(mlcl_moco_create(&m, &o));
+    mlcl_moco_free(m); m = NULL;
+    small_moco_opts(&o); o.in_dim = 0;
+    BAD(mlcl_moco_create(&m, &o), EINV, "in_dim"); /* NULL backbone = the MLP: in_dim needed */
+    ck_assert_ptr_null(m);
+    mlcl_encoder_free(bb);
+}
 static void t_moco_create(void)
 {
     mlcl_moco *m = NULL; mlcl_moco_options o;
@@ -1527,6 +1550,7 @@ static void t_moco_create(void)
     int rc = mlcl_moco_create(&m, &o);
     ck_assert_msg(rc == MLCL_EOVERFLOW || rc == MLCL_ENOMEM, "huge moco: %d %s", rc, mlcl_last_error());
     ck_assert_ptr_null(m);
+    t_moco_create_backbone();
 }
 static void t_moco_free(void) { mlcl_moco_free(NULL); }
 static void t_moco_step(void)
@@ -1685,45 +1709,23 @@ static void t_train_options_preset(void)
     BAD(mlcl_train_options_preset(&o, NULL), EINV, "preset is NULL");
     BAD(mlcl_train_options_preset(&o, "mnist"), EINV, "mnist");
 }
-static void t_moco_create_with_backbone(void)
+static void t_trainer_ex_options_init(void)
 {
-    mlcl_moco *m = NULL; mlcl_moco_options o;
-    small_moco_opts(&o);
-    mlcl_encoder *bb = NULL;
-    ck_assert_ok(mlcl_encoder_create(&bb, o.in_dim + 1, NULL));
-    ck_assert_ok(mlcl_encoder_add_linear(bb, 4, 1));
-    BAD(mlcl_moco_create_with_backbone(NULL, &o, bb), EINV, "out is NULL");
-    BAD(mlcl_moco_create_with_backbone(&m, NULL, bb), EINV, "opts is NULL");
-    BAD(mlcl_moco_create_with_backbone(&m, &o, bb), EINV, "in_dim");
-    o.in_dim = 0; o.queue_size = 0;
-    BAD(mlcl_moco_create_with_backbone(&m, &o, bb), EINV, "queue_size");
-    small_moco_opts(&o); o.in_dim = 0; o.version = 77;
-    BAD(mlcl_moco_create_with_backbone(&m, &o, bb), MLCL_EVERSION, "version");
-    small_moco_opts(&o); o.in_dim = 0;
-    ck_assert_ok(mlcl_moco_create_with_backbone(&m, &o, bb));
-    mlcl_moco_free(m); m = NULL;
-    small_moco_opts(&o); o.in_dim = 0;
-    BAD(mlcl_moco_create_with_backbone(&m, &o, NULL), EINV, "in_dim"); /* NULL backbone = the MLP: in_dim needed */
-    ck_assert_ptr_null(m);
-    mlcl_encoder_free(bb);
-}
-static void t_trainer_extra_init(void)
-{
-    mlcl_trainer_extra x;
-    BAD(mlcl_trainer_extra_init(NULL, MLCL_TRAINER_EXTRA_VERSION), EINV, "extra is NULL");
-    BAD(mlcl_trainer_extra_init(&x, 9), MLCL_EVERSION, "version");
+    mlcl_trainer_ex_options x;
+    BAD(mlcl_trainer_ex_options_init(NULL, MLCL_TRAINER_EX_OPTIONS_VERSION), EINV, "extra is NULL");
+    BAD(mlcl_trainer_ex_options_init(&x, 9), MLCL_EVERSION, "version");
 }
 static void t_trainer_create_ex(void)
 {
     mlcl_dataset *ds = mk_dataset(16);
     mlcl_trainer *t = NULL; mlcl_train_options o;
     small_train_opts(&o);
-    mlcl_trainer_extra ex = MLCL_TRAINER_EXTRA_INIT;
+    mlcl_trainer_ex_options ex = MLCL_TRAINER_EX_OPTIONS_INIT;
     BAD(mlcl_trainer_create_ex(NULL, &o, ds, &ex), EINV, "out is NULL");
     BAD(mlcl_trainer_create_ex(&t, NULL, ds, &ex), EINV, "opts is NULL");
     BAD(mlcl_trainer_create_ex(&t, &o, NULL, &ex), EINV, "train is NULL");
     ex.version = 0; BAD(mlcl_trainer_create_ex(&t, &o, ds, &ex), MLCL_EVERSION, "version");
-    ex.version = MLCL_TRAINER_EXTRA_VERSION;
+    ex.version = MLCL_TRAINER_EX_OPTIONS_VERSION;
     mlcl_simclr_options v;
     ck_assert_ok(mlcl_simclr_options_init(&v, MLCL_SIMCLR_OPTIONS_VERSION));
     ex.pretrain_views = &v; /* the dataset has no image shape */
@@ -1735,6 +1737,11 @@ static void t_trainer_create_ex(void)
     ck_assert_ok(mlcl_encoder_create(&bb, FD + 2, NULL));
     ex.backbone = bb;
     BAD(mlcl_trainer_create_ex(&t, &o, ds, &ex), EINV, "backbone");
+    /* one source for the backbone: extra->backbone, never opts->moco->backbone */
+    test_moco_of(&o)->o.backbone = bb;
+    BAD(mlcl_trainer_create_ex(&t, &o, ds, NULL), EINV, "opts->moco->backbone is set");
+    BAD(mlcl_trainer_create(&t, &o, ds), EINV, "mlcl_trainer_ex_options.backbone");
+    test_moco_of(&o)->o.backbone = NULL;
     o.batch = 1; BAD(mlcl_trainer_create_ex(&t, &o, ds, &ex), EINV, "batch");
     ck_assert_ptr_null(t);
     mlcl_encoder_free(bb);
@@ -2567,7 +2574,7 @@ static const entry TABLE[] = {
     E(loss_get_dims), E(loss_workspace_size), E(loss_compute), E(loss_parts_init), E(loss_inputs_init),
     E(moco_options_init), E(moco_create), E(moco_free), E(moco_step), E(moco_set_param), E(moco_get_param),
     E(moco_param_bounds), E(moco_set_threads), E(moco_get_threads), E(moco_encoder),
-    E(moco_queue), E(moco_optim), E(moco_steps), E(moco_set_steps), E(moco_loss), E(moco_create_with_backbone), E(trainer_create_ex), E(trainer_extra_init),
+    E(moco_queue), E(moco_optim), E(moco_steps), E(moco_set_steps), E(moco_loss), E(trainer_create_ex), E(trainer_ex_options_init),
     E(comm_init), E(comm_validate), E(encoder_set_comm), E(moco_set_comm), E(trainer_set_comm),
     E(metrics_init), E(metrics_compute), E(metrics_sweep), E(metrics_average_precision),
     E(train_options_init), E(train_options_preset), E(trainer_create), E(trainer_free),

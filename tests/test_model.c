@@ -272,7 +272,7 @@ START_TEST(resnet_round_trip)
     mlcl_simclr_options v;
     ck_assert_ok(mlcl_simclr_options_init(&v, MLCL_SIMCLR_OPTIONS_VERSION));
     v.out_h = 6; v.out_w = 6;   /* the network sees 6x6: predictions resize the 8x8 images */
-    mlcl_trainer_extra ex = MLCL_TRAINER_EXTRA_INIT;
+    mlcl_trainer_ex_options ex = MLCL_TRAINER_EX_OPTIONS_INIT;
     ex.backbone = bb;
     ex.pretrain_views = &v;
     mlcl_train_options o;
@@ -598,7 +598,7 @@ START_TEST(eight_threads_one_model)
     rs.in_channels = 3; rs.height = 8; rs.width = 8; rs.base_width = 4;
     mlcl_encoder *bb;
     ck_assert_ok(mlcl_encoder_create_resnet(&bb, &rs, NULL));
-    mlcl_trainer_extra ex = MLCL_TRAINER_EXTRA_INIT;
+    mlcl_trainer_ex_options ex = MLCL_TRAINER_EX_OPTIONS_INIT;
     ex.backbone = bb;
     mlcl_train_options ro;
     ck_assert_ok(mlcl_train_options_init(&ro, MLCL_TRAIN_OPTIONS_VERSION));
@@ -841,7 +841,7 @@ START_TEST(tensor_names)
     rs.in_channels = 3; rs.height = 8; rs.width = 8; rs.base_width = 2;
     mlcl_encoder *bb;
     ck_assert_ok(mlcl_encoder_create_resnet(&bb, &rs, NULL));
-    mlcl_trainer_extra ex = MLCL_TRAINER_EXTRA_INIT;
+    mlcl_trainer_ex_options ex = MLCL_TRAINER_EX_OPTIONS_INIT;
     ex.backbone = bb;
     mlcl_train_options o;
     ck_assert_ok(mlcl_train_options_init(&o, MLCL_TRAIN_OPTIONS_VERSION));

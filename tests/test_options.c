@@ -29,7 +29,7 @@ START_TEST(init_macros_equal_functions)
     CHECK_INIT(mlcl_metrics, MLCL_METRICS_INIT, mlcl_metrics_init, MLCL_METRICS_VERSION);
     CHECK_INIT(mlcl_moco_options, MLCL_MOCO_OPTIONS_INIT, mlcl_moco_options_init, MLCL_MOCO_OPTIONS_VERSION);
     CHECK_INIT(mlcl_train_options, MLCL_TRAIN_OPTIONS_INIT, mlcl_train_options_init, MLCL_TRAIN_OPTIONS_VERSION);
-    CHECK_INIT(mlcl_trainer_extra, MLCL_TRAINER_EXTRA_INIT, mlcl_trainer_extra_init, MLCL_TRAINER_EXTRA_VERSION);
+    CHECK_INIT(mlcl_trainer_ex_options, MLCL_TRAINER_EX_OPTIONS_INIT, mlcl_trainer_ex_options_init, MLCL_TRAINER_EX_OPTIONS_VERSION);
     CHECK_INIT(mlcl_simclr_options, MLCL_SIMCLR_OPTIONS_INIT, mlcl_simclr_options_init, MLCL_SIMCLR_OPTIONS_VERSION);
 }
 END_TEST

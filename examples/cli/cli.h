@@ -185,7 +185,7 @@ typedef struct run {
     mlcl_loader *pre_ld, *ft_ld;
     int n, d, c, nt, nv, on_test;     /* rows (train, test, validation), features, labels; the report is on a test set */
     mlcl_simclr_options pre_v, ft_v;
-    mlcl_trainer_extra ex;
+    mlcl_trainer_ex_options ex;
     int resumed_phase;
     /* the results */
     mlcl_metrics paper, t05, honest, honest_g;

@@ -10,7 +10,7 @@ int run_trainer(run *r)
 {
     mlcl_encoder *backbone = NULL;
     int rc;
-    r->ex = (mlcl_trainer_extra)MLCL_TRAINER_EXTRA_INIT;
+    r->ex = (mlcl_trainer_ex_options)MLCL_TRAINER_EX_OPTIONS_INIT;
     if (r->simclr || r->resnet) {
         int ic = 3, ih = r->manifest_side, iw = r->manifest_side; /* --stream: the loaders' output */
         if (!r->stream && (mlcl_dataset_image_shape(r->train, &ic, &ih, &iw) != MLCL_OK || ic <= 0)) {

@@ -30,7 +30,7 @@
 extern "C" {
 #endif
 
-/** Version of mlcl_moco_options (2: loss, optim and hidden by pointer; max_batch 0 = default). */
+/** Version of mlcl_moco_options (2: loss, optim, hidden and backbone by pointer; max_batch 0 = default). */
 #define MLCL_MOCO_OPTIONS_VERSION 2
 
 /** mlcl_moco_options.max_batch 0 means this many rows (outside a trainer). */
@@ -62,11 +62,15 @@ typedef struct mlcl_moco_options {
                                           (AdamW lr 4e-5 wd 1e-4). Must be NULL in a trainer (its pretrain_*
                                           fields set it) */
     int key_train_mode;     /**< 1 (default): key side in train mode (dropout, batch statistics) */
+    const mlcl_encoder *backbone; /**< NULL (default): the MLP described by n_hidden, hidden and dropout.
+                                       Otherwise the caller's backbone (e.g. mlcl_encoder_create_resnet(), or
+                                       any sequential encoder), copied at create (mlcl_moco_create()). Must be
+                                       NULL in a trainer (mlcl_trainer_ex_options.backbone sets it) */
 } mlcl_moco_options;
 
 /** Static initialiser with the defaults listed in mlcl_moco_options. */
 #define MLCL_MOCO_OPTIONS_INIT                                                       \
-    { MLCL_MOCO_OPTIONS_VERSION, 0, 0, 0, NULL, 0.2f, 256, 0.1f, 256, 0.999f, 0, 0, NULL, NULL, 1 }
+    { MLCL_MOCO_OPTIONS_VERSION, 0, 0, 0, NULL, 0.2f, 256, 0.1f, 256, 0.999f, 0, 0, NULL, NULL, 1, NULL }
 
 /** The query-side optimiser default: AdamW, lr 4e-5, weight decay 1e-4. */
 #define MLCL_MOCO_OPTIM_INIT                                                         \
@@ -86,29 +90,22 @@ typedef struct mlcl_moco mlcl_moco;
 /**
  * Creates the pair: query and key networks (the key side starts as an exact
  * copy of the query side), the three queues, the loss workspace and the optimiser.
+ *
+ * With opts->backbone set, the pair is built around the caller's backbone
+ * instead of the MLP described by opts->n_hidden, hidden and dropout, which
+ * are then not used (not even read). The query backbone is a copy of it
+ * (parameters, state, generator state), the key backbone another copy; the
+ * backbone itself is not used afterwards and stays the caller's. h's width is
+ * the backbone's output width; the projection and LD heads are built as for
+ * the MLP; opts->in_dim must be 0 or the backbone's input width.
  * @param[out] out the new handle; free with mlcl_moco_free().
- * @param opts options (copied).
- * @return MLCL_OK, MLCL_EINVAL, MLCL_EVERSION, or MLCL_ENOMEM (also when the
- *         sizes would need more memory than the process may use, checked
- *         before allocating; the message names the size and the amount).
+ * @param opts options (copied, with the structs they point to and the backbone).
+ * @return MLCL_OK, MLCL_EINVAL, MLCL_EVERSION, MLCL_EBACKEND (a backbone's
+ *         copy), or MLCL_ENOMEM (also when the sizes would need more memory
+ *         than the process may use, checked before allocating; the message
+ *         names the size and the amount).
  */
 MLCL_API int mlcl_moco_create(mlcl_moco **out, const mlcl_moco_options *opts);
-
-/**
- * Creates the pair around the caller's backbone (for example a residual
- * network from mlcl_encoder_create_resnet(), or any sequential encoder)
- * instead of the MLP described by opts->n_hidden, hidden and dropout, which
- * are then not used (they must still be valid). The query backbone is a copy of @p backbone (parameters,
- * state, generator state), the key backbone another copy; @p backbone itself
- * is not used afterwards and stays the caller's. h's width is the backbone's
- * output width; the projection and LD heads are built as in mlcl_moco_create().
- * @param[out] out the new handle; free with mlcl_moco_free().
- * @param opts options (copied); opts->in_dim must be 0 or the backbone's input width.
- * @param backbone the backbone to copy, or NULL for mlcl_moco_create()'s MLP.
- * @return MLCL_OK, MLCL_EINVAL, MLCL_EVERSION, MLCL_ENOMEM or MLCL_EBACKEND.
- */
-MLCL_API int mlcl_moco_create_with_backbone(mlcl_moco **out, const mlcl_moco_options *opts,
-                                            const mlcl_encoder *backbone);
 
 /** Frees the pair; NULL is a no-op. */
 MLCL_API void mlcl_moco_free(mlcl_moco *moco);

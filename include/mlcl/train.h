@@ -175,16 +175,17 @@ typedef struct mlcl_trainer mlcl_trainer;
 MLCL_API int mlcl_trainer_create(mlcl_trainer **out, const mlcl_train_options *opts,
                                  const mlcl_dataset *train);
 
-/** Version of mlcl_trainer_extra understood by this library. */
-#define MLCL_TRAINER_EXTRA_VERSION 1
+/** Version of mlcl_trainer_ex_options understood by this library. */
+#define MLCL_TRAINER_EX_OPTIONS_VERSION 1
 
 /**
  * What mlcl_trainer_create_ex() adds to mlcl_trainer_create(): a caller's
  * backbone (e.g. a residual network) and SimCLR views of images.
  */
-typedef struct mlcl_trainer_extra {
-    unsigned int version;          /**< MLCL_TRAINER_EXTRA_VERSION */
-    const mlcl_encoder *backbone;  /**< copied (mlcl_moco_create_with_backbone()); NULL: the MLP of *opts->moco.
+typedef struct mlcl_trainer_ex_options {
+    unsigned int version;          /**< MLCL_TRAINER_EX_OPTIONS_VERSION */
+    const mlcl_encoder *backbone;  /**< copied (as mlcl_moco_options.backbone, which must stay NULL in
+                                        opts->moco); NULL: the MLP of *opts->moco.
                                         Its input width must be c x out_h x out_w of the views. */
     const mlcl_simclr_options *pretrain_views; /**< non-NULL: pretraining views are two SimCLR
                                         augmentations of each image (copied) instead of input masking;
@@ -192,18 +193,18 @@ typedef struct mlcl_trainer_extra {
     const mlcl_simclr_options *finetune_views; /**< non-NULL: fine-tuning inputs are SimCLR-augmented
                                         with these settings; NULL with pretrain_views set: the image
                                         resized to the views' size, no augmentation */
-} mlcl_trainer_extra;
+} mlcl_trainer_ex_options;
 
 /** Static initialiser: no backbone, no image views (mlcl_trainer_create()'s behaviour). */
-#define MLCL_TRAINER_EXTRA_INIT { MLCL_TRAINER_EXTRA_VERSION, NULL, NULL, NULL }
+#define MLCL_TRAINER_EX_OPTIONS_INIT { MLCL_TRAINER_EX_OPTIONS_VERSION, NULL, NULL, NULL }
 
 /**
- * Fills @p extra with the defaults (the same bytes as MLCL_TRAINER_EXTRA_INIT).
+ * Fills @p extra with the defaults (the same bytes as MLCL_TRAINER_EX_OPTIONS_INIT).
  * @param[out] extra the struct to fill.
- * @param version must be MLCL_TRAINER_EXTRA_VERSION.
+ * @param version must be MLCL_TRAINER_EX_OPTIONS_VERSION.
  * @return MLCL_OK, MLCL_EINVAL (NULL) or MLCL_EVERSION.
  */
-MLCL_API int mlcl_trainer_extra_init(mlcl_trainer_extra *extra, unsigned int version);
+MLCL_API int mlcl_trainer_ex_options_init(mlcl_trainer_ex_options *extra, unsigned int version);
 
 /**
  * Creates a trainer as mlcl_trainer_create() does, with a caller's backbone
@@ -220,7 +221,7 @@ MLCL_API int mlcl_trainer_extra_init(mlcl_trainer_extra *extra, unsigned int ver
  *         does not match the data or the views, or the data have no image shape.
  */
 MLCL_API int mlcl_trainer_create_ex(mlcl_trainer **out, const mlcl_train_options *opts,
-                                    const mlcl_dataset *train, const mlcl_trainer_extra *extra);
+                                    const mlcl_dataset *train, const mlcl_trainer_ex_options *extra);
 
 /** Frees a trainer; NULL is a no-op. Not while a call runs on it (including
  * from its own progress callback): see mlcl_trainer_in_use(). */
@@ -573,7 +574,7 @@ MLCL_API int mlcl_trainer_moco(mlcl_trainer *trainer, mlcl_moco **out);
  * @param opts the options (copied; standardize and the phases' mask_p are ignored).
  * @param pretrain the pretraining loader (views 2), or NULL when no pretraining runs.
  * @param finetune the fine-tuning loader (views 0 or 1), or NULL when finetune_epochs = 0.
- * @param backbone copied (as mlcl_trainer_extra.backbone), or NULL: the MLP of opts->moco.
+ * @param backbone copied (as mlcl_trainer_ex_options.backbone), or NULL: the MLP of opts->moco.
  * @return as mlcl_trainer_create_ex(); MLCL_EINVAL naming the mismatch between the loaders and the options.
  */
 MLCL_API int mlcl_trainer_create_stream(mlcl_trainer **out, const mlcl_train_options *opts, mlcl_loader *pretrain,

@@ -214,18 +214,15 @@ static int create_inner(mlcl_moco *mc, const mlcl_encoder *backbone)
     return MLCL_OK;
 }
 
-int mlcl_moco_create(mlcl_moco **out, const mlcl_moco_options *opts)
+int mlcl_moco_create(mlcl_moco **out, const mlcl_moco_options *opts_in)
 {
-    return mlcl_moco_create_with_backbone(out, opts, NULL);
-}
-
-int mlcl_moco_create_with_backbone(mlcl_moco **out, const mlcl_moco_options *opts_in,
-                                   const mlcl_encoder *backbone)
-{
-    const char *fn = backbone ? "mlcl_moco_create_with_backbone" : "mlcl_moco_create";
+    const char *fn = "mlcl_moco_create";
     MLCL_CHECK_NULL(fn, out);
     *out = NULL;
     if (!opts_in) return mlcl__err(MLCL_EINVAL, "%s: opts is NULL", fn);
+    if (opts_in->version != MLCL_MOCO_OPTIONS_VERSION) /* (before reading backbone) */
+        return mlcl__err(MLCL_EVERSION, "%s: opts->version %u is not %u", fn, opts_in->version, MLCL_MOCO_OPTIONS_VERSION);
+    const mlcl_encoder *backbone = opts_in->backbone; /* NULL: the MLP of opts */
     mlcl__moco_conf o2, *opts = &o2;
     MLCL_TRY(mlcl__moco_resolve(opts_in, opts, backbone == NULL, fn));
     if (backbone) {
@@ -233,7 +230,7 @@ int mlcl_moco_create_with_backbone(mlcl_moco **out, const mlcl_moco_options *opt
         MLCL_TRY(mlcl_encoder_in_dim(backbone, &bin));
         MLCL_TRY(mlcl_encoder_out_dim(backbone, &bout));
         if (opts->in_dim != 0 && opts->in_dim != bin)
-            return mlcl__err(MLCL_EINVAL, "%s: opts->in_dim = %d differs from the backbone's input width %d "
+            return mlcl__err(MLCL_EINVAL, "%s: opts->in_dim = %d differs from opts->backbone's input width %d "
                              "(set it to 0 or to %d)", fn, opts->in_dim, bin, bin);
         opts->in_dim = bin;
         /* the MLP fields are not used: make them valid for the checks below */

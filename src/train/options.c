@@ -21,7 +21,7 @@ int mlcl_train_options_preset(mlcl_train_options *opts, const char *preset)
     d.threads = opts->threads;
     /* the presets' MoCo options: static, read-only, owned by the library */
     static const mlcl_moco_options scene = { MLCL_MOCO_OPTIONS_VERSION, 0, 0, 0, NULL, 0.2f, 256, 0.1f, 1024, 0.999f,
-                                             0, 0, NULL, NULL, 1 };
+                                             0, 0, NULL, NULL, 1, NULL };
     if (!strcmp(preset, "yeast")) {
         d.batch = 128;
         d.moco = NULL; /* the defaults: queue 256 */
@@ -140,6 +140,10 @@ int mlcl__train_moco_options(const mlcl_train_options *o, int in_dim, int n_labe
     if (m->seed != 0 && m->seed != o->seed)
         return mlcl__err(MLCL_EINVAL, "%s: opts->moco->seed = %llu but opts->seed = %llu (opts->seed sets it: leave 0)",
                          fn, (unsigned long long)m->seed, (unsigned long long)o->seed);
+    if (m->backbone)
+        return mlcl__err(MLCL_EINVAL, "%s: opts->moco->backbone is set, but a trainer's backbone is "
+                         "mlcl_trainer_ex_options.backbone (mlcl_trainer_create_ex) or the backbone argument of "
+                         "mlcl_trainer_create_stream: leave opts->moco->backbone NULL", fn);
     if (m->optim)
         return mlcl__err(MLCL_EINVAL, "%s: opts->moco->optim is set, but opts->pretrain_optim, pretrain_lr and "
                          "pretrain_weight_decay set the query-side optimiser of a trainer: leave it NULL", fn);
@@ -166,6 +170,6 @@ void mlcl__train_moco_public(const mlcl__moco_conf *c, mlcl_moco_options *pub)
 {
     const mlcl_moco_options p = { MLCL_MOCO_OPTIONS_VERSION, c->in_dim, c->n_labels, c->n_hidden, c->hidden, c->dropout,
                                   c->proj_dim, c->proj_dropout, c->queue_size, c->momentum, c->max_batch, c->seed,
-                                  &c->loss, &c->optim, c->key_train_mode };
+                                  &c->loss, &c->optim, c->key_train_mode, NULL };
     *pub = p;
 }

@@ -157,7 +157,7 @@ int mlcl_trainer_create_stream(mlcl_trainer **out, const mlcl_train_options *opt
         for (int i = 0; i < 2; i++)
             if (ls[i]) crc = loader_crc(crc, ls[i]);
         t->stream_crc = crc;
-        mlcl_trainer_extra ex = MLCL_TRAINER_EXTRA_INIT;
+        mlcl_trainer_ex_options ex = MLCL_TRAINER_EX_OPTIONS_INIT;
         ex.backbone = backbone;
         rc = mlcl__trainer_create_inner(t, NULL, &ex);
     }

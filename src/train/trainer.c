@@ -94,7 +94,7 @@ uint32_t mlcl__crc32_bytes(uint32_t crc, const void *p, size_t len)
     return crc;
 }
 
-int mlcl__trainer_create_inner(mlcl_trainer *t, const mlcl_dataset *train, const mlcl_trainer_extra *ex)
+int mlcl__trainer_create_inner(mlcl_trainer *t, const mlcl_dataset *train, const mlcl_trainer_ex_options *ex)
 {
     const mlcl_train_options *o = &t->o;
     mlcl__trainer_local_comm(&t->comm);
@@ -203,7 +203,8 @@ int mlcl__trainer_create_inner(mlcl_trainer *t, const mlcl_dataset *train, const
 
     mlcl_moco_options pub;
     mlcl__train_moco_public(&t->mo, &pub);
-    MLCL_TRY(mlcl_moco_create_with_backbone(&t->moco, &pub, ex ? ex->backbone : NULL));
+    pub.backbone = ex ? ex->backbone : NULL;
+    MLCL_TRY(mlcl_moco_create(&t->moco, &pub));
     for (int i = 0; i < NET_COUNT; i++) MLCL_TRY(mlcl_moco_encoder(t->moco, i, &t->net[i]));
     MLCL_TRY(mlcl_moco_queue(t->moco, &t->queue));
     MLCL_TRY(mlcl_moco_optim(t->moco, &t->popt));
@@ -252,9 +253,10 @@ int mlcl__trainer_create_inner(mlcl_trainer *t, const mlcl_dataset *train, const
     return MLCL_OK;
 }
 
-int mlcl_trainer_extra_init(mlcl_trainer_extra *extra, unsigned int version)
+int mlcl_trainer_ex_options_init(mlcl_trainer_ex_options *extra, unsigned int version)
 {
-    MLCL__STRUCT_INIT("mlcl_trainer_extra_init", extra, version, MLCL_TRAINER_EXTRA_VERSION, mlcl_trainer_extra, MLCL_TRAINER_EXTRA_INIT);
+    MLCL__STRUCT_INIT("mlcl_trainer_ex_options_init", extra, version, MLCL_TRAINER_EX_OPTIONS_VERSION, mlcl_trainer_ex_options,
+                      MLCL_TRAINER_EX_OPTIONS_INIT);
 }
 
 int mlcl_trainer_create(mlcl_trainer **out, const mlcl_train_options *opts, const mlcl_dataset *train)
@@ -278,7 +280,7 @@ int mlcl__trainer_alloc(mlcl_trainer **out, const mlcl_train_options *opts, cons
 }
 
 int mlcl_trainer_create_ex(mlcl_trainer **out, const mlcl_train_options *opts, const mlcl_dataset *train,
-                           const mlcl_trainer_extra *extra)
+                           const mlcl_trainer_ex_options *extra)
 {
     MLCL_CHECK_NULL(FN_CREATE, out);
     *out = NULL;
@@ -286,7 +288,7 @@ int mlcl_trainer_create_ex(mlcl_trainer **out, const mlcl_train_options *opts, c
     MLCL_CHECK_NULL(FN_CREATE, train);
     MLCL_CHECK_VERSION(FN_CREATE, opts, MLCL_TRAIN_OPTIONS_VERSION);
     MLCL_TRY(mlcl__train_check(opts, FN_CREATE));
-    if (extra) MLCL_CHECK_VERSION(FN_CREATE, extra, MLCL_TRAINER_EXTRA_VERSION);
+    if (extra) MLCL_CHECK_VERSION(FN_CREATE, extra, MLCL_TRAINER_EX_OPTIONS_VERSION);
     if (extra && extra->finetune_views && !extra->pretrain_views)
         return mlcl__err(MLCL_EINVAL, "%s: extra->finetune_views needs extra->pretrain_views (they set the image size)", FN_CREATE);
     mlcl_trainer *t;

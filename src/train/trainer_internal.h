@@ -144,7 +144,7 @@ MLCL_INTERNAL float mlcl__train_phase_lr(const mlcl__phase *p, int epoch);
 
 /* ---- trainer.c */
 /* The rest of create once t->o, and for streaming the sizes, are set. */
-MLCL_INTERNAL int mlcl__trainer_create_inner(mlcl_trainer *t, const mlcl_dataset *train, const mlcl_trainer_extra *ex);
+MLCL_INTERNAL int mlcl__trainer_create_inner(mlcl_trainer *t, const mlcl_dataset *train, const mlcl_trainer_ex_options *ex);
 /* CRC-32 over any length (zlib takes uInt lengths). */
 MLCL_INTERNAL uint32_t mlcl__crc32_bytes(uint32_t crc, const void *p, size_t len);
 /* The built-in single-rank communicator (collectives are the identity). */

@@ -97,7 +97,7 @@ static void write_seeds(const char *dir)
     if (mlcl_encoder_create(&bb, D, NULL) || mlcl_encoder_add_linear(bb, 5, 1) || mlcl_encoder_add_batchnorm(bb, 1e-5f, 0.1f) ||
         mlcl_encoder_add_relu(bb) || mlcl_encoder_add_dropout(bb, 0.1f) || mlcl_encoder_add_linear(bb, 4, 0))
         abort();
-    mlcl_trainer_extra ex = MLCL_TRAINER_EXTRA_INIT;
+    mlcl_trainer_ex_options ex = MLCL_TRAINER_EX_OPTIONS_INIT;
     ex.backbone = bb;
     mlcl_trainer *t;
     mlcl_model *m;

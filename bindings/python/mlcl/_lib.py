@@ -295,12 +295,13 @@ NPY_MAX_DIMS = 8
 
 class CMocoOptions(ctypes.Structure):
     """mlcl_moco_options as laid out in C (moco.h, version 2): the widths,
-    loss and optimiser by pointer. Built by MocoOptions.to_c()."""
+    loss, optimiser and backbone by pointer. Built by MocoOptions.to_c()
+    (backbone NULL: MoCo(backbone=...) sets it on the C struct)."""
     _fields_ = [("version", c_uint), ("in_dim", c_int), ("n_labels", c_int), ("n_hidden", c_int),
                 ("hidden", POINTER(c_int)), ("dropout", c_float), ("proj_dim", c_int),
                 ("proj_dropout", c_float), ("queue_size", c_int), ("momentum", c_float),
                 ("max_batch", c_int), ("seed", c_uint64), ("loss", POINTER(LossOptions)),
-                ("optim", POINTER(OptimOptions)), ("key_train_mode", c_int)]
+                ("optim", POINTER(OptimOptions)), ("key_train_mode", c_int), ("backbone", c_void_p)]
 
 
 _PHASE_FIELDS = ("epochs", "optim", "lr", "weight_decay", "head_lr_scale", "sched", "T_0", "T_mult",
@@ -336,7 +337,7 @@ class MocoOptions(ctypes.Structure):
     def from_c(cls, c):
         o = cls()
         for name, _ in CMocoOptions._fields_:
-            if name not in ("hidden", "loss", "optim"):
+            if name not in ("hidden", "loss", "optim", "backbone"):
                 setattr(o, name, getattr(c, name))
         if c.hidden:
             o.n_hidden = c.n_hidden
@@ -358,7 +359,7 @@ class MocoOptions(ctypes.Structure):
         variant and mask and the optimiser is left to the pretrain phase."""
         c = CMocoOptions()
         for name, _ in CMocoOptions._fields_:
-            if name not in ("hidden", "loss", "optim"):
+            if name not in ("hidden", "loss", "optim", "backbone"):
                 setattr(c, name, getattr(self, name))
         n = max(0, min(int(self.n_hidden), MLP_MAX_HIDDEN))
         widths = (c_int * max(n, 1))(*list(self.hidden)[:n])
@@ -432,12 +433,13 @@ def _lib_loss_init(loss):
     C.mlcl_loss_options_init(ctypes.byref(loss), LOSS_OPTIONS_VERSION)
 
 
-class TrainerExtra(ctypes.Structure):
+class TrainerExOptions(ctypes.Structure):
+    """mlcl_trainer_ex_options (train.h): what mlcl_trainer_create_ex adds."""
     _fields_ = [("version", c_uint), ("backbone", c_void_p), ("pretrain_views", ctypes.POINTER(SimclrOptions)),
                 ("finetune_views", ctypes.POINTER(SimclrOptions))]
 
 
-TRAINER_EXTRA_VERSION = 1
+TRAINER_EX_OPTIONS_VERSION = 1
 
 
 class Progress(ctypes.Structure):
@@ -642,7 +644,6 @@ _PROTOS = {
     # moco.h
     "mlcl_moco_options_init": (INT, [P(CMocoOptions), c_uint]),
     "mlcl_moco_create": (INT, [P(H), P(CMocoOptions)]),
-    "mlcl_moco_create_with_backbone": (INT, [P(H), P(CMocoOptions), H]),
     "mlcl_moco_free": (None, [H]),
     "mlcl_moco_step": (INT, [H, c_int, pf, pf, pu64, P(LossParts)]),
     "mlcl_moco_set_threads": (INT, [H, c_int]),
@@ -666,8 +667,8 @@ _PROTOS = {
     "mlcl_train_options_init": (INT, [P(CTrainOptions), c_uint]),
     "mlcl_train_options_preset": (INT, [P(CTrainOptions), c_char_p]),
     "mlcl_trainer_create": (INT, [P(H), P(CTrainOptions), H]),
-    "mlcl_trainer_create_ex": (INT, [P(H), P(CTrainOptions), H, P(TrainerExtra)]),
-    "mlcl_trainer_extra_init": (INT, [P(TrainerExtra), c_uint]),
+    "mlcl_trainer_create_ex": (INT, [P(H), P(CTrainOptions), H, P(TrainerExOptions)]),
+    "mlcl_trainer_ex_options_init": (INT, [P(TrainerExOptions), c_uint]),
     "mlcl_trainer_free": (None, [H]),
     "mlcl_trainer_set_callback": (INT, [H, PROGRESS_FN, c_void_p]),
     "mlcl_trainer_set_threads": (INT, [H, c_int]),

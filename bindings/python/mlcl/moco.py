@@ -73,11 +73,13 @@ class MoCo(Handle):
             raise TypeError("pass either options= or keyword options, not both")
         h = ctypes.c_void_p()
         if backbone is not None:
-            # mlcl_moco_create_with_backbone: the pair copies the backbone
+            # mlcl_moco_options.backbone: the pair copies the backbone at create
             if not isinstance(backbone, Encoder):
                 raise TypeError("backbone must be an mlcl.Encoder")
             with backbone._use("MoCo(backbone=...)") as bb:
-                C.mlcl_moco_create_with_backbone(ctypes.byref(h), ctypes.byref(options.to_c()), bb)
+                c = options.to_c()
+                c.backbone = bb
+                C.mlcl_moco_create(ctypes.byref(h), ctypes.byref(c))
             if options.in_dim == 0:
                 options.in_dim = backbone.in_dim
         else:

@@ -8,7 +8,7 @@ import numpy as np
 
 from . import _lib
 from ._lib import (C, Metrics, METRICS_VERSION, PROGRESS_FN, SimclrOptions, TrainOptions,
-                   TRAIN_OPTIONS_VERSION, TrainerExtra, TRAINER_EXTRA_VERSION, SELECT_NONE,
+                   TRAIN_OPTIONS_VERSION, TrainerExOptions, TRAINER_EX_OPTIONS_VERSION, SELECT_NONE,
                    THRESHOLD_MODES, ValidationOptions, VALIDATION_OPTIONS_VERSION)
 from ._util import threads_property, BusyError, Handle, apply_kwargs, as_input, locked, ptr, struct_to_dict, to_cstr, to_int, to_path
 from .data import Dataset
@@ -91,8 +91,8 @@ class Trainer(Handle):
         else:
             # mlcl_trainer_create_ex: a caller's backbone (copied) and/or SimCLR
             # views (mlcl.simclr_options(...) or a dict of its fields)
-            ex = TrainerExtra()
-            C.mlcl_trainer_extra_init(ctypes.byref(ex), TRAINER_EXTRA_VERSION)
+            ex = TrainerExOptions()
+            C.mlcl_trainer_ex_options_init(ctypes.byref(ex), TRAINER_EX_OPTIONS_VERSION)
             keep = []
             if backbone is not None:
                 from .nn import Encoder

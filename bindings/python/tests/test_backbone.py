@@ -1,5 +1,5 @@
 """A caller's backbone in the MoCo pair and the trainer (moco.h, train.h):
-mlcl_moco_create_with_backbone and mlcl_trainer_create_ex."""
+mlcl_moco_options.backbone and mlcl_trainer_create_ex."""
 import os
 
 import numpy as np
