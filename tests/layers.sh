@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.." || exit 1
 doc=docs/architecture.md
 # Known violations, "file -> included": printed, not failed; a listed one that
 # no longer occurs fails (so the list only shrinks). docs/architecture.md explains them.
-KNOWN="src/train/export.c -> model/model_internal.h"
+KNOWN=""
 
 table=$(sed -n '/<!-- layers:begin/,/<!-- layers:end/p' "$doc" | grep '^| [a-z]' | grep -v '^| layer ')
 [ -n "$table" ] || { echo "layers: no layer table between the layers:begin/end markers of $doc"; exit 1; }

@@ -15,6 +15,7 @@
 #ifndef MLCL_TRAIN_H
 #define MLCL_TRAIN_H
 
+#include "model.h"
 #include "comm.h"
 #include "core.h"
 #include "dataset.h"
@@ -593,6 +594,68 @@ MLCL_API int mlcl_trainer_create_stream(mlcl_trainer **out, const mlcl_train_opt
  * @return MLCL_OK, MLCL_EINVAL, MLCL_EVERSION, MLCL_ENOMEM or MLCL_EBACKEND.
  */
 MLCL_API int mlcl_trainer_set_comm(mlcl_trainer *trainer, const mlcl_comm *comm);
+
+/* ---------------------------------------------------------------- the trained model (model.h) */
+
+/** Version of mlcl_model_export_options understood by this library. */
+#define MLCL_MODEL_EXPORT_OPTIONS_VERSION 1
+
+/**
+ * What mlcl_trainer_export_model_ex() records beside the weights. Every
+ * field is optional (NULL: not recorded, or the default).
+ */
+typedef struct mlcl_model_export_options {
+    unsigned int version;            /**< MLCL_MODEL_EXPORT_OPTIONS_VERSION */
+    const mlcl_dataset *train;       /**< the training set the trainer was made from: its label
+                                          names and a hash of its features and labels are recorded
+                                          (it must have the trainer's feature and label counts) */
+    const char *const *label_names;  /**< c label names (copied); override those of @c train.
+                                          Default names: "label0", "label1", ... */
+    const float *thresholds;         /**< c decision thresholds in [0, 1] (copied; default 0.5 each) */
+    const char *train_path;          /**< the training data file, recorded in the provenance */
+    const char *test_path;           /**< the test data file, recorded in the provenance */
+    const mlcl_metrics *test_paper;  /**< test metrics at the end of training, paper protocol */
+    const mlcl_metrics *test_t05;    /**< test metrics at the end of training, threshold 0.5 */
+} mlcl_model_export_options;
+
+/** Static initialiser: nothing recorded beyond the trainer's own state. */
+#define MLCL_MODEL_EXPORT_OPTIONS_INIT \
+    { MLCL_MODEL_EXPORT_OPTIONS_VERSION, NULL, NULL, NULL, NULL, NULL, NULL, NULL }
+
+/**
+ * Fills @p opts with the defaults (the same bytes as MLCL_MODEL_EXPORT_OPTIONS_INIT).
+ * @param[out] opts the struct to fill.
+ * @param version must be MLCL_MODEL_EXPORT_OPTIONS_VERSION.
+ * @return MLCL_OK, MLCL_EINVAL (NULL) or MLCL_EVERSION.
+ */
+MLCL_API int mlcl_model_export_options_init(mlcl_model_export_options *opts, unsigned int version);
+
+/**
+ * Copies the trainer's current query backbone, LD head (with BatchNorm
+ * running statistics), standardisation and image settings into a new model
+ * that no longer depends on the trainer or its data. Usually called when
+ * mlcl_trainer_run() has finished; the phase and epoch at export are
+ * recorded in the provenance. The model predicts exactly as
+ * mlcl_trainer_predict() did at the time of the export, bit for bit.
+ * Equivalent to mlcl_trainer_export_model_ex() with NULL options.
+ * @param trainer the trainer (read only).
+ * @param[out] out the new model; free with mlcl_model_free().
+ * @return MLCL_OK, MLCL_EINVAL, MLCL_ENOMEM or MLCL_EBACKEND.
+ */
+MLCL_API int mlcl_trainer_export_model(const mlcl_trainer *trainer, mlcl_model **out);
+
+/**
+ * As mlcl_trainer_export_model(), recording label names, thresholds, data
+ * file names, the training-set hash and end-of-training metrics from @p opts.
+ * @param trainer the trainer (read only).
+ * @param[out] out the new model; free with mlcl_model_free().
+ * @param opts the additions (read during the call only), or NULL.
+ * @return MLCL_OK, MLCL_EINVAL (e.g. opts->train of another shape, a
+ *         threshold outside [0, 1], an empty label name), MLCL_EVERSION,
+ *         MLCL_ENOMEM or MLCL_EBACKEND.
+ */
+MLCL_API int mlcl_trainer_export_model_ex(const mlcl_trainer *trainer, mlcl_model **out,
+                                          const mlcl_model_export_options *opts);
 
 #ifdef __cplusplus
 }

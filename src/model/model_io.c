@@ -5,7 +5,7 @@
  * it refuses the file), a lower-case one optional (skipped when unknown). */
 #include <string.h>
 #include "model_internal.h"
-#include "train/ckpt.h"
+#include "core/ckpt.h"
 
 static const char MODEL_MAGIC[8] = { 'M', 'L', 'C', 'L', 'M', 'O', 'D', 'L' };
 #define MODEL_FORMAT 1u

@@ -5,7 +5,7 @@
 #include <string.h>
 #include "train/trainer_internal.h"
 #include "data/sparse_lib.h"
-#include "model/model_internal.h"
+#include "model/model_lib.h"
 #include "nn/nn_lib.h"
 
 static const char FN[] = "mlcl_trainer_export_model";
@@ -74,43 +74,16 @@ static int prov_metrics(mlcl_model *m, const char *pre, const mlcl_metrics *x)
 
 static int export_inner(const mlcl_trainer *t, mlcl_model *m, const mlcl_model_export_options *o)
 {
-    const mlcl_encoder *bb = t->net[NET_ENC_Q], *ld = t->net[NET_LD];
-    m->d = t->d;
-    m->c = t->c;
-    m->h = t->hdim;
-    m->dn = t->dn;
-    m->chunk = t->batch;
-    m->img = t->img;
-    if (t->img) { m->ic = t->ic; m->ih = t->ih; m->iw = t->iw; m->oh = t->oh; m->ow = t->ow; }
-    m->standardize = (t->o.standardize && !t->img) || t->stream; /* stream: the loaders' normalisation */
-    if (m->standardize) {
-        MLCL_TRY(mlcl__alloc_array((void **)&m->mean, (size_t)m->d, sizeof(float), FN));
-        MLCL_TRY(mlcl__alloc_array((void **)&m->std, (size_t)m->d, sizeof(float), FN));
-        memcpy(m->mean, t->mean, (size_t)m->d * sizeof(float));
-        memcpy(m->std, t->std, (size_t)m->d * sizeof(float));
-    }
-    MLCL_TRY(mlcl__model_copy_backbone(m, bb, FN));
-    size_t nh;
-    MLCL_TRY(mlcl_encoder_param_count(ld, &nh));
-    if (nh != (size_t)m->c * m->h + (size_t)m->c)
-        return mlcl__err(MLCL_EINVAL, "%s: the LD head holds %zu parameters, not Linear(%d, %d)", FN, nh, m->h, m->c);
-    MLCL_TRY(mlcl__alloc_array((void **)&m->head, nh, sizeof(float), FN));
-    MLCL_TRY(mlcl_encoder_get_params(ld, m->head, nh));
-    MLCL_TRY(mlcl__alloc_array((void **)&m->thr, (size_t)m->c, sizeof(float), FN));
-    /* the caller's, else those chosen on validation (mlcl_trainer_set_validation), else 0.5 */
-    for (int j = 0; j < m->c; j++) m->thr[j] = o && o->thresholds ? o->thresholds[j] : t->thr_ready ? t->thr[j] : 0.5f;
-    for (int j = 0; j < m->c; j++)
-        if (!(m->thr[j] >= 0.0f && m->thr[j] <= 1.0f))
-            return mlcl__err(MLCL_EINVAL, "%s: opts->thresholds[%d] = %g is outside [0, 1]", FN, j, (double)m->thr[j]);
+    const int c = t->c;
+    const int standardize = (t->o.standardize && !t->img) || t->stream; /* stream: the loaders' normalisation */
     /* label names: the options', else the dataset's, else label<j> */
-    MLCL_TRY(mlcl__alloc_array((void **)&m->labels, (size_t)m->c, sizeof(char *), FN));
     {
         char buf[32];
         const char **names = NULL;
-        MLCL_TRY(mlcl__alloc_array((void **)&names, (size_t)m->c, sizeof(char *), FN));
-        char *def = mlcl__malloc((size_t)m->c * 32);
+        MLCL_TRY(mlcl__alloc_array((void **)&names, (size_t)c, sizeof(char *), FN));
+        char *def = mlcl__malloc((size_t)c * 32);
         int rc = def ? MLCL_OK : mlcl__err(MLCL_ENOMEM, "%s: out of memory", FN);
-        for (int j = 0; j < m->c && rc == MLCL_OK; j++) {
+        for (int j = 0; j < c && rc == MLCL_OK; j++) {
             const char *s = o && o->label_names ? o->label_names[j] : NULL;
             if (!s && o && o->train) (void)mlcl_dataset_label_name(o->train, j, &s); /* s stays NULL: unnamed */
             if (!s) {
@@ -122,7 +95,7 @@ static int export_inner(const mlcl_trainer *t, mlcl_model *m, const mlcl_model_e
         }
         /* the public setter validates and copies; it replaces m->labels */
         if (rc == MLCL_OK) {
-            rc = mlcl_model_set_label_names(m, m->c, names);
+            rc = mlcl_model_set_label_names(m, c, names);
             if (rc == MLCL_EINVAL) {
                 char msg[512];
                 snprintf(msg, sizeof msg, "%s", mlcl_last_error());
@@ -147,7 +120,7 @@ static int export_inner(const mlcl_trainer *t, mlcl_model *m, const mlcl_model_e
     MLCL_TRY(prov(m, "loss", "method %d variant %d mask %d alpha %g beta %g tau %g sigma %g reduction %d cld_weight %d",
                   lo->method, lo->variant, lo->mask, (double)lo->alpha, (double)lo->beta, (double)lo->tau,
                   (double)lo->sigma, lo->reduction, lo->cld_weight));
-    MLCL_TRY(prov(m, "standardize", "%d", m->standardize));
+    MLCL_TRY(prov(m, "standardize", "%d", standardize));
     MLCL_TRY(prov(m, "exported_at", "phase %d epoch %d%s", t->phase, t->epoch, t->phase >= 3 ? " (finished)" : ""));
     MLCL_TRY(prov(m, "train_rows", "%d", t->n));
     if (t->thr_ready && !(o && o->thresholds))
@@ -183,9 +156,25 @@ int mlcl_trainer_export_model_ex(const mlcl_trainer *trainer, mlcl_model **out, 
     if (opts && opts->label_names)
         for (int j = 0; j < trainer->c; j++)
             if (!opts->label_names[j]) return mlcl__err(MLCL_EINVAL, "%s: opts->label_names[%d] is NULL", FN, j);
+    const mlcl_trainer *t = trainer;
+    /* the caller's thresholds, else those chosen on validation (mlcl_trainer_set_validation), else 0.5 */
+    float *thr = NULL;
+    MLCL_TRY(mlcl__alloc_array((void **)&thr, (size_t)t->c, sizeof(float), FN));
+    for (int j = 0; j < t->c; j++) thr[j] = opts && opts->thresholds ? opts->thresholds[j] : t->thr_ready ? t->thr[j] : 0.5f;
+    for (int j = 0; j < t->c; j++)
+        if (!(thr[j] >= 0.0f && thr[j] <= 1.0f)) {
+            mlcl__free(thr);
+            return mlcl__err(MLCL_EINVAL, "%s: opts->thresholds[%d] = %g is outside [0, 1]", FN, j, (double)thr[j]);
+        }
+    const int standardize = (t->o.standardize && !t->img) || t->stream;
+    mlcl__model_parts parts = { t->d, t->c, t->hdim, t->dn, t->batch, t->img, t->ic, t->ih, t->iw, t->oh, t->ow,
+                                standardize ? t->mean : NULL, standardize ? t->std : NULL,
+                                t->net[NET_ENC_Q], t->net[NET_LD], thr };
     mlcl_model *m;
-    MLCL_TRY(mlcl__model_alloc(&m, FN));
-    int rc = export_inner(trainer, m, opts);
+    int rc = mlcl__model_build(&m, &parts, FN);
+    mlcl__free(thr);
+    if (rc != MLCL_OK) return rc;
+    rc = export_inner(trainer, m, opts);
     if (rc < 0) {
         /* a template that cannot be rebuilt from the trainer's own state is not the caller's fault */
         mlcl_model_free(m);

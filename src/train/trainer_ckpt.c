@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "mlcl/train.h"
-#include "train/ckpt.h"
+#include "core/ckpt.h"
 #include "train/trainer_internal.h"
 
 /* ------------------------------------------------------------ checkpoints */

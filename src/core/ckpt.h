@@ -1,7 +1,7 @@
-/* Checkpoint container: tagged sections, zlib-compressed, CRC-checked,
+/* The container of checkpoints and model files (core: used by train and model): tagged sections, zlib-compressed, CRC-checked,
  * written atomically (temporary file + fsync + rename). Internal. */
-#ifndef MLCL_TRAIN_CKPT_H
-#define MLCL_TRAIN_CKPT_H
+#ifndef MLCL_CORE_CKPT_H
+#define MLCL_CORE_CKPT_H
 #include <stddef.h>
 #include <stdint.h>
 #include "core/internal.h"
