@@ -40,7 +40,7 @@ static void install(void)
 {
     memset(&C, 0, sizeof C);
     C.fail_at = -1;
-    mlcl_allocator a = { c_alloc, c_free, &C };
+    mlcl_allocator a = { MLCL_ALLOCATOR_VERSION, c_alloc, c_free, &C };
     ck_assert_ok(mlcl_set_allocator(&a));
 }
 static void arm(long k) { C.calls = 0; C.fail_at = k; C.failed = 0; }

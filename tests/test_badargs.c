@@ -149,11 +149,32 @@ static void *dummy_alloc(size_t n, void *c) { (void)c; return malloc(n); }
 static void free_wrapper_dummy(void *p, void *c) { (void)c; free(p); }
 static void t_set_allocator(void)
 {
-    mlcl_allocator a = { dummy_alloc, NULL, NULL };
+    mlcl_allocator a = { MLCL_ALLOCATOR_VERSION, dummy_alloc, NULL, NULL };
     BAD(mlcl_set_allocator(&a), EINV, "allocator->free");
-    mlcl_allocator b = { NULL, free_wrapper_dummy, NULL };
+    mlcl_allocator b = { MLCL_ALLOCATOR_VERSION, NULL, free_wrapper_dummy, NULL };
     BAD(mlcl_set_allocator(&b), EINV, "allocator->alloc");
     ck_assert_ok(mlcl_set_allocator(NULL));
+    mlcl_allocator v = MLCL_ALLOCATOR_INIT;
+    v.version = 9;
+    BAD(mlcl_set_allocator(&v), MLCL_EVERSION, "mlcl_set_allocator");
+}
+static void t_allocator_init(void)
+{
+    mlcl_allocator a;
+    BAD(mlcl_allocator_init(NULL, MLCL_ALLOCATOR_VERSION), EINV, "allocator is NULL");
+    BAD(mlcl_allocator_init(&a, 7), MLCL_EVERSION, "version 7");
+}
+static void t_loader_batch_init(void)
+{
+    mlcl_loader_batch b;
+    BAD(mlcl_loader_batch_init(NULL, MLCL_LOADER_BATCH_VERSION), EINV, "batch is NULL");
+    BAD(mlcl_loader_batch_init(&b, 7), MLCL_EVERSION, "version 7");
+}
+static void t_loader_stats_init(void)
+{
+    mlcl_loader_stats s;
+    BAD(mlcl_loader_stats_init(NULL, MLCL_LOADER_STATS_VERSION), EINV, "stats is NULL");
+    BAD(mlcl_loader_stats_init(&s, 7), MLCL_EVERSION, "version 7");
 }
 static void t_set_num_threads(void)
 {
@@ -2491,11 +2512,11 @@ static void t_loader_create(void)
     mlcl_image_list_free(l);
 }
 static void t_loader_free(void) { mlcl_loader_free(NULL); }
-static void t_loader_next(void) { mlcl_loader_batch b; BAD(mlcl_loader_next(NULL, &b), EINV, "L is NULL"); }
+static void t_loader_next(void) { mlcl_loader_batch b = MLCL_LOADER_BATCH_INIT; BAD(mlcl_loader_next(NULL, &b), EINV, "L is NULL"); }
 static void t_loader_position(void) { int e; BAD(mlcl_loader_position(NULL, &e, NULL), EINV, "L is NULL"); }
 static void t_loader_seek(void) { BAD(mlcl_loader_seek(NULL, 0, 0), EINV, "L is NULL"); }
 static void t_loader_batches_per_epoch(void) { long long b; BAD(mlcl_loader_batches_per_epoch(NULL, &b), EINV, "L is NULL"); }
-static void t_loader_stats_get(void) { mlcl_loader_stats s; BAD(mlcl_loader_stats_get(NULL, &s), EINV, "L is NULL"); }
+static void t_loader_stats_get(void) { mlcl_loader_stats s = MLCL_LOADER_STATS_INIT; BAD(mlcl_loader_stats_get(NULL, &s), EINV, "L is NULL"); }
 static void t_trainer_create_stream(void)
 {
     mlcl_trainer *t = NULL;
@@ -2539,7 +2560,7 @@ typedef struct { const char *name; void (*fn)(void); } entry;
 #define E(f) { "mlcl_" #f, t_##f }
 static const entry TABLE[] = {
     E(status_str), E(last_error), E(clear_error), E(version_number), E(version_string),
-    E(set_allocator), E(set_num_threads), E(set_num_threads_forced), E(get_num_threads), E(rng_create), E(rng_free), E(rng_seed), E(rng_u32),
+    E(set_allocator), E(allocator_init), E(set_num_threads), E(set_num_threads_forced), E(get_num_threads), E(rng_create), E(rng_free), E(rng_seed), E(rng_u32),
     E(rng_uniform), E(rng_normal), E(rng_get_state), E(rng_set_state),
     E(dataset_load_arff), E(dataset_load_libsvm), E(dataset_load_libsvm_sparse), E(dataset_load_arff_sparse), E(dataset_create_csr),
     E(dataset_is_sparse), E(dataset_csr), E(idx_load), E(idx_free),
@@ -2594,7 +2615,7 @@ static const entry TABLE[] = {
     E(csv_options_init), E(dataset_load_csv), E(image_read), E(image_free), E(image_resize_crop),
     E(manifest_options_init), E(dataset_load_image_csv), E(dataset_load_coco), E(dataset_load_voc),
     E(data_guess_format),
-    E(image_list_create), E(image_list_load_csv), E(image_list_load_coco), E(image_list_load_voc), E(image_list_free), E(image_list_size), E(image_list_label_name), E(loader_options_init),
+    E(image_list_create), E(image_list_load_csv), E(image_list_load_coco), E(image_list_load_voc), E(image_list_free), E(image_list_size), E(image_list_label_name), E(loader_options_init), E(loader_batch_init), E(loader_stats_init),
     E(loader_create), E(loader_free), E(loader_next), E(loader_position), E(loader_seek), E(loader_batches_per_epoch),
     E(loader_stats_get), E(loader_normalization), E(trainer_create_stream),
 };

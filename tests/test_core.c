@@ -100,7 +100,7 @@ static void failing_free(void *p, void *ctx) { (void)ctx; free(p); }
 
 START_TEST(allocator_hook)
 {
-    mlcl_allocator a = { failing_alloc, failing_free, NULL };
+    mlcl_allocator a = { MLCL_ALLOCATOR_VERSION, failing_alloc, failing_free, NULL };
     fail_after = 0;
     ck_assert_ok(mlcl_set_allocator(&a));
     mlcl_rng *r = NULL;
@@ -109,7 +109,7 @@ START_TEST(allocator_hook)
     ck_assert_ok(mlcl_set_allocator(NULL));
     ck_assert_ok(mlcl_rng_create(&r, 1));
     mlcl_rng_free(r);
-    mlcl_allocator half = { failing_alloc, NULL, NULL };
+    mlcl_allocator half = { MLCL_ALLOCATOR_VERSION, failing_alloc, NULL, NULL };
     ck_assert_status_msg(mlcl_set_allocator(&half), MLCL_EINVAL, "allocator");
     ck_assert_status_msg(mlcl_set_num_threads(0), MLCL_EINVAL, "n must be");
 }

@@ -52,7 +52,7 @@ static int ends_with(const char *s, const char *suf)
 START_TEST(every_fuzz_input_loads_cleanly)
 {
     const char *dir = "tests/data/fuzz";
-    mlcl_allocator cap = { cap_alloc, cap_free, NULL };
+    mlcl_allocator cap = { MLCL_ALLOCATOR_VERSION, cap_alloc, cap_free, NULL };
     ck_assert_ok(mlcl_set_allocator(&cap));
     DIR *d = opendir(dir);
     ck_assert_msg(d != NULL, "cannot open %s", dir);

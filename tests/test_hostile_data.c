@@ -215,7 +215,7 @@ static int run_counted(const job *j, char *msg, size_t msglen, counter *c)
 {
     memset(c, 0, sizeof *c);
     c->cap = LIMIT;
-    mlcl_allocator a = { cnt_alloc, cnt_free, c };
+    mlcl_allocator a = { MLCL_ALLOCATOR_VERSION, cnt_alloc, cnt_free, c };
     ck_assert_ok(mlcl_set_allocator(&a));
     mlcl_clear_error();
     int rc = run_job(j);
@@ -461,7 +461,7 @@ START_TEST(npy_single_copy)
         mlcl_dataset *ds = NULL;
         memset(&c, 0, sizeof c);
         c.cap = LIMIT;
-        mlcl_allocator a = { cnt_alloc, cnt_free, &c };
+        mlcl_allocator a = { MLCL_ALLOCATOR_VERSION, cnt_alloc, cnt_free, &c };
         ck_assert_ok(mlcl_set_allocator(&a));
         int rc = mlcl_dataset_load_npy(&ds, j.a, j.ka, j.b, NULL, 0);
         snprintf(msg, sizeof msg, "%s", mlcl_last_error());

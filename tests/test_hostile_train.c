@@ -489,7 +489,7 @@ static int budget_child(void)
 {
     struct rlimit rl = { (rlim_t)2 << 30, (rlim_t)2 << 30 };
     if (setrlimit(RLIMIT_AS, &rl) != 0) return 20;
-    mlcl_allocator a = { count_alloc, count_free, NULL };
+    mlcl_allocator a = { MLCL_ALLOCATOR_VERSION, count_alloc, count_free, NULL };
     mlcl_set_allocator(&a);
     mlcl_dataset *ds = NULL;
     {

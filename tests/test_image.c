@@ -535,7 +535,7 @@ START_TEST(allocation_failure_is_clean)
     ck_assert_ok(mlcl_rng_create(&r, 1));
     mlcl_simclr_options o = MLCL_SIMCLR_OPTIONS_INIT;
     o.blur_kernel = 3;
-    mlcl_allocator fail = { failing_alloc, plain_free, NULL };
+    mlcl_allocator fail = { MLCL_ALLOCATOR_VERSION, failing_alloc, plain_free, NULL };
     ck_assert_ok(mlcl_set_allocator(&fail));
     ck_assert_status_msg(mlcl_image_simclr(y, x, 2, 3, 8, 8, &o, r), MLCL_ENOMEM, "blur scratch");
     o.blur_p = 0.0f;

@@ -114,7 +114,7 @@ static void run_batches(mlcl_loader *L, int nbatch, record *r)
     r->be = calloc((size_t)nbatch, sizeof(int));
     r->bi = calloc((size_t)nbatch, sizeof(long long));
     for (int k = 0; k < nbatch; k++) {
-        mlcl_loader_batch b;
+        mlcl_loader_batch b = MLCL_LOADER_BATCH_INIT;
         ck_assert_ok(mlcl_loader_next(L, &b));
         size_t nd = (size_t)b.n * (size_t)b.d;
         r->x = realloc(r->x, (r->nx + nd) * sizeof(float));
@@ -263,7 +263,7 @@ START_TEST(pixels_labels_and_order)
     ck_assert_ok(mlcl_loader_position(L, &e, &b));
     ck_assert_int_eq(e, 2);
     ck_assert_int_eq(b, 0);
-    mlcl_loader_stats st;
+    mlcl_loader_stats st = MLCL_LOADER_STATS_INIT;
     ck_assert_ok(mlcl_loader_stats_get(L, &st));
     ck_assert_int_ge(st.images, 2 * n);
     ck_assert_int_eq(st.batches, 10);
@@ -280,7 +280,7 @@ START_TEST(pixels_labels_and_order)
     o.resize = 20;
     o.normalize = MLCL_NORMALIZE_NONE;
     ck_assert_ok(mlcl_loader_create(&L, l, &o));
-    mlcl_loader_batch bt;
+    mlcl_loader_batch bt = MLCL_LOADER_BATCH_INIT;
     ck_assert_ok(mlcl_loader_next(L, &bt));
     {
         float *px, *mid = malloc(3 * 20 * 23 * sizeof(float));
@@ -322,7 +322,7 @@ START_TEST(same_batches_any_thread_count)
         ck_assert_ok(mlcl_loader_create(&L, l, &o));
         record r;
         run_batches(L, nbatch, &r);
-        mlcl_loader_stats st;
+        mlcl_loader_stats st = MLCL_LOADER_STATS_INIT;
         ck_assert_ok(mlcl_loader_stats_get(L, &st));
         ck_assert_int_eq(st.threads, tc[t]);
         mlcl_loader_free(L);
@@ -415,7 +415,7 @@ START_TEST(ring_is_bounded)
         o.prefetch = 2;
         mlcl_loader *L;
         ck_assert_ok(mlcl_loader_create(&L, l, &o));
-        mlcl_loader_stats st;
+        mlcl_loader_stats st = MLCL_LOADER_STATS_INIT;
         for (int k = 0; k < 200; k++) { /* until the ring is full (at most 2 s) */
             ck_assert_ok(mlcl_loader_stats_get(L, &st));
             if (st.images >= 10) break;
@@ -424,7 +424,7 @@ START_TEST(ring_is_bounded)
         usleep(100000);
         ck_assert_ok(mlcl_loader_stats_get(L, &st));
         ck_assert_int_eq(st.images, 10); /* 2 slots x 5 */
-        mlcl_loader_batch b;
+        mlcl_loader_batch b = MLCL_LOADER_BATCH_INIT;
         ck_assert_ok(mlcl_loader_next(L, &b));
         ck_assert_ok(mlcl_loader_next(L, &b)); /* releases the first: 5 more may be decoded */
         for (int k = 0; k < 200; k++) {
@@ -466,7 +466,7 @@ START_TEST(corrupt_image)
     o.shuffle = 0;
     mlcl_loader *L;
     ck_assert_ok(mlcl_loader_create(&L, l, &o));
-    mlcl_loader_batch b;
+    mlcl_loader_batch b = MLCL_LOADER_BATCH_INIT;
     ck_assert_ok(mlcl_loader_next(L, &b));
     ck_assert_int_eq(b.n, 5);
     ck_assert_status_msg(mlcl_loader_next(L, &b), MLCL_EFORMAT, "im005.jpg");
@@ -495,7 +495,7 @@ START_TEST(corrupt_image)
     for (int k = 0; k < 4; k++) ck_assert_int_eq(b.rows[k], rows_ok[k]);
     for (int k = 0; k < 4; k++)
         for (int j = 0; j < 3; j++) ck_assert_int_eq(b.y[k * 3 + j], lab[rows_ok[k] * 3 + j]);
-    mlcl_loader_stats st;
+    mlcl_loader_stats st = MLCL_LOADER_STATS_INIT;
     ck_assert_ok(mlcl_loader_stats_get(L, &st));
     ck_assert_int_eq(st.skipped, 1);
     mlcl_loader_free(L);
@@ -520,7 +520,7 @@ START_TEST(shutdown_while_busy)
         o.prefetch = 1 + rep % 3;
         mlcl_loader *L;
         ck_assert_ok(mlcl_loader_create(&L, l, &o));
-        mlcl_loader_batch b;
+        mlcl_loader_batch b = MLCL_LOADER_BATCH_INIT;
         for (int k = 0; k < rep % 3; k++) ck_assert_ok(mlcl_loader_next(L, &b));
         if (rep % 4 == 1) ck_assert_ok(mlcl_loader_seek(L, 1, 3));
         mlcl_loader_free(L);
@@ -556,7 +556,7 @@ START_TEST(list_from_manifest)
     o.normalize = MLCL_NORMALIZE_NONE;
     mlcl_loader *L;
     ck_assert_ok(mlcl_loader_create(&L, l, &o));
-    mlcl_loader_batch b;
+    mlcl_loader_batch b = MLCL_LOADER_BATCH_INIT;
     ck_assert_ok(mlcl_loader_next(L, &b));
     ck_assert_int_eq(b.n, 6);
     ck_assert_int_eq(memcmp(b.y, lab, 18), 0);
@@ -808,7 +808,7 @@ static void assert_list_matches(mlcl_image_list *l, const mlcl_dataset *ds, int 
     o.normalize = MLCL_NORMALIZE_NONE;
     mlcl_loader *L;
     ck_assert_ok(mlcl_loader_create(&L, l, &o));
-    mlcl_loader_batch b;
+    mlcl_loader_batch b = MLCL_LOADER_BATCH_INIT;
     ck_assert_ok(mlcl_loader_next(L, &b));
     ck_assert_int_eq(b.n, n);
     ck_assert_int_eq(memcmp(b.y, mlcl_dataset_labels(ds), (size_t)n * c), 0);

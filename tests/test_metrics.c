@@ -382,7 +382,7 @@ static void failing_free(void *p, void *ctx) { (void)p; (void)ctx; }
 
 START_TEST(out_of_memory)
 {
-    mlcl_allocator a = {failing_alloc, failing_free, NULL};
+    mlcl_allocator a = { MLCL_ALLOCATOR_VERSION, failing_alloc, failing_free, NULL};
     ck_assert_ok(mlcl_set_allocator(&a));
     mlcl_metrics m = MLCL_METRICS_INIT;
     int rc = mlcl_metrics_compute(&m, 3, 3, S3, Y3, 0.5f);

@@ -343,7 +343,7 @@ START_TEST(truncations_and_bit_flips)
     unsigned char *b = slurp(mp, &n);
     ck_assert_int_gt(n, 100);
     ck_assert_int_lt(n, 8192);
-    mlcl_allocator a = { count_alloc, count_free, NULL };
+    mlcl_allocator a = { MLCL_ALLOCATOR_VERSION, count_alloc, count_free, NULL };
     ck_assert_ok(mlcl_set_allocator(&a));
     MAX_ALLOC = 0;
     /* every truncation point */

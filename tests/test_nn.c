@@ -793,7 +793,7 @@ static void count_free(void *p, void *ctx) { (void)ctx; free(p); }
 
 START_TEST(no_allocation_in_steady_state)
 {
-    mlcl_allocator a = { count_alloc, count_free, NULL };
+    mlcl_allocator a = { MLCL_ALLOCATOR_VERSION, count_alloc, count_free, NULL };
     ck_assert_ok(mlcl_set_allocator(&a));
     mlcl_mlp_spec s = MLCL_MLP_SPEC_INIT;
     s.in_dim = 20; s.batchnorm = 1; s.out_dim = 8; s.out_act = MLCL_MLP_OUT_L2NORM;

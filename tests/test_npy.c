@@ -340,7 +340,7 @@ static void counting_free(void *p, void *ctx) { (void)ctx; free(p); }
 
 START_TEST(allocation_failures)
 {
-    mlcl_allocator a = { counting_alloc, counting_free, NULL };
+    mlcl_allocator a = { MLCL_ALLOCATOR_VERSION, counting_alloc, counting_free, NULL };
     ck_assert_ok(mlcl_set_allocator(&a));
     int ok = 0;
     for (int k = 0; k < 40 && !ok; k++) {

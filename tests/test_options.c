@@ -31,6 +31,9 @@ START_TEST(init_macros_equal_functions)
     CHECK_INIT(mlcl_train_options, MLCL_TRAIN_OPTIONS_INIT, mlcl_train_options_init, MLCL_TRAIN_OPTIONS_VERSION);
     CHECK_INIT(mlcl_trainer_ex_options, MLCL_TRAINER_EX_OPTIONS_INIT, mlcl_trainer_ex_options_init, MLCL_TRAINER_EX_OPTIONS_VERSION);
     CHECK_INIT(mlcl_simclr_options, MLCL_SIMCLR_OPTIONS_INIT, mlcl_simclr_options_init, MLCL_SIMCLR_OPTIONS_VERSION);
+    CHECK_INIT(mlcl_allocator, MLCL_ALLOCATOR_INIT, mlcl_allocator_init, MLCL_ALLOCATOR_VERSION);
+    CHECK_INIT(mlcl_loader_batch, MLCL_LOADER_BATCH_INIT, mlcl_loader_batch_init, MLCL_LOADER_BATCH_VERSION);
+    CHECK_INIT(mlcl_loader_stats, MLCL_LOADER_STATS_INIT, mlcl_loader_stats_init, MLCL_LOADER_STATS_VERSION);
 }
 END_TEST
 

@@ -59,11 +59,11 @@ int main(int argc, char **argv)
     long long nb;
     CK(mlcl_loader_batches_per_epoch(L, &nb));
     if (steps <= 0) steps = (int)nb;
-    mlcl_loader_batch b;
+    mlcl_loader_batch b = MLCL_LOADER_BATCH_INIT;
     if (!strcmp(mode, "decode")) {
         for (int s = 0; s < steps; s++) CK(mlcl_loader_next(L, &b));
         double wall = now_s() - t0;
-        mlcl_loader_stats st;
+        mlcl_loader_stats st = MLCL_LOADER_STATS_INIT;
         CK(mlcl_loader_stats_get(L, &st));
         printf("decode: %d images listed, %lld batches of %d, %d threads, views %d: %lld images in %.2f s = %.1f images/s; "
                "per thread %.1f images/s (busy %.2f s); ring %.1f MB\n",
@@ -97,7 +97,7 @@ int main(int argc, char **argv)
         mlcl_encoder_free(bb);
         int left = steps;
         CK(mlcl_trainer_set_callback(t, stop_after, &left));
-        mlcl_loader_stats s0, s1;
+        mlcl_loader_stats s0 = MLCL_LOADER_STATS_INIT, s1 = MLCL_LOADER_STATS_INIT;
         CK(mlcl_loader_stats_get(L, &s0));
         int rc = mlcl_trainer_run(t);
         if (rc != MLCL_EINTERRUPTED) { fprintf(stderr, "run: %s\n", mlcl_last_error()); return 1; }
@@ -130,7 +130,7 @@ int main(int argc, char **argv)
         double wait_first = 0, step_total = 0, wait_total = 0;
         for (int s = 0; s < steps; s++) {
             double ts = now_s();
-            mlcl_loader_stats st0, st1;
+            mlcl_loader_stats st0 = MLCL_LOADER_STATS_INIT, st1 = MLCL_LOADER_STATS_INIT;
             CK(mlcl_loader_stats_get(L, &st0));
             CK(mlcl_loader_next(L, &b));
             CK(mlcl_loader_stats_get(L, &st1));
@@ -147,7 +147,7 @@ int main(int argc, char **argv)
             printf("step %d: %.2f s, waited %.3f s for data\n", s, dt, w);
             fflush(stdout);
         }
-        mlcl_loader_stats st;
+        mlcl_loader_stats st = MLCL_LOADER_STATS_INIT;
         CK(mlcl_loader_stats_get(L, &st));
         printf("resnet50 224x224, batch %d, %d loader threads, views %d: first batch waited %.2f s; steps 1..%d: "
                "%.2f s/step, waiting for data %.3f s = %.2f %% of step time; loader %.1f images/s per thread\n",

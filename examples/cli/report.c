@@ -426,7 +426,7 @@ int save_model(const mlcl_trainer *t, const char *path, const mlcl_dataset *trai
 
 void print_loader_stats(const char *phase, const mlcl_loader *l, double phase_s)
 {
-    mlcl_loader_stats st;
+    mlcl_loader_stats st = MLCL_LOADER_STATS_INIT;
     if (!l || mlcl_loader_stats_get(l, &st) != MLCL_OK) return;
     double rate = st.busy_seconds > 0 ? (double)st.images / st.busy_seconds : 0;
     double frac = phase_s > 0 ? st.wait_seconds / phase_s : 0;

@@ -96,11 +96,25 @@ MLCL_API const char *mlcl_version_string(void);
  * the hooks installed on that thread (thread-local: no global mutable state).
  * Blocks must be aligned to at least 64 bytes.
  */
+/** Version of mlcl_allocator. */
+#define MLCL_ALLOCATOR_VERSION 1
+
+/** Allocation hooks. Initialise with MLCL_ALLOCATOR_INIT or mlcl_allocator_init(). */
 typedef struct mlcl_allocator {
+    unsigned int version;                   /**< MLCL_ALLOCATOR_VERSION */
     void *(*alloc)(size_t size, void *ctx); /**< returns NULL on failure */
     void (*free)(void *ptr, void *ctx);     /**< free(NULL) must be a no-op */
     void *ctx;                              /**< passed back to both */
 } mlcl_allocator;
+
+/** Static initialiser: the version, no hooks (the default allocator). */
+#define MLCL_ALLOCATOR_INIT { MLCL_ALLOCATOR_VERSION, NULL, NULL, NULL }
+
+/**
+ * Fills @p allocator with MLCL_ALLOCATOR_INIT (same bytes).
+ * @return MLCL_OK, MLCL_EINVAL (NULL) or MLCL_EVERSION.
+ */
+MLCL_API int mlcl_allocator_init(mlcl_allocator *allocator, unsigned int version);
 
 /**
  * Installs allocation hooks for the calling thread. Pass NULL to restore the

@@ -151,7 +151,11 @@ MLCL_API int mlcl_loader_options_init(mlcl_loader_options *o, unsigned int versi
 typedef struct mlcl_loader mlcl_loader;
 
 /** One batch, borrowed from the loader until the next mlcl_loader_next(), _seek() or _free(). */
+/** Version of mlcl_loader_batch. */
+#define MLCL_LOADER_BATCH_VERSION 1
+
 typedef struct mlcl_loader_batch {
+    unsigned int version; /**< MLCL_LOADER_BATCH_VERSION (set by the caller; the library fills the rest) */
     int n;            /**< images in the batch (< batch size for a short last batch or skipped images) */
     int epoch;        /**< the batch's epoch */
     long long index;  /**< the batch's index within the epoch */
@@ -162,6 +166,12 @@ typedef struct mlcl_loader_batch {
     const int *rows;  /**< n indices into the list */
     int skipped;      /**< images of this batch left out (skip_bad_images) */
 } mlcl_loader_batch;
+
+/** Static initialiser: the version, everything else 0 / NULL. */
+#define MLCL_LOADER_BATCH_INIT { MLCL_LOADER_BATCH_VERSION, 0, 0, 0, 0, NULL, NULL, NULL, NULL, 0 }
+
+/** Fills @p batch with MLCL_LOADER_BATCH_INIT. @return MLCL_OK, MLCL_EINVAL or MLCL_EVERSION. */
+MLCL_API int mlcl_loader_batch_init(mlcl_loader_batch *batch, unsigned int version);
 
 /**
  * Creates a loader over @p list (borrowed) and starts its threads at
@@ -218,7 +228,11 @@ MLCL_API int mlcl_loader_seek(mlcl_loader *loader, int epoch, long long batch);
 MLCL_API int mlcl_loader_batches_per_epoch(const mlcl_loader *loader, long long *batches);
 
 /** Counters of a loader (mlcl_loader_stats()). */
+/** Version of mlcl_loader_stats. */
+#define MLCL_LOADER_STATS_VERSION 1
+
 typedef struct mlcl_loader_stats {
+    unsigned int version;  /**< MLCL_LOADER_STATS_VERSION (set by the caller; the library fills the rest) */
     long long images;      /**< images decoded (and resized, augmented, normalised) so far */
     long long skipped;     /**< images left out (skip_bad_images) */
     double busy_seconds;   /**< seconds the threads spent on images, summed over threads */
@@ -227,6 +241,12 @@ typedef struct mlcl_loader_stats {
     int threads;           /**< loader threads */
     size_t ring_bytes;     /**< bytes of the prefetch ring */
 } mlcl_loader_stats;
+
+/** Static initialiser: the version, every counter 0. */
+#define MLCL_LOADER_STATS_INIT { MLCL_LOADER_STATS_VERSION, 0, 0, 0.0, 0.0, 0, 0, 0 }
+
+/** Fills @p stats with MLCL_LOADER_STATS_INIT. @return MLCL_OK, MLCL_EINVAL or MLCL_EVERSION. */
+MLCL_API int mlcl_loader_stats_init(mlcl_loader_stats *stats, unsigned int version);
 
 /**
  * The loader's counters since its creation (images / busy_seconds is the

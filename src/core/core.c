@@ -67,9 +67,15 @@ const char *mlcl_version_string(void)
     return MLCL_STR(MLCL_VERSION_MAJOR) "." MLCL_STR(MLCL_VERSION_MINOR) "." MLCL_STR(MLCL_VERSION_PATCH);
 }
 
+int mlcl_allocator_init(mlcl_allocator *allocator, unsigned int version)
+{
+    MLCL__STRUCT_INIT("mlcl_allocator_init", allocator, version, MLCL_ALLOCATOR_VERSION, mlcl_allocator, MLCL_ALLOCATOR_INIT);
+}
+
 int mlcl_set_allocator(const mlcl_allocator *a)
 {
     if (a == NULL) { memset(&tl_alloc, 0, sizeof tl_alloc); return MLCL_OK; }
+    MLCL_CHECK_VERSION("mlcl_set_allocator", a, MLCL_ALLOCATOR_VERSION);
     if ((a->alloc == NULL) != (a->free == NULL))
         return mlcl__err(MLCL_EINVAL, "mlcl_set_allocator: allocator->alloc and allocator->free must both be set or both NULL");
     tl_alloc = *a;

@@ -533,12 +533,24 @@ static void release_held(mlcl_loader *L)
     pthread_cond_broadcast(&L->work_cv);
 }
 
+int mlcl_loader_batch_init(mlcl_loader_batch *batch, unsigned int version)
+{
+    MLCL__STRUCT_INIT("mlcl_loader_batch_init", batch, version, MLCL_LOADER_BATCH_VERSION, mlcl_loader_batch, MLCL_LOADER_BATCH_INIT);
+}
+
+int mlcl_loader_stats_init(mlcl_loader_stats *stats, unsigned int version)
+{
+    MLCL__STRUCT_INIT("mlcl_loader_stats_init", stats, version, MLCL_LOADER_STATS_VERSION, mlcl_loader_stats, MLCL_LOADER_STATS_INIT);
+}
+
 int mlcl_loader_next(mlcl_loader *L, mlcl_loader_batch *b)
 {
     static const char fn[] = "mlcl_loader_next";
     MLCL_CHECK_NULL(fn, L);
     MLCL_CHECK_NULL(fn, b);
+    MLCL_CHECK_VERSION(fn, b, MLCL_LOADER_BATCH_VERSION);
     memset(b, 0, sizeof *b);
+    b->version = MLCL_LOADER_BATCH_VERSION;
     pthread_mutex_lock(&L->mu);
     release_held(L);
     long long g = L->released;
@@ -629,6 +641,7 @@ int mlcl_loader_stats_get(const mlcl_loader *L, mlcl_loader_stats *s)
     static const char fn[] = "mlcl_loader_stats_get";
     MLCL_CHECK_NULL(fn, L);
     MLCL_CHECK_NULL(fn, s);
+    MLCL_CHECK_VERSION(fn, s, MLCL_LOADER_STATS_VERSION);
     pthread_mutex_lock((pthread_mutex_t *)&L->mu);
     s->images = L->images;
     s->skipped = L->skipped;

@@ -154,7 +154,7 @@ static int stream_batches(mlcl_trainer *t, float lr, double t0)
     if (le != t->epoch || lb != t->pos) MLCL_TRY(mlcl_loader_seek(L, t->epoch, t->pos)); /* resumed, or a new phase */
     size_t dn = (size_t)t->dn;
     while (t->pos < nb) {
-        mlcl_loader_batch b;
+        mlcl_loader_batch b = MLCL_LOADER_BATCH_INIT;
         int rc = mlcl_loader_next(L, &b);
         if (rc) return mlcl__err(rc, "mlcl_trainer_run: phase %d epoch %d batch %d: %s", t->phase, t->epoch, t->pos,
                                  mlcl_last_error());

@@ -26,7 +26,7 @@ static void fuzz_install_allocator(void)
 {
     static int done;
     if (done) return;
-    mlcl_allocator a = { fuzz_alloc, fuzz_free, NULL };
+    mlcl_allocator a = { MLCL_ALLOCATOR_VERSION, fuzz_alloc, fuzz_free, NULL };
     if (mlcl_set_allocator(&a) != MLCL_OK) abort();
     done = 1;
 }

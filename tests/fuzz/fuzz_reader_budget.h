@@ -39,7 +39,7 @@ static void fuzz_budget_free(void *p, void *ctx)
 
 static void fuzz_budget_install(void)
 {
-    mlcl_allocator a = { fuzz_budget_alloc, fuzz_budget_free, NULL };
+    mlcl_allocator a = { MLCL_ALLOCATOR_VERSION, fuzz_budget_alloc, fuzz_budget_free, NULL };
     if (mlcl_set_allocator(&a) != MLCL_OK) abort();
 }
 

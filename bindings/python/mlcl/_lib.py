@@ -848,13 +848,13 @@ NORMALIZE = {"none": 0, "imagenet": 1, "custom": 2}
 
 class LoaderBatch(ctypes.Structure):
     """mlcl_loader_batch (borrowed views into the loader's ring)."""
-    _fields_ = [("n", c_int), ("epoch", c_int), ("index", c_longlong), ("d", c_int),
+    _fields_ = [("version", c_uint), ("n", c_int), ("epoch", c_int), ("index", c_longlong), ("d", c_int),
                 ("x", pf), ("x2", pf), ("y", pu8), ("rows", pi), ("skipped", c_int)]
 
 
 class LoaderStats(ctypes.Structure):
     """mlcl_loader_stats."""
-    _fields_ = [("images", c_longlong), ("skipped", c_longlong), ("busy_seconds", c_double),
+    _fields_ = [("version", c_uint), ("images", c_longlong), ("skipped", c_longlong), ("busy_seconds", c_double),
                 ("wait_seconds", c_double), ("batches", c_longlong), ("threads", c_int),
                 ("ring_bytes", c_size_t)]
 
@@ -868,6 +868,8 @@ _PROTOS.update({
     "mlcl_image_list_free": (None, [H]),
     "mlcl_image_list_size": (INT, [H, pi, pi]),
     "mlcl_loader_options_init": (INT, [P(LoaderOptions), c_uint]),
+    "mlcl_loader_batch_init": (INT, [P(LoaderBatch), c_uint]),
+    "mlcl_loader_stats_init": (INT, [P(LoaderStats), c_uint]),
     "mlcl_loader_create": (INT, [P(H), H, P(LoaderOptions)]),
     "mlcl_loader_free": (None, [H]),
     "mlcl_loader_next": (INT, [H, P(LoaderBatch)]),

@@ -289,6 +289,7 @@ class Loader(Handle):
         """The next batch (a LoaderBatch of copies), waiting for it if needed."""
         self._free_check("next")
         b = _CBatch()
+        C.mlcl_loader_batch_init(ctypes.byref(b), 1)  # MLCL_LOADER_BATCH_VERSION
         C.mlcl_loader_next(self._ptr, ctypes.byref(b))
         # copy everything out of the ring now: the C batch is only valid until
         # the next call on the loader
@@ -347,6 +348,7 @@ class Loader(Handle):
         wait_seconds, batches, threads, ring_bytes)."""
         self._free_check("stats")
         s = LoaderStats()
+        C.mlcl_loader_stats_init(ctypes.byref(s), 1)  # MLCL_LOADER_STATS_VERSION
         C.mlcl_loader_stats_get(self._ptr, ctypes.byref(s))
         return {f[0]: getattr(s, f[0]) for f in LoaderStats._fields_}
 
