@@ -163,8 +163,9 @@ int mlcl_trainer_export_model_ex(const mlcl_trainer *trainer, mlcl_model **out, 
     for (int j = 0; j < t->c; j++) thr[j] = opts && opts->thresholds ? opts->thresholds[j] : t->thr_ready ? t->thr[j] : 0.5f;
     for (int j = 0; j < t->c; j++)
         if (!(thr[j] >= 0.0f && thr[j] <= 1.0f)) {
+            double bad = (double)thr[j];
             mlcl__free(thr);
-            return mlcl__err(MLCL_EINVAL, "%s: opts->thresholds[%d] = %g is outside [0, 1]", FN, j, (double)thr[j]);
+            return mlcl__err(MLCL_EINVAL, "%s: opts->thresholds[%d] = %g is outside [0, 1]", FN, j, bad);
         }
     const int standardize = (t->o.standardize && !t->img) || t->stream;
     mlcl__model_parts parts = { t->d, t->c, t->hdim, t->dn, t->batch, t->img, t->ic, t->ih, t->iw, t->oh, t->ow,
