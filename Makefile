@@ -281,7 +281,12 @@ $(BUILD)/bench/%: bench/%.c $(STLIB)
 	@mkdir -p $(BUILD)/bench
 	$(CC) -std=c11 -O2 -g -Wall -Wextra -Wno-unused-parameter -D_GNU_SOURCE $(DEPFLAGS) -Iinclude -Isrc $(BLAS_CFLAGS) \
 		$< -o $@ $(STLIB) $(LIBS) -pthread
-bench-build: $(BENCHES)
+# bench/lib/gemmtrace.c is not a program: an LD_PRELOAD shim logging the library's
+# BLAS calls for bench/roofline (docs/perf/roofline.md)
+$(BUILD)/bench/gemmtrace.so: bench/lib/gemmtrace.c
+	@mkdir -p $(BUILD)/bench
+	$(CC) -std=c11 -O2 -g -Wall -Wextra -D_GNU_SOURCE -fPIC -shared $(BLAS_CFLAGS) $< -o $@ -ldl -pthread
+bench-build: $(BENCHES) $(BUILD)/bench/gemmtrace.so
 
 bench: deps-bench
 	@$(MAKE) --no-print-directory all bench-build

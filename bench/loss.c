@@ -2,7 +2,11 @@
  * bench/loss: forward + backward time of the contrastive losses at the paper's
  * shapes, next to plain OpenBLAS SGEMM on the n x (n+K) x m product.
  *
- *   loss [--json FILE] [--quick]
+ *   loss [--json FILE] [--quick] [--shape n,K,m,c] [--method NAME] [--reps N] [--no-sgemm]
+ *
+ * --shape / --method (MulSupCon, RLD, "RLD s=0.5", CLD) select one workload,
+ * --reps N times exactly N calls after the one warm-up, --no-sgemm skips the
+ * plain SGEMM (bench/roofline traces exactly the loss's own GEMMs this way).
  *
  * For each (n, K, m, c) and each method (MulSupCon, RLD with the default
  * sigma 0.01, RLD with sigma 0.5, CLD): random L2-normalised q and k, labels
@@ -94,11 +98,21 @@ typedef struct { int n, K, m, c; } shape;
 int main(int argc, char **argv)
 {
     const char *json = NULL;
-    int quick = 0;
+    int quick = 0, fixed_reps = 0, no_sgemm = 0, only_shape = 0;
+    shape only = { 0, 0, 0, 0 };
+    const char *only_method = NULL;
     for (int a = 1; a < argc; a++) {
         if (!strcmp(argv[a], "--json") && a + 1 < argc) json = argv[++a];
         else if (!strcmp(argv[a], "--quick")) quick = 1;
-        else { fprintf(stderr, "usage: %s [--json FILE] [--quick]\n", argv[0]); return 2; }
+        else if (!strcmp(argv[a], "--shape") && a + 1 < argc &&
+                 sscanf(argv[a + 1], "%d,%d,%d,%d", &only.n, &only.K, &only.m, &only.c) == 4) { only_shape = 1; a++; }
+        else if (!strcmp(argv[a], "--method") && a + 1 < argc) only_method = argv[++a];
+        else if (!strcmp(argv[a], "--reps") && a + 1 < argc && (fixed_reps = atoi(argv[a + 1])) > 0 && fixed_reps <= 64) a++;
+        else if (!strcmp(argv[a], "--no-sgemm")) no_sgemm = 1;
+        else {
+            fprintf(stderr, "usage: %s [--json FILE] [--quick] [--shape n,K,m,c] [--method NAME] [--reps 1..64] [--no-sgemm]\n", argv[0]);
+            return 2;
+        }
     }
     /* MLCL_NUM_THREADS (bench/compare.py's "1 thr" column), else the library's
      * default; set always, as mlcl-train does (OpenBLAS single-threaded, docs/abi.md) */
@@ -123,6 +137,7 @@ int main(int argc, char **argv)
            "GEMM GF/s", "SGEMM GF/s", "loss");
     for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
         shape S = shapes[si];
+        if (only_shape && (S.n != only.n || S.K != only.K || S.m != only.m || S.c != only.c)) continue;
         int n = S.n, K = S.K, m = S.m, c = S.c, N = n + K;
         size_t w = mlcl_label_words(c);
         float *q = malloc(sizeof(float) * n * m), *k = malloc(sizeof(float) * n * m);
@@ -151,21 +166,22 @@ int main(int argc, char **argv)
         /* plain SGEMM on the same n x N x m product, same run */
         float *C = malloc(sizeof(float) * (size_t)n * N), *B = malloc(sizeof(float) * (size_t)N * m);
         unit_rows(B, N, m);
-        double gbest = 0, gt[64];
+        double gbest = 0, gt[64] = { 0 };
         int greps = 0;
         double t0 = now();
-        mlcl__sgemm(0, 1, n, N, m, 1.0f, q, m, B, m, 0.0f, C, N); /* warm-up */
-        while (greps < 64 && (greps < 5 || now() - t0 < (quick ? 0.1 : 0.4))) {
+        if (!no_sgemm) mlcl__sgemm(0, 1, n, N, m, 1.0f, q, m, B, m, 0.0f, C, N); /* warm-up */
+        while (!no_sgemm && greps < 64 && (greps < 5 || now() - t0 < (quick ? 0.1 : 0.4))) {
             double a = now();
             mlcl__sgemm(0, 1, n, N, m, 1.0f, q, m, B, m, 0.0f, C, N);
             gt[greps++] = now() - a;
         }
         qsort(gt, greps, sizeof(double), cmpd);
-        gbest = 2.0 * n * N * m / gt[greps / 2] * 1e-9;
+        gbest = no_sgemm ? 0 : 2.0 * n * N * m / gt[greps / 2] * 1e-9;
         free(C);
         free(B);
 
         for (int meth = 0; meth < 4; meth++) {
+            if (only_method && strcmp(only_method, names[meth])) continue;
             mlcl_loss_options o = MLCL_LOSS_OPTIONS_INIT;
             o.method = meth == 0 ? MLCL_LOSS_MULSUPCON : MLCL_LOSS_LD;
             o.variant = meth == 1 || meth == 2 ? MLCL_LD_RLD : MLCL_LD_CLD;
@@ -182,7 +198,7 @@ int main(int argc, char **argv)
                 return 1;
             }
             t0 = now();
-            while (reps < 64 && (reps < 3 || now() - t0 < (quick ? 0.25 : 1.2))) {
+            while (fixed_reps ? reps < fixed_reps : reps < 64 && (reps < 3 || now() - t0 < (quick ? 0.25 : 1.2))) {
                 double a = now();
                 mlcl_loss_compute(L, &parts, gq, ld ? gd : NULL, ld ? gW : NULL, &(mlcl_loss_inputs){ .version = MLCL_LOSS_INPUTS_VERSION, .n = n, .q = q, .k = k, .y = y, .d = d, .queue = Q, .W = W, .h = hdim });
                 times[reps++] = now() - a;
