@@ -166,7 +166,16 @@ def cpu_openblas_core():
 
 def roofline(label, cmd, steps):
     """Traces cmd's BLAS calls (steps steps or loss calls) and replays them in isolation; returns
-    {"engines": {name: ms per step}, "floor_ms", "floor_engine", "openblas_floor_ms", "core", ...}."""
+    {"engines": {name: ms per step}, "floor_ms", "floor_engine", "openblas_floor_ms", "core", ...},
+    or None when the trace or the replay failed (reported; the rest of the bench goes on)."""
+    try:
+        return roofline_run(label, cmd, steps)
+    except (SystemExit, OSError, ValueError, KeyError) as e:
+        print(f"bench: roofline {label} failed ({e}); its GEMM floor is left out", flush=True)
+        return None
+
+
+def roofline_run(label, cmd, steps):
     trace = os.path.join(TMP, f"trace_{label}.txt")
     if os.path.exists(trace):
         os.unlink(trace)
@@ -318,7 +327,7 @@ def roofline_only():
     R = {"step": [{"config": cfg, "roofline": roof["step"][cfg]} for cfg in STEP_CONFIGS],
          "loss": [{"n": k[0], "K": k[1], "m": k[2], "c": k[3], "loss": k[4], "roofline": v} for k, v in roof["loss"].items()]}
     print(roofline_markdown(R))
-    print(f"\nOpenBLAS core as loaded: {R['step'][0]['roofline']['core']}; load average "
+    print(f"\nOpenBLAS core as loaded: {next((r['roofline']['core'] for r in R['step'] if r['roofline']), '?')}; load average "
           f"{' '.join(load0)} before, {' '.join(open('/proc/loadavg').read().split()[:3])} after; "
           f"{time.time() - t_start:.0f} s. (roofline only: nothing written; raw JSON in {TMP})")
 
@@ -423,6 +432,10 @@ def main():
 
 
 def roof_fields(rf, ms):
+    if rf is None:
+        nan = float("nan")
+        return {"gemm_floor_ms": nan, "gemm_floor_engine": None, "over_gemm": nan, "openblas_floor_ms": nan,
+                "over_openblas": nan, "roofline": None}
     return {"gemm_floor_ms": rf["floor_ms"], "gemm_floor_engine": rf["floor_engine"], "over_gemm": ms / rf["floor_ms"],
             "openblas_floor_ms": rf["openblas_floor_ms"], "over_openblas": ms / rf["openblas_floor_ms"],
             "roofline": rf}
@@ -488,7 +501,7 @@ def markdown(R):
                  f"{r['openblas_floor_ms']:.2f} | {r['over_openblas']:.2f} | {r['mlcl_2threads_ms']:.1f} |")
     L.append("\n'GEMM floor' = the step's traced GEMMs replayed in isolation, fastest engine; 'OpenBLAS floor' = "
              "the faster of OpenBLAS 1 and 2 threads as the library loads it (core "
-             f"{R['step'][0]['roofline']['core']}).\n")
+             f"{next((r['roofline']['core'] for r in R['step'] if r['roofline']), '?')}).\n")
     L.append(roofline_markdown(R))
     if R.get("conv"):
         L.append("\n" + conv_markdown(R["conv"]))
@@ -523,8 +536,10 @@ def markdown(R):
 
 def roofline_markdown(R):
     """The isolated-GEMM table: every engine for every workload (ms per step or loss call)."""
-    rows = [(f"step {r['config']}", r["roofline"]) for r in R["step"]] + \
-           [(f"loss {r['loss']} ({r['n']},{r['K']},{r['m']},{r['c']})", r["roofline"]) for r in R["loss"]]
+    rows = [(f"step {r['config']}", r["roofline"]) for r in R["step"] if r["roofline"]] + \
+           [(f"loss {r['loss']} ({r['n']},{r['K']},{r['m']},{r['c']})", r["roofline"]) for r in R["loss"] if r["roofline"]]
+    if not rows:
+        return "### Isolated GEMMs\n\n(no roofline measured in this run)"
     engines = [e for e in ENGINE_NAMES if any(e in rf["engines"] for _, rf in rows)]
     L = ["### Isolated GEMMs: OpenBLAS vs oneDNN for each workload's shapes (ms per step / loss call)\n",
          "Each workload's BLAS calls, traced once (build/bench/gemmtrace.so) and replayed back to back by "
