@@ -164,6 +164,39 @@ def cpu_openblas_core():
     return None
 
 
+def native_openblas_core():
+    """The core OpenBLAS picks by itself here (OPENBLAS_CORETYPE unset), asked in a child."""
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
+    code = ("import ctypes\nb = ctypes.CDLL('libopenblas.so.0')\n"
+            "b.openblas_get_corename.restype = ctypes.c_char_p\nprint(b.openblas_get_corename().decode())")
+    try:
+        return subprocess.run([PY, "-S", "-c", code], env=env, capture_output=True, check=True,
+                              timeout=60).stdout.decode().strip()
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+
+
+# Both sides run with the kernels the CPU has: when OPENBLAS_CORETYPE is unset
+# and OpenBLAS falls back to a generic core (Prescott on this Xeon, model 207),
+# the whole bench sets it (libmlcl's bench programs and PyTorch, whose BLAS is
+# the same OpenBLAS: each at its best; mlcl-train and the Python bindings set it
+# themselves, examples/cli/blascore.c). A set OPENBLAS_CORETYPE is kept.
+BLAS_NATIVE = native_openblas_core()
+BLAS_SET = None
+if os.environ.get("OPENBLAS_CORETYPE") is None and BLAS_NATIVE in GENERIC_CORES and cpu_openblas_core():
+    BLAS_SET = cpu_openblas_core()
+    os.environ["OPENBLAS_CORETYPE"] = BLAS_SET
+
+
+def blas_note():
+    if BLAS_SET:
+        return (f"OpenBLAS alone picks its generic {BLAS_NATIVE} kernels on this CPU; both sides ran with "
+                f"OPENBLAS_CORETYPE={BLAS_SET} (as mlcl-train and the Python bindings set it themselves).")
+    if os.environ.get("OPENBLAS_CORETYPE"):
+        return f"OPENBLAS_CORETYPE={os.environ['OPENBLAS_CORETYPE']} from the environment, both sides."
+    return f"OpenBLAS core: {BLAS_NATIVE} (its own choice), both sides."
+
+
 def roofline(label, cmd, steps):
     """Traces cmd's BLAS calls (steps steps or loss calls) and replays them in isolation; returns
     {"engines": {name: ms per step}, "floor_ms", "floor_engine", "openblas_floor_ms", "core", ...},
@@ -406,7 +439,8 @@ def main():
         load = open("/proc/loadavg").read().split()[:3]
     except OSError:
         load = []
-    results = {"date": now, "command": "make bench", "rounds": ROUNDS, "quick": QUICK,
+    results = {"date": now, "command": "make bench", "openblas_native_core": BLAS_NATIVE,
+               "openblas_coretype_set": BLAS_SET, "rounds": ROUNDS, "quick": QUICK,
                "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "loadavg_at_end": load},
                "sgemm_peak_gflops": sgemm_peak, "loss": loss_rows, "step": step_rows,
                "conv": conv_rows(convC, convT), "protocol": proto,
@@ -476,7 +510,7 @@ def markdown(R):
              f"{R['machine']['cpus']} CPUs, {R['rounds']} interleaved rounds, medians of per-round medians; "
              f"load average at the end {' '.join(R['machine']['loadavg_at_end'])}. "
              f"PyTorch {torch_version()} with 2 threads; ratios use OMP_WAIT_POLICY=PASSIVE. "
-             f"Raw numbers: `bench/results.json`.\n")
+             f"Raw numbers: `bench/results.json`. {blas_note()}\n")
     L.append("libmlcl runs with its default (both cores: MLCL_NUM_THREADS unset = 2); the column '1 thr' is one "
              "round with MLCL_NUM_THREADS=1, for reference, not used in the ratios.\n")
     L.append(f"OpenBLAS SGEMM measured in the same run (n x (n+K) x 256, default threads): "
