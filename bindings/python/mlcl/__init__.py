@@ -50,7 +50,6 @@ from .loader import ImageList, Loader, LoaderBatch, loader_options
 __version__ = _lib.version_string
 #: path of the loaded shared library
 library_path = _lib.path
-blas_core = _lib.blas_core
 
 __all__ = [
     "__version__", "library_path", "MlclError", "InvalidArgument", "OutOfMemory", "IOFailure",

@@ -15,18 +15,6 @@ Where the library is looked for, in order:
    ``ldconfig`` or with ``LD_LIBRARY_PATH``), then the name
    ``ctypes.util.find_library("mlcl")`` reports.
 
-Before loading, ``_blas_core()`` checks the BLAS kernels: Debian's OpenBLAS
-0.3.21 picks its kernels once, when it is loaded, from the CPU model, and on
-a CPU newer than the build (e.g. a Xeon of model 207) falls back to its
-generic "Prescott" SSE3 kernels, 4-5x slower than the AVX2/AVX-512 ones the
-CPU has. When ``OPENBLAS_CORETYPE`` is not set, OpenBLAS is not loaded yet in
-this process and a probe (one short child process) shows the fallback, the
-bindings set ``OPENBLAS_CORETYPE`` to "SkylakeX" (AVX-512 F/BW/DQ/VL) or
-"Haswell" (AVX2 + FMA) in ``os.environ`` before loading, as ``mlcl-train``
-does (examples/cli/blascore.c). A set ``OPENBLAS_CORETYPE`` is respected.
-When OpenBLAS was loaded before with the generic kernels, a RuntimeWarning
-says so. ``blas_core()`` tells which kernels run.
-
 The loaded library must have major version 1 and be at least the version
 these bindings were written for (``WRITTEN_FOR`` = 1.0.0), else ImportError.
 
@@ -92,80 +80,7 @@ def _load():
                       "to its path." % (_SONAME, "; ".join(errors)))
 
 
-def _cpu_core():
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next((l.split(":", 1)[1].split() for l in f if l.startswith("flags")), [])
-    except OSError:
-        return None
-    if all(x in flags for x in ("avx512f", "avx512bw", "avx512dq", "avx512vl")):
-        return "SkylakeX"
-    if "avx2" in flags and "fma" in flags:
-        return "Haswell"
-    return None
-
-
-def _openblas_loaded():
-    try:
-        with open("/proc/self/maps") as f:
-            return any("libopenblas" in l for l in f)
-    except OSError:
-        return False
-
-
-_OPENBLAS_PROBE = ("import ctypes\n"
-                   "b = ctypes.CDLL('libopenblas.so.0')\n"
-                   "b.openblas_get_corename.restype = ctypes.c_char_p\n"
-                   "print(b.openblas_get_corename().decode())\n")
-
-
-def _blas_core():
-    if os.environ.get("OPENBLAS_CORETYPE") is not None:
-        return
-    want = _cpu_core()
-    if want is None:
-        return
-    if _openblas_loaded():
-        try:
-            b = ctypes.CDLL("libopenblas.so.0")
-            b.openblas_get_corename.restype = c_char_p
-            core = b.openblas_get_corename().decode()
-        except (OSError, AttributeError):
-            return
-        if core.lower() == "prescott":
-            import warnings
-            warnings.warn("mlcl: OpenBLAS was loaded before mlcl with its generic Prescott kernels "
-                          "(it does not know this CPU); GEMMs run 4-5x slower. Set "
-                          "OPENBLAS_CORETYPE=%s in the environment before starting Python." % want,
-                          RuntimeWarning, stacklevel=3)
-        return
-    import subprocess
-    import sys
-    env = dict(os.environ)
-    try:
-        core = subprocess.run([sys.executable, "-S", "-c", _OPENBLAS_PROBE], env=env,
-                              stdin=subprocess.DEVNULL, capture_output=True, timeout=30,
-                              check=True).stdout.decode().strip()
-    except (OSError, subprocess.SubprocessError, UnicodeDecodeError):
-        return
-    if core.lower() == "prescott":
-        os.environ["OPENBLAS_CORETYPE"] = want
-
-
-_blas_core()
 lib, path = _load()
-
-
-def blas_core():
-    """The kernels OpenBLAS runs in this process ("SkylakeX", "Haswell",
-    "Prescott", ...), or None when it cannot be asked."""
-    try:
-        b = ctypes.CDLL("libopenblas.so.0")
-        b.openblas_get_corename.restype = c_char_p
-        return b.openblas_get_corename().decode()
-    except (OSError, AttributeError):
-        return None
-
 
 lib.mlcl_version_number.argtypes = []
 lib.mlcl_version_number.restype = c_uint
