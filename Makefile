@@ -123,9 +123,9 @@ bin/mlcl-train: examples/mlcl-train.c $(CLI_SRCS) $(wildcard examples/cli/*.h) e
 	@mkdir -p bin
 	$(CC) -std=c11 $(OPT) -g -Wall -Wextra -D_GNU_SOURCE -Iinclude $(JSON_CFLAGS) examples/mlcl-train.c $(CLI_SRCS) examples/mosaic.c -o $@ $(EXAMPLE_LIBS) $(JSON_LIBS)
 
-bin/mlcl-predict: examples/mlcl-predict.c examples/cli/json.c examples/cli/json.h examples/cli/blascore.c examples/cli/blascore.h examples/mosaic.c examples/mosaic.h $(SHLIB) lib/libmlcl.so $(wildcard include/mlcl/*.h) include/mlcl.h
+bin/mlcl-predict: examples/mlcl-predict.c examples/cli/json.c examples/cli/json.h examples/mosaic.c examples/mosaic.h $(SHLIB) lib/libmlcl.so $(wildcard include/mlcl/*.h) include/mlcl.h
 	@mkdir -p bin
-	$(CC) -std=c11 $(OPT) -g -Wall -Wextra -D_GNU_SOURCE -Iinclude $(JSON_CFLAGS) examples/mlcl-predict.c examples/cli/json.c examples/cli/blascore.c examples/mosaic.c -o $@ $(EXAMPLE_LIBS) $(JSON_LIBS)
+	$(CC) -std=c11 $(OPT) -g -Wall -Wextra -D_GNU_SOURCE -Iinclude $(JSON_CFLAGS) examples/mlcl-predict.c examples/cli/json.c examples/mosaic.c -o $@ $(EXAMPLE_LIBS) $(JSON_LIBS)
 
 # ---------------------------------------------------------------- set-up
 deps:

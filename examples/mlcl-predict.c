@@ -22,7 +22,6 @@
 #include <unistd.h>
 #include <mlcl.h>
 #include "mosaic.h"
-#include "cli/blascore.h"
 #include "cli/json.h"
 
 static void usage(FILE *f)
@@ -550,7 +549,6 @@ static int predict(const args *a, const mlcl_model *m)
 
 int main(int argc, char **argv)
 {
-    mlcl_cli_blas_core(argv, "mlcl-predict");
     args a;
     int rc = parse_args(&a, argc, argv);
     if (rc) return rc == 1 ? 0 : 2;

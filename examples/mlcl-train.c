@@ -242,7 +242,6 @@ void run_free(run *r)
 
 int main(int argc, char **argv)
 {
-    mlcl_cli_blas_core(argv, "mlcl-train");
     install_signals();
     g_umask = umask(0);
     umask(g_umask);

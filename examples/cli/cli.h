@@ -9,7 +9,6 @@
  *   report.c  progress (bar, epoch lines, --log), metrics, per-label table, --json, --save-model
  *   proc.c    signals, messages, CPUs, the plotting helper (posix_spawn)
  *   mpi.c     data-parallel runs under mpirun
- *   blascore.c OpenBLAS kernels on CPUs OpenBLAS does not know (re-exec with OPENBLAS_CORETYPE)
  */
 #ifndef MLCL_CLI_H
 #define MLCL_CLI_H
@@ -37,7 +36,6 @@
 #include <unistd.h>
 #include <mlcl.h>
 #include <mlcl/comm.h>
-#include "blascore.h"
 #include "json.h"
 
 extern char **environ;
