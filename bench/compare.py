@@ -88,6 +88,8 @@ def run(cmd, env_extra=None, label=""):
     """Runs cmd, returns (seconds, peak RSS in kB of the process tree's largest child)."""
     env = dict(os.environ)
     env.pop("OMP_WAIT_POLICY", None)
+    if BLAS_SET and cmd[0] == PY:  # the PyTorch side (see BLAS_SET)
+        env["OPENBLAS_CORETYPE"] = BLAS_SET
     if env_extra:
         env.update(env_extra)
     t0 = time.perf_counter()
@@ -176,22 +178,22 @@ def native_openblas_core():
         return "?"
 
 
-# Both sides run with the kernels the CPU has: when OPENBLAS_CORETYPE is unset
-# and OpenBLAS falls back to a generic core (Prescott on this Xeon, model 207),
-# the whole bench sets it (libmlcl's bench programs and PyTorch, whose BLAS is
-# the same OpenBLAS: each at its best; mlcl-train and the Python bindings set it
-# themselves, examples/cli/blascore.c). A set OPENBLAS_CORETYPE is kept.
+# Each side at its best: when OPENBLAS_CORETYPE is unset and OpenBLAS falls back
+# to a generic core (Prescott on this Xeon, model 207), PyTorch (whose BLAS is
+# Debian's OpenBLAS) runs with OPENBLAS_CORETYPE from the CPU flags; libmlcl
+# needs nothing: it sees the fallback itself and runs its GEMMs on oneDNN's
+# sgemm then (src/kernels/gemm.c). A set OPENBLAS_CORETYPE is kept for both.
 BLAS_NATIVE = native_openblas_core()
 BLAS_SET = None
 if os.environ.get("OPENBLAS_CORETYPE") is None and BLAS_NATIVE in GENERIC_CORES and cpu_openblas_core():
     BLAS_SET = cpu_openblas_core()
-    os.environ["OPENBLAS_CORETYPE"] = BLAS_SET
 
 
 def blas_note():
     if BLAS_SET:
-        return (f"OpenBLAS alone picks its generic {BLAS_NATIVE} kernels on this CPU; both sides ran with "
-                f"OPENBLAS_CORETYPE={BLAS_SET} (as mlcl-train and the Python bindings set it themselves).")
+        return (f"OpenBLAS alone picks its generic {BLAS_NATIVE} kernels on this CPU: PyTorch ran with "
+                f"OPENBLAS_CORETYPE={BLAS_SET} (its best), libmlcl as it is (it then runs its GEMMs on "
+                f"oneDNN's sgemm by itself).")
     if os.environ.get("OPENBLAS_CORETYPE"):
         return f"OPENBLAS_CORETYPE={os.environ['OPENBLAS_CORETYPE']} from the environment, both sides."
     return f"OpenBLAS core: {BLAS_NATIVE} (its own choice), both sides."
