@@ -169,6 +169,28 @@ def fits(points):
     return out
 
 
+def markdown(data):
+    """The slope table and the raw times as Markdown (for docs/perf/scaling.md)."""
+    out = ["| base | axis | fitted over | libmlcl slope | PyTorch slope | GEMM FLOP slope | "
+           "PyTorch / libmlcl at the top |",
+           "|---|---|---|---:|---:|---:|---:|"]
+    for f in data["fits"]:
+        top = [p for p in data["points"] if p["base"] == f["base"] and p["axis"] == f["axis"]
+               and p["value"] == f["to"] and p.get("mlcl_s")]
+        ratio = f"{top[0]['torch_s'] / top[0]['mlcl_s']:.2f}x" if top else ""
+        out.append(f"| {f['base']} | {f['axis']} | {f['from']}..{f['to']} | {f['mlcl_slope']:.2f} | "
+                   f"{f['torch_slope']:.2f} | {f['gemm_flops_slope']:.2f} | {ratio} |")
+    out += ["", "| base | axis | value | libmlcl ms | PyTorch ms | PyTorch / libmlcl | runs |",
+            "|---|---|---:|---:|---:|---:|---:|"]
+    for p in data["points"]:
+        if p.get("mlcl_s"):
+            out.append(f"| {p['base']} | {p['axis']} | {p['value']} | {p['mlcl_s'] * 1e3:.1f} | "
+                       f"{p['torch_s'] * 1e3:.1f} | {p['torch_s'] / p['mlcl_s']:.2f}x | {p['runs']} |")
+        else:
+            out.append(f"| {p['base']} | {p['axis']} | {p['value']} | failed | | | |")
+    return "\n".join(out)
+
+
 def plot(data, outdir):
     import matplotlib
     matplotlib.use("Agg")
@@ -226,6 +248,9 @@ def plot(data, outdir):
                        key=lambda q: q["value"])
             if p:
                 ax.semilogx([q["value"] for q in p], [q["torch_s"] / q["mlcl_s"] for q in p], mk, label=base)
+                ax.set_xticks(AXES[axis])
+                ax.set_xticklabels([str(x) for x in AXES[axis]], fontsize=8)
+                ax.minorticks_off()
         ax.axhline(1, color="gray", lw=0.8)
         ax.set_xlabel(AXIS_LABEL[axis])
         ax.set_ylabel("PyTorch time / libmlcl time")
@@ -259,6 +284,7 @@ def main():
             data = json.load(fh)
         data["fits"] = fits(data["points"])
         plot(data, a.plots)
+        print(markdown(data))
         return
     step_bin = os.path.join(ROOT, a.build, "bench", "step")
     if not os.access(step_bin, os.X_OK):
@@ -306,6 +332,7 @@ def main():
         print(f"  {f['base']:>9} {f['axis']:>5} {f['from']}..{f['to']}: libmlcl {f['mlcl_slope']:.2f}  "
               f"PyTorch {f['torch_slope']:.2f}  GEMM FLOPs {f['gemm_flops_slope']:.2f}")
     plot(data, a.plots)
+    print(markdown(data))
     print(f"plots in {a.plots}/scaling-grid.png, scaling-speedup.png")
 
 
