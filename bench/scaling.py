@@ -27,6 +27,8 @@ over the same points.
     /usr/bin/python3 bench/scaling.py            # full run (~10-15 min)
     /usr/bin/python3 bench/scaling.py --quick    # 3 points per axis, 1 run (~3 min), into build/
     /usr/bin/python3 bench/scaling.py --plot-only  # redraw from bench/scaling.json
+    /usr/bin/python3 bench/scaling.py --coretype SkylakeX --json bench/scaling-skylakex.json \\
+        --plots docs/perf/skylakex   # OpenBLAS's AVX-512 kernels forced on both sides
 Needs `make all bench-build` (build/bench/step) and python3-matplotlib, torch.
 """
 import argparse
@@ -91,7 +93,7 @@ def plan_reps(t_est, quick):
     if t_est < 0.3:
         return 2, 1, 5
     if t_est < 1.5:
-        return 1, 1, 3
+        return 2, 1, 2
     return 0, 0, 2       # the first run already has 2 timed steps
 
 
@@ -232,7 +234,8 @@ def plot(data, outdir):
             ax.grid(True, which="major", alpha=0.3)
             ax.legend(fontsize=7, loc="upper left")
     m = data["meta"]
-    fig.suptitle(f"One CLD pretraining step, {THREADS} threads each, OMP_WAIT_POLICY=PASSIVE "
+    fig.suptitle(f"One CLD pretraining step, {THREADS} threads each, OMP_WAIT_POLICY=PASSIVE, "
+                 f"OpenBLAS kernels {m.get('openblas_corename') or '?'} "
                  f"(load average {m['loadavg_start'][0]:.1f} at start, {m['loadavg_end'][0]:.1f} at end; "
                  f"fit over the last {FIT_POINTS} points)", fontsize=10)
     fig.tight_layout(rect=(0, 0, 1, 0.96))
@@ -272,7 +275,11 @@ def main():
     ap.add_argument("--plots", help="PNG folder, default docs/perf (--quick: build/scaling-quick)")
     ap.add_argument("--build", default=os.environ.get("BUILD", "build"))
     ap.add_argument("--only", help="base[:axis], e.g. mediamill:K")
+    ap.add_argument("--coretype", help="OPENBLAS_CORETYPE for both sides (e.g. SkylakeX; default: "
+                    "OpenBLAS's own detection)")
     a = ap.parse_args()
+    if a.coretype:
+        os.environ["OPENBLAS_CORETYPE"] = a.coretype   # read when OpenBLAS loads (torch, the C runs)
     if a.json is None:
         a.json = os.path.join(ROOT, "build", "scaling-quick.json") if a.quick else \
             os.path.join(ROOT, "bench", "scaling.json")
@@ -293,12 +300,20 @@ def main():
     import torch
     import bench_step as bs
     bs.mt.set_threads(THREADS)
+    try:   # the kernels OpenBLAS picked (the same library serves torch and libmlcl)
+        import ctypes
+        ob = ctypes.CDLL("libopenblas.so.0")
+        ob.openblas_get_corename.restype = ctypes.c_char_p
+        corename = ob.openblas_get_corename().decode()
+    except (OSError, AttributeError):
+        corename = None
     axes = QUICK_AXES if a.quick else AXES
     only_base, only_axis = (a.only.split(":") + [None])[:2] if a.only else (None, None)
     meta = {"date_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()), "host": platform.node(),
             "cpus": os.cpu_count(), "threads": THREADS, "omp_wait_policy": "PASSIVE",
             "torch": torch.__version__, "quick": a.quick, "method": "cld", "embedding_m": M_EMB,
             "loadavg_start": os.getloadavg(), "fit_points": FIT_POINTS,
+            "openblas_coretype_env": os.environ.get("OPENBLAS_CORETYPE"), "openblas_corename": corename,
             "command": " ".join(["/usr/bin/python3", "bench/scaling.py"] + sys.argv[1:])}
     points, t_start = [], time.time()
     print(f"{'base':>9} {'axis':>5} {'value':>6} {'mlcl ms':>9} {'torch ms':>9} {'ratio':>6} {'runs':>4} "
