@@ -26,7 +26,8 @@ over the same points.
 
     /usr/bin/python3 bench/scaling.py            # full run (~10-15 min)
     /usr/bin/python3 bench/scaling.py --quick    # 3 points per axis, 1 run (~3 min), into build/
-    /usr/bin/python3 bench/scaling.py --plot-only  # redraw from bench/scaling.json
+    /usr/bin/python3 bench/scaling.py --plot-only  # refit, redraw from bench/scaling.json
+    /usr/bin/python3 bench/scaling.py --merge a.json b.json  # pool two runs into bench/scaling.json
     /usr/bin/python3 bench/scaling.py --coretype SkylakeX --json bench/scaling-skylakex.json \\
         --plots docs/perf/skylakex   # OpenBLAS's AVX-512 kernels forced on both sides
 Needs `make all bench-build` (build/bench/step) and python3-matplotlib, torch.
@@ -167,21 +168,25 @@ def fits(points):
             out.append({"base": base, "axis": axis, "from": xs[0], "to": xs[-1],
                         "mlcl_slope": slope(xs, [p["mlcl_s"] for p in top]),
                         "torch_slope": slope(xs, [p["torch_s"] for p in top]),
+                        # the fastest step of the point: less hit by other jobs on a shared machine
+                        "mlcl_min_slope": slope(xs, [p["mlcl_min_s"] for p in top]),
+                        "torch_min_slope": slope(xs, [p["torch_min_s"] for p in top]),
                         "gemm_flops_slope": slope(xs, [cost_model(**p["shape"]) for p in top])})
     return out
 
 
 def markdown(data):
     """The slope table and the raw times as Markdown (for docs/perf/scaling.md)."""
-    out = ["| base | axis | fitted over | libmlcl slope | PyTorch slope | GEMM FLOP slope | "
-           "PyTorch / libmlcl at the top |",
-           "|---|---|---|---:|---:|---:|---:|"]
+    out = ["| base | axis | fitted over | libmlcl slope | PyTorch slope | libmlcl slope (min) | "
+           "PyTorch slope (min) | GEMM FLOP slope | PyTorch / libmlcl at the top |",
+           "|---|---|---|---:|---:|---:|---:|---:|---:|"]
     for f in data["fits"]:
         top = [p for p in data["points"] if p["base"] == f["base"] and p["axis"] == f["axis"]
                and p["value"] == f["to"] and p.get("mlcl_s")]
         ratio = f"{top[0]['torch_s'] / top[0]['mlcl_s']:.2f}x" if top else ""
         out.append(f"| {f['base']} | {f['axis']} | {f['from']}..{f['to']} | {f['mlcl_slope']:.2f} | "
-                   f"{f['torch_slope']:.2f} | {f['gemm_flops_slope']:.2f} | {ratio} |")
+                   f"{f['torch_slope']:.2f} | {f['mlcl_min_slope']:.2f} | {f['torch_min_slope']:.2f} | "
+                   f"{f['gemm_flops_slope']:.2f} | {ratio} |")
     out += ["", "| base | axis | value | libmlcl ms | PyTorch ms | PyTorch / libmlcl | runs |",
             "|---|---|---:|---:|---:|---:|---:|"]
     for p in data["points"]:
@@ -236,7 +241,9 @@ def plot(data, outdir):
     m = data["meta"]
     fig.suptitle(f"One CLD pretraining step, {THREADS} threads each, OMP_WAIT_POLICY=PASSIVE, "
                  f"OpenBLAS kernels {m.get('openblas_corename') or '?'} "
-                 f"(load average {m['loadavg_start'][0]:.1f} at start, {m['loadavg_end'][0]:.1f} at end; "
+                 + (f"({len(m['merged'])} runs pooled, highest load average {m['loadavg_end'][0]:.1f}; "
+                    if m.get("merged") else
+                    f"(load average {m['loadavg_start'][0]:.1f} at start, {m['loadavg_end'][0]:.1f} at end; ") +
                  f"fit over the last {FIT_POINTS} points)", fontsize=10)
     fig.tight_layout(rect=(0, 0, 1, 0.96))
     os.makedirs(outdir, exist_ok=True)
@@ -267,6 +274,43 @@ def plot(data, outdir):
     plt.close(fig)
 
 
+def merge(paths):
+    """Several runs' JSON in one: a point's runs are pooled (its time is the
+    median of all its runs' medians, its min the smallest), meta keeps each run's."""
+    datas = []
+    for path in paths:
+        with open(path) as fh:
+            datas.append(json.load(fh))
+    pts = {}
+    for d in datas:
+        for p in d["points"]:
+            key = (p["base"], p["axis"], p["value"])
+            if not p.get("mlcl_s"):
+                pts.setdefault(key, dict(p))
+                continue
+            q = pts.get(key)
+            if q is None or not q.get("mlcl_s"):
+                pts[key] = dict(p, mlcl_runs=list(p["mlcl_runs"]), torch_runs=list(p["torch_runs"]))
+                continue
+            q["mlcl_runs"] += p["mlcl_runs"]
+            q["torch_runs"] += p["torch_runs"]
+            q["runs"] += p["runs"]
+            q["mlcl_min_s"] = min(q["mlcl_min_s"], p["mlcl_min_s"])
+            q["torch_min_s"] = min(q["torch_min_s"], p["torch_min_s"])
+    for q in pts.values():
+        if q.get("mlcl_s"):
+            q["mlcl_s"] = statistics.median(q["mlcl_runs"])
+            q["torch_s"] = statistics.median(q["torch_runs"])
+    m0 = datas[0]["meta"]
+    meta = dict(m0, merged=[d["meta"] for d in datas],
+                loadavg_start=max((d["meta"]["loadavg_start"] for d in datas), key=lambda v: v[0]),
+                loadavg_end=max((d["meta"]["loadavg_end"] for d in datas), key=lambda v: v[0]))
+    meta["openblas_corename"] = next((d["meta"]["openblas_corename"] for d in datas
+                                      if d["meta"].get("openblas_corename")), None)
+    points = list(pts.values())
+    return {"meta": meta, "points": points, "fits": fits(points)}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="3 points per axis, one run each")
@@ -275,6 +319,8 @@ def main():
     ap.add_argument("--plots", help="PNG folder, default docs/perf (--quick: build/scaling-quick)")
     ap.add_argument("--build", default=os.environ.get("BUILD", "build"))
     ap.add_argument("--only", help="base[:axis], e.g. mediamill:K")
+    ap.add_argument("--merge", nargs="+", metavar="JSON",
+                    help="pool the runs of these result files into --json, then plot")
     ap.add_argument("--coretype", help="OPENBLAS_CORETYPE for both sides (e.g. SkylakeX; default: "
                     "OpenBLAS's own detection)")
     a = ap.parse_args()
@@ -286,10 +332,19 @@ def main():
     if a.plots is None:
         a.plots = os.path.join(ROOT, "build", "scaling-quick") if a.quick else os.path.join(ROOT, "docs", "perf")
     os.makedirs(os.path.dirname(a.json), exist_ok=True)
+    if a.merge:
+        data = merge(a.merge)
+        with open(a.json, "w") as fh:
+            json.dump(data, fh, indent=1)
+        plot(data, a.plots)
+        print(markdown(data))
+        return
     if a.plot_only:
         with open(a.json) as fh:
             data = json.load(fh)
         data["fits"] = fits(data["points"])
+        with open(a.json, "w") as fh:
+            json.dump(data, fh, indent=1)
         plot(data, a.plots)
         print(markdown(data))
         return
