@@ -2,6 +2,12 @@
  * CLD loss against a full queue, backward, AdamW, enqueue), timed at the
  * shapes of bench/torch/bench_step.py, with the same label-density rule.
  *   step [--reps N] [--warmup N] [--method cld|rld|mulsupcon] [--json FILE] [--only NAME]
+ *        [--n N] [--K K] [--c C] [--d D] [--width W]
+ * Any of --n/--K/--c/--d/--width runs one shape, "custom", instead of the four
+ * (the others from Yeast: n 128, K 256, c 14, d 103, width 256). Width W means
+ * the backbone d-W-2W-W (the default 256-512-256 at W = 256), so the projection
+ * head is W-W-BN-ReLU-256 and the LD head W-c; the embedding m stays 256.
+ * Used by bench/scaling.py; its JSON rows then also carry "width".
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,13 +48,29 @@ int main(int argc, char **argv)
 {
     int reps = 20, warmup = 3;
     const char *json = NULL, *only = NULL, *method = "cld";
+    int custom = 0, cn = 128, cK = 256, cc = 14, cd = 103, cw = 256;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--warmup") && i + 1 < argc) warmup = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--json") && i + 1 < argc) json = argv[++i];
         else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
         else if (!strcmp(argv[i], "--method") && i + 1 < argc) method = argv[++i];
-        else { fprintf(stderr, "usage: step [--reps N] [--warmup N] [--method cld|rld|mulsupcon] [--only NAME] [--json FILE]\n"); return 2; }
+        else if (!strcmp(argv[i], "--n") && i + 1 < argc) { cn = atoi(argv[++i]); custom = 1; }
+        else if (!strcmp(argv[i], "--K") && i + 1 < argc) { cK = atoi(argv[++i]); custom = 1; }
+        else if (!strcmp(argv[i], "--c") && i + 1 < argc) { cc = atoi(argv[++i]); custom = 1; }
+        else if (!strcmp(argv[i], "--d") && i + 1 < argc) { cd = atoi(argv[++i]); custom = 1; }
+        else if (!strcmp(argv[i], "--width") && i + 1 < argc) { cw = atoi(argv[++i]); custom = 1; }
+        else {
+            fprintf(stderr, "usage: step [--reps N] [--warmup N] [--method cld|rld|mulsupcon] [--only NAME] [--json FILE]\n"
+                            "            [--n N] [--K K] [--c C] [--d D] [--width W]   (one custom shape)\n");
+            return 2;
+        }
+    }
+    if (reps < 1 || warmup < 0) { fprintf(stderr, "step: --reps must be >= 1 and --warmup >= 0\n"); return 2; }
+    if (custom && (cn < 2 || cK < 1 || cc < 2 || cd < 1 || cw < 1)) {
+        fprintf(stderr, "step: need --n >= 2, --K >= 1, --c >= 2, --d >= 1, --width >= 1 (got %d %d %d %d %d)\n", cn, cK,
+                cc, cd, cw);
+        return 2;
     }
     /* MLCL_NUM_THREADS (bench/compare.py's "1 thr" column), else the library's
      * default; set always, as mlcl-train does (OpenBLAS single-threaded, docs/abi.md) */
@@ -59,18 +81,27 @@ int main(int argc, char **argv)
         fprintf(stderr, "MLCL_NUM_THREADS: %s\n", mlcl_last_error());
         return 2;
     }
-    struct { const char *name; int d, c, n, K; } cfg[] = {
-        { "yeast", 103, 14, 128, 256 }, { "scene", 294, 6, 256, 1024 },
-        { "delicious-like", 500, 983, 128, 4096 }, { "mediamill-like", 120, 101, 512, 8192 } };
+    struct { const char *name; int d, c, n, K, w; } cfg[] = {
+        { "yeast", 103, 14, 128, 256, 256 }, { "scene", 294, 6, 256, 1024, 256 },
+        { "delicious-like", 500, 983, 128, 4096, 256 }, { "mediamill-like", 120, 101, 512, 8192, 256 } };
+    size_t ncfg = sizeof cfg / sizeof *cfg;
+    if (custom) {
+        cfg[0].name = "custom";
+        cfg[0].d = cd; cfg[0].c = cc; cfg[0].n = cn; cfg[0].K = cK; cfg[0].w = cw;
+        ncfg = 1;
+        only = NULL;
+    }
     FILE *jf = json ? fopen(json, "w") : NULL;
     if (jf) fprintf(jf, "{\"method\": \"%s\", \"results\": [", method);
     int first = 1;
     printf("%-16s %6s %5s %5s %6s %12s\n", "config", "d_in", "c", "n", "K", "median s/step");
-    for (size_t ci = 0; ci < sizeof cfg / sizeof *cfg; ci++) {
+    for (size_t ci = 0; ci < ncfg; ci++) {
         if (only && strcmp(only, cfg[ci].name)) continue;
-        int d = cfg[ci].d, c = cfg[ci].c, n = cfg[ci].n, K = cfg[ci].K;
+        int d = cfg[ci].d, c = cfg[ci].c, n = cfg[ci].n, K = cfg[ci].K, w = cfg[ci].w;
         mlcl_moco_options o = MLCL_MOCO_OPTIONS_INIT;
         o.in_dim = d; o.n_labels = c; o.queue_size = K; o.max_batch = n; o.seed = 0;
+        const int widths[3] = { w, 2 * w, w };
+        if (w != 256) { o.hidden = widths; o.n_hidden = 3; }
         mlcl_loss_options lo = MLCL_LOSS_OPTIONS_INIT;
         if (!strcmp(method, "rld")) lo.variant = MLCL_LD_RLD;
         else if (!strcmp(method, "mulsupcon")) lo.method = MLCL_LOSS_MULSUPCON;
@@ -81,9 +112,11 @@ int main(int argc, char **argv)
         mlcl_rng_create(&r, 0);
         size_t words = mlcl_label_words(c);
         float *x = malloc(sizeof(float) * n * d), *x0 = malloc(sizeof(float) * n * d), *x1 = malloc(sizeof(float) * n * d);
-        uint8_t *y01 = malloc((size_t)K * c);
-        uint64_t *y = malloc(sizeof(uint64_t) * words * K);
+        size_t rows = (size_t)(n > K ? n : K); /* label buffers hold the queue's rows, then the batch's */
+        uint8_t *y01 = malloc(rows * c);
+        uint64_t *y = malloc(sizeof(uint64_t) * words * rows);
         float *qk = malloc(sizeof(float) * K * 256), *qd = malloc(sizeof(float) * K * c);
+        if (!x || !x0 || !x1 || !y01 || !y || !qk || !qd) { fprintf(stderr, "step: out of memory\n"); return 1; }
         mlcl_rng_normal(r, x, (size_t)n * d, 1.0f);
         /* a full queue: unit keys, labels by the density rule, softmax distributions */
         mlcl_rng_normal(r, qk, (size_t)K * 256, 1.0f);
@@ -112,8 +145,10 @@ int main(int argc, char **argv)
         double med = t[reps / 2];
         printf("%-16s %6d %5d %5d %6d %12.5f\n", cfg[ci].name, d, c, n, K, med);
         if (jf) {
-            fprintf(jf, "%s{\"config\": \"%s\", \"d_in\": %d, \"c\": %d, \"n\": %d, \"K\": %d, \"median_s\": %.6g, \"min_s\": %.6g}",
+            fprintf(jf, "%s{\"config\": \"%s\", \"d_in\": %d, \"c\": %d, \"n\": %d, \"K\": %d, \"median_s\": %.6g, \"min_s\": %.6g",
                     first ? "" : ", ", cfg[ci].name, d, c, n, K, med, t[0]);
+            if (custom) fprintf(jf, ", \"width\": %d, \"reps\": %d", w, reps);
+            fputc('}', jf);
             first = 0;
         }
         free(t); free(x); free(x0); free(x1); free(y01); free(y); free(qk); free(qd);

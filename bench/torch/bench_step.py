@@ -17,8 +17,15 @@ rule) and K softmax-of-normal distributions. Model init: torch.manual_seed.
 Each rep draws two fresh masked views (p = 0.5) outside the timer; the timer
 covers mlcl_torch.moco_step only. --warmup untimed reps, then --reps timed;
 median seconds per step reported.
+
+One custom shape instead (bench/scaling.py): any of --n/--K/--c/--d/--width
+runs the configuration "custom", the missing values from Yeast (n 128, K 256,
+c 14, d 103, width 256), as bench/step does. Width W is the backbone
+d-W-2W-W (MATH.md's 256-512-256 at W = 256), the projection head
+W-W-BN-ReLU-Dropout-256 and the LD head W-c; the embedding m stays 256.
 """
 import argparse
+import copy
 import json
 import os
 import platform
@@ -35,15 +42,37 @@ import mlcl_torch as mt  # noqa: E402
 CONFIGS = [("yeast", 103, 14, 128, 256), ("scene", 294, 6, 256, 1024),
            ("delicious-like", 500, 983, 128, 4096),
            ("mediamill-like", 120, 101, 512, 8192)]
+CUSTOM_DEFAULT = {"n": 128, "K": 256, "c": 14, "d": 103, "width": 256}
 
 
-def run(name, d_in, c, n, K, method, reps, warmup, seed, foreach=None):
+def widen(model, d_in, c, width):
+    """Rebuilds model's networks at width W (mlcl_torch's layer order and
+    dropout rates, every width scaled by W/256; m stays mt.EMB_DIM)."""
+    W = width
+    model.enc_q = torch.nn.Sequential(
+        torch.nn.Linear(d_in, W), torch.nn.ReLU(), torch.nn.Dropout(0.2),
+        torch.nn.Linear(W, 2 * W), torch.nn.ReLU(), torch.nn.Dropout(0.2),
+        torch.nn.Linear(2 * W, W), torch.nn.ReLU(), torch.nn.Dropout(0.2))
+    model.proj_q = torch.nn.Sequential(
+        torch.nn.Linear(W, W), torch.nn.BatchNorm1d(W), torch.nn.ReLU(), torch.nn.Dropout(0.1),
+        torch.nn.Linear(W, mt.EMB_DIM))
+    model.fc = torch.nn.Linear(W, c)
+    model.enc_k = copy.deepcopy(model.enc_q)
+    model.proj_k = copy.deepcopy(model.proj_q)
+    for p in list(model.enc_k.parameters()) + list(model.proj_k.parameters()):
+        p.requires_grad_(False)
+    return model
+
+
+def run(name, d_in, c, n, K, method, reps, warmup, seed, foreach=None, width=256):
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     x = torch.from_numpy(rng.standard_normal((n, d_in)).astype(np.float32))
     y = torch.from_numpy(mt.gen_labels(n, c, rng))
     model = mt.MoCoLD(d_in, c, K)
+    if width != mt.HID_DIM:
+        widen(model, d_in, c, width)
     model.train()
     with torch.no_grad():
         model.enqueue(torch.from_numpy(mt.random_unit(K, mt.EMB_DIM, rng)),
@@ -73,7 +102,19 @@ def main():
     ap.add_argument("--adamw-foreach", action="store_true",
                     help="AdamW(foreach=True) instead of torch's CPU default")
     ap.add_argument("--json", metavar="OUT")
+    for k in ("n", "K", "c", "d", "width"):
+        ap.add_argument("--" + k, type=int, default=None,
+                        help=f"one custom shape (default {CUSTOM_DEFAULT[k]})")
     a = ap.parse_args()
+    custom = any(getattr(a, k) is not None for k in CUSTOM_DEFAULT)
+    shape = {k: getattr(a, k) if getattr(a, k) is not None else v for k, v in CUSTOM_DEFAULT.items()}
+    if custom and (shape["n"] < 2 or shape["K"] < 1 or shape["c"] < 2 or shape["d"] < 1
+                   or shape["width"] < 1):
+        ap.error(f"need --n >= 2, --K >= 1, --c >= 2, --d >= 1, --width >= 1 (got {shape})")
+    if a.reps < 1 or a.warmup < 0:
+        ap.error("--reps must be >= 1 and --warmup >= 0")
+    configs = ([("custom", shape["d"], shape["c"], shape["n"], shape["K"])] if custom
+               else CONFIGS)
     mt.set_threads(a.threads)
     print(f"torch {torch.__version__}  threads {torch.get_num_threads()}  "
           f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}  "
@@ -81,15 +122,18 @@ def main():
     print(f"{'config':>15} {'d_in':>5} {'c':>4} {'n':>4} {'K':>5} {'median_s':>10} "
           f"{'min_s':>10} {'loss':>10}")
     results = []
-    for (name, d_in, c, n, K) in CONFIGS:
+    for (name, d_in, c, n, K) in configs:
         med, mn, val = run(name, d_in, c, n, K, a.method, a.reps, a.warmup, a.seed,
-                           True if a.adamw_foreach else None)
+                           True if a.adamw_foreach else None, shape["width"])
         print(f"{name:>15} {d_in:>5} {c:>4} {n:>4} {K:>5} {med:>10.6f} {mn:>10.6f} "
               f"{val:>10.5g}", flush=True)
-        results.append({"config": name, "d_in": d_in, "c": c, "n": n, "K": K,
-                        "method": a.method, "adamw_foreach": a.adamw_foreach,
-                        "median_s": med, "min_s": mn,
-                        "loss": val})
+        row = {"config": name, "d_in": d_in, "c": c, "n": n, "K": K,
+               "method": a.method, "adamw_foreach": a.adamw_foreach,
+               "median_s": med, "min_s": mn,
+               "loss": val}
+        if custom:
+            row["width"] = shape["width"]
+        results.append(row)
     if a.json:
         with open(a.json, "w") as fh:
             json.dump({"bench": "pretrain_step", "impl": "torch",
