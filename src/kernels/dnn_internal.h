@@ -31,7 +31,7 @@ typedef struct cn_step {
 } cn_step;
 
 typedef struct cn_opplan {
-    dnnl_primitive_desc_t pd[2]; /* forward pds (BN: [0] eval, [1] train); build-time only */
+    dnnl_primitive_desc_t pd[2]; /* forward pds (BN: [0] eval, [1] train); owned by the plan's fpds */
     dnnl_memory_t src, wei, uwei, ugrad, ws[2], mean, var, scale, shift, dscale, dshift;
     float *bnbuf;                /* BN: mean, var, dscale, dshift (4c) */
 } cn_opplan;
@@ -52,11 +52,18 @@ struct mlcl__dnn_plan {
     int nbinds, cap_binds;
     void **bufs;
     int nbufs, cap_bufs;
-    size_t *slot;   /* slot sizes (bytes) */
+    size_t *slot;    /* slot sizes (bytes) */
     void **slotbuf;
-    int nslots, cap_slots;
+    size_t *slotcap; /* allocated bytes of slotbuf[i] */
+    int nslots, cap_slots, sp_slot;
     dnnl_memory_t ux, uy, udy; /* edge memories (NCHW) */
+    dnnl_memory_desc_t ymd;
     float *dx_scratch;         /* input gradient when the caller passes none */
+    int need_dx;
+    /* the forward pds (hints of the backward pds), kept for the backward build */
+    dnnl_primitive_desc_t *fpds;
+    int nfpds;
+    int bwd_built, bwd_rc;     /* backward half built; its build's error */
 };
 
 /* plan-build context */
@@ -113,6 +120,9 @@ MLCL_INTERNAL int mlcl__dnn_md_vec(bctx *b, dnnl_memory_desc_t *md, int c);
  * applies it around this call) */
 MLCL_INTERNAL int mlcl__dnn_plan_build_here(mlcl__dnn *dnn, const mlcl__cg_graph *net, const char *fn, int n,
                                             mlcl__dnn_plan **out);
+/* the backward half of pl, made at its first backward */
+MLCL_INTERNAL int mlcl__dnn_plan_build_bwd_here(mlcl__dnn *dnn, const mlcl__cg_graph *net, const char *fn,
+                                                mlcl__dnn_plan *pl);
 /* dnn_layers.c: forward / backward primitives and steps of op k */
 MLCL_INTERNAL int mlcl__dnn_build_fwd(bctx *b, int k);
 MLCL_INTERNAL int mlcl__dnn_build_bwd(bctx *b, const dplan *d, int k);

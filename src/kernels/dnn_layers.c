@@ -30,7 +30,11 @@ int mlcl__dnn_build_fwd(bctx *b, int k)
         }
         dnnl_dims_t str = { op->sh, op->sw }, dil = { op->dh - 1, op->dw - 1 }, pad = { op->ph, op->pw };
         dnnl_convolution_desc_t cd;
-        DN(dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_training, dnnl_convolution_direct, &src_any,
+        /* oneDNN picks the algorithm (direct, or Winograd F(4x4, 3x3) for 3x3
+         * stride-1 convolutions at larger batches on AVX-512: its own heuristic,
+         * deterministic per machine, thread count and shape); the backward
+         * uses the forward's choice where oneDNN has it (else direct) */
+        DN(dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_training, dnnl_convolution_auto, &src_any,
                                                       &wei_any, NULL, &any_out, str, dil, pad, pad),
            "convolution forward descriptor");
         MLCL_TRY(mlcl__dnn_mk_pd(b, &cd, b->attr, NULL, "convolution forward", &o->pd[1]));
@@ -199,12 +203,22 @@ int mlcl__dnn_build_bwd(bctx *b, const dplan *d, int k)
         dnnl_memory_desc_t uw;
         DN(dnnl_memory_desc_init_by_tag(&uw, nd, wd, dnnl_f32, g > 1 ? dnnl_goihw : dnnl_oihw), "memory descriptor");
         /* weight gradient: dw (chosen format) then accumulated into OIHW grads */
+        const dnnl_convolution_desc_t *fd = NULL;
+        DN(dnnl_primitive_desc_query(o->pd[1], dnnl_query_convolution_d, 0, &fd), "convolution query");
+        dnnl_alg_kind_t alg = fd->alg_kind;
         dnnl_convolution_desc_t cw;
-        DN(dnnl_dilated_convolution_backward_weights_desc_init(&cw, dnnl_convolution_direct, smd, &wany, NULL,
-                                                               &pl->tmd[out], str, dil, pad, pad),
-           "convolution backward-weights descriptor");
-        dnnl_primitive_desc_t pdw;
-        MLCL_TRY(mlcl__dnn_mk_pd(b, &cw, b->attr, o->pd[1], "convolution backward weights", &pdw));
+        dnnl_primitive_desc_t pdw = NULL;
+        for (int tries = 0; !pdw; tries++) {
+            dnnl_alg_kind_t a = tries ? dnnl_convolution_direct : alg;
+            DN(dnnl_dilated_convolution_backward_weights_desc_init(&cw, a, smd, &wany, NULL, &pl->tmd[out], str, dil,
+                                                                   pad, pad),
+               "convolution backward-weights descriptor");
+            if (a != dnnl_convolution_direct &&
+                dnnl_primitive_desc_create(&pdw, &cw, b->attr, b->dnn->eng, o->pd[1]) == dnnl_success)
+                MLCL_TRY(mlcl__dnn_keep_pd(b, pdw));
+            else if (a == dnnl_convolution_direct)
+                MLCL_TRY(mlcl__dnn_mk_pd(b, &cw, b->attr, o->pd[1], "convolution backward weights", &pdw));
+        }
         const dnnl_memory_desc_t *dwmd = dnnl_primitive_desc_query_md(pdw, dnnl_query_diff_weights_md, 0);
         const dnnl_memory_desc_t *wsrc = dnnl_primitive_desc_query_md(pdw, dnnl_query_src_md, 0);
         const dnnl_memory_desc_t *wdd = dnnl_primitive_desc_query_md(pdw, dnnl_query_diff_dst_md, 0);
@@ -217,11 +231,18 @@ int mlcl__dnn_build_bwd(bctx *b, const dplan *d, int k)
                                   { DNNL_ARG_DIFF_WEIGHTS, dw } };
         /* input gradient */
         dnnl_convolution_desc_t cdd;
-        DN(dnnl_dilated_convolution_backward_data_desc_init(&cdd, dnnl_convolution_direct, &sany, &wany, &pl->tmd[out],
-                                                            str, dil, pad, pad),
-           "convolution backward-data descriptor");
-        dnnl_primitive_desc_t pdd;
-        MLCL_TRY(mlcl__dnn_mk_pd(b, &cdd, b->attr, o->pd[1], "convolution backward data", &pdd));
+        dnnl_primitive_desc_t pdd = NULL;
+        for (int tries = 0; !pdd; tries++) {
+            dnnl_alg_kind_t a = tries ? dnnl_convolution_direct : alg;
+            DN(dnnl_dilated_convolution_backward_data_desc_init(&cdd, a, &sany, &wany, &pl->tmd[out], str, dil, pad,
+                                                                pad),
+               "convolution backward-data descriptor");
+            if (a != dnnl_convolution_direct &&
+                dnnl_primitive_desc_create(&pdd, &cdd, b->attr, b->dnn->eng, o->pd[1]) == dnnl_success)
+                MLCL_TRY(mlcl__dnn_keep_pd(b, pdd));
+            else if (a == dnnl_convolution_direct)
+                MLCL_TRY(mlcl__dnn_mk_pd(b, &cdd, b->attr, o->pd[1], "convolution backward data", &pdd));
+        }
         const dnnl_memory_desc_t *dsmd = dnnl_primitive_desc_query_md(pdd, dnnl_query_diff_src_md, 0);
         const dnnl_memory_desc_t *bwmd = dnnl_primitive_desc_query_md(pdd, dnnl_query_weights_md, 0);
         const dnnl_memory_desc_t *ddmd = dnnl_primitive_desc_query_md(pdd, dnnl_query_diff_dst_md, 0);

@@ -132,6 +132,8 @@ void mlcl__dnn_plan_free(mlcl__dnn_plan *pl)
     if (pl->slotbuf)
         for (int i = 0; i < pl->nslots; i++) mlcl__free(pl->slotbuf[i]);
     for (int i = 0; i < NLISTS; i++) mlcl__free(pl->st[i]);
+    for (int i = 0; i < pl->nfpds; i++) dnnl_primitive_desc_destroy(pl->fpds[i]);
+    mlcl__free(pl->fpds); mlcl__free(pl->slotcap);
     mlcl__free(pl->tmd); mlcl__free(pl->tmem); mlcl__free(pl->tdiff); mlcl__free(pl->op);
     mlcl__free(pl->prims); mlcl__free(pl->binds); mlcl__free(pl->bufs);
     mlcl__free(pl->slot); mlcl__free(pl->slotbuf);
@@ -336,8 +338,12 @@ static int run_list(mlcl__dnn *d, const mlcl__cg_graph *net, const char *fn, mlc
 
 static int run(mlcl__dnn *d, const mlcl__cg_graph *g, mlcl__dnn_plan *pl, const char *fn, int list, const run_ctx *r)
 {
-    int prev = thr_enter(d);
-    int rc = bind_all(fn, pl, r, list == BW0 || list == BW1);
+    int bwd = list == BW0 || list == BW1;
+    if (bwd && pl->bwd_rc)
+        return mlcl__err(pl->bwd_rc, "%s: the backward primitives of batch size %d failed to build before", fn, pl->n);
+    int prev = thr_enter(d), rc = MLCL_OK;
+    if (bwd && !pl->bwd_built) rc = mlcl__dnn_plan_build_bwd_here(d, g, fn, pl);
+    if (rc == MLCL_OK) rc = bind_all(fn, pl, r, bwd);
     if (rc == MLCL_OK) rc = run_list(d, g, fn, pl, list, r);
     thr_leave(d, prev);
     return rc;
@@ -370,3 +376,4 @@ int mlcl__dnn_plan_build(mlcl__dnn *d, const mlcl__cg_graph *g, const char *fn, 
 }
 
 int mlcl__dnn_plan_n(const mlcl__dnn_plan *pl) { return pl->n; }
+int mlcl__dnn_plan_bwd_built(const mlcl__dnn_plan *pl) { return pl->bwd_built; }

@@ -10,7 +10,9 @@
  *                   batch size n (made once, reused by every call with that n)
  *
  * A plan holds a forward and a backward step list per mode (evaluation with
- * the running statistics, training with the batch statistics). Activations
+ * the running statistics, training with the batch statistics); the backward
+ * half is built at the plan's first backward, so a net that only runs
+ * forward never creates backward primitives or gradient buffers. Activations
  * stay in oneDNN's chosen (blocked) formats between ops; the input (NCHW
  * rows), the output (NCHW rows) and the OIHW weights/gradients are reordered
  * at the edges. Every primitive uses a user scratchpad in shared slots.
@@ -65,6 +67,8 @@ MLCL_INTERNAL int mlcl__dnn_plan_build(mlcl__dnn *d, const mlcl__cg_graph *g, co
                                        mlcl__dnn_plan **out);
 MLCL_INTERNAL void mlcl__dnn_plan_free(mlcl__dnn_plan *pl);
 MLCL_INTERNAL int mlcl__dnn_plan_n(const mlcl__dnn_plan *pl);
+/* 1 once the backward half of pl is built (at its first backward) */
+MLCL_INTERNAL int mlcl__dnn_plan_bwd_built(const mlcl__dnn_plan *pl);
 
 /* ---- execution (shapes as in the plan; buffers contiguous float rows) */
 /* y = net(x) (n x out, NCHW). training: batch statistics, and the BN running

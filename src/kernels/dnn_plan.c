@@ -88,6 +88,64 @@ static int plan_diffs(bctx *b, dplan *d)
     return MLCL_OK;
 }
 
+/* the attributes of a build: user scratchpad; + sum; + ReLU post-op */
+static int attrs_make(bctx *b)
+{
+    DN(dnnl_primitive_attr_create(&b->attr), "attribute creation");
+    DN(dnnl_primitive_attr_set_scratchpad_mode(b->attr, dnnl_scratchpad_mode_user), "attribute");
+    DN(dnnl_primitive_attr_clone(&b->attr_sum, b->attr), "attribute creation");
+    DN(dnnl_primitive_attr_clone(&b->attr_relu, b->attr), "attribute creation");
+    dnnl_post_ops_t po;
+    DN(dnnl_post_ops_create(&po), "post-ops creation");
+    dnnl_status_t s = dnnl_post_ops_append_sum(po, 1.0f);
+    if (s == dnnl_success) s = dnnl_primitive_attr_set_post_ops(b->attr_sum, po);
+    dnnl_post_ops_destroy(po);
+    DN(s, "sum post-op");
+    DN(dnnl_post_ops_create(&po), "post-ops creation");
+    s = dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f);
+    if (s == dnnl_success) s = dnnl_primitive_attr_set_post_ops(b->attr_relu, po);
+    dnnl_post_ops_destroy(po);
+    DN(s, "ReLU post-op");
+    return MLCL_OK;
+}
+
+/* the end of a build: the pds made (unless kept by the plan) and attributes */
+static void bctx_done(bctx *b)
+{
+    mlcl__dnn_solo_set(b, 0);
+    if (b->pds)
+        for (int i = 0; i < b->npds; i++) dnnl_primitive_desc_destroy(b->pds[i]);
+    if (b->attr) dnnl_primitive_attr_destroy(b->attr);
+    if (b->attr_sum) dnnl_primitive_attr_destroy(b->attr_sum);
+    if (b->attr_relu) dnnl_primitive_attr_destroy(b->attr_relu);
+    mlcl__free(b->pds);
+}
+
+/* (Re)allocates the slots that grew and binds every slot memory. Slot
+ * contents do not live across calls (scratchpads, gradients of one
+ * backward), so a slot can move. */
+static int slots_alloc(bctx *b)
+{
+    mlcl__dnn_plan *pl = b->pl;
+    for (int s = 0; s < pl->nslots; s++) {
+        size_t need = pl->slot[s] ? pl->slot[s] : 1;
+        if (pl->slotcap[s] >= need) continue;
+        mlcl__free(pl->slotbuf[s]);
+        pl->slotbuf[s] = NULL;
+        pl->slotcap[s] = 0;
+        MLCL_TRY(mlcl__alloc_array(&pl->slotbuf[s], need, 1, "convnet buffer"));
+        pl->slotcap[s] = need;
+    }
+    for (int i = 0; i < pl->nbinds; i++)
+        if (pl->binds[i].kind == B_SLOT)
+            DN(dnnl_memory_set_data_handle(pl->binds[i].mem, pl->slotbuf[pl->binds[i].off]), "memory handle");
+    return MLCL_OK;
+}
+
+/* The forward half of a plan: tensors, forward steps, output edge. The
+ * backward half is built at the first backward (mlcl__dnn_plan_build_bwd):
+ * a net that only runs forward (a MoCo key encoder, evaluation) never
+ * creates backward primitives or gradient buffers. */
 int mlcl__dnn_plan_build_here(mlcl__dnn *dnn, const mlcl__cg_graph *net, const char *fn, int n, mlcl__dnn_plan **out)
 {
     *out = NULL;
@@ -96,14 +154,13 @@ int mlcl__dnn_plan_build_here(mlcl__dnn *dnn, const mlcl__cg_graph *net, const c
     pl->n = n;
     int nt = net->nt, nops = net->nops;
     bctx bc = { .dnn = dnn, .net = net, .pl = pl, .fn = fn, .cur_op = -1 }, *b = &bc;
-    dplan d = { 0 };
-    int rc, need_dx = 0;
+    int rc;
     pl->cap_st = 8 * nops + 8;
     pl->cap_prims = 16 * nops + 8;
     pl->cap_binds = 24 * nops + 8;
     pl->cap_bufs = 8 * nops + 8;
     pl->cap_slots = nt + 8;
-    b->cap_pds = 16 * nops + 8;
+    b->cap_pds = 4 * nops + 8;
 #define AL(p, cnt, what) if ((rc = mlcl__alloc_array((void **)&(p), (size_t)(cnt), sizeof *(p), what)) < 0) goto done
     AL(pl->tmd, nt, "convnet plan");
     AL(pl->tmem, nt, "convnet plan");
@@ -114,35 +171,13 @@ int mlcl__dnn_plan_build_here(mlcl__dnn *dnn, const mlcl__cg_graph *net, const c
     AL(pl->binds, pl->cap_binds, "convnet plan");
     AL(pl->bufs, pl->cap_bufs, "convnet plan");
     AL(pl->slot, pl->cap_slots, "convnet plan");
+    AL(pl->slotbuf, pl->cap_slots, "convnet plan");
+    AL(pl->slotcap, pl->cap_slots, "convnet plan");
     AL(b->pds, b->cap_pds, "convnet plan");
-    AL(d.group, nt, "convnet plan");
-    AL(d.gslot, nt + 1, "convnet plan");
-    AL(d.gpend, nt + 1, "convnet plan");
-    AL(d.freeslot, pl->cap_slots, "convnet plan");
-    AL(d.wmode, 2 * (size_t)nops, "convnet plan");
 #undef AL
-#define DNG(call, what) do { dnnl_status_t s_ = (call); if (s_ != dnnl_success) { rc = mlcl__dnn_fail(b, what, s_); goto done; } } while (0)
 #define TRY(call) do { if ((rc = (call)) < 0) goto done; } while (0)
-    DNG(dnnl_primitive_attr_create(&b->attr), "attribute creation");
-    DNG(dnnl_primitive_attr_set_scratchpad_mode(b->attr, dnnl_scratchpad_mode_user), "attribute");
-    DNG(dnnl_primitive_attr_clone(&b->attr_sum, b->attr), "attribute creation");
-    DNG(dnnl_primitive_attr_clone(&b->attr_relu, b->attr), "attribute creation");
-    {
-        dnnl_post_ops_t po;
-        DNG(dnnl_post_ops_create(&po), "post-ops creation");
-        dnnl_status_t s = dnnl_post_ops_append_sum(po, 1.0f);
-        if (s == dnnl_success) s = dnnl_primitive_attr_set_post_ops(b->attr_sum, po);
-        dnnl_post_ops_destroy(po);
-        DNG(s, "sum post-op");
-        DNG(dnnl_post_ops_create(&po), "post-ops creation");
-        s = dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f);
-        if (s == dnnl_success) s = dnnl_primitive_attr_set_post_ops(b->attr_relu, po);
-        dnnl_post_ops_destroy(po);
-        DNG(s, "ReLU post-op");
-    }
-    b->sp_slot = mlcl__dnn_new_slot(b, 0);
-    b->diff_slot = mlcl__dnn_new_slot(b, 0);
-    b->dw_slot = mlcl__dnn_new_slot(b, 0);
+    TRY(attrs_make(b));
+    pl->sp_slot = b->sp_slot = mlcl__dnn_new_slot(b, 0);
     /* edges: tensor 0 is the caller's NCHW input */
     mlcl__dnn_md_nchw(&pl->tmd[0], n, &net->t[0], dnnl_nchw);
     TRY(mlcl__dnn_mk_mem(b, &pl->tmd[0], B_X, 0, &pl->tmem[0]));
@@ -153,26 +188,65 @@ int mlcl__dnn_plan_build_here(mlcl__dnn *dnn, const mlcl__cg_graph *net, const c
         rc = mlcl__dnn_build_fwd(b, k);
         mlcl__dnn_solo_set(b, 0);
         if (rc < 0) goto done;
-        if (net->ops[k].in == 0 && net->ops[k].type != MLCL__CG_CONV) need_dx = 1;
+        if (net->ops[k].in == 0 && net->ops[k].type != MLCL__CG_CONV) pl->need_dx = 1;
     }
     b->cur_op = -1;
     int last = nt - 1;
-    dnnl_memory_desc_t ymd;
-    mlcl__dnn_md_nchw(&ymd, n, &net->t[last], dnnl_nchw);
-    TRY(mlcl__dnn_mk_mem(b, &ymd, B_Y, 0, &pl->uy));
-    TRY(mlcl__dnn_mk_mem(b, &ymd, B_DY, 0, &pl->udy));
+    mlcl__dnn_md_nchw(&pl->ymd, n, &net->t[last], dnnl_nchw);
+    TRY(mlcl__dnn_mk_mem(b, &pl->ymd, B_Y, 0, &pl->uy));
     /* the output edge: one thread when small */
-    int solo_y = mlcl__dnn_out_solo(dnn, net, n);
-    mlcl__dnn_solo_set(b, solo_y);
-    TRY(mlcl__dnn_add_reorder(b, FW0, 0, pl->tmem[last], &pl->tmd[last], pl->uy, &ymd, 0));
-    TRY(mlcl__dnn_add_reorder(b, FW1, 0, pl->tmem[last], &pl->tmd[last], pl->uy, &ymd, 0));
+    mlcl__dnn_solo_set(b, mlcl__dnn_out_solo(dnn, net, n));
+    TRY(mlcl__dnn_add_reorder(b, FW0, 0, pl->tmem[last], &pl->tmd[last], pl->uy, &pl->ymd, 0));
+    TRY(mlcl__dnn_add_reorder(b, FW1, 0, pl->tmem[last], &pl->tmd[last], pl->uy, &pl->ymd, 0));
     mlcl__dnn_solo_set(b, 0);
-    /* backward */
+    TRY(slots_alloc(b));
+    /* the forward pds are the hints of the backward ones: the plan keeps them */
+    pl->fpds = b->pds;
+    pl->nfpds = b->npds;
+    b->pds = NULL;
+    b->npds = 0;
+    rc = MLCL_OK;
+done:
+    bctx_done(b);
+    if (rc < 0) {
+        mlcl__dnn_plan_free(pl);
+        return rc;
+    }
+    *out = pl;
+    return MLCL_OK;
+}
+
+/* The backward half of pl (see above). On failure the backward lists stay
+ * empty and pl->bwd_rc remembers the error: the plan's objects made so far
+ * are freed with it. */
+int mlcl__dnn_plan_build_bwd_here(mlcl__dnn *dnn, const mlcl__cg_graph *net, const char *fn, mlcl__dnn_plan *pl)
+{
+    int nt = net->nt, nops = net->nops, n = pl->n, rc;
+    bctx bc = { .dnn = dnn, .net = net, .pl = pl, .fn = fn, .cur_op = -1 }, *b = &bc;
+    dplan d = { 0 };
+    b->cap_pds = 12 * nops + 8;
+#define AL(p, cnt, what) if ((rc = mlcl__alloc_array((void **)&(p), (size_t)(cnt), sizeof *(p), what)) < 0) goto done
+    AL(b->pds, b->cap_pds, "convnet plan");
+    AL(d.group, nt, "convnet plan");
+    AL(d.gslot, nt + 1, "convnet plan");
+    AL(d.gpend, nt + 1, "convnet plan");
+    AL(d.freeslot, pl->cap_slots, "convnet plan");
+    AL(d.wmode, 2 * (size_t)nops, "convnet plan");
+#undef AL
+    TRY(attrs_make(b));
+    b->sp_slot = pl->sp_slot;
+    if ((b->diff_slot = mlcl__dnn_new_slot(b, 0)) < 0 || (b->dw_slot = mlcl__dnn_new_slot(b, 0)) < 0) {
+        rc = mlcl__dnn_cap_fail(b);
+        goto done;
+    }
+    int last = nt - 1;
+    TRY(mlcl__dnn_mk_mem(b, &pl->ymd, B_DY, 0, &pl->udy));
     TRY(plan_diffs(b, &d));
     for (int t = 1; t < nt; t++) TRY(mlcl__dnn_mk_mem(b, &pl->tmd[t], B_SLOT, (size_t)d.gslot[d.group[t]], &pl->tdiff[t]));
+    int solo_y = mlcl__dnn_out_solo(dnn, net, n);
     mlcl__dnn_solo_set(b, solo_y);
-    TRY(mlcl__dnn_add_reorder(b, BW0, 0, pl->udy, &ymd, pl->tdiff[last], &pl->tmd[last], 0));
-    TRY(mlcl__dnn_add_reorder(b, BW1, 0, pl->udy, &ymd, pl->tdiff[last], &pl->tmd[last], 0));
+    TRY(mlcl__dnn_add_reorder(b, BW0, 0, pl->udy, &pl->ymd, pl->tdiff[last], &pl->tmd[last], 0));
+    TRY(mlcl__dnn_add_reorder(b, BW1, 0, pl->udy, &pl->ymd, pl->tdiff[last], &pl->tmd[last], 0));
     mlcl__dnn_solo_set(b, 0);
     for (int k = nops - 1; k >= 0; k--) {
         b->cur_op = k;
@@ -182,37 +256,22 @@ int mlcl__dnn_plan_build_here(mlcl__dnn *dnn, const mlcl__cg_graph *net, const c
         if (rc < 0) goto done;
     }
     b->cur_op = -1;
-    /* buffers */
-    if (need_dx) {
+    if (pl->need_dx) {
         size_t cnt = (size_t)n * net->t[0].c * net->t[0].h * net->t[0].w;
         if (pl->nbufs == pl->cap_bufs) { rc = mlcl__dnn_cap_fail(b); goto done; }
         TRY(mlcl__alloc_array((void **)&pl->dx_scratch, cnt, sizeof(float), "convnet input gradient"));
         pl->bufs[pl->nbufs++] = pl->dx_scratch;
     }
-    TRY(mlcl__alloc_array((void **)&pl->slotbuf, (size_t)pl->cap_slots, sizeof(void *), "convnet plan"));
-    for (int s = 0; s < pl->nslots; s++)
-        TRY(mlcl__alloc_array(&pl->slotbuf[s], pl->slot[s] ? pl->slot[s] : 1, 1, "convnet buffer"));
-    for (int i = 0; i < pl->nbinds; i++)
-        if (pl->binds[i].kind == B_SLOT)
-            DNG(dnnl_memory_set_data_handle(pl->binds[i].mem, pl->slotbuf[pl->binds[i].off]), "memory handle");
+    TRY(slots_alloc(b));
+    pl->bwd_built = 1;
     rc = MLCL_OK;
-#undef DNG
 #undef TRY
 done:
-    mlcl__dnn_solo_set(b, 0);
-    if (b->pds)
-        for (int i = 0; i < b->npds; i++) dnnl_primitive_desc_destroy(b->pds[i]);
-    if (b->attr) dnnl_primitive_attr_destroy(b->attr);
-    if (b->attr_sum) dnnl_primitive_attr_destroy(b->attr_sum);
-    if (b->attr_relu) dnnl_primitive_attr_destroy(b->attr_relu);
-    mlcl__free(b->pds);
+    bctx_done(b);
     mlcl__free(d.group); mlcl__free(d.gslot); mlcl__free(d.gpend); mlcl__free(d.freeslot); mlcl__free(d.wmode);
     if (rc < 0) {
-        mlcl__dnn_plan_free(pl);
-        return rc;
+        pl->nst[BW0] = pl->nst[BW1] = 0;
+        pl->bwd_rc = rc;
     }
-    *out = pl;
-    return MLCL_OK;
+    return rc;
 }
-
-/* ------------------------------------------------------------------ execution */

@@ -17,7 +17,7 @@ struct mlcl__convnet {
     int threads;
     mlcl__dnn *dnn;
     mlcl__dnn_plan *plans[2]; /* [0] most recent */
-    int last_n, last_train, nbuilt;
+    int last_n, last_train, nbuilt, nbwd;
 };
 
 static mlcl__cg_graph graph_of(const mlcl__convnet *net)
@@ -283,6 +283,7 @@ void mlcl__convnet_dims(const mlcl__convnet *net, size_t *in_dim, size_t *out_di
 size_t mlcl__convnet_param_count(const mlcl__convnet *net) { return net->np; }
 size_t mlcl__convnet_state_count(const mlcl__convnet *net) { return net->ns; }
 int mlcl__convnet_plans_built(const mlcl__convnet *net) { return net->nbuilt; }
+int mlcl__convnet_bwd_built(const mlcl__convnet *net) { return net->nbwd; }
 
 void mlcl__convnet_init(const mlcl__convnet *net, float *params, float *state, mlcl__pcg *rng)
 {
@@ -390,5 +391,8 @@ int mlcl__convnet_backward(mlcl__convnet *net, const char *fn, int n, const floa
     if (n != net->last_n)
         return mlcl__err(MLCL_ESTATE, "%s: n = %d differs from the last forward's n = %d", fn, n, net->last_n);
     mlcl__cg_graph g = graph_of(net);
-    return mlcl__dnn_backward(net->dnn, &g, net->plans[0], fn, net->last_train, params, grads, dy, dx);
+    int built = mlcl__dnn_plan_bwd_built(net->plans[0]);
+    int rc = mlcl__dnn_backward(net->dnn, &g, net->plans[0], fn, net->last_train, params, grads, dy, dx);
+    net->nbwd += !built && mlcl__dnn_plan_bwd_built(net->plans[0]);
+    return rc;
 }

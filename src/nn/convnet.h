@@ -80,4 +80,7 @@ MLCL_INTERNAL int mlcl__convnet_threads(const mlcl__convnet *net);
 MLCL_INTERNAL int mlcl__convnet_threads_default(void);
 /* Number of plans built so far (tests: the per-n cache). */
 MLCL_INTERNAL int mlcl__convnet_plans_built(const mlcl__convnet *net);
+/* Number of plans whose backward primitives were built (at their first
+ * backward; tests: a forward-only net builds none). */
+MLCL_INTERNAL int mlcl__convnet_bwd_built(const mlcl__convnet *net);
 #endif
