@@ -6,6 +6,7 @@
  * S, the G weights over DW. Threads over anchors (mlcl__par_for).
  */
 #include <string.h>
+#include "kernels/gemm.h"
 #include "kernels/par.h"
 #include "cl/labels.h"
 #include "cl/loss_impl.h"
@@ -146,39 +147,58 @@ static void rows_supcon(const rowctx *x, int i0, int i1, int t)
     }
 }
 
+/* MulSupCon: coef_a = sum_{j in y_i & y_a} 1/|P^j|, visited per label of the
+ * anchor through the candidates holding it (loff/lidx, increasing a), so only
+ * the set bits are touched; each coef_a is summed over j in increasing order
+ * and the row's sums run over the touched candidates in increasing a, as a
+ * dense pass over all pairs would (a zero coefficient adds exactly nothing). */
 static void rows_mulsupcon(const rowctx *x, int i0, int i1, int t)
 {
     const mlcl_loss *L = x->L;
     int N = x->N;
-    size_t words = x->words;
-    float *e = L->rowbuf[t];
+    size_t words = x->words, bw = ((size_t)N + 63) / 64;
+    float *e = L->rowbuf[t], *cb = L->cbuf[t];
+    uint64_t *bm = L->bmap[t];
     const float *inv = L->inv;
+    const int *loff = L->loff, *lidx = L->lidx;
     for (int i = i0; i < i1; i++) {
         float *Si = L->S + (size_t)i * N;
         const uint64_t *yi = x->y + (size_t)(x->off + i) * words;
         double sum, lse = row_lse(Si, e, N, &sum);
         float flse = (float)lse;
-        double con = 0, sumc = 0;
-        for (int a = 0; a < N; a++) {
-            const uint64_t *ya = cand_y(x, a);
-            float coef = 0;
-            for (size_t w = 0; w < words; w++) {
-                uint64_t b = yi[w] & ya[w];
-                while (b) {
-                    coef += inv[w * 64 + (size_t)__builtin_ctzll(b)];
-                    b &= b - 1;
+        for (size_t w = 0; w < words; w++)
+            for (uint64_t b = yi[w]; b; b &= b - 1) {
+                size_t j = w * 64 + (size_t)__builtin_ctzll(b);
+                float v = inv[j];
+                for (int r = loff[j]; r < loff[j + 1]; r++) {
+                    int a = lidx[r];
+                    cb[a] += v;
+                    bm[a >> 6] |= UINT64_C(1) << (a & 63);
                 }
             }
-            con -= (double)coef * (Si[a] - flse);
-            sumc += coef;
-            Si[a] = coef; /* the logit is no longer needed */
-        }
+        double con = 0, sumc = 0;
+        for (size_t w = 0; w < bw; w++)
+            for (uint64_t b = bm[w]; b; b &= b - 1) {
+                size_t a = w * 64 + (size_t)__builtin_ctzll(b);
+                float coef = cb[a];
+                con -= (double)coef * (Si[a] - flse);
+                sumc += coef;
+            }
         L->used_i[i] = mlcl__lab_popcount(yi, words) > 0;
         L->con_i[i] = con;
-        if (!x->need_gq) continue;
-        /* L_i = -sum_a coef_a l_a  =>  dL/ds_a = s (p_a sum coef - coef_a) */
-        float s = x->s, ps = (float)(x->s * sumc / sum);
-        for (int a = 0; a < N; a++) Si[a] = ps * e[a] - s * Si[a];
+        if (x->need_gq) {
+            /* L_i = -sum_a coef_a l_a  =>  dL/ds_a = s (p_a sum coef - coef_a) */
+            float s = x->s, ps = (float)(x->s * sumc / sum);
+            for (int a = 0; a < N; a++) Si[a] = ps * e[a];
+            for (size_t w = 0; w < bw; w++)
+                for (uint64_t b = bm[w]; b; b &= b - 1) {
+                    size_t a = w * 64 + (size_t)__builtin_ctzll(b);
+                    Si[a] = ps * e[a] - s * cb[a];
+                }
+        }
+        for (size_t w = 0; w < bw; w++)
+            for (uint64_t b = bm[w]; b; b &= b - 1) cb[w * 64 + (size_t)__builtin_ctzll(b)] = 0.0f;
+        memset(bm, 0, bw * sizeof *bm);
     }
 }
 
@@ -316,23 +336,83 @@ static void rows_ld(const rowctx *x, int i0, int i1, int t)
     }
 }
 
-/* Share t of T of the anchors (the row pass over T threads, mlcl__par_for). */
-typedef struct rowpass { const rowctx *x; int T; } rowpass;
-
+/* Share t of T of the anchors (the row pass over T threads, mlcl__par_for):
+ * the GEMM stages on exactly these rows, and the row pass. */
 static void row_share(void *arg, int t)
 {
-    const rowpass *rp = arg;
-    const rowctx *x = rp->x;
-    int i0 = (int)((long long)x->n * t / rp->T), i1 = (int)((long long)x->n * (t + 1) / rp->T);
+    const rowctx *x = arg;
+    const mlcl_loss *L = x->L;
+    int i0 = (int)((long long)x->n * t / x->T), i1 = (int)((long long)x->n * (t + 1) / x->T), r = i1 - i0;
+    int N = x->N, nb = x->nb, F = x->F, m = x->m, c = x->c;
+    if (r <= 0) return;
+    const float itau = 1.0f / x->tau;
+    float *S = L->S + (size_t)i0 * N, *DW = L->DW + (size_t)i0 * N;
+    if (x->do_S) {
+        const float *q = x->q + (size_t)i0 * m;
+        mlcl__sgemm(0, 1, r, nb, m, itau, q, m, x->k, m, 0.0f, S, N);
+        if (F > 0) mlcl__sgemm(0, 1, r, F, m, itau, q, m, x->kq, m, 0.0f, S + nb, N);
+    }
+    if (x->do_DW) {
+        const float *da = x->da0 + (size_t)i0 * c;
+        mlcl__sgemm(0, 1, r, nb, c, 1.0f, da, c, x->d, c, 0.0f, DW, N);
+        if (F > 0) mlcl__sgemm(0, 1, r, F, c, 1.0f, da, c, x->dq, c, 0.0f, DW + nb, N);
+    }
     if (x->method == MLCL_LOSS_SUPCON) rows_supcon(x, i0, i1, t);
     else if (x->method == MLCL_LOSS_MULSUPCON) rows_mulsupcon(x, i0, i1, t);
     else rows_ld(x, i0, i1, t);
+    if (x->grad_q) {
+        float *g = x->grad_q + (size_t)i0 * m;
+        mlcl__sgemm(0, 0, r, m, nb, itau, S, N, x->k, m, 1.0f, g, m);
+        if (F > 0) mlcl__sgemm(0, 0, r, m, F, itau, S + nb, N, x->kq, m, 1.0f, g, m);
+        if (x->method == MLCL_LOSS_LD && x->variant == MLCL_LD_RLD && x->wgrad)
+            for (int i = i0; i < i1; i++) {
+                float rd = L->rdiag[i];
+                if (rd == 0.0f) continue;
+                float *gi = x->grad_q + (size_t)i * m;
+                const float *qi = x->q + (size_t)i * m;
+                for (int j = 0; j < m; j++) gi[j] += rd * qi[j];
+            }
+    }
+    if (x->gda) {
+        /* G: grad_d_i += -2 sum_a w_ia d_a (the rest after the join) */
+        float *g = x->gda + (size_t)i0 * c;
+        mlcl__sgemm(0, 0, r, c, nb, -2.0f, DW, N, x->d, c, 1.0f, g, c);
+        if (F > 0) mlcl__sgemm(0, 0, r, c, F, -2.0f, DW + nb, N, x->dq, c, 1.0f, g, c);
+    }
 }
 
-/* Splits the anchors over T threads (the caller's thread is one of them). */
-void mlcl__loss_run_rows(const rowctx *x, int T)
+void mlcl__loss_run_rows(const rowctx *x)
 {
-    rowpass rp = { x, T };
-    if (T <= 1) row_share(&rp, 0);
-    else mlcl__par_for(T, row_share, &rp);
+    if (x->T <= 1) row_share((void *)x, 0);
+    else mlcl__par_for(x->T, row_share, (void *)x);
+}
+
+static void logit_share(void *arg, int t)
+{
+    const rowctx *x = arg;
+    const mlcl_loss *L = x->L;
+    int i0 = (int)((long long)x->n * t / x->T), i1 = (int)((long long)x->n * (t + 1) / x->T), r = i1 - i0;
+    int N = x->N, nb = x->nb, F = x->F, m = x->m;
+    x->alive[t] = 0;
+    if (r <= 0) return;
+    const float itau = 1.0f / x->tau, tau = x->tau, lim = x->rbf_lim, slack = x->rbf_slack;
+    const float *q = x->q + (size_t)i0 * m;
+    mlcl__sgemm(0, 1, r, nb, m, itau, q, m, x->k, m, 0.0f, L->S + (size_t)i0 * N, N);
+    if (F > 0) mlcl__sgemm(0, 1, r, F, m, itau, q, m, x->kq, m, 0.0f, L->S + (size_t)i0 * N + nb, N);
+    size_t alive = 0;
+    for (int i = i0; i < i1; i++) {
+        const float *Si = L->S + (size_t)i * N;
+        float qn = L->qnorm[i];
+        for (int a = 0; a < N; a++) {
+            float nrm = qn + L->knorm[a];
+            alive += nrm - 2.0f * tau * Si[a] < lim + slack * nrm;
+        }
+    }
+    x->alive[t] = alive;
+}
+
+void mlcl__loss_run_logits(const rowctx *x)
+{
+    if (x->T <= 1) logit_share((void *)x, 0);
+    else mlcl__par_for(x->T, logit_share, (void *)x);
 }
