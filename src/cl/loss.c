@@ -85,7 +85,6 @@ void mlcl_loss_free(mlcl_loss *L)
     mlcl__free(L->dnorm);
     mlcl__free(L->hval);
     mlcl__free(L->inv);
-    mlcl__free(L->coff);
     mlcl__free(L->cval);
     mlcl__free(L->cnt);
     mlcl__free(L->qnorm);
@@ -101,6 +100,7 @@ void mlcl_loss_free(mlcl_loss *L)
         mlcl__free(L->colcnt[t]);
         mlcl__free(L->gdw[t]);
         mlcl__free(L->cbuf[t]);
+        mlcl__free(L->wbuf[t]);
         mlcl__free(L->bmap[t]);
     }
     mlcl__free(L->loff);
@@ -172,8 +172,6 @@ int mlcl__loss_create_ranks(mlcl_loss **out, int max_n, int max_nb, int max_queu
         (rc = ws_alloc(L, (void **)&L->hval, N, sizeof(double), "H terms")) ||
         (rc = ws_alloc(L, (void **)&L->inv, (size_t)c, sizeof(float), "label weights")) ||
         (rc = ws_alloc(L, (void **)&L->cnt, (size_t)c, sizeof(int), "label counts")) ||
-        (rc = ws_alloc(L, (void **)&L->coff, N + 1, sizeof(size_t), "candidate label offsets")) ||
-        (rc = ws_alloc(L, (void **)&L->cval, N * (size_t)(c < 8 ? c : 8), sizeof(float), "candidate label values")) ||
         (rc = ws_alloc(L, (void **)&L->qnorm, n, sizeof(float), "query norms")) ||
         (rc = ws_alloc(L, (void **)&L->rdiag, n, sizeof(float), "diagonal")) ||
         (rc = ws_alloc(L, (void **)&L->rws, n, sizeof(float), "row sums")) ||
@@ -185,13 +183,13 @@ int mlcl__loss_create_ranks(mlcl_loss **out, int max_n, int max_nb, int max_queu
         mlcl_loss_free(L);
         return rc;
     }
-    L->cval_cap = N * (size_t)(c < 8 ? c : 8);
     for (int t = 0; t < L->nthreads; t++) {
         if ((rc = ws_alloc(L, (void **)&L->rowbuf[t], N, sizeof(float), "row buffer")) ||
             (rc = ws_alloc(L, (void **)&L->colw[t], nbc, sizeof(float), "column sums")) ||
             (rc = ws_alloc(L, (void **)&L->colcnt[t], nbc, sizeof(float), "column counts")) ||
             (rc = ws_alloc(L, (void **)&L->gdw[t], nc, sizeof(float), "distribution gradients")) ||
             (rc = ws_alloc(L, (void **)&L->cbuf[t], N, sizeof(float), "label coefficients")) ||
+            (rc = ws_alloc(L, (void **)&L->wbuf[t], N, sizeof(float), "row weights")) ||
             (rc = ws_alloc(L, (void **)&L->bmap[t], (N + 63) / 64, sizeof(uint64_t), "touched candidates"))) {
             mlcl_loss_free(L);
             return rc;
@@ -331,33 +329,6 @@ static int loss_compute(mlcl_loss *L, int n, int nb, int off, int F, const float
     const int per_label = o->method == MLCL_LOSS_MULSUPCON || o->con_norm == MLCL_CON_NORM_PER_LABEL;
     for (int j = 0; j < c; j++) L->inv[j] = per_label ? (cnt[j] > 0 ? 1.0f / cnt[j] : 0.0f) : 1.0f;
 
-    if (ld) {
-        /* compact per-candidate values d_a^j inv_j over the set bits of y_a */
-        size_t tot = 0;
-        for (int a = 0; a < N; a++)
-            tot += (size_t)mlcl__lab_popcount(a < nb ? y + (size_t)a * words : yq + (size_t)(a - nb) * words, words);
-        if (tot > L->cval_cap) {
-            float *nv = mlcl__malloc(tot * sizeof(float));
-            if (!nv) return mlcl__err(MLCL_ENOMEM, "%s: cannot grow the label workspace to %zu floats", fn, tot);
-            mlcl__free(L->cval);
-            L->bytes += (tot - L->cval_cap) * sizeof(float);
-            L->cval = nv;
-            L->cval_cap = tot;
-        }
-        size_t coff = 0;
-        for (int a = 0; a < N; a++) {
-            const uint64_t *ya = a < nb ? y + (size_t)a * words : yq + (size_t)(a - nb) * words;
-            const float *da = a < nb ? d + (size_t)a * c : dq + (size_t)(a - nb) * c;
-            L->coff[a] = coff;
-            for (size_t w = 0; w < words; w++)
-                for (uint64_t b = ya[w]; b; b &= b - 1) {
-                    size_t j = w * 64 + (size_t)__builtin_ctzll(b);
-                    L->cval[coff++] = da[j] * L->inv[j];
-                }
-        }
-        L->coff[N] = coff;
-    }
-
     /* reduction factor */
     long long nlab = 0;
     if (o->method == MLCL_LOSS_MULSUPCON) {
@@ -368,16 +339,24 @@ static int loss_compute(mlcl_loss *L, int n, int nb, int off, int F, const float
     }
     if (nb != n) x.s *= (float)(nb / n); /* the ranks' gradients are averaged */
 
-    if (o->method == MLCL_LOSS_MULSUPCON) {
-        /* the candidates holding label j, increasing: lidx[loff[j] .. loff[j+1]-1] */
+    if (o->method == MLCL_LOSS_MULSUPCON || ld) {
+        /* the candidates holding label j, increasing: lidx[loff[j] .. loff[j+1]-1];
+         * LD: beside them in cval, d_a^j inv_j */
         size_t tot = 0;
         for (int j = 0; j < c; j++) tot += (size_t)cnt[j];
         if (tot > L->lidx_cap) {
-            int *nv = mlcl__malloc(tot * sizeof(int));
-            if (!nv) return mlcl__err(MLCL_ENOMEM, "%s: cannot grow the label index to %zu entries", fn, tot);
+            int *ni = mlcl__malloc(tot * sizeof(int));
+            float *nv = mlcl__malloc(tot * sizeof(float));
+            if (!ni || !nv) {
+                mlcl__free(ni);
+                mlcl__free(nv);
+                return mlcl__err(MLCL_ENOMEM, "%s: cannot grow the label index to %zu entries", fn, tot);
+            }
             mlcl__free(L->lidx);
-            L->bytes += (tot - L->lidx_cap) * sizeof(int);
-            L->lidx = nv;
+            mlcl__free(L->cval);
+            L->bytes += (tot - L->lidx_cap) * (sizeof(int) + sizeof(float));
+            L->lidx = ni;
+            L->cval = nv;
             L->lidx_cap = tot;
         }
         int *pos = L->loff;
@@ -385,8 +364,13 @@ static int loss_compute(mlcl_loss *L, int n, int nb, int off, int F, const float
         for (int j = 0; j < c; j++) pos[j + 1] = pos[j] + cnt[j];
         for (int a = 0; a < N; a++) {
             const uint64_t *ya = a < nb ? y + (size_t)a * words : yq + (size_t)(a - nb) * words;
+            const float *da = ld ? (a < nb ? d + (size_t)a * c : dq + (size_t)(a - nb) * c) : NULL;
             for (size_t w = 0; w < words; w++)
-                for (uint64_t b = ya[w]; b; b &= b - 1) L->lidx[pos[w * 64 + (size_t)__builtin_ctzll(b)]++] = a;
+                for (uint64_t b = ya[w]; b; b &= b - 1) {
+                    size_t j = w * 64 + (size_t)__builtin_ctzll(b);
+                    if (da) L->cval[pos[j]] = da[j] * L->inv[j];
+                    L->lidx[pos[j]++] = a;
+                }
         }
         /* pos[j] now ends label j: shift back to the starts */
         for (int j = c; j > 0; j--) pos[j] = pos[j - 1];

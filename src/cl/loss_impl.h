@@ -21,9 +21,7 @@ struct mlcl_loss {
     float *dnorm;  /* max_N |d_a|^2 */
     double *hval;  /* max_N ||yhat_a - d_a||^2 */
     float *inv;    /* c: 1/|P^j| or 1 */
-    size_t *coff;  /* max_N + 1: start of candidate a's entries in cval */
-    float *cval;   /* d_a^j inv_j for the set bits j of y_a, in bit order (grown on demand) */
-    size_t cval_cap;
+    float *cval;   /* LD: d_a^j inv_j beside lidx's a, label j's list (lidx_cap) */
     int *cnt;      /* c: |P^j| */
     float *qnorm;  /* max_n |q_i|^2 */
     float *rdiag;  /* max_n: coefficient of q_i in grad_q_i (RBF weight gradient) */
@@ -35,9 +33,10 @@ struct mlcl_loss {
     float *colcnt[MAX_THREADS]; /* max_nb: anchors having batch candidate a in P(i) */
     float *gdw[MAX_THREADS];    /* max_nb x c: sparse d gradients of the batch candidates */
     float *cbuf[MAX_THREADS];   /* max_N, kept zero between rows: label-wise coefficients of one anchor */
+    float *wbuf[MAX_THREADS];   /* max_N, kept zero between rows: LD's G weights of one anchor */
     uint64_t *bmap[MAX_THREADS]; /* max_N bits, kept zero between rows: the candidates touched in cbuf */
     int *loff;     /* c + 1: start of label j's candidates in lidx */
-    int *lidx;     /* the candidates holding label j, increasing, per label (grown on demand) */
+    int *lidx;     /* the candidates holding label j, increasing, per label (MulSupCon, LD; grown on demand) */
     size_t lidx_cap;
 };
 
