@@ -79,7 +79,13 @@ static inline float exp_nonpos(float x)
     return x < -87.0f ? 0.0f : v;
 }
 
-/* max and exp(s - max) of one row; returns lse, leaves exp values in e */
+/* max and exp(s - max) of one row; returns lse, leaves exp values in e.
+ * Compiled for AVX-512 and AVX2 beside the baseline, chosen at load time
+ * (ifunc): the same operations in the same order on wider vectors (no FMA:
+ * -std=c11 keeps contraction off), so every version gives the same bits. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
 static double row_lse(const float *Si, float *e, int N, double *sum_out)
 {
     enum { B = 8 };
