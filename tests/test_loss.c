@@ -454,6 +454,75 @@ START_TEST(large_threaded)
 }
 END_TEST
 
+/* The row pass and its GEMMs split the anchors over the threads: per thread
+ * count the results repeat bit for bit, and one and two threads agree (the
+ * GEMMs and the per-thread column sums may round differently). Labels with
+ * empty rows, high label words, every method, dense and lazy G paths. */
+static void run_threads(const mlcl_loss_options *o, const prob *P, int threads, float *gq, float *gd, float *gW,
+                        mlcl_loss_parts *parts)
+{
+    mlcl_loss *L;
+    ck_assert_ok(mlcl_loss_create(&L, P->n, P->F, P->m, P->c, o));
+    ck_assert_ok(mlcl_loss_set_threads(L, threads));
+    memset(gq, 0, sizeof(float) * P->n * P->m);
+    memset(gd, 0, sizeof(float) * P->n * P->c);
+    memset(gW, 0, sizeof(float) * P->c * P->h);
+    int ld = o->method == MLCL_LOSS_LD;
+    ck_assert_ok(mlcl_loss_compute(L, parts, gq, ld ? gd : NULL, ld ? gW : NULL, &(mlcl_loss_inputs){ .version = MLCL_LOSS_INPUTS_VERSION, .n = P->n, .q = P->q, .k = P->k, .y = P->yp, .d = ld ? P->d : NULL, .F = P->F, .kq = P->kq, .yq = P->yqp, .dq = ld ? P->dq : NULL, .W = ld ? P->W : NULL, .h = P->h }));
+    mlcl_loss_free(L);
+}
+
+static int close_f(const float *a, const float *b, size_t count)
+{
+    double mx = 0;
+    for (size_t j = 0; j < count; j++) mx = fmax(mx, fabs(a[j]));
+    for (size_t j = 0; j < count; j++)
+        if (fabs((double)a[j] - b[j]) > 1e-5 * mx + 1e-9) return 0;
+    return 1;
+}
+
+START_TEST(threads_split_rows)
+{
+    trng r = { 4242 };
+    prob P;
+    prob_init(&P, 96, 600, 16, 70, 4, 2, &r); /* 96 x 696 pairs: two threads engage */
+    size_t nq = (size_t)P.n * P.m, nd = (size_t)P.n * P.c, nw = (size_t)P.c * P.h;
+    float *g[3][3];
+    for (int v = 0; v < 3; v++) {
+        g[v][0] = malloc(sizeof(float) * nq);
+        g[v][1] = malloc(sizeof(float) * nd);
+        g[v][2] = malloc(sizeof(float) * nw);
+    }
+    for (int variant = 0; variant < 6; variant++) {
+        mlcl_loss_options o = MLCL_LOSS_OPTIONS_INIT;
+        o.method = variant == 0 ? MLCL_LOSS_MULSUPCON : variant == 1 ? MLCL_LOSS_SUPCON : MLCL_LOSS_LD;
+        o.variant = variant >= 4 ? MLCL_LD_RLD : MLCL_LD_CLD;
+        o.sigma = variant == 5 ? 0.01f : 0.7f; /* 0.01: the RBF weights underflow (lazy G path) */
+        o.mask = variant == 3 ? MLCL_MASK_ALL : MLCL_MASK_ANY;
+        o.weight_grad = o.dweight_grad = variant >= 3;
+        o.alpha = 0.3f;
+        o.beta = 0.7f;
+        mlcl_loss_parts p1 = MLCL_LOSS_PARTS_INIT, p2 = MLCL_LOSS_PARTS_INIT, p2b = MLCL_LOSS_PARTS_INIT;
+        run_threads(&o, &P, 1, g[0][0], g[0][1], g[0][2], &p1);
+        run_threads(&o, &P, 2, g[1][0], g[1][1], g[1][2], &p2);
+        run_threads(&o, &P, 2, g[2][0], g[2][1], g[2][2], &p2b);
+        ck_assert_msg(p2.total == p2b.total && !memcmp(g[1][0], g[2][0], sizeof(float) * nq) &&
+                          !memcmp(g[1][1], g[2][1], sizeof(float) * nd) && !memcmp(g[1][2], g[2][2], sizeof(float) * nw),
+                      "variant %d: two threads do not repeat bit for bit", variant);
+        ck_assert_msg(fabs(p1.total - p2.total) <= 1e-6 * fabs(p1.total), "variant %d: total %.9g (1 thread) vs %.9g",
+                      variant, p1.total, p2.total);
+        ck_assert_int_eq(p1.n_anchors_used, p2.n_anchors_used);
+        ck_assert_msg((p1.n_anchors_used > 0 && p1.n_anchors_used < P.n) || variant == 3 || variant == 5,
+                      "variant %d: %d anchors used", variant, p1.n_anchors_used);
+        ck_assert_msg(close_f(g[0][0], g[1][0], nq), "variant %d: grad_q differs between 1 and 2 threads", variant);
+        ck_assert_msg(close_f(g[0][1], g[1][1], nd), "variant %d: grad_d differs between 1 and 2 threads", variant);
+        ck_assert_msg(close_f(g[0][2], g[1][2], nw), "variant %d: grad_W differs between 1 and 2 threads", variant);
+    }
+    for (int v = 0; v < 3; v++) free(g[v][0]), free(g[v][1]), free(g[v][2]);
+    prob_free(&P);
+}
+END_TEST
+
 /* Hand-worked: n = 2, no queue, m = 2, tau = 1. q_0 = k_0 = (1,0), q_1 = k_1 = (0,1).
  * s = [[1,0],[0,1]]; l_{i,i} = 1 - log(e + 1), l_{i,j!=i} = -log(e + 1).
  * Labels {0} and {0,1}: ANY -> both positive to both; ALL -> only self. */
@@ -731,6 +800,7 @@ static Suite *suite(void)
     tcase_add_test(tc, defaults_and_beta0);
     tcase_add_test(tc, rld_sparse_weights);
     tcase_add_test(tc, large_threaded);
+    tcase_add_test(tc, threads_split_rows);
     tcase_add_test(tc, hand_worked);
     tcase_add_test(tc, accumulate_and_skip);
     suite_add_tcase(s, tc);

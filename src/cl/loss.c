@@ -85,7 +85,6 @@ void mlcl_loss_free(mlcl_loss *L)
     mlcl__free(L->dnorm);
     mlcl__free(L->hval);
     mlcl__free(L->inv);
-    mlcl__free(L->coff);
     mlcl__free(L->cval);
     mlcl__free(L->cnt);
     mlcl__free(L->qnorm);
@@ -100,7 +99,12 @@ void mlcl_loss_free(mlcl_loss *L)
         mlcl__free(L->colw[t]);
         mlcl__free(L->colcnt[t]);
         mlcl__free(L->gdw[t]);
+        mlcl__free(L->cbuf[t]);
+        mlcl__free(L->wbuf[t]);
+        mlcl__free(L->bmap[t]);
     }
+    mlcl__free(L->loff);
+    mlcl__free(L->lidx);
     mlcl__free(L);
 }
 
@@ -168,24 +172,25 @@ int mlcl__loss_create_ranks(mlcl_loss **out, int max_n, int max_nb, int max_queu
         (rc = ws_alloc(L, (void **)&L->hval, N, sizeof(double), "H terms")) ||
         (rc = ws_alloc(L, (void **)&L->inv, (size_t)c, sizeof(float), "label weights")) ||
         (rc = ws_alloc(L, (void **)&L->cnt, (size_t)c, sizeof(int), "label counts")) ||
-        (rc = ws_alloc(L, (void **)&L->coff, N + 1, sizeof(size_t), "candidate label offsets")) ||
-        (rc = ws_alloc(L, (void **)&L->cval, N * (size_t)(c < 8 ? c : 8), sizeof(float), "candidate label values")) ||
         (rc = ws_alloc(L, (void **)&L->qnorm, n, sizeof(float), "query norms")) ||
         (rc = ws_alloc(L, (void **)&L->rdiag, n, sizeof(float), "diagonal")) ||
         (rc = ws_alloc(L, (void **)&L->rws, n, sizeof(float), "row sums")) ||
         (rc = ws_alloc(L, (void **)&L->con_i, n, sizeof(double), "per-anchor terms")) ||
         (rc = ws_alloc(L, (void **)&L->G_i, n, sizeof(double), "per-anchor terms")) ||
         (rc = ws_alloc(L, (void **)&L->H_i, n, sizeof(double), "per-anchor terms")) ||
-        (rc = ws_alloc(L, (void **)&L->used_i, n, sizeof(int), "per-anchor flags"))) {
+        (rc = ws_alloc(L, (void **)&L->used_i, n, sizeof(int), "per-anchor flags")) ||
+        (rc = ws_alloc(L, (void **)&L->loff, (size_t)c + 1, sizeof(int), "label candidate offsets"))) {
         mlcl_loss_free(L);
         return rc;
     }
-    L->cval_cap = N * (size_t)(c < 8 ? c : 8);
     for (int t = 0; t < L->nthreads; t++) {
         if ((rc = ws_alloc(L, (void **)&L->rowbuf[t], N, sizeof(float), "row buffer")) ||
             (rc = ws_alloc(L, (void **)&L->colw[t], nbc, sizeof(float), "column sums")) ||
             (rc = ws_alloc(L, (void **)&L->colcnt[t], nbc, sizeof(float), "column counts")) ||
-            (rc = ws_alloc(L, (void **)&L->gdw[t], nc, sizeof(float), "distribution gradients"))) {
+            (rc = ws_alloc(L, (void **)&L->gdw[t], nc, sizeof(float), "distribution gradients")) ||
+            (rc = ws_alloc(L, (void **)&L->cbuf[t], N, sizeof(float), "label coefficients")) ||
+            (rc = ws_alloc(L, (void **)&L->wbuf[t], N, sizeof(float), "row weights")) ||
+            (rc = ws_alloc(L, (void **)&L->bmap[t], (N + 63) / 64, sizeof(uint64_t), "touched candidates"))) {
             mlcl_loss_free(L);
             return rc;
         }
@@ -324,33 +329,6 @@ static int loss_compute(mlcl_loss *L, int n, int nb, int off, int F, const float
     const int per_label = o->method == MLCL_LOSS_MULSUPCON || o->con_norm == MLCL_CON_NORM_PER_LABEL;
     for (int j = 0; j < c; j++) L->inv[j] = per_label ? (cnt[j] > 0 ? 1.0f / cnt[j] : 0.0f) : 1.0f;
 
-    if (ld) {
-        /* compact per-candidate values d_a^j inv_j over the set bits of y_a */
-        size_t tot = 0;
-        for (int a = 0; a < N; a++)
-            tot += (size_t)mlcl__lab_popcount(a < nb ? y + (size_t)a * words : yq + (size_t)(a - nb) * words, words);
-        if (tot > L->cval_cap) {
-            float *nv = mlcl__malloc(tot * sizeof(float));
-            if (!nv) return mlcl__err(MLCL_ENOMEM, "%s: cannot grow the label workspace to %zu floats", fn, tot);
-            mlcl__free(L->cval);
-            L->bytes += (tot - L->cval_cap) * sizeof(float);
-            L->cval = nv;
-            L->cval_cap = tot;
-        }
-        size_t coff = 0;
-        for (int a = 0; a < N; a++) {
-            const uint64_t *ya = a < nb ? y + (size_t)a * words : yq + (size_t)(a - nb) * words;
-            const float *da = a < nb ? d + (size_t)a * c : dq + (size_t)(a - nb) * c;
-            L->coff[a] = coff;
-            for (size_t w = 0; w < words; w++)
-                for (uint64_t b = ya[w]; b; b &= b - 1) {
-                    size_t j = w * 64 + (size_t)__builtin_ctzll(b);
-                    L->cval[coff++] = da[j] * L->inv[j];
-                }
-        }
-        L->coff[N] = coff;
-    }
-
     /* reduction factor */
     long long nlab = 0;
     if (o->method == MLCL_LOSS_MULSUPCON) {
@@ -361,9 +339,54 @@ static int loss_compute(mlcl_loss *L, int n, int nb, int off, int F, const float
     }
     if (nb != n) x.s *= (float)(nb / n); /* the ranks' gradients are averaged */
 
-    /* 1. S = q [k; kq]^T / tau, one n x N buffer with row stride N */
-    mlcl__sgemm(0, 1, n, nb, m, 1.0f / tau, q, m, k, m, 0.0f, L->S, N);
-    if (F > 0) mlcl__sgemm(0, 1, n, F, m, 1.0f / tau, q, m, kq, m, 0.0f, L->S + nb, N);
+    if (o->method == MLCL_LOSS_MULSUPCON || ld) {
+        /* the candidates holding label j, increasing: lidx[loff[j] .. loff[j+1]-1];
+         * LD: beside them in cval, d_a^j inv_j */
+        size_t tot = 0;
+        for (int j = 0; j < c; j++) tot += (size_t)cnt[j];
+        if (tot > L->lidx_cap) {
+            int *ni = mlcl__malloc(tot * sizeof(int));
+            float *nv = mlcl__malloc(tot * sizeof(float));
+            if (!ni || !nv) {
+                mlcl__free(ni);
+                mlcl__free(nv);
+                return mlcl__err(MLCL_ENOMEM, "%s: cannot grow the label index to %zu entries", fn, tot);
+            }
+            mlcl__free(L->lidx);
+            mlcl__free(L->cval);
+            L->bytes += (tot - L->lidx_cap) * (sizeof(int) + sizeof(float));
+            L->lidx = ni;
+            L->cval = nv;
+            L->lidx_cap = tot;
+        }
+        int *pos = L->loff;
+        pos[0] = 0;
+        for (int j = 0; j < c; j++) pos[j + 1] = pos[j] + cnt[j];
+        for (int a = 0; a < N; a++) {
+            const uint64_t *ya = a < nb ? y + (size_t)a * words : yq + (size_t)(a - nb) * words;
+            const float *da = ld ? (a < nb ? d + (size_t)a * c : dq + (size_t)(a - nb) * c) : NULL;
+            for (size_t w = 0; w < words; w++)
+                for (uint64_t b = ya[w]; b; b &= b - 1) {
+                    size_t j = w * 64 + (size_t)__builtin_ctzll(b);
+                    if (da) L->cval[pos[j]] = da[j] * L->inv[j];
+                    L->lidx[pos[j]++] = a;
+                }
+        }
+        /* pos[j] now ends label j: shift back to the starts */
+        for (int j = c; j > 0; j--) pos[j] = pos[j - 1];
+        pos[0] = 0;
+    }
+
+    /* the threads of the row pass and its GEMMs (each thread its anchors' rows) */
+    int Tn = mlcl__threads_current();
+    if (Tn > L->nthreads) Tn = L->nthreads;
+    if ((size_t)n * N < THREAD_MIN_PAIRS) Tn = 1;
+    if (Tn > n) Tn = n;
+    size_t alive_t[MAX_THREADS] = { 0 };
+    x.T = Tn;
+    x.do_S = 1;
+    x.alive = alive_t;
+    x.da0 = da0;
 
     if (ld) {
         for (int a = 0; a < N; a++) {
@@ -385,30 +408,20 @@ static int loss_compute(mlcl_loss *L, int n, int nb, int off, int F, const float
             /* RBF weights are exactly 0 unless ||q-k||^2 < 174 sigma^2 (exp_nonpos flushes
              * below e^-87; float would underflow near there anyway): when few pairs survive,
              * skip the D D^T GEMM and compute their distances and d gradients directly
-             * (below 1/64 of the pairs). */
-            float lim = x.rbf_lim, slack = x.rbf_slack;
+             * (below 1/64 of the pairs). The logits first (S = q [k; kq]^T / tau), to count them. */
+            mlcl__loss_run_logits(&x);
             size_t alive = 0;
-            for (int i = 0; i < n; i++) {
-                const float *Si = L->S + (size_t)i * N;
-                float qn = L->qnorm[i];
-                for (int a = 0; a < N; a++) {
-                    float nrm = qn + L->knorm[a];
-                    alive += nrm - 2.0f * tau * Si[a] < lim + slack * nrm;
-                }
-            }
+            for (int t = 0; t < Tn; t++) alive += alive_t[t];
             x.lazy = alive * 64 < (size_t)n * N;
+            x.do_S = 0;
         }
-        if (!x.lazy) {
-            mlcl__sgemm(0, 1, n, nb, c, 1.0f, da0, c, d, c, 0.0f, L->DW, N);
-            if (F > 0) mlcl__sgemm(0, 1, n, F, c, 1.0f, da0, c, dq, c, 0.0f, L->DW + nb, N);
-        }
+        x.do_DW = !x.lazy;
     }
 
-    /* 2. the row pass */
-    int Tn = mlcl__threads_current();
-    if (Tn > L->nthreads) Tn = L->nthreads;
-    if ((size_t)n * N < THREAD_MIN_PAIRS) Tn = 1;
-    if (Tn > n) Tn = n;
+    /* 1.-2. S = q [k; kq]^T / tau (one n x N buffer with row stride N), DW, the
+     * row pass, and the gradient GEMMs of the anchors' rows (4. below) */
+    x.grad_q = grad_q;
+    x.gda = ld && grad_d && !x.lazy ? grad_d + (size_t)off * c : NULL;
     for (int t = 0; t < Tn; t++) {
         if (ld) {
             memset(L->colw[t], 0, (size_t)nb * sizeof(float));
@@ -416,7 +429,7 @@ static int loss_compute(mlcl_loss *L, int n, int nb, int off, int F, const float
             if (x.need_gd && (x.lazy || x.dwgrad)) memset(L->gdw[t], 0, (size_t)nb * c * sizeof(float));
         }
     }
-    mlcl__loss_run_rows(&x, Tn);
+    mlcl__loss_run_rows(&x);
 
     /* 3. reduce the parts */
     double con = 0, G = 0, H = 0;
@@ -444,18 +457,7 @@ static int loss_compute(mlcl_loss *L, int n, int nb, int off, int F, const float
     }
 
     /* 4. gradients */
-    if (grad_q) {
-        mlcl__sgemm(0, 0, n, m, nb, 1.0f / tau, L->S, N, k, m, 1.0f, grad_q, m);
-        if (F > 0) mlcl__sgemm(0, 0, n, m, F, 1.0f / tau, L->S + nb, N, kq, m, 1.0f, grad_q, m);
-        if (ld && o->variant == MLCL_LD_RLD && o->weight_grad)
-            for (int i = 0; i < n; i++) {
-                float r = L->rdiag[i];
-                if (r == 0.0f) continue;
-                float *g = grad_q + (size_t)i * m;
-                const float *qi = q + (size_t)i * m;
-                for (int j = 0; j < m; j++) g[j] += r * qi[j];
-            }
-    }
+    /* grad_q += dL/dS [k; kq] / tau (+ the RBF diagonal): done in the row pass */
     if (ld && grad_d) {
         for (int t = 0; t < Tn; t++)
             if (t > 0) {
@@ -467,10 +469,8 @@ static int loss_compute(mlcl_loss *L, int n, int nb, int off, int F, const float
         if (!x.lazy) {
             /* G: grad_d_i += 2 (sum_a w_ia) d_i - 2 sum_a w_ia d_a, and for a batch
              * candidate p: += 2 (sum_i w_ip) d_p - 2 sum_i w_ip d_i */
-            float *gda = grad_d + (size_t)off * c; /* the anchors' rows */
-            mlcl__sgemm(0, 0, n, c, nb, -2.0f, L->DW, N, d, c, 1.0f, gda, c);
-            if (F > 0) mlcl__sgemm(0, 0, n, c, F, -2.0f, L->DW + nb, N, dq, c, 1.0f, gda, c);
-            mlcl__sgemm(1, 0, nb, c, n, -2.0f, L->DW, N, da0, c, 1.0f, grad_d, c);
+            /* (the anchors' rows -2 sum_a w_ia d_a: done in the row pass) */
+            mlcl__loss_sgemm(1, 0, nb, c, n, -2.0f, L->DW, N, da0, c, 1.0f, grad_d, c);
             for (int p = 0; p < nb; p++) {
                 float f = 2.0f * ((p >= off && p < off + n ? L->rws[p - off] : 0.0f) + L->colw[0][p]);
                 if (f == 0.0f) continue;

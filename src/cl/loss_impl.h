@@ -21,9 +21,7 @@ struct mlcl_loss {
     float *dnorm;  /* max_N |d_a|^2 */
     double *hval;  /* max_N ||yhat_a - d_a||^2 */
     float *inv;    /* c: 1/|P^j| or 1 */
-    size_t *coff;  /* max_N + 1: start of candidate a's entries in cval */
-    float *cval;   /* d_a^j inv_j for the set bits j of y_a, in bit order (grown on demand) */
-    size_t cval_cap;
+    float *cval;   /* LD: d_a^j inv_j beside lidx's a, label j's list (lidx_cap) */
     int *cnt;      /* c: |P^j| */
     float *qnorm;  /* max_n |q_i|^2 */
     float *rdiag;  /* max_n: coefficient of q_i in grad_q_i (RBF weight gradient) */
@@ -34,6 +32,12 @@ struct mlcl_loss {
     float *colw[MAX_THREADS];   /* max_nb: column sums of the G weights over the batch candidates */
     float *colcnt[MAX_THREADS]; /* max_nb: anchors having batch candidate a in P(i) */
     float *gdw[MAX_THREADS];    /* max_nb x c: sparse d gradients of the batch candidates */
+    float *cbuf[MAX_THREADS];   /* max_N, kept zero between rows: label-wise coefficients of one anchor */
+    float *wbuf[MAX_THREADS];   /* max_N, kept zero between rows: LD's G weights of one anchor */
+    uint64_t *bmap[MAX_THREADS]; /* max_N bits, kept zero between rows: the candidates touched in cbuf */
+    int *loff;     /* c + 1: start of label j's candidates in lidx */
+    int *lidx;     /* the candidates holding label j, increasing, per label (MulSupCon, LD; grown on demand) */
+    size_t lidx_cap;
 };
 
 /* One call's constants for the row pass. */
@@ -49,14 +53,32 @@ typedef struct rowctx {
     int m;
     float rbf_lim, rbf_slack; /* RLD: weights vanish beyond rbf_lim; error bound of the GEMM form per |q|^2+|k|^2 */
     float rbf_keep;           /* RLD: distances below which the weight is not negligible (> e^-30) */
+    /* the GEMM stages run beside the row pass, each thread on its own anchors' rows */
+    int T;         /* threads; anchors n t / T .. n (t+1) / T go to thread t */
+    int do_S;      /* S rows = q k^T / tau first (else S is already there) */
+    int do_DW;     /* DW rows = d_i [D; Dq]^T before the row pass (LD, dense G path) */
+    float *grad_q; /* += dL/dS [k; kq] / tau after the row pass (NULL: none) */
+    float *gda;    /* the anchors' grad_d rows: += -2 DW [D; Dq] after the row pass (NULL: none) */
+    const float *da0; /* the anchors' distributions */
+    size_t *alive; /* RLD, S-only stage: per thread, pairs whose RBF weight can be non-zero */
 } rowctx;
 
 /* The RBF weights (RLD) are recomputed from the differences above this value
  * of (|q|^2 + |k|^2) / (2 sigma^2) (see loss_rows.c). */
 #define RBF_DIRECT 25.0f
 
-/* The row pass over the n anchors of x on T threads (the caller's one of
- * them): per anchor its terms (con_i, G_i, H_i, used_i, rws, rdiag), dL/dS
- * written over S and the G weights over DW; per-thread column sums. */
-MLCL_INTERNAL void mlcl__loss_run_rows(const rowctx *x, int T);
+/* The row pass over the n anchors of x on x->T threads (the caller's one of
+ * them), each thread on its own anchors: the S (and DW) rows by GEMM if asked,
+ * per anchor its terms (con_i, G_i, H_i, used_i, rws, rdiag), dL/dS written
+ * over S and the G weights over DW, per-thread column sums, then its rows of
+ * grad_q (and of the anchors' grad_d) by GEMM. A thread's GEMMs cover exactly
+ * its rows, so with one thread they are the unsplit GEMMs. */
+MLCL_INTERNAL void mlcl__loss_run_rows(const rowctx *x);
+/* C = alpha op(A) op(B) + beta C, row-major, on the calling thread
+ * (oneDNN's JIT GEMM; loss_gemm.c): the loss's GEMMs. */
+MLCL_INTERNAL void mlcl__loss_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+                                    const float *B, int ldb, float beta, float *C, int ldc);
+/* RLD's first stage on x->T threads: the S rows and the count of pairs whose
+ * RBF weight can be non-zero (x->alive[t]). */
+MLCL_INTERNAL void mlcl__loss_run_logits(const rowctx *x);
 #endif

@@ -78,7 +78,13 @@ static inline float exp_nonpos(float x)
     return x < -87.0f ? 0.0f : v;
 }
 
-/* max and exp(s - max) of one row; returns lse, leaves exp values in e */
+/* max and exp(s - max) of one row; returns lse, leaves exp values in e.
+ * Compiled for AVX-512 and AVX2 beside the baseline, chosen at load time
+ * (ifunc): the same operations in the same order on wider vectors (no FMA:
+ * -std=c11 keeps contraction off), so every version gives the same bits. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
 static double row_lse(const float *Si, float *e, int N, double *sum_out)
 {
     enum { B = 8 };
@@ -146,57 +152,173 @@ static void rows_supcon(const rowctx *x, int i0, int i1, int t)
     }
 }
 
+/* MulSupCon: coef_a = sum_{j in y_i & y_a} 1/|P^j|, visited per label of the
+ * anchor through the candidates holding it (loff/lidx, increasing a), so only
+ * the set bits are touched; each coef_a is summed over j in increasing order
+ * and the row's sums run over the touched candidates in increasing a, as a
+ * dense pass over all pairs would (a zero coefficient adds exactly nothing). */
 static void rows_mulsupcon(const rowctx *x, int i0, int i1, int t)
 {
     const mlcl_loss *L = x->L;
     int N = x->N;
-    size_t words = x->words;
-    float *e = L->rowbuf[t];
+    size_t words = x->words, bw = ((size_t)N + 63) / 64;
+    float *e = L->rowbuf[t], *cb = L->cbuf[t];
+    uint64_t *bm = L->bmap[t];
     const float *inv = L->inv;
+    const int *loff = L->loff, *lidx = L->lidx;
     for (int i = i0; i < i1; i++) {
         float *Si = L->S + (size_t)i * N;
         const uint64_t *yi = x->y + (size_t)(x->off + i) * words;
         double sum, lse = row_lse(Si, e, N, &sum);
         float flse = (float)lse;
-        double con = 0, sumc = 0;
-        for (int a = 0; a < N; a++) {
-            const uint64_t *ya = cand_y(x, a);
-            float coef = 0;
-            for (size_t w = 0; w < words; w++) {
-                uint64_t b = yi[w] & ya[w];
-                while (b) {
-                    coef += inv[w * 64 + (size_t)__builtin_ctzll(b)];
-                    b &= b - 1;
+        for (size_t w = 0; w < words; w++)
+            for (uint64_t b = yi[w]; b; b &= b - 1) {
+                size_t j = w * 64 + (size_t)__builtin_ctzll(b);
+                float v = inv[j];
+                for (int r = loff[j]; r < loff[j + 1]; r++) {
+                    int a = lidx[r];
+                    cb[a] += v;
+                    bm[a >> 6] |= UINT64_C(1) << (a & 63);
                 }
             }
-            con -= (double)coef * (Si[a] - flse);
-            sumc += coef;
-            Si[a] = coef; /* the logit is no longer needed */
-        }
+        double con = 0, sumc = 0;
+        for (size_t w = 0; w < bw; w++)
+            for (uint64_t b = bm[w]; b; b &= b - 1) {
+                size_t a = w * 64 + (size_t)__builtin_ctzll(b);
+                float coef = cb[a];
+                con -= (double)coef * (Si[a] - flse);
+                sumc += coef;
+            }
         L->used_i[i] = mlcl__lab_popcount(yi, words) > 0;
         L->con_i[i] = con;
-        if (!x->need_gq) continue;
-        /* L_i = -sum_a coef_a l_a  =>  dL/ds_a = s (p_a sum coef - coef_a) */
-        float s = x->s, ps = (float)(x->s * sumc / sum);
-        for (int a = 0; a < N; a++) Si[a] = ps * e[a] - s * Si[a];
+        if (x->need_gq) {
+            /* L_i = -sum_a coef_a l_a  =>  dL/ds_a = s (p_a sum coef - coef_a) */
+            float s = x->s, ps = (float)(x->s * sumc / sum);
+            for (int a = 0; a < N; a++) Si[a] = ps * e[a];
+            for (size_t w = 0; w < bw; w++)
+                for (uint64_t b = bm[w]; b; b &= b - 1) {
+                    size_t a = w * 64 + (size_t)__builtin_ctzll(b);
+                    Si[a] = ps * e[a] - s * cb[a];
+                }
+        }
+        for (size_t w = 0; w < bw; w++)
+            for (uint64_t b = bm[w]; b; b &= b - 1) cb[w * 64 + (size_t)__builtin_ctzll(b)] = 0.0f;
+        memset(bm, 0, bw * sizeof *bm);
     }
 }
 
-static void rows_ld(const rowctx *x, int i0, int i1, int t)
+/* One anchor's running sums (LD). */
+typedef struct ldsum {
+    double con, G, H, sumA;
+    float rws, rdiag;
+    int npos;
+} ldsum;
+
+/* Candidate a of anchor i (LD), its coefficient coef = sum_{j in y_i & y_a}
+ * d_a^j [/|P^j|] given (any: y_i & y_a is not empty): the anchor's sums, the
+ * column sums, and the new value of S (before the softmax term, *sv) and of
+ * DW (*wv) at a. Every non-zero term of the row comes from here: a candidate
+ * sharing no label with the anchor (coef 0, not positive) adds exactly
+ * nothing to the sums and has S = 0, DW = 0. */
+static inline void ld_pair(const rowctx *x, int t, int i, int a, const uint64_t *yi, const float *di, float sa,
+                           float flse, float p, float coef, int any, ldsum *r, float *sv, float *wv)
 {
     const mlcl_loss *L = x->L;
-    int N = x->N, n = x->nb, c = x->c, off = x->off; /* n: batch candidates */
-    size_t words = x->words;
-    float *e = L->rowbuf[t];
-    const float *inv = L->inv;
-    float *colw = L->colw[t], *colcnt = L->colcnt[t], *gdw = L->gdw[t];
+    int n = x->nb, c = x->c, off = x->off;
     const float s = x->s, tau = x->tau;
     const float rbf = 1.0f / (2.0f * x->sigma * x->sigma);
     const float isig2 = 1.0f / (x->sigma * x->sigma);
     const int rld = x->variant == MLCL_LD_RLD, logw = x->cldw == MLCL_CLD_WEIGHT_LOGPROB;
+    float l = sa - flse;
+    r->con -= (double)coef * l;
+    float A = -s * coef, extra = 0, wm = 0;
+    int pos = x->mask == MLCL_MASK_ALL ? mlcl__lab_eq(yi, cand_y(x, a), x->words) : any;
+    if (pos) {
+        r->npos++;
+        float wgt;
+        if (rld) {
+            /* |q|^2 + |k|^2 - 2 q.k from the GEMM loses about eps (|q|^2 + |k|^2) to
+             * cancellation, which the exponent multiplies by 1/(2 sigma^2) (1e-3 relative
+             * at sigma 0.01). Where the weight can be non-zero and that error matters,
+             * the distance is summed again from the differences. */
+            float kn = L->knorm[a], nrm = L->qnorm[i] + kn;
+            float dq2 = nrm - 2.0f * tau * sa;
+            if (dq2 < x->rbf_keep + x->rbf_slack * nrm && rbf * nrm > RBF_DIRECT)
+                dq2 = sqdist(x->q + (size_t)i * x->m, cand_k(x, a), x->m);
+            wgt = exp_nonpos(-(dq2 > 0 ? dq2 : 0) * rbf); /* 0 below e^-87 */
+        } else {
+            wgt = logw ? l : p;
+        }
+        r->H += L->hval[a];
+        if (a < n) L->colcnt[t][a] += 1.0f;
+        if (wgt != 0.0f) {
+            float dni = L->dnorm[off + i], dist2;
+            if (x->lazy) {
+                const float *da = cand_d(x, a);
+                float dot = 0;
+                for (int j = 0; j < c; j++) dot += di[j] * da[j];
+                dist2 = dni + L->dnorm[a] - 2.0f * dot;
+            } else {
+                dist2 = dni + L->dnorm[a] - 2.0f * L->DW[(size_t)i * x->N + a];
+            }
+            /* the same cancellation for close distributions (d_i = d_a gives 0 exactly) */
+            float dsum = dni + L->dnorm[a];
+            if (dist2 < 0.01f * dsum) {
+                const float *da = cand_d(x, a);
+                float acc = 0;
+                for (int j = 0; j < c; j++) acc += (di[j] - da[j]) * (di[j] - da[j]);
+                dist2 = acc;
+            }
+            if (dist2 < 0) dist2 = 0;
+            r->G += (double)wgt * dist2;
+            wm = s * wgt;
+            if (x->wgrad) {
+                if (rld) {
+                    /* dw/ds = w tau / sigma^2; dw/dq_i via |q_i|^2 = -w q_i / sigma^2 */
+                    extra = s * dist2 * wgt * tau * isig2;
+                    r->rdiag -= s * dist2 * wgt * isig2;
+                } else {
+                    A += s * dist2 * (logw ? 1.0f : p);
+                }
+            }
+            if (x->lazy && x->need_gd) {
+                /* dG/dd_i = 2w(d_i - d_a), dG/dd_a = 2w(d_a - d_i) */
+                const float *da = cand_d(x, a);
+                float *gi = L->gdw[t] + (size_t)(off + i) * c;
+                float *ga = a < n ? L->gdw[t] + (size_t)a * c : NULL;
+                for (int j = 0; j < c; j++) {
+                    float g = 2.0f * wm * (di[j] - da[j]);
+                    gi[j] += g;
+                    if (ga) ga[j] -= g;
+                }
+            }
+        }
+        r->rws += wm;
+        if (a < n) L->colw[t][a] += wm;
+    }
+    r->sumA += A;
+    *sv = A + extra;
+    *wv = wm;
+}
+
+/* LD rows. The candidates sharing a label with the anchor are visited through
+ * the per-label candidate lists (loff/lidx, values d_a^j inv_j in cval): their
+ * coefficients are summed over the anchor's labels in increasing j, then the
+ * pairs are visited in increasing a (bitmap), the order of a dense pass over
+ * all candidates, which an anchor without labels still takes (ALL mask: its
+ * positives are the candidates without labels). */
+static void rows_ld(const rowctx *x, int i0, int i1, int t)
+{
+    const mlcl_loss *L = x->L;
+    int N = x->N, n = x->nb, c = x->c, off = x->off; /* n: batch candidates */
+    size_t words = x->words, bw = ((size_t)N + 63) / 64;
+    float *e = L->rowbuf[t], *cb = L->cbuf[t], *wb = L->wbuf[t];
+    uint64_t *bm = L->bmap[t];
+    const float *inv = L->inv, *cval = L->cval;
+    const int *loff = L->loff, *lidx = L->lidx;
+    float *gdw = L->gdw[t];
+    const float s = x->s;
     const int dwg = x->dwgrad && x->need_gd;
-    const size_t *coff = L->coff;
-    const float *cval = L->cval;
     for (int i = i0; i < i1; i++) {
         float *Si = L->S + (size_t)i * N;
         float *DWi = L->DW + (size_t)i * N;
@@ -204,135 +326,143 @@ static void rows_ld(const rowctx *x, int i0, int i1, int t)
         const float *di = x->d + (size_t)(off + i) * c;
         double sum, lse = row_lse(Si, e, N, &sum);
         float flse = (float)lse, invsum = (float)(1.0 / sum);
-        float qn = L->qnorm[i], dni = L->dnorm[off + i];
-        double con = 0, G = 0, H = 0, sumA = 0;
-        float rws = 0, rdiag = 0;
-        int npos = 0;
-        for (int a = 0; a < N; a++) {
-            const uint64_t *ya = cand_y(x, a);
-            float sa = Si[a], l = sa - flse, p = e[a] * invsum;
-            /* contrastive term, item 7: coef = sum_{j in y_i & y_a} d_a^j [/|P^j|]; the
-             * products d_a^j inv_j sit compactly in cval (rank of bit j within y_a), so
-             * the candidate's c-wide row of d is not touched here */
-            float coef = 0;
-            int any = 0;
-            const float *va = cval + coff[a];
-            for (size_t w = 0; w < words; w++) {
-                uint64_t yaw = ya[w], b = yi[w] & yaw;
-                if (!b) continue;
-                any = 1;
-                int base = 0; /* labels of y_a in the words before w */
-                for (size_t u = 0; u < w; u++) base += mlcl__popc64(ya[u]);
-                do {
-                    uint64_t low = b & (~b + 1);
-                    coef += va[base + mlcl__popc64(yaw & (low - 1))];
-                    if (dwg && a < n) {
-                        size_t j = w * 64 + (size_t)__builtin_ctzll(b);
-                        gdw[(size_t)a * c + j] -= s * l * inv[j];
-                    }
-                    b ^= low;
-                } while (b);
+        ldsum r = { 0 };
+        if (mlcl__lab_popcount(yi, words) == 0) {
+            for (int a = 0; a < N; a++) {
+                float sv, wv;
+                ld_pair(x, t, i, a, yi, di, Si[a], flse, e[a] * invsum, 0.0f, 0, &r, &sv, &wv);
+                if (!x->lazy) DWi[a] = wv;
+                Si[a] = sv;
             }
-            con -= (double)coef * l;
-            float A = -s * coef, extra = 0, wm = 0;
-            int pos = x->mask == MLCL_MASK_ALL ? mlcl__lab_eq(yi, ya, words) : any;
-            if (pos) {
-                npos++;
-                float wgt;
-                if (rld) {
-                    /* |q|^2 + |k|^2 - 2 q.k from the GEMM loses about eps (|q|^2 + |k|^2) to
-                     * cancellation, which the exponent multiplies by 1/(2 sigma^2) (1e-3 relative
-                     * at sigma 0.01). Where the weight can be non-zero and that error matters,
-                     * the distance is summed again from the differences. */
-                    float kn = L->knorm[a], nrm = qn + kn;
-                    float dq2 = nrm - 2.0f * tau * sa;
-                    if (dq2 < x->rbf_keep + x->rbf_slack * nrm && rbf * nrm > RBF_DIRECT)
-                        dq2 = sqdist(x->q + (size_t)i * x->m, cand_k(x, a), x->m);
-                    wgt = exp_nonpos(-(dq2 > 0 ? dq2 : 0) * rbf); /* 0 below e^-87 */
-                } else {
-                    wgt = logw ? l : p;
-                }
-                H += L->hval[a];
-                if (a < n) colcnt[a] += 1.0f;
-                if (wgt != 0.0f) {
-                    float dist2;
-                    if (x->lazy) {
-                        const float *da = cand_d(x, a);
-                        float dot = 0;
-                        for (int j = 0; j < c; j++) dot += di[j] * da[j];
-                        dist2 = dni + L->dnorm[a] - 2.0f * dot;
-                    } else {
-                        dist2 = dni + L->dnorm[a] - 2.0f * DWi[a];
-                    }
-                    /* the same cancellation for close distributions (d_i = d_a gives 0 exactly) */
-                    float dsum = dni + L->dnorm[a];
-                    if (dist2 < 0.01f * dsum) {
-                        const float *da = cand_d(x, a);
-                        float acc = 0;
-                        for (int j = 0; j < c; j++) acc += (di[j] - da[j]) * (di[j] - da[j]);
-                        dist2 = acc;
-                    }
-                    if (dist2 < 0) dist2 = 0;
-                    G += (double)wgt * dist2;
-                    wm = s * wgt;
-                    if (x->wgrad) {
-                        if (rld) {
-                            /* dw/ds = w tau / sigma^2; dw/dq_i via |q_i|^2 = -w q_i / sigma^2 */
-                            extra = s * dist2 * wgt * tau * isig2;
-                            rdiag -= s * dist2 * wgt * isig2;
-                        } else {
-                            A += s * dist2 * (logw ? 1.0f : p);
-                        }
-                    }
-                    if (x->lazy && x->need_gd) {
-                        /* dG/dd_i = 2w(d_i - d_a), dG/dd_a = 2w(d_a - d_i) */
-                        const float *da = cand_d(x, a);
-                        float *gi = gdw + (size_t)(off + i) * c;
-                        float *ga = a < n ? gdw + (size_t)a * c : NULL;
-                        for (int j = 0; j < c; j++) {
-                            float g = 2.0f * wm * (di[j] - da[j]);
-                            gi[j] += g;
-                            if (ga) ga[j] -= g;
-                        }
+        } else {
+            /* coefficients (cb) of the candidates sharing a label (bm) */
+            for (size_t w = 0; w < words; w++)
+                for (uint64_t b = yi[w]; b; b &= b - 1) {
+                    size_t j = w * 64 + (size_t)__builtin_ctzll(b);
+                    for (int q = loff[j]; q < loff[j + 1]; q++) {
+                        int a = lidx[q];
+                        cb[a] += cval[q];
+                        bm[a >> 6] |= UINT64_C(1) << (a & 63);
+                        if (dwg && !x->lazy && a < n) gdw[(size_t)a * c + j] -= s * (Si[a] - flse) * inv[j];
                     }
                 }
-                rws += wm;
-                if (a < n) colw[a] += wm;
-            }
-            if (!x->lazy) DWi[a] = wm;
-            sumA += A;
-            Si[a] = A + extra;
+            for (size_t w = 0; w < bw; w++)
+                for (uint64_t b = bm[w]; b; b &= b - 1) {
+                    int a = (int)(w * 64 + (size_t)__builtin_ctzll(b));
+                    if (dwg && x->lazy && a < n) {
+                        /* the lazy G gradients share gdw: keep the per-pair order */
+                        const uint64_t *ya = cand_y(x, a);
+                        float l = Si[a] - flse;
+                        for (size_t u = 0; u < words; u++)
+                            for (uint64_t cbits = yi[u] & ya[u]; cbits; cbits &= cbits - 1) {
+                                size_t j = u * 64 + (size_t)__builtin_ctzll(cbits);
+                                gdw[(size_t)a * c + j] -= s * l * inv[j];
+                            }
+                    }
+                    ld_pair(x, t, i, a, yi, di, Si[a], flse, e[a] * invsum, cb[a], 1, &r, &cb[a], &wb[a]);
+                }
+            /* S and DW of the whole row: 0 where no label is shared */
+            for (int a = 0; a < N; a++) Si[a] = cb[a];
+            if (!x->lazy)
+                for (int a = 0; a < N; a++) DWi[a] = wb[a];
+            for (size_t w = 0; w < bw; w++)
+                for (uint64_t b = bm[w]; b; b &= b - 1) {
+                    size_t a = w * 64 + (size_t)__builtin_ctzll(b);
+                    cb[a] = 0.0f;
+                    wb[a] = 0.0f;
+                }
+            memset(bm, 0, bw * sizeof *bm);
         }
-        L->used_i[i] = npos > 0;
-        L->con_i[i] = con;
-        L->G_i[i] = G;
-        L->H_i[i] = H;
-        L->rws[i] = rws;
-        L->rdiag[i] = rdiag;
+        L->used_i[i] = r.npos > 0;
+        L->con_i[i] = r.con;
+        L->G_i[i] = r.G;
+        L->H_i[i] = r.H;
+        L->rws[i] = r.rws;
+        L->rdiag[i] = r.rdiag;
         if (!x->need_gq) continue;
         /* l_a = s_a - lse: dL/ds_a = dL/dl_a - p_a sum_b dL/dl_b (+ the direct RBF part) */
-        float ps = (float)(sumA / sum);
+        float ps = (float)(r.sumA / sum);
         for (int a = 0; a < N; a++) Si[a] -= ps * e[a];
     }
 }
 
-/* Share t of T of the anchors (the row pass over T threads, mlcl__par_for). */
-typedef struct rowpass { const rowctx *x; int T; } rowpass;
-
+/* Share t of T of the anchors (the row pass over T threads, mlcl__par_for):
+ * the GEMM stages on exactly these rows, and the row pass. */
 static void row_share(void *arg, int t)
 {
-    const rowpass *rp = arg;
-    const rowctx *x = rp->x;
-    int i0 = (int)((long long)x->n * t / rp->T), i1 = (int)((long long)x->n * (t + 1) / rp->T);
+    const rowctx *x = arg;
+    const mlcl_loss *L = x->L;
+    int i0 = (int)((long long)x->n * t / x->T), i1 = (int)((long long)x->n * (t + 1) / x->T), r = i1 - i0;
+    int N = x->N, nb = x->nb, F = x->F, m = x->m, c = x->c;
+    if (r <= 0) return;
+    const float itau = 1.0f / x->tau;
+    float *S = L->S + (size_t)i0 * N, *DW = L->DW + (size_t)i0 * N;
+    if (x->do_S) {
+        const float *q = x->q + (size_t)i0 * m;
+        mlcl__loss_sgemm(0, 1, r, nb, m, itau, q, m, x->k, m, 0.0f, S, N);
+        if (F > 0) mlcl__loss_sgemm(0, 1, r, F, m, itau, q, m, x->kq, m, 0.0f, S + nb, N);
+    }
+    if (x->do_DW) {
+        const float *da = x->da0 + (size_t)i0 * c;
+        mlcl__loss_sgemm(0, 1, r, nb, c, 1.0f, da, c, x->d, c, 0.0f, DW, N);
+        if (F > 0) mlcl__loss_sgemm(0, 1, r, F, c, 1.0f, da, c, x->dq, c, 0.0f, DW + nb, N);
+    }
     if (x->method == MLCL_LOSS_SUPCON) rows_supcon(x, i0, i1, t);
     else if (x->method == MLCL_LOSS_MULSUPCON) rows_mulsupcon(x, i0, i1, t);
     else rows_ld(x, i0, i1, t);
+    if (x->grad_q) {
+        float *g = x->grad_q + (size_t)i0 * m;
+        mlcl__loss_sgemm(0, 0, r, m, nb, itau, S, N, x->k, m, 1.0f, g, m);
+        if (F > 0) mlcl__loss_sgemm(0, 0, r, m, F, itau, S + nb, N, x->kq, m, 1.0f, g, m);
+        if (x->method == MLCL_LOSS_LD && x->variant == MLCL_LD_RLD && x->wgrad)
+            for (int i = i0; i < i1; i++) {
+                float rd = L->rdiag[i];
+                if (rd == 0.0f) continue;
+                float *gi = x->grad_q + (size_t)i * m;
+                const float *qi = x->q + (size_t)i * m;
+                for (int j = 0; j < m; j++) gi[j] += rd * qi[j];
+            }
+    }
+    if (x->gda) {
+        /* G: grad_d_i += -2 sum_a w_ia d_a (the rest after the join) */
+        float *g = x->gda + (size_t)i0 * c;
+        mlcl__loss_sgemm(0, 0, r, c, nb, -2.0f, DW, N, x->d, c, 1.0f, g, c);
+        if (F > 0) mlcl__loss_sgemm(0, 0, r, c, F, -2.0f, DW + nb, N, x->dq, c, 1.0f, g, c);
+    }
 }
 
-/* Splits the anchors over T threads (the caller's thread is one of them). */
-void mlcl__loss_run_rows(const rowctx *x, int T)
+void mlcl__loss_run_rows(const rowctx *x)
 {
-    rowpass rp = { x, T };
-    if (T <= 1) row_share(&rp, 0);
-    else mlcl__par_for(T, row_share, &rp);
+    if (x->T <= 1) row_share((void *)x, 0);
+    else mlcl__par_for(x->T, row_share, (void *)x);
+}
+
+static void logit_share(void *arg, int t)
+{
+    const rowctx *x = arg;
+    const mlcl_loss *L = x->L;
+    int i0 = (int)((long long)x->n * t / x->T), i1 = (int)((long long)x->n * (t + 1) / x->T), r = i1 - i0;
+    int N = x->N, nb = x->nb, F = x->F, m = x->m;
+    x->alive[t] = 0;
+    if (r <= 0) return;
+    const float itau = 1.0f / x->tau, tau = x->tau, lim = x->rbf_lim, slack = x->rbf_slack;
+    const float *q = x->q + (size_t)i0 * m;
+    mlcl__loss_sgemm(0, 1, r, nb, m, itau, q, m, x->k, m, 0.0f, L->S + (size_t)i0 * N, N);
+    if (F > 0) mlcl__loss_sgemm(0, 1, r, F, m, itau, q, m, x->kq, m, 0.0f, L->S + (size_t)i0 * N + nb, N);
+    size_t alive = 0;
+    for (int i = i0; i < i1; i++) {
+        const float *Si = L->S + (size_t)i * N;
+        float qn = L->qnorm[i];
+        for (int a = 0; a < N; a++) {
+            float nrm = qn + L->knorm[a];
+            alive += nrm - 2.0f * tau * Si[a] < lim + slack * nrm;
+        }
+    }
+    x->alive[t] = alive;
+}
+
+void mlcl__loss_run_logits(const rowctx *x)
+{
+    if (x->T <= 1) logit_share((void *)x, 0);
+    else mlcl__par_for(x->T, logit_share, (void *)x);
 }
