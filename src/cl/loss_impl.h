@@ -75,7 +75,7 @@ typedef struct rowctx {
  * its rows, so with one thread they are the unsplit GEMMs. */
 MLCL_INTERNAL void mlcl__loss_run_rows(const rowctx *x);
 /* C = alpha op(A) op(B) + beta C, row-major, on the calling thread
- * (oneDNN's JIT GEMM; loss_gemm.c): the loss's GEMMs. */
+ * (the library's GEMM gateway, kernels/gemm.c; loss_gemm.c): the loss's GEMMs. */
 MLCL_INTERNAL void mlcl__loss_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
                                     const float *B, int ldb, float beta, float *C, int ldc);
 /* RLD's first stage on x->T threads: the S rows and the count of pairs whose
