@@ -6,7 +6,10 @@
  *   GEMMTRACE=trace.txt LD_PRELOAD=build/bench/gemmtrace.so build/bench/step --only yeast ...
  *
  * It interposes the three CBLAS entry points the library calls (nm -D
- * lib/libmlcl.so.1 | grep cblas: cblas_sgemm, cblas_sgemv, cblas_dgemm),
+ * lib/libmlcl.so.1 | grep cblas: cblas_sgemm, cblas_sgemv, cblas_dgemm) and
+ * oneDNN's dnnl_sgemm (the library's GEMM engine when OpenBLAS runs a generic
+ * core, src/kernels/gemm.c; logged as a row-major sgemm line, so the replay
+ * treats both alike),
  * forwards each call to the real one (dlsym(RTLD_NEXT)) and, when GEMMTRACE
  * names a file, appends one line per call:
  *
@@ -26,6 +29,7 @@
 #include <stdlib.h>
 #include <time.h>
 #include <cblas.h>
+#include <oneapi/dnnl/dnnl.h>
 
 static FILE *out;
 static int enabled = -1;
@@ -73,6 +77,9 @@ typedef void (*dgemm_fn)(enum CBLAS_ORDER, enum CBLAS_TRANSPOSE, enum CBLAS_TRAN
 typedef void (*sgemv_fn)(enum CBLAS_ORDER, enum CBLAS_TRANSPOSE, blasint, blasint, float, const float *, blasint,
                          const float *, blasint, float, float *, blasint);
 
+typedef dnnl_status_t (*dnnl_sgemm_fn)(char, char, dnnl_dim_t, dnnl_dim_t, dnnl_dim_t, float, const float *,
+                                       dnnl_dim_t, const float *, dnnl_dim_t, float, float *, dnnl_dim_t);
+static dnnl_sgemm_fn real_dnnl_sgemm;
 static sgemm_fn real_sgemm;
 static dgemm_fn real_dgemm;
 static sgemv_fn real_sgemv;
@@ -83,6 +90,24 @@ __attribute__((constructor)) static void resolve(void)
     real_sgemm = (sgemm_fn)real("cblas_sgemm");
     real_dgemm = (dgemm_fn)real("cblas_dgemm");
     real_sgemv = (sgemv_fn)real("cblas_sgemv");
+    real_dnnl_sgemm = (dnnl_sgemm_fn)real("dnnl_sgemm");
+}
+
+dnnl_status_t dnnl_sgemm(char ta, char tb, dnnl_dim_t M, dnnl_dim_t N, dnnl_dim_t K, float alpha, const float *A,
+                         dnnl_dim_t lda, const float *B, dnnl_dim_t ldb, float beta, float *C, dnnl_dim_t ldc)
+{
+    dnnl_sgemm_fn f = real_dnnl_sgemm;
+    if (!f) missing("dnnl_sgemm");
+    double t0 = now_ns();
+    dnnl_status_t st = f(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    double t1 = now_ns();
+    pthread_mutex_lock(&mu);
+    if (st == dnnl_success && trace_on())
+        fprintf(out, "sgemm 101 %d %d %d %d %d %d %d %d %.9g %.9g %d %.0f %.0f\n", ta == 'T' || ta == 't',
+                tb == 'T' || tb == 't', (int)M, (int)N, (int)K, (int)lda, (int)ldb, (int)ldc, alpha, beta, my_tid,
+                t0, t1 - t0);
+    pthread_mutex_unlock(&mu);
+    return st;
 }
 
 void cblas_sgemm(OPENBLAS_CONST enum CBLAS_ORDER o, OPENBLAS_CONST enum CBLAS_TRANSPOSE ta,
