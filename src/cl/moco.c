@@ -416,9 +416,10 @@ static int backward_q(mlcl_moco *mc, int n, const char *fn)
     return mlcl__moco_average_grads(mc, MOCO_ENC_Q, fn);
 }
 
-/* below this many rows the thread hand-offs cost about what they save
- * (measured on the Yeast shape, n = 128) */
-#define PAR_MIN_BATCH 256
+/* below this many rows the thread hand-offs cost about what they save; with
+ * the persistent workers of par.c a hand-off costs microseconds, and Yeast's
+ * batch of 128 gains from both cores (docs/performance.md) */
+#define PAR_MIN_BATCH 128
 
 static int step(mlcl_moco *mc, int n, const float *x0, const float *x1, const uint64_t *y, mlcl_loss_parts *parts);
 
