@@ -15,6 +15,33 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+/* With AVX2 (checked at run time) the same loop eight wide: the same
+ * operations in the same order, so the same bits. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#include <immintrin.h>
+#define ADAM_AVX 1
+__attribute__((target("avx2"))) static size_t adam_avx(size_t n, float *restrict P, float *restrict M1,
+                                                      float *restrict M2, const float *restrict D, const float c[9],
+                                                      int decoupled, int l2)
+{
+    const __m256 vb1 = _mm256_set1_ps(c[0]), vb2 = _mm256_set1_ps(c[1]), vob1 = _mm256_set1_ps(c[2]),
+                 vob2 = _mm256_set1_ps(c[3]), vbc2 = _mm256_set1_ps(c[4]), veps = _mm256_set1_ps(c[5]),
+                 vstep = _mm256_set1_ps(c[6]), vwd = _mm256_set1_ps(c[7]), vps = _mm256_set1_ps(c[8]);
+    size_t k = 0;
+    for (; k + 8 <= n; k += 8) {
+        __m256 d = _mm256_loadu_ps(D + k), p = _mm256_loadu_ps(P + k);
+        if (decoupled) p = _mm256_mul_ps(p, vps);
+        else if (l2) d = _mm256_add_ps(d, _mm256_mul_ps(vwd, p));
+        __m256 m = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(M1 + k), vb1), _mm256_mul_ps(d, vob1));
+        __m256 v = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(M2 + k), vb2), _mm256_mul_ps(_mm256_mul_ps(d, d), vob2));
+        _mm256_storeu_ps(M1 + k, m);
+        _mm256_storeu_ps(M2 + k, v);
+        __m256 den = _mm256_add_ps(_mm256_div_ps(_mm256_sqrt_ps(v), vbc2), veps);
+        _mm256_storeu_ps(P + k, _mm256_sub_ps(p, _mm256_mul_ps(vstep, _mm256_div_ps(m, den))));
+    }
+    return k;
+}
+#endif
 
 typedef struct optim_group {
     float *p;
@@ -203,6 +230,12 @@ static void adam_step(const mlcl_optim_options *op, optim_group *G, int decouple
     /* Adam: d += wd p (L2 in the gradient); AdamW: p *= 1 - lr wd */
     int l2 = !decoupled && wd != 0.0f;
     float pscale = decoupled ? decay : 1.0f;
+#if defined(ADAM_AVX)
+    if (__builtin_cpu_supports("avx2")) {
+        const float c[9] = { fb1, fb2, ob1, ob2, bc2_sqrt, eps, step_size, wd, pscale };
+        k = adam_avx(n, P, M1, M2, D, c, decoupled, l2);
+    }
+#endif
 #if defined(__SSE2__)
     const __m128 vb1 = _mm_set1_ps(fb1), vb2 = _mm_set1_ps(fb2), vob1 = _mm_set1_ps(ob1),
                  vob2 = _mm_set1_ps(ob2), vbc2 = _mm_set1_ps(bc2_sqrt), veps = _mm_set1_ps(eps),
