@@ -41,7 +41,9 @@ MLCL_VEC_CLONES static void dropout_apply(size_t m, const uint32_t *restrict u, 
     }
 }
 
-static int bn_forward(mlcl_encoder *e, nn_layer *l, int n, const float *x)
+/* (the column loops vectorise across columns: each column's sums keep their
+ * order, so the AVX2 copy gives the same bits) */
+MLCL_VEC_CLONES static int bn_forward(mlcl_encoder *e, nn_layer *l, int n, const float *x)
 {
     static const char fn[] = "mlcl_encoder_forward";
     int w = l->out;
@@ -339,7 +341,7 @@ static void sparse_linear_bwd(mlcl_encoder *e, nn_layer *l, int n, const float *
 
 /* ------------------------------------------------------------------ backward */
 
-static int bn_backward(mlcl_encoder *e, nn_layer *l, int n, const float *g, float *gx)
+MLCL_VEC_CLONES static int bn_backward(mlcl_encoder *e, nn_layer *l, int n, const float *g, float *gx)
 {
     int w = l->out;
     const float *gamma = e->params + l->poff, *xhat = l->aux, *invstd = l->invstd;

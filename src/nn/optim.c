@@ -2,6 +2,7 @@
 #include <string.h>
 #include "core/internal.h"
 #include "kernels/vec.h"
+#include "kernels/par.h"
 #include "nn/nn_lib.h"
 #include "mlcl/optim.h"
 
@@ -197,12 +198,12 @@ int mlcl_optim_get_lr(const mlcl_optim *o, int group, float *lr)
     return MLCL_OK;
 }
 
-static void sgd_step(const mlcl_optim_options *op, optim_group *G)
+static void sgd_step(const mlcl_optim_options *op, optim_group *G, size_t k0, size_t k1)
 {
     float lr = G->lr, wd = G->wd, mom = op->momentum;
     float omd = (float)(1.0 - (double)op->dampening);
     int first = G->step == 1;
-    for (size_t k = 0; k < G->n; k++) {
+    for (size_t k = k0; k < k1; k++) {
         float d = G->g[k];
         if (wd != 0.0f) d += wd * G->p[k];
         if (mom != 0.0f) {
@@ -214,7 +215,7 @@ static void sgd_step(const mlcl_optim_options *op, optim_group *G)
     }
 }
 
-static void adam_step(const mlcl_optim_options *op, optim_group *G, int decoupled)
+static void adam_step(const mlcl_optim_options *op, optim_group *G, int decoupled, size_t k0, size_t k1)
 {
     double b1 = op->beta1, b2 = op->beta2, t = (double)G->step;
     float fb1 = op->beta1, fb2 = op->beta2;
@@ -224,9 +225,9 @@ static void adam_step(const mlcl_optim_options *op, optim_group *G, int decouple
     float bc2_sqrt = (float)sqrt(bc2);
     float eps = op->eps, wd = G->wd;
     float decay = (float)(1.0 - (double)G->lr * (double)G->wd);
-    float *restrict P = G->p, *restrict M1 = G->m1, *restrict M2 = G->m2;
-    const float *restrict D = G->g;
-    size_t n = G->n, k = 0;
+    float *restrict P = G->p + k0, *restrict M1 = G->m1 + k0, *restrict M2 = G->m2 + k0;
+    const float *restrict D = G->g + k0;
+    size_t n = k1 - k0, k = 0;
     /* Adam: d += wd p (L2 in the gradient); AdamW: p *= 1 - lr wd */
     int l2 = !decoupled && wd != 0.0f;
     float pscale = decoupled ? decay : 1.0f;
@@ -281,15 +282,40 @@ int mlcl_optim_step(mlcl_optim *o)
     return MLCL_OK;
 }
 
+/* Elements k0 .. k1-1 of group G (its step already counted). */
+static void group_range(const mlcl_optim *o, optim_group *G, size_t k0, size_t k1)
+{
+    switch (o->o.type) {
+    case MLCL_OPTIM_SGD: sgd_step(&o->o, G, k0, k1); break;
+    case MLCL_OPTIM_ADAM: adam_step(&o->o, G, 0, k0, k1); break;
+    default: adam_step(&o->o, G, 1, k0, k1); break;
+    }
+}
+
+/* Half of a large group, as a task of mlcl__par2: the update of an element
+ * reads nothing but that element, so where the range is split does not
+ * change any bit. */
+typedef struct range_task { const mlcl_optim *o; optim_group *G; size_t k0, k1; } range_task;
+static void range_run(void *arg)
+{
+    range_task *t = arg;
+    group_range(t->o, t->G, t->k0, t->k1);
+}
+/* below this many elements a group is updated on one thread */
+#define OPTIM_PAR_MIN 65536
+
 void mlcl__optim_step_checked(mlcl_optim *o)
 {
+    int par = mlcl__threads_current() >= 2;
     for (int i = 0; i < o->ng; i++) {
         optim_group *G = &o->G[i];
         G->step++;
-        switch (o->o.type) {
-        case MLCL_OPTIM_SGD: sgd_step(&o->o, G); break;
-        case MLCL_OPTIM_ADAM: adam_step(&o->o, G, 0); break;
-        default: adam_step(&o->o, G, 1); break;
+        if (par && G->n >= OPTIM_PAR_MIN) {
+            size_t h = (G->n / 2) & ~(size_t)15;
+            range_task a = { o, G, h, G->n }, b = { o, G, 0, h };
+            mlcl__par2(range_run, &a, range_run, &b);
+        } else {
+            group_range(o, G, 0, G->n);
         }
     }
 }
