@@ -1,8 +1,10 @@
-/* The only gateway to OpenBLAS: row-major GEMM/GEMV wrappers (internal), and
- * mlcl_set_num_threads (core.h), the one place OpenBLAS's process-wide thread
- * count is set (to 1: the library parallelises itself). The result of a GEMM
- * does not depend on that count (OpenBLAS splits M/N, never K; checked bit
- * for bit at the step's shapes), so the library's results do not either. */
+/* The gateway to the GEMM libraries: row-major GEMM/GEMV wrappers
+ * (internal), and mlcl_set_num_threads (core.h), the one place OpenBLAS's
+ * process-wide thread count is set (to 1: the library parallelises itself).
+ * Single-precision GEMMs run on oneDNN's dnnl_sgemm on one OpenMP thread
+ * (gemm.c: OpenBLAS 0.3.21 falls back to SSE3 kernels on CPU models it does
+ * not know); sgemv and dgemm on OpenBLAS. A GEMM runs on one thread, so its
+ * result does not depend on the library's thread count. */
 #ifndef MLCL_KERNELS_GEMM_H
 #define MLCL_KERNELS_GEMM_H
 #include "core/internal.h"
