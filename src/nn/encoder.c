@@ -447,7 +447,9 @@ MLCL_VEC_CLONES static void momentum_loop(size_t n, float a, float b, float *res
 {
     for (size_t k = 0; k < n; k++) pk[k] = pk[k] * a + pq[k] * b;
 }
-MLCL_VEC_CLONES static void momentum_loop_keep(size_t n, float a, float b, float *restrict pk,
+/* (GCC would split the copy out into a memcpy: a second pass, which this
+ * loop is here to avoid) */
+MLCL_VEC_CLONES __attribute__((optimize("no-tree-loop-distribute-patterns"))) static void momentum_loop_keep(size_t n, float a, float b, float *restrict pk,
                                                const float *restrict pq, float *restrict old)
 {
     for (size_t k = 0; k < n; k++) {
