@@ -7,6 +7,9 @@
 #include <pthread.h>
 #include <cblas.h>
 #include "kernels/par.h"
+#include <sys/wait.h>
+#include <unistd.h>
+#include <signal.h>
 
 enum { N = 128, F = 256, M = 32, C = 6, H = 8 };
 
@@ -129,6 +132,50 @@ START_TEST(par_for_runs_each_task_once)
         mlcl__par_for(T, count_t, hits);
         for (int t = 0; t < 16; t++) ck_assert_int_eq(hits[t], t < T ? 1 : 0);
     }
+}
+END_TEST
+
+
+/* the workers are persistent (par.c): a worker runs many fork-joins, nested
+ * and concurrent fork-joins each get their own, and a child process after
+ * fork() (which inherits none of the parent's workers) still fork-joins */
+static void whoami(void *p) { *(pthread_t *)p = pthread_self(); }
+static void nested(void *p)
+{
+    int *hits = p;
+    mlcl__par_for(3, count_t, hits);
+}
+START_TEST(persistent_workers)
+{
+    ck_assert_ok(mlcl_set_num_threads_forced(2));
+    pthread_t w1, w2, me1, me2;
+    mlcl__par2(whoami, &w1, whoami, &me1);
+    mlcl__par2(whoami, &w2, whoami, &me2);
+    ck_assert(pthread_equal(me1, pthread_self()) && pthread_equal(me2, pthread_self()));
+    ck_assert(!pthread_equal(w1, pthread_self()));
+    ck_assert_msg(pthread_equal(w1, w2), "the second fork-join did not reuse the idle worker");
+    int ha[16] = { 0 }, hb[16] = { 0 };
+    mlcl__par2(nested, ha, nested, hb); /* a fork-join inside each task */
+    for (int t = 0; t < 16; t++) {
+        ck_assert_int_eq(ha[t], t < 3);
+        ck_assert_int_eq(hb[t], t < 3);
+    }
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        alarm(3); /* a fork-join waiting for a worker that did not cross the fork hangs: SIGALRM */
+        int hits[16] = { 0 };
+        pthread_t cw, cme;
+        mlcl__par2(whoami, &cw, whoami, &cme);
+        mlcl__par_for(5, count_t, hits);
+        int ok = !pthread_equal(cw, cme);
+        for (int t = 0; t < 16; t++) ok &= hits[t] == (t < 5);
+        _exit(ok ? 0 : 3);
+    }
+    int st = 0;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the child's fork-joins failed (status %d)", st);
+    ck_assert_ok(mlcl_set_num_threads(1));
 }
 END_TEST
 
@@ -322,6 +369,7 @@ int main(void)
     tcase_add_test(tc, default_count); /* first: before any set (CK_FORK: each test in its own process) */
     tcase_add_test(tc, scopes_nest_and_reach_workers);
     tcase_add_test(tc, par_for_runs_each_task_once);
+    tcase_add_test(tc, persistent_workers);
     tcase_add_test(tc, per_handle_count);
     tcase_add_test(tc, two_handles_concurrently);
     tcase_add_test(tc, environment_ignored);

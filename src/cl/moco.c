@@ -276,12 +276,12 @@ int mlcl_moco_create(mlcl_moco **out, const mlcl_moco_options *opts_in)
     return MLCL_OK;
 }
 
+/* The key parameters are not copied here: the momentum update copies them
+ * into bak_params as it reads them (key_branch), one pass instead of two. */
 void mlcl__moco_backup(mlcl_moco *mc)
 {
-    size_t n1, off = 0;
-    mlcl_encoder_param_count(mc->net[MOCO_ENC_K], &n1);
-    mlcl_encoder_get_params(mc->net[MOCO_ENC_K], mc->bak_params, n1);
-    mlcl_encoder_get_params(mc->net[MOCO_PROJ_K], mc->bak_params + n1, mc->bak_params_n - n1);
+    size_t off = 0;
+    mc->bak_keys = 0;
     for (int i = 0; i < MOCO_NETS; i++) {
         size_t st;
         mlcl_encoder_state_count(mc->net[i], &st);
@@ -295,8 +295,9 @@ void mlcl__moco_restore(mlcl_moco *mc)
 {
     size_t n1, off = 0;
     mlcl_encoder_param_count(mc->net[MOCO_ENC_K], &n1);
-    mlcl_encoder_set_params(mc->net[MOCO_ENC_K], mc->bak_params, n1);
-    mlcl_encoder_set_params(mc->net[MOCO_PROJ_K], mc->bak_params + n1, mc->bak_params_n - n1);
+    if (mc->bak_keys >= 1) mlcl_encoder_set_params(mc->net[MOCO_ENC_K], mc->bak_params, n1);
+    if (mc->bak_keys >= 2) mlcl_encoder_set_params(mc->net[MOCO_PROJ_K], mc->bak_params + n1, mc->bak_params_n - n1);
+    mc->bak_keys = 0;
     for (int i = 0; i < MOCO_NETS; i++) {
         size_t st;
         mlcl_encoder_state_count(mc->net[i], &st);
@@ -354,10 +355,16 @@ typedef struct key_job {
 static void key_branch(void *arg)
 {
     key_job *j = arg;
-    mlcl_encoder **net = j->mc->net;
+    mlcl_moco *mc = j->mc;
+    mlcl_encoder **net = mc->net;
+    size_t n1;
     int rc;
-    if ((rc = mlcl_encoder_momentum_update(net[MOCO_ENC_K], net[MOCO_ENC_Q], j->mc->momentum)) ||
-        (rc = mlcl_encoder_momentum_update(net[MOCO_PROJ_K], net[MOCO_PROJ_Q], j->mc->momentum)) ||
+    mlcl_encoder_param_count(net[MOCO_ENC_K], &n1);
+    /* the key parameters before the update go to bak_params (the rollback) */
+    if ((rc = mlcl__encoder_momentum_update_keep(net[MOCO_ENC_K], net[MOCO_ENC_Q], mc->momentum, mc->bak_params)) ||
+        (mc->bak_keys = 1,
+         rc = mlcl__encoder_momentum_update_keep(net[MOCO_PROJ_K], net[MOCO_PROJ_Q], mc->momentum, mc->bak_params + n1)) ||
+        (mc->bak_keys = 2, 0) ||
         (rc = j->mc->csr_ptr ? mlcl_encoder_forward_csr(net[MOCO_ENC_K], j->n, j->mc->csr_ptr, j->mc->csr_col,
                                                          j->mc->csr_v1, j->mc->hk)
                              : mlcl_encoder_forward(net[MOCO_ENC_K], j->n, j->x1, j->mc->hk)) ||
@@ -416,9 +423,10 @@ static int backward_q(mlcl_moco *mc, int n, const char *fn)
     return mlcl__moco_average_grads(mc, MOCO_ENC_Q, fn);
 }
 
-/* below this many rows the thread hand-offs cost about what they save
- * (measured on the Yeast shape, n = 128) */
-#define PAR_MIN_BATCH 256
+/* below this many rows the thread hand-offs cost about what they save; with
+ * the persistent workers of par.c a hand-off costs microseconds, and Yeast's
+ * batch of 128 gains from both cores (docs/performance.md) */
+#define PAR_MIN_BATCH 128
 
 static int step(mlcl_moco *mc, int n, const float *x0, const float *x1, const uint64_t *y, mlcl_loss_parts *parts);
 

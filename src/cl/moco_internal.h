@@ -33,8 +33,9 @@ struct mlcl_moco {
     /* workspaces, max_batch rows */
     float *h, *q, *k, *hk, *logits, *D, *grad_q, *grad_D, *grad_logits, *grad_h, *grad_h2;
     /* backups for rolling back a failed step: key parameters and every state */
-    float *bak_params;
+    float *bak_params;  /* written by the step's momentum update (key encoder, then key head) */
     size_t bak_params_n;
+    int bak_keys;       /* how many of the two key networks bak_params holds this step */
     float *bak_state;
     size_t bak_state_n;
     uint64_t bak_rng[MOCO_NETS][2]; /* dropout generator states */

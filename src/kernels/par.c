@@ -1,5 +1,20 @@
-/* Fork-join (see par.h). */
+/* Fork-join (see par.h) on persistent workers.
+ *
+ * A fork hands its task to an idle worker of a process-wide pool (a worker is
+ * made the first time the pool has none idle) and wakes it through the
+ * worker's condition variable; the join sleeps on another until the worker
+ * is done. Nobody spins: an idle worker sleeps in the kernel, which matters
+ * on shared CPUs. Starting a pthread per fork (what this replaced) cost tens
+ * of microseconds per fork-join, several times per MoCo step.
+ *
+ * The pool only grows to the largest number of fork-joins in flight at once
+ * (one per concurrent caller and per nesting level at two threads). A child
+ * process after fork() has none of the parent's workers: pthread_atfork
+ * empties its pool (the old records are dropped, not freed: their mutexes may
+ * have been held at the fork). At unload the workers are told to stop and
+ * joined. */
 #include <pthread.h>
+#include <stdlib.h>
 #include "par.h"
 
 typedef struct par_task {
@@ -9,27 +24,144 @@ typedef struct par_task {
     int t, threads;            /* the forking thread's count, in force in the worker */
 } par_task;
 
-static void *par_run(void *arg)
+typedef struct par_worker {
+    pthread_mutex_t mu;
+    pthread_cond_t work, done;
+    int state;                 /* W_IDLE, W_POSTED, W_DONE, W_QUIT */
+    par_task task;
+    pthread_t th;
+    struct par_worker *next;   /* the idle list, or the list of all workers */
+    struct par_worker *all;
+} par_worker;
+
+enum { W_IDLE, W_POSTED, W_DONE, W_QUIT };
+
+static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static par_worker *pool_idle, *pool_all;
+static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+
+static void run_task(const par_task *t)
 {
-    par_task *t = arg;
     int tok = mlcl__threads_enter(t->threads);
     if (t->f2) t->f2(t->p);
     else t->fn(t->p, t->t);
     mlcl__threads_leave(tok);
+}
+
+static void *worker_main(void *arg)
+{
+    par_worker *w = arg;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (w->state == W_IDLE || w->state == W_DONE) pthread_cond_wait(&w->work, &w->mu);
+        if (w->state == W_QUIT) break;
+        par_task t = w->task;
+        pthread_mutex_unlock(&w->mu);
+        run_task(&t);
+        pthread_mutex_lock(&w->mu);
+        w->state = W_DONE;
+        pthread_cond_signal(&w->done);
+    }
+    pthread_mutex_unlock(&w->mu);
     return NULL;
+}
+
+static void pool_prepare(void) { pthread_mutex_lock(&pool_mu); }
+static void pool_parent(void) { pthread_mutex_unlock(&pool_mu); }
+static void pool_child(void)
+{
+    /* the workers did not cross the fork: forget them */
+    pool_idle = pool_all = NULL;
+    pthread_mutex_init(&pool_mu, NULL);
+}
+static void pool_init(void) { pthread_atfork(pool_prepare, pool_parent, pool_child); }
+
+/* An idle worker (made if none is), or NULL if none can be had. */
+static par_worker *acquire(void)
+{
+    pthread_once(&pool_once, pool_init);
+    pthread_mutex_lock(&pool_mu);
+    par_worker *w = pool_idle;
+    if (w) {
+        pool_idle = w->next;
+        pthread_mutex_unlock(&pool_mu);
+        return w;
+    }
+    pthread_mutex_unlock(&pool_mu);
+    w = calloc(1, sizeof *w);
+    if (!w) return NULL;
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->work, NULL);
+    pthread_cond_init(&w->done, NULL);
+    w->state = W_IDLE;
+    if (pthread_create(&w->th, NULL, worker_main, w) != 0) {
+        pthread_cond_destroy(&w->work);
+        pthread_cond_destroy(&w->done);
+        pthread_mutex_destroy(&w->mu);
+        free(w);
+        return NULL;
+    }
+    pthread_mutex_lock(&pool_mu);
+    w->all = pool_all;
+    pool_all = w;
+    pthread_mutex_unlock(&pool_mu);
+    return w;
+}
+
+static void post(par_worker *w, const par_task *t)
+{
+    pthread_mutex_lock(&w->mu);
+    w->task = *t;
+    w->state = W_POSTED;
+    pthread_cond_signal(&w->work);
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* Waits for w's task, then returns w to the pool. */
+static void join(par_worker *w)
+{
+    pthread_mutex_lock(&w->mu);
+    while (w->state != W_DONE) pthread_cond_wait(&w->done, &w->mu);
+    w->state = W_IDLE;
+    pthread_mutex_unlock(&w->mu);
+    pthread_mutex_lock(&pool_mu);
+    w->next = pool_idle;
+    pool_idle = w;
+    pthread_mutex_unlock(&pool_mu);
+}
+
+/* At unload (dlclose, exit): stop and join the idle workers, so no thread is
+ * left running the library's code. A worker still busy (a fork-join in
+ * flight on another thread at exit) is left alone. */
+__attribute__((destructor)) static void pool_shutdown(void)
+{
+    pthread_mutex_lock(&pool_mu);
+    par_worker *w = pool_idle;
+    pool_idle = NULL;
+    pthread_mutex_unlock(&pool_mu);
+    while (w) {
+        par_worker *next = w->next;
+        pthread_mutex_lock(&w->mu);
+        w->state = W_QUIT;
+        pthread_cond_signal(&w->work);
+        pthread_mutex_unlock(&w->mu);
+        pthread_join(w->th, NULL);
+        w = next;
+    }
 }
 
 void mlcl__par2(void (*a)(void *), void *pa, void (*b)(void *), void *pb)
 {
     par_task ta = { a, NULL, pa, 0, mlcl__threads_current() };
-    pthread_t th;
-    if (ta.threads < 2 || pthread_create(&th, NULL, par_run, &ta) != 0) {
+    par_worker *w = ta.threads < 2 ? NULL : acquire();
+    if (!w) {
         a(pa);
         b(pb);
         return;
     }
+    post(w, &ta);
     b(pb);
-    pthread_join(th, NULL);
+    join(w);
 }
 
 void mlcl__par_for(int T, void (*f)(void *arg, int t), void *arg)
@@ -39,16 +171,15 @@ void mlcl__par_for(int T, void (*f)(void *arg, int t), void *arg)
         if (T == 1) f(arg, 0);
         return;
     }
-    par_task task[MLCL_PAR_MAX];
-    pthread_t th[MLCL_PAR_MAX];
-    int started[MLCL_PAR_MAX] = { 0 }, threads = mlcl__threads_current();
+    par_worker *w[MLCL_PAR_MAX] = { 0 };
+    int threads = mlcl__threads_current();
     for (int t = 1; t < T; t++) {
-        task[t] = (par_task){ NULL, f, arg, t, threads };
-        started[t] = pthread_create(&th[t], NULL, par_run, &task[t]) == 0;
+        par_task task = { NULL, f, arg, t, threads };
+        if ((w[t] = acquire())) post(w[t], &task);
     }
     f(arg, 0);
     for (int t = 1; t < T; t++) {
-        if (started[t]) pthread_join(th[t], NULL);
+        if (w[t]) join(w[t]);
         else f(arg, t);
     }
 }

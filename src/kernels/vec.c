@@ -5,7 +5,7 @@
 #pragma GCC optimize("O3", "no-trapping-math")
 #endif
 
-int mlcl__vec_all_finite(const float *x, size_t n)
+MLCL_VEC_CLONES int mlcl__vec_all_finite(const float *x, size_t n)
 {
     /* x - x is 0 for a finite x and NaN for Inf/NaN; an int AND-reduction
      * per block of 1024 vectorises, and a bad block ends the scan early */

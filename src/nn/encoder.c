@@ -4,6 +4,7 @@
  * encoder.h). Forward/backward: encoder_pass.c; builders: models.c. */
 #include <string.h>
 #include "encoder_impl.h"
+#include "kernels/vec.h"
 
 /* The per-element loops below (ReLU, dropout, BatchNorm, bias sums, momentum
  * update) are written to vectorise; -O2 (GCC 12) leaves them scalar. */
@@ -442,7 +443,33 @@ int mlcl_encoder_copy_params(mlcl_encoder *dst, const mlcl_encoder *src)
     return MLCL_OK;
 }
 
+MLCL_VEC_CLONES static void momentum_loop(size_t n, float a, float b, float *restrict pk, const float *restrict pq)
+{
+    for (size_t k = 0; k < n; k++) pk[k] = pk[k] * a + pq[k] * b;
+}
+/* (GCC would split the copy out into a memcpy: a second pass, which this
+ * loop is here to avoid) */
+MLCL_VEC_CLONES __attribute__((optimize("no-tree-loop-distribute-patterns"))) static void momentum_loop_keep(size_t n, float a, float b, float *restrict pk,
+                                               const float *restrict pq, float *restrict old)
+{
+    for (size_t k = 0; k < n; k++) {
+        float v = pk[k];
+        old[k] = v;
+        pk[k] = v * a + pq[k] * b;
+    }
+}
+
+static int momentum_update(mlcl_encoder *key, const mlcl_encoder *query, float m, float *old);
 int mlcl_encoder_momentum_update(mlcl_encoder *key, const mlcl_encoder *query, float m)
+{
+    return momentum_update(key, query, m, NULL);
+}
+int mlcl__encoder_momentum_update_keep(mlcl_encoder *key, const mlcl_encoder *query, float m, float *old)
+{
+    return momentum_update(key, query, m, old);
+}
+
+static int momentum_update(mlcl_encoder *key, const mlcl_encoder *query, float m, float *old)
 {
     static const char fn[] = "mlcl_encoder_momentum_update";
     MLCL_CHECK_NULL(fn, key);
@@ -453,9 +480,8 @@ int mlcl_encoder_momentum_update(mlcl_encoder *key, const mlcl_encoder *query, f
     /* theta_k = m theta_k + (1 - m) theta_q, the factors rounded to float as
      * PyTorch does with its Python-double scalars */
     float a = m, b = (float)(1.0 - (double)m);
-    float *pk = key->params;
-    const float *pq = query->params;
-    for (size_t k = 0; k < key->np; k++) pk[k] = pk[k] * a + pq[k] * b;
+    if (old) momentum_loop_keep(key->np, a, b, key->params, query->params, old);
+    else momentum_loop(key->np, a, b, key->params, query->params);
     return MLCL_OK;
 }
 

@@ -15,23 +15,35 @@
 /* ------------------------------------------------------------------ forward */
 
 /* element loops on restrict locals so they vectorise (struct members alias) */
-static void relu_fwd(size_t cnt, const float *restrict x, float *restrict y)
+MLCL_VEC_CLONES static void relu_fwd(size_t cnt, const float *restrict x, float *restrict y)
 {
     for (size_t k = 0; k < cnt; k++) y[k] = x[k] > 0.0f ? x[k] : 0.0f;
 }
-static void relu_bwd(size_t cnt, const float *restrict y, const float *restrict g, float *restrict gx)
+MLCL_VEC_CLONES static void relu_bwd(size_t cnt, const float *restrict y, const float *restrict g, float *restrict gx)
 {
     for (size_t k = 0; k < cnt; k++) {
         float gk = g[k]; /* loaded unconditionally: a select, not a branch */
         gx[k] = y[k] > 0.0f ? gk : 0.0f;
     }
 }
-static void mul_vec(size_t cnt, const float *restrict a, const float *restrict b, float *restrict out)
+MLCL_VEC_CLONES static void mul_vec(size_t cnt, const float *restrict a, const float *restrict b, float *restrict out)
 {
     for (size_t k = 0; k < cnt; k++) out[k] = a[k] * b[k];
 }
 
-static int bn_forward(mlcl_encoder *e, nn_layer *l, int n, const float *x)
+/* dropout of m elements: kept iff (u >> 8) >= thr (encoder.h) */
+MLCL_VEC_CLONES static void dropout_apply(size_t m, const uint32_t *restrict u, uint32_t thr, float scale,
+                                          const float *restrict x, float *restrict mk, float *restrict y)
+{
+    for (size_t j = 0; j < m; j++) {
+        mk[j] = (u[j] >> 8) >= thr ? scale : 0.0f;
+        y[j] = x[j] * mk[j];
+    }
+}
+
+/* (the column loops vectorise across columns: each column's sums keep their
+ * order, so the AVX2 copy gives the same bits) */
+MLCL_VEC_CLONES static int bn_forward(mlcl_encoder *e, nn_layer *l, int n, const float *x)
 {
     static const char fn[] = "mlcl_encoder_forward";
     int w = l->out;
@@ -197,12 +209,7 @@ static int forward_from(mlcl_encoder *e, int n, int first, const float *cur, flo
                 for (size_t k0 = 0; k0 < cnt; k0 += PCGFILL_CHUNK) {
                     size_t m = cnt - k0 < PCGFILL_CHUNK ? cnt - k0 : PCGFILL_CHUNK;
                     mlcl__pcg_fill(&e->drop_rng, u, m);
-                    float *mk = mask + k0, *yk = y + k0;
-                    const float *xk = cur + k0;
-                    for (size_t j = 0; j < m; j++) {
-                        mk[j] = (u[j] >> 8) >= thr ? scale : 0.0f;
-                        yk[j] = xk[j] * mk[j];
-                    }
+                    dropout_apply(m, u, thr, scale, cur + k0, mask + k0, y + k0);
                 }
                 if (e->row_total > 0)
                     mlcl__pcg_advance(&e->drop_rng, (uint64_t)(e->row_total - e->row_off - n) * (uint64_t)l->out);
@@ -334,7 +341,7 @@ static void sparse_linear_bwd(mlcl_encoder *e, nn_layer *l, int n, const float *
 
 /* ------------------------------------------------------------------ backward */
 
-static int bn_backward(mlcl_encoder *e, nn_layer *l, int n, const float *g, float *gx)
+MLCL_VEC_CLONES static int bn_backward(mlcl_encoder *e, nn_layer *l, int n, const float *g, float *gx)
 {
     int w = l->out;
     const float *gamma = e->params + l->poff, *xhat = l->aux, *invstd = l->invstd;

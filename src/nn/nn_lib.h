@@ -22,6 +22,10 @@ MLCL_INTERNAL void mlcl__l2norm_rows_bwd(int n, int m, const float *out, const f
  * it, e.g. the MoCo step). Results are the same either way. */
 struct mlcl_encoder;
 MLCL_INTERNAL void mlcl__encoder_set_par(struct mlcl_encoder *e, int on);
+/* mlcl_encoder_momentum_update that also copies the key's parameters as they
+ * were into old (param_count floats), in the same pass over memory. */
+MLCL_INTERNAL int mlcl__encoder_momentum_update_keep(struct mlcl_encoder *key, const struct mlcl_encoder *query,
+                                                     float m, float *old);
 /* mlcl_optim_step without its gradient check, for a caller that has just
  * checked every group's gradients itself (the MoCo step). */
 /* Data-parallel dropout: this rank's rows are rows off .. off+n-1 of a global

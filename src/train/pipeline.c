@@ -7,6 +7,7 @@
 #include "mlcl/train.h"
 #include "train/trainer_internal.h"
 #include "data/loader_lib.h"
+#include "kernels/vec.h"
 
 double mlcl__now_s(void)
 {
@@ -15,17 +16,39 @@ double mlcl__now_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* every element zeroed independently with probability p */
-static void mask_view(mlcl__pcg *r, float *dst, const float *src, size_t len, float p)
+/* dst = src with every element zeroed iff its draw says so (kernels/vec.h) */
+MLCL_VEC_CLONES static void mask_apply(size_t m, const uint32_t *restrict u, uint32_t thr, const float *restrict src,
+                                       float *restrict dst)
 {
-    if (p <= 0) { memcpy(dst, src, len * sizeof(float)); return; }
-    /* one draw per element, u < p on integers (kernels/pcgfill.h): the same
-     * masks as mlcl__pcg_uniform(r) < p, drawn with overlapped generators */
+    for (size_t i = 0; i < m; i++) dst[i] = (u[i] >> 8) < thr ? 0.0f : src[i];
+}
+
+/* The masked view of k gathered rows (dst: k x d): every element zeroed
+ * independently with probability p, one draw per element in row order, u < p
+ * on integers (kernels/pcgfill.h): the same masks as mlcl__pcg_uniform(r) < p.
+ * The draws are made in chunks that run across rows (exactly k d of them),
+ * not row by row: the same sequence, with the generator's lanes set up once
+ * per chunk instead of once per row. */
+static void mask_rows(mlcl__pcg *r, float *dst, const float *x, const int *rows, int k, size_t d, float p)
+{
+    if (p <= 0) {
+        for (int i = 0; i < k; i++) memcpy(dst + (size_t)i * d, x + (size_t)rows[i] * d, d * sizeof(float));
+        return;
+    }
     uint32_t thr = mlcl__pcg_threshold(p), u[PCGFILL_CHUNK];
-    for (size_t k0 = 0; k0 < len; k0 += PCGFILL_CHUNK) {
-        size_t m = len - k0 < PCGFILL_CHUNK ? len - k0 : PCGFILL_CHUNK;
+    size_t total = (size_t)k * d, done = 0, j = 0;
+    int i = 0;
+    while (done < total) {
+        size_t m = total - done < PCGFILL_CHUNK ? total - done : PCGFILL_CHUNK;
         mlcl__pcg_fill(r, u, m);
-        for (size_t i = 0; i < m; i++) dst[k0 + i] = (u[i] >> 8) < thr ? 0.0f : src[k0 + i];
+        for (size_t c = 0; c < m;) {
+            size_t run = m - c < d - j ? m - c : d - j;
+            mask_apply(run, u + c, thr, x + (size_t)rows[i] * d + j, dst + (size_t)i * d + j);
+            c += run;
+            j += run;
+            if (j == d) { j = 0; i++; }
+        }
+        done += m;
     }
 }
 
@@ -57,15 +80,8 @@ int mlcl__trainer_views(mlcl_trainer *t, int k)
             memcpy(t->x0, t->xr, (size_t)k * d * sizeof(float));
         }
     } else {
-        for (int i = 0; i < k; i++) {
-            const float *src = t->x + (size_t)t->rows[i] * d;
-            mask_view(&t->rng, t->x0 + i * d, src, d, ph->mask_p);
-        }
-        if (t->phase == 1)
-            for (int i = 0; i < k; i++) {
-                const float *src = t->x + (size_t)t->rows[i] * d;
-                mask_view(&t->rng, t->x1 + i * d, src, d, ph->mask_p);
-            }
+        mask_rows(&t->rng, t->x0, t->x, t->rows, k, d, ph->mask_p);
+        if (t->phase == 1) mask_rows(&t->rng, t->x1, t->x, t->rows, k, d, ph->mask_p);
     }
     return MLCL_OK;
 }
