@@ -98,13 +98,17 @@ def plan_reps(t_est, quick):
     return 0, 0, 2       # the first run already has 2 timed steps
 
 
+C_ENV_DROP = []  # variables the C runs do not inherit (--torch-coretype)
+
+
 def c_run(step_bin, shape, warmup, reps):
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as fh:
         js = fh.name
     cmd = [step_bin, "--json", js, "--warmup", str(warmup), "--reps", str(reps)]
     for k in ("n", "K", "c", "d", "width"):
         cmd += ["--" + k, str(shape[k])]
-    env = dict(os.environ, MLCL_NUM_THREADS=str(THREADS))
+    env = {k: v for k, v in os.environ.items() if k not in C_ENV_DROP}
+    env["MLCL_NUM_THREADS"] = str(THREADS)
     try:
         p = subprocess.run(cmd, env=env, capture_output=True, text=True)
         if p.returncode != 0:
@@ -323,9 +327,14 @@ def main():
                     help="pool the runs of these result files into --json, then plot")
     ap.add_argument("--coretype", help="OPENBLAS_CORETYPE for both sides (e.g. SkylakeX; default: "
                     "OpenBLAS's own detection)")
+    ap.add_argument("--torch-coretype", help="OPENBLAS_CORETYPE for the PyTorch side only (its best where "
+                    "OpenBLAS falls back to a generic core; libmlcl then runs its GEMMs on dnnl_sgemm by itself)")
     a = ap.parse_args()
     if a.coretype:
         os.environ["OPENBLAS_CORETYPE"] = a.coretype   # read when OpenBLAS loads (torch, the C runs)
+    elif a.torch_coretype:
+        os.environ["OPENBLAS_CORETYPE"] = a.torch_coretype  # torch runs in this process
+        C_ENV_DROP.append("OPENBLAS_CORETYPE")              # the C runs as a user would
     if a.json is None:
         a.json = os.path.join(ROOT, "build", "scaling-quick.json") if a.quick else \
             os.path.join(ROOT, "bench", "scaling.json")
@@ -369,6 +378,7 @@ def main():
             "torch": torch.__version__, "quick": a.quick, "method": "cld", "embedding_m": M_EMB,
             "loadavg_start": os.getloadavg(), "fit_points": FIT_POINTS,
             "openblas_coretype_env": os.environ.get("OPENBLAS_CORETYPE"), "openblas_corename": corename,
+            "coretype_torch_only": bool(C_ENV_DROP),
             "command": " ".join(["/usr/bin/python3", "bench/scaling.py"] + sys.argv[1:])}
     points, t_start = [], time.time()
     print(f"{'base':>9} {'axis':>5} {'value':>6} {'mlcl ms':>9} {'torch ms':>9} {'ratio':>6} {'runs':>4} "
