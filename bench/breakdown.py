@@ -36,7 +36,7 @@ def category(dso, sym, src):
     s = sym.lower()
     if sym in HARNESS_SYMS or dso.startswith("ld-linux"):
         return HARNESS
-    if "openblas" in dso or "blas" in dso or "dnnl" in dso or dso.startswith("perf-") or dso.startswith("[jit") \
+    if "openblas" in dso or "blas" in dso or "dnnl" in dso or dso.startswith("perf-") or dso.lower().startswith("[jit") \
             or re.search(r"gemm|brg|jit_|cblas_|_kernel_(prescott|skylakex|haswell|zen|cooperlake|sapphire)", s):
         return CATS[0]
     if dso.startswith("[kernel"):
@@ -65,7 +65,7 @@ def category(dso, sym, src):
     return CATS[9]
 
 
-LINE = re.compile(r"^\s*([0-9.]+)%\s+(\S+)\s+\[([.kgu])\]\s+(.*?)\s*$")
+LINE = re.compile(r"^\s*([0-9.]+)%\s+(.+?)\s+\[([.kgu])\]\s+(.*?)\s*$")  # dso may hold spaces ("[JIT] tid N")
 
 
 def parse(path):
