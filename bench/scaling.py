@@ -244,7 +244,8 @@ def plot(data, outdir):
             ax.legend(fontsize=7, loc="upper left")
     m = data["meta"]
     fig.suptitle(f"One CLD pretraining step, {THREADS} threads each, OMP_WAIT_POLICY=PASSIVE, "
-                 f"OpenBLAS kernels {m.get('openblas_corename') or '?'} "
+                 + (f"PyTorch with OpenBLAS {m.get('openblas_corename') or '?'}, libmlcl's own GEMM engine "
+                    if m.get("coretype_torch_only") else f"OpenBLAS kernels {m.get('openblas_corename') or '?'} ")
                  + (f"({len(m['merged'])} runs pooled, highest load average {m['loadavg_end'][0]:.1f}; "
                     if m.get("merged") else
                     f"(load average {m['loadavg_start'][0]:.1f} at start, {m['loadavg_end'][0]:.1f} at end; ") +
