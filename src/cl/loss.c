@@ -470,7 +470,7 @@ static int loss_compute(mlcl_loss *L, int n, int nb, int off, int F, const float
             /* G: grad_d_i += 2 (sum_a w_ia) d_i - 2 sum_a w_ia d_a, and for a batch
              * candidate p: += 2 (sum_i w_ip) d_p - 2 sum_i w_ip d_i */
             /* (the anchors' rows -2 sum_a w_ia d_a: done in the row pass) */
-            mlcl__loss_sgemm(1, 0, nb, c, n, -2.0f, L->DW, N, da0, c, 1.0f, grad_d, c);
+            mlcl__sgemm(1, 0, nb, c, n, -2.0f, L->DW, N, da0, c, 1.0f, grad_d, c);
             for (int p = 0; p < nb; p++) {
                 float f = 2.0f * ((p >= off && p < off + n ? L->rws[p - off] : 0.0f) + L->colw[0][p]);
                 if (f == 0.0f) continue;

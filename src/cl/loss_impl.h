@@ -74,10 +74,6 @@ typedef struct rowctx {
  * grad_q (and of the anchors' grad_d) by GEMM. A thread's GEMMs cover exactly
  * its rows, so with one thread they are the unsplit GEMMs. */
 MLCL_INTERNAL void mlcl__loss_run_rows(const rowctx *x);
-/* C = alpha op(A) op(B) + beta C, row-major, on the calling thread
- * (the library's GEMM gateway, kernels/gemm.c; loss_gemm.c): the loss's GEMMs. */
-MLCL_INTERNAL void mlcl__loss_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
-                                    const float *B, int ldb, float beta, float *C, int ldc);
 /* RLD's first stage on x->T threads: the S rows and the count of pairs whose
  * RBF weight can be non-zero (x->alive[t]). */
 MLCL_INTERNAL void mlcl__loss_run_logits(const rowctx *x);

@@ -6,6 +6,7 @@
  * S, the G weights over DW. Threads over anchors (mlcl__par_for).
  */
 #include <string.h>
+#include "kernels/gemm.h"
 #include "kernels/par.h"
 #include "cl/labels.h"
 #include "cl/loss_impl.h"
@@ -399,21 +400,21 @@ static void row_share(void *arg, int t)
     float *S = L->S + (size_t)i0 * N, *DW = L->DW + (size_t)i0 * N;
     if (x->do_S) {
         const float *q = x->q + (size_t)i0 * m;
-        mlcl__loss_sgemm(0, 1, r, nb, m, itau, q, m, x->k, m, 0.0f, S, N);
-        if (F > 0) mlcl__loss_sgemm(0, 1, r, F, m, itau, q, m, x->kq, m, 0.0f, S + nb, N);
+        mlcl__sgemm(0, 1, r, nb, m, itau, q, m, x->k, m, 0.0f, S, N);
+        if (F > 0) mlcl__sgemm(0, 1, r, F, m, itau, q, m, x->kq, m, 0.0f, S + nb, N);
     }
     if (x->do_DW) {
         const float *da = x->da0 + (size_t)i0 * c;
-        mlcl__loss_sgemm(0, 1, r, nb, c, 1.0f, da, c, x->d, c, 0.0f, DW, N);
-        if (F > 0) mlcl__loss_sgemm(0, 1, r, F, c, 1.0f, da, c, x->dq, c, 0.0f, DW + nb, N);
+        mlcl__sgemm(0, 1, r, nb, c, 1.0f, da, c, x->d, c, 0.0f, DW, N);
+        if (F > 0) mlcl__sgemm(0, 1, r, F, c, 1.0f, da, c, x->dq, c, 0.0f, DW + nb, N);
     }
     if (x->method == MLCL_LOSS_SUPCON) rows_supcon(x, i0, i1, t);
     else if (x->method == MLCL_LOSS_MULSUPCON) rows_mulsupcon(x, i0, i1, t);
     else rows_ld(x, i0, i1, t);
     if (x->grad_q) {
         float *g = x->grad_q + (size_t)i0 * m;
-        mlcl__loss_sgemm(0, 0, r, m, nb, itau, S, N, x->k, m, 1.0f, g, m);
-        if (F > 0) mlcl__loss_sgemm(0, 0, r, m, F, itau, S + nb, N, x->kq, m, 1.0f, g, m);
+        mlcl__sgemm(0, 0, r, m, nb, itau, S, N, x->k, m, 1.0f, g, m);
+        if (F > 0) mlcl__sgemm(0, 0, r, m, F, itau, S + nb, N, x->kq, m, 1.0f, g, m);
         if (x->method == MLCL_LOSS_LD && x->variant == MLCL_LD_RLD && x->wgrad)
             for (int i = i0; i < i1; i++) {
                 float rd = L->rdiag[i];
@@ -426,8 +427,8 @@ static void row_share(void *arg, int t)
     if (x->gda) {
         /* G: grad_d_i += -2 sum_a w_ia d_a (the rest after the join) */
         float *g = x->gda + (size_t)i0 * c;
-        mlcl__loss_sgemm(0, 0, r, c, nb, -2.0f, DW, N, x->d, c, 1.0f, g, c);
-        if (F > 0) mlcl__loss_sgemm(0, 0, r, c, F, -2.0f, DW + nb, N, x->dq, c, 1.0f, g, c);
+        mlcl__sgemm(0, 0, r, c, nb, -2.0f, DW, N, x->d, c, 1.0f, g, c);
+        if (F > 0) mlcl__sgemm(0, 0, r, c, F, -2.0f, DW + nb, N, x->dq, c, 1.0f, g, c);
     }
 }
 
@@ -447,8 +448,8 @@ static void logit_share(void *arg, int t)
     if (r <= 0) return;
     const float itau = 1.0f / x->tau, tau = x->tau, lim = x->rbf_lim, slack = x->rbf_slack;
     const float *q = x->q + (size_t)i0 * m;
-    mlcl__loss_sgemm(0, 1, r, nb, m, itau, q, m, x->k, m, 0.0f, L->S + (size_t)i0 * N, N);
-    if (F > 0) mlcl__loss_sgemm(0, 1, r, F, m, itau, q, m, x->kq, m, 0.0f, L->S + (size_t)i0 * N + nb, N);
+    mlcl__sgemm(0, 1, r, nb, m, itau, q, m, x->k, m, 0.0f, L->S + (size_t)i0 * N, N);
+    if (F > 0) mlcl__sgemm(0, 1, r, F, m, itau, q, m, x->kq, m, 0.0f, L->S + (size_t)i0 * N + nb, N);
     size_t alive = 0;
     for (int i = i0; i < i1; i++) {
         const float *Si = L->S + (size_t)i * N;
