@@ -1,11 +1,21 @@
 /* Fork-join (see par.h) on persistent workers.
  *
  * A fork hands its task to an idle worker of a process-wide pool (a worker is
- * made the first time the pool has none idle) and wakes it through the
- * worker's condition variable; the join sleeps on another until the worker
- * is done. Nobody spins: an idle worker sleeps in the kernel, which matters
- * on shared CPUs. Starting a pthread per fork (what this replaced) cost tens
+ * made the first time the pool has none idle); the join waits until the
+ * worker is done. Starting a pthread per fork (what this replaced) cost tens
  * of microseconds per fork-join, several times per MoCo step.
+ *
+ * Waiting: both sides first poll the worker's state for a short, bounded time
+ * (MLCL__PAR_SPIN_NS, with the CPU's pause hint), then sleep on a condition
+ * variable. A worker that has just finished a task thus picks the next one
+ * up within a microsecond when it comes soon (the dozen fork-joins of one
+ * MoCo step come every few hundred microseconds), and sleeps in the kernel
+ * when it does not. Sleeping at once (what this replaced) cost a kernel
+ * wake-up on each side of every fork-join: 40-70 us each on the 2-vCPU
+ * virtual machines measured (docs/performance.md), about 1 ms per Yeast
+ * step. The environment variable MLCL_PAR_SPIN_US (read once; 0..100000,
+ * default 200) sets the bound; 0 sleeps at once, for CPUs shared with other
+ * busy processes. A process allowed on one CPU only never polls.
  *
  * The pool only grows to the largest number of fork-joins in flight at once
  * (one per concurrent caller and per nesting level at two threads). A child
@@ -14,7 +24,16 @@
  * have been held at the fork). At unload the workers are told to stop and
  * joined. */
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdlib.h>
+#include <time.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define PAR_PAUSE() _mm_pause()
+#else
+#define PAR_PAUSE() ((void)0)
+#endif
 #include "par.h"
 
 typedef struct par_task {
@@ -27,7 +46,7 @@ typedef struct par_task {
 typedef struct par_worker {
     pthread_mutex_t mu;
     pthread_cond_t work, done;
-    int state;                 /* W_IDLE, W_POSTED, W_DONE, W_QUIT */
+    _Atomic int state;         /* W_IDLE, W_POSTED, W_DONE, W_QUIT (written under mu) */
     par_task task;
     pthread_t th;
     struct par_worker *next;   /* the idle list, or the list of all workers */
@@ -39,6 +58,30 @@ enum { W_IDLE, W_POSTED, W_DONE, W_QUIT };
 static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
 static par_worker *pool_idle, *pool_all;
 static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+static long long spin_ns = 200000; /* MLCL_PAR_SPIN_US, read by pool_init; 0 on one CPU */
+
+static long long mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* Polls w->state (no lock) until it is one of a or b or the spin bound has
+ * passed; returns whether it is. */
+static int spin_for(par_worker *w, int a, int b)
+{
+    if (spin_ns <= 0) return 0;
+    long long t0 = mono_ns();
+    for (;;) {
+        for (int k = 0; k < 64; k++) {
+            int s = atomic_load_explicit(&w->state, memory_order_acquire);
+            if (s == a || s == b) return 1;
+            PAR_PAUSE();
+        }
+        if (mono_ns() - t0 > spin_ns) return 0;
+    }
+}
 
 static void run_task(const par_task *t)
 {
@@ -51,16 +94,19 @@ static void run_task(const par_task *t)
 static void *worker_main(void *arg)
 {
     par_worker *w = arg;
-    pthread_mutex_lock(&w->mu);
     for (;;) {
+        /* the next task often comes within microseconds: poll, then sleep */
+        spin_for(w, W_POSTED, W_QUIT);
+        pthread_mutex_lock(&w->mu);
         while (w->state == W_IDLE || w->state == W_DONE) pthread_cond_wait(&w->work, &w->mu);
         if (w->state == W_QUIT) break;
         par_task t = w->task;
         pthread_mutex_unlock(&w->mu);
         run_task(&t);
         pthread_mutex_lock(&w->mu);
-        w->state = W_DONE;
+        atomic_store_explicit(&w->state, W_DONE, memory_order_release);
         pthread_cond_signal(&w->done);
+        pthread_mutex_unlock(&w->mu);
     }
     pthread_mutex_unlock(&w->mu);
     return NULL;
@@ -74,7 +120,19 @@ static void pool_child(void)
     pool_idle = pool_all = NULL;
     pthread_mutex_init(&pool_mu, NULL);
 }
-static void pool_init(void) { pthread_atfork(pool_prepare, pool_parent, pool_child); }
+static void pool_init(void)
+{
+    const char *v = getenv("MLCL_PAR_SPIN_US");
+    if (v && *v) {
+        char *end;
+        long us = strtol(v, &end, 10);
+        if (*end == '\0' && us >= 0 && us <= 100000) spin_ns = us * 1000LL; /* else: the default */
+    }
+    /* on one CPU a polling thread only delays the one it waits for */
+    cpu_set_t cs;
+    if (sched_getaffinity(0, sizeof cs, &cs) == 0 && CPU_COUNT(&cs) < 2) spin_ns = 0;
+    pthread_atfork(pool_prepare, pool_parent, pool_child);
+}
 
 /* An idle worker (made if none is), or NULL if none can be had. */
 static par_worker *acquire(void)
@@ -120,6 +178,7 @@ static void post(par_worker *w, const par_task *t)
 /* Waits for w's task, then returns w to the pool. */
 static void join(par_worker *w)
 {
+    spin_for(w, W_DONE, W_DONE);
     pthread_mutex_lock(&w->mu);
     while (w->state != W_DONE) pthread_cond_wait(&w->done, &w->mu);
     w->state = W_IDLE;
