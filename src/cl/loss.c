@@ -102,6 +102,7 @@ void mlcl_loss_free(mlcl_loss *L)
         mlcl__free(L->cbuf[t]);
         mlcl__free(L->wbuf[t]);
         mlcl__free(L->bmap[t]);
+        mlcl__free(L->tlist[t]);
     }
     mlcl__free(L->loff);
     mlcl__free(L->lidx);
@@ -190,7 +191,8 @@ int mlcl__loss_create_ranks(mlcl_loss **out, int max_n, int max_nb, int max_queu
             (rc = ws_alloc(L, (void **)&L->gdw[t], nc, sizeof(float), "distribution gradients")) ||
             (rc = ws_alloc(L, (void **)&L->cbuf[t], N, sizeof(float), "label coefficients")) ||
             (rc = ws_alloc(L, (void **)&L->wbuf[t], N, sizeof(float), "row weights")) ||
-            (rc = ws_alloc(L, (void **)&L->bmap[t], (N + 63) / 64, sizeof(uint64_t), "touched candidates"))) {
+            (rc = ws_alloc(L, (void **)&L->bmap[t], (N + 63) / 64, sizeof(uint64_t), "touched candidates")) ||
+            (rc = ws_alloc(L, (void **)&L->tlist[t], N, sizeof(int), "touched candidate list"))) {
             mlcl_loss_free(L);
             return rc;
         }
@@ -258,7 +260,7 @@ static float sqnorm(const float *v, int len)
  * one of a single process holding all nb anchors, times nb / n: averaging the
  * ranks' gradients and parts then gives the global batch's (comm.h). */
 static int loss_compute(mlcl_loss *L, int n, int nb, int off, int F, const float *q, const float *k, const uint64_t *y,
-                      const float *d, const float *kq, const uint64_t *yq, const float *dq,
+                      const float *d, const float *kq, const uint64_t *yq, const float *dq, int from_queue,
                       const float *W, int h, mlcl_loss_parts *parts, float *grad_q, float *grad_d,
                       float *grad_W)
 {
@@ -292,15 +294,17 @@ static int loss_compute(mlcl_loss *L, int n, int nb, int off, int F, const float
     size_t words = L->words, nm = (size_t)n * m, fm = (size_t)F * m;
     if (!mlcl__vec_all_finite(q, nm)) return mlcl__err(MLCL_ENUMERIC, "%s: q holds NaN or Inf", fn);
     if (!mlcl__vec_all_finite(k, (size_t)nb * m)) return mlcl__err(MLCL_ENUMERIC, "%s: k holds NaN or Inf", fn);
-    if (F > 0 && !mlcl__vec_all_finite(kq, fm)) return mlcl__err(MLCL_ENUMERIC, "%s: kq holds NaN or Inf", fn);
+    /* a queue handle's rows were checked when they entered it (mlcl_queue_enqueue,
+     * mlcl_queue_set_state) and are read-only outside it: not checked again */
+    if (F > 0 && !from_queue && !mlcl__vec_all_finite(kq, fm)) return mlcl__err(MLCL_ENUMERIC, "%s: kq holds NaN or Inf", fn);
     if (ld) {
         if (!mlcl__vec_all_finite(d, (size_t)nb * c)) return mlcl__err(MLCL_ENUMERIC, "%s: d holds NaN or Inf", fn);
-        if (F > 0 && !mlcl__vec_all_finite(dq, (size_t)F * c))
+        if (F > 0 && !from_queue && !mlcl__vec_all_finite(dq, (size_t)F * c))
             return mlcl__err(MLCL_ENUMERIC, "%s: dq holds NaN or Inf", fn);
     }
     if (needW && !mlcl__vec_all_finite(W, (size_t)c * h)) return mlcl__err(MLCL_ENUMERIC, "%s: W holds NaN or Inf", fn);
     if (!labels_ok(y, nb, words, c)) return mlcl__err(MLCL_EINVAL, "%s: y has bits set above label %d", fn, c - 1);
-    if (F > 0 && !labels_ok(yq, F, words, c))
+    if (F > 0 && !from_queue && !labels_ok(yq, F, words, c))
         return mlcl__err(MLCL_EINVAL, "%s: yq has bits set above label %d", fn, c - 1);
 
     const int N = nb + F;
@@ -523,7 +527,7 @@ static int compute_queue(mlcl_loss *L, int n, int nb, int off, const float *q, c
         return mlcl__err(MLCL_EINVAL, "%s: queue label count %d != %d", fn, qc, L->c);
     if (F > L->max_q)
         return mlcl__err(MLCL_EINVAL, "%s: queue holds %d entries > max_queue %d", fn, F, L->max_q);
-    return loss_compute(L, n, nb, off, F, q, k, y, d, v.feats, v.labels, v.dists, W, h, parts, grad_q, grad_d,
+    return loss_compute(L, n, nb, off, F, q, k, y, d, v.feats, v.labels, v.dists, 1, W, h, parts, grad_q, grad_d,
                         grad_W);
 }
 
@@ -540,7 +544,7 @@ int mlcl_loss_compute(mlcl_loss *L, mlcl_loss_parts *parts, float *grad_q, float
         rc = compute_queue(L, in->n, in->n, 0, in->q, in->k, in->y, in->d, in->queue, in->W, in->h, parts, grad_q,
                            grad_d, grad_W, fn);
     else
-        rc = loss_compute(L, in->n, in->n, 0, in->F, in->q, in->k, in->y, in->d, in->kq, in->yq, in->dq, in->W,
+        rc = loss_compute(L, in->n, in->n, 0, in->F, in->q, in->k, in->y, in->d, in->kq, in->yq, in->dq, 0, in->W,
                           in->h, parts, grad_q, grad_d, grad_W);
     mlcl__threads_leave(tok);
     return rc;

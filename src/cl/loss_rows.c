@@ -153,58 +153,83 @@ static void rows_supcon(const rowctx *x, int i0, int i1, int t)
     }
 }
 
+/* cb[a] += v and a marked in bm, for the candidates a of one label's list:
+ * kept out of line so that the loop has its few values in registers */
+__attribute__((noinline)) static void label_scatter(const int *restrict idx, int cnt, float v, float *restrict cb,
+                                                    uint64_t *restrict bm)
+{
+    for (int r = 0; r < cnt; r++) {
+        int a = idx[r];
+        cb[a] += v;
+        bm[a >> 6] |= UINT64_C(1) << (a & 63);
+    }
+}
+
+/* The touched candidates of bm in increasing order into ta, their cb values
+ * into tc; cb and bm are left zero. Returns the count. */
+__attribute__((noinline)) static int touched_list(size_t bw, uint64_t *restrict bm, float *restrict cb, int *restrict ta,
+                                                  float *restrict tc)
+{
+    int k = 0;
+    for (size_t w = 0; w < bw; w++) {
+        uint64_t b = bm[w];
+        if (!b) continue;
+        bm[w] = 0;
+        for (; b; b &= b - 1) {
+            int a = (int)(w * 64 + (size_t)__builtin_ctzll(b));
+            ta[k] = a;
+            tc[k++] = cb[a];
+            cb[a] = 0.0f;
+        }
+    }
+    return k;
+}
+
 /* MulSupCon: coef_a = sum_{j in y_i & y_a} 1/|P^j|, visited per label of the
  * anchor through the candidates holding it (loff/lidx, increasing a), so only
  * the set bits are touched; each coef_a is summed over j in increasing order
- * and the row's sums run over the touched candidates in increasing a, as a
- * dense pass over all pairs would (a zero coefficient adds exactly nothing). */
+ * and the row's sums run over the touched candidates in increasing a (a
+ * compact list made once per anchor), as a dense pass over all pairs would (a
+ * zero coefficient adds exactly nothing). The coefficients are gathered
+ * before the row's log-sum-exp, while cb is still in the L1 cache. */
 static void rows_mulsupcon(const rowctx *x, int i0, int i1, int t)
 {
     const mlcl_loss *L = x->L;
     int N = x->N;
     size_t words = x->words, bw = ((size_t)N + 63) / 64;
-    float *e = L->rowbuf[t], *cb = L->cbuf[t];
+    float *e = L->rowbuf[t], *cb = L->cbuf[t], *tc = L->wbuf[t];
+    int *ta = L->tlist[t];
     uint64_t *bm = L->bmap[t];
     const float *inv = L->inv;
     const int *loff = L->loff, *lidx = L->lidx;
     for (int i = i0; i < i1; i++) {
         float *Si = L->S + (size_t)i * N;
         const uint64_t *yi = x->y + (size_t)(x->off + i) * words;
-        double sum, lse = row_lse(Si, e, N, &sum);
-        float flse = (float)lse;
         for (size_t w = 0; w < words; w++)
             for (uint64_t b = yi[w]; b; b &= b - 1) {
                 size_t j = w * 64 + (size_t)__builtin_ctzll(b);
-                float v = inv[j];
-                for (int r = loff[j]; r < loff[j + 1]; r++) {
-                    int a = lidx[r];
-                    cb[a] += v;
-                    bm[a >> 6] |= UINT64_C(1) << (a & 63);
-                }
+                label_scatter(lidx + loff[j], loff[j + 1] - loff[j], inv[j], cb, bm);
             }
+        int nt = touched_list(bw, bm, cb, ta, tc);
+        double sum, lse = row_lse(Si, e, N, &sum);
+        float flse = (float)lse;
         double con = 0, sumc = 0;
-        for (size_t w = 0; w < bw; w++)
-            for (uint64_t b = bm[w]; b; b &= b - 1) {
-                size_t a = w * 64 + (size_t)__builtin_ctzll(b);
-                float coef = cb[a];
-                con -= (double)coef * (Si[a] - flse);
-                sumc += coef;
-            }
+        for (int u = 0; u < nt; u++) {
+            float coef = tc[u];
+            con -= (double)coef * (Si[ta[u]] - flse);
+            sumc += coef;
+        }
         L->used_i[i] = mlcl__lab_popcount(yi, words) > 0;
         L->con_i[i] = con;
         if (x->need_gq) {
             /* L_i = -sum_a coef_a l_a  =>  dL/ds_a = s (p_a sum coef - coef_a) */
             float s = x->s, ps = (float)(x->s * sumc / sum);
             for (int a = 0; a < N; a++) Si[a] = ps * e[a];
-            for (size_t w = 0; w < bw; w++)
-                for (uint64_t b = bm[w]; b; b &= b - 1) {
-                    size_t a = w * 64 + (size_t)__builtin_ctzll(b);
-                    Si[a] = ps * e[a] - s * cb[a];
-                }
+            for (int u = 0; u < nt; u++) {
+                int a = ta[u];
+                Si[a] = ps * e[a] - s * tc[u];
+            }
         }
-        for (size_t w = 0; w < bw; w++)
-            for (uint64_t b = bm[w]; b; b &= b - 1) cb[w * 64 + (size_t)__builtin_ctzll(b)] = 0.0f;
-        memset(bm, 0, bw * sizeof *bm);
     }
 }
 
