@@ -5,8 +5,10 @@
  * set bits of y_i & y_p are visited), the G/H terms, and dL/dS written over
  * S, the G weights over DW. Threads over anchors (mlcl__par_for).
  */
+#include <stdatomic.h>
 #include <string.h>
 #include "kernels/gemm.h"
+#include "kernels/vec.h"
 #include "kernels/par.h"
 #include "cl/labels.h"
 #include "cl/loss_impl.h"
@@ -153,53 +155,84 @@ static void rows_supcon(const rowctx *x, int i0, int i1, int t)
     }
 }
 
-/* cb[a] += v and a marked in bm, for the candidates a of one label's list:
- * kept out of line so that the loop has its few values in registers */
-__attribute__((noinline)) static void label_scatter(const int *restrict idx, int cnt, float v, float *restrict cb,
-                                                    uint64_t *restrict bm)
+/* cb[a] += v for the candidates a of one label's list: kept out of line so
+ * that the loop has its few values in registers */
+__attribute__((noinline)) static void label_scatter(const int *restrict idx, int cnt, float v, float *restrict cb)
 {
-    for (int r = 0; r < cnt; r++) {
-        int a = idx[r];
-        cb[a] += v;
-        bm[a >> 6] |= UINT64_C(1) << (a & 63);
-    }
+    for (int r = 0; r < cnt; r++) cb[idx[r]] += v;
 }
 
-/* The touched candidates of bm in increasing order into ta, their cb values
- * into tc; cb and bm are left zero. Returns the count. */
-__attribute__((noinline)) static int touched_list(size_t bw, uint64_t *restrict bm, float *restrict cb, int *restrict ta,
-                                                  float *restrict tc)
+/* The candidates with a coefficient (cb[a] != 0: a sum of positive 1/|P^j|,
+ * never 0 once touched) in increasing order into ta; returns the count. */
+static int touched_scan_base(int N, const float *restrict cb, int *restrict ta)
 {
     int k = 0;
-    for (size_t w = 0; w < bw; w++) {
-        uint64_t b = bm[w];
-        if (!b) continue;
-        bm[w] = 0;
-        for (; b; b &= b - 1) {
-            int a = (int)(w * 64 + (size_t)__builtin_ctzll(b));
-            ta[k] = a;
-            tc[k++] = cb[a];
-            cb[a] = 0.0f;
-        }
+    for (int a = 0; a < N; a++) {
+        ta[k] = a; /* branch-free compaction */
+        k += cb[a] != 0.0f;
     }
     return k;
+}
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
+#include <immintrin.h>
+__attribute__((target("avx512f"))) static int touched_scan_avx512(int N, const float *restrict cb, int *restrict ta)
+{
+    __m512i idx = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i step = _mm512_set1_epi32(16);
+    const __m512 zero = _mm512_setzero_ps();
+    int k = 0, a = 0;
+    for (; a + 16 <= N; a += 16) {
+        __mmask16 m = _mm512_cmp_ps_mask(_mm512_loadu_ps(cb + a), zero, _CMP_NEQ_OQ);
+        _mm512_mask_compressstoreu_epi32(ta + k, m, idx);
+        k += __builtin_popcount((unsigned)m);
+        idx = _mm512_add_epi32(idx, step);
+    }
+    for (; a < N; a++)
+        if (cb[a] != 0.0f) ta[k++] = a;
+    return k;
+}
+static int touched_scan(int N, const float *restrict cb, int *restrict ta)
+{
+    static _Atomic int have = -1; /* every thread finds the same value */
+    int h = atomic_load_explicit(&have, memory_order_relaxed);
+    if (h < 0) {
+        __builtin_cpu_init();
+        h = __builtin_cpu_supports("avx512f") != 0;
+        atomic_store_explicit(&have, h, memory_order_relaxed);
+    }
+    return h ? touched_scan_avx512(N, cb, ta) : touched_scan_base(N, cb, ta);
+}
+#else
+#define touched_scan touched_scan_base
+#endif
+
+/* MulSupCon's dL/dS row, s (p_a sum coef - coef_a) = ps e_a - s cb_a, dense
+ * (cb_a = 0 where no label is shared: ps e_a - 0 is ps e_a exactly), and cb
+ * cleared for the next anchor. */
+MLCL_VEC_CLONES static void mulsupcon_grad_row(int N, float ps, float s, const float *restrict e, float *restrict cb,
+                                               float *restrict Si)
+{
+    for (int a = 0; a < N; a++) {
+        Si[a] = ps * e[a] - s * cb[a];
+        cb[a] = 0.0f;
+    }
 }
 
 /* MulSupCon: coef_a = sum_{j in y_i & y_a} 1/|P^j|, visited per label of the
  * anchor through the candidates holding it (loff/lidx, increasing a), so only
  * the set bits are touched; each coef_a is summed over j in increasing order
  * and the row's sums run over the touched candidates in increasing a (a
- * compact list made once per anchor), as a dense pass over all pairs would (a
- * zero coefficient adds exactly nothing). The coefficients are gathered
- * before the row's log-sum-exp, while cb is still in the L1 cache. */
+ * compact list made once per anchor by a scan of cb), as a dense pass over
+ * all pairs would (a zero coefficient adds exactly nothing). The coefficients
+ * are gathered before the row's log-sum-exp, while cb is still in the L1
+ * cache. */
 static void rows_mulsupcon(const rowctx *x, int i0, int i1, int t)
 {
     const mlcl_loss *L = x->L;
     int N = x->N;
-    size_t words = x->words, bw = ((size_t)N + 63) / 64;
-    float *e = L->rowbuf[t], *cb = L->cbuf[t], *tc = L->wbuf[t];
+    size_t words = x->words;
+    float *e = L->rowbuf[t], *cb = L->cbuf[t];
     int *ta = L->tlist[t];
-    uint64_t *bm = L->bmap[t];
     const float *inv = L->inv;
     const int *loff = L->loff, *lidx = L->lidx;
     for (int i = i0; i < i1; i++) {
@@ -208,27 +241,26 @@ static void rows_mulsupcon(const rowctx *x, int i0, int i1, int t)
         for (size_t w = 0; w < words; w++)
             for (uint64_t b = yi[w]; b; b &= b - 1) {
                 size_t j = w * 64 + (size_t)__builtin_ctzll(b);
-                label_scatter(lidx + loff[j], loff[j + 1] - loff[j], inv[j], cb, bm);
+                label_scatter(lidx + loff[j], loff[j + 1] - loff[j], inv[j], cb);
             }
-        int nt = touched_list(bw, bm, cb, ta, tc);
+        int nt = touched_scan(N, cb, ta);
         double sum, lse = row_lse(Si, e, N, &sum);
         float flse = (float)lse;
         double con = 0, sumc = 0;
         for (int u = 0; u < nt; u++) {
-            float coef = tc[u];
-            con -= (double)coef * (Si[ta[u]] - flse);
+            int a = ta[u];
+            float coef = cb[a];
+            con -= (double)coef * (Si[a] - flse);
             sumc += coef;
         }
         L->used_i[i] = mlcl__lab_popcount(yi, words) > 0;
         L->con_i[i] = con;
         if (x->need_gq) {
             /* L_i = -sum_a coef_a l_a  =>  dL/ds_a = s (p_a sum coef - coef_a) */
-            float s = x->s, ps = (float)(x->s * sumc / sum);
-            for (int a = 0; a < N; a++) Si[a] = ps * e[a];
-            for (int u = 0; u < nt; u++) {
-                int a = ta[u];
-                Si[a] = ps * e[a] - s * tc[u];
-            }
+            float ps = (float)(x->s * sumc / sum);
+            mulsupcon_grad_row(N, ps, x->s, e, cb, Si);
+        } else {
+            for (int u = 0; u < nt; u++) cb[ta[u]] = 0.0f;
         }
     }
 }
