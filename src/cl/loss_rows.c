@@ -7,6 +7,9 @@
  */
 #include <stdatomic.h>
 #include <string.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 #include "kernels/gemm.h"
 #include "kernels/vec.h"
 #include "kernels/par.h"
@@ -82,13 +85,16 @@ static inline float exp_nonpos(float x)
 }
 
 /* max and exp(s - max) of one row; returns lse, leaves exp values in e.
- * Compiled for AVX-512 and AVX2 beside the baseline, chosen at load time
- * (ifunc): the same operations in the same order on wider vectors (no FMA:
- * -std=c11 keeps contraction off), so every version gives the same bits. */
+ * The exponentials are summed in B = 8 float partial sums (element a into
+ * sum a mod 8, in increasing a), the rest and the partial sums in double.
+ * Compiled for AVX2 beside the baseline, chosen at load time (ifunc), and
+ * written out for AVX-512 below: the same operations in the same order on
+ * wider vectors (no FMA: -std=c11 keeps contraction off), so every version
+ * gives the same bits. */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
-__attribute__((target_clones("avx512f", "avx2", "default")))
+__attribute__((target_clones("avx2", "default")))
 #endif
-static double row_lse(const float *Si, float *e, int N, double *sum_out)
+static double row_lse_base(const float *Si, float *e, int N, double *sum_out)
 {
     enum { B = 8 };
     float mxb[B];
@@ -116,6 +122,83 @@ static double row_lse(const float *Si, float *e, int N, double *sum_out)
     *sum_out = sum;
     return (double)mx + log(sum);
 }
+
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
+/* exp_nonpos on 16 lanes: the same IEEE operations, in the same order */
+__attribute__((target("avx512f"))) static inline __m512 exp_nonpos16(__m512 x)
+{
+    const __m512 lo = _mm512_set1_ps(-87.0f), shifter = _mm512_set1_ps(12582912.0f);
+    __mmask16 under = _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ);
+    __m512 xc = _mm512_mask_blend_ps(under, x, lo);
+    __m512 kf = _mm512_sub_ps(_mm512_add_ps(_mm512_mul_ps(xc, _mm512_set1_ps(1.44269504088896341f)), shifter), shifter);
+    __m512 r = _mm512_sub_ps(_mm512_sub_ps(xc, _mm512_mul_ps(kf, _mm512_set1_ps(0.693359375f))),
+                             _mm512_mul_ps(kf, _mm512_set1_ps(-2.12194440e-4f)));
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_add_ps(_mm512_add_ps(_mm512_mul_ps(_mm512_mul_ps(p, r), r), r), _mm512_set1_ps(1.0f));
+    __m512i ki = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvttps_epi32(kf), _mm512_set1_epi32(127)), 23);
+    __m512 v = _mm512_mul_ps(p, _mm512_castsi512_ps(ki));
+    return _mm512_mask_blend_ps(under, v, _mm512_setzero_ps());
+}
+
+/* row_lse_base on 16 lanes: the max is exact in any order; each 16-lane
+ * block adds its low 8 exponentials to the 8 partial sums, then its high 8,
+ * which is row_lse_base's order */
+__attribute__((target("avx512f"))) static double row_lse_avx512(const float *Si, float *e, int N, double *sum_out)
+{
+    int a = 0;
+    float mx = Si[0];
+    if (N >= 16) {
+        __m512 m16 = _mm512_set1_ps(Si[0]);
+        for (; a + 16 <= N; a += 16) m16 = _mm512_max_ps(m16, _mm512_loadu_ps(Si + a));
+        mx = _mm512_reduce_max_ps(m16);
+    }
+    for (; a < N; a++) mx = Si[a] > mx ? Si[a] : mx;
+    const __m512 vmx = _mm512_set1_ps(mx);
+    __m256 acc = _mm256_setzero_ps();
+    a = 0;
+    for (; a + 16 <= N; a += 16) {
+        __m512 v = exp_nonpos16(_mm512_sub_ps(_mm512_loadu_ps(Si + a), vmx));
+        _mm512_storeu_ps(e + a, v);
+        acc = _mm256_add_ps(acc, _mm512_castps512_ps256(v));
+        acc = _mm256_add_ps(acc, _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+    }
+    if (a + 8 <= N) {
+        __m512 v = exp_nonpos16(_mm512_sub_ps(_mm512_maskz_loadu_ps(0xff, Si + a), vmx));
+        _mm512_mask_storeu_ps(e + a, 0xff, v);
+        acc = _mm256_add_ps(acc, _mm512_castps512_ps256(v));
+        a += 8;
+    }
+    double sum = 0;
+    for (; a < N; a++) {
+        e[a] = exp_nonpos(Si[a] - mx);
+        sum += e[a];
+    }
+    float accv[8];
+    _mm256_storeu_ps(accv, acc);
+    for (int t = 0; t < 8; t++) sum += accv[t];
+    *sum_out = sum;
+    return (double)mx + log(sum);
+}
+
+static double row_lse(const float *Si, float *e, int N, double *sum_out)
+{
+    static _Atomic int have = -1; /* every thread finds the same value */
+    int h = atomic_load_explicit(&have, memory_order_relaxed);
+    if (h < 0) {
+        __builtin_cpu_init();
+        h = __builtin_cpu_supports("avx512f") != 0;
+        atomic_store_explicit(&have, h, memory_order_relaxed);
+    }
+    return h ? row_lse_avx512(Si, e, N, sum_out) : row_lse_base(Si, e, N, sum_out);
+}
+#else
+#define row_lse row_lse_base
+#endif
 
 static void rows_supcon(const rowctx *x, int i0, int i1, int t)
 {
@@ -174,7 +257,6 @@ static int touched_scan_base(int N, const float *restrict cb, int *restrict ta)
     return k;
 }
 #if defined(__GNUC__) && defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
-#include <immintrin.h>
 __attribute__((target("avx512f"))) static int touched_scan_avx512(int N, const float *restrict cb, int *restrict ta)
 {
     __m512i idx = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
