@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include "core/internal.h"
 #include "kernels/gemm.h"
+#include "kernels/pcgfill.h"
 
 START_TEST(version)
 {
@@ -63,6 +64,46 @@ START_TEST(rng_stream_is_pinned)
     mlcl_rng_free(r);
     mlcl_rng_free(r2);
     mlcl_rng_free(NULL);
+}
+END_TEST
+
+/* The bulk draws (kernels/pcgfill.h: eight interleaved lanes, AVX-512 where
+ * the CPU has it, else the portable code) are the stream of mlcl__pcg_u32,
+ * draw for draw, at every length and from any state, and leave the same state. */
+START_TEST(rng_bulk_draws_match_the_stream)
+{
+    static const size_t lens[] = { 0, 1, 7, 8, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 511, 512, 1000, 4097 };
+    uint32_t *bulk = malloc(4097 * sizeof *bulk), *one = malloc(4097 * sizeof *one);
+    ck_assert_ptr_nonnull(bulk);
+    ck_assert_ptr_nonnull(one);
+    for (int seed = 0; seed < 3; seed++)
+        for (size_t li = 0; li < sizeof lens / sizeof *lens; li++) {
+            size_t n = lens[li];
+            mlcl__pcg a, b;
+            mlcl__pcg_seed(&a, (uint64_t)seed * 977 + n, 0x1234u + (uint64_t)seed);
+            b = a;
+            mlcl__pcg_fill(&a, bulk, n);
+            for (size_t k = 0; k < n; k++) one[k] = mlcl__pcg_u32(&b);
+            if (n) ck_assert_mem_eq(bulk, one, n * sizeof *bulk);
+            ck_assert_uint_eq(a.state, b.state);
+            /* the portable code and the dispatcher agree */
+            mlcl__pcg c = b, d = b;
+            mlcl__pcg_fill_base(&c, bulk, n);
+            mlcl__pcg_fill_wide(&d, one, n);
+            if (n) ck_assert_mem_eq(bulk, one, n * sizeof *bulk);
+            ck_assert_uint_eq(c.state, d.state);
+        }
+    /* the public draws are the same stream */
+    mlcl_rng *r;
+    ck_assert_ok(mlcl_rng_create(&r, 5));
+    uint64_t st[2];
+    ck_assert_ok(mlcl_rng_get_state(r, st));
+    ck_assert_ok(mlcl_rng_u32(r, bulk, 1000));
+    mlcl__pcg p = { st[0], st[1] };
+    for (size_t k = 0; k < 1000; k++) ck_assert_uint_eq(bulk[k], mlcl__pcg_u32(&p));
+    mlcl_rng_free(r);
+    free(bulk);
+    free(one);
 }
 END_TEST
 
@@ -154,6 +195,7 @@ int main(void)
     tcase_add_test(tc, version);
     tcase_add_test(tc, status_strings);
     tcase_add_test(tc, rng_stream_is_pinned);
+    tcase_add_test(tc, rng_bulk_draws_match_the_stream);
     tcase_add_test(tc, rng_distributions);
     tcase_add_test(tc, allocator_hook);
     tcase_add_test(tc, thread_counts_follow_the_affinity_mask);

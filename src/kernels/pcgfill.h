@@ -26,8 +26,8 @@ static inline uint32_t mlcl__pcg_out(uint64_t old)
     return (xs >> rot) | (xs << ((32u - rot) & 31u));
 }
 
-/* out[0..n) = the next n draws of r; r advances by n. */
-static inline void mlcl__pcg_fill(mlcl__pcg *r, uint32_t *out, size_t n)
+/* out[0..n) = the next n draws of r; r advances by n (the portable code). */
+static inline void mlcl__pcg_fill_base(mlcl__pcg *r, uint32_t *out, size_t n)
 {
     size_t k = 0;
     if (n >= 2 * PCGFILL_LANES) {
@@ -50,6 +50,17 @@ static inline void mlcl__pcg_fill(mlcl__pcg *r, uint32_t *out, size_t n)
         r->state = old * PCGFILL_MULT + r->inc;
         out[k] = mlcl__pcg_out(old);
     }
+}
+
+/* The same draws, eight lanes per AVX-512 vector where the CPU has AVX-512
+ * F/DQ/VL (a 64-bit multiply per lane), else mlcl__pcg_fill_base (vec.c). */
+MLCL_INTERNAL void mlcl__pcg_fill_wide(mlcl__pcg *r, uint32_t *out, size_t n);
+
+/* out[0..n) = the next n draws of r; r advances by n. */
+static inline void mlcl__pcg_fill(mlcl__pcg *r, uint32_t *out, size_t n)
+{
+    if (n >= 4 * PCGFILL_LANES) mlcl__pcg_fill_wide(r, out, n);
+    else mlcl__pcg_fill_base(r, out, n);
 }
 
 /* The integer threshold t with (x >> 8) >= t  <=>  mlcl__pcg_uniform-value >= p,
