@@ -349,8 +349,30 @@ typedef struct key_job {
     mlcl_moco *mc;
     int n, rc;
     const float *x1;
-    char msg[512]; /* the error message: mlcl__err records it per thread */
+    int momentum_done; /* the update already ran (momentum_share) */
+    char msg[512];     /* the error message: mlcl__err records it per thread */
 } key_job;
+
+/* The momentum update in two shares over the key parameters (backbone, then
+ * projection head, as laid out in bak_params), one per thread, before the
+ * branches: element-wise, so the shares give the same bits as one pass. The
+ * pair's shapes and momentum were checked when it was created. */
+static void momentum_share(void *arg, int t)
+{
+    mlcl_moco *mc = arg;
+    mlcl_encoder **net = mc->net;
+    size_t n1, ntot = mc->bak_params_n;
+    mlcl_encoder_param_count(net[MOCO_ENC_K], &n1);
+    size_t lo = ntot * (size_t)t / 2, hi = ntot * (size_t)(t + 1) / 2;
+    if (lo < n1)
+        mlcl__encoder_momentum_range(net[MOCO_ENC_K], net[MOCO_ENC_Q], mc->momentum, mc->bak_params + lo, lo,
+                                     hi < n1 ? hi : n1);
+    if (hi > n1) {
+        size_t a = lo > n1 ? lo : n1;
+        mlcl__encoder_momentum_range(net[MOCO_PROJ_K], net[MOCO_PROJ_Q], mc->momentum, mc->bak_params + a, a - n1,
+                                     hi - n1);
+    }
+}
 
 static void key_branch(void *arg)
 {
@@ -361,9 +383,11 @@ static void key_branch(void *arg)
     int rc;
     mlcl_encoder_param_count(net[MOCO_ENC_K], &n1);
     /* the key parameters before the update go to bak_params (the rollback) */
-    if ((rc = mlcl__encoder_momentum_update_keep(net[MOCO_ENC_K], net[MOCO_ENC_Q], mc->momentum, mc->bak_params)) ||
-        (mc->bak_keys = 1,
-         rc = mlcl__encoder_momentum_update_keep(net[MOCO_PROJ_K], net[MOCO_PROJ_Q], mc->momentum, mc->bak_params + n1)) ||
+    if ((!j->momentum_done &&
+         ((rc = mlcl__encoder_momentum_update_keep(net[MOCO_ENC_K], net[MOCO_ENC_Q], mc->momentum, mc->bak_params)) ||
+          (mc->bak_keys = 1,
+           rc = mlcl__encoder_momentum_update_keep(net[MOCO_PROJ_K], net[MOCO_PROJ_Q], mc->momentum,
+                                                   mc->bak_params + n1)))) ||
         (mc->bak_keys = 2, 0) ||
         (rc = j->mc->csr_ptr ? mlcl_encoder_forward_csr(net[MOCO_ENC_K], j->n, j->mc->csr_ptr, j->mc->csr_col,
                                                          j->mc->csr_v1, j->mc->hk)
@@ -532,10 +556,13 @@ static int step(mlcl_moco *mc, int n, const float *x0, const float *x1, const ui
         if (mc->has_comm) mlcl__encoder_set_rows(net[i], off, nb);
         mlcl__encoder_set_par(net[i], i <= MOCO_LD && par);
     }
-    key_job kj = { mc, n, MLCL_OK, x1, { 0 } };
+    key_job kj = { mc, n, MLCL_OK, x1, 0, { 0 } };
     int rc;
     if (par) {
         query_job qj = { mc, n, x0, MLCL_OK };
+        /* the update on both threads first: the key branch is the longer one */
+        mlcl__par_for(2, momentum_share, mc);
+        kj.momentum_done = 1;
         mlcl__par2(key_branch, &kj, query_run, &qj);
         rc = qj.rc;
     } else {

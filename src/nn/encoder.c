@@ -469,6 +469,18 @@ int mlcl__encoder_momentum_update_keep(mlcl_encoder *key, const mlcl_encoder *qu
     return momentum_update(key, query, m, old);
 }
 
+/* Parameters lo .. hi-1 only (old: their old values, old[0] for parameter
+ * lo): the update in shares, for threads. The caller has checked the shapes
+ * and m (mlcl__encoder_momentum_update_keep on the same pair). */
+void mlcl__encoder_momentum_range(mlcl_encoder *key, const mlcl_encoder *query, float m, float *old, size_t lo,
+                                  size_t hi)
+{
+    if (hi > key->np) hi = key->np;
+    if (lo >= hi) return;
+    float a = m, b = (float)(1.0 - (double)m);
+    momentum_loop_keep(hi - lo, a, b, key->params + lo, query->params + lo, old);
+}
+
 static int momentum_update(mlcl_encoder *key, const mlcl_encoder *query, float m, float *old)
 {
     static const char fn[] = "mlcl_encoder_momentum_update";

@@ -26,6 +26,10 @@ MLCL_INTERNAL void mlcl__encoder_set_par(struct mlcl_encoder *e, int on);
  * were into old (param_count floats), in the same pass over memory. */
 MLCL_INTERNAL int mlcl__encoder_momentum_update_keep(struct mlcl_encoder *key, const struct mlcl_encoder *query,
                                                      float m, float *old);
+/* The same for parameters lo .. hi-1 (old[0] gets parameter lo's old value);
+ * shapes and m as checked by a call of the above on the same pair. */
+MLCL_INTERNAL void mlcl__encoder_momentum_range(struct mlcl_encoder *key, const struct mlcl_encoder *query, float m,
+                                                float *old, size_t lo, size_t hi);
 /* mlcl_optim_step without its gradient check, for a caller that has just
  * checked every group's gradients itself (the MoCo step). */
 /* Data-parallel dropout: this rank's rows are rows off .. off+n-1 of a global
