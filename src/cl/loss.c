@@ -103,6 +103,8 @@ void mlcl_loss_free(mlcl_loss *L)
         mlcl__free(L->wbuf[t]);
         mlcl__free(L->bmap[t]);
         mlcl__free(L->tlist[t]);
+        mlcl__free(L->dbuf[t]);
+        mlcl__free(L->flist[t]);
     }
     mlcl__free(L->loff);
     mlcl__free(L->lidx);
@@ -192,7 +194,9 @@ int mlcl__loss_create_ranks(mlcl_loss **out, int max_n, int max_nb, int max_queu
             (rc = ws_alloc(L, (void **)&L->cbuf[t], N, sizeof(float), "label coefficients")) ||
             (rc = ws_alloc(L, (void **)&L->wbuf[t], N, sizeof(float), "row weights")) ||
             (rc = ws_alloc(L, (void **)&L->bmap[t], (N + 63) / 64, sizeof(uint64_t), "touched candidates")) ||
-            (rc = ws_alloc(L, (void **)&L->tlist[t], N, sizeof(int), "touched candidate list"))) {
+            (rc = ws_alloc(L, (void **)&L->tlist[t], N, sizeof(int), "touched candidate list")) ||
+            (rc = ws_alloc(L, (void **)&L->dbuf[t], N, sizeof(float), "pair distances")) ||
+            (rc = ws_alloc(L, (void **)&L->flist[t], N, sizeof(int), "pair distance list"))) {
             mlcl_loss_free(L);
             return rc;
         }

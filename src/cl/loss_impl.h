@@ -35,7 +35,9 @@ struct mlcl_loss {
     float *cbuf[MAX_THREADS];   /* max_N, kept zero between rows: label-wise coefficients of one anchor */
     float *wbuf[MAX_THREADS];   /* max_N, kept zero between rows: LD's G weights of one anchor */
     uint64_t *bmap[MAX_THREADS]; /* max_N bits, kept zero between rows: the candidates touched in cbuf */
-    int *tlist[MAX_THREADS];    /* max_N: the touched candidates of one anchor, increasing (MulSupCon) */
+    int *tlist[MAX_THREADS];    /* max_N: the touched candidates of one anchor, increasing */
+    float *dbuf[MAX_THREADS];   /* max_N: LD, the distribution distances of one anchor's touched pairs */
+    int *flist[MAX_THREADS];    /* max_N: LD, which of them are summed again from the differences */
     int *loff;     /* c + 1: start of label j's candidates in lidx */
     int *lidx;     /* the candidates holding label j, increasing, per label (MulSupCon, LD; grown on demand) */
     size_t lidx_cap;

@@ -354,6 +354,87 @@ typedef struct ldsum {
     int npos;
 } ldsum;
 
+/* The candidates marked in bm, in increasing order, into ta; bm is left
+ * zero. Returns the count. */
+static int touched_list(size_t bw, uint64_t *restrict bm, int *restrict ta)
+{
+    int k = 0;
+    for (size_t w = 0; w < bw; w++) {
+        uint64_t b = bm[w];
+        if (!b) continue;
+        bm[w] = 0;
+        for (; b; b &= b - 1) ta[k++] = (int)(w * 64 + (size_t)__builtin_ctzll(b));
+    }
+    return k;
+}
+
+/* ||d_i - d_a||^2 of anchor i and candidate a, before the clamp at 0: from
+ * the norms and the dot product (DW, or summed here when lazy); where that
+ * cancels (below 1 % of the norms' sum) the first value decides and
+ * pair_dist2_direct gives the value used. */
+static inline float pair_dist2_gemm(const rowctx *x, int i, int a, const float *di)
+{
+    const mlcl_loss *L = x->L;
+    float dni = L->dnorm[x->off + i];
+    if (x->lazy) {
+        const float *da = cand_d(x, a);
+        float dot = 0;
+        for (int j = 0; j < x->c; j++) dot += di[j] * da[j];
+        return dni + L->dnorm[a] - 2.0f * dot;
+    }
+    return dni + L->dnorm[a] - 2.0f * L->DW[(size_t)i * x->N + a];
+}
+
+static inline int pair_dist2_cancels(const rowctx *x, int i, int a, float dist2)
+{
+    const mlcl_loss *L = x->L;
+    float dsum = L->dnorm[x->off + i] + L->dnorm[a];
+    return dist2 < 0.01f * dsum;
+}
+
+/* the distance summed from the differences (d_i = d_a gives 0 exactly) */
+static inline float pair_dist2_direct(const rowctx *x, int a, const float *di)
+{
+    const float *da = cand_d(x, a);
+    float acc = 0;
+    for (int j = 0; j < x->c; j++) acc += (di[j] - da[j]) * (di[j] - da[j]);
+    return acc;
+}
+
+static inline float pair_dist2(const rowctx *x, int i, int a, const float *di)
+{
+    float dist2 = pair_dist2_gemm(x, i, a, di);
+    return pair_dist2_cancels(x, i, a, dist2) ? pair_dist2_direct(x, a, di) : dist2;
+}
+
+/* pair_dist2 for the touched candidates ta[0..nt) of anchor i into dd: the
+ * direct sums of the pairs that need them run eight at a time (eight
+ * independent sums, each over j in order as pair_dist2_direct's, so the same
+ * values: one float sum is a chain of dependent additions, and the distances
+ * of near-uniform distributions, early in training, need it for most pairs) */
+static void pair_dist2_list(const rowctx *x, int i, const float *di, const int *ta, int nt, float *dd, int *fl)
+{
+    int nf = 0, c = x->c;
+    for (int u = 0; u < nt; u++) {
+        float v = pair_dist2_gemm(x, i, ta[u], di);
+        dd[u] = v;
+        fl[nf] = u;
+        nf += pair_dist2_cancels(x, i, ta[u], v);
+    }
+    int f = 0;
+    for (; f + 8 <= nf; f += 8) {
+        const float *dp[8];
+        float acc[8] = { 0 };
+        for (int q = 0; q < 8; q++) dp[q] = cand_d(x, ta[fl[f + q]]);
+        for (int j = 0; j < c; j++) {
+            float dj = di[j];
+            for (int q = 0; q < 8; q++) acc[q] += (dj - dp[q][j]) * (dj - dp[q][j]);
+        }
+        for (int q = 0; q < 8; q++) dd[fl[f + q]] = acc[q];
+    }
+    for (; f < nf; f++) dd[fl[f]] = pair_dist2_direct(x, ta[fl[f]], di);
+}
+
 /* Candidate a of anchor i (LD), its coefficient coef = sum_{j in y_i & y_a}
  * d_a^j [/|P^j|] given (any: y_i & y_a is not empty): the anchor's sums, the
  * column sums, and the new value of S (before the softmax term, *sv) and of
@@ -361,7 +442,8 @@ typedef struct ldsum {
  * sharing no label with the anchor (coef 0, not positive) adds exactly
  * nothing to the sums and has S = 0, DW = 0. */
 static inline void ld_pair(const rowctx *x, int t, int i, int a, const uint64_t *yi, const float *di, float sa,
-                           float flse, float p, float coef, int any, ldsum *r, float *sv, float *wv)
+                           float flse, float p, float coef, int any, const float *pre_dist2, ldsum *r, float *sv,
+                           float *wv)
 {
     const mlcl_loss *L = x->L;
     int n = x->nb, c = x->c, off = x->off;
@@ -392,23 +474,7 @@ static inline void ld_pair(const rowctx *x, int t, int i, int a, const uint64_t 
         r->H += L->hval[a];
         if (a < n) L->colcnt[t][a] += 1.0f;
         if (wgt != 0.0f) {
-            float dni = L->dnorm[off + i], dist2;
-            if (x->lazy) {
-                const float *da = cand_d(x, a);
-                float dot = 0;
-                for (int j = 0; j < c; j++) dot += di[j] * da[j];
-                dist2 = dni + L->dnorm[a] - 2.0f * dot;
-            } else {
-                dist2 = dni + L->dnorm[a] - 2.0f * L->DW[(size_t)i * x->N + a];
-            }
-            /* the same cancellation for close distributions (d_i = d_a gives 0 exactly) */
-            float dsum = dni + L->dnorm[a];
-            if (dist2 < 0.01f * dsum) {
-                const float *da = cand_d(x, a);
-                float acc = 0;
-                for (int j = 0; j < c; j++) acc += (di[j] - da[j]) * (di[j] - da[j]);
-                dist2 = acc;
-            }
+            float dist2 = pre_dist2 ? *pre_dist2 : pair_dist2(x, i, a, di);
             if (dist2 < 0) dist2 = 0;
             r->G += (double)wgt * dist2;
             wm = s * wgt;
@@ -452,7 +518,8 @@ static void rows_ld(const rowctx *x, int i0, int i1, int t)
     const mlcl_loss *L = x->L;
     int N = x->N, n = x->nb, c = x->c, off = x->off; /* n: batch candidates */
     size_t words = x->words, bw = ((size_t)N + 63) / 64;
-    float *e = L->rowbuf[t], *cb = L->cbuf[t], *wb = L->wbuf[t];
+    float *e = L->rowbuf[t], *cb = L->cbuf[t], *wb = L->wbuf[t], *dd = L->dbuf[t];
+    int *ta = L->tlist[t], *fl = L->flist[t];
     uint64_t *bm = L->bmap[t];
     const float *inv = L->inv, *cval = L->cval;
     const int *loff = L->loff, *lidx = L->lidx;
@@ -470,7 +537,7 @@ static void rows_ld(const rowctx *x, int i0, int i1, int t)
         if (mlcl__lab_popcount(yi, words) == 0) {
             for (int a = 0; a < N; a++) {
                 float sv, wv;
-                ld_pair(x, t, i, a, yi, di, Si[a], flse, e[a] * invsum, 0.0f, 0, &r, &sv, &wv);
+                ld_pair(x, t, i, a, yi, di, Si[a], flse, e[a] * invsum, 0.0f, 0, NULL, &r, &sv, &wv);
                 if (!x->lazy) DWi[a] = wv;
                 Si[a] = sv;
             }
@@ -486,9 +553,11 @@ static void rows_ld(const rowctx *x, int i0, int i1, int t)
                         if (dwg && !x->lazy && a < n) gdw[(size_t)a * c + j] -= s * (Si[a] - flse) * inv[j];
                     }
                 }
-            for (size_t w = 0; w < bw; w++)
-                for (uint64_t b = bm[w]; b; b &= b - 1) {
-                    int a = (int)(w * 64 + (size_t)__builtin_ctzll(b));
+            /* the touched candidates in increasing a, their distances first */
+            int nt = touched_list(bw, bm, ta);
+            pair_dist2_list(x, i, di, ta, nt, dd, fl);
+            for (int u = 0; u < nt; u++) {
+                    int a = ta[u];
                     if (dwg && x->lazy && a < n) {
                         /* the lazy G gradients share gdw: keep the per-pair order */
                         const uint64_t *ya = cand_y(x, a);
@@ -499,19 +568,16 @@ static void rows_ld(const rowctx *x, int i0, int i1, int t)
                                 gdw[(size_t)a * c + j] -= s * l * inv[j];
                             }
                     }
-                    ld_pair(x, t, i, a, yi, di, Si[a], flse, e[a] * invsum, cb[a], 1, &r, &cb[a], &wb[a]);
-                }
+                    ld_pair(x, t, i, a, yi, di, Si[a], flse, e[a] * invsum, cb[a], 1, &dd[u], &r, &cb[a], &wb[a]);
+            }
             /* S and DW of the whole row: 0 where no label is shared */
             for (int a = 0; a < N; a++) Si[a] = cb[a];
             if (!x->lazy)
                 for (int a = 0; a < N; a++) DWi[a] = wb[a];
-            for (size_t w = 0; w < bw; w++)
-                for (uint64_t b = bm[w]; b; b &= b - 1) {
-                    size_t a = w * 64 + (size_t)__builtin_ctzll(b);
-                    cb[a] = 0.0f;
-                    wb[a] = 0.0f;
-                }
-            memset(bm, 0, bw * sizeof *bm);
+            for (int u = 0; u < nt; u++) {
+                cb[ta[u]] = 0.0f;
+                wb[ta[u]] = 0.0f;
+            }
         }
         L->used_i[i] = r.npos > 0;
         L->con_i[i] = r.con;
