@@ -307,9 +307,31 @@ void mlcl__moco_restore(mlcl_moco *mc)
     }
 }
 
-static int grads_finite(mlcl_moco *mc, const char **which, size_t *index)
+/* half t of each query network's gradients finite: ok[t] */
+typedef struct fin_job { mlcl_moco *mc; int ok[2]; } fin_job;
+static void finite_share(void *arg, int t)
+{
+    fin_job *j = arg;
+    int ok = 1;
+    for (int i = MOCO_ENC_Q; i <= MOCO_LD; i++) {
+        float *g;
+        size_t n;
+        mlcl_encoder_grads_ptr(j->mc->net[i], &g);
+        mlcl_encoder_param_count(j->mc->net[i], &n);
+        size_t lo = n * (size_t)t / 2, hi = n * (size_t)(t + 1) / 2;
+        ok &= mlcl__vec_all_finite(g + lo, hi - lo);
+    }
+    j->ok[t] = ok;
+}
+
+static int grads_finite(mlcl_moco *mc, int par, const char **which, size_t *index)
 {
     static const char *names[] = { "query backbone", "projection head", "LD head" };
+    if (par) { /* the scan on both threads; the search for the culprit below only on failure */
+        fin_job j = { mc, { 0, 0 } };
+        mlcl__par_for(2, finite_share, &j);
+        if (j.ok[0] && j.ok[1]) return 1;
+    }
     for (int i = MOCO_ENC_Q; i <= MOCO_LD; i++) {
         float *g;
         size_t n;
@@ -326,11 +348,11 @@ static int grads_finite(mlcl_moco *mc, const char **which, size_t *index)
  * non-finite gradients (naming the network and parameter), then the
  * optimiser. grads_finite covers every group the pair created; a group a
  * caller added through mlcl_moco_optim gets the optimiser's own check. */
-static int check_and_update(mlcl_moco *mc, const char *fn, const mlcl_loss_parts *lp)
+static int check_and_update(mlcl_moco *mc, const char *fn, const mlcl_loss_parts *lp, int par)
 {
     const char *which;
     size_t idx;
-    if (!grads_finite(mc, &which, &idx))
+    if (!grads_finite(mc, par, &which, &idx))
         return mlcl__err(MLCL_ENUMERIC, "%s: step %lld: non-finite gradient in the %s (parameter %zu); loss con %g G %g H %g",
                          fn, mc->steps, which, idx, lp->con, lp->G, lp->H);
     int ng = 0;
@@ -361,6 +383,15 @@ static void momentum_share(void *arg, int t)
 {
     mlcl_moco *mc = arg;
     mlcl_encoder **net = mc->net;
+    /* and half of each query network's gradients zeroed (mlcl_encoder_zero_grad) */
+    for (int i = MOCO_ENC_Q; i <= MOCO_LD; i++) {
+        float *g;
+        size_t np;
+        mlcl_encoder_grads_ptr(net[i], &g);
+        mlcl_encoder_param_count(net[i], &np);
+        size_t lo = np * (size_t)t / 2, hi = np * (size_t)(t + 1) / 2;
+        if (hi > lo) memset(g + lo, 0, (hi - lo) * sizeof *g);
+    }
     size_t n1, ntot = mc->bak_params_n;
     mlcl_encoder_param_count(net[MOCO_ENC_K], &n1);
     size_t lo = ntot * (size_t)t / 2, hi = ntot * (size_t)(t + 1) / 2;
@@ -541,7 +572,6 @@ static int step(mlcl_moco *mc, int n, const float *x0, const float *x1, const ui
     const int nb = R * n, off = me * n;
     mlcl_encoder **net = mc->net;
     mlcl_loss_parts lp = MLCL_LOSS_PARTS_INIT;
-    for (int i = MOCO_ENC_Q; i <= MOCO_LD; i++) MLCL_TRY(mlcl_encoder_zero_grad(net[i]));
     mlcl__moco_backup(mc);
     /* 1. momentum update of the key side, then 2. forward: q and D share one
      * backbone pass (one dropout mask). The key branch (momentum update, key
@@ -552,6 +582,9 @@ static int step(mlcl_moco *mc, int n, const float *x0, const float *x1, const ui
      * communicator the branches run one after the other: the synchronised
      * BatchNorm calls the collectives from this thread only. */
     int par = mc->parallel && n >= PAR_MIN_BATCH && !mc->has_comm && mlcl__threads_current() >= 2;
+    /* with two threads the gradients are zeroed in the momentum shares below */
+    if (!par)
+        for (int i = MOCO_ENC_Q; i <= MOCO_LD; i++) MLCL_TRY(mlcl_encoder_zero_grad(net[i]));
     for (int i = 0; i < MOCO_NETS; i++) {
         if (mc->has_comm) mlcl__encoder_set_rows(net[i], off, nb);
         mlcl__encoder_set_par(net[i], i <= MOCO_LD && par);
@@ -612,7 +645,7 @@ static int step(mlcl_moco *mc, int n, const float *x0, const float *x1, const ui
     /* 4. backward (gradients averaged over the ranks), then the optimiser;
      * the averaged gradients are the same on every rank: so is the check */
     if ((rc = backward_q(mc, n, fn))) goto fail;
-    if ((rc = check_and_update(mc, fn, &lp))) goto fail;
+    if ((rc = check_and_update(mc, fn, &lp, par))) goto fail;
     /* 5. enqueue the global batch (k, y, D), detached: the queue is the same on every rank */
     if ((rc = mlcl_queue_enqueue(mc->queue, nb, gg->kg, gg->yg, mc->use_ld ? gg->Dg : NULL))) goto fail;
     mc->steps++;

@@ -382,19 +382,34 @@ MLCL_VEC_CLONES static int bn_backward(mlcl_encoder *e, nn_layer *l, int n, cons
 
 void mlcl__encoder_set_par(mlcl_encoder *e, int on) { e->par = on; }
 
-/* dW += g^T x of a Linear layer, as a task for mlcl__par2 */
-typedef struct dw_task { int out, in, n; const float *g, *x; float *gW; } dw_task;
+/* db += column sums of g (n x out) for the columns j0 .. j1-1, each summed
+ * over the rows in order in double (acc: out doubles) */
+static void bias_sums(int n, int out, int j0, int j1, const float *g, double *acc, float *gbias)
+{
+    for (int j = j0; j < j1; j++) acc[j] = 0.0;
+    for (int i = 0; i < n; i++) {
+        const float *gi = g + (size_t)i * out;
+        for (int j = j0; j < j1; j++) acc[j] += gi[j];
+    }
+    for (int j = j0; j < j1; j++) gbias[j] += (float)acc[j];
+}
+
+/* dW += g^T x of a Linear layer, as a task for mlcl__par2, and the bias
+ * gradient of columns b0 .. b1-1 (none when gbias is NULL) */
+typedef struct dw_task { int out, in, n; const float *g, *x; float *gW, *gbias; double *acc; int b0, b1; } dw_task;
 static void dw_run(void *arg)
 {
     dw_task *t = arg;
     mlcl__sgemm(1, 0, t->out, t->in, t->n, 1.0f, t->g, t->out, t->x, t->in, 1.0f, t->gW, t->in);
+    if (t->gbias) bias_sums(t->n, t->out, t->b0, t->b1, t->g, t->acc, t->gbias);
 }
-/* dx = g W */
-typedef struct dx_task { int out, in, n; const float *g, *W; float *gx; } dx_task;
+/* dx = g W, and the bias gradient of columns b0 .. b1-1 (as dw_task) */
+typedef struct dx_task { int out, in, n; const float *g, *W; float *gx, *gbias; double *acc; int b0, b1; } dx_task;
 static void dx_run(void *arg)
 {
     dx_task *t = arg;
     mlcl__sgemm(0, 0, t->n, t->in, t->out, 1.0f, t->g, t->out, t->W, t->in, 0.0f, t->gx, t->in);
+    if (t->gbias) bias_sums(t->n, t->out, t->b0, t->b1, t->g, t->acc, t->gbias);
 }
 /* below this many multiply-adds per GEMM a thread start costs more than it saves */
 #define PAR_MIN_MACS 2000000
@@ -444,23 +459,18 @@ static int encoder_backward(mlcl_encoder *e, int n, const float *grad_out, float
         case L_LINEAR: {
             const float *W = e->params + l->poff;
             float *gW = e->grads + l->poff;
-            /* dW += g^T x;  db += column sums of g;  dx = g W */
-            dw_task tw = { l->out, l->in, n, g, xin, gW };
-            dx_task tx = { l->out, l->in, n, g, W, gx };
+            /* dW += g^T x;  db += column sums of g;  dx = g W. With two
+             * threads each task also sums half of the bias columns. */
+            float *gbias = l->bias ? gW + (size_t)l->out * l->in : NULL;
             int par = e->par && gx && (double)n * l->in * l->out >= PAR_MIN_MACS;
+            int half = par ? l->out / 2 : l->out;
+            dw_task tw = { l->out, l->in, n, g, xin, gW, gbias, e->acc, 0, half };
+            dx_task tx = { l->out, l->in, n, g, W, gx, par ? gbias : NULL, e->acc, half, l->out };
             if (par) mlcl__par2(dw_run, &tw, dx_run, &tx);
-            else dw_run(&tw);
-            if (l->bias) {
-                float *gbias = gW + (size_t)l->out * l->in;
-                double *s = e->acc;
-                for (int j = 0; j < l->out; j++) s[j] = 0.0;
-                for (int i = 0; i < n; i++) {
-                    const float *gi = g + (size_t)i * l->out;
-                    for (int j = 0; j < l->out; j++) s[j] += gi[j];
-                }
-                for (int j = 0; j < l->out; j++) gbias[j] += (float)s[j];
+            else {
+                dw_run(&tw);
+                if (gx) dx_run(&tx);
             }
-            if (gx && !par) dx_run(&tx);
             break;
         }
         case L_RELU:
