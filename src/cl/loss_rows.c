@@ -441,7 +441,7 @@ static void pair_dist2_list(const rowctx *x, int i, const float *di, const int *
  * DW (*wv) at a. Every non-zero term of the row comes from here: a candidate
  * sharing no label with the anchor (coef 0, not positive) adds exactly
  * nothing to the sums and has S = 0, DW = 0. */
-static inline void ld_pair(const rowctx *x, int t, int i, int a, const uint64_t *yi, const float *di, float sa,
+static inline __attribute__((always_inline)) void ld_pair(const rowctx *x, int t, int i, int a, const uint64_t *yi, const float *di, float sa,
                            float flse, float p, float coef, int any, const float *pre_dist2, ldsum *r, float *sv,
                            float *wv)
 {
