@@ -6,16 +6,16 @@
  * of microseconds per fork-join, several times per MoCo step.
  *
  * Waiting: both sides first poll the worker's state for a short, bounded time
- * (MLCL__PAR_SPIN_NS, with the CPU's pause hint), then sleep on a condition
+ * (spin_ns, with the CPU's pause hint), then sleep on a condition
  * variable. A worker that has just finished a task thus picks the next one
  * up within a microsecond when it comes soon (the dozen fork-joins of one
  * MoCo step come every few hundred microseconds), and sleeps in the kernel
  * when it does not. Sleeping at once (what this replaced) cost a kernel
  * wake-up on each side of every fork-join: 40-70 us each on the 2-vCPU
  * virtual machines measured (docs/performance.md), about 1 ms per Yeast
- * step. The environment variable MLCL_PAR_SPIN_US (read once; 0..100000,
- * default 200) sets the bound; 0 sleeps at once, for CPUs shared with other
- * busy processes. A process allowed on one CPU only never polls.
+ * step. The bound is 200 us (a fork-join's wait costs at most that much CPU
+ * time beyond the work); a process allowed on one CPU only never polls (the
+ * library reads no environment variable, docs/abi.md).
  *
  * The pool only grows to the largest number of fork-joins in flight at once
  * (one per concurrent caller and per nesting level at two threads). A child
@@ -58,7 +58,7 @@ enum { W_IDLE, W_POSTED, W_DONE, W_QUIT };
 static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
 static par_worker *pool_idle, *pool_all;
 static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
-static long long spin_ns = 200000; /* MLCL_PAR_SPIN_US, read by pool_init; 0 on one CPU */
+static long long spin_ns = 200000; /* the polling bound; 0 (set by pool_init) on one CPU */
 
 static long long mono_ns(void)
 {
@@ -122,12 +122,6 @@ static void pool_child(void)
 }
 static void pool_init(void)
 {
-    const char *v = getenv("MLCL_PAR_SPIN_US");
-    if (v && *v) {
-        char *end;
-        long us = strtol(v, &end, 10);
-        if (*end == '\0' && us >= 0 && us <= 100000) spin_ns = us * 1000LL; /* else: the default */
-    }
     /* on one CPU a polling thread only delays the one it waits for */
     cpu_set_t cs;
     if (sched_getaffinity(0, sizeof cs, &cs) == 0 && CPU_COUNT(&cs) < 2) spin_ns = 0;
