@@ -23,7 +23,7 @@ import sys
 
 CATS = ["GEMMs (BLAS kernels)", "element-wise passes (bias/ReLU/dropout/BN/l2norm/softmax)", "loss row pass",
         "optimiser (AdamW)", "momentum update", "RNG / masking", "copies / zeroing (memcpy, memset, enqueue)",
-        "synchronisation (thread create/join, futex, scheduler)", "finiteness checks (mlcl__vec_all_finite)", "other"]
+        "synchronisation (fork-join waits incl. polling, futex, scheduler)", "finiteness checks (mlcl__vec_all_finite)", "other"]
 HARNESS = "harness (bench/step outside the step)"
 
 HARNESS_SYMS = {"mlcl_augment_mask", "gen_labels", "main", "mlcl_rng_normal", "mlcl__pcg_normal", "mlcl_labels_pack",
@@ -44,7 +44,7 @@ def category(dso, sym, src):
                      r"stack|thread|signal|idle|tlb", s):
             return CATS[7]
         return CATS[9]
-    if re.search(r"pthread|futex|sched_yield|clone|start_thread|__gi___clone|par_for|par2|mlcl__par", s):
+    if re.search(r"pthread|futex|sched_yield|clone|start_thread|__gi___clone|par_for|par2|mlcl__par|spin_for", s):
         return CATS[7]
     if re.search(r"memcpy|memmove|memset|enqueue|copy", s):
         return CATS[6]
