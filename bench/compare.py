@@ -247,7 +247,7 @@ def rooflines():
             out["loss"][(n, K, m, c, meth)] = roofline(
                 f"loss_{n}_{K}_{m}_{c}_{meth}",
                 [os.path.join(BUILD, "bench", "loss"), "--shape", f"{n},{K},{m},{c}", "--method", METHOD_ARG[meth],
-                 "--reps", "1", "--no-sgemm"], 2)  # the warm-up call + 1
+                 "--reps", "1", "--no-sgemm", "--no-settle"], 2)  # the warm-up call + 1
     return out
 
 

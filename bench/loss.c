@@ -2,11 +2,13 @@
  * bench/loss: forward + backward time of the contrastive losses at the paper's
  * shapes, next to plain OpenBLAS SGEMM on the n x (n+K) x m product.
  *
- *   loss [--json FILE] [--quick] [--shape n,K,m,c] [--method NAME] [--reps N] [--no-sgemm]
+ *   loss [--json FILE] [--quick] [--shape n,K,m,c] [--method NAME] [--reps N] [--no-sgemm] [--no-settle]
  *
  * --shape / --method (MulSupCon, RLD, "RLD s=0.5", CLD) select one workload,
- * --reps N times exactly N calls after the one warm-up, --no-sgemm skips the
- * plain SGEMM (bench/roofline traces exactly the loss's own GEMMs this way).
+ * --reps N times exactly N calls after the warm-up, --no-sgemm skips the
+ * plain SGEMM, --no-settle makes the warm-up one call (the first warm-up
+ * otherwise runs until 0.3 s after the start, SETTLE_S below); with all three
+ * bench/roofline traces exactly the loss's own GEMMs of two calls.
  *
  * For each (n, K, m, c) and each method (MulSupCon, RLD with the default
  * sigma 0.01, RLD with sigma 0.5, CLD): random L2-normalised q and k, labels
@@ -108,7 +110,7 @@ int main(int argc, char **argv)
 {
     settle_until = now() + SETTLE_S;
     const char *json = NULL;
-    int quick = 0, fixed_reps = 0, no_sgemm = 0, only_shape = 0;
+    int quick = 0, fixed_reps = 0, no_sgemm = 0, only_shape = 0, no_settle = 0;
     shape only = { 0, 0, 0, 0 };
     const char *only_method = NULL;
     for (int a = 1; a < argc; a++) {
@@ -119,8 +121,9 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[a], "--method") && a + 1 < argc) only_method = argv[++a];
         else if (!strcmp(argv[a], "--reps") && a + 1 < argc && (fixed_reps = atoi(argv[a + 1])) > 0 && fixed_reps <= 64) a++;
         else if (!strcmp(argv[a], "--no-sgemm")) no_sgemm = 1;
+        else if (!strcmp(argv[a], "--no-settle")) no_settle = 1; /* one warm-up call (GEMM tracing) */
         else {
-            fprintf(stderr, "usage: %s [--json FILE] [--quick] [--shape n,K,m,c] [--method NAME] [--reps 1..64] [--no-sgemm]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--json FILE] [--quick] [--shape n,K,m,c] [--method NAME] [--reps 1..64] [--no-sgemm] [--no-settle]\n", argv[0]);
             return 2;
         }
     }
@@ -207,7 +210,7 @@ int main(int argc, char **argv)
             do if (mlcl_loss_compute(L, &parts, gq, ld ? gd : NULL, ld ? gW : NULL, &(mlcl_loss_inputs){ .version = MLCL_LOSS_INPUTS_VERSION, .n = n, .q = q, .k = k, .y = y, .d = d, .queue = Q, .W = W, .h = hdim })) {
                 fprintf(stderr, "compute: %s\n", mlcl_last_error());
                 return 1;
-            } while (now() < settle_until);
+            } while (!no_settle && now() < settle_until);
             t0 = now();
             while (fixed_reps ? reps < fixed_reps : reps < 64 && (reps < 3 || now() - t0 < (quick ? 0.25 : 1.2))) {
                 double a = now();

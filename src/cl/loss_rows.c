@@ -407,7 +407,7 @@ static inline float pair_dist2(const rowctx *x, int i, int a, const float *di)
     return pair_dist2_cancels(x, i, a, dist2) ? pair_dist2_direct(x, a, di) : dist2;
 }
 
-/* pair_dist2 for the touched candidates ta[0..nt) of anchor i into dd: the
+/* pair_dist2 for the touched candidates ta[0..nt) of anchor i into dd (CLD): the
  * direct sums of the pairs that need them run eight at a time (eight
  * independent sums, each over j in order as pair_dist2_direct's, so the same
  * values: one float sum is a chain of dependent additions, and the distances
@@ -555,7 +555,11 @@ static void rows_ld(const rowctx *x, int i0, int i1, int t)
                 }
             /* the touched candidates in increasing a, their distances first */
             int nt = touched_list(bw, bm, ta);
-            pair_dist2_list(x, i, di, ta, nt, dd, fl);
+            /* CLD weighs every positive pair (the softmax probability): their
+             * distances all come first. RLD's RBF weights are mostly exactly 0
+             * and ld_pair computes a distance only where one is not. */
+            const int pre = x->variant != MLCL_LD_RLD;
+            if (pre) pair_dist2_list(x, i, di, ta, nt, dd, fl);
             for (int u = 0; u < nt; u++) {
                     int a = ta[u];
                     if (dwg && x->lazy && a < n) {
@@ -568,7 +572,8 @@ static void rows_ld(const rowctx *x, int i0, int i1, int t)
                                 gdw[(size_t)a * c + j] -= s * l * inv[j];
                             }
                     }
-                    ld_pair(x, t, i, a, yi, di, Si[a], flse, e[a] * invsum, cb[a], 1, &dd[u], &r, &cb[a], &wb[a]);
+                    ld_pair(x, t, i, a, yi, di, Si[a], flse, e[a] * invsum, cb[a], 1, pre ? &dd[u] : NULL, &r, &cb[a],
+                            &wb[a]);
             }
             /* S and DW of the whole row: 0 where no label is shared */
             for (int a = 0; a < N; a++) Si[a] = cb[a];
