@@ -352,6 +352,7 @@ typedef struct ldsum {
     double con, G, H, sumA;
     float rws, rdiag;
     int npos;
+    int nfall; /* distances summed again from the differences in ld_pair */
 } ldsum;
 
 /* The candidates marked in bm, in increasing order, into ta; bm is left
@@ -401,18 +402,12 @@ static inline float pair_dist2_direct(const rowctx *x, int a, const float *di)
     return acc;
 }
 
-static inline float pair_dist2(const rowctx *x, int i, int a, const float *di)
-{
-    float dist2 = pair_dist2_gemm(x, i, a, di);
-    return pair_dist2_cancels(x, i, a, dist2) ? pair_dist2_direct(x, a, di) : dist2;
-}
-
 /* pair_dist2 for the touched candidates ta[0..nt) of anchor i into dd (CLD): the
  * direct sums of the pairs that need them run eight at a time (eight
  * independent sums, each over j in order as pair_dist2_direct's, so the same
  * values: one float sum is a chain of dependent additions, and the distances
  * of near-uniform distributions, early in training, need it for most pairs) */
-static void pair_dist2_list(const rowctx *x, int i, const float *di, const int *ta, int nt, float *dd, int *fl)
+static int pair_dist2_list(const rowctx *x, int i, const float *di, const int *ta, int nt, float *dd, int *fl)
 {
     int nf = 0, c = x->c;
     for (int u = 0; u < nt; u++) {
@@ -433,6 +428,7 @@ static void pair_dist2_list(const rowctx *x, int i, const float *di, const int *
         for (int q = 0; q < 8; q++) dd[fl[f + q]] = acc[q];
     }
     for (; f < nf; f++) dd[fl[f]] = pair_dist2_direct(x, ta[fl[f]], di);
+    return nf;
 }
 
 /* Candidate a of anchor i (LD), its coefficient coef = sum_{j in y_i & y_a}
@@ -474,7 +470,15 @@ static inline __attribute__((always_inline)) void ld_pair(const rowctx *x, int t
         r->H += L->hval[a];
         if (a < n) L->colcnt[t][a] += 1.0f;
         if (wgt != 0.0f) {
-            float dist2 = pre_dist2 ? *pre_dist2 : pair_dist2(x, i, a, di);
+            float dist2;
+            if (pre_dist2) dist2 = *pre_dist2;
+            else {
+                dist2 = pair_dist2_gemm(x, i, a, di);
+                if (pair_dist2_cancels(x, i, a, dist2)) {
+                    dist2 = pair_dist2_direct(x, a, di);
+                    r->nfall++;
+                }
+            }
             if (dist2 < 0) dist2 = 0;
             r->G += (double)wgt * dist2;
             wm = s * wgt;
@@ -526,6 +530,7 @@ static void rows_ld(const rowctx *x, int i0, int i1, int t)
     float *gdw = L->gdw[t];
     const float s = x->s;
     const int dwg = x->dwgrad && x->need_gd;
+    int many_fall = 1;
     for (int i = i0; i < i1; i++) {
         float *Si = L->S + (size_t)i * N;
         float *DWi = L->DW + (size_t)i * N;
@@ -555,11 +560,14 @@ static void rows_ld(const rowctx *x, int i0, int i1, int t)
                 }
             /* the touched candidates in increasing a, their distances first */
             int nt = touched_list(bw, bm, ta);
-            /* CLD weighs every positive pair (the softmax probability): their
-             * distances all come first. RLD's RBF weights are mostly exactly 0
-             * and ld_pair computes a distance only where one is not. */
-            const int pre = x->variant != MLCL_LD_RLD;
-            if (pre) pair_dist2_list(x, i, di, ta, nt, dd, fl);
+            /* CLD weighs every positive pair (the softmax probability): when
+             * many of them need the direct sum (near-uniform distributions,
+             * early in training; judged from the previous anchor) all the
+             * distances come first, the direct sums eight at a time. Else,
+             * and for RLD (whose RBF weights are mostly exactly 0), ld_pair
+             * computes each distance it needs. The same values either way. */
+            const int pre = x->variant != MLCL_LD_RLD && many_fall;
+            int nf = pre ? pair_dist2_list(x, i, di, ta, nt, dd, fl) : 0;
             for (int u = 0; u < nt; u++) {
                     int a = ta[u];
                     if (dwg && x->lazy && a < n) {
@@ -575,6 +583,7 @@ static void rows_ld(const rowctx *x, int i0, int i1, int t)
                     ld_pair(x, t, i, a, yi, di, Si[a], flse, e[a] * invsum, cb[a], 1, pre ? &dd[u] : NULL, &r, &cb[a],
                             &wb[a]);
             }
+            many_fall = 8 * (pre ? nf : r.nfall) >= nt;
             /* S and DW of the whole row: 0 where no label is shared */
             for (int a = 0; a < N; a++) Si[a] = cb[a];
             if (!x->lazy)
