@@ -8,6 +8,7 @@
 #include "train/trainer_internal.h"
 #include "data/loader_lib.h"
 #include "kernels/vec.h"
+#include "kernels/par.h"
 
 double mlcl__now_s(void)
 {
@@ -52,6 +53,22 @@ static void mask_rows(mlcl__pcg *r, float *dst, const float *x, const int *rows,
     }
 }
 
+/* one masked view as a task of mlcl__par2 (its own generator r) */
+typedef struct view_job {
+    mlcl__pcg r;
+    float *dst;
+    const mlcl_trainer *t;
+    int k;
+    size_t d;
+    float p;
+} view_job;
+
+static void view_run(void *arg)
+{
+    view_job *v = arg;
+    mask_rows(&v->r, v->dst, v->t->x, v->t->rows, v->k, v->d, v->p);
+}
+
 void mlcl__trainer_gather(mlcl_trainer *t, int k)
 {
     for (int i = 0; i < k; i++) {
@@ -79,6 +96,14 @@ int mlcl__trainer_views(mlcl_trainer *t, int k)
         } else {
             memcpy(t->x0, t->xr, (size_t)k * d * sizeof(float));
         }
+    } else if (t->phase == 1 && ph->mask_p > 0 && mlcl__threads_current() >= 2 && (size_t)k * d >= 8192) {
+        /* the two views at once: view 1's draws follow view 0's k d draws in
+         * the stream, so its generator starts that far ahead; the stream ends
+         * where it would after both */
+        view_job v[2] = { { t->rng, t->x0, t, k, d, ph->mask_p }, { t->rng, t->x1, t, k, d, ph->mask_p } };
+        mlcl__pcg_advance(&v[1].r, (uint64_t)k * d);
+        mlcl__par2(view_run, &v[1], view_run, &v[0]);
+        t->rng = v[1].r;
     } else {
         mask_rows(&t->rng, t->x0, t->x, t->rows, k, d, ph->mask_p);
         if (t->phase == 1) mask_rows(&t->rng, t->x1, t->x, t->rows, k, d, ph->mask_p);
