@@ -1,7 +1,6 @@
 /* PCG-XSH-RR 64/32 (O'Neill 2014): small state, same stream everywhere. */
 #include <string.h>
 #include "internal.h"
-#include "kernels/pcgfill.h"
 
 #define PCG_MULT 6364136223846793005ULL
 
@@ -75,7 +74,7 @@ int mlcl_rng_u32(mlcl_rng *rng, uint32_t *out, size_t n)
 {
     MLCL_CHECK_NULL("mlcl_rng_u32", rng);
     if (n && !out) return mlcl__err(MLCL_EINVAL, "mlcl_rng_u32: out is NULL");
-    mlcl__pcg_fill(&rng->pcg, out, n);
+    for (size_t i = 0; i < n; i++) out[i] = mlcl__pcg_u32(&rng->pcg);
     return MLCL_OK;
 }
 
