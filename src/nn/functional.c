@@ -31,13 +31,38 @@ void mlcl__softmax_rows_bwd(int n, int c, const float *prob, const float *g, flo
     }
 }
 
+/* The dot products <a_r, b_r> of four consecutive rows (stride m), each
+ * summed in double over j in order: four independent chains instead of one
+ * (a chain is one dependent addition per element), the same sums. */
+static void dot4(int m, const float *a, const float *b, double s[4])
+{
+    const float *a0 = a, *a1 = a + m, *a2 = a + 2 * (size_t)m, *a3 = a + 3 * (size_t)m;
+    const float *b0 = b, *b1 = b + m, *b2 = b + 2 * (size_t)m, *b3 = b + 3 * (size_t)m;
+    double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+    for (int j = 0; j < m; j++) {
+        s0 += (double)a0[j] * b0[j];
+        s1 += (double)a1[j] * b1[j];
+        s2 += (double)a2[j] * b2[j];
+        s3 += (double)a3[j] * b3[j];
+    }
+    s[0] = s0; s[1] = s1; s[2] = s2; s[3] = s3;
+}
+
+static double dot1(int m, const float *a, const float *b)
+{
+    double s = 0.0;
+    for (int j = 0; j < m; j++) s += (double)a[j] * b[j];
+    return s;
+}
+
 void mlcl__l2norm_rows(int n, int m, const float *x, float *out, float *norms)
 {
+    double s4[4];
     for (int i = 0; i < n; i++) {
         const float *xi = x + (size_t)i * m;
         float *o = out + (size_t)i * m;
-        double s = 0.0;
-        for (int j = 0; j < m; j++) s += (double)xi[j] * xi[j];
+        if ((i & 3) == 0 && i + 4 <= n) dot4(m, xi, xi, s4);
+        double s = i + 4 - (i & 3) <= n ? s4[i & 3] : dot1(m, xi, xi);
         float nr = (float)sqrt(s);
         if (norms) norms[i] = nr;
         float inv = 1.0f / (nr > MLCL__L2_EPS ? nr : MLCL__L2_EPS);
@@ -50,13 +75,14 @@ void mlcl__l2norm_rows(int n, int m, const float *x, float *out, float *norms)
 void mlcl__l2norm_rows_bwd(int n, int m, const float *out, const float *norms, const float *g,
                            float *gx, int acc)
 {
+    double s4[4];
     for (int i = 0; i < n; i++) {
         const float *y = out + (size_t)i * m, *gi = g + (size_t)i * m;
         float *o = gx + (size_t)i * m;
         float nr = norms[i];
+        if ((i & 3) == 0 && i + 4 <= n) dot4(m, y, gi, s4);
         if (nr > MLCL__L2_EPS) {
-            double dot = 0.0;
-            for (int j = 0; j < m; j++) dot += (double)y[j] * gi[j];
+            double dot = i + 4 - (i & 3) <= n ? s4[i & 3] : dot1(m, y, gi);
             float d = (float)dot, inv = 1.0f / nr;
             if (acc) for (int j = 0; j < m; j++) o[j] += (gi[j] - y[j] * d) * inv;
             else for (int j = 0; j < m; j++) o[j] = (gi[j] - y[j] * d) * inv;
