@@ -5,7 +5,6 @@
  * set bits of y_i & y_p are visited), the G/H terms, and dL/dS written over
  * S, the G weights over DW. Threads over anchors (mlcl__par_for).
  */
-#include <stdatomic.h>
 #include <string.h>
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -187,14 +186,7 @@ __attribute__((target("avx512f"))) static double row_lse_avx512(const float *Si,
 
 static double row_lse(const float *Si, float *e, int N, double *sum_out)
 {
-    static _Atomic int have = -1; /* every thread finds the same value */
-    int h = atomic_load_explicit(&have, memory_order_relaxed);
-    if (h < 0) {
-        __builtin_cpu_init();
-        h = __builtin_cpu_supports("avx512f") != 0;
-        atomic_store_explicit(&have, h, memory_order_relaxed);
-    }
-    return h ? row_lse_avx512(Si, e, N, sum_out) : row_lse_base(Si, e, N, sum_out);
+    return mlcl__cpu_avx512() ? row_lse_avx512(Si, e, N, sum_out) : row_lse_base(Si, e, N, sum_out);
 }
 #else
 #define row_lse row_lse_base
@@ -275,14 +267,7 @@ __attribute__((target("avx512f"))) static int touched_scan_avx512(int N, const f
 }
 static int touched_scan(int N, const float *restrict cb, int *restrict ta)
 {
-    static _Atomic int have = -1; /* every thread finds the same value */
-    int h = atomic_load_explicit(&have, memory_order_relaxed);
-    if (h < 0) {
-        __builtin_cpu_init();
-        h = __builtin_cpu_supports("avx512f") != 0;
-        atomic_store_explicit(&have, h, memory_order_relaxed);
-    }
-    return h ? touched_scan_avx512(N, cb, ta) : touched_scan_base(N, cb, ta);
+    return mlcl__cpu_avx512() ? touched_scan_avx512(N, cb, ta) : touched_scan_base(N, cb, ta);
 }
 #else
 #define touched_scan touched_scan_base

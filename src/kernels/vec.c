@@ -49,7 +49,7 @@ __attribute__((target("avx512f,avx512dq,avx512vl"))) static inline __m512i pcg_o
 /* a^j and c_j = 1 + a + ... + a^(j-1) (mod 2^64) for j = 0..PCG_WIDE: state
  * s_{t+j} = a^j s_t + c_j inc, so the lanes start from s_t in one step */
 static uint64_t pcg_aj[PCG_WIDE + 1], pcg_cj[PCG_WIDE + 1];
-static int pcg_avx512;
+static int pcg_avx512; /* mlcl__cpu_avx512(), found with the tables */
 static pthread_once_t pcg_once = PTHREAD_ONCE_INIT;
 
 static void pcg_wide_init(void)
@@ -90,12 +90,18 @@ __attribute__((target("avx512f,avx512dq,avx512vl"))) static void pcg_fill_avx512
     }
 }
 
-void mlcl__pcg_fill_wide(mlcl__pcg *r, uint32_t *out, size_t n)
+int mlcl__cpu_avx512(void)
 {
     pthread_once(&pcg_once, pcg_wide_init);
-    if (pcg_avx512 && n >= 2 * PCG_WIDE) pcg_fill_avx512(r, out, n);
+    return pcg_avx512;
+}
+
+void mlcl__pcg_fill_wide(mlcl__pcg *r, uint32_t *out, size_t n)
+{
+    if (mlcl__cpu_avx512() && n >= 2 * PCG_WIDE) pcg_fill_avx512(r, out, n);
     else mlcl__pcg_fill_base(r, out, n);
 }
 #else
+int mlcl__cpu_avx512(void) { return 0; }
 void mlcl__pcg_fill_wide(mlcl__pcg *r, uint32_t *out, size_t n) { mlcl__pcg_fill_base(r, out, n); }
 #endif

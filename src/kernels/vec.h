@@ -15,6 +15,11 @@
 #define MLCL_VEC_CLONES
 #endif
 
+/* 1 when the CPU has AVX-512 F, DQ and VL (found once): the hand-written
+ * AVX-512 kernels (PCG draws here, the loss's row pass) run only then; their
+ * portable versions give the same bits. 0 under AddressSanitizer builds. */
+MLCL_INTERNAL int mlcl__cpu_avx512(void);
+
 /* 1 when all n values are finite; branch-free over blocks so it vectorises
  * (mlcl__all_finite's early-exit loop does not). */
 MLCL_INTERNAL int mlcl__vec_all_finite(const float *x, size_t n);
