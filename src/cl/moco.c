@@ -478,10 +478,12 @@ static int backward_q(mlcl_moco *mc, int n, const char *fn)
     return mlcl__moco_average_grads(mc, MOCO_ENC_Q, fn);
 }
 
-/* below this many rows the thread hand-offs cost about what they save; with
- * the persistent workers of par.c a hand-off costs microseconds, and Yeast's
- * batch of 128 gains from both cores (docs/performance.md) */
-#define PAR_MIN_BATCH 128
+/* the branches run side by side at every batch size: with par.c's polling
+ * workers a hand-off costs about a microsecond, and the step gains from
+ * both cores down to n = 4 (bench/step --n 4..64: 1.01 -> 0.77 ms at n = 4,
+ * 3.3 -> 2.3-2.6 ms at n = 64; it was 128 when each hand-off woke a
+ * sleeping thread). The results are the same either way. */
+#define PAR_MIN_BATCH 2
 
 static int step(mlcl_moco *mc, int n, const float *x0, const float *x1, const uint64_t *y, mlcl_loss_parts *parts);
 
