@@ -82,6 +82,9 @@ int mlcl_set_allocator(const mlcl_allocator *a)
     return MLCL_OK;
 }
 
+void mlcl__alloc_get(mlcl_allocator *out) { *out = tl_alloc; }
+void mlcl__alloc_set(const mlcl_allocator *a) { tl_alloc = *a; }
+
 void *mlcl__malloc(size_t size)
 {
     if (size == 0) size = 1;

@@ -77,6 +77,11 @@ MLCL_INTERNAL int mlcl__mem_check(const mlcl__mem_est *e, const char *fn);
 MLCL_INTERNAL void *mlcl__malloc(size_t size);
 MLCL_INTERNAL void *mlcl__calloc(size_t count, size_t size);
 MLCL_INTERNAL void mlcl__free(void *p);
+/* The calling thread's allocator hooks (thread-local, mlcl_set_allocator):
+ * the fork-join (kernels/par.c) runs each task under its forking thread's
+ * hooks, so that what a task allocates is freed through the same hooks. */
+MLCL_INTERNAL void mlcl__alloc_get(mlcl_allocator *out);
+MLCL_INTERNAL void mlcl__alloc_set(const mlcl_allocator *a);
 /* Allocates count*size bytes (zeroed) or records ENOMEM naming `what`. */
 MLCL_INTERNAL int mlcl__alloc_array(void **out, size_t count, size_t size, const char *what);
 

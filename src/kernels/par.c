@@ -41,6 +41,7 @@ typedef struct par_task {
     void (*fn)(void *, int);   /* mlcl__par_for's, with its index t */
     void *p;
     int t, threads;            /* the forking thread's count, in force in the worker */
+    mlcl_allocator alloc;      /* and its allocator hooks */
 } par_task;
 
 typedef struct par_worker {
@@ -86,8 +87,12 @@ static int spin_for(par_worker *w, int a, int b)
 static void run_task(const par_task *t)
 {
     int tok = mlcl__threads_enter(t->threads);
+    mlcl_allocator own;
+    mlcl__alloc_get(&own);
+    mlcl__alloc_set(&t->alloc);
     if (t->f2) t->f2(t->p);
     else t->fn(t->p, t->t);
+    mlcl__alloc_set(&own);
     mlcl__threads_leave(tok);
 }
 
@@ -205,7 +210,8 @@ __attribute__((destructor)) static void pool_shutdown(void)
 
 void mlcl__par2(void (*a)(void *), void *pa, void (*b)(void *), void *pb)
 {
-    par_task ta = { a, NULL, pa, 0, mlcl__threads_current() };
+    par_task ta = { a, NULL, pa, 0, mlcl__threads_current(), { 0 } };
+    mlcl__alloc_get(&ta.alloc);
     par_worker *w = ta.threads < 2 ? NULL : acquire();
     if (!w) {
         a(pa);
@@ -226,8 +232,10 @@ void mlcl__par_for(int T, void (*f)(void *arg, int t), void *arg)
     }
     par_worker *w[MLCL_PAR_MAX] = { 0 };
     int threads = mlcl__threads_current();
+    mlcl_allocator alloc;
+    mlcl__alloc_get(&alloc);
     for (int t = 1; t < T; t++) {
-        par_task task = { NULL, f, arg, t, threads };
+        par_task task = { NULL, f, arg, t, threads, alloc };
         if ((w[t] = acquire())) post(w[t], &task);
     }
     f(arg, 0);
