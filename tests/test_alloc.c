@@ -6,14 +6,17 @@
  * and freeable. Run under ASan by check-asan. */
 #include "testutil.h"
 #include <math.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <unistd.h>
 
+/* The hooks may be called from the library's worker threads at the same
+ * time as from the calling thread (mlcl_set_allocator): the counts are atomic. */
 typedef struct {
-    long calls;   /* allocations attempted since arm() */
-    long fail_at; /* fail the attempt with this index; -1: never */
-    long live;    /* blocks currently allocated through the hook */
-    long failed;  /* failures injected */
+    _Atomic long calls;   /* allocations attempted since arm() */
+    _Atomic long fail_at; /* fail the attempt with this index; -1: never */
+    _Atomic long live;    /* blocks currently allocated through the hook */
+    _Atomic long failed;  /* failures injected */
 } counter;
 
 static void *c_alloc(size_t size, void *ctx)
@@ -38,7 +41,9 @@ static void c_free(void *p, void *ctx)
 static counter C;
 static void install(void)
 {
-    memset(&C, 0, sizeof C);
+    C.calls = 0;
+    C.live = 0;
+    C.failed = 0;
     C.fail_at = -1;
     mlcl_allocator a = { MLCL_ALLOCATOR_VERSION, c_alloc, c_free, &C };
     ck_assert_ok(mlcl_set_allocator(&a));

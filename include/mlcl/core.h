@@ -120,7 +120,10 @@ MLCL_API int mlcl_allocator_init(mlcl_allocator *allocator, unsigned int version
  * Installs allocation hooks for the calling thread. Pass NULL to restore the
  * default (aligned malloc). Memory must be freed with the hooks that were
  * current when it was allocated: install hooks before creating handles and
- * keep them until the handles are freed.
+ * keep them until the handles are freed. A call running on two or more
+ * threads makes its worker threads allocate and free through the calling
+ * thread's hooks too, possibly at the same time as the calling thread: the
+ * hooks must then be thread-safe.
  * @return MLCL_OK, or MLCL_EINVAL when only one of alloc/free is set.
  */
 MLCL_API int mlcl_set_allocator(const mlcl_allocator *allocator);
