@@ -554,19 +554,19 @@ static void rows_ld(const rowctx *x, int i0, int i1, int t)
             const int pre = x->variant != MLCL_LD_RLD && many_fall;
             int nf = pre ? pair_dist2_list(x, i, di, ta, nt, dd, fl) : 0;
             for (int u = 0; u < nt; u++) {
-                    int a = ta[u];
-                    if (dwg && x->lazy && a < n) {
-                        /* the lazy G gradients share gdw: keep the per-pair order */
-                        const uint64_t *ya = cand_y(x, a);
-                        float l = Si[a] - flse;
-                        for (size_t u = 0; u < words; u++)
-                            for (uint64_t cbits = yi[u] & ya[u]; cbits; cbits &= cbits - 1) {
-                                size_t j = u * 64 + (size_t)__builtin_ctzll(cbits);
-                                gdw[(size_t)a * c + j] -= s * l * inv[j];
-                            }
-                    }
-                    ld_pair(x, t, i, a, yi, di, Si[a], flse, e[a] * invsum, cb[a], 1, pre ? &dd[u] : NULL, &r, &cb[a],
-                            &wb[a]);
+                int a = ta[u];
+                if (dwg && x->lazy && a < n) {
+                    /* the lazy G gradients share gdw: keep the per-pair order */
+                    const uint64_t *ya = cand_y(x, a);
+                    float l = Si[a] - flse;
+                    for (size_t w = 0; w < words; w++)
+                        for (uint64_t cbits = yi[w] & ya[w]; cbits; cbits &= cbits - 1) {
+                            size_t j = w * 64 + (size_t)__builtin_ctzll(cbits);
+                            gdw[(size_t)a * c + j] -= s * l * inv[j];
+                        }
+                }
+                ld_pair(x, t, i, a, yi, di, Si[a], flse, e[a] * invsum, cb[a], 1, pre ? &dd[u] : NULL, &r, &cb[a],
+                        &wb[a]);
             }
             many_fall = 8 * (pre ? nf : r.nfall) >= nt;
             /* S and DW of the whole row: 0 where no label is shared */
