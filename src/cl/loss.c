@@ -105,7 +105,11 @@ void mlcl_loss_free(mlcl_loss *L)
         mlcl__free(L->tlist[t]);
         mlcl__free(L->dbuf[t]);
         mlcl__free(L->flist[t]);
+        mlcl__free(L->dterm[t]);
+        mlcl__free(L->fterm[t]);
     }
+    mlcl__free(L->dT);
+    mlcl__free(L->lb16);
     mlcl__free(L->loff);
     mlcl__free(L->lidx);
     mlcl__free(L);
@@ -199,6 +203,24 @@ int mlcl__loss_create_ranks(mlcl_loss **out, int max_n, int max_nb, int max_queu
             (rc = ws_alloc(L, (void **)&L->flist[t], N, sizeof(int), "pair distance list"))) {
             mlcl_loss_free(L);
             return rc;
+        }
+    }
+    if (c <= LD_DENSE_MAX_C && mlcl__cpu_avx512()) {
+        /* the dense LD row pass (loss_rows.c): maxN <= INT32_MAX, c <= 32, so no overflow */
+        size_t Np = ((size_t)maxN + 15) & ~(size_t)15;
+        L->Np = (int)(Np < (size_t)INT32_MAX ? Np : 0);
+        if (L->Np > 0) {
+            if ((rc = ws_alloc(L, (void **)&L->dT, Np * (size_t)c, sizeof(float), "transposed distributions")) ||
+                (rc = ws_alloc(L, (void **)&L->lb16, Np / 16 * (size_t)c, sizeof(uint16_t), "label bitmaps"))) {
+                mlcl_loss_free(L);
+                return rc;
+            }
+            for (int t = 0; t < L->nthreads; t++)
+                if ((rc = ws_alloc(L, (void **)&L->dterm[t], 4 * N, sizeof(double), "pair terms")) ||
+                    (rc = ws_alloc(L, (void **)&L->fterm[t], N, sizeof(float), "pair terms"))) {
+                    mlcl_loss_free(L);
+                    return rc;
+                }
         }
     }
     *out = L;
@@ -424,6 +446,23 @@ static int loss_compute(mlcl_loss *L, int n, int nb, int off, int F, const float
             x.do_S = 0;
         }
         x.do_DW = !x.lazy;
+        /* the dense row pass (loss_rows.c, ld_dense_anchor): the candidates'
+         * distributions transposed and their labels as 16-bit masks */
+        x.dense = L->dT && o->variant == MLCL_LD_CLD && o->mask == MLCL_MASK_ANY && !x.lazy && !(x.dwgrad && x.need_gd);
+        if (x.dense) {
+            size_t Np = (size_t)L->Np, nw = Np / 16, nch = ((size_t)N + 15) / 16;
+            for (int j = 0; j < c; j++) {
+                memset(L->lb16 + (size_t)j * nw, 0, nch * sizeof(uint16_t));
+                for (size_t a = (size_t)N; a < nch * 16; a++) L->dT[(size_t)j * Np + a] = 0.0f;
+            }
+            for (int a = 0; a < N; a++) {
+                const float *da = a < nb ? d + (size_t)a * c : dq + (size_t)(a - nb) * c;
+                const uint64_t *ya = a < nb ? y + (size_t)a * words : yq + (size_t)(a - nb) * words;
+                for (int j = 0; j < c; j++) L->dT[(size_t)j * Np + (size_t)a] = da[j];
+                for (uint64_t b = ya[0]; b; b &= b - 1) /* c <= 32: one word */
+                    L->lb16[(size_t)__builtin_ctzll(b) * nw + (size_t)a / 16] |= (uint16_t)(1u << (a & 15));
+            }
+        }
     }
 
     /* 1.-2. S = q [k; kq]^T / tau (one n x N buffer with row stride N), DW, the

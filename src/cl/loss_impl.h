@@ -41,7 +41,17 @@ struct mlcl_loss {
     int *loff;     /* c + 1: start of label j's candidates in lidx */
     int *lidx;     /* the candidates holding label j, increasing, per label (MulSupCon, LD; grown on demand) */
     size_t lidx_cap;
+    /* LD's dense row pass (CLD, few labels, AVX-512; loss_rows.c): allocated
+     * when c <= LD_DENSE_MAX_C on a CPU with AVX-512, else NULL */
+    int Np;          /* max_N rounded up to 16 */
+    float *dT;       /* c x Np: the candidates' distributions, transposed (zero padded) */
+    uint16_t *lb16;  /* c x Np/16: per label, which candidates hold it, 16 to a word */
+    double *dterm[MAX_THREADS]; /* 4 x max_N: one anchor's con, G, H and sumA terms in candidate order */
+    float *fterm[MAX_THREADS];  /* max_N: its row weight terms */
 };
+
+/* the largest label count of the dense LD row pass */
+#define LD_DENSE_MAX_C 32
 
 /* One call's constants for the row pass. */
 typedef struct rowctx {
@@ -64,6 +74,7 @@ typedef struct rowctx {
     float *gda;    /* the anchors' grad_d rows: += -2 DW [D; Dq] after the row pass (NULL: none) */
     const float *da0; /* the anchors' distributions */
     size_t *alive; /* RLD, S-only stage: per thread, pairs whose RBF weight can be non-zero */
+    int dense;     /* LD: L->dT and L->lb16 hold this call's candidates (the dense row pass may run) */
 } rowctx;
 
 /* The RBF weights (RLD) are recomputed from the differences above this value

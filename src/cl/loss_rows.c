@@ -496,6 +496,129 @@ static inline __attribute__((always_inline)) void ld_pair(const rowctx *x, int t
     *wv = wm;
 }
 
+#if defined(__x86_64__)
+/* the upper eight lanes (AVX-512F only) */
+__attribute__((target("avx512f"))) static inline __m256 hi8(__m512 v)
+{
+    return _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+}
+
+/* One anchor's LD row, dense (CLD, ANY mask, DW from the GEMM, few labels;
+ * rowctx.dense): sixteen candidates at a time, in increasing a, with the
+ * values ld_pair computes for a touched candidate and 0 elsewhere, bit for
+ * bit. The coefficients are the masked sums of d_a^j inv_j over the anchor's
+ * labels in increasing j (the list pass's order); the distance is the GEMM
+ * form, or the direct sum where that cancels (pair_dist2_*); the anchor's
+ * double sums take the terms of the touched candidates in increasing a from a
+ * compressed list, as ld_pair adds them (a pair whose weight is 0 adds +0.0
+ * to G, which changes no bit: G starts at +0.0 and never becomes -0.0). Writes
+ * the anchor's S row (dL/dS before the softmax term) and DW row (the weights). */
+__attribute__((target("avx512f"))) static void ld_dense_anchor(const rowctx *x, int t, int i, const uint64_t *yi,
+                                                              const float *di, const float *e, float flse,
+                                                              float invsum, ldsum *r)
+{
+    const mlcl_loss *L = x->L;
+    const int N = x->N, nb = x->nb, c = x->c, logw = x->cldw == MLCL_CLD_WEIGHT_LOGPROB, wgrad = x->wgrad;
+    const size_t Np = (size_t)L->Np, nw = Np / 16;
+    float *Si = L->S + (size_t)i * N, *DWi = L->DW + (size_t)i * N;
+    float *colcnt = L->colcnt[t], *colw = L->colw[t];
+    double *tc = L->dterm[t], *tg = tc + N, *th = tg + N, *tA = th + N;
+    float *tw = L->fterm[t];
+    int J[LD_DENSE_MAX_C], nj = 0;
+    for (uint64_t b = yi[0]; b; b &= b - 1) J[nj++] = __builtin_ctzll(b);
+    const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f), vflse = _mm512_set1_ps(flse),
+                 vinv = _mm512_set1_ps(invsum), vs = _mm512_set1_ps(x->s), vms = _mm512_set1_ps(-x->s),
+                 vdni = _mm512_set1_ps(L->dnorm[x->off + i]), two = _mm512_set1_ps(2.0f),
+                 cent = _mm512_set1_ps(0.01f);
+    int cnt = 0;
+    for (int a0 = 0; a0 < N; a0 += 16) {
+        const __mmask16 valid = N - a0 >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (N - a0)) - 1);
+        const size_t ch = (size_t)a0 / 16;
+        __m512 cb = zero;
+        __mmask16 tm = 0;
+        for (int u = 0; u < nj; u++) {
+            __mmask16 mj = L->lb16[(size_t)J[u] * nw + ch];
+            if (!mj) continue;
+            __m512 v = _mm512_mul_ps(_mm512_loadu_ps(L->dT + (size_t)J[u] * Np + (size_t)a0), _mm512_set1_ps(L->inv[J[u]]));
+            cb = _mm512_mask_add_ps(cb, mj, cb, v);
+            tm |= mj;
+        }
+        if (!tm) {
+            _mm512_mask_storeu_ps(Si + a0, valid, zero);
+            _mm512_mask_storeu_ps(DWi + a0, valid, zero);
+            continue;
+        }
+        __m512 l = _mm512_sub_ps(_mm512_maskz_loadu_ps(valid, Si + a0), vflse);
+        __m512 p = _mm512_mul_ps(_mm512_maskz_loadu_ps(valid, e + a0), vinv);
+        __m512 A = _mm512_mul_ps(vms, cb);
+        __m512 wgt = logw ? l : p;
+        __mmask16 nz = _mm512_mask_cmp_ps_mask(tm, wgt, zero, _CMP_NEQ_UQ);
+        __m512 dist2 = zero;
+        if (nz) {
+            __m512 tsum = _mm512_add_ps(vdni, _mm512_maskz_loadu_ps(valid, L->dnorm + a0));
+            __m512 g = _mm512_sub_ps(tsum, _mm512_mul_ps(two, _mm512_maskz_loadu_ps(valid, DWi + a0)));
+            __mmask16 canc = _mm512_mask_cmp_ps_mask(nz, g, _mm512_mul_ps(cent, tsum), _CMP_LT_OQ);
+            if (canc) {
+                __m512 acc = zero;
+                for (int j = 0; j < c; j++) {
+                    __m512 df = _mm512_sub_ps(_mm512_set1_ps(di[j]), _mm512_loadu_ps(L->dT + (size_t)j * Np + (size_t)a0));
+                    acc = _mm512_add_ps(acc, _mm512_mul_ps(df, df));
+                }
+                g = _mm512_mask_blend_ps(canc, g, acc);
+            }
+            dist2 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(g, zero, _CMP_LT_OQ), g, zero);
+        }
+        __m512 wm = _mm512_maskz_mul_ps(nz, vs, wgt);
+        if (wgrad) A = _mm512_mask_add_ps(A, nz, A, _mm512_mul_ps(_mm512_mul_ps(vs, dist2), logw ? one : p));
+        _mm512_mask_storeu_ps(Si + a0, valid, _mm512_maskz_add_ps(tm, A, zero));
+        _mm512_mask_storeu_ps(DWi + a0, valid, _mm512_maskz_mov_ps(tm, wm));
+        const __mmask16 bmk = tm & (nb - a0 >= 16 ? (__mmask16)0xFFFF : nb > a0 ? (__mmask16)((1u << (nb - a0)) - 1) : 0);
+        if (bmk) {
+            _mm512_mask_storeu_ps(colcnt + a0, bmk, _mm512_add_ps(_mm512_maskz_loadu_ps(bmk, colcnt + a0), one));
+            _mm512_mask_storeu_ps(colw + a0, bmk, _mm512_add_ps(_mm512_maskz_loadu_ps(bmk, colw + a0), wm));
+        }
+        /* the terms of the touched candidates, compressed in order */
+        for (int hf = 0; hf < 2; hf++) {
+            const __mmask8 m8 = (__mmask8)(tm >> (8 * hf)), z8 = (__mmask8)(nz >> (8 * hf));
+            if (!m8) continue;
+            __m256 cb8 = hf ? hi8(cb) : _mm512_castps512_ps256(cb);
+            __m256 l8 = hf ? hi8(l) : _mm512_castps512_ps256(l);
+            __m256 w8 = hf ? hi8(wgt) : _mm512_castps512_ps256(wgt);
+            __m256 d8 = hf ? hi8(dist2) : _mm512_castps512_ps256(dist2);
+            __m256 A8 = hf ? hi8(A) : _mm512_castps512_ps256(A);
+            _mm512_mask_compressstoreu_pd(tc + cnt, m8, _mm512_mul_pd(_mm512_cvtps_pd(cb8), _mm512_cvtps_pd(l8)));
+            _mm512_mask_compressstoreu_pd(tg + cnt, m8,
+                                          _mm512_maskz_mul_pd(z8, _mm512_cvtps_pd(w8), _mm512_cvtps_pd(d8)));
+            _mm512_mask_compressstoreu_pd(th + cnt, m8, _mm512_maskz_loadu_pd(m8, L->hval + a0 + 8 * hf));
+            _mm512_mask_compressstoreu_pd(tA + cnt, m8, _mm512_cvtps_pd(A8));
+            cnt += __builtin_popcount(m8);
+        }
+        _mm512_mask_compressstoreu_ps(tw + cnt - __builtin_popcount(tm), tm, wm);
+    }
+    double con = r->con, G = r->G, H = r->H, sumA = r->sumA;
+    float rws = r->rws;
+    for (int u = 0; u < cnt; u++) {
+        con -= tc[u];
+        G += tg[u];
+        H += th[u];
+        sumA += tA[u];
+        rws += tw[u];
+    }
+    r->con = con; r->G = G; r->H = H; r->sumA = sumA; r->rws = rws;
+    r->npos += cnt;
+}
+#endif
+
+/* the dense pass pays when the anchor's labels cover more than about 1/8 of
+ * the candidates (it visits all of them, sixteen at a time; the list pass
+ * costs several times more per touched pair) */
+static inline int dense_pays(const rowctx *x, const uint64_t *yi)
+{
+    long long est = 0;
+    for (uint64_t b = yi[0]; b; b &= b - 1) est += x->L->cnt[__builtin_ctzll(b)];
+    return est * 8 >= x->N;
+}
+
 /* LD rows. The candidates sharing a label with the anchor are visited through
  * the per-label candidate lists (loff/lidx, values d_a^j inv_j in cval): their
  * coefficients are summed over the anchor's labels in increasing j, then the
@@ -531,6 +654,10 @@ static void rows_ld(const rowctx *x, int i0, int i1, int t)
                 if (!x->lazy) DWi[a] = wv;
                 Si[a] = sv;
             }
+#if defined(__x86_64__)
+        } else if (x->dense && dense_pays(x, yi)) {
+            ld_dense_anchor(x, t, i, yi, di, e, flse, invsum, &r);
+#endif
         } else {
             /* coefficients (cb) of the candidates sharing a label (bm) */
             for (size_t w = 0; w < words; w++)
