@@ -2,6 +2,8 @@
  * parameter layout, momentum update, determinism) and the stand-alone
  * softmax / BCE / sigmoid / L2-norm kernels. */
 #include "testutil.h"
+#include "nn/nn_lib.h"
+#include "kernels/gemm.h"
 #include <math.h>
 #include <stdint.h>
 
@@ -597,6 +599,74 @@ START_TEST(determinism_by_seed)
 }
 END_TEST
 
+/* mlcl__encoder_set_split: the forward on two threads by rows gives the same
+ * outputs, dropout masks (seen through backward) and stream position as one
+ * thread on all rows, for odd n, repeated calls and data-parallel rows, in
+ * training and evaluation mode. */
+START_TEST(split_forward_same_bits)
+{
+    mlcl__gemm_engine_force(MLCL__GEMM_ONEDNN);
+    if (mlcl__gemm_engine() != MLCL__GEMM_ONEDNN) { mlcl__gemm_engine_force(0); return; } /* no libgomp */
+    mlcl_mlp_spec s = MLCL_MLP_SPEC_INIT;
+    s.in_dim = 40;
+    s.hidden[0] = 64; s.hidden[1] = 128; s.hidden[2] = 48;
+    s.dropout = 0.3f;
+    s.out_dim = 24;
+    s.out_act = MLCL_MLP_OUT_L2NORM;
+    mlcl_encoder_options o = MLCL_ENCODER_OPTIONS_INIT;
+    o.seed = 77;
+    const int nmax = 201;
+    float *x = malloc(sizeof(float) * nmax * 40), *ya = malloc(sizeof(float) * nmax * 24), *yb = malloc(sizeof(float) * nmax * 24);
+    float *g = malloc(sizeof(float) * nmax * 24), *gxa = malloc(sizeof(float) * nmax * 40), *gxb = malloc(sizeof(float) * nmax * 40);
+    randn(9, x, (size_t)nmax * 40, 1.0f);
+    randn(10, g, (size_t)nmax * 24, 1.0f);
+    const int ns[3] = { 201, 96, 150 };
+    for (int dp = 0; dp < 2; dp++) {
+        mlcl_encoder *a, *b;
+        ck_assert_ok(mlcl_encoder_create_mlp(&a, &s, &o));
+        ck_assert_ok(mlcl_encoder_clone(&b, a));
+        ck_assert_ok(mlcl_encoder_set_threads(a, 1));
+        ck_assert_ok(mlcl_encoder_set_threads(b, 2));
+        mlcl__encoder_set_split(b, 1);
+        for (int it = 0; it < 3; it++) {
+            int n = ns[it];
+            if (dp) { /* rows 5 .. 5+n-1 of a global batch of n + 9 */
+                mlcl__encoder_set_rows(a, 5, n + 9);
+                mlcl__encoder_set_rows(b, 5, n + 9);
+            }
+            ck_assert_ok(mlcl_encoder_forward(a, n, x, ya));
+            ck_assert_ok(mlcl_encoder_forward(b, n, x, yb));
+            ck_assert_mem_eq(ya, yb, sizeof(float) * n * 24);
+            ck_assert_ok(mlcl_encoder_zero_grad(a));
+            ck_assert_ok(mlcl_encoder_zero_grad(b));
+            ck_assert_ok(mlcl_encoder_backward(a, n, g, gxa));
+            ck_assert_ok(mlcl_encoder_backward(b, n, g, gxb));
+            ck_assert_mem_eq(gxa, gxb, sizeof(float) * n * 40);
+            float *ga, *gb;
+            size_t np;
+            ck_assert_ok(mlcl_encoder_grads_ptr(a, &ga));
+            ck_assert_ok(mlcl_encoder_grads_ptr(b, &gb));
+            ck_assert_ok(mlcl_encoder_param_count(a, &np));
+            ck_assert_mem_eq(ga, gb, np * sizeof(float));
+            uint64_t sa[2], sb[2];
+            ck_assert_ok(mlcl_encoder_get_rng_state(a, sa));
+            ck_assert_ok(mlcl_encoder_get_rng_state(b, sb));
+            ck_assert_mem_eq(sa, sb, sizeof sa);
+        }
+        /* evaluation mode (no dropout) too */
+        ck_assert_ok(mlcl_encoder_set_training(a, 0));
+        ck_assert_ok(mlcl_encoder_set_training(b, 0));
+        ck_assert_ok(mlcl_encoder_forward(a, 201, x, ya));
+        ck_assert_ok(mlcl_encoder_forward(b, 201, x, yb));
+        ck_assert_mem_eq(ya, yb, sizeof(float) * 201 * 24);
+        mlcl_encoder_free(a);
+        mlcl_encoder_free(b);
+    }
+    mlcl__gemm_engine_force(0);
+    free(x); free(ya); free(yb); free(g); free(gxa); free(gxb);
+}
+END_TEST
+
 START_TEST(param_layout)
 {
     /* Linear(3->2, bias) | BN(2) | ReLU | Linear(2->1, no bias):
@@ -1056,6 +1126,7 @@ int main(void)
     tcase_add_test(l, batchnorm_running_stats);
     tcase_add_test(l, dropout_scaling_and_rate);
     tcase_add_test(l, determinism_by_seed);
+    tcase_add_test(l, split_forward_same_bits);
     tcase_add_test(l, param_layout);
     tcase_add_test(l, momentum_update_and_copy);
     tcase_add_test(l, mlp_specs);

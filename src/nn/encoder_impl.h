@@ -50,6 +50,7 @@ struct mlcl_encoder {
     double *acc;    /* 2 x max_w + 1 column accumulators */
     int training;
     int par;        /* mlcl__encoder_set_par */
+    int split;      /* mlcl__encoder_set_split */
     int threads;    /* mlcl_encoder_set_threads; 0: the enclosing/library count */
     int last_n;     /* n of the last forward, 0 when backward is not valid */
     mlcl__pcg init_rng, drop_rng;

@@ -128,6 +128,110 @@ int mlcl_encoder_set_comm(mlcl_encoder *e, const mlcl_comm *comm)
 
 static int forward_from(mlcl_encoder *e, int n, int first, const float *cur, float *out);
 
+/* ---- the forward by rows on two threads (mlcl__encoder_set_split) */
+void mlcl__encoder_set_split(mlcl_encoder *e, int on) { e->split = on; }
+
+/* below this many multiply-adds per forward one thread does it */
+#define SPLIT_MIN_MACS 1000000.0
+
+static int split_ok(const mlcl_encoder *e, int n)
+{
+    if (!e->split || n < 16 || mlcl__threads_current() < 2 || mlcl__gemm_engine() != MLCL__GEMM_ONEDNN) return 0;
+    double macs = 0;
+    for (int i = 0; i < e->nl; i++) {
+        int ty = e->L[i].type;
+        if (ty == L_BN || ty == L_CONVNET) return 0;
+        if (ty == L_LINEAR) macs += (double)n * e->L[i].in * e->L[i].out;
+    }
+    return macs >= SPLIT_MIN_MACS;
+}
+
+typedef struct fwd_half {
+    mlcl_encoder *e;
+    int n, r0, r1;   /* rows r0 .. r1-1 of n */
+    const float *x;  /* the n input rows */
+    float *out;
+} fwd_half;
+
+/* Every layer on rows r0 .. r1-1, as forward_from does on all rows: the
+ * row-wise layers give those rows the same values; a Dropout layer draws
+ * them from where they sit in its stream (the layers' draws follow each
+ * other, each layer's in row order, as one forward_from draws them). */
+static void forward_rows(void *arg)
+{
+    fwd_half *h = arg;
+    mlcl_encoder *e = h->e;
+    const int r0 = h->r0, rows = h->r1 - h->r0;
+    if (rows <= 0) return;
+    mlcl__pcg rng = e->drop_rng;
+    const uint64_t total = (uint64_t)(e->row_total > 0 ? e->row_total : h->n);
+    const uint64_t off = (uint64_t)(e->row_total > 0 ? e->row_off : 0);
+    const float *cur = h->x + (size_t)r0 * (size_t)e->in_dim;
+    for (int li = 0; li < e->nl; li++) {
+        nn_layer *l = &e->L[li];
+        size_t cnt = (size_t)rows * (size_t)l->out;
+        float *y = l->y + (size_t)r0 * (size_t)l->out;
+        switch (l->type) {
+        case L_LINEAR: {
+            const float *W = e->params + l->poff;
+            if (l->bias) {
+                const float *b = W + (size_t)l->out * l->in;
+                for (int i = 0; i < rows; i++) memcpy(y + (size_t)i * l->out, b, (size_t)l->out * sizeof(float));
+            }
+            mlcl__sgemm(0, 1, rows, l->out, l->in, 1.0f, cur, l->in, W, l->in, l->bias ? 1.0f : 0.0f, y, l->out);
+            break;
+        }
+        case L_RELU:
+            relu_fwd(cnt, cur, y);
+            break;
+        case L_DROPOUT:
+            if (e->training && l->p > 0.0f) {
+                float scale = 1.0f / (1.0f - l->p), *mask = l->aux + (size_t)r0 * (size_t)l->out;
+                uint32_t thr = mlcl__pcg_threshold(l->p), u[PCGFILL_CHUNK];
+                mlcl__pcg r = rng;
+                mlcl__pcg_advance(&r, (off + (uint64_t)r0) * (uint64_t)l->out);
+                for (size_t k0 = 0; k0 < cnt; k0 += PCGFILL_CHUNK) {
+                    size_t m = cnt - k0 < PCGFILL_CHUNK ? cnt - k0 : PCGFILL_CHUNK;
+                    mlcl__pcg_fill(&r, u, m);
+                    dropout_apply(m, u, thr, scale, cur + k0, mask + k0, y + k0);
+                }
+                mlcl__pcg_advance(&rng, total * (uint64_t)l->out);
+            } else {
+                memcpy(y, cur, cnt * sizeof(float));
+            }
+            break;
+        case L_L2NORM:
+            mlcl__l2norm_rows(rows, l->out, cur, y, l->aux + r0);
+            break;
+        case L_SOFTMAX:
+            mlcl__softmax_rows(rows, l->out, cur, y);
+            break;
+        default: /* not split (split_ok) */
+            break;
+        }
+        cur = y;
+    }
+    memcpy(h->out + (size_t)r0 * (size_t)e->out_dim, cur, (size_t)rows * (size_t)e->out_dim * sizeof(float));
+}
+
+static int forward_split(mlcl_encoder *e, int n, const float *x, float *out)
+{
+    int h = n / 2;
+    fwd_half a = { e, n, h, n, x, out }, b = { e, n, 0, h, x, out };
+    mlcl__par2(forward_rows, &a, forward_rows, &b);
+    /* the modes and the dropout stream as one forward_from leaves them */
+    const uint64_t total = (uint64_t)(e->row_total > 0 ? e->row_total : n);
+    for (int li = 0; li < e->nl; li++) {
+        nn_layer *l = &e->L[li];
+        l->fwd_train = e->training;
+        if (l->type != L_DROPOUT) continue;
+        if (e->training && l->p > 0.0f) mlcl__pcg_advance(&e->drop_rng, total * (uint64_t)l->out);
+        else l->fwd_train = 0;
+    }
+    e->last_n = n;
+    return MLCL_OK;
+}
+
 static int encoder_forward(mlcl_encoder *e, int n, const float *x, float *out);
 int mlcl_encoder_forward(mlcl_encoder *e, int n, const float *x, float *out)
 {
@@ -171,6 +275,7 @@ static int encoder_forward(mlcl_encoder *e, int n, const float *x, float *out)
     }
     memcpy(e->xin, x, nin * sizeof(float));
     e->last_sparse = 0;
+    if (split_ok(e, n)) return forward_split(e, n, e->xin, out);
     return forward_from(e, n, 0, e->xin, out);
 }
 

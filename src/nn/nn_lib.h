@@ -22,6 +22,16 @@ MLCL_INTERNAL void mlcl__l2norm_rows_bwd(int n, int m, const float *out, const f
  * it, e.g. the MoCo step). Results are the same either way. */
 struct mlcl_encoder;
 MLCL_INTERNAL void mlcl__encoder_set_par(struct mlcl_encoder *e, int on);
+/* The next forwards may run on two threads, each on half of the rows, when
+ * the thread count in force is >= 2, every layer works row by row (Linear,
+ * ReLU, Dropout, L2 norm, softmax: no BatchNorm, no oneDNN network) and the
+ * GEMMs run on oneDNN's sgemm, whose rows do not depend on how the rows are
+ * split (checked bit for bit on 704 shapes; OpenBLAS's do, so there the
+ * forward stays on one thread). Each half draws its own rows' dropout masks
+ * from the stream's right place. The same results either way. For a caller
+ * that is not itself a task of mlcl__par2 / mlcl__par_for (e.g. the
+ * trainer's fine-tuning and evaluation; not the MoCo branches). */
+MLCL_INTERNAL void mlcl__encoder_set_split(struct mlcl_encoder *e, int on);
 /* mlcl_encoder_momentum_update that also copies the key's parameters as they
  * were into old (param_count floats), in the same pass over memory. */
 MLCL_INTERNAL int mlcl__encoder_momentum_update_keep(struct mlcl_encoder *key, const struct mlcl_encoder *query,

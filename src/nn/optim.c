@@ -266,13 +266,34 @@ static void adam_step(const mlcl_optim_options *op, optim_group *G, int decouple
     }
 }
 
+/* the finiteness scan of half a large group, as a task of mlcl__par2 */
+typedef struct finite_task { const float *g; size_t n; int ok; } finite_task;
+static void finite_run(void *arg)
+{
+    finite_task *t = arg;
+    t->ok = mlcl__vec_all_finite(t->g, t->n);
+}
+/* below this many elements a group is updated on one thread */
+#define OPTIM_PAR_MIN 65536
+
+static int group_finite(const optim_group *G)
+{
+    if (G->n >= OPTIM_PAR_MIN && mlcl__threads_current() >= 2) {
+        size_t h = G->n / 2;
+        finite_task a = { G->g + h, G->n - h, 0 }, b = { G->g, h, 0 };
+        mlcl__par2(finite_run, &a, finite_run, &b);
+        return a.ok && b.ok;
+    }
+    return mlcl__vec_all_finite(G->g, G->n);
+}
+
 int mlcl_optim_step(mlcl_optim *o)
 {
     static const char fn[] = "mlcl_optim_step";
     MLCL_CHECK_NULL(fn, o);
     for (int i = 0; i < o->ng; i++) {
         const optim_group *G = &o->G[i];
-        if (mlcl__vec_all_finite(G->g, G->n)) continue;
+        if (group_finite(G)) continue;
         for (size_t k = 0; k < G->n; k++)
             if (!isfinite(G->g[k]))
                 return mlcl__err(MLCL_ENUMERIC, "%s: gradient of group %d, index %zu is %g; no parameter was changed",
@@ -301,9 +322,6 @@ static void range_run(void *arg)
     range_task *t = arg;
     group_range(t->o, t->G, t->k0, t->k1);
 }
-/* below this many elements a group is updated on one thread */
-#define OPTIM_PAR_MIN 65536
-
 void mlcl__optim_step_checked(mlcl_optim *o)
 {
     int par = mlcl__threads_current() >= 2;

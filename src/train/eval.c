@@ -4,6 +4,7 @@
 #include "mlcl/ops.h"
 #include "mlcl/train.h"
 #include "train/trainer_internal.h"
+#include "nn/nn_lib.h"
 
 
 /* Sigmoid scores of a dataset's rows, dense or sparse (CSR). */
@@ -45,7 +46,9 @@ int mlcl__trainer_infer(mlcl_trainer *t, int n, const float *x, float *out, int 
             for (size_t j = 0; j < d; j++) t->x0[i * d + j] = (x[(size_t)(s + i) * d + j] - t->mean[j]) / t->std[j];
         if (!mlcl__all_finite(t->x0, (size_t)k * d)) { rc = mlcl__err(MLCL_ENUMERIC, "%s: x has NaN or Inf in rows %d..%d", fn, s, s + k - 1); break; }
         }
+        mlcl__encoder_set_split(enc, 1); /* (this thread is no fork-join task) */
         rc = mlcl_encoder_forward(enc, k, t->x0, t->h);
+        mlcl__encoder_set_split(enc, 0);
         if (rc == MLCL_OK) rc = mlcl_encoder_forward(ld, k, t->h, out + (size_t)s * c);
         if (rc == MLCL_OK)
             rc = dists ? mlcl_softmax_forward(out + (size_t)s * c, out + (size_t)s * c, k, (int)c)

@@ -36,7 +36,11 @@ static int report(mlcl_trainer *t, int end_of_epoch, const mlcl_loss_parts *lp, 
 /* the dense batch: the backbone on rows lo .. hi-1 of x0 */
 static int forward_dense(mlcl_trainer *t, int lo, int hi)
 {
-    return mlcl_encoder_forward(t->net[NET_ENC_Q], hi - lo, t->x0 + (size_t)lo * t->dn, t->h);
+    /* on both threads by rows where that gives the same values (mlcl__encoder_set_split) */
+    mlcl__encoder_set_split(t->net[NET_ENC_Q], 1);
+    int rc = mlcl_encoder_forward(t->net[NET_ENC_Q], hi - lo, t->x0 + (size_t)lo * t->dn, t->h);
+    mlcl__encoder_set_split(t->net[NET_ENC_Q], 0);
+    return rc;
 }
 
 /* One fine-tuning step, single-process and data-parallel alike: this rank
