@@ -1,8 +1,12 @@
 /* One full pretraining step (mlcl_moco_step: momentum update, both encoders,
  * CLD loss against a full queue, backward, AdamW, enqueue), timed at the
  * shapes of bench/torch/bench_step.py, with the same label-density rule.
- *   step [--reps N] [--warmup N] [--method cld|rld|mulsupcon] [--json FILE] [--only NAME]
+ *   step [--reps N] [--min-time S] [--warmup N] [--method cld|rld|mulsupcon] [--json FILE] [--only NAME]
  *        [--n N] [--K K] [--c C] [--d D] [--width W]
+ * --reps N timed steps per shape, or more until they add up to --min-time S
+ * seconds (at most 2000): a window of a few tens of milliseconds (12 Yeast
+ * steps) is easily spoilt by a burst of the host's other work, a longer one
+ * keeps its median. bench/torch/bench_step.py takes the same option.
  * Any of --n/--K/--c/--d/--width runs one shape, "custom", instead of the four
  * (the others from Yeast: n 128, K 256, c 14, d 103, width 256). Width W means
  * the backbone d-W-2W-W (the default 256-512-256 at W = 256), so the projection
@@ -51,16 +55,19 @@ static void gen_labels(mlcl_rng *r, uint8_t *y, int rows, int c)
  * while it imports torch; this program would time its first workload inside
  * it. So the first warm-up runs until SETTLE_S after the start. */
 #define SETTLE_S 0.3
+#define MAX_REPS 2000
 
 int main(int argc, char **argv)
 {
     const double settle_until = now() + SETTLE_S;
     int reps = 20, warmup = 3;
+    double min_time = 0; /* --min-time: more reps until the timed steps add up to this (at most MAX_REPS) */
     const char *json = NULL, *only = NULL, *method = "cld";
     int custom = 0, cn = 128, cK = 256, cc = 14, cd = 103, cw = 256;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--warmup") && i + 1 < argc) warmup = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--min-time") && i + 1 < argc) min_time = atof(argv[++i]);
         else if (!strcmp(argv[i], "--json") && i + 1 < argc) json = argv[++i];
         else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
         else if (!strcmp(argv[i], "--method") && i + 1 < argc) method = argv[++i];
@@ -70,12 +77,15 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--d") && i + 1 < argc) { cd = atoi(argv[++i]); custom = 1; }
         else if (!strcmp(argv[i], "--width") && i + 1 < argc) { cw = atoi(argv[++i]); custom = 1; }
         else {
-            fprintf(stderr, "usage: step [--reps N] [--warmup N] [--method cld|rld|mulsupcon] [--only NAME] [--json FILE]\n"
+            fprintf(stderr, "usage: step [--reps N] [--min-time S] [--warmup N] [--method cld|rld|mulsupcon] [--only NAME] [--json FILE]\n"
                             "            [--n N] [--K K] [--c C] [--d D] [--width W]   (one custom shape)\n");
             return 2;
         }
     }
-    if (reps < 1 || warmup < 0) { fprintf(stderr, "step: --reps must be >= 1 and --warmup >= 0\n"); return 2; }
+    if (reps < 1 || reps > MAX_REPS || warmup < 0 || !(min_time >= 0 && min_time <= 60)) {
+        fprintf(stderr, "step: need 1 <= --reps <= %d, --warmup >= 0, 0 <= --min-time <= 60\n", MAX_REPS);
+        return 2;
+    }
     if (custom && (cn < 2 || cK < 1 || cc < 2 || cd < 1 || cw < 1)) {
         fprintf(stderr, "step: need --n >= 2, --K >= 1, --c >= 2, --d >= 1, --width >= 1 (got %d %d %d %d %d)\n", cn, cK,
                 cc, cd, cw);
@@ -139,8 +149,9 @@ int main(int argc, char **argv)
         mlcl_queue_enqueue(q, K, qk, y, qd);
         gen_labels(r, y01, n, c);
         mlcl_labels_pack(y, y01, n, c);
-        double *t = malloc(sizeof(double) * reps);
-        for (int it = 0; it < warmup + reps; it++) {
+        double *t = malloc(sizeof(double) * MAX_REPS), timed = 0;
+        int nr = reps;
+        for (int it = 0; it < warmup + nr; it++) {
             mlcl_augment_mask(x0, x, n, d, 0.5f, r);
             mlcl_augment_mask(x1, x, n, d, 0.5f, r);
             double t0 = now();
@@ -148,16 +159,20 @@ int main(int argc, char **argv)
             int rc = mlcl_moco_step(mc, n, x0, x1, y, &parts);
             double dt = now() - t0;
             if (rc != MLCL_OK) { fprintf(stderr, "step: %s\n", mlcl_last_error()); return 1; }
-            if (it >= warmup) t[it - warmup] = dt;
-            else if (it == warmup - 1 && now() < settle_until) it--; /* the warm-up goes on */
+            if (it >= warmup) {
+                t[it - warmup] = dt;
+                timed += dt;
+                if (it == warmup + nr - 1 && timed < min_time && nr < MAX_REPS) nr++; /* the window goes on */
+            } else if (it == warmup - 1 && now() < settle_until) it--; /* the warm-up goes on */
         }
-        qsort(t, reps, sizeof *t, cmp);
-        double med = t[reps / 2];
+        qsort(t, nr, sizeof *t, cmp);
+        double med = t[nr / 2];
         printf("%-16s %6d %5d %5d %6d %12.5f\n", cfg[ci].name, d, c, n, K, med);
         if (jf) {
             fprintf(jf, "%s{\"config\": \"%s\", \"d_in\": %d, \"c\": %d, \"n\": %d, \"K\": %d, \"median_s\": %.6g, \"min_s\": %.6g",
                     first ? "" : ", ", cfg[ci].name, d, c, n, K, med, t[0]);
-            if (custom) fprintf(jf, ", \"width\": %d, \"reps\": %d", w, reps);
+            fprintf(jf, ", \"reps\": %d", nr);
+            if (custom) fprintf(jf, ", \"width\": %d", w);
             fputc('}', jf);
             first = 0;
         }

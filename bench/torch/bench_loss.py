@@ -48,7 +48,7 @@ def make_inputs(n, K, m, c, seed):
     return arr
 
 
-def time_loss(kind, arr, reps, warmup):
+def time_loss(kind, arr, reps, warmup, min_time=0.0, max_reps=64):
     t = {k: torch.from_numpy(v) for k, v in arr.items()}
     q = t["q"].clone().requires_grad_(True)
     d = t["d"].clone().requires_grad_(True)
@@ -67,7 +67,8 @@ def time_loss(kind, arr, reps, warmup):
     for _ in range(warmup):
         once()
     times = []
-    for _ in range(reps):
+    # --reps calls, or more until they add up to --min-time (at most max_reps)
+    while len(times) < reps or (sum(times) < min_time and len(times) < max_reps):
         t0 = time.perf_counter()
         val = once()
         times.append(time.perf_counter() - t0)
@@ -79,6 +80,8 @@ def main():
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--reps", type=int, default=15)
+    ap.add_argument("--min-time", type=float, default=0.0,
+                    help="more timed calls until they add up to this many seconds (at most 64)")
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", metavar="OUT")
@@ -97,7 +100,7 @@ def main():
             for name, v in arr.items():
                 np.save(os.path.join(a.dump, f"n{n}_K{K}_m{m}_c{c}_{name}.npy"), v)
         for kind in ("mulsupcon", "rld", "cld"):
-            med, mn, val = time_loss(kind, arr, a.reps, a.warmup)
+            med, mn, val = time_loss(kind, arr, a.reps, a.warmup, a.min_time)
             print(f"{n:>5} {K:>6} {m:>4} {c:>4} {kind:>10} {med:>10.6f} {mn:>10.6f} "
                   f"{val:>12.5g}", flush=True)
             results.append({"n": n, "K": K, "m": m, "c": c, "loss": kind,

@@ -64,7 +64,7 @@ def widen(model, d_in, c, width):
     return model
 
 
-def run(name, d_in, c, n, K, method, reps, warmup, seed, foreach=None, width=256):
+def run(name, d_in, c, n, K, method, reps, warmup, seed, foreach=None, width=256, min_time=0.0):
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
@@ -81,13 +81,16 @@ def run(name, d_in, c, n, K, method, reps, warmup, seed, foreach=None, width=256
     assert model.filled == K
     opt, _ = mt.make_pretrain_optimizer(model, foreach=foreach)
     times, last = [], None
-    for r in range(warmup + reps):
+    r = 0
+    # --reps timed steps, or more until they add up to --min-time (at most 2000), as bench/step does
+    while r < warmup + reps or (sum(times) < min_time and len(times) < 2000):
         x0, x1 = mt.mask_view(x, 0.5, gen), mt.mask_view(x, 0.5, gen)
         t0 = time.perf_counter()
         last = mt.moco_step(model, opt, x0, x1, y, method)
         dt = time.perf_counter() - t0
         if r >= warmup:
             times.append(dt)
+        r += 1
     return statistics.median(times), min(times), last["total"]
 
 
@@ -97,6 +100,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--min-time", type=float, default=0.0,
+                    help="more timed steps until they add up to this many seconds (at most 2000)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--method", default="cld", choices=["cld", "rld", "mulsupcon"])
     ap.add_argument("--adamw-foreach", action="store_true",
@@ -124,7 +129,7 @@ def main():
     results = []
     for (name, d_in, c, n, K) in configs:
         med, mn, val = run(name, d_in, c, n, K, a.method, a.reps, a.warmup, a.seed,
-                           True if a.adamw_foreach else None, shape["width"])
+                           True if a.adamw_foreach else None, shape["width"], a.min_time)
         print(f"{name:>15} {d_in:>5} {c:>4} {n:>4} {K:>5} {med:>10.6f} {mn:>10.6f} "
               f"{val:>10.5g}", flush=True)
         row = {"config": name, "d_in": d_in, "c": c, "n": n, "K": K,
