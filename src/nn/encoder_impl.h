@@ -26,6 +26,7 @@ typedef struct nn_layer {
     float *aux;   /* Dropout: mask (rows x out); BN: xhat (rows x out); L2: norms (rows) */
     float *invstd; /* BN: 1/sqrt(var+eps) used by the last forward (out) */
     int fwd_train; /* mode of the last forward */
+    int fused;     /* ReLU: the last forward left its work to the Dropout after it (no output written) */
     mlcl__convnet *cn; /* L_CONVNET: the oneDNN network (convnet.h) */
     mlcl_resnet_spec rs; /* L_CONVNET: the spec it was built from (mlcl__encoder_layer_info) */
 } nn_layer;

@@ -41,6 +41,38 @@ MLCL_VEC_CLONES static void dropout_apply(size_t m, const uint32_t *restrict u, 
     }
 }
 
+/* ReLU then dropout in one pass (training, p > 0): y = relu(x) * mask with
+ * the mask of dropout_apply, the same value, without writing the ReLU's
+ * output or the mask (the backward gets both back from x and y) */
+MLCL_VEC_CLONES static void relu_dropout_apply(size_t m, const uint32_t *restrict u, uint32_t thr, float scale,
+                                               const float *restrict x, float *restrict y)
+{
+    for (size_t j = 0; j < m; j++) {
+        float r = x[j] > 0.0f ? x[j] : 0.0f;
+        float mk = (u[j] >> 8) >= thr ? scale : 0.0f;
+        y[j] = r * mk;
+    }
+}
+/* its backward: dropout's g * mask, then ReLU's select, in one pass. The
+ * mask is scale where the element was kept: for x > 0 (the only elements
+ * the ReLU lets through) that is exactly where y = relu(x) * scale != 0 */
+MLCL_VEC_CLONES static void relu_dropout_bwd(size_t cnt, const float *restrict x, const float *restrict y,
+                                             float scale, const float *restrict g, float *restrict gx)
+{
+    for (size_t k = 0; k < cnt; k++) {
+        float mk = y[k] != 0.0f ? scale : 0.0f;
+        float gk = g[k] * mk;
+        gx[k] = x[k] > 0.0f ? gk : 0.0f;
+    }
+}
+
+/* ReLU layer li leaves its work to the Dropout layer after it (training,
+ * p > 0; li >= 1, so that its input is a layer's output the backward can read) */
+static int relu_fuses(const mlcl_encoder *e, int li)
+{
+    return li >= 1 && li + 1 < e->nl && e->L[li + 1].type == L_DROPOUT && e->training && e->L[li + 1].p > 0.0f;
+}
+
 /* (the column loops vectorise across columns: each column's sums keep their
  * order, so the AVX2 copy gives the same bits) */
 MLCL_VEC_CLONES static int bn_forward(mlcl_encoder *e, nn_layer *l, int n, const float *x)
@@ -182,18 +214,21 @@ static void forward_rows(void *arg)
             break;
         }
         case L_RELU:
+            if (relu_fuses(e, li)) continue; /* cur stays the ReLU's input */
             relu_fwd(cnt, cur, y);
             break;
         case L_DROPOUT:
             if (e->training && l->p > 0.0f) {
                 float scale = 1.0f / (1.0f - l->p), *mask = l->aux + (size_t)r0 * (size_t)l->out;
                 uint32_t thr = mlcl__pcg_threshold(l->p), u[PCGFILL_CHUNK];
+                const int fuse = relu_fuses(e, li - 1);
                 mlcl__pcg r = rng;
                 mlcl__pcg_advance(&r, (off + (uint64_t)r0) * (uint64_t)l->out);
                 for (size_t k0 = 0; k0 < cnt; k0 += PCGFILL_CHUNK) {
                     size_t m = cnt - k0 < PCGFILL_CHUNK ? cnt - k0 : PCGFILL_CHUNK;
                     mlcl__pcg_fill(&r, u, m);
-                    dropout_apply(m, u, thr, scale, cur + k0, mask + k0, y + k0);
+                    if (fuse) relu_dropout_apply(m, u, thr, scale, cur + k0, y + k0);
+                    else dropout_apply(m, u, thr, scale, cur + k0, mask + k0, y + k0);
                 }
                 mlcl__pcg_advance(&rng, total * (uint64_t)l->out);
             } else {
@@ -224,6 +259,7 @@ static int forward_split(mlcl_encoder *e, int n, const float *x, float *out)
     for (int li = 0; li < e->nl; li++) {
         nn_layer *l = &e->L[li];
         l->fwd_train = e->training;
+        l->fused = l->type == L_RELU && relu_fuses(e, li);
         if (l->type != L_DROPOUT) continue;
         if (e->training && l->p > 0.0f) mlcl__pcg_advance(&e->drop_rng, total * (uint64_t)l->out);
         else l->fwd_train = 0;
@@ -300,6 +336,8 @@ static int forward_from(mlcl_encoder *e, int n, int first, const float *cur, flo
             break;
         }
         case L_RELU:
+            l->fused = relu_fuses(e, li);
+            if (l->fused) continue; /* the Dropout does it; cur stays the ReLU's input */
             relu_fwd(cnt, cur, y);
             break;
         case L_DROPOUT:
@@ -308,13 +346,15 @@ static int forward_from(mlcl_encoder *e, int n, int first, const float *cur, flo
                  * u >= p (encoder.h); drawn in bulk, compared on integers */
                 float scale = 1.0f / (1.0f - l->p), *mask = l->aux;
                 uint32_t thr = mlcl__pcg_threshold(l->p), u[PCGFILL_CHUNK];
+                const int fuse = li >= 1 && e->L[li - 1].type == L_RELU && e->L[li - 1].fused;
                 /* data-parallel: this rank's rows are rows row_off.. of the global
                  * batch, whose masks are drawn in row order: skip the others */
                 if (e->row_total > 0) mlcl__pcg_advance(&e->drop_rng, (uint64_t)e->row_off * (uint64_t)l->out);
                 for (size_t k0 = 0; k0 < cnt; k0 += PCGFILL_CHUNK) {
                     size_t m = cnt - k0 < PCGFILL_CHUNK ? cnt - k0 : PCGFILL_CHUNK;
                     mlcl__pcg_fill(&e->drop_rng, u, m);
-                    dropout_apply(m, u, thr, scale, cur + k0, mask + k0, y + k0);
+                    if (fuse) relu_dropout_apply(m, u, thr, scale, cur + k0, y + k0);
+                    else dropout_apply(m, u, thr, scale, cur + k0, mask + k0, y + k0);
                 }
                 if (e->row_total > 0)
                     mlcl__pcg_advance(&e->drop_rng, (uint64_t)(e->row_total - e->row_off - n) * (uint64_t)l->out);
@@ -553,6 +593,7 @@ static int encoder_backward(mlcl_encoder *e, int n, const float *grad_out, float
     const float *g = grad_out;
     for (int li = e->nl - 1; li >= 0; li--) {
         nn_layer *l = &e->L[li];
+        if (l->type == L_RELU && l->fused) continue; /* done with the Dropout above it */
         const float *xin = li > 0 ? e->L[li - 1].y : e->xin;
         float *gx = li > 0 ? (g == e->gb[0] ? e->gb[1] : e->gb[0]) : grad_in;
         size_t cnt = (size_t)n * (size_t)l->out;
@@ -583,7 +624,10 @@ static int encoder_backward(mlcl_encoder *e, int n, const float *grad_out, float
             break;
         case L_DROPOUT:
             if (gx) {
-                if (l->fwd_train) mul_vec(cnt, g, l->aux, gx);
+                if (li >= 2 && e->L[li - 1].type == L_RELU && e->L[li - 1].fused)
+                    /* and the fused ReLU's: gx is the gradient of the ReLU's input (layer li-2's output) */
+                    relu_dropout_bwd(cnt, e->L[li - 2].y, l->y, 1.0f / (1.0f - l->p), g, gx);
+                else if (l->fwd_train) mul_vec(cnt, g, l->aux, gx);
                 else memcpy(gx, g, cnt * sizeof(float));
             }
             break;
