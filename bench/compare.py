@@ -216,13 +216,23 @@ def roofline(label, cmd, steps):
         return None
 
 
-def roofline_run(label, cmd, steps):
+def roofline_trace(label, cmd):
+    """cmd's BLAS calls, logged by gemmtrace.so into TMP/trace_<label>.txt."""
     trace = os.path.join(TMP, f"trace_{label}.txt")
     if os.path.exists(trace):
         os.unlink(trace)
     run(cmd, {"GEMMTRACE": trace, "LD_PRELOAD": os.path.join(BUILD, "bench", "gemmtrace.so")}, f"trace {label}")
+    return trace
+
+
+def roofline_run(label, cmd, steps):
+    return roofline_replay(label, roofline_trace(label, cmd), steps)
+
+
+def roofline_replay(label, trace, steps, tag=""):
     opts = ["--min-time", "0.05", "--min-reps", "2"] if QUICK else ["--min-time", "0.2", "--min-reps", "3"]
     rl = [os.path.join(BUILD, "bench", "roofline"), "--trace", trace, "--steps", str(steps), "--label", label] + opts
+    label = label + tag
     js = os.path.join(TMP, f"roof_{label}.json")
     run(rl + ["--json", js], None, f"roofline {label}")
     d = json.load(open(js))
@@ -242,12 +252,30 @@ def roofline_run(label, cmd, steps):
             "gflop": d["gflop_per_step"], "calls": d["calls_per_step"], "matmul_impls": d.get("matmul_impls", "")}
 
 
+def step_cmd(cfg):
+    return [os.path.join(BUILD, "bench", "step"), "--only", cfg, "--warmup", "0", "--reps", "2"]
+
+
+def step_floors_round(rnd, traces, acc):
+    """The step shapes' GEMM floors replayed again in this round, right after
+    the round's libmlcl steps: the ratio step / floor then compares two
+    measurements taken under the same load of the host."""
+    for cfg in STEP_CONFIGS:
+        if not traces.get(cfg):
+            continue
+        try:
+            rf = roofline_replay(f"step_{cfg}", traces[cfg], 2, tag=f"_r{rnd}")
+        except (SystemExit, OSError, ValueError, KeyError) as e:
+            print(f"bench: round {rnd + 1} floor of {cfg} failed ({e})", flush=True)
+            continue
+        acc.setdefault(cfg, {})[rnd] = rf["floor_ms"]
+
+
 def rooflines():
     """The roofline of every step config and loss workload, once per run (outside the timed rounds)."""
     out = {"step": {}, "loss": {}}
     for cfg in STEP_CONFIGS:
-        out["step"][cfg] = roofline(f"step_{cfg}", [os.path.join(BUILD, "bench", "step"), "--only", cfg,
-                                                    "--warmup", "0", "--reps", "2"], 2)
+        out["step"][cfg] = roofline(f"step_{cfg}", step_cmd(cfg), 2)
     for (n, K, m, c) in LOSS_SHAPES:
         for meth in ("mulsupcon", "rld", "cld"):
             out["loss"][(n, K, m, c, meth)] = roofline(
@@ -413,6 +441,13 @@ def main():
     def note_rss(name, kb):
         rss[name] = max(rss.get(name, 0), kb)
 
+    # the step shapes' BLAS calls, traced once; replayed in every round (step_floors_round)
+    traces, stepF = {}, {}
+    for cfg in STEP_CONFIGS:
+        try:
+            traces[cfg] = roofline_trace(f"step_{cfg}", step_cmd(cfg))
+        except (SystemExit, OSError) as e:
+            print(f"bench: trace of step {cfg} failed ({e})", flush=True)
     for rnd in range(ROUNDS):
         # interleaved; the order flips every round so neither side always runs first
         order = ["c", "t"] if rnd % 2 == 0 else ["t", "c"]
@@ -420,6 +455,7 @@ def main():
             if side == "c":
                 r, kb = c_loss(rnd); add(lossC, r); note_rss("loss_mlcl", kb)
                 r, kb = c_step(rnd); add(stepC, r); note_rss("step_mlcl", kb)
+                step_floors_round(rnd, traces, stepF)
                 r, kb = c_conv(rnd); add(convC, r); note_rss("conv_mlcl", kb)
             else:
                 r, kb = torch_loss(rnd, "PASSIVE"); add(lossT, r); note_rss("loss_torch", kb)
@@ -457,6 +493,15 @@ def main():
         step_rows.append({"config": cfg, "mlcl_ms": cm, "mlcl_2threads_ms": c2, "torch_passive_ms": tm, "torch_default_ms": td,
                           "speedup": tm / cm, "rounds": len(stepC[cfg]["ms"])})
         step_rows[-1].update(roof_fields(roof["step"][cfg], cm))
+        # step / floor: the median over the rounds of each round's step time over
+        # the floor replayed right after it (the same minutes of the host's load)
+        fl = stepF.get(cfg, {})
+        pairs = [(stepC[cfg]["ms"][r], fl[r]) for r in sorted(fl) if r < len(stepC[cfg]["ms"])]
+        if pairs:
+            step_rows[-1].update({"gemm_floor_ms": med([f for _, f in pairs]),
+                                  "over_gemm": med([c / f for c, f in pairs]),
+                                  "floor_per_round_ms": [f for _, f in pairs],
+                                  "step_per_round_ms": [c for c, _ in pairs]})
     sgemm_peak = max(r["sgemm_gflops"] for r in loss_rows)
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     try:
@@ -557,7 +602,9 @@ def markdown(R):
         L.append(f"| {r['config']} | {r['mlcl_ms']:.1f} | {r['torch_passive_ms']:.1f} | {r['torch_default_ms']:.1f} | "
                  f"{r['speedup']:.2f}x | 3x | {r['gemm_floor_ms']:.2f} | {r['over_gemm']:.2f} | "
                  f"{r['openblas_floor_ms']:.2f} | {r['over_openblas']:.2f} | {r['mlcl_2threads_ms']:.1f} |")
-    L.append("\n'GEMM floor' = the step's traced GEMMs replayed in isolation, fastest engine; 'OpenBLAS floor' = "
+    L.append("\n'GEMM floor' = the step's traced GEMMs replayed in isolation, fastest engine, in every round right "
+             "after that round's libmlcl steps (median of the rounds); 'step/GEMM' = the median of the rounds' "
+             "step time / that round's floor; 'OpenBLAS floor' = "
              "the faster of OpenBLAS 1 and 2 threads as the library loads it (core "
              f"{next((r['roofline']['core'] for r in R['step'] if r['roofline']), '?')}).\n")
     L.append(roofline_markdown(R))
