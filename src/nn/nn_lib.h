@@ -26,8 +26,10 @@ MLCL_INTERNAL void mlcl__encoder_set_par(struct mlcl_encoder *e, int on);
  * the thread count in force is >= 2, every layer works row by row (Linear,
  * ReLU, Dropout, L2 norm, softmax: no BatchNorm, no oneDNN network) and the
  * GEMMs run on oneDNN's sgemm, whose rows do not depend on how the rows are
- * split (checked bit for bit on 704 shapes; OpenBLAS's do, so there the
- * forward stays on one thread). Each half draws its own rows' dropout masks
+ * split as long as every call has at least 16 rows (checked bit for bit for
+ * 32-4200 rows on nine widths, and on 704 shapes; below 16 rows it rounds
+ * differently, and OpenBLAS's rows depend on the split: there the forward
+ * stays on one thread; fewer than 32 rows are not split). Each half draws its own rows' dropout masks
  * from the stream's right place. The same results either way. For a caller
  * that is not itself a task of mlcl__par2 / mlcl__par_for (e.g. the
  * trainer's fine-tuning and evaluation; not the MoCo branches). */
