@@ -160,6 +160,35 @@ int mlcl_encoder_set_comm(mlcl_encoder *e, const mlcl_comm *comm)
 
 static int forward_from(mlcl_encoder *e, int n, int first, const float *cur, float *out);
 
+/* A Linear layer on rows rows of cur into y: y = x W^T (+ b); W stays out x
+ * in, the GEMM reads it transposed, over the bias copied into every row */
+static void linear_rows(const mlcl_encoder *e, const nn_layer *l, int rows, const float *cur, float *y)
+{
+    const float *W = e->params + l->poff;
+    if (l->bias) {
+        const float *b = W + (size_t)l->out * l->in;
+        for (int i = 0; i < rows; i++) memcpy(y + (size_t)i * l->out, b, (size_t)l->out * sizeof(float));
+    }
+    mlcl__sgemm(0, 1, rows, l->out, l->in, 1.0f, cur, l->in, W, l->in, l->bias ? 1.0f : 0.0f, y, l->out);
+}
+
+/* Dropout (training, p > 0) of cnt elements of cur into y with the next cnt
+ * draws of r: one uniform per element, kept iff u >= p (encoder.h), drawn in
+ * bulk and compared on integers; with the ReLU before it fused (no mask
+ * written), else the mask into mask */
+static void dropout_rows(const nn_layer *l, mlcl__pcg *r, size_t cnt, int fuse, const float *cur, float *mask,
+                         float *y)
+{
+    float scale = 1.0f / (1.0f - l->p);
+    uint32_t thr = mlcl__pcg_threshold(l->p), u[PCGFILL_CHUNK];
+    for (size_t k0 = 0; k0 < cnt; k0 += PCGFILL_CHUNK) {
+        size_t m = cnt - k0 < PCGFILL_CHUNK ? cnt - k0 : PCGFILL_CHUNK;
+        mlcl__pcg_fill(r, u, m);
+        if (fuse) relu_dropout_apply(m, u, thr, scale, cur + k0, y + k0);
+        else dropout_apply(m, u, thr, scale, cur + k0, mask + k0, y + k0);
+    }
+}
+
 /* ---- the forward by rows on two threads (mlcl__encoder_set_split) */
 void mlcl__encoder_set_split(mlcl_encoder *e, int on) { e->split = on; }
 
@@ -206,32 +235,18 @@ static void forward_rows(void *arg)
         size_t cnt = (size_t)rows * (size_t)l->out;
         float *y = l->y + (size_t)r0 * (size_t)l->out;
         switch (l->type) {
-        case L_LINEAR: {
-            const float *W = e->params + l->poff;
-            if (l->bias) {
-                const float *b = W + (size_t)l->out * l->in;
-                for (int i = 0; i < rows; i++) memcpy(y + (size_t)i * l->out, b, (size_t)l->out * sizeof(float));
-            }
-            mlcl__sgemm(0, 1, rows, l->out, l->in, 1.0f, cur, l->in, W, l->in, l->bias ? 1.0f : 0.0f, y, l->out);
+        case L_LINEAR:
+            linear_rows(e, l, rows, cur, y);
             break;
-        }
         case L_RELU:
             if (relu_fuses(e, li)) continue; /* cur stays the ReLU's input */
             relu_fwd(cnt, cur, y);
             break;
         case L_DROPOUT:
             if (e->training && l->p > 0.0f) {
-                float scale = 1.0f / (1.0f - l->p), *mask = l->aux + (size_t)r0 * (size_t)l->out;
-                uint32_t thr = mlcl__pcg_threshold(l->p), u[PCGFILL_CHUNK];
-                const int fuse = relu_fuses(e, li - 1);
                 mlcl__pcg r = rng;
                 mlcl__pcg_advance(&r, (off + (uint64_t)r0) * (uint64_t)l->out);
-                for (size_t k0 = 0; k0 < cnt; k0 += PCGFILL_CHUNK) {
-                    size_t m = cnt - k0 < PCGFILL_CHUNK ? cnt - k0 : PCGFILL_CHUNK;
-                    mlcl__pcg_fill(&r, u, m);
-                    if (fuse) relu_dropout_apply(m, u, thr, scale, cur + k0, y + k0);
-                    else dropout_apply(m, u, thr, scale, cur + k0, mask + k0, y + k0);
-                }
+                dropout_rows(l, &r, cnt, relu_fuses(e, li - 1), cur, l->aux + (size_t)r0 * (size_t)l->out, y);
                 mlcl__pcg_advance(&rng, total * (uint64_t)l->out);
             } else {
                 memcpy(y, cur, cnt * sizeof(float));
@@ -327,16 +342,9 @@ static int forward_from(mlcl_encoder *e, int n, int first, const float *cur, flo
         float *y = l->y;
         l->fwd_train = e->training;
         switch (l->type) {
-        case L_LINEAR: {
-            const float *W = e->params + l->poff;
-            if (l->bias) {
-                const float *b = W + (size_t)l->out * l->in;
-                for (int i = 0; i < n; i++) memcpy(y + (size_t)i * l->out, b, (size_t)l->out * sizeof(float));
-            }
-            /* y = x W^T (+ b): W stays out x in, the GEMM reads it transposed */
-            mlcl__sgemm(0, 1, n, l->out, l->in, 1.0f, cur, l->in, W, l->in, l->bias ? 1.0f : 0.0f, y, l->out);
+        case L_LINEAR:
+            linear_rows(e, l, n, cur, y);
             break;
-        }
         case L_RELU:
             l->fused = relu_fuses(e, li);
             if (l->fused) continue; /* the Dropout does it; cur stays the ReLU's input */
@@ -344,20 +352,11 @@ static int forward_from(mlcl_encoder *e, int n, int first, const float *cur, flo
             break;
         case L_DROPOUT:
             if (e->training && l->p > 0.0f) {
-                /* one uniform per element from the dropout stream, kept iff
-                 * u >= p (encoder.h); drawn in bulk, compared on integers */
-                float scale = 1.0f / (1.0f - l->p), *mask = l->aux;
-                uint32_t thr = mlcl__pcg_threshold(l->p), u[PCGFILL_CHUNK];
                 const int fuse = li >= 1 && e->L[li - 1].type == L_RELU && e->L[li - 1].fused;
                 /* data-parallel: this rank's rows are rows row_off.. of the global
                  * batch, whose masks are drawn in row order: skip the others */
                 if (e->row_total > 0) mlcl__pcg_advance(&e->drop_rng, (uint64_t)e->row_off * (uint64_t)l->out);
-                for (size_t k0 = 0; k0 < cnt; k0 += PCGFILL_CHUNK) {
-                    size_t m = cnt - k0 < PCGFILL_CHUNK ? cnt - k0 : PCGFILL_CHUNK;
-                    mlcl__pcg_fill(&e->drop_rng, u, m);
-                    if (fuse) relu_dropout_apply(m, u, thr, scale, cur + k0, y + k0);
-                    else dropout_apply(m, u, thr, scale, cur + k0, mask + k0, y + k0);
-                }
+                dropout_rows(l, &e->drop_rng, cnt, fuse, cur, l->aux, y);
                 if (e->row_total > 0)
                     mlcl__pcg_advance(&e->drop_rng, (uint64_t)(e->row_total - e->row_off - n) * (uint64_t)l->out);
             } else {
