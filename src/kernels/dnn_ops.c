@@ -3,6 +3,7 @@
 #include <string.h>
 #include <dlfcn.h>
 #include "dnn_internal.h"
+#include "sigguard.h"
 
 const char *const mlcl__cg_op_names[4] = { "convolution", "batch normalization", "pooling", "residual add" };
 
@@ -341,11 +342,14 @@ static int run(mlcl__dnn *d, const mlcl__cg_graph *g, mlcl__dnn_plan *pl, const 
     int bwd = list == BW0 || list == BW1;
     if (bwd && pl->bwd_rc)
         return mlcl__err(pl->bwd_rc, "%s: the backward primitives of batch size %d failed to build before", fn, pl->n);
+    mlcl__sig_guard sg; /* oneDNN's JIT code may move rsp onto the heap: no signal frame there (sigguard.c) */
+    mlcl__sig_hold(&sg);
     int prev = thr_enter(d), rc = MLCL_OK;
     if (bwd && !pl->bwd_built) rc = mlcl__dnn_plan_build_bwd_here(d, g, fn, pl);
     if (rc == MLCL_OK) rc = bind_all(fn, pl, r, bwd);
     if (rc == MLCL_OK) rc = run_list(d, g, fn, pl, list, r);
     thr_leave(d, prev);
+    mlcl__sig_release(&sg);
     return rc;
 }
 
@@ -369,9 +373,12 @@ int mlcl__dnn_backward(mlcl__dnn *d, const mlcl__cg_graph *g, mlcl__dnn_plan *pl
 
 int mlcl__dnn_plan_build(mlcl__dnn *d, const mlcl__cg_graph *g, const char *fn, int n, mlcl__dnn_plan **out)
 {
+    mlcl__sig_guard sg;
+    mlcl__sig_hold(&sg);
     int prev = thr_enter(d);
     int rc = mlcl__dnn_plan_build_here(d, g, fn, n, out);
     thr_leave(d, prev);
+    mlcl__sig_release(&sg);
     return rc;
 }
 

@@ -4,6 +4,7 @@
 #include <strings.h>
 #include <oneapi/dnnl/dnnl.h>
 #include "gemm.h"
+#include "sigguard.h"
 
 /* Which library runs the single-precision GEMMs (the engine).
  *
@@ -81,7 +82,10 @@ void mlcl__sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *
     if (mlcl__gemm_engine() == MLCL__GEMM_ONEDNN) {
         int prev = omp_get();
         if (prev != 1) omp_set(1);
+        mlcl__sig_guard sg; /* dnnl_sgemm's kernels move rsp onto the heap: no signal frame there (sigguard.c) */
+        mlcl__sig_hold(&sg);
         dnnl_status_t s = dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        mlcl__sig_release(&sg);
         if (prev != 1) omp_set(prev);
         if (s == dnnl_success) return;
         /* dnnl_sgemm refuses only arguments no GEMM accepts (the callers' are

@@ -35,6 +35,7 @@
 #define PAR_PAUSE() ((void)0)
 #endif
 #include "par.h"
+#include "sigguard.h"
 
 typedef struct par_task {
     void (*f2)(void *);        /* mlcl__par2's task, or */
@@ -99,6 +100,7 @@ static void run_task(const par_task *t)
 static void *worker_main(void *arg)
 {
     par_worker *w = arg;
+    mlcl__sig_hold_thread();
     for (;;) {
         /* the next task often comes within microseconds: poll, then sleep */
         spin_for(w, W_POSTED, W_QUIT);
@@ -151,7 +153,11 @@ static par_worker *acquire(void)
     pthread_cond_init(&w->work, NULL);
     pthread_cond_init(&w->done, NULL);
     w->state = W_IDLE;
-    if (pthread_create(&w->th, NULL, worker_main, w) != 0) {
+    mlcl__sig_guard sg; /* the worker starts with the asynchronous signals blocked (sigguard.h) */
+    mlcl__sig_hold(&sg);
+    int made = pthread_create(&w->th, NULL, worker_main, w) == 0;
+    mlcl__sig_release(&sg);
+    if (!made) {
         pthread_cond_destroy(&w->work);
         pthread_cond_destroy(&w->done);
         pthread_mutex_destroy(&w->mu);
