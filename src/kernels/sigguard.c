@@ -47,9 +47,4 @@ void mlcl__sig_release(const mlcl__sig_guard *g)
     if (g->outer) pthread_sigmask(SIG_SETMASK, &g->old, NULL);
 }
 
-void mlcl__sig_hold_thread(void)
-{
-    pthread_once(&async_once, async_build);
-    pthread_sigmask(SIG_BLOCK, &async_set, NULL);
-    hold_depth = 1;
-}
+void mlcl__sig_hold_thread(void) { hold_depth = 1; /* the mask came blocked from the creator's hold */ }

@@ -13,9 +13,10 @@
 typedef struct { sigset_t old; int outer; } mlcl__sig_guard;
 MLCL_INTERNAL void mlcl__sig_hold(mlcl__sig_guard *g);
 MLCL_INTERNAL void mlcl__sig_release(const mlcl__sig_guard *g);
-/* The library's own worker threads (par.c): created under a hold, so that
- * they start with these signals blocked, and then call mlcl__sig_hold_thread
- * first, which keeps them blocked for the thread's life; their holds make no
- * system calls, and the process's signals go to the caller's threads. */
+/* The library's own worker threads (par.c) are created under a hold, so
+ * that they start with these signals blocked, and call mlcl__sig_hold_thread
+ * first, which marks the thread as held for its life: the signals stay
+ * blocked, its holds make no system calls, and the process's signals go to
+ * the caller's threads. Only for threads created under a hold. */
 MLCL_INTERNAL void mlcl__sig_hold_thread(void);
 #endif
